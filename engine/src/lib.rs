@@ -1,1 +1,15 @@
-//! placeholder
+//! The engine: everything between a raw GPS fix and a published ETA, with no I/O.
+//!
+//! It owns the domain (positions, orders and their status machine), online map
+//! matching, the traffic model, the routing core and the ETA. Every function that
+//! needs the time takes `now` as an argument, so the whole crate is synchronous and
+//! deterministic: the same inputs give the same outputs, which is what makes replays,
+//! tests and several nodes agree.
+
+mod error;
+mod order;
+mod position;
+
+pub use error::{Error, Result};
+pub use order::{OrderStatus, StatusTransitionError, StopKind};
+pub use position::{Position, PositionSource, VehicleId};

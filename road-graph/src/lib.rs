@@ -1,1 +1,67 @@
-//! placeholder
+//! The road graph for trucks, built from OpenStreetMap.
+//!
+//! Reads an OSM PBF extract through a truck profile (which roads, which direction,
+//! how fast, which restrictions), splits ways into edges at intersections, keeps the
+//! largest strongly connected component, and serves the result: topology in
+//! compressed sparse row form, geometry per edge, a spatial index for nearest-edge
+//! queries, H3 cells, and versioned snapshots that load in milliseconds.
+//!
+//! This crate does no I/O beyond reading and writing the files it is asked to, has
+//! no clock and no async code.
+
+mod build;
+mod cells;
+mod drawn;
+mod error;
+mod geo;
+mod graph;
+mod osm;
+mod profile;
+mod snapshot;
+mod spatial;
+
+use std::path::Path;
+
+pub use build::{build_graph, ImportReport};
+pub use cells::{cell_of, h3_resolution};
+pub use drawn::{DrawnMap, DRAWN_ORIGIN};
+pub use error::{Error, Result};
+pub use geo::{
+    bearing_deg, haversine_m, polyline_length_m, project_on_polyline, project_on_segment, BBox,
+    LatLon, LocalPlane, PolylineProjection, SegmentProjection, E7, EARTH_RADIUS_M,
+};
+pub use graph::{EdgeId, GeomId, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
+pub use osm::{read_pbf, ImportStage, Member, MemberKind, OsmData, OsmRestriction, OsmWay, ReadCounts};
+pub use profile::{
+    evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg, EdgeFlags, ProfileConfig,
+    Rejection, RoadClass, TruckLimits, WayProfile,
+};
+pub use snapshot::{is_snapshot, load_snapshot, save_snapshot, SNAPSHOT_VERSION};
+pub use spatial::EdgeCandidate;
+
+pub use h3o::{CellIndex, Resolution};
+
+/// Imports a PBF file: reads it through the profile and builds the graph.
+pub fn import_pbf(
+    path: &Path,
+    config: &ProfileConfig,
+    progress: &mut dyn FnMut(ImportStage),
+) -> Result<(RoadGraph, ImportReport)> {
+    let osm = read_pbf(path, config, progress)?;
+    build_graph(&osm)
+}
+
+/// Opens a map: a snapshot when the file is one, otherwise a PBF imported with the
+/// given profile. The report is `None` for a snapshot.
+pub fn open_map(
+    path: &Path,
+    config: &ProfileConfig,
+    progress: &mut dyn FnMut(ImportStage),
+) -> Result<(RoadGraph, Option<ImportReport>)> {
+    if is_snapshot(path) {
+        Ok((load_snapshot(path)?, None))
+    } else {
+        let (graph, report) = import_pbf(path, config, progress)?;
+        Ok((graph, Some(report)))
+    }
+}
