@@ -363,3 +363,143 @@ fn hilbert_key(p: LatLon) -> u64 {
     d
 }
 
+
+#[cfg(test)]
+mod tests {
+    use crate::drawn::DrawnMap;
+    use crate::geo::LatLon;
+    use crate::osm::OsmData;
+    use crate::profile::ProfileConfig;
+    use crate::{EdgeId, RestrictionKind};
+
+    use super::build_graph;
+
+    #[test]
+    fn ways_split_at_shared_nodes_and_oneways_have_one_edge() {
+        //   a---b---c
+        //       |
+        //       d
+        let mut map = DrawnMap::new("a---b---c\n\n    d", 100.0);
+        map.way("abc", &[]);
+        map.way("bd", &[("oneway", "yes")]);
+        map.way("db", &[]); // keeps d reachable both ways
+        let (g, report) = map.build().expect("builds");
+        assert_eq!(g.n_nodes(), 4);
+        // a-b, b-c two-way (4), b->d one-way (1), d-b two-way (2)
+        assert_eq!(g.n_edges(), 7);
+        assert_eq!(report.nodes_dropped_disconnected, 0);
+        let ab = (0..g.n_edges() as u32)
+            .map(EdgeId)
+            .find(|&e| g.node_pos(g.edge_tail(e)) == map.pos('a'))
+            .expect("a has an out-edge");
+        assert!((g.edge_length_m(ab) - 400.0).abs() < 2.0, "{}", g.edge_length_m(ab));
+    }
+
+    #[test]
+    fn a_dead_end_oneway_is_dropped_with_its_component() {
+        //   a---b---c
+        let mut map = DrawnMap::new("a---b---c", 100.0);
+        map.way("ab", &[]);
+        map.way("bc", &[("oneway", "yes")]);
+        let (g, report) = map.build().expect("builds");
+        assert_eq!(g.n_nodes(), 2);
+        assert_eq!(report.nodes_dropped_disconnected, 1);
+        assert_eq!(report.edges_dropped_disconnected, 1);
+    }
+
+    #[test]
+    fn a_way_with_a_missing_node_keeps_its_contiguous_parts() {
+        let mut osm = OsmData::default();
+        for (id, lon) in [(1, 0.0), (2, 0.001), (4, 0.003), (5, 0.004), (6, 0.005)] {
+            osm.add_node(id, LatLon::new(41.0, -8.6 + lon));
+        }
+        osm.add_node(7, LatLon::new(41.001, -8.595));
+        // Node 3 is missing from the file: the way becomes 1-2 and 4-5-6; a second
+        // way 6-7 makes the second part the larger component.
+        osm.add_way(10, vec![1, 2, 3, 4, 5, 6], &[("highway", "primary")], &ProfileConfig::TRUCK);
+        osm.add_way(11, vec![6, 7], &[("highway", "primary")], &ProfileConfig::TRUCK);
+        let (g, report) = build_graph(&osm).expect("builds");
+        assert_eq!(report.ways_with_missing_nodes, 1);
+        assert_eq!(report.node_refs_missing, 1);
+        assert_eq!(report.ways_with_missing_nodes_sample, vec![10]);
+        // The two parts are disconnected; the larger (4-5-6-7) is kept.
+        assert_eq!(g.n_nodes(), 3);
+        assert!((g.length_km() - 0.279).abs() < 0.002, "{}", g.length_km());
+    }
+
+    #[test]
+    fn a_closed_loop_is_split_so_there_are_no_self_loops() {
+        //   a---b
+        //   |   |
+        //   d---c     (one closed way abcda, entered from e)
+        //   |
+        //   e
+        let mut map = DrawnMap::new("a---b\n\nd---c\n\ne", 100.0);
+        map.way("abcda", &[]);
+        map.way("de", &[]);
+        let (g, _) = map.build().expect("builds");
+        for e in (0..g.n_edges() as u32).map(EdgeId) {
+            assert_ne!(g.edge_tail(e), g.edge_head(e));
+        }
+    }
+
+    #[test]
+    fn turn_restrictions_resolve_to_edges_through_the_via_node() {
+        //       n
+        //       |
+        //   w---x---e
+        //       |
+        //       s
+        let mut map = DrawnMap::new("    n\n\nw---x---e\n\n    s", 100.0);
+        let wx = map.way("wx", &[]);
+        map.way("xe", &[]);
+        let xn = map.way("xn", &[]);
+        map.way("xs", &[]);
+        map.restriction(wx, 'x', xn, "no_left_turn");
+        let (g, report) = map.build().expect("builds");
+        assert_eq!(report.restrictions_applied, 1);
+        let r = g.turn_restrictions();
+        assert_eq!(r.len(), 1);
+        assert_eq!(g.node_pos(g.edge_head(r[0].to)), map.pos('n'));
+        assert!(r.iter().all(|r| r.kind == RestrictionKind::No));
+        let from = r[0].from;
+        assert_eq!(g.node_pos(g.edge_tail(from)), map.pos('w'));
+        assert!(!g.turn_allowed(from, r[0].to));
+        let straight = g
+            .out_edges(g.edge_head(from))
+            .find(|&e| g.node_pos(g.edge_head(e)) == map.pos('e'))
+            .expect("x→e");
+        assert!(g.turn_allowed(from, straight));
+    }
+
+    #[test]
+    fn an_only_restriction_forbids_every_other_turn() {
+        let mut map = DrawnMap::new("    n\n\nw---x---e\n\n    s", 100.0);
+        let wx = map.way("wx", &[]);
+        let xe = map.way("xe", &[]);
+        map.way("nxs", &[]);
+        map.restriction(wx, 'x', xe, "only_straight_on");
+        let (g, _) = map.build().expect("builds");
+        let from = g.turn_restrictions()[0].from;
+        let x = g.edge_head(from);
+        let allowed: Vec<_> = g
+            .out_edges(x)
+            .filter(|&e| g.turn_allowed(from, e))
+            .map(|e| g.node_pos(g.edge_head(e)))
+            .collect();
+        assert_eq!(allowed, vec![map.pos('e')]);
+    }
+
+    #[test]
+    fn an_hgv_exempt_restriction_is_not_applied() {
+        let mut osm = DrawnMap::new("a---b---c", 100.0).osm().clone();
+        let members = [
+            crate::Member { kind: crate::MemberKind::Way, id: 1, role: "from" },
+            crate::Member { kind: crate::MemberKind::Node, id: 2, role: "via" },
+            crate::Member { kind: crate::MemberKind::Way, id: 2, role: "to" },
+        ];
+        let tags = [("type", "restriction"), ("restriction", "no_right_turn"), ("except", "hgv")];
+        assert!(!osm.add_restriction(7, &tags, &members));
+        assert_eq!(osm.counts.restrictions_not_for_trucks, 1);
+    }
+}

@@ -46,7 +46,8 @@ impl DrawnMap {
                         DRAWN_ORIGIN.lat - row as f64 * dlat,
                         DRAWN_ORIGIN.lon + col as f64 * dlon,
                     );
-                    osm.add_node(id, pos);
+                    // Rounded as the graph stores it, so positions compare exactly.
+                    osm.add_node(id, crate::geo::E7::from_latlon(pos).to_latlon());
                 }
             }
         }
