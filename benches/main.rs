@@ -1,1 +1,8 @@
-fn main() {}
+//! The project's one criterion bench binary: a module per hot path. Run all with
+//! `cargo bench --bench hot_paths`, or one group with a filter
+//! (`cargo bench --bench hot_paths -- graph/`). Figures are reported as ratios to a
+//! baseline measured in the same run, since the machines are small and noisy.
+
+mod graph;
+
+criterion::criterion_main!(graph::benches);

@@ -1,1 +1,52 @@
-fn main() {}
+//! `tracker`: the command-line entry point. Parses arguments, validates them into
+//! settings, and hands each subcommand to its module in `cmd/`. This binary is the
+//! only place that wires crates together and the only user of `anyhow`.
+//!
+//! Exit codes: 0 on success, 2 on bad input (a one-line error on stderr), 1 on any
+//! other failure.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Real-time shipment tracking and ETA engine.
+#[derive(Debug, Parser)]
+#[command(name = "tracker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build and inspect road graphs.
+    #[command(subcommand)]
+    Graph(cmd::graph::GraphCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Graph(command) => cmd::graph::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let bad_input = err.downcast_ref::<cmd::BadInput>().is_some();
+            // One line: the chain of causes joined, as users script on stderr.
+            let message = err
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("error: {message}");
+            if bad_input {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

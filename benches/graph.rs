@@ -1,0 +1,63 @@
+//! Road-graph hot paths on `porto.osm.pbf`: PBF import vs snapshot load (the
+//! snapshot must load at least 10× faster), and k-nearest-edge queries.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use road_graph::{import_pbf, load_snapshot, save_snapshot, LatLon, ProfileConfig};
+
+pub(crate) fn porto_pbf() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/porto.osm.pbf")
+}
+
+fn import_vs_snapshot(c: &mut Criterion) {
+    let pbf = porto_pbf();
+    let (graph, _) = import_pbf(&pbf, &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snapshot = dir.path().join("porto.graph");
+    save_snapshot(&graph, &snapshot).expect("snapshot saves");
+
+    let mut group = c.benchmark_group("graph/open_porto");
+    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group.bench_function("import_pbf", |b| {
+        b.iter(|| import_pbf(&pbf, &ProfileConfig::TRUCK, &mut |_| {}).expect("imports"))
+    });
+    group.bench_function("load_snapshot", |b| {
+        b.iter(|| load_snapshot(&snapshot).expect("loads"))
+    });
+    group.finish();
+}
+
+fn nearest_edges(c: &mut Criterion) {
+    let (graph, _) =
+        import_pbf(&porto_pbf(), &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
+    // Query points: every 7th node, shifted by ~20 m, so they sit near roads as GPS
+    // fixes do.
+    let points: Vec<LatLon> = (0..graph.n_nodes())
+        .step_by(7)
+        .map(|n| {
+            let p = graph.node_pos(road_graph::NodeId(n as u32));
+            LatLon::new(p.lat + 0.00013, p.lon + 0.00011)
+        })
+        .collect();
+    let mut group = c.benchmark_group("graph/nearest_edges");
+    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(points.len() as u64));
+    for radius_m in [30.0, 100.0] {
+        group.bench_function(format!("k8_r{radius_m}"), |b| {
+            let mut scratch = Vec::new();
+            let mut out = Vec::new();
+            b.iter(|| {
+                for &p in &points {
+                    graph.nearest_edges_into(p, radius_m, 8, &mut scratch, &mut out);
+                    black_box(out.len());
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion::criterion_group!(benches, import_vs_snapshot, nearest_edges);

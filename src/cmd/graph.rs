@@ -1,0 +1,108 @@
+//! `tracker graph build` and `tracker graph info`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{bad_input, open_map};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GraphCommand {
+    /// Import an OSM PBF extract through the truck profile and write a snapshot.
+    Build {
+        /// The OpenStreetMap extract (`.osm.pbf`).
+        #[arg(long)]
+        osm: PathBuf,
+        /// Where to write the snapshot (`.graph`).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the size and extent of a map (a snapshot or a PBF).
+    Info {
+        path: PathBuf,
+        /// Print JSON: `{"nodes", "edges", "length_km", "bbox"}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn run(command: GraphCommand) -> anyhow::Result<()> {
+    match command {
+        GraphCommand::Build { osm, out } => build(osm, out),
+        GraphCommand::Info { path, json } => info(path, json),
+    }
+}
+
+fn build(osm: PathBuf, out: PathBuf) -> anyhow::Result<()> {
+    if road_graph::is_snapshot(&osm) {
+        return Err(bad_input(format!(
+            "{}: already a graph snapshot; --osm takes an .osm.pbf",
+            osm.display()
+        )));
+    }
+    let started = Instant::now();
+    let (graph, report) = open_map(&osm)?;
+    let import_s = started.elapsed().as_secs_f64();
+    road_graph::save_snapshot(&graph, &out)
+        .with_context(|| format!("writing snapshot {}", out.display()))?;
+    if let Some(report) = report {
+        eprintln!(
+            "imported {} in {import_s:.2} s: {} nodes, {} directed edges, {:.0} km of road",
+            osm.display(),
+            report.nodes,
+            report.edges,
+            report.length_km
+        );
+        eprintln!(
+            "  ways: {} read, {} truck-routable, {} closed to trucks, {} reversible (skipped), {} with missing nodes",
+            report.read.ways_read,
+            report.read.ways_routable,
+            report.read.ways_rejected_no_access,
+            report.read.ways_rejected_reversible,
+            report.ways_with_missing_nodes
+        );
+        eprintln!(
+            "  dropped outside the largest strongly connected component: {} nodes, {} edges in {} components",
+            report.nodes_dropped_disconnected,
+            report.edges_dropped_disconnected,
+            report.components_dropped
+        );
+        eprintln!(
+            "  turn restrictions: {} applied, {} unresolved, {} unsupported (via ways), {} not for trucks",
+            report.restrictions_applied,
+            report.restrictions_unresolved,
+            report.read.restrictions_unsupported,
+            report.read.restrictions_not_for_trucks
+        );
+    }
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn info(path: PathBuf, as_json: bool) -> anyhow::Result<()> {
+    let (graph, _) = open_map(&path)?;
+    let bbox = graph.bbox().as_array();
+    if as_json {
+        let value = json!({
+            "nodes": graph.n_nodes(),
+            "edges": graph.n_edges(),
+            "length_km": (graph.length_km() * 1000.0).round() / 1000.0,
+            "bbox": bbox,
+            "turn_restrictions": graph.turn_restrictions().len(),
+        });
+        println!("{value}");
+    } else {
+        println!("nodes:      {}", graph.n_nodes());
+        println!("edges:      {} (directed)", graph.n_edges());
+        println!("length:     {:.1} km", graph.length_km());
+        println!(
+            "bbox:       {:.5},{:.5} .. {:.5},{:.5} (lon,lat)",
+            bbox[0], bbox[1], bbox[2], bbox[3]
+        );
+        println!("turn restrictions: {}", graph.turn_restrictions().len());
+    }
+    Ok(())
+}

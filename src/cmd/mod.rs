@@ -1,0 +1,49 @@
+//! One module per subcommand, plus what they share: the bad-input marker that
+//! maps to exit code 2, and opening a map with a progress bar.
+
+pub(crate) mod graph;
+
+use std::path::Path;
+
+use road_graph::{ImportReport, ImportStage, ProfileConfig, RoadGraph};
+
+/// Marks an error as the user's input being wrong (exit code 2), as opposed to a
+/// failure of the program or its environment (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BadInput(pub(crate) String);
+
+/// Wraps any error as bad input, keeping its message.
+pub(crate) fn bad_input(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(BadInput(err.to_string()))
+}
+
+/// Opens a map (a `.graph` snapshot or an `.osm.pbf` imported on the fly), with a
+/// progress spinner on a terminal. Errors reading the map are bad input.
+pub(crate) fn open_map(path: &Path) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {
+    if !path.exists() {
+        return Err(bad_input(format!("{}: no such file", path.display())));
+    }
+    let bar = progress_spinner();
+    let mut progress = |stage: ImportStage| {
+        bar.set_message(match stage {
+            ImportStage::Ways => "reading ways and relations",
+            ImportStage::Nodes => "reading node coordinates",
+            ImportStage::Topology => "building topology",
+        });
+    };
+    let opened = road_graph::open_map(path, &ProfileConfig::TRUCK, &mut progress);
+    bar.finish_and_clear();
+    opened.map_err(bad_input)
+}
+
+/// A spinner on stderr when it is a terminal; hidden otherwise (scripts, CI).
+pub(crate) fn progress_spinner() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
