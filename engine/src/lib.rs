@@ -7,9 +7,11 @@
 //! tests and several nodes agree.
 
 mod error;
+mod events;
 mod order;
 mod position;
 
 pub use error::{Error, Result};
-pub use order::{OrderStatus, StatusTransitionError, StopKind};
+pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
+pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, VehicleId};

@@ -3,12 +3,49 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An order's id, as the store issued it (opaque text, unique across tenants).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(pub String);
+
+impl OrderId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OrderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Kind of a stop on an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopKind {
     Pickup,
     Delivery,
+}
+
+impl StopKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopKind::Pickup => "pickup",
+            StopKind::Delivery => "delivery",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<StopKind> {
+        match text {
+            "pickup" => Some(StopKind::Pickup),
+            "delivery" => Some(StopKind::Delivery),
+            _ => None,
+        }
+    }
 }
 
 /// Status of an order. `Exception` is a note that can be attached at any point and
