@@ -30,6 +30,32 @@ fn import_vs_snapshot(c: &mut Criterion) {
     group.finish();
 }
 
+/// Bytes per directed edge of a loaded porto snapshot, counted by the allocator:
+/// every array, the geometry and the spatial index (goal: at most 80).
+fn memory(_c: &mut Criterion) {
+    let (graph, _) =
+        import_pbf(&porto_pbf(), &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snapshot = dir.path().join("porto.graph");
+    save_snapshot(&graph, &snapshot).expect("snapshot saves");
+    drop(graph);
+    let before = crate::alloc_counter::live_bytes();
+    let loaded = load_snapshot(&snapshot).expect("loads");
+    let bytes = crate::alloc_counter::live_bytes().saturating_sub(before);
+    let arrays = loaded.heap_bytes();
+    eprintln!(
+        "graph/memory porto: {} directed edges, {} bytes in all = {:.1} bytes per directed edge \
+         ({:.1} arrays and geometry, {:.1} spatial index of {} entries)",
+        loaded.n_edges(),
+        bytes,
+        bytes as f64 / loaded.n_edges() as f64,
+        arrays as f64 / loaded.n_edges() as f64,
+        bytes.saturating_sub(arrays) as f64 / loaded.n_edges() as f64,
+        loaded.index_len(),
+    );
+    black_box(loaded);
+}
+
 fn nearest_edges(c: &mut Criterion) {
     let (graph, _) =
         import_pbf(&porto_pbf(), &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
@@ -60,4 +86,4 @@ fn nearest_edges(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, import_vs_snapshot, nearest_edges);
+criterion::criterion_group!(benches, memory, import_vs_snapshot, nearest_edges);

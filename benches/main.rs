@@ -3,6 +3,10 @@
 //! (`cargo bench --bench hot_paths -- graph/`). Figures are reported as ratios to a
 //! baseline measured in the same run, since the machines are small and noisy.
 
+mod alloc_counter;
 mod graph;
+
+#[global_allocator]
+static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
 
 criterion::criterion_main!(graph::benches);

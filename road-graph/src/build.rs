@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use petgraph::graph::DiGraph;
 
 use crate::error::{Error, Result};
-use crate::geo::{polyline_length_m, E7, LatLon};
-use crate::graph::{EdgeId, NodeId, RestrictionKind, RoadGraph, TurnRestriction, NO_EDGE};
+use crate::geo::{E7, LatLon, polyline_length_m};
+use crate::graph::{EdgeId, NO_EDGE, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
 use crate::osm::{OsmData, ReadCounts};
 use crate::profile::WayProfile;
 use crate::spatial::SpatialIndex;
@@ -107,7 +107,11 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
         for &n in &run[1..] {
             current.push(n);
             if is_junction(n) {
-                push_piece(&mut pieces, *way_idx, std::mem::replace(&mut current, vec![n]));
+                push_piece(
+                    &mut pieces,
+                    *way_idx,
+                    std::mem::replace(&mut current, vec![n]),
+                );
             }
         }
     }
@@ -167,7 +171,9 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
 
     // Order the kept nodes along a Hilbert curve, so that nearby nodes sit nearby in
     // memory: searches then touch fewer cache lines.
-    let mut kept: Vec<u32> = (0..graph_nodes.len() as u32).filter(|&n| keep[n as usize]).collect();
+    let mut kept: Vec<u32> = (0..graph_nodes.len() as u32)
+        .filter(|&n| keep[n as usize])
+        .collect();
     kept.sort_by_cached_key(|&n| hilbert_key(pos(graph_nodes[n as usize])));
     let mut new_id = vec![u32::MAX; graph_nodes.len()];
     for (i, &n) in kept.iter().enumerate() {
@@ -182,7 +188,10 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
     // Geometries: the pieces still used, numbered in order of first use.
     let mut geom_of_piece = vec![u32::MAX; pieces.len()];
     let mut graph = RoadGraph {
-        node_coord: kept.iter().map(|&n| E7::from_latlon(pos(graph_nodes[n as usize]))).collect(),
+        node_coord: kept
+            .iter()
+            .map(|&n| E7::from_latlon(pos(graph_nodes[n as usize])))
+            .collect(),
         first_out: vec![0; kept.len() + 1],
         edge_head: Vec::with_capacity(edges.len()),
         edge_tail: Vec::with_capacity(edges.len()),
@@ -193,7 +202,8 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
         geom_first: vec![0],
         geom_points: Vec::new(),
         geom_length_m: Vec::new(),
-        geom_way_id: Vec::new(),
+        geom_way: Vec::new(),
+        way_ids: osm.ways.iter().map(|w| w.id).collect(),
         geom_edges: Vec::new(),
         geom_limits: Vec::new(),
         restrictions: Vec::new(),
@@ -205,10 +215,15 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
         if geom_of_piece[p as usize] == u32::MAX {
             geom_of_piece[p as usize] = graph.geom_length_m.len() as u32;
             let points: Vec<LatLon> = piece.points.iter().map(|&n| pos(n)).collect();
-            graph.geom_length_m.push(polyline_length_m(points.iter().copied()) as f32);
-            graph.geom_points.extend(points.iter().map(|&p| E7::from_latlon(p)));
+            graph
+                .geom_length_m
+                .push(polyline_length_m(points.iter().copied()) as f32);
+            let interior = &points[1..points.len() - 1];
+            graph
+                .geom_points
+                .extend(interior.iter().map(|&p| E7::from_latlon(p)));
             graph.geom_first.push(graph.geom_points.len() as u32);
-            graph.geom_way_id.push(way.id);
+            graph.geom_way.push(piece.way_idx);
             graph.geom_edges.push([NO_EDGE, NO_EDGE]);
             if !way.profile.limits.is_none() {
                 let g = graph.geom_length_m.len() as u32 - 1;
@@ -249,7 +264,9 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
 }
 
 fn push_profile(graph: &mut RoadGraph, profile: &WayProfile) {
-    graph.edge_speed_kph.push(profile.speed_kph.round().clamp(1.0, 255.0) as u8);
+    graph
+        .edge_speed_kph
+        .push(profile.speed_kph.round().clamp(1.0, 255.0) as u8);
     graph.edge_class.push(profile.class as u8);
     graph.edge_flags.push(profile.flags.0);
 }
@@ -363,7 +380,6 @@ fn hilbert_key(p: LatLon) -> u64 {
     d
 }
 
-
 #[cfg(test)]
 mod tests {
     use crate::drawn::DrawnMap;
@@ -392,7 +408,11 @@ mod tests {
             .map(EdgeId)
             .find(|&e| g.node_pos(g.edge_tail(e)) == map.pos('a'))
             .expect("a has an out-edge");
-        assert!((g.edge_length_m(ab) - 400.0).abs() < 2.0, "{}", g.edge_length_m(ab));
+        assert!(
+            (g.edge_length_m(ab) - 400.0).abs() < 2.0,
+            "{}",
+            g.edge_length_m(ab)
+        );
     }
 
     #[test]
@@ -416,8 +436,18 @@ mod tests {
         osm.add_node(7, LatLon::new(41.001, -8.595));
         // Node 3 is missing from the file: the way becomes 1-2 and 4-5-6; a second
         // way 6-7 makes the second part the larger component.
-        osm.add_way(10, vec![1, 2, 3, 4, 5, 6], &[("highway", "primary")], &ProfileConfig::TRUCK);
-        osm.add_way(11, vec![6, 7], &[("highway", "primary")], &ProfileConfig::TRUCK);
+        osm.add_way(
+            10,
+            vec![1, 2, 3, 4, 5, 6],
+            &[("highway", "primary")],
+            &ProfileConfig::TRUCK,
+        );
+        osm.add_way(
+            11,
+            vec![6, 7],
+            &[("highway", "primary")],
+            &ProfileConfig::TRUCK,
+        );
         let (g, report) = build_graph(&osm).expect("builds");
         assert_eq!(report.ways_with_missing_nodes, 1);
         assert_eq!(report.node_refs_missing, 1);
@@ -494,11 +524,27 @@ mod tests {
     fn an_hgv_exempt_restriction_is_not_applied() {
         let mut osm = DrawnMap::new("a---b---c", 100.0).osm().clone();
         let members = [
-            crate::Member { kind: crate::MemberKind::Way, id: 1, role: "from" },
-            crate::Member { kind: crate::MemberKind::Node, id: 2, role: "via" },
-            crate::Member { kind: crate::MemberKind::Way, id: 2, role: "to" },
+            crate::Member {
+                kind: crate::MemberKind::Way,
+                id: 1,
+                role: "from",
+            },
+            crate::Member {
+                kind: crate::MemberKind::Node,
+                id: 2,
+                role: "via",
+            },
+            crate::Member {
+                kind: crate::MemberKind::Way,
+                id: 2,
+                role: "to",
+            },
         ];
-        let tags = [("type", "restriction"), ("restriction", "no_right_turn"), ("except", "hgv")];
+        let tags = [
+            ("type", "restriction"),
+            ("restriction", "no_right_turn"),
+            ("except", "hgv"),
+        ];
         assert!(!osm.add_restriction(7, &tags, &members));
         assert_eq!(osm.counts.restrictions_not_for_trucks, 1);
     }

@@ -11,7 +11,7 @@
 //! strings (`"abc"`) with tags. The map runs through the same profile and topology
 //! code as a PBF import.
 
-use crate::build::{build_graph, ImportReport};
+use crate::build::{ImportReport, build_graph};
 use crate::error::Result;
 use crate::geo::LatLon;
 use crate::graph::{NodeId, RestrictionKind, RoadGraph};
@@ -122,8 +122,11 @@ impl DrawnMap {
             },
         ];
         let id = self.osm.restrictions.len() as i64 + 1;
-        self.osm
-            .add_restriction(id, &[("type", "restriction"), ("restriction", kind_tag)], &members);
+        self.osm.add_restriction(
+            id,
+            &[("type", "restriction"), ("restriction", kind_tag)],
+            &members,
+        );
         debug_assert!(matches!(
             self.osm.restrictions.last().map(|r| r.kind),
             Some(RestrictionKind::No | RestrictionKind::Only)

@@ -261,7 +261,11 @@ mod tests {
         let p = LatLon::new(41.0001, -8.599);
         let proj = project_on_segment(p, a, b);
         assert!((proj.fraction - 0.5).abs() < 1e-6);
-        assert!((proj.distance_m - 11.12).abs() < 0.05, "{}", proj.distance_m);
+        assert!(
+            (proj.distance_m - 11.12).abs() < 0.05,
+            "{}",
+            proj.distance_m
+        );
     }
 
     #[test]
@@ -275,7 +279,11 @@ mod tests {
         let proj = project_on_polyline(p, pts).expect("non-empty");
         assert_eq!(proj.segment_idx, 1);
         let expected = haversine_m(pts[0], pts[1]) + haversine_m(pts[1], proj.point);
-        assert!((proj.offset_m - expected).abs() < 0.1, "{} vs {expected}", proj.offset_m);
+        assert!(
+            (proj.offset_m - expected).abs() < 0.1,
+            "{} vs {expected}",
+            proj.offset_m
+        );
     }
 
     fn near_porto() -> impl Strategy<Value = LatLon> {

@@ -76,12 +76,15 @@ pub struct RoadGraph {
     pub(crate) edge_speed_kph: Vec<u8>,
     pub(crate) edge_class: Vec<u8>,
     pub(crate) edge_flags: Vec<u8>,
-    /// The points of geometry `g` are `geom_points[geom_first[g]..geom_first[g + 1]]`,
-    /// both end nodes included, in the way's direction.
+    /// The interior points of geometry `g` (between its two end nodes, in the way's
+    /// direction) are `geom_points[geom_first[g]..geom_first[g + 1]]`. The end
+    /// points are the end nodes' coordinates and are not stored twice.
     pub(crate) geom_first: Vec<u32>,
     pub(crate) geom_points: Vec<E7>,
     pub(crate) geom_length_m: Vec<f32>,
-    pub(crate) geom_way_id: Vec<i64>,
+    /// Index into `way_ids`: most ways are split into several geometries.
+    pub(crate) geom_way: Vec<u32>,
+    pub(crate) way_ids: Vec<i64>,
     /// `[forward edge, backward edge]`, [`NO_EDGE`] where that direction is closed.
     pub(crate) geom_edges: Vec<[u32; 2]>,
     /// Sparse posted limits, sorted by geometry.
@@ -106,7 +109,8 @@ impl PartialEq for RoadGraph {
             && self.geom_first == other.geom_first
             && self.geom_points == other.geom_points
             && self.geom_length_m == other.geom_length_m
-            && self.geom_way_id == other.geom_way_id
+            && self.geom_way == other.geom_way
+            && self.way_ids == other.way_ids
             && self.geom_edges == other.geom_edges
             && self.geom_limits == other.geom_limits
             && self.restrictions == other.restrictions
@@ -190,12 +194,12 @@ impl RoadGraph {
 
     /// The OSM way an edge belongs to.
     pub fn edge_way_id(&self, edge: EdgeId) -> i64 {
-        self.geom_way_id[self.edge_geom(edge).0.idx()]
+        self.geom_way_id(self.edge_geom(edge).0)
     }
 
     /// Posted height/weight/length limits on the edge (all zero when none).
     pub fn edge_limits(&self, edge: EdgeId) -> TruckLimits {
-        let geom = self.edge_geom(edge).0 .0;
+        let geom = self.edge_geom(edge).0.0;
         self.geom_limits
             .binary_search_by_key(&geom, |(g, _)| *g)
             .map(|i| self.geom_limits[i].1)
@@ -219,14 +223,36 @@ impl RoadGraph {
     }
 
     pub fn geom_way_id(&self, geom: GeomId) -> i64 {
-        self.geom_way_id[geom.idx()]
+        self.way_ids[self.geom_way[geom.idx()] as usize]
     }
 
     /// The points of a geometry, in the way's direction.
-    pub fn geom_points(&self, geom: GeomId) -> impl DoubleEndedIterator<Item = LatLon> + ExactSizeIterator + '_ {
+    pub fn geom_points(&self, geom: GeomId) -> GeomPoints<'_> {
         let g = geom.idx();
-        let range = self.geom_first[g] as usize..self.geom_first[g + 1] as usize;
-        self.geom_points[range].iter().map(|p| p.to_latlon())
+        let interior =
+            &self.geom_points[self.geom_first[g] as usize..self.geom_first[g + 1] as usize];
+        let [a, b] = self.geom_end_nodes(geom);
+        GeomPoints {
+            first: self.node_coord[a.idx()],
+            interior,
+            last: self.node_coord[b.idx()],
+            front: 0,
+            back: interior.len() + 2,
+        }
+    }
+
+    /// The nodes a geometry starts and ends at, in the way's direction.
+    pub fn geom_end_nodes(&self, geom: GeomId) -> [NodeId; 2] {
+        match self.geom_edges[geom.idx()] {
+            [forward, _] if forward != NO_EDGE => [
+                self.edge_tail(EdgeId(forward)),
+                self.edge_head(EdgeId(forward)),
+            ],
+            [_, backward] => [
+                self.edge_head(EdgeId(backward)),
+                self.edge_tail(EdgeId(backward)),
+            ],
+        }
     }
 
     /// The points of an edge in driving order, from tail to head.
@@ -283,7 +309,10 @@ impl RoadGraph {
     pub fn turn_allowed(&self, from: EdgeId, to: EdgeId) -> bool {
         let start = self.restrictions.partition_point(|r| r.from < from);
         let mut only_seen = false;
-        for r in self.restrictions[start..].iter().take_while(|r| r.from == from) {
+        for r in self.restrictions[start..]
+            .iter()
+            .take_while(|r| r.from == from)
+        {
             match r.kind {
                 RestrictionKind::No if r.to == to => return false,
                 RestrictionKind::Only if r.to == to => return true,
@@ -297,7 +326,7 @@ impl RoadGraph {
     /// Bounding box of all nodes and geometry.
     pub fn bbox(&self) -> BBox {
         let mut bbox = BBox::EMPTY;
-        for p in &self.geom_points {
+        for p in self.geom_points.iter().chain(&self.node_coord) {
             bbox.extend(p.to_latlon());
         }
         bbox
@@ -305,7 +334,11 @@ impl RoadGraph {
 
     /// Total length of the road network (each geometry once), kilometres.
     pub fn length_km(&self) -> f64 {
-        self.geom_length_m.iter().map(|&m| f64::from(m)).sum::<f64>() / 1000.0
+        self.geom_length_m
+            .iter()
+            .map(|&m| f64::from(m))
+            .sum::<f64>()
+            / 1000.0
     }
 
     /// Bytes of memory held by the graph's arrays (excluding the spatial index).
@@ -324,9 +357,59 @@ impl RoadGraph {
             + bytes(&self.geom_first)
             + bytes(&self.geom_points)
             + bytes(&self.geom_length_m)
-            + bytes(&self.geom_way_id)
+            + bytes(&self.geom_way)
+            + bytes(&self.way_ids)
             + bytes(&self.geom_edges)
             + bytes(&self.geom_limits)
             + bytes(&self.restrictions)
     }
 }
+
+/// The points of one geometry, end nodes included (see [`RoadGraph::geom_points`]).
+#[derive(Debug, Clone)]
+pub struct GeomPoints<'a> {
+    first: E7,
+    interior: &'a [E7],
+    last: E7,
+    front: usize,
+    back: usize,
+}
+
+impl GeomPoints<'_> {
+    fn at(&self, i: usize) -> LatLon {
+        if i == 0 {
+            self.first.to_latlon()
+        } else if i <= self.interior.len() {
+            self.interior[i - 1].to_latlon()
+        } else {
+            self.last.to_latlon()
+        }
+    }
+}
+
+impl Iterator for GeomPoints<'_> {
+    type Item = LatLon;
+
+    fn next(&mut self) -> Option<LatLon> {
+        (self.front < self.back).then(|| {
+            self.front += 1;
+            self.at(self.front - 1)
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for GeomPoints<'_> {
+    fn next_back(&mut self) -> Option<LatLon> {
+        (self.front < self.back).then(|| {
+            self.back -= 1;
+            self.at(self.back)
+        })
+    }
+}
+
+impl ExactSizeIterator for GeomPoints<'_> {}

@@ -22,21 +22,23 @@ mod spatial;
 
 use std::path::Path;
 
-pub use build::{build_graph, ImportReport};
+pub use build::{ImportReport, build_graph};
 pub use cells::{cell_of, h3_resolution};
-pub use drawn::{DrawnMap, DRAWN_ORIGIN};
+pub use drawn::{DRAWN_ORIGIN, DrawnMap};
 pub use error::{Error, Result};
 pub use geo::{
-    bearing_deg, haversine_m, polyline_length_m, project_on_polyline, project_on_segment, BBox,
-    LatLon, LocalPlane, PolylineProjection, SegmentProjection, E7, EARTH_RADIUS_M,
+    BBox, E7, EARTH_RADIUS_M, LatLon, LocalPlane, PolylineProjection, SegmentProjection,
+    bearing_deg, haversine_m, polyline_length_m, project_on_polyline, project_on_segment,
 };
-pub use graph::{EdgeId, GeomId, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
-pub use osm::{read_pbf, ImportStage, Member, MemberKind, OsmData, OsmRestriction, OsmWay, ReadCounts};
+pub use graph::{EdgeId, GeomId, GeomPoints, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
+pub use osm::{
+    ImportStage, Member, MemberKind, OsmData, OsmRestriction, OsmWay, ReadCounts, read_pbf,
+};
 pub use profile::{
-    evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg, EdgeFlags, ProfileConfig,
-    Rejection, RoadClass, TruckLimits, WayProfile,
+    EdgeFlags, ProfileConfig, Rejection, RoadClass, TruckLimits, WayProfile, evaluate_way,
+    parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
-pub use snapshot::{is_snapshot, load_snapshot, save_snapshot, SNAPSHOT_VERSION};
+pub use snapshot::{SNAPSHOT_VERSION, is_snapshot, load_snapshot, save_snapshot};
 pub use spatial::EdgeCandidate;
 
 pub use h3o::{CellIndex, Resolution};

@@ -9,7 +9,7 @@ use osmpbf::{Element, ElementReader, RelMemberType};
 use crate::error::{Error, Result};
 use crate::geo::LatLon;
 use crate::graph::RestrictionKind;
-use crate::profile::{evaluate_way, ProfileConfig, Rejection, WayProfile};
+use crate::profile::{ProfileConfig, Rejection, WayProfile, evaluate_way};
 
 /// A routable way: its nodes and what the truck profile made of its tags.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,7 +280,11 @@ pub fn read_pbf(
     data.restrictions.sort_unstable_by_key(|r| r.id);
 
     progress(ImportStage::Nodes);
-    let mut wanted: Vec<i64> = data.ways.iter().flat_map(|w| w.nodes.iter().copied()).collect();
+    let mut wanted: Vec<i64> = data
+        .ways
+        .iter()
+        .flat_map(|w| w.nodes.iter().copied())
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
     let reader = open(path)?;

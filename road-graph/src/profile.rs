@@ -437,8 +437,22 @@ mod tests {
             way(&[("highway", "residential"), ("access", "private")]),
             Err(Rejection::NoAccess)
         );
-        assert!(way(&[("highway", "residential"), ("access", "private"), ("hgv", "yes")]).is_ok());
-        assert!(way(&[("highway", "residential"), ("access", "no"), ("goods", "yes")]).is_ok());
+        assert!(
+            way(&[
+                ("highway", "residential"),
+                ("access", "private"),
+                ("hgv", "yes")
+            ])
+            .is_ok()
+        );
+        assert!(
+            way(&[
+                ("highway", "residential"),
+                ("access", "no"),
+                ("goods", "yes")
+            ])
+            .is_ok()
+        );
         assert_eq!(
             way(&[("highway", "primary"), ("hgv", "no")]),
             Err(Rejection::NoAccess)
@@ -465,13 +479,23 @@ mod tests {
                 "{kind}"
             );
         }
-        assert!(way(&[("highway", "service"), ("service", "driveway"), ("hgv", "designated")]).is_ok());
+        assert!(
+            way(&[
+                ("highway", "service"),
+                ("service", "driveway"),
+                ("hgv", "designated")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
     fn areas_construction_and_non_roads_are_skipped() {
         assert_eq!(way(&[("highway", "footway")]), Err(Rejection::NotARoad));
-        assert_eq!(way(&[("highway", "construction")]), Err(Rejection::NotARoad));
+        assert_eq!(
+            way(&[("highway", "construction")]),
+            Err(Rejection::NotARoad)
+        );
         assert_eq!(way(&[("building", "yes")]), Err(Rejection::NotARoad));
         assert_eq!(
             way(&[("highway", "pedestrian"), ("area", "yes")]),
@@ -489,20 +513,28 @@ mod tests {
 
     #[test]
     fn oneway_variants() {
-        let dir = |tags: &[(&'static str, &'static str)]| {
-            way(tags).map(|p| (p.forward, p.backward))
-        };
+        let dir =
+            |tags: &[(&'static str, &'static str)]| way(tags).map(|p| (p.forward, p.backward));
         assert_eq!(dir(&[("highway", "primary")]), Ok((true, true)));
         for v in ["yes", "true", "1"] {
-            assert_eq!(dir(&[("highway", "primary"), ("oneway", v)]), Ok((true, false)));
+            assert_eq!(
+                dir(&[("highway", "primary"), ("oneway", v)]),
+                Ok((true, false))
+            );
         }
-        assert_eq!(dir(&[("highway", "primary"), ("oneway", "-1")]), Ok((false, true)));
+        assert_eq!(
+            dir(&[("highway", "primary"), ("oneway", "-1")]),
+            Ok((false, true))
+        );
         assert_eq!(
             dir(&[("highway", "primary"), ("oneway", "reversible")]),
             Err(Rejection::Reversible)
         );
         assert_eq!(dir(&[("highway", "motorway")]), Ok((true, false)));
-        assert_eq!(dir(&[("highway", "motorway"), ("oneway", "no")]), Ok((true, true)));
+        assert_eq!(
+            dir(&[("highway", "motorway"), ("oneway", "no")]),
+            Ok((true, true))
+        );
         assert_eq!(
             dir(&[("highway", "tertiary"), ("junction", "roundabout")]),
             Ok((true, false))
@@ -527,8 +559,12 @@ mod tests {
 
     #[test]
     fn hgv_maxspeed_wins_and_the_truck_cap_applies() {
-        let p = way(&[("highway", "motorway"), ("maxspeed", "130"), ("maxspeed:hgv", "80")])
-            .expect("open");
+        let p = way(&[
+            ("highway", "motorway"),
+            ("maxspeed", "130"),
+            ("maxspeed:hgv", "80"),
+        ])
+        .expect("open");
         assert_eq!(p.speed_kph, 80.0);
         let p = way(&[("highway", "motorway"), ("maxspeed", "130")]).expect("open");
         assert_eq!(p.speed_kph, ProfileConfig::TRUCK.max_speed_kph);

@@ -18,7 +18,7 @@ use crate::spatial::SpatialIndex;
 
 const MAGIC: &[u8; 8] = b"TRKGRAPH";
 /// Bump on any change of layout or meaning.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 const ENDIAN_MARK: u32 = 0x0102_0304;
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4;
 
@@ -37,7 +37,8 @@ pub fn save_snapshot(graph: &RoadGraph, path: &Path) -> Result<()> {
     put(&mut payload, &graph.geom_first);
     put(&mut payload, &graph.geom_points);
     put(&mut payload, &graph.geom_length_m);
-    put(&mut payload, &graph.geom_way_id);
+    put(&mut payload, &graph.geom_way);
+    put(&mut payload, &graph.way_ids);
     put(&mut payload, &graph.geom_edges);
     let limit_geom: Vec<u32> = graph.geom_limits.iter().map(|(g, _)| *g).collect();
     let limit_values: Vec<[u32; 3]> = graph
@@ -56,7 +57,14 @@ pub fn save_snapshot(graph: &RoadGraph, path: &Path) -> Result<()> {
     let restrictions: Vec<[u32; 4]> = graph
         .restrictions
         .iter()
-        .map(|r| [r.from.0, r.via.0, r.to.0, u32::from(r.kind == RestrictionKind::Only)])
+        .map(|r| {
+            [
+                r.from.0,
+                r.via.0,
+                r.to.0,
+                u32::from(r.kind == RestrictionKind::Only),
+            ]
+        })
         .collect();
     put(&mut payload, &restrictions);
 
@@ -123,13 +131,16 @@ fn decode(bytes: &[u8]) -> Result<RoadGraph, Fault> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err(Fault::NotSnapshot);
     }
-    let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let version = u32_at(8);
     if version != SNAPSHOT_VERSION {
         return Err(Fault::Version(version));
     }
     if u32_at(12) != ENDIAN_MARK {
-        return Err(Fault::Corrupt("written on a machine of other byte order".into()));
+        return Err(Fault::Corrupt(
+            "written on a machine of other byte order".into(),
+        ));
     }
     let mut len_bytes = [0u8; 8];
     len_bytes.copy_from_slice(&bytes[16..24]);
@@ -158,7 +169,8 @@ fn decode(bytes: &[u8]) -> Result<RoadGraph, Fault> {
         geom_first: r.take()?,
         geom_points: r.take()?,
         geom_length_m: r.take()?,
-        geom_way_id: r.take()?,
+        geom_way: r.take()?,
+        way_ids: r.take()?,
         geom_edges: r.take()?,
         geom_limits: Vec::new(),
         restrictions: Vec::new(),
@@ -216,15 +228,16 @@ fn check_consistent(g: &RoadGraph) -> Result<(), String> {
     if same.iter().any(|&l| l != n_edges)
         || g.first_out.len() != n_nodes + 1
         || g.geom_first.len() != n_geoms + 1
-        || g.geom_way_id.len() != n_geoms
+        || g.geom_way.len() != n_geoms
         || g.geom_edges.len() != n_geoms
     {
         return Err("array lengths disagree".into());
     }
-    if g.first_out.windows(2).any(|w| w[0] > w[1]) || g.first_out.last() != Some(&(n_edges as u32)) {
+    if g.first_out.windows(2).any(|w| w[0] > w[1]) || g.first_out.last() != Some(&(n_edges as u32))
+    {
         return Err("edge offsets are not monotone".into());
     }
-    if g.geom_first.windows(2).any(|w| w[1] < w[0].saturating_add(2))
+    if g.geom_first.windows(2).any(|w| w[1] < w[0])
         || g.geom_first.last() != Some(&(g.geom_points.len() as u32))
     {
         return Err("geometry offsets are not monotone".into());
@@ -233,8 +246,17 @@ fn check_consistent(g: &RoadGraph) -> Result<(), String> {
     let edge_ok = |e: u32| (e as usize) < n_edges;
     if !g.edge_head.iter().chain(&g.edge_tail).all(|&n| node_ok(n))
         || !g.edge_geom.iter().all(|&x| ((x >> 1) as usize) < n_geoms)
-        || !g.geom_edges.iter().flatten().all(|&e| e == u32::MAX || edge_ok(e))
+        || !g
+            .geom_edges
+            .iter()
+            .flatten()
+            .all(|&e| e == u32::MAX || edge_ok(e))
         || !g.geom_limits.iter().all(|(x, _)| (*x as usize) < n_geoms)
+        || !g.geom_way.iter().all(|&w| (w as usize) < g.way_ids.len())
+        || !g
+            .geom_edges
+            .iter()
+            .all(|&[f, b]| f != u32::MAX || b != u32::MAX)
         || !g
             .restrictions
             .iter()
@@ -242,7 +264,10 @@ fn check_consistent(g: &RoadGraph) -> Result<(), String> {
     {
         return Err("an index points outside its array".into());
     }
-    if g.edge_class.iter().any(|&c| crate::profile::RoadClass::from_u8(c).is_none()) {
+    if g.edge_class
+        .iter()
+        .any(|&c| crate::profile::RoadClass::from_u8(c).is_none())
+    {
         return Err("unknown road class".into());
     }
     Ok(())

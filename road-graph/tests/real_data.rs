@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use road_graph::{
-    haversine_m, import_pbf, load_snapshot, save_snapshot, EdgeId, ImportReport, NodeId,
-    ProfileConfig, RoadClass, RoadGraph,
+    EdgeId, ImportReport, NodeId, ProfileConfig, RoadClass, RoadGraph, haversine_m, import_pbf,
+    load_snapshot, save_snapshot,
 };
 
 fn data_dir() -> PathBuf {
@@ -75,11 +75,18 @@ fn every_extract_imports_into_one_sane_component() {
         for e in (0..g.n_edges() as u32).map(EdgeId) {
             let points = g.edge_points(e);
             assert!(points.len() >= 2);
-            assert_eq!(g.node_pos(g.edge_tail(e)), points[0], "{name}: tail off its geometry");
+            assert_eq!(
+                g.node_pos(g.edge_tail(e)),
+                points[0],
+                "{name}: tail off its geometry"
+            );
             assert_eq!(g.node_pos(g.edge_head(e)), points[points.len() - 1]);
             // The straight line between the ends is never longer than the road.
             let straight = haversine_m(points[0], points[points.len() - 1]);
-            assert!(straight <= g.edge_length_m(e) + 0.5, "{name}: edge {e:?} shorter than its chord");
+            assert!(
+                straight <= g.edge_length_m(e) + 0.5,
+                "{name}: edge {e:?} shorter than its chord"
+            );
             assert!(g.edge_speed_kph(e) >= 1.0 && g.edge_speed_kph(e) <= 100.0);
         }
     }
@@ -97,7 +104,10 @@ fn motorways_are_faster_than_residential_streets() {
                 .collect();
             speeds.iter().sum::<f64>() / speeds.len().max(1) as f64
         };
-        assert!(mean(RoadClass::Motorway) > 1.5 * mean(RoadClass::Residential), "{name}");
+        assert!(
+            mean(RoadClass::Motorway) > 1.5 * mean(RoadClass::Residential),
+            "{name}"
+        );
     }
 }
 
@@ -145,7 +155,10 @@ fn snapshots_round_trip_exactly_and_reject_corruption() {
 
     std::fs::write(&path, b"hello").expect("write");
     let err = load_snapshot(&path).expect_err("not a snapshot");
-    assert!(err.to_string().contains("not a tracker graph snapshot"), "{err}");
+    assert!(
+        err.to_string().contains("not a tracker graph snapshot"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -154,7 +167,10 @@ fn a_file_that_is_not_pbf_or_is_truncated_is_a_clear_error() {
     let text = dir.path().join("notes.osm.pbf");
     std::fs::write(&text, "this is not a map").expect("write");
     let err = import_pbf(&text, &ProfileConfig::TRUCK, &mut |_| {}).expect_err("not pbf");
-    assert!(err.to_string().contains("not an OpenStreetMap PBF file"), "{err}");
+    assert!(
+        err.to_string().contains("not an OpenStreetMap PBF file"),
+        "{err}"
+    );
 
     let bytes = std::fs::read(data_dir().join("baltimore.osm.pbf")).expect("read");
     let cut = dir.path().join("cut.osm.pbf");
@@ -176,6 +192,9 @@ fn nearest_edges_on_porto_are_sorted_and_within_the_radius() {
         assert!(c.distance_m <= 100.0);
         assert!(c.offset_m >= 0.0 && c.offset_m <= g.edge_length_m(c.edge) + 1e-6);
         let on_edge = g.point_along_edge(c.edge, c.offset_m);
-        assert!(haversine_m(on_edge, c.point) < 1.0, "offset and point disagree");
+        assert!(
+            haversine_m(on_edge, c.point) < 1.0,
+            "offset and point disagree"
+        );
     }
 }
