@@ -1,1 +1,32 @@
-//! placeholder
+//! Position sources: everything between an ELD vendor's bytes and the engine.
+//!
+//! - [`format`]: pure decoders for the canonical JSON and the Samsara, Motive and
+//!   Geotab shapes, and [`validate`](ValidationRules) rules shared by all sources.
+//! - [`decode_batch`]: the pure HTTP batch decoder `portal-api` calls.
+//! - [`PositionSink`]: the one thing ingest knows about its destination; sources
+//!   commit offsets (or ack publishers) only after the sink made a batch durable.
+//! - [`memory`] bus (the embedded default) and [`kafka`] consumer/producer: the
+//!   I/O edges, with the same semantics (at-least-once, dedupe on vehicle id +
+//!   device time, per-vehicle order, dead letters with the reason).
+//! - [`simulate`]: a deterministic fleet of trucks on a road graph (pure), and
+//!   the loop that publishes it to Kafka or HTTP.
+//!
+//! Invariants: decoding and validation never panic on input and never do I/O;
+//! per vehicle, the sink sees strictly increasing device times.
+
+mod batch;
+mod error;
+mod format;
+mod pipeline;
+mod shutdown;
+mod sink;
+mod stats;
+mod validate;
+
+pub use batch::{decode_batch, BatchError, ItemReport, ItemResult, ItemStatus};
+pub use error::{Error, Result};
+pub use format::{decode, encode_canonical, resolve_format, Format, FORMAT_HEADER};
+pub use shutdown::{shutdown_channel, Shutdown, ShutdownTrigger};
+pub use sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
+pub use stats::{IngestStats, StatsSnapshot};
+pub use validate::{RejectReason, Rejection, ValidationRules};

@@ -1,0 +1,106 @@
+//! Samsara vehicle GPS stats (`/fleet/vehicles/stats?types=gps` and its feed):
+//! `{"id": "112", "name": "Truck 7", "gps": {"time", "latitude", "longitude",
+//! "headingDegrees", "speedMilesPerHour", "reverseGeo", "isEcuSpeed"}}`. The feed
+//! sends `gps` as a list; a message must carry one point. A bare `gps` object is
+//! accepted too, with the vehicle taken from `vehicleId` or the message key.
+
+use serde::Deserialize;
+
+use super::malformed;
+use super::wire::{IdRef, WireId, WireTime, MPH_TO_MPS};
+use crate::validate::{RawFix, RejectReason, Rejection};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Gps {
+    time: WireTime,
+    latitude: f64,
+    longitude: f64,
+    #[serde(default)]
+    heading_degrees: Option<f64>,
+    #[serde(default)]
+    speed_miles_per_hour: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum GpsField {
+    One(Gps),
+    Many(Vec<Gps>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<WireId<'a>>,
+    #[serde(borrow, default)]
+    vehicle_id: Option<WireId<'a>>,
+    #[serde(borrow, default)]
+    vehicle: Option<IdRef<'a>>,
+    #[serde(default)]
+    gps: Option<GpsField>,
+    // The bare form: the gps fields at the top level.
+    #[serde(default)]
+    time: Option<WireTime>,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+    #[serde(default)]
+    heading_degrees: Option<f64>,
+    #[serde(default)]
+    speed_miles_per_hour: Option<f64>,
+    #[serde(default)]
+    obd_odometer_meters: Option<f64>,
+    #[serde(default)]
+    gps_odometer_meters: Option<f64>,
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
+    let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(malformed)?;
+    let gps = match env.gps {
+        Some(GpsField::One(gps)) => gps,
+        Some(GpsField::Many(mut list)) => {
+            if list.len() != 1 {
+                return Err(Rejection::new(
+                    RejectReason::Malformed,
+                    format!("gps list with {} points; send one point per message", list.len()),
+                ));
+            }
+            list.remove(0)
+        }
+        None => match (env.time, env.latitude, env.longitude) {
+            (Some(time), Some(latitude), Some(longitude)) => Gps {
+                time,
+                latitude,
+                longitude,
+                heading_degrees: env.heading_degrees,
+                speed_miles_per_hour: env.speed_miles_per_hour,
+            },
+            _ => {
+                return Err(Rejection::new(
+                    RejectReason::Malformed,
+                    "no `gps` object and no top-level time, latitude, longitude",
+                ));
+            }
+        },
+    };
+    let vehicle_id = env
+        .vehicle_id
+        .or(env.vehicle.and_then(|v| v.id))
+        .or(env.id)
+        .map(WireId::into_string);
+    Ok(RawFix {
+        vehicle_id,
+        time: gps.time.into_time("gps.time")?,
+        lat: gps.latitude,
+        lon: gps.longitude,
+        speed_mps: gps.speed_miles_per_hour.map(|mph| mph * MPH_TO_MPS),
+        heading_deg: gps.heading_degrees,
+        odometer_m: env.obd_odometer_meters.or(env.gps_odometer_meters),
+        hos_drive_remaining_s: None,
+        accuracy_m: None,
+        source: None,
+    })
+}

@@ -1,0 +1,222 @@
+//! What every source does between "messages arrived" and "offsets may be
+//! committed": deduplicate per vehicle, order by device time, write to the sink
+//! durably with retries, and count. The deduplication table is pure; the delivery
+//! helpers are the only async code here.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use engine::{Position, VehicleId};
+
+use crate::shutdown::Shutdown;
+use crate::sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
+use crate::stats::IngestStats;
+
+/// The newest written device time per vehicle, tagged with the partition the
+/// vehicle arrived on so a revoked partition's vehicles can be forgotten (another
+/// node may advance them; we re-ask the sink if they come back).
+#[derive(Debug, Default)]
+pub(crate) struct Dedupe {
+    last: HashMap<VehicleId, (DateTime<Utc>, u32)>,
+}
+
+/// The outcome of filtering a batch.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Filtered {
+    /// New positions, ordered by device time (strictly increasing per vehicle).
+    pub(crate) accepted: Vec<Position>,
+    pub(crate) duplicates: u64,
+    pub(crate) out_of_order: u64,
+}
+
+impl Dedupe {
+    /// Vehicles in `positions` that the table has never seen (each once).
+    pub(crate) fn unseen(&self, positions: &[Position]) -> Vec<VehicleId> {
+        let mut unseen: Vec<VehicleId> = positions
+            .iter()
+            .filter(|p| !self.last.contains_key(&p.vehicle_id))
+            .map(|p| p.vehicle_id.clone())
+            .collect();
+        unseen.sort_unstable();
+        unseen.dedup();
+        unseen
+    }
+
+    /// Records what the sink said about vehicles it was asked about. A vehicle
+    /// the sink never wrote gets the earliest time, so it is not asked again.
+    pub(crate) fn seed(&mut self, vehicles: Vec<VehicleId>, times: &[Option<DateTime<Utc>>], tag: u32) {
+        for (vehicle, time) in vehicles.into_iter().zip(times) {
+            self.last
+                .entry(vehicle)
+                .or_insert((time.unwrap_or(DateTime::<Utc>::MIN_UTC), tag));
+        }
+    }
+
+    /// Sorts the batch by device time and drops what the sink already has: the
+    /// same vehicle and time (a duplicate) or an older time (out of order).
+    pub(crate) fn filter(&self, mut positions: Vec<Position>) -> Filtered {
+        // Stable: positions with equal times keep their arrival order.
+        positions.sort_by_key(|p| p.time);
+        let mut newest: HashMap<&VehicleId, DateTime<Utc>> = HashMap::new();
+        let mut keep = Vec::with_capacity(positions.len());
+        let (mut duplicates, mut out_of_order) = (0, 0);
+        for (idx, p) in positions.iter().enumerate() {
+            let last = newest
+                .get(&p.vehicle_id)
+                .copied()
+                .or_else(|| self.last.get(&p.vehicle_id).map(|(t, _)| *t));
+            match last {
+                Some(t) if p.time == t => duplicates += 1,
+                Some(t) if p.time < t => out_of_order += 1,
+                _ => {
+                    newest.insert(&p.vehicle_id, p.time);
+                    keep.push(idx);
+                }
+            }
+        }
+        let mut keep = keep.into_iter().peekable();
+        let accepted = positions
+            .into_iter()
+            .enumerate()
+            .filter_map(|(idx, p)| {
+                if keep.peek() == Some(&idx) {
+                    keep.next();
+                    Some(p)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Filtered {
+            accepted,
+            duplicates,
+            out_of_order,
+        }
+    }
+
+    /// Advances the table once the sink has made `written` durable.
+    pub(crate) fn commit(&mut self, written: &[Position], tag: u32) {
+        for p in written {
+            match self.last.get_mut(&p.vehicle_id) {
+                Some(entry) => *entry = (entry.0.max(p.time), tag),
+                None => {
+                    self.last.insert(p.vehicle_id.clone(), (p.time, tag));
+                }
+            }
+        }
+    }
+
+    /// Forgets the vehicles seen on partitions with the given tags.
+    pub(crate) fn forget_tags(&mut self, tags: &[u32]) {
+        self.last.retain(|_, (_, tag)| !tags.contains(tag));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.last.len()
+    }
+}
+
+/// Exponential backoff for retries of the sink and the dead-letter producer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(20);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub(crate) fn new() -> Backoff {
+        Backoff { next: Backoff::FIRST }
+    }
+
+    /// Sleeps, unless shutdown comes first; `false` then.
+    pub(crate) async fn sleep(&mut self, shutdown: &mut Shutdown) -> bool {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Backoff::MAX);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = shutdown.wait() => false,
+        }
+    }
+}
+
+/// Returned when shutdown interrupted a retry loop: the work is not durable and
+/// its offsets must not be committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Interrupted;
+
+/// Decides, writes and counts one batch of decoded positions: asks the sink about
+/// unseen vehicles, filters, writes with retries until durable, then advances the
+/// table. Returns `Interrupted` only on shutdown.
+pub(crate) async fn deliver<S: PositionSink>(
+    sink: &S,
+    dedupe: &mut Dedupe,
+    positions: Vec<Position>,
+    tag: u32,
+    stats: &IngestStats,
+    shutdown: &mut Shutdown,
+) -> Result<SinkReceipt, Interrupted> {
+    if positions.is_empty() {
+        return Ok(SinkReceipt::default());
+    }
+    let unseen = dedupe.unseen(&positions);
+    if !unseen.is_empty() {
+        let times = retry(stats, shutdown, || sink.last_times(&unseen), IngestStats::sink_retry).await?;
+        dedupe.seed(unseen, &times, tag);
+    }
+    let filtered = dedupe.filter(positions);
+    stats.duplicates(filtered.duplicates);
+    stats.out_of_order(filtered.out_of_order);
+    if filtered.accepted.is_empty() {
+        return Ok(SinkReceipt::default());
+    }
+    let receipt = retry(stats, shutdown, || sink.write(&filtered.accepted), IngestStats::sink_retry).await?;
+    dedupe.commit(&filtered.accepted, tag);
+    stats.batch();
+    stats.accepted(filtered.accepted.len() as u64);
+    stats.unknown_vehicles(receipt.unknown_vehicles);
+    Ok(receipt)
+}
+
+/// Hands dead letters to the sink (the in-process bus has no dead-letter topic).
+pub(crate) async fn deliver_dead_letters<S: PositionSink>(
+    sink: &S,
+    letters: &[DeadLetter],
+    stats: &IngestStats,
+    shutdown: &mut Shutdown,
+) -> Result<(), Interrupted> {
+    if letters.is_empty() {
+        return Ok(());
+    }
+    retry(stats, shutdown, || sink.dead_letters(letters), IngestStats::dead_letter_retry).await?;
+    stats.dead_lettered(letters.len() as u64);
+    Ok(())
+}
+
+/// Runs `op` until it succeeds, backing off between failures.
+async fn retry<T, F, Fut>(
+    stats: &IngestStats,
+    shutdown: &mut Shutdown,
+    mut op: F,
+    count: fn(&IngestStats),
+) -> Result<T, Interrupted>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SinkError>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(err) => {
+                tracing::warn!(error = %err, "retrying after a sink failure");
+                count(stats);
+                if !backoff.sleep(shutdown).await {
+                    return Err(Interrupted);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Validation: the one place that decides whether a decoded fix is plausible enough
+//! to enter the engine. Every vendor decoder produces a [`RawFix`] in canonical
+//! units and hands it here, so the rules (and their reason codes) are the same for
+//! Kafka, HTTP and the in-process bus.
+//!
+//! A rejected fix is not an error: it is a [`Rejection`] with a stable reason code
+//! (used as the dead-letter header and in per-item HTTP results) and a detail that
+//! names the offending value.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use engine::{Position, PositionSource, VehicleId};
+use serde::Serialize;
+
+/// Why a message was rejected. The codes (`as_str`) are a public interface: they
+/// appear in the `reason` header of dead letters and in HTTP item results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Not JSON, the wrong shape, a required field missing or of the wrong type.
+    Malformed,
+    /// The message is larger than the configured limit.
+    TooLarge,
+    /// A `format` header names no format this build knows.
+    UnknownFormat,
+    /// No vehicle id in the message nor in the Kafka key.
+    MissingVehicleId,
+    /// Empty, too long, or containing control characters.
+    InvalidVehicleId,
+    /// A timestamp that does not parse or is outside chrono's range.
+    InvalidTime,
+    /// NaN or infinite coordinates (or a unit conversion that overflowed).
+    NonFinite,
+    /// Latitude outside [-90, 90] or longitude outside [-180, 180].
+    OutOfRange,
+    /// (0, 0): the classic fix of a receiver without a lock.
+    NullIsland,
+    /// Device time further in the future than the allowed clock skew.
+    FutureTime,
+    /// Device time older than the maximum age.
+    StaleTime,
+    /// Negative speed, or faster than a truck can go.
+    ImplausibleSpeed,
+    /// Heading outside [0, 360].
+    InvalidHeading,
+    /// Negative or non-finite odometer.
+    InvalidOdometer,
+    /// Negative or non-finite accuracy.
+    InvalidAccuracy,
+}
+
+impl RejectReason {
+    /// Every reason, in a fixed order (used to index counters).
+    pub const ALL: [RejectReason; 15] = [
+        RejectReason::Malformed,
+        RejectReason::TooLarge,
+        RejectReason::UnknownFormat,
+        RejectReason::MissingVehicleId,
+        RejectReason::InvalidVehicleId,
+        RejectReason::InvalidTime,
+        RejectReason::NonFinite,
+        RejectReason::OutOfRange,
+        RejectReason::NullIsland,
+        RejectReason::FutureTime,
+        RejectReason::StaleTime,
+        RejectReason::ImplausibleSpeed,
+        RejectReason::InvalidHeading,
+        RejectReason::InvalidOdometer,
+        RejectReason::InvalidAccuracy,
+    ];
+
+    /// The stable code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Malformed => "malformed",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::UnknownFormat => "unknown_format",
+            RejectReason::MissingVehicleId => "missing_vehicle_id",
+            RejectReason::InvalidVehicleId => "invalid_vehicle_id",
+            RejectReason::InvalidTime => "invalid_time",
+            RejectReason::NonFinite => "non_finite",
+            RejectReason::OutOfRange => "out_of_range",
+            RejectReason::NullIsland => "null_island",
+            RejectReason::FutureTime => "future_time",
+            RejectReason::StaleTime => "stale_time",
+            RejectReason::ImplausibleSpeed => "implausible_speed",
+            RejectReason::InvalidHeading => "invalid_heading",
+            RejectReason::InvalidOdometer => "invalid_odometer",
+            RejectReason::InvalidAccuracy => "invalid_accuracy",
+        }
+    }
+
+    /// Position in [`RejectReason::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message that did not become a position: the reason code and a detail naming
+/// the offending value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: RejectReason, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+/// The plausibility rules. There is no `Default`: the binary builds it from its
+/// settings, usually starting from [`ValidationRules::RECOMMENDED`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidationRules {
+    /// Device clocks drift and vendors batch; beyond this skew a time is wrong.
+    pub max_future_s: i64,
+    /// ELDs buffer through dead zones and upload late; older than this is stale.
+    pub max_age_s: i64,
+    /// Faster than this is a GPS glitch, not a truck.
+    pub max_speed_mps: f64,
+    /// Longest accepted vehicle id, bytes.
+    pub max_vehicle_id_len: usize,
+    /// Largest accepted message, bytes (one position is a few hundred bytes).
+    pub max_message_bytes: usize,
+}
+
+impl ValidationRules {
+    /// Five minutes of clock skew, a week of buffering, 200 km/h, 128-byte ids,
+    /// 64 KiB messages.
+    pub const RECOMMENDED: ValidationRules = ValidationRules {
+        max_future_s: 300,
+        max_age_s: 7 * 24 * 3600,
+        max_speed_mps: 200.0 / 3.6,
+        max_vehicle_id_len: 128,
+        max_message_bytes: 64 * 1024,
+    };
+
+    /// Checks that the rules themselves make sense; names the bad setting.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |setting, reason: &str| {
+            Err(crate::Error::InvalidConfig {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_future_s < 0 {
+            return bad("max_future_s", "must not be negative");
+        }
+        if self.max_age_s <= 0 {
+            return bad("max_age_s", "must be positive");
+        }
+        if !(self.max_speed_mps.is_finite() && self.max_speed_mps > 0.0) {
+            return bad("max_speed_mps", "must be a positive number");
+        }
+        if self.max_vehicle_id_len == 0 {
+            return bad("max_vehicle_id_len", "must be positive");
+        }
+        if self.max_message_bytes < 64 {
+            return bad("max_message_bytes", "must be at least 64");
+        }
+        Ok(())
+    }
+}
+
+/// A fix as a decoder read it, already in canonical units (UTC, degrees, m/s,
+/// metres) but not yet checked.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawFix {
+    pub(crate) vehicle_id: Option<String>,
+    pub(crate) time: DateTime<Utc>,
+    pub(crate) lat: f64,
+    pub(crate) lon: f64,
+    pub(crate) speed_mps: Option<f64>,
+    pub(crate) heading_deg: Option<f64>,
+    pub(crate) odometer_m: Option<f64>,
+    pub(crate) hos_drive_remaining_s: Option<u32>,
+    pub(crate) accuracy_m: Option<f64>,
+    /// The source the message declares (canonical JSON only); otherwise the
+    /// format's own source is used.
+    pub(crate) source: Option<PositionSource>,
+}
+
+/// Applies the rules to a decoded fix. `key` (the Kafka message key) names the
+/// vehicle when the payload does not; `source` is used unless the fix declares one.
+pub(crate) fn validate(
+    raw: RawFix,
+    key: Option<&str>,
+    source: PositionSource,
+    now: DateTime<Utc>,
+    rules: &ValidationRules,
+) -> Result<Position, Rejection> {
+    let vehicle_id = match raw.vehicle_id.or_else(|| key.map(str::to_owned)) {
+        Some(id) => check_vehicle_id(id, rules)?,
+        None => {
+            return Err(Rejection::new(
+                RejectReason::MissingVehicleId,
+                "no vehicle id in the message or its key",
+            ));
+        }
+    };
+    let (lat, lon) = (raw.lat, raw.lon);
+    if !lat.is_finite() || !lon.is_finite() {
+        return Err(Rejection::new(
+            RejectReason::NonFinite,
+            format!("lat {lat}, lon {lon}"),
+        ));
+    }
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(Rejection::new(
+            RejectReason::OutOfRange,
+            format!("lat {lat}, lon {lon} outside [-90, 90] × [-180, 180]"),
+        ));
+    }
+    // A receiver without a fix reports exactly (0, 0); allow for float formatting.
+    if lat.abs() < 1e-5 && lon.abs() < 1e-5 {
+        return Err(Rejection::new(
+            RejectReason::NullIsland,
+            format!("lat {lat}, lon {lon}"),
+        ));
+    }
+    let ahead = raw.time - now;
+    if ahead > TimeDelta::seconds(rules.max_future_s) {
+        return Err(Rejection::new(
+            RejectReason::FutureTime,
+            format!(
+                "time {} is {} s ahead of now",
+                raw.time.to_rfc3339(),
+                ahead.num_seconds()
+            ),
+        ));
+    }
+    let age = now - raw.time;
+    if age > TimeDelta::seconds(rules.max_age_s) {
+        return Err(Rejection::new(
+            RejectReason::StaleTime,
+            format!(
+                "time {} is {} s old (limit {} s)",
+                raw.time.to_rfc3339(),
+                age.num_seconds(),
+                rules.max_age_s
+            ),
+        ));
+    }
+    if let Some(speed) = raw.speed_mps
+        && !(speed.is_finite() && (0.0..=rules.max_speed_mps).contains(&speed))
+    {
+        return Err(Rejection::new(
+            RejectReason::ImplausibleSpeed,
+            format!(
+                "speed {speed} m/s outside [0, {:.1}]",
+                rules.max_speed_mps
+            ),
+        ));
+    }
+    let heading_deg = match raw.heading_deg {
+        Some(h) if h.is_finite() && (0.0..=360.0).contains(&h) => Some(if h == 360.0 { 0.0 } else { h }),
+        Some(h) => {
+            return Err(Rejection::new(
+                RejectReason::InvalidHeading,
+                format!("heading {h} outside [0, 360]"),
+            ));
+        }
+        None => None,
+    };
+    if let Some(odo) = raw.odometer_m
+        && !(odo.is_finite() && odo >= 0.0)
+    {
+        return Err(Rejection::new(
+            RejectReason::InvalidOdometer,
+            format!("odometer {odo} m"),
+        ));
+    }
+    if let Some(acc) = raw.accuracy_m
+        && !(acc.is_finite() && acc >= 0.0)
+    {
+        return Err(Rejection::new(
+            RejectReason::InvalidAccuracy,
+            format!("accuracy {acc} m"),
+        ));
+    }
+    Ok(Position {
+        vehicle_id,
+        time: raw.time,
+        lat,
+        lon,
+        speed_mps: raw.speed_mps,
+        heading_deg,
+        odometer_m: raw.odometer_m,
+        hos_drive_remaining_s: raw.hos_drive_remaining_s,
+        accuracy_m: raw.accuracy_m,
+        source: raw.source.unwrap_or(source),
+    })
+}
+
+fn check_vehicle_id(id: String, rules: &ValidationRules) -> Result<VehicleId, Rejection> {
+    let trimmed = id.trim();
+    if trimmed.is_empty() {
+        return Err(Rejection::new(
+            RejectReason::InvalidVehicleId,
+            "empty vehicle id",
+        ));
+    }
+    if trimmed.len() > rules.max_vehicle_id_len {
+        return Err(Rejection::new(
+            RejectReason::InvalidVehicleId,
+            format!(
+                "vehicle id of {} bytes (limit {})",
+                trimmed.len(),
+                rules.max_vehicle_id_len
+            ),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Rejection::new(
+            RejectReason::InvalidVehicleId,
+            format!("vehicle id {trimmed:?} contains control characters"),
+        ));
+    }
+    // Ids are compared as text everywhere; surrounding blanks would make two ids
+    // of one truck.
+    if trimmed.len() == id.len() {
+        Ok(VehicleId(id))
+    } else {
+        Ok(VehicleId(trimmed.to_owned()))
+    }
+}
