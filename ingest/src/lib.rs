@@ -15,6 +15,7 @@
 //! per vehicle, the sink sees strictly increasing device times.
 
 mod batch;
+mod bus;
 mod error;
 mod format;
 mod pipeline;
@@ -23,6 +24,8 @@ mod sink;
 mod stats;
 mod validate;
 
+pub use bus::memory::{memory_bus, MemoryBusConfig, MemoryBusConsumer, MemoryPublisher};
+pub use bus::{BusUrl, DEFAULT_TOPIC};
 pub use batch::{decode_batch, BatchError, ItemReport, ItemResult, ItemStatus};
 pub use error::{Error, Result};
 pub use format::{decode, encode_canonical, resolve_format, Format, FORMAT_HEADER};

@@ -31,22 +31,25 @@ pub(crate) struct Filtered {
 }
 
 impl Dedupe {
-    /// Vehicles in `positions` that the table has never seen (each once).
-    pub(crate) fn unseen(&self, positions: &[Position]) -> Vec<VehicleId> {
-        let mut unseen: Vec<VehicleId> = positions
+    /// Vehicles in `positions` that the table has never seen (each once), with
+    /// the tag (partition) of their first position; `tags` parallels `positions`.
+    pub(crate) fn unseen(&self, positions: &[Position], tags: &[u32]) -> Vec<(VehicleId, u32)> {
+        let mut unseen: Vec<(VehicleId, u32)> = positions
             .iter()
-            .filter(|p| !self.last.contains_key(&p.vehicle_id))
-            .map(|p| p.vehicle_id.clone())
+            .zip(tags.iter().copied().chain(std::iter::repeat(0)))
+            .filter(|(p, _)| !self.last.contains_key(&p.vehicle_id))
+            .map(|(p, tag)| (p.vehicle_id.clone(), tag))
             .collect();
-        unseen.sort_unstable();
-        unseen.dedup();
+        // Stable, so each vehicle keeps the tag of its first position.
+        unseen.sort_by(|a, b| a.0.cmp(&b.0));
+        unseen.dedup_by(|a, b| a.0 == b.0);
         unseen
     }
 
     /// Records what the sink said about vehicles it was asked about. A vehicle
     /// the sink never wrote gets the earliest time, so it is not asked again.
-    pub(crate) fn seed(&mut self, vehicles: Vec<VehicleId>, times: &[Option<DateTime<Utc>>], tag: u32) {
-        for (vehicle, time) in vehicles.into_iter().zip(times) {
+    pub(crate) fn seed(&mut self, vehicles: Vec<(VehicleId, u32)>, times: &[Option<DateTime<Utc>>]) {
+        for ((vehicle, tag), time) in vehicles.into_iter().zip(times) {
             self.last
                 .entry(vehicle)
                 .or_insert((time.unwrap_or(DateTime::<Utc>::MIN_UTC), tag));
@@ -95,13 +98,14 @@ impl Dedupe {
         }
     }
 
-    /// Advances the table once the sink has made `written` durable.
-    pub(crate) fn commit(&mut self, written: &[Position], tag: u32) {
+    /// Advances the table once the sink has made `written` durable. Every
+    /// written vehicle was seeded first, so its tag is already known.
+    pub(crate) fn commit(&mut self, written: &[Position]) {
         for p in written {
             match self.last.get_mut(&p.vehicle_id) {
-                Some(entry) => *entry = (entry.0.max(p.time), tag),
+                Some(entry) => entry.0 = entry.0.max(p.time),
                 None => {
-                    self.last.insert(p.vehicle_id.clone(), (p.time, tag));
+                    self.last.insert(p.vehicle_id.clone(), (p.time, 0));
                 }
             }
         }
@@ -154,17 +158,18 @@ pub(crate) async fn deliver<S: PositionSink>(
     sink: &S,
     dedupe: &mut Dedupe,
     positions: Vec<Position>,
-    tag: u32,
+    tags: &[u32],
     stats: &IngestStats,
     shutdown: &mut Shutdown,
 ) -> Result<SinkReceipt, Interrupted> {
     if positions.is_empty() {
         return Ok(SinkReceipt::default());
     }
-    let unseen = dedupe.unseen(&positions);
+    let unseen = dedupe.unseen(&positions, tags);
     if !unseen.is_empty() {
-        let times = retry(stats, shutdown, || sink.last_times(&unseen), IngestStats::sink_retry).await?;
-        dedupe.seed(unseen, &times, tag);
+        let ids: Vec<VehicleId> = unseen.iter().map(|(id, _)| id.clone()).collect();
+        let times = retry(stats, shutdown, || sink.last_times(&ids), IngestStats::sink_retry).await?;
+        dedupe.seed(unseen, &times);
     }
     let filtered = dedupe.filter(positions);
     stats.duplicates(filtered.duplicates);
@@ -173,7 +178,7 @@ pub(crate) async fn deliver<S: PositionSink>(
         return Ok(SinkReceipt::default());
     }
     let receipt = retry(stats, shutdown, || sink.write(&filtered.accepted), IngestStats::sink_retry).await?;
-    dedupe.commit(&filtered.accepted, tag);
+    dedupe.commit(&filtered.accepted);
     stats.batch();
     stats.accepted(filtered.accepted.len() as u64);
     stats.unknown_vehicles(receipt.unknown_vehicles);

@@ -34,7 +34,8 @@ pub struct StatsSnapshot {
     pub accepted: u64,
     /// Same vehicle and device time as a position already written.
     pub duplicates: u64,
-    /// Older than a position already written for the vehicle.
+    /// Older than the newest position written for the vehicle: a replay of an
+    /// older position or a late arrival (the two cannot be told apart).
     pub out_of_order: u64,
     /// Rejections, by reason code (only reasons that occurred).
     pub rejected: Vec<(&'static str, u64)>,
