@@ -119,19 +119,23 @@ pub struct SegmentProjection {
     pub distance_m: f64,
 }
 
-/// Projects `p` onto the segment `a`–`b`.
-pub fn project_on_segment(p: LatLon, a: LatLon, b: LatLon) -> SegmentProjection {
-    let plane = LocalPlane::new(p);
-    let (ax, ay) = plane.to_xy(a);
-    let (bx, by) = plane.to_xy(b);
-    let (dx, dy) = (bx - ax, by - ay);
+/// The point of segment `a`–`b` closest to the origin of their plane:
+/// `(x, y, fraction along the segment, segment length)`.
+fn closest_to_origin(a: (f64, f64), b: (f64, f64)) -> (f64, f64, f64, f64) {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let fraction = if len2 > 0.0 {
-        (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+    let t = if len2 > 0.0 {
+        (-(a.0 * dx + a.1 * dy) / len2).clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let (qx, qy) = (ax + fraction * dx, ay + fraction * dy);
+    (a.0 + t * dx, a.1 + t * dy, t, len2.sqrt())
+}
+
+/// Projects `p` onto the segment `a`–`b`.
+pub fn project_on_segment(p: LatLon, a: LatLon, b: LatLon) -> SegmentProjection {
+    let plane = LocalPlane::new(p);
+    let (qx, qy, fraction, _) = closest_to_origin(plane.to_xy(a), plane.to_xy(b));
     SegmentProjection {
         point: plane.to_latlon(qx, qy),
         fraction,
@@ -163,28 +167,20 @@ pub fn project_on_polyline(
     let plane = LocalPlane::new(p);
     let mut points = points.into_iter();
     let first = points.next()?;
-    let (mut ax, mut ay) = plane.to_xy(first);
-    let mut best_d2 = ax * ax + ay * ay;
-    let mut best = (ax, ay, 0.0, 0usize);
+    let mut a = plane.to_xy(first);
+    let mut best_d2 = a.0 * a.0 + a.1 * a.1;
+    let mut best = (a.0, a.1, 0.0, 0usize);
     let mut walked_m = 0.0;
     for (segment_idx, next) in points.enumerate() {
-        let (bx, by) = plane.to_xy(next);
-        let (dx, dy) = (bx - ax, by - ay);
-        let len2 = dx * dx + dy * dy;
-        let t = if len2 > 0.0 {
-            (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let (qx, qy) = (ax + t * dx, ay + t * dy);
+        let b = plane.to_xy(next);
+        let (qx, qy, t, len) = closest_to_origin(a, b);
         let d2 = qx * qx + qy * qy;
-        let len = len2.sqrt();
         if d2 < best_d2 {
             best_d2 = d2;
             best = (qx, qy, walked_m + t * len, segment_idx);
         }
         walked_m += len;
-        (ax, ay) = (bx, by);
+        a = b;
     }
     Some(PolylineProjection {
         point: plane.to_latlon(best.0, best.1),
