@@ -10,6 +10,12 @@ pub enum Error {
     /// A configuration value out of its valid range; names the setting.
     #[error("invalid setting `{setting}`: {reason}")]
     InvalidConfig { setting: &'static str, reason: String },
+    /// A routing metric whose number of edge times is not the graph's edge count.
+    #[error("metric has {found} edge times, the graph has {expected} edges")]
+    MetricSize { expected: usize, found: usize },
+    /// An edge id beyond the graph.
+    #[error("edge {0} is not in the graph")]
+    UnknownEdge(u32),
 }
 
 /// `Result` with the engine's [`Error`].

@@ -10,8 +10,13 @@ mod error;
 mod events;
 mod order;
 mod position;
+mod routing;
 
 pub use error::{Error, Result};
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, VehicleId};
+pub use routing::{
+    travel_ms, EdgePosition, HourOfWeek, Metric, Route, Router, RouterStats, ShapeId, Snap,
+    TurnCosts, WeeklyProfile, INFINITY_MS, MAX_EDGE_MS,
+};

@@ -1,0 +1,318 @@
+//! The metric-independent half of the Customizable Contraction Hierarchy (Dibbelt,
+//! Strasser and Wagner): the turn graph's nodes ranked by nested dissection, and the
+//! chordal supergraph that contracting them in that order produces.
+//!
+//! Nodes are renamed to their ranks. Each undirected hierarchy arc `{v, x}` with
+//! `v < x` is stored once, in the upward CSR of `v`; it carries two weights (the
+//! upward `v → x` and the downward `x → v`, see [`super::customize`]). The
+//! elimination tree (parent = lowest upward neighbour) drives the queries. Nothing
+//! here depends on travel times: a new metric reuses all of it.
+
+use road_graph::{LocalPlane, NodeId, RoadGraph};
+
+use super::order::{CellTree, TurnAdjacency, nested_dissection};
+use super::turns::{TurnCosts, TurnGraph};
+
+/// "No node" / "no arc" / "no input turn".
+pub(crate) const NONE: u32 = u32::MAX;
+
+#[derive(Debug)]
+pub(crate) struct Topology {
+    pub(crate) turns: TurnGraph,
+    /// For every turn, the edge it leaves (the CSR row of the turn graph).
+    pub(crate) turn_from: Vec<u32>,
+    /// For every turn, the hierarchy arc it is an input of: `arc << 1 | downward`
+    /// (`NONE` for a turn from an edge into itself, which no shortest path uses).
+    pub(crate) turn_arc: Vec<u32>,
+    /// Rank of every road edge, and the road edge at every rank.
+    pub(crate) rank_of: Vec<u32>,
+    pub(crate) edge_at: Vec<u32>,
+    /// Upward CSR over ranks: the arcs of `v` are `first_up[v]..first_up[v + 1]`,
+    /// sorted by head rank.
+    pub(crate) first_up: Vec<u32>,
+    pub(crate) up_head: Vec<u32>,
+    pub(crate) arc_tail: Vec<u32>,
+    /// Downward CSR: the arcs `(u, v)` with `u < v`, for each `v`, sorted by `u`.
+    pub(crate) first_down: Vec<u32>,
+    pub(crate) down_arc: Vec<u32>,
+    /// Elimination tree parent of every rank (`NONE` for roots).
+    pub(crate) parent: Vec<u32>,
+    /// The turn that is the arc's upward (`[0]`) and downward (`[1]`) input.
+    pub(crate) input: Vec<[u32; 2]>,
+    pub(crate) cells: CellTree,
+}
+
+impl Topology {
+    pub(crate) fn build(graph: &RoadGraph, costs: &TurnCosts) -> Topology {
+        let turns = TurnGraph::build(graph, costs);
+        let n = graph.n_edges();
+        let mut turn_from = vec![0u32; turns.n_turns()];
+        for e in 0..n as u32 {
+            for t in turns.turns_from(e) {
+                turn_from[t] = e;
+            }
+        }
+
+        // The turn graph without direction, for the dissection.
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (t, &f) in turns.to.iter().enumerate() {
+            let e = turn_from[t];
+            if e != f {
+                lists[e as usize].push(f);
+                lists[f as usize].push(e);
+            }
+        }
+        let mut first = Vec::with_capacity(n + 1);
+        let mut adj = Vec::new();
+        first.push(0u32);
+        for list in &mut lists {
+            list.sort_unstable();
+            list.dedup();
+            adj.extend_from_slice(list);
+            first.push(adj.len() as u32);
+        }
+        drop(lists);
+
+        // Intersections in metres, for the inertial flows.
+        let bbox = graph.bbox();
+        let plane = LocalPlane::new(road_graph::LatLon::new(
+            (bbox.min_lat + bbox.max_lat) / 2.0,
+            (bbox.min_lon + bbox.max_lon) / 2.0,
+        ));
+        let node_xy: Vec<[f32; 2]> = (0..graph.n_nodes() as u32)
+            .map(|v| {
+                let (x, y) = plane.to_xy(graph.node_pos(NodeId(v)));
+                [x as f32, y as f32]
+            })
+            .collect();
+        let edge_ends: Vec<[u32; 2]> = (0..n)
+            .map(|e| [graph.tails()[e], graph.heads()[e]])
+            .collect();
+        let (edge_at, cells) = nested_dissection(
+            node_xy,
+            &edge_ends,
+            TurnAdjacency {
+                first: &first,
+                adj: &adj,
+            },
+        );
+        let mut rank_of = vec![0u32; n];
+        for (rank, &e) in edge_at.iter().enumerate() {
+            rank_of[e as usize] = rank as u32;
+        }
+
+        let (first_up, up_head, parent) = contract(n, &first, &adj, &rank_of);
+        let n_arcs = up_head.len();
+        let mut arc_tail = vec![0u32; n_arcs];
+        for v in 0..n {
+            for a in first_up[v]..first_up[v + 1] {
+                arc_tail[a as usize] = v as u32;
+            }
+        }
+        let (first_down, down_arc) = downward(n, &first_up, &up_head);
+
+        let mut input = vec![[NONE; 2]; n_arcs];
+        let mut turn_arc = vec![NONE; turns.n_turns()];
+        for (t, &f) in turns.to.iter().enumerate() {
+            let e = turn_from[t];
+            if e == f {
+                continue;
+            }
+            let (re, rf) = (rank_of[e as usize], rank_of[f as usize]);
+            let (low, high, downward) = if re < rf { (re, rf, 0) } else { (rf, re, 1) };
+            let arc =
+                find_arc(&first_up, &up_head, low, high).expect("every turn is a hierarchy arc");
+            input[arc as usize][downward] = t as u32;
+            turn_arc[t] = arc << 1 | downward as u32;
+        }
+
+        Topology {
+            turns,
+            turn_from,
+            turn_arc,
+            rank_of,
+            edge_at,
+            first_up,
+            up_head,
+            arc_tail,
+            first_down,
+            down_arc,
+            parent,
+            input,
+            cells,
+        }
+    }
+
+    pub(crate) fn n_nodes(&self) -> usize {
+        self.rank_of.len()
+    }
+
+    pub(crate) fn n_arcs(&self) -> usize {
+        self.up_head.len()
+    }
+
+    pub(crate) fn up_arcs(&self, v: u32) -> std::ops::Range<u32> {
+        self.first_up[v as usize]..self.first_up[v as usize + 1]
+    }
+
+    /// The arcs `(u, v)` with `u < v`.
+    pub(crate) fn down_arcs(&self, v: u32) -> &[u32] {
+        &self.down_arc
+            [self.first_down[v as usize] as usize..self.first_down[v as usize + 1] as usize]
+    }
+
+    /// The arc `{low, high}` (`low < high`), if the hierarchy has it.
+    pub(crate) fn arc(&self, low: u32, high: u32) -> Option<u32> {
+        find_arc(&self.first_up, &self.up_head, low, high)
+    }
+
+    /// Depth of the elimination tree: the most nodes a query walks up from one end.
+    pub(crate) fn etree_depth(&self) -> usize {
+        let n = self.n_nodes();
+        // Parents have higher ranks, so a top-down pass sees a parent before its
+        // children.
+        let mut depth = vec![0u32; n];
+        let mut max = 0;
+        for v in (0..n).rev() {
+            let p = self.parent[v];
+            depth[v] = if p == NONE { 1 } else { depth[p as usize] + 1 };
+            max = max.max(depth[v]);
+        }
+        max as usize
+    }
+
+    /// Lower triangles over all arcs: the work of one full customization.
+    pub(crate) fn n_triangles(&self) -> u64 {
+        (0..self.n_nodes() as u32)
+            .map(|v| {
+                self.down_arcs(v)
+                    .iter()
+                    .map(|&a| {
+                        u64::from(self.first_up[self.arc_tail[a as usize] as usize + 1] - a - 1)
+                    })
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        fn bytes<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        self.turns.heap_bytes()
+            + bytes(&self.turn_from)
+            + bytes(&self.turn_arc)
+            + bytes(&self.rank_of)
+            + bytes(&self.edge_at)
+            + bytes(&self.first_up)
+            + bytes(&self.up_head)
+            + bytes(&self.arc_tail)
+            + bytes(&self.first_down)
+            + bytes(&self.down_arc)
+            + bytes(&self.parent)
+            + bytes(&self.input)
+    }
+}
+
+fn find_arc(first_up: &[u32], up_head: &[u32], low: u32, high: u32) -> Option<u32> {
+    let start = first_up[low as usize] as usize;
+    let end = first_up[low as usize + 1] as usize;
+    up_head[start..end]
+        .binary_search(&high)
+        .ok()
+        .map(|i| (start + i) as u32)
+}
+
+/// Contracts the nodes in rank order without looking at any weight: the upward
+/// neighbours of a contracted node become a clique, which it suffices to pass on
+/// to the lowest of them (its elimination-tree parent). Returns the upward CSR over
+/// ranks and the parents.
+fn contract(
+    n: usize,
+    first: &[u32],
+    adj: &[u32],
+    rank_of: &[u32],
+) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for v in 0..n {
+        let rv = rank_of[v];
+        for &w in &adj[first[v] as usize..first[v + 1] as usize] {
+            let rw = rank_of[w as usize];
+            if rv < rw {
+                up[rv as usize].push(rw);
+            }
+        }
+    }
+    for list in &mut up {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let mut parent = vec![NONE; n];
+    let mut merged = Vec::new();
+    for r in 0..n {
+        let list = std::mem::take(&mut up[r]);
+        if let Some((&p, rest)) = list.split_first() {
+            parent[r] = p;
+            let target = &up[p as usize];
+            merged.clear();
+            merged.reserve(target.len() + rest.len());
+            let (mut i, mut j) = (0, 0);
+            while i < target.len() || j < rest.len() {
+                let next = match (target.get(i), rest.get(j)) {
+                    (Some(&a), Some(&b)) if a == b => {
+                        i += 1;
+                        j += 1;
+                        a
+                    }
+                    (Some(&a), Some(&b)) if a < b => {
+                        i += 1;
+                        a
+                    }
+                    (Some(_), Some(&b)) | (None, Some(&b)) => {
+                        j += 1;
+                        b
+                    }
+                    (Some(&a), None) => {
+                        i += 1;
+                        a
+                    }
+                    (None, None) => unreachable!("the loop condition"),
+                };
+                merged.push(next);
+            }
+            up[p as usize] = std::mem::take(&mut merged);
+        }
+        up[r] = list;
+    }
+    let mut first_up = Vec::with_capacity(n + 1);
+    let mut up_head = Vec::new();
+    first_up.push(0u32);
+    for list in &up {
+        up_head.extend_from_slice(list);
+        first_up.push(up_head.len() as u32);
+    }
+    (first_up, up_head, parent)
+}
+
+/// The downward CSR: for each node, its arcs from lower nodes, sorted by lower node.
+fn downward(n: usize, first_up: &[u32], up_head: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut count = vec![0u32; n + 1];
+    for &x in up_head {
+        count[x as usize + 1] += 1;
+    }
+    for i in 0..n {
+        count[i + 1] += count[i];
+    }
+    let first_down = count.clone();
+    let mut next = count;
+    let mut down_arc = vec![0u32; up_head.len()];
+    // Tails in increasing order, so each list comes out sorted by lower node.
+    for u in 0..n {
+        for a in first_up[u]..first_up[u + 1] {
+            let x = up_head[a as usize] as usize;
+            down_arc[next[x] as usize] = a;
+            next[x] += 1;
+        }
+    }
+    (first_down, down_arc)
+}

@@ -1,0 +1,251 @@
+//! The metric-dependent half of the hierarchy: customization.
+//!
+//! Every hierarchy arc `{v, x}` (`v < x`) gets an upward weight (`v → x`) and a
+//! downward one (`x → v`). They start as the input turn's weight (the time of the
+//! edge it leaves plus the turn penalty) or infinity, and are then lowered through
+//! every *lower triangle* `{u, v, x}` with `u < v`: `v → u → x` and `x → u → v`.
+//! Processing nodes bottom-up makes every arc final before it is used (basic
+//! customization). The middle node `u` of the best triangle is kept per arc and
+//! direction, which unpacks a path in time linear in its length.
+//!
+//! Parallelism follows the dissection: the cells of one separator never share an
+//! arc (all arcs join a node to one of its ancestors in the cell tree), so the cell
+//! tree's children are customized in parallel (rayon), then the separator.
+//!
+//! A partial update (a few hundred edges changed) recomputes only the arcs that
+//! depend on them, lowest first, each from its input and all its lower triangles.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use rayon::prelude::*;
+use road_graph::EdgeId;
+
+use super::cch::{NONE, Topology};
+use super::metric::{INFINITY_MS, Metric, clamp_ms};
+use super::order::CellTree;
+
+/// Cells with fewer arcs than this are customized on the calling thread.
+const PARALLEL_MIN_ARCS: u32 = 20_000;
+
+/// A customized metric: the hierarchy's weights and the metric they came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Customized {
+    /// `[upward, downward]` weight of every arc, milliseconds.
+    pub(crate) weight: Vec<[u32; 2]>,
+    /// `[upward, downward]` middle node of every arc; `NONE` where the weight is
+    /// the input turn's (or infinite).
+    pub(crate) middle: Vec<[u32; 2]>,
+    pub(crate) metric: Metric,
+}
+
+impl Customized {
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.weight.capacity() + self.middle.capacity()) * 8 + self.metric.n_edges() * 4
+    }
+}
+
+/// Weight of a turn under a metric: its edge's time plus its penalty.
+fn turn_weight(topo: &Topology, metric: &[u32], turn: u32) -> u32 {
+    if turn == NONE {
+        return INFINITY_MS;
+    }
+    let t = turn as usize;
+    metric[topo.turn_from[t] as usize].saturating_add(topo.turns.penalty_ms[t])
+}
+
+/// Full customization of a new metric (its length is checked by the caller).
+pub(crate) fn customize(topo: &Topology, metric: Metric) -> Customized {
+    let m = topo.n_arcs();
+    let mut weight = vec![[INFINITY_MS; 2]; m];
+    let ms = metric.as_slice();
+    weight
+        .par_chunks_mut(8192)
+        .enumerate()
+        .for_each(|(chunk, slots)| {
+            let base = chunk * 8192;
+            for (i, slot) in slots.iter_mut().enumerate() {
+                let [up, down] = topo.input[base + i];
+                *slot = [turn_weight(topo, ms, up), turn_weight(topo, ms, down)];
+            }
+        });
+    let mut middle = vec![[NONE; 2]; m];
+    customize_cell(topo, &topo.cells, 0, &mut weight, &mut middle);
+    Customized {
+        weight,
+        middle,
+        metric,
+    }
+}
+
+thread_local! {
+    /// Per thread: the arc from the current node to each of its upward neighbours,
+    /// indexed by neighbour rank. Only the current node's neighbours are read, and
+    /// they are all written first, so it is never cleared.
+    static SLOT: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Customizes the ranks `lo..lo + cell.len`, whose arcs are `weight` and `middle`
+/// (the slices start at the cell's first arc).
+fn customize_cell(
+    topo: &Topology,
+    cell: &CellTree,
+    lo: u32,
+    weight: &mut [[u32; 2]],
+    middle: &mut [[u32; 2]],
+) {
+    let base = topo.first_up[lo as usize];
+    let arcs_total = topo.first_up[(lo + cell.len) as usize] - base;
+    let own_lo = lo + cell.len - cell.own;
+    if cell.children.is_empty() {
+        customize_nodes(topo, lo..own_lo + cell.own, base, weight, middle);
+        return;
+    }
+    if arcs_total < PARALLEL_MIN_ARCS {
+        // Sequential: the ranks in order are already bottom-up.
+        customize_nodes(topo, lo..lo + cell.len, base, weight, middle);
+        return;
+    }
+    {
+        // Split the arc slices at the children's boundaries; the children's
+        // arcs only ever meet nodes of the same child.
+        let mut jobs = Vec::with_capacity(cell.children.len());
+        let (mut w_rest, mut m_rest) = (&mut *weight, &mut *middle);
+        let mut child_lo = lo;
+        for child in &cell.children {
+            let take = (topo.first_up[(child_lo + child.len) as usize]
+                - topo.first_up[child_lo as usize]) as usize;
+            let (w, w_tail) = std::mem::take(&mut w_rest).split_at_mut(take);
+            let (m, m_tail) = std::mem::take(&mut m_rest).split_at_mut(take);
+            jobs.push((child, child_lo, w, m));
+            (w_rest, m_rest) = (w_tail, m_tail);
+            child_lo += child.len;
+        }
+        jobs.into_par_iter()
+            .for_each(|(child, child_lo, w, m)| customize_cell(topo, child, child_lo, w, m));
+    }
+    // The separator last: it reads the children's arcs, now final.
+    customize_nodes(topo, own_lo..lo + cell.len, base, weight, middle);
+}
+
+/// Basic customization of the nodes `ranks` (in order), whose arcs and all of
+/// whose lower neighbours' arcs lie in `weight`/`middle`, which start at arc
+/// `base`.
+fn customize_nodes(
+    topo: &Topology,
+    ranks: std::ops::Range<u32>,
+    base: u32,
+    weight: &mut [[u32; 2]],
+    middle: &mut [[u32; 2]],
+) {
+    SLOT.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.len() < topo.n_nodes() {
+            slot.resize(topo.n_nodes(), NONE);
+        }
+        for v in ranks {
+            for a in topo.up_arcs(v) {
+                slot[topo.up_head[a as usize] as usize] = a - base;
+            }
+            for &a_uv in topo.down_arcs(v) {
+                let u = topo.arc_tail[a_uv as usize];
+                let [up_uv, down_uv] = weight[(a_uv - base) as usize];
+                if up_uv == INFINITY_MS && down_uv == INFINITY_MS {
+                    continue;
+                }
+                for a_ux in a_uv + 1..topo.first_up[u as usize + 1] {
+                    let x = topo.up_head[a_ux as usize];
+                    let a_vx = slot[x as usize] as usize;
+                    let [up_ux, down_ux] = weight[(a_ux - base) as usize];
+                    // v → u → x and x → u → v.
+                    let via_up = down_uv.saturating_add(up_ux);
+                    let via_down = down_ux.saturating_add(up_uv);
+                    let current = &mut weight[a_vx];
+                    if via_up < current[0] {
+                        current[0] = via_up;
+                        middle[a_vx][0] = u;
+                    }
+                    if via_down < current[1] {
+                        current[1] = via_down;
+                        middle[a_vx][1] = u;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Applies new times for a few edges to a customized metric: only the arcs that
+/// depend on them are recomputed. Returns the number of arcs recomputed.
+pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeId, u32)]) -> usize {
+    let mut queue: BTreeSet<u32> = BTreeSet::new();
+    for &(edge, ms) in changes {
+        let ms = clamp_ms(ms);
+        if custom.metric.edge_ms(edge) == ms || edge.idx() >= topo.n_nodes() {
+            continue;
+        }
+        custom.metric.set_edge_ms(edge, ms);
+        for t in topo.turns.turns_from(edge.0) {
+            let arc = topo.turn_arc[t];
+            if arc != NONE {
+                queue.insert(arc >> 1);
+            }
+        }
+    }
+    let mut recomputed = 0;
+    // Arc ids grow with their lower node, and an arc depends only on arcs of lower
+    // nodes, so taking the smallest id first sees every input final.
+    while let Some(a) = queue.pop_first() {
+        recomputed += 1;
+        let (weight, middle) = recompute(topo, custom, a);
+        // Equal weights through another triangle change only how the arc unpacks;
+        // keep the same middle as a full customization would, but do not propagate.
+        custom.middle[a as usize] = middle;
+        if weight == custom.weight[a as usize] {
+            continue;
+        }
+        custom.weight[a as usize] = weight;
+        // The arc {v, x} is a lower side of the triangles {v, x, y} for every
+        // other upward neighbour y of v.
+        let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+        for b in topo.up_arcs(v) {
+            let y = topo.up_head[b as usize];
+            if y == x {
+                continue;
+            }
+            let (low, high) = if x < y { (x, y) } else { (y, x) };
+            if let Some(dependent) = topo.arc(low, high) {
+                queue.insert(dependent);
+            }
+        }
+    }
+    recomputed
+}
+
+/// An arc's weights and middles from scratch: its inputs and all lower triangles.
+fn recompute(topo: &Topology, custom: &Customized, a: u32) -> ([u32; 2], [u32; 2]) {
+    let ms = custom.metric.as_slice();
+    let [in_up, in_down] = topo.input[a as usize];
+    let mut weight = [turn_weight(topo, ms, in_up), turn_weight(topo, ms, in_down)];
+    let mut middle = [NONE; 2];
+    let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+    for &a_uv in topo.down_arcs(v) {
+        let u = topo.arc_tail[a_uv as usize];
+        let Some(a_ux) = topo.arc(u, x) else {
+            continue;
+        };
+        let [up_uv, down_uv] = custom.weight[a_uv as usize];
+        let [up_ux, down_ux] = custom.weight[a_ux as usize];
+        let via_up = down_uv.saturating_add(up_ux);
+        let via_down = down_ux.saturating_add(up_uv);
+        if via_up < weight[0] {
+            weight[0] = via_up;
+            middle[0] = u;
+        }
+        if via_down < weight[1] {
+            weight[1] = via_down;
+            middle[1] = u;
+        }
+    }
+    (weight, middle)
+}

@@ -1,0 +1,136 @@
+//! Query endpoints and results: points on directed edges, and the routes between
+//! them.
+//!
+//! A position on the road is a directed edge and an offset from its tail, so a
+//! point on a one-way street can only be left forwards, and a point on a two-way
+//! street is two candidates (one per direction), of which the router takes the
+//! better. Times of partial edges are proportional to the part driven.
+
+use road_graph::{EdgeId, LatLon, RoadGraph};
+
+/// A position on a directed edge: `offset_m` metres from its tail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgePosition {
+    pub edge: EdgeId,
+    pub offset_m: f64,
+}
+
+/// A route endpoint: one or more candidate positions (the router starts from, or
+/// ends at, whichever gives the fastest route).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snap {
+    candidates: Vec<EdgePosition>,
+}
+
+/// Candidates farther than this beyond the nearest road are not used: they cover a
+/// point at an intersection (several roads at the same distance) without jumping to
+/// a parallel street.
+const SNAP_TIE_M: f64 = 5.0;
+/// At most this many road pieces per snapped point.
+const SNAP_MAX_ROADS: usize = 4;
+
+impl Snap {
+    /// A known position, e.g. a matched truck heading along its edge.
+    pub fn on_edge(edge: EdgeId, offset_m: f64) -> Snap {
+        Snap {
+            candidates: vec![EdgePosition { edge, offset_m }],
+        }
+    }
+
+    /// Several known positions.
+    pub fn from_positions(candidates: Vec<EdgePosition>) -> Snap {
+        Snap { candidates }
+    }
+
+    /// The nearest road to `p` within `radius_m`, in both directions where it is
+    /// two-way (plus other roads equally near, as at an intersection). `None` when
+    /// no road is that close.
+    pub fn nearest(graph: &RoadGraph, p: LatLon, radius_m: f64) -> Option<Snap> {
+        let found = graph.nearest_edges(p, radius_m, SNAP_MAX_ROADS);
+        let nearest_m = found.first()?.distance_m;
+        let candidates = found
+            .iter()
+            .filter(|c| c.distance_m <= nearest_m + SNAP_TIE_M)
+            .map(|c| EdgePosition {
+                edge: c.edge,
+                offset_m: c.offset_m,
+            })
+            .collect();
+        Some(Snap { candidates })
+    }
+
+    pub fn candidates(&self) -> &[EdgePosition] {
+        &self.candidates
+    }
+}
+
+/// A route between two positions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Travel time on the metric, turn penalties included, milliseconds.
+    pub duration_ms: u32,
+    pub distance_m: f64,
+    /// The directed edges driven, in order: the first is `from.edge`, the last is
+    /// `to.edge` (the same edge once when the route stays on it).
+    pub edges: Vec<EdgeId>,
+    pub from: EdgePosition,
+    pub to: EdgePosition,
+}
+
+impl Route {
+    pub fn duration_s(&self) -> f64 {
+        f64::from(self.duration_ms) / 1000.0
+    }
+
+    /// The driven line from the start position to the end position.
+    pub fn geometry(&self, graph: &RoadGraph) -> Vec<LatLon> {
+        let mut points: Vec<LatLon> = Vec::new();
+        let push = |p: LatLon, points: &mut Vec<LatLon>| {
+            if points.last() != Some(&p) {
+                points.push(p);
+            }
+        };
+        let last = self.edges.len().saturating_sub(1);
+        for (i, &edge) in self.edges.iter().enumerate() {
+            let from_m = if i == 0 { self.from.offset_m } else { 0.0 };
+            let to_m = if i == last {
+                self.to.offset_m
+            } else {
+                graph.edge_length_m(edge)
+            };
+            let piece = if i == 0 || i == last {
+                graph.edge_points_between(edge, from_m, to_m)
+            } else {
+                graph.edge_points(edge)
+            };
+            for p in piece {
+                push(p, &mut points);
+            }
+        }
+        points
+    }
+
+    /// The OSM ways along the route, in order, each once per stretch.
+    pub fn way_ids(&self, graph: &RoadGraph) -> Vec<i64> {
+        let mut ways: Vec<i64> = self.edges.iter().map(|&e| graph.edge_way_id(e)).collect();
+        ways.dedup();
+        ways
+    }
+}
+
+/// Length driven on a path of edges between two positions.
+pub(crate) fn path_distance_m(
+    graph: &RoadGraph,
+    from: EdgePosition,
+    to: EdgePosition,
+    edges: &[EdgeId],
+) -> f64 {
+    if edges.len() == 1 {
+        return (to.offset_m - from.offset_m).max(0.0);
+    }
+    let middle: f64 = edges[1..edges.len() - 1]
+        .iter()
+        .map(|&e| graph.edge_length_m(e))
+        .sum();
+    (graph.edge_length_m(from.edge) - from.offset_m).max(0.0) + middle + to.offset_m.max(0.0)
+}
