@@ -1,1 +1,59 @@
-//! placeholder
+//! The portal: what customers and dispatchers see of the tracking engine.
+//!
+//! An axum application ([`app`]) with the orders API for tenants (bearer API
+//! keys), the public tracking page `/t/{code}` with its JSON twin and WebSocket,
+//! the roads-in-a-box basemap endpoint, embedded page assets and the OpenAPI
+//! document. Behind it: the [`Store`] (SQLite embedded; PostgreSQL designed for)
+//! and the [`FanOut`] (in-process or Redis) that carries live updates to every
+//! viewer on every node. Live state enters through [`LiveUpdates`], from the
+//! engine's events or from positions posted over HTTP via a [`PositionIntake`].
+//!
+//! This crate depends on `engine` (domain types, the order state machine and its
+//! events) and `road-graph` (the basemap), never on `ingest`: the binary wires
+//! the pipelines together.
+
+mod api;
+pub mod demo;
+mod error;
+mod fanout;
+mod live;
+mod model;
+mod page;
+mod ratelimit;
+mod secrets;
+mod state;
+mod store;
+mod view;
+mod ws;
+
+pub use api::{OPENAPI_JSON, ROUTES, app};
+pub use error::{AppError, Error, Result};
+pub use fanout::{
+    FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
+    Subscription, open_fanout,
+};
+pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
+pub use model::{
+    Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewEvent, NewOrder, NewPod, NewStop,
+    Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Stop, Tenant, TenantId, TrackView,
+    VehicleFix, Window,
+};
+pub use secrets::{
+    API_KEY_PREFIX, TRACKING_CODE_LEN, looks_like_tracking_code, new_api_key, new_tracking_code,
+    secret_hash,
+};
+pub use state::{AppState, PortalConfig};
+pub use store::{SqliteStore, Store, StoreFuture, open_store};
+pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
+
+/// Creates a tenant and returns it with its API key (shown once; only its hash
+/// is stored).
+pub async fn create_tenant(store: &dyn Store, name: &str) -> Result<(Tenant, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid("name", "must be 1-200 characters"));
+    }
+    let key = new_api_key();
+    let tenant = store.create_tenant(name.to_owned(), secret_hash(&key)).await?;
+    Ok((tenant, key))
+}

@@ -1,0 +1,232 @@
+//! The HTTP surface: [`app`] builds the router (tests call it without a socket),
+//! plus the extractors every handler shares: the tenant behind a bearer key, the
+//! client address for rate limiting, JSON bodies and query strings whose every
+//! failure is a JSON 4xx naming what was wrong.
+
+mod assets;
+mod basemap;
+mod openapi;
+mod orders;
+mod positions;
+pub(crate) mod track;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::routing::{delete, get, post};
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::model::Tenant;
+use crate::secrets::secret_hash;
+use crate::state::AppState;
+
+pub(crate) use validate::parse_position;
+pub use openapi::OPENAPI_JSON;
+
+/// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
+/// must describe exactly these (a test checks both ways).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/orders"),
+    ("GET", "/api/v1/orders"),
+    ("GET", "/api/v1/orders/{id}"),
+    ("PATCH", "/api/v1/orders/{id}"),
+    ("POST", "/api/v1/orders/{id}/status"),
+    ("POST", "/api/v1/orders/{id}/eta"),
+    ("POST", "/api/v1/orders/{id}/pod"),
+    ("GET", "/api/v1/orders/{id}/pod/{pod_id}"),
+    ("POST", "/api/v1/orders/{id}/tracking-link/rotate"),
+    ("DELETE", "/api/v1/orders/{id}/tracking-link"),
+    ("POST", "/api/v1/positions"),
+    ("GET", "/api/v1/track/{code}"),
+    ("GET", "/api/v1/map/roads"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/t/{code}"),
+    ("GET", "/t/{code}/ws"),
+    ("GET", "/t/{code}/pod/{pod_id}"),
+    ("GET", "/assets/{file}"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+];
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let pod_limit = state.config().pod_max_bytes + 64 * 1024;
+    Router::new()
+        .route("/api/v1/orders", post(orders::create).get(orders::list))
+        .route("/api/v1/orders/{id}", get(orders::get_one).patch(orders::update))
+        .route("/api/v1/orders/{id}/status", post(orders::add_status))
+        .route("/api/v1/orders/{id}/eta", post(orders::post_eta))
+        .route(
+            "/api/v1/orders/{id}/pod",
+            post(orders::upload_pod).layer(DefaultBodyLimit::max(pod_limit)),
+        )
+        .route("/api/v1/orders/{id}/pod/{pod_id}", get(orders::download_pod))
+        .route("/api/v1/orders/{id}/tracking-link/rotate", post(orders::rotate_link))
+        .route("/api/v1/orders/{id}/tracking-link", delete(orders::revoke_link))
+        .route("/api/v1/positions", post(positions::post_batch))
+        .route("/api/v1/track/{code}", get(track::track_json))
+        .route("/api/v1/map/roads", get(basemap::roads))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/t/{code}", get(track::page))
+        .route("/t/{code}/ws", get(crate::ws::upgrade))
+        .route("/t/{code}/pod/{pod_id}", get(track::public_pod))
+        .route("/assets/{file}", get(assets::asset))
+        .route("/healthz", get(track::healthz))
+        .route("/metrics", get(track::metrics))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+}
+
+async fn no_route() -> AppError {
+    AppError::new(StatusCode::NOT_FOUND, "no_such_route", "no such route")
+}
+
+async fn wrong_method() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// The tenant authenticated by `Authorization: Bearer KEY`.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthTenant(pub(crate) Tenant);
+
+impl FromRequestParts<AppState> for AuthTenant {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let unauthorized = |message: &str| {
+            AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
+        };
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("`Authorization: Bearer KEY` is required"))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| unauthorized("`Authorization` must be `Bearer KEY`"))?;
+        let tenant = state
+            .store()
+            .tenant_by_key_hash(secret_hash(key))
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| unauthorized("unknown API key"))?;
+        Ok(AuthTenant(tenant))
+    }
+}
+
+/// The client's address (the socket peer; unspecified when served without a
+/// socket, as in tests).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
+}
+
+/// Takes a token from the client's public-lookup bucket, or answers 429.
+pub(crate) fn rate_limit(state: &AppState, ip: ClientIp) -> Result<(), AppError> {
+    state
+        .inner
+        .limiter
+        .check(ip.0, std::time::Instant::now())
+        .map_err(|retry_after_s| {
+            let mut err = AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many lookups; retry in {retry_after_s} s"),
+            );
+            err.retry_after_s = Some(retry_after_s);
+            err
+        })
+}
+
+/// A JSON request body; bad JSON and wrong content types are 4xx with the reason.
+#[derive(Debug)]
+pub(crate) struct JsonBody(pub(crate) Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (`Content-Type: application/json`)",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            AppError::new(e.status(), "bad_body", format!("reading the body: {}", e.body_text()))
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            AppError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid JSON: {e}"))
+        })
+    }
+}
+
+/// Query-string parameters; a malformed query string is a 400.
+#[derive(Debug)]
+pub(crate) struct Params(pub(crate) HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e| {
+                AppError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+            })
+    }
+}
+
+/// Path parameters; a malformed path segment is a 400 in the JSON error shape.
+#[derive(Debug)]
+pub(crate) struct PathParams<T>(pub(crate) T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathParams(p.0))
+            .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
+    }
+}

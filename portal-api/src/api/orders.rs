@@ -1,0 +1,403 @@
+//! The orders API for dispatchers and driver apps: create, read, list, update,
+//! status updates, proof of delivery, and the order's tracking link. Every handler
+//! is tenant-scoped through [`AuthTenant`]: another tenant's order is a 404.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use engine::{OrderId, OrderStatus, VehicleId};
+use serde_json::{Value, json};
+
+use super::{AuthTenant, JsonBody, Params, PathParams, validate};
+use crate::error::AppError;
+use crate::model::{ListQuery, NewPod, Order, PodMeta};
+use crate::secrets::new_tracking_code;
+use crate::state::AppState;
+use crate::view::{self, rfc3339};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// An order as its tenant sees it: everything, including the tracking URL.
+pub(crate) fn order_json(state: &AppState, order: &Order) -> Value {
+    let stops: Vec<Value> = order
+        .stops
+        .iter()
+        .map(|stop| {
+            let mut json = view::stop_json(stop);
+            json["eta"] = stop.eta.as_ref().map(view::eta_json).unwrap_or(Value::Null);
+            json
+        })
+        .collect();
+    json!({
+        "id": order.id.as_str(),
+        "reference": order.reference,
+        "customer": order.customer,
+        "vehicle_id": order.vehicle_id.as_ref().map(|v| v.as_str()),
+        "driver_name": order.driver_name,
+        "status": order.status.as_str(),
+        "tracking_code": order.tracking_code,
+        "tracking_url": order.tracking_code.as_deref().map(|c| state.tracking_url(c)),
+        "stops": stops,
+        "created_at": rfc3339(order.created_at),
+        "updated_at": rfc3339(order.updated_at),
+    })
+}
+
+fn order_id(id: String) -> Result<OrderId, AppError> {
+    // Ids are ours; anything else cannot exist (and must not reach SQL as junk).
+    if id.len() > 40 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(AppError::not_found("order"));
+    }
+    Ok(OrderId(id))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    JsonBody(body): JsonBody,
+) -> Result<Response, AppError> {
+    let new = validate::new_order(&body)?;
+    let order = state
+        .store()
+        .create_order(tenant.id, new, new_tracking_code())
+        .await?;
+    let location = format!("/api/v1/orders/{}", order.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(order_json(&state, &order)),
+    )
+        .into_response())
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, AppError> {
+    let order = state
+        .store()
+        .order(tenant.id, order_id(id)?)
+        .await?
+        .ok_or_else(|| AppError::not_found("order"))?;
+    Ok(Json(order_json(&state, &order)))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Params(params): Params,
+) -> Result<Json<Value>, AppError> {
+    let allowed = ["limit", "status", "reference", "vehicle_id", "after"];
+    if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(AppError::invalid(unknown, format!("unknown parameter; expected one of: {}", allowed.join(", "))));
+    }
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| AppError::invalid("limit", format!("`{text}`: expected 1..{MAX_PAGE}")))?,
+    };
+    let status = params
+        .get("status")
+        .map(|s| OrderStatus::parse(s).ok_or_else(|| AppError::invalid("status", format!("`{s}` is not a status"))))
+        .transpose()?;
+    let query = ListQuery {
+        status,
+        reference: params.get("reference").cloned(),
+        vehicle_id: params.get("vehicle_id").cloned().map(VehicleId),
+        after: params.get("after").cloned().map(order_id).transpose()?,
+        limit,
+    };
+    let orders = state.store().list_orders(tenant.id, query).await?;
+    let next_cursor = if orders.len() == limit as usize {
+        orders.last().map(|o| o.id.as_str().to_owned())
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "orders": orders.iter().map(|o| order_json(&state, o)).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, AppError> {
+    let patch = validate::order_patch(&body)?;
+    let vehicle_changed = patch.vehicle_id.is_some();
+    let order = state
+        .store()
+        .update_order(tenant.id, order_id(id)?, patch)
+        .await?;
+    if vehicle_changed || order.status != OrderStatus::Created {
+        // The page shows stops, windows and the truck: let viewers refresh.
+        state.live().publish_status(&order.id, None).await?;
+    }
+    Ok(Json(order_json(&state, &order)))
+}
+
+pub(crate) async fn add_status(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, AppError> {
+    let event = validate::status_update(&body, Utc::now())?;
+    let (order, stored) = state
+        .live()
+        .event(Some(tenant.id), order_id(id)?, event)
+        .await?;
+    let mut body = order_json(&state, &order);
+    body["event"] = view::event_json(&stored);
+    body["event"]["id"] = json!(stored.id);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub(crate) async fn post_eta(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, AppError> {
+    let id = order_id(id)?;
+    let order = state
+        .store()
+        .order(tenant.id, id.clone())
+        .await?
+        .ok_or_else(|| AppError::not_found("order"))?;
+    let update = validate::external_eta(&body, id, Utc::now())?;
+    if update.stop_index as usize >= order.stops.len() {
+        return Err(AppError::invalid(
+            "stop_index",
+            format!("the order has {} stops", order.stops.len()),
+        ));
+    }
+    if order.status.is_final() {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "order_finished",
+            format!("the order is {}", order.status.as_str()),
+        ));
+    }
+    let recorded = state.live().eta(update).await?;
+    let shown = recorded == crate::model::EtaRecorded::Shown;
+    Ok((StatusCode::ACCEPTED, Json(json!({"recorded": true, "shown": shown}))).into_response())
+}
+
+/// The file types a POD may be, recognised by their first bytes (the declared
+/// type is not trusted).
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+fn pod_json(order: &OrderId, pod: &PodMeta) -> Value {
+    json!({
+        "id": pod.id,
+        "order_id": order.as_str(),
+        "content_type": pod.content_type,
+        "file_name": pod.file_name,
+        "size_bytes": pod.size_bytes,
+        "sha256": pod.sha256,
+        "signed_by": pod.signed_by,
+        "note": pod.note,
+        "taken_at": pod.taken_at.map(rfc3339),
+        "uploaded_at": rfc3339(pod.uploaded_at),
+        "url": format!("/api/v1/orders/{order}/pod/{}", pod.id),
+    })
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
+    let status = err.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::new(status, "too_large", "the upload is larger than allowed")
+    } else {
+        AppError::new(StatusCode::BAD_REQUEST, "invalid_multipart", err.body_text())
+    }
+}
+
+pub(crate) async fn upload_pod(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let id = order_id(id)?;
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
+        AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected multipart/form-data with a `file` part: {}", e.body_text()),
+        )
+    })?;
+    let max = state.config().pod_max_bytes;
+    let mut file: Option<(Vec<u8>, Option<String>, Option<String>)> = None;
+    let (mut signed_by, mut note, mut taken_at) = (None, None, None);
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "file" => {
+                let file_name = field.file_name().map(str::to_owned);
+                let declared = field.content_type().map(str::to_owned);
+                let mut data = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if data.len() + chunk.len() > max {
+                        return Err(AppError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "too_large",
+                            format!("`file`: larger than {max} bytes"),
+                        ));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+                file = Some((data, file_name, declared));
+            }
+            "signed_by" | "note" | "taken_at" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                let text = text.trim().to_owned();
+                if text.chars().count() > 2000 {
+                    return Err(AppError::invalid(&name, "longer than 2000 characters"));
+                }
+                match name.as_str() {
+                    "signed_by" => signed_by = Some(text).filter(|t| !t.is_empty()),
+                    "note" => note = Some(text).filter(|t| !t.is_empty()),
+                    _ => {
+                        let parsed = chrono::DateTime::parse_from_rfc3339(&text).map_err(|e| {
+                            AppError::invalid("taken_at", format!("`{text}` is not RFC 3339: {e}"))
+                        })?;
+                        taken_at = Some(parsed.with_timezone(&Utc));
+                    }
+                }
+            }
+            other => {
+                return Err(AppError::invalid(
+                    other,
+                    "unknown part; expected file, signed_by, note, taken_at",
+                ));
+            }
+        }
+    }
+    let (data, file_name, declared) =
+        file.ok_or_else(|| AppError::invalid("file", "is required"))?;
+    if data.is_empty() {
+        return Err(AppError::invalid("file", "is empty"));
+    }
+    let content_type = sniff(&data).ok_or_else(|| {
+        AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "`file`: must be a JPEG, PNG or WebP image or a PDF",
+        )
+    })?;
+    if let Some(declared) = declared.filter(|d| d != "application/octet-stream") {
+        if declared != content_type {
+            return Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("`file`: declared {declared} but the content is {content_type}"),
+            ));
+        }
+    }
+    let file_name = file_name.map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect());
+    let pod = NewPod {
+        content_type: content_type.to_owned(),
+        file_name,
+        signed_by,
+        note,
+        taken_at,
+        data,
+    };
+    let meta = state.store().add_pod(tenant.id, id.clone(), pod).await?;
+    state.live().publish_status(&id, None).await?;
+    Ok((StatusCode::CREATED, Json(pod_json(&id, &meta))).into_response())
+}
+
+/// Serves a stored file with headers that keep browsers from sniffing or running it.
+pub(crate) fn file_response(meta: &PodMeta, data: Vec<u8>) -> Response {
+    let disposition = if meta.content_type == "application/pdf" { "attachment" } else { "inline" };
+    (
+        [
+            (header::CONTENT_TYPE, meta.content_type.clone()),
+            (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{}.{}\"", meta.id, extension(&meta.content_type))),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'".to_owned()),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    }
+}
+
+pub(crate) async fn download_pod(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams((id, pod_id)): PathParams<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = order_id(id)?;
+    // Tenant check first: the POD lookup itself is not tenant-scoped.
+    state
+        .store()
+        .order(tenant.id, id.clone())
+        .await?
+        .ok_or_else(|| AppError::not_found("order"))?;
+    let (meta, data) = state
+        .store()
+        .pod_file(id, pod_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("pod"))?;
+    Ok(file_response(&meta, data))
+}
+
+pub(crate) async fn rotate_link(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, AppError> {
+    let order = state
+        .store()
+        .rotate_tracking_code(tenant.id, order_id(id)?, new_tracking_code())
+        .await?;
+    state.live().link_changed(&order.id).await?;
+    Ok(Json(order_json(&state, &order)))
+}
+
+pub(crate) async fn revoke_link(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Value>, AppError> {
+    let order = state
+        .store()
+        .revoke_tracking_code(tenant.id, order_id(id)?)
+        .await?;
+    state.live().link_changed(&order.id).await?;
+    Ok(Json(order_json(&state, &order)))
+}

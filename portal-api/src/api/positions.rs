@@ -1,0 +1,78 @@
+//! `POST /api/v1/positions`: a batch of positions in the canonical format, from a
+//! tenant's ELD integration or vendor webhook. Each item is checked on its own and
+//! gets its own result; the good ones go to the position intake (the engine
+//! pipeline, or the direct recorder until that is wired), so one bad fix never
+//! costs the rest of the batch.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::{AuthTenant, JsonBody, parse_position};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub(crate) async fn post_batch(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    JsonBody(body): JsonBody,
+) -> Result<Response, AppError> {
+    let items = body
+        .as_array()
+        .ok_or_else(|| AppError::invalid("body", "must be a JSON array of positions"))?;
+    if items.is_empty() {
+        return Err(AppError::invalid("body", "the batch is empty"));
+    }
+    let max = state.config().max_batch;
+    if items.len() > max {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("`body`: {} positions; at most {max} per batch", items.len()),
+        ));
+    }
+    let now = Utc::now();
+    let mut accepted = Vec::with_capacity(items.len());
+    let mut results = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match parse_position(item, index, now) {
+            Ok(position) => {
+                accepted.push(position);
+                results.push(json!({"index": index, "status": "accepted"}));
+            }
+            Err(err) => results.push(json!({
+                "index": index,
+                "status": "rejected",
+                "error": {"code": err.code, "message": err.message},
+            })),
+        }
+    }
+    let n_accepted = accepted.len();
+    if n_accepted == 0 {
+        // Nothing usable: the request as a whole is bad.
+        let first = results
+            .first()
+            .and_then(|r| r["error"]["message"].as_str())
+            .unwrap_or("no valid position")
+            .to_owned();
+        let body = json!({
+            "error": {"code": "invalid_field", "message": first},
+            "accepted": 0,
+            "rejected": items.len(),
+            "results": results,
+        });
+        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+    }
+    {
+        state.inner.intake.submit(tenant.id, accepted).await?;
+    }
+    let body: Value = json!({
+        "accepted": n_accepted,
+        "rejected": items.len() - n_accepted,
+        "results": results,
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}

@@ -1,0 +1,172 @@
+//! The public side: resolving a tracking code (rate-limited, one 404 for unknown
+//! and revoked codes alike), the order's public view as JSON and as the page, POD
+//! files after delivery, and the health and metrics endpoints.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use engine::OrderId;
+use serde_json::Value;
+
+use super::{ClientIp, PathParams, rate_limit};
+use crate::error::AppError;
+use crate::model::{TrackView, VehicleFix};
+use crate::secrets::{looks_like_tracking_code, secret_hash};
+use crate::state::AppState;
+use crate::view;
+
+/// Resolves a public code to its order. Unknown, malformed and revoked codes all
+/// get the same 404, after the same rate-limit charge.
+pub(crate) async fn resolve(state: &AppState, ip: ClientIp, code: &str) -> Result<OrderId, AppError> {
+    rate_limit(state, ip)?;
+    let code = code.to_ascii_lowercase();
+    if !looks_like_tracking_code(&code) {
+        return Err(AppError::not_found("tracking link"));
+    }
+    state
+        .store()
+        .order_by_code_hash(secret_hash(&code))
+        .await?
+        .ok_or_else(|| AppError::not_found("tracking link"))
+}
+
+/// The order's public view: the store's state, with the fan-out's latest
+/// position and ETA where they are newer (another node may have published them
+/// a moment before its store write is visible here).
+pub(crate) async fn current_view(state: &AppState, order: &OrderId) -> Result<Option<(TrackView, Value)>, AppError> {
+    let Some(mut track) = state.store().track_view(order.clone()).await? else {
+        return Ok(None);
+    };
+    let code = track.order.tracking_code.clone().unwrap_or_default();
+    let latest = state.inner.fanout.latest(order.clone()).await?;
+    let mut json = view::track_json(&track, &code);
+    if track.order.shows_live_location() {
+        if let Some(text) = &latest.position {
+            if let Some(fix) = parse_vehicle(text, &track) {
+                if track.vehicle.as_ref().is_none_or(|v| v.at < fix.at) {
+                    json["vehicle"] = view::vehicle_json(&fix);
+                    track.vehicle = Some(fix);
+                }
+            }
+        }
+        if let Some(text) = &latest.eta {
+            if let Ok(message) = serde_json::from_str::<Value>(text) {
+                let newer = match (json["eta"]["updated_at"].as_str(), message["eta"]["updated_at"].as_str()) {
+                    (Some(have), Some(got)) => got > have,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                let for_next_stop = message["eta"]["stop_index"] == json["next_stop_index"];
+                if newer && for_next_stop {
+                    json["eta"] = message["eta"].clone();
+                }
+            }
+        }
+    }
+    Ok(Some((track, json)))
+}
+
+fn parse_vehicle(text: &str, track: &TrackView) -> Option<VehicleFix> {
+    let message: Value = serde_json::from_str(text).ok()?;
+    let v = &message["vehicle"];
+    Some(VehicleFix {
+        vehicle_id: track.order.vehicle_id.clone()?,
+        at: chrono::DateTime::parse_from_rfc3339(v["at"].as_str()?).ok()?.with_timezone(&chrono::Utc),
+        lat: v["lat"].as_f64()?,
+        lon: v["lon"].as_f64()?,
+        speed_mps: v["speed_mps"].as_f64(),
+        heading_deg: v["heading_deg"].as_f64(),
+    })
+}
+
+pub(crate) async fn track_json(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    PathParams(code): PathParams<String>,
+) -> Result<Response, AppError> {
+    let order = resolve(&state, ip, &code).await?;
+    let (_, json) = current_view(&state, &order)
+        .await?
+        .ok_or_else(|| AppError::not_found("tracking link"))?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(json)).into_response())
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    PathParams(code): PathParams<String>,
+) -> Response {
+    let resolved = match resolve(&state, ip, &code).await {
+        Ok(order) => current_view(&state, &order).await.map(|v| v.map(|(track, json)| (track, json))),
+        Err(err) => Err(err),
+    };
+    match resolved {
+        Ok(Some((track, json))) => {
+            let html = crate::page::render(&state, &track, &json, &code.to_ascii_lowercase());
+            (
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::REFERRER_POLICY, "no-referrer"),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                Html(html),
+            )
+                .into_response()
+        }
+        Ok(None) => crate::page::not_found().into_response(),
+        Err(err) if err.status == StatusCode::NOT_FOUND => crate::page::not_found().into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+pub(crate) async fn public_pod(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    PathParams((code, pod_id)): PathParams<(String, String)>,
+) -> Result<Response, AppError> {
+    let order = resolve(&state, ip, &code).await?;
+    let track = state
+        .store()
+        .track_view(order.clone())
+        .await?
+        .ok_or_else(|| AppError::not_found("pod"))?;
+    // POD is part of the record after the delivery, not before.
+    if !track.order.status.is_final() {
+        return Err(AppError::not_found("pod"));
+    }
+    let (meta, data) = state
+        .store()
+        .pod_file(order, pod_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("pod"))?;
+    Ok(super::orders::file_response(&meta, data))
+}
+
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
+    let uptime_s = state.inner.started.elapsed().as_secs();
+    Json(serde_json::json!({"status": "ok", "uptime_s": uptime_s})).into_response()
+}
+
+/// Prometheus text format.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.inner.metrics;
+    let hub = state.inner.fanout.hub();
+    let text = format!(
+        "# TYPE tracker_ws_open gauge\ntracker_ws_open {}\n\
+         # TYPE tracker_ws_opened_total counter\ntracker_ws_opened_total {}\n\
+         # TYPE tracker_ws_messages_total counter\ntracker_ws_messages_total {}\n\
+         # TYPE tracker_ws_resyncs_total counter\ntracker_ws_resyncs_total {}\n\
+         # TYPE tracker_fanout_orders_watched gauge\ntracker_fanout_orders_watched {}\n\
+         # TYPE tracker_fanout_delivered_total counter\ntracker_fanout_delivered_total {}\n",
+        m.ws_open.load(Ordering::Relaxed),
+        m.ws_opened_total.load(Ordering::Relaxed),
+        m.ws_messages_total.load(Ordering::Relaxed),
+        m.ws_resyncs_total.load(Ordering::Relaxed),
+        hub.n_orders(),
+        hub.delivered(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

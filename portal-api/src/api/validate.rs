@@ -1,0 +1,488 @@
+//! Turning request JSON into model values, one field at a time, so that every
+//! error names the exact field (`stops[1].window.to`) and says what is wrong.
+//! Unknown fields in orders and status updates are refused: a misspelt field that
+//! is silently ignored is worse than an error.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use engine::{OrderStatus, Position, PositionSource, StatusSource, StopKind, VehicleId};
+use serde_json::{Map, Value};
+
+use crate::error::AppError;
+use crate::model::{Customer, EventKind, NewEvent, NewOrder, NewStop, OrderPatch, Window};
+
+const MAX_STOPS: usize = 50;
+const MAX_WINDOW_DAYS: i64 = 31;
+/// Device clocks run a little ahead at times; more than this is a bad clock.
+const MAX_FUTURE_S: i64 = 300;
+
+/// A JSON object being read, with its path for error messages.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+}
+
+fn obj<'a>(value: &'a Value, path: &str) -> Result<Obj<'a>, AppError> {
+    match value {
+        Value::Object(map) => Ok(Obj {
+            map,
+            path: path.to_owned(),
+        }),
+        _ => Err(AppError::invalid(
+            if path.is_empty() { "body" } else { path },
+            "must be a JSON object",
+        )),
+    }
+}
+
+impl<'a> Obj<'a> {
+    fn field(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), AppError> {
+        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(unknown) => Err(AppError::invalid(
+                self.field(unknown),
+                format!("unknown field; expected one of: {}", allowed.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The value, treating JSON `null` as absent.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    fn opt_str(&self, key: &str, max_chars: usize) -> Result<Option<String>, AppError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let text = value
+            .as_str()
+            .ok_or_else(|| AppError::invalid(self.field(key), "must be a string"))?
+            .trim();
+        if text.chars().count() > max_chars {
+            return Err(AppError::invalid(
+                self.field(key),
+                format!("longer than {max_chars} characters"),
+            ));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(AppError::invalid(self.field(key), "contains control characters"));
+        }
+        Ok(Some(text.to_owned()))
+    }
+
+    fn req_str(&self, key: &str, max_chars: usize) -> Result<String, AppError> {
+        match self.opt_str(key, max_chars)? {
+            Some(text) if !text.is_empty() => Ok(text),
+            Some(_) => Err(AppError::invalid(self.field(key), "must not be empty")),
+            None => Err(AppError::invalid(self.field(key), "is required")),
+        }
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>, AppError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .map(Some)
+                .ok_or_else(|| AppError::invalid(self.field(key), "must be a number")),
+        }
+    }
+
+    fn req_f64(&self, key: &str) -> Result<f64, AppError> {
+        self.opt_f64(key)?
+            .ok_or_else(|| AppError::invalid(self.field(key), "is required"))
+    }
+
+    fn opt_time(&self, key: &str) -> Result<Option<DateTime<Utc>>, AppError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let text = value
+            .as_str()
+            .ok_or_else(|| AppError::invalid(self.field(key), "must be an RFC 3339 time string"))?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| {
+                AppError::invalid(
+                    self.field(key),
+                    format!("`{text}` is not an RFC 3339 time ({e}); e.g. 2025-11-25T14:00:00Z"),
+                )
+            })
+    }
+
+    fn req_time(&self, key: &str) -> Result<DateTime<Utc>, AppError> {
+        self.opt_time(key)?
+            .ok_or_else(|| AppError::invalid(self.field(key), "is required"))
+    }
+
+    fn opt_u32(&self, key: &str) -> Result<Option<u32>, AppError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| AppError::invalid(self.field(key), "must be a non-negative integer")),
+        }
+    }
+}
+
+fn vehicle_id(text: String, field: &str) -> Result<VehicleId, AppError> {
+    if text.len() > 64 || text.chars().any(char::is_whitespace) {
+        return Err(AppError::invalid(field, "must be 1-64 characters without spaces"));
+    }
+    Ok(VehicleId(text))
+}
+
+fn customer(value: &Value, path: &str) -> Result<Customer, AppError> {
+    let c = obj(value, path)?;
+    c.only(&["name", "email"])?;
+    let email = c.opt_str("email", 254)?.filter(|e| !e.is_empty());
+    if let Some(email) = &email {
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
+        if !valid {
+            return Err(AppError::invalid(c.field("email"), format!("`{email}` is not an e-mail address")));
+        }
+    }
+    Ok(Customer {
+        name: c.req_str("name", 200)?,
+        email,
+    })
+}
+
+fn window(value: &Value, path: &str) -> Result<Window, AppError> {
+    let w = obj(value, path)?;
+    w.only(&["from", "to"])?;
+    let from = w.req_time("from")?;
+    let to = w.req_time("to")?;
+    if to < from {
+        return Err(AppError::invalid(w.field("to"), "is before `from`"));
+    }
+    if to - from > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(AppError::invalid(
+            w.field("to"),
+            format!("the window is longer than {MAX_WINDOW_DAYS} days"),
+        ));
+    }
+    Ok(Window { from, to })
+}
+
+fn stop(value: &Value, path: &str) -> Result<NewStop, AppError> {
+    let s = obj(value, path)?;
+    s.only(&["kind", "name", "address", "lat", "lon", "time_zone", "window"])?;
+    let kind_text = s.req_str("kind", 20)?;
+    let kind = StopKind::parse(&kind_text).ok_or_else(|| {
+        AppError::invalid(s.field("kind"), format!("`{kind_text}`: expected pickup or delivery"))
+    })?;
+    let lat = s.req_f64("lat")?;
+    if !(-90.0..=90.0).contains(&lat) {
+        return Err(AppError::invalid(s.field("lat"), format!("{lat} is outside -90..90")));
+    }
+    let lon = s.req_f64("lon")?;
+    if !(-180.0..=180.0).contains(&lon) {
+        return Err(AppError::invalid(s.field("lon"), format!("{lon} is outside -180..180")));
+    }
+    let time_zone = match s.opt_str("time_zone", 64)? {
+        None => Tz::UTC,
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            AppError::invalid(
+                s.field("time_zone"),
+                format!("`{name}` is not an IANA time zone (e.g. America/New_York)"),
+            )
+        })?,
+    };
+    Ok(NewStop {
+        kind,
+        name: s.req_str("name", 200)?,
+        address: s.opt_str("address", 500)?.unwrap_or_default(),
+        lat,
+        lon,
+        time_zone,
+        window: s.get("window").map(|w| window(w, &s.field("window"))).transpose()?,
+    })
+}
+
+fn stops(value: &Value, path: &str) -> Result<Vec<NewStop>, AppError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| AppError::invalid(path, "must be an array of stops"))?;
+    if items.len() > MAX_STOPS {
+        return Err(AppError::invalid(path, format!("more than {MAX_STOPS} stops")));
+    }
+    let parsed = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| stop(item, &format!("{path}[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let has = |kind: StopKind| parsed.iter().any(|s| s.kind == kind);
+    if !has(StopKind::Pickup) || !has(StopKind::Delivery) {
+        return Err(AppError::invalid(
+            path,
+            "needs at least one pickup and one delivery stop",
+        ));
+    }
+    Ok(parsed)
+}
+
+/// `POST /api/v1/orders`.
+pub(crate) fn new_order(body: &Value) -> Result<NewOrder, AppError> {
+    let o = obj(body, "")?;
+    o.only(&["reference", "customer", "vehicle_id", "driver_name", "stops"])?;
+    Ok(NewOrder {
+        reference: o.req_str("reference", 100)?,
+        customer: customer(
+            o.get("customer").ok_or_else(|| AppError::invalid("customer", "is required"))?,
+            "customer",
+        )?,
+        vehicle_id: o
+            .opt_str("vehicle_id", 64)?
+            .filter(|v| !v.is_empty())
+            .map(|v| vehicle_id(v, "vehicle_id"))
+            .transpose()?,
+        driver_name: o.opt_str("driver_name", 200)?.filter(|d| !d.is_empty()),
+        stops: stops(
+            o.get("stops").ok_or_else(|| AppError::invalid("stops", "is required"))?,
+            "stops",
+        )?,
+    })
+}
+
+/// `PATCH /api/v1/orders/{id}`: absent fields stay, `null` clears optional ones.
+pub(crate) fn order_patch(body: &Value) -> Result<OrderPatch, AppError> {
+    let o = obj(body, "")?;
+    o.only(&["reference", "customer", "vehicle_id", "driver_name", "stops"])?;
+    let patch = OrderPatch {
+        reference: if o.has("reference") { Some(o.req_str("reference", 100)?) } else { None },
+        customer: match o.get("customer") {
+            Some(c) => Some(customer(c, "customer")?),
+            None if o.has("customer") => {
+                return Err(AppError::invalid("customer", "cannot be removed"));
+            }
+            None => None,
+        },
+        vehicle_id: if o.has("vehicle_id") {
+            Some(
+                o.opt_str("vehicle_id", 64)?
+                    .filter(|v| !v.is_empty())
+                    .map(|v| vehicle_id(v, "vehicle_id"))
+                    .transpose()?,
+            )
+        } else {
+            None
+        },
+        driver_name: if o.has("driver_name") {
+            Some(o.opt_str("driver_name", 200)?.filter(|d| !d.is_empty()))
+        } else {
+            None
+        },
+        stops: match o.get("stops") {
+            Some(s) => Some(stops(s, "stops")?),
+            None if o.has("stops") => return Err(AppError::invalid("stops", "cannot be removed")),
+            None => None,
+        },
+    };
+    if patch.is_empty() {
+        return Err(AppError::invalid("body", "no field to change"));
+    }
+    Ok(patch)
+}
+
+/// `POST /api/v1/orders/{id}/status`: a status move, or an `exception` or `note`
+/// entry that does not move the status.
+pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent, AppError> {
+    let o = obj(body, "")?;
+    o.only(&["status", "at", "note", "source", "stop_index"])?;
+    let status_text = o.req_str("status", 40)?;
+    let (kind, status) = match status_text.as_str() {
+        "exception" => (EventKind::Exception, None),
+        "note" => (EventKind::Note, None),
+        other => {
+            let status = OrderStatus::parse(other).ok_or_else(|| {
+                let names: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
+                AppError::invalid(
+                    "status",
+                    format!("`{other}`: expected one of {}, exception, note", names.join(", ")),
+                )
+            })?;
+            (EventKind::Status, Some(status))
+        }
+    };
+    let note = o.opt_str("note", 2000)?.filter(|n| !n.is_empty());
+    if kind != EventKind::Status && note.is_none() {
+        return Err(AppError::invalid("note", format!("is required for `{status_text}`")));
+    }
+    let at = o.opt_time("at")?.unwrap_or(now);
+    if at > now + Duration::seconds(MAX_FUTURE_S) {
+        return Err(AppError::invalid("at", "is in the future"));
+    }
+    let source = match o.opt_str("source", 20)? {
+        None => StatusSource::Dispatcher,
+        Some(text) => match text.as_str() {
+            "dispatcher" => StatusSource::Dispatcher,
+            "driver" => StatusSource::Driver,
+            _ => {
+                return Err(AppError::invalid(
+                    "source",
+                    format!("`{text}`: expected dispatcher or driver"),
+                ));
+            }
+        },
+    };
+    Ok(NewEvent {
+        kind,
+        status,
+        at,
+        note,
+        source,
+        stop_index: o.opt_u32("stop_index")?,
+    })
+}
+
+/// One item of `POST /api/v1/positions` in the canonical format (DESIGN.md).
+///
+/// Seam: `ingest` owns decoding and validation of every position format
+/// (`ingest::decode_batch`). `portal-api` may not depend on `ingest`, so this is a
+/// small local check of the canonical shape; when the binary wires an ingest-backed
+/// [`crate::PositionIntake`], that intake re-validates with the full rules and this
+/// function only guards the HTTP edge.
+pub(crate) fn parse_position(
+    item: &Value,
+    index: usize,
+    now: DateTime<Utc>,
+) -> Result<Position, AppError> {
+    let path = format!("[{index}]");
+    let p = obj(item, &path)?;
+    let vehicle = vehicle_id(p.req_str("vehicle_id", 64)?, &p.field("vehicle_id"))?;
+    let time = p.req_time("time")?;
+    if time > now + Duration::seconds(MAX_FUTURE_S) {
+        return Err(AppError::invalid(p.field("time"), "is in the future (device clock?)"));
+    }
+    let lat = p.req_f64("lat")?;
+    let lon = p.req_f64("lon")?;
+    if !(-90.0..=90.0).contains(&lat) {
+        return Err(AppError::invalid(p.field("lat"), format!("{lat} is outside -90..90")));
+    }
+    if !(-180.0..=180.0).contains(&lon) {
+        return Err(AppError::invalid(p.field("lon"), format!("{lon} is outside -180..180")));
+    }
+    if lat == 0.0 && lon == 0.0 {
+        return Err(AppError::invalid(p.field("lat"), "0,0 is a GPS without a fix"));
+    }
+    let speed_mps = p.opt_f64("speed_mps")?;
+    if speed_mps.is_some_and(|s| !(0.0..=90.0).contains(&s)) {
+        return Err(AppError::invalid(p.field("speed_mps"), "must be within 0..90 m/s"));
+    }
+    let heading_deg = p.opt_f64("heading_deg")?;
+    if heading_deg.is_some_and(|h| !(0.0..=360.0).contains(&h)) {
+        return Err(AppError::invalid(p.field("heading_deg"), "must be within 0..360"));
+    }
+    Ok(Position {
+        vehicle_id: vehicle,
+        time,
+        lat,
+        lon,
+        speed_mps,
+        heading_deg,
+        odometer_m: p.opt_f64("odometer_m")?,
+        hos_drive_remaining_s: p.opt_u32("hos_drive_remaining_s")?,
+        accuracy_m: p.opt_f64("accuracy_m")?,
+        source: PositionSource::Canonical,
+    })
+}
+
+/// `POST /api/v1/orders/{id}/eta`: an ETA from the tenant's own planning system
+/// (used until, or alongside, the engine's).
+pub(crate) fn external_eta(
+    body: &Value,
+    order: engine::OrderId,
+    now: DateTime<Utc>,
+) -> Result<engine::EtaUpdate, AppError> {
+    let o = obj(body, "")?;
+    o.only(&["stop_index", "eta", "p10", "p90", "reasons", "remaining_distance_m", "remaining_drive_s", "route"])?;
+    let stop_index = o
+        .opt_u32("stop_index")?
+        .ok_or_else(|| AppError::invalid("stop_index", "is required"))?;
+    let eta = o.req_time("eta")?;
+    let p10 = o.opt_time("p10")?.unwrap_or(eta);
+    let p90 = o.opt_time("p90")?.unwrap_or(eta);
+    if p10 > eta {
+        return Err(AppError::invalid("p10", "is after `eta`"));
+    }
+    if p90 < eta {
+        return Err(AppError::invalid("p90", "is before `eta`"));
+    }
+    let mut reasons = Vec::new();
+    if let Some(list) = o.get("reasons") {
+        let items = list
+            .as_array()
+            .ok_or_else(|| AppError::invalid("reasons", "must be an array"))?;
+        for (i, item) in items.iter().enumerate() {
+            let reason = match item.as_str() {
+                Some("traffic") => engine::EtaReason::Traffic,
+                Some("hos_break") => engine::EtaReason::HosBreak,
+                Some("dwell") => engine::EtaReason::Dwell,
+                Some("window_wait") => engine::EtaReason::WindowWait,
+                _ => {
+                    return Err(AppError::invalid(
+                        format!("reasons[{i}]"),
+                        "expected traffic, hos_break, dwell or window_wait",
+                    ));
+                }
+            };
+            reasons.push(reason);
+        }
+    }
+    let mut route = Vec::new();
+    if let Some(points) = o.get("route") {
+        let items = points
+            .as_array()
+            .ok_or_else(|| AppError::invalid("route", "must be an array of [lon, lat] pairs"))?;
+        if items.len() > 10_000 {
+            return Err(AppError::invalid("route", "more than 10000 points"));
+        }
+        for (i, item) in items.iter().enumerate() {
+            let pair = item.as_array().filter(|p| p.len() == 2);
+            let lon = pair.and_then(|p| p[0].as_f64()).filter(|x| (-180.0..=180.0).contains(x));
+            let lat = pair.and_then(|p| p[1].as_f64()).filter(|x| (-90.0..=90.0).contains(x));
+            match (lon, lat) {
+                (Some(lon), Some(lat)) => route.push([lon, lat]),
+                _ => return Err(AppError::invalid(format!("route[{i}]"), "expected [lon, lat]")),
+            }
+        }
+    }
+    let non_negative = |key: &str| -> Result<f64, AppError> {
+        let x = o.opt_f64(key)?.unwrap_or(0.0);
+        if x < 0.0 {
+            return Err(AppError::invalid(key, "must not be negative"));
+        }
+        Ok(x)
+    };
+    Ok(engine::EtaUpdate {
+        order_id: order,
+        stop_index,
+        eta,
+        p10,
+        p90,
+        remaining_distance_m: non_negative("remaining_distance_m")?,
+        remaining_drive_s: non_negative("remaining_drive_s")?,
+        reasons,
+        computed_at: now,
+        route,
+    })
+}

@@ -1,0 +1,130 @@
+//! The demo data `tracker serve` starts with: a demo tenant and a few demo orders
+//! between real places on the bundled map. Seeding is idempotent: a restart finds
+//! the tenant and orders it made before (by name and reference) and reuses them,
+//! so demo links keep working across restarts.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono_tz::Tz;
+use engine::{OrderStatus, StatusSource, StopKind, VehicleId};
+
+use crate::error::Result;
+use crate::model::{Customer, EventKind, ListQuery, NewEvent, NewOrder, NewStop, Order, Tenant, Window};
+use crate::store::Store;
+
+/// The demo tenant's name.
+pub const DEMO_TENANT: &str = "demo";
+
+/// A place demo orders go from or to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoPlace {
+    pub name: String,
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// What seeding found or made.
+#[derive(Debug, Clone)]
+pub struct DemoSeed {
+    pub tenant: Tenant,
+    /// The API key, only when the tenant was created now (keys are stored hashed
+    /// and cannot be shown again).
+    pub new_api_key: Option<String>,
+    pub orders: Vec<Order>,
+}
+
+/// The reference of the `i`-th demo order.
+pub fn demo_reference(i: usize) -> String {
+    format!("DEMO-{}", 1001 + i)
+}
+
+/// The vehicle of the `i`-th demo order.
+pub fn demo_vehicle(i: usize) -> VehicleId {
+    VehicleId(format!("demo-truck-{}", i + 1))
+}
+
+/// Ensures the demo tenant and `n` demo orders exist; orders go between
+/// consecutive `places` (wrapping around). Newly made orders are dispatched.
+pub async fn seed(
+    store: &dyn Store,
+    n: usize,
+    places: &[DemoPlace],
+    time_zone: Tz,
+    now: DateTime<Utc>,
+) -> Result<DemoSeed> {
+    let (tenant, new_api_key) = match store.tenant_by_name(DEMO_TENANT.to_owned()).await? {
+        Some(tenant) => (tenant, None),
+        None => {
+            let (tenant, key) = crate::create_tenant(store, DEMO_TENANT).await?;
+            (tenant, Some(key))
+        }
+    };
+    let mut orders = Vec::with_capacity(n);
+    if places.len() < 2 {
+        return Ok(DemoSeed { tenant, new_api_key, orders });
+    }
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    for i in 0..n {
+        let reference = demo_reference(i);
+        let query = ListQuery {
+            reference: Some(reference.clone()),
+            limit: 1,
+            ..ListQuery::default()
+        };
+        if let Some(existing) = store.list_orders(tenant.id.clone(), query).await?.pop() {
+            orders.push(existing);
+            continue;
+        }
+        let from = &places[i % places.len()];
+        let to = &places[(i + 1 + i / places.len()) % places.len()];
+        let stop = |kind: StopKind, place: &DemoPlace, window: Window| NewStop {
+            kind,
+            name: place.name.clone(),
+            address: place.address.clone(),
+            lat: place.lat,
+            lon: place.lon,
+            time_zone,
+            window: Some(window),
+        };
+        let order = NewOrder {
+            reference,
+            customer: Customer {
+                name: "Demo Customer".into(),
+                email: None,
+            },
+            vehicle_id: Some(demo_vehicle(i)),
+            driver_name: None,
+            stops: vec![
+                stop(
+                    StopKind::Pickup,
+                    from,
+                    Window { from: hour - Duration::hours(1), to: hour + Duration::hours(1) },
+                ),
+                stop(
+                    StopKind::Delivery,
+                    to,
+                    Window { from: hour + Duration::hours(2), to: hour + Duration::hours(4) },
+                ),
+            ],
+        };
+        let created = store
+            .create_order(tenant.id.clone(), order, crate::new_tracking_code())
+            .await?;
+        let (dispatched, _) = store
+            .add_event(
+                Some(tenant.id.clone()),
+                created.id.clone(),
+                NewEvent {
+                    kind: EventKind::Status,
+                    status: Some(OrderStatus::Dispatched),
+                    at: now,
+                    note: Some("Demo shipment created by `tracker serve`.".into()),
+                    source: StatusSource::System,
+                    stop_index: None,
+                },
+            )
+            .await?;
+        orders.push(dispatched);
+    }
+    Ok(DemoSeed { tenant, new_api_key, orders })
+}

@@ -1,0 +1,132 @@
+//! The crate's one error type, and [`AppError`], the only way an error leaves the
+//! HTTP layer: a status code plus a JSON body `{"error": {"code", "message"}}` that
+//! names the bad field and never leaks internals (those go to the log).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything that can go wrong in the portal outside of request validation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A storage URL or backend that is not usable; names the setting.
+    #[error("invalid setting `{setting}`: {reason}")]
+    InvalidConfig { setting: &'static str, reason: String },
+    /// The database refused or failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The fan-out backend (Redis) failed.
+    #[error("fan-out: {0}")]
+    FanOut(String),
+    /// The requested thing does not exist (or is not this tenant's).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A request that is well-formed but not allowed in the current state
+    /// (for example a status change the order state machine refuses).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A field of a request is invalid.
+    #[error("`{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+/// `Result` with the portal's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Error {
+        Error::Store(err.to_string())
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(err: redis::RedisError) -> Error {
+        Error::FanOut(err.to_string())
+    }
+}
+
+impl From<engine::StatusTransitionError> for Error {
+    fn from(err: engine::StatusTransitionError) -> Error {
+        Error::Conflict {
+            code: "invalid_transition",
+            message: err.to_string(),
+        }
+    }
+}
+
+impl Error {
+    /// An invalid-field error.
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An HTTP error response: status, stable machine-readable code, human message.
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds to put in `Retry-After` (rate limiting).
+    pub retry_after_s: Option<u64>,
+}
+
+impl AppError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_s: None,
+        }
+    }
+
+    /// A 400 naming the bad field.
+    pub(crate) fn invalid(field: impl std::fmt::Display, message: impl std::fmt::Display) -> AppError {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("`{field}`: {message}"),
+        )
+    }
+
+    /// The one 404 for anything missing, so nothing hints whether it ever existed.
+    pub(crate) fn not_found(what: &str) -> AppError {
+        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+}
+
+impl From<Error> for AppError {
+    fn from(err: Error) -> AppError {
+        match err {
+            Error::Invalid { field, message } => AppError::invalid(field, message),
+            Error::NotFound(what) => AppError::not_found(what),
+            Error::Conflict { code, message } => AppError::new(StatusCode::CONFLICT, code, message),
+            other => {
+                // Internals go to the log only; the client gets a generic message.
+                tracing::error!(error = %other, "internal error");
+                AppError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

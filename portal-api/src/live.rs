@@ -1,0 +1,203 @@
+//! Where live state enters the portal: engine events ([`EngineEvent`]), positions
+//! posted over HTTP, and status changes from the API all pass through
+//! [`LiveUpdates`], which writes them to the store first and then publishes one
+//! fan-out message per affected order. Writing first means a page that opens a
+//! moment later (and reads the store) never shows less than a live viewer saw.
+//!
+//! The seam to the engine is explicit: the binary hands [`LiveUpdates::run`] a
+//! channel of engine events, and gives [`crate::AppState`] a [`PositionIntake`] that
+//! routes HTTP positions into the engine pipeline. Until that pipeline is wired,
+//! [`DirectIntake`] records positions as they came (no map matching, no ETA).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use engine::{EngineEvent, EtaUpdate, OrderId, Position, PositionUpdate, StatusChange};
+use axum::extract::ws::Utf8Bytes;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::fanout::{FanOut, LiveKind, LiveMessage};
+use crate::model::{
+    EtaRecord, EtaRecorded, EventKind, NewEvent, Order, OrderEvent, TenantId, VehicleFix,
+};
+use crate::store::Store;
+use crate::view;
+
+/// A boxed, sendable future.
+pub type IntakeFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Receives validated positions posted by a tenant over HTTP. The binary wires
+/// this to the ingest/engine pipeline; the pipeline's output comes back as
+/// [`EngineEvent`]s into [`LiveUpdates`].
+pub trait PositionIntake: Send + Sync + std::fmt::Debug {
+    fn submit(&self, tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()>;
+}
+
+/// Turns events into stored state and fan-out messages.
+#[derive(Debug, Clone)]
+pub struct LiveUpdates {
+    store: Arc<dyn Store>,
+    fanout: Arc<dyn FanOut>,
+}
+
+impl LiveUpdates {
+    pub fn new(store: Arc<dyn Store>, fanout: Arc<dyn FanOut>) -> LiveUpdates {
+        LiveUpdates { store, fanout }
+    }
+
+    /// Handles one engine event.
+    pub async fn handle(&self, event: EngineEvent) -> Result<()> {
+        match event {
+            EngineEvent::PositionUpdated(update) => {
+                self.position(None, fix_of_update(&update)).await?;
+            }
+            EngineEvent::EtaUpdated(update) => {
+                self.eta(update).await?;
+            }
+            EngineEvent::StatusChanged(change) => {
+                self.status_change(change).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes engine events until the channel closes. Errors are logged and the
+    /// loop goes on: one bad event must not stop the live view of every order.
+    pub async fn run(self, mut events: mpsc::Receiver<EngineEvent>) {
+        while let Some(event) = events.recv().await {
+            if let Err(err) = self.handle(event).await {
+                tracing::warn!(error = %err, "live update failed");
+            }
+        }
+    }
+
+    /// Records a position and tells the pages of the orders the vehicle carries.
+    /// Returns how many orders were told.
+    pub async fn position(&self, tenant: Option<TenantId>, fix: VehicleFix) -> Result<usize> {
+        let outcome = self.store.record_position(tenant, fix.clone()).await?;
+        if outcome.orders.is_empty() {
+            return Ok(0);
+        }
+        let text: Utf8Bytes =
+            json!({"type": "position", "vehicle": view::vehicle_json(&fix)}).to_string().into();
+        for order in &outcome.orders {
+            self.fanout
+                .publish(LiveMessage::new(order.clone(), LiveKind::Position, text.clone()))
+                .await?;
+        }
+        Ok(outcome.orders.len())
+    }
+
+    /// Records an ETA and, when it is the one the page shows, publishes it.
+    pub async fn eta(&self, update: EtaUpdate) -> Result<EtaRecorded> {
+        let order = update.order_id.clone();
+        let record = EtaRecord::from(&update);
+        let recorded = self.store.record_eta(update).await?;
+        if recorded == EtaRecorded::Shown {
+            let text = json!({"type": "eta", "eta": view::eta_json(&record)}).to_string();
+            self.fanout
+                .publish(LiveMessage::new(order, LiveKind::Eta, text))
+                .await?;
+        }
+        Ok(recorded)
+    }
+
+    /// Records a timeline entry (a status move, an exception, a note) and sends
+    /// the pages the new full view: status changes are rare and change much of
+    /// the page (stops reached, POD, the map hidden after delivery).
+    pub async fn event(
+        &self,
+        tenant: Option<TenantId>,
+        order: OrderId,
+        event: NewEvent,
+    ) -> Result<(Order, OrderEvent)> {
+        let (order, stored) = self.store.add_event(tenant, order, event).await?;
+        self.publish_status(&order.id, Some(&stored)).await?;
+        Ok((order, stored))
+    }
+
+    async fn status_change(&self, change: StatusChange) -> Result<()> {
+        let event = NewEvent {
+            kind: EventKind::Status,
+            status: Some(change.status),
+            at: change.at,
+            note: change.note,
+            source: change.source,
+            stop_index: change.stop_index,
+        };
+        self.event(None, change.order_id, event).await?;
+        Ok(())
+    }
+
+    /// Publishes the order's current full view as a `status` message.
+    pub(crate) async fn publish_status(&self, order: &OrderId, event: Option<&OrderEvent>) -> Result<()> {
+        let Some(track) = self.store.track_view(order.clone()).await? else {
+            return Ok(());
+        };
+        let code = track.order.tracking_code.clone().unwrap_or_default();
+        let text = json!({
+            "type": "status",
+            "status": track.order.status.as_str(),
+            "event": event.map(view::event_json),
+            "track": view::track_json(&track, &code),
+        })
+        .to_string();
+        self.fanout
+            .publish(LiveMessage::new(order.clone(), LiveKind::Status, text))
+            .await
+    }
+
+    /// Tells the viewers of an order that its link changed (rotated or revoked):
+    /// each connection re-checks its code and closes when it is no longer valid.
+    pub async fn link_changed(&self, order: &OrderId) -> Result<()> {
+        self.fanout
+            .publish(LiveMessage::new(order.clone(), LiveKind::Link, "{\"type\":\"link\"}"))
+            .await
+    }
+}
+
+fn fix_of_update(update: &PositionUpdate) -> VehicleFix {
+    VehicleFix {
+        vehicle_id: update.vehicle_id.clone(),
+        at: update.time,
+        lat: update.lat,
+        lon: update.lon,
+        speed_mps: update.speed_mps,
+        heading_deg: update.heading_deg,
+    }
+}
+
+/// The position intake used until the engine pipeline is wired in: every posted
+/// position is recorded and shown as it came, without map matching or ETA.
+#[derive(Debug, Clone)]
+pub struct DirectIntake {
+    live: LiveUpdates,
+}
+
+impl DirectIntake {
+    pub fn new(live: LiveUpdates) -> DirectIntake {
+        DirectIntake { live }
+    }
+}
+
+impl PositionIntake for DirectIntake {
+    fn submit(&self, tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
+        Box::pin(async move {
+            for p in positions {
+                let fix = VehicleFix {
+                    vehicle_id: p.vehicle_id,
+                    at: p.time,
+                    lat: p.lat,
+                    lon: p.lon,
+                    speed_mps: p.speed_mps,
+                    heading_deg: p.heading_deg,
+                };
+                self.live.position(Some(tenant.clone()), fix).await?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! The portal's domain records: tenants, orders with their stops and windows, the
+//! timeline of status events, proof-of-delivery files, the latest live state
+//! (vehicle position, ETA) and what the public tracking view is built from.
+//! Wire shapes (what JSON looks like) live in `api/`; these are the records the
+//! store reads and writes.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use engine::{EtaReason, OrderId, OrderStatus, StatusSource, StopKind, VehicleId};
+use serde::{Deserialize, Serialize};
+
+/// A tenant (a broker or shipper using the service); ids look like `ten_…`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant as stored (its API key only as a hash, elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The broker's customer for an order. Never shown on the public page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// An appointment window, UTC instants; shown in the stop's own time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// A stop as a client describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewStop {
+    pub kind: StopKind,
+    pub name: String,
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// IANA time zone of the place (windows are shown in it).
+    pub time_zone: Tz,
+    pub window: Option<Window>,
+}
+
+/// A stop as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    /// Position in the order's stop list, from 0.
+    pub index: u32,
+    pub kind: StopKind,
+    pub name: String,
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub time_zone: Tz,
+    pub window: Option<Window>,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub departed_at: Option<DateTime<Utc>>,
+    /// The latest ETA the engine published for this stop.
+    pub eta: Option<EtaRecord>,
+}
+
+/// An order as a client creates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub reference: String,
+    pub customer: Customer,
+    pub vehicle_id: Option<VehicleId>,
+    pub driver_name: Option<String>,
+    pub stops: Vec<NewStop>,
+}
+
+/// A partial update; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderPatch {
+    pub reference: Option<String>,
+    pub customer: Option<Customer>,
+    pub vehicle_id: Option<Option<VehicleId>>,
+    pub driver_name: Option<Option<String>>,
+    /// Replaces the whole stop list (arrivals recorded so far are kept by index).
+    pub stops: Option<Vec<NewStop>>,
+}
+
+impl OrderPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == OrderPatch::default()
+    }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: OrderId,
+    pub tenant_id: TenantId,
+    pub reference: String,
+    pub customer: Customer,
+    pub vehicle_id: Option<VehicleId>,
+    pub driver_name: Option<String>,
+    pub status: OrderStatus,
+    /// The active tracking code; `None` after a revocation.
+    pub tracking_code: Option<String>,
+    pub stops: Vec<Stop>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// Whether the truck's live location may be shown: from dispatch until the
+    /// freight is delivered. Before dispatch the truck may still be on another
+    /// customer's load; after delivery the link is a record, not a live view.
+    pub fn shows_live_location(&self) -> bool {
+        !self.status.is_final() && self.status != OrderStatus::Created
+    }
+
+    /// The first stop not yet reached: the one the ETA on the page is about.
+    pub fn next_stop(&self) -> Option<&Stop> {
+        self.stops.iter().find(|s| s.arrived_at.is_none())
+    }
+}
+
+/// What a timeline entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The order moved to `status`.
+    Status,
+    /// Something went wrong (a delay, damage, a refused delivery); the status
+    /// does not move.
+    Exception,
+    /// A plain note.
+    Note,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Status => "status",
+            EventKind::Exception => "exception",
+            EventKind::Note => "note",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        match text {
+            "status" => Some(EventKind::Status),
+            "exception" => Some(EventKind::Exception),
+            "note" => Some(EventKind::Note),
+            _ => None,
+        }
+    }
+}
+
+/// A timeline entry to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    /// The new status (for `Status` events).
+    pub status: Option<OrderStatus>,
+    /// When it happened (device or dispatcher time).
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+    pub source: StatusSource,
+    pub stop_index: Option<u32>,
+}
+
+/// A timeline entry as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderEvent {
+    pub id: String,
+    pub kind: EventKind,
+    pub status: Option<OrderStatus>,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+    pub source: StatusSource,
+    pub stop_index: Option<u32>,
+    /// When the server recorded it.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A proof-of-delivery file to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPod {
+    pub content_type: String,
+    pub file_name: Option<String>,
+    pub signed_by: Option<String>,
+    pub note: Option<String>,
+    pub taken_at: Option<DateTime<Utc>>,
+    pub data: Vec<u8>,
+}
+
+/// Metadata of a stored proof-of-delivery file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodMeta {
+    pub id: String,
+    pub order_id: OrderId,
+    pub content_type: String,
+    pub file_name: Option<String>,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub signed_by: Option<String>,
+    pub note: Option<String>,
+    pub taken_at: Option<DateTime<Utc>>,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+/// A vehicle's position as the portal keeps it (latest per vehicle, trail per order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleFix {
+    pub vehicle_id: VehicleId,
+    pub at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_mps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading_deg: Option<f64>,
+}
+
+/// The latest ETA for a stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtaRecord {
+    pub stop_index: u32,
+    pub eta: DateTime<Utc>,
+    pub p10: DateTime<Utc>,
+    pub p90: DateTime<Utc>,
+    pub remaining_distance_m: f64,
+    pub remaining_drive_s: f64,
+    pub reasons: Vec<EtaReason>,
+    pub computed_at: DateTime<Utc>,
+    /// Remaining route as `[lon, lat]` pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<[f64; 2]>,
+}
+
+impl From<&engine::EtaUpdate> for EtaRecord {
+    fn from(u: &engine::EtaUpdate) -> EtaRecord {
+        EtaRecord {
+            stop_index: u.stop_index,
+            eta: u.eta,
+            p10: u.p10,
+            p90: u.p90,
+            remaining_distance_m: u.remaining_distance_m,
+            remaining_drive_s: u.remaining_drive_s,
+            reasons: u.reasons.clone(),
+            computed_at: u.computed_at,
+            route: u.route.clone(),
+        }
+    }
+}
+
+/// Everything the public tracking view shows for one order, read in one go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackView {
+    pub order: Order,
+    pub events: Vec<OrderEvent>,
+    /// The assigned vehicle's latest position (whether to show it is decided by
+    /// [`Order::shows_live_location`]).
+    pub vehicle: Option<VehicleFix>,
+    pub pods: Vec<PodMeta>,
+}
+
+/// Filters for listing a tenant's orders, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListQuery {
+    pub status: Option<OrderStatus>,
+    pub reference: Option<String>,
+    pub vehicle_id: Option<VehicleId>,
+    /// Orders created before this one (the cursor from the previous page).
+    pub after: Option<OrderId>,
+    pub limit: u32,
+}
+
+/// What recording a position did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PositionOutcome {
+    /// False when the store already had a newer fix for this vehicle (out of order).
+    pub newest: bool,
+    /// Active orders (dispatched, not delivered) carried by the vehicle: the pages
+    /// that should see this position.
+    pub orders: Vec<OrderId>,
+}
+
+/// What recording an ETA did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtaRecorded {
+    /// Unknown order or stop, or the order is finished: nothing stored.
+    Ignored,
+    /// Logged and kept as the stop's latest, but it is not the stop the page
+    /// shows (a later stop of a multi-stop order).
+    Logged,
+    /// Logged, and it is the ETA the page shows now.
+    Shown,
+}

@@ -1,0 +1,244 @@
+//! The public tracking page, rendered on the server: semantic HTML that is
+//! complete without JavaScript (status, progress, ETA, stops with their windows in
+//! local time, the timeline, delivery record). The script then opens the WebSocket,
+//! draws the map and keeps every part current; it re-renders the same sections
+//! from the same JSON (`view::track_json`), so both paths show the same thing.
+
+mod html;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::model::{EventKind, Stop, TrackView};
+use crate::state::AppState;
+use crate::view::{self, PROGRESS, local_label, progress_step, status_label, window_label};
+use html::{Html, esc};
+
+/// The page for a link that does not exist (or no longer does): the same for
+/// unknown and revoked codes.
+pub(crate) fn not_found() -> (axum::http::StatusCode, axum::response::Html<String>) {
+    let mut page = Html::new();
+    page.head("Tracking link not found");
+    page.raw("<main class=\"wrap\"><h1>Tracking link not found</h1>\
+              <p>This tracking link does not exist or is no longer valid. \
+              Please ask the sender for a current link.</p></main></body></html>");
+    (axum::http::StatusCode::NOT_FOUND, axum::response::Html(page.finish()))
+}
+
+fn duration_label(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    if seconds < 90 {
+        format!("{seconds} s")
+    } else if seconds < 90 * 60 {
+        format!("{} min", (seconds + 30) / 60)
+    } else {
+        format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60)
+    }
+}
+
+fn reason_label(reason: &str) -> &'static str {
+    match reason {
+        "traffic" => "traffic on the route",
+        "hos_break" => "a required driver rest break",
+        "dwell" => "time at earlier stops",
+        "window_wait" => "waiting for the delivery appointment",
+        _ => "other factors",
+    }
+}
+
+/// Renders the page for an order.
+pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &str) -> String {
+    let order = &track.order;
+    let now = Utc::now();
+    let mut page = Html::new();
+    page.head(&format!("Shipment {} · {}", order.reference, status_label(order.status)));
+    page.raw("<header class=\"top\"><div class=\"wrap\">");
+    page.raw(&format!(
+        "<p class=\"kicker\">Shipment tracking</p><h1>Shipment <span class=\"ref\">{}</span></h1>",
+        esc(&order.reference)
+    ));
+    page.raw(&format!(
+        "<p class=\"status\" id=\"status\" role=\"status\" aria-live=\"polite\" data-status=\"{}\">{}</p>",
+        order.status.as_str(),
+        esc(status_label(order.status))
+    ));
+    page.raw("</div></header><main class=\"wrap\">");
+
+    // Progress indicator.
+    let reached = progress_step(order);
+    page.raw("<section aria-labelledby=\"progress-h\"><h2 id=\"progress-h\" class=\"visually-hidden\">Progress</h2><ol class=\"progress\" id=\"progress\">");
+    for (i, (key, label)) in PROGRESS.iter().enumerate() {
+        let (class, current) = if order.status == engine::OrderStatus::Cancelled {
+            ("", "")
+        } else if i < reached {
+            ("done", "")
+        } else if i == reached {
+            ("current", " aria-current=\"step\"")
+        } else {
+            ("", "")
+        };
+        page.raw(&format!("<li class=\"{class}\" data-step=\"{key}\"{current}>{label}</li>"));
+    }
+    page.raw("</ol></section>");
+
+    // ETA, or the delivery record.
+    if let Some(delivered_at) = view::delivered_at(track) {
+        let stop = order.stops.iter().rev().find(|s| s.kind == engine::StopKind::Delivery);
+        page.raw("<section class=\"card delivered\" id=\"delivered\" aria-labelledby=\"delivered-h\"><h2 id=\"delivered-h\">Delivered</h2>");
+        let label = match stop {
+            Some(stop) => local_label(delivered_at, stop),
+            None => view::rfc3339(delivered_at),
+        };
+        page.raw(&format!(
+            "<p class=\"big\"><time datetime=\"{}\">{}</time></p>",
+            view::rfc3339(delivered_at),
+            esc(&label)
+        ));
+        if !track.pods.is_empty() {
+            page.raw("<h3>Proof of delivery</h3><ul class=\"pods\">");
+            for pod in &track.pods {
+                let url = format!("/t/{code}/pod/{}", pod.id);
+                let what = if pod.content_type.starts_with("image/") { "Photo" } else { "Document (PDF)" };
+                let signed = pod.signed_by.as_deref().map(|s| format!(", signed by {}", esc(s))).unwrap_or_default();
+                page.raw(&format!("<li><a href=\"{url}\">{what}</a>{signed}"));
+                if pod.content_type.starts_with("image/") {
+                    page.raw(&format!("<br><img src=\"{url}\" alt=\"Proof of delivery photo\" loading=\"lazy\">"));
+                }
+                if let Some(note) = &pod.note {
+                    page.raw(&format!("<p>{}</p>", esc(note)));
+                }
+                page.raw("</li>");
+            }
+            page.raw("</ul>");
+        }
+        page.raw("</section>");
+    } else {
+        page.raw("<section class=\"card eta\" id=\"eta\" aria-labelledby=\"eta-h\">");
+        let next = order.next_stop();
+        let heading = match next {
+            Some(stop) if stop.kind == engine::StopKind::Pickup => "Estimated arrival at pickup",
+            _ => "Estimated arrival",
+        };
+        page.raw(&format!("<h2 id=\"eta-h\">{heading}</h2>"));
+        match (view::shown_eta(order), next) {
+            (Some(eta), Some(stop)) => {
+                page.raw(&format!(
+                    "<p class=\"big\" id=\"eta-time\"><time datetime=\"{}\">{}</time></p>",
+                    view::rfc3339(eta.eta),
+                    esc(&local_label(eta.eta, stop))
+                ));
+                page.raw(&format!(
+                    "<p id=\"eta-window\">Most likely between {} and {}</p>",
+                    esc(&local_label(eta.p10, stop)),
+                    esc(&local_label(eta.p90, stop))
+                ));
+                if !eta.reasons.is_empty() {
+                    let reasons: Vec<&str> = eta.reasons.iter().map(|r| reason_label(r.as_str())).collect();
+                    page.raw(&format!("<p id=\"eta-reasons\">Includes {}.</p>", esc(&reasons.join(", "))));
+                }
+                page.raw(&format!(
+                    "<p class=\"muted\"><span id=\"eta-updated\" data-at=\"{}\">updated {} ago</span></p>",
+                    view::rfc3339(eta.computed_at),
+                    duration_label((now - eta.computed_at).num_seconds())
+                ));
+            }
+            _ => {
+                let text = if order.status == engine::OrderStatus::Cancelled {
+                    "This shipment was cancelled."
+                } else if order.status == engine::OrderStatus::Created {
+                    "An arrival estimate will appear once the shipment is dispatched."
+                } else {
+                    "No arrival estimate yet; it appears once the truck reports its position."
+                };
+                page.raw(&format!("<p class=\"big\" id=\"eta-time\">{text}</p>"));
+            }
+        }
+        page.raw("</section>");
+    }
+
+    // Map (only while the order is under way).
+    if order.shows_live_location() {
+        page.raw("<section class=\"card\" id=\"map-section\" aria-labelledby=\"map-h\"><h2 id=\"map-h\">Where it is</h2>");
+        match &track.vehicle {
+            Some(fix) => page.raw(&format!(
+                "<p id=\"vehicle-text\">Last position reported <time datetime=\"{}\">{} ago</time>.</p>",
+                view::rfc3339(fix.at),
+                duration_label((now - fix.at).num_seconds())
+            )),
+            None => page.raw("<p id=\"vehicle-text\">The truck has not reported a position yet.</p>"),
+        }
+        page.raw("<div id=\"map\" class=\"map\" role=\"img\" aria-label=\"Map with the truck, its remaining route and the stops\"></div>");
+        page.raw("<p class=\"attribution\">Map data © OpenStreetMap contributors</p></section>");
+    }
+
+    // Stops.
+    page.raw("<section class=\"card\" aria-labelledby=\"stops-h\"><h2 id=\"stops-h\">Stops</h2><ol class=\"stops\" id=\"stops\">");
+    for stop in &order.stops {
+        render_stop(&mut page, stop);
+    }
+    page.raw("</ol></section>");
+
+    // Timeline, newest first.
+    page.raw("<section class=\"card\" aria-labelledby=\"timeline-h\"><h2 id=\"timeline-h\">Updates</h2><ol class=\"timeline\" id=\"timeline\" reversed>");
+    for event in track.events.iter().rev() {
+        let stop = event
+            .stop_index
+            .and_then(|i| order.stops.get(i as usize))
+            .or_else(|| order.stops.first());
+        let when = stop.map(|s| local_label(event.at, s)).unwrap_or_else(|| view::rfc3339(event.at));
+        let (class, title) = match event.kind {
+            EventKind::Status => ("status", event.status.map(status_label).unwrap_or("Update")),
+            EventKind::Exception => ("exception", "Exception"),
+            EventKind::Note => ("note", "Note"),
+        };
+        page.raw(&format!(
+            "<li class=\"{class}\"><time datetime=\"{}\">{}</time> <strong>{}</strong>",
+            view::rfc3339(event.at),
+            esc(&when),
+            esc(title)
+        ));
+        if let Some(note) = &event.note {
+            page.raw(&format!("<p>{}</p>", esc(note)));
+        }
+        page.raw("</li>");
+    }
+    page.raw("</ol></section></main>");
+    page.raw("<footer class=\"wrap\"><p>Map data © OpenStreetMap contributors (ODbL). \
+              Map display: <a href=\"/assets/LICENSE-leaflet.txt\">Leaflet</a> (BSD-2-Clause).</p></footer>");
+    page.data_script(json, state.config().tile_url.as_deref());
+    page.raw("<script src=\"/assets/leaflet.js\"></script><script src=\"/assets/track.js\"></script></body></html>");
+    page.finish()
+}
+
+fn render_stop(page: &mut Html, stop: &Stop) {
+    let kind = match stop.kind {
+        engine::StopKind::Pickup => "Pickup",
+        engine::StopKind::Delivery => "Delivery",
+    };
+    page.raw(&format!(
+        "<li class=\"stop {}\"><h3>{kind}: {}</h3>",
+        stop.kind.as_str(),
+        esc(&stop.name)
+    ));
+    if !stop.address.is_empty() {
+        page.raw(&format!("<p class=\"address\">{}</p>", esc(&stop.address)));
+    }
+    if let Some(label) = window_label(stop) {
+        page.raw(&format!("<p>Appointment: <span class=\"window\">{}</span></p>", esc(&label)));
+    }
+    if let Some(at) = stop.arrived_at {
+        page.raw(&format!(
+            "<p>Arrived <time datetime=\"{}\">{}</time></p>",
+            view::rfc3339(at),
+            esc(&local_label(at, stop))
+        ));
+    }
+    if let Some(at) = stop.departed_at {
+        page.raw(&format!(
+            "<p>Departed <time datetime=\"{}\">{}</time></p>",
+            view::rfc3339(at),
+            esc(&local_label(at, stop))
+        ));
+    }
+    page.raw("</li>");
+}

@@ -1,0 +1,121 @@
+//! Where orders, tenants, events, POD files, tracking codes, the position trail, the
+//! ETA prediction log and the outbox live. [`Store`] is the seam: the SQLite backend
+//! is the embedded default; a PostgreSQL backend (for several nodes sharing one
+//! database) implements the same trait. The backend is chosen by URL
+//! (`sqlite://PATH`, `postgres://…`).
+//!
+//! Every method takes owned arguments and returns a boxed future, so the trait is
+//! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
+//! Tenant-scoped methods take the tenant: an order of another tenant is simply
+//! "not found", which is what makes tenant isolation hold by construction.
+
+mod migrations;
+mod rows;
+mod sqlite;
+mod writes;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use engine::{EtaUpdate, OrderId};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    EtaRecorded, ListQuery, NewEvent, NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta,
+    PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
+};
+
+pub use sqlite::SqliteStore;
+
+/// A boxed, sendable future: what every [`Store`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The persistence interface of the portal.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Creates a tenant whose API key has the given hash.
+    fn create_tenant(&self, name: String, api_key_hash: String) -> StoreFuture<'_, Tenant>;
+    /// The tenant owning an API key (by its hash).
+    fn tenant_by_key_hash(&self, api_key_hash: String) -> StoreFuture<'_, Option<Tenant>>;
+    /// The oldest tenant with this name (for the demo, which reuses its tenant).
+    fn tenant_by_name(&self, name: String) -> StoreFuture<'_, Option<Tenant>>;
+
+    /// Creates an order with its first tracking code.
+    fn create_order(
+        &self,
+        tenant: TenantId,
+        order: NewOrder,
+        tracking_code: String,
+    ) -> StoreFuture<'_, Order>;
+    fn order(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Option<Order>>;
+    fn list_orders(&self, tenant: TenantId, query: ListQuery) -> StoreFuture<'_, Vec<Order>>;
+    fn update_order(
+        &self,
+        tenant: TenantId,
+        id: OrderId,
+        patch: OrderPatch,
+    ) -> StoreFuture<'_, Order>;
+    /// Records a timeline entry; a status entry moves the order's status through
+    /// the state machine (refused moves are [`Error::Conflict`]). `tenant` is
+    /// `None` for the engine (geofences), which acts for every tenant.
+    fn add_event(
+        &self,
+        tenant: Option<TenantId>,
+        id: OrderId,
+        event: NewEvent,
+    ) -> StoreFuture<'_, (Order, OrderEvent)>;
+    fn add_pod(&self, tenant: TenantId, id: OrderId, pod: NewPod) -> StoreFuture<'_, PodMeta>;
+    /// A POD file of an order (any tenant: callers check access first).
+    fn pod_file(&self, order: OrderId, pod_id: String)
+    -> StoreFuture<'_, Option<(PodMeta, Vec<u8>)>>;
+    /// Revokes the order's active code and issues `new_code`.
+    fn rotate_tracking_code(
+        &self,
+        tenant: TenantId,
+        id: OrderId,
+        new_code: String,
+    ) -> StoreFuture<'_, Order>;
+    /// Revokes the order's active code, leaving none.
+    fn revoke_tracking_code(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Order>;
+    /// The order an active tracking code (by its hash) points to.
+    fn order_by_code_hash(&self, code_hash: String) -> StoreFuture<'_, Option<OrderId>>;
+    /// Everything the public page shows.
+    fn track_view(&self, order: OrderId) -> StoreFuture<'_, Option<TrackView>>;
+
+    /// Records a vehicle's position: latest position per vehicle, the downsampled
+    /// trail of the orders it carries. `tenant` is `None` for positions that came
+    /// through the engine, which knows vehicles but not tenants.
+    fn record_position(
+        &self,
+        tenant: Option<TenantId>,
+        fix: VehicleFix,
+    ) -> StoreFuture<'_, PositionOutcome>;
+    /// Logs an ETA prediction and makes it the stop's latest.
+    fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded>;
+    /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.
+    fn active_orders(&self) -> StoreFuture<'_, Vec<Order>>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(Error::InvalidConfig {
+                setting: "store",
+                reason: "`sqlite://` needs a file path, e.g. sqlite://./tracker.db".into(),
+            });
+        }
+        let store = SqliteStore::open(std::path::Path::new(path)).await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(Error::InvalidConfig {
+            setting: "store",
+            reason: "the PostgreSQL backend is not supported yet; use sqlite://PATH".into(),
+        })
+    } else {
+        Err(Error::InvalidConfig {
+            setting: "store",
+            reason: format!("unknown store URL `{url}`; expected sqlite://PATH"),
+        })
+    }
+}

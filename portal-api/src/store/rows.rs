@@ -1,0 +1,404 @@
+//! Reading records out of SQLite: rows to model types, and the queries behind the
+//! read side of [`super::Store`]. Shared by the reader pool and the writer (which
+//! reads back what it wrote inside its transaction).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use engine::{OrderId, OrderStatus, StatusSource, StopKind, VehicleId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant,
+    TenantId, TrackView, VehicleFix, Window,
+};
+
+/// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::Store(format!("bad time `{text}` in the database: {e}")))
+}
+
+fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+fn corrupt(what: &str, value: &str) -> Error {
+    Error::Store(format!("unknown {what} `{value}` in the database"))
+}
+
+fn parse_status(text: &str) -> Result<OrderStatus> {
+    OrderStatus::parse(text).ok_or_else(|| corrupt("status", text))
+}
+
+pub(crate) fn tenant_by_key_hash(c: &Connection, hash: &str) -> Result<Option<Tenant>> {
+    tenant_where(c, "api_key_hash = ?1", hash)
+}
+
+pub(crate) fn tenant_by_name(c: &Connection, name: &str) -> Result<Option<Tenant>> {
+    tenant_where(c, "name = ?1", name)
+}
+
+fn tenant_where(c: &Connection, condition: &str, value: &str) -> Result<Option<Tenant>> {
+    let sql = format!(
+        "SELECT id, name, created_at FROM tenants WHERE {condition} ORDER BY created_at LIMIT 1"
+    );
+    let row = c
+        .query_row(&sql, [value], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
+        .optional()?;
+    row.map(|(id, name, created_at)| {
+        Ok(Tenant {
+            id: TenantId(id),
+            name,
+            created_at: parse_ts(&created_at)?,
+        })
+    })
+    .transpose()
+}
+
+const ORDER_COLUMNS: &str = "o.id, o.tenant_id, o.reference, o.customer_name, o.customer_email, \
+     o.vehicle_id, o.driver_name, o.status, o.created_at, o.updated_at, \
+     (SELECT code FROM tracking_codes t WHERE t.order_id = o.id AND t.revoked_at IS NULL \
+      ORDER BY t.created_at DESC LIMIT 1)";
+
+/// An order row before its stops are attached.
+struct OrderRow {
+    id: String,
+    tenant_id: String,
+    reference: String,
+    customer_name: String,
+    customer_email: Option<String>,
+    vehicle_id: Option<String>,
+    driver_name: Option<String>,
+    status: String,
+    created_at: String,
+    updated_at: String,
+    code: Option<String>,
+}
+
+fn order_row(r: &Row<'_>) -> rusqlite::Result<OrderRow> {
+    Ok(OrderRow {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        reference: r.get(2)?,
+        customer_name: r.get(3)?,
+        customer_email: r.get(4)?,
+        vehicle_id: r.get(5)?,
+        driver_name: r.get(6)?,
+        status: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+        code: r.get(10)?,
+    })
+}
+
+fn finish_order(c: &Connection, row: OrderRow) -> Result<Order> {
+    let id = OrderId(row.id);
+    Ok(Order {
+        stops: stops(c, &id)?,
+        id,
+        tenant_id: TenantId(row.tenant_id),
+        reference: row.reference,
+        customer: Customer {
+            name: row.customer_name,
+            email: row.customer_email,
+        },
+        vehicle_id: row.vehicle_id.map(VehicleId),
+        driver_name: row.driver_name,
+        status: parse_status(&row.status)?,
+        tracking_code: row.code,
+        created_at: parse_ts(&row.created_at)?,
+        updated_at: parse_ts(&row.updated_at)?,
+    })
+}
+
+fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT idx, kind, name, address, lat, lon, time_zone, window_from, window_to, \
+         arrived_at, departed_at, eta_json FROM stops WHERE order_id = ?1 ORDER BY idx",
+    )?;
+    let raw = stmt
+        .query_map([order.as_str()], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, f64>(4)?,
+                r.get::<_, f64>(5)?,
+                r.get::<_, String>(6)?,
+                (
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raw.into_iter()
+        .map(|(index, kind, name, address, lat, lon, tz, (from, to, arrived, departed, eta))| {
+            let window = match (from, to) {
+                (Some(from), Some(to)) => Some(Window {
+                    from: parse_ts(&from)?,
+                    to: parse_ts(&to)?,
+                }),
+                _ => None,
+            };
+            let eta = match eta {
+                Some(json) => Some(
+                    serde_json::from_str::<EtaRecord>(&json)
+                        .map_err(|e| Error::Store(format!("bad ETA in the database: {e}")))?,
+                ),
+                None => None,
+            };
+            Ok(Stop {
+                index,
+                kind: StopKind::parse(&kind).ok_or_else(|| corrupt("stop kind", &kind))?,
+                name,
+                address,
+                lat,
+                lon,
+                time_zone: tz.parse::<Tz>().map_err(|_| corrupt("time zone", &tz))?,
+                window,
+                arrived_at: parse_opt_ts(arrived)?,
+                departed_at: parse_opt_ts(departed)?,
+                eta,
+            })
+        })
+        .collect()
+}
+
+/// Any tenant's order (for the engine and the public page).
+pub(crate) fn order_any(c: &Connection, id: &OrderId) -> Result<Option<Order>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = ?1");
+    let row = c.query_row(&sql, [id.as_str()], order_row).optional()?;
+    row.map(|r| finish_order(c, r)).transpose()
+}
+
+/// An order if it belongs to `tenant`; another tenant's order is "not there".
+pub(crate) fn order_of_tenant(
+    c: &Connection,
+    tenant: &TenantId,
+    id: &OrderId,
+) -> Result<Option<Order>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = ?1 AND o.tenant_id = ?2");
+    let row = c
+        .query_row(&sql, params![id.as_str(), tenant.as_str()], order_row)
+        .optional()?;
+    row.map(|r| finish_order(c, r)).transpose()
+}
+
+pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> Result<Vec<Order>> {
+    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.tenant_id = ?1");
+    if q.status.is_some() {
+        sql.push_str(" AND o.status = ?2");
+    }
+    if q.reference.is_some() {
+        sql.push_str(" AND o.reference = ?3");
+    }
+    if q.vehicle_id.is_some() {
+        sql.push_str(" AND o.vehicle_id = ?4");
+    }
+    if q.after.is_some() {
+        // Keyset pagination: stable under inserts, no OFFSET scans.
+        sql.push_str(
+            " AND (o.created_at, o.id) < (SELECT created_at, id FROM orders WHERE id = ?5)",
+        );
+    }
+    sql.push_str(" ORDER BY o.created_at DESC, o.id DESC LIMIT ?6");
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt
+        .query_map(
+            params![
+                tenant.as_str(),
+                q.status.map(|s| s.as_str()),
+                q.reference,
+                q.vehicle_id.as_ref().map(|v| v.as_str()),
+                q.after.as_ref().map(|a| a.as_str()),
+                q.limit,
+            ],
+            order_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|r| finish_order(c, r)).collect()
+}
+
+pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, kind, status, at, note, source, stop_idx, recorded_at FROM order_events \
+         WHERE order_id = ?1 ORDER BY at, recorded_at",
+    )?;
+    let raw = stmt
+        .query_map([order.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<u32>>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raw.into_iter()
+        .map(|(id, kind, status, at, note, source, stop_index, recorded_at)| {
+            Ok(OrderEvent {
+                id,
+                kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
+                status: status.as_deref().map(parse_status).transpose()?,
+                at: parse_ts(&at)?,
+                note,
+                source: StatusSource::parse(&source).ok_or_else(|| corrupt("source", &source))?,
+                stop_index,
+                recorded_at: parse_ts(&recorded_at)?,
+            })
+        })
+        .collect()
+}
+
+const POD_COLUMNS: &str = "id, order_id, content_type, file_name, size_bytes, sha256, signed_by, \
+     note, taken_at, uploaded_at";
+
+fn pod_meta(r: &Row<'_>) -> rusqlite::Result<(PodMeta, Option<String>, String)> {
+    Ok((
+        PodMeta {
+            id: r.get(0)?,
+            order_id: OrderId(r.get(1)?),
+            content_type: r.get(2)?,
+            file_name: r.get(3)?,
+            size_bytes: r.get(4)?,
+            sha256: r.get(5)?,
+            signed_by: r.get(6)?,
+            note: r.get(7)?,
+            taken_at: None,
+            uploaded_at: DateTime::<Utc>::MIN_UTC,
+        },
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn finish_pod((mut meta, taken_at, uploaded_at): (PodMeta, Option<String>, String)) -> Result<PodMeta> {
+    meta.taken_at = parse_opt_ts(taken_at)?;
+    meta.uploaded_at = parse_ts(&uploaded_at)?;
+    Ok(meta)
+}
+
+pub(crate) fn pods(c: &Connection, order: &OrderId) -> Result<Vec<PodMeta>> {
+    let sql = format!("SELECT {POD_COLUMNS} FROM pod_files WHERE order_id = ?1 ORDER BY uploaded_at");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let raw = stmt
+        .query_map([order.as_str()], pod_meta)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raw.into_iter().map(finish_pod).collect()
+}
+
+pub(crate) fn pod_by_id(c: &Connection, order: &OrderId, pod_id: &str) -> Result<Option<PodMeta>> {
+    let sql = format!("SELECT {POD_COLUMNS} FROM pod_files WHERE order_id = ?1 AND id = ?2");
+    let raw = c
+        .query_row(&sql, params![order.as_str(), pod_id], pod_meta)
+        .optional()?;
+    raw.map(finish_pod).transpose()
+}
+
+pub(crate) fn pod_file(
+    c: &Connection,
+    order: &OrderId,
+    pod_id: &str,
+) -> Result<Option<(PodMeta, Vec<u8>)>> {
+    let Some(meta) = pod_by_id(c, order, pod_id)? else {
+        return Ok(None);
+    };
+    let data: Vec<u8> = c.query_row(
+        "SELECT data FROM pod_files WHERE id = ?1",
+        [pod_id],
+        |r| r.get(0),
+    )?;
+    Ok(Some((meta, data)))
+}
+
+pub(crate) fn order_by_code_hash(c: &Connection, hash: &str) -> Result<Option<OrderId>> {
+    Ok(c
+        .query_row(
+            "SELECT order_id FROM tracking_codes WHERE code_hash = ?1 AND revoked_at IS NULL",
+            [hash],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .map(OrderId))
+}
+
+/// The latest position of a vehicle as seen by `tenant` (its own posts or the
+/// engine's, whichever is newer).
+pub(crate) fn vehicle_fix(
+    c: &Connection,
+    tenant: &TenantId,
+    vehicle: &VehicleId,
+) -> Result<Option<VehicleFix>> {
+    let raw = c
+        .query_row(
+            "SELECT at, lat, lon, speed_mps, heading_deg FROM vehicle_positions \
+             WHERE vehicle_id = ?1 AND tenant_key IN (?2, '') ORDER BY at DESC LIMIT 1",
+            params![vehicle.as_str(), tenant.as_str()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, f64>(2)?,
+                    r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    raw.map(|(at, lat, lon, speed_mps, heading_deg)| {
+        Ok(VehicleFix {
+            vehicle_id: vehicle.clone(),
+            at: parse_ts(&at)?,
+            lat,
+            lon,
+            speed_mps,
+            heading_deg,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackView>> {
+    let Some(order) = order_any(c, id)? else {
+        return Ok(None);
+    };
+    let vehicle = match &order.vehicle_id {
+        Some(v) => vehicle_fix(c, &order.tenant_id, v)?,
+        None => None,
+    };
+    Ok(Some(TrackView {
+        events: events(c, id)?,
+        pods: pods(c, id)?,
+        vehicle,
+        order,
+    }))
+}
+
+pub(crate) fn active_orders(c: &Connection) -> Result<Vec<Order>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.vehicle_id IS NOT NULL \
+         AND o.status NOT IN ('created', 'delivered', 'cancelled') ORDER BY o.created_at"
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt
+        .query_map([], order_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|r| finish_order(c, r)).collect()
+}

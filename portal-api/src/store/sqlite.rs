@@ -1,0 +1,303 @@
+//! The SQLite backend: the embedded default, a real single-node store.
+//!
+//! SQLite allows one writer at a time, and its calls block. So one dedicated
+//! thread owns the write connection and takes jobs from a bounded channel; it runs
+//! whatever is queued inside one transaction (group commit: one fsync for many
+//! small writes, which is what keeps position bursts cheap), each job in its own
+//! savepoint so a failing job rolls back alone. Callers get their result only after
+//! the commit. Reads run on tokio's blocking pool with a few read connections,
+//! which WAL lets proceed while the writer writes. Nothing here blocks the async
+//! runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use engine::{EtaUpdate, OrderId};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreFuture, migrations, rows, writes};
+use crate::error::{Error, Result};
+use crate::model::{
+    EtaRecorded, ListQuery, NewEvent, NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta,
+    PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
+};
+
+/// Queued write jobs before callers wait for room (backpressure).
+const WRITE_QUEUE: usize = 4096;
+/// Most jobs folded into one transaction.
+const MAX_GROUP: usize = 512;
+/// Read connections kept open.
+const READERS: usize = 4;
+
+/// A job for the writer: runs on the write connection inside a savepoint and
+/// returns whether it succeeded plus how to answer once the commit is known.
+type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Option<Error>) + Send>;
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<WriteJob>,
+    readers: Arc<ReaderPool>,
+}
+
+#[derive(Debug)]
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match self.idle.lock().pop() {
+            Some(conn) => conn,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&conn);
+        let mut idle = self.idle.lock();
+        if idle.len() < READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    // Several processes may share the file (two nodes in tests); wait for a
+    // lock instead of failing at once.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL survives a crash of the process; a power cut may lose
+        // the last commits but never corrupts the file. The usual trade for a
+        // server that commits many small writes.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating when needed) the database at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let path = path.to_path_buf();
+        let opened_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if let Some(dir) = opened_path.parent() {
+                if !dir.as_os_str().is_empty() && !dir.exists() {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::InvalidConfig {
+                        setting: "store",
+                        reason: format!("cannot create {}: {e}", dir.display()),
+                    })?;
+                }
+            }
+            let mut conn = open_connection(&opened_path, false)?;
+            migrations::migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| Error::Store(format!("opening the database: {e}")))??;
+
+        let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(conn, jobs))
+            .map_err(|e| Error::Store(format!("starting the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            readers: Arc::new(ReaderPool {
+                path: path.clone(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            path,
+            writer,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the writer thread inside a transaction; resolves after commit.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (answer, answered) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error| {
+                let outcome = match commit_error {
+                    Some(err) => Err(err),
+                    None => result,
+                };
+                // The caller may have gone away (request cancelled); nothing to do.
+                let _ = answer.send(outcome);
+            });
+            (ok, reply)
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| Error::Store("the writer thread has stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| Error::Store("the writer thread dropped a job".into()))?
+    }
+
+    /// Runs `f` on a read connection on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| Error::Store(format!("read task failed: {e}")))?
+    }
+}
+
+/// The writer thread: group commit with a savepoint per job.
+fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let commit = (|| -> Result<()> {
+            let mut tx = conn.transaction()?;
+            for job in batch.drain(..) {
+                let mut savepoint = tx.savepoint()?;
+                let (ok, reply) = job(&savepoint);
+                if ok {
+                    savepoint.commit()?;
+                } else {
+                    savepoint.rollback()?;
+                }
+                replies.push(reply);
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        // Jobs not reached when the transaction broke early were dropped with
+        // their answer channel, so their callers see an error, not a hang.
+        let failed = commit.err().map(|e| e.to_string());
+        for reply in replies {
+            reply(failed.clone().map(Error::Store));
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_tenant(&self, name: String, api_key_hash: String) -> StoreFuture<'_, Tenant> {
+        Box::pin(self.write(move |c| writes::insert_tenant(c, &name, &api_key_hash)))
+    }
+
+    fn tenant_by_key_hash(&self, api_key_hash: String) -> StoreFuture<'_, Option<Tenant>> {
+        Box::pin(self.read(move |c| rows::tenant_by_key_hash(c, &api_key_hash)))
+    }
+
+    fn tenant_by_name(&self, name: String) -> StoreFuture<'_, Option<Tenant>> {
+        Box::pin(self.read(move |c| rows::tenant_by_name(c, &name)))
+    }
+
+    fn create_order(
+        &self,
+        tenant: TenantId,
+        order: NewOrder,
+        tracking_code: String,
+    ) -> StoreFuture<'_, Order> {
+        Box::pin(self.write(move |c| writes::insert_order(c, &tenant, &order, &tracking_code)))
+    }
+
+    fn order(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Option<Order>> {
+        Box::pin(self.read(move |c| rows::order_of_tenant(c, &tenant, &id)))
+    }
+
+    fn list_orders(&self, tenant: TenantId, query: ListQuery) -> StoreFuture<'_, Vec<Order>> {
+        Box::pin(self.read(move |c| rows::list_orders(c, &tenant, &query)))
+    }
+
+    fn update_order(
+        &self,
+        tenant: TenantId,
+        id: OrderId,
+        patch: OrderPatch,
+    ) -> StoreFuture<'_, Order> {
+        Box::pin(self.write(move |c| writes::update_order(c, &tenant, &id, &patch)))
+    }
+
+    fn add_event(
+        &self,
+        tenant: Option<TenantId>,
+        id: OrderId,
+        event: NewEvent,
+    ) -> StoreFuture<'_, (Order, OrderEvent)> {
+        Box::pin(self.write(move |c| writes::add_event(c, tenant.as_ref(), &id, &event)))
+    }
+
+    fn add_pod(&self, tenant: TenantId, id: OrderId, pod: NewPod) -> StoreFuture<'_, PodMeta> {
+        Box::pin(self.write(move |c| writes::add_pod(c, &tenant, &id, &pod)))
+    }
+
+    fn pod_file(
+        &self,
+        order: OrderId,
+        pod_id: String,
+    ) -> StoreFuture<'_, Option<(PodMeta, Vec<u8>)>> {
+        Box::pin(self.read(move |c| rows::pod_file(c, &order, &pod_id)))
+    }
+
+    fn rotate_tracking_code(
+        &self,
+        tenant: TenantId,
+        id: OrderId,
+        new_code: String,
+    ) -> StoreFuture<'_, Order> {
+        Box::pin(self.write(move |c| writes::replace_code(c, &tenant, &id, Some(&new_code))))
+    }
+
+    fn revoke_tracking_code(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Order> {
+        Box::pin(self.write(move |c| writes::replace_code(c, &tenant, &id, None)))
+    }
+
+    fn order_by_code_hash(&self, code_hash: String) -> StoreFuture<'_, Option<OrderId>> {
+        Box::pin(self.read(move |c| rows::order_by_code_hash(c, &code_hash)))
+    }
+
+    fn track_view(&self, order: OrderId) -> StoreFuture<'_, Option<TrackView>> {
+        Box::pin(self.read(move |c| rows::track_view(c, &order)))
+    }
+
+    fn record_position(
+        &self,
+        tenant: Option<TenantId>,
+        fix: VehicleFix,
+    ) -> StoreFuture<'_, PositionOutcome> {
+        Box::pin(self.write(move |c| writes::record_position(c, tenant.as_ref(), &fix)))
+    }
+
+    fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded> {
+        Box::pin(self.write(move |c| writes::record_eta(c, &update)))
+    }
+
+    fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
+        Box::pin(self.read(rows::active_orders))
+    }
+}

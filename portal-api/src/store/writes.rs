@@ -1,0 +1,511 @@
+//! Writing records into SQLite. Every function here runs on the writer thread
+//! inside a savepoint (see `sqlite.rs`), so each is atomic: the order, its stops,
+//! its first tracking code, its first timeline entry and its outbox message are
+//! written together or not at all.
+
+use chrono::{DateTime, Utc};
+use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, StopKind};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use super::rows::{self, ts};
+use crate::error::{Error, Result};
+use crate::model::{
+    EtaRecorded, EventKind, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta,
+    PositionOutcome, Tenant, TenantId, VehicleFix,
+};
+use crate::secrets::{bytes_sha256, new_id, secret_hash};
+
+/// A trail point is kept when this long has passed since the last kept one…
+const TRAIL_MIN_INTERVAL_S: i64 = 30;
+/// …or the truck moved this far.
+const TRAIL_MIN_DISTANCE_M: f64 = 200.0;
+
+/// Statuses during which a vehicle's positions belong to the order.
+const LIVE_STATUSES: &str = "('dispatched','at_pickup','picked_up','out_for_delivery','at_delivery')";
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+fn outbox(c: &Connection, tenant: &TenantId, topic: &str, payload: serde_json::Value) -> Result<()> {
+    c.execute(
+        "INSERT INTO outbox (tenant_id, topic, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![tenant.as_str(), topic, payload.to_string(), ts(now())],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn insert_tenant(c: &Connection, name: &str, api_key_hash: &str) -> Result<Tenant> {
+    let tenant = Tenant {
+        id: TenantId(new_id("ten_")),
+        name: name.to_owned(),
+        created_at: now(),
+    };
+    c.execute(
+        "INSERT INTO tenants (id, name, api_key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![tenant.id.as_str(), name, api_key_hash, ts(tenant.created_at)],
+    )?;
+    Ok(tenant)
+}
+
+fn insert_stops(c: &Connection, order: &OrderId, stops: &[NewStop]) -> Result<()> {
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO stops (order_id, idx, kind, name, address, lat, lon, time_zone, \
+         window_from, window_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for (idx, stop) in stops.iter().enumerate() {
+        stmt.execute(params![
+            order.as_str(),
+            idx as u32,
+            stop.kind.as_str(),
+            stop.name,
+            stop.address,
+            stop.lat,
+            stop.lon,
+            stop.time_zone.name(),
+            stop.window.map(|w| ts(w.from)),
+            stop.window.map(|w| ts(w.to)),
+        ])?;
+    }
+    Ok(())
+}
+
+fn insert_code(c: &Connection, order: &OrderId, code: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO tracking_codes (code_hash, code, order_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![secret_hash(code), code, order.as_str(), ts(now())],
+    )?;
+    Ok(())
+}
+
+fn insert_event(c: &Connection, order: &OrderId, event: &NewEvent) -> Result<OrderEvent> {
+    let stored = OrderEvent {
+        id: new_id("evt_"),
+        kind: event.kind,
+        status: event.status,
+        at: event.at,
+        note: event.note.clone(),
+        source: event.source,
+        stop_index: event.stop_index,
+        recorded_at: now(),
+    };
+    c.execute(
+        "INSERT INTO order_events (id, order_id, at, kind, status, note, source, stop_idx, \
+         recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            stored.id,
+            order.as_str(),
+            ts(stored.at),
+            stored.kind.as_str(),
+            stored.status.map(|s| s.as_str()),
+            stored.note,
+            stored.source.as_str(),
+            stored.stop_index,
+            ts(stored.recorded_at),
+        ],
+    )?;
+    Ok(stored)
+}
+
+fn reload(c: &Connection, id: &OrderId) -> Result<Order> {
+    rows::order_any(c, id)?.ok_or(Error::NotFound("order"))
+}
+
+pub(crate) fn insert_order(
+    c: &Connection,
+    tenant: &TenantId,
+    order: &NewOrder,
+    tracking_code: &str,
+) -> Result<Order> {
+    let id = OrderId(new_id("ord_"));
+    let created_at = now();
+    c.execute(
+        "INSERT INTO orders (id, tenant_id, reference, customer_name, customer_email, \
+         vehicle_id, driver_name, status, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![
+            id.as_str(),
+            tenant.as_str(),
+            order.reference,
+            order.customer.name,
+            order.customer.email,
+            order.vehicle_id.as_ref().map(|v| v.as_str()),
+            order.driver_name,
+            OrderStatus::Created.as_str(),
+            ts(created_at),
+        ],
+    )?;
+    insert_stops(c, &id, &order.stops)?;
+    insert_code(c, &id, tracking_code)?;
+    insert_event(
+        c,
+        &id,
+        &NewEvent {
+            kind: EventKind::Status,
+            status: Some(OrderStatus::Created),
+            at: created_at,
+            note: None,
+            source: StatusSource::System,
+            stop_index: None,
+        },
+    )?;
+    outbox(c, tenant, "order.created", json!({"order_id": id.as_str()}))?;
+    reload(c, &id)
+}
+
+fn owned_order(c: &Connection, tenant: &TenantId, id: &OrderId) -> Result<Order> {
+    rows::order_of_tenant(c, tenant, id)?.ok_or(Error::NotFound("order"))
+}
+
+pub(crate) fn update_order(
+    c: &Connection,
+    tenant: &TenantId,
+    id: &OrderId,
+    patch: &OrderPatch,
+) -> Result<Order> {
+    let current = owned_order(c, tenant, id)?;
+    let changes_operation = patch.vehicle_id.is_some() || patch.stops.is_some();
+    if current.status.is_final() && changes_operation {
+        return Err(Error::Conflict {
+            code: "order_finished",
+            message: format!(
+                "the order is {}; its vehicle and stops can no longer change",
+                current.status.as_str()
+            ),
+        });
+    }
+    if let Some(reference) = &patch.reference {
+        c.execute("UPDATE orders SET reference = ?1 WHERE id = ?2", params![reference, id.as_str()])?;
+    }
+    if let Some(customer) = &patch.customer {
+        c.execute(
+            "UPDATE orders SET customer_name = ?1, customer_email = ?2 WHERE id = ?3",
+            params![customer.name, customer.email, id.as_str()],
+        )?;
+    }
+    if let Some(vehicle) = &patch.vehicle_id {
+        c.execute(
+            "UPDATE orders SET vehicle_id = ?1 WHERE id = ?2",
+            params![vehicle.as_ref().map(|v| v.as_str()), id.as_str()],
+        )?;
+    }
+    if let Some(driver) = &patch.driver_name {
+        c.execute("UPDATE orders SET driver_name = ?1 WHERE id = ?2", params![driver, id.as_str()])?;
+    }
+    if let Some(stops) = &patch.stops {
+        c.execute("DELETE FROM stops WHERE order_id = ?1", [id.as_str()])?;
+        insert_stops(c, id, stops)?;
+        // Arrivals already recorded stay with the stop at the same position when
+        // it is still the same kind of stop.
+        for old in &current.stops {
+            c.execute(
+                "UPDATE stops SET arrived_at = ?1, departed_at = ?2 \
+                 WHERE order_id = ?3 AND idx = ?4 AND kind = ?5",
+                params![
+                    old.arrived_at.map(ts),
+                    old.departed_at.map(ts),
+                    id.as_str(),
+                    old.index,
+                    old.kind.as_str()
+                ],
+            )?;
+        }
+    }
+    c.execute("UPDATE orders SET updated_at = ?1 WHERE id = ?2", params![ts(now()), id.as_str()])?;
+    outbox(c, tenant, "order.updated", json!({"order_id": id.as_str()}))?;
+    reload(c, id)
+}
+
+/// Which stop a status is about when the caller did not say: the next pickup not
+/// yet reached for `at_pickup`, the next delivery for `at_delivery`/`delivered`,
+/// the last reached pickup for `picked_up` (its departure).
+fn implied_stop(order: &Order, status: OrderStatus) -> Option<u32> {
+    let first_unreached = |kind: StopKind| {
+        order
+            .stops
+            .iter()
+            .find(|s| s.kind == kind && s.arrived_at.is_none())
+            .map(|s| s.index)
+    };
+    match status {
+        OrderStatus::AtPickup => first_unreached(StopKind::Pickup),
+        OrderStatus::AtDelivery | OrderStatus::Delivered => first_unreached(StopKind::Delivery)
+            .or_else(|| {
+                // Arrival was recorded by `at_delivery`; `delivered` is the departure.
+                order
+                    .stops
+                    .iter()
+                    .rev()
+                    .find(|s| s.kind == StopKind::Delivery && s.departed_at.is_none())
+                    .map(|s| s.index)
+            }),
+        OrderStatus::PickedUp => order
+            .stops
+            .iter()
+            .rev()
+            .find(|s| s.kind == StopKind::Pickup && s.arrived_at.is_some() && s.departed_at.is_none())
+            .map(|s| s.index),
+        _ => None,
+    }
+}
+
+fn record_arrival(c: &Connection, order: &OrderId, stop: u32, at: DateTime<Utc>) -> Result<()> {
+    let updated = c.execute(
+        "UPDATE stops SET arrived_at = ?1 WHERE order_id = ?2 AND idx = ?3 AND arrived_at IS NULL",
+        params![ts(at), order.as_str(), stop],
+    )?;
+    if updated > 0 {
+        // Close the loop for accuracy analytics: every prediction for this stop
+        // learns the real arrival.
+        c.execute(
+            "UPDATE eta_predictions SET actual_arrival = ?1 WHERE order_id = ?2 AND stop_idx = ?3",
+            params![ts(at), order.as_str(), stop],
+        )?;
+    }
+    Ok(())
+}
+
+fn record_departure(c: &Connection, order: &OrderId, stop: u32, at: DateTime<Utc>) -> Result<()> {
+    c.execute(
+        "UPDATE stops SET departed_at = ?1 WHERE order_id = ?2 AND idx = ?3 AND departed_at IS NULL",
+        params![ts(at), order.as_str(), stop],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn add_event(
+    c: &Connection,
+    tenant: Option<&TenantId>,
+    id: &OrderId,
+    event: &NewEvent,
+) -> Result<(Order, OrderEvent)> {
+    let order = match tenant {
+        Some(tenant) => owned_order(c, tenant, id)?,
+        None => reload(c, id)?,
+    };
+    if let Some(stop) = event.stop_index {
+        if stop as usize >= order.stops.len() {
+            return Err(Error::invalid(
+                "stop_index",
+                format!("the order has {} stops", order.stops.len()),
+            ));
+        }
+    }
+    let mut stored_event = event.clone();
+    if event.kind == EventKind::Status {
+        let to = event.status.ok_or_else(|| Error::invalid("status", "missing"))?;
+        let to = order.status.transition(to)?;
+        let stop = event.stop_index.or_else(|| implied_stop(&order, to));
+        stored_event.stop_index = stop;
+        if let Some(stop) = stop {
+            match to {
+                OrderStatus::AtPickup | OrderStatus::AtDelivery => {
+                    record_arrival(c, id, stop, event.at)?;
+                }
+                OrderStatus::PickedUp => record_departure(c, id, stop, event.at)?,
+                OrderStatus::Delivered => {
+                    record_arrival(c, id, stop, event.at)?;
+                    record_departure(c, id, stop, event.at)?;
+                }
+                _ => {}
+            }
+        }
+        c.execute(
+            "UPDATE orders SET status = ?1, updated_at = ?2 WHERE id = ?3",
+            params![to.as_str(), ts(now()), id.as_str()],
+        )?;
+    }
+    let stored = insert_event(c, id, &stored_event)?;
+    outbox(
+        c,
+        &order.tenant_id,
+        "order.event",
+        json!({
+            "order_id": id.as_str(),
+            "event_id": stored.id,
+            "kind": stored.kind.as_str(),
+            "status": stored.status.map(|s| s.as_str()),
+            "at": ts(stored.at),
+            "note": stored.note,
+        }),
+    )?;
+    Ok((reload(c, id)?, stored))
+}
+
+pub(crate) fn add_pod(
+    c: &Connection,
+    tenant: &TenantId,
+    id: &OrderId,
+    pod: &NewPod,
+) -> Result<PodMeta> {
+    owned_order(c, tenant, id)?;
+    let pod_id = new_id("pod_");
+    c.execute(
+        "INSERT INTO pod_files (id, order_id, content_type, file_name, size_bytes, sha256, \
+         signed_by, note, taken_at, uploaded_at, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            pod_id,
+            id.as_str(),
+            pod.content_type,
+            pod.file_name,
+            pod.data.len() as u64,
+            bytes_sha256(&pod.data),
+            pod.signed_by,
+            pod.note,
+            pod.taken_at.map(ts),
+            ts(now()),
+            pod.data,
+        ],
+    )?;
+    outbox(c, tenant, "order.pod", json!({"order_id": id.as_str(), "pod_id": pod_id}))?;
+    rows::pod_by_id(c, id, &pod_id)?.ok_or(Error::NotFound("pod"))
+}
+
+/// Revokes the active code and, with `new_code`, issues a new one.
+pub(crate) fn replace_code(
+    c: &Connection,
+    tenant: &TenantId,
+    id: &OrderId,
+    new_code: Option<&str>,
+) -> Result<Order> {
+    owned_order(c, tenant, id)?;
+    c.execute(
+        "UPDATE tracking_codes SET revoked_at = ?1 WHERE order_id = ?2 AND revoked_at IS NULL",
+        params![ts(now()), id.as_str()],
+    )?;
+    if let Some(code) = new_code {
+        insert_code(c, id, code)?;
+    }
+    reload(c, id)
+}
+
+pub(crate) fn record_position(
+    c: &Connection,
+    tenant: Option<&TenantId>,
+    fix: &VehicleFix,
+) -> Result<PositionOutcome> {
+    let tenant_key = tenant.map(|t| t.as_str()).unwrap_or("");
+    let changed = c.execute(
+        "INSERT INTO vehicle_positions (tenant_key, vehicle_id, at, lat, lon, speed_mps, \
+         heading_deg, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (tenant_key, vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, \
+         lon = excluded.lon, speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg, \
+         received_at = excluded.received_at WHERE excluded.at > vehicle_positions.at",
+        params![
+            tenant_key,
+            fix.vehicle_id.as_str(),
+            ts(fix.at),
+            fix.lat,
+            fix.lon,
+            fix.speed_mps,
+            fix.heading_deg,
+            ts(now()),
+        ],
+    )?;
+    if changed == 0 {
+        // An older fix arriving late: the live view already shows something newer.
+        return Ok(PositionOutcome::default());
+    }
+    let sql = format!(
+        "SELECT id FROM orders WHERE vehicle_id = ?1 AND status IN {LIVE_STATUSES} \
+         AND (?2 = '' OR tenant_id = ?2) ORDER BY created_at"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let orders = stmt
+        .query_map(params![fix.vehicle_id.as_str(), tenant_key], |r| r.get::<_, String>(0))?
+        .map(|r| r.map(OrderId))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for order in &orders {
+        extend_trail(c, order, fix)?;
+    }
+    Ok(PositionOutcome {
+        newest: true,
+        orders,
+    })
+}
+
+fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()> {
+    let last: Option<(String, f64, f64)> = c
+        .prepare_cached(
+            "SELECT at, lat, lon FROM position_trail WHERE order_id = ?1 ORDER BY at DESC LIMIT 1",
+        )?
+        .query_row([order.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let keep = match last {
+        None => true,
+        Some((at, lat, lon)) => {
+            let elapsed_s = DateTime::parse_from_rfc3339(&at)
+                .map(|t| (fix.at - t.with_timezone(&Utc)).num_seconds())
+                .unwrap_or(i64::MAX);
+            let moved_m = road_graph::haversine_m(
+                road_graph::LatLon::new(lat, lon),
+                road_graph::LatLon::new(fix.lat, fix.lon),
+            );
+            elapsed_s >= TRAIL_MIN_INTERVAL_S || moved_m >= TRAIL_MIN_DISTANCE_M
+        }
+    };
+    if keep {
+        c.prepare_cached(
+            "INSERT OR IGNORE INTO position_trail (order_id, at, lat, lon, speed_mps) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![order.as_str(), ts(fix.at), fix.lat, fix.lon, fix.speed_mps])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecorded> {
+    let live: Option<String> = c
+        .query_row(
+            "SELECT status FROM orders WHERE id = ?1",
+            [update.order_id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(status) = live else {
+        return Ok(EtaRecorded::Ignored);
+    };
+    if OrderStatus::parse(&status).is_none_or(|s| s.is_final()) {
+        return Ok(EtaRecorded::Ignored);
+    }
+    let record = crate::model::EtaRecord::from(update);
+    let json = serde_json::to_string(&record)
+        .map_err(|e| Error::Store(format!("serializing an ETA: {e}")))?;
+    let updated = c.execute(
+        "UPDATE stops SET eta_json = ?1 WHERE order_id = ?2 AND idx = ?3",
+        params![json, update.order_id.as_str(), update.stop_index],
+    )?;
+    if updated == 0 {
+        return Ok(EtaRecorded::Ignored);
+    }
+    let reasons: Vec<&str> = update.reasons.iter().map(|r| r.as_str()).collect();
+    c.prepare_cached(
+        "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, horizon_s, \
+         remaining_distance_m, remaining_drive_s, reasons) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        update.order_id.as_str(),
+        update.stop_index,
+        ts(update.computed_at),
+        ts(update.eta),
+        ts(update.p10),
+        ts(update.p90),
+        (update.eta - update.computed_at).num_milliseconds() as f64 / 1000.0,
+        update.remaining_distance_m,
+        update.remaining_drive_s,
+        reasons.join(","),
+    ])?;
+    let next_stop: Option<u32> = c.query_row(
+        "SELECT MIN(idx) FROM stops WHERE order_id = ?1 AND arrived_at IS NULL",
+        [update.order_id.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(if next_stop == Some(update.stop_index) {
+        EtaRecorded::Shown
+    } else {
+        EtaRecorded::Logged
+    })
+}

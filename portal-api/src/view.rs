@@ -1,0 +1,200 @@
+//! The public view of an order, as JSON: what `GET /api/v1/track/{code}` returns,
+//! what the WebSocket snapshot carries, and the pieces its deltas are made of. One
+//! place builds them so the page, the JSON API and the live updates never disagree.
+//!
+//! The public view leaves out everything a stranger holding the link should not
+//! see: the customer's name and e-mail, the vehicle and driver, internal ids. The
+//! live location is shown only while the order is under way.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::model::{EtaRecord, Order, OrderEvent, PodMeta, Stop, TrackView, VehicleFix};
+
+/// RFC 3339 UTC with seconds, as the HTTP contract says.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The status steps of the progress indicator, in order, with their labels.
+pub(crate) const PROGRESS: [(&str, &str); 6] = [
+    ("created", "Created"),
+    ("dispatched", "Dispatched"),
+    ("picked_up", "Picked up"),
+    ("in_transit", "In transit"),
+    ("out_for_delivery", "Out for delivery"),
+    ("delivered", "Delivered"),
+];
+
+/// Index in [`PROGRESS`] reached by an order (at a pickup counts as dispatched;
+/// picked up and moving on counts as in transit).
+pub(crate) fn progress_step(order: &Order) -> usize {
+    use engine::OrderStatus as S;
+    match order.status {
+        S::Created | S::Cancelled => 0,
+        S::Dispatched | S::AtPickup => 1,
+        S::PickedUp => {
+            // "Picked up" until the truck has left the (last) pickup.
+            let left = order
+                .stops
+                .iter()
+                .filter(|s| s.kind == engine::StopKind::Pickup)
+                .all(|s| s.departed_at.is_some());
+            if left { 3 } else { 2 }
+        }
+        S::OutForDelivery | S::AtDelivery => 4,
+        S::Delivered => 5,
+    }
+}
+
+/// Human label of a status.
+pub(crate) fn status_label(status: engine::OrderStatus) -> &'static str {
+    use engine::OrderStatus as S;
+    match status {
+        S::Created => "Created",
+        S::Dispatched => "Dispatched",
+        S::AtPickup => "At pickup",
+        S::PickedUp => "Picked up, in transit",
+        S::OutForDelivery => "Out for delivery",
+        S::AtDelivery => "At delivery",
+        S::Delivered => "Delivered",
+        S::Cancelled => "Cancelled",
+    }
+}
+
+pub(crate) fn vehicle_json(fix: &VehicleFix) -> Value {
+    json!({
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "at": rfc3339(fix.at),
+        "speed_mps": fix.speed_mps,
+        "heading_deg": fix.heading_deg,
+    })
+}
+
+pub(crate) fn eta_json(eta: &EtaRecord) -> Value {
+    let reasons: Vec<&str> = eta.reasons.iter().map(|r| r.as_str()).collect();
+    json!({
+        "stop_index": eta.stop_index,
+        "at": rfc3339(eta.eta),
+        "p10": rfc3339(eta.p10),
+        "p90": rfc3339(eta.p90),
+        "updated_at": rfc3339(eta.computed_at),
+        "reasons": reasons,
+        "remaining_distance_m": eta.remaining_distance_m,
+        "remaining_drive_s": eta.remaining_drive_s,
+        "route": eta.route,
+    })
+}
+
+/// A window in the stop's local time, e.g. `Tue 25 Nov, 08:00–10:00 EST`.
+pub(crate) fn window_label(stop: &Stop) -> Option<String> {
+    let window = stop.window?;
+    let from = window.from.with_timezone(&stop.time_zone);
+    let to = window.to.with_timezone(&stop.time_zone);
+    let same_day = from.date_naive() == to.date_naive();
+    Some(if same_day {
+        format!("{}–{} {}", from.format("%a %-d %b, %H:%M"), to.format("%H:%M"), to.format("%Z"))
+    } else {
+        format!(
+            "{} – {} {}",
+            from.format("%a %-d %b %H:%M"),
+            to.format("%a %-d %b %H:%M"),
+            to.format("%Z")
+        )
+    })
+}
+
+/// A time in a stop's local zone, e.g. `Tue 25 Nov, 09:41 EST`.
+pub(crate) fn local_label(t: DateTime<Utc>, stop: &Stop) -> String {
+    t.with_timezone(&stop.time_zone)
+        .format("%a %-d %b, %H:%M %Z")
+        .to_string()
+}
+
+pub(crate) fn stop_json(stop: &Stop) -> Value {
+    json!({
+        "index": stop.index,
+        "kind": stop.kind.as_str(),
+        "name": stop.name,
+        "address": stop.address,
+        "lat": stop.lat,
+        "lon": stop.lon,
+        "time_zone": stop.time_zone.name(),
+        "window": stop.window.map(|w| json!({
+            "from": rfc3339(w.from),
+            "to": rfc3339(w.to),
+            "local": window_label(stop),
+        })),
+        "arrived_at": stop.arrived_at.map(rfc3339),
+        "departed_at": stop.departed_at.map(rfc3339),
+    })
+}
+
+pub(crate) fn event_json(event: &OrderEvent) -> Value {
+    json!({
+        "at": rfc3339(event.at),
+        "kind": event.kind.as_str(),
+        "status": event.status.map(|s| s.as_str()),
+        "label": event.status.map(status_label),
+        "note": event.note,
+        "source": event.source.as_str(),
+        "stop_index": event.stop_index,
+    })
+}
+
+pub(crate) fn pod_json(pod: &PodMeta, code: &str) -> Value {
+    json!({
+        "id": pod.id,
+        "content_type": pod.content_type,
+        "file_name": pod.file_name,
+        "size_bytes": pod.size_bytes,
+        "signed_by": pod.signed_by,
+        "note": pod.note,
+        "taken_at": pod.taken_at.map(rfc3339),
+        "uploaded_at": rfc3339(pod.uploaded_at),
+        "url": format!("/t/{code}/pod/{}", pod.id),
+    })
+}
+
+/// The ETA shown on the page: the latest one for the next stop not yet reached.
+pub(crate) fn shown_eta(order: &Order) -> Option<&EtaRecord> {
+    if !order.shows_live_location() {
+        return None;
+    }
+    order.next_stop().and_then(|s| s.eta.as_ref())
+}
+
+/// When the order was delivered (the `delivered` event's time).
+pub(crate) fn delivered_at(view: &TrackView) -> Option<DateTime<Utc>> {
+    view.events
+        .iter()
+        .rev()
+        .find(|e| e.status == Some(engine::OrderStatus::Delivered))
+        .map(|e| e.at)
+}
+
+/// The full public view of an order.
+pub(crate) fn track_json(view: &TrackView, code: &str) -> Value {
+    let order = &view.order;
+    let live = order.shows_live_location();
+    let finished = order.status.is_final();
+    json!({
+        "reference": order.reference,
+        "status": order.status.as_str(),
+        "status_label": status_label(order.status),
+        "progress": {
+            "steps": PROGRESS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            "reached": progress_step(order),
+        },
+        "stops": order.stops.iter().map(stop_json).collect::<Vec<_>>(),
+        "next_stop_index": order.next_stop().map(|s| s.index),
+        "vehicle": if live { view.vehicle.as_ref().map(vehicle_json) } else { None },
+        "eta": shown_eta(order).map(eta_json),
+        "events": view.events.iter().map(event_json).collect::<Vec<_>>(),
+        "delivered_at": delivered_at(view).map(rfc3339),
+        "pod": if finished { view.pods.iter().map(|p| pod_json(p, code)).collect::<Vec<_>>() } else { Vec::new() },
+        "live": live,
+        "updated_at": rfc3339(order.updated_at),
+    })
+}
