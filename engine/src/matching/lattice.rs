@@ -1,0 +1,419 @@
+//! A vehicle's matching state: the pending part of the Viterbi lattice, and how it
+//! is finalized into [`FixMatch`]es and [`Traversal`]s.
+//!
+//! The lattice holds one column per HMM step (a fix that moved), each with its
+//! surviving candidates, their Viterbi scores and back-pointers. The first column
+//! may be the *root*: the last finalized step, kept with its one chosen candidate
+//! so the next steps have something to start from. A column becomes final when
+//! every surviving hypothesis of the newest column descends from one candidate in
+//! it (the paths have converged), or when the lag limit forces it.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use road_graph::{haversine_m, EdgeId, LatLon, RoadGraph};
+use serde::{Deserialize, Serialize};
+
+use super::route::StepKind;
+use super::types::{FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchedPoint, Traversal};
+
+/// One hypothesis: the vehicle at this place at this step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Cand {
+    pub(crate) edge: EdgeId,
+    pub(crate) offset_m: f64,
+    pub(crate) point: LatLon,
+    pub(crate) distance_m: f64,
+    /// Viterbi log score, normalized so the column's best is 0; `-inf` when dead.
+    pub(crate) score: f64,
+    /// Share of the column's probability when the column was made.
+    pub(crate) share: f64,
+    /// Index of the predecessor in the previous column.
+    pub(crate) prev: u16,
+    pub(crate) kind: StepKind,
+    /// For `Route`: whether it starts with a U-turn in the middle of the
+    /// predecessor's edge.
+    pub(crate) u_turn: bool,
+    /// For `Route`: the edges driven after the predecessor's edge, ending on this
+    /// candidate's edge.
+    pub(crate) path: Vec<EdgeId>,
+}
+
+impl Cand {
+    pub(crate) fn alive(&self) -> bool {
+        self.score > f64::NEG_INFINITY
+    }
+}
+
+/// A fix that did not move from its column's fix: matched with it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Attached {
+    pub(crate) seq: u64,
+    pub(crate) time_ms: i64,
+    pub(crate) pos: LatLon,
+}
+
+/// One HMM step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Column {
+    pub(crate) seq: u64,
+    pub(crate) pos: LatLon,
+    pub(crate) accuracy_m: Option<f64>,
+    /// Mean position of the fixes seen at this place, and how many: a fix is
+    /// "not moved" when it is near this mean (steadier than the first fix alone).
+    pub(crate) center: LatLon,
+    pub(crate) n_fixes: u32,
+    /// When the vehicle was first and last seen at this place.
+    pub(crate) first_ms: i64,
+    pub(crate) last_ms: i64,
+    pub(crate) attached: Vec<Attached>,
+    pub(crate) cands: Vec<Cand>,
+}
+
+impl Column {
+    pub(crate) fn best(&self) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, c) in self.cands.iter().enumerate() {
+            if c.alive() && best.is_none_or(|b| c.score > self.cands[b].score) {
+                best = Some(i);
+            }
+        }
+        best
+    }
+}
+
+/// The edge the vehicle is on, whose traversal is not yet complete.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OpenTraversal {
+    pub(crate) edge: EdgeId,
+    pub(crate) entered_ms: i64,
+    pub(crate) from_offset_m: f64,
+    pub(crate) to_offset_m: f64,
+    pub(crate) last_ms: i64,
+}
+
+/// Everything the matcher remembers about one vehicle. Small and serializable, so
+/// a vehicle can move between nodes: a few columns of a few candidates each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MatchState {
+    pub(crate) next_seq: u64,
+    /// Time of the newest accepted fix.
+    pub(crate) last_ms: Option<i64>,
+    pub(crate) chain: u32,
+    pub(crate) columns: VecDeque<Column>,
+    /// Whether `columns[0]` is final (then it has exactly one candidate).
+    pub(crate) root_final: bool,
+    pub(crate) open: Option<OpenTraversal>,
+    pub(crate) counters: MatchCounters,
+}
+
+pub(crate) fn to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl MatchState {
+    /// A vehicle with no history.
+    pub fn new() -> MatchState {
+        MatchState::default()
+    }
+
+    /// What the stream has contained so far.
+    pub fn counters(&self) -> &MatchCounters {
+        &self.counters
+    }
+
+    /// HMM steps not yet final.
+    pub fn pending_steps(&self) -> usize {
+        self.columns.len() - usize::from(self.root_final && !self.columns.is_empty())
+    }
+
+    pub(crate) fn fix_match(col: &Column, cand: &Cand, seq: u64, time_ms: i64, pos: LatLon) -> FixMatch {
+        let distance_m = if seq == col.seq {
+            cand.distance_m
+        } else {
+            haversine_m(pos, cand.point)
+        };
+        FixMatch {
+            seq,
+            time: to_time(time_ms),
+            outcome: FixOutcome::Matched(MatchedPoint {
+                edge: cand.edge,
+                offset_m: cand.offset_m,
+                point: cand.point,
+                distance_m,
+                confidence: cand.share,
+            }),
+        }
+    }
+
+    /// Emits the final outcome of a column's fix and of the fixes attached to it.
+    fn emit_column(col: &Column, cand: &Cand, counters: &mut MatchCounters, events: &mut MatchEvents) {
+        events
+            .finalized
+            .push(Self::fix_match(col, cand, col.seq, col.first_ms, col.pos));
+        counters.matched += 1;
+        for a in &col.attached {
+            events
+                .finalized
+                .push(Self::fix_match(col, cand, a.seq, a.time_ms, a.pos));
+            counters.matched += 1;
+        }
+    }
+
+    /// Finalizes every pending column up to `k`, along the path that ends at its
+    /// candidate `chosen`; column `k` becomes the root.
+    pub(crate) fn finalize_through(
+        &mut self,
+        graph: &RoadGraph,
+        k: usize,
+        chosen: usize,
+        events: &mut MatchEvents,
+    ) {
+        let start = usize::from(self.root_final);
+        if k < start || k >= self.columns.len() {
+            return;
+        }
+        let mut picks = vec![0usize; k + 1];
+        picks[k] = chosen;
+        for j in (start + 1..=k).rev() {
+            picks[j - 1] = usize::from(self.columns[j].cands[picks[j]].prev);
+        }
+        if !self.root_final {
+            let col = &self.columns[0];
+            let cand = &col.cands[picks[0]];
+            Self::emit_column(col, cand, &mut self.counters, events);
+            self.open = Some(OpenTraversal {
+                edge: cand.edge,
+                entered_ms: col.first_ms,
+                from_offset_m: cand.offset_m,
+                to_offset_m: cand.offset_m,
+                last_ms: col.last_ms,
+            });
+        }
+        for j in 1..=k {
+            let (before, after) = (&self.columns[j - 1], &self.columns[j]);
+            let from = &before.cands[picks[j - 1]];
+            let to = &after.cands[picks[j]];
+            emit_transition(
+                graph,
+                &mut self.open,
+                from,
+                before.last_ms,
+                to,
+                after.first_ms,
+                self.chain,
+                &mut events.traversals,
+            );
+            if let Some(open) = self.open.as_mut() {
+                open.last_ms = open.last_ms.max(after.last_ms);
+            }
+            Self::emit_column(after, to, &mut self.counters, events);
+        }
+        // Column k becomes the root with its one chosen candidate.
+        self.columns.drain(..k);
+        let root = &mut self.columns[0];
+        let mut cand = root.cands[chosen].clone();
+        cand.score = 0.0;
+        cand.prev = 0;
+        cand.path = Vec::new();
+        root.cands = vec![cand];
+        root.attached.clear();
+        self.root_final = true;
+        // Hypotheses of the next column that do not descend from the choice die.
+        if let Some(next) = self.columns.get_mut(1) {
+            for c in &mut next.cands {
+                if usize::from(c.prev) != chosen {
+                    c.score = f64::NEG_INFINITY;
+                }
+                c.prev = 0;
+            }
+        }
+        // Deeper columns: a hypothesis lives only if its predecessor does.
+        for j in 2..self.columns.len() {
+            let alive: Vec<bool> = self.columns[j - 1].cands.iter().map(Cand::alive).collect();
+            for c in &mut self.columns[j].cands {
+                if !alive.get(usize::from(c.prev)).copied().unwrap_or(false) {
+                    c.score = f64::NEG_INFINITY;
+                }
+            }
+        }
+    }
+
+    /// Finalizes whatever has converged: the newest column where all surviving
+    /// hypotheses share one ancestor.
+    /// Columns seen after `hold_after_ms` stay pending (the reorder window).
+    pub(crate) fn finalize_converged(&mut self, graph: &RoadGraph, hold_after_ms: i64, events: &mut MatchEvents) {
+        let Some(last) = self.columns.len().checked_sub(1) else {
+            return;
+        };
+        let mut set: Vec<usize> = (0..self.columns[last].cands.len())
+            .filter(|&i| self.columns[last].cands[i].alive())
+            .collect();
+        let mut j = last;
+        loop {
+            if set.len() == 1 {
+                break;
+            }
+            if set.is_empty() || j == 0 {
+                return;
+            }
+            let col = &self.columns[j];
+            let mut prev: Vec<usize> = set.iter().map(|&i| usize::from(col.cands[i].prev)).collect();
+            prev.sort_unstable();
+            prev.dedup();
+            set = prev;
+            j -= 1;
+        }
+        // Every hypothesis passes through (j, set[0]); walk back to the newest
+        // column outside the reorder window.
+        let mut idx = set[0];
+        while j > 0 && self.columns[j].last_ms > hold_after_ms {
+            idx = usize::from(self.columns[j].cands[idx].prev);
+            j -= 1;
+        }
+        if self.columns[j].last_ms > hold_after_ms || j == 0 && self.root_final {
+            return;
+        }
+        self.finalize_through(graph, j, idx, events);
+    }
+
+    /// Forces the oldest pending column final, along the current best path.
+    pub(crate) fn force_oldest(&mut self, graph: &RoadGraph, events: &mut MatchEvents) {
+        let Some(last) = self.columns.len().checked_sub(1) else {
+            return;
+        };
+        let Some(mut idx) = self.columns[last].best() else {
+            return;
+        };
+        let target = usize::from(self.root_final);
+        let mut j = last;
+        while j > target {
+            idx = usize::from(self.columns[j].cands[idx].prev);
+            j -= 1;
+        }
+        self.counters.forced += 1;
+        self.finalize_through(graph, target, idx, events);
+    }
+
+    /// Ends the chain: finalizes the best path through every pending column and
+    /// closes the open traversal. The next fix starts a new chain.
+    pub(crate) fn end_chain(&mut self, graph: &RoadGraph, events: &mut MatchEvents) {
+        if let Some(last) = self.columns.len().checked_sub(1)
+            && let Some(best) = self.columns[last].best()
+        {
+            self.finalize_through(graph, last, best, events);
+        }
+        if let Some(open) = self.open.take() {
+            events.traversals.extend(close(graph, &open, self.chain));
+        }
+        if !self.columns.is_empty() {
+            self.chain = self.chain.wrapping_add(1);
+        }
+        self.columns.clear();
+        self.root_final = false;
+    }
+}
+
+/// The traversal record of an open traversal, closed now; `None` when the vehicle
+/// did not move along it (a chain that starts at the very end of an edge).
+fn close(graph: &RoadGraph, open: &OpenTraversal, chain: u32) -> Option<Traversal> {
+    let length_m = graph.edge_length_m(open.edge);
+    if open.to_offset_m - open.from_offset_m < 0.01 && length_m > 0.01 {
+        return None;
+    }
+    Some(Traversal {
+        edge: open.edge,
+        entered_at: to_time(open.entered_ms),
+        exited_at: to_time(open.last_ms),
+        from_offset_m: open.from_offset_m,
+        to_offset_m: open.to_offset_m,
+        whole_edge: open.from_offset_m <= 0.5 && open.to_offset_m >= length_m - 0.5,
+        chain,
+    })
+}
+
+/// The pieces of edges driven from one candidate to the next:
+/// `(edge, from_offset_m, to_offset_m)` in order.
+pub(crate) fn step_pieces(graph: &RoadGraph, from: &Cand, to: &Cand, out: &mut Vec<(EdgeId, f64, f64)>) {
+    out.clear();
+    let len_m = graph.edge_length_m(from.edge);
+    match to.kind {
+        StepKind::Start | StepKind::Backtrack => {}
+        StepKind::Forward => out.push((from.edge, from.offset_m, to.offset_m)),
+        StepKind::UTurn => {
+            out.push((from.edge, from.offset_m, from.offset_m));
+            out.push((to.edge, len_m - from.offset_m, to.offset_m));
+        }
+        StepKind::Route => {
+            let mut start_m = 0.0;
+            if to.u_turn {
+                out.push((from.edge, from.offset_m, from.offset_m));
+                start_m = len_m - from.offset_m;
+            } else {
+                out.push((from.edge, from.offset_m, len_m));
+            }
+            let n = to.path.len();
+            for (i, &edge) in to.path.iter().enumerate() {
+                let a = if i == 0 { start_m } else { 0.0 };
+                let b = if i + 1 == n { to.offset_m } else { graph.edge_length_m(edge) };
+                out.push((edge, a, b.max(a)));
+            }
+        }
+    }
+}
+
+/// Turns one finalized step into traversals, interpolating times by distance
+/// between when the vehicle was last seen at `from` and first seen at `to`.
+#[allow(clippy::too_many_arguments)]
+fn emit_transition(
+    graph: &RoadGraph,
+    open: &mut Option<OpenTraversal>,
+    from: &Cand,
+    from_ms: i64,
+    to: &Cand,
+    to_ms: i64,
+    chain: u32,
+    out: &mut Vec<Traversal>,
+) {
+    let mut pieces = Vec::new();
+    step_pieces(graph, from, to, &mut pieces);
+    let total_m: f64 = pieces.iter().map(|(_, a, b)| (b - a).max(0.0)).sum();
+    let span_ms = (to_ms - from_ms) as f64;
+    let time_at = |walked_m: f64| -> i64 {
+        if total_m > 0.0 {
+            from_ms + (walked_m / total_m * span_ms).round() as i64
+        } else {
+            to_ms
+        }
+    };
+    let mut walked_m = 0.0;
+    for (k, (edge, a, b)) in pieces.into_iter().enumerate() {
+        let t_a = time_at(walked_m);
+        walked_m += (b - a).max(0.0);
+        let t_b = time_at(walked_m);
+        match open {
+            // The first piece is on the edge the vehicle was on (it may have moved
+            // back a little: noise); later pieces re-enter edges.
+            Some(o) if k == 0 && o.edge == edge => {
+                o.to_offset_m = o.to_offset_m.max(b);
+                o.last_ms = o.last_ms.max(t_b);
+            }
+            _ => {
+                if let Some(o) = open.take() {
+                    let done = OpenTraversal {
+                        last_ms: t_a.max(o.last_ms),
+                        ..o
+                    };
+                    out.extend(close(graph, &done, chain));
+                }
+                *open = Some(OpenTraversal {
+                    edge,
+                    entered_ms: t_a,
+                    from_offset_m: a,
+                    to_offset_m: b,
+                    last_ms: t_b,
+                });
+            }
+        }
+    }
+}
