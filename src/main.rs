@@ -24,12 +24,18 @@ enum Command {
     /// Build and inspect road graphs.
     #[command(subcommand)]
     Graph(cmd::graph::GraphCommand),
+    /// Map-match a trace file; GeoJSON of the matched path and of every fix.
+    Match(cmd::matching::MatchArgs),
+    /// Score the matcher on track folders with ground truth (route mismatch).
+    MatchEval(cmd::matching::MatchEvalArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Graph(command) => cmd::graph::run(command),
+        Command::Match(args) => cmd::matching::run_match(args),
+        Command::MatchEval(args) => cmd::matching::run_eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,9 @@ pub enum Error {
     /// An edge id beyond the graph.
     #[error("edge {0} is not in the graph")]
     UnknownEdge(u32),
+    /// A trace file (CSV or GPX) that cannot be read; `line` is 1-based.
+    #[error("trace line {line}: {reason}")]
+    InvalidTrace { line: usize, reason: String },
 }
 
 /// `Result` with the engine's [`Error`].

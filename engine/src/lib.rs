@@ -7,12 +7,19 @@
 //! tests and several nodes agree.
 
 mod error;
+mod matching;
 mod events;
 mod order;
 mod position;
 mod routing;
+mod trace;
 
 pub use error::{Error, Result};
+pub use matching::{
+    match_trace, route_mismatch, traversal_paths, Fix, FixMatch, FixOutcome, MatchCounters,
+    MatchEvents, MatchState, MatchedPoint, Matcher, MatcherConfig, RouteMismatch, Traversal,
+    UnmatchedReason,
+};
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, VehicleId};
@@ -20,3 +27,4 @@ pub use routing::{
     travel_ms, EdgePosition, HourOfWeek, Metric, Route, Router, RouterStats, ShapeId, Snap,
     TurnCosts, WeeklyProfile, INFINITY_MS, MAX_EDGE_MS,
 };
+pub use trace::{parse_time, parse_trace};
