@@ -209,12 +209,11 @@ pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> R
         sql.push_str(" AND o.vehicle_id = ?4");
     }
     if q.after.is_some() {
-        // Keyset pagination: stable under inserts, no OFFSET scans.
-        sql.push_str(
-            " AND (o.created_at, o.id) < (SELECT created_at, id FROM orders WHERE id = ?5)",
-        );
+        // Keyset pagination on insertion order: stable under inserts, no OFFSET
+        // scans. (A PostgreSQL backend uses a sequence column the same way.)
+        sql.push_str(" AND o.rowid < (SELECT rowid FROM orders WHERE id = ?5)");
     }
-    sql.push_str(" ORDER BY o.created_at DESC, o.id DESC LIMIT ?6");
+    sql.push_str(" ORDER BY o.rowid DESC LIMIT ?6");
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt
         .query_map(
@@ -235,7 +234,7 @@ pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> R
 pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, kind, status, at, note, source, stop_idx, recorded_at FROM order_events \
-         WHERE order_id = ?1 ORDER BY at, recorded_at",
+         WHERE order_id = ?1 ORDER BY at, rowid",
     )?;
     let raw = stmt
         .query_map([order.as_str()], |r| {
@@ -394,7 +393,7 @@ pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackVie
 pub(crate) fn active_orders(c: &Connection) -> Result<Vec<Order>> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.vehicle_id IS NOT NULL \
-         AND o.status NOT IN ('created', 'delivered', 'cancelled') ORDER BY o.created_at"
+         AND o.status NOT IN ('created', 'delivered', 'cancelled') ORDER BY o.rowid"
     );
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt

@@ -1,0 +1,129 @@
+//! Shared test setup: an app on a fresh SQLite file with two tenants, and a
+//! helper that sends one request through the router without a socket.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub app: Router,
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    pub key_a: String,
+    pub key_b: String,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn test_app_with(config: PortalConfig, graph: Option<Arc<road_graph::RoadGraph>>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+    let store = portal_api::open_store(&url).await.expect("store opens");
+    let (_, key_a) = portal_api::create_tenant(&*store, "Acme Brokerage").await.expect("tenant a");
+    let (_, key_b) = portal_api::create_tenant(&*store, "Other Logistics").await.expect("tenant b");
+    let state = AppState::new(config, store.clone(), Arc::new(MemoryFanOut::new()), None, graph)
+        .expect("valid config");
+    TestApp {
+        app: portal_api::app(state.clone()),
+        state,
+        store,
+        key_a,
+        key_b,
+        _dir: dir,
+    }
+}
+
+pub async fn test_app() -> TestApp {
+    test_app_with(PortalConfig::recommended("https://track.example.com"), None).await
+}
+
+/// A response: status, headers, body (JSON when it parses, else a string).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40000))));
+    let response = app.clone().oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, headers, json, text }
+}
+
+pub async fn call(app: &Router, method: Method, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let request = match body {
+        Some(body) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string())),
+        None => builder.body(Body::empty()),
+    }
+    .expect("request");
+    send(app, request).await
+}
+
+/// A two-stop order in Baltimore with windows in New York time.
+pub fn order_body(reference: &str, vehicle: Option<&str>) -> Value {
+    json!({
+        "reference": reference,
+        "customer": {"name": "Jane Receiver", "email": "jane@example.com"},
+        "vehicle_id": vehicle,
+        "stops": [
+            {"kind": "pickup", "name": "Harbor Warehouse", "address": "401 Key Hwy, Baltimore, MD",
+             "lat": 39.2780, "lon": -76.6110, "time_zone": "America/New_York",
+             "window": {"from": "2025-11-25T13:00:00Z", "to": "2025-11-25T15:00:00Z"}},
+            {"kind": "delivery", "name": "Canton Market", "address": "2400 Boston St, Baltimore, MD",
+             "lat": 39.2805, "lon": -76.5760, "time_zone": "America/New_York",
+             "window": {"from": "2025-11-25T18:00:00Z", "to": "2025-11-25T20:00:00Z"}}
+        ]
+    })
+}
+
+/// Creates an order for the tenant with `key`; returns its JSON.
+pub async fn create_order(app: &Router, key: &str, reference: &str, vehicle: Option<&str>) -> Value {
+    let reply = call(app, Method::POST, "/api/v1/orders", Some(key), Some(order_body(reference, vehicle))).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.json
+}
+
+pub fn code_of(order: &Value) -> String {
+    order["tracking_code"].as_str().expect("a tracking code").to_owned()
+}
+
+pub async fn set_status(app: &Router, key: &str, id: &str, status: &str) -> Reply {
+    call(
+        app,
+        Method::POST,
+        &format!("/api/v1/orders/{id}/status"),
+        Some(key),
+        Some(json!({"status": status})),
+    )
+    .await
+}
+
+/// The error message of a JSON error reply.
+pub fn error_message(reply: &Reply) -> String {
+    reply.json["error"]["message"].as_str().unwrap_or("").to_owned()
+}
