@@ -7,14 +7,21 @@
 //! tests and several nodes agree.
 
 mod error;
+mod eta;
 mod matching;
 mod events;
 mod order;
 mod position;
 mod routing;
 mod trace;
+mod traffic;
 
 pub use error::{Error, Result};
+pub use eta::{
+    estimate_stops, AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig,
+    EtaInput, HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind, Leg,
+    PaceConfig, PaceEstimator, StopEta, StopPlan,
+};
 pub use matching::{
     match_trace, route_mismatch, traversal_paths, Fix, FixMatch, FixOutcome, MatchCounters,
     MatchEvents, MatchState, MatchedPoint, Matcher, MatcherConfig, RouteMismatch, Traversal,
@@ -28,3 +35,7 @@ pub use routing::{
     TurnCosts, WeeklyProfile, INFINITY_MS, MAX_EDGE_MS,
 };
 pub use trace::{parse_time, parse_trace};
+pub use traffic::{
+    ExternalSpeed, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile, SpeedSource,
+    TrafficConfig, TrafficCounters, TrafficModel,
+};

@@ -1,0 +1,106 @@
+//! The ETA's settings: default dwell, the hours-of-service rules, when traffic is
+//! worth naming as a reason, how the truck's pace is carried forward and how its
+//! driving is read from fixes. One plain struct, checked once.
+
+use serde::{Deserialize, Serialize};
+
+use super::hos::{HosObservation, HosRules};
+use super::pace::PaceConfig;
+use crate::error::{Error, Result};
+
+/// Settings of the ETA. No `Default`: [`EtaConfig::TRUCK`] is the starting point.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EtaConfig {
+    /// Dwell at an intermediate stop when the stop has none of its own, seconds.
+    pub default_dwell_s: f64,
+    pub hos: HosRules,
+    /// How driving and standing are read from fixes when the ELD has no clocks.
+    pub hos_observation: HosObservation,
+    /// `traffic` is a reason when live traffic moves the drive by at least this
+    /// many seconds and this share of the free-flow drive.
+    pub traffic_reason_min_s: f64,
+    pub traffic_reason_min_share: f64,
+    pub pace: PaceConfig,
+}
+
+impl EtaConfig {
+    /// US property-carrying trucks: 45-minute dwell, the FMCSA rules, traffic
+    /// named from 2 minutes and 5 %.
+    pub const TRUCK: EtaConfig = EtaConfig {
+        default_dwell_s: 2700.0,
+        hos: HosRules::US_PROPERTY,
+        hos_observation: HosObservation {
+            max_gap_s: 300.0,
+            moving_mps: 1.0,
+            gap_speed_mps: 15.0,
+        },
+        traffic_reason_min_s: 120.0,
+        traffic_reason_min_share: 0.05,
+        pace: PaceConfig {
+            memory_s: 1800.0,
+            prior_s: 300.0,
+            persistence: 0.8,
+            min_ratio: 0.5,
+            max_ratio: 2.5,
+        },
+    };
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let positive: [(&'static str, f64); 10] = [
+            ("hos.max_drive_s", self.hos.max_drive_s),
+            ("hos.duty_window_s", self.hos.duty_window_s),
+            ("hos.break_after_drive_s", self.hos.break_after_drive_s),
+            ("hos.break_s", self.hos.break_s),
+            ("hos.reset_s", self.hos.reset_s),
+            ("hos_observation.max_gap_s", self.hos_observation.max_gap_s),
+            (
+                "hos_observation.gap_speed_mps",
+                self.hos_observation.gap_speed_mps,
+            ),
+            ("pace.memory_s", self.pace.memory_s),
+            ("pace.min_ratio", self.pace.min_ratio),
+            ("pace.max_ratio", self.pace.max_ratio),
+        ];
+        for (setting, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(invalid(
+                    setting,
+                    format!("must be a positive number, got {value}"),
+                ));
+            }
+        }
+        let non_negative: [(&'static str, f64); 5] = [
+            ("default_dwell_s", self.default_dwell_s),
+            ("traffic_reason_min_s", self.traffic_reason_min_s),
+            ("traffic_reason_min_share", self.traffic_reason_min_share),
+            ("pace.prior_s", self.pace.prior_s),
+            (
+                "hos_observation.moving_mps",
+                self.hos_observation.moving_mps,
+            ),
+        ];
+        for (setting, value) in non_negative {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(invalid(
+                    setting,
+                    format!("must be zero or more, got {value}"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.pace.persistence) {
+            return Err(invalid("pace.persistence", "must be in 0..=1".into()));
+        }
+        if self.pace.min_ratio > 1.0 || self.pace.max_ratio < 1.0 {
+            return Err(invalid(
+                "pace.min_ratio",
+                "the ratio bounds must surround 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(setting: &'static str, reason: String) -> Error {
+    Error::InvalidConfig { setting, reason }
+}

@@ -1,0 +1,25 @@
+//! The truck-aware ETA: from the router's drive times to the arrival at every
+//! remaining stop of an order, with the truck's own pace, US hours of service,
+//! appointment windows and dwell, an honest p10–p90 window calibrated by horizon,
+//! and the reasons (`traffic`, `hos_break`, `dwell`, `window_wait`).
+//!
+//! - [`compute`]: the timeline of one order's remaining stops.
+//! - [`hos`]: the hours-of-service clocks, played forward and estimated.
+//! - [`pace`]: the truck's pace against the metric.
+//! - [`calibrate`]: the error distribution by horizon and the p10/p90 window.
+//! - [`window`]: appointment windows and stop plans.
+//! - [`config`]: the settings.
+
+mod calibrate;
+mod compute;
+mod config;
+mod hos;
+mod pace;
+mod window;
+
+pub use calibrate::{BucketSummary, CalibrationConfig, Calibrator};
+pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
+pub use config::EtaConfig;
+pub use hos::{HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind};
+pub use pace::{PaceConfig, PaceEstimator};
+pub use window::{AppointmentWindow, StopPlan};
