@@ -28,6 +28,11 @@ enum Command {
     Match(cmd::matching::MatchArgs),
     /// Score the matcher on track folders with ground truth (route mismatch).
     MatchEval(cmd::matching::MatchEvalArgs),
+    /// Run the portal: orders API, tracking pages and live updates.
+    Serve(cmd::serve::ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(cmd::tenant::TenantCommand),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +41,8 @@ fn main() -> ExitCode {
         Command::Graph(command) => cmd::graph::run(command),
         Command::Match(args) => cmd::matching::run_match(args),
         Command::MatchEval(args) => cmd::matching::run_eval(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Tenant(command) => cmd::tenant::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,8 @@
 
 pub(crate) mod graph;
 pub(crate) mod matching;
+pub(crate) mod serve;
+pub(crate) mod tenant;
 
 use std::path::Path;
 
