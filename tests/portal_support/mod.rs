@@ -1,0 +1,210 @@
+//! Shared by the portal end-to-end tests: starting the real `tracker` binary,
+//! talking to it over HTTP and WebSocket, and the rule for services (Redis,
+//! Chromium): absent with `CI` set is a failure, absent otherwise a printed skip.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker");
+
+/// Whether a needed service is there. Without it: a failure under CI, a skip
+/// (with a notice) elsewhere.
+pub fn service_available(name: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} is required under CI but is not available");
+    }
+    eprintln!("SKIPPED: {name} is not available (set CI to make this a failure)");
+    false
+}
+
+pub fn redis_available() -> bool {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().expect("address"),
+        Duration::from_millis(500),
+    )
+    .is_ok();
+    service_available("Redis at 127.0.0.1:6379", up)
+}
+
+/// A running `tracker serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub demo_urls: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `tracker serve --listen 127.0.0.1:0 ARGS…` in `dir` and waits for
+    /// its `listening on` line and `demo` demo lines.
+    pub fn start(dir: &Path, args: &[&str], demo: usize) -> Server {
+        let demo_arg = demo.to_string();
+        let mut child = Command::new(TRACKER)
+            .current_dir(dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--demo", &demo_arg])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tracker starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut base_url = None;
+        let mut demo_urls = Vec::new();
+        while base_url.is_none() || demo_urls.len() < demo {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("tracker serve printed its URLs in time");
+            if let Some(url) = line.strip_prefix("listening on ") {
+                base_url = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("demo tracking page: ") {
+                demo_urls.push(url.trim().to_owned());
+            }
+        }
+        Server {
+            child,
+            base_url: base_url.expect("a listening line"),
+            demo_urls,
+        }
+    }
+
+    pub fn ws_url(&self, code: &str) -> String {
+        format!("{}/t/{code}/ws", self.base_url.replacen("http://", "ws://", 1))
+    }
+}
+
+/// `tracker tenant create NAME --store URL` → the API key.
+pub fn create_tenant(dir: &Path, store: &str, name: &str) -> String {
+    let out = Command::new(TRACKER)
+        .current_dir(dir)
+        .args(["tenant", "create", name, "--store", store])
+        .output()
+        .expect("tracker tenant create runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert!(json["tenant_id"].as_str().is_some_and(|t| t.starts_with("ten_")));
+    json["api_key"].as_str().expect("api_key").to_owned()
+}
+
+pub fn sqlite_url(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(name).display())
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client")
+}
+
+/// Creates a dispatched order for `vehicle` in central Baltimore; returns its JSON.
+pub async fn dispatched_order(base: &str, key: &str, reference: &str, vehicle: &str) -> Value {
+    let http = client();
+    let body = json!({
+        "reference": reference,
+        "customer": {"name": "Receiver Inc"},
+        "vehicle_id": vehicle,
+        "stops": [
+            {"kind": "pickup", "name": "Key Highway Warehouse", "lat": 39.2770, "lon": -76.6080,
+             "time_zone": "America/New_York",
+             "window": {"from": "2025-11-25T13:00:00Z", "to": "2025-11-25T15:00:00Z"}},
+            {"kind": "delivery", "name": "Canton Crossing", "lat": 39.2760, "lon": -76.5700,
+             "time_zone": "America/New_York",
+             "window": {"from": "2025-11-25T18:00:00Z", "to": "2025-11-25T20:00:00Z"}}
+        ]
+    });
+    let created: Value = http
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("create order")
+        .json()
+        .await
+        .expect("order JSON");
+    let id = created["id"].as_str().expect("order id");
+    let status = http
+        .post(format!("{base}/api/v1/orders/{id}/status"))
+        .bearer_auth(key)
+        .json(&json!({"status": "dispatched"}))
+        .send()
+        .await
+        .expect("dispatch");
+    assert_eq!(status.status(), 201);
+    created
+}
+
+pub async fn post_position(base: &str, key: &str, vehicle: &str, lat: f64, lon: f64) {
+    let reply = client()
+        .post(format!("{base}/api/v1/positions"))
+        .bearer_auth(key)
+        .json(&json!([{"vehicle_id": vehicle, "time": chrono::Utc::now().to_rfc3339(), "lat": lat, "lon": lon, "speed_mps": 12.0}]))
+        .send()
+        .await
+        .expect("post positions");
+    assert_eq!(reply.status(), 202);
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws_connect(url: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
+    ws
+}
+
+/// The next JSON text message (skipping heartbeats), within `timeout`.
+pub async fn next_json(ws: &mut Ws, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let message = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                if value["type"] != "heartbeat" {
+                    return Some(value);
+                }
+            }
+            Message::Close(frame) => {
+                return Some(json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))}));
+            }
+            _ => {}
+        }
+    }
+}
+
+pub async fn ws_close(mut ws: Ws) {
+    let _ = ws.send(Message::Close(None)).await;
+}
+
+pub fn artifacts_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("test-artifacts dir");
+    dir
+}
