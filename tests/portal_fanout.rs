@@ -1,0 +1,55 @@
+//! Fan-out across nodes: two `tracker serve` processes share one store and fan out
+//! through the real Redis at 127.0.0.1:6379. A position posted to node A reaches a
+//! tracking page connected to node B, and a page opened later on B starts from
+//! the latest state.
+
+mod portal_support;
+
+use std::time::Duration;
+
+use portal_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
+    if !redis_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "shared.db");
+    let key = create_tenant(dir.path(), &store, "Fan-out Brokerage");
+    let args = ["--store", store.as_str(), "--fanout", "redis://127.0.0.1:6379"];
+    let node_a = Server::start(dir.path(), &args, 0);
+    let node_b = Server::start(dir.path(), &args, 0);
+    assert_ne!(node_a.base_url, node_b.base_url);
+
+    let order = dispatched_order(&node_a.base_url, &key, "FAN-1", "TRUCK-FAN").await;
+    let code = order["tracking_code"].as_str().expect("code").to_owned();
+    let mut on_b = ws_connect(&node_b.ws_url(&code)).await;
+    let snapshot = next_json(&mut on_b, Duration::from_secs(5)).await.expect("snapshot from B");
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["reference"], "FAN-1");
+
+    post_position(&node_a.base_url, &key, "TRUCK-FAN", 39.2811, -76.5901).await;
+    let delta = next_json(&mut on_b, Duration::from_secs(5)).await.expect("the position reaches B");
+    assert_eq!(delta["type"], "position");
+    assert_eq!(delta["vehicle"]["lat"], 39.2811);
+    assert_eq!(delta["vehicle"]["lon"], -76.5901);
+
+    // A status change on A, too.
+    let id = order["id"].as_str().expect("id");
+    client()
+        .post(format!("{}/api/v1/orders/{id}/status", node_a.base_url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"status": "at_pickup"}))
+        .send()
+        .await
+        .expect("status");
+    let status = next_json(&mut on_b, Duration::from_secs(5)).await.expect("status reaches B");
+    assert_eq!(status["status"], "at_pickup");
+
+    let mut late_on_b = ws_connect(&node_b.ws_url(&code)).await;
+    let fresh = next_json(&mut late_on_b, Duration::from_secs(5)).await.expect("snapshot");
+    assert_eq!(fresh["vehicle"]["lat"], 39.2811);
+    ws_close(on_b).await;
+    ws_close(late_on_b).await;
+}
