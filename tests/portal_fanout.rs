@@ -30,7 +30,7 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
     assert_eq!(snapshot["reference"], "FAN-1");
 
     post_position(&node_a.base_url, &key, "TRUCK-FAN", 39.2811, -76.5901).await;
-    let delta = next_json(&mut on_b, Duration::from_secs(5)).await.expect("the position reaches B");
+    let delta = next_of_type(&mut on_b, "position", Duration::from_secs(5)).await.expect("the position reaches B");
     assert_eq!(delta["type"], "position");
     assert_eq!(delta["vehicle"]["lat"], 39.2811);
     assert_eq!(delta["vehicle"]["lon"], -76.5901);
@@ -44,7 +44,7 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
         .send()
         .await
         .expect("status");
-    let status = next_json(&mut on_b, Duration::from_secs(5)).await.expect("status reaches B");
+    let status = next_of_type(&mut on_b, "status", Duration::from_secs(5)).await.expect("status reaches B");
     assert_eq!(status["status"], "at_pickup");
 
     let mut late_on_b = ws_connect(&node_b.ws_url(&code)).await;

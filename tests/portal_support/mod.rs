@@ -208,3 +208,16 @@ pub fn artifacts_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("test-artifacts dir");
     dir
 }
+
+/// The next message of type `kind`, skipping others (a delta published just
+/// before the connection may still be in flight from another node).
+pub async fn next_of_type(ws: &mut Ws, kind: &str, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let message = next_json(ws, left).await?;
+        if message["type"] == kind {
+            return Some(message);
+        }
+    }
+}
