@@ -16,6 +16,9 @@ pub enum Error {
     /// An edge id beyond the graph.
     #[error("edge {0} is not in the graph")]
     UnknownEdge(u32),
+    /// An order stop with no road within the snapping radius.
+    #[error("stop {stop_index} has no road within {radius_m} m")]
+    StopOffRoad { stop_index: u32, radius_m: f64 },
     /// A trace file (CSV or GPX) that cannot be read; `line` is 1-based.
     #[error("trace line {line}: {reason}")]
     InvalidTrace { line: usize, reason: String },

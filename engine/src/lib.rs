@@ -15,6 +15,7 @@ mod position;
 mod routing;
 mod trace;
 mod traffic;
+mod tracking;
 
 pub use error::{Error, Result};
 pub use eta::{
@@ -38,4 +39,9 @@ pub use trace::{parse_time, parse_trace};
 pub use traffic::{
     ExternalSpeed, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile, SpeedSource,
     TrafficConfig, TrafficCounters, TrafficModel,
+};
+pub use tracking::{
+    ArrivalRecord, ClosedBy, ClosedPrediction, MetricVersion, PredictionRecord, RerouteReason,
+    TrackedStop, TrackerConfig, TrackerCounters, TrackerOutput, TrackingContext, VehicleFix,
+    VehicleTracker,
 };

@@ -37,9 +37,11 @@ impl PaceEstimator {
     /// The truck took `observed_s` to drive a stretch the metric timed at
     /// `predicted_s`.
     pub fn observe(&mut self, config: &PaceConfig, observed_s: f64, predicted_s: f64) {
+        // Standing time (nothing predicted, time observed) counts: a truck that
+        // waits at lights is slow.
         if !(observed_s.is_finite() && predicted_s.is_finite())
             || observed_s < 0.0
-            || predicted_s <= 0.0
+            || predicted_s < 0.0
         {
             return;
         }

@@ -1,0 +1,112 @@
+//! The tracker's settings: when to re-route, when to publish, when a stop counts as
+//! reached, how often to set progress checkpoints for calibration. One plain
+//! struct, checked once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::eta::EtaConfig;
+
+/// Settings of a [`crate::VehicleTracker`]. No `Default`:
+/// [`TrackerConfig::TRUCK`] is the starting point.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackerConfig {
+    /// Re-route at least this often, seconds, even on route with an unchanged
+    /// metric (a faster way may have opened).
+    pub reroute_max_age_s: f64,
+    /// Re-route when a new metric changes the remaining drive by at least this
+    /// share of it and at least `reroute_change_min_s` seconds; smaller changes
+    /// only re-time the current route.
+    pub reroute_change_share: f64,
+    pub reroute_change_min_s: f64,
+    /// Movement backwards along the route tolerated as GPS noise, metres.
+    pub backtrack_m: f64,
+    /// Publish an ETA when it moved by at least this many seconds ...
+    pub publish_min_change_s: f64,
+    /// ... or when the last one is this old, seconds.
+    pub publish_max_interval_s: f64,
+    /// A stop is reached within this many metres (along the route or straight).
+    pub arrival_radius_m: f64,
+    /// A truck this far from the stop it reached has left it, metres.
+    pub departure_radius_m: f64,
+    /// Stops are snapped to a road within this many metres.
+    pub stop_snap_radius_m: f64,
+    /// Standing longer than this is a stop, not pace, seconds.
+    pub pace_max_standing_s: f64,
+    /// Fixes further apart than this do not feed the pace, seconds.
+    pub pace_max_gap_s: f64,
+    /// A progress checkpoint is set at most this often, seconds (0: none).
+    pub checkpoint_every_s: f64,
+    /// At most this many points of the remaining route go into an `EtaUpdate`
+    /// (for drawing; 0: none).
+    pub route_points: usize,
+    pub eta: EtaConfig,
+}
+
+impl TrackerConfig {
+    /// Trucks: re-route every 10 minutes or on a 10 % / 60 s change; publish on a
+    /// 30 s move or every 5 minutes; stops reached within 50 m.
+    pub const TRUCK: TrackerConfig = TrackerConfig {
+        reroute_max_age_s: 600.0,
+        reroute_change_share: 0.1,
+        reroute_change_min_s: 60.0,
+        backtrack_m: 30.0,
+        publish_min_change_s: 30.0,
+        publish_max_interval_s: 300.0,
+        arrival_radius_m: 50.0,
+        departure_radius_m: 150.0,
+        stop_snap_radius_m: 500.0,
+        pace_max_standing_s: 300.0,
+        pace_max_gap_s: 600.0,
+        checkpoint_every_s: 60.0,
+        route_points: 200,
+        eta: EtaConfig::TRUCK,
+    };
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let positive: [(&'static str, f64); 7] = [
+            ("reroute_max_age_s", self.reroute_max_age_s),
+            ("publish_max_interval_s", self.publish_max_interval_s),
+            ("arrival_radius_m", self.arrival_radius_m),
+            ("departure_radius_m", self.departure_radius_m),
+            ("stop_snap_radius_m", self.stop_snap_radius_m),
+            ("pace_max_standing_s", self.pace_max_standing_s),
+            ("pace_max_gap_s", self.pace_max_gap_s),
+        ];
+        for (setting, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(invalid(
+                    setting,
+                    format!("must be a positive number, got {value}"),
+                ));
+            }
+        }
+        let non_negative: [(&'static str, f64); 5] = [
+            ("reroute_change_share", self.reroute_change_share),
+            ("reroute_change_min_s", self.reroute_change_min_s),
+            ("backtrack_m", self.backtrack_m),
+            ("publish_min_change_s", self.publish_min_change_s),
+            ("checkpoint_every_s", self.checkpoint_every_s),
+        ];
+        for (setting, value) in non_negative {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(invalid(
+                    setting,
+                    format!("must be zero or more, got {value}"),
+                ));
+            }
+        }
+        if self.departure_radius_m < self.arrival_radius_m {
+            return Err(invalid(
+                "departure_radius_m",
+                "must be at least arrival_radius_m".into(),
+            ));
+        }
+        self.eta.validate()
+    }
+}
+
+fn invalid(setting: &'static str, reason: String) -> Error {
+    Error::InvalidConfig { setting, reason }
+}

@@ -1,0 +1,62 @@
+//! The prediction log: every published ETA, the actual arrival when the stop is
+//! reached, and the closed pairs (what was predicted to go, what it took) that
+//! feed the calibrator. Progress checkpoints close the loop within a trip: "the
+//! truck will be *here* in 15 minutes" is checked when it gets there, so the
+//! calibrator learns from every truck on the road, not only from arrivals.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::leg::LegPosition;
+use crate::order::OrderId;
+
+/// One published prediction, as analysts read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecord {
+    pub order_id: OrderId,
+    pub stop_index: u32,
+    pub predicted_at: DateTime<Utc>,
+    pub eta: DateTime<Utc>,
+    pub p10: DateTime<Utc>,
+    pub p90: DateTime<Utc>,
+    /// `eta - predicted_at`, seconds.
+    pub horizon_s: f64,
+}
+
+/// A stop reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArrivalRecord {
+    pub order_id: OrderId,
+    pub stop_index: u32,
+    pub arrived_at: DateTime<Utc>,
+}
+
+/// A prediction whose outcome is known: feed it to `Calibrator::record`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClosedPrediction {
+    pub predicted_to_go_s: f64,
+    pub actual_to_go_s: f64,
+    /// Whether the actual fell inside the predicted p10–p90 window.
+    pub covered: bool,
+    pub source: ClosedBy,
+}
+
+/// What closed a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedBy {
+    /// The truck reached the stop.
+    Arrival,
+    /// The truck reached a point of its route that a prediction timed.
+    Checkpoint,
+}
+
+/// A point on the current first leg the truck is predicted to reach at a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Checkpoint {
+    pub(crate) set_at: DateTime<Utc>,
+    pub(crate) at: LegPosition,
+    pub(crate) predicted_to_go_s: f64,
+    pub(crate) lower_s: f64,
+    pub(crate) upper_s: f64,
+}

@@ -1,0 +1,698 @@
+//! One truck on one order: where it is on its route, how fast it has been going,
+//! what its hours-of-service clocks say, and the ETAs of its remaining stops —
+//! advanced fix by fix, re-routing only when needed and publishing only when the
+//! ETA moved.
+//!
+//! Per matched fix: locate the truck on its current route (or notice it left
+//! it); feed its pace and its hours of service; close the checkpoints it passed;
+//! notice a stop reached; re-time the route when the metric changed (re-route
+//! when the change is material, when the truck is off route, or when the route is
+//! old); compute the ETAs; publish those that moved.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use road_graph::{LatLon, haversine_m};
+use serde::{Deserialize, Serialize};
+
+use super::config::TrackerConfig;
+use super::leg::{LegPosition, RoutedLeg};
+use super::log::{ArrivalRecord, Checkpoint, ClosedBy, ClosedPrediction, PredictionRecord};
+use crate::error::{Error, Result};
+use crate::eta::{
+    Calibrator, EtaInput, HosEstimator, Leg, PaceEstimator, StopEta, StopPlan, estimate_stops,
+};
+use crate::events::{EtaReason, EtaUpdate};
+use crate::matching::MatchedPoint;
+use crate::order::OrderId;
+use crate::routing::{Metric, Router, Snap};
+
+/// Horizons at which progress checkpoints are set, seconds.
+const CHECKPOINT_HORIZONS_S: [f64; 6] = [300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0];
+/// Open checkpoints kept per vehicle at most.
+const MAX_CHECKPOINTS: usize = 256;
+/// Published predictions kept per stop (to close on arrival) at most.
+const MAX_PUBLISHED: usize = 2000;
+
+/// A metric with a generation number: the traffic loop bumps the generation every
+/// time it customizes the router with a new metric, and trackers re-time their
+/// routes when they see a new one.
+#[derive(Debug, Clone)]
+pub struct MetricVersion {
+    pub generation: u64,
+    pub metric: Arc<Metric>,
+}
+
+/// What a tracker reads on every fix: the router, the metric it was customized
+/// with, and the fleet's calibrator.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackingContext<'a> {
+    pub router: &'a Router,
+    pub metric: &'a MetricVersion,
+    pub calibrator: &'a Calibrator,
+}
+
+/// A fix as the tracker needs it: time, raw position, the matcher's (provisional)
+/// place on the road, and the ELD's remaining driving time when reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VehicleFix {
+    pub time: DateTime<Utc>,
+    pub position: LatLon,
+    pub matched: Option<MatchedPoint>,
+    pub hos_drive_remaining_s: Option<u32>,
+}
+
+/// An order stop to track: where it is and its plan (window, early, dwell).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackedStop {
+    pub position: LatLon,
+    pub plan: StopPlan,
+}
+
+/// Why the tracker routed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RerouteReason {
+    /// The first fix (or the first routable one).
+    Start,
+    /// The truck is not on its route ahead.
+    OffRoute,
+    /// A new metric changed the remaining drive materially.
+    MetricChanged,
+    /// The route is older than the maximum age.
+    MaxAge,
+    /// A stop was reached; on to the next.
+    StopReached,
+}
+
+/// What one fix produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackerOutput {
+    /// The current ETA of every remaining stop, with its index in the order.
+    pub etas: Vec<(u32, StopEta)>,
+    /// The ETAs that moved enough to publish.
+    pub updates: Vec<EtaUpdate>,
+    /// One log record per published update.
+    pub predictions: Vec<PredictionRecord>,
+    pub arrivals: Vec<ArrivalRecord>,
+    /// Predictions whose outcome became known: for `Calibrator::record`.
+    pub closed: Vec<ClosedPrediction>,
+    pub rerouted: Option<RerouteReason>,
+}
+
+/// Running counts, for metrics and for the efficiency figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackerCounters {
+    pub fixes: u64,
+    pub unmatched: u64,
+    pub routes: u64,
+    pub reroutes_off_route: u64,
+    pub reroutes_metric: u64,
+    pub reroutes_age: u64,
+    /// Routes re-timed on a new metric without a new query.
+    pub retimed: u64,
+    pub published: u64,
+    pub arrivals: u64,
+    /// Fixes from which no route to the next stop was found.
+    pub unroutable: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Published {
+    predicted_at: DateTime<Utc>,
+    eta: DateTime<Utc>,
+    arrival: DateTime<Utc>,
+    p10: DateTime<Utc>,
+    p90: DateTime<Utc>,
+    reasons: [bool; 4],
+}
+
+#[derive(Debug, Clone)]
+struct StopState {
+    stop: TrackedStop,
+    snap: Snap,
+    published: VecDeque<Published>,
+}
+
+/// The tracker of one truck on one order.
+#[derive(Debug, Clone)]
+pub struct VehicleTracker {
+    order_id: OrderId,
+    config: TrackerConfig,
+    first_stop_index: u32,
+    stops: Vec<StopState>,
+    /// Index (in `stops`) of the next stop to reach.
+    next: usize,
+    /// `legs[0]`: truck to `stops[next]`; `legs[k]`: `stops[next + k - 1]` to
+    /// `stops[next + k]`.
+    legs: Vec<RoutedLeg>,
+    /// The truck on `legs[0]`.
+    pos: Option<LegPosition>,
+    last_fix: Option<(DateTime<Utc>, LatLon)>,
+    /// Standing time not yet given to the pace (it counts only if short).
+    standing_s: f64,
+    pace: PaceEstimator,
+    hos: HosEstimator,
+    /// Dwelling at the stop just reached until then.
+    departs_at: Option<DateTime<Utc>>,
+    checkpoints: VecDeque<Checkpoint>,
+    last_checkpoint_at: Option<DateTime<Utc>>,
+    counters: TrackerCounters,
+}
+
+impl VehicleTracker {
+    /// A tracker for the remaining stops of an order (`first_stop_index` is the
+    /// index of `stops[0]` in the order). Every stop must be near a road.
+    pub fn new(
+        router: &Router,
+        order_id: OrderId,
+        first_stop_index: u32,
+        stops: &[TrackedStop],
+        config: TrackerConfig,
+    ) -> Result<VehicleTracker> {
+        config.validate()?;
+        let graph = router.graph();
+        let states = stops
+            .iter()
+            .enumerate()
+            .map(|(i, stop)| {
+                let snap = Snap::nearest(graph, stop.position, config.stop_snap_radius_m).ok_or(
+                    Error::StopOffRoad {
+                        stop_index: first_stop_index + i as u32,
+                        radius_m: config.stop_snap_radius_m,
+                    },
+                )?;
+                Ok(StopState {
+                    stop: *stop,
+                    snap,
+                    published: VecDeque::new(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VehicleTracker {
+            order_id,
+            config,
+            first_stop_index,
+            stops: states,
+            next: 0,
+            legs: Vec::new(),
+            pos: None,
+            last_fix: None,
+            standing_s: 0.0,
+            pace: PaceEstimator::new(),
+            hos: HosEstimator::new(config.eta.hos, config.eta.hos_observation),
+            departs_at: None,
+            checkpoints: VecDeque::new(),
+            last_checkpoint_at: None,
+            counters: TrackerCounters::default(),
+        })
+    }
+
+    pub fn order_id(&self) -> &OrderId {
+        &self.order_id
+    }
+
+    pub fn counters(&self) -> TrackerCounters {
+        self.counters
+    }
+
+    /// Every stop reached.
+    pub fn done(&self) -> bool {
+        self.next >= self.stops.len()
+    }
+
+    /// The order index of the next stop to reach, if any.
+    pub fn next_stop_index(&self) -> Option<u32> {
+        (!self.done()).then(|| self.first_stop_index + self.next as u32)
+    }
+
+    /// The truck's pace against the metric so far (observed over predicted).
+    pub fn pace(&self) -> &PaceEstimator {
+        &self.pace
+    }
+
+    pub fn hos(&self) -> &HosEstimator {
+        &self.hos
+    }
+
+    /// Heap memory of the tracker's routes, bytes.
+    pub fn route_bytes(&self) -> usize {
+        self.legs.iter().map(RoutedLeg::heap_bytes).sum()
+    }
+
+    /// Advances the tracker by one fix.
+    pub fn on_fix(&mut self, ctx: &TrackingContext<'_>, fix: &VehicleFix) -> TrackerOutput {
+        let mut out = TrackerOutput::default();
+        if self.done() || self.last_fix.is_some_and(|(t, _)| fix.time <= t) {
+            return out;
+        }
+        self.counters.fixes += 1;
+        let now = fix.time;
+        let dt_s = self.last_fix.map(|(t, _)| seconds(now - t));
+        let straight_m = self
+            .last_fix
+            .map_or(0.0, |(_, p)| haversine_m(p, fix.position));
+        let Some(matched) = fix.matched else {
+            self.counters.unmatched += 1;
+            self.hos.observe(now, straight_m, fix.hos_drive_remaining_s);
+            self.last_fix = Some((now, fix.position));
+            return out;
+        };
+        let graph = Arc::clone(ctx.router.graph());
+
+        if let Some(departs) = self.departs_at
+            && self.next > 0
+            && (haversine_m(matched.point, self.stops[self.next - 1].stop.position)
+                > self.config.departure_radius_m
+                || departs <= now)
+        {
+            self.departs_at = None;
+        }
+
+        // Where the truck is on its route, and what the route predicted for the
+        // stretch since the last fix.
+        let mut reroute = None;
+        let mut moved_m = straight_m;
+        let mut predicted_s = None;
+        let previous = self.pos;
+        match (self.legs.first(), self.pos) {
+            (Some(leg), Some(pos)) => {
+                match leg.locate(matched.edge, matched.offset_m, pos, self.config.backtrack_m) {
+                    Some(p) => {
+                        let (a, b) = (leg.along(&graph, pos), leg.along(&graph, p));
+                        moved_m = (b.distance_m - a.distance_m).max(0.0);
+                        predicted_s = Some((b.time_s - a.time_s).max(0.0));
+                        self.pos = Some(p);
+                    }
+                    None => reroute = Some(RerouteReason::OffRoute),
+                }
+            }
+            _ => reroute = Some(RerouteReason::Start),
+        }
+        self.hos.observe(now, moved_m, fix.hos_drive_remaining_s);
+        if let (Some(dt), Some(pred)) = (dt_s, predicted_s) {
+            self.observe_pace(dt, pred, moved_m);
+        }
+
+        // Checkpoints passed since the last fix.
+        if let (Some(leg), Some(pos), Some(prev), Some((prev_t, _))) =
+            (self.legs.first(), self.pos, previous, self.last_fix)
+            && reroute.is_none()
+        {
+            let t_prev = leg.along(&graph, prev).time_s;
+            let t_now = leg.along(&graph, pos).time_s;
+            while let Some(cp) = self.checkpoints.front().copied() {
+                let t_cp = leg.along(&graph, cp.at).time_s;
+                if t_cp > t_now {
+                    break;
+                }
+                self.checkpoints.pop_front();
+                // Crossed between the two fixes: interpolate in route time.
+                let share = if t_now > t_prev {
+                    ((t_cp - t_prev) / (t_now - t_prev)).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
+                let crossed = prev_t + millis(seconds(now - prev_t) * share);
+                let actual_s = seconds(crossed - cp.set_at);
+                let error_s = actual_s - cp.predicted_to_go_s;
+                out.closed.push(ClosedPrediction {
+                    predicted_to_go_s: cp.predicted_to_go_s,
+                    actual_to_go_s: actual_s,
+                    covered: error_s >= cp.lower_s && error_s <= cp.upper_s,
+                    source: ClosedBy::Checkpoint,
+                });
+            }
+        }
+
+        // A stop reached.
+        let at_stop = haversine_m(matched.point, self.stops[self.next].stop.position)
+            <= self.config.arrival_radius_m;
+        let near_end = reroute.is_none()
+            && match (self.legs.first(), self.pos) {
+                (Some(leg), Some(pos)) => {
+                    leg.left(&graph, pos).distance_m <= self.config.arrival_radius_m
+                }
+                _ => false,
+            };
+        if at_stop || near_end {
+            self.arrive(now, &mut out);
+            if self.done() {
+                self.last_fix = Some((now, fix.position));
+                return out;
+            }
+            reroute = Some(RerouteReason::StopReached);
+        }
+
+        // A new metric: re-time the route, re-route when the change is material.
+        if reroute.is_none()
+            && let (Some(pos), Some(first)) = (self.pos, self.legs.first())
+            && first.generation != ctx.metric.generation
+        {
+            let before_s = first.left(&graph, pos).time_s;
+            for leg in &mut self.legs {
+                leg.time(&graph, &ctx.metric.metric, ctx.metric.generation);
+            }
+            let after_s = self.legs[0].left(&graph, pos).time_s;
+            let change_s = (after_s - before_s).abs();
+            if !after_s.is_finite()
+                || change_s
+                    >= self
+                        .config
+                        .reroute_change_min_s
+                        .max(self.config.reroute_change_share * before_s)
+            {
+                reroute = Some(RerouteReason::MetricChanged);
+            } else {
+                self.counters.retimed += 1;
+            }
+        }
+        if reroute.is_none()
+            && self
+                .legs
+                .first()
+                .is_some_and(|leg| seconds(now - leg.routed_at) >= self.config.reroute_max_age_s)
+        {
+            reroute = Some(RerouteReason::MaxAge);
+        }
+        if let Some(reason) = reroute {
+            if !self.route(ctx, &matched, now, reason) {
+                self.counters.unroutable += 1;
+                self.last_fix = Some((now, fix.position));
+                return out;
+            }
+            out.rerouted = Some(reason);
+        }
+
+        let etas = self.estimate(ctx, now);
+        self.set_checkpoints(ctx, now);
+        self.publish(ctx, now, &etas, &mut out);
+        out.etas = etas
+            .into_iter()
+            .enumerate()
+            .map(|(k, eta)| (self.first_stop_index + (self.next + k) as u32, eta))
+            .collect();
+        self.last_fix = Some((now, fix.position));
+        out
+    }
+
+    /// The next stop is reached at `at` (from a geofence, the driver app or the
+    /// tracker itself): logs the arrival and closes its predictions.
+    pub fn arrive(&mut self, at: DateTime<Utc>, out: &mut TrackerOutput) {
+        let Some(state) = self.stops.get_mut(self.next) else {
+            return;
+        };
+        let stop_index = self.first_stop_index + self.next as u32;
+        for p in state.published.drain(..) {
+            let predicted_s = seconds(p.arrival - p.predicted_at);
+            let actual_s = seconds(at - p.predicted_at);
+            out.closed.push(ClosedPrediction {
+                predicted_to_go_s: predicted_s,
+                actual_to_go_s: actual_s,
+                covered: p.p10 <= at && at <= p.p90,
+                source: ClosedBy::Arrival,
+            });
+        }
+        out.arrivals.push(ArrivalRecord {
+            order_id: self.order_id.clone(),
+            stop_index,
+            arrived_at: at,
+        });
+        self.counters.arrivals += 1;
+        let dwell_s = state
+            .stop
+            .plan
+            .dwell_s
+            .unwrap_or(self.config.eta.default_dwell_s);
+        self.next += 1;
+        self.departs_at = (!self.done()).then(|| at + millis(dwell_s));
+        if !self.legs.is_empty() {
+            self.legs.remove(0);
+        }
+        self.pos = None;
+        self.checkpoints.clear();
+    }
+
+    fn observe_pace(&mut self, dt_s: f64, predicted_s: f64, moved_m: f64) {
+        let config = &self.config;
+        if dt_s > config.pace_max_gap_s {
+            self.standing_s = 0.0;
+            return;
+        }
+        if moved_m < 1.0 {
+            // Standing: it counts as pace only if the truck moves on soon (a
+            // light, a queue), not if it parks.
+            self.standing_s += dt_s;
+            return;
+        }
+        if self.standing_s > 0.0 && self.standing_s <= config.pace_max_standing_s {
+            self.pace.observe(&config.eta.pace, self.standing_s, 0.0);
+        }
+        self.standing_s = 0.0;
+        self.pace.observe(&config.eta.pace, dt_s, predicted_s);
+    }
+
+    /// Routes leg 0 from the truck and, where missing or stale, the legs between
+    /// stops. `false` when the next stop cannot be reached from here.
+    fn route(
+        &mut self,
+        ctx: &TrackingContext<'_>,
+        matched: &MatchedPoint,
+        now: DateTime<Utc>,
+        reason: RerouteReason,
+    ) -> bool {
+        let graph = ctx.router.graph();
+        let from = Snap::on_edge(matched.edge, matched.offset_m);
+        let Some(first) = ctx.router.route(&from, &self.stops[self.next].snap) else {
+            self.legs.clear();
+            self.pos = None;
+            return false;
+        };
+        self.counters.routes += 1;
+        match reason {
+            RerouteReason::OffRoute => self.counters.reroutes_off_route += 1,
+            RerouteReason::MetricChanged => self.counters.reroutes_metric += 1,
+            RerouteReason::MaxAge => self.counters.reroutes_age += 1,
+            RerouteReason::Start | RerouteReason::StopReached => {}
+        }
+        let refresh_all = matches!(reason, RerouteReason::MetricChanged | RerouteReason::MaxAge);
+        let first = RoutedLeg::new(graph, &ctx.metric.metric, ctx.metric.generation, first, now);
+        let mut legs = Vec::with_capacity(self.stops.len() - self.next);
+        legs.push(first);
+        let old: Vec<RoutedLeg> = self.legs.drain(..).skip(1).collect();
+        for k in 1..self.stops.len() - self.next {
+            let reuse = old.get(k - 1).filter(|_| !refresh_all).cloned();
+            let leg = match reuse {
+                Some(mut leg) => {
+                    if leg.generation != ctx.metric.generation {
+                        leg.time(graph, &ctx.metric.metric, ctx.metric.generation);
+                    }
+                    Some(leg)
+                }
+                None => {
+                    let (a, b) = (
+                        &self.stops[self.next + k - 1].snap,
+                        &self.stops[self.next + k].snap,
+                    );
+                    ctx.router.route(a, b).map(|r| {
+                        RoutedLeg::new(graph, &ctx.metric.metric, ctx.metric.generation, r, now)
+                    })
+                }
+            };
+            // A stop that cannot be reached from the previous one ends the ETAs
+            // there; the stops before it still get theirs.
+            let Some(leg) = leg else { break };
+            legs.push(leg);
+        }
+        self.legs = legs;
+        self.pos = Some(LegPosition {
+            index: 0,
+            offset_m: self.legs[0].route.from.offset_m,
+        });
+        self.checkpoints.clear();
+        true
+    }
+
+    fn estimate(&self, ctx: &TrackingContext<'_>, now: DateTime<Utc>) -> Vec<StopEta> {
+        let graph = ctx.router.graph();
+        let Some(pos) = self.pos else {
+            return Vec::new();
+        };
+        let legs: Vec<Leg> = self
+            .legs
+            .iter()
+            .enumerate()
+            .map(|(k, leg)| {
+                let along = if k == 0 {
+                    leg.left(graph, pos)
+                } else {
+                    leg.total()
+                };
+                Leg {
+                    drive_s: along.time_s,
+                    free_flow_s: along.free_s,
+                    distance_m: along.distance_m,
+                }
+            })
+            .collect();
+        let plans: Vec<StopPlan> = self.stops[self.next..]
+            .iter()
+            .map(|s| s.stop.plan)
+            .collect();
+        let input = EtaInput {
+            now,
+            legs: &legs,
+            stops: &plans,
+            hos: self.hos.clocks(),
+            pace_factor: self.pace.factor(&self.config.eta.pace),
+            departs_at: self.departs_at.filter(|d| *d > now),
+        };
+        estimate_stops(&input, &self.config.eta, ctx.calibrator)
+    }
+
+    /// Sets checkpoints ahead on leg 0: where the truck should be after each
+    /// horizon, at its pace.
+    fn set_checkpoints(&mut self, ctx: &TrackingContext<'_>, now: DateTime<Utc>) {
+        let every_s = self.config.checkpoint_every_s;
+        if every_s <= 0.0
+            || self.departs_at.is_some()
+            || self
+                .last_checkpoint_at
+                .is_some_and(|t| seconds(now - t) < every_s)
+            || self.checkpoints.len() >= MAX_CHECKPOINTS
+        {
+            return;
+        }
+        let (Some(leg), Some(pos)) = (self.legs.first(), self.pos) else {
+            return;
+        };
+        let graph = ctx.router.graph();
+        let factor = self.pace.factor(&self.config.eta.pace);
+        let here_s = leg.along(graph, pos).time_s;
+        let total_s = leg.total().time_s;
+        let mut fresh: Vec<Checkpoint> = Vec::new();
+        for horizon_s in CHECKPOINT_HORIZONS_S {
+            let target_s = here_s + horizon_s / factor;
+            if target_s >= total_s {
+                break;
+            }
+            // Beyond the next hours-of-service stop the prediction is no longer a
+            // pure drive; leave those horizons to the arrivals.
+            if horizon_s
+                >= self
+                    .hos
+                    .clocks()
+                    .until_break_s
+                    .min(self.hos.clocks().drive_left_s)
+            {
+                break;
+            }
+            if let Some(at) = leg.position_at_time(graph, target_s) {
+                let (lower_s, upper_s) = ctx.calibrator.window_s(horizon_s);
+                fresh.push(Checkpoint {
+                    set_at: now,
+                    at,
+                    predicted_to_go_s: horizon_s,
+                    lower_s,
+                    upper_s,
+                });
+            }
+        }
+        self.last_checkpoint_at = Some(now);
+        // Keep them ordered along the route, so the nearest is at the front.
+        for cp in fresh {
+            let key = (cp.at.index, cp.at.offset_m);
+            let at = self
+                .checkpoints
+                .iter()
+                .position(|c| (c.at.index, c.at.offset_m) > key)
+                .unwrap_or(self.checkpoints.len());
+            self.checkpoints.insert(at, cp);
+        }
+    }
+
+    fn publish(
+        &mut self,
+        ctx: &TrackingContext<'_>,
+        now: DateTime<Utc>,
+        etas: &[StopEta],
+        out: &mut TrackerOutput,
+    ) {
+        let graph = ctx.router.graph();
+        for (k, eta) in etas.iter().enumerate() {
+            let reasons = reason_flags(&eta.reasons);
+            let Some(state) = self.stops.get_mut(self.next + k) else {
+                break;
+            };
+            let due = match state.published.back() {
+                None => true,
+                Some(last) => {
+                    seconds(eta.eta - last.eta).abs() >= self.config.publish_min_change_s
+                        || seconds(now - last.predicted_at) >= self.config.publish_max_interval_s
+                        || last.reasons != reasons
+                }
+            };
+            if !due {
+                continue;
+            }
+            let stop_index = self.first_stop_index + (self.next + k) as u32;
+            let route = match (k, self.legs.first(), self.pos) {
+                (0, Some(leg), Some(pos)) => {
+                    leg.geometry_from(graph, pos, self.config.route_points)
+                }
+                _ => Vec::new(),
+            };
+            out.updates.push(EtaUpdate {
+                order_id: self.order_id.clone(),
+                stop_index,
+                eta: eta.eta,
+                p10: eta.p10,
+                p90: eta.p90,
+                remaining_distance_m: eta.distance_m,
+                remaining_drive_s: eta.drive_s,
+                reasons: eta.reasons.clone(),
+                computed_at: now,
+                route,
+            });
+            out.predictions.push(PredictionRecord {
+                order_id: self.order_id.clone(),
+                stop_index,
+                predicted_at: now,
+                eta: eta.eta,
+                p10: eta.p10,
+                p90: eta.p90,
+                horizon_s: seconds(eta.eta - now),
+            });
+            if state.published.len() == MAX_PUBLISHED {
+                state.published.pop_front();
+            }
+            state.published.push_back(Published {
+                predicted_at: now,
+                eta: eta.eta,
+                arrival: eta.arrival,
+                p10: eta.p10,
+                p90: eta.p90,
+                reasons,
+            });
+            self.counters.published += 1;
+        }
+    }
+}
+
+fn reason_flags(reasons: &[EtaReason]) -> [bool; 4] {
+    [
+        reasons.contains(&EtaReason::Traffic),
+        reasons.contains(&EtaReason::HosBreak),
+        reasons.contains(&EtaReason::Dwell),
+        reasons.contains(&EtaReason::WindowWait),
+    ]
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+fn millis(s: f64) -> Duration {
+    Duration::milliseconds((s * 1000.0).round() as i64)
+}

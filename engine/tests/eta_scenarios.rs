@@ -1,0 +1,377 @@
+//! ETA scenarios on a drawn road: a slowdown ahead raises the ETA (and says
+//! `traffic`), hours of service add their breaks with the right length
+//! (`hos_break`), an early truck waits for the window (`window_wait`), dwell at
+//! an intermediate stop delays the next (`dwell`), a slow truck's own pace is
+//! carried forward, and the tracker routes and publishes only when it must.
+
+mod eta_support;
+
+use chrono::Duration;
+use chrono_tz::Tz;
+use engine::{
+    AppointmentWindow, ClosedBy, EtaConfig, EtaInput, EtaReason, HosClocks, Leg, OrderId,
+    RerouteReason, SpeedObservation, SpeedProfile, StopPlan, TrackedStop, TrackerConfig,
+    TrackingContext, TrafficConfig, TrafficModel, VehicleTracker, estimate_stops,
+};
+use eta_support::{
+    at, calibrator, drive, edge, fix_on, route_between, router, straight_road, version,
+};
+
+const NO_WINDOW: StopPlan = StopPlan {
+    window: None,
+    early_allowed: true,
+    dwell_s: None,
+};
+
+fn seconds(d: Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+#[test]
+fn a_slowdown_ahead_raises_the_eta_and_names_traffic() {
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let mut traffic = TrafficModel::new(
+        graph.clone(),
+        TrafficConfig::fleet(Tz::UTC),
+        SpeedProfile::free_flow(Tz::UTC),
+    )
+    .expect("model");
+    let free = version(0, traffic.metric(at(0.0)).expect("metric"));
+    let stops = [TrackedStop {
+        position: map.pos('d'),
+        plan: NO_WINDOW,
+    }];
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o1".into()),
+        0,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let ab = edge(&map, &graph, 'a', 'b');
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &free,
+        calibrator: &calibrator,
+    };
+    let first = tracker.on_fix(&ctx, &fix_on(&graph, ab, 0.0, at(0.0)));
+    assert_eq!(first.rerouted, Some(RerouteReason::Start));
+    let (_, before) = first.etas[0].clone();
+    assert!(
+        (seconds(before.eta - at(0.0)) - 360.0).abs() < 2.0,
+        "6 km at 60 km/h: {:?}",
+        before.eta
+    );
+    assert!(!before.reasons.contains(&EtaReason::Traffic));
+
+    // Two trucks crawl through c–d at 15 km/h: 8 minutes instead of 2.
+    let cd = edge(&map, &graph, 'c', 'd');
+    for start in [0.0, 5.0] {
+        let obs = SpeedObservation {
+            edge: cd,
+            entered_at: at(start - 480.0),
+            exited_at: at(start),
+            distance_m: graph.edge_length_m(cd),
+        };
+        traffic.observe(&obs).expect("plausible passage");
+    }
+    let slow_metric = traffic.metric(at(10.0)).expect("metric");
+    router.customize(slow_metric.clone()).expect("customizes");
+    let slow = version(1, slow_metric);
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &slow,
+        calibrator: &calibrator,
+    };
+    let second = tracker.on_fix(&ctx, &fix_on(&graph, ab, 10.0 * 60.0 / 3.6, at(10.0)));
+    let (_, after) = second.etas[0].clone();
+    let raised_s = seconds(after.eta - before.eta);
+    // Fresh evidence of weight 2 against a prior of 1: two thirds of the way to
+    // the crawl in pace, i.e. +240 s on the c–d stretch.
+    assert!(
+        (raised_s - 240.0).abs() < 10.0,
+        "ETA raised by {raised_s} s"
+    );
+    assert!(
+        after.reasons.contains(&EtaReason::Traffic),
+        "{:?}",
+        after.reasons
+    );
+    assert!(after.traffic_s > 200.0);
+    assert_eq!(second.updates.len(), 1, "a 4-minute move is published");
+
+    // Half an hour later the evidence has left the window: back to free flow.
+    let later = traffic.metric(at(1900.0)).expect("metric");
+    assert_eq!(later, free.metric.as_ref().clone());
+}
+
+#[test]
+fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
+    // Seven hours and fifty minutes driven: the break comes ten minutes into
+    // the last hour of the drive.
+    let clocks = HosClocks {
+        drive_left_s: 3.0 * 3600.0,
+        window_left_s: 5.0 * 3600.0,
+        until_break_s: 600.0,
+    };
+    let legs = [Leg {
+        drive_s: 3600.0,
+        free_flow_s: 3600.0,
+        distance_m: 80_000.0,
+    }];
+    let input = EtaInput {
+        now: at(0.0),
+        legs: &legs,
+        stops: &[NO_WINDOW],
+        hos: clocks,
+        pace_factor: 1.0,
+        departs_at: None,
+    };
+    let etas = estimate_stops(&input, &EtaConfig::TRUCK, &calibrator());
+    assert_eq!(etas[0].hos_break_s, 1800.0);
+    assert_eq!(etas[0].eta, at(3600.0 + 1800.0));
+    assert_eq!(etas[0].reasons, [EtaReason::HosBreak]);
+    assert!(etas[0].p10 <= etas[0].eta && etas[0].eta <= etas[0].p90);
+}
+
+#[test]
+fn a_driver_out_of_hours_takes_ten_hours_off_before_the_stop() {
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let stops = [TrackedStop {
+        position: map.pos('d'),
+        plan: NO_WINDOW,
+    }];
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o2".into()),
+        0,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    // The ELD says two minutes of driving are left; the stop is six minutes away.
+    let mut fix = fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0));
+    fix.hos_drive_remaining_s = Some(120);
+    let out = tracker.on_fix(&ctx, &fix);
+    let (_, eta) = &out.etas[0];
+    assert_eq!(eta.hos_break_s, 36_000.0, "a 10-hour reset");
+    assert!((seconds(eta.eta - at(0.0)) - (360.0 + 36_000.0)).abs() < 2.0);
+    assert!(eta.reasons.contains(&EtaReason::HosBreak));
+    assert_eq!(
+        out.updates[0].reasons, eta.reasons,
+        "the reason reaches the published update"
+    );
+}
+
+#[test]
+fn an_early_truck_waits_for_the_window_and_the_next_stop_waits_with_it() {
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let window = AppointmentWindow::new(at(3600.0), at(7200.0)).expect("window");
+    let stops = [
+        TrackedStop {
+            position: map.pos('c'),
+            plan: StopPlan {
+                window: Some(window),
+                early_allowed: false,
+                dwell_s: Some(600.0),
+            },
+        },
+        TrackedStop {
+            position: map.pos('d'),
+            plan: NO_WINDOW,
+        },
+    ];
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o3".into()),
+        1,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    let out = tracker.on_fix(
+        &ctx,
+        &fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0)),
+    );
+    let (index, first) = &out.etas[0];
+    assert_eq!(*index, 1, "stop indices follow the order's numbering");
+    assert!(
+        (seconds(first.arrival - at(0.0)) - 240.0).abs() < 2.0,
+        "there in 4 minutes"
+    );
+    assert_eq!(first.eta, window.from, "served when the window opens");
+    assert!(
+        first.p10 >= window.from,
+        "no arrival shown before the window"
+    );
+    assert!((first.wait_s - 3360.0).abs() < 2.0);
+    assert_eq!(first.reasons, [EtaReason::WindowWait]);
+
+    let (_, second) = &out.etas[1];
+    assert!(
+        (seconds(second.eta - window.from) - (600.0 + 120.0)).abs() < 2.0,
+        "dwell, then 2 km"
+    );
+    assert_eq!(second.reasons, [EtaReason::Dwell, EtaReason::WindowWait]);
+
+    // With early deliveries allowed the same truck is served on arrival.
+    let mut early_ok = stops;
+    early_ok[0].plan.early_allowed = true;
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o4".into()),
+        0,
+        &early_ok,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let out = tracker.on_fix(
+        &ctx,
+        &fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0)),
+    );
+    assert_eq!(out.etas[0].1.eta, out.etas[0].1.arrival);
+    assert!(out.etas[0].1.reasons.is_empty());
+}
+
+#[test]
+fn a_truck_on_schedule_routes_once_and_publishes_only_on_the_interval() {
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let stops = [TrackedStop {
+        position: map.pos('d'),
+        plan: NO_WINDOW,
+    }];
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o5".into()),
+        0,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    let route = route_between(&router, &map, 'a', 'd');
+    let fixes = drive(&graph, &route.edges, 60.0 / 3.6, 5.0, 0.0);
+    let mut published = Vec::new();
+    let mut arrivals = Vec::new();
+    let mut closed = Vec::new();
+    for fix in &fixes {
+        let out = tracker.on_fix(&ctx, fix);
+        published.extend(out.predictions);
+        arrivals.extend(out.arrivals);
+        closed.extend(out.closed);
+    }
+    let counters = tracker.counters();
+    assert_eq!(
+        counters.routes, 1,
+        "on route and on the same metric: one query"
+    );
+    let times: Vec<f64> = published
+        .iter()
+        .map(|p| seconds(p.predicted_at - at(0.0)))
+        .collect();
+    assert_eq!(
+        times,
+        [0.0, 300.0],
+        "nothing moved by 30 s: only the 5-minute refresh"
+    );
+    assert_eq!(arrivals.len(), 1);
+    assert!(tracker.done());
+    let at_arrival: Vec<_> = closed
+        .iter()
+        .filter(|c| c.source == ClosedBy::Arrival)
+        .collect();
+    assert_eq!(
+        at_arrival.len(),
+        2,
+        "both published predictions are closed by the arrival"
+    );
+    for c in at_arrival {
+        assert!(
+            (c.actual_to_go_s - c.predicted_to_go_s).abs() < 60.0,
+            "{c:?}"
+        );
+        assert!(c.covered);
+    }
+    assert!(
+        closed.iter().any(|c| c.source == ClosedBy::Checkpoint),
+        "5-minute checkpoints were passed"
+    );
+}
+
+#[test]
+fn a_slow_truck_is_expected_to_stay_slow_and_a_truck_off_route_is_rerouted() {
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let stops = [TrackedStop {
+        position: map.pos('d'),
+        plan: NO_WINDOW,
+    }];
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o6".into()),
+        0,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    // Half the posted speed along a–b–c.
+    let ab = edge(&map, &graph, 'a', 'b');
+    let bc = edge(&map, &graph, 'b', 'c');
+    let mut last = None;
+    for fix in drive(&graph, &[ab, bc], 30.0 / 3.6, 10.0, 0.0) {
+        if seconds(fix.time - at(0.0)) > 420.0 {
+            break;
+        }
+        last = tracker.on_fix(&ctx, &fix).etas.first().cloned().or(last);
+    }
+    let (_, eta) = last.expect("an ETA");
+    let ratio = tracker.pace().ratio().expect("driven");
+    assert!(
+        (ratio - 2.0).abs() < 0.05,
+        "observed twice the metric time: {ratio}"
+    );
+    let metric_s = eta.distance_m / (60.0 / 3.6);
+    assert!(
+        eta.drive_s > 1.2 * metric_s && eta.drive_s < 2.0 * metric_s,
+        "in part: {} s for {metric_s} s",
+        eta.drive_s
+    );
+
+    // Turning into the side road is leaving the route.
+    let be = edge(&map, &graph, 'b', 'e');
+    let out = tracker.on_fix(&ctx, &fix_on(&graph, be, 50.0, at(600.0)));
+    assert_eq!(out.rerouted, Some(RerouteReason::OffRoute));
+}
