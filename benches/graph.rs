@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use road_graph::{import_pbf, load_snapshot, save_snapshot, LatLon, ProfileConfig};
+use road_graph::{LatLon, ProfileConfig, import_pbf, load_snapshot, save_snapshot};
 
 pub(crate) fn porto_pbf() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/porto.osm.pbf")
@@ -20,7 +20,9 @@ fn import_vs_snapshot(c: &mut Criterion) {
     save_snapshot(&graph, &snapshot).expect("snapshot saves");
 
     let mut group = c.benchmark_group("graph/open_porto");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
     group.bench_function("import_pbf", |b| {
         b.iter(|| import_pbf(&pbf, &ProfileConfig::TRUCK, &mut |_| {}).expect("imports"))
     });
@@ -69,7 +71,9 @@ fn nearest_edges(c: &mut Criterion) {
         })
         .collect();
     let mut group = c.benchmark_group("graph/nearest_edges");
-    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(points.len() as u64));
     for radius_m in [30.0, 100.0] {
         group.bench_function(format!("k8_r{radius_m}"), |b| {

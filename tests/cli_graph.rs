@@ -13,12 +13,23 @@ fn tracker(args: &[&str]) -> Output {
 }
 
 fn osm(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/osm")
+        .join(name)
 }
 
 fn info_json(path: &Path) -> serde_json::Value {
-    let out = tracker(&["graph", "info", path.to_str().expect("utf-8 path"), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tracker(&[
+        "graph",
+        "info",
+        path.to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("info prints JSON")
 }
 
@@ -35,7 +46,11 @@ fn a_built_snapshot_describes_the_same_graph_as_its_pbf() {
         "--out",
         graph.to_str().expect("utf-8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("directed edges"), "{summary}");
     assert!(summary.contains("turn restrictions"), "{summary}");
@@ -48,7 +63,10 @@ fn a_built_snapshot_describes_the_same_graph_as_its_pbf() {
     assert!(from_pbf["length_km"].as_f64().expect("length_km") > 100.0);
     let bbox: Vec<f64> = serde_json::from_value(from_pbf["bbox"].clone()).expect("bbox");
     // Monaco: about 7.4 E, 43.7 N.
-    assert!(bbox[0] > 7.3 && bbox[2] < 7.6 && bbox[1] > 43.6 && bbox[3] < 43.8, "{bbox:?}");
+    assert!(
+        bbox[0] > 7.3 && bbox[2] < 7.6 && bbox[1] > 43.6 && bbox[3] < 43.8,
+        "{bbox:?}"
+    );
 }
 
 #[test]

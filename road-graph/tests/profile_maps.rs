@@ -22,7 +22,10 @@ fn a_private_shortcut_is_not_in_the_graph_but_a_delivery_road_is() {
     let (g, _) = map.build().expect("builds");
     // The private way without an hgv exception is gone; the one that allows hgv
     // stays, as does the delivery road, flagged.
-    assert!(edge_between(&g, &map, 'a', 'b').is_some(), "ba allows hgv (two-way)");
+    assert!(
+        edge_between(&g, &map, 'a', 'b').is_some(),
+        "ba allows hgv (two-way)"
+    );
     let eb = edge_between(&g, &map, 'e', 'b').expect("delivery road");
     assert!(g.edge_flags(eb).contains(EdgeFlags::DESTINATION_ONLY));
     let ab_ways: Vec<i64> = (0..g.n_edges() as u32)
@@ -30,7 +33,10 @@ fn a_private_shortcut_is_not_in_the_graph_but_a_delivery_road_is() {
         .filter(|&e| g.node_pos(g.edge_tail(e)) == map.pos('a'))
         .map(|e| g.edge_way_id(e))
         .collect();
-    assert!(!ab_ways.contains(&100), "the plain private way must not be routable");
+    assert!(
+        !ab_ways.contains(&100),
+        "the plain private way must not be routable"
+    );
 }
 
 #[test]
@@ -50,7 +56,14 @@ fn a_reverse_oneway_runs_against_its_drawing() {
 fn speeds_follow_hgv_maxspeed_then_maxspeed_then_the_class_default() {
     //   a---b---c---d
     let mut map = DrawnMap::new("a---b---c---d", 100.0);
-    map.way("ab", &[("highway", "primary"), ("maxspeed", "90"), ("maxspeed:hgv", "60")]);
+    map.way(
+        "ab",
+        &[
+            ("highway", "primary"),
+            ("maxspeed", "90"),
+            ("maxspeed:hgv", "60"),
+        ],
+    );
     map.way("bc", &[("highway", "primary"), ("maxspeed", "30 mph")]);
     map.way("cd", &[("highway", "primary")]);
     let (g, _) = map.build().expect("builds");
@@ -60,7 +73,11 @@ fn speeds_follow_hgv_maxspeed_then_maxspeed_then_the_class_default() {
     assert_eq!(speed('c', 'd'), RoadClass::Primary.default_speed_kph());
     // Free-flow time follows: 400 m at 60 km/h is 24 s.
     let ab = edge_between(&g, &map, 'a', 'b').expect("edge");
-    assert!((g.edge_free_flow_s(ab) - 24.0).abs() < 0.2, "{}", g.edge_free_flow_s(ab));
+    assert!(
+        (g.edge_free_flow_s(ab) - 24.0).abs() < 0.2,
+        "{}",
+        g.edge_free_flow_s(ab)
+    );
 }
 
 #[test]
