@@ -5,8 +5,9 @@
 
 mod alloc_counter;
 mod graph;
+mod routing;
 
 #[global_allocator]
 static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
 
-criterion::criterion_main!(graph::benches);
+criterion::criterion_main!(graph::benches, routing::benches);

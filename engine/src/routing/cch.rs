@@ -10,6 +10,8 @@
 
 use road_graph::{LocalPlane, NodeId, RoadGraph};
 
+use super::customize::basic;
+use super::metric::INFINITY_MS;
 use super::order::{CellTree, TurnAdjacency, nested_dissection};
 use super::turns::{TurnCosts, TurnGraph};
 
@@ -40,6 +42,58 @@ pub(crate) struct Topology {
     /// The turn that is the arc's upward (`[0]`) and downward (`[1]`) input.
     pub(crate) input: Vec<[u32; 2]>,
     pub(crate) cells: CellTree,
+    /// The arcs a query relaxes, upward (`[0]`) and downward (`[1]`).
+    pub(crate) search: [SearchArcs; 2],
+}
+
+/// The arcs that can carry a finite weight in one direction, by lower node. In
+/// the turn graph about half of all arc directions never can (no path through
+/// lower nodes runs that way), whatever the metric: leaving them out halves the
+/// work of a query.
+#[derive(Debug, Default)]
+pub(crate) struct SearchArcs {
+    pub(crate) first: Vec<u32>,
+    pub(crate) head: Vec<u32>,
+    pub(crate) arc: Vec<u32>,
+}
+
+impl SearchArcs {
+    /// The arc directions that are finite under `weight` (a customization where
+    /// every open edge has a finite time, so finite means possible).
+    fn build(topo: &Topology, weight: &[[u32; 2]], dir: usize) -> SearchArcs {
+        let n = topo.n_nodes();
+        let mut search = SearchArcs {
+            first: Vec::with_capacity(n + 1),
+            head: Vec::new(),
+            arc: Vec::new(),
+        };
+        search.first.push(0);
+        for v in 0..n as u32 {
+            for a in topo.up_arcs(v) {
+                if weight[a as usize][dir] != INFINITY_MS {
+                    search.head.push(topo.up_head[a as usize]);
+                    search.arc.push(a);
+                }
+            }
+            search.first.push(search.arc.len() as u32);
+        }
+        search
+    }
+
+    pub(crate) fn range(&self, v: u32) -> std::ops::Range<usize> {
+        self.first[v as usize] as usize..self.first[v as usize + 1] as usize
+    }
+
+    /// Where arc `a` (of lower node `v`) is in this list, if it is.
+    pub(crate) fn position(&self, v: u32, a: u32) -> Option<usize> {
+        let range = self.range(v);
+        let start = range.start;
+        self.arc[range].binary_search(&a).ok().map(|i| start + i)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.first.capacity() + self.head.capacity() + self.arc.capacity()) * 4
+    }
 }
 
 impl Topology {
@@ -126,7 +180,7 @@ impl Topology {
             turn_arc[t] = arc << 1 | downward as u32;
         }
 
-        Topology {
+        let mut topo = Topology {
             turns,
             turn_from,
             turn_arc,
@@ -140,7 +194,15 @@ impl Topology {
             parent,
             input,
             cells,
-        }
+            search: Default::default(),
+        };
+        // Which arc directions can ever be finite: customize with every edge at 1 ms.
+        let (probe, _) = basic(&topo, &vec![1; n]);
+        topo.search = [
+            SearchArcs::build(&topo, &probe, 0),
+            SearchArcs::build(&topo, &probe, 1),
+        ];
+        topo
     }
 
     pub(crate) fn n_nodes(&self) -> usize {
@@ -211,6 +273,8 @@ impl Topology {
             + bytes(&self.down_arc)
             + bytes(&self.parent)
             + bytes(&self.input)
+            + self.search[0].heap_bytes()
+            + self.search[1].heap_bytes()
     }
 }
 

@@ -5,8 +5,10 @@
 //! edge it leaves plus the turn penalty) or infinity, and are then lowered through
 //! every *lower triangle* `{u, v, x}` with `u < v`: `v → u → x` and `x → u → v`.
 //! Processing nodes bottom-up makes every arc final before it is used (basic
-//! customization). The middle node `u` of the best triangle is kept per arc and
-//! direction, which unpacks a path in time linear in its length.
+//! customization). The two arcs of the best triangle are kept per arc and
+//! direction, which unpacks a path in time linear in its length with about two
+//! memory accesses per step (keeping only the middle node would halve that memory
+//! but cost two searches per step, which made unpacking as slow as the search).
 //!
 //! Parallelism follows the dissection: the cells of one separator never share an
 //! arc (all arcs join a node to one of its ancestors in the cell tree), so the cell
@@ -25,6 +27,9 @@ use super::cch::{NONE, Topology};
 use super::metric::{INFINITY_MS, Metric, clamp_ms};
 use super::order::CellTree;
 
+/// How an arc unpacks, see [`Customized::middle`].
+pub(crate) type Halves = [u32; 4];
+
 /// Cells with fewer arcs than this are customized on the calling thread.
 const PARALLEL_MIN_ARCS: u32 = 20_000;
 
@@ -33,15 +38,23 @@ const PARALLEL_MIN_ARCS: u32 = 20_000;
 pub(crate) struct Customized {
     /// `[upward, downward]` weight of every arc, milliseconds.
     pub(crate) weight: Vec<[u32; 2]>,
-    /// `[upward, downward]` middle node of every arc; `NONE` where the weight is
+    /// How every arc unpacks, `[upward first, upward second, downward first,
+    /// downward second]`: the two arcs of its best lower triangle in driving order
+    /// (the first taken downwards, the second upwards); `NONE` where the weight is
     /// the input turn's (or infinite).
-    pub(crate) middle: Vec<[u32; 2]>,
+    pub(crate) middle: Vec<Halves>,
+    /// The weights of the search arcs ([`Topology::search`]), upward and
+    /// downward, in the order of those lists: what queries read.
+    pub(crate) search_weight: [Vec<u32>; 2],
     pub(crate) metric: Metric,
 }
 
 impl Customized {
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.weight.capacity() + self.middle.capacity()) * 8 + self.metric.n_edges() * 4
+        self.weight.capacity() * 8
+            + self.middle.capacity() * 16
+            + (self.search_weight[0].capacity() + self.search_weight[1].capacity()) * 4
+            + self.metric.n_edges() * 4
     }
 }
 
@@ -56,9 +69,20 @@ fn turn_weight(topo: &Topology, metric: &[u32], turn: u32) -> u32 {
 
 /// Full customization of a new metric (its length is checked by the caller).
 pub(crate) fn customize(topo: &Topology, metric: Metric) -> Customized {
+    let (weight, middle) = basic(topo, metric.as_slice());
+    let search_weight = [gather(topo, &weight, 0), gather(topo, &weight, 1)];
+    Customized {
+        weight,
+        middle,
+        search_weight,
+        metric,
+    }
+}
+
+/// Basic customization: every arc's weights and unpacking from edge times `ms`.
+pub(crate) fn basic(topo: &Topology, ms: &[u32]) -> (Vec<[u32; 2]>, Vec<Halves>) {
     let m = topo.n_arcs();
     let mut weight = vec![[INFINITY_MS; 2]; m];
-    let ms = metric.as_slice();
     weight
         .par_chunks_mut(8192)
         .enumerate()
@@ -69,13 +93,18 @@ pub(crate) fn customize(topo: &Topology, metric: Metric) -> Customized {
                 *slot = [turn_weight(topo, ms, up), turn_weight(topo, ms, down)];
             }
         });
-    let mut middle = vec![[NONE; 2]; m];
+    let mut middle = vec![[NONE; 4]; m];
     customize_cell(topo, &topo.cells, 0, &mut weight, &mut middle);
-    Customized {
-        weight,
-        middle,
-        metric,
-    }
+    (weight, middle)
+}
+
+/// The weights of the search arcs of one direction, in their order.
+fn gather(topo: &Topology, weight: &[[u32; 2]], dir: usize) -> Vec<u32> {
+    topo.search[dir]
+        .arc
+        .par_iter()
+        .map(|&a| weight[a as usize][dir])
+        .collect()
 }
 
 thread_local! {
@@ -92,7 +121,7 @@ fn customize_cell(
     cell: &CellTree,
     lo: u32,
     weight: &mut [[u32; 2]],
-    middle: &mut [[u32; 2]],
+    middle: &mut [Halves],
 ) {
     let base = topo.first_up[lo as usize];
     let arcs_total = topo.first_up[(lo + cell.len) as usize] - base;
@@ -136,7 +165,7 @@ fn customize_nodes(
     ranks: std::ops::Range<u32>,
     base: u32,
     weight: &mut [[u32; 2]],
-    middle: &mut [[u32; 2]],
+    middle: &mut [Halves],
 ) {
     SLOT.with(|slot| {
         let mut slot = slot.borrow_mut();
@@ -163,11 +192,13 @@ fn customize_nodes(
                     let current = &mut weight[a_vx];
                     if via_up < current[0] {
                         current[0] = via_up;
-                        middle[a_vx][0] = u;
+                        middle[a_vx][0] = a_uv;
+                        middle[a_vx][1] = a_ux;
                     }
                     if via_down < current[1] {
                         current[1] = via_down;
-                        middle[a_vx][1] = u;
+                        middle[a_vx][2] = a_ux;
+                        middle[a_vx][3] = a_uv;
                     }
                 }
             }
@@ -205,6 +236,12 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
             continue;
         }
         custom.weight[a as usize] = weight;
+        let v = topo.arc_tail[a as usize];
+        for dir in 0..2 {
+            if let Some(k) = topo.search[dir].position(v, a) {
+                custom.search_weight[dir][k] = weight[dir];
+            }
+        }
         // The arc {v, x} is a lower side of the triangles {v, x, y} for every
         // other upward neighbour y of v.
         let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
@@ -223,11 +260,11 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
 }
 
 /// An arc's weights and middles from scratch: its inputs and all lower triangles.
-fn recompute(topo: &Topology, custom: &Customized, a: u32) -> ([u32; 2], [u32; 2]) {
+fn recompute(topo: &Topology, custom: &Customized, a: u32) -> ([u32; 2], Halves) {
     let ms = custom.metric.as_slice();
     let [in_up, in_down] = topo.input[a as usize];
     let mut weight = [turn_weight(topo, ms, in_up), turn_weight(topo, ms, in_down)];
-    let mut middle = [NONE; 2];
+    let mut middle = [NONE; 4];
     let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
     for &a_uv in topo.down_arcs(v) {
         let u = topo.arc_tail[a_uv as usize];
@@ -240,11 +277,13 @@ fn recompute(topo: &Topology, custom: &Customized, a: u32) -> ([u32; 2], [u32; 2
         let via_down = down_ux.saturating_add(up_uv);
         if via_up < weight[0] {
             weight[0] = via_up;
-            middle[0] = u;
+            middle[0] = a_uv;
+            middle[1] = a_ux;
         }
         if via_down < weight[1] {
             weight[1] = via_down;
-            middle[1] = u;
+            middle[2] = a_ux;
+            middle[3] = a_uv;
         }
     }
     (weight, middle)

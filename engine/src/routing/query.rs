@@ -80,17 +80,20 @@ impl Scratch {
                 x = topo.parent[x as usize];
             }
         }
-        self.walk[side].sort_unstable();
+        // Each start's chain of ancestors is already in order: a merge of runs.
+        self.walk[side].sort();
     }
 
     fn relax(&mut self, topo: &Topology, custom: &Customized, side: usize, v: u32) {
         let dv = self.dist[side][v as usize];
-        for a in topo.up_arcs(v) {
-            let x = topo.up_head[a as usize] as usize;
-            let d = dv.saturating_add(custom.weight[a as usize][side]);
+        let search = &topo.search[side];
+        let weight = &custom.search_weight[side];
+        for k in search.range(v) {
+            let x = search.head[k] as usize;
+            let d = dv.saturating_add(weight[k]);
             if d < self.dist[side][x] {
                 self.dist[side][x] = d;
-                self.pred[side][x] = a;
+                self.pred[side][x] = search.arc[k];
             }
         }
     }
@@ -179,55 +182,73 @@ impl Scratch {
     /// The path through `meeting`, as ranks from a start node of the forward side
     /// to a start node of the backward side, every hierarchy arc unpacked into turns.
     pub(crate) fn path(&self, topo: &Topology, custom: &Customized, meeting: u32) -> Vec<u32> {
-        // Forward: hierarchy arcs from the meeting back down to the start.
-        let mut up_chain = Vec::new();
+        // The hierarchy arcs of the path in driving order, with their direction:
+        // up from the start to the meeting, then down to the end.
+        let mut arcs = Vec::new();
         let mut x = meeting;
         while self.pred[FORWARD][x as usize] != NONE {
             let a = self.pred[FORWARD][x as usize];
-            up_chain.push(a);
+            arcs.push((a, FORWARD));
             x = topo.arc_tail[a as usize];
         }
-        let mut path = vec![x];
-        for &a in up_chain.iter().rev() {
-            unpack(topo, custom, a, FORWARD, &mut path);
-        }
-        // Backward: from the meeting down to the target, along downward arcs.
+        let start = x;
+        arcs.reverse();
         let mut y = meeting;
         while self.pred[BACKWARD][y as usize] != NONE {
             let a = self.pred[BACKWARD][y as usize];
-            unpack(topo, custom, a, BACKWARD, &mut path);
+            arcs.push((a, BACKWARD));
             y = topo.arc_tail[a as usize];
         }
+        let mut path = Vec::with_capacity(4 * arcs.len() + 1);
+        path.push(start);
+        unpack(topo, custom, arcs, &mut path);
         path
     }
 }
 
-/// Appends the nodes of arc `a` in direction `dir` after its first node (the
-/// upward direction runs tail → head, the downward head → tail).
-fn unpack(topo: &Topology, custom: &Customized, a: u32, dir: usize, path: &mut Vec<u32>) {
-    // An explicit stack of (arc, direction) still to emit, last on top.
-    let mut stack = vec![(a, dir)];
-    while let Some((arc, dir)) = stack.pop() {
-        let (v, x) = (topo.arc_tail[arc as usize], topo.up_head[arc as usize]);
-        let u = custom.middle[arc as usize][dir];
-        if u == NONE {
-            path.push(if dir == FORWARD { x } else { v });
-            continue;
+/// An unpacked arc in [`unpack`]'s lists.
+const DONE: usize = 2;
+
+/// Appends the turn-graph nodes of a chain of hierarchy arcs (each `(arc,
+/// direction)`; the upward direction runs tail → head, the downward head → tail)
+/// after its first node.
+///
+/// Unpacking is bound by memory latency: every step reads an arc's halves from
+/// an array far larger than the cache. It therefore goes level by level, splitting
+/// every shortcut of the chain in one pass, so that the reads of one pass are
+/// independent of each other and the processor overlaps their misses; depth-first
+/// unpacking would wait for each miss in turn.
+fn unpack(topo: &Topology, custom: &Customized, mut chain: Vec<(u32, usize)>, path: &mut Vec<u32>) {
+    let mut next = Vec::with_capacity(2 * chain.len());
+    loop {
+        let mut split_any = false;
+        next.clear();
+        for &(arc, dir) in &chain {
+            if dir & DONE != 0 {
+                next.push((arc, dir));
+                continue;
+            }
+            let halves = &custom.middle[arc as usize];
+            let (first, second) = (halves[2 * dir], halves[2 * dir + 1]);
+            if first == NONE {
+                next.push((arc, dir | DONE));
+            } else {
+                // Down the first half to the middle node, up the second.
+                next.push((first, BACKWARD));
+                next.push((second, FORWARD));
+                split_any = true;
+            }
         }
-        let a_uv = topo
-            .arc(u, v)
-            .expect("a middle node is a lower neighbour of both ends");
-        let a_ux = topo
-            .arc(u, x)
-            .expect("a middle node is a lower neighbour of both ends");
-        if dir == FORWARD {
-            // v → u → x: v → u is the downward side of {u, v}.
-            stack.push((a_ux, FORWARD));
-            stack.push((a_uv, BACKWARD));
-        } else {
-            // x → u → v.
-            stack.push((a_uv, FORWARD));
-            stack.push((a_ux, BACKWARD));
+        std::mem::swap(&mut chain, &mut next);
+        if !split_any {
+            break;
         }
     }
+    path.extend(chain.iter().map(|&(arc, dir)| {
+        if dir & !DONE == FORWARD {
+            topo.up_head[arc as usize]
+        } else {
+            topo.arc_tail[arc as usize]
+        }
+    }));
 }

@@ -145,6 +145,34 @@ impl Router {
         route
     }
 
+    /// The fastest time from one endpoint to another, milliseconds, without the
+    /// path (cheaper than [`Router::route`] when only the time is needed).
+    pub fn duration_ms(&self, from: &Snap, to: &Snap) -> Option<u32> {
+        let custom = self.live.load();
+        let sources = self.positions(from);
+        let targets = self.positions(to);
+        let direct = self.direct(&custom.metric, &sources, &targets).map(|d| d.0);
+        let mut scratch = self.scratch();
+        scratch.seed(
+            &self.topo,
+            FORWARD,
+            &as_pairs(&self.source_seeds(&custom.metric, &sources)),
+        );
+        scratch.seed(
+            &self.topo,
+            BACKWARD,
+            &as_pairs(&self.target_seeds(&custom.metric, &targets)),
+        );
+        let met = scratch.meet(&self.topo, &custom).map(|m| m.total_ms);
+        scratch.reset(FORWARD);
+        scratch.reset(BACKWARD);
+        self.give_back(scratch);
+        match (direct, met) {
+            (Some(d), Some(m)) => Some(d.min(m)),
+            (d, m) => d.or(m),
+        }
+    }
+
     /// Routes from one endpoint to each of several (a truck to each of its
     /// remaining stops): the search from the start is done once.
     pub fn one_to_many(&self, from: &Snap, to: &[Snap]) -> Vec<Option<Route>> {
@@ -230,6 +258,24 @@ impl Router {
         self.finish(
             &custom, via_graph, direct, &sources, &targets, &seeds_f, &seeds_b,
         )
+    }
+
+    /// The turn graph under the current metric: every allowed turn as `(from,
+    /// to, ms)`, `ms` being the time of `from` plus the turn's penalty. For
+    /// comparisons with other route planners (the benches feed it to
+    /// `fast_paths`) and for export.
+    pub fn turn_graph(&self) -> Vec<(EdgeId, EdgeId, u32)> {
+        let custom = self.live.load();
+        let metric = custom.metric.as_slice();
+        let turns = &self.topo.turns;
+        (0..self.graph.n_edges() as u32)
+            .flat_map(|e| {
+                turns.turns_from(e).map(move |t| {
+                    let ms = metric[e as usize].saturating_add(turns.penalty_ms[t]);
+                    (EdgeId(e), EdgeId(turns.to[t]), ms)
+                })
+            })
+            .collect()
     }
 
     fn scratch(&self) -> Scratch {
