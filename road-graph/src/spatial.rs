@@ -149,7 +149,8 @@ impl RoadGraph {
         out: &mut Vec<EdgeCandidate>,
     ) {
         out.clear();
-        if !p.is_valid() || !(radius_m > 0.0) || max_roads == 0 {
+        let radius_ok = radius_m.is_finite() && radius_m > 0.0;
+        if !p.is_valid() || !radius_ok || max_roads == 0 {
             return;
         }
         self.index.geoms_near(p, radius_m, scratch);
