@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use engine::{FixOutcome, Matcher, MatcherConfig};
 use road_graph::{LatLon, RoadGraph};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{bad_input, open_map};
 
@@ -79,9 +79,10 @@ fn config_with(overrides: &[String]) -> anyhow::Result<MatcherConfig> {
 }
 
 fn read_trace(path: &Path) -> anyhow::Result<Vec<engine::Fix>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
-    let fixes = engine::parse_trace(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let fixes =
+        engine::parse_trace(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     if fixes.is_empty() {
         return Err(bad_input(format!("{}: no fixes", path.display())));
     }
@@ -89,7 +90,12 @@ fn read_trace(path: &Path) -> anyhow::Result<Vec<engine::Fix>> {
 }
 
 fn coords(points: &[LatLon]) -> Value {
-    Value::Array(points.iter().map(|p| json!([round7(p.lon), round7(p.lat)])).collect())
+    Value::Array(
+        points
+            .iter()
+            .map(|p| json!([round7(p.lon), round7(p.lat)]))
+            .collect(),
+    )
 }
 
 fn round7(x: f64) -> f64 {
@@ -98,11 +104,18 @@ fn round7(x: f64) -> f64 {
 
 /// The `tracker match` GeoJSON: path LineStrings in driving order, then a Point
 /// per input fix.
-fn match_geojson(graph: &RoadGraph, fixes: &[engine::Fix], config: &MatcherConfig) -> anyhow::Result<(Value, engine::MatchCounters)> {
+fn match_geojson(
+    graph: &RoadGraph,
+    fixes: &[engine::Fix],
+    config: &MatcherConfig,
+) -> anyhow::Result<(Value, engine::MatchCounters)> {
     let mut matcher = Matcher::new(graph, config.clone()).map_err(bad_input)?;
     let (finals, traversals, counters) = engine::match_trace(&mut matcher, fixes);
     let mut features = Vec::new();
-    for (chain, (points, way_ids)) in engine::traversal_paths(graph, &traversals).into_iter().enumerate() {
+    for (chain, (points, way_ids)) in engine::traversal_paths(graph, &traversals)
+        .into_iter()
+        .enumerate()
+    {
         features.push(json!({
             "type": "Feature",
             "geometry": {"type": "LineString", "coordinates": coords(&points)},
@@ -130,7 +143,10 @@ fn match_geojson(graph: &RoadGraph, fixes: &[engine::Fix], config: &MatcherConfi
             }),
         });
     }
-    Ok((json!({"type": "FeatureCollection", "features": features}), counters))
+    Ok((
+        json!({"type": "FeatureCollection", "features": features}),
+        counters,
+    ))
 }
 
 pub(crate) fn run_match(args: MatchArgs) -> anyhow::Result<()> {
@@ -140,12 +156,18 @@ pub(crate) fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let (doc, counters) = match_geojson(&graph, &fixes, &config)?;
     let text = serde_json::to_string(&doc)?;
     match &args.out {
-        Some(path) => std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing {}", path.display()))?,
         None => println!("{text}"),
     }
     eprintln!(
         "matched {} of {} fixes ({} without a road nearby, {} duplicates, {} out of order, {} chain breaks)",
-        counters.matched, counters.fixes, counters.no_road_nearby, counters.duplicates, counters.out_of_order, counters.breaks
+        counters.matched,
+        counters.fixes,
+        counters.no_road_nearby,
+        counters.duplicates,
+        counters.out_of_order,
+        counters.breaks
     );
     Ok(())
 }
@@ -197,8 +219,10 @@ fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
     .map_err(|e| bad_input(format!("track {id}: {e}")))?;
     let fixes = read_trace(&folder.join(format!("{id}.track.csv")))?;
     let truth_path = folder.join(format!("{id}.route.geojson"));
-    let text = std::fs::read_to_string(&truth_path).map_err(|e| bad_input(format!("{}: {e}", truth_path.display())))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| bad_input(format!("{}: {e}", truth_path.display())))?;
+    let text = std::fs::read_to_string(&truth_path)
+        .map_err(|e| bad_input(format!("{}: {e}", truth_path.display())))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| bad_input(format!("{}: {e}", truth_path.display())))?;
     let mut truth = Vec::new();
     truth_lines(&value, &mut truth);
     Ok(Track {
@@ -214,9 +238,9 @@ fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
 fn thin(fixes: &[engine::Fix], every_s: f64) -> Vec<engine::Fix> {
     let mut out: Vec<engine::Fix> = Vec::new();
     for f in fixes {
-        let keep = out
-            .last()
-            .is_none_or(|last| (f.time - last.time).num_milliseconds() as f64 / 1000.0 >= every_s - 1e-6);
+        let keep = out.last().is_none_or(|last| {
+            (f.time - last.time).num_milliseconds() as f64 / 1000.0 >= every_s - 1e-6
+        });
         if keep {
             out.push(*f);
         }
@@ -232,7 +256,11 @@ fn summary(values: &[f64]) -> Option<(f64, f64, f64)> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     let mean = v.iter().sum::<f64>() / n as f64;
     let p90 = v[(n * 9).div_ceil(10).saturating_sub(1).min(n - 1)];
     Some((median, mean, p90))
@@ -256,7 +284,8 @@ fn track_ids(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
         }
     }
     let mut ids = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| bad_input(format!("{}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| bad_input(format!("{}: {e}", dir.display())))?;
     for entry in entries {
         let entry = entry?;
         let id = entry.file_name().to_string_lossy().to_string();
@@ -279,21 +308,32 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
         ids.retain(|(id, _)| args.tracks.contains(id));
     }
     if ids.is_empty() {
-        return Err(bad_input(format!("{}: no track folders", args.dir.display())));
+        return Err(bad_input(format!(
+            "{}: no track folders",
+            args.dir.display()
+        )));
     }
     if let Some(out_dir) = &args.out_dir {
         std::fs::create_dir_all(out_dir)?;
     }
     // Per interval: (track id, flagged, fraction), fixes matched, seconds matching.
-    let mut results: Vec<(Vec<(String, bool, f64)>, usize, f64)> = vec![(Vec::new(), 0, 0.0); args.every.len()];
+    let mut results: Vec<(Vec<(String, bool, f64)>, usize, f64)> =
+        vec![(Vec::new(), 0, 0.0); args.every.len()];
     for (id, flag) in &ids {
         let track = load_track(&args.dir, id, flag)?;
-        let mut line = format!("{id} {:<28}", if track.flag.is_empty() { "-" } else { &track.flag });
+        let mut line = format!(
+            "{id} {:<28}",
+            if track.flag.is_empty() {
+                "-"
+            } else {
+                &track.flag
+            }
+        );
         for (k, &every_s) in args.every.iter().enumerate() {
             let fixes = thin(&track.fixes, every_s);
             let mut matcher = Matcher::new(&track.graph, config.clone()).map_err(bad_input)?;
             let started = Instant::now();
-            let (_, traversals, _) = engine::match_trace(&mut matcher, &fixes);
+            let (_, traversals, counters) = engine::match_trace(&mut matcher, &fixes);
             let seconds = started.elapsed().as_secs_f64();
             let paths = engine::traversal_paths(&track.graph, &traversals);
             let lines: Vec<Vec<LatLon>> = paths.iter().map(|(p, _)| p.clone()).collect();
@@ -304,12 +344,22 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
                     .map(|l| json!({"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": coords(l)}}))
                     .collect();
                 let doc = json!({"type": "FeatureCollection", "features": features});
-                std::fs::write(out_dir.join(format!("{id}.every-{every_s}.geojson")), doc.to_string())?;
+                std::fs::write(
+                    out_dir.join(format!("{id}.every-{every_s}.geojson")),
+                    doc.to_string(),
+                )?;
             }
-            results[k].0.push((track.id.clone(), !track.flag.is_empty(), score.fraction));
+            results[k]
+                .0
+                .push((track.id.clone(), !track.flag.is_empty(), score.fraction));
             results[k].1 += fixes.len();
             results[k].2 += seconds;
-            line.push_str(&format!(" {:>5}s:{:>6.2}%", every_s, score.fraction * 100.0));
+            line.push_str(&format!(
+                " {:>5}s:{:>6.2}% b{:<3}",
+                every_s,
+                score.fraction * 100.0,
+                counters.breaks
+            ));
         }
         if !args.json {
             eprintln!("{line}");
@@ -319,16 +369,24 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
     for (k, &every_s) in args.every.iter().enumerate() {
         let (scores, fixes, seconds) = &results[k];
         let pick = |flagged: bool| -> Vec<f64> {
-            scores.iter().filter(|s| s.1 == flagged).map(|s| s.2).collect()
+            scores
+                .iter()
+                .filter(|s| s.1 == flagged)
+                .map(|s| s.2)
+                .collect()
         };
         let stats = |values: &[f64]| -> Value {
             match summary(values) {
-                Some((median, mean, p90)) => json!({"tracks": values.len(), "median": median, "mean": mean, "p90": p90}),
+                Some((median, mean, p90)) => {
+                    json!({"tracks": values.len(), "median": median, "mean": mean, "p90": p90})
+                }
                 None => json!({"tracks": 0}),
             }
         };
-        let per_track: serde_json::Map<String, Value> =
-            scores.iter().map(|(id, _, f)| (id.clone(), json!(f))).collect();
+        let per_track: serde_json::Map<String, Value> = scores
+            .iter()
+            .map(|(id, _, f)| (id.clone(), json!(f)))
+            .collect();
         rates.push(json!({
             "every_s": every_s,
             "unflagged": stats(&pick(false)),
@@ -339,18 +397,33 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
         }));
     }
     if args.json {
-        println!("{}", json!({"tolerance_m": args.tolerance_m, "rates": rates}));
+        println!(
+            "{}",
+            json!({"tolerance_m": args.tolerance_m, "rates": rates})
+        );
     } else {
         println!("route mismatch fraction (tolerance {} m)", args.tolerance_m);
-        println!("every_s | unflagged n  median    mean     p90 | flagged n  median    mean | fixes/s");
+        println!(
+            "every_s | unflagged n  median    mean     p90 | flagged n  median    mean | fixes/s"
+        );
         for r in &rates {
             let u = &r["unflagged"];
             let f = &r["flagged"];
-            let pct = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
+            let pct = |v: &Value| {
+                v.as_f64()
+                    .map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0))
+            };
             println!(
                 "{:>7} | {:>11} {:>7} {:>7} {:>7} | {:>9} {:>7} {:>7} | {:>7.0}",
-                r["every_s"], u["tracks"], pct(&u["median"]), pct(&u["mean"]), pct(&u["p90"]),
-                f["tracks"], pct(&f["median"]), pct(&f["mean"]), r["fixes_per_s"].as_f64().unwrap_or(0.0)
+                r["every_s"],
+                u["tracks"],
+                pct(&u["median"]),
+                pct(&u["mean"]),
+                pct(&u["p90"]),
+                f["tracks"],
+                pct(&f["median"]),
+                pct(&f["mean"]),
+                r["fixes_per_s"].as_f64().unwrap_or(0.0)
             );
         }
     }

@@ -42,6 +42,9 @@ pub struct MatcherConfig {
     /// A U-turn in the middle of a road (or at an intersection) costs this many
     /// metres of route; at a dead end it is free.
     pub u_turn_penalty_m: f64,
+    /// Route metres added per turn, times `(1 - cos angle) / 2` (a right-angle
+    /// turn costs half): between sparse fixes the straight road is the likelier.
+    pub turn_penalty_m: f64,
     /// Backwards movement along the same edge tolerated as noise, metres.
     pub backtrack_m: f64,
     /// A fix this close to the last kept one (metres) is "not moved": it gets the
@@ -61,21 +64,25 @@ pub struct MatcherConfig {
 }
 
 impl MatcherConfig {
-    /// Settings for truck feeds (1 s to 15 min sampling, consumer-grade GPS).
+    /// Settings for truck feeds (1 s to 15 min sampling, consumer-grade GPS),
+    /// tuned on the Kubicka tracks with `tracker match-eval` (ARCHITECTURE.md has
+    /// the figures): a fixed beta did better than one growing with distance at
+    /// every interval, and a small turn cost mattered most at 300 s.
     pub const TRUCK: MatcherConfig = MatcherConfig {
         sigma_m: 5.0,
         robust_from_sigmas: 3.0,
         search_radius_m: 50.0,
-        max_roads: 10,
-        max_candidates: 8,
+        max_roads: 14,
+        max_candidates: 12,
         emission_beam: 12.0,
-        beta_m: 5.0,
-        beta_per_m: 0.1,
+        beta_m: 8.0,
+        beta_per_m: 0.0,
         max_detour_ratio: 2.0,
         route_slack_m: 100.0,
         transition_beam: 12.0,
         max_speed_mps: 45.0,
         u_turn_penalty_m: 200.0,
+        turn_penalty_m: 30.0,
         backtrack_m: 25.0,
         stationary_m: 10.0,
         break_gap_s: 1800.0,
@@ -103,7 +110,8 @@ impl MatcherConfig {
                 return Err(invalid(setting, format!("must be a positive number, got {value}")));
             }
         }
-        let non_negative: [(&'static str, f64); 6] = [
+        let non_negative: [(&'static str, f64); 7] = [
+            ("turn_penalty_m", self.turn_penalty_m),
             ("reorder_window_s", self.reorder_window_s),
             ("beta_per_m", self.beta_per_m),
             ("route_slack_m", self.route_slack_m),

@@ -234,7 +234,10 @@ impl<'g> Matcher<'g> {
             return;
         }
 
-        let cands = match self.step(state, pos, time_ms) {
+        // No route within the usual detour: look as far as the vehicle could have
+        // driven before giving up (a break leaves a hole in the path).
+        let stepped = self.step(state, pos, time_ms, false).or_else(|| self.step(state, pos, time_ms, true));
+        let cands = match stepped {
             Some(cands) => cands,
             None => {
                 if !state.columns.is_empty() {
@@ -304,7 +307,7 @@ impl<'g> Matcher<'g> {
 
     /// One Viterbi step into the new fix's candidates (in `self.found`); `None`
     /// when no route joins any hypothesis to any candidate (an HMM break).
-    fn step(&mut self, state: &MatchState, pos: LatLon, time_ms: i64) -> Option<Vec<Cand>> {
+    fn step(&mut self, state: &MatchState, pos: LatLon, time_ms: i64, widen: bool) -> Option<Vec<Cand>> {
         let last = state.columns.back()?;
         let config = &self.config;
         let graph = self.graph;
@@ -312,11 +315,17 @@ impl<'g> Matcher<'g> {
         let dt_s = ((time_ms - last.last_ms).max(1)) as f64 / 1000.0;
         let reach_cap_m = great_circle_m.max(config.max_speed_mps * dt_s);
         let beta_m = config.beta_m + config.beta_per_m * great_circle_m;
+        let detour_m = if widen {
+            reach_cap_m
+        } else {
+            (great_circle_m * config.max_detour_ratio).min(reach_cap_m)
+        };
         let limits = SearchLimits {
-            bound_m: (great_circle_m * config.max_detour_ratio).min(reach_cap_m) + config.route_slack_m,
+            bound_m: detour_m + config.route_slack_m,
             great_circle_m,
             margin_m: beta_m * config.transition_beam,
             u_turn_penalty_m: config.u_turn_penalty_m,
+            turn_penalty_m: config.turn_penalty_m,
             backtrack_m: config.backtrack_m,
         };
         let speed_cap_m = config.max_speed_mps * dt_s + config.route_slack_m;
@@ -389,6 +398,7 @@ impl<'g> Matcher<'g> {
             }
         }
         if cands.iter().all(|c| !c.alive()) {
+
             return None;
         }
         for (cand, found) in cands.iter_mut().zip(&self.found) {

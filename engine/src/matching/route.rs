@@ -13,7 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use road_graph::{EdgeId, LatLon, LocalPlane, NodeId, RoadGraph};
+use road_graph::{bearing_deg, EdgeId, LatLon, LocalPlane, NodeId, RoadGraph};
 use serde::{Deserialize, Serialize};
 
 /// Parent of an edge entered straight from the source edge's head.
@@ -60,6 +60,9 @@ pub(crate) struct SearchLimits {
     /// Once a target is found at `d`, stop at `max(d, great_circle_m) + margin_m`.
     pub(crate) margin_m: f64,
     pub(crate) u_turn_penalty_m: f64,
+    /// Route metres added for a turn, scaled by `(1 - cos angle) / 2`: drivers,
+    /// and trucks most, keep straight when they can.
+    pub(crate) turn_penalty_m: f64,
     pub(crate) backtrack_m: f64,
 }
 
@@ -74,12 +77,51 @@ pub(crate) struct RouteSearch {
     is_target: Vec<u32>,
     generation: u32,
     heap: BinaryHeap<Reverse<u64>>,
+    /// Per edge: bearing where it starts and where it ends, in 1/256 turns.
+    bearings: Vec<[u8; 2]>,
+    /// Turn cost by angle (index: 1/256 turns, 0..=128), for `turn_cost_for`.
+    turn_cost_m: Vec<f32>,
+    turn_cost_for: f64,
     /// Edges settled over all searches (a work counter for benches).
     pub(crate) settled_total: u64,
 }
 
+/// A bearing in 1/256 turns.
+fn bearing_u8(a: LatLon, b: LatLon) -> u8 {
+    ((bearing_deg(a, b) / 360.0 * 256.0).round() as i64).rem_euclid(256) as u8
+}
+
+/// Where each edge starts and ends heading, from its first and last segments.
+fn edge_bearings(graph: &RoadGraph) -> Vec<[u8; 2]> {
+    (0..graph.n_edges())
+        .map(|e| {
+            let points = graph.edge_points(EdgeId(e as u32));
+            match points.len() {
+                0 | 1 => [0, 0],
+                n => [
+                    bearing_u8(points[0], points[1]),
+                    bearing_u8(points[n - 2], points[n - 1]),
+                ],
+            }
+        })
+        .collect()
+}
+
 impl RouteSearch {
-    fn begin(&mut self, n_edges: usize) {
+    fn begin(&mut self, graph: &RoadGraph, turn_penalty_m: f64) {
+        let n_edges = graph.n_edges();
+        if self.bearings.len() != n_edges {
+            self.bearings = edge_bearings(graph);
+        }
+        if self.turn_cost_m.is_empty() || self.turn_cost_for != turn_penalty_m {
+            self.turn_cost_m = (0..=128)
+                .map(|i| {
+                    let angle = f64::from(i) / 256.0 * std::f64::consts::TAU;
+                    (turn_penalty_m * (1.0 - angle.cos()) / 2.0) as f32
+                })
+                .collect();
+            self.turn_cost_for = turn_penalty_m;
+        }
         if self.dist_m.len() != n_edges {
             self.dist_m = vec![0.0; n_edges];
             self.parent = vec![0; n_edges];
@@ -114,7 +156,7 @@ impl RouteSearch {
         limits: SearchLimits,
         out: &mut Vec<Reach>,
     ) {
-        self.begin(graph.n_edges());
+        self.begin(graph, limits.turn_penalty_m);
         let generation = self.generation;
         out.clear();
         out.resize(
@@ -276,6 +318,11 @@ impl RouteSearch {
                 if !dead_end {
                     d_m += u_turn_penalty_m;
                 }
+            } else {
+                let exit = self.bearings[from.idx()][1];
+                let entry = self.bearings[next.idx()][0];
+                let turn = entry.wrapping_sub(exit) as i8;
+                d_m += self.turn_cost_m[usize::from(turn.unsigned_abs().min(128))];
             }
             let i = next.idx();
             if self.labelled[i] != generation || d_m < self.dist_m[i] {
