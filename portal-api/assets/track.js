@@ -180,7 +180,7 @@
     if (v) {
       if (!truck) {
         truck = L.marker([v.lat, v.lon], {
-          icon: L.divIcon({ className: 'truck-marker', html: '<span aria-hidden="true">&#x1F69A;</span>', iconSize: [32, 32] }),
+          icon: L.divIcon({ className: 'truck-marker', html: '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="#fff" d="M2 6h12v10H2zM14 9h4.5L22 12.5V16h-8z"/><circle cx="6" cy="17.5" r="2" fill="#fff" stroke="#14213d"/><circle cx="17" cy="17.5" r="2" fill="#fff" stroke="#14213d"/></svg>', iconSize: [30, 30] }),
           title: 'Truck', alt: 'Truck', keyboard: false, zIndexOffset: 1000
         }).addTo(map);
       } else {

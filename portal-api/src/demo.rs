@@ -8,7 +8,9 @@ use chrono_tz::Tz;
 use engine::{OrderStatus, StatusSource, StopKind, VehicleId};
 
 use crate::error::Result;
-use crate::model::{Customer, EventKind, ListQuery, NewEvent, NewOrder, NewStop, Order, Tenant, Window};
+use crate::model::{
+    Customer, EventKind, ListQuery, NewEvent, NewOrder, NewStop, Order, Tenant, Window,
+};
 use crate::store::Store;
 
 /// The demo tenant's name.
@@ -61,7 +63,11 @@ pub async fn seed(
     };
     let mut orders = Vec::with_capacity(n);
     if places.len() < 2 {
-        return Ok(DemoSeed { tenant, new_api_key, orders });
+        return Ok(DemoSeed {
+            tenant,
+            new_api_key,
+            orders,
+        });
     }
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
     for i in 0..n {
@@ -98,12 +104,18 @@ pub async fn seed(
                 stop(
                     StopKind::Pickup,
                     from,
-                    Window { from: hour - Duration::hours(1), to: hour + Duration::hours(1) },
+                    Window {
+                        from: hour - Duration::hours(1),
+                        to: hour + Duration::hours(1),
+                    },
                 ),
                 stop(
                     StopKind::Delivery,
                     to,
-                    Window { from: hour + Duration::hours(2), to: hour + Duration::hours(4) },
+                    Window {
+                        from: hour + Duration::hours(2),
+                        to: hour + Duration::hours(4),
+                    },
                 ),
             ],
         };
@@ -126,5 +138,9 @@ pub async fn seed(
             .await?;
         orders.push(dispatched);
     }
-    Ok(DemoSeed { tenant, new_api_key, orders })
+    Ok(DemoSeed {
+        tenant,
+        new_api_key,
+        orders,
+    })
 }

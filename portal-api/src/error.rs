@@ -11,7 +11,10 @@ use serde_json::json;
 pub enum Error {
     /// A storage URL or backend that is not usable; names the setting.
     #[error("invalid setting `{setting}`: {reason}")]
-    InvalidConfig { setting: &'static str, reason: String },
+    InvalidConfig {
+        setting: &'static str,
+        reason: String,
+    },
     /// The database refused or failed.
     #[error("store: {0}")]
     Store(String),
@@ -75,7 +78,11 @@ pub struct AppError {
 }
 
 impl AppError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> AppError {
         AppError {
             status,
             code,
@@ -85,7 +92,10 @@ impl AppError {
     }
 
     /// A 400 naming the bad field.
-    pub(crate) fn invalid(field: impl std::fmt::Display, message: impl std::fmt::Display) -> AppError {
+    pub(crate) fn invalid(
+        field: impl std::fmt::Display,
+        message: impl std::fmt::Display,
+    ) -> AppError {
         AppError::new(
             StatusCode::BAD_REQUEST,
             "invalid_field",
@@ -95,7 +105,11 @@ impl AppError {
 
     /// The one 404 for anything missing, so nothing hints whether it ever existed.
     pub(crate) fn not_found(what: &str) -> AppError {
-        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 }
 
@@ -124,7 +138,9 @@ impl IntoResponse for AppError {
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_s {
             if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
             }
         }
         response

@@ -54,6 +54,8 @@ pub async fn create_tenant(store: &dyn Store, name: &str) -> Result<(Tenant, Str
         return Err(Error::invalid("name", "must be 1-200 characters"));
     }
     let key = new_api_key();
-    let tenant = store.create_tenant(name.to_owned(), secret_hash(&key)).await?;
+    let tenant = store
+        .create_tenant(name.to_owned(), secret_hash(&key))
+        .await?;
     Ok((tenant, key))
 }

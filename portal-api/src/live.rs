@@ -13,8 +13,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use engine::{EngineEvent, EtaUpdate, OrderId, Position, PositionUpdate, StatusChange};
 use axum::extract::ws::Utf8Bytes;
+use engine::{EngineEvent, EtaUpdate, OrderId, Position, PositionUpdate, StatusChange};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -81,11 +81,16 @@ impl LiveUpdates {
         if outcome.orders.is_empty() {
             return Ok(0);
         }
-        let text: Utf8Bytes =
-            json!({"type": "position", "vehicle": view::vehicle_json(&fix)}).to_string().into();
+        let text: Utf8Bytes = json!({"type": "position", "vehicle": view::vehicle_json(&fix)})
+            .to_string()
+            .into();
         for order in &outcome.orders {
             self.fanout
-                .publish(LiveMessage::new(order.clone(), LiveKind::Position, text.clone()))
+                .publish(LiveMessage::new(
+                    order.clone(),
+                    LiveKind::Position,
+                    text.clone(),
+                ))
                 .await?;
         }
         Ok(outcome.orders.len())
@@ -133,7 +138,11 @@ impl LiveUpdates {
     }
 
     /// Publishes the order's current full view as a `status` message.
-    pub(crate) async fn publish_status(&self, order: &OrderId, event: Option<&OrderEvent>) -> Result<()> {
+    pub(crate) async fn publish_status(
+        &self,
+        order: &OrderId,
+        event: Option<&OrderEvent>,
+    ) -> Result<()> {
         let Some(track) = self.store.track_view(order.clone()).await? else {
             return Ok(());
         };
@@ -154,7 +163,11 @@ impl LiveUpdates {
     /// each connection re-checks its code and closes when it is no longer valid.
     pub async fn link_changed(&self, order: &OrderId) -> Result<()> {
         self.fanout
-            .publish(LiveMessage::new(order.clone(), LiveKind::Link, "{\"type\":\"link\"}"))
+            .publish(LiveMessage::new(
+                order.clone(),
+                LiveKind::Link,
+                "{\"type\":\"link\"}",
+            ))
             .await
     }
 }

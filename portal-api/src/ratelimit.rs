@@ -102,7 +102,15 @@ mod tests {
         let t0 = Instant::now();
         assert!(limiter.check("192.0.2.1".parse().expect("ip"), t0).is_ok());
         assert!(limiter.check("192.0.2.2".parse().expect("ip"), t0).is_ok());
-        assert!(limiter.check("2001:db8::1".parse().expect("ip"), t0).is_ok());
-        assert!(limiter.check("2001:db8::2".parse().expect("ip"), t0).is_err());
+        assert!(
+            limiter
+                .check("2001:db8::1".parse().expect("ip"), t0)
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check("2001:db8::2".parse().expect("ip"), t0)
+                .is_err()
+        );
     }
 }

@@ -31,7 +31,9 @@ fn os_random(buf: &mut [u8]) {
 
 /// Lowercase unpadded base32 of `bytes`.
 fn base32_lower(bytes: &[u8]) -> String {
-    data_encoding::BASE32_NOPAD.encode(bytes).to_ascii_lowercase()
+    data_encoding::BASE32_NOPAD
+        .encode(bytes)
+        .to_ascii_lowercase()
 }
 
 /// A fresh tracking code (24 characters, 120 bits).

@@ -94,7 +94,12 @@ pub(crate) fn window_label(stop: &Stop) -> Option<String> {
     let to = window.to.with_timezone(&stop.time_zone);
     let same_day = from.date_naive() == to.date_naive();
     Some(if same_day {
-        format!("{}–{} {}", from.format("%a %-d %b, %H:%M"), to.format("%H:%M"), to.format("%Z"))
+        format!(
+            "{}–{} {}",
+            from.format("%a %-d %b, %H:%M"),
+            to.format("%H:%M"),
+            to.format("%Z")
+        )
     } else {
         format!(
             "{} – {} {}",

@@ -127,7 +127,12 @@ async fn session(state: AppState, order: OrderId, code: String, mut socket: WebS
     tracing::debug!(order = %order, ?end, "tracking WebSocket closed");
 }
 
-async fn run(state: &AppState, order: &OrderId, code: &str, socket: &mut WebSocket) -> Result<(), End> {
+async fn run(
+    state: &AppState,
+    order: &OrderId,
+    code: &str,
+    socket: &mut WebSocket,
+) -> Result<(), End> {
     let metrics = &state.inner.metrics;
     // Subscribe before reading the snapshot, so nothing published in between is
     // lost (at worst a delta repeats what the snapshot already shows).

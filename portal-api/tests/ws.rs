@@ -16,16 +16,24 @@ use portal_api::{AppState, FanOut, LiveKind, LiveMessage, MemoryFanOut, PortalCo
 use tokio_tungstenite::tungstenite::Message;
 
 async fn serve(state: AppState) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = portal_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
 
-async fn next_text(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> Option<serde_json::Value> {
+async fn next_text(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Option<serde_json::Value> {
     loop {
-        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await.ok()??.ok()? {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next())
+            .await
+            .ok()??
+            .ok()?
+        {
             Message::Text(text) => return serde_json::from_str(&text).ok(),
             Message::Close(_) => return None,
             _ => {}
@@ -36,35 +44,68 @@ async fn next_text(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungste
 #[tokio::test]
 async fn a_slow_viewer_gets_the_latest_state_not_a_queue() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = portal_api::open_store(&format!("sqlite://{}", dir.path().join("ws.db").display())).await.expect("store");
-    let (_, key) = portal_api::create_tenant(&*store, "T").await.expect("tenant");
+    let store = portal_api::open_store(&format!("sqlite://{}", dir.path().join("ws.db").display()))
+        .await
+        .expect("store");
+    let (_, key) = portal_api::create_tenant(&*store, "T")
+        .await
+        .expect("tenant");
     let fanout = Arc::new(MemoryFanOut::new());
-    let state = AppState::new(PortalConfig::recommended("http://127.0.0.1"), store, fanout.clone(), None, None).expect("state");
+    let state = AppState::new(
+        PortalConfig::recommended("http://127.0.0.1"),
+        store,
+        fanout.clone(),
+        None,
+        None,
+    )
+    .expect("state");
     let app = portal_api::app(state.clone());
     let order = create_order(&app, &key, "SLOW-1", Some("TRUCK-S")).await;
     let order_id = engine::OrderId(order["id"].as_str().expect("id").to_owned());
     let addr = serve(state).await;
 
     let url = format!("ws://{addr}/t/{}/ws", code_of(&order));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect");
     let snapshot = next_text(&mut ws).await.expect("snapshot");
     assert_eq!(snapshot["type"], "snapshot");
 
     // A burst far larger than the per-order ring, all at once: the connection
     // task cannot send them in between, so it falls behind.
     for i in 0..200 {
-        let text = format!("{{\"type\":\"position\",\"vehicle\":{{\"lat\":{},\"lon\":-76.6,\"at\":\"2025-11-25T14:00:00Z\"}}}}", 39.0 + f64::from(i) * 1e-4);
-        fanout.hub().dispatch(LiveMessage::new(order_id.clone(), LiveKind::Position, text));
+        let text = format!(
+            "{{\"type\":\"position\",\"vehicle\":{{\"lat\":{},\"lon\":-76.6,\"at\":\"2025-11-25T14:00:00Z\"}}}}",
+            39.0 + f64::from(i) * 1e-4
+        );
+        fanout
+            .hub()
+            .dispatch(LiveMessage::new(order_id.clone(), LiveKind::Position, text));
     }
     let mut messages = Vec::new();
-    while let Ok(Some(Some(Ok(Message::Text(text))))) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await.map(Some) {
+    while let Ok(Some(Some(Ok(Message::Text(text))))) =
+        tokio::time::timeout(Duration::from_millis(500), ws.next())
+            .await
+            .map(Some)
+    {
         messages.push(serde_json::from_str::<serde_json::Value>(&text).expect("json"));
     }
-    assert!(messages.len() < 50, "{} messages: the slow viewer was queued for", messages.len());
-    assert!(messages.iter().any(|m| m["type"] == "snapshot"), "the viewer was resynced with a snapshot");
+    assert!(
+        messages.len() < 50,
+        "{} messages: the slow viewer was queued for",
+        messages.len()
+    );
+    assert!(
+        messages.iter().any(|m| m["type"] == "snapshot"),
+        "the viewer was resynced with a snapshot"
+    );
 
     // A fan-out reconnect: every viewer resyncs.
-    fanout.hub().dispatch(LiveMessage::new(engine::OrderId(String::new()), LiveKind::Resync, ""));
+    fanout.hub().dispatch(LiveMessage::new(
+        engine::OrderId(String::new()),
+        LiveKind::Resync,
+        "",
+    ));
     let resynced = next_text(&mut ws).await.expect("a message");
     assert_eq!(resynced["type"], "snapshot");
 }
@@ -73,10 +114,24 @@ async fn a_slow_viewer_gets_the_latest_state_not_a_queue() {
 async fn a_plain_get_on_the_websocket_route_is_a_json_400() {
     let t = test_app().await;
     let order = create_order(&t.app, &t.key_a, "WS-1", None).await;
-    let reply = call(&t.app, Method::GET, &format!("/t/{}/ws", code_of(&order)), None, None).await;
+    let reply = call(
+        &t.app,
+        Method::GET,
+        &format!("/t/{}/ws", code_of(&order)),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["code"], "websocket_expected");
-    let unknown = call(&t.app, Method::GET, "/t/abcdefghijklmnopqrstuvwx/ws", None, None).await;
+    let unknown = call(
+        &t.app,
+        Method::GET,
+        "/t/abcdefghijklmnopqrstuvwx/ws",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(unknown.status, 404);
 }
 
@@ -84,21 +139,40 @@ async fn a_plain_get_on_the_websocket_route_is_a_json_400() {
 async fn redis_fan_out_delivers_once_per_update_and_keeps_the_latest() {
     let up = std::net::TcpStream::connect("127.0.0.1:6379").is_ok();
     if !up {
-        assert!(std::env::var_os("CI").is_none(), "Redis is required under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis is required under CI"
+        );
         eprintln!("SKIPPED: Redis at 127.0.0.1:6379 is not available");
         return;
     }
-    let a = portal_api::RedisFanOut::connect("redis://127.0.0.1:6379").await.expect("node a");
-    let b = portal_api::RedisFanOut::connect("redis://127.0.0.1:6379").await.expect("node b");
+    let a = portal_api::RedisFanOut::connect("redis://127.0.0.1:6379")
+        .await
+        .expect("node a");
+    let b = portal_api::RedisFanOut::connect("redis://127.0.0.1:6379")
+        .await
+        .expect("node b");
     let order = engine::OrderId(format!("ord_test{}", std::process::id()));
     let mut on_a = a.hub().subscribe(&order);
     let mut on_b = b.hub().subscribe(&order);
-    a.publish(LiveMessage::new(order.clone(), LiveKind::Position, "{\"type\":\"position\",\"n\":1}")).await.expect("publish");
+    a.publish(LiveMessage::new(
+        order.clone(),
+        LiveKind::Position,
+        "{\"type\":\"position\",\"n\":1}",
+    ))
+    .await
+    .expect("publish");
     for sub in [&mut on_a, &mut on_b] {
-        let got = tokio::time::timeout(Duration::from_secs(3), sub.recv()).await.expect("in time").expect("message");
+        let got = tokio::time::timeout(Duration::from_secs(3), sub.recv())
+            .await
+            .expect("in time")
+            .expect("message");
         assert_eq!(got.text.as_str(), "{\"type\":\"position\",\"n\":1}");
         assert!(sub.try_recv().is_err(), "exactly one delivery per node");
     }
     let latest = b.latest(order).await.expect("latest");
-    assert_eq!(latest.position.as_deref(), Some("{\"type\":\"position\",\"n\":1}"));
+    assert_eq!(
+        latest.position.as_deref(),
+        Some("{\"type\":\"position\",\"n\":1}")
+    );
 }

@@ -9,11 +9,31 @@ use crate::error::AppError;
 
 /// `(name, content type, bytes)` of every asset.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("track.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/track.js")),
-    ("track.css", "text/css; charset=utf-8", include_bytes!("../../assets/track.css")),
-    ("leaflet.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/vendor/leaflet/leaflet.js")),
-    ("leaflet.css", "text/css; charset=utf-8", include_bytes!("../../assets/vendor/leaflet/leaflet.css")),
-    ("LICENSE-leaflet.txt", "text/plain; charset=utf-8", include_bytes!("../../assets/vendor/leaflet/LICENSE")),
+    (
+        "track.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/track.js"),
+    ),
+    (
+        "track.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/track.css"),
+    ),
+    (
+        "leaflet.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/leaflet/leaflet.js"),
+    ),
+    (
+        "leaflet.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/vendor/leaflet/leaflet.css"),
+    ),
+    (
+        "LICENSE-leaflet.txt",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../assets/vendor/leaflet/LICENSE"),
+    ),
 ];
 
 pub(crate) async fn asset(PathParams(file): PathParams<String>) -> Result<Response, AppError> {

@@ -26,17 +26,31 @@ fn parse_bbox(text: &str) -> Result<(LatLon, LatLon), AppError> {
         .split(',')
         .map(|p| p.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| AppError::invalid("bbox", "expected four numbers: min_lon,min_lat,max_lon,max_lat"))?;
+        .map_err(|_| {
+            AppError::invalid(
+                "bbox",
+                "expected four numbers: min_lon,min_lat,max_lon,max_lat",
+            )
+        })?;
     let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
-        return Err(AppError::invalid("bbox", "expected four numbers: min_lon,min_lat,max_lon,max_lat"));
+        return Err(AppError::invalid(
+            "bbox",
+            "expected four numbers: min_lon,min_lat,max_lon,max_lat",
+        ));
     };
     let min = LatLon::new(min_lat, min_lon);
     let max = LatLon::new(max_lat, max_lon);
     if !min.is_valid() || !max.is_valid() || min_lat > max_lat || min_lon > max_lon {
-        return Err(AppError::invalid("bbox", "not a valid box (min before max, in range)"));
+        return Err(AppError::invalid(
+            "bbox",
+            "not a valid box (min before max, in range)",
+        ));
     }
     if max_lat - min_lat > MAX_SPAN_DEG || max_lon - min_lon > MAX_SPAN_DEG {
-        return Err(AppError::invalid("bbox", format!("spans more than {MAX_SPAN_DEG} degrees")));
+        return Err(AppError::invalid(
+            "bbox",
+            format!("spans more than {MAX_SPAN_DEG} degrees"),
+        ));
     }
     Ok((min, max))
 }
@@ -50,7 +64,12 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-pub(crate) fn roads_geojson(graph: &RoadGraph, min: LatLon, max: LatLon, major_only: bool) -> Value {
+pub(crate) fn roads_geojson(
+    graph: &RoadGraph,
+    min: LatLon,
+    max: LatLon,
+    major_only: bool,
+) -> Value {
     let mut features = Vec::new();
     let mut truncated = false;
     for geom in graph.geoms_in_bbox(min, max) {
@@ -83,13 +102,23 @@ pub(crate) fn roads_geojson(graph: &RoadGraph, min: LatLon, max: LatLon, major_o
     })
 }
 
-pub(crate) async fn roads(State(state): State<AppState>, Params(params): Params) -> Result<Response, AppError> {
-    let bbox = params.get("bbox").ok_or_else(|| AppError::invalid("bbox", "is required"))?;
+pub(crate) async fn roads(
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Response, AppError> {
+    let bbox = params
+        .get("bbox")
+        .ok_or_else(|| AppError::invalid("bbox", "is required"))?;
     let (min, max) = parse_bbox(bbox)?;
     let major_only = match params.get("detail").map(String::as_str) {
         None | Some("all") => false,
         Some("major") => true,
-        Some(other) => return Err(AppError::invalid("detail", format!("`{other}`: expected all or major"))),
+        Some(other) => {
+            return Err(AppError::invalid(
+                "detail",
+                format!("`{other}`: expected all or major"),
+            ));
+        }
     };
     let body = match &state.inner.graph {
         Some(graph) => {
@@ -98,7 +127,13 @@ pub(crate) async fn roads(State(state): State<AppState>, Params(params): Params)
                 .await
                 .map_err(|e| AppError::from(crate::Error::Store(format!("basemap task: {e}"))))?
         }
-        None => json!({"type": "FeatureCollection", "features": [], "truncated": false, "attribution": ATTRIBUTION}),
+        None => {
+            json!({"type": "FeatureCollection", "features": [], "truncated": false, "attribution": ATTRIBUTION})
+        }
     };
-    Ok(([(header::CACHE_CONTROL, "public, max-age=3600")], Json(body)).into_response())
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=3600")],
+        Json(body),
+    )
+        .into_response())
 }

@@ -26,8 +26,8 @@ use crate::model::Tenant;
 use crate::secrets::secret_hash;
 use crate::state::AppState;
 
-pub(crate) use validate::parse_position;
 pub use openapi::OPENAPI_JSON;
+pub(crate) use validate::parse_position;
 
 /// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
 /// must describe exactly these (a test checks both ways).
@@ -59,16 +59,28 @@ pub fn app(state: AppState) -> Router {
     let pod_limit = state.config().pod_max_bytes + 64 * 1024;
     Router::new()
         .route("/api/v1/orders", post(orders::create).get(orders::list))
-        .route("/api/v1/orders/{id}", get(orders::get_one).patch(orders::update))
+        .route(
+            "/api/v1/orders/{id}",
+            get(orders::get_one).patch(orders::update),
+        )
         .route("/api/v1/orders/{id}/status", post(orders::add_status))
         .route("/api/v1/orders/{id}/eta", post(orders::post_eta))
         .route(
             "/api/v1/orders/{id}/pod",
             post(orders::upload_pod).layer(DefaultBodyLimit::max(pod_limit)),
         )
-        .route("/api/v1/orders/{id}/pod/{pod_id}", get(orders::download_pod))
-        .route("/api/v1/orders/{id}/tracking-link/rotate", post(orders::rotate_link))
-        .route("/api/v1/orders/{id}/tracking-link", delete(orders::revoke_link))
+        .route(
+            "/api/v1/orders/{id}/pod/{pod_id}",
+            get(orders::download_pod),
+        )
+        .route(
+            "/api/v1/orders/{id}/tracking-link/rotate",
+            post(orders::rotate_link),
+        )
+        .route(
+            "/api/v1/orders/{id}/tracking-link",
+            delete(orders::revoke_link),
+        )
         .route("/api/v1/positions", post(positions::post_batch))
         .route("/api/v1/track/{code}", get(track::track_json))
         .route("/api/v1/map/roads", get(basemap::roads))
@@ -186,11 +198,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "the body must be JSON (`Content-Type: application/json`)",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            AppError::new(e.status(), "bad_body", format!("reading the body: {}", e.body_text()))
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                AppError::new(
+                    e.status(),
+                    "bad_body",
+                    format!("reading the body: {}", e.body_text()),
+                )
+            })?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            AppError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid JSON: {e}"))
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("invalid JSON: {e}"),
+            )
         })
     }
 }
@@ -206,9 +228,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
-            .map_err(|e| {
-                AppError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
-            })
+            .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
     }
 }
 

@@ -93,7 +93,10 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, AppError> {
     let allowed = ["limit", "status", "reference", "vehicle_id", "after"];
     if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(AppError::invalid(unknown, format!("unknown parameter; expected one of: {}", allowed.join(", "))));
+        return Err(AppError::invalid(
+            unknown,
+            format!("unknown parameter; expected one of: {}", allowed.join(", ")),
+        ));
     }
     let limit = match params.get("limit") {
         None => DEFAULT_PAGE,
@@ -101,11 +104,16 @@ pub(crate) async fn list(
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| AppError::invalid("limit", format!("`{text}`: expected 1..{MAX_PAGE}")))?,
+            .ok_or_else(|| {
+                AppError::invalid("limit", format!("`{text}`: expected 1..{MAX_PAGE}"))
+            })?,
     };
     let status = params
         .get("status")
-        .map(|s| OrderStatus::parse(s).ok_or_else(|| AppError::invalid("status", format!("`{s}` is not a status"))))
+        .map(|s| {
+            OrderStatus::parse(s)
+                .ok_or_else(|| AppError::invalid("status", format!("`{s}` is not a status")))
+        })
         .transpose()?;
     let query = ListQuery {
         status,
@@ -190,7 +198,11 @@ pub(crate) async fn post_eta(
     }
     let recorded = state.live().eta(update).await?;
     let shown = recorded == crate::model::EtaRecorded::Shown;
-    Ok((StatusCode::ACCEPTED, Json(json!({"recorded": true, "shown": shown}))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"recorded": true, "shown": shown})),
+    )
+        .into_response())
 }
 
 /// The file types a POD may be, recognised by their first bytes (the declared
@@ -230,7 +242,11 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::new(status, "too_large", "the upload is larger than allowed")
     } else {
-        AppError::new(StatusCode::BAD_REQUEST, "invalid_multipart", err.body_text())
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_multipart",
+            err.body_text(),
+        )
     }
 }
 
@@ -245,7 +261,10 @@ pub(crate) async fn upload_pod(
         AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("expected multipart/form-data with a `file` part: {}", e.body_text()),
+            format!(
+                "expected multipart/form-data with a `file` part: {}",
+                e.body_text()
+            ),
         )
     })?;
     let max = state.config().pod_max_bytes;
@@ -332,13 +351,27 @@ pub(crate) async fn upload_pod(
 
 /// Serves a stored file with headers that keep browsers from sniffing or running it.
 pub(crate) fn file_response(meta: &PodMeta, data: Vec<u8>) -> Response {
-    let disposition = if meta.content_type == "application/pdf" { "attachment" } else { "inline" };
+    let disposition = if meta.content_type == "application/pdf" {
+        "attachment"
+    } else {
+        "inline"
+    };
     (
         [
             (header::CONTENT_TYPE, meta.content_type.clone()),
-            (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{}.{}\"", meta.id, extension(&meta.content_type))),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "{disposition}; filename=\"{}.{}\"",
+                    meta.id,
+                    extension(&meta.content_type)
+                ),
+            ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'".to_owned(),
+            ),
             (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
         ],
         data,

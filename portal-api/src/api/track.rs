@@ -18,9 +18,18 @@ use crate::secrets::{looks_like_tracking_code, secret_hash};
 use crate::state::AppState;
 use crate::view;
 
+/// The page runs only our own script; images may come from a configured tile
+/// server; the WebSocket and the roads endpoint are same-origin.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data: https: http:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Resolves a public code to its order. Unknown, malformed and revoked codes all
 /// get the same 404, after the same rate-limit charge.
-pub(crate) async fn resolve(state: &AppState, ip: ClientIp, code: &str) -> Result<OrderId, AppError> {
+pub(crate) async fn resolve(
+    state: &AppState,
+    ip: ClientIp,
+    code: &str,
+) -> Result<OrderId, AppError> {
     rate_limit(state, ip)?;
     let code = code.to_ascii_lowercase();
     if !looks_like_tracking_code(&code) {
@@ -36,7 +45,10 @@ pub(crate) async fn resolve(state: &AppState, ip: ClientIp, code: &str) -> Resul
 /// The order's public view: the store's state, with the fan-out's latest
 /// position and ETA where they are newer (another node may have published them
 /// a moment before its store write is visible here).
-pub(crate) async fn current_view(state: &AppState, order: &OrderId) -> Result<Option<(TrackView, Value)>, AppError> {
+pub(crate) async fn current_view(
+    state: &AppState,
+    order: &OrderId,
+) -> Result<Option<(TrackView, Value)>, AppError> {
     let Some(mut track) = state.store().track_view(order.clone()).await? else {
         return Ok(None);
     };
@@ -54,7 +66,10 @@ pub(crate) async fn current_view(state: &AppState, order: &OrderId) -> Result<Op
         }
         if let Some(text) = &latest.eta {
             if let Ok(message) = serde_json::from_str::<Value>(text) {
-                let newer = match (json["eta"]["updated_at"].as_str(), message["eta"]["updated_at"].as_str()) {
+                let newer = match (
+                    json["eta"]["updated_at"].as_str(),
+                    message["eta"]["updated_at"].as_str(),
+                ) {
                     (Some(have), Some(got)) => got > have,
                     (None, Some(_)) => true,
                     _ => false,
@@ -74,7 +89,9 @@ fn parse_vehicle(text: &str, track: &TrackView) -> Option<VehicleFix> {
     let v = &message["vehicle"];
     Some(VehicleFix {
         vehicle_id: track.order.vehicle_id.clone()?,
-        at: chrono::DateTime::parse_from_rfc3339(v["at"].as_str()?).ok()?.with_timezone(&chrono::Utc),
+        at: chrono::DateTime::parse_from_rfc3339(v["at"].as_str()?)
+            .ok()?
+            .with_timezone(&chrono::Utc),
         lat: v["lat"].as_f64()?,
         lon: v["lon"].as_f64()?,
         speed_mps: v["speed_mps"].as_f64(),
@@ -100,7 +117,7 @@ pub(crate) async fn page(
     PathParams(code): PathParams<String>,
 ) -> Response {
     let resolved = match resolve(&state, ip, &code).await {
-        Ok(order) => current_view(&state, &order).await.map(|v| v.map(|(track, json)| (track, json))),
+        Ok(order) => current_view(&state, &order).await,
         Err(err) => Err(err),
     };
     match resolved {
@@ -111,6 +128,7 @@ pub(crate) async fn page(
                     (header::CACHE_CONTROL, "no-store"),
                     (header::REFERRER_POLICY, "no-referrer"),
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                    (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
                 ],
                 Html(html),
             )

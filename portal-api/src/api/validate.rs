@@ -23,7 +23,11 @@ struct Obj<'a> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn obj<'a>(value: &'a Value, path: &str) -> Result<Obj<'a>, AppError> {
@@ -78,7 +82,10 @@ impl<'a> Obj<'a> {
             ));
         }
         if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(AppError::invalid(self.field(key), "contains control characters"));
+            return Err(AppError::invalid(
+                self.field(key),
+                "contains control characters",
+            ));
         }
         Ok(Some(text.to_owned()))
     }
@@ -136,14 +143,19 @@ impl<'a> Obj<'a> {
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
                 .map(Some)
-                .ok_or_else(|| AppError::invalid(self.field(key), "must be a non-negative integer")),
+                .ok_or_else(|| {
+                    AppError::invalid(self.field(key), "must be a non-negative integer")
+                }),
         }
     }
 }
 
 fn vehicle_id(text: String, field: &str) -> Result<VehicleId, AppError> {
     if text.len() > 64 || text.chars().any(char::is_whitespace) {
-        return Err(AppError::invalid(field, "must be 1-64 characters without spaces"));
+        return Err(AppError::invalid(
+            field,
+            "must be 1-64 characters without spaces",
+        ));
     }
     Ok(VehicleId(text))
 }
@@ -157,7 +169,10 @@ fn customer(value: &Value, path: &str) -> Result<Customer, AppError> {
             .split_once('@')
             .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
         if !valid {
-            return Err(AppError::invalid(c.field("email"), format!("`{email}` is not an e-mail address")));
+            return Err(AppError::invalid(
+                c.field("email"),
+                format!("`{email}` is not an e-mail address"),
+            ));
         }
     }
     Ok(Customer {
@@ -185,18 +200,35 @@ fn window(value: &Value, path: &str) -> Result<Window, AppError> {
 
 fn stop(value: &Value, path: &str) -> Result<NewStop, AppError> {
     let s = obj(value, path)?;
-    s.only(&["kind", "name", "address", "lat", "lon", "time_zone", "window"])?;
+    s.only(&[
+        "kind",
+        "name",
+        "address",
+        "lat",
+        "lon",
+        "time_zone",
+        "window",
+    ])?;
     let kind_text = s.req_str("kind", 20)?;
     let kind = StopKind::parse(&kind_text).ok_or_else(|| {
-        AppError::invalid(s.field("kind"), format!("`{kind_text}`: expected pickup or delivery"))
+        AppError::invalid(
+            s.field("kind"),
+            format!("`{kind_text}`: expected pickup or delivery"),
+        )
     })?;
     let lat = s.req_f64("lat")?;
     if !(-90.0..=90.0).contains(&lat) {
-        return Err(AppError::invalid(s.field("lat"), format!("{lat} is outside -90..90")));
+        return Err(AppError::invalid(
+            s.field("lat"),
+            format!("{lat} is outside -90..90"),
+        ));
     }
     let lon = s.req_f64("lon")?;
     if !(-180.0..=180.0).contains(&lon) {
-        return Err(AppError::invalid(s.field("lon"), format!("{lon} is outside -180..180")));
+        return Err(AppError::invalid(
+            s.field("lon"),
+            format!("{lon} is outside -180..180"),
+        ));
     }
     let time_zone = match s.opt_str("time_zone", 64)? {
         None => Tz::UTC,
@@ -214,7 +246,10 @@ fn stop(value: &Value, path: &str) -> Result<NewStop, AppError> {
         lat,
         lon,
         time_zone,
-        window: s.get("window").map(|w| window(w, &s.field("window"))).transpose()?,
+        window: s
+            .get("window")
+            .map(|w| window(w, &s.field("window")))
+            .transpose()?,
     })
 }
 
@@ -223,7 +258,10 @@ fn stops(value: &Value, path: &str) -> Result<Vec<NewStop>, AppError> {
         .as_array()
         .ok_or_else(|| AppError::invalid(path, "must be an array of stops"))?;
     if items.len() > MAX_STOPS {
-        return Err(AppError::invalid(path, format!("more than {MAX_STOPS} stops")));
+        return Err(AppError::invalid(
+            path,
+            format!("more than {MAX_STOPS} stops"),
+        ));
     }
     let parsed = items
         .iter()
@@ -243,11 +281,18 @@ fn stops(value: &Value, path: &str) -> Result<Vec<NewStop>, AppError> {
 /// `POST /api/v1/orders`.
 pub(crate) fn new_order(body: &Value) -> Result<NewOrder, AppError> {
     let o = obj(body, "")?;
-    o.only(&["reference", "customer", "vehicle_id", "driver_name", "stops"])?;
+    o.only(&[
+        "reference",
+        "customer",
+        "vehicle_id",
+        "driver_name",
+        "stops",
+    ])?;
     Ok(NewOrder {
         reference: o.req_str("reference", 100)?,
         customer: customer(
-            o.get("customer").ok_or_else(|| AppError::invalid("customer", "is required"))?,
+            o.get("customer")
+                .ok_or_else(|| AppError::invalid("customer", "is required"))?,
             "customer",
         )?,
         vehicle_id: o
@@ -257,7 +302,8 @@ pub(crate) fn new_order(body: &Value) -> Result<NewOrder, AppError> {
             .transpose()?,
         driver_name: o.opt_str("driver_name", 200)?.filter(|d| !d.is_empty()),
         stops: stops(
-            o.get("stops").ok_or_else(|| AppError::invalid("stops", "is required"))?,
+            o.get("stops")
+                .ok_or_else(|| AppError::invalid("stops", "is required"))?,
             "stops",
         )?,
     })
@@ -266,9 +312,19 @@ pub(crate) fn new_order(body: &Value) -> Result<NewOrder, AppError> {
 /// `PATCH /api/v1/orders/{id}`: absent fields stay, `null` clears optional ones.
 pub(crate) fn order_patch(body: &Value) -> Result<OrderPatch, AppError> {
     let o = obj(body, "")?;
-    o.only(&["reference", "customer", "vehicle_id", "driver_name", "stops"])?;
+    o.only(&[
+        "reference",
+        "customer",
+        "vehicle_id",
+        "driver_name",
+        "stops",
+    ])?;
     let patch = OrderPatch {
-        reference: if o.has("reference") { Some(o.req_str("reference", 100)?) } else { None },
+        reference: if o.has("reference") {
+            Some(o.req_str("reference", 100)?)
+        } else {
+            None
+        },
         customer: match o.get("customer") {
             Some(c) => Some(customer(c, "customer")?),
             None if o.has("customer") => {
@@ -317,7 +373,10 @@ pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent
                 let names: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
                 AppError::invalid(
                     "status",
-                    format!("`{other}`: expected one of {}, exception, note", names.join(", ")),
+                    format!(
+                        "`{other}`: expected one of {}, exception, note",
+                        names.join(", ")
+                    ),
                 )
             })?;
             (EventKind::Status, Some(status))
@@ -325,7 +384,10 @@ pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent
     };
     let note = o.opt_str("note", 2000)?.filter(|n| !n.is_empty());
     if kind != EventKind::Status && note.is_none() {
-        return Err(AppError::invalid("note", format!("is required for `{status_text}`")));
+        return Err(AppError::invalid(
+            "note",
+            format!("is required for `{status_text}`"),
+        ));
     }
     let at = o.opt_time("at")?.unwrap_or(now);
     if at > now + Duration::seconds(MAX_FUTURE_S) {
@@ -371,26 +433,44 @@ pub(crate) fn parse_position(
     let vehicle = vehicle_id(p.req_str("vehicle_id", 64)?, &p.field("vehicle_id"))?;
     let time = p.req_time("time")?;
     if time > now + Duration::seconds(MAX_FUTURE_S) {
-        return Err(AppError::invalid(p.field("time"), "is in the future (device clock?)"));
+        return Err(AppError::invalid(
+            p.field("time"),
+            "is in the future (device clock?)",
+        ));
     }
     let lat = p.req_f64("lat")?;
     let lon = p.req_f64("lon")?;
     if !(-90.0..=90.0).contains(&lat) {
-        return Err(AppError::invalid(p.field("lat"), format!("{lat} is outside -90..90")));
+        return Err(AppError::invalid(
+            p.field("lat"),
+            format!("{lat} is outside -90..90"),
+        ));
     }
     if !(-180.0..=180.0).contains(&lon) {
-        return Err(AppError::invalid(p.field("lon"), format!("{lon} is outside -180..180")));
+        return Err(AppError::invalid(
+            p.field("lon"),
+            format!("{lon} is outside -180..180"),
+        ));
     }
     if lat == 0.0 && lon == 0.0 {
-        return Err(AppError::invalid(p.field("lat"), "0,0 is a GPS without a fix"));
+        return Err(AppError::invalid(
+            p.field("lat"),
+            "0,0 is a GPS without a fix",
+        ));
     }
     let speed_mps = p.opt_f64("speed_mps")?;
     if speed_mps.is_some_and(|s| !(0.0..=90.0).contains(&s)) {
-        return Err(AppError::invalid(p.field("speed_mps"), "must be within 0..90 m/s"));
+        return Err(AppError::invalid(
+            p.field("speed_mps"),
+            "must be within 0..90 m/s",
+        ));
     }
     let heading_deg = p.opt_f64("heading_deg")?;
     if heading_deg.is_some_and(|h| !(0.0..=360.0).contains(&h)) {
-        return Err(AppError::invalid(p.field("heading_deg"), "must be within 0..360"));
+        return Err(AppError::invalid(
+            p.field("heading_deg"),
+            "must be within 0..360",
+        ));
     }
     Ok(Position {
         vehicle_id: vehicle,
@@ -414,7 +494,16 @@ pub(crate) fn external_eta(
     now: DateTime<Utc>,
 ) -> Result<engine::EtaUpdate, AppError> {
     let o = obj(body, "")?;
-    o.only(&["stop_index", "eta", "p10", "p90", "reasons", "remaining_distance_m", "remaining_drive_s", "route"])?;
+    o.only(&[
+        "stop_index",
+        "eta",
+        "p10",
+        "p90",
+        "reasons",
+        "remaining_distance_m",
+        "remaining_drive_s",
+        "route",
+    ])?;
     let stop_index = o
         .opt_u32("stop_index")?
         .ok_or_else(|| AppError::invalid("stop_index", "is required"))?;
@@ -458,11 +547,20 @@ pub(crate) fn external_eta(
         }
         for (i, item) in items.iter().enumerate() {
             let pair = item.as_array().filter(|p| p.len() == 2);
-            let lon = pair.and_then(|p| p[0].as_f64()).filter(|x| (-180.0..=180.0).contains(x));
-            let lat = pair.and_then(|p| p[1].as_f64()).filter(|x| (-90.0..=90.0).contains(x));
+            let lon = pair
+                .and_then(|p| p[0].as_f64())
+                .filter(|x| (-180.0..=180.0).contains(x));
+            let lat = pair
+                .and_then(|p| p[1].as_f64())
+                .filter(|x| (-90.0..=90.0).contains(x));
             match (lon, lat) {
                 (Some(lon), Some(lat)) => route.push([lon, lat]),
-                _ => return Err(AppError::invalid(format!("route[{i}]"), "expected [lon, lat]")),
+                _ => {
+                    return Err(AppError::invalid(
+                        format!("route[{i}]"),
+                        "expected [lon, lat]",
+                    ));
+                }
             }
         }
     }

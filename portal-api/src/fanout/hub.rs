@@ -60,7 +60,8 @@ impl Hub {
         };
         match sender.send(message) {
             Ok(receivers) => {
-                self.delivered.fetch_add(receivers as u64, Ordering::Relaxed);
+                self.delivered
+                    .fetch_add(receivers as u64, Ordering::Relaxed);
             }
             Err(returned) => {
                 // Nobody watches any more.
@@ -103,7 +104,11 @@ mod tests {
         let hub = Hub::new();
         let mut slow = hub.subscribe(&order("a"));
         for i in 0..(RING * 3) {
-            hub.dispatch(LiveMessage::new(order("a"), LiveKind::Position, format!("{i}")));
+            hub.dispatch(LiveMessage::new(
+                order("a"),
+                LiveKind::Position,
+                format!("{i}"),
+            ));
         }
         match slow.recv().await {
             Err(broadcast::error::RecvError::Lagged(n)) => assert!(n >= RING as u64),

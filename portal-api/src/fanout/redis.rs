@@ -40,7 +40,9 @@ pub struct RedisFanOut {
 
 impl std::fmt::Debug for RedisFanOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisFanOut").field("hub", &self.hub).finish_non_exhaustive()
+        f.debug_struct("RedisFanOut")
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +55,12 @@ impl Drop for RedisFanOut {
 /// The wire frame on the channel: `order_id \t kind \t text`. Ids and kinds never
 /// contain tabs; the text is passed through untouched (no double JSON encoding).
 fn encode(message: &LiveMessage) -> String {
-    format!("{}\t{}\t{}", message.order_id, message.kind.as_str(), message.text)
+    format!(
+        "{}\t{}\t{}",
+        message.order_id,
+        message.kind.as_str(),
+        message.text
+    )
 }
 
 fn decode(frame: &str) -> Option<LiveMessage> {
@@ -73,9 +80,12 @@ impl RedisFanOut {
             reason: format!("{url}: {e}"),
         };
         let client = redis::Client::open(url).map_err(bad_url)?;
-        let conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client.clone()))
-            .await
-            .map_err(|_| Error::FanOut(format!("{url}: no answer within 5 s")))??;
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new(client.clone()),
+        )
+        .await
+        .map_err(|_| Error::FanOut(format!("{url}: no answer within 5 s")))??;
         let hub = Arc::new(Hub::new());
         let (ready, is_ready) = tokio::sync::oneshot::channel();
         let subscriber = tokio::spawn(subscribe_loop(client, hub.clone(), Some(ready)));
@@ -120,7 +130,11 @@ async fn subscribe_loop(
                     }
                     None => {
                         // Reconnected: anything published meanwhile was lost.
-                        hub.dispatch(LiveMessage::new(OrderId(String::new()), LiveKind::Resync, ""));
+                        hub.dispatch(LiveMessage::new(
+                            OrderId(String::new()),
+                            LiveKind::Resync,
+                            "",
+                        ));
                     }
                 }
                 let mut messages = pubsub.into_on_message();
@@ -171,7 +185,10 @@ impl FanOut for RedisFanOut {
         let mut conn = self.conn.clone();
         Box::pin(async move {
             let (position, eta): (Option<String>, Option<String>) = conn
-                .hget(latest_key(&order), &[LiveKind::Position.as_str(), LiveKind::Eta.as_str()])
+                .hget(
+                    latest_key(&order),
+                    &[LiveKind::Position.as_str(), LiveKind::Eta.as_str()],
+                )
                 .await?;
             Ok(Latest { position, eta })
         })

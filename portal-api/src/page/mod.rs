@@ -19,10 +19,15 @@ use html::{Html, esc};
 pub(crate) fn not_found() -> (axum::http::StatusCode, axum::response::Html<String>) {
     let mut page = Html::new();
     page.head("Tracking link not found");
-    page.raw("<main class=\"wrap\"><h1>Tracking link not found</h1>\
+    page.raw(
+        "<main class=\"wrap\"><h1>Tracking link not found</h1>\
               <p>This tracking link does not exist or is no longer valid. \
-              Please ask the sender for a current link.</p></main></body></html>");
-    (axum::http::StatusCode::NOT_FOUND, axum::response::Html(page.finish()))
+              Please ask the sender for a current link.</p></main></body></html>",
+    );
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::response::Html(page.finish()),
+    )
 }
 
 fn duration_label(seconds: i64) -> String {
@@ -51,7 +56,11 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
     let order = &track.order;
     let now = Utc::now();
     let mut page = Html::new();
-    page.head(&format!("Shipment {} · {}", order.reference, status_label(order.status)));
+    page.head(&format!(
+        "Shipment {} · {}",
+        order.reference,
+        status_label(order.status)
+    ));
     page.raw("<header class=\"top\"><div class=\"wrap\">");
     page.raw(&format!(
         "<p class=\"kicker\">Shipment tracking</p><h1>Shipment <span class=\"ref\">{}</span></h1>",
@@ -77,13 +86,19 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
         } else {
             ("", "")
         };
-        page.raw(&format!("<li class=\"{class}\" data-step=\"{key}\"{current}>{label}</li>"));
+        page.raw(&format!(
+            "<li class=\"{class}\" data-step=\"{key}\"{current}>{label}</li>"
+        ));
     }
     page.raw("</ol></section>");
 
     // ETA, or the delivery record.
     if let Some(delivered_at) = view::delivered_at(track) {
-        let stop = order.stops.iter().rev().find(|s| s.kind == engine::StopKind::Delivery);
+        let stop = order
+            .stops
+            .iter()
+            .rev()
+            .find(|s| s.kind == engine::StopKind::Delivery);
         page.raw("<section class=\"card delivered\" id=\"delivered\" aria-labelledby=\"delivered-h\"><h2 id=\"delivered-h\">Delivered</h2>");
         let label = match stop {
             Some(stop) => local_label(delivered_at, stop),
@@ -98,11 +113,21 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
             page.raw("<h3>Proof of delivery</h3><ul class=\"pods\">");
             for pod in &track.pods {
                 let url = format!("/t/{code}/pod/{}", pod.id);
-                let what = if pod.content_type.starts_with("image/") { "Photo" } else { "Document (PDF)" };
-                let signed = pod.signed_by.as_deref().map(|s| format!(", signed by {}", esc(s))).unwrap_or_default();
+                let what = if pod.content_type.starts_with("image/") {
+                    "Photo"
+                } else {
+                    "Document (PDF)"
+                };
+                let signed = pod
+                    .signed_by
+                    .as_deref()
+                    .map(|s| format!(", signed by {}", esc(s)))
+                    .unwrap_or_default();
                 page.raw(&format!("<li><a href=\"{url}\">{what}</a>{signed}"));
                 if pod.content_type.starts_with("image/") {
-                    page.raw(&format!("<br><img src=\"{url}\" alt=\"Proof of delivery photo\" loading=\"lazy\">"));
+                    page.raw(&format!(
+                        "<br><img src=\"{url}\" alt=\"Proof of delivery photo\" loading=\"lazy\">"
+                    ));
                 }
                 if let Some(note) = &pod.note {
                     page.raw(&format!("<p>{}</p>", esc(note)));
@@ -133,8 +158,15 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
                     esc(&local_label(eta.p90, stop))
                 ));
                 if !eta.reasons.is_empty() {
-                    let reasons: Vec<&str> = eta.reasons.iter().map(|r| reason_label(r.as_str())).collect();
-                    page.raw(&format!("<p id=\"eta-reasons\">Includes {}.</p>", esc(&reasons.join(", "))));
+                    let reasons: Vec<&str> = eta
+                        .reasons
+                        .iter()
+                        .map(|r| reason_label(r.as_str()))
+                        .collect();
+                    page.raw(&format!(
+                        "<p id=\"eta-reasons\">Includes {}.</p>",
+                        esc(&reasons.join(", "))
+                    ));
                 }
                 page.raw(&format!(
                     "<p class=\"muted\"><span id=\"eta-updated\" data-at=\"{}\">updated {} ago</span></p>",
@@ -185,7 +217,9 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
             .stop_index
             .and_then(|i| order.stops.get(i as usize))
             .or_else(|| order.stops.first());
-        let when = stop.map(|s| local_label(event.at, s)).unwrap_or_else(|| view::rfc3339(event.at));
+        let when = stop
+            .map(|s| local_label(event.at, s))
+            .unwrap_or_else(|| view::rfc3339(event.at));
         let (class, title) = match event.kind {
             EventKind::Status => ("status", event.status.map(status_label).unwrap_or("Update")),
             EventKind::Exception => ("exception", "Exception"),
@@ -224,7 +258,10 @@ fn render_stop(page: &mut Html, stop: &Stop) {
         page.raw(&format!("<p class=\"address\">{}</p>", esc(&stop.address)));
     }
     if let Some(label) = window_label(stop) {
-        page.raw(&format!("<p>Appointment: <span class=\"window\">{}</span></p>", esc(&label)));
+        page.raw(&format!(
+            "<p>Appointment: <span class=\"window\">{}</span></p>",
+            esc(&label)
+        ));
     }
     if let Some(at) = stop.arrived_at {
         page.raw(&format!(

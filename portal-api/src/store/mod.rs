@@ -66,8 +66,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreFuture<'_, (Order, OrderEvent)>;
     fn add_pod(&self, tenant: TenantId, id: OrderId, pod: NewPod) -> StoreFuture<'_, PodMeta>;
     /// A POD file of an order (any tenant: callers check access first).
-    fn pod_file(&self, order: OrderId, pod_id: String)
-    -> StoreFuture<'_, Option<(PodMeta, Vec<u8>)>>;
+    fn pod_file(
+        &self,
+        order: OrderId,
+        pod_id: String,
+    ) -> StoreFuture<'_, Option<(PodMeta, Vec<u8>)>>;
     /// Revokes the order's active code and issues `new_code`.
     fn rotate_tracking_code(
         &self,

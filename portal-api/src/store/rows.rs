@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant,
-    TenantId, TrackView, VehicleFix, Window,
+    Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant, TenantId,
+    TrackView, VehicleFix, Window,
 };
 
 /// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
@@ -50,7 +50,11 @@ fn tenant_where(c: &Connection, condition: &str, value: &str) -> Result<Option<T
     );
     let row = c
         .query_row(&sql, [value], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })
         .optional()?;
     row.map(|(id, name, created_at)| {
@@ -145,35 +149,37 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     raw.into_iter()
-        .map(|(index, kind, name, address, lat, lon, tz, (from, to, arrived, departed, eta))| {
-            let window = match (from, to) {
-                (Some(from), Some(to)) => Some(Window {
-                    from: parse_ts(&from)?,
-                    to: parse_ts(&to)?,
-                }),
-                _ => None,
-            };
-            let eta = match eta {
-                Some(json) => Some(
-                    serde_json::from_str::<EtaRecord>(&json)
-                        .map_err(|e| Error::Store(format!("bad ETA in the database: {e}")))?,
-                ),
-                None => None,
-            };
-            Ok(Stop {
-                index,
-                kind: StopKind::parse(&kind).ok_or_else(|| corrupt("stop kind", &kind))?,
-                name,
-                address,
-                lat,
-                lon,
-                time_zone: tz.parse::<Tz>().map_err(|_| corrupt("time zone", &tz))?,
-                window,
-                arrived_at: parse_opt_ts(arrived)?,
-                departed_at: parse_opt_ts(departed)?,
-                eta,
-            })
-        })
+        .map(
+            |(index, kind, name, address, lat, lon, tz, (from, to, arrived, departed, eta))| {
+                let window = match (from, to) {
+                    (Some(from), Some(to)) => Some(Window {
+                        from: parse_ts(&from)?,
+                        to: parse_ts(&to)?,
+                    }),
+                    _ => None,
+                };
+                let eta = match eta {
+                    Some(json) => Some(
+                        serde_json::from_str::<EtaRecord>(&json)
+                            .map_err(|e| Error::Store(format!("bad ETA in the database: {e}")))?,
+                    ),
+                    None => None,
+                };
+                Ok(Stop {
+                    index,
+                    kind: StopKind::parse(&kind).ok_or_else(|| corrupt("stop kind", &kind))?,
+                    name,
+                    address,
+                    lat,
+                    lon,
+                    time_zone: tz.parse::<Tz>().map_err(|_| corrupt("time zone", &tz))?,
+                    window,
+                    arrived_at: parse_opt_ts(arrived)?,
+                    departed_at: parse_opt_ts(departed)?,
+                    eta,
+                })
+            },
+        )
         .collect()
 }
 
@@ -251,18 +257,21 @@ pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>>
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     raw.into_iter()
-        .map(|(id, kind, status, at, note, source, stop_index, recorded_at)| {
-            Ok(OrderEvent {
-                id,
-                kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
-                status: status.as_deref().map(parse_status).transpose()?,
-                at: parse_ts(&at)?,
-                note,
-                source: StatusSource::parse(&source).ok_or_else(|| corrupt("source", &source))?,
-                stop_index,
-                recorded_at: parse_ts(&recorded_at)?,
-            })
-        })
+        .map(
+            |(id, kind, status, at, note, source, stop_index, recorded_at)| {
+                Ok(OrderEvent {
+                    id,
+                    kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
+                    status: status.as_deref().map(parse_status).transpose()?,
+                    at: parse_ts(&at)?,
+                    note,
+                    source: StatusSource::parse(&source)
+                        .ok_or_else(|| corrupt("source", &source))?,
+                    stop_index,
+                    recorded_at: parse_ts(&recorded_at)?,
+                })
+            },
+        )
         .collect()
 }
 
@@ -288,14 +297,17 @@ fn pod_meta(r: &Row<'_>) -> rusqlite::Result<(PodMeta, Option<String>, String)> 
     ))
 }
 
-fn finish_pod((mut meta, taken_at, uploaded_at): (PodMeta, Option<String>, String)) -> Result<PodMeta> {
+fn finish_pod(
+    (mut meta, taken_at, uploaded_at): (PodMeta, Option<String>, String),
+) -> Result<PodMeta> {
     meta.taken_at = parse_opt_ts(taken_at)?;
     meta.uploaded_at = parse_ts(&uploaded_at)?;
     Ok(meta)
 }
 
 pub(crate) fn pods(c: &Connection, order: &OrderId) -> Result<Vec<PodMeta>> {
-    let sql = format!("SELECT {POD_COLUMNS} FROM pod_files WHERE order_id = ?1 ORDER BY uploaded_at");
+    let sql =
+        format!("SELECT {POD_COLUMNS} FROM pod_files WHERE order_id = ?1 ORDER BY uploaded_at");
     let mut stmt = c.prepare_cached(&sql)?;
     let raw = stmt
         .query_map([order.as_str()], pod_meta)?
@@ -319,23 +331,20 @@ pub(crate) fn pod_file(
     let Some(meta) = pod_by_id(c, order, pod_id)? else {
         return Ok(None);
     };
-    let data: Vec<u8> = c.query_row(
-        "SELECT data FROM pod_files WHERE id = ?1",
-        [pod_id],
-        |r| r.get(0),
-    )?;
+    let data: Vec<u8> = c.query_row("SELECT data FROM pod_files WHERE id = ?1", [pod_id], |r| {
+        r.get(0)
+    })?;
     Ok(Some((meta, data)))
 }
 
 pub(crate) fn order_by_code_hash(c: &Connection, hash: &str) -> Result<Option<OrderId>> {
-    Ok(c
-        .query_row(
-            "SELECT order_id FROM tracking_codes WHERE code_hash = ?1 AND revoked_at IS NULL",
-            [hash],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-        .map(OrderId))
+    Ok(c.query_row(
+        "SELECT order_id FROM tracking_codes WHERE code_hash = ?1 AND revoked_at IS NULL",
+        [hash],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()?
+    .map(OrderId))
 }
 
 /// The latest position of a vehicle as seen by `tenant` (its own posts or the

@@ -11,8 +11,8 @@ use serde_json::json;
 use super::rows::{self, ts};
 use crate::error::{Error, Result};
 use crate::model::{
-    EtaRecorded, EventKind, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta,
-    PositionOutcome, Tenant, TenantId, VehicleFix,
+    EtaRecorded, EventKind, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch,
+    PodMeta, PositionOutcome, Tenant, TenantId, VehicleFix,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -22,13 +22,19 @@ const TRAIL_MIN_INTERVAL_S: i64 = 30;
 const TRAIL_MIN_DISTANCE_M: f64 = 200.0;
 
 /// Statuses during which a vehicle's positions belong to the order.
-const LIVE_STATUSES: &str = "('dispatched','at_pickup','picked_up','out_for_delivery','at_delivery')";
+const LIVE_STATUSES: &str =
+    "('dispatched','at_pickup','picked_up','out_for_delivery','at_delivery')";
 
 fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
-fn outbox(c: &Connection, tenant: &TenantId, topic: &str, payload: serde_json::Value) -> Result<()> {
+fn outbox(
+    c: &Connection,
+    tenant: &TenantId,
+    topic: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
     c.execute(
         "INSERT INTO outbox (tenant_id, topic, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![tenant.as_str(), topic, payload.to_string(), ts(now())],
@@ -44,7 +50,12 @@ pub(crate) fn insert_tenant(c: &Connection, name: &str, api_key_hash: &str) -> R
     };
     c.execute(
         "INSERT INTO tenants (id, name, api_key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![tenant.id.as_str(), name, api_key_hash, ts(tenant.created_at)],
+        params![
+            tenant.id.as_str(),
+            name,
+            api_key_hash,
+            ts(tenant.created_at)
+        ],
     )?;
     Ok(tenant)
 }
@@ -176,7 +187,10 @@ pub(crate) fn update_order(
         });
     }
     if let Some(reference) = &patch.reference {
-        c.execute("UPDATE orders SET reference = ?1 WHERE id = ?2", params![reference, id.as_str()])?;
+        c.execute(
+            "UPDATE orders SET reference = ?1 WHERE id = ?2",
+            params![reference, id.as_str()],
+        )?;
     }
     if let Some(customer) = &patch.customer {
         c.execute(
@@ -191,7 +205,10 @@ pub(crate) fn update_order(
         )?;
     }
     if let Some(driver) = &patch.driver_name {
-        c.execute("UPDATE orders SET driver_name = ?1 WHERE id = ?2", params![driver, id.as_str()])?;
+        c.execute(
+            "UPDATE orders SET driver_name = ?1 WHERE id = ?2",
+            params![driver, id.as_str()],
+        )?;
     }
     if let Some(stops) = &patch.stops {
         c.execute("DELETE FROM stops WHERE order_id = ?1", [id.as_str()])?;
@@ -212,7 +229,10 @@ pub(crate) fn update_order(
             )?;
         }
     }
-    c.execute("UPDATE orders SET updated_at = ?1 WHERE id = ?2", params![ts(now()), id.as_str()])?;
+    c.execute(
+        "UPDATE orders SET updated_at = ?1 WHERE id = ?2",
+        params![ts(now()), id.as_str()],
+    )?;
     outbox(c, tenant, "order.updated", json!({"order_id": id.as_str()}))?;
     reload(c, id)
 }
@@ -244,7 +264,9 @@ fn implied_stop(order: &Order, status: OrderStatus) -> Option<u32> {
             .stops
             .iter()
             .rev()
-            .find(|s| s.kind == StopKind::Pickup && s.arrived_at.is_some() && s.departed_at.is_none())
+            .find(|s| {
+                s.kind == StopKind::Pickup && s.arrived_at.is_some() && s.departed_at.is_none()
+            })
             .map(|s| s.index),
         _ => None,
     }
@@ -294,7 +316,9 @@ pub(crate) fn add_event(
     }
     let mut stored_event = event.clone();
     if event.kind == EventKind::Status {
-        let to = event.status.ok_or_else(|| Error::invalid("status", "missing"))?;
+        let to = event
+            .status
+            .ok_or_else(|| Error::invalid("status", "missing"))?;
         let to = order.status.transition(to)?;
         let stop = event.stop_index.or_else(|| implied_stop(&order, to));
         stored_event.stop_index = stop;
@@ -359,7 +383,12 @@ pub(crate) fn add_pod(
             pod.data,
         ],
     )?;
-    outbox(c, tenant, "order.pod", json!({"order_id": id.as_str(), "pod_id": pod_id}))?;
+    outbox(
+        c,
+        tenant,
+        "order.pod",
+        json!({"order_id": id.as_str(), "pod_id": pod_id}),
+    )?;
     rows::pod_by_id(c, id, &pod_id)?.ok_or(Error::NotFound("pod"))
 }
 
@@ -414,7 +443,9 @@ pub(crate) fn record_position(
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let orders = stmt
-        .query_map(params![fix.vehicle_id.as_str(), tenant_key], |r| r.get::<_, String>(0))?
+        .query_map(params![fix.vehicle_id.as_str(), tenant_key], |r| {
+            r.get::<_, String>(0)
+        })?
         .map(|r| r.map(OrderId))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for order in &orders {
@@ -451,7 +482,13 @@ fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()>
             "INSERT OR IGNORE INTO position_trail (order_id, at, lat, lon, speed_mps) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![order.as_str(), ts(fix.at), fix.lat, fix.lon, fix.speed_mps])?;
+        .execute(params![
+            order.as_str(),
+            ts(fix.at),
+            fix.lat,
+            fix.lon,
+            fix.speed_mps
+        ])?;
     }
     Ok(())
 }

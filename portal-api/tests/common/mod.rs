@@ -23,14 +23,27 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-pub async fn test_app_with(config: PortalConfig, graph: Option<Arc<road_graph::RoadGraph>>) -> TestApp {
+pub async fn test_app_with(
+    config: PortalConfig,
+    graph: Option<Arc<road_graph::RoadGraph>>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("portal.db").display());
     let store = portal_api::open_store(&url).await.expect("store opens");
-    let (_, key_a) = portal_api::create_tenant(&*store, "Acme Brokerage").await.expect("tenant a");
-    let (_, key_b) = portal_api::create_tenant(&*store, "Other Logistics").await.expect("tenant b");
-    let state = AppState::new(config, store.clone(), Arc::new(MemoryFanOut::new()), None, graph)
-        .expect("valid config");
+    let (_, key_a) = portal_api::create_tenant(&*store, "Acme Brokerage")
+        .await
+        .expect("tenant a");
+    let (_, key_b) = portal_api::create_tenant(&*store, "Other Logistics")
+        .await
+        .expect("tenant b");
+    let state = AppState::new(
+        config,
+        store.clone(),
+        Arc::new(MemoryFanOut::new()),
+        None,
+        graph,
+    )
+    .expect("valid config");
     TestApp {
         app: portal_api::app(state.clone()),
         state,
@@ -66,10 +79,21 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
         .expect("body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, headers, json, text }
+    Reply {
+        status,
+        headers,
+        json,
+        text,
+    }
 }
 
-pub async fn call(app: &Router, method: Method, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+pub async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(key) = key {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -102,14 +126,29 @@ pub fn order_body(reference: &str, vehicle: Option<&str>) -> Value {
 }
 
 /// Creates an order for the tenant with `key`; returns its JSON.
-pub async fn create_order(app: &Router, key: &str, reference: &str, vehicle: Option<&str>) -> Value {
-    let reply = call(app, Method::POST, "/api/v1/orders", Some(key), Some(order_body(reference, vehicle))).await;
+pub async fn create_order(
+    app: &Router,
+    key: &str,
+    reference: &str,
+    vehicle: Option<&str>,
+) -> Value {
+    let reply = call(
+        app,
+        Method::POST,
+        "/api/v1/orders",
+        Some(key),
+        Some(order_body(reference, vehicle)),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     reply.json
 }
 
 pub fn code_of(order: &Value) -> String {
-    order["tracking_code"].as_str().expect("a tracking code").to_owned()
+    order["tracking_code"]
+        .as_str()
+        .expect("a tracking code")
+        .to_owned()
 }
 
 pub async fn set_status(app: &Router, key: &str, id: &str, status: &str) -> Reply {
@@ -125,5 +164,8 @@ pub async fn set_status(app: &Router, key: &str, id: &str, status: &str) -> Repl
 
 /// The error message of a JSON error reply.
 pub fn error_message(reply: &Reply) -> String {
-    reply.json["error"]["message"].as_str().unwrap_or("").to_owned()
+    reply.json["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
 }
