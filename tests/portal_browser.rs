@@ -57,11 +57,18 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         let port = loop {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Some(port) = text.lines().next().and_then(|l| l.trim().parse::<u16>().ok()) {
+                if let Some(port) = text
+                    .lines()
+                    .next()
+                    .and_then(|l| l.trim().parse::<u16>().ok())
+                {
                     break port;
                 }
             }
-            assert!(Instant::now() < deadline, "chromium did not open its debugging port");
+            assert!(
+                Instant::now() < deadline,
+                "chromium did not open its debugging port"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let targets: Value = client()
@@ -80,7 +87,11 @@ impl Browser {
             .expect("a page target");
         let url = page["webSocketDebuggerUrl"].as_str().expect("debugger URL");
         let ws = ws_connect(url).await;
-        Browser { child, ws, next_id: 1 }
+        Browser {
+            child,
+            ws,
+            next_id: 1,
+        }
     }
 
     /// Sends a DevTools command and waits for its answer (events in between are
@@ -89,7 +100,10 @@ impl Browser {
         let id = self.next_id;
         self.next_id += 1;
         let request = json!({"id": id, "method": method, "params": params});
-        self.ws.send(Message::Text(request.to_string().into())).await.expect("send to chromium");
+        self.ws
+            .send(Message::Text(request.to_string().into()))
+            .await
+            .expect("send to chromium");
         loop {
             let message = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
                 .await
@@ -108,7 +122,10 @@ impl Browser {
 
     async fn eval(&mut self, expression: &str) -> Value {
         let result = self
-            .call("Runtime.evaluate", json!({"expression": expression, "returnByValue": true}))
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
             .await;
         result["result"]["value"].clone()
     }
@@ -129,7 +146,10 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tracking_page_shows_status_eta_and_truck_and_updates_live() {
-    if !service_available("chromium at /usr/bin/chromium", Path::new(CHROMIUM).exists()) {
+    if !service_available(
+        "chromium at /usr/bin/chromium",
+        Path::new(CHROMIUM).exists(),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -141,47 +161,91 @@ async fn the_tracking_page_shows_status_eta_and_truck_and_updates_live() {
     let id = order["id"].as_str().expect("id").to_owned();
     post_position(&base, &key, "TRUCK-B", 39.2790, -76.5990).await;
     let http = client();
-    let eta = |at: &str, p10: &str, p90: &str| json!({"stop_index": 0, "eta": at, "p10": p10, "p90": p90,
-        "reasons": ["traffic"], "route": [[-76.5990, 39.2790], [-76.6040, 39.2780], [-76.6080, 39.2770]]});
-    let posted = http.post(format!("{base}/api/v1/orders/{id}/eta")).bearer_auth(&key)
-        .json(&eta("2025-11-25T14:05:00Z", "2025-11-25T13:55:00Z", "2025-11-25T14:25:00Z"))
-        .send().await.expect("eta");
+    let eta = |at: &str, p10: &str, p90: &str| {
+        json!({"stop_index": 0, "eta": at, "p10": p10, "p90": p90,
+        "reasons": ["traffic"], "route": [[-76.5990, 39.2790], [-76.6040, 39.2780], [-76.6080, 39.2770]]})
+    };
+    let posted = http
+        .post(format!("{base}/api/v1/orders/{id}/eta"))
+        .bearer_auth(&key)
+        .json(&eta(
+            "2025-11-25T14:05:00Z",
+            "2025-11-25T13:55:00Z",
+            "2025-11-25T14:25:00Z",
+        ))
+        .send()
+        .await
+        .expect("eta");
     assert_eq!(posted.status(), 202);
 
     let mut browser = Browser::launch(&dir.path().join("chromium-profile")).await;
-    let page_url = order["tracking_url"].as_str().expect("tracking url").to_owned();
+    let page_url = order["tracking_url"]
+        .as_str()
+        .expect("tracking url")
+        .to_owned();
     browser.call("Page.enable", json!({})).await;
-    browser.call("Page.navigate", json!({"url": page_url})).await;
+    browser
+        .call("Page.navigate", json!({"url": page_url}))
+        .await;
 
-    let status = browser.wait_for("the status", "document.getElementById('status') && document.getElementById('status').textContent").await;
+    let status = browser
+        .wait_for(
+            "the status",
+            "document.getElementById('status') && document.getElementById('status').textContent",
+        )
+        .await;
     assert_eq!(status, "Dispatched");
     let eta_text = browser.wait_for("the ETA", "document.querySelector('#eta-time time') && document.querySelector('#eta-time time').textContent").await;
     assert_eq!(eta_text, "Tue 25 Nov, 09:05 EST");
-    let window = browser.eval("document.getElementById('eta-window').textContent").await;
+    let window = browser
+        .eval("document.getElementById('eta-window').textContent")
+        .await;
     assert!(window.as_str().expect("text").contains("08:55"), "{window}");
-    browser.wait_for("the truck marker", "document.querySelector('.truck-marker') !== null").await;
+    browser
+        .wait_for(
+            "the truck marker",
+            "document.querySelector('.truck-marker') !== null",
+        )
+        .await;
     browser.wait_for("the live connection", "document.getElementById('live') && document.getElementById('live').textContent === 'Live'").await;
     browser.wait_for("the basemap roads", "document.querySelectorAll('.leaflet-overlay-pane canvas, .leaflet-overlay-pane path').length > 0").await;
-    let attribution = browser.eval("document.body.innerText.includes('© OpenStreetMap contributors')").await;
+    let attribution = browser
+        .eval("document.body.innerText.includes('© OpenStreetMap contributors')")
+        .await;
     assert_eq!(attribution, true);
     let truck_before = browser.eval("(function(){var r=document.querySelector('.truck-marker').getBoundingClientRect();return [r.x,r.y];})()").await;
 
     // The truck moves and a new ETA comes in: the page follows without a reload.
     browser.eval("window.__sameDocument = true").await;
     post_position(&base, &key, "TRUCK-B", 39.2781, -76.6050).await;
-    http.post(format!("{base}/api/v1/orders/{id}/eta")).bearer_auth(&key)
-        .json(&eta("2025-11-25T14:20:00Z", "2025-11-25T14:10:00Z", "2025-11-25T14:40:00Z"))
-        .send().await.expect("eta");
+    http.post(format!("{base}/api/v1/orders/{id}/eta"))
+        .bearer_auth(&key)
+        .json(&eta(
+            "2025-11-25T14:20:00Z",
+            "2025-11-25T14:10:00Z",
+            "2025-11-25T14:40:00Z",
+        ))
+        .send()
+        .await
+        .expect("eta");
     let new_eta = browser.wait_for("the new ETA",
         "(function(){var t=document.querySelector('#eta-time time');return t && t.textContent.indexOf('09:20')>=0 && t.textContent;})()").await;
     assert_eq!(new_eta, "Tue 25 Nov, 09:20 EST");
     let truck_after = browser.wait_for("the truck moving",
         &format!("(function(){{var r=document.querySelector('.truck-marker').getBoundingClientRect();var b={truck_before};return (Math.abs(r.x-b[0])+Math.abs(r.y-b[1])>1) && [r.x,r.y];}})()")).await;
     assert_ne!(truck_after, truck_before);
-    assert_eq!(browser.eval("window.__sameDocument === true").await, true, "updated live, not by reloading");
+    assert_eq!(
+        browser.eval("window.__sameDocument === true").await,
+        true,
+        "updated live, not by reloading"
+    );
 
-    let shot = browser.call("Page.captureScreenshot", json!({"format": "png"})).await;
-    let png = data_encoding::BASE64.decode(shot["data"].as_str().expect("data").as_bytes()).expect("base64");
+    let shot = browser
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    let png = data_encoding::BASE64
+        .decode(shot["data"].as_str().expect("data").as_bytes())
+        .expect("base64");
     let path = artifacts_dir().join("portal-browser.png");
     std::fs::write(&path, png).expect("screenshot written");
     eprintln!("screenshot: {}", path.display());

@@ -17,7 +17,12 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = sqlite_url(dir.path(), "shared.db");
     let key = create_tenant(dir.path(), &store, "Fan-out Brokerage");
-    let args = ["--store", store.as_str(), "--fanout", "redis://127.0.0.1:6379"];
+    let args = [
+        "--store",
+        store.as_str(),
+        "--fanout",
+        "redis://127.0.0.1:6379",
+    ];
     let node_a = Server::start(dir.path(), &args, 0);
     let node_b = Server::start(dir.path(), &args, 0);
     assert_ne!(node_a.base_url, node_b.base_url);
@@ -25,12 +30,16 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
     let order = dispatched_order(&node_a.base_url, &key, "FAN-1", "TRUCK-FAN").await;
     let code = order["tracking_code"].as_str().expect("code").to_owned();
     let mut on_b = ws_connect(&node_b.ws_url(&code)).await;
-    let snapshot = next_json(&mut on_b, Duration::from_secs(5)).await.expect("snapshot from B");
+    let snapshot = next_json(&mut on_b, Duration::from_secs(5))
+        .await
+        .expect("snapshot from B");
     assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(snapshot["reference"], "FAN-1");
 
     post_position(&node_a.base_url, &key, "TRUCK-FAN", 39.2811, -76.5901).await;
-    let delta = next_of_type(&mut on_b, "position", Duration::from_secs(5)).await.expect("the position reaches B");
+    let delta = next_of_type(&mut on_b, "position", Duration::from_secs(5))
+        .await
+        .expect("the position reaches B");
     assert_eq!(delta["type"], "position");
     assert_eq!(delta["vehicle"]["lat"], 39.2811);
     assert_eq!(delta["vehicle"]["lon"], -76.5901);
@@ -44,11 +53,15 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
         .send()
         .await
         .expect("status");
-    let status = next_of_type(&mut on_b, "status", Duration::from_secs(5)).await.expect("status reaches B");
+    let status = next_of_type(&mut on_b, "status", Duration::from_secs(5))
+        .await
+        .expect("status reaches B");
     assert_eq!(status["status"], "at_pickup");
 
     let mut late_on_b = ws_connect(&node_b.ws_url(&code)).await;
-    let fresh = next_json(&mut late_on_b, Duration::from_secs(5)).await.expect("snapshot");
+    let fresh = next_json(&mut late_on_b, Duration::from_secs(5))
+        .await
+        .expect("snapshot");
     assert_eq!(fresh["vehicle"]["lat"], 39.2811);
     ws_close(on_b).await;
     ws_close(late_on_b).await;

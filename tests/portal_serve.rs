@@ -14,7 +14,10 @@ use serde_json::json;
 async fn the_embedded_default_keeps_its_demo_orders_across_restarts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = Server::start(dir.path(), &[], 2);
-    assert!(dir.path().join("tracker.db").exists(), "the default store is ./tracker.db");
+    assert!(
+        dir.path().join("tracker.db").exists(),
+        "the default store is ./tracker.db"
+    );
     assert_eq!(first.demo_urls.len(), 2);
     let urls = first.demo_urls.clone();
     let page = client().get(&urls[0]).send().await.expect("demo page");
@@ -25,7 +28,12 @@ async fn the_embedded_default_keeps_its_demo_orders_across_restarts() {
     drop(first);
 
     let second = Server::start(dir.path(), &[], 2);
-    assert_eq!(second.demo_urls, urls.iter().map(|u| u.replace(&url_origin(u), &second.base_url)).collect::<Vec<_>>());
+    assert_eq!(
+        second.demo_urls,
+        urls.iter()
+            .map(|u| u.replace(&url_origin(u), &second.base_url))
+            .collect::<Vec<_>>()
+    );
 }
 
 fn url_origin(url: &str) -> String {
@@ -36,14 +44,26 @@ fn url_origin(url: &str) -> String {
 #[test]
 fn bad_flags_exit_with_code_2() {
     let out = std::process::Command::new(TRACKER)
-        .args(["serve", "--store", "postgres://localhost/x", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--store",
+            "postgres://localhost/x",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not supported yet"), "{stderr}");
     let out = std::process::Command::new(TRACKER)
-        .args(["serve", "--fanout", "carrier-pigeon://", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--fanout",
+            "carrier-pigeon://",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -60,13 +80,17 @@ async fn a_page_follows_its_truck_live_and_a_rotated_link_closes_it() {
     let code = order["tracking_code"].as_str().expect("code").to_owned();
 
     let mut ws = ws_connect(&server.ws_url(&code)).await;
-    let snapshot = next_json(&mut ws, Duration::from_secs(5)).await.expect("a snapshot");
+    let snapshot = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("a snapshot");
     assert_eq!(snapshot["type"], "snapshot");
     assert_eq!(snapshot["status"], "dispatched");
     assert!(snapshot["vehicle"].is_null());
 
     post_position(&base, &key, "TRUCK-LIVE", 39.2801, -76.6002).await;
-    let delta = next_json(&mut ws, Duration::from_secs(5)).await.expect("a position delta");
+    let delta = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("a position delta");
     assert_eq!(delta["type"], "position");
     assert_eq!(delta["vehicle"]["lat"], 39.2801);
 
@@ -75,30 +99,49 @@ async fn a_page_follows_its_truck_live_and_a_rotated_link_closes_it() {
     http.post(format!("{base}/api/v1/orders/{id}/eta")).bearer_auth(&key)
         .json(&json!({"stop_index": 0, "eta": "2025-11-25T14:05:00Z", "p10": "2025-11-25T13:55:00Z", "p90": "2025-11-25T14:25:00Z"}))
         .send().await.expect("eta");
-    let eta = next_json(&mut ws, Duration::from_secs(5)).await.expect("an ETA delta");
+    let eta = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("an ETA delta");
     assert_eq!(eta["type"], "eta");
     assert_eq!(eta["eta"]["at"], "2025-11-25T14:05:00Z");
 
-    http.post(format!("{base}/api/v1/orders/{id}/status")).bearer_auth(&key)
+    http.post(format!("{base}/api/v1/orders/{id}/status"))
+        .bearer_auth(&key)
         .json(&json!({"status": "at_pickup", "note": "Checked in at gate 2"}))
-        .send().await.expect("status");
-    let status = next_json(&mut ws, Duration::from_secs(5)).await.expect("a status delta");
+        .send()
+        .await
+        .expect("status");
+    let status = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("a status delta");
     assert_eq!(status["type"], "status");
     assert_eq!(status["status"], "at_pickup");
     assert_eq!(status["event"]["note"], "Checked in at gate 2");
 
     // A second viewer opening now starts from the current state.
     let mut late = ws_connect(&server.ws_url(&code)).await;
-    let fresh = next_json(&mut late, Duration::from_secs(5)).await.expect("snapshot");
+    let fresh = next_json(&mut late, Duration::from_secs(5))
+        .await
+        .expect("snapshot");
     assert_eq!(fresh["status"], "at_pickup");
     assert_eq!(fresh["vehicle"]["lat"], 39.2801);
 
-    let rotated = http.post(format!("{base}/api/v1/orders/{id}/tracking-link/rotate")).bearer_auth(&key)
-        .send().await.expect("rotate");
+    let rotated = http
+        .post(format!("{base}/api/v1/orders/{id}/tracking-link/rotate"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("rotate");
     assert_eq!(rotated.status(), 200);
-    let closed = next_json(&mut ws, Duration::from_secs(5)).await.expect("a close");
+    let closed = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("a close");
     assert_eq!(closed, json!({"type": "closed", "code": 4404}));
-    let old_page = http.get(format!("{base}/t/{code}")).send().await.expect("old page");
+    let old_page = http
+        .get(format!("{base}/t/{code}"))
+        .send()
+        .await
+        .expect("old page");
     assert_eq!(old_page.status(), 404);
     ws_close(late).await;
 }

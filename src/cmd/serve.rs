@@ -92,7 +92,11 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
         return Ok(super::open_map(path)?.0);
     }
     let dir = std::env::temp_dir();
-    let tag = format!("{:08x}-v{}", crc32fast::hash(BUNDLED_MAP), road_graph::SNAPSHOT_VERSION);
+    let tag = format!(
+        "{:08x}-v{}",
+        crc32fast::hash(BUNDLED_MAP),
+        road_graph::SNAPSHOT_VERSION
+    );
     let snapshot = dir.join(format!("tracker-baltimore-{tag}.graph"));
     if let Ok(graph) = road_graph::load_snapshot(&snapshot) {
         return Ok(graph);
@@ -108,7 +112,9 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
 }
 
 async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> anyhow::Result<()> {
-    let store = portal_api::open_store(&args.store).await.map_err(bad_input)?;
+    let store = portal_api::open_store(&args.store)
+        .await
+        .map_err(bad_input)?;
     let fanout = portal_api::open_fanout(&args.fanout)
         .await
         .map_err(|e| bad_input(format!("--fanout {}: {e}", args.fanout)))?;
@@ -148,7 +154,10 @@ async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> an
         .await
         .context("creating the demo orders")?;
         if let Some(key) = &seed.new_api_key {
-            eprintln!("demo tenant {} created; its API key (shown once): {key}", seed.tenant.id);
+            eprintln!(
+                "demo tenant {} created; its API key (shown once): {key}",
+                seed.tenant.id
+            );
         }
         for order in &seed.orders {
             if let Some(code) = &order.tracking_code {
@@ -192,20 +201,45 @@ async fn shutdown_signal() {
 /// graph. On another map, places are picked from the graph itself.
 fn demo_places(graph: &RoadGraph) -> Vec<DemoPlace> {
     const BALTIMORE: [(&str, &str, f64, f64); 6] = [
-        ("Key Highway Warehouse", "Key Hwy, Baltimore, MD", 39.2770, -76.6080),
-        ("Harbor East Distribution", "Lancaster St, Baltimore, MD", 39.2834, -76.6010),
-        ("Canton Crossing", "Boston St, Baltimore, MD", 39.2760, -76.5700),
-        ("Johns Hopkins Receiving", "Orleans St, Baltimore, MD", 39.2966, -76.5920),
-        ("Highlandtown Hardware", "Eastern Ave, Baltimore, MD", 39.2860, -76.5680),
-        ("Patterson Park Grocery", "E Baltimore St, Baltimore, MD", 39.2925, -76.5835),
+        (
+            "Key Highway Warehouse",
+            "Key Hwy, Baltimore, MD",
+            39.2770,
+            -76.6080,
+        ),
+        (
+            "Harbor East Distribution",
+            "Lancaster St, Baltimore, MD",
+            39.2834,
+            -76.6010,
+        ),
+        (
+            "Canton Crossing",
+            "Boston St, Baltimore, MD",
+            39.2760,
+            -76.5700,
+        ),
+        (
+            "Johns Hopkins Receiving",
+            "Orleans St, Baltimore, MD",
+            39.2966,
+            -76.5920,
+        ),
+        (
+            "Highlandtown Hardware",
+            "Eastern Ave, Baltimore, MD",
+            39.2860,
+            -76.5680,
+        ),
+        (
+            "Patterson Park Grocery",
+            "E Baltimore St, Baltimore, MD",
+            39.2925,
+            -76.5835,
+        ),
     ];
     let bbox = graph.bbox();
-    let snap = |p: LatLon| {
-        graph
-            .nearest_edges(p, 500.0, 1)
-            .first()
-            .map(|c| c.point)
-    };
+    let snap = |p: LatLon| graph.nearest_edges(p, 500.0, 1).first().map(|c| c.point);
     let named: Vec<DemoPlace> = BALTIMORE
         .iter()
         .filter(|(_, _, lat, lon)| bbox.contains(LatLon::new(*lat, *lon)))

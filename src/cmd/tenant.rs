@@ -28,13 +28,17 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(async {
                 let store = portal_api::open_store(&store).await.map_err(bad_input)?;
-                let (tenant, api_key) = portal_api::create_tenant(&*store, &name)
-                    .await
-                    .map_err(|e| match e {
-                        portal_api::Error::Invalid { .. } => bad_input(e),
-                        other => anyhow::Error::new(other),
-                    })?;
-                println!("{}", json!({"tenant_id": tenant.id.as_str(), "api_key": api_key}));
+                let (tenant, api_key) =
+                    portal_api::create_tenant(&*store, &name)
+                        .await
+                        .map_err(|e| match e {
+                            portal_api::Error::Invalid { .. } => bad_input(e),
+                            other => anyhow::Error::new(other),
+                        })?;
+                println!(
+                    "{}",
+                    json!({"tenant_id": tenant.id.as_str(), "api_key": api_key})
+                );
                 Ok(())
             })
         }

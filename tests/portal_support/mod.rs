@@ -80,7 +80,9 @@ impl Server {
         let mut demo_urls = Vec::new();
         while base_url.is_none() || demo_urls.len() < demo {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("tracker serve printed its URLs in time");
+            let line = rx
+                .recv_timeout(left)
+                .expect("tracker serve printed its URLs in time");
             if let Some(url) = line.strip_prefix("listening on ") {
                 base_url = Some(url.trim().to_owned());
             } else if let Some(url) = line.strip_prefix("demo tracking page: ") {
@@ -95,7 +97,10 @@ impl Server {
     }
 
     pub fn ws_url(&self, code: &str) -> String {
-        format!("{}/t/{code}/ws", self.base_url.replacen("http://", "ws://", 1))
+        format!(
+            "{}/t/{code}/ws",
+            self.base_url.replacen("http://", "ws://", 1)
+        )
     }
 }
 
@@ -106,9 +111,17 @@ pub fn create_tenant(dir: &Path, store: &str, name: &str) -> String {
         .args(["tenant", "create", name, "--store", store])
         .output()
         .expect("tracker tenant create runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    assert!(json["tenant_id"].as_str().is_some_and(|t| t.starts_with("ten_")));
+    assert!(
+        json["tenant_id"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ten_"))
+    );
     json["api_key"].as_str().expect("api_key").to_owned()
 }
 
@@ -172,10 +185,13 @@ pub async fn post_position(base: &str, key: &str, vehicle: &str, lat: f64, lon: 
     assert_eq!(reply.status(), 202);
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect(url: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects");
     ws
 }
 
@@ -183,7 +199,10 @@ pub async fn ws_connect(url: &str) -> Ws {
 pub async fn next_json(ws: &mut Ws, timeout: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let message = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
         match message {
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(&text).expect("JSON message");
