@@ -18,6 +18,7 @@ mod batch;
 mod bus;
 mod error;
 mod format;
+pub mod kafka;
 mod pipeline;
 mod shutdown;
 mod sink;

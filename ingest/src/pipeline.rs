@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use engine::{Position, VehicleId};
 
 use crate::shutdown::Shutdown;
-use crate::sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
+use crate::sink::{DeadLetter, PositionSink, SinkReceipt};
 use crate::stats::IngestStats;
 
 /// The newest written device time per vehicle, tagged with the partition the
@@ -115,10 +115,6 @@ impl Dedupe {
     pub(crate) fn forget_tags(&mut self, tags: &[u32]) {
         self.last.retain(|_, (_, tag)| !tags.contains(tag));
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.last.len()
-    }
 }
 
 /// Exponential backoff for retries of the sink and the dead-letter producer.
@@ -151,6 +147,28 @@ impl Backoff {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Interrupted;
 
+/// Retries `$op` (an expression producing a future of `Result<T, SinkError>`)
+/// with backoff until it succeeds; evaluates to `Err(Interrupted)` on shutdown.
+/// A macro rather than a function taking a closure: closures returning futures
+/// that borrow defeat the `Send` inference of the callers' spawned tasks.
+macro_rules! retry {
+    ($stats:expr, $shutdown:expr, $count:ident, $op:expr) => {{
+        let mut backoff = Backoff::new();
+        loop {
+            match $op.await {
+                Ok(value) => break Ok(value),
+                Err(err) => {
+                    tracing::warn!(error = %err, "retrying after a sink failure");
+                    $stats.$count();
+                    if !backoff.sleep($shutdown).await {
+                        break Err(Interrupted);
+                    }
+                }
+            }
+        }
+    }};
+}
+
 /// Decides, writes and counts one batch of decoded positions: asks the sink about
 /// unseen vehicles, filters, writes with retries until durable, then advances the
 /// table. Returns `Interrupted` only on shutdown.
@@ -168,7 +186,7 @@ pub(crate) async fn deliver<S: PositionSink>(
     let unseen = dedupe.unseen(&positions, tags);
     if !unseen.is_empty() {
         let ids: Vec<VehicleId> = unseen.iter().map(|(id, _)| id.clone()).collect();
-        let times = retry(stats, shutdown, || sink.last_times(&ids), IngestStats::sink_retry).await?;
+        let times = retry!(stats, shutdown, sink_retry, sink.last_times(&ids))?;
         dedupe.seed(unseen, &times);
     }
     let filtered = dedupe.filter(positions);
@@ -177,7 +195,7 @@ pub(crate) async fn deliver<S: PositionSink>(
     if filtered.accepted.is_empty() {
         return Ok(SinkReceipt::default());
     }
-    let receipt = retry(stats, shutdown, || sink.write(&filtered.accepted), IngestStats::sink_retry).await?;
+    let receipt = retry!(stats, shutdown, sink_retry, sink.write(&filtered.accepted))?;
     dedupe.commit(&filtered.accepted);
     stats.batch();
     stats.accepted(filtered.accepted.len() as u64);
@@ -195,33 +213,7 @@ pub(crate) async fn deliver_dead_letters<S: PositionSink>(
     if letters.is_empty() {
         return Ok(());
     }
-    retry(stats, shutdown, || sink.dead_letters(letters), IngestStats::dead_letter_retry).await?;
+    retry!(stats, shutdown, dead_letter_retry, sink.dead_letters(letters))?;
     stats.dead_lettered(letters.len() as u64);
     Ok(())
-}
-
-/// Runs `op` until it succeeds, backing off between failures.
-async fn retry<T, F, Fut>(
-    stats: &IngestStats,
-    shutdown: &mut Shutdown,
-    mut op: F,
-    count: fn(&IngestStats),
-) -> Result<T, Interrupted>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, SinkError>>,
-{
-    let mut backoff = Backoff::new();
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(err) => {
-                tracing::warn!(error = %err, "retrying after a sink failure");
-                count(stats);
-                if !backoff.sleep(shutdown).await {
-                    return Err(Interrupted);
-                }
-            }
-        }
-    }
 }

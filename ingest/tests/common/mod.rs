@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod kafka;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +25,9 @@ pub struct Recorded {
     pub fail_next: u32,
     /// Vehicles the "fleet table" knows; others are reported unknown.
     pub known: Option<Vec<String>>,
+    /// Time each write takes after it is recorded (so a kill can land between
+    /// "durable" and "offsets committed").
+    pub write_delay: std::time::Duration,
 }
 
 /// A sink that keeps everything in memory behind a lock; clones share it, which
@@ -53,25 +58,12 @@ impl TestSink {
 
 impl PositionSink for TestSink {
     async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
-        let mut rec = self.lock();
-        if rec.fail_next > 0 {
-            rec.fail_next -= 1;
-            return Err(SinkError("database is locked".into()));
+        let receipt = self.record(batch)?;
+        let delay = self.lock().write_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
-        rec.writes += 1;
-        let mut unknown = 0;
-        for p in batch {
-            *rec.counts.entry((p.vehicle_id.0.clone(), p.time)).or_default() += 1;
-            if let Some(known) = &rec.known
-                && !known.contains(&p.vehicle_id.0)
-            {
-                unknown += 1;
-            }
-            rec.written.push(p.clone());
-        }
-        Ok(SinkReceipt {
-            unknown_vehicles: unknown,
-        })
+        Ok(receipt)
     }
 
     async fn last_times(&self, vehicles: &[VehicleId]) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
@@ -91,6 +83,30 @@ impl PositionSink for TestSink {
     async fn dead_letters(&self, letters: &[DeadLetter]) -> Result<(), SinkError> {
         self.lock().dead.extend_from_slice(letters);
         Ok(())
+    }
+}
+
+impl TestSink {
+    fn record(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        let mut rec = self.lock();
+        if rec.fail_next > 0 {
+            rec.fail_next -= 1;
+            return Err(SinkError("database is locked".into()));
+        }
+        rec.writes += 1;
+        let mut unknown = 0;
+        for p in batch {
+            *rec.counts.entry((p.vehicle_id.0.clone(), p.time)).or_default() += 1;
+            if let Some(known) = &rec.known
+                && !known.contains(&p.vehicle_id.0)
+            {
+                unknown += 1;
+            }
+            rec.written.push(p.clone());
+        }
+        Ok(SinkReceipt {
+            unknown_vehicles: unknown,
+        })
     }
 }
 

@@ -1,0 +1,511 @@
+//! The Kafka source: a consumer-group member that reads the positions topic(s),
+//! decodes and validates each message, writes batches to the sink, dead-letters
+//! bad messages, and stores offsets only after both are durable.
+//!
+//! Why the loop is shaped this way:
+//! - Fetch, process and store happen in one task, in sequence. Rebalance
+//!   callbacks only run inside `recv()`, so when a revoke arrives every processed
+//!   message already has its offset stored; the callback commits those offsets
+//!   synchronously before the partitions move ("flush and commit on revoke").
+//! - Messages fetched but not yet processed when their partition is revoked are
+//!   dropped: the new owner reads them again from the committed offset. Keeping
+//!   them would let two nodes work on one vehicle at once.
+//! - Offsets are stored (`enable.auto.offset.store=false`) after the sink write
+//!   and the dead-letter acks; librdkafka's auto-commit then commits only stored
+//!   offsets. A crash replays at most the last uncommitted second of messages,
+//!   and the sink-seeded dedupe makes that replay change nothing.
+//! - Broker outages are librdkafka's business (it reconnects); the loop logs
+//!   consumer errors and carries on. It never exits on bad input.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::producer::{KafkaPublisher, OutRecord};
+use super::settings::{consumer_config, ClientTuning};
+use crate::format::{decode, resolve_format, Format, FORMAT_HEADER};
+use crate::pipeline::{deliver, deliver_dead_letters, Backoff, Dedupe, Interrupted};
+use crate::shutdown::Shutdown;
+use crate::sink::{DeadLetter, PositionSink};
+use crate::stats::IngestStats;
+use crate::validate::{RejectReason, Rejection, ValidationRules};
+use crate::{Error, Result};
+
+/// The default dead-letter topic.
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "positions.dlq";
+
+/// Header names of a dead letter (besides `format`).
+pub const REASON_HEADER: &str = "reason";
+pub const DETAIL_HEADER: &str = "reason_detail";
+pub const ORIGIN_HEADER: &str = "origin";
+
+/// Settings of the Kafka source. No `Default`: start from
+/// [`KafkaSourceConfig::recommended`].
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    /// Bootstrap servers, `HOST:PORT[,HOST:PORT…]`.
+    pub brokers: String,
+    /// Consumer group; nodes with the same group share the partitions.
+    pub group_id: String,
+    /// Topics to read and the format of each (a `format` header overrides it).
+    pub topics: Vec<(String, Format)>,
+    /// Where rejected messages go; `None` hands them to the sink instead.
+    pub dead_letter_topic: Option<String>,
+    /// Most messages processed (and written to the sink) at once.
+    pub max_batch: usize,
+    /// Longest wait to fill a batch after its first message arrived.
+    pub max_batch_wait: Duration,
+    pub tuning: ClientTuning,
+    /// Extra librdkafka settings, applied last.
+    pub overrides: Vec<(String, String)>,
+    pub rules: ValidationRules,
+}
+
+impl KafkaSourceConfig {
+    /// Our measured defaults for one canonical topic: dead letters to
+    /// `positions.dlq`, batches of up to 5000 messages or 5 ms.
+    pub fn recommended(brokers: &str, group_id: &str, topic: &str) -> KafkaSourceConfig {
+        KafkaSourceConfig {
+            brokers: brokers.to_owned(),
+            group_id: group_id.to_owned(),
+            topics: vec![(topic.to_owned(), Format::Canonical)],
+            dead_letter_topic: Some(DEFAULT_DEAD_LETTER_TOPIC.to_owned()),
+            max_batch: 5000,
+            max_batch_wait: Duration::from_millis(5),
+            tuning: ClientTuning::Tuned,
+            overrides: Vec::new(),
+            rules: ValidationRules::RECOMMENDED,
+        }
+    }
+
+    /// Names the first bad setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |setting, reason: &str| {
+            Err(Error::InvalidConfig {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.brokers.trim().is_empty() {
+            return bad("brokers", "no broker address");
+        }
+        if self.group_id.trim().is_empty() {
+            return bad("group_id", "must not be empty");
+        }
+        if self.topics.is_empty() {
+            return bad("topics", "at least one topic is needed");
+        }
+        if self.max_batch == 0 {
+            return bad("max_batch", "must be positive");
+        }
+        self.rules.validate()
+    }
+}
+
+/// State shared with librdkafka's rebalance callback.
+struct IngestContext {
+    /// Offsets stored (processed + 1) and not yet known to be committed.
+    stored: Mutex<HashMap<(String, i32), i64>>,
+    /// Partitions revoked since the loop last looked.
+    revoked: Mutex<Vec<(String, i32)>>,
+    revoke_pending: AtomicBool,
+    stats: Arc<IngestStats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent (plain
+    // inserts and removes), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ClientContext for IngestContext {}
+
+impl ConsumerContext for IngestContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(partitions) = rebalance else {
+            return;
+        };
+        self.stats.rebalance();
+        let mut commit = TopicPartitionList::new();
+        {
+            let mut stored = lock(&self.stored);
+            let mut revoked = lock(&self.revoked);
+            for elem in partitions.elements() {
+                let tp = (elem.topic().to_owned(), elem.partition());
+                if let Some(offset) = stored.remove(&tp)
+                    && let Err(err) = commit.add_partition_offset(&tp.0, tp.1, Offset::Offset(offset))
+                {
+                    tracing::warn!(error = %err, "cannot list offset to commit on revoke");
+                }
+                revoked.push(tp);
+            }
+        }
+        self.revoke_pending.store(true, Ordering::Release);
+        if commit.count() > 0 {
+            match consumer.commit(&commit, CommitMode::Sync) {
+                Ok(()) => tracing::info!(partitions = commit.count(), "committed on revoke"),
+                // librdkafka's auto-commit on revoke is the fallback.
+                Err(err) => tracing::warn!(error = %err, "commit on revoke failed"),
+            }
+        }
+    }
+}
+
+/// One fetched, decoded message waiting for the sink.
+struct Batch {
+    positions: Vec<engine::Position>,
+    tags: Vec<u32>,
+    letters: Vec<(DeadLetter, u32)>,
+    /// Highest offset seen per partition slot.
+    offsets: HashMap<u32, i64>,
+    received: u64,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            positions: Vec::new(),
+            tags: Vec::new(),
+            letters: Vec::new(),
+            offsets: HashMap::new(),
+            received: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.positions.len() + self.letters.len()
+    }
+
+    /// Drops everything from the given partition slots; returns how many.
+    fn discard(&mut self, slots: &[u32]) -> u64 {
+        let before = self.len();
+        let mut keep = self.tags.iter().map(|t| !slots.contains(t));
+        self.positions.retain(|_| keep.next().unwrap_or(true));
+        self.tags.retain(|t| !slots.contains(t));
+        self.letters.retain(|(_, t)| !slots.contains(t));
+        self.offsets.retain(|t, _| !slots.contains(t));
+        (before - self.len()) as u64
+    }
+}
+
+/// Runs the Kafka source until shutdown. Returns an error only for
+/// configuration or client-creation failures; everything at run time is logged,
+/// counted and retried.
+pub async fn run_kafka_source<S: PositionSink>(
+    config: &KafkaSourceConfig,
+    sink: S,
+    stats: Arc<IngestStats>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    config.validate()?;
+    let context = IngestContext {
+        stored: Mutex::new(HashMap::new()),
+        revoked: Mutex::new(Vec::new()),
+        revoke_pending: AtomicBool::new(false),
+        stats: stats.clone(),
+    };
+    let consumer: StreamConsumer<IngestContext> =
+        consumer_config(&config.brokers, &config.group_id, config.tuning, &config.overrides)
+            .create_with_context(context)?;
+    let topics: Vec<&str> = config.topics.iter().map(|(t, _)| t.as_str()).collect();
+    consumer.subscribe(&topics)?;
+    let dead_letters = match &config.dead_letter_topic {
+        Some(topic) => Some(KafkaPublisher::new(&config.brokers, topic, config.tuning, &[])?),
+        None => None,
+    };
+    let mut source = Source {
+        config,
+        consumer: &consumer,
+        sink,
+        stats,
+        dead_letters,
+        dedupe: Dedupe::default(),
+        slots: HashMap::new(),
+        slot_names: Vec::new(),
+        shutdown,
+    };
+    source.run().await;
+    source.commit_stored();
+    Ok(())
+}
+
+struct Source<'c, S> {
+    config: &'c KafkaSourceConfig,
+    consumer: &'c StreamConsumer<IngestContext>,
+    sink: S,
+    stats: Arc<IngestStats>,
+    dead_letters: Option<KafkaPublisher>,
+    dedupe: Dedupe,
+    /// (topic, partition) interned as small tags for the batch and the dedupe table.
+    slots: HashMap<(String, i32), u32>,
+    slot_names: Vec<(String, i32)>,
+    shutdown: Shutdown,
+}
+
+impl<S: PositionSink> Source<'_, S> {
+    async fn run(&mut self) {
+        let mut last_report = (Instant::now(), 0u64);
+        loop {
+            let mut batch = Batch::new();
+            let first = tokio::select! {
+                biased;
+                () = self.shutdown.wait() => return,
+                message = self.consumer.recv() => message,
+            };
+            self.apply_revocations(&mut batch);
+            self.take(first, &mut batch);
+            let deadline = tokio::time::Instant::now() + self.config.max_batch_wait;
+            while batch.len() < self.config.max_batch {
+                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                    Ok(message) => {
+                        self.apply_revocations(&mut batch);
+                        self.take(message, &mut batch);
+                    }
+                    Err(_elapsed) => break,
+                }
+            }
+            if self.process(batch).await.is_err() {
+                return;
+            }
+            last_report = self.report_rate(last_report);
+        }
+    }
+
+    /// Logs the accepted rate every ten seconds, so throughput is visible.
+    fn report_rate(&self, (at, accepted): (Instant, u64)) -> (Instant, u64) {
+        let elapsed = at.elapsed();
+        if elapsed < Duration::from_secs(10) {
+            return (at, accepted);
+        }
+        let snap = self.stats.snapshot();
+        let rate = (snap.accepted - accepted) as f64 / elapsed.as_secs_f64();
+        tracing::info!(
+            positions_per_s = rate.round(),
+            accepted = snap.accepted,
+            rejected = snap.rejected_total(),
+            "kafka ingest"
+        );
+        (Instant::now(), snap.accepted)
+    }
+
+    fn slot(&mut self, topic: &str, partition: i32) -> u32 {
+        if let Some(slot) = self.slots.get(&(topic.to_owned(), partition)) {
+            return *slot;
+        }
+        let slot = self.slot_names.len() as u32;
+        self.slot_names.push((topic.to_owned(), partition));
+        self.slots.insert((topic.to_owned(), partition), slot);
+        slot
+    }
+
+    /// Drops work of partitions revoked since the last look, and forgets their
+    /// vehicles' dedupe state (another node may advance them meanwhile).
+    fn apply_revocations(&mut self, batch: &mut Batch) {
+        let context = self.consumer.context();
+        if !context.revoke_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let revoked: Vec<(String, i32)> = std::mem::take(&mut *lock(&context.revoked));
+        let slots: Vec<u32> = revoked
+            .iter()
+            .filter_map(|tp| self.slots.get(tp).copied())
+            .collect();
+        let discarded = batch.discard(&slots);
+        self.stats.discarded_on_revoke(discarded);
+        self.dedupe.forget_tags(&slots);
+        tracing::info!(partitions = revoked.len(), discarded, "partitions revoked");
+    }
+
+    /// Decodes one fetched message into the batch.
+    fn take(&mut self, message: rdkafka::error::KafkaResult<BorrowedMessage<'_>>, batch: &mut Batch) {
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => {
+                // Transport errors, broker restarts: librdkafka retries itself.
+                tracing::warn!(error = %err, "kafka consumer error");
+                return;
+            }
+        };
+        batch.received += 1;
+        self.stats.received(1);
+        let slot = self.slot(message.topic(), message.partition());
+        let offset = message.offset();
+        let entry = batch.offsets.entry(slot).or_insert(offset);
+        *entry = (*entry).max(offset);
+
+        let topic_format = self
+            .config
+            .topics
+            .iter()
+            .find(|(t, _)| t == message.topic())
+            .map_or(Format::Canonical, |(_, f)| *f);
+        let header = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == FORMAT_HEADER)
+                .and_then(|h| h.value)
+        });
+        let key = message.key().and_then(|k| std::str::from_utf8(k).ok());
+        let payload = message.payload().unwrap_or_default();
+        let format = resolve_format(header, topic_format);
+        let resolved = format.as_ref().ok().copied();
+        let outcome = match (format, message.payload()) {
+            (Err(rejection), _) => Err(rejection),
+            (Ok(_), None) => Err(Rejection::new(RejectReason::Malformed, "empty message (tombstone)")),
+            (Ok(format), Some(payload)) => decode(format, payload, key, Utc::now(), &self.config.rules),
+        };
+        match outcome {
+            Ok(position) => {
+                batch.positions.push(position);
+                batch.tags.push(slot);
+            }
+            Err(rejection) => {
+                self.stats.rejected(rejection.reason);
+                let letter = DeadLetter {
+                    rejection,
+                    payload: payload.to_vec(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    format: resolved,
+                    origin: format!("{}/{}@{}", message.topic(), message.partition(), offset),
+                };
+                batch.letters.push((letter, slot));
+            }
+        }
+    }
+
+    /// Writes the batch, delivers its dead letters, then stores its offsets.
+    async fn process(&mut self, batch: Batch) -> std::result::Result<(), Interrupted> {
+        tracing::debug!(
+            positions = batch.positions.len(),
+            letters = batch.letters.len(),
+            offsets = ?batch.offsets,
+            "processing batch"
+        );
+        let letters: Vec<DeadLetter> = batch.letters.into_iter().map(|(l, _)| l).collect();
+        let mut dlq_shutdown = self.shutdown.clone();
+        let dead_letters = dead_letters_to(
+            self.dead_letters.as_ref(),
+            &self.sink,
+            &letters,
+            &self.stats,
+            &mut dlq_shutdown,
+        );
+        let positions = deliver(
+            &self.sink,
+            &mut self.dedupe,
+            batch.positions,
+            &batch.tags,
+            &self.stats,
+            &mut self.shutdown,
+        );
+        let (written, dead) = tokio::join!(positions, dead_letters);
+        written?;
+        dead?;
+        self.store(&batch.offsets);
+        Ok(())
+    }
+
+    fn store(&self, offsets: &HashMap<u32, i64>) {
+        if offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut stored = lock(&self.consumer.context().stored);
+        for (slot, offset) in offsets {
+            let (topic, partition) = &self.slot_names[*slot as usize];
+            let next = offset + 1;
+            if let Err(err) = tpl.add_partition_offset(topic, *partition, Offset::Offset(next)) {
+                tracing::warn!(error = %err, "cannot list offset to store");
+                continue;
+            }
+            stored.insert((topic.clone(), *partition), next);
+        }
+        if let Err(err) = self.consumer.store_offsets(&tpl) {
+            tracing::warn!(error = %err, "storing offsets failed");
+        }
+    }
+
+    /// Commits every stored offset synchronously (on shutdown).
+    fn commit_stored(&self) {
+        let stored = std::mem::take(&mut *lock(&self.consumer.context().stored));
+        if stored.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &stored {
+            if tpl
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .is_err()
+            {
+                continue;
+            }
+        }
+        if let Err(err) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            tracing::warn!(error = %err, "final commit failed");
+        }
+    }
+}
+
+/// Dead letters go to the topic when there is one, else to the sink.
+async fn dead_letters_to<S: PositionSink>(
+    publisher: Option<&KafkaPublisher>,
+    sink: &S,
+    letters: &[DeadLetter],
+    stats: &IngestStats,
+    shutdown: &mut Shutdown,
+) -> std::result::Result<(), Interrupted> {
+    match publisher {
+        Some(publisher) => publish_dead_letters(publisher, letters, stats, shutdown).await,
+        None => deliver_dead_letters(sink, letters, stats, shutdown).await,
+    }
+}
+
+/// Produces dead letters with the original key and bytes, and the reason in
+/// headers; retried until acknowledged (their offsets wait for it).
+async fn publish_dead_letters(
+    publisher: &KafkaPublisher,
+    letters: &[DeadLetter],
+    stats: &IngestStats,
+    shutdown: &mut Shutdown,
+) -> std::result::Result<(), Interrupted> {
+    if letters.is_empty() {
+        return Ok(());
+    }
+    let mut backoff = Backoff::new();
+    loop {
+        let records: Vec<OutRecord<'_>> = letters.iter().map(|letter| {
+            let mut headers = vec![
+                (REASON_HEADER, letter.rejection.reason.as_str().as_bytes()),
+                (DETAIL_HEADER, letter.rejection.detail.as_bytes()),
+                (ORIGIN_HEADER, letter.origin.as_bytes()),
+            ];
+            if let Some(format) = letter.format {
+                headers.push((FORMAT_HEADER, format.as_str().as_bytes()));
+            }
+            OutRecord {
+                key: letter.key.as_deref(),
+                payload: &letter.payload,
+                headers,
+            }
+        }).collect();
+        match publisher.send_all(&records).await {
+            Ok(()) => {
+                stats.dead_lettered(letters.len() as u64);
+                return Ok(());
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, topic = publisher.topic(), "dead-letter publish failed; retrying");
+                stats.dead_letter_retry();
+                if !backoff.sleep(shutdown).await {
+                    return Err(Interrupted);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Publishing to Kafka: canonical positions keyed by vehicle id (the simulator,
+//! and HTTP ingest in a distributed deployment), raw vendor messages (tests and
+//! replays), and dead letters. Every publish waits for the broker's
+//! acknowledgement (`acks=all`) so "published" means durable.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use engine::Position;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+
+use super::settings::{producer_config, ClientTuning};
+use crate::format::{encode_canonical, Format, FORMAT_HEADER};
+use crate::{Error, Result};
+
+/// One outgoing message.
+#[derive(Debug, Clone)]
+pub struct OutRecord<'a> {
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+/// A producer bound to one topic. Cheap to clone (the client is shared).
+#[derive(Clone)]
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl std::fmt::Debug for KafkaPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaPublisher")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaPublisher {
+    /// A producer for `topic` on `brokers`; `overrides` are extra librdkafka
+    /// settings applied last.
+    pub fn new(
+        brokers: &str,
+        topic: &str,
+        tuning: ClientTuning,
+        overrides: &[(String, String)],
+    ) -> Result<KafkaPublisher> {
+        let producer: FutureProducer = producer_config(brokers, tuning, overrides).create()?;
+        Ok(KafkaPublisher {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Publishes positions as canonical JSON keyed by vehicle id, and waits for
+    /// the broker to acknowledge all of them.
+    pub async fn publish(&self, positions: &[Position]) -> Result<()> {
+        let payloads: Vec<Vec<u8>> = positions.iter().map(encode_canonical).collect();
+        let records: Vec<OutRecord<'_>> = positions
+            .iter()
+            .zip(&payloads)
+            .map(|(p, payload)| OutRecord {
+                key: Some(p.vehicle_id.as_str().as_bytes()),
+                payload,
+                headers: vec![(FORMAT_HEADER, Format::Canonical.as_str().as_bytes())],
+            })
+            .collect();
+        self.send_all(&records).await
+    }
+
+    /// Publishes records and waits for every acknowledgement. When librdkafka's
+    /// local queue is full, waits for the oldest delivery instead of failing.
+    pub async fn send_all(&self, records: &[OutRecord<'_>]) -> Result<()> {
+        let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
+        for record in records {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(*value),
+                });
+            }
+            let mut out = FutureRecord::to(self.topic.as_str())
+                .payload(record.payload)
+                .headers(headers);
+            if let Some(key) = record.key {
+                out = out.key(key);
+            }
+            loop {
+                match self.producer.send_result(out) {
+                    Ok(delivery) => {
+                        pending.push_back(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        out = back;
+                        match pending.pop_front() {
+                            Some(oldest) => check(oldest.await)?,
+                            None => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    }
+                    Err((err, _)) => return Err(err.into()),
+                }
+            }
+        }
+        for delivery in pending {
+            check(delivery.await)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until everything queued is delivered (at most `timeout`).
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.producer.flush(timeout)?;
+        Ok(())
+    }
+}
+
+type Delivered = <DeliveryFuture as std::future::Future>::Output;
+
+fn check(delivered: Delivered) -> Result<()> {
+    match delivered {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((err, _))) => Err(Error::Kafka(err)),
+        Err(_) => Err(Error::Kafka(KafkaError::Canceled)),
+    }
+}
