@@ -24,6 +24,8 @@ enum Command {
     /// Build and inspect road graphs.
     #[command(subcommand)]
     Graph(cmd::graph::GraphCommand),
+    /// The fastest truck route between two points (JSON with `--json`).
+    Route(cmd::route::RouteArgs),
     /// Map-match a trace file; GeoJSON of the matched path and of every fix.
     Match(cmd::matching::MatchArgs),
     /// Score the matcher on track folders with ground truth (route mismatch).
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Graph(command) => cmd::graph::run(command),
+        Command::Route(args) => cmd::route::run(args),
         Command::Match(args) => cmd::matching::run_match(args),
         Command::MatchEval(args) => cmd::matching::run_eval(args),
         Command::Serve(args) => cmd::serve::run(args),

@@ -2,6 +2,7 @@
 //! maps to exit code 2, and opening a map with a progress bar.
 
 pub(crate) mod graph;
+pub(crate) mod route;
 pub(crate) mod matching;
 pub(crate) mod serve;
 pub(crate) mod tenant;

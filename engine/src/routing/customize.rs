@@ -31,7 +31,7 @@ use super::order::CellTree;
 pub(crate) type Halves = [u32; 4];
 
 /// Cells with fewer arcs than this are customized on the calling thread.
-const PARALLEL_MIN_ARCS: u32 = 20_000;
+pub(crate) const PARALLEL_MIN_ARCS: u32 = 20_000;
 
 /// A customized metric: the hierarchy's weights and the metric they came from.
 #[derive(Debug, Clone)]

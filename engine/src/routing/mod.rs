@@ -20,6 +20,8 @@ mod order;
 mod query;
 mod router;
 mod snap;
+#[cfg(test)]
+mod tests;
 mod turns;
 
 pub use metric::{HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, ShapeId, WeeklyProfile, travel_ms};
