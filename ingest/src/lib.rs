@@ -21,6 +21,7 @@ mod format;
 pub mod kafka;
 mod pipeline;
 mod shutdown;
+pub mod simulate;
 mod sink;
 mod stats;
 mod validate;
@@ -29,7 +30,7 @@ pub use bus::memory::{memory_bus, MemoryBusConfig, MemoryBusConsumer, MemoryPubl
 pub use bus::{BusUrl, DEFAULT_TOPIC};
 pub use batch::{decode_batch, BatchError, ItemReport, ItemResult, ItemStatus};
 pub use error::{Error, Result};
-pub use format::{decode, encode_canonical, resolve_format, Format, FORMAT_HEADER};
+pub use format::{decode, encode, encode_canonical, resolve_format, Format, FORMAT_HEADER};
 pub use shutdown::{shutdown_channel, Shutdown, ShutdownTrigger};
 pub use sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
 pub use stats::{IngestStats, StatsSnapshot};

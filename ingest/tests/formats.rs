@@ -161,3 +161,27 @@ fn format_header_wins_and_unknown_names_are_rejected() {
     let err = resolve_format(Some(b"omnitracs"), Format::Canonical).expect_err("unknown");
     assert_eq!(err.reason, RejectReason::UnknownFormat);
 }
+
+#[test]
+fn every_vendor_encoding_decodes_back_to_the_position() {
+    let p = engine::Position {
+        vehicle_id: VehicleId("TRK-1".into()),
+        time: now() - chrono::TimeDelta::milliseconds(12_345),
+        lat: 41.1579,
+        lon: -8.6291,
+        speed_mps: Some(17.5),
+        heading_deg: Some(123.0),
+        odometer_m: Some(1_234_567.0),
+        hos_drive_remaining_s: None,
+        accuracy_m: None,
+        source: PositionSource::Canonical,
+    };
+    for format in Format::ALL {
+        let back = decode(format, &ingest::encode(format, &p), None, now(), &RULES).expect("decodes");
+        assert_eq!(back.vehicle_id, p.vehicle_id, "{format}");
+        assert_eq!(back.time, p.time, "{format}");
+        assert_eq!((back.lat, back.lon), (p.lat, p.lon), "{format}");
+        assert!((back.speed_mps.expect("speed") - 17.5).abs() < 1e-9, "{format}");
+        assert_eq!(back.source, format.source(), "{format}");
+    }
+}

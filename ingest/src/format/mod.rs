@@ -7,6 +7,7 @@
 //! `format` header when present, otherwise by the topic's configured format.
 
 mod canonical;
+mod encode;
 mod geotab;
 mod motive;
 mod samsara;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::validate::{validate, RawFix, RejectReason, Rejection, ValidationRules};
 
 pub use canonical::encode_canonical;
+pub use encode::encode;
 
 /// The name of the Kafka header that selects a message's format.
 pub const FORMAT_HEADER: &str = "format";
