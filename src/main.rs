@@ -30,11 +30,17 @@ enum Command {
     Match(cmd::matching::MatchArgs),
     /// Score the matcher on track folders with ground truth (route mismatch).
     MatchEval(cmd::matching::MatchEvalArgs),
+    /// Replay timed traces and score the ETA against the real arrival and the
+    /// free-flow baseline, by horizon.
+    EtaEval(cmd::eta_eval::EtaEvalArgs),
     /// Run the portal: orders API, tracking pages and live updates.
     Serve(cmd::serve::ServeArgs),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(cmd::tenant::TenantCommand),
+    /// Drive simulated trucks on a map and publish their positions to Kafka or
+    /// the HTTP API (demo and load generator).
+    Simulate(cmd::simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,8 +50,10 @@ fn main() -> ExitCode {
         Command::Route(args) => cmd::route::run(args),
         Command::Match(args) => cmd::matching::run_match(args),
         Command::MatchEval(args) => cmd::matching::run_eval(args),
+        Command::EtaEval(args) => cmd::eta_eval::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Tenant(command) => cmd::tenant::run(command),
+        Command::Simulate(args) => cmd::simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
 //! One module per subcommand, plus what they share: the bad-input marker that
 //! maps to exit code 2, and opening a map with a progress bar.
 
+pub(crate) mod eta_eval;
 pub(crate) mod graph;
 pub(crate) mod route;
 pub(crate) mod matching;
 pub(crate) mod serve;
+pub(crate) mod simulate;
 pub(crate) mod tenant;
 
 use std::path::Path;

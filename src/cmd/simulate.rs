@@ -1,0 +1,125 @@
+//! `tracker simulate`: drives a fleet of simulated trucks on a map and publishes
+//! their positions to Kafka or to the HTTP API, optionally creating an order per
+//! trip. It is the demo driver and the load generator for benchmarks. Prints a
+//! JSON report when it stops (after `--duration`, or on Ctrl-C).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+use engine::{Metric, Router, TurnCosts};
+use ingest::simulate::{run_simulation, Fleet, FleetConfig, PublishSettings, SimTarget};
+use ingest::{shutdown_channel, Format};
+
+use super::{bad_input, open_map};
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// The road map (`.osm.pbf` or `.graph`).
+    #[arg(long)]
+    map: PathBuf,
+    /// Number of trucks.
+    #[arg(long, default_value_t = 10)]
+    vehicles: usize,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    speedup: f64,
+    /// Where to publish: `kafka://HOST:PORT[/TOPIC]` or `http://HOST:PORT`.
+    #[arg(long)]
+    to: String,
+    /// Random seed: the same seed and map give the same fleet.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stop after this many seconds of real time (default: run until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Wire format for Kafka: canonical, samsara, motive or geotab.
+    #[arg(long, default_value = "canonical")]
+    format: Format,
+    /// Tenant API key for the HTTP API.
+    #[arg(long, env = "TRACKER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Create an order for every trip through the API (the `--to` URL when it is
+    /// http, else `--api-url`).
+    #[arg(long)]
+    create_orders: bool,
+    /// The tracker API for orders when publishing positions to Kafka.
+    #[arg(long)]
+    api_url: Option<String>,
+    /// Create the Kafka topic with this many partitions if it does not exist.
+    #[arg(long)]
+    partitions: Option<i32>,
+    /// Positions per HTTP request.
+    #[arg(long, default_value_t = 500)]
+    http_batch: usize,
+}
+
+pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let target = SimTarget::parse(&args.to).map_err(bad_input)?;
+    if args.vehicles == 0 {
+        return Err(bad_input("--vehicles must be at least 1"));
+    }
+    if !(args.speedup.is_finite() && args.speedup > 0.0) {
+        return Err(bad_input("--speedup must be a positive number"));
+    }
+    let duration = match args.duration {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            return Err(bad_input("--duration must be a positive number of seconds"));
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let orders_api = match (&target, args.create_orders, &args.api_url) {
+        (_, false, _) => None,
+        (SimTarget::Http { base_url }, true, None) => Some(base_url.clone()),
+        (_, true, Some(url)) => Some(url.clone()),
+        (SimTarget::Kafka { .. }, true, None) => {
+            return Err(bad_input("--create-orders with a kafka:// target needs --api-url"));
+        }
+    };
+
+    let (graph, _) = open_map(&args.map)?;
+    let graph = Arc::new(graph);
+    let router = Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
+        .context("building the router")?;
+    let start = Utc::now();
+    let fleet = Fleet::new(graph, FleetConfig::recommended(args.vehicles, args.seed), start).map_err(bad_input)?;
+    let settings = PublishSettings {
+        target: target.clone(),
+        format: args.format,
+        speedup: args.speedup,
+        tick: Duration::from_millis(200),
+        duration,
+        api_key: args.api_key,
+        orders_api,
+        http_batch: args.http_batch,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(async move {
+        if let (SimTarget::Kafka { brokers, topic }, Some(partitions)) = (&target, args.partitions) {
+            ingest::kafka::ensure_topics(brokers, &[(topic, partitions)]).await?;
+        }
+        let (stop, shutdown) = shutdown_channel();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.trigger();
+        });
+        run_simulation(fleet, Arc::new(router), start, settings, shutdown).await
+    })?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
