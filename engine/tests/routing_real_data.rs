@@ -106,7 +106,12 @@ fn check_extract(name: &str, seed: u64) {
 
     let base = Metric::free_flow(&graph);
     let random = random_metric(&graph, &base, &mut rng, true);
+    let started = Instant::now();
     router.customize(random).expect("metric fits");
+    eprintln!(
+        "{name}: full customization in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     check_pairs(name, &router, &costs, &mut rng, 30);
 
     // A partial update: 300 edges slower, faster or closed.

@@ -68,7 +68,10 @@ fn parse_point(flag: &str, text: &str) -> anyhow::Result<LatLon> {
 
 impl RouteArgs {
     fn validate(&self) -> anyhow::Result<RouteRequest> {
-        if !(self.snap_radius_m > 0.0 && self.snap_radius_m.is_finite()) {
+        if self.snap_radius_m.is_nan()
+            || self.snap_radius_m <= 0.0
+            || self.snap_radius_m.is_infinite()
+        {
             return Err(bad_input(format!(
                 "--snap-radius-m {}: must be a positive number",
                 self.snap_radius_m

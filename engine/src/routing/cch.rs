@@ -29,6 +29,9 @@ pub(crate) struct Topology {
     /// Rank of every road edge, and the road edge at every rank.
     pub(crate) rank_of: Vec<u32>,
     pub(crate) edge_at: Vec<u32>,
+    /// The road edge at every rank with its length: what assembling a route reads
+    /// for every edge, in one place.
+    pub(crate) rank_edge: Vec<(u32, f32)>,
     /// Upward CSR over ranks: the arcs of `v` are `first_up[v]..first_up[v + 1]`,
     /// sorted by head rank.
     pub(crate) first_up: Vec<u32>,
@@ -185,6 +188,10 @@ impl Topology {
             turn_from,
             turn_arc,
             rank_of,
+            rank_edge: edge_at
+                .iter()
+                .map(|&e| (e, graph.edge_length_m(road_graph::EdgeId(e)) as f32))
+                .collect(),
             edge_at,
             first_up,
             up_head,
@@ -266,6 +273,7 @@ impl Topology {
             + bytes(&self.turn_arc)
             + bytes(&self.rank_of)
             + bytes(&self.edge_at)
+            + bytes(&self.rank_edge)
             + bytes(&self.first_up)
             + bytes(&self.up_head)
             + bytes(&self.arc_tail)

@@ -237,9 +237,9 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
         }
         custom.weight[a as usize] = weight;
         let v = topo.arc_tail[a as usize];
-        for dir in 0..2 {
+        for (dir, &w) in weight.iter().enumerate() {
             if let Some(k) = topo.search[dir].position(v, a) {
-                custom.search_weight[dir][k] = weight[dir];
+                custom.search_weight[dir][k] = w;
             }
         }
         // The arc {v, x} is a lower side of the triangles {v, x, y} for every

@@ -31,7 +31,7 @@ pub const MAX_EDGE_MS: u32 = 1 << 26;
 /// 1 ms (so that no edge is free) and at most [`MAX_EDGE_MS`]. A speed of zero or
 /// less (or not a number) closes the edge.
 pub fn travel_ms(length_m: f64, speed_kph: f64) -> u32 {
-    if !(speed_kph > 0.0) || !length_m.is_finite() {
+    if speed_kph.is_nan() || speed_kph <= 0.0 || !length_m.is_finite() {
         return INFINITY_MS;
     }
     let ms = (length_m.max(0.0) / (speed_kph / 3.6) * 1000.0).round();

@@ -22,6 +22,8 @@
 //! ranks, its children first and its own separator last, so the customization can
 //! process sibling cells in parallel without sharing any arc.
 
+use std::f32::consts::FRAC_1_SQRT_2;
+
 use rayon::prelude::*;
 
 use super::flow::min_cut;
@@ -83,10 +85,10 @@ impl Cell {
         }
         for &[u, v, e] in &self.edges {
             let l = label[u as usize];
-            if l == label[v as usize] {
-                if let Some(cell) = cells.get_mut(l as usize) {
-                    cell.edges.push([local[u as usize], local[v as usize], e]);
-                }
+            if l == label[v as usize]
+                && let Some(cell) = cells.get_mut(l as usize)
+            {
+                cell.edges.push([local[u as usize], local[v as usize], e]);
             }
         }
         cells
@@ -254,8 +256,8 @@ fn best_bisection(cell: &Cell, component: &[u32]) -> Vec<bool> {
     const DIRECTIONS: [[f32; 2]; 4] = [
         [1.0, 0.0],
         [0.0, 1.0],
-        [0.707_106_8, 0.707_106_8],
-        [0.707_106_8, -0.707_106_8],
+        [FRAC_1_SQRT_2, FRAC_1_SQRT_2],
+        [FRAC_1_SQRT_2, -FRAC_1_SQRT_2],
     ];
     // One capacity per pair of adjacent intersections: the directed edges between.
     let mut ends: Vec<(u32, u32)> = cell
@@ -362,7 +364,10 @@ mod tests {
 
     /// A square grid of two-way streets: intersections, directed edges, and the
     /// undirected turn graph (every edge into a node turns into every edge out).
-    fn grid(side: u32) -> (Vec<[f32; 2]>, Vec<[u32; 2]>, Vec<u32>, Vec<u32>) {
+    /// Positions, edge ends, and the turn graph's CSR offsets and neighbours.
+    type Grid = (Vec<[f32; 2]>, Vec<[u32; 2]>, Vec<u32>, Vec<u32>);
+
+    fn grid(side: u32) -> Grid {
         let id = |r: u32, c: u32| r * side + c;
         let mut xy = Vec::new();
         let mut edges = Vec::new();

@@ -18,7 +18,7 @@ use super::customize::{Customized, customize, update};
 use super::dijkstra::dijkstra;
 use super::metric::{INFINITY_MS, Metric, partial_ms};
 use super::query::{BACKWARD, FORWARD, Meeting, Scratch};
-use super::snap::{EdgePosition, Route, Snap, path_distance_m};
+use super::snap::{EdgePosition, Route, Snap};
 use super::turns::TurnCosts;
 use crate::error::{Error, Result};
 
@@ -440,8 +440,20 @@ impl Router {
         let (from, to) = (sources[seed_f.candidate], targets[seed_b.candidate]);
         let mut edges = Vec::with_capacity(ranks.len() + 1);
         edges.push(from.edge);
-        edges.extend(ranks.iter().map(|&r| EdgeId(self.topo.edge_at[r as usize])));
-        let distance_m = path_distance_m(&self.graph, from, to, &edges);
+        let mut middle_m = 0.0;
+        let last = ranks.len() - 1;
+        for (i, &r) in ranks.iter().enumerate() {
+            let (edge, length_m) = self.topo.rank_edge[r as usize];
+            edges.push(EdgeId(edge));
+            if i < last {
+                middle_m += f64::from(length_m);
+            }
+        }
+        // From the start position to the end of its edge, the edges between, and
+        // the end edge up to the end position.
+        let distance_m = (self.graph.edge_length_m(from.edge) - from.offset_m).max(0.0)
+            + middle_m
+            + to.offset_m.max(0.0);
         debug_assert!(custom.metric.n_edges() == self.graph.n_edges());
         debug_assert!(ranks.iter().all(|&r| r != NONE));
         Some(Route {

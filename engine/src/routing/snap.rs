@@ -117,20 +117,3 @@ impl Route {
         ways
     }
 }
-
-/// Length driven on a path of edges between two positions.
-pub(crate) fn path_distance_m(
-    graph: &RoadGraph,
-    from: EdgePosition,
-    to: EdgePosition,
-    edges: &[EdgeId],
-) -> f64 {
-    if edges.len() == 1 {
-        return (to.offset_m - from.offset_m).max(0.0);
-    }
-    let middle: f64 = edges[1..edges.len() - 1]
-        .iter()
-        .map(|&e| graph.edge_length_m(e))
-        .sum();
-    (graph.edge_length_m(from.edge) - from.offset_m).max(0.0) + middle + to.offset_m.max(0.0)
-}

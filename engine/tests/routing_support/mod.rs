@@ -135,14 +135,15 @@ pub fn path_ms(
         return Some(partial(graph, metric, &route.to) - partial(graph, metric, &route.from));
     }
     let mut total = metric.edge_ms(edges[0]) - partial(graph, metric, &route.from);
-    let last = edges.len() - 1;
-    for i in 1..edges.len() {
-        if graph.edge_head(edges[i - 1]) != graph.edge_tail(edges[i]) {
+    let n_turns = edges.len() - 1;
+    for (i, pair) in edges.windows(2).enumerate() {
+        if graph.edge_head(pair[0]) != graph.edge_tail(pair[1]) {
             return None;
         }
-        total = total.saturating_add(costs.turn_ms(graph, edges[i - 1], edges[i])?);
-        if i < last {
-            total = total.saturating_add(metric.edge_ms(edges[i]));
+        total = total.saturating_add(costs.turn_ms(graph, pair[0], pair[1])?);
+        // Every edge after a turn is driven whole, except the last.
+        if i + 1 < n_turns {
+            total = total.saturating_add(metric.edge_ms(pair[1]));
         }
     }
     Some(total.saturating_add(partial(graph, metric, &route.to)))
