@@ -6,11 +6,9 @@
 mod alloc_counter;
 mod graph;
 mod ingest;
-mod matching;
-mod portal;
 mod routing;
 
 #[global_allocator]
 static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
 
-criterion::criterion_main!(graph::benches, ingest::benches, matching::benches, routing::benches, portal::benches);
+criterion::criterion_main!(graph::benches, ingest::benches, routing::benches);
