@@ -323,4 +323,48 @@ fn new_metric(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, query, new_metric);
+/// Customization time and hierarchy size on extracts of growing size, for the
+/// scaling estimate in ARCHITECTURE.md (porto is in `routing/new_metric`).
+fn customize_by_extract(c: &mut Criterion) {
+    let mut group = c.benchmark_group("routing/customize_by_extract");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2));
+    for name in ["monaco", "baltimore", "portland-central", "columbus"] {
+        let path = super::graph::porto_pbf().with_file_name(format!("{name}.osm.pbf"));
+        let (graph, _) = import_pbf(&path, &ProfileConfig::TRUCK, &mut |_| {}).expect("imports");
+        let graph = Arc::new(graph);
+        let started = Instant::now();
+        let router =
+            Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph)).expect("fits");
+        let stats = router.stats();
+        eprintln!(
+            "routing: {name}: hierarchy in {:.2} s, {} turn-graph nodes, {} arcs ({:.1} per node), \
+             {} triangles ({:.0} per node), etree depth {}, {:.0} + {:.0} bytes per node",
+            started.elapsed().as_secs_f64(),
+            stats.nodes,
+            stats.arcs,
+            stats.arcs as f64 / stats.nodes as f64,
+            stats.triangles,
+            stats.triangles as f64 / stats.nodes as f64,
+            stats.etree_depth,
+            stats.topology_bytes as f64 / stats.nodes as f64,
+            stats.metric_bytes as f64 / stats.nodes as f64,
+        );
+        let free_flow = Metric::free_flow(&graph);
+        let metrics = [
+            traffic_metric(&graph, &free_flow, 1),
+            traffic_metric(&graph, &free_flow, 2),
+        ];
+        let mut k = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                k += 1;
+                router.customize(metrics[k % 2].clone()).expect("fits")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion::criterion_group!(benches, query, new_metric, customize_by_extract);

@@ -42,8 +42,6 @@ pub(crate) struct Topology {
     pub(crate) down_arc: Vec<u32>,
     /// Elimination tree parent of every rank (`NONE` for roots).
     pub(crate) parent: Vec<u32>,
-    /// The turn that is the arc's upward (`[0]`) and downward (`[1]`) input.
-    pub(crate) input: Vec<[u32; 2]>,
     pub(crate) cells: CellTree,
     /// The arcs a query relaxes, upward (`[0]`) and downward (`[1]`).
     pub(crate) search: [SearchArcs; 2],
@@ -80,6 +78,8 @@ impl SearchArcs {
             }
             search.first.push(search.arc.len() as u32);
         }
+        search.head.shrink_to_fit();
+        search.arc.shrink_to_fit();
         search
     }
 
@@ -168,7 +168,6 @@ impl Topology {
         }
         let (first_down, down_arc) = downward(n, &first_up, &up_head);
 
-        let mut input = vec![[NONE; 2]; n_arcs];
         let mut turn_arc = vec![NONE; turns.n_turns()];
         for (t, &f) in turns.to.iter().enumerate() {
             let e = turn_from[t];
@@ -179,7 +178,6 @@ impl Topology {
             let (low, high, downward) = if re < rf { (re, rf, 0) } else { (rf, re, 1) };
             let arc =
                 find_arc(&first_up, &up_head, low, high).expect("every turn is a hierarchy arc");
-            input[arc as usize][downward] = t as u32;
             turn_arc[t] = arc << 1 | downward as u32;
         }
 
@@ -199,7 +197,6 @@ impl Topology {
             first_down,
             down_arc,
             parent,
-            input,
             cells,
             search: Default::default(),
         };
@@ -228,6 +225,18 @@ impl Topology {
     pub(crate) fn down_arcs(&self, v: u32) -> &[u32] {
         &self.down_arc
             [self.first_down[v as usize] as usize..self.first_down[v as usize + 1] as usize]
+    }
+
+    /// The turn that is the input of arc `a` in direction `dir` (upward: from the
+    /// lower node's edge into the higher's), if there is one.
+    pub(crate) fn input(&self, a: u32, dir: usize) -> u32 {
+        let (v, x) = (self.arc_tail[a as usize], self.up_head[a as usize]);
+        let (from, to) = if dir == 0 { (v, x) } else { (x, v) };
+        let (from, to) = (self.edge_at[from as usize], self.edge_at[to as usize]);
+        self.turns
+            .turns_from(from)
+            .find(|&t| self.turns.to[t] == to)
+            .map_or(NONE, |t| t as u32)
     }
 
     /// The arc `{low, high}` (`low < high`), if the hierarchy has it.
@@ -280,7 +289,6 @@ impl Topology {
             + bytes(&self.first_down)
             + bytes(&self.down_arc)
             + bytes(&self.parent)
-            + bytes(&self.input)
             + self.search[0].heap_bytes()
             + self.search[1].heap_bytes()
     }
@@ -357,7 +365,7 @@ fn contract(
         up[r] = list;
     }
     let mut first_up = Vec::with_capacity(n + 1);
-    let mut up_head = Vec::new();
+    let mut up_head = Vec::with_capacity(up.iter().map(Vec::len).sum());
     first_up.push(0u32);
     for list in &up {
         up_head.extend_from_slice(list);
