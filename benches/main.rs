@@ -6,9 +6,15 @@
 mod alloc_counter;
 mod graph;
 mod ingest;
+mod portal;
 mod routing;
 
 #[global_allocator]
 static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
 
-criterion::criterion_main!(graph::benches, ingest::benches, routing::benches);
+criterion::criterion_main!(
+    graph::benches,
+    ingest::benches,
+    routing::benches,
+    portal::benches
+);
