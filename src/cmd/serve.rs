@@ -57,6 +57,13 @@ pub(crate) struct ServeArgs {
     /// from the map.
     #[arg(long, env = "TRACKER_TILE_URL")]
     tile_url: Option<String>,
+    /// Public lookups (tracking pages, their JSON and WebSockets) one client IP
+    /// may make in a burst…
+    #[arg(long, default_value_t = 60)]
+    public_burst: u32,
+    /// …and per second after it.
+    #[arg(long, default_value_t = 2.0)]
+    public_per_s: f64,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -132,6 +139,8 @@ async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> an
     });
     let mut config = PortalConfig::recommended(&public_url);
     config.tile_url = args.tile_url.clone();
+    config.public_burst = args.public_burst;
+    config.public_per_s = args.public_per_s;
     let state = AppState::new(config, store.clone(), fanout, None, Some(graph.clone()))
         .map_err(bad_input)?;
 
