@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use engine::{Metric, Router, TurnCosts};
-use ingest::simulate::{run_simulation, Fleet, FleetConfig, PublishSettings, SimTarget};
+use ingest::simulate::{run_simulation, sim_start, Fleet, FleetConfig, PublishSettings, SimTarget};
 use ingest::{shutdown_channel, Format};
 
 use super::{bad_input, open_map};
@@ -24,7 +24,8 @@ pub(crate) struct SimulateArgs {
     /// Number of trucks.
     #[arg(long, default_value_t = 10)]
     vehicles: usize,
-    /// Simulated seconds per real second.
+    /// Simulated seconds per real second. Above 1 the simulated clock starts in
+    /// the past (by duration × speedup, at most six days) and never passes now.
     #[arg(long, default_value_t = 1.0)]
     speedup: f64,
     /// Where to publish: `kafka://HOST:PORT[/TOPIC]` or `http://HOST:PORT`.
@@ -92,7 +93,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let graph = Arc::new(graph);
     let router = Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
         .context("building the router")?;
-    let start = Utc::now();
+    // Sped-up runs start in the past so device times never run ahead of now.
+    let start = sim_start(Utc::now(), args.speedup, duration);
     let fleet = Fleet::new(graph, FleetConfig::recommended(args.vehicles, args.seed), start).map_err(bad_input)?;
     let settings = PublishSettings {
         target: target.clone(),

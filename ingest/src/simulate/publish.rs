@@ -84,6 +84,19 @@ struct Tick {
     sim_now: DateTime<Utc>,
 }
 
+/// Where a run should start its simulated clock so that device times never run
+/// ahead of `now`: at `now` for real time, else far enough in the past for the
+/// whole `duration` (or six days, inside ingest's seven-day age limit, for an
+/// open-ended run; the clock is then held at `now` once it catches up).
+pub fn sim_start(now: DateTime<Utc>, speedup: f64, duration: Option<Duration>) -> DateTime<Utc> {
+    if speedup <= 1.0 {
+        return now;
+    }
+    let six_days_s = 6.0 * 24.0 * 3600.0;
+    let back_s = duration.map_or(six_days_s, |d| (d.as_secs_f64() * speedup).min(six_days_s));
+    now - TimeDelta::seconds(back_s.ceil() as i64)
+}
+
 /// Runs the fleet and publishes until `duration` or shutdown.
 pub async fn run_simulation(
     fleet: Fleet,
@@ -171,7 +184,10 @@ fn generate(
         if settings.duration.is_some_and(|d| elapsed >= d) {
             return;
         }
-        let sim_now = start + TimeDelta::microseconds((elapsed.as_secs_f64() * settings.speedup * 1e6) as i64);
+        // Never ahead of the real clock: ingest rejects device times from the
+        // future, so a sped-up run must start in the past (see `sim_start`).
+        let sim_now = (start + TimeDelta::microseconds((elapsed.as_secs_f64() * settings.speedup * 1e6) as i64))
+            .min(Utc::now());
         let positions = fleet.advance(planner.as_ref(), sim_now);
         let trips = fleet.take_trips();
         if tx.blocking_send(Tick { positions, trips, sim_now }).is_err() {
