@@ -21,7 +21,7 @@ pub use error::{Error, Result};
 pub use eta::{
     estimate_stops, AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig,
     EtaInput, HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind, Leg,
-    PaceConfig, PaceEstimator, StopEta, StopPlan,
+    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan,
 };
 pub use matching::{
     match_trace, route_mismatch, traversal_paths, Fix, FixMatch, FixOutcome, MatchCounters,
@@ -45,3 +45,6 @@ pub use tracking::{
     TrackedStop, TrackerConfig, TrackerCounters, TrackerOutput, TrackingContext, VehicleFix,
     VehicleTracker,
 };
+
+/// Time zones (the map's, for the traffic profile; receivers', for windows).
+pub use chrono_tz::Tz;

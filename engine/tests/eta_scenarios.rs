@@ -129,6 +129,7 @@ fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
         hos: clocks,
         pace_factor: 1.0,
         departs_at: None,
+        own: None,
     };
     let etas = estimate_stops(&input, &EtaConfig::TRUCK, &calibrator());
     assert_eq!(etas[0].hos_break_s, 1800.0);
@@ -308,8 +309,8 @@ fn a_truck_on_schedule_routes_once_and_publishes_only_on_the_interval() {
         .collect();
     assert_eq!(
         at_arrival.len(),
-        2,
-        "both published predictions are closed by the arrival"
+        6,
+        "the ETA sampled every minute is closed by the arrival"
     );
     for c in at_arrival {
         assert!(

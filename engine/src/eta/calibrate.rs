@@ -32,6 +32,11 @@ pub struct CalibrationConfig {
     /// Errors are relative to the time to go, but at least this many seconds: a
     /// truck one minute out is not "50 % late" when it is 30 s late.
     pub min_scale_s: f64,
+    /// Errors kept per vehicle ([`OwnErrors`]).
+    pub own_capacity: usize,
+    /// A vehicle's own errors weigh `n / (n + own_prior_samples)` against the
+    /// fleet's.
+    pub own_prior_samples: f64,
 }
 
 impl CalibrationConfig {
@@ -46,6 +51,8 @@ impl CalibrationConfig {
             prior_q90: 0.20,
             prior_samples: 20.0,
             min_scale_s: 180.0,
+            own_capacity: 64,
+            own_prior_samples: 10.0,
         }
     }
 
@@ -60,7 +67,7 @@ impl CalibrationConfig {
                 "must be a non-empty ascending list",
             ));
         }
-        if self.capacity == 0 {
+        if self.capacity == 0 || self.own_capacity == 0 {
             return Err(invalid("capacity", "must be at least 1"));
         }
         if !(self.prior_q10 <= 0.0 && self.prior_q90 >= 0.0 && self.prior_q10 > -1.0) {
@@ -118,15 +125,24 @@ impl Calibrator {
         horizon_s.max(self.config.min_scale_s)
     }
 
+    pub fn config(&self) -> &CalibrationConfig {
+        &self.config
+    }
+
+    /// The error the calibrator measures: actual minus predicted time to go,
+    /// relative to the predicted (at least `min_scale_s`). `None` for nonsense.
+    pub fn relative_error(&self, predicted_to_go_s: f64, actual_to_go_s: f64) -> Option<f64> {
+        (predicted_to_go_s.is_finite() && actual_to_go_s.is_finite() && predicted_to_go_s >= 0.0)
+            .then(|| (actual_to_go_s - predicted_to_go_s) / self.scale_s(predicted_to_go_s))
+    }
+
     /// Records one closed prediction: the time to go it predicted and the time it
     /// actually took, seconds.
     pub fn record(&mut self, predicted_to_go_s: f64, actual_to_go_s: f64) {
-        if !(predicted_to_go_s.is_finite() && actual_to_go_s.is_finite()) || predicted_to_go_s < 0.0
-        {
+        let Some(error) = self.relative_error(predicted_to_go_s, actual_to_go_s) else {
             return;
-        }
+        };
         let b = self.bucket_of(predicted_to_go_s);
-        let error = (actual_to_go_s - predicted_to_go_s) / self.scale_s(predicted_to_go_s);
         let capacity = self.config.capacity;
         let bucket = &mut self.buckets[b];
         if bucket.errors.len() == capacity {
@@ -159,8 +175,19 @@ impl Calibrator {
     /// seconds: `(lower <= 0, upper >= 0)`. The window always contains the ETA,
     /// and its lower end is never before now.
     pub fn window_s(&self, horizon_s: f64) -> (f64, f64) {
+        self.window_with_s(horizon_s, None)
+    }
+
+    /// The window, with the vehicle's own errors blended in: a truck whose
+    /// predictions have been far off gets a wider window than the fleet's.
+    pub fn window_with_s(&self, horizon_s: f64, own: Option<&OwnQuantiles>) -> (f64, f64) {
         let horizon_s = horizon_s.max(0.0);
-        let (q10, q90) = self.quantiles(horizon_s);
+        let (mut q10, mut q90) = self.quantiles(horizon_s);
+        if let Some(own) = own.filter(|o| o.samples > 0.0) {
+            let w = own.samples / (own.samples + self.config.own_prior_samples);
+            q10 = (1.0 - w) * q10 + w * own.q10;
+            q90 = (1.0 - w) * q90 + w * own.q90;
+        }
         let scale_s = self.scale_s(horizon_s);
         let lower = (q10 * scale_s).min(0.0).max(-horizon_s);
         let upper = (q90 * scale_s).max(0.0);
@@ -188,6 +215,60 @@ impl Calibrator {
     /// Closed predictions recorded in all.
     pub fn recorded(&self) -> u64 {
         self.buckets.iter().map(|b| b.recorded).sum()
+    }
+}
+
+/// A vehicle's own recent errors, in the calibrator's relative terms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OwnErrors {
+    errors: VecDeque<f32>,
+    quantiles: Option<OwnQuantiles>,
+}
+
+/// Percentiles of one vehicle's errors and how many back them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OwnQuantiles {
+    pub q10: f64,
+    pub q90: f64,
+    pub samples: f64,
+}
+
+impl OwnErrors {
+    pub fn new() -> OwnErrors {
+        OwnErrors::default()
+    }
+
+    /// Records one of the vehicle's closed predictions.
+    pub fn record(&mut self, calibrator: &Calibrator, predicted_to_go_s: f64, actual_to_go_s: f64) {
+        let Some(error) = calibrator.relative_error(predicted_to_go_s, actual_to_go_s) else {
+            return;
+        };
+        if self.errors.len() >= calibrator.config.own_capacity {
+            self.errors.pop_front();
+        }
+        self.errors.push_back(error as f32);
+    }
+
+    /// Recomputes the percentiles. `overdue` are lower bounds of errors not yet
+    /// known (predictions whose time has passed without the truck getting
+    /// there): a truck parked for an hour is already that late.
+    pub fn refresh(&mut self, overdue: &[f64]) {
+        let mut sorted: Vec<f32> = self.errors.iter().copied().collect();
+        sorted.extend(overdue.iter().map(|&e| e as f32));
+        if sorted.is_empty() {
+            self.quantiles = None;
+            return;
+        }
+        sorted.sort_by(f32::total_cmp);
+        self.quantiles = Some(OwnQuantiles {
+            q10: quantile(&sorted, 0.1),
+            q90: quantile(&sorted, 0.9),
+            samples: sorted.len() as f64,
+        });
+    }
+
+    pub fn quantiles(&self) -> Option<&OwnQuantiles> {
+        self.quantiles.as_ref()
     }
 }
 

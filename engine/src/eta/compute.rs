@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::calibrate::Calibrator;
+use super::calibrate::{Calibrator, OwnQuantiles};
 use super::config::EtaConfig;
 use super::hos::{HosClocks, HosStop};
 use super::window::StopPlan;
@@ -37,6 +37,8 @@ pub struct EtaInput<'a> {
     pub pace_factor: f64,
     /// The truck is at a stop until then (dwell in progress); `None` when driving.
     pub departs_at: Option<DateTime<Utc>>,
+    /// The vehicle's own error percentiles, blended into the fleet's window.
+    pub own: Option<&'a OwnQuantiles>,
 }
 
 /// The predicted arrival at one stop.
@@ -118,7 +120,7 @@ pub fn estimate_stops(
 
         // The window is learned on arrival times; an early truck that waits is
         // served at the opening however early it comes.
-        let (lower_s, upper_s) = calibrator.window_s(arrival_s);
+        let (lower_s, upper_s) = calibrator.window_with_s(arrival_s, input.own);
         let mut p10 = arrival + millis(lower_s);
         let mut p90 = arrival + millis(upper_s);
         if let Some(window) = stop.window.filter(|_| !stop.early_allowed) {

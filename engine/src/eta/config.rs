@@ -40,8 +40,8 @@ impl EtaConfig {
             memory_s: 1800.0,
             prior_s: 300.0,
             persistence: 0.8,
-            min_ratio: 0.5,
-            max_ratio: 2.5,
+            min_ratio: 0.2,
+            max_ratio: 10.0,
         },
     };
 

@@ -17,7 +17,7 @@ mod hos;
 mod pace;
 mod window;
 
-pub use calibrate::{BucketSummary, CalibrationConfig, Calibrator};
+pub use calibrate::{BucketSummary, CalibrationConfig, Calibrator, OwnErrors, OwnQuantiles};
 pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
 pub use hos::{HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind};

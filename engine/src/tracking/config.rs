@@ -25,6 +25,9 @@ pub struct TrackerConfig {
     pub publish_min_change_s: f64,
     /// ... or when the last one is this old, seconds.
     pub publish_max_interval_s: f64,
+    /// Whether the tracker notices arrivals itself (within `arrival_radius_m`);
+    /// when not, only [`crate::VehicleTracker::arrive`] ends a stop.
+    pub detect_arrival: bool,
     /// A stop is reached within this many metres (along the route or straight).
     pub arrival_radius_m: f64,
     /// A truck this far from the stop it reached has left it, metres.
@@ -35,6 +38,9 @@ pub struct TrackerConfig {
     pub pace_max_standing_s: f64,
     /// Fixes further apart than this do not feed the pace, seconds.
     pub pace_max_gap_s: f64,
+    /// Faster than this between two fixes is a jump of the match, not driving,
+    /// m/s.
+    pub plausible_speed_mps: f64,
     /// A progress checkpoint is set at most this often, seconds (0: none).
     pub checkpoint_every_s: f64,
     /// At most this many points of the remaining route go into an `EtaUpdate`
@@ -53,11 +59,13 @@ impl TrackerConfig {
         backtrack_m: 30.0,
         publish_min_change_s: 30.0,
         publish_max_interval_s: 300.0,
+        detect_arrival: true,
         arrival_radius_m: 50.0,
         departure_radius_m: 150.0,
         stop_snap_radius_m: 500.0,
         pace_max_standing_s: 300.0,
         pace_max_gap_s: 600.0,
+        plausible_speed_mps: 45.0,
         checkpoint_every_s: 60.0,
         route_points: 200,
         eta: EtaConfig::TRUCK,
@@ -65,7 +73,7 @@ impl TrackerConfig {
 
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&'static str, f64); 7] = [
+        let positive: [(&'static str, f64); 8] = [
             ("reroute_max_age_s", self.reroute_max_age_s),
             ("publish_max_interval_s", self.publish_max_interval_s),
             ("arrival_radius_m", self.arrival_radius_m),
@@ -73,6 +81,7 @@ impl TrackerConfig {
             ("stop_snap_radius_m", self.stop_snap_radius_m),
             ("pace_max_standing_s", self.pace_max_standing_s),
             ("pace_max_gap_s", self.pace_max_gap_s),
+            ("plausible_speed_mps", self.plausible_speed_mps),
         ];
         for (setting, value) in positive {
             if !(value.is_finite() && value > 0.0) {

@@ -189,27 +189,6 @@ impl RoutedLeg {
         None
     }
 
-    /// Where the leg is `time_s` (on its metric) from its start, for checkpoints.
-    pub(crate) fn position_at_time(&self, graph: &RoadGraph, time_s: f64) -> Option<LegPosition> {
-        let target = (time_s / self.scale) as f32;
-        let i = self.cum_s.partition_point(|&t| t < target);
-        if i >= self.cum_s.len() {
-            return None;
-        }
-        let before = if i == 0 { 0.0 } else { self.cum_s[i - 1] };
-        let (begin, end) = self.span(graph, i);
-        let width = self.cum_s[i] - before;
-        let fraction = if width > 0.0 && width.is_finite() {
-            f64::from((target - before) / width)
-        } else {
-            0.0
-        };
-        Some(LegPosition {
-            index: i,
-            offset_m: begin + (end - begin) * fraction.clamp(0.0, 1.0),
-        })
-    }
-
     /// The route from a position to the leg's end, at most `max_points` points
     /// (evenly thinned), as `[lon, lat]`.
     pub(crate) fn geometry_from(

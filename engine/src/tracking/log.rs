@@ -1,13 +1,12 @@
 //! The prediction log: every published ETA, the actual arrival when the stop is
 //! reached, and the closed pairs (what was predicted to go, what it took) that
-//! feed the calibrator. Progress checkpoints close the loop within a trip: "the
-//! truck will be *here* in 15 minutes" is checked when it gets there, so the
-//! calibrator learns from every truck on the road, not only from arrivals.
+//! feed the calibrator. Progress checkpoints close the loop within a trip: "in 15
+//! minutes the truck will be 40 minutes from its stop" is checked when it is, so
+//! the calibrator learns from every truck on the road, not only from arrivals.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::leg::LegPosition;
 use crate::order::OrderId;
 
 /// One published prediction, as analysts read it.
@@ -51,11 +50,12 @@ pub enum ClosedBy {
     Checkpoint,
 }
 
-/// A point on the current first leg the truck is predicted to reach at a time.
+/// A prediction of progress: `predicted_to_go_s` after `set_at`, the drive left
+/// to the next stop will be `target_left_s` (route seconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Checkpoint {
     pub(crate) set_at: DateTime<Utc>,
-    pub(crate) at: LegPosition,
+    pub(crate) target_left_s: f64,
     pub(crate) predicted_to_go_s: f64,
     pub(crate) lower_s: f64,
     pub(crate) upper_s: f64,

@@ -16,24 +16,25 @@ use chrono::{DateTime, Duration, Utc};
 use road_graph::{LatLon, haversine_m};
 use serde::{Deserialize, Serialize};
 
+mod publish;
+
 use super::config::TrackerConfig;
 use super::leg::{LegPosition, RoutedLeg};
 use super::log::{ArrivalRecord, Checkpoint, ClosedBy, ClosedPrediction, PredictionRecord};
 use crate::error::{Error, Result};
 use crate::eta::{
-    Calibrator, EtaInput, HosEstimator, Leg, PaceEstimator, StopEta, StopPlan, estimate_stops,
+    Calibrator, EtaInput, HosEstimator, Leg, OwnErrors, PaceEstimator, StopEta, StopPlan,
+    estimate_stops,
 };
 use crate::events::{EtaReason, EtaUpdate};
 use crate::matching::MatchedPoint;
 use crate::order::OrderId;
 use crate::routing::{Metric, Router, Snap};
 
-/// Horizons at which progress checkpoints are set, seconds.
-const CHECKPOINT_HORIZONS_S: [f64; 6] = [300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0];
 /// Open checkpoints kept per vehicle at most.
 const MAX_CHECKPOINTS: usize = 256;
-/// Published predictions kept per stop (to close on arrival) at most.
-const MAX_PUBLISHED: usize = 2000;
+/// Calibration samples kept per stop (to close on arrival) at most.
+const MAX_SAMPLES: usize = 2000;
 
 /// A metric with a generation number: the traffic loop bumps the generation every
 /// time it customizes the router with a new metric, and trackers re-time their
@@ -118,21 +119,31 @@ pub struct TrackerCounters {
     pub unroutable: u64,
 }
 
+/// The last ETA published for a stop.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Published {
     predicted_at: DateTime<Utc>,
     eta: DateTime<Utc>,
+    reasons: [bool; 4],
+}
+
+/// An ETA taken at the sampling cadence, to close at the arrival: sampled by
+/// time rather than by publication, so the calibrator does not over-count the
+/// moments when the ETA moves a lot (those are published often).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    predicted_at: DateTime<Utc>,
     arrival: DateTime<Utc>,
     p10: DateTime<Utc>,
     p90: DateTime<Utc>,
-    reasons: [bool; 4],
 }
 
 #[derive(Debug, Clone)]
 struct StopState {
     stop: TrackedStop,
     snap: Snap,
-    published: VecDeque<Published>,
+    last_published: Option<Published>,
+    samples: VecDeque<Sample>,
 }
 
 /// The tracker of one truck on one order.
@@ -158,6 +169,8 @@ pub struct VehicleTracker {
     departs_at: Option<DateTime<Utc>>,
     checkpoints: VecDeque<Checkpoint>,
     last_checkpoint_at: Option<DateTime<Utc>>,
+    /// This vehicle's own recent errors, for its window.
+    own: OwnErrors,
     counters: TrackerCounters,
 }
 
@@ -186,7 +199,8 @@ impl VehicleTracker {
                 Ok(StopState {
                     stop: *stop,
                     snap,
-                    published: VecDeque::new(),
+                    last_published: None,
+                    samples: VecDeque::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -205,6 +219,7 @@ impl VehicleTracker {
             departs_at: None,
             checkpoints: VecDeque::new(),
             last_checkpoint_at: None,
+            own: OwnErrors::new(),
             counters: TrackerCounters::default(),
         })
     }
@@ -274,15 +289,21 @@ impl VehicleTracker {
         // stretch since the last fix.
         let mut reroute = None;
         let mut moved_m = straight_m;
-        let mut predicted_s = None;
         let previous = self.pos;
+        // The drive left to the stop at the last fix: the pace is progress
+        // towards the stop, so a truck that wanders off or loops is slow too.
+        let mut left_before_s = None;
+        // Metres per route second of the leg's remaining part at the last fix.
+        let mut route_mps = None;
         match (self.legs.first(), self.pos) {
             (Some(leg), Some(pos)) => {
+                let left = leg.left(&graph, pos);
+                left_before_s = Some(left.time_s);
+                route_mps = (left.time_s > 0.0).then(|| left.distance_m / left.time_s);
                 match leg.locate(matched.edge, matched.offset_m, pos, self.config.backtrack_m) {
                     Some(p) => {
                         let (a, b) = (leg.along(&graph, pos), leg.along(&graph, p));
                         moved_m = (b.distance_m - a.distance_m).max(0.0);
-                        predicted_s = Some((b.time_s - a.time_s).max(0.0));
                         self.pos = Some(p);
                     }
                     None => reroute = Some(RerouteReason::OffRoute),
@@ -291,45 +312,13 @@ impl VehicleTracker {
             _ => reroute = Some(RerouteReason::Start),
         }
         self.hos.observe(now, moved_m, fix.hos_drive_remaining_s);
-        if let (Some(dt), Some(pred)) = (dt_s, predicted_s) {
-            self.observe_pace(dt, pred, moved_m);
-        }
-
-        // Checkpoints passed since the last fix.
-        if let (Some(leg), Some(pos), Some(prev), Some((prev_t, _))) =
-            (self.legs.first(), self.pos, previous, self.last_fix)
-            && reroute.is_none()
-        {
-            let t_prev = leg.along(&graph, prev).time_s;
-            let t_now = leg.along(&graph, pos).time_s;
-            while let Some(cp) = self.checkpoints.front().copied() {
-                let t_cp = leg.along(&graph, cp.at).time_s;
-                if t_cp > t_now {
-                    break;
-                }
-                self.checkpoints.pop_front();
-                // Crossed between the two fixes: interpolate in route time.
-                let share = if t_now > t_prev {
-                    ((t_cp - t_prev) / (t_now - t_prev)).clamp(0.0, 1.0)
-                } else {
-                    1.0
-                };
-                let crossed = prev_t + millis(seconds(now - prev_t) * share);
-                let actual_s = seconds(crossed - cp.set_at);
-                let error_s = actual_s - cp.predicted_to_go_s;
-                out.closed.push(ClosedPrediction {
-                    predicted_to_go_s: cp.predicted_to_go_s,
-                    actual_to_go_s: actual_s,
-                    covered: error_s >= cp.lower_s && error_s <= cp.upper_s,
-                    source: ClosedBy::Checkpoint,
-                });
-            }
-        }
 
         // A stop reached.
-        let at_stop = haversine_m(matched.point, self.stops[self.next].stop.position)
-            <= self.config.arrival_radius_m;
-        let near_end = reroute.is_none()
+        let at_stop = self.config.detect_arrival
+            && haversine_m(matched.point, self.stops[self.next].stop.position)
+                <= self.config.arrival_radius_m;
+        let near_end = self.config.detect_arrival
+            && reroute.is_none()
             && match (self.legs.first(), self.pos) {
                 (Some(leg), Some(pos)) => {
                     leg.left(&graph, pos).distance_m <= self.config.arrival_radius_m
@@ -343,6 +332,7 @@ impl VehicleTracker {
                 return out;
             }
             reroute = Some(RerouteReason::StopReached);
+            left_before_s = None;
         }
 
         // A new metric: re-time the route, re-route when the change is material.
@@ -355,6 +345,8 @@ impl VehicleTracker {
                 leg.time(&graph, &ctx.metric.metric, ctx.metric.generation);
             }
             let after_s = self.legs[0].left(&graph, pos).time_s;
+            // Progress is measured on one metric.
+            left_before_s = previous.map(|p| self.legs[0].left(&graph, p).time_s);
             let change_s = (after_s - before_s).abs();
             if !after_s.is_finite()
                 || change_s
@@ -384,9 +376,39 @@ impl VehicleTracker {
             }
             out.rerouted = Some(reason);
         }
+        if let (Some(dt), Some(before_s), Some(leg), Some(pos), Some((prev_t, _))) = (
+            dt_s,
+            left_before_s,
+            self.legs.first(),
+            self.pos,
+            self.last_fix,
+        ) {
+            let left_now_s = leg.left(&graph, pos).time_s;
+            self.close_checkpoints(ctx.calibrator, before_s, left_now_s, prev_t, now, &mut out);
+            let mut progress_s = (before_s - left_now_s).max(0.0);
+            if reroute == Some(RerouteReason::OffRoute)
+                && let Some(mps) = route_mps.filter(|v| *v > 0.0)
+            {
+                // A new route may be shorter than what was left of the old one
+                // (a better way from here): that is not the truck's progress.
+                // It gets no more credit than the metres it moved.
+                progress_s = progress_s.min(moved_m / mps);
+            }
+            self.observe_pace(dt, progress_s, moved_m);
+        }
 
         let etas = self.estimate(ctx, now);
-        self.set_checkpoints(ctx, now);
+        let every_s = self.config.checkpoint_every_s;
+        if every_s > 0.0
+            && self
+                .last_checkpoint_at
+                .is_none_or(|t| seconds(now - t) >= every_s)
+        {
+            self.last_checkpoint_at = Some(now);
+            self.sample(now, &etas);
+            self.refresh_own(ctx.calibrator, now);
+            self.set_checkpoints(ctx, now);
+        }
         self.publish(ctx, now, &etas, &mut out);
         out.etas = etas
             .into_iter()
@@ -404,7 +426,17 @@ impl VehicleTracker {
             return;
         };
         let stop_index = self.first_stop_index + self.next as u32;
-        for p in state.published.drain(..) {
+        for cp in self.checkpoints.drain(..) {
+            let actual_s = seconds(at - cp.set_at);
+            let error_s = actual_s - cp.predicted_to_go_s;
+            out.closed.push(ClosedPrediction {
+                predicted_to_go_s: cp.predicted_to_go_s,
+                actual_to_go_s: actual_s,
+                covered: error_s >= cp.lower_s && error_s <= cp.upper_s,
+                source: ClosedBy::Checkpoint,
+            });
+        }
+        for p in state.samples.drain(..) {
             let predicted_s = seconds(p.arrival - p.predicted_at);
             let actual_s = seconds(at - p.predicted_at);
             out.closed.push(ClosedPrediction {
@@ -431,13 +463,17 @@ impl VehicleTracker {
             self.legs.remove(0);
         }
         self.pos = None;
-        self.checkpoints.clear();
     }
 
     fn observe_pace(&mut self, dt_s: f64, predicted_s: f64, moved_m: f64) {
         let config = &self.config;
         if dt_s > config.pace_max_gap_s {
             self.standing_s = 0.0;
+            return;
+        }
+        if moved_m > dt_s * config.plausible_speed_mps + config.backtrack_m {
+            // A jump of the matched position (a corrected match, a new chain),
+            // not driving.
             return;
         }
         if moved_m < 1.0 {
@@ -510,7 +546,6 @@ impl VehicleTracker {
             index: 0,
             offset_m: self.legs[0].route.from.offset_m,
         });
-        self.checkpoints.clear();
         true
     }
 
@@ -547,136 +582,9 @@ impl VehicleTracker {
             hos: self.hos.clocks(),
             pace_factor: self.pace.factor(&self.config.eta.pace),
             departs_at: self.departs_at.filter(|d| *d > now),
+            own: self.own.quantiles(),
         };
         estimate_stops(&input, &self.config.eta, ctx.calibrator)
-    }
-
-    /// Sets checkpoints ahead on leg 0: where the truck should be after each
-    /// horizon, at its pace.
-    fn set_checkpoints(&mut self, ctx: &TrackingContext<'_>, now: DateTime<Utc>) {
-        let every_s = self.config.checkpoint_every_s;
-        if every_s <= 0.0
-            || self.departs_at.is_some()
-            || self
-                .last_checkpoint_at
-                .is_some_and(|t| seconds(now - t) < every_s)
-            || self.checkpoints.len() >= MAX_CHECKPOINTS
-        {
-            return;
-        }
-        let (Some(leg), Some(pos)) = (self.legs.first(), self.pos) else {
-            return;
-        };
-        let graph = ctx.router.graph();
-        let factor = self.pace.factor(&self.config.eta.pace);
-        let here_s = leg.along(graph, pos).time_s;
-        let total_s = leg.total().time_s;
-        let mut fresh: Vec<Checkpoint> = Vec::new();
-        for horizon_s in CHECKPOINT_HORIZONS_S {
-            let target_s = here_s + horizon_s / factor;
-            if target_s >= total_s {
-                break;
-            }
-            // Beyond the next hours-of-service stop the prediction is no longer a
-            // pure drive; leave those horizons to the arrivals.
-            if horizon_s
-                >= self
-                    .hos
-                    .clocks()
-                    .until_break_s
-                    .min(self.hos.clocks().drive_left_s)
-            {
-                break;
-            }
-            if let Some(at) = leg.position_at_time(graph, target_s) {
-                let (lower_s, upper_s) = ctx.calibrator.window_s(horizon_s);
-                fresh.push(Checkpoint {
-                    set_at: now,
-                    at,
-                    predicted_to_go_s: horizon_s,
-                    lower_s,
-                    upper_s,
-                });
-            }
-        }
-        self.last_checkpoint_at = Some(now);
-        // Keep them ordered along the route, so the nearest is at the front.
-        for cp in fresh {
-            let key = (cp.at.index, cp.at.offset_m);
-            let at = self
-                .checkpoints
-                .iter()
-                .position(|c| (c.at.index, c.at.offset_m) > key)
-                .unwrap_or(self.checkpoints.len());
-            self.checkpoints.insert(at, cp);
-        }
-    }
-
-    fn publish(
-        &mut self,
-        ctx: &TrackingContext<'_>,
-        now: DateTime<Utc>,
-        etas: &[StopEta],
-        out: &mut TrackerOutput,
-    ) {
-        let graph = ctx.router.graph();
-        for (k, eta) in etas.iter().enumerate() {
-            let reasons = reason_flags(&eta.reasons);
-            let Some(state) = self.stops.get_mut(self.next + k) else {
-                break;
-            };
-            let due = match state.published.back() {
-                None => true,
-                Some(last) => {
-                    seconds(eta.eta - last.eta).abs() >= self.config.publish_min_change_s
-                        || seconds(now - last.predicted_at) >= self.config.publish_max_interval_s
-                        || last.reasons != reasons
-                }
-            };
-            if !due {
-                continue;
-            }
-            let stop_index = self.first_stop_index + (self.next + k) as u32;
-            let route = match (k, self.legs.first(), self.pos) {
-                (0, Some(leg), Some(pos)) => {
-                    leg.geometry_from(graph, pos, self.config.route_points)
-                }
-                _ => Vec::new(),
-            };
-            out.updates.push(EtaUpdate {
-                order_id: self.order_id.clone(),
-                stop_index,
-                eta: eta.eta,
-                p10: eta.p10,
-                p90: eta.p90,
-                remaining_distance_m: eta.distance_m,
-                remaining_drive_s: eta.drive_s,
-                reasons: eta.reasons.clone(),
-                computed_at: now,
-                route,
-            });
-            out.predictions.push(PredictionRecord {
-                order_id: self.order_id.clone(),
-                stop_index,
-                predicted_at: now,
-                eta: eta.eta,
-                p10: eta.p10,
-                p90: eta.p90,
-                horizon_s: seconds(eta.eta - now),
-            });
-            if state.published.len() == MAX_PUBLISHED {
-                state.published.pop_front();
-            }
-            state.published.push_back(Published {
-                predicted_at: now,
-                eta: eta.eta,
-                arrival: eta.arrival,
-                p10: eta.p10,
-                p90: eta.p90,
-                reasons,
-            });
-            self.counters.published += 1;
-        }
     }
 }
 
