@@ -125,7 +125,7 @@ fn check_extract(name: &str, seed: u64) {
         changes.push((edge, ms));
     }
     let recomputed = router.update_edges(&changes).expect("edges exist");
-    eprintln!("{name}: partial update of 300 edges recomputed {recomputed} arcs");
+    eprintln!("{name}: partial update of 300 edges looked at {recomputed} arcs");
     for &(edge, ms) in &changes {
         let last = changes.iter().rev().find(|(e, _)| *e == edge).map(|c| c.1);
         if last == Some(ms) {

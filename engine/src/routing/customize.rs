@@ -18,7 +18,7 @@
 //! depend on them, lowest first, each from its input and all its lower triangles.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use road_graph::EdgeId;
@@ -203,33 +203,54 @@ fn customize_nodes(
     });
 }
 
-/// Applies new times for a few edges to a customized metric: only the arcs that
-/// depend on them are recomputed. Returns the number of arcs recomputed.
+/// What a partial update must do for one arc.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Recompute from the input and all lower triangles: its input changed, or
+    /// its best triangle got slower.
+    full: bool,
+    /// Otherwise: the lower nodes of the triangles that changed, which can only
+    /// make the arc faster.
+    via: Vec<u32>,
+}
+
+/// Applies new times for a few edges to a customized metric, touching only the
+/// arcs that depend on them. Returns the number of arcs looked at.
+///
+/// Arcs are taken in id order, which is the order of their lower nodes, and an
+/// arc depends only on arcs of lower nodes: each is final when read. An arc whose
+/// input changed, or whose best triangle got slower, is recomputed from scratch;
+/// one whose triangles only got faster, or got slower without being its best,
+/// just compares the changed triangles with its current weight. Ties resolve as
+/// in a full customization (the input first, then the lowest middle node), so the
+/// result equals a full customization exactly.
 pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeId, u32)]) -> usize {
-    let mut queue: BTreeSet<u32> = BTreeSet::new();
+    let mut queue: BTreeMap<u32, Pending> = BTreeMap::new();
     for &(edge, ms) in changes {
         let ms = clamp_ms(ms);
-        if custom.metric.edge_ms(edge) == ms || edge.idx() >= topo.n_nodes() {
+        if edge.idx() >= topo.n_nodes() || custom.metric.edge_ms(edge) == ms {
             continue;
         }
         custom.metric.set_edge_ms(edge, ms);
         for t in topo.turns.turns_from(edge.0) {
             let arc = topo.turn_arc[t];
             if arc != NONE {
-                queue.insert(arc >> 1);
+                queue.entry(arc >> 1).or_default().full = true;
             }
         }
     }
-    let mut recomputed = 0;
-    // Arc ids grow with their lower node, and an arc depends only on arcs of lower
-    // nodes, so taking the smallest id first sees every input final.
-    while let Some(a) = queue.pop_first() {
-        recomputed += 1;
-        let (weight, middle) = recompute(topo, custom, a);
-        // Equal weights through another triangle change only how the arc unpacks;
-        // keep the same middle as a full customization would, but do not propagate.
+    let mut looked_at = 0;
+    while let Some((a, pending)) = queue.pop_first() {
+        looked_at += 1;
+        let old = custom.weight[a as usize];
+        let (weight, middle) = if pending.full {
+            recompute(topo, custom, a)
+        } else {
+            relax_via(topo, custom, a, &pending.via)
+        };
+        // Equal weights through another triangle change only how the arc unpacks.
         custom.middle[a as usize] = middle;
-        if weight == custom.weight[a as usize] {
+        if weight == old {
             continue;
         }
         custom.weight[a as usize] = weight;
@@ -239,21 +260,75 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
                 custom.search_weight[dir][k] = w;
             }
         }
+        let slower = weight[0] > old[0] || weight[1] > old[1];
         // The arc {v, x} is a lower side of the triangles {v, x, y} for every
         // other upward neighbour y of v.
-        let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+        let x = topo.up_head[a as usize];
         for b in topo.up_arcs(v) {
             let y = topo.up_head[b as usize];
             if y == x {
                 continue;
             }
             let (low, high) = if x < y { (x, y) } else { (y, x) };
-            if let Some(dependent) = topo.arc(low, high) {
-                queue.insert(dependent);
+            let Some(dependent) = topo.arc(low, high) else {
+                continue;
+            };
+            let entry = queue.entry(dependent).or_default();
+            if slower && custom.middle[dependent as usize].contains(&a) {
+                entry.full = true;
+            } else if !entry.full {
+                entry.via.push(v);
             }
         }
     }
-    recomputed
+    looked_at
+}
+
+/// An arc's weights and middles after some of its lower triangles (through the
+/// nodes `via`) got faster, or slower without being its best.
+fn relax_via(topo: &Topology, custom: &Customized, a: u32, via: &[u32]) -> ([u32; 2], Halves) {
+    let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+    let mut weight = custom.weight[a as usize];
+    let mut middle = custom.middle[a as usize];
+    // The lower node of the triangle an arc's direction takes now (`NONE` for its
+    // input, which wins ties).
+    let lower = |m: u32| {
+        if m == NONE {
+            0
+        } else {
+            topo.arc_tail[m as usize]
+        }
+    };
+    for &u in via {
+        let (Some(a_uv), Some(a_ux)) = (topo.arc(u, v), topo.arc(u, x)) else {
+            continue;
+        };
+        let [up_uv, down_uv] = custom.weight[a_uv as usize];
+        let [up_ux, down_ux] = custom.weight[a_ux as usize];
+        let via_up = down_uv.saturating_add(up_ux);
+        let via_down = down_ux.saturating_add(up_uv);
+        if via_up < weight[0]
+            || (via_up == weight[0]
+                && via_up != INFINITY_MS
+                && middle[0] != NONE
+                && u < lower(middle[0]))
+        {
+            weight[0] = via_up;
+            middle[0] = a_uv;
+            middle[1] = a_ux;
+        }
+        if via_down < weight[1]
+            || (via_down == weight[1]
+                && via_down != INFINITY_MS
+                && middle[2] != NONE
+                && u < lower(middle[2]))
+        {
+            weight[1] = via_down;
+            middle[2] = a_ux;
+            middle[3] = a_uv;
+        }
+    }
+    (weight, middle)
 }
 
 /// An arc's weights and middles from scratch: its inputs and all lower triangles.

@@ -97,7 +97,7 @@ impl Router {
 
     /// Applies new times for some edges (milliseconds; [`INFINITY_MS`] closes an
     /// edge) to a copy of the current metric, recomputing only the hierarchy arcs
-    /// that depend on them, and swaps it in. Returns the number of arcs recomputed.
+    /// that depend on them, and swaps it in. Returns the number of arcs looked at.
     pub fn update_edges(&self, changes: &[(EdgeId, u32)]) -> Result<usize> {
         if let Some(&(edge, _)) = changes
             .iter()
