@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, Throughput};
 use engine::{Position, PositionSource, VehicleId};
-use ingest::kafka::{ensure_topics, run_kafka_source, ClientTuning, KafkaPublisher, KafkaSourceConfig};
+use ingest::kafka::{
+    ClientTuning, KafkaPublisher, KafkaSourceConfig, ensure_topics, run_kafka_source,
+};
 use ingest::{
-    decode, encode, memory_bus, shutdown_channel, Format, IngestStats, MemoryBusConfig, PositionSink,
-    SinkError, SinkReceipt, ValidationRules,
+    Format, IngestStats, MemoryBusConfig, PositionSink, SinkError, SinkReceipt, ValidationRules,
+    decode, encode, memory_bus, shutdown_channel,
 };
 
 const N_MESSAGES: usize = 1000;
@@ -92,7 +94,10 @@ impl PositionSink for CountingSink {
         Ok(SinkReceipt::default())
     }
 
-    async fn last_times(&self, vehicles: &[VehicleId]) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
+    async fn last_times(
+        &self,
+        vehicles: &[VehicleId],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         Ok(vec![None; vehicles.len()])
     }
 }
@@ -116,10 +121,16 @@ fn memory_bus_throughput(c: &mut Criterion) {
                 for _ in 0..iters {
                     let positions = sample_positions(N, Utc::now());
                     let sink = Arc::new(CountingSink::default());
-                    let (publisher, consumer) = memory_bus(MemoryBusConfig::RECOMMENDED).expect("bus");
+                    let (publisher, consumer) =
+                        memory_bus(MemoryBusConfig::RECOMMENDED).expect("bus");
                     let (stop, shutdown) = shutdown_channel();
                     let stats = Arc::new(IngestStats::new());
-                    let run = tokio::spawn(consumer.run(sink.clone(), stats, ValidationRules::RECOMMENDED, shutdown));
+                    let run = tokio::spawn(consumer.run(
+                        sink.clone(),
+                        stats,
+                        ValidationRules::RECOMMENDED,
+                        shutdown,
+                    ));
                     let start = Instant::now();
                     for chunk in positions.chunks(500) {
                         publisher.publish(chunk.to_vec()).await.expect("published");
@@ -167,14 +178,21 @@ fn kafka_throughput(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(N as u64));
-    for (name, tuning) in [("tuned", ClientTuning::Tuned), ("librdkafka_defaults", ClientTuning::LibrdkafkaDefaults)] {
+    for (name, tuning) in [
+        ("tuned", ClientTuning::Tuned),
+        ("librdkafka_defaults", ClientTuning::LibrdkafkaDefaults),
+    ] {
         let topic = unique("produce");
         runtime
             .block_on(ensure_topics(&brokers, &[(&topic, 4)]))
             .expect("topic");
         let publisher = KafkaPublisher::new(&brokers, &topic, tuning, &[]).expect("producer");
         group.bench_function(name, |b| {
-            b.iter(|| runtime.block_on(publisher.publish(&positions)).expect("published"))
+            b.iter(|| {
+                runtime
+                    .block_on(publisher.publish(&positions))
+                    .expect("published")
+            })
         });
     }
     group.finish();
@@ -182,7 +200,9 @@ fn kafka_throughput(c: &mut Criterion) {
     // One topic filled once; every iteration reads it whole with a new group.
     let topic = unique("consume");
     runtime.block_on(async {
-        ensure_topics(&brokers, &[(&topic, 4)]).await.expect("topic");
+        ensure_topics(&brokers, &[(&topic, 4)])
+            .await
+            .expect("topic");
         KafkaPublisher::new(&brokers, &topic, ClientTuning::Tuned, &[])
             .expect("producer")
             .publish(&positions)
@@ -194,14 +214,18 @@ fn kafka_throughput(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(N as u64));
-    for (name, tuning) in [("tuned", ClientTuning::Tuned), ("librdkafka_defaults", ClientTuning::LibrdkafkaDefaults)] {
+    for (name, tuning) in [
+        ("tuned", ClientTuning::Tuned),
+        ("librdkafka_defaults", ClientTuning::LibrdkafkaDefaults),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         let sink = Arc::new(CountingSink::default());
-                        let mut config = KafkaSourceConfig::recommended(&brokers, &unique("group"), &topic);
+                        let mut config =
+                            KafkaSourceConfig::recommended(&brokers, &unique("group"), &topic);
                         config.tuning = tuning;
                         config.dead_letter_topic = None;
                         let (stop, shutdown) = shutdown_channel();
@@ -211,13 +235,18 @@ fn kafka_throughput(c: &mut Criterion) {
                             async move { run_kafka_source(&config, sink, stats, shutdown).await }
                         });
                         let deadline = Instant::now() + Duration::from_secs(60);
-                        while sink.written.load(Ordering::Relaxed) < N as u64 && Instant::now() < deadline {
+                        while sink.written.load(Ordering::Relaxed) < N as u64
+                            && Instant::now() < deadline
+                        {
                             tokio::time::sleep(Duration::from_millis(2)).await;
                         }
                         stop.trigger();
                         run.await.expect("task").expect("source");
-                        let (first, last, first_n) =
-                            sink.span.lock().unwrap_or_else(|e| e.into_inner()).expect("some writes");
+                        let (first, last, first_n) = sink
+                            .span
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .expect("some writes");
                         // The span covers every write but the first: scale it to
                         // the time all N would take at that rate.
                         let after_first = (N as u64).saturating_sub(first_n).max(1);
@@ -231,4 +260,9 @@ fn kafka_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, decode_formats, memory_bus_throughput, kafka_throughput);
+criterion::criterion_group!(
+    benches,
+    decode_formats,
+    memory_bus_throughput,
+    kafka_throughput
+);

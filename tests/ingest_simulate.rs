@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use engine::{Position, PositionSource, VehicleId};
-use ingest::kafka::{run_kafka_source, KafkaSourceConfig};
-use ingest::{shutdown_channel, Format, IngestStats, PositionSink, SinkError, SinkReceipt};
+use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
+use ingest::{Format, IngestStats, PositionSink, SinkError, SinkReceipt, shutdown_channel};
 
 fn broker() -> Option<String> {
     let addr = std::env::var("TRACKER_TEST_KAFKA").ok();
@@ -42,7 +42,10 @@ impl PositionSink for Collect {
         self.0.lock().expect("lock").extend_from_slice(batch);
         Ok(SinkReceipt::default())
     }
-    async fn last_times(&self, vehicles: &[VehicleId]) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
+    async fn last_times(
+        &self,
+        vehicles: &[VehicleId],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         Ok(vec![None; vehicles.len()])
     }
 }
@@ -54,11 +57,27 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let topic = format!("sim-e2e-{}-{nanos}", std::process::id());
-    let map = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/osm/baltimore.osm.pbf");
+    let map = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/osm/baltimore.osm.pbf"
+    );
 
     let output = Command::new(env!("CARGO_BIN_EXE_tracker"))
-        .args(["simulate", "--map", map, "--vehicles", "40", "--speedup", "120"])
-        .args(["--to", &format!("kafka://{brokers}/{topic}"), "--partitions", "3"])
+        .args([
+            "simulate",
+            "--map",
+            map,
+            "--vehicles",
+            "40",
+            "--speedup",
+            "120",
+        ])
+        .args([
+            "--to",
+            &format!("kafka://{brokers}/{topic}"),
+            "--partitions",
+            "3",
+        ])
         .args(["--duration", "4", "--format", "motive", "--seed", "42"])
         .output()
         .expect("tracker runs");
@@ -67,9 +86,13 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
         "tracker simulate failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report on stdout");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("JSON report on stdout");
     let published = report["positions"].as_u64().expect("positions count");
-    assert!(published > 200, "40 trucks over 8 simulated minutes report plenty: {report}");
+    assert!(
+        published > 200,
+        "40 trucks over 8 simulated minutes report plenty: {report}"
+    );
     assert_eq!(report["publish_errors"], 0, "{report}");
     assert!(report["trips"].as_u64().is_some_and(|t| t > 0), "{report}");
 
@@ -77,7 +100,8 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
     let sink = Collect::default();
     let stats = Arc::new(IngestStats::new());
     runtime.block_on(async {
-        let mut config = KafkaSourceConfig::recommended(&brokers, &format!("{topic}-reader"), &topic);
+        let mut config =
+            KafkaSourceConfig::recommended(&brokers, &format!("{topic}-reader"), &topic);
         // The topic's own format is canonical; the simulator's `format` header
         // must switch each message to Motive.
         config.topics = vec![(topic.clone(), Format::Canonical)];
@@ -88,7 +112,7 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
             async move { run_kafka_source(&config, sink, stats, shutdown).await }
         });
         let start = Instant::now();
-        while (stats.snapshot().received as u64) < published && start.elapsed() < Duration::from_secs(60) {
+        while stats.snapshot().received < published && start.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         stop.trigger();
@@ -99,7 +123,10 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
     assert_eq!(snap.received, published, "every published message was read");
     assert_eq!(snap.rejected_total(), 0, "{snap:?}");
     let positions = sink.0.lock().expect("lock").clone();
-    assert_eq!(positions.len() as u64 + snap.duplicates + snap.out_of_order, published);
+    assert_eq!(
+        positions.len() as u64 + snap.duplicates + snap.out_of_order,
+        published
+    );
     assert_eq!(snap.duplicates + snap.out_of_order, 0, "{snap:?}");
     let mut last: HashMap<&VehicleId, DateTime<Utc>> = HashMap::new();
     for p in &positions {

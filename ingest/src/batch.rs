@@ -11,11 +11,11 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use engine::Position;
-use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::Serialize;
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::format::{decode, Format};
+use crate::format::{Format, decode};
 use crate::validate::{Rejection, ValidationRules};
 
 /// The outcome of one item of a batch.
@@ -106,10 +106,12 @@ pub fn decode_batch(
     let items = split(bytes, limit)?;
     Ok(items
         .into_iter()
-        .map(|raw| match decode(format, raw.get().as_bytes(), None, now, rules) {
-            Ok(p) => ItemResult::Accepted(p),
-            Err(r) => ItemResult::Rejected(r),
-        })
+        .map(
+            |raw| match decode(format, raw.get().as_bytes(), None, now, rules) {
+                Ok(p) => ItemResult::Accepted(p),
+                Err(r) => ItemResult::Rejected(r),
+            },
+        )
         .collect())
 }
 
@@ -127,7 +129,8 @@ fn split(bytes: &[u8], limit: usize) -> Result<Vec<&RawValue>, BatchError> {
         Err(_) if over => return Err(BatchError::TooLarge { limit }),
         Err(err) => return Err(BatchError::Malformed(err.to_string())),
     };
-    de.end().map_err(|err| BatchError::Malformed(err.to_string()))?;
+    de.end()
+        .map_err(|err| BatchError::Malformed(err.to_string()))?;
     Ok(items)
 }
 

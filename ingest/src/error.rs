@@ -8,7 +8,10 @@
 pub enum Error {
     /// A setting out of its valid range; names the setting.
     #[error("invalid setting `{setting}`: {reason}")]
-    InvalidConfig { setting: &'static str, reason: String },
+    InvalidConfig {
+        setting: &'static str,
+        reason: String,
+    },
     /// A bus URL that is neither `memory://` nor `kafka://HOST:PORT[/TOPIC]`.
     #[error("invalid bus URL `{url}`: {reason}")]
     BusUrl { url: String, reason: String },

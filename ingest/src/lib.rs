@@ -26,12 +26,12 @@ mod sink;
 mod stats;
 mod validate;
 
-pub use bus::memory::{memory_bus, MemoryBusConfig, MemoryBusConsumer, MemoryPublisher};
+pub use batch::{BatchError, ItemReport, ItemResult, ItemStatus, decode_batch};
+pub use bus::memory::{MemoryBusConfig, MemoryBusConsumer, MemoryPublisher, memory_bus};
 pub use bus::{BusUrl, DEFAULT_TOPIC};
-pub use batch::{decode_batch, BatchError, ItemReport, ItemResult, ItemStatus};
 pub use error::{Error, Result};
-pub use format::{decode, encode, encode_canonical, resolve_format, Format, FORMAT_HEADER};
-pub use shutdown::{shutdown_channel, Shutdown, ShutdownTrigger};
+pub use format::{FORMAT_HEADER, Format, decode, encode, encode_canonical, resolve_format};
+pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
 pub use stats::{IngestStats, StatsSnapshot};
 pub use validate::{RejectReason, Rejection, ValidationRules};

@@ -48,7 +48,11 @@ impl Dedupe {
 
     /// Records what the sink said about vehicles it was asked about. A vehicle
     /// the sink never wrote gets the earliest time, so it is not asked again.
-    pub(crate) fn seed(&mut self, vehicles: Vec<(VehicleId, u32)>, times: &[Option<DateTime<Utc>>]) {
+    pub(crate) fn seed(
+        &mut self,
+        vehicles: Vec<(VehicleId, u32)>,
+        times: &[Option<DateTime<Utc>>],
+    ) {
         for ((vehicle, tag), time) in vehicles.into_iter().zip(times) {
             self.last
                 .entry(vehicle)
@@ -128,7 +132,9 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(5);
 
     pub(crate) fn new() -> Backoff {
-        Backoff { next: Backoff::FIRST }
+        Backoff {
+            next: Backoff::FIRST,
+        }
     }
 
     /// Sleeps, unless shutdown comes first; `false` then.
@@ -213,7 +219,12 @@ pub(crate) async fn deliver_dead_letters<S: PositionSink>(
     if letters.is_empty() {
         return Ok(());
     }
-    retry!(stats, shutdown, dead_letter_retry, sink.dead_letters(letters))?;
+    retry!(
+        stats,
+        shutdown,
+        dead_letter_retry,
+        sink.dead_letters(letters)
+    )?;
     stats.dead_lettered(letters.len() as u64);
     Ok(())
 }

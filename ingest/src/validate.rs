@@ -262,14 +262,13 @@ pub(crate) fn validate(
     {
         return Err(Rejection::new(
             RejectReason::ImplausibleSpeed,
-            format!(
-                "speed {speed} m/s outside [0, {:.1}]",
-                rules.max_speed_mps
-            ),
+            format!("speed {speed} m/s outside [0, {:.1}]", rules.max_speed_mps),
         ));
     }
     let heading_deg = match raw.heading_deg {
-        Some(h) if h.is_finite() && (0.0..=360.0).contains(&h) => Some(if h == 360.0 { 0.0 } else { h }),
+        Some(h) if h.is_finite() && (0.0..=360.0).contains(&h) => {
+            Some(if h == 360.0 { 0.0 } else { h })
+        }
         Some(h) => {
             return Err(Rejection::new(
                 RejectReason::InvalidHeading,

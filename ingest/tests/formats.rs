@@ -4,12 +4,14 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use engine::{PositionSource, VehicleId};
-use ingest::{decode, resolve_format, Format, RejectReason, ValidationRules};
+use ingest::{Format, RejectReason, ValidationRules, decode, resolve_format};
 
 const RULES: ValidationRules = ValidationRules::RECOMMENDED;
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn reason(format: Format, json: &str) -> RejectReason {
@@ -25,25 +27,49 @@ fn canonical_position_round_trips() {
                    "speed_mps":22.5,"heading_deg":270.0,"hos_drive_remaining_s":3600}"#;
     let p = decode(Format::Canonical, json.as_bytes(), None, now(), &RULES).expect("valid");
     assert_eq!(p.vehicle_id, VehicleId("TRK-7".into()));
-    assert_eq!(p.time, Utc.with_ymd_and_hms(2024, 5, 14, 11, 59, 30).single().expect("t"));
+    assert_eq!(
+        p.time,
+        Utc.with_ymd_and_hms(2024, 5, 14, 11, 59, 30)
+            .single()
+            .expect("t")
+    );
     assert_eq!((p.lat, p.lon), (41.15, -8.61));
     assert_eq!(p.speed_mps, Some(22.5));
     assert_eq!(p.heading_deg, Some(270.0));
     assert_eq!(p.hos_drive_remaining_s, Some(3600));
     assert_eq!(p.source, PositionSource::Canonical);
 
-    let again = decode(Format::Canonical, &ingest::encode_canonical(&p), None, now(), &RULES);
+    let again = decode(
+        Format::Canonical,
+        &ingest::encode_canonical(&p),
+        None,
+        now(),
+        &RULES,
+    );
     assert_eq!(again, Ok(p));
 }
 
 #[test]
 fn canonical_keeps_a_declared_source_and_takes_the_vehicle_from_the_key() {
-    let json = r#"{"time":"2024-05-14T11:59:30+01:00","lat":41.15,"lon":-8.61,"source":"simulator"}"#;
-    let p = decode(Format::Canonical, json.as_bytes(), Some("TRK-9"), now(), &RULES).expect("valid");
+    let json =
+        r#"{"time":"2024-05-14T11:59:30+01:00","lat":41.15,"lon":-8.61,"source":"simulator"}"#;
+    let p = decode(
+        Format::Canonical,
+        json.as_bytes(),
+        Some("TRK-9"),
+        now(),
+        &RULES,
+    )
+    .expect("valid");
     assert_eq!(p.vehicle_id.as_str(), "TRK-9");
     assert_eq!(p.source, PositionSource::Simulator);
     // The +01:00 offset is normalized to UTC.
-    assert_eq!(p.time, Utc.with_ymd_and_hms(2024, 5, 14, 10, 59, 30).single().expect("t"));
+    assert_eq!(
+        p.time,
+        Utc.with_ymd_and_hms(2024, 5, 14, 10, 59, 30)
+            .single()
+            .expect("t")
+    );
 }
 
 #[test]
@@ -108,7 +134,10 @@ fn geotab_log_record_in_kilometres_per_hour() {
 fn epoch_seconds_and_milliseconds_are_both_times() {
     let secs = now().timestamp() - 10;
     let a = format!(r#"{{"vehicle_id":"v","time":{secs},"lat":1,"lon":1}}"#);
-    let b = format!(r#"{{"vehicle_id":"v","time":{},"lat":1,"lon":1}}"#, secs * 1000);
+    let b = format!(
+        r#"{{"vehicle_id":"v","time":{},"lat":1,"lon":1}}"#,
+        secs * 1000
+    );
     let pa = decode(Format::Canonical, a.as_bytes(), None, now(), &RULES).expect("seconds");
     let pb = decode(Format::Canonical, b.as_bytes(), None, now(), &RULES).expect("millis");
     assert_eq!(pa.time, pb.time);
@@ -117,39 +146,95 @@ fn epoch_seconds_and_milliseconds_are_both_times() {
 #[test]
 fn every_rule_rejects_with_its_reason() {
     let c = Format::Canonical;
-    let fix = |fields: &str| format!(r#"{{"vehicle_id":"v1","time":"2024-05-14T11:59:00Z",{fields}}}"#);
+    let fix =
+        |fields: &str| format!(r#"{{"vehicle_id":"v1","time":"2024-05-14T11:59:00Z",{fields}}}"#);
     assert_eq!(reason(c, "not json"), RejectReason::Malformed);
-    assert_eq!(reason(c, r#"{"vehicle_id":"v1","lat":1,"lon":1}"#), RejectReason::Malformed);
-    assert_eq!(reason(c, r#"{"time":"2024-05-14T11:59:00Z","lat":1,"lon":1}"#), RejectReason::MissingVehicleId);
-    assert_eq!(reason(c, r#"{"vehicle_id":"  ","time":"2024-05-14T11:59:00Z","lat":1,"lon":1}"#), RejectReason::InvalidVehicleId);
-    assert_eq!(reason(c, r#"{"vehicle_id":"v1","time":"yesterday","lat":1,"lon":1}"#), RejectReason::InvalidTime);
-    assert_eq!(reason(c, &fix(r#""lat":91,"lon":1"#)), RejectReason::OutOfRange);
-    assert_eq!(reason(c, &fix(r#""lat":1,"lon":-180.5"#)), RejectReason::OutOfRange);
-    assert_eq!(reason(c, &fix(r#""lat":0,"lon":0.0"#)), RejectReason::NullIsland);
-    assert_eq!(reason(c, &fix(r#""lat":1,"lon":1,"speed_mps":-1"#)), RejectReason::ImplausibleSpeed);
-    assert_eq!(reason(c, &fix(r#""lat":1,"lon":1,"speed_mps":80"#)), RejectReason::ImplausibleSpeed);
-    assert_eq!(reason(c, &fix(r#""lat":1,"lon":1,"heading_deg":400"#)), RejectReason::InvalidHeading);
-    assert_eq!(reason(c, &fix(r#""lat":1,"lon":1,"odometer_m":-5"#)), RejectReason::InvalidOdometer);
-    assert_eq!(reason(c, &fix(r#""lat":1,"lon":1,"accuracy_m":-5"#)), RejectReason::InvalidAccuracy);
     assert_eq!(
-        reason(c, r#"{"vehicle_id":"v1","time":"2024-05-14T12:10:00Z","lat":1,"lon":1}"#),
+        reason(c, r#"{"vehicle_id":"v1","lat":1,"lon":1}"#),
+        RejectReason::Malformed
+    );
+    assert_eq!(
+        reason(c, r#"{"time":"2024-05-14T11:59:00Z","lat":1,"lon":1}"#),
+        RejectReason::MissingVehicleId
+    );
+    assert_eq!(
+        reason(
+            c,
+            r#"{"vehicle_id":"  ","time":"2024-05-14T11:59:00Z","lat":1,"lon":1}"#
+        ),
+        RejectReason::InvalidVehicleId
+    );
+    assert_eq!(
+        reason(
+            c,
+            r#"{"vehicle_id":"v1","time":"yesterday","lat":1,"lon":1}"#
+        ),
+        RejectReason::InvalidTime
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":91,"lon":1"#)),
+        RejectReason::OutOfRange
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":1,"lon":-180.5"#)),
+        RejectReason::OutOfRange
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":0,"lon":0.0"#)),
+        RejectReason::NullIsland
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":1,"lon":1,"speed_mps":-1"#)),
+        RejectReason::ImplausibleSpeed
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":1,"lon":1,"speed_mps":80"#)),
+        RejectReason::ImplausibleSpeed
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":1,"lon":1,"heading_deg":400"#)),
+        RejectReason::InvalidHeading
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":1,"lon":1,"odometer_m":-5"#)),
+        RejectReason::InvalidOdometer
+    );
+    assert_eq!(
+        reason(c, &fix(r#""lat":1,"lon":1,"accuracy_m":-5"#)),
+        RejectReason::InvalidAccuracy
+    );
+    assert_eq!(
+        reason(
+            c,
+            r#"{"vehicle_id":"v1","time":"2024-05-14T12:10:00Z","lat":1,"lon":1}"#
+        ),
         RejectReason::FutureTime
     );
     assert_eq!(
-        reason(c, r#"{"vehicle_id":"v1","time":"2024-04-01T12:00:00Z","lat":1,"lon":1}"#),
+        reason(
+            c,
+            r#"{"vehicle_id":"v1","time":"2024-04-01T12:00:00Z","lat":1,"lon":1}"#
+        ),
         RejectReason::StaleTime
     );
     // Geotab speeds in km/h: 250 km/h is a glitch even though 250 m/s is the
     // number a unit mix-up would check.
     let geotab = r#"{"dateTime":"2024-05-14T11:59:00Z","latitude":1,"longitude":1,"speed":250,"device":{"id":"g"}}"#;
-    assert_eq!(reason(Format::Geotab, geotab), RejectReason::ImplausibleSpeed);
-    let big = format!(r#"{{"vehicle_id":"{}","time":"2024-05-14T11:59:00Z","lat":1,"lon":1}}"#, "x".repeat(70_000));
+    assert_eq!(
+        reason(Format::Geotab, geotab),
+        RejectReason::ImplausibleSpeed
+    );
+    let big = format!(
+        r#"{{"vehicle_id":"{}","time":"2024-05-14T11:59:00Z","lat":1,"lon":1}}"#,
+        "x".repeat(70_000)
+    );
     assert_eq!(reason(c, &big), RejectReason::TooLarge);
 }
 
 #[test]
 fn heading_of_360_is_north() {
-    let json = r#"{"vehicle_id":"v","time":"2024-05-14T11:59:00Z","lat":1,"lon":1,"heading_deg":360}"#;
+    let json =
+        r#"{"vehicle_id":"v","time":"2024-05-14T11:59:00Z","lat":1,"lon":1,"heading_deg":360}"#;
     let p = decode(Format::Canonical, json.as_bytes(), None, now(), &RULES).expect("valid");
     assert_eq!(p.heading_deg, Some(0.0));
 }
@@ -157,7 +242,10 @@ fn heading_of_360_is_north() {
 #[test]
 fn format_header_wins_and_unknown_names_are_rejected() {
     assert_eq!(resolve_format(None, Format::Motive), Ok(Format::Motive));
-    assert_eq!(resolve_format(Some(b"Geotab"), Format::Motive), Ok(Format::Geotab));
+    assert_eq!(
+        resolve_format(Some(b"Geotab"), Format::Motive),
+        Ok(Format::Geotab)
+    );
     let err = resolve_format(Some(b"omnitracs"), Format::Canonical).expect_err("unknown");
     assert_eq!(err.reason, RejectReason::UnknownFormat);
 }
@@ -177,11 +265,15 @@ fn every_vendor_encoding_decodes_back_to_the_position() {
         source: PositionSource::Canonical,
     };
     for format in Format::ALL {
-        let back = decode(format, &ingest::encode(format, &p), None, now(), &RULES).expect("decodes");
+        let back =
+            decode(format, &ingest::encode(format, &p), None, now(), &RULES).expect("decodes");
         assert_eq!(back.vehicle_id, p.vehicle_id, "{format}");
         assert_eq!(back.time, p.time, "{format}");
         assert_eq!((back.lat, back.lon), (p.lat, p.lon), "{format}");
-        assert!((back.speed_mps.expect("speed") - 17.5).abs() < 1e-9, "{format}");
+        assert!(
+            (back.speed_mps.expect("speed") - 17.5).abs() < 1e-9,
+            "{format}"
+        );
         assert_eq!(back.source, format.source(), "{format}");
     }
 }

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use common::{fix, TestSink};
+use common::{TestSink, fix};
 use engine::Position;
-use ingest::kafka::{run_kafka_source, ClientTuning, KafkaPublisher, KafkaSourceConfig};
-use ingest::{shutdown_channel, IngestStats};
+use ingest::kafka::{ClientTuning, KafkaPublisher, KafkaSourceConfig, run_kafka_source};
+use ingest::{IngestStats, shutdown_channel};
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
@@ -46,7 +46,8 @@ async fn a_broker_down_and_back_loses_nothing() {
     let cluster = MockCluster::new(3).expect("mock cluster");
     cluster.create_topic(TOPIC, 3, 3).expect("topic");
     let brokers = cluster.bootstrap_servers();
-    let publisher = KafkaPublisher::new(&brokers, TOPIC, ClientTuning::Tuned, &[]).expect("producer");
+    let publisher =
+        KafkaPublisher::new(&brokers, TOPIC, ClientTuning::Tuned, &[]).expect("producer");
     let (head, tail) = (positions(12, 0, 200), positions(12, 200, 400));
     publisher.publish(&head).await.expect("published");
 
@@ -57,7 +58,10 @@ async fn a_broker_down_and_back_loses_nothing() {
         let (sink, stats, config) = (sink.clone(), stats.clone(), source_config(&brokers, "down"));
         async move { run_kafka_source(&config, sink, stats, shutdown).await }
     });
-    wait_for("some progress", Duration::from_secs(30), || sink.lock().written.len() > 500).await;
+    wait_for("some progress", Duration::from_secs(30), || {
+        sink.lock().written.len() > 500
+    })
+    .await;
 
     cluster.broker_down(1).expect("broker 1 down");
     let publish_tail = tokio::spawn({
@@ -66,9 +70,15 @@ async fn a_broker_down_and_back_loses_nothing() {
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.broker_up(1).expect("broker 1 up");
-    publish_tail.await.expect("task").expect("tail published once the broker is back");
+    publish_tail
+        .await
+        .expect("task")
+        .expect("tail published once the broker is back");
 
-    wait_for("the whole stream", Duration::from_secs(60), || sink.lock().counts.len() >= 4800).await;
+    wait_for("the whole stream", Duration::from_secs(60), || {
+        sink.lock().counts.len() >= 4800
+    })
+    .await;
     stop.trigger();
     run.await.expect("task").expect("source");
     assert_eq!(sink.assert_exactly_once_in_order(), 4800);
@@ -79,7 +89,8 @@ async fn injected_fetch_and_commit_errors_are_survived() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic(TOPIC, 2, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
-    let publisher = KafkaPublisher::new(&brokers, TOPIC, ClientTuning::Tuned, &[]).expect("producer");
+    let publisher =
+        KafkaPublisher::new(&brokers, TOPIC, ClientTuning::Tuned, &[]).expect("producer");
     let all = positions(8, 0, 250);
     publisher.publish(&all).await.expect("published");
 
@@ -104,10 +115,17 @@ async fn injected_fetch_and_commit_errors_are_survived() {
     let stats = Arc::new(IngestStats::new());
     let (stop, shutdown) = shutdown_channel();
     let run = tokio::spawn({
-        let (sink, stats, config) = (sink.clone(), stats.clone(), source_config(&brokers, "errors"));
+        let (sink, stats, config) = (
+            sink.clone(),
+            stats.clone(),
+            source_config(&brokers, "errors"),
+        );
         async move { run_kafka_source(&config, sink, stats, shutdown).await }
     });
-    wait_for("the whole stream", Duration::from_secs(60), || sink.lock().counts.len() >= all.len()).await;
+    wait_for("the whole stream", Duration::from_secs(60), || {
+        sink.lock().counts.len() >= all.len()
+    })
+    .await;
     stop.trigger();
     run.await.expect("task").expect("source");
     assert_eq!(sink.assert_exactly_once_in_order(), all.len());
@@ -121,7 +139,8 @@ async fn a_consumer_killed_mid_batch_resumes_without_loss_or_double_counting() {
     let brokers = cluster.bootstrap_servers();
     // Tuned producer: thousands of messages per record batch, so committed
     // offsets fall inside batches.
-    let publisher = KafkaPublisher::new(&brokers, TOPIC, ClientTuning::Tuned, &[]).expect("producer");
+    let publisher =
+        KafkaPublisher::new(&brokers, TOPIC, ClientTuning::Tuned, &[]).expect("producer");
     let all = positions(30, 0, 200);
     publisher.publish(&all).await.expect("published");
 
@@ -130,14 +149,21 @@ async fn a_consumer_killed_mid_batch_resumes_without_loss_or_double_counting() {
     for round in 0..3 {
         let stats = Arc::new(IngestStats::new());
         let task = tokio::spawn({
-            let (sink, stats, config) = (sink.clone(), stats.clone(), source_config(&brokers, "killed"));
+            let (sink, stats, config) = (
+                sink.clone(),
+                stats.clone(),
+                source_config(&brokers, "killed"),
+            );
             async move {
                 let (_stop, shutdown) = shutdown_channel();
                 run_kafka_source(&config, sink, stats, shutdown).await
             }
         });
         let target = all.len() * (round + 1) / 3;
-        wait_for("progress", Duration::from_secs(60), || sink.lock().counts.len() >= target).await;
+        wait_for("progress", Duration::from_secs(60), || {
+            sink.lock().counts.len() >= target
+        })
+        .await;
         task.abort();
         let _ = task.await;
     }

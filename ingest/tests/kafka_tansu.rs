@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use common::kafka::{broker, tansu_publisher, unique_topic};
-use common::{fix, TestSink};
+use common::{TestSink, fix};
 use engine::Position;
-use ingest::kafka::{ensure_topics, run_kafka_source, KafkaSourceConfig, OutRecord};
-use ingest::{shutdown_channel, IngestStats, RejectReason};
+use ingest::kafka::{KafkaSourceConfig, OutRecord, ensure_topics, run_kafka_source};
+use ingest::{IngestStats, RejectReason, shutdown_channel};
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::ClientConfig;
 
 /// Waits until `cond` holds, failing the test after `limit`.
 async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
@@ -45,12 +45,19 @@ async fn vendor_formats_and_dead_letters_end_to_end() {
     };
     let topic = unique_topic("formats");
     let dlq = format!("{topic}.dlq");
-    ensure_topics(&brokers, &[(&topic, 3), (&dlq, 1)]).await.expect("topics created");
+    ensure_topics(&brokers, &[(&topic, 3), (&dlq, 1)])
+        .await
+        .expect("topics created");
 
     let time = (Utc::now() - TimeDelta::seconds(20)).to_rfc3339();
-    let samsara = format!(r#"{{"id":"S1","gps":{{"time":"{time}","latitude":39.96,"longitude":-82.99,"speedMilesPerHour":30}}}}"#);
-    let motive = format!(r#"{{"vehicle_id":77,"located_at":"{time}","lat":40.44,"lon":-79.99,"speed":10}}"#);
-    let geotab = format!(r#"{{"dateTime":"{time}","latitude":43.65,"longitude":-79.38,"speed":50,"device":{{"id":"G1"}}}}"#);
+    let samsara = format!(
+        r#"{{"id":"S1","gps":{{"time":"{time}","latitude":39.96,"longitude":-82.99,"speedMilesPerHour":30}}}}"#
+    );
+    let motive =
+        format!(r#"{{"vehicle_id":77,"located_at":"{time}","lat":40.44,"lon":-79.99,"speed":10}}"#);
+    let geotab = format!(
+        r#"{{"dateTime":"{time}","latitude":43.65,"longitude":-79.38,"speed":50,"device":{{"id":"G1"}}}}"#
+    );
     let canonical = format!(r#"{{"vehicle_id":"C1","time":"{time}","lat":41.15,"lon":-8.61}}"#);
     let null_island = format!(r#"{{"vehicle_id":"C2","time":"{time}","lat":0,"lon":0}}"#);
     let garbage = b"\x00\xffnot json".to_vec();
@@ -65,11 +72,18 @@ async fn vendor_formats_and_dead_letters_end_to_end() {
     ];
     let publisher = tansu_publisher(&brokers, &topic);
     publisher
-        .send_all(&records.iter().map(|(key, payload, format)| OutRecord {
-            key: key.map(str::as_bytes),
-            payload,
-            headers: format.map(|f| vec![("format", f.as_bytes())]).unwrap_or_default(),
-        }).collect::<Vec<_>>())
+        .send_all(
+            &records
+                .iter()
+                .map(|(key, payload, format)| OutRecord {
+                    key: key.map(str::as_bytes),
+                    payload,
+                    headers: format
+                        .map(|f| vec![("format", f.as_bytes())])
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>(),
+        )
         .await
         .expect("published");
 
@@ -82,15 +96,24 @@ async fn vendor_formats_and_dead_letters_end_to_end() {
         let (sink, stats) = (sink.clone(), stats.clone());
         async move { run_kafka_source(&config, sink, stats, shutdown).await }
     });
-    wait_for("4 positions and 3 dead letters", Duration::from_secs(30), || {
-        let s = stats.snapshot();
-        s.accepted == 4 && s.dead_lettered == 3
-    })
+    wait_for(
+        "4 positions and 3 dead letters",
+        Duration::from_secs(30),
+        || {
+            let s = stats.snapshot();
+            s.accepted == 4 && s.dead_lettered == 3
+        },
+    )
     .await;
     stop.trigger();
     run.await.expect("task").expect("source ran");
 
-    let mut ids: Vec<String> = sink.lock().written.iter().map(|p| p.vehicle_id.0.clone()).collect();
+    let mut ids: Vec<String> = sink
+        .lock()
+        .written
+        .iter()
+        .map(|p| p.vehicle_id.0.clone())
+        .collect();
     ids.sort();
     assert_eq!(ids, ["77", "C1", "G1", "S1"]);
     let snap = stats.snapshot();
@@ -135,7 +158,9 @@ async fn a_consumer_killed_mid_stream_loses_and_doubles_nothing() {
         return;
     };
     let topic = unique_topic("restart");
-    ensure_topics(&brokers, &[(&topic, 3)]).await.expect("topic created");
+    ensure_topics(&brokers, &[(&topic, 3)])
+        .await
+        .expect("topic created");
     let all = positions(20, 300);
     let publisher = tansu_publisher(&brokers, &topic);
     publisher.publish(&all).await.expect("published");
@@ -193,7 +218,9 @@ async fn a_member_joining_mid_stream_keeps_order_and_exactly_once() {
         return;
     };
     let topic = unique_topic("rebalance");
-    ensure_topics(&brokers, &[(&topic, 4)]).await.expect("topic created");
+    ensure_topics(&brokers, &[(&topic, 4)])
+        .await
+        .expect("topic created");
     let all = positions(40, 100);
     let (head, tail) = all.split_at(all.len() / 2);
     let publisher = tansu_publisher(&brokers, &topic);
@@ -211,7 +238,10 @@ async fn a_member_joining_mid_stream_keeps_order_and_exactly_once() {
     };
     let a_stats = Arc::new(IngestStats::new());
     let a = member(a_stats.clone());
-    wait_for("some progress", Duration::from_secs(60), || sink.lock().written.len() > 200).await;
+    wait_for("some progress", Duration::from_secs(60), || {
+        sink.lock().written.len() > 200
+    })
+    .await;
     let b_stats = Arc::new(IngestStats::new());
     let b = member(b_stats.clone());
     publisher.publish(tail).await.expect("published");
@@ -224,7 +254,10 @@ async fn a_member_joining_mid_stream_keeps_order_and_exactly_once() {
     b.await.expect("task").expect("member b");
 
     assert_eq!(sink.assert_exactly_once_in_order(), all.len());
-    assert!(a_stats.snapshot().rebalances >= 1, "member a saw its partitions revoked");
+    assert!(
+        a_stats.snapshot().rebalances >= 1,
+        "member a saw its partitions revoked"
+    );
     eprintln!(
         "a accepted {}, b accepted {}",
         a_stats.snapshot().accepted,

@@ -8,8 +8,11 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
-use common::{fix, TestSink};
-use ingest::{memory_bus, shutdown_channel, Format, IngestStats, MemoryBusConfig, RejectReason, ValidationRules};
+use common::{TestSink, fix};
+use ingest::{
+    Format, IngestStats, MemoryBusConfig, RejectReason, ValidationRules, memory_bus,
+    shutdown_channel,
+};
 
 const RULES: ValidationRules = ValidationRules::RECOMMENDED;
 
@@ -34,7 +37,11 @@ async fn publish_returns_after_the_positions_are_durable() {
         .publish((0..50).map(|i| fix("truck-1", i, start)).collect())
         .await
         .expect("published");
-    assert_eq!(sink.lock().written.len(), 50, "durable when publish returns");
+    assert_eq!(
+        sink.lock().written.len(),
+        50,
+        "durable when publish returns"
+    );
 
     stop.trigger();
     run.await.expect("bus stops");
@@ -60,7 +67,10 @@ async fn concurrent_publishers_keep_per_vehicle_order_and_duplicates_are_dropped
             let all: Vec<_> = (0..200).map(|i| fix(&vehicle, i, start)).collect();
             for chunk in all.chunks(7) {
                 publisher.publish(chunk.to_vec()).await.expect("published");
-                publisher.publish(chunk.to_vec()).await.expect("published again");
+                publisher
+                    .publish(chunk.to_vec())
+                    .await
+                    .expect("published again");
             }
         }));
     }
@@ -91,14 +101,20 @@ async fn a_restarted_bus_asks_the_sink_and_changes_nothing_on_replay() {
         let (publisher, consumer) = memory_bus(small()).expect("valid config");
         let (stop, shutdown) = shutdown_channel();
         let run = tokio::spawn(consumer.run(sink.clone(), stats.clone(), RULES, shutdown));
-        publisher.publish(positions.clone()).await.expect("published");
+        publisher
+            .publish(positions.clone())
+            .await
+            .expect("published");
         stop.trigger();
         run.await.expect("bus stops");
         let snap = stats.snapshot();
         if round == 0 {
             assert_eq!(snap.accepted, 100);
         } else {
-            assert_eq!((snap.accepted, snap.duplicates + snap.out_of_order), (0, 100));
+            assert_eq!(
+                (snap.accepted, snap.duplicates + snap.out_of_order),
+                (0, 100)
+            );
         }
     }
     assert_eq!(sink.assert_exactly_once_in_order(), 100);
@@ -132,14 +148,21 @@ async fn raw_vendor_messages_are_decoded_and_bad_ones_dead_lettered() {
     let run = tokio::spawn(consumer.run(sink.clone(), stats.clone(), RULES, shutdown));
 
     let time = (Utc::now() - TimeDelta::seconds(30)).to_rfc3339();
-    let good = format!(r#"{{"dateTime":"{time}","latitude":43.6,"longitude":-79.4,"speed":36,"device":{{"id":"b1"}}}}"#);
-    let bad = format!(r#"{{"dateTime":"{time}","latitude":0,"longitude":0,"device":{{"id":"b1"}}}}"#);
+    let good = format!(
+        r#"{{"dateTime":"{time}","latitude":43.6,"longitude":-79.4,"speed":36,"device":{{"id":"b1"}}}}"#
+    );
+    let bad =
+        format!(r#"{{"dateTime":"{time}","latitude":0,"longitude":0,"device":{{"id":"b1"}}}}"#);
     publisher
         .publish_raw(Format::Geotab, Some(b"b1".to_vec()), good.into_bytes())
         .await
         .expect("published");
     publisher
-        .publish_raw(Format::Geotab, Some(b"b1".to_vec()), bad.clone().into_bytes())
+        .publish_raw(
+            Format::Geotab,
+            Some(b"b1".to_vec()),
+            bad.clone().into_bytes(),
+        )
         .await
         .expect("published");
     stop.trigger();

@@ -2,7 +2,7 @@
 //! random JSON, or a valid message with one field replaced by arbitrary JSON.
 
 use chrono::{TimeZone, Utc};
-use ingest::{decode, decode_batch, Format, ValidationRules};
+use ingest::{Format, ValidationRules, decode, decode_batch};
 use proptest::prelude::*;
 
 const RULES: ValidationRules = ValidationRules::RECOMMENDED;

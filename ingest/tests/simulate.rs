@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{TimeDelta, TimeZone, Utc};
 use engine::{Metric, Router, TurnCosts};
 use ingest::simulate::{Fleet, FleetConfig};
-use ingest::{decode, encode, Format, ValidationRules};
+use ingest::{Format, ValidationRules, decode, encode};
 use road_graph::{DrawnMap, LatLon, RoadGraph};
 
 /// A small grid town with a faster ring road.
@@ -48,7 +48,10 @@ fn small_trips(n: usize, seed: u64) -> FleetConfig {
 fn same_seed_same_fleet() {
     let graph = town();
     let planner = router(&graph);
-    let start = Utc.with_ymd_and_hms(2024, 5, 14, 6, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2024, 5, 14, 6, 0, 0)
+        .single()
+        .expect("time");
     let run = |seed| {
         let mut fleet = Fleet::new(graph.clone(), small_trips(5, seed), start).expect("fleet");
         let mut all = Vec::new();
@@ -58,7 +61,11 @@ fn same_seed_same_fleet() {
         all
     };
     let a = run(7);
-    assert!(a.len() > 500, "five trucks for two hours report plenty ({})", a.len());
+    assert!(
+        a.len() > 500,
+        "five trucks for two hours report plenty ({})",
+        a.len()
+    );
     assert_eq!(a, run(7));
     assert_ne!(a, run(8));
 }
@@ -67,26 +74,45 @@ fn same_seed_same_fleet() {
 fn trucks_drive_on_the_roads_and_report_at_eld_intervals() {
     let graph = town();
     let planner = router(&graph);
-    let start = Utc.with_ymd_and_hms(2024, 5, 14, 6, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2024, 5, 14, 6, 0, 0)
+        .single()
+        .expect("time");
     let mut fleet = Fleet::new(graph.clone(), small_trips(20, 1), start).expect("fleet");
     let mut fixes = Vec::new();
     for minute in 1..=180 {
         fixes.extend(fleet.advance(&planner, start + TimeDelta::minutes(minute)));
     }
     let trips = fleet.take_trips();
-    assert!(trips.len() >= 20, "every truck set off at least once ({} trips)", trips.len());
+    assert!(
+        trips.len() >= 20,
+        "every truck set off at least once ({} trips)",
+        trips.len()
+    );
 
     // Within GPS noise of a road: 5 m sigma, 1 % outliers at 40 m sigma.
     let off_road = fixes
         .iter()
-        .filter(|p| graph.nearest_edges(LatLon::new(p.lat, p.lon), 30.0, 1).is_empty())
+        .filter(|p| {
+            graph
+                .nearest_edges(LatLon::new(p.lat, p.lon), 30.0, 1)
+                .is_empty()
+        })
         .count();
-    assert!(off_road * 100 <= fixes.len() * 2, "{off_road} of {} fixes off the road", fixes.len());
+    assert!(
+        off_road * 100 <= fixes.len() * 2,
+        "{off_road} of {} fixes off the road",
+        fixes.len()
+    );
 
     // Intervals per truck are one of the ELD intervals (or the parked one).
     let allowed = [1, 5, 15, 30, 60, 300];
     for id in fleet.vehicle_ids() {
-        let times: Vec<_> = fixes.iter().filter(|p| &p.vehicle_id == id).map(|p| p.time).collect();
+        let times: Vec<_> = fixes
+            .iter()
+            .filter(|p| &p.vehicle_id == id)
+            .map(|p| p.time)
+            .collect();
         for pair in times.windows(2) {
             let gap = (pair[1] - pair[0]).num_seconds();
             assert!(allowed.contains(&gap), "{id}: gap of {gap} s");
@@ -100,8 +126,14 @@ fn trucks_drive_on_the_roads_and_report_at_eld_intervals() {
     let now = start + TimeDelta::minutes(181);
     for p in fixes.iter().step_by(17) {
         for format in Format::ALL {
-            decode(format, &encode(format, p), None, now, &ValidationRules::RECOMMENDED)
-                .unwrap_or_else(|r| panic!("{format}: {r} for {p:?}"));
+            decode(
+                format,
+                &encode(format, p),
+                None,
+                now,
+                &ValidationRules::RECOMMENDED,
+            )
+            .unwrap_or_else(|r| panic!("{format}: {r} for {p:?}"));
         }
     }
 }
@@ -110,17 +142,26 @@ fn trucks_drive_on_the_roads_and_report_at_eld_intervals() {
 fn a_day_on_the_road_includes_the_hours_of_service_rests() {
     let graph = town();
     let planner = router(&graph);
-    let start = Utc.with_ymd_and_hms(2024, 5, 14, 0, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2024, 5, 14, 0, 0, 0)
+        .single()
+        .expect("time");
     let mut config = small_trips(1, 3);
     config.intervals_s = vec![(60, 1)];
     config.dwell_s = (60, 120);
     let mut fleet = Fleet::new(graph.clone(), config, start).expect("fleet");
     let fixes = fleet.advance(&planner, start + TimeDelta::hours(30));
-    let hos: Vec<u32> = fixes.iter().filter_map(|p| p.hos_drive_remaining_s).collect();
+    let hos: Vec<u32> = fixes
+        .iter()
+        .filter_map(|p| p.hos_drive_remaining_s)
+        .collect();
     assert!(hos.iter().all(|&s| s <= 11 * 3600));
     // The 11-hour clock ran down and was reset by the 10-hour rest.
     let min = hos.iter().copied().min().expect("fixes");
-    assert!(min < 600, "the driver used up the shift ({min} s left at least)");
+    assert!(
+        min < 600,
+        "the driver used up the shift ({min} s left at least)"
+    );
     let reset = hos.windows(2).any(|w| w[1] > w[0] + 3600);
     assert!(reset, "the shift clock was reset after the rest");
     // The rest itself: ten hours without moving.
@@ -128,5 +169,8 @@ fn a_day_on_the_road_includes_the_hours_of_service_rests() {
         .windows(2)
         .filter(|w| w[0].odometer_m == w[1].odometer_m)
         .count();
-    assert!(longest_parked >= 10 * 60 / 5, "parked fixes: {longest_parked}");
+    assert!(
+        longest_parked >= 10 * 60 / 5,
+        "parked fixes: {longest_parked}"
+    );
 }

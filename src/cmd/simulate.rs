@@ -11,8 +11,8 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use engine::{Metric, Router, TurnCosts};
-use ingest::simulate::{run_simulation, sim_start, Fleet, FleetConfig, PublishSettings, SimTarget};
-use ingest::{shutdown_channel, Format};
+use ingest::simulate::{Fleet, FleetConfig, PublishSettings, SimTarget, run_simulation, sim_start};
+use ingest::{Format, shutdown_channel};
 
 use super::{bad_input, open_map};
 
@@ -85,7 +85,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         (SimTarget::Http { base_url }, true, None) => Some(base_url.clone()),
         (_, true, Some(url)) => Some(url.clone()),
         (SimTarget::Kafka { .. }, true, None) => {
-            return Err(bad_input("--create-orders with a kafka:// target needs --api-url"));
+            return Err(bad_input(
+                "--create-orders with a kafka:// target needs --api-url",
+            ));
         }
     };
 
@@ -95,7 +97,12 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .context("building the router")?;
     // Sped-up runs start in the past so device times never run ahead of now.
     let start = sim_start(Utc::now(), args.speedup, duration);
-    let fleet = Fleet::new(graph, FleetConfig::recommended(args.vehicles, args.seed), start).map_err(bad_input)?;
+    let fleet = Fleet::new(
+        graph,
+        FleetConfig::recommended(args.vehicles, args.seed),
+        start,
+    )
+    .map_err(bad_input)?;
     let settings = PublishSettings {
         target: target.clone(),
         format: args.format,
@@ -112,7 +119,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let report = runtime.block_on(async move {
-        if let (SimTarget::Kafka { brokers, topic }, Some(partitions)) = (&target, args.partitions) {
+        if let (SimTarget::Kafka { brokers, topic }, Some(partitions)) = (&target, args.partitions)
+        {
             ingest::kafka::ensure_topics(brokers, &[(topic, partitions)]).await?;
         }
         let (stop, shutdown) = shutdown_channel();

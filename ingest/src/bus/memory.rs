@@ -19,8 +19,8 @@ use chrono::Utc;
 use engine::Position;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::format::{decode, Format};
-use crate::pipeline::{deliver, deliver_dead_letters, Dedupe};
+use crate::format::{Format, decode};
+use crate::pipeline::{Dedupe, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
@@ -101,8 +101,9 @@ pub struct MemoryBusConsumer {
 /// Creates the bus.
 pub fn memory_bus(config: MemoryBusConfig) -> Result<(MemoryPublisher, MemoryBusConsumer)> {
     config.validate()?;
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..config.n_partitions).map(|_| mpsc::channel(config.capacity)).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..config.n_partitions)
+        .map(|_| mpsc::channel(config.capacity))
+        .unzip();
     Ok((
         MemoryPublisher {
             partitions: senders.into(),
@@ -124,21 +125,35 @@ pub(crate) fn partition_of(key: &[u8], n_partitions: usize) -> usize {
 impl MemoryPublisher {
     /// Publishes positions and waits until the sink has made them durable.
     pub async fn publish(&self, positions: Vec<Position>) -> Result<()> {
-        self.send(positions.into_iter().map(Item::Position), true).await
+        self.send(positions.into_iter().map(Item::Position), true)
+            .await
     }
 
     /// Queues positions without waiting for the sink (the demo fleet, which
     /// regenerates what a crash loses). Waits only for queue space.
     pub async fn enqueue(&self, positions: Vec<Position>) -> Result<()> {
-        self.send(positions.into_iter().map(Item::Position), false).await
+        self.send(positions.into_iter().map(Item::Position), false)
+            .await
     }
 
     /// Publishes one raw vendor message (decoded and validated by the consumer)
     /// and waits until it is durable or dead-lettered. The key, when present, is
     /// the vehicle id and chooses the partition.
-    pub async fn publish_raw(&self, format: Format, key: Option<Vec<u8>>, payload: Vec<u8>) -> Result<()> {
-        self.send(std::iter::once(Item::Raw { format, key, payload }), true)
-            .await
+    pub async fn publish_raw(
+        &self,
+        format: Format,
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+    ) -> Result<()> {
+        self.send(
+            std::iter::once(Item::Raw {
+                format,
+                key,
+                payload,
+            }),
+            true,
+        )
+        .await
     }
 
     async fn send(&self, items: impl Iterator<Item = Item>, wait: bool) -> Result<()> {
@@ -284,9 +299,16 @@ impl<S: PositionSink> Partition<S> {
             }
         }
         let tags = vec![0; positions.len()];
-        if deliver(&self.sink, &mut self.dedupe, positions, &tags, &self.stats, shutdown)
-            .await
-            .is_err()
+        if deliver(
+            &self.sink,
+            &mut self.dedupe,
+            positions,
+            &tags,
+            &self.stats,
+            shutdown,
+        )
+        .await
+        .is_err()
         {
             return false;
         }

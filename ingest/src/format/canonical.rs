@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use engine::{Position, PositionSource};
 use serde::Deserialize;
 
-use super::wire::{WireId, WireTime};
 use super::malformed;
+use super::wire::{WireId, WireTime};
 use crate::validate::{RawFix, Rejection};
 
 #[derive(Debug, Deserialize)]

@@ -6,8 +6,8 @@
 use engine::Position;
 use serde_json::json;
 
-use super::wire::{KPH_TO_MPS, MILE_M, MPH_TO_MPS};
 use super::Format;
+use super::wire::{KPH_TO_MPS, MILE_M, MPH_TO_MPS};
 
 /// The position as one message of `format`.
 pub fn encode(format: Format, p: &Position) -> Vec<u8> {

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::malformed;
-use super::wire::{IdRef, WireTime, KPH_TO_MPS};
+use super::wire::{IdRef, KPH_TO_MPS, WireTime};
 use crate::validate::{RawFix, Rejection};
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use engine::{Position, PositionSource};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{validate, RawFix, RejectReason, Rejection, ValidationRules};
+use crate::validate::{RawFix, RejectReason, Rejection, ValidationRules, validate};
 
 pub use canonical::encode_canonical;
 pub use encode::encode;
@@ -43,7 +43,12 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [Format::Canonical, Format::Samsara, Format::Motive, Format::Geotab];
+    pub const ALL: [Format; 4] = [
+        Format::Canonical,
+        Format::Samsara,
+        Format::Motive,
+        Format::Geotab,
+    ];
 
     /// The name used in headers, flags and topic settings.
     pub fn as_str(self) -> &'static str {

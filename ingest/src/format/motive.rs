@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::malformed;
-use super::wire::{IdRef, WireId, WireTime, MILE_M, MPH_TO_MPS};
+use super::wire::{IdRef, MILE_M, MPH_TO_MPS, WireId, WireTime};
 use crate::validate::{RawFix, RejectReason, Rejection};
 
 #[derive(Debug, Deserialize)]
@@ -61,7 +61,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
     let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(malformed)?;
     let (location, outer_id) = match (env.vehicle_location, env.vehicle) {
         (Some(location), _) => (location, None),
-        (None, Some(Vehicle { id, current_location: Some(location) })) => (location, id),
+        (
+            None,
+            Some(Vehicle {
+                id,
+                current_location: Some(location),
+            }),
+        ) => (location, id),
         (None, vehicle) => {
             let flat = Location {
                 vehicle_id: env.vehicle_id,

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::malformed;
-use super::wire::{IdRef, WireId, WireTime, MPH_TO_MPS};
+use super::wire::{IdRef, MPH_TO_MPS, WireId, WireTime};
 use crate::validate::{RawFix, RejectReason, Rejection};
 
 #[derive(Debug, Deserialize)]
@@ -40,10 +40,12 @@ impl<'de> Deserialize<'de> for GpsField {
                 f.write_str("a gps object or a list of them")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<GpsField, A::Error> {
-                Gps::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(GpsField::One)
+                Gps::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(GpsField::One)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<GpsField, A::Error> {
-                Vec::<Gps>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(GpsField::Many)
+                Vec::<Gps>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(GpsField::Many)
             }
         }
         d.deserialize_any(V)
@@ -86,7 +88,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
             if list.len() != 1 {
                 return Err(Rejection::new(
                     RejectReason::Malformed,
-                    format!("gps list with {} points; send one point per message", list.len()),
+                    format!(
+                        "gps list with {} points; send one point per message",
+                        list.len()
+                    ),
                 ));
             }
             list.remove(0)

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::validate::{RejectReason, Rejection};
 

@@ -23,14 +23,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::producer::{KafkaPublisher, OutRecord};
-use super::settings::{consumer_config, ClientTuning};
-use crate::format::{decode, resolve_format, Format, FORMAT_HEADER};
-use crate::pipeline::{deliver, deliver_dead_letters, Backoff, Dedupe, Interrupted};
+use super::settings::{ClientTuning, consumer_config};
+use crate::format::{FORMAT_HEADER, Format, decode, resolve_format};
+use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
@@ -139,7 +141,8 @@ impl ConsumerContext for IngestContext {
             for elem in partitions.elements() {
                 let tp = (elem.topic().to_owned(), elem.partition());
                 if let Some(offset) = stored.remove(&tp)
-                    && let Err(err) = commit.add_partition_offset(&tp.0, tp.1, Offset::Offset(offset))
+                    && let Err(err) =
+                        commit.add_partition_offset(&tp.0, tp.1, Offset::Offset(offset))
                 {
                     tracing::warn!(error = %err, "cannot list offset to commit on revoke");
                 }
@@ -210,13 +213,22 @@ pub async fn run_kafka_source<S: PositionSink>(
         revoke_pending: AtomicBool::new(false),
         stats: stats.clone(),
     };
-    let consumer: StreamConsumer<IngestContext> =
-        consumer_config(&config.brokers, &config.group_id, config.tuning, &config.overrides)
-            .create_with_context(context)?;
+    let consumer: StreamConsumer<IngestContext> = consumer_config(
+        &config.brokers,
+        &config.group_id,
+        config.tuning,
+        &config.overrides,
+    )
+    .create_with_context(context)?;
     let topics: Vec<&str> = config.topics.iter().map(|(t, _)| t.as_str()).collect();
     consumer.subscribe(&topics)?;
     let dead_letters = match &config.dead_letter_topic {
-        Some(topic) => Some(KafkaPublisher::new(&config.brokers, topic, config.tuning, &[])?),
+        Some(topic) => Some(KafkaPublisher::new(
+            &config.brokers,
+            topic,
+            config.tuning,
+            &[],
+        )?),
         None => None,
     };
     let mut source = Source {
@@ -323,7 +335,11 @@ impl<S: PositionSink> Source<'_, S> {
     }
 
     /// Decodes one fetched message into the batch.
-    fn take(&mut self, message: rdkafka::error::KafkaResult<BorrowedMessage<'_>>, batch: &mut Batch) {
+    fn take(
+        &mut self,
+        message: rdkafka::error::KafkaResult<BorrowedMessage<'_>>,
+        batch: &mut Batch,
+    ) {
         let message = match message {
             Ok(message) => message,
             Err(err) => {
@@ -357,8 +373,13 @@ impl<S: PositionSink> Source<'_, S> {
         let resolved = format.as_ref().ok().copied();
         let outcome = match (format, message.payload()) {
             (Err(rejection), _) => Err(rejection),
-            (Ok(_), None) => Err(Rejection::new(RejectReason::Malformed, "empty message (tombstone)")),
-            (Ok(format), Some(payload)) => decode(format, payload, key, Utc::now(), &self.config.rules),
+            (Ok(_), None) => Err(Rejection::new(
+                RejectReason::Malformed,
+                "empty message (tombstone)",
+            )),
+            (Ok(format), Some(payload)) => {
+                decode(format, payload, key, Utc::now(), &self.config.rules)
+            }
         };
         match outcome {
             Ok(position) => {
@@ -479,21 +500,24 @@ async fn publish_dead_letters(
     }
     let mut backoff = Backoff::new();
     loop {
-        let records: Vec<OutRecord<'_>> = letters.iter().map(|letter| {
-            let mut headers = vec![
-                (REASON_HEADER, letter.rejection.reason.as_str().as_bytes()),
-                (DETAIL_HEADER, letter.rejection.detail.as_bytes()),
-                (ORIGIN_HEADER, letter.origin.as_bytes()),
-            ];
-            if let Some(format) = letter.format {
-                headers.push((FORMAT_HEADER, format.as_str().as_bytes()));
-            }
-            OutRecord {
-                key: letter.key.as_deref(),
-                payload: &letter.payload,
-                headers,
-            }
-        }).collect();
+        let records: Vec<OutRecord<'_>> = letters
+            .iter()
+            .map(|letter| {
+                let mut headers = vec![
+                    (REASON_HEADER, letter.rejection.reason.as_str().as_bytes()),
+                    (DETAIL_HEADER, letter.rejection.detail.as_bytes()),
+                    (ORIGIN_HEADER, letter.origin.as_bytes()),
+                ];
+                if let Some(format) = letter.format {
+                    headers.push((FORMAT_HEADER, format.as_str().as_bytes()));
+                }
+                OutRecord {
+                    key: letter.key.as_deref(),
+                    payload: &letter.payload,
+                    headers,
+                }
+            })
+            .collect();
         match publisher.send_all(&records).await {
             Ok(()) => {
                 stats.dead_lettered(letters.len() as u64);

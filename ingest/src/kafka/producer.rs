@@ -11,8 +11,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-use super::settings::{producer_config, ClientTuning};
-use crate::format::{encode_canonical, Format, FORMAT_HEADER};
+use super::settings::{ClientTuning, producer_config};
+use crate::format::{FORMAT_HEADER, Format, encode_canonical};
 use crate::{Error, Result};
 
 /// One outgoing message.

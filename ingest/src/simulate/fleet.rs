@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use engine::{Position, PositionSource, VehicleId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use road_graph::{bearing_deg, haversine_m, EdgeId, LatLon, RoadClass, RoadGraph};
+use road_graph::{EdgeId, LatLon, RoadClass, RoadGraph, bearing_deg, haversine_m};
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -171,7 +171,9 @@ impl Fleet {
         let width = config.n_vehicles.to_string().len().max(4);
         let vehicles = (0..config.n_vehicles)
             .map(|i| {
-                let mut rng = StdRng::seed_from_u64(config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut rng = StdRng::seed_from_u64(
+                    config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
                 let mut pick = rng.random_range(0..total_weight);
                 let mut interval_s = 60;
                 for (interval, weight) in &config.intervals_s {
@@ -184,7 +186,8 @@ impl Fleet {
                 let edge = EdgeId(rng.random_range(0..graph.n_edges() as u32));
                 let offset_m = rng.random_range(0.0..=1.0) * graph.edge_length_m(edge);
                 let depart = start + TimeDelta::seconds(rng.random_range(0..600));
-                let first_fix = start + TimeDelta::milliseconds(rng.random_range(0..i64::from(interval_s) * 1000));
+                let first_fix = start
+                    + TimeDelta::milliseconds(rng.random_range(0..i64::from(interval_s) * 1000));
                 Vehicle {
                     id: VehicleId(format!("{}{:0width$}", config.id_prefix, i + 1)),
                     rng,
@@ -297,7 +300,10 @@ impl Vehicle {
             let to_target_s = (target - self.clock).as_seconds_f64();
             let to_break_s = (BREAK_AFTER_S - self.since_break_s).max(0.0);
             let to_rest_s = (SHIFT_DRIVE_S - self.shift_drive_s).max(0.0);
-            let dt = to_edge_end_s.min(to_target_s).min(to_break_s).min(to_rest_s);
+            let dt = to_edge_end_s
+                .min(to_target_s)
+                .min(to_break_s)
+                .min(to_rest_s);
             self.offset_m += speed * dt;
             self.odometer_m += speed * dt;
             self.since_break_s += dt;
@@ -344,7 +350,13 @@ impl Vehicle {
         self.stopped_until = Some(self.clock + TimeDelta::seconds(duration_s));
     }
 
-    fn start_trip(&mut self, graph: &RoadGraph, config: &FleetConfig, planner: &dyn RoutePlanner, trips: &mut Vec<TripPlan>) {
+    fn start_trip(
+        &mut self,
+        graph: &RoadGraph,
+        config: &FleetConfig,
+        planner: &dyn RoutePlanner,
+        trips: &mut Vec<TripPlan>,
+    ) {
         let here = graph.point_along_edge(self.edge, self.offset_m);
         for _ in 0..5 {
             let Some((to_edge, to_offset)) = self.pick_destination(graph, config, here) else {
@@ -378,7 +390,12 @@ impl Vehicle {
         self.stop(600);
     }
 
-    fn pick_destination(&mut self, graph: &RoadGraph, config: &FleetConfig, here: LatLon) -> Option<(EdgeId, f64)> {
+    fn pick_destination(
+        &mut self,
+        graph: &RoadGraph,
+        config: &FleetConfig,
+        here: LatLon,
+    ) -> Option<(EdgeId, f64)> {
         for _ in 0..40 {
             let edge = EdgeId(self.rng.random_range(0..graph.n_edges() as u32));
             let offset = self.rng.random_range(0.0..=1.0) * graph.edge_length_m(edge);
@@ -401,7 +418,10 @@ impl Vehicle {
             let (a, b) = if offset + 5.0 <= len {
                 (truth, graph.point_along_edge(self.edge, offset + 5.0))
             } else {
-                (graph.point_along_edge(self.edge, (offset - 5.0).max(0.0)), truth)
+                (
+                    graph.point_along_edge(self.edge, (offset - 5.0).max(0.0)),
+                    truth,
+                )
             };
             if a != b {
                 self.heading_deg = bearing_deg(a, b);
@@ -413,7 +433,10 @@ impl Vehicle {
         } else {
             config.gps_noise_m
         };
-        let (dx, dy) = (gaussian(&mut self.rng) * sigma, gaussian(&mut self.rng) * sigma);
+        let (dx, dy) = (
+            gaussian(&mut self.rng) * sigma,
+            gaussian(&mut self.rng) * sigma,
+        );
         let lat = truth.lat + dy / 111_195.0;
         let lon = truth.lon + dx / (111_195.0 * truth.lat.to_radians().cos().max(0.01));
         let speed_noise = gaussian(&mut self.rng) * 0.3;

@@ -16,4 +16,4 @@ mod fleet;
 mod publish;
 
 pub use fleet::{Fleet, FleetConfig, PlannedRoute, RoutePlanner, TripPlan};
-pub use publish::{run_simulation, sim_start, PublishSettings, SimReport, SimTarget};
+pub use publish::{PublishSettings, SimReport, SimTarget, run_simulation, sim_start};

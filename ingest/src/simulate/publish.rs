@@ -3,8 +3,8 @@
 //! (in any vendor format) or to the HTTP API (canonical batches), optionally
 //! creating an order per trip through the API so a demo runs end to end.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::fleet::{Fleet, RoutePlanner, TripPlan};
 use crate::bus::BusUrl;
-use crate::format::{encode, Format, FORMAT_HEADER};
+use crate::format::{FORMAT_HEADER, Format, encode};
 use crate::kafka::{ClientTuning, KafkaPublisher, OutRecord};
 use crate::shutdown::Shutdown;
 use crate::{Error, Result};
@@ -186,11 +186,19 @@ fn generate(
         }
         // Never ahead of the real clock: ingest rejects device times from the
         // future, so a sped-up run must start in the past (see `sim_start`).
-        let sim_now = (start + TimeDelta::microseconds((elapsed.as_secs_f64() * settings.speedup * 1e6) as i64))
-            .min(Utc::now());
+        let sim_now = (start
+            + TimeDelta::microseconds((elapsed.as_secs_f64() * settings.speedup * 1e6) as i64))
+        .min(Utc::now());
         let positions = fleet.advance(planner.as_ref(), sim_now);
         let trips = fleet.take_trips();
-        if tx.blocking_send(Tick { positions, trips, sim_now }).is_err() {
+        if tx
+            .blocking_send(Tick {
+                positions,
+                trips,
+                sim_now,
+            })
+            .is_err()
+        {
             return;
         }
         let next = elapsed + settings.tick;
@@ -247,7 +255,9 @@ impl Publisher {
 
     async fn positions(&self, positions: &[Position]) -> Result<()> {
         match self {
-            Publisher::Kafka { producer, format, .. } => {
+            Publisher::Kafka {
+                producer, format, ..
+            } => {
                 let payloads: Vec<Vec<u8>> = positions.iter().map(|p| encode(*format, p)).collect();
                 let records: Vec<OutRecord<'_>> = positions
                     .iter()
@@ -272,11 +282,14 @@ impl Publisher {
     /// Creates the order of a trip when asked to; `Ok(false)` when not.
     async fn order(&self, trip: &TripPlan) -> Result<bool> {
         let api = match self {
-            Publisher::Kafka { http: Some(api), .. } => api,
+            Publisher::Kafka {
+                http: Some(api), ..
+            } => api,
             Publisher::Http(api) if api.create_orders => api,
             _ => return Ok(false),
         };
-        let arrive = trip.depart_at + TimeDelta::seconds((trip.planned_duration_s * 1.5) as i64 + 1800);
+        let arrive =
+            trip.depart_at + TimeDelta::seconds((trip.planned_duration_s * 1.5) as i64 + 1800);
         let body = serde_json::json!({
             "reference": format!("SIM-{}-{}", trip.vehicle_id, trip.depart_at.timestamp()),
             "customer": {"name": "Simulated Customer", "email": "dispatch@example.invalid"},
@@ -297,17 +310,26 @@ impl Publisher {
 
 impl HttpApi {
     async fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<()> {
-        let mut request = self.client.post(format!("{}{path}", self.base_url)).json(body);
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(|e| Error::Http(e.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::Http(e.to_string()))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
         } else {
             let text = response.text().await.unwrap_or_default();
-            Err(Error::Http(format!("POST {path}: {status}: {}", text.chars().take(200).collect::<String>())))
+            Err(Error::Http(format!(
+                "POST {path}: {status}: {}",
+                text.chars().take(200).collect::<String>()
+            )))
         }
     }
 }

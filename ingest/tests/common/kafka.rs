@@ -2,8 +2,6 @@
 //! unique topic names per test, topic creation, and the CI rule (fail when `CI`
 //! is set and the broker is absent; skip with a notice otherwise).
 
-
-
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -22,7 +20,9 @@ pub fn broker(test: &str) -> Option<String> {
             "{test}: CI is set but the Kafka broker TRACKER_TEST_KAFKA={addr:?} is not reachable"
         ),
         (false, false) => {
-            eprintln!("SKIPPED {test}: no Kafka broker (set TRACKER_TEST_KAFKA=127.0.0.1:PORT to a tansu broker)");
+            eprintln!(
+                "SKIPPED {test}: no Kafka broker (set TRACKER_TEST_KAFKA=127.0.0.1:PORT to a tansu broker)"
+            );
             None
         }
     }

@@ -49,7 +49,12 @@ impl TestSink {
         let mut last: HashMap<&VehicleId, DateTime<Utc>> = HashMap::new();
         for p in &rec.written {
             if let Some(prev) = last.insert(&p.vehicle_id, p.time) {
-                assert!(prev < p.time, "{} went back in time: {prev} then {}", p.vehicle_id, p.time);
+                assert!(
+                    prev < p.time,
+                    "{} went back in time: {prev} then {}",
+                    p.vehicle_id,
+                    p.time
+                );
             }
         }
         rec.counts.len()
@@ -66,7 +71,10 @@ impl PositionSink for TestSink {
         Ok(receipt)
     }
 
-    async fn last_times(&self, vehicles: &[VehicleId]) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
+    async fn last_times(
+        &self,
+        vehicles: &[VehicleId],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         let rec = self.lock();
         Ok(vehicles
             .iter()
@@ -96,7 +104,9 @@ impl TestSink {
         rec.writes += 1;
         let mut unknown = 0;
         for p in batch {
-            *rec.counts.entry((p.vehicle_id.0.clone(), p.time)).or_default() += 1;
+            *rec.counts
+                .entry((p.vehicle_id.0.clone(), p.time))
+                .or_default() += 1;
             if let Some(known) = &rec.known
                 && !known.contains(&p.vehicle_id.0)
             {
@@ -112,7 +122,9 @@ impl TestSink {
 
 /// A fixed reference time for deterministic tests.
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 /// Position `i` of vehicle `v`: one per second from `start`, moving east.
