@@ -6,6 +6,7 @@
 mod alloc_counter;
 mod graph;
 mod ingest;
+mod matching;
 mod portal;
 mod routing;
 
@@ -15,6 +16,7 @@ static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
 criterion::criterion_main!(
     graph::benches,
     ingest::benches,
+    matching::benches,
     routing::benches,
     portal::benches
 );

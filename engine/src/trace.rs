@@ -41,7 +41,10 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn parse_csv(text: &str) -> Result<Vec<Fix>> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let Some((header_idx, header)) = lines.next() else {
         return Err(bad(1, "empty trace"));
     };
@@ -51,16 +54,24 @@ fn parse_csv(text: &str) -> Result<Vec<Fix>> {
         .collect();
     let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
     let header_line = header_idx + 1;
-    let lat_col = find(&["lat", "latitude"]).ok_or_else(|| bad(header_line, "no `lat` column in the header"))?;
-    let lon_col =
-        find(&["lon", "lng", "longitude"]).ok_or_else(|| bad(header_line, "no `lon` column in the header"))?;
-    let time_col = find(&["t", "time", "timestamp"])
-        .ok_or_else(|| bad(header_line, "no time column (`t`, `time` or `timestamp`) in the header"))?;
+    let lat_col = find(&["lat", "latitude"])
+        .ok_or_else(|| bad(header_line, "no `lat` column in the header"))?;
+    let lon_col = find(&["lon", "lng", "longitude"])
+        .ok_or_else(|| bad(header_line, "no `lon` column in the header"))?;
+    let time_col = find(&["t", "time", "timestamp"]).ok_or_else(|| {
+        bad(
+            header_line,
+            "no time column (`t`, `time` or `timestamp`) in the header",
+        )
+    })?;
     let accuracy_col = find(&["accuracy", "accuracy_m", "hacc"]);
     let mut fixes = Vec::new();
     for (idx, line) in lines {
         let n = idx + 1;
-        let fields: Vec<&str> = line.split(',').map(|f| f.trim().trim_matches('"')).collect();
+        let fields: Vec<&str> = line
+            .split(',')
+            .map(|f| f.trim().trim_matches('"'))
+            .collect();
         let field = |col: usize, name: &str| {
             fields
                 .get(col)
@@ -74,11 +85,18 @@ fn parse_csv(text: &str) -> Result<Vec<Fix>> {
         };
         let pos = LatLon::new(number(lat_col, "lat")?, number(lon_col, "lon")?);
         if !pos.is_valid() {
-            return Err(bad(n, format!("position out of range: {}, {}", pos.lat, pos.lon)));
+            return Err(bad(
+                n,
+                format!("position out of range: {}, {}", pos.lat, pos.lon),
+            ));
         }
         let time_text = field(time_col, "time")?;
-        let time = parse_time(time_text)
-            .ok_or_else(|| bad(n, format!("time is neither RFC 3339 nor seconds: {time_text:?}")))?;
+        let time = parse_time(time_text).ok_or_else(|| {
+            bad(
+                n,
+                format!("time is neither RFC 3339 nor seconds: {time_text:?}"),
+            )
+        })?;
         let accuracy_m = match accuracy_col.and_then(|c| fields.get(c)) {
             Some(text) if !text.is_empty() => Some(
                 text.parse::<f64>()
@@ -86,7 +104,11 @@ fn parse_csv(text: &str) -> Result<Vec<Fix>> {
             ),
             _ => None,
         };
-        fixes.push(Fix { time, pos, accuracy_m });
+        fixes.push(Fix {
+            time,
+            pos,
+            accuracy_m,
+        });
     }
     Ok(fixes)
 }
@@ -124,7 +146,8 @@ fn parse_gpx(text: &str) -> Result<Vec<Fix>> {
             .ok_or_else(|| bad(n, "unterminated <trkpt> tag"))?;
         let tag = &text[start..tag_end];
         let coordinate = |name: &str| -> Result<f64> {
-            let value = attribute(tag, name).ok_or_else(|| bad(n, format!("<trkpt> without `{name}`")))?;
+            let value =
+                attribute(tag, name).ok_or_else(|| bad(n, format!("<trkpt> without `{name}`")))?;
             value
                 .trim()
                 .parse::<f64>()
@@ -132,7 +155,10 @@ fn parse_gpx(text: &str) -> Result<Vec<Fix>> {
         };
         let pos = LatLon::new(coordinate("lat")?, coordinate("lon")?);
         if !pos.is_valid() {
-            return Err(bad(n, format!("position out of range: {}, {}", pos.lat, pos.lon)));
+            return Err(bad(
+                n,
+                format!("position out of range: {}, {}", pos.lat, pos.lon),
+            ));
         }
         if tag.ends_with('/') {
             return Err(bad(n, "<trkpt> without <time>"));
@@ -144,9 +170,14 @@ fn parse_gpx(text: &str) -> Result<Vec<Fix>> {
         let body = &text[tag_end..body_end];
         let time_text = body
             .find("<time>")
-            .and_then(|a| body[a + 6..].find("</time>").map(|b| &body[a + 6..a + 6 + b]))
+            .and_then(|a| {
+                body[a + 6..]
+                    .find("</time>")
+                    .map(|b| &body[a + 6..a + 6 + b])
+            })
             .ok_or_else(|| bad(n, "<trkpt> without <time>"))?;
-        let time = parse_time(time_text).ok_or_else(|| bad(n, format!("bad <time>: {time_text:?}")))?;
+        let time =
+            parse_time(time_text).ok_or_else(|| bad(n, format!("bad <time>: {time_text:?}")))?;
         fixes.push(Fix {
             time,
             pos,

@@ -7,29 +7,42 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::{match_trace, parse_trace, route_mismatch, traversal_paths, Fix, Matcher, MatcherConfig};
-use road_graph::{import_pbf, LatLon, ProfileConfig};
+use engine::{
+    Fix, Matcher, MatcherConfig, match_trace, parse_trace, route_mismatch, traversal_paths,
+};
+use road_graph::{LatLon, ProfileConfig, import_pbf};
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/traces/kubicka"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/traces/kubicka"
+    ))
 }
 
 /// Track ids and whether TRACKS.csv flags them (noisy or gappy ground truth).
 fn tracks() -> Vec<(String, bool)> {
-    let text = std::fs::read_to_string(data_dir().join("TRACKS.csv")).expect("TRACKS.csv is readable");
+    let text =
+        std::fs::read_to_string(data_dir().join("TRACKS.csv")).expect("TRACKS.csv is readable");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let flag_col = header.iter().position(|h| *h == "flag").expect("a flag column");
+    let flag_col = header
+        .iter()
+        .position(|h| *h == "flag")
+        .expect("a flag column");
     lines
         .map(|l| {
             let fields: Vec<&str> = l.split(',').collect();
-            (fields[0].to_string(), !fields.get(flag_col).unwrap_or(&"").trim().is_empty())
+            (
+                fields[0].to_string(),
+                !fields.get(flag_col).unwrap_or(&"").trim().is_empty(),
+            )
         })
         .collect()
 }
 
 fn truth_of(dir: &Path, id: &str) -> Vec<Vec<LatLon>> {
-    let text = std::fs::read_to_string(dir.join(format!("{id}.route.geojson"))).expect("truth is readable");
+    let text = std::fs::read_to_string(dir.join(format!("{id}.route.geojson")))
+        .expect("truth is readable");
     let value: serde_json::Value = serde_json::from_str(&text).expect("truth is JSON");
     let line = value["geometry"]["coordinates"]
         .as_array()
@@ -43,7 +56,10 @@ fn truth_of(dir: &Path, id: &str) -> Vec<Vec<LatLon>> {
 fn thin(fixes: &[Fix], every_s: i64) -> Vec<Fix> {
     let mut out: Vec<Fix> = Vec::new();
     for f in fixes {
-        if out.last().is_none_or(|l| (f.time - l.time).num_seconds() >= every_s) {
+        if out
+            .last()
+            .is_none_or(|l| (f.time - l.time).num_seconds() >= every_s)
+        {
             out.push(*f);
         }
     }
@@ -53,9 +69,14 @@ fn thin(fixes: &[Fix], every_s: i64) -> Vec<Fix> {
 /// Route mismatch fraction of one track at each sampling interval.
 fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
     let dir = data_dir().join(id);
-    let (graph, _) = import_pbf(&dir.join(format!("{id}.osm.pbf")), &ProfileConfig::TRUCK, &mut |_| {})
-        .expect("the track's network imports");
-    let text = std::fs::read_to_string(dir.join(format!("{id}.track.csv"))).expect("track is readable");
+    let (graph, _) = import_pbf(
+        &dir.join(format!("{id}.osm.pbf")),
+        &ProfileConfig::TRUCK,
+        &mut |_| {},
+    )
+    .expect("the track's network imports");
+    let text =
+        std::fs::read_to_string(dir.join(format!("{id}.track.csv"))).expect("track is readable");
     let fixes = parse_trace(&text).expect("track parses");
     let truth = truth_of(&dir, id);
     every
@@ -63,7 +84,10 @@ fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
         .map(|&s| {
             let mut matcher = Matcher::new(&graph, MatcherConfig::TRUCK).expect("valid config");
             let (_, traversals, _) = match_trace(&mut matcher, &thin(&fixes, s));
-            let lines: Vec<Vec<LatLon>> = traversal_paths(&graph, &traversals).into_iter().map(|(p, _)| p).collect();
+            let lines: Vec<Vec<LatLon>> = traversal_paths(&graph, &traversals)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
             route_mismatch(&truth, &lines, 5.0).fraction
         })
         .collect()
@@ -82,14 +106,25 @@ fn median_and_p90(values: &mut [f64]) -> (f64, f64) {
 
 #[test]
 fn unflagged_tracks_match_within_the_accuracy_bounds_at_1_and_60_s() {
-    let ids: Vec<String> = tracks().into_iter().filter(|(_, flagged)| !flagged).map(|(id, _)| id).collect();
+    let ids: Vec<String> = tracks()
+        .into_iter()
+        .filter(|(_, flagged)| !flagged)
+        .map(|(id, _)| id)
+        .collect();
     assert_eq!(ids.len(), 29);
     // Two threads: the tracks are independent.
     let (mut at_1s, mut at_60s) = (Vec::new(), Vec::new());
     let scores: Vec<Vec<f64>> = std::thread::scope(|scope| {
         let halves: Vec<_> = ids
             .chunks(ids.len().div_ceil(2))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(|id| score_track(id, &[1, 60])).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|id| score_track(id, &[1, 60]))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         halves
             .into_iter()
@@ -102,10 +137,18 @@ fn unflagged_tracks_match_within_the_accuracy_bounds_at_1_and_60_s() {
     }
     let (median_1, p90_1) = median_and_p90(&mut at_1s);
     let (median_60, p90_60) = median_and_p90(&mut at_60s);
-    eprintln!("1 s: median {median_1:.4} p90 {p90_1:.4}; 60 s: median {median_60:.4} p90 {p90_60:.4}");
+    eprintln!(
+        "1 s: median {median_1:.4} p90 {p90_1:.4}; 60 s: median {median_60:.4} p90 {p90_60:.4}"
+    );
     // The peer (OSRM /match) scores 0.85 % / 6.7 % at 1 s and 3.6 % / 10 % at 60 s.
-    assert!(median_1 < 0.011 && p90_1 < 0.035, "1 s: median {median_1:.4}, p90 {p90_1:.4}");
-    assert!(median_60 < 0.025 && p90_60 < 0.095, "60 s: median {median_60:.4}, p90 {p90_60:.4}");
+    assert!(
+        median_1 < 0.011 && p90_1 < 0.035,
+        "1 s: median {median_1:.4}, p90 {p90_1:.4}"
+    );
+    assert!(
+        median_60 < 0.025 && p90_60 < 0.095,
+        "60 s: median {median_60:.4}, p90 {p90_60:.4}"
+    );
 }
 
 #[test]

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use engine::{
-    match_trace, Fix, FixMatch, FixOutcome, MatchEvents, MatchState, Matcher, MatcherConfig, Traversal,
-    UnmatchedReason,
+    Fix, FixMatch, FixOutcome, MatchEvents, MatchState, Matcher, MatcherConfig, Traversal,
+    UnmatchedReason, match_trace,
 };
-use road_graph::{haversine_m, DrawnMap, LatLon, LocalPlane, RoadGraph};
+use road_graph::{DrawnMap, LatLon, LocalPlane, RoadGraph, haversine_m};
 
 /// Deterministic noise (xorshift), so a failing scenario fails the same way.
 struct Noise(u64);
@@ -29,12 +29,20 @@ impl Noise {
 }
 
 fn at(seconds: f64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis((1_700_000_000.0 * 1000.0 + seconds * 1000.0) as i64).expect("valid time")
+    DateTime::from_timestamp_millis((1_700_000_000.0 * 1000.0 + seconds * 1000.0) as i64)
+        .expect("valid time")
 }
 
 /// Positions every `dt_s` seconds of a vehicle driving through `waypoints` at
 /// `speed_mps`, with Gaussian noise `sigma_m` and a constant offset `(east, north)`.
-fn drive(waypoints: &[LatLon], speed_mps: f64, dt_s: f64, sigma_m: f64, bias_m: (f64, f64), seed: u64) -> Vec<Fix> {
+fn drive(
+    waypoints: &[LatLon],
+    speed_mps: f64,
+    dt_s: f64,
+    sigma_m: f64,
+    bias_m: (f64, f64),
+    seed: u64,
+) -> Vec<Fix> {
     let mut noise = Noise(seed);
     let mut fixes = Vec::new();
     let mut t = 0.0;
@@ -51,8 +59,15 @@ fn drive(waypoints: &[LatLon], speed_mps: f64, dt_s: f64, sigma_m: f64, bias_m: 
         let f = if len > 0.0 { along_m / len } else { 0.0 };
         let p = LatLon::new(a.lat + f * (b.lat - a.lat), a.lon + f * (b.lon - a.lon));
         let plane = LocalPlane::new(p);
-        let q = plane.to_latlon(bias_m.0 + noise.gauss(sigma_m), bias_m.1 + noise.gauss(sigma_m));
-        fixes.push(Fix { time: at(t), pos: q, accuracy_m: None });
+        let q = plane.to_latlon(
+            bias_m.0 + noise.gauss(sigma_m),
+            bias_m.1 + noise.gauss(sigma_m),
+        );
+        fixes.push(Fix {
+            time: at(t),
+            pos: q,
+            accuracy_m: None,
+        });
         t += dt_s;
         along_m += speed_mps * dt_s;
     }
@@ -84,7 +99,11 @@ fn matcher(graph: &RoadGraph) -> Matcher<'_> {
 /// Every fix has exactly one final outcome, in `seq` order after sorting.
 fn assert_one_final_each(finals: &[FixMatch], n: usize) {
     let seqs: Vec<u64> = finals.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (0..n as u64).collect::<Vec<_>>(), "one final outcome per fix");
+    assert_eq!(
+        seqs,
+        (0..n as u64).collect::<Vec<_>>(),
+        "one final outcome per fix"
+    );
 }
 
 #[test]
@@ -108,7 +127,10 @@ fn a_truck_on_a_frontage_road_stays_off_the_motorway_beside_it() {
     let (finals, traversals, counters) = match_trace(&mut matcher(&graph), &fixes);
     assert_one_final_each(&finals, fixes.len());
     assert_eq!(counters.breaks, 0);
-    let on_frontage = matched_ways(&graph, &finals).iter().filter(|w| **w == Some(frontage)).count();
+    let on_frontage = matched_ways(&graph, &finals)
+        .iter()
+        .filter(|w| **w == Some(frontage))
+        .count();
     assert!(
         on_frontage >= fixes.len() - 1,
         "{on_frontage} of {} on the frontage road ({frontage}): {:?}",
@@ -138,7 +160,10 @@ fn a_parked_truck_does_not_move() {
     let (finals, traversals, counters) = match_trace(&mut matcher(&graph), &fixes);
     assert_one_final_each(&finals, fixes.len());
     let driven_m: f64 = traversals.iter().map(Traversal::distance_m).sum();
-    assert!(driven_m < 25.0, "phantom movement of {driven_m:.1} m: {traversals:#?}");
+    assert!(
+        driven_m < 25.0,
+        "phantom movement of {driven_m:.1} m: {traversals:#?}"
+    );
     assert!(counters.stationary > 400, "{counters:?}");
     // And every fix is matched near where the truck is.
     for m in &finals {
@@ -196,12 +221,20 @@ fn late_fixes_are_put_back_in_place_and_very_late_ones_dropped() {
     let (finals, traversals, counters) = match_trace(&mut m, &shuffled);
     assert_eq!(counters.reordered, 1, "{counters:?}");
     assert_eq!(counters.out_of_order, 0);
-    assert_eq!(ways_of(&graph, &traversals), ways_of(&graph, &expected_traversals));
+    assert_eq!(
+        ways_of(&graph, &traversals),
+        ways_of(&graph, &expected_traversals)
+    );
     // Same matches, by time (seq numbers follow arrival, so 20 and 21 swapped).
     let by_time = |v: &[FixMatch]| {
         let mut v: Vec<(DateTime<Utc>, Option<i64>)> = v
             .iter()
-            .map(|f| (f.time, f.outcome.matched().map(|p| graph.edge_way_id(p.edge))))
+            .map(|f| {
+                (
+                    f.time,
+                    f.outcome.matched().map(|p| graph.edge_way_id(p.edge)),
+                )
+            })
             .collect();
         v.sort_by_key(|x| x.0);
         v
@@ -230,7 +263,14 @@ fn a_long_silence_breaks_the_chain_and_both_halves_match() {
     let mut map = DrawnMap::new("a------------------------------------b", 20.0);
     let road = map.way("ab", &[]);
     let (graph, _) = map.build().expect("builds");
-    let mut fixes = drive(&[map.pos('a'), map.pos('b')], 10.0, 1.0, 3.0, (0.0, 0.0), 13);
+    let mut fixes = drive(
+        &[map.pos('a'), map.pos('b')],
+        10.0,
+        1.0,
+        3.0,
+        (0.0, 0.0),
+        13,
+    );
     let half = fixes.len() / 2;
     for f in &mut fixes[half..] {
         f.time += chrono::Duration::hours(3);
@@ -240,7 +280,11 @@ fn a_long_silence_breaks_the_chain_and_both_halves_match() {
     assert_eq!(counters.breaks, 1);
     let chains: std::collections::BTreeSet<u32> = traversals.iter().map(|t| t.chain).collect();
     assert_eq!(chains.len(), 2);
-    assert!(matched_ways(&graph, &finals).iter().all(|w| *w == Some(road)));
+    assert!(
+        matched_ways(&graph, &finals)
+            .iter()
+            .all(|w| *w == Some(road))
+    );
 }
 
 #[test]
@@ -248,7 +292,14 @@ fn a_fix_far_from_any_road_is_an_outcome_not_an_error() {
     let mut map = DrawnMap::new("a------------------------b", 20.0);
     map.way("ab", &[]);
     let (graph, _) = map.build().expect("builds");
-    let mut fixes = drive(&[map.pos('a'), map.pos('b')], 10.0, 1.0, 2.0, (0.0, 0.0), 17);
+    let mut fixes = drive(
+        &[map.pos('a'), map.pos('b')],
+        10.0,
+        1.0,
+        2.0,
+        (0.0, 0.0),
+        17,
+    );
     // A multipath jump 400 m off, and one invalid position.
     fixes[15].pos = LocalPlane::new(fixes[15].pos).to_latlon(0.0, 400.0);
     fixes[25].pos = LatLon::new(f64::NAN, 0.0);
@@ -266,16 +317,25 @@ fn a_fix_far_from_any_road_is_an_outcome_not_an_error() {
             reason: UnmatchedReason::InvalidPosition
         }
     );
-    assert_eq!((counters.no_road_nearby, counters.invalid, counters.breaks), (1, 1, 0));
+    assert_eq!(
+        (counters.no_road_nearby, counters.invalid, counters.breaks),
+        (1, 1, 0)
+    );
     // The path is one chain from start to end.
     let driven_m: f64 = traversals.iter().map(Traversal::distance_m).sum();
     let road_m = haversine_m(map.pos('a'), map.pos('b'));
-    assert!(driven_m > road_m - 40.0 && driven_m < road_m + 5.0, "{driven_m} vs {road_m}");
+    assert!(
+        driven_m > road_m - 40.0 && driven_m < road_m + 5.0,
+        "{driven_m} vs {road_m}"
+    );
 }
 
 #[test]
 fn a_u_turn_in_the_middle_of_a_road_is_followed() {
-    let mut map = DrawnMap::new("a----------------------------------------------------b", 20.0);
+    let mut map = DrawnMap::new(
+        "a----------------------------------------------------b",
+        20.0,
+    );
     map.way("ab", &[]);
     let (graph, _) = map.build().expect("builds");
     let (a, b) = (map.pos('a'), map.pos('b'));
@@ -286,10 +346,16 @@ fn a_u_turn_in_the_middle_of_a_road_is_followed() {
     assert_eq!(counters.breaks, 0, "{counters:?}");
     // Out on one direction, back on the other.
     assert_eq!(traversals.len(), 2, "{traversals:?}");
-    assert_eq!(graph.reverse_edge(traversals[0].edge), Some(traversals[1].edge));
+    assert_eq!(
+        graph.reverse_edge(traversals[0].edge),
+        Some(traversals[1].edge)
+    );
     let turned_at = traversals[0].to_offset_m;
     let expected = haversine_m(a, turn);
-    assert!((turned_at - expected).abs() < 30.0, "turned at {turned_at:.0} m, expected {expected:.0}");
+    assert!(
+        (turned_at - expected).abs() < 30.0,
+        "turned at {turned_at:.0} m, expected {expected:.0}"
+    );
 }
 
 #[test]
@@ -333,7 +399,12 @@ fn sparse_fixes_follow_the_roads_between_them() {
         let (p, q) = (map.pos(from), map.pos(to));
         LatLon::new(p.lat + 0.1 * (q.lat - p.lat), p.lon + 0.1 * (q.lon - p.lon))
     };
-    let route = [inside('a', 'b'), map.pos('c'), map.pos('i'), inside('g', 'h')];
+    let route = [
+        inside('a', 'b'),
+        map.pos('c'),
+        map.pos('i'),
+        inside('g', 'h'),
+    ];
     let fixes = drive(&route, 9.0, 60.0, 5.0, (0.0, 0.0), 23);
     assert!(fixes.len() >= 6, "{}", fixes.len());
     let (finals, traversals, _) = match_trace(&mut matcher(&graph), &fixes);
@@ -357,7 +428,14 @@ fn state_moved_between_nodes_mid_stream_gives_the_same_result() {
     map.way("be", &[]);
     map.way("cf", &[]);
     let (graph, _) = map.build().expect("builds");
-    let fixes = drive(&[map.pos('d'), map.pos('e'), map.pos('b'), map.pos('c')], 11.0, 1.0, 4.0, (0.0, 0.0), 29);
+    let fixes = drive(
+        &[map.pos('d'), map.pos('e'), map.pos('b'), map.pos('c')],
+        11.0,
+        1.0,
+        4.0,
+        (0.0, 0.0),
+        29,
+    );
     let run = |split: Option<usize>| -> (Vec<FixMatch>, Vec<Traversal>) {
         let mut m = matcher(&graph);
         let mut state = MatchState::new();
@@ -373,7 +451,11 @@ fn state_moved_between_nodes_mid_stream_gives_the_same_result() {
                 m = matcher(&graph);
             }
             m.push(&mut state, f, &mut events);
-            assert_eq!(events.provisional.len(), 1, "a provisional match for every fix");
+            assert_eq!(
+                events.provisional.len(),
+                1,
+                "a provisional match for every fix"
+            );
             finals.append(&mut events.finalized);
             traversals.append(&mut events.traversals);
             events.clear();
@@ -388,11 +470,25 @@ fn state_moved_between_nodes_mid_stream_gives_the_same_result() {
         let mm = |x: f64| (x * 1000.0).round() as i64;
         let f: Vec<_> = finals
             .iter()
-            .map(|m| (m.seq, m.time, m.outcome.matched().map(|p| (p.edge, mm(p.offset_m)))))
+            .map(|m| {
+                (
+                    m.seq,
+                    m.time,
+                    m.outcome.matched().map(|p| (p.edge, mm(p.offset_m))),
+                )
+            })
             .collect();
         let t: Vec<_> = traversals
             .iter()
-            .map(|t| (t.edge, t.entered_at, t.exited_at, mm(t.from_offset_m), mm(t.to_offset_m)))
+            .map(|t| {
+                (
+                    t.edge,
+                    t.entered_at,
+                    t.exited_at,
+                    mm(t.from_offset_m),
+                    mm(t.to_offset_m),
+                )
+            })
             .collect();
         (f, t)
     };
@@ -421,7 +517,14 @@ fn finals_lag_by_a_bounded_number_of_steps() {
     map.way("ac", &[]);
     map.way("bd", &[]);
     let (graph, _) = map.build().expect("builds");
-    let fixes = drive(&[map.pos('a'), map.pos('b')], 3.0, 1.0, 1.0, (0.0, -20.0), 31);
+    let fixes = drive(
+        &[map.pos('a'), map.pos('b')],
+        3.0,
+        1.0,
+        1.0,
+        (0.0, -20.0),
+        31,
+    );
     let config = MatcherConfig::TRUCK;
     let mut m = matcher(&graph);
     let mut state = MatchState::new();
@@ -431,5 +534,8 @@ fn finals_lag_by_a_bounded_number_of_steps() {
         m.push(&mut state, f, &mut events);
         max_pending = max_pending.max(state.pending_steps());
     }
-    assert!(max_pending <= config.max_lag_steps, "{max_pending} pending steps");
+    assert!(
+        max_pending <= config.max_lag_steps,
+        "{max_pending} pending steps"
+    );
 }

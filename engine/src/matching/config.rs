@@ -107,7 +107,10 @@ impl MatcherConfig {
         ];
         for (setting, value) in positive {
             if !(value.is_finite() && value > 0.0) {
-                return Err(invalid(setting, format!("must be a positive number, got {value}")));
+                return Err(invalid(
+                    setting,
+                    format!("must be a positive number, got {value}"),
+                ));
             }
         }
         let non_negative: [(&'static str, f64); 7] = [
@@ -121,7 +124,10 @@ impl MatcherConfig {
         ];
         for (setting, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(invalid(setting, format!("must be zero or more, got {value}")));
+                return Err(invalid(
+                    setting,
+                    format!("must be zero or more, got {value}"),
+                ));
             }
         }
         if self.max_detour_ratio < 1.0 {

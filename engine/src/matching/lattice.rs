@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
-use road_graph::{haversine_m, EdgeId, LatLon, RoadGraph};
+use road_graph::{EdgeId, LatLon, RoadGraph, haversine_m};
 use serde::{Deserialize, Serialize};
 
 use super::route::StepKind;
@@ -127,7 +127,13 @@ impl MatchState {
         self.columns.len() - usize::from(self.root_final && !self.columns.is_empty())
     }
 
-    pub(crate) fn fix_match(col: &Column, cand: &Cand, seq: u64, time_ms: i64, pos: LatLon) -> FixMatch {
+    pub(crate) fn fix_match(
+        col: &Column,
+        cand: &Cand,
+        seq: u64,
+        time_ms: i64,
+        pos: LatLon,
+    ) -> FixMatch {
         let distance_m = if seq == col.seq {
             cand.distance_m
         } else {
@@ -147,7 +153,12 @@ impl MatchState {
     }
 
     /// Emits the final outcome of a column's fix and of the fixes attached to it.
-    fn emit_column(col: &Column, cand: &Cand, counters: &mut MatchCounters, events: &mut MatchEvents) {
+    fn emit_column(
+        col: &Column,
+        cand: &Cand,
+        counters: &mut MatchCounters,
+        events: &mut MatchEvents,
+    ) {
         events
             .finalized
             .push(Self::fix_match(col, cand, col.seq, col.first_ms, col.pos));
@@ -242,7 +253,12 @@ impl MatchState {
     /// Finalizes whatever has converged: the newest column where all surviving
     /// hypotheses share one ancestor.
     /// Columns seen after `hold_after_ms` stay pending (the reorder window).
-    pub(crate) fn finalize_converged(&mut self, graph: &RoadGraph, hold_after_ms: i64, events: &mut MatchEvents) {
+    pub(crate) fn finalize_converged(
+        &mut self,
+        graph: &RoadGraph,
+        hold_after_ms: i64,
+        events: &mut MatchEvents,
+    ) {
         let Some(last) = self.columns.len().checked_sub(1) else {
             return;
         };
@@ -258,7 +274,10 @@ impl MatchState {
                 return;
             }
             let col = &self.columns[j];
-            let mut prev: Vec<usize> = set.iter().map(|&i| usize::from(col.cands[i].prev)).collect();
+            let mut prev: Vec<usize> = set
+                .iter()
+                .map(|&i| usize::from(col.cands[i].prev))
+                .collect();
             prev.sort_unstable();
             prev.dedup();
             set = prev;
@@ -334,7 +353,12 @@ fn close(graph: &RoadGraph, open: &OpenTraversal, chain: u32) -> Option<Traversa
 
 /// The pieces of edges driven from one candidate to the next:
 /// `(edge, from_offset_m, to_offset_m)` in order.
-pub(crate) fn step_pieces(graph: &RoadGraph, from: &Cand, to: &Cand, out: &mut Vec<(EdgeId, f64, f64)>) {
+pub(crate) fn step_pieces(
+    graph: &RoadGraph,
+    from: &Cand,
+    to: &Cand,
+    out: &mut Vec<(EdgeId, f64, f64)>,
+) {
     out.clear();
     let len_m = graph.edge_length_m(from.edge);
     match to.kind {
@@ -355,7 +379,11 @@ pub(crate) fn step_pieces(graph: &RoadGraph, from: &Cand, to: &Cand, out: &mut V
             let n = to.path.len();
             for (i, &edge) in to.path.iter().enumerate() {
                 let a = if i == 0 { start_m } else { 0.0 };
-                let b = if i + 1 == n { to.offset_m } else { graph.edge_length_m(edge) };
+                let b = if i + 1 == n {
+                    to.offset_m
+                } else {
+                    graph.edge_length_m(edge)
+                };
                 out.push((edge, a, b.max(a)));
             }
         }

@@ -24,8 +24,8 @@ mod types;
 
 pub use config::MatcherConfig;
 pub use lattice::MatchState;
-pub use online::{match_trace, traversal_paths, Matcher};
-pub use score::{route_mismatch, RouteMismatch};
+pub use online::{Matcher, match_trace, traversal_paths};
+pub use score::{RouteMismatch, route_mismatch};
 pub use types::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchedPoint, Traversal, UnmatchedReason,
 };

@@ -8,11 +8,11 @@
 //! returned at once; the final one follows when the hypotheses converge or the lag
 //! limit is reached.
 
-use road_graph::{haversine_m, LatLon, RoadGraph};
+use road_graph::{LatLon, RoadGraph, haversine_m};
 
-use super::candidates::{find_candidates, Candidate, CandidateBuffers};
+use super::candidates::{Candidate, CandidateBuffers, find_candidates};
 use super::config::MatcherConfig;
-use super::lattice::{to_time, Attached, Cand, Column, MatchState};
+use super::lattice::{Attached, Cand, Column, MatchState, to_time};
 use super::route::{Reach, RouteSearch, SearchLimits, StepKind, Target};
 use super::types::{Fix, FixMatch, FixOutcome, MatchEvents, UnmatchedReason};
 use crate::error::Result;
@@ -227,7 +227,14 @@ impl<'g> Matcher<'g> {
         }
 
         let sigma_m = self.sigma_m(accuracy_m);
-        find_candidates(graph, &self.config, pos, sigma_m, &mut self.buffers, &mut self.found);
+        find_candidates(
+            graph,
+            &self.config,
+            pos,
+            sigma_m,
+            &mut self.buffers,
+            &mut self.found,
+        );
         if self.found.is_empty() {
             state.counters.no_road_nearby += 1;
             unmatched(seq, time_ms, UnmatchedReason::NoRoadNearby, events);
@@ -236,7 +243,9 @@ impl<'g> Matcher<'g> {
 
         // No route within the usual detour: look as far as the vehicle could have
         // driven before giving up (a break leaves a hole in the path).
-        let stepped = self.step(state, pos, time_ms, false).or_else(|| self.step(state, pos, time_ms, true));
+        let stepped = self
+            .step(state, pos, time_ms, false)
+            .or_else(|| self.step(state, pos, time_ms, true));
         let cands = match stepped {
             Some(cands) => cands,
             None => {
@@ -277,9 +286,13 @@ impl<'g> Matcher<'g> {
         if let Some(col) = state.columns.back()
             && let Some(best) = col.best()
         {
-            events
-                .provisional
-                .push(MatchState::fix_match(col, &col.cands[best], seq, time_ms, pos));
+            events.provisional.push(MatchState::fix_match(
+                col,
+                &col.cands[best],
+                seq,
+                time_ms,
+                pos,
+            ));
         }
     }
 
@@ -301,13 +314,23 @@ impl<'g> Matcher<'g> {
                 path: Vec::new(),
             })
             .collect();
-        normalize(&mut cands, self.config.transition_beam, self.config.max_candidates);
+        normalize(
+            &mut cands,
+            self.config.transition_beam,
+            self.config.max_candidates,
+        );
         cands
     }
 
     /// One Viterbi step into the new fix's candidates (in `self.found`); `None`
     /// when no route joins any hypothesis to any candidate (an HMM break).
-    fn step(&mut self, state: &MatchState, pos: LatLon, time_ms: i64, widen: bool) -> Option<Vec<Cand>> {
+    fn step(
+        &mut self,
+        state: &MatchState,
+        pos: LatLon,
+        time_ms: i64,
+        widen: bool,
+    ) -> Option<Vec<Cand>> {
         let last = state.columns.back()?;
         let config = &self.config;
         let graph = self.graph;
@@ -353,8 +376,14 @@ impl<'g> Matcher<'g> {
             })
             .collect();
 
-        let mut sources: Vec<usize> = (0..last.cands.len()).filter(|&i| last.cands[i].alive()).collect();
+        let mut sources: Vec<usize> = (0..last.cands.len())
+            .filter(|&i| last.cands[i].alive())
+            .collect();
         sources.sort_by(|&a, &b| last.cands[b].score.total_cmp(&last.cands[a].score));
+        if widen {
+            // Wide searches are expensive: only from the few likeliest places.
+            sources.truncate(3);
+        }
         for s in sources {
             let source = &last.cands[s];
             self.search.run(
@@ -389,7 +418,9 @@ impl<'g> Matcher<'g> {
                     cand.prev = s as u16;
                     cand.kind = reach.kind;
                     if reach.kind == StepKind::Route {
-                        cand.u_turn = self.search.path_to(graph, source.edge, cand.edge, &mut cand.path);
+                        cand.u_turn =
+                            self.search
+                                .path_to(graph, source.edge, cand.edge, &mut cand.path);
                     } else {
                         cand.u_turn = false;
                         cand.path.clear();
@@ -398,7 +429,6 @@ impl<'g> Matcher<'g> {
             }
         }
         if cands.iter().all(|c| !c.alive()) {
-
             return None;
         }
         for (cand, found) in cands.iter_mut().zip(&self.found) {
@@ -412,7 +442,10 @@ impl<'g> Matcher<'g> {
 /// Shifts scores so the best is 0, drops the dead and those beyond the beam, keeps
 /// the best `max` and sets each one's share of the probability.
 fn normalize(cands: &mut Vec<Cand>, beam: f64, max: usize) {
-    let best = cands.iter().map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
+    let best = cands
+        .iter()
+        .map(|c| c.score)
+        .fold(f64::NEG_INFINITY, f64::max);
     cands.retain(|c| c.alive() && c.score >= best - beam);
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     cands.truncate(max);
@@ -441,7 +474,11 @@ fn unmatched(seq: u64, time_ms: i64, reason: UnmatchedReason, events: &mut Match
 pub fn match_trace(
     matcher: &mut Matcher<'_>,
     fixes: &[Fix],
-) -> (Vec<FixMatch>, Vec<super::types::Traversal>, super::types::MatchCounters) {
+) -> (
+    Vec<FixMatch>,
+    Vec<super::types::Traversal>,
+    super::types::MatchCounters,
+) {
     let mut state = MatchState::new();
     let mut events = MatchEvents::default();
     let mut finalized = Vec::with_capacity(fixes.len());
@@ -461,7 +498,10 @@ pub fn match_trace(
 
 /// The matched path of each chain as polylines, with the OSM ways it runs along
 /// (consecutive repeats merged), built from traversals in driving order.
-pub fn traversal_paths(graph: &RoadGraph, traversals: &[super::types::Traversal]) -> Vec<(Vec<LatLon>, Vec<i64>)> {
+pub fn traversal_paths(
+    graph: &RoadGraph,
+    traversals: &[super::types::Traversal],
+) -> Vec<(Vec<LatLon>, Vec<i64>)> {
     let mut paths: Vec<(Vec<LatLon>, Vec<i64>)> = Vec::new();
     let mut chain: Option<u32> = None;
     for t in traversals {
@@ -472,7 +512,8 @@ pub fn traversal_paths(graph: &RoadGraph, traversals: &[super::types::Traversal]
         let Some((points, ways)) = paths.last_mut() else {
             continue;
         };
-        let piece = graph.edge_points_between(t.edge, t.from_offset_m, t.to_offset_m.max(t.from_offset_m));
+        let piece =
+            graph.edge_points_between(t.edge, t.from_offset_m, t.to_offset_m.max(t.from_offset_m));
         for p in piece {
             if points.last() != Some(&p) {
                 points.push(p);

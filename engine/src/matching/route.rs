@@ -13,7 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use road_graph::{bearing_deg, EdgeId, LatLon, LocalPlane, NodeId, RoadGraph};
+use road_graph::{EdgeId, LatLon, LocalPlane, NodeId, RoadGraph, bearing_deg};
 use serde::{Deserialize, Serialize};
 
 /// Parent of an edge entered straight from the source edge's head.

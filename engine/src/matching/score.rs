@@ -47,7 +47,10 @@ impl SegmentGrid {
     }
 
     fn cell(&self, p: Xy) -> (i64, i64) {
-        ((p.0 / self.cell_m).floor() as i64, (p.1 / self.cell_m).floor() as i64)
+        (
+            (p.0 / self.cell_m).floor() as i64,
+            (p.1 / self.cell_m).floor() as i64,
+        )
     }
 
     fn insert(&mut self, a: Xy, b: Xy) {
@@ -118,26 +121,39 @@ fn union_pieces(lines: &[Vec<Xy>]) -> Vec<(Xy, f64)> {
 }
 
 /// Scores `matched` against `truth` with tolerance `tolerance_m` (metres).
-pub fn route_mismatch(truth: &[Vec<LatLon>], matched: &[Vec<LatLon>], tolerance_m: f64) -> RouteMismatch {
+pub fn route_mismatch(
+    truth: &[Vec<LatLon>],
+    matched: &[Vec<LatLon>],
+    tolerance_m: f64,
+) -> RouteMismatch {
     // The same local projection as the reference script (shared/tools/score_match.py),
     // centred on the truth's length-weighted centroid.
     let (mut sx, mut sy, mut sw) = (0.0, 0.0, 0.0);
     for line in truth {
         for pair in line.windows(2) {
-            let w = ((pair[1].lat - pair[0].lat).powi(2) + (pair[1].lon - pair[0].lon).powi(2)).sqrt();
+            let w =
+                ((pair[1].lat - pair[0].lat).powi(2) + (pair[1].lon - pair[0].lon).powi(2)).sqrt();
             sx += w * (pair[0].lon + pair[1].lon) / 2.0;
             sy += w * (pair[0].lat + pair[1].lat) / 2.0;
             sw += w;
         }
     }
-    let (lon0, lat0) = if sw > 0.0 { (sx / sw, sy / sw) } else { (0.0, 0.0) };
+    let (lon0, lat0) = if sw > 0.0 {
+        (sx / sw, sy / sw)
+    } else {
+        (0.0, 0.0)
+    };
     let kx = 111_320.0 * lat0.to_radians().cos();
     let ky = 110_540.0;
     let project = |lines: &[Vec<LatLon>]| -> Vec<Vec<Xy>> {
         lines
             .iter()
             .filter(|l| l.len() >= 2)
-            .map(|l| l.iter().map(|p| ((p.lon - lon0) * kx, (p.lat - lat0) * ky)).collect())
+            .map(|l| {
+                l.iter()
+                    .map(|p| ((p.lon - lon0) * kx, (p.lat - lat0) * ky))
+                    .collect()
+            })
             .collect()
     };
     let truth_xy = project(truth);
@@ -177,7 +193,11 @@ pub fn route_mismatch(truth: &[Vec<LatLon>], matched: &[Vec<LatLon>], tolerance_
         .map(|p| p.1)
         .sum();
     RouteMismatch {
-        fraction: if truth_m > 0.0 { (missed_m + extra_m) / truth_m } else { 1.0 },
+        fraction: if truth_m > 0.0 {
+            (missed_m + extra_m) / truth_m
+        } else {
+            1.0
+        },
         truth_m,
         match_m,
         missed_m,
@@ -190,7 +210,10 @@ mod tests {
     use super::*;
 
     fn line(points: &[(f64, f64)]) -> Vec<LatLon> {
-        points.iter().map(|&(lat, lon)| LatLon::new(lat, lon)).collect()
+        points
+            .iter()
+            .map(|&(lat, lon)| LatLon::new(lat, lon))
+            .collect()
     }
 
     #[test]
@@ -213,7 +236,13 @@ mod tests {
     fn a_detour_counts_its_length_and_driving_it_twice_counts_once() {
         let truth = vec![line(&[(41.0, -8.60), (41.0, -8.59)])];
         // The truth, plus a 111 m spur out and back.
-        let spur = vec![line(&[(41.0, -8.60), (41.0, -8.595), (41.001, -8.595), (41.0, -8.595), (41.0, -8.59)])];
+        let spur = vec![line(&[
+            (41.0, -8.60),
+            (41.0, -8.595),
+            (41.001, -8.595),
+            (41.0, -8.595),
+            (41.0, -8.59),
+        ])];
         let m = route_mismatch(&truth, &spur, 5.0);
         let spur_m = 110.54 - 5.0;
         assert!((m.extra_m - spur_m).abs() < 1.5, "{m:?}");
