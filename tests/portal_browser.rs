@@ -56,14 +56,13 @@ impl Browser {
         let port_file = profile.join("DevToolsActivePort");
         let deadline = Instant::now() + Duration::from_secs(30);
         let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Some(port) = text
-                    .lines()
+            let port = std::fs::read_to_string(&port_file).ok().and_then(|text| {
+                text.lines()
                     .next()
                     .and_then(|l| l.trim().parse::<u16>().ok())
-                {
-                    break port;
-                }
+            });
+            if let Some(port) = port {
+                break port;
             }
             assert!(
                 Instant::now() < deadline,

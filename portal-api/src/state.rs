@@ -55,15 +55,15 @@ impl PortalConfig {
                 reason: format!("`{url}` must be an http(s) origin without a trailing slash"),
             });
         }
-        if let Some(tiles) = &self.tile_url {
-            if !(tiles.contains("{z}") && tiles.contains("{x}") && tiles.contains("{y}")) {
-                return Err(Error::InvalidConfig {
-                    setting: "tile_url",
-                    reason: format!("`{tiles}` needs {{z}}, {{x}} and {{y}} placeholders"),
-                });
-            }
+        if let Some(tiles) = &self.tile_url
+            && !(tiles.contains("{z}") && tiles.contains("{x}") && tiles.contains("{y}"))
+        {
+            return Err(Error::InvalidConfig {
+                setting: "tile_url",
+                reason: format!("`{tiles}` needs {{z}}, {{x}} and {{y}} placeholders"),
+            });
         }
-        if self.public_burst == 0 || !(self.public_per_s > 0.0) {
+        if self.public_burst == 0 || !self.public_per_s.is_finite() || self.public_per_s <= 0.0 {
             return Err(Error::InvalidConfig {
                 setting: "public_rate",
                 reason: "burst and rate must be positive".into(),

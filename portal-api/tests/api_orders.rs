@@ -166,7 +166,7 @@ async fn status_moves_follow_the_state_machine_and_land_in_the_timeline() {
         .map(|e| e["kind"].as_str().expect("kind"))
         .collect();
     assert_eq!(kinds, ["status", "status", "status", "exception", "status"]);
-    assert_eq!(track.json["delivered_at"].is_string(), true);
+    assert!(track.json["delivered_at"].is_string());
 }
 
 #[tokio::test]

@@ -326,14 +326,14 @@ pub(crate) async fn upload_pod(
             "`file`: must be a JPEG, PNG or WebP image or a PDF",
         )
     })?;
-    if let Some(declared) = declared.filter(|d| d != "application/octet-stream") {
-        if declared != content_type {
-            return Err(AppError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!("`file`: declared {declared} but the content is {content_type}"),
-            ));
-        }
+    if let Some(declared) = declared.filter(|d| d != "application/octet-stream")
+        && declared != content_type
+    {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("`file`: declared {declared} but the content is {content_type}"),
+        ));
     }
     let file_name = file_name.map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect());
     let pod = NewPod {

@@ -56,28 +56,27 @@ pub(crate) async fn current_view(
     let latest = state.inner.fanout.latest(order.clone()).await?;
     let mut json = view::track_json(&track, &code);
     if track.order.shows_live_location() {
-        if let Some(text) = &latest.position {
-            if let Some(fix) = parse_vehicle(text, &track) {
-                if track.vehicle.as_ref().is_none_or(|v| v.at < fix.at) {
-                    json["vehicle"] = view::vehicle_json(&fix);
-                    track.vehicle = Some(fix);
-                }
-            }
+        if let Some(text) = &latest.position
+            && let Some(fix) = parse_vehicle(text, &track)
+            && track.vehicle.as_ref().is_none_or(|v| v.at < fix.at)
+        {
+            json["vehicle"] = view::vehicle_json(&fix);
+            track.vehicle = Some(fix);
         }
-        if let Some(text) = &latest.eta {
-            if let Ok(message) = serde_json::from_str::<Value>(text) {
-                let newer = match (
-                    json["eta"]["updated_at"].as_str(),
-                    message["eta"]["updated_at"].as_str(),
-                ) {
-                    (Some(have), Some(got)) => got > have,
-                    (None, Some(_)) => true,
-                    _ => false,
-                };
-                let for_next_stop = message["eta"]["stop_index"] == json["next_stop_index"];
-                if newer && for_next_stop {
-                    json["eta"] = message["eta"].clone();
-                }
+        if let Some(text) = &latest.eta
+            && let Ok(message) = serde_json::from_str::<Value>(text)
+        {
+            let newer = match (
+                json["eta"]["updated_at"].as_str(),
+                message["eta"]["updated_at"].as_str(),
+            ) {
+                (Some(have), Some(got)) => got > have,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            let for_next_stop = message["eta"]["stop_index"] == json["next_stop_index"];
+            if newer && for_next_stop {
+                json["eta"] = message["eta"].clone();
             }
         }
     }

@@ -94,13 +94,14 @@ impl SqliteStore {
         let path = path.to_path_buf();
         let opened_path = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
-            if let Some(dir) = opened_path.parent() {
-                if !dir.as_os_str().is_empty() && !dir.exists() {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::InvalidConfig {
-                        setting: "store",
-                        reason: format!("cannot create {}: {e}", dir.display()),
-                    })?;
-                }
+            if let Some(dir) = opened_path.parent()
+                && !dir.as_os_str().is_empty()
+                && !dir.exists()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| Error::InvalidConfig {
+                    setting: "store",
+                    reason: format!("cannot create {}: {e}", dir.display()),
+                })?;
             }
             let mut conn = open_connection(&opened_path, false)?;
             migrations::migrate(&mut conn)?;

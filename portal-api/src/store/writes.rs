@@ -306,13 +306,13 @@ pub(crate) fn add_event(
         Some(tenant) => owned_order(c, tenant, id)?,
         None => reload(c, id)?,
     };
-    if let Some(stop) = event.stop_index {
-        if stop as usize >= order.stops.len() {
-            return Err(Error::invalid(
-                "stop_index",
-                format!("the order has {} stops", order.stops.len()),
-            ));
-        }
+    if let Some(stop) = event.stop_index
+        && stop as usize >= order.stops.len()
+    {
+        return Err(Error::invalid(
+            "stop_index",
+            format!("the order has {} stops", order.stops.len()),
+        ));
     }
     let mut stored_event = event.clone();
     if event.kind == EventKind::Status {
