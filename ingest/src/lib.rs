@@ -28,7 +28,7 @@ mod validate;
 
 pub use batch::{BatchError, ItemReport, ItemResult, ItemStatus, decode_batch};
 pub use bus::memory::{MemoryBusConfig, MemoryBusConsumer, MemoryPublisher, memory_bus};
-pub use bus::{BusUrl, DEFAULT_TOPIC};
+pub use bus::{BusPublisher, BusUrl, DEFAULT_TOPIC};
 pub use error::{Error, Result};
 pub use format::{FORMAT_HEADER, Format, decode, encode, encode_canonical, resolve_format};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};

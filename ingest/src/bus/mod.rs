@@ -4,7 +4,28 @@
 
 pub(crate) mod memory;
 
+use engine::Position;
+
+use crate::kafka::KafkaPublisher;
 use crate::{Error, Result};
+
+/// The publishing side of whichever bus `--bus` chose, for the entry points
+/// (the HTTP handler, the demo fleet): `publish` returns once the positions are
+/// durable (in the sink for `memory://`, acknowledged by the brokers for Kafka).
+#[derive(Debug, Clone)]
+pub enum BusPublisher {
+    Memory(memory::MemoryPublisher),
+    Kafka(KafkaPublisher),
+}
+
+impl BusPublisher {
+    pub async fn publish(&self, positions: Vec<Position>) -> Result<()> {
+        match self {
+            BusPublisher::Memory(bus) => bus.publish(positions).await,
+            BusPublisher::Kafka(producer) => producer.publish(&positions).await,
+        }
+    }
+}
 
 /// A parsed `--bus` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
