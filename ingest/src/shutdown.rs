@@ -26,14 +26,6 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
-    /// A signal that never fires (tests, tools that run until their input ends).
-    pub fn never() -> Shutdown {
-        let (tx, rx) = watch::channel(false);
-        // Keeping the sender alive keeps `wait` pending forever.
-        std::mem::forget(tx);
-        Shutdown(rx)
-    }
-
     /// Whether shutdown was requested.
     pub fn is_triggered(&self) -> bool {
         *self.0.borrow()
