@@ -199,7 +199,10 @@ impl DirectIntake {
 impl PositionIntake for DirectIntake {
     fn submit(&self, tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
         Box::pin(async move {
-            for p in positions {
+            // All at once, so the store's writer folds the batch into a few
+            // transactions. Order does not matter: the store keeps only a fix
+            // newer than the one it has, and publishes only those.
+            let recorded = positions.into_iter().map(|p| {
                 let fix = VehicleFix {
                     vehicle_id: p.vehicle_id,
                     at: p.time,
@@ -208,8 +211,9 @@ impl PositionIntake for DirectIntake {
                     speed_mps: p.speed_mps,
                     heading_deg: p.heading_deg,
                 };
-                self.live.position(Some(tenant.clone()), fix).await?;
-            }
+                self.live.position(Some(tenant.clone()), fix)
+            });
+            futures::future::try_join_all(recorded).await?;
             Ok(())
         })
     }
