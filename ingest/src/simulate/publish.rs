@@ -291,7 +291,7 @@ impl Publisher {
         let arrive =
             trip.depart_at + TimeDelta::seconds((trip.planned_duration_s * 1.5) as i64 + 1800);
         let body = serde_json::json!({
-            "reference": format!("SIM-{}-{}", trip.vehicle_id, trip.depart_at.timestamp()),
+            "reference": format!("LOAD-{}-{}", trip.vehicle_id, trip.depart_at.timestamp()),
             "customer": {"name": "Simulated Customer", "email": "dispatch@example.invalid"},
             "vehicle_id": trip.vehicle_id.as_str(),
             "stops": [
