@@ -116,14 +116,12 @@ fn setup() -> Setup {
     }
 }
 
+/// A start or end of a `fast_paths` query: a turn-graph node and its start value.
+type Seed = (usize, usize);
+
 /// Start and end values of a query in the turn graph, as the router computes them
 /// (the rest of the start edge plus the turn; the part of the end edge).
-fn seeds(
-    graph: &RoadGraph,
-    metric: &Metric,
-    from: &Snap,
-    to: &Snap,
-) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn seeds(graph: &RoadGraph, metric: &Metric, from: &Snap, to: &Snap) -> (Vec<Seed>, Vec<Seed>) {
     let partial = |p: &EdgePosition| {
         let ms = metric.edge_ms(p.edge);
         let fraction = (p.offset_m / graph.edge_length_m(p.edge)).clamp(0.0, 1.0);
