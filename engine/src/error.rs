@@ -9,7 +9,10 @@ pub enum Error {
     StatusTransition(#[from] crate::order::StatusTransitionError),
     /// A configuration value out of its valid range; names the setting.
     #[error("invalid setting `{setting}`: {reason}")]
-    InvalidConfig { setting: &'static str, reason: String },
+    InvalidConfig {
+        setting: &'static str,
+        reason: String,
+    },
     /// A routing metric whose number of edge times is not the graph's edge count.
     #[error("metric has {found} edge times, the graph has {expected} edges")]
     MetricSize { expected: usize, found: usize },

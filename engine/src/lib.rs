@@ -8,42 +8,42 @@
 
 mod error;
 mod eta;
-mod matching;
 mod events;
+mod matching;
 mod order;
 mod position;
 mod routing;
 mod trace;
-mod traffic;
 mod tracking;
+mod traffic;
 
 pub use error::{Error, Result};
 pub use eta::{
-    estimate_stops, AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig,
-    EtaInput, HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind, Leg,
-    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan,
-};
-pub use matching::{
-    match_trace, route_mismatch, traversal_paths, Fix, FixMatch, FixOutcome, MatchCounters,
-    MatchEvents, MatchState, MatchedPoint, Matcher, MatcherConfig, RouteMismatch, Traversal,
-    UnmatchedReason,
+    AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig, EtaInput,
+    HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind, Leg, OwnErrors,
+    OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan, estimate_stops,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
+pub use matching::{
+    Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,
+    MatcherConfig, RouteMismatch, Traversal, UnmatchedReason, match_trace, route_mismatch,
+    traversal_paths,
+};
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, VehicleId};
 pub use routing::{
-    travel_ms, EdgePosition, HourOfWeek, Metric, Route, Router, RouterStats, ShapeId, Snap,
-    TurnCosts, WeeklyProfile, INFINITY_MS, MAX_EDGE_MS,
+    EdgePosition, HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, Route, Router, RouterStats,
+    ShapeId, Snap, TurnCosts, WeeklyProfile, travel_ms,
 };
 pub use trace::{parse_time, parse_trace};
-pub use traffic::{
-    ExternalSpeed, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile, SpeedSource,
-    TrafficConfig, TrafficCounters, TrafficModel,
-};
 pub use tracking::{
     ArrivalRecord, ClosedBy, ClosedPrediction, MetricVersion, PredictionRecord, RerouteReason,
     TrackedStop, TrackerConfig, TrackerCounters, TrackerOutput, TrackingContext, VehicleFix,
     VehicleTracker,
+};
+pub use traffic::{
+    ExternalSpeed, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile, SpeedSource,
+    TrafficConfig, TrafficCounters, TrafficModel,
 };
 
 /// Time zones (the map's, for the traffic profile; receivers', for windows).

@@ -154,8 +154,16 @@ mod tests {
 
     #[test]
     fn backwards_is_refused_except_for_the_next_pickup() {
-        assert!(OrderStatus::PickedUp.transition(OrderStatus::Dispatched).is_err());
-        assert!(OrderStatus::PickedUp.transition(OrderStatus::AtPickup).is_ok());
+        assert!(
+            OrderStatus::PickedUp
+                .transition(OrderStatus::Dispatched)
+                .is_err()
+        );
+        assert!(
+            OrderStatus::PickedUp
+                .transition(OrderStatus::AtPickup)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn an_external_feed_is_merged_per_way_and_direction_and_ages_out() {
     let bc = edge(&map, &graph, 'b', 'c');
     let cb = edge(&map, &graph, 'c', 'b');
     let way = graph.edge_way_id(bc);
-    let forward = graph.edge_geom(bc).1 == false;
+    let forward = !graph.edge_geom(bc).1;
     let set = traffic.merge_feed(&[
         ExternalSpeed {
             way_id: way,

@@ -317,8 +317,8 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(out_dir)?;
     }
     // Per interval: (track id, flagged, fraction), fixes matched, seconds matching.
-    let mut results: Vec<(Vec<(String, bool, f64)>, usize, f64)> =
-        vec![(Vec::new(), 0, 0.0); args.every.len()];
+    type IntervalResults = (Vec<(String, bool, f64)>, usize, f64);
+    let mut results: Vec<IntervalResults> = vec![(Vec::new(), 0, 0.0); args.every.len()];
     for (id, flag) in &ids {
         let track = load_track(&args.dir, id, flag)?;
         let mut line = format!(

@@ -3,8 +3,8 @@
 
 pub(crate) mod eta_eval;
 pub(crate) mod graph;
-pub(crate) mod route;
 pub(crate) mod matching;
+pub(crate) mod route;
 pub(crate) mod serve;
 pub(crate) mod simulate;
 pub(crate) mod tenant;

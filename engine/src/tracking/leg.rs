@@ -202,14 +202,14 @@ impl RoutedLeg {
         }
         let mut points: Vec<LatLon> = Vec::new();
         let edges = &self.route.edges;
-        for i in p.index.min(edges.len())..edges.len() {
+        for (i, &edge) in edges.iter().enumerate().skip(p.index.min(edges.len())) {
             let (begin, end) = self.span(graph, i);
             let from_m = if i == p.index {
                 p.offset_m.clamp(begin, end)
             } else {
                 begin
             };
-            for q in graph.edge_points_between(edges[i], from_m, end) {
+            for q in graph.edge_points_between(edge, from_m, end) {
                 if points.last() != Some(&q) {
                     points.push(q);
                 }

@@ -121,18 +121,21 @@ impl TrafficModel {
             return Err(SampleRejection::UnknownEdge);
         }
         let duration_s = obs.duration_s();
-        if !(duration_s >= c.min_duration_s.max(1e-3)) {
+        if duration_s.is_nan() || duration_s < c.min_duration_s.max(1e-3) {
             return Err(SampleRejection::TooShort);
         }
         let length_m = self.graph.edge_length_m(obs.edge);
-        if !(obs.distance_m >= c.min_coverage * length_m) || obs.distance_m <= 0.0 {
+        if obs.distance_m.is_nan()
+            || obs.distance_m < c.min_coverage * length_m
+            || obs.distance_m <= 0.0
+        {
             return Err(SampleRejection::TooPartial);
         }
         let speed_kph = obs.distance_m / duration_s * 3.6;
         if speed_kph < c.min_speed_kph {
             return Err(SampleRejection::Standing);
         }
-        if !(speed_kph <= c.max_speed_kph) {
+        if speed_kph.is_nan() || speed_kph > c.max_speed_kph {
             return Err(SampleRejection::TooFast);
         }
         Ok(speed_kph)
@@ -236,7 +239,7 @@ impl TrafficModel {
             samples = live.samples;
             source = SpeedSource::Live;
         }
-        if weight <= 0.0 || !(prior_kph > 0.0) {
+        if weight <= 0.0 || prior_kph.is_nan() || prior_kph <= 0.0 {
             return SpeedEstimate {
                 speed_kph: prior_kph,
                 source: prior_source,
