@@ -81,7 +81,7 @@ impl MatcherConfig {
         route_slack_m: 100.0,
         transition_beam: 12.0,
         max_speed_mps: 45.0,
-        u_turn_penalty_m: 200.0,
+        u_turn_penalty_m: 100.0,
         turn_penalty_m: 30.0,
         backtrack_m: 25.0,
         stationary_m: 10.0,
