@@ -116,6 +116,7 @@ fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
         drive_left_s: 3.0 * 3600.0,
         window_left_s: 5.0 * 3600.0,
         until_break_s: 600.0,
+        resting_s: 0.0,
     };
     let legs = [Leg {
         drive_s: 3600.0,
@@ -163,7 +164,7 @@ fn a_driver_out_of_hours_takes_ten_hours_off_before_the_stop() {
     };
     // The ELD says two minutes of driving are left; the stop is six minutes away.
     let mut fix = fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0));
-    fix.hos_drive_remaining_s = Some(120);
+    fix.hos.drive_left_s = Some(120);
     let out = tracker.on_fix(&ctx, &fix);
     let (_, eta) = &out.etas[0];
     assert_eq!(eta.hos_break_s, 36_000.0, "a 10-hour reset");
@@ -314,7 +315,7 @@ fn a_truck_on_schedule_routes_once_and_publishes_only_on_the_interval() {
     );
     for c in at_arrival {
         assert!(
-            (c.actual_to_go_s - c.predicted_to_go_s).abs() < 60.0,
+            (c.actual_to_go_s - c.predicted.to_go_s).abs() < 60.0,
             "{c:?}"
         );
         assert!(c.covered);

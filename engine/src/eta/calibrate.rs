@@ -32,6 +32,9 @@ pub struct CalibrationConfig {
     /// Errors are relative to the time to go, but at least this many seconds: a
     /// truck one minute out is not "50 % late" when it is 30 s late.
     pub min_scale_s: f64,
+    /// The window reaches at least this far on each side of the ETA, seconds
+    /// (clocks, sampling and the last metres make nothing surer than that).
+    pub min_half_width_s: f64,
     /// Errors kept per vehicle ([`OwnErrors`]).
     pub own_capacity: usize,
     /// A vehicle's own errors weigh `n / (n + own_prior_samples)` against the
@@ -51,6 +54,7 @@ impl CalibrationConfig {
             prior_q90: 0.20,
             prior_samples: 20.0,
             min_scale_s: 180.0,
+            min_half_width_s: 30.0,
             own_capacity: 64,
             own_prior_samples: 10.0,
         }
@@ -61,12 +65,7 @@ impl CalibrationConfig {
             setting,
             reason: reason.to_string(),
         };
-        if self.bucket_max_s.is_empty()
-            || self
-                .bucket_max_s
-                .windows(2)
-                .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
-        {
+        if self.bucket_max_s.is_empty() || self.bucket_max_s.windows(2).any(|w| !(w[0] < w[1])) {
             return Err(invalid(
                 "bucket_max_s",
                 "must be a non-empty ascending list",
@@ -78,7 +77,7 @@ impl CalibrationConfig {
         if !(self.prior_q10 <= 0.0 && self.prior_q90 >= 0.0 && self.prior_q10 > -1.0) {
             return Err(invalid("prior_q10", "the prior needs -1 < q10 <= 0 <= q90"));
         }
-        if !(self.prior_samples >= 0.0 && self.min_scale_s > 0.0) {
+        if !(self.prior_samples >= 0.0 && self.min_scale_s > 0.0 && self.min_half_width_s >= 0.0) {
             return Err(invalid(
                 "min_scale_s",
                 "must be positive (and prior_samples not negative)",
@@ -135,19 +134,23 @@ impl Calibrator {
     }
 
     /// The error the calibrator measures: actual minus predicted time to go,
-    /// relative to the predicted (at least `min_scale_s`). `None` for nonsense.
-    pub fn relative_error(&self, predicted_to_go_s: f64, actual_to_go_s: f64) -> Option<f64> {
-        (predicted_to_go_s.is_finite() && actual_to_go_s.is_finite() && predicted_to_go_s >= 0.0)
-            .then(|| (actual_to_go_s - predicted_to_go_s) / self.scale_s(predicted_to_go_s))
+    /// relative to the uncertain part of the prediction (at least
+    /// `min_scale_s`). `None` for nonsense.
+    pub fn relative_error(&self, predicted: Horizon, actual_to_go_s: f64) -> Option<f64> {
+        (predicted.to_go_s.is_finite()
+            && predicted.uncertain_s.is_finite()
+            && actual_to_go_s.is_finite()
+            && predicted.to_go_s >= 0.0)
+            .then(|| (actual_to_go_s - predicted.to_go_s) / self.scale_s(predicted.uncertain_s))
     }
 
-    /// Records one closed prediction: the time to go it predicted and the time it
-    /// actually took, seconds.
-    pub fn record(&mut self, predicted_to_go_s: f64, actual_to_go_s: f64) {
-        let Some(error) = self.relative_error(predicted_to_go_s, actual_to_go_s) else {
+    /// Records one closed prediction: what it predicted and the time it actually
+    /// took, seconds.
+    pub fn record(&mut self, predicted: Horizon, actual_to_go_s: f64) {
+        let Some(error) = self.relative_error(predicted, actual_to_go_s) else {
             return;
         };
-        let b = self.bucket_of(predicted_to_go_s);
+        let b = self.bucket_of(predicted.uncertain_s.max(0.0));
         let capacity = self.config.capacity;
         let bucket = &mut self.buckets[b];
         if bucket.errors.len() == capacity {
@@ -161,42 +164,71 @@ impl Calibrator {
         bucket.q90 = quantile(&sorted, 0.9);
     }
 
-    /// The relative 10th and 90th percentiles for a horizon, prior and data
-    /// blended.
+    /// The relative 10th and 90th percentiles for a horizon, data blended with
+    /// what the next shorter horizon says (and the shortest with the prior): long
+    /// horizons are rarer, and errors relative to the time to go change slowly
+    /// with it, so an empty bucket borrows from its neighbour rather than from a
+    /// guess.
     pub fn quantiles(&self, horizon_s: f64) -> (f64, f64) {
-        let bucket = &self.buckets[self.bucket_of(horizon_s)];
-        let n = bucket.errors.len() as f64;
         let k = self.config.prior_samples;
-        if n == 0.0 {
-            return (self.config.prior_q10, self.config.prior_q90);
+        let mut q = (self.config.prior_q10, self.config.prior_q90);
+        for bucket in &self.buckets[..=self.bucket_of(horizon_s)] {
+            let n = bucket.errors.len() as f64;
+            q = (
+                (k * q.0 + n * bucket.q10) / (k + n),
+                (k * q.1 + n * bucket.q90) / (k + n),
+            );
         }
+        q
+    }
+
+    /// The percentiles of the uncertain part of a prediction (driving and dwell,
+    /// `uncertain_s` seconds), as stretch factors of it: `(p10, p90)`, e.g.
+    /// `(0.9, 1.25)`. The ETA plays its timeline again at each, so thresholds
+    /// (a break, the end of the 11 hours, a window) move the window as they
+    /// would move the arrival.
+    pub fn stretches(&self, uncertain_s: f64, own: Option<&OwnQuantiles>) -> (f64, f64) {
+        let uncertain_s = uncertain_s.max(0.0);
+        let (q10, q90) = self.quantiles_with(uncertain_s, own);
+        let relative = self.scale_s(uncertain_s) / uncertain_s.max(1.0);
         (
-            (k * self.config.prior_q10 + n * bucket.q10) / (k + n),
-            (k * self.config.prior_q90 + n * bucket.q90) / (k + n),
+            (1.0 + q10 * relative).max(0.05),
+            (1.0 + q90 * relative).max(1.0),
         )
     }
 
-    /// The window around a predicted time to go, as offsets from the ETA in
-    /// seconds: `(lower <= 0, upper >= 0)`. The window always contains the ETA,
-    /// and its lower end is never before now.
-    pub fn window_s(&self, horizon_s: f64) -> (f64, f64) {
-        self.window_with_s(horizon_s, None)
+    /// The fleet's percentiles with the vehicle's own widened in.
+    fn quantiles_with(&self, horizon_s: f64, own: Option<&OwnQuantiles>) -> (f64, f64) {
+        let (mut q10, mut q90) = self.quantiles(horizon_s);
+        if let Some(own) = own.filter(|o| o.samples > 0.0) {
+            // Only ever wider: a handful of a steady truck's errors is a noisy
+            // estimate, and the fleet's window is the better one for it.
+            let w = own.samples / (own.samples + self.config.own_prior_samples);
+            q10 = q10.min((1.0 - w) * q10 + w * own.q10);
+            q90 = q90.max((1.0 - w) * q90 + w * own.q90);
+        }
+        (q10, q90)
+    }
+
+    /// The window around a prediction, as offsets from the ETA in seconds:
+    /// `(lower <= 0, upper >= 0)`. The window always contains the ETA, and its
+    /// lower end is never before now.
+    pub fn window_s(&self, predicted: Horizon) -> (f64, f64) {
+        self.window_with_s(predicted, None)
     }
 
     /// The window, with the vehicle's own errors blended in: a truck whose
     /// predictions have been far off gets a wider window than the fleet's.
-    pub fn window_with_s(&self, horizon_s: f64, own: Option<&OwnQuantiles>) -> (f64, f64) {
-        let horizon_s = horizon_s.max(0.0);
-        let (mut q10, mut q90) = self.quantiles(horizon_s);
-        if let Some(own) = own.filter(|o| o.samples > 0.0) {
-            let w = own.samples / (own.samples + self.config.own_prior_samples);
-            q10 = (1.0 - w) * q10 + w * own.q10;
-            q90 = (1.0 - w) * q90 + w * own.q90;
-        }
+    pub fn window_with_s(&self, predicted: Horizon, own: Option<&OwnQuantiles>) -> (f64, f64) {
+        let horizon_s = predicted.uncertain_s.max(0.0);
+        let (q10, q90) = self.quantiles_with(horizon_s, own);
         let scale_s = self.scale_s(horizon_s);
-        let lower = (q10 * scale_s).min(0.0).max(-horizon_s);
-        let upper = (q90 * scale_s).max(0.0);
-        (lower, upper)
+        let floor_s = self.config.min_half_width_s;
+        let lower = (q10 * scale_s)
+            .min(-floor_s)
+            .max(-predicted.to_go_s.max(0.0));
+        let upper = (q90 * scale_s).max(floor_s);
+        (lower.min(0.0), upper)
     }
 
     pub fn summary(&self) -> Vec<BucketSummary> {
@@ -223,6 +255,27 @@ impl Calibrator {
     }
 }
 
+/// What a prediction said: the time to go, and the part of it that is
+/// uncertain — driving and dwell, not the legal rests or the wait for a window,
+/// which are known to the minute. Errors are relative to the uncertain part and
+/// bucketed by it, so a drive of one hour before a 10-hour reset is judged as a
+/// one-hour drive.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Horizon {
+    pub to_go_s: f64,
+    pub uncertain_s: f64,
+}
+
+impl Horizon {
+    /// A prediction that is all driving.
+    pub fn drive(to_go_s: f64) -> Horizon {
+        Horizon {
+            to_go_s,
+            uncertain_s: to_go_s,
+        }
+    }
+}
+
 /// A vehicle's own recent errors, in the calibrator's relative terms.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OwnErrors {
@@ -244,8 +297,8 @@ impl OwnErrors {
     }
 
     /// Records one of the vehicle's closed predictions.
-    pub fn record(&mut self, calibrator: &Calibrator, predicted_to_go_s: f64, actual_to_go_s: f64) {
-        let Some(error) = calibrator.relative_error(predicted_to_go_s, actual_to_go_s) else {
+    pub fn record(&mut self, calibrator: &Calibrator, predicted: Horizon, actual_to_go_s: f64) {
+        let Some(error) = calibrator.relative_error(predicted, actual_to_go_s) else {
             return;
         };
         if self.errors.len() >= calibrator.config.own_capacity {
@@ -300,29 +353,40 @@ mod tests {
     #[test]
     fn the_prior_holds_before_data_and_the_data_takes_over() {
         let mut cal = Calibrator::new(CalibrationConfig::standard()).expect("valid");
-        let (lower, upper) = cal.window_s(3000.0);
+        let (lower, upper) = cal.window_s(Horizon::drive(3000.0));
         assert!((lower + 300.0).abs() < 1e-9 && (upper - 600.0).abs() < 1e-9);
+        let (lower, upper) = cal.window_s(Horizon::drive(100.0));
+        assert_eq!(
+            (lower, upper),
+            (-30.0, 36.0),
+            "never narrower than 30 s each way; relative to at least 3 minutes"
+        );
         // Errors uniform in -5 % .. +5 %: the window narrows towards ±4 %.
         for i in 0..1000 {
             let rel = -0.05 + 0.1 * (i as f64 / 999.0);
-            cal.record(3000.0, 3000.0 * (1.0 + rel));
+            cal.record(Horizon::drive(3000.0), 3000.0 * (1.0 + rel));
         }
         let (q10, q90) = cal.quantiles(3000.0);
         assert!(
             (q10 + 0.04).abs() < 0.01 && (q90 - 0.04).abs() < 0.01,
             "{q10} {q90}"
         );
-        // Other horizons still have the prior.
+        // Shorter horizons still have the prior; longer ones borrow.
         assert_eq!(cal.quantiles(100.0), (-0.10, 0.20));
+        let (q10, q90) = cal.quantiles(20_000.0);
+        assert!(
+            (q10 + 0.04).abs() < 0.01 && (q90 - 0.04).abs() < 0.01,
+            "{q10} {q90}"
+        );
     }
 
     #[test]
     fn the_window_never_starts_before_now() {
         let mut cal = Calibrator::new(CalibrationConfig::standard()).expect("valid");
         for _ in 0..100 {
-            cal.record(60.0, 0.0);
+            cal.record(Horizon::drive(60.0), 0.0);
         }
-        let (lower, _) = cal.window_s(60.0);
+        let (lower, _) = cal.window_s(Horizon::drive(60.0));
         assert!(lower >= -60.0);
     }
 }

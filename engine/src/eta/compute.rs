@@ -3,8 +3,14 @@
 //! pace, hours-of-service breaks, appointment windows and dwell, then the
 //! uncertainty window from the calibrator.
 //!
+//! The window is not an offset around the ETA: the uncertain parts (driving and
+//! dwell) are stretched to their 10th and 90th percentiles and the whole timeline
+//! is played again, so a drive that may or may not run into the end of the
+//! driver's 11 hours gets a p90 after the 10-hour reset, and an early truck's p10
+//! still waits for its window.
+//!
 //! A pure function of its input and `now`: the tracker calls it on every fix, so
-//! it does no routing and no allocation beyond its output.
+//! it does no routing and allocates only its output.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,65 +74,100 @@ pub struct StopEta {
     pub reasons: Vec<EtaReason>,
 }
 
+/// One stop on a played timeline, in seconds after now.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reached {
+    arrival_s: f64,
+    /// After any wait for the window.
+    served_s: f64,
+    drive_s: f64,
+    hos_break_s: f64,
+    dwell_s: f64,
+    wait_s: f64,
+}
+
+/// Plays the timeline with driving and dwell stretched by `stretch`, up to and
+/// including stop `last` (all stops when `None`).
+fn play(
+    input: &EtaInput<'_>,
+    config: &EtaConfig,
+    pace: f64,
+    stretch: f64,
+    last: Option<usize>,
+) -> Vec<Reached> {
+    let rules = &config.hos;
+    let mut hos = input.hos;
+    let mut hos_stops: Vec<HosStop> = Vec::new();
+    let n = input.legs.len().min(input.stops.len());
+    let n = last.map_or(n, |k| (k + 1).min(n));
+    let mut reached = Vec::with_capacity(n);
+    let mut t_s = 0.0;
+    if let Some(departs) = input.departs_at {
+        let dwell_left_s = seconds(departs - input.now).max(0.0) * stretch;
+        hos.rest(rules, dwell_left_s);
+        t_s += dwell_left_s;
+    }
+    let mut r = Reached::default();
+    for (i, (leg, stop)) in input.legs.iter().zip(input.stops).take(n).enumerate() {
+        let leg_drive_s = leg.drive_s.max(0.0) * pace * stretch;
+        hos_stops.clear();
+        t_s += hos.drive(rules, leg_drive_s, &mut hos_stops);
+        r.hos_break_s += hos_stops.iter().map(|s| s.duration_s).sum::<f64>();
+        r.drive_s += leg_drive_s;
+        r.arrival_s = t_s;
+        if let Some(window) = stop.window
+            && !stop.early_allowed
+        {
+            let opens_s = seconds(window.from - input.now);
+            if t_s < opens_s {
+                let wait = opens_s - t_s;
+                r.wait_s += wait;
+                t_s += wait;
+                hos.rest(rules, wait);
+            }
+        }
+        r.served_s = t_s;
+        reached.push(r);
+        if i + 1 < n {
+            let dwell = stop.dwell_s.unwrap_or(config.default_dwell_s).max(0.0) * stretch;
+            r.dwell_s += dwell;
+            t_s += dwell;
+            hos.rest(rules, dwell);
+        }
+    }
+    reached
+}
+
 /// The ETAs of the remaining stops; stops beyond the legs given get none.
 pub fn estimate_stops(
     input: &EtaInput<'_>,
     config: &EtaConfig,
     calibrator: &Calibrator,
 ) -> Vec<StopEta> {
-    let rules = &config.hos;
     let pace = if input.pace_factor.is_finite() && input.pace_factor > 0.0 {
         input.pace_factor
     } else {
         1.0
     };
-    let mut hos = input.hos;
-    let mut hos_stops: Vec<HosStop> = Vec::new();
-    // Seconds after `now` on the timeline.
-    let mut t_s = 0.0;
-    if let Some(departs) = input.departs_at {
-        let dwell_left_s = seconds(departs - input.now).max(0.0);
-        hos.rest(rules, dwell_left_s);
-        t_s += dwell_left_s;
-    }
-    let (mut drive_s, mut distance_m, mut traffic_s, mut free_s) = (0.0, 0.0, 0.0, 0.0);
-    let (mut hos_break_s, mut dwell_s, mut wait_s) = (0.0, 0.0, 0.0);
-    let mut etas = Vec::with_capacity(input.legs.len().min(input.stops.len()));
-    for (i, (leg, stop)) in input.legs.iter().zip(input.stops).enumerate() {
-        let leg_drive_s = leg.drive_s.max(0.0) * pace;
-        hos_stops.clear();
-        let elapsed_s = hos.drive(rules, leg_drive_s, &mut hos_stops);
-        hos_break_s += hos_stops.iter().map(|s| s.duration_s).sum::<f64>();
-        t_s += elapsed_s;
-        drive_s += leg_drive_s;
+    let median = play(input, config, pace, 1.0, None);
+    let floor_s = calibrator.config().min_half_width_s;
+    let (mut distance_m, mut traffic_s, mut free_s) = (0.0, 0.0, 0.0);
+    let mut etas = Vec::with_capacity(median.len());
+    for (k, (r, leg)) in median.iter().zip(input.legs).enumerate() {
         distance_m += leg.distance_m.max(0.0);
         traffic_s += leg.drive_s - leg.free_flow_s;
         free_s += leg.free_flow_s;
 
-        let arrival_s = t_s;
-        let arrival = input.now + millis(arrival_s);
-        let mut eta = arrival;
-        let mut late = false;
-        if let Some(window) = stop.window {
-            if !stop.early_allowed && arrival < window.from {
-                let wait = seconds(window.from - arrival);
-                wait_s += wait;
-                t_s += wait;
-                hos.rest(rules, wait);
-                eta = window.from;
-            }
-            late = arrival > window.to;
-        }
-
-        // The window is learned on arrival times; an early truck that waits is
-        // served at the opening however early it comes.
-        let (lower_s, upper_s) = calibrator.window_with_s(arrival_s, input.own);
-        let mut p10 = arrival + millis(lower_s);
-        let mut p90 = arrival + millis(upper_s);
-        if let Some(window) = stop.window.filter(|_| !stop.early_allowed) {
-            p10 = p10.max(window.from);
-            p90 = p90.max(window.from);
-        }
+        // The percentiles of the uncertain part, played through the timeline.
+        let uncertain_s = r.drive_s + r.dwell_s;
+        let (lo, hi) = calibrator.stretches(uncertain_s, input.own);
+        let at = |stretch: f64| {
+            play(input, config, pace, stretch, Some(k))
+                .get(k)
+                .map_or(r.served_s, |x| x.served_s)
+        };
+        let p10_s = at(lo).min(r.served_s - floor_s).max(0.0);
+        let p90_s = at(hi).max(r.served_s + floor_s);
 
         let mut reasons = Vec::new();
         if traffic_s.abs() >= config.traffic_reason_min_s
@@ -134,37 +175,38 @@ pub fn estimate_stops(
         {
             reasons.push(EtaReason::Traffic);
         }
-        if hos_break_s > 0.0 {
+        if r.hos_break_s > 0.0 {
             reasons.push(EtaReason::HosBreak);
         }
-        if dwell_s > 0.0 {
+        if r.dwell_s > 0.0 {
             reasons.push(EtaReason::Dwell);
         }
-        if wait_s > 0.0 {
+        if r.wait_s > 0.0 {
             reasons.push(EtaReason::WindowWait);
         }
+        let stop = &input.stops[k];
+        let arrival = input.now + millis(r.arrival_s);
+        let eta = input.now + millis(r.served_s);
+        // An early truck that must wait is not served before the window opens,
+        // however early it comes.
+        let opens = stop.window.filter(|_| !stop.early_allowed).map(|w| w.from);
+        let p10 = (input.now + millis(p10_s))
+            .max(opens.unwrap_or(input.now))
+            .min(eta);
         etas.push(StopEta {
             eta,
-            p10: p10.min(eta),
-            p90: p90.max(eta),
+            p10,
+            p90: (input.now + millis(p90_s)).max(eta),
             arrival,
-            drive_s,
+            drive_s: r.drive_s,
             distance_m,
             traffic_s,
-            hos_break_s,
-            dwell_s,
-            wait_s,
-            late,
+            hos_break_s: r.hos_break_s,
+            dwell_s: r.dwell_s,
+            wait_s: r.wait_s,
+            late: stop.window.is_some_and(|w| arrival > w.to),
             reasons,
         });
-
-        // Dwell before leaving for the next stop.
-        if i + 1 < input.legs.len().min(input.stops.len()) {
-            let dwell = stop.dwell_s.unwrap_or(config.default_dwell_s).max(0.0);
-            dwell_s += dwell;
-            t_s += dwell;
-            hos.rest(rules, dwell);
-        }
     }
     etas
 }

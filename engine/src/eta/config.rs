@@ -39,7 +39,7 @@ impl EtaConfig {
         pace: PaceConfig {
             memory_s: 1800.0,
             prior_s: 300.0,
-            persistence: 0.8,
+            persistence: 0.9,
             min_ratio: 0.2,
             max_ratio: 10.0,
         },

@@ -47,6 +47,10 @@ pub struct HosClocks {
     pub window_left_s: f64,
     /// Driving left before the 30-minute break.
     pub until_break_s: f64,
+    /// Time already spent not driving, just now: a break or reset in progress
+    /// needs only the rest of it.
+    #[serde(default)]
+    pub resting_s: f64,
 }
 
 /// A stop the rules impose on the way.
@@ -74,6 +78,7 @@ impl HosClocks {
             drive_left_s: rules.max_drive_s,
             window_left_s: rules.duty_window_s,
             until_break_s: rules.break_after_drive_s,
+            resting_s: 0.0,
         }
     }
 
@@ -99,10 +104,11 @@ impl HosClocks {
                 } else {
                     HosStopKind::Break
                 };
-                let duration_s = match kind {
+                let full_s = match kind {
                     HosStopKind::Reset => rules.reset_s,
                     HosStopKind::Break => rules.break_s,
                 };
+                let duration_s = (full_s - self.resting_s).max(0.0);
                 stops.push(HosStop {
                     kind,
                     start_s: elapsed_s,
@@ -113,6 +119,7 @@ impl HosClocks {
                 continue;
             }
             let step_s = available_s.min(remaining_s);
+            self.resting_s = 0.0;
             self.drive_left_s -= step_s;
             self.window_left_s -= step_s;
             self.until_break_s -= step_s;
@@ -125,15 +132,32 @@ impl HosClocks {
     /// Time not driving (dwell at a stop, waiting for a window): the 14-hour clock
     /// runs on; 30 minutes count as the break; 10 hours are a reset.
     pub fn rest(&mut self, rules: &HosRules, duration_s: f64) {
-        if duration_s >= rules.reset_s {
+        let duration_s = duration_s.max(0.0);
+        self.resting_s += duration_s;
+        if self.resting_s >= rules.reset_s {
             *self = HosClocks::fresh(rules);
             return;
         }
-        self.window_left_s -= duration_s.max(0.0);
-        if duration_s >= rules.break_s {
+        self.window_left_s -= duration_s;
+        if self.resting_s >= rules.break_s {
             self.until_break_s = rules.break_after_drive_s;
         }
     }
+}
+
+/// The clocks an ELD reports with a position, when it does: each replaces the
+/// estimate of that clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HosReport {
+    /// Driving left (the 11-hour clock), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive_left_s: Option<u32>,
+    /// Time left in the on-duty window (the 14-hour clock), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_left_s: Option<u32>,
+    /// Driving left before the 30-minute break, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_break_s: Option<u32>,
 }
 
 /// Settings of [`HosEstimator`].
@@ -178,9 +202,9 @@ impl HosEstimator {
         }
     }
 
-    /// A fix at `at`, `moved_m` metres (along the road) after the previous one;
-    /// `reported_drive_left_s` is the ELD's remaining driving time when known.
-    pub fn observe(&mut self, at: DateTime<Utc>, moved_m: f64, reported_drive_left_s: Option<u32>) {
+    /// A fix at `at`, `moved_m` metres (along the road) after the previous one,
+    /// with whatever clocks the ELD reported.
+    pub fn observe(&mut self, at: DateTime<Utc>, moved_m: f64, reported: HosReport) {
         let dt_s = self.last_at.map_or(0.0, |last| {
             ((at - last).num_milliseconds() as f64 / 1000.0).max(0.0)
         });
@@ -221,8 +245,15 @@ impl HosEstimator {
             self.clocks.window_left_s -= drive_s;
             self.clocks.until_break_s -= drive_s;
         }
-        if let Some(reported) = reported_drive_left_s {
-            self.clocks.drive_left_s = f64::from(reported);
+        if let Some(s) = reported.drive_left_s {
+            self.clocks.drive_left_s = f64::from(s);
+        }
+        if let Some(s) = reported.window_left_s {
+            self.clocks.window_left_s = f64::from(s);
+            self.off_duty = false;
+        }
+        if let Some(s) = reported.until_break_s {
+            self.clocks.until_break_s = f64::from(s);
         }
     }
 
@@ -233,6 +264,7 @@ impl HosEstimator {
             drive_left_s: self.clocks.drive_left_s.max(0.0),
             window_left_s: self.clocks.window_left_s.max(0.0),
             until_break_s: self.clocks.until_break_s.max(0.0),
+            resting_s: self.standing_s,
         }
     }
 
@@ -294,6 +326,17 @@ mod tests {
     }
 
     #[test]
+    fn a_break_in_progress_needs_only_the_rest_of_it() {
+        let mut clocks = HosClocks::fresh(&RULES);
+        clocks.until_break_s = 0.0;
+        clocks.resting_s = 1200.0;
+        let mut stops = Vec::new();
+        let elapsed = clocks.drive(&RULES, 600.0, &mut stops);
+        assert_eq!(stops[0].duration_s, 600.0, "20 of the 30 minutes are done");
+        assert_eq!(elapsed, 1200.0);
+    }
+
+    #[test]
     fn a_long_dwell_counts_as_the_break() {
         let mut clocks = HosClocks::fresh(&RULES);
         let mut stops = Vec::new();
@@ -313,24 +356,37 @@ mod tests {
         let mut hos = HosEstimator::new(RULES, observation);
         let t0 = DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
         let at = |s: i64| t0 + chrono::Duration::seconds(s);
-        hos.observe(at(0), 0.0, None);
+        hos.observe(at(0), 0.0, HosReport::default());
         for minute in 1..=60 {
-            hos.observe(at(minute * 60), 1200.0, None);
+            hos.observe(at(minute * 60), 1200.0, HosReport::default());
         }
         let clocks = hos.clocks();
         assert_eq!(clocks.drive_left_s, 10.0 * 3600.0);
         assert_eq!(clocks.until_break_s, 7.0 * 3600.0);
         // Standing 40 minutes: the break is taken; the window runs on.
         for minute in 61..=100 {
-            hos.observe(at(minute * 60), 0.0, None);
+            hos.observe(at(minute * 60), 0.0, HosReport::default());
         }
         assert_eq!(hos.clocks().until_break_s, 8.0 * 3600.0);
         assert_eq!(hos.clocks().window_left_s, 14.0 * 3600.0 - 100.0 * 60.0);
         // The ELD's figure wins for the 11-hour clock.
-        hos.observe(at(100 * 60 + 1), 0.0, Some(3600));
+        let eld = HosReport {
+            drive_left_s: Some(3600),
+            ..HosReport::default()
+        };
+        hos.observe(at(100 * 60 + 1), 0.0, eld);
         assert_eq!(hos.clocks().drive_left_s, 3600.0);
         // Ten hours off: everything is fresh again.
-        hos.observe(at(100 * 60 + 1 + 36_000), 0.0, None);
-        assert_eq!(hos.clocks(), HosClocks::fresh(&RULES));
+        hos.observe(at(100 * 60 + 1 + 36_000), 0.0, HosReport::default());
+        let clocks = hos.clocks();
+        let fresh = HosClocks::fresh(&RULES);
+        assert_eq!(
+            (
+                clocks.drive_left_s,
+                clocks.window_left_s,
+                clocks.until_break_s
+            ),
+            (fresh.drive_left_s, fresh.window_left_s, fresh.until_break_s)
+        );
     }
 }

@@ -17,9 +17,11 @@ mod hos;
 mod pace;
 mod window;
 
-pub use calibrate::{BucketSummary, CalibrationConfig, Calibrator, OwnErrors, OwnQuantiles};
+pub use calibrate::{
+    BucketSummary, CalibrationConfig, Calibrator, Horizon, OwnErrors, OwnQuantiles,
+};
 pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
-pub use hos::{HosClocks, HosEstimator, HosObservation, HosRules, HosStop, HosStopKind};
+pub use hos::{HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind};
 pub use pace::{PaceConfig, PaceEstimator};
 pub use window::{AppointmentWindow, StopPlan};

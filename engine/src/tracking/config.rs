@@ -34,7 +34,12 @@ pub struct TrackerConfig {
     pub departure_radius_m: f64,
     /// Stops are snapped to a road within this many metres.
     pub stop_snap_radius_m: f64,
-    /// Standing longer than this is a stop, not pace, seconds.
+    /// A truck whose fixes stay this close to one place for `standing_after_s`
+    /// is standing, metres (GPS noise is not movement).
+    pub standing_radius_m: f64,
+    pub standing_after_s: f64,
+    /// Standing longer than this is a stop, not pace, seconds. Kept below the
+    /// 30-minute hours-of-service break, which the ETA plans on its own.
     pub pace_max_standing_s: f64,
     /// Fixes further apart than this do not feed the pace, seconds.
     pub pace_max_gap_s: f64,
@@ -63,7 +68,9 @@ impl TrackerConfig {
         arrival_radius_m: 50.0,
         departure_radius_m: 150.0,
         stop_snap_radius_m: 500.0,
-        pace_max_standing_s: 300.0,
+        standing_radius_m: 25.0,
+        standing_after_s: 30.0,
+        pace_max_standing_s: 1200.0,
         pace_max_gap_s: 600.0,
         plausible_speed_mps: 45.0,
         checkpoint_every_s: 60.0,
@@ -73,12 +80,13 @@ impl TrackerConfig {
 
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&'static str, f64); 8] = [
+        let positive: [(&'static str, f64); 9] = [
             ("reroute_max_age_s", self.reroute_max_age_s),
             ("publish_max_interval_s", self.publish_max_interval_s),
             ("arrival_radius_m", self.arrival_radius_m),
             ("departure_radius_m", self.departure_radius_m),
             ("stop_snap_radius_m", self.stop_snap_radius_m),
+            ("standing_radius_m", self.standing_radius_m),
             ("pace_max_standing_s", self.pace_max_standing_s),
             ("pace_max_gap_s", self.pace_max_gap_s),
             ("plausible_speed_mps", self.plausible_speed_mps),
@@ -91,12 +99,13 @@ impl TrackerConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 5] = [
+        let non_negative: [(&'static str, f64); 6] = [
             ("reroute_change_share", self.reroute_change_share),
             ("reroute_change_min_s", self.reroute_change_min_s),
             ("backtrack_m", self.backtrack_m),
             ("publish_min_change_s", self.publish_min_change_s),
             ("checkpoint_every_s", self.checkpoint_every_s),
+            ("standing_after_s", self.standing_after_s),
         ];
         for (setting, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {

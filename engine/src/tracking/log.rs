@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::eta::Horizon;
 use crate::order::OrderId;
 
 /// One published prediction, as analysts read it.
@@ -30,10 +31,11 @@ pub struct ArrivalRecord {
     pub arrived_at: DateTime<Utc>,
 }
 
-/// A prediction whose outcome is known: feed it to `Calibrator::record`.
+/// A prediction whose outcome is known: feed it to `Calibrator::record`
+/// (`predicted`, `actual_to_go_s`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClosedPrediction {
-    pub predicted_to_go_s: f64,
+    pub predicted: Horizon,
     pub actual_to_go_s: f64,
     /// Whether the actual fell inside the predicted p10–p90 window.
     pub covered: bool,
@@ -50,13 +52,13 @@ pub enum ClosedBy {
     Checkpoint,
 }
 
-/// A prediction of progress: `predicted_to_go_s` after `set_at`, the drive left
+/// A prediction of progress: `predicted.to_go_s` after `set_at`, the drive left
 /// to the next stop will be `target_left_s` (route seconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Checkpoint {
     pub(crate) set_at: DateTime<Utc>,
     pub(crate) target_left_s: f64,
-    pub(crate) predicted_to_go_s: f64,
+    pub(crate) predicted: Horizon,
     pub(crate) lower_s: f64,
     pub(crate) upper_s: f64,
 }

@@ -23,8 +23,8 @@ use super::leg::{LegPosition, RoutedLeg};
 use super::log::{ArrivalRecord, Checkpoint, ClosedBy, ClosedPrediction, PredictionRecord};
 use crate::error::{Error, Result};
 use crate::eta::{
-    Calibrator, EtaInput, HosEstimator, Leg, OwnErrors, PaceEstimator, StopEta, StopPlan,
-    estimate_stops,
+    Calibrator, EtaInput, Horizon, HosEstimator, HosReport, Leg, OwnErrors, PaceEstimator, StopEta,
+    StopPlan, estimate_stops,
 };
 use crate::events::{EtaReason, EtaUpdate};
 use crate::matching::MatchedPoint;
@@ -55,13 +55,14 @@ pub struct TrackingContext<'a> {
 }
 
 /// A fix as the tracker needs it: time, raw position, the matcher's (provisional)
-/// place on the road, and the ELD's remaining driving time when reported.
+/// place on the road, and the ELD's hours-of-service clocks when reported
+/// (`Position::hos_drive_remaining_s` is the 11-hour clock).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VehicleFix {
     pub time: DateTime<Utc>,
     pub position: LatLon,
     pub matched: Option<MatchedPoint>,
-    pub hos_drive_remaining_s: Option<u32>,
+    pub hos: HosReport,
 }
 
 /// An order stop to track: where it is and its plan (window, early, dwell).
@@ -134,6 +135,8 @@ struct Published {
 struct Sample {
     predicted_at: DateTime<Utc>,
     arrival: DateTime<Utc>,
+    /// Driving and dwell in the prediction (the calibrator's scale).
+    uncertain_s: f64,
     p10: DateTime<Utc>,
     p90: DateTime<Utc>,
 }
@@ -163,6 +166,8 @@ pub struct VehicleTracker {
     last_fix: Option<(DateTime<Utc>, LatLon)>,
     /// Standing time not yet given to the pace (it counts only if short).
     standing_s: f64,
+    /// Where the truck stopped, while it stays within `standing_radius_m`.
+    anchor: Option<(LatLon, DateTime<Utc>)>,
     pace: PaceEstimator,
     hos: HosEstimator,
     /// Dwelling at the stop just reached until then.
@@ -214,6 +219,7 @@ impl VehicleTracker {
             pos: None,
             last_fix: None,
             standing_s: 0.0,
+            anchor: None,
             pace: PaceEstimator::new(),
             hos: HosEstimator::new(config.eta.hos, config.eta.hos_observation),
             departs_at: None,
@@ -268,9 +274,24 @@ impl VehicleTracker {
         let straight_m = self
             .last_fix
             .map_or(0.0, |(_, p)| haversine_m(p, fix.position));
+        // Standing: still within a few metres of where the truck stopped (GPS
+        // noise moves a parked truck's fixes, and its match, back and forth).
+        // A truck passing by is not standing: it must stay near one place for
+        // `standing_after_s` first.
+        let near = self
+            .anchor
+            .is_some_and(|(a, _)| haversine_m(a, fix.position) < self.config.standing_radius_m);
+        if !near {
+            self.anchor = Some((fix.position, now));
+        }
+        let standing = near
+            && self
+                .anchor
+                .is_some_and(|(_, since)| seconds(now - since) >= self.config.standing_after_s);
         let Some(matched) = fix.matched else {
             self.counters.unmatched += 1;
-            self.hos.observe(now, straight_m, fix.hos_drive_remaining_s);
+            self.hos
+                .observe(now, if standing { 0.0 } else { straight_m }, fix.hos);
             self.last_fix = Some((now, fix.position));
             return out;
         };
@@ -311,7 +332,8 @@ impl VehicleTracker {
             }
             _ => reroute = Some(RerouteReason::Start),
         }
-        self.hos.observe(now, moved_m, fix.hos_drive_remaining_s);
+        self.hos
+            .observe(now, if standing { 0.0 } else { moved_m }, fix.hos);
 
         // A stop reached.
         let at_stop = self.config.detect_arrival
@@ -394,7 +416,7 @@ impl VehicleTracker {
                 // It gets no more credit than the metres it moved.
                 progress_s = progress_s.min(moved_m / mps);
             }
-            self.observe_pace(dt, progress_s, moved_m);
+            self.observe_pace(dt, progress_s, moved_m, standing);
         }
 
         let etas = self.estimate(ctx, now);
@@ -428,19 +450,21 @@ impl VehicleTracker {
         let stop_index = self.first_stop_index + self.next as u32;
         for cp in self.checkpoints.drain(..) {
             let actual_s = seconds(at - cp.set_at);
-            let error_s = actual_s - cp.predicted_to_go_s;
+            let error_s = actual_s - cp.predicted.to_go_s;
             out.closed.push(ClosedPrediction {
-                predicted_to_go_s: cp.predicted_to_go_s,
+                predicted: cp.predicted,
                 actual_to_go_s: actual_s,
                 covered: error_s >= cp.lower_s && error_s <= cp.upper_s,
                 source: ClosedBy::Checkpoint,
             });
         }
         for p in state.samples.drain(..) {
-            let predicted_s = seconds(p.arrival - p.predicted_at);
             let actual_s = seconds(at - p.predicted_at);
             out.closed.push(ClosedPrediction {
-                predicted_to_go_s: predicted_s,
+                predicted: Horizon {
+                    to_go_s: seconds(p.arrival - p.predicted_at),
+                    uncertain_s: p.uncertain_s,
+                },
                 actual_to_go_s: actual_s,
                 covered: p.p10 <= at && at <= p.p90,
                 source: ClosedBy::Arrival,
@@ -465,7 +489,7 @@ impl VehicleTracker {
         self.pos = None;
     }
 
-    fn observe_pace(&mut self, dt_s: f64, predicted_s: f64, moved_m: f64) {
+    fn observe_pace(&mut self, dt_s: f64, predicted_s: f64, moved_m: f64, standing: bool) {
         let config = &self.config;
         if dt_s > config.pace_max_gap_s {
             self.standing_s = 0.0;
@@ -476,7 +500,7 @@ impl VehicleTracker {
             // not driving.
             return;
         }
-        if moved_m < 1.0 {
+        if standing {
             // Standing: it counts as pace only if the truck moves on soon (a
             // light, a queue), not if it parks.
             self.standing_s += dt_s;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use engine::{
-    CalibrationConfig, Calibrator, MatchedPoint, Metric, MetricVersion, Route, Router, Snap,
-    TurnCosts, VehicleFix,
+    CalibrationConfig, Calibrator, HosReport, MatchedPoint, Metric, MetricVersion, Route, Router,
+    Snap, TurnCosts, VehicleFix,
 };
 use road_graph::{DrawnMap, EdgeId, RoadGraph};
 
@@ -94,7 +94,7 @@ pub fn fix_on(graph: &RoadGraph, edge: EdgeId, offset_m: f64, time: DateTime<Utc
             distance_m: 0.0,
             confidence: 1.0,
         }),
-        hos_drive_remaining_s: None,
+        hos: HosReport::default(),
     }
 }
 

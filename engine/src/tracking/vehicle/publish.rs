@@ -9,13 +9,14 @@ use super::{
     MAX_CHECKPOINTS, MAX_SAMPLES, Published, Sample, TrackingContext, VehicleTracker, millis,
     reason_flags, seconds,
 };
-use crate::eta::{Calibrator, StopEta};
+use crate::eta::{Calibrator, Horizon, StopEta};
 use crate::events::EtaUpdate;
 use crate::tracking::log::{Checkpoint, ClosedBy, ClosedPrediction, PredictionRecord};
 use crate::tracking::vehicle::TrackerOutput;
 
-/// Horizons at which progress checkpoints are set, seconds.
-const CHECKPOINT_HORIZONS_S: [f64; 7] = [300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0];
+/// Driving (at the truck's pace) after which progress checkpoints are set,
+/// seconds.
+const CHECKPOINT_DRIVES_S: [f64; 7] = [300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0];
 
 impl VehicleTracker {
     /// Keeps the current arrival predictions, to close at the arrival.
@@ -30,6 +31,7 @@ impl VehicleTracker {
             state.samples.push_back(Sample {
                 predicted_at: now,
                 arrival: eta.arrival,
+                uncertain_s: eta.drive_s + eta.dwell_s,
                 p10: eta.p10,
                 p90: eta.p90,
             });
@@ -51,19 +53,25 @@ impl VehicleTracker {
         let factor = self.pace.factor(&self.config.eta.pace);
         let left_s = leg.left(graph, pos).time_s;
         let clocks = self.hos.clocks();
-        for horizon_s in CHECKPOINT_HORIZONS_S {
-            let target_left_s = left_s - horizon_s / factor;
-            // Beyond the stop the samples closed at the arrival cover it; beyond
-            // the next hours-of-service stop the prediction is no longer a pure
-            // drive.
-            if target_left_s <= 0.0 || horizon_s >= clocks.until_break_s.min(clocks.drive_left_s) {
+        let mut stops = Vec::new();
+        for drive_s in CHECKPOINT_DRIVES_S {
+            let target_left_s = left_s - drive_s / factor;
+            // Beyond the stop the samples closed at the arrival cover it.
+            if target_left_s <= 0.0 {
                 break;
             }
-            let (lower_s, upper_s) = ctx.calibrator.window_s(horizon_s);
+            // The time to get there as the ETA sees it: the drive at the
+            // truck's pace and any hours-of-service stop on the way.
+            let mut played = clocks;
+            let predicted = Horizon {
+                to_go_s: played.drive(&self.config.eta.hos, drive_s, &mut stops),
+                uncertain_s: drive_s,
+            };
+            let (lower_s, upper_s) = ctx.calibrator.window_s(predicted);
             let cp = Checkpoint {
                 set_at: now,
                 target_left_s,
-                predicted_to_go_s: horizon_s,
+                predicted,
                 lower_s,
                 upper_s,
             };
@@ -101,10 +109,10 @@ impl VehicleTracker {
             };
             let reached = prev_t + millis(seconds(now - prev_t) * share);
             let actual_s = seconds(reached - cp.set_at).max(0.0);
-            let error_s = actual_s - cp.predicted_to_go_s;
-            self.own.record(calibrator, cp.predicted_to_go_s, actual_s);
+            let error_s = actual_s - cp.predicted.to_go_s;
+            self.own.record(calibrator, cp.predicted, actual_s);
             out.closed.push(ClosedPrediction {
-                predicted_to_go_s: cp.predicted_to_go_s,
+                predicted: cp.predicted,
                 actual_to_go_s: actual_s,
                 covered: error_s >= cp.lower_s && error_s <= cp.upper_s,
                 source: ClosedBy::Checkpoint,
@@ -120,8 +128,8 @@ impl VehicleTracker {
             .iter()
             .filter_map(|cp| {
                 let elapsed_s = seconds(now - cp.set_at);
-                (elapsed_s > cp.predicted_to_go_s)
-                    .then(|| calibrator.relative_error(cp.predicted_to_go_s, elapsed_s))
+                (elapsed_s > cp.predicted.to_go_s)
+                    .then(|| calibrator.relative_error(cp.predicted, elapsed_s))
                     .flatten()
             })
             .collect();

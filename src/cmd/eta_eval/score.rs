@@ -1,0 +1,115 @@
+//! Scoring of predictions against real arrivals: mean and 90th-percentile
+//! absolute error, bias, and p10–p90 coverage, overall and by horizon (the real
+//! time left to the arrival), next to the free-flow baseline.
+
+use serde_json::{Value, json};
+
+/// Horizon buckets (actual time to arrival), upper bounds in seconds.
+pub(super) const HORIZONS_S: [f64; 9] = [
+    300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0, 604_800.0,
+];
+
+/// Errors of all predictions and by horizon.
+#[derive(Debug, Clone)]
+pub(super) struct Scores {
+    pub(super) overall: Errors,
+    pub(super) by_horizon: Vec<Errors>,
+}
+
+impl Scores {
+    pub(super) fn new() -> Scores {
+        Scores {
+            overall: Errors::default(),
+            by_horizon: vec![Errors::default(); HORIZONS_S.len() + 1],
+        }
+    }
+
+    /// Adds one trace's errors by horizon; returns the trace's own total.
+    pub(super) fn add(&mut self, by_horizon: &[Errors]) -> Errors {
+        let mut all = Errors::default();
+        for (b, errors) in by_horizon.iter().enumerate() {
+            self.by_horizon[b].extend(errors);
+            all.extend(errors);
+        }
+        self.overall.extend(&all);
+        all
+    }
+
+    pub(super) fn to_json(&self) -> Value {
+        let horizons: Vec<Value> = self
+            .by_horizon
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.n() > 0)
+            .map(|(b, e)| {
+                let mut v = e.summary();
+                v["max_s"] = HORIZONS_S.get(b).map_or(Value::Null, |&m| json!(m));
+                v
+            })
+            .collect();
+        json!({"fixes": self.overall.n(), "overall": self.overall.summary(), "horizons": horizons})
+    }
+}
+
+/// Errors of one set of predictions.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Errors {
+    ours_s: Vec<f64>,
+    baseline_s: Vec<f64>,
+    covered: usize,
+}
+
+impl Errors {
+    pub(super) fn push(&mut self, ours_s: f64, baseline_s: f64, covered: bool) {
+        self.ours_s.push(ours_s);
+        self.baseline_s.push(baseline_s);
+        self.covered += usize::from(covered);
+    }
+
+    pub(super) fn extend(&mut self, other: &Errors) {
+        self.ours_s.extend(&other.ours_s);
+        self.baseline_s.extend(&other.baseline_s);
+        self.covered += other.covered;
+    }
+
+    pub(super) fn n(&self) -> usize {
+        self.ours_s.len()
+    }
+
+    pub(super) fn summary(&self) -> Value {
+        let n = self.n().max(1) as f64;
+        json!({
+            "n": self.n(),
+            "mae_s": round1(mean_abs(&self.ours_s)),
+            "baseline_mae_s": round1(mean_abs(&self.baseline_s)),
+            "p90_abs_error_s": round1(p90_abs(&self.ours_s)),
+            "baseline_p90_abs_error_s": round1(p90_abs(&self.baseline_s)),
+            "mean_error_s": round1(self.ours_s.iter().sum::<f64>() / n),
+            "coverage": (self.covered as f64 / n * 1000.0).round() / 1000.0,
+        })
+    }
+}
+
+fn mean_abs(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.iter().map(|v| v.abs()).sum::<f64>() / values.len() as f64
+}
+
+fn p90_abs(values: &[f64]) -> f64 {
+    let mut abs: Vec<f64> = values.iter().map(|v| v.abs()).collect();
+    abs.sort_by(f64::total_cmp);
+    abs.get(((abs.len() as f64 * 0.9).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+pub(super) fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// The horizon bucket of a real time to arrival.
+pub(super) fn bucket(actual_s: f64) -> usize {
+    HORIZONS_S.partition_point(|&max| max < actual_s)
+}
