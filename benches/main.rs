@@ -4,6 +4,7 @@
 //! baseline measured in the same run, since the machines are small and noisy.
 
 mod alloc_counter;
+mod eta;
 mod graph;
 mod ingest;
 mod matching;
@@ -18,5 +19,6 @@ criterion::criterion_main!(
     ingest::benches,
     matching::benches,
     routing::benches,
+    eta::benches,
     portal::benches
 );

@@ -19,9 +19,9 @@ mod traffic;
 
 pub use error::{Error, Result};
 pub use eta::{
-    estimate_stops, AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig,
-    EtaInput, HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind,
-    Horizon, Leg, OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan,
+    AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig, EtaInput, Horizon,
+    HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind, Leg,
+    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan, estimate_stops,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use matching::{
