@@ -69,9 +69,11 @@ fn thin(fixes: &[Fix], every_s: i64) -> Vec<Fix> {
 /// Route mismatch fraction of one track at each sampling interval.
 fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
     let dir = data_dir().join(id);
+    // Every component, as `tracker match-eval` imports them: the extracts are
+    // clipped around the tracks.
     let (graph, _) = import_pbf(
         &dir.join(format!("{id}.osm.pbf")),
-        &ProfileConfig::TRUCK,
+        &ProfileConfig::TRUCK.with_all_components(),
         &mut |_| {},
     )
     .expect("the track's network imports");
@@ -140,9 +142,10 @@ fn unflagged_tracks_match_within_the_accuracy_bounds_at_1_and_60_s() {
     eprintln!(
         "1 s: median {median_1:.4} p90 {p90_1:.4}; 60 s: median {median_60:.4} p90 {p90_60:.4}"
     );
-    // The peer (OSRM /match) scores 0.85 % / 6.7 % at 1 s and 3.6 % / 10 % at 60 s.
+    // The peer (OSRM /match) scores 0.85 % / 6.7 % at 1 s and 3.6 % / 10 % at 60 s;
+    // the goal at 1 s is a p90 below 3 %.
     assert!(
-        median_1 < 0.0085 && p90_1 < 0.035,
+        median_1 < 0.0085 && p90_1 < 0.03,
         "1 s: median {median_1:.4}, p90 {p90_1:.4}"
     );
     assert!(
@@ -167,4 +170,19 @@ fn turn_costs_keep_five_minute_fixes_on_the_road_taken() {
     // wrong. With it, the matcher follows the through road the car took.
     let fraction = score_track("00000093", &[300])[0];
     assert!(fraction < 0.12, "{fraction}");
+}
+
+#[test]
+fn oneways_cut_at_the_edge_of_a_clipped_extract_are_matched() {
+    // Tracks 24 and 87 start or run on one-way carriageways that the clipped
+    // extract cuts at its edge. Keeping only the largest strongly connected
+    // component dropped them: about 10 % of track 24 at 1 s (OSRM: 0.7 %) and the
+    // first 264 m of track 87 went unmatched. With every component kept, both
+    // match like the rest.
+    let fractions = [
+        score_track("00000024", &[1])[0],
+        score_track("00000087", &[1])[0],
+    ];
+    assert!(fractions[0] < 0.015, "track 24: {}", fractions[0]);
+    assert!(fractions[1] < 0.01, "track 87: {}", fractions[1]);
 }

@@ -149,6 +149,7 @@ fn check(
             a,
             b
         );
+        prop_assert_eq!(router.duration_ms(&from, &to), expected);
         if let Some(route) = &route {
             prop_assert_eq!(
                 path_ms(graph, costs, &metric, route),

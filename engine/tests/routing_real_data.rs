@@ -64,6 +64,12 @@ fn check_pairs(name: &str, router: &Router, costs: &TurnCosts, rng: &mut Rng, n:
             expected,
             "{name}, pair {i}: {from:?} -> {to:?}"
         );
+        // The time-only query (no paths recorded) agrees too.
+        assert_eq!(
+            router.duration_ms(&from, &to),
+            expected,
+            "{name}, pair {i}: time only"
+        );
         if let Some(route) = route {
             found += 1;
             assert_eq!(

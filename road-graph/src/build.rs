@@ -1,6 +1,7 @@
 //! From OSM data to topology: split ways at intersections into geometries, make
-//! directed edges per the profile, keep the largest strongly connected component,
-//! order nodes along a space-filling curve, and resolve turn restrictions to edges.
+//! directed edges per the profile, keep the largest strongly connected component
+//! (or all of them), order nodes along a space-filling curve, and resolve turn
+//! restrictions to edges.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::geo::{E7, LatLon, polyline_length_m};
 use crate::graph::{EdgeId, NO_EDGE, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
 use crate::osm::{OsmData, ReadCounts};
-use crate::profile::WayProfile;
+use crate::profile::{Components, WayProfile};
 use crate::spatial::SpatialIndex;
 
 /// The import summary: what was read, kept and dropped.
@@ -43,8 +44,16 @@ struct Piece {
     points: Vec<u32>, // indices into the node table
 }
 
-/// Builds the graph from OSM data.
+/// Builds the graph from OSM data, keeping the largest strongly connected component.
 pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
+    build_graph_keeping(osm, Components::Largest)
+}
+
+/// Builds the graph from OSM data, keeping the given components.
+pub fn build_graph_keeping(
+    osm: &OsmData,
+    components: Components,
+) -> Result<(RoadGraph, ImportReport)> {
     let mut report = ImportReport {
         read: osm.counts,
         ..ImportReport::default()
@@ -143,31 +152,24 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
         }
     }
 
-    // Keep the largest strongly connected component.
-    let mut g = DiGraph::<(), (), u32>::with_capacity(graph_nodes.len(), edges.len());
-    for _ in 0..graph_nodes.len() {
-        g.add_node(());
-    }
-    for &(a, b, _, _) in &edges {
-        g.add_edge(a.into(), b.into(), ());
-    }
-    let components = petgraph::algo::kosaraju_scc(&g);
-    let largest = components
-        .iter()
-        .max_by_key(|c| c.len())
-        .ok_or(Error::EmptyGraph)?;
-    report.components_dropped = components.len() as u64 - 1;
-    let mut keep = vec![false; graph_nodes.len()];
-    for n in largest {
-        keep[n.index()] = true;
-    }
-    report.nodes_dropped_disconnected = (graph_nodes.len() - largest.len()) as u64;
+    // Keep the largest strongly connected component, or everything.
+    let keep = match components {
+        Components::Largest => largest_component(graph_nodes.len(), &edges, &mut report)?,
+        Components::All => vec![true; graph_nodes.len()],
+    };
     let before = edges.len();
     edges.retain(|&(a, b, _, _)| keep[a as usize] && keep[b as usize]);
     report.edges_dropped_disconnected = (before - edges.len()) as u64;
     if edges.is_empty() {
         return Err(Error::EmptyGraph);
     }
+    // A node without any edge left (its component dropped) is not kept either.
+    let mut used = vec![false; graph_nodes.len()];
+    for &(a, b, _, _) in &edges {
+        used[a as usize] = true;
+        used[b as usize] = true;
+    }
+    let keep: Vec<bool> = keep.iter().zip(&used).map(|(&k, &u)| k && u).collect();
 
     // Order the kept nodes along a Hilbert curve, so that nearby nodes sit nearby in
     // memory: searches then touch fewer cache lines.
@@ -261,6 +263,34 @@ pub fn build_graph(osm: &OsmData) -> Result<(RoadGraph, ImportReport)> {
     report.geoms = graph.n_geoms() as u64;
     report.length_km = graph.length_km();
     Ok((graph, report))
+}
+
+/// Marks the nodes of the largest strongly connected component of `n` nodes and
+/// `edges`, and counts the rest in the report.
+fn largest_component(
+    n: usize,
+    edges: &[(u32, u32, u32, bool)],
+    report: &mut ImportReport,
+) -> Result<Vec<bool>> {
+    let mut g = DiGraph::<(), (), u32>::with_capacity(n, edges.len());
+    for _ in 0..n {
+        g.add_node(());
+    }
+    for &(a, b, _, _) in edges {
+        g.add_edge(a.into(), b.into(), ());
+    }
+    let components = petgraph::algo::kosaraju_scc(&g);
+    let largest = components
+        .iter()
+        .max_by_key(|c| c.len())
+        .ok_or(Error::EmptyGraph)?;
+    report.components_dropped = components.len() as u64 - 1;
+    let mut keep = vec![false; n];
+    for v in largest {
+        keep[v.index()] = true;
+    }
+    report.nodes_dropped_disconnected = (n - largest.len()) as u64;
+    Ok(keep)
 }
 
 fn push_profile(graph: &mut RoadGraph, profile: &WayProfile) {
@@ -388,7 +418,8 @@ mod tests {
     use crate::profile::ProfileConfig;
     use crate::{EdgeId, RestrictionKind};
 
-    use super::build_graph;
+    use super::{build_graph, build_graph_keeping};
+    use crate::profile::Components;
 
     #[test]
     fn ways_split_at_shared_nodes_and_oneways_have_one_edge() {
@@ -425,6 +456,30 @@ mod tests {
         assert_eq!(g.n_nodes(), 2);
         assert_eq!(report.nodes_dropped_disconnected, 1);
         assert_eq!(report.edges_dropped_disconnected, 1);
+    }
+
+    #[test]
+    fn keeping_all_components_keeps_a_oneway_cut_at_the_map_edge() {
+        //   a-------c---d     c->d one-way off the edge of a clipped extract,
+        //                     e-f a separate two-way stub
+        //   e---f
+        let mut map = DrawnMap::new("a-------c---d\n\ne---f", 100.0);
+        map.way("ac", &[]);
+        map.way("cd", &[("oneway", "yes")]);
+        map.way("ef", &[]);
+        let (largest, report) = map.build().expect("builds");
+        assert_eq!(largest.n_nodes(), 2);
+        assert_eq!(report.components_dropped, 2);
+        let (all, report) = build_graph_keeping(map.osm(), Components::All).expect("builds");
+        assert_eq!(all.n_nodes(), 5);
+        // a-c two-way (2), c->d (1), e-f two-way (2)
+        assert_eq!(all.n_edges(), 5);
+        assert_eq!(report.nodes_dropped_disconnected, 0);
+        assert_eq!(report.edges_dropped_disconnected, 0);
+        let c = all.node_at(map.pos('c')).expect("c");
+        let d = all.node_at(map.pos('d')).expect("d");
+        assert!(all.out_edges(c).any(|e| all.edge_head(e) == d));
+        assert_eq!(all.out_edges(d).count(), 0, "d is a dead end in the clip");
     }
 
     #[test]

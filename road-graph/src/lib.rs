@@ -2,7 +2,8 @@
 //!
 //! Reads an OSM PBF extract through a truck profile (which roads, which direction,
 //! how fast, which restrictions), splits ways into edges at intersections, keeps the
-//! largest strongly connected component, and serves the result: topology in
+//! largest strongly connected component (or every component, for map matching on
+//! clipped extracts), and serves the result: topology in
 //! compressed sparse row form, geometry per edge, a spatial index for nearest-edge
 //! queries, H3 cells, and versioned snapshots that load in milliseconds.
 //!
@@ -22,7 +23,7 @@ mod spatial;
 
 use std::path::Path;
 
-pub use build::{ImportReport, build_graph};
+pub use build::{ImportReport, build_graph, build_graph_keeping};
 pub use cells::{cell_of, h3_resolution};
 pub use drawn::{DRAWN_ORIGIN, DrawnMap};
 pub use error::{Error, Result};
@@ -35,8 +36,8 @@ pub use osm::{
     ImportStage, Member, MemberKind, OsmData, OsmRestriction, OsmWay, ReadCounts, read_pbf,
 };
 pub use profile::{
-    EdgeFlags, ProfileConfig, Rejection, RoadClass, TruckLimits, WayProfile, evaluate_way,
-    parse_length_m, parse_maxspeed_kph, parse_weight_kg,
+    Components, EdgeFlags, ProfileConfig, Rejection, RoadClass, TruckLimits, WayProfile,
+    evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
 pub use snapshot::{SNAPSHOT_VERSION, is_snapshot, load_snapshot, save_snapshot};
 pub use spatial::EdgeCandidate;
@@ -50,7 +51,7 @@ pub fn import_pbf(
     progress: &mut dyn FnMut(ImportStage),
 ) -> Result<(RoadGraph, ImportReport)> {
     let osm = read_pbf(path, config, progress)?;
-    build_graph(&osm)
+    build_graph_keeping(&osm, config.components)
 }
 
 /// Opens a map: a snapshot when the file is one, otherwise a PBF imported with the

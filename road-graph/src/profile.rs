@@ -116,6 +116,21 @@ impl RoadClass {
 pub struct ProfileConfig {
     /// The truck's own top speed (limiter), km/h; no edge is faster.
     pub max_speed_kph: f64,
+    /// Which strongly connected components the graph keeps.
+    pub components: Components,
+}
+
+/// Which parts of the road network an import keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Components {
+    /// Only the largest strongly connected component: every edge reaches every
+    /// other, which routing wants (no route ends in a one-way trap). On an extract
+    /// clipped tight around a track this drops real roads at its edges (a one-way
+    /// carriageway cut at the boundary).
+    Largest,
+    /// Every edge the profile accepts: what map matching wants on clipped extracts,
+    /// where a vehicle may well drive a road it could not leave within the clip.
+    All,
 }
 
 impl ProfileConfig {
@@ -123,7 +138,16 @@ impl ProfileConfig {
     /// (105 km/h) in the US; 100 km/h is the middle ground for a mixed fleet.
     pub const TRUCK: ProfileConfig = ProfileConfig {
         max_speed_kph: 100.0,
+        components: Components::Largest,
     };
+
+    /// The same profile, keeping every component ([`Components::All`]).
+    pub const fn with_all_components(self) -> ProfileConfig {
+        ProfileConfig {
+            components: Components::All,
+            ..self
+        }
+    }
 }
 
 /// Per-edge bit flags.

@@ -211,9 +211,12 @@ struct Track {
 
 fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
     let folder = dir.join(id);
+    // Every component: the extracts are clipped around the track, and the largest
+    // strongly connected one alone drops one-way roads cut at the clip's edge,
+    // sometimes on the true route.
     let (graph, _) = road_graph::import_pbf(
         &folder.join(format!("{id}.osm.pbf")),
-        &road_graph::ProfileConfig::TRUCK,
+        &road_graph::ProfileConfig::TRUCK.with_all_components(),
         &mut |_| {},
     )
     .map_err(|e| bad_input(format!("track {id}: {e}")))?;

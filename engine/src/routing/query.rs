@@ -80,26 +80,51 @@ impl Scratch {
                 x = topo.parent[x as usize];
             }
         }
-        // Each start's chain of ancestors is already in order: a merge of runs.
-        self.walk[side].sort();
+        // Each start's chain of ancestors is already in order: a few sorted runs,
+        // which the unstable sort handles without allocating.
+        self.walk[side].sort_unstable();
     }
 
-    fn relax(&mut self, topo: &Topology, custom: &Customized, side: usize, v: u32) {
-        let dv = self.dist[side][v as usize];
+    /// Relaxes the search arcs of `v` on one side; with `PATHS`, records by which
+    /// arc each label was improved (the time-only queries skip those writes).
+    ///
+    /// This is the hot loop of every query: the heads and weights are walked as
+    /// two slices of one length, so only the label array is bounds-checked.
+    #[inline]
+    fn relax<const PATHS: bool>(
+        &mut self,
+        topo: &Topology,
+        custom: &Customized,
+        side: usize,
+        v: u32,
+    ) {
         let search = &topo.search[side];
-        let weight = &custom.search_weight[side];
-        for k in search.range(v) {
-            let x = search.head[k] as usize;
-            let d = dv.saturating_add(weight[k]);
-            if d < self.dist[side][x] {
-                self.dist[side][x] = d;
-                self.pred[side][x] = search.arc[k];
+        let range = search.range(v);
+        let heads = &search.head[range.clone()];
+        let weights = &custom.search_weight[side][range.clone()];
+        let arcs = &search.arc[range];
+        let dist = &mut self.dist[side];
+        let pred = &mut self.pred[side];
+        let dv = dist[v as usize];
+        for (k, (&x, &w)) in heads.iter().zip(weights).enumerate() {
+            let d = dv.saturating_add(w);
+            let slot = &mut dist[x as usize];
+            if d < *slot {
+                *slot = d;
+                if PATHS {
+                    pred[x as usize] = arcs[k];
+                }
             }
         }
     }
 
     /// Runs both seeded sides up together with pruning; the best meeting, if any.
-    pub(crate) fn meet(&mut self, topo: &Topology, custom: &Customized) -> Option<Meeting> {
+    /// With `PATHS`, the labels keep their arcs for [`Scratch::path`].
+    pub(crate) fn meet<const PATHS: bool>(
+        &mut self,
+        topo: &Topology,
+        custom: &Customized,
+    ) -> Option<Meeting> {
         let mut best = Meeting {
             node: NONE,
             total_ms: INFINITY_MS,
@@ -129,10 +154,10 @@ impl Scratch {
                 };
             }
             if vf == v && df < best.total_ms {
-                self.relax(topo, custom, FORWARD, v);
+                self.relax::<PATHS>(topo, custom, FORWARD, v);
             }
             if vb == v && db < best.total_ms {
-                self.relax(topo, custom, BACKWARD, v);
+                self.relax::<PATHS>(topo, custom, BACKWARD, v);
             }
         }
         (best.node != NONE).then_some(best)
@@ -144,7 +169,7 @@ impl Scratch {
         for k in 0..self.walk[side].len() {
             let v = self.walk[side][k];
             if self.dist[side][v as usize] != INFINITY_MS {
-                self.relax(topo, custom, side, v);
+                self.relax::<true>(topo, custom, side, v);
             }
         }
     }
@@ -173,7 +198,7 @@ impl Scratch {
                 };
             }
             if d < best.total_ms {
-                self.relax(topo, custom, side, v);
+                self.relax::<true>(topo, custom, side, v);
             }
         }
         (best.node != NONE).then_some(best)

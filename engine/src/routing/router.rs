@@ -135,7 +135,7 @@ impl Router {
         let seeds_b = self.target_seeds(&custom.metric, &targets);
         scratch.seed(&self.topo, FORWARD, &as_pairs(&seeds_f));
         scratch.seed(&self.topo, BACKWARD, &as_pairs(&seeds_b));
-        let met = scratch.meet(&self.topo, &custom);
+        let met = scratch.meet::<true>(&self.topo, &custom);
         let route = self.assemble(
             &custom, &scratch, met, direct, &sources, &targets, &seeds_f, &seeds_b,
         );
@@ -163,7 +163,9 @@ impl Router {
             BACKWARD,
             &as_pairs(&self.target_seeds(&custom.metric, &targets)),
         );
-        let met = scratch.meet(&self.topo, &custom).map(|m| m.total_ms);
+        let met = scratch
+            .meet::<false>(&self.topo, &custom)
+            .map(|m| m.total_ms);
         scratch.reset(FORWARD);
         scratch.reset(BACKWARD);
         self.give_back(scratch);
