@@ -6,6 +6,7 @@
 //! other failure.
 
 mod cmd;
+mod pipeline;
 
 use std::process::ExitCode;
 

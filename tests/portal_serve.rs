@@ -8,7 +8,7 @@ mod portal_support;
 use std::time::Duration;
 
 use portal_support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_default_keeps_its_demo_orders_across_restarts() {
@@ -87,23 +87,35 @@ async fn a_page_follows_its_truck_live_and_a_rotated_link_closes_it() {
     assert_eq!(snapshot["status"], "dispatched");
     assert!(snapshot["vehicle"].is_null());
 
+    // The position goes through the engine: map matching puts it on the road
+    // next to where it was posted (and an engine ETA may come along).
     post_position(&base, &key, "TRUCK-LIVE", 39.2801, -76.6002).await;
-    let delta = next_json(&mut ws, Duration::from_secs(5))
+    let delta = next_of_type(&mut ws, "position", Duration::from_secs(5))
         .await
         .expect("a position delta");
-    assert_eq!(delta["type"], "position");
-    assert_eq!(delta["vehicle"]["lat"], 39.2801);
+    let near = |v: &Value| {
+        (v["lat"].as_f64().expect("lat") - 39.2801).abs() < 0.0005
+            && (v["lon"].as_f64().expect("lon") + 76.6002).abs() < 0.0005
+    };
+    assert!(near(&delta["vehicle"]), "{delta}");
 
     let http = client();
     let id = order["id"].as_str().expect("id");
     http.post(format!("{base}/api/v1/orders/{id}/eta")).bearer_auth(&key)
         .json(&json!({"stop_index": 0, "eta": "2025-11-25T14:05:00Z", "p10": "2025-11-25T13:55:00Z", "p90": "2025-11-25T14:25:00Z"}))
         .send().await.expect("eta");
-    let eta = next_json(&mut ws, Duration::from_secs(5))
-        .await
-        .expect("an ETA delta");
-    assert_eq!(eta["type"], "eta");
-    assert_eq!(eta["eta"]["at"], "2025-11-25T14:05:00Z");
+    // The engine's own ETA for the posted position came first; the tenant's
+    // one follows and is shown.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let eta = next_of_type(&mut ws, "eta", left)
+            .await
+            .expect("the tenant's ETA delta");
+        if eta["eta"]["at"] == "2025-11-25T14:05:00Z" {
+            break;
+        }
+    }
 
     http.post(format!("{base}/api/v1/orders/{id}/status"))
         .bearer_auth(&key)
@@ -111,10 +123,9 @@ async fn a_page_follows_its_truck_live_and_a_rotated_link_closes_it() {
         .send()
         .await
         .expect("status");
-    let status = next_json(&mut ws, Duration::from_secs(5))
+    let status = next_of_type(&mut ws, "status", Duration::from_secs(5))
         .await
         .expect("a status delta");
-    assert_eq!(status["type"], "status");
     assert_eq!(status["status"], "at_pickup");
     assert_eq!(status["event"]["note"], "Checked in at gate 2");
 
@@ -124,7 +135,7 @@ async fn a_page_follows_its_truck_live_and_a_rotated_link_closes_it() {
         .await
         .expect("snapshot");
     assert_eq!(fresh["status"], "at_pickup");
-    assert_eq!(fresh["vehicle"]["lat"], 39.2801);
+    assert!(near(&fresh["vehicle"]), "{fresh}");
 
     let rotated = http
         .post(format!("{base}/api/v1/orders/{id}/tracking-link/rotate"))

@@ -9,6 +9,7 @@
 mod error;
 mod eta;
 mod events;
+mod live;
 mod matching;
 mod order;
 mod position;
@@ -24,6 +25,9 @@ pub use eta::{
     OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan, estimate_stops,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
+pub use live::{
+    ActiveOrder, ActiveStop, LiveConfig, LiveCounters, LiveEngine, LiveOutput, MetricUpdate,
+};
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,
     MatcherConfig, RouteMismatch, Traversal, UnmatchedReason, match_trace, route_mismatch,

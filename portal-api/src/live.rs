@@ -4,10 +4,13 @@
 //! fan-out message per affected order. Writing first means a page that opens a
 //! moment later (and reads the store) never shows less than a live viewer saw.
 //!
-//! The seam to the engine is explicit: the binary hands [`LiveUpdates::run`] a
-//! channel of engine events, and gives [`crate::AppState`] a [`PositionIntake`] that
-//! routes HTTP positions into the engine pipeline. Until that pipeline is wired,
-//! [`DirectIntake`] records positions as they came (no map matching, no ETA).
+//! The seam to the engine is explicit: the binary's position sink calls
+//! [`LiveUpdates::handle`] for every engine event and awaits it (that is where
+//! the pipeline's durability comes from; [`LiveUpdates::run`] drains a channel
+//! for embedders that need no acknowledgement), and gives [`crate::AppState`] a
+//! [`PositionIntake`] that routes HTTP positions into the engine pipeline.
+//! Without one, [`DirectIntake`] records positions as they came (no map
+//! matching, no ETA).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -183,8 +186,9 @@ fn fix_of_update(update: &PositionUpdate) -> VehicleFix {
     }
 }
 
-/// The position intake used until the engine pipeline is wired in: every posted
-/// position is recorded and shown as it came, without map matching or ETA.
+/// The position intake when no engine pipeline is wired in (embedders, tests of
+/// the portal alone): every posted position is recorded and shown as it came,
+/// without map matching or ETA.
 #[derive(Debug, Clone)]
 pub struct DirectIntake {
     live: LiveUpdates,

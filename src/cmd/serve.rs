@@ -1,28 +1,38 @@
-//! `tracker serve`: runs the portal (orders API, tracking pages, WebSockets) on
-//! one node, with every backend chosen by URL.
+//! `tracker serve`: runs everything on one node — the live pipeline (bus →
+//! engine → store and fan-out), the portal (orders API, tracking pages,
+//! WebSockets) and, by default, a demo fleet — with every backend chosen by URL.
 //!
 //! With no flags it is the embedded default: the bundled Baltimore map, SQLite in
-//! `./tracker.db`, in-process fan-out, and a demo tenant with demo orders (made
-//! once, reused on every restart), whose tracking URLs it prints.
+//! `./tracker.db`, the in-process bus and fan-out, and a demo tenant with demo
+//! orders (made once, reused on every restart) driven by simulated trucks on the
+//! map's roads; it prints their tracking URLs.
 //!
-//! Live state comes in two ways. Positions posted to `POST /api/v1/positions` go
-//! to the portal's position intake; engine events (positions after map matching,
-//! ETAs, geofence status changes) go into the channel `engine_events` in [`serve`], which [`portal_api::LiveUpdates::run`] drains into the store and the fan-out.
-//! Until the ingest/engine pipeline is wired here, the intake records positions as
-//! posted (no matching, no ETA) and no demo truck moves on its own.
+//! Positions come from the bus: `--bus memory://` (the demo fleet and `POST
+//! /api/v1/positions` publish to it) or `--bus kafka://HOST:PORT[/TOPIC]` (a
+//! consumer group, `--kafka-group`; HTTP positions and the demo fleet are
+//! produced to the topic). Either way they reach [`crate::pipeline::EngineSink`]:
+//! map matching, traffic, ETAs and geofences in the engine, then the store and the
+//! fan-out. See `crate::pipeline` for the threads and where durability is reached.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
+use chrono_tz::Tz;
 use clap::Args;
-use engine::EngineEvent;
+use engine::{LiveConfig, LiveEngine, Metric, Router, SpeedProfile, TurnCosts};
+use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
+use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
 use portal_api::demo::DemoPlace;
 use portal_api::{AppState, PortalConfig};
 use road_graph::{LatLon, RoadGraph};
-use tokio::sync::mpsc;
+
+use crate::pipeline::demo::{self, DemoSettings};
+use crate::pipeline::{self, BusIntake, EngineSink, SharedEngine};
 
 use super::bad_input;
 
@@ -38,9 +48,13 @@ pub(crate) struct ServeArgs {
     /// The road map (`.osm.pbf` or `.graph`); default: the bundled Baltimore extract.
     #[arg(long)]
     map: Option<PathBuf>,
-    /// Position bus: `memory://` (Kafka is not wired into `serve` yet).
+    /// Position bus: `memory://` (in-process) or `kafka://HOST:PORT[,…][/TOPIC]`
+    /// (topic default `positions`).
     #[arg(long, default_value = "memory://", env = "TRACKER_BUS")]
     bus: String,
+    /// Kafka consumer group (nodes in one group share the partitions).
+    #[arg(long, default_value = "tracker", env = "TRACKER_KAFKA_GROUP")]
+    kafka_group: String,
     /// Live-update fan-out: `memory://` or `redis://HOST:PORT`.
     #[arg(long, default_value = "memory://", env = "TRACKER_FANOUT")]
     fanout: String,
@@ -50,6 +64,19 @@ pub(crate) struct ServeArgs {
     /// Demo orders to create (or reuse) in the demo tenant; 0 for none.
     #[arg(long, default_value_t = 3)]
     demo: usize,
+    /// Simulated seconds per real second for the demo trucks (their device times
+    /// then run ahead of the clock; for demos and tests).
+    #[arg(long, default_value_t = 1.0)]
+    demo_speedup: f64,
+    /// The time zone of the map (traffic profile hours, demo windows).
+    #[arg(long, default_value = "America/New_York")]
+    time_zone: String,
+    /// How often the store's active orders are re-read by the engine, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    orders_every_s: f64,
+    /// How often the routing metric follows live traffic, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    recustomize_every_s: f64,
     /// Public origin of tracking links (default: http://LISTEN-ADDRESS).
     #[arg(long, env = "TRACKER_PUBLIC_URL")]
     public_url: Option<String>,
@@ -74,11 +101,21 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    if args.bus != "memory://" {
-        return Err(bad_input(format!(
-            "--bus {}: only memory:// is wired into `serve` so far",
-            args.bus
-        )));
+    let bus = BusUrl::parse(&args.bus).map_err(|e| bad_input(format!("--bus: {e}")))?;
+    let time_zone: Tz = args
+        .time_zone
+        .parse()
+        .map_err(|e| bad_input(format!("--time-zone {}: {e}", args.time_zone)))?;
+    for (flag, value) in [
+        ("--demo-speedup", args.demo_speedup),
+        ("--orders-every-s", args.orders_every_s),
+        ("--recustomize-every-s", args.recustomize_every_s),
+    ] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(bad_input(format!(
+                "{flag} {value}: must be a positive number"
+            )));
+        }
     }
     let listen: SocketAddr = args
         .listen
@@ -89,7 +126,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args, listen, graph))
+    runtime.block_on(serve(args, listen, graph, bus, time_zone))
 }
 
 /// Opens `--map`, or the bundled map (cached as a snapshot in the temp directory
@@ -118,7 +155,13 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
     Ok(graph)
 }
 
-async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> anyhow::Result<()> {
+async fn serve(
+    args: ServeArgs,
+    listen: SocketAddr,
+    graph: Arc<RoadGraph>,
+    bus_url: BusUrl,
+    time_zone: Tz,
+) -> anyhow::Result<()> {
     let store = portal_api::open_store(&args.store)
         .await
         .map_err(bad_input)?;
@@ -141,27 +184,109 @@ async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> an
     config.tile_url = args.tile_url.clone();
     config.public_burst = args.public_burst;
     config.public_per_s = args.public_per_s;
-    let state = AppState::new(config, store.clone(), fanout, None, Some(graph.clone()))
-        .map_err(bad_input)?;
 
-    // The seam for the engine pipeline: it sends its events (positions after
-    // matching, ETAs, geofence status changes) into `engine_events`. Nothing sends
-    // yet; the sender is held until shutdown so the consumer keeps running.
-    let (engine_events, events) = mpsc::channel::<EngineEvent>(4096);
-    tokio::spawn(state.live().clone().run(events));
+    // The engine: the routing hierarchy (built once per map) and the live state.
+    let router = {
+        let graph = Arc::clone(&graph);
+        tokio::task::spawn_blocking(move || {
+            Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
+        })
+        .await
+        .context("building the router")??
+    };
+    let router = Arc::new(router);
+    let mut live_config = LiveConfig::truck(time_zone);
+    live_config.recustomize_every_s = args.recustomize_every_s;
+    let engine: SharedEngine = Arc::new(Mutex::new(LiveEngine::new(
+        Arc::clone(&router),
+        live_config,
+        SpeedProfile::free_flow(time_zone),
+    )?));
+
+    // The bus: its publishing side for HTTP positions and the demo fleet.
+    let (trigger, shutdown) = ingest::shutdown_channel();
+    let stats = Arc::new(IngestStats::new());
+    let (publisher, memory_consumer) = match &bus_url {
+        BusUrl::Memory => {
+            let (publisher, consumer) = memory_bus(MemoryBusConfig::RECOMMENDED)?;
+            (BusPublisher::Memory(publisher), Some(consumer))
+        }
+        BusUrl::Kafka { brokers, topic } => {
+            ingest::kafka::ensure_topics(
+                brokers,
+                &[
+                    (topic.as_str(), 4),
+                    (ingest::kafka::DEFAULT_DEAD_LETTER_TOPIC, 1),
+                ],
+            )
+            .await
+            .with_context(|| format!("preparing the Kafka topics at {brokers}"))?;
+            let producer = ingest::kafka::KafkaPublisher::new(
+                brokers,
+                topic,
+                ingest::kafka::ClientTuning::Tuned,
+                &[],
+            )?;
+            (BusPublisher::Kafka(producer), None)
+        }
+    };
+    let intake: Arc<dyn portal_api::PositionIntake> = Arc::new(BusIntake::new(publisher.clone()));
+    let state = AppState::new(
+        config,
+        store.clone(),
+        fanout,
+        Some(intake),
+        Some(graph.clone()),
+    )
+    .map_err(bad_input)?;
+
+    // Orders first, so the first positions find their trackers.
+    pipeline::sync_orders_once(&engine, &*store).await?;
+    let sink = Arc::new(EngineSink::new(
+        Arc::clone(&engine),
+        state.live().clone(),
+        store.clone(),
+    ));
+    let consumer = match (memory_consumer, &bus_url) {
+        (Some(consumer), _) => tokio::spawn(consumer.run(
+            Arc::clone(&sink),
+            stats.clone(),
+            ValidationRules::RECOMMENDED,
+            shutdown.clone(),
+        )),
+        (None, BusUrl::Kafka { brokers, topic }) => {
+            let config = KafkaSourceConfig::recommended(brokers, &args.kafka_group, topic);
+            let (sink, stats, shutdown) = (Arc::clone(&sink), stats.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(err) = run_kafka_source(&config, sink, stats, shutdown).await {
+                    tracing::error!(error = %err, "the Kafka source stopped");
+                }
+            })
+        }
+        (None, BusUrl::Memory) => tokio::spawn(async {}),
+    };
+    tokio::spawn(pipeline::sync_orders(
+        Arc::clone(&engine),
+        store.clone(),
+        Duration::from_secs_f64(args.orders_every_s),
+        shutdown.clone(),
+    ));
+    let stop_metric = Arc::new(AtomicBool::new(false));
+    let metric_thread = {
+        let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop_metric));
+        let every = Duration::from_secs_f64(args.recustomize_every_s);
+        std::thread::Builder::new()
+            .name("metric".into())
+            .spawn(move || pipeline::run_metric_loop(engine, every, stop))
+            .context("starting the metric thread")?
+    };
 
     println!("listening on http://{local}");
     if args.demo > 0 {
         let places = demo_places(&graph);
-        let seed = portal_api::demo::seed(
-            &*store,
-            args.demo,
-            &places,
-            chrono_tz::America::New_York,
-            Utc::now(),
-        )
-        .await
-        .context("creating the demo orders")?;
+        let seed = portal_api::demo::seed(&*store, args.demo, &places, time_zone, Utc::now())
+            .await
+            .context("creating the demo orders")?;
         if let Some(key) = &seed.new_api_key {
             eprintln!(
                 "demo tenant {} created; its API key (shown once): {key}",
@@ -173,6 +298,29 @@ async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> an
                 println!("demo tracking page: {}", state.tracking_url(code));
             }
         }
+        // The demo orders' trackers before the first demo fix.
+        pipeline::sync_orders_once(&engine, &*store).await?;
+        let settings = DemoSettings {
+            speedup: args.demo_speedup,
+            tick: Duration::from_millis(500),
+            public_url: public_url.clone(),
+            time_zone,
+        };
+        let demo = demo::run_demo(
+            Arc::clone(&graph),
+            Arc::clone(&router),
+            store.clone(),
+            publisher.clone(),
+            places,
+            seed,
+            settings,
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(err) = demo.await {
+                tracing::error!(error = %err, "the demo fleet stopped");
+            }
+        });
     }
 
     let app = portal_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -180,7 +328,25 @@ async fn serve(args: ServeArgs, listen: SocketAddr, graph: Arc<RoadGraph>) -> an
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    drop(engine_events);
+    // Stop taking positions, finish what the bus holds, then stop.
+    trigger.trigger();
+    if tokio::time::timeout(Duration::from_secs(10), consumer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the position source did not stop within 10 s");
+    }
+    stop_metric.store(true, Ordering::Relaxed);
+    let _ = metric_thread.join();
+    let counters = pipeline::lock(&engine).counters();
+    tracing::info!(
+        positions = counters.positions,
+        matched = counters.matched,
+        eta_updates = counters.eta_updates,
+        status_changes = counters.status_changes,
+        dropped_events = sink.dropped_events(),
+        "pipeline stopped"
+    );
     eprintln!("stopped");
     Ok(())
 }

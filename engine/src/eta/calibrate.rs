@@ -65,7 +65,12 @@ impl CalibrationConfig {
             setting,
             reason: reason.to_string(),
         };
-        if self.bucket_max_s.is_empty() || self.bucket_max_s.windows(2).any(|w| !(w[0] < w[1])) {
+        if self.bucket_max_s.is_empty()
+            || self
+                .bucket_max_s
+                .windows(2)
+                .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+        {
             return Err(invalid(
                 "bucket_max_s",
                 "must be a non-empty ascending list",

@@ -1,5 +1,6 @@
 //! The pure simulation: vehicles, their state machine and the fixes they report.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -147,6 +148,11 @@ struct Vehicle {
     since_break_s: f64,
     shift_drive_s: f64,
     odometer_m: f64,
+    /// `Some` for a scripted vehicle: the places it is sent to, in order; it
+    /// never picks a destination of its own and parks when the list is empty.
+    script: Option<VecDeque<(EdgeId, f64)>>,
+    /// A scripted vehicle that has been everywhere it was sent (dwell included).
+    idle: bool,
 }
 
 /// The fleet. Deterministic for a given graph, config and sequence of `advance`
@@ -203,6 +209,8 @@ impl Fleet {
                     since_break_s: 0.0,
                     shift_drive_s: 0.0,
                     odometer_m: 0.0,
+                    script: None,
+                    idle: false,
                 }
             })
             .collect();
@@ -212,6 +220,66 @@ impl Fleet {
             vehicles,
             trips: Vec::new(),
         })
+    }
+
+    /// A scripted fleet: one truck per `(id, place)`, parked there at `start`,
+    /// that drives only where it is sent ([`Fleet::send`]), dwelling at each
+    /// place it reaches (`config.dwell_s`). `config.n_vehicles` and `id_prefix`
+    /// are not used. The demo of `tracker serve` drives its orders this way.
+    pub fn scripted(
+        graph: Arc<RoadGraph>,
+        config: FleetConfig,
+        start: DateTime<Utc>,
+        trucks: &[(VehicleId, LatLon)],
+    ) -> Result<Fleet> {
+        let config = FleetConfig {
+            n_vehicles: trucks.len(),
+            ..config
+        };
+        let mut fleet = Fleet::new(Arc::clone(&graph), config, start)?;
+        for (v, (id, place)) in fleet.vehicles.iter_mut().zip(trucks) {
+            let (edge, offset_m) = snap(&graph, *place).ok_or_else(|| {
+                Error::Simulator(format!("{id}: no road within 1 km of {place:?}"))
+            })?;
+            v.id = id.clone();
+            v.edge = edge;
+            v.offset_m = offset_m;
+            v.stopped_until = Some(start);
+            v.script = Some(VecDeque::new());
+        }
+        Ok(fleet)
+    }
+
+    /// Sends a scripted truck to `place` after the places it was already sent
+    /// to. `false` when there is no such scripted truck or no road near `place`.
+    pub fn send(&mut self, vehicle: &VehicleId, place: LatLon) -> bool {
+        let Some(to) = snap(&self.graph, place) else {
+            return false;
+        };
+        match self.vehicles.iter_mut().find(|v| &v.id == vehicle) {
+            Some(v) if v.script.is_some() => {
+                v.script.get_or_insert_default().push_back(to);
+                v.idle = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a scripted truck has reached (and dwelt at) every place it was
+    /// sent to and waits for the next.
+    pub fn is_idle(&self, vehicle: &VehicleId) -> bool {
+        self.vehicles
+            .iter()
+            .any(|v| &v.id == vehicle && v.idle && v.script.is_some())
+    }
+
+    /// Where a truck is (on the road, without GPS noise).
+    pub fn position_of(&self, vehicle: &VehicleId) -> Option<LatLon> {
+        self.vehicles
+            .iter()
+            .find(|v| &v.id == vehicle)
+            .map(|v| self.graph.point_along_edge(v.edge, v.offset_m))
     }
 
     pub fn n_vehicles(&self) -> usize {
@@ -358,6 +426,37 @@ impl Vehicle {
         trips: &mut Vec<TripPlan>,
     ) {
         let here = graph.point_along_edge(self.edge, self.offset_m);
+        if let Some(script) = self.script.as_mut() {
+            let Some(to) = script.pop_front() else {
+                // Parked until sent somewhere.
+                self.idle = true;
+                self.stop(5);
+                return;
+            };
+            match planner.plan((self.edge, self.offset_m), to) {
+                Some(route) if !route.edges.is_empty() => {
+                    trips.push(TripPlan {
+                        vehicle_id: self.id.clone(),
+                        depart_at: self.clock,
+                        origin: here,
+                        destination: graph.point_along_edge(to.0, to.1),
+                        distance_m: route.distance_m,
+                        planned_duration_s: route.duration_s,
+                    });
+                    self.edge = route.edges[0];
+                    self.offset_m = route.start_offset_m;
+                    self.route = Some(Active {
+                        end_offset_m: route.end_offset_m,
+                        edges: route.edges,
+                        idx: 0,
+                        factor: self.rng.random_range(0.85..1.05),
+                    });
+                }
+                // Already there, or no way there: the place counts as reached.
+                _ => self.stop(5),
+            }
+            return;
+        }
         for _ in 0..5 {
             let Some((to_edge, to_offset)) = self.pick_destination(graph, config, here) else {
                 continue;
@@ -453,6 +552,14 @@ impl Vehicle {
             source: PositionSource::Simulator,
         }
     }
+}
+
+/// The nearest road position to a place (within 1 km).
+fn snap(graph: &RoadGraph, place: LatLon) -> Option<(EdgeId, f64)> {
+    graph
+        .nearest_edges(place, 1000.0, 1)
+        .first()
+        .map(|c| (c.edge, c.offset_m))
 }
 
 /// A standard normal sample (Box–Muller).

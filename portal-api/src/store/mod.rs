@@ -18,7 +18,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use engine::{EtaUpdate, OrderId};
+use chrono::{DateTime, Utc};
+use engine::{EtaUpdate, OrderId, VehicleId};
 
 use crate::error::{Error, Result};
 use crate::model::{
@@ -97,6 +98,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded>;
     /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>>;
+    /// The device time of the newest recorded position of each vehicle (any
+    /// tenant), in the order asked: where a position source resumes after a
+    /// restart.
+    fn vehicle_times(
+        &self,
+        vehicles: Vec<VehicleId>,
+    ) -> StoreFuture<'_, Vec<Option<DateTime<Utc>>>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).

@@ -410,3 +410,18 @@ pub(crate) fn active_orders(c: &Connection) -> Result<Vec<Order>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|r| finish_order(c, r)).collect()
 }
+
+pub(crate) fn vehicle_times(
+    c: &Connection,
+    vehicles: &[VehicleId],
+) -> Result<Vec<Option<DateTime<Utc>>>> {
+    let mut stmt =
+        c.prepare_cached("SELECT MAX(at) FROM vehicle_positions WHERE vehicle_id = ?1")?;
+    vehicles
+        .iter()
+        .map(|v| {
+            let at: Option<String> = stmt.query_row([v.as_str()], |r| r.get(0))?;
+            parse_opt_ts(at)
+        })
+        .collect()
+}

@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use engine::{EtaUpdate, OrderId};
+use chrono::{DateTime, Utc};
+use engine::{EtaUpdate, OrderId, VehicleId};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -300,5 +301,12 @@ impl Store for SqliteStore {
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
         Box::pin(self.read(rows::active_orders))
+    }
+
+    fn vehicle_times(
+        &self,
+        vehicles: Vec<VehicleId>,
+    ) -> StoreFuture<'_, Vec<Option<DateTime<Utc>>>> {
+        Box::pin(self.read(move |c| rows::vehicle_times(c, &vehicles)))
     }
 }

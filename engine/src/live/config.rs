@@ -1,0 +1,77 @@
+//! The live engine's settings: the matcher, tracker, traffic and calibration
+//! settings it hands down, plus its own (how often the routing metric follows the
+//! traffic model, when a silent vehicle is forgotten). One plain struct, checked
+//! once.
+
+use chrono_tz::Tz;
+
+use crate::error::{Error, Result};
+use crate::eta::CalibrationConfig;
+use crate::matching::MatcherConfig;
+use crate::tracking::TrackerConfig;
+use crate::traffic::TrafficConfig;
+
+/// Settings of a [`crate::LiveEngine`]. No `Default`: the caller knows the map's
+/// time zone; [`LiveConfig::truck`] is the starting point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    pub matcher: MatcherConfig,
+    pub tracker: TrackerConfig,
+    pub traffic: TrafficConfig,
+    pub calibration: CalibrationConfig,
+    /// The routing metric is re-derived from the traffic model at most this
+    /// often, seconds (of the `now` the caller passes).
+    pub recustomize_every_s: f64,
+    /// An edge whose time moved by more than this share counts as changed.
+    pub metric_change_ratio: f64,
+    /// A vehicle silent this long has its matched chain closed and its matcher
+    /// state dropped, seconds.
+    pub vehicle_idle_s: f64,
+    /// Whether receivers take a truck before its appointment window opens (when
+    /// not, an early truck's ETA is the window's opening, `window_wait`).
+    pub early_allowed: bool,
+}
+
+impl LiveConfig {
+    /// Truck settings: the matcher, tracker and traffic settings for trucks,
+    /// the metric re-derived every 10 s, vehicles forgotten after an hour of
+    /// silence, early arrivals taken.
+    pub fn truck(time_zone: Tz) -> LiveConfig {
+        LiveConfig {
+            matcher: MatcherConfig::TRUCK,
+            tracker: TrackerConfig::TRUCK,
+            traffic: TrafficConfig::fleet(time_zone),
+            calibration: CalibrationConfig::standard(),
+            recustomize_every_s: 10.0,
+            metric_change_ratio: 0.02,
+            vehicle_idle_s: 3600.0,
+            early_allowed: true,
+        }
+    }
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        self.matcher.validate()?;
+        self.tracker.validate()?;
+        self.traffic.validate()?;
+        self.calibration.validate()?;
+        for (setting, value) in [
+            ("recustomize_every_s", self.recustomize_every_s),
+            ("vehicle_idle_s", self.vehicle_idle_s),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(Error::InvalidConfig {
+                    setting,
+                    reason: format!("must be a positive number, got {value}"),
+                });
+            }
+        }
+        if !(self.metric_change_ratio.is_finite() && self.metric_change_ratio >= 0.0) {
+            return Err(Error::InvalidConfig {
+                setting: "metric_change_ratio",
+                reason: format!("must be zero or more, got {}", self.metric_change_ratio),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! The live engine on a drawn road, as the tracking page would see it: a truck
+//! on its order is matched, gets ETAs with their window, and its arrivals and
+//! departures move the order (`at_pickup` → `picked_up` → `at_delivery` →
+//! `delivered`); a truck without an order only moves; orders assigned, changed
+//! or moved by hand reach the trackers; traffic seen by the fleet reaches the
+//! routing metric in the three steps that keep it off the positions' path.
+
+mod eta_support;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use engine::{
+    ActiveOrder, ActiveStop, EngineEvent, EtaUpdate, LiveConfig, LiveEngine, OrderId, OrderStatus,
+    Position, PositionSource, SpeedProfile, StatusChange, StatusSource, StopKind, VehicleFix,
+    VehicleId,
+};
+use eta_support::{at, drive, edge, router, straight_road};
+use road_graph::{DrawnMap, EdgeId, RoadGraph};
+
+const TRUCK: &str = "T1";
+
+fn engine(graph: &Arc<RoadGraph>) -> LiveEngine {
+    LiveEngine::new(
+        Arc::new(router(graph)),
+        LiveConfig::truck(Tz::UTC),
+        SpeedProfile::free_flow(Tz::UTC),
+    )
+    .expect("engine")
+}
+
+fn position(vehicle: &str, fix: &VehicleFix) -> Position {
+    Position {
+        vehicle_id: VehicleId(vehicle.into()),
+        time: fix.time,
+        lat: fix.position.lat,
+        lon: fix.position.lon,
+        speed_mps: None,
+        heading_deg: None,
+        odometer_m: None,
+        hos_drive_remaining_s: None,
+        accuracy_m: None,
+        source: PositionSource::Simulator,
+    }
+}
+
+/// A truck driving `edges` at `speed_mps` from `t0_s`, a fix every 5 s.
+fn driving(
+    graph: &RoadGraph,
+    vehicle: &str,
+    edges: &[EdgeId],
+    speed_mps: f64,
+    t0_s: f64,
+) -> Vec<Position> {
+    drive(graph, edges, speed_mps, 5.0, t0_s)
+        .iter()
+        .map(|f| position(vehicle, f))
+        .collect()
+}
+
+/// A truck standing where `last` is, a fix every 10 s for `for_s` seconds.
+fn standing(last: &Position, for_s: f64) -> Vec<Position> {
+    let t0 = last.time;
+    (1..=(for_s / 10.0) as i64)
+        .map(|k| Position {
+            time: t0 + chrono::Duration::seconds(10 * k),
+            ..last.clone()
+        })
+        .collect()
+}
+
+fn seconds_since(t: DateTime<Utc>) -> f64 {
+    (t - at(0.0)).num_milliseconds() as f64 / 1000.0
+}
+
+/// Pickup at `b`, delivery at `d`, dispatched to `T1`.
+fn order_b_to_d(map: &DrawnMap) -> ActiveOrder {
+    let stop = |kind, name| ActiveStop {
+        kind,
+        position: map.pos(name),
+        window: None,
+        arrived_at: None,
+        departed_at: None,
+    };
+    ActiveOrder {
+        order_id: OrderId("ord_1".into()),
+        vehicle_id: VehicleId(TRUCK.into()),
+        status: OrderStatus::Dispatched,
+        stops: vec![stop(StopKind::Pickup, 'b'), stop(StopKind::Delivery, 'd')],
+    }
+}
+
+fn etas(events: &[EngineEvent]) -> Vec<&EtaUpdate> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::EtaUpdated(u) => Some(u),
+            _ => None,
+        })
+        .collect()
+}
+
+fn statuses(events: &[EngineEvent]) -> Vec<&StatusChange> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::StatusChanged(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_truck_on_its_order_is_matched_gets_etas_and_moves_the_order_by_geofence() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    assert!(engine.set_orders(vec![order_b_to_d(&map)]).is_empty());
+    let (ab, bc, cd, dc) = (
+        edge(&map, &graph, 'a', 'b'),
+        edge(&map, &graph, 'b', 'c'),
+        edge(&map, &graph, 'c', 'd'),
+        edge(&map, &graph, 'd', 'c'),
+    );
+    // a → b, three minutes loading at b, b → d, two minutes at d, back towards c.
+    let mut trip = driving(&graph, TRUCK, &[ab], 15.0, 0.0);
+    trip.extend(standing(trip.last().expect("fixes"), 180.0));
+    let left_b_s = seconds_since(trip.last().expect("fixes").time) + 5.0;
+    trip.extend(driving(&graph, TRUCK, &[bc, cd], 15.0, left_b_s));
+    let reached_d_s = seconds_since(trip.last().expect("fixes").time);
+    trip.extend(standing(trip.last().expect("fixes"), 120.0));
+    let t_back = seconds_since(trip.last().expect("fixes").time) + 5.0;
+    trip.extend(driving(&graph, TRUCK, &[dc], 15.0, t_back));
+
+    // In batches, as the bus hands them over.
+    let mut events = Vec::new();
+    let mut arrivals = Vec::new();
+    for batch in trip.chunks(17) {
+        let out = engine.process(batch, batch[0].time);
+        events.extend(out.events);
+        arrivals.extend(out.arrivals);
+    }
+
+    let positions: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::PositionUpdated(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(positions.len(), trip.len(), "one position event per fix");
+    assert!(
+        positions.iter().filter(|p| p.matched).count() * 10 >= trip.len() * 9,
+        "the fixes lie on the road"
+    );
+
+    let moves: Vec<(OrderStatus, Option<u32>)> = statuses(&events)
+        .iter()
+        .map(|s| {
+            assert_eq!(s.source, StatusSource::Geofence);
+            (s.status, s.stop_index)
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (OrderStatus::AtPickup, Some(0)),
+            (OrderStatus::PickedUp, Some(0)),
+            (OrderStatus::AtDelivery, Some(1)),
+            (OrderStatus::Delivered, Some(1)),
+        ]
+    );
+    assert_eq!(arrivals.len(), 2);
+    assert!((seconds_since(arrivals[1].arrived_at) - reached_d_s).abs() <= 10.0);
+
+    let updates = etas(&events);
+    assert!(updates.iter().any(|u| u.stop_index == 0));
+    let left_b = at(left_b_s);
+    for u in &updates {
+        assert!(
+            u.p10 <= u.eta && u.eta <= u.p90,
+            "window around the ETA: {u:?}"
+        );
+        // The route to the next stop comes along, for the map.
+        let next_stop = if u.computed_at < left_b { 0 } else { 1 };
+        if u.stop_index == next_stop {
+            assert!(!u.route.is_empty(), "the remaining route: {u:?}");
+        }
+    }
+    // Once the truck is away from b (the departure radius: until then the ETA
+    // still holds the planned dwell), the ETA at d is the 4 km drive: about
+    // 4.4 min at the road's 60 km/h, 4.5 min at the truck's 54 km/h.
+    let under_way = at(left_b_s + 20.0);
+    let first_to_d = updates
+        .iter()
+        .find(|u| u.stop_index == 1 && u.computed_at >= under_way)
+        .expect("an ETA for the delivery once under way");
+    let predicted_s = seconds_since(first_to_d.eta);
+    assert!(
+        (predicted_s - reached_d_s).abs() <= 0.15 * (reached_d_s - left_b_s),
+        "predicted {predicted_s:.0} s, arrived {reached_d_s:.0} s"
+    );
+    assert!(first_to_d.p10 <= at(reached_d_s) && at(reached_d_s) <= first_to_d.p90);
+    // Once delivered, nothing more for the order.
+    let delivered_at = statuses(&events)[3].at;
+    assert!(updates.iter().all(|u| u.computed_at <= delivered_at));
+    assert_eq!(engine.tracked_orders(), 0);
+    let counters = engine.counters();
+    assert_eq!(counters.positions, trip.len() as u64);
+    assert_eq!(counters.status_changes, 4);
+}
+
+#[test]
+fn a_truck_without_an_order_only_moves() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    engine.set_orders(vec![order_b_to_d(&map)]);
+    let ab = edge(&map, &graph, 'a', 'b');
+    let other = driving(&graph, "T2", &[ab], 15.0, 0.0);
+    let out = engine.process(&other, at(0.0));
+    assert_eq!(out.events.len(), other.len());
+    assert!(
+        out.events
+            .iter()
+            .all(|e| matches!(e, EngineEvent::PositionUpdated(p) if p.vehicle_id.as_str() == "T2"))
+    );
+    assert!(out.predictions.is_empty() && out.arrivals.is_empty());
+}
+
+#[test]
+fn an_order_assigned_on_the_way_gets_etas_and_a_removed_one_stops() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    let (bc, cd) = (edge(&map, &graph, 'b', 'c'), edge(&map, &graph, 'c', 'd'));
+    let trip = driving(&graph, TRUCK, &[bc, cd], 15.0, 0.0);
+    let (before, after) = trip.split_at(20);
+    let out = engine.process(before, at(0.0));
+    assert!(etas(&out.events).is_empty(), "no order yet");
+
+    // Assigned on the way, the pickup already done by hand.
+    let mut order = order_b_to_d(&map);
+    order.status = OrderStatus::PickedUp;
+    order.stops[0].arrived_at = Some(at(-600.0));
+    order.stops[0].departed_at = Some(at(-300.0));
+    engine.set_orders(vec![order]);
+    let (during, rest) = after.split_at(10);
+    let out = engine.process(during, during[0].time);
+    let updates = etas(&out.events);
+    assert!(!updates.is_empty(), "an ETA at the first fix");
+    assert!(updates.iter().all(|u| u.stop_index == 1));
+    assert!(
+        statuses(&out.events).is_empty(),
+        "the pickup was not the engine's to report"
+    );
+
+    // Cancelled: it leaves the active orders.
+    engine.set_orders(Vec::new());
+    let out = engine.process(rest, rest[0].time);
+    assert!(etas(&out.events).is_empty() && statuses(&out.events).is_empty());
+}
+
+#[test]
+fn an_arrival_recorded_by_hand_moves_the_tracker_to_the_next_stop() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    let mut order = order_b_to_d(&map);
+    engine.set_orders(vec![order.clone()]);
+    let ab = edge(&map, &graph, 'a', 'b');
+    let trip = driving(&graph, TRUCK, &[ab], 15.0, 0.0);
+    let out = engine.process(&trip[..5], at(0.0));
+    assert!(etas(&out.events).iter().any(|u| u.stop_index == 0));
+
+    // The driver checked in at the pickup through the app (GPS lagging).
+    order.status = OrderStatus::AtPickup;
+    order.stops[0].arrived_at = Some(trip[5].time);
+    engine.set_orders(vec![order]);
+    assert_eq!(
+        engine.order(&OrderId("ord_1".into())).map(|o| o.status),
+        Some(OrderStatus::AtPickup)
+    );
+    let out = engine.process(&trip[5..], trip[5].time);
+    let updates = etas(&out.events);
+    assert!(!updates.is_empty());
+    assert!(
+        updates.iter().all(|u| u.stop_index == 1),
+        "on to the delivery"
+    );
+    assert!(
+        !statuses(&out.events)
+            .iter()
+            .any(|s| s.status == OrderStatus::AtPickup),
+        "the arrival is not reported twice"
+    );
+}
+
+#[test]
+fn slow_traffic_seen_by_the_fleet_reaches_the_metric_off_the_positions_path() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    let (ab, bc, cd) = (
+        edge(&map, &graph, 'a', 'b'),
+        edge(&map, &graph, 'b', 'c'),
+        edge(&map, &graph, 'c', 'd'),
+    );
+    let free_bc_ms = engine.router().metric().edge_ms(bc);
+    assert!(engine.metric_due(at(0.0)));
+    assert!(
+        engine.prepare_metric(at(0.0)).expect("metric").is_none(),
+        "nothing seen, nothing changes"
+    );
+    assert!(!engine.metric_due(at(5.0)));
+
+    // Three trucks crawl through b–c at 5 m/s (18 km/h on a 60 km/h road).
+    let mut last_s: f64 = 0.0;
+    for (k, truck) in ["S1", "S2", "S3"].iter().enumerate() {
+        let mut fixes = driving(&graph, truck, &[ab], 16.0, k as f64 * 30.0);
+        let t = seconds_since(fixes.last().expect("fixes").time) + 5.0;
+        fixes.extend(driving(&graph, truck, &[bc], 5.0, t));
+        let t = seconds_since(fixes.last().expect("fixes").time) + 5.0;
+        fixes.extend(driving(&graph, truck, &[cd], 16.0, t));
+        last_s = last_s.max(seconds_since(fixes.last().expect("fixes").time));
+        engine.process(&fixes, fixes[0].time);
+    }
+    let now = at(last_s + 10.0);
+    assert!(engine.metric_due(now));
+    let update = engine
+        .prepare_metric(now)
+        .expect("metric")
+        .expect("c–d changed");
+    assert!(update.n_changes() >= 1);
+    // Until installed, the trackers keep timing on generation 0 ...
+    assert_eq!(engine.metric_generation(), 0);
+    // ... while the customization runs elsewhere (here: this thread).
+    let router = Arc::clone(engine.router());
+    let version = update.apply(&router).expect("customized");
+    assert!(
+        router.metric().edge_ms(bc) > 2 * free_bc_ms,
+        "queries see the jam: {} ms against {free_bc_ms} ms",
+        router.metric().edge_ms(bc)
+    );
+    engine.install_metric(version.clone());
+    assert_eq!(engine.metric_generation(), 1);
+    // An old version installed late changes nothing.
+    engine.install_metric(version);
+    assert_eq!(engine.counters().metrics_installed, 1);
+    assert!(engine.counters().edges_updated >= 1);
+}

@@ -1,0 +1,313 @@
+//! The live pipeline of `tracker serve`: positions from the bus (the in-process
+//! memory bus or a Kafka consumer group) run through the engine
+//! ([`engine::LiveEngine`]: matching, traffic, per-order ETA trackers) and its
+//! events go through [`portal_api::LiveUpdates`] into the store and out to the
+//! tracking pages.
+//!
+//! Who does what, and on which thread:
+//! - [`EngineSink`] is the bus's [`PositionSink`]. `write` runs the engine on the
+//!   batch on the blocking pool (the engine is CPU work behind one mutex; the
+//!   async runtime never waits on it), then hands every event to `LiveUpdates`
+//!   and awaits the store writes: when `write` returns, the batch's effects are
+//!   durable, and only then does the bus ack its publisher or commit its Kafka
+//!   offsets. Events whose store write failed stay queued and go first on the
+//!   next write (the retried batch itself is stale to the engine by then).
+//! - [`sync_orders`] re-reads the store's active orders every few seconds and
+//!   gives them to the engine, so orders created, changed, assigned or moved
+//!   through the API reach their trackers (polling, not notification: the store
+//!   may be shared by several nodes, and a few seconds is well inside the time a
+//!   truck takes to do anything that matters).
+//! - [`run_metric_loop`] is a thread that, every `recustomize_every_s`, asks the
+//!   engine what the traffic model changed (quick, under the lock), customizes
+//!   the router with it (slow, without the lock: queries go on on the old metric)
+//!   and installs the result (quick).
+//! - [`BusIntake`] is the portal's [`PositionIntake`]: positions posted over HTTP
+//!   go onto the same bus, so they take exactly the same path.
+
+pub(crate) mod demo;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use engine::{
+    ActiveOrder, ActiveStop, AppointmentWindow, EngineEvent, LiveEngine, Position, VehicleId,
+};
+use futures::future::join_all;
+use ingest::{BusPublisher, DeadLetter, PositionSink, SinkError, SinkReceipt};
+use portal_api::{IntakeFuture, LiveUpdates, Order, PositionIntake, Store, TenantId};
+use road_graph::LatLon;
+
+/// The engine, shared by the sink, the order sync and the metric loop.
+pub(crate) type SharedEngine = Arc<Mutex<LiveEngine>>;
+
+pub(crate) fn lock(engine: &SharedEngine) -> MutexGuard<'_, LiveEngine> {
+    // A panic while holding the lock leaves the engine as it was at the panic:
+    // carrying on is better than stopping every truck's live view.
+    engine.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The bus's destination: the engine, then the store and the fan-out.
+#[derive(Debug)]
+pub(crate) struct EngineSink {
+    engine: SharedEngine,
+    live: LiveUpdates,
+    store: Arc<dyn Store>,
+    /// Events produced by the engine whose store write has not succeeded yet.
+    pending: tokio::sync::Mutex<Vec<EngineEvent>>,
+    dropped_events: AtomicU64,
+}
+
+impl EngineSink {
+    pub(crate) fn new(engine: SharedEngine, live: LiveUpdates, store: Arc<dyn Store>) -> Self {
+        EngineSink {
+            engine,
+            live,
+            store,
+            pending: tokio::sync::Mutex::new(Vec::new()),
+            dropped_events: AtomicU64::new(0),
+        }
+    }
+
+    /// Events refused for good by the store (a status move the order no longer
+    /// allows, an order deleted meanwhile).
+    pub(crate) fn dropped_events(&self) -> u64 {
+        self.dropped_events.load(Ordering::Relaxed)
+    }
+
+    /// Writes the queued events: events of one vehicle or one order in their
+    /// order, different ones concurrently (so the store's writer can fold them
+    /// into few transactions). What failed for a retryable reason stays queued.
+    async fn deliver(&self, pending: &mut Vec<EngineEvent>) -> Result<(), SinkError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut chains: HashMap<String, Vec<EngineEvent>> = HashMap::new();
+        let mut keys = Vec::new();
+        for event in pending.drain(..) {
+            let key = match &event {
+                EngineEvent::PositionUpdated(p) => format!("v:{}", p.vehicle_id),
+                EngineEvent::EtaUpdated(e) => format!("o:{}", e.order_id),
+                EngineEvent::StatusChanged(s) => format!("o:{}", s.order_id),
+            };
+            let chain = chains.entry(key.clone()).or_default();
+            if chain.is_empty() {
+                keys.push(key);
+            }
+            chain.push(event);
+        }
+        let results = join_all(keys.iter().map(|key| {
+            let chain = chains.remove(key).unwrap_or_default();
+            self.deliver_chain(chain)
+        }))
+        .await;
+        let mut first_error = None;
+        for (left, error) in results {
+            pending.extend(left);
+            if first_error.is_none() {
+                first_error = error;
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(err) => Err(SinkError(err)),
+        }
+    }
+
+    /// One chain in order; returns what is left after a retryable failure.
+    async fn deliver_chain(&self, chain: Vec<EngineEvent>) -> (Vec<EngineEvent>, Option<String>) {
+        let mut events = chain.into_iter();
+        while let Some(event) = events.next() {
+            match self.live.handle(event.clone()).await {
+                Ok(()) => {}
+                Err(
+                    err @ (portal_api::Error::Conflict { .. }
+                    | portal_api::Error::NotFound(_)
+                    | portal_api::Error::Invalid { .. }),
+                ) => {
+                    // The order moved on meanwhile (a dispatcher was quicker than
+                    // the geofence): nothing to retry.
+                    self.dropped_events.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %err, "engine event not applicable");
+                }
+                Err(err) => {
+                    let mut left = vec![event];
+                    left.extend(events);
+                    return (left, Some(err.to_string()));
+                }
+            }
+        }
+        (Vec::new(), None)
+    }
+}
+
+impl PositionSink for EngineSink {
+    async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        let engine = Arc::clone(&self.engine);
+        let positions = batch.to_vec();
+        let output = tokio::task::spawn_blocking(move || {
+            // The engine's `now` for housekeeping; device times drive the rest.
+            lock(&engine).process(&positions, Utc::now())
+        })
+        .await
+        .map_err(|e| SinkError(format!("the engine task failed: {e}")))?;
+        let mut pending = self.pending.lock().await;
+        pending.extend(output.events);
+        self.deliver(&mut pending).await?;
+        Ok(SinkReceipt::default())
+    }
+
+    async fn last_times(
+        &self,
+        vehicles: &[VehicleId],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
+        self.store
+            .vehicle_times(vehicles.to_vec())
+            .await
+            .map_err(|e| SinkError(e.to_string()))
+    }
+
+    async fn dead_letters(&self, letters: &[DeadLetter]) -> Result<(), SinkError> {
+        for letter in letters {
+            tracing::warn!(
+                origin = %letter.origin,
+                reason = %letter.rejection.reason,
+                detail = %letter.rejection.detail,
+                "dead letter"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The store's view of an order, as the engine tracks it.
+pub(crate) fn active_order(order: &Order) -> Option<ActiveOrder> {
+    Some(ActiveOrder {
+        order_id: order.id.clone(),
+        vehicle_id: order.vehicle_id.clone()?,
+        status: order.status,
+        stops: order
+            .stops
+            .iter()
+            .map(|s| ActiveStop {
+                kind: s.kind,
+                position: LatLon::new(s.lat, s.lon),
+                window: s
+                    .window
+                    .as_ref()
+                    .and_then(|w| AppointmentWindow::new(w.from, w.to).ok()),
+                arrived_at: s.arrived_at,
+                departed_at: s.departed_at,
+            })
+            .collect(),
+    })
+}
+
+/// Reads the active orders once and gives them to the engine.
+pub(crate) async fn sync_orders_once(
+    engine: &SharedEngine,
+    store: &dyn Store,
+) -> anyhow::Result<()> {
+    let orders = store.active_orders().await?;
+    let active: Vec<ActiveOrder> = orders.iter().filter_map(active_order).collect();
+    let engine = Arc::clone(engine);
+    let untrackable = tokio::task::spawn_blocking(move || lock(&engine).set_orders(active)).await?;
+    for (order, reason) in untrackable {
+        tracing::warn!(order = %order, %reason, "order cannot be tracked (no ETA)");
+    }
+    Ok(())
+}
+
+/// Keeps the engine's orders in step with the store, every `every`.
+pub(crate) async fn sync_orders(
+    engine: SharedEngine,
+    store: Arc<dyn Store>,
+    every: Duration,
+    mut shutdown: ingest::Shutdown,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.wait() => return,
+        }
+        if let Err(err) = sync_orders_once(&engine, &*store).await {
+            tracing::warn!(error = %err, "reading the active orders failed");
+        }
+        let (counters, orders, vehicles) = {
+            let engine = lock(&engine);
+            (
+                engine.counters(),
+                engine.tracked_orders(),
+                engine.vehicles(),
+            )
+        };
+        tracing::debug!(?counters, orders, vehicles, "engine");
+    }
+}
+
+/// The re-customization thread: every `every`, the traffic model's changes go
+/// into the router without holding up positions. Runs until `stop` is set.
+pub(crate) fn run_metric_loop(engine: SharedEngine, every: Duration, stop: Arc<AtomicBool>) {
+    let step = Duration::from_millis(100).min(every);
+    let mut waited = Duration::ZERO;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(step);
+        waited += step;
+        if waited < every {
+            continue;
+        }
+        waited = Duration::ZERO;
+        let (update, router) = {
+            let mut engine = lock(&engine);
+            // The engine's clock: device times may run ahead of the wall clock
+            // (a sped-up demo) or behind it (a replay).
+            let now = engine.latest_time().unwrap_or_else(Utc::now);
+            (engine.prepare_metric(now), Arc::clone(engine.router()))
+        };
+        let update = match update {
+            Ok(Some(update)) => update,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "deriving the traffic metric failed");
+                continue;
+            }
+        };
+        let n_changes = update.n_changes();
+        match update.apply(&router) {
+            Ok(version) => {
+                lock(&engine).install_metric(version);
+                tracing::debug!(edges = n_changes, "traffic metric installed");
+            }
+            Err(err) => tracing::warn!(error = %err, "customizing the router failed"),
+        }
+    }
+}
+
+/// HTTP positions onto the bus: the same path as every other source. The HTTP
+/// 202 comes after the bus took them durably (the sink for `memory://`, the
+/// brokers' acknowledgement for Kafka).
+#[derive(Debug, Clone)]
+pub(crate) struct BusIntake {
+    bus: BusPublisher,
+}
+
+impl BusIntake {
+    pub(crate) fn new(bus: BusPublisher) -> Self {
+        BusIntake { bus }
+    }
+}
+
+impl PositionIntake for BusIntake {
+    fn submit(&self, _tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
+        Box::pin(async move {
+            self.bus
+                .publish(positions)
+                .await
+                .map_err(|e| portal_api::Error::Store(format!("position bus: {e}")))
+        })
+    }
+}

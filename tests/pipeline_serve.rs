@@ -1,0 +1,109 @@
+//! The live pipeline end to end, through the real binary: `tracker serve` with its
+//! demo fleet on a temporary store, a customer's WebSocket on a demo tracking
+//! page sees the snapshot, then the truck move (a `position` delta on the road)
+//! and an engine ETA with its p10–p90 window — over the in-process bus, and over
+//! Kafka (the tansu broker of `TRACKER_TEST_KAFKA`; required when `CI` is set).
+
+mod portal_support;
+
+use std::time::{Duration, Instant};
+
+use portal_support::{Server, Ws, next_json, sqlite_url, ws_connect};
+use serde_json::Value;
+
+/// Reads deltas until a `position` and an `eta` with its window came, or the
+/// time is up; returns them.
+async fn position_and_eta(ws: &mut Ws, limit: Duration) -> (Vec<Value>, Option<Value>) {
+    let deadline = Instant::now() + limit;
+    let mut positions = Vec::new();
+    let mut eta = None;
+    while positions.len() < 2 || eta.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(message) = next_json(ws, left).await else {
+            break;
+        };
+        match message["type"].as_str() {
+            Some("position") => positions.push(message),
+            Some("eta") => eta = Some(message),
+            _ => {}
+        }
+    }
+    (positions, eta)
+}
+
+fn code_of(url: &str) -> &str {
+    url.rsplit('/').next().expect("a code at the end")
+}
+
+fn check_page_is_live(snapshot: &Value, positions: &[Value], eta: Option<&Value>) {
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["reference"], "DEMO-1001");
+    assert!(
+        positions.len() >= 2,
+        "the truck moved on the page: {positions:?}"
+    );
+    let (a, b) = (&positions[0]["vehicle"], &positions[1]["vehicle"]);
+    assert!(
+        a["lat"] != b["lat"] || a["lon"] != b["lon"] || a["at"] != b["at"],
+        "two different positions: {a} {b}"
+    );
+    let eta = eta.expect("an engine ETA reached the page");
+    let window = &eta["eta"];
+    let (at, p10, p90) = (
+        window["at"].as_str().expect("at"),
+        window["p10"].as_str().expect("p10"),
+        window["p90"].as_str().expect("p90"),
+    );
+    // RFC 3339 UTC text sorts as time.
+    assert!(p10 <= at && at <= p90, "p10 {p10} <= eta {at} <= p90 {p90}");
+    assert!(p10 < p90, "a real window: {p10}..{p90}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_truck_moves_on_its_page_and_its_eta_arrives_over_the_memory_bus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "demo.db");
+    let server = Server::start(dir.path(), &["--store", &store, "--demo-speedup", "10"], 1);
+    let url = &server.demo_urls[0];
+    let mut ws = ws_connect(&server.ws_url(code_of(url))).await;
+    let snapshot = next_json(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("a snapshot");
+    let (positions, eta) = position_and_eta(&mut ws, Duration::from_secs(60)).await;
+    check_page_is_live(&snapshot, &positions, eta.as_ref());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_through_kafka_reach_the_page_with_an_eta() {
+    let brokers = std::env::var("TRACKER_TEST_KAFKA").ok();
+    let reachable = brokers.as_deref().is_some_and(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .is_ok_and(|s| std::net::TcpStream::connect_timeout(&s, Duration::from_secs(2)).is_ok())
+    });
+    if !portal_support::service_available("the Kafka broker of TRACKER_TEST_KAFKA", reachable) {
+        return;
+    }
+    let brokers = brokers.expect("checked");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let topic = format!("t-pipeline-{}-{nanos}", std::process::id());
+    let bus = format!("kafka://{brokers}/{topic}");
+    let group = format!("g-{topic}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "kafka.db");
+    // The demo fleet produces to the topic (in real time: Kafka ingest refuses
+    // device times from the future), the consumer group reads it back.
+    let server = Server::start(
+        dir.path(),
+        &["--store", &store, "--bus", &bus, "--kafka-group", &group],
+        1,
+    );
+    let url = &server.demo_urls[0];
+    let mut ws = ws_connect(&server.ws_url(code_of(url))).await;
+    let snapshot = next_json(&mut ws, Duration::from_secs(10))
+        .await
+        .expect("a snapshot");
+    let (positions, eta) = position_and_eta(&mut ws, Duration::from_secs(90)).await;
+    check_page_is_live(&snapshot, &positions, eta.as_ref());
+}
