@@ -5,13 +5,18 @@
 use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use engine::{Metric, Router, TurnCosts};
+use engine::{Metric, Router, TurnCosts, VehicleId};
 use ingest::simulate::{Fleet, FleetConfig};
 use ingest::{Format, ValidationRules, decode, encode};
-use road_graph::{DrawnMap, LatLon, RoadGraph};
+use road_graph::{DrawnMap, LatLon, RoadGraph, haversine_m};
 
 /// A small grid town with a faster ring road.
 fn town() -> Arc<RoadGraph> {
+    town_map().1
+}
+
+/// The town and its drawing (for the places of its corners).
+fn town_map() -> (DrawnMap, Arc<RoadGraph>) {
     let mut map = DrawnMap::new(
         "
         a---b---c---d
@@ -29,7 +34,8 @@ fn town() -> Arc<RoadGraph> {
     map.way("bfj", &[]);
     map.way("cgk", &[]);
     map.way("dhl", &[("highway", "primary")]);
-    Arc::new(map.build().expect("map builds").0)
+    let graph = Arc::new(map.build().expect("map builds").0);
+    (map, graph)
 }
 
 fn router(graph: &Arc<RoadGraph>) -> Router {
@@ -173,4 +179,46 @@ fn a_day_on_the_road_includes_the_hours_of_service_rests() {
         longest_parked >= 10 * 60 / 5,
         "parked fixes: {longest_parked}"
     );
+}
+
+#[test]
+fn a_scripted_truck_drives_only_where_it_is_sent_then_waits() {
+    let (map, graph) = town_map();
+    let planner = router(&graph);
+    let start = Utc
+        .with_ymd_and_hms(2024, 5, 14, 6, 0, 0)
+        .single()
+        .expect("time");
+    let truck = VehicleId("demo-truck-1".into());
+    let config = FleetConfig {
+        intervals_s: vec![(5, 1)],
+        dwell_s: (60, 61),
+        ..FleetConfig::recommended(1, 3)
+    };
+    let mut fleet =
+        Fleet::scripted(graph.clone(), config, start, &[(truck.clone(), map.pos('a'))])
+            .expect("fleet");
+    // Nowhere to go: it waits at a, and says so.
+    let parked = fleet.advance(&planner, start + TimeDelta::minutes(10));
+    assert!(!parked.is_empty());
+    assert!(parked.iter().all(|p| p.vehicle_id == truck));
+    assert!(
+        parked
+            .iter()
+            .all(|p| haversine_m(LatLon::new(p.lat, p.lon), map.pos('a')) < 60.0)
+    );
+    assert!(fleet.is_idle(&truck));
+
+    assert!(!fleet.send(&VehicleId("someone-else".into()), map.pos('l')));
+    assert!(fleet.send(&truck, map.pos('l')));
+    assert!(!fleet.is_idle(&truck));
+    let trip = fleet.advance(&planner, start + TimeDelta::minutes(40));
+    let far_from_both = trip.iter().any(|p| {
+        let here = LatLon::new(p.lat, p.lon);
+        haversine_m(here, map.pos('a')) > 400.0 && haversine_m(here, map.pos('l')) > 400.0
+    });
+    assert!(far_from_both, "it drove across the town");
+    let end = fleet.position_of(&truck).expect("a position");
+    assert!(haversine_m(end, map.pos('l')) < 30.0, "it stopped at l: {end:?}");
+    assert!(fleet.is_idle(&truck), "reached, dwelt, waiting for the next place");
 }
