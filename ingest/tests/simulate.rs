@@ -195,9 +195,13 @@ fn a_scripted_truck_drives_only_where_it_is_sent_then_waits() {
         dwell_s: (60, 61),
         ..FleetConfig::recommended(1, 3)
     };
-    let mut fleet =
-        Fleet::scripted(graph.clone(), config, start, &[(truck.clone(), map.pos('a'))])
-            .expect("fleet");
+    let mut fleet = Fleet::scripted(
+        graph.clone(),
+        config,
+        start,
+        &[(truck.clone(), map.pos('a'))],
+    )
+    .expect("fleet");
     // Nowhere to go: it waits at a, and says so.
     let parked = fleet.advance(&planner, start + TimeDelta::minutes(10));
     assert!(!parked.is_empty());
@@ -219,6 +223,12 @@ fn a_scripted_truck_drives_only_where_it_is_sent_then_waits() {
     });
     assert!(far_from_both, "it drove across the town");
     let end = fleet.position_of(&truck).expect("a position");
-    assert!(haversine_m(end, map.pos('l')) < 30.0, "it stopped at l: {end:?}");
-    assert!(fleet.is_idle(&truck), "reached, dwelt, waiting for the next place");
+    assert!(
+        haversine_m(end, map.pos('l')) < 30.0,
+        "it stopped at l: {end:?}"
+    );
+    assert!(
+        fleet.is_idle(&truck),
+        "reached, dwelt, waiting for the next place"
+    );
 }
