@@ -8,6 +8,7 @@ mod eta;
 mod graph;
 mod ingest;
 mod matching;
+mod pipeline;
 mod portal;
 mod routing;
 
@@ -20,5 +21,6 @@ criterion::criterion_main!(
     matching::benches,
     routing::benches,
     eta::benches,
-    portal::benches
+    portal::benches,
+    pipeline::benches
 );
