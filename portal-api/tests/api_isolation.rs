@@ -101,7 +101,32 @@ async fn positions_posted_by_one_tenant_never_move_another_tenants_truck() {
         Some(spoof),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.json["error"]["code"], "vehicle_not_available");
+    assert_eq!(
+        reply.json["results"][0]["error"]["code"],
+        "vehicle_not_available"
+    );
+
+    // In a mixed batch only the foreign vehicle is refused; a vehicle that
+    // carries no order in progress is B's to report.
+    let mixed = json!([
+        {"vehicle_id": "UNIT-42", "time": Utc::now().to_rfc3339(), "lat": 39.29, "lon": -76.60},
+        {"vehicle_id": "B-UNIT", "time": Utc::now().to_rfc3339(), "lat": 39.29, "lon": -76.60},
+    ]);
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/positions",
+        Some(&t.key_b),
+        Some(mixed),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    assert_eq!(reply.json["accepted"], 1);
+    assert_eq!(reply.json["results"][0]["status"], "rejected");
+    assert_eq!(reply.json["results"][1]["status"], "accepted");
+
     let track = call(
         &t.app,
         Method::GET,
@@ -115,4 +140,31 @@ async fn positions_posted_by_one_tenant_never_move_another_tenants_truck() {
         "B's position leaked into A's page: {}",
         track.json["vehicle"]
     );
+}
+
+#[tokio::test]
+async fn the_owner_of_an_order_moves_its_truck() {
+    let t = test_app().await;
+    let mine = create_order(&t.app, &t.key_a, "A-3", Some("UNIT-7")).await;
+    let id = mine["id"].as_str().expect("id");
+    set_status(&t.app, &t.key_a, id, "dispatched").await;
+    let fix = json!([{"vehicle_id": "UNIT-7", "time": Utc::now().to_rfc3339(), "lat": 39.29, "lon": -76.60}]);
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/positions",
+        Some(&t.key_a),
+        Some(fix),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    let track = call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/track/{}", code_of(&mine)),
+        None,
+        None,
+    )
+    .await;
+    assert!(!track.json["vehicle"].is_null(), "{}", track.json);
 }

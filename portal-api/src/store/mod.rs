@@ -105,6 +105,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         vehicles: Vec<VehicleId>,
     ) -> StoreFuture<'_, Vec<Option<DateTime<Utc>>>>;
+    /// For each vehicle, in the order asked, the tenants whose orders in progress
+    /// (dispatched, not yet delivered or cancelled) it carries: who may move it.
+    fn vehicle_carriers(&self, vehicles: Vec<VehicleId>) -> StoreFuture<'_, Vec<Vec<TenantId>>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).

@@ -411,6 +411,24 @@ pub(crate) fn active_orders(c: &Connection) -> Result<Vec<Order>> {
     rows.into_iter().map(|r| finish_order(c, r)).collect()
 }
 
+pub(crate) fn vehicle_carriers(
+    c: &Connection,
+    vehicles: &[VehicleId],
+) -> Result<Vec<Vec<TenantId>>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT tenant_id FROM orders WHERE vehicle_id = ?1 \
+         AND status NOT IN ('created', 'delivered', 'cancelled') ORDER BY tenant_id",
+    )?;
+    vehicles
+        .iter()
+        .map(|v| {
+            stmt.query_map([v.as_str()], |r| r.get::<_, String>(0).map(TenantId))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(Into::into)
+        })
+        .collect()
+}
+
 pub(crate) fn vehicle_times(
     c: &Connection,
     vehicles: &[VehicleId],

@@ -309,4 +309,8 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, Vec<Option<DateTime<Utc>>>> {
         Box::pin(self.read(move |c| rows::vehicle_times(c, &vehicles)))
     }
+
+    fn vehicle_carriers(&self, vehicles: Vec<VehicleId>) -> StoreFuture<'_, Vec<Vec<TenantId>>> {
+        Box::pin(self.read(move |c| rows::vehicle_carriers(c, &vehicles)))
+    }
 }
