@@ -175,10 +175,22 @@ pub async fn dispatched_order(base: &str, key: &str, reference: &str, vehicle: &
 }
 
 pub async fn post_position(base: &str, key: &str, vehicle: &str, lat: f64, lon: f64) {
+    post_position_at(base, key, vehicle, lat, lon, chrono::Utc::now()).await;
+}
+
+/// Posts one position with the given device time.
+pub async fn post_position_at(
+    base: &str,
+    key: &str,
+    vehicle: &str,
+    lat: f64,
+    lon: f64,
+    at: chrono::DateTime<chrono::Utc>,
+) {
     let reply = client()
         .post(format!("{base}/api/v1/positions"))
         .bearer_auth(key)
-        .json(&json!([{"vehicle_id": vehicle, "time": chrono::Utc::now().to_rfc3339(), "lat": lat, "lon": lon, "speed_mps": 12.0}]))
+        .json(&json!([{"vehicle_id": vehicle, "time": at.to_rfc3339(), "lat": lat, "lon": lon, "speed_mps": 12.0}]))
         .send()
         .await
         .expect("post positions");
