@@ -1,7 +1,7 @@
 //! Fan-out across nodes: two `tracker serve` processes share one store and fan out
 //! through the real Redis at 127.0.0.1:6379. A position posted to node A reaches a
-//! tracking page connected to node B, and a page opened later on B starts from
-//! the latest state.
+//! tracking page connected to node B (after node A's engine matched it), and a
+//! page opened later on B starts from the latest state.
 
 mod portal_support;
 
@@ -41,8 +41,9 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
         .await
         .expect("the position reaches B");
     assert_eq!(delta["type"], "position");
-    assert_eq!(delta["vehicle"]["lat"], 39.2811);
-    assert_eq!(delta["vehicle"]["lon"], -76.5901);
+    // Node A's engine map-matched the fix: it is on the road next to the posted
+    // point, not necessarily on it.
+    assert_near(&delta["vehicle"], 39.2811, -76.5901);
 
     // A status change on A, too.
     let id = order["id"].as_str().expect("id");
@@ -62,7 +63,18 @@ async fn a_position_posted_on_node_a_reaches_a_viewer_on_node_b() {
     let fresh = next_json(&mut late_on_b, Duration::from_secs(5))
         .await
         .expect("snapshot");
-    assert_eq!(fresh["vehicle"]["lat"], 39.2811);
+    assert_eq!(fresh["vehicle"]["lat"], delta["vehicle"]["lat"]);
+    assert_eq!(fresh["vehicle"]["lon"], delta["vehicle"]["lon"]);
     ws_close(on_b).await;
     ws_close(late_on_b).await;
+}
+
+/// The vehicle is within about 50 m of (lat, lon).
+fn assert_near(vehicle: &serde_json::Value, lat: f64, lon: f64) {
+    let got_lat = vehicle["lat"].as_f64().expect("lat");
+    let got_lon = vehicle["lon"].as_f64().expect("lon");
+    assert!(
+        (got_lat - lat).abs() < 0.0005 && (got_lon - lon).abs() < 0.0005,
+        "{vehicle} is not near {lat},{lon}"
+    );
 }
