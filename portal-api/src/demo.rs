@@ -83,59 +83,23 @@ pub async fn seed(
         }
         let from = &places[i % places.len()];
         let to = &places[(i + 1 + i / places.len()) % places.len()];
-        let stop = |kind: StopKind, place: &DemoPlace, window: Window| NewStop {
-            kind,
-            name: place.name.clone(),
-            address: place.address.clone(),
-            lat: place.lat,
-            lon: place.lon,
-            time_zone,
-            window: Some(window),
-        };
-        let order = NewOrder {
+        let load = DemoLoad {
             reference,
-            customer: Customer {
-                name: "Demo Customer".into(),
-                email: None,
+            vehicle_id: demo_vehicle(i),
+            from,
+            to,
+            pickup: Window {
+                from: hour - Duration::hours(1),
+                to: hour + Duration::hours(1),
             },
-            vehicle_id: Some(demo_vehicle(i)),
-            driver_name: None,
-            stops: vec![
-                stop(
-                    StopKind::Pickup,
-                    from,
-                    Window {
-                        from: hour - Duration::hours(1),
-                        to: hour + Duration::hours(1),
-                    },
-                ),
-                stop(
-                    StopKind::Delivery,
-                    to,
-                    Window {
-                        from: hour + Duration::hours(2),
-                        to: hour + Duration::hours(4),
-                    },
-                ),
-            ],
+            delivery: Window {
+                from: hour + Duration::hours(2),
+                to: hour + Duration::hours(4),
+            },
+            time_zone,
+            note: "Demo shipment created by `tracker serve`.".into(),
         };
-        let created = store
-            .create_order(tenant.id.clone(), order, crate::new_tracking_code())
-            .await?;
-        let (dispatched, _) = store
-            .add_event(
-                Some(tenant.id.clone()),
-                created.id.clone(),
-                NewEvent {
-                    kind: EventKind::Status,
-                    status: Some(OrderStatus::Dispatched),
-                    at: now,
-                    note: Some("Demo shipment created by `tracker serve`.".into()),
-                    source: StatusSource::System,
-                    stop_index: None,
-                },
-            )
-            .await?;
+        let dispatched = create_load(store, &tenant, load, now).await?;
         orders.push(dispatched);
     }
     Ok(DemoSeed {
@@ -143,4 +107,67 @@ pub async fn seed(
         new_api_key,
         orders,
     })
+}
+
+/// One demo order to make: a pickup at `from`, a delivery at `to`.
+#[derive(Debug, Clone)]
+pub struct DemoLoad<'a> {
+    pub reference: String,
+    pub vehicle_id: VehicleId,
+    pub from: &'a DemoPlace,
+    pub to: &'a DemoPlace,
+    pub pickup: Window,
+    pub delivery: Window,
+    pub time_zone: Tz,
+    /// The note on its `dispatched` entry.
+    pub note: String,
+}
+
+/// Creates a demo order for the demo customer and dispatches it at `now`.
+pub async fn create_load(
+    store: &dyn Store,
+    tenant: &Tenant,
+    load: DemoLoad<'_>,
+    now: DateTime<Utc>,
+) -> Result<Order> {
+    let stop = |kind: StopKind, place: &DemoPlace, window: Window| NewStop {
+        kind,
+        name: place.name.clone(),
+        address: place.address.clone(),
+        lat: place.lat,
+        lon: place.lon,
+        time_zone: load.time_zone,
+        window: Some(window),
+    };
+    let order = NewOrder {
+        reference: load.reference.clone(),
+        customer: Customer {
+            name: "Demo Customer".into(),
+            email: None,
+        },
+        vehicle_id: Some(load.vehicle_id.clone()),
+        driver_name: None,
+        stops: vec![
+            stop(StopKind::Pickup, load.from, load.pickup),
+            stop(StopKind::Delivery, load.to, load.delivery),
+        ],
+    };
+    let created = store
+        .create_order(tenant.id.clone(), order, crate::new_tracking_code())
+        .await?;
+    let (dispatched, _) = store
+        .add_event(
+            Some(tenant.id.clone()),
+            created.id.clone(),
+            NewEvent {
+                kind: EventKind::Status,
+                status: Some(OrderStatus::Dispatched),
+                at: now,
+                note: Some(load.note),
+                source: StatusSource::System,
+                stop_index: None,
+            },
+        )
+        .await?;
+    Ok(dispatched)
 }

@@ -19,13 +19,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{OrderStatus, Router, StatusSource, StopKind, VehicleId};
+use engine::{OrderStatus, Router, VehicleId};
 use ingest::BusPublisher;
 use ingest::simulate::{Fleet, FleetConfig};
-use portal_api::demo::{DemoPlace, DemoSeed, demo_reference, demo_vehicle};
-use portal_api::{
-    Customer, EventKind, ListQuery, NewEvent, NewOrder, NewStop, Order, Store, Tenant, Window,
-};
+use portal_api::demo::{DemoLoad, DemoPlace, DemoSeed, create_load, demo_reference, demo_vehicle};
+use portal_api::{ListQuery, Order, Store, Tenant, Window};
 use road_graph::{LatLon, RoadGraph, haversine_m};
 
 /// How the demo runs.
@@ -245,68 +243,31 @@ async fn next_load(
     let to = (from + 1) % n;
     truck.next_place = to + 1;
     truck.loads += 1;
-    let stop = |kind: StopKind, place: &DemoPlace, window: Window| NewStop {
-        kind,
-        name: place.name.clone(),
-        address: place.address.clone(),
-        lat: place.lat,
-        lon: place.lon,
-        time_zone: settings.time_zone,
-        window: Some(window),
-    };
-    let order = NewOrder {
+    let load = DemoLoad {
         reference: format!(
             "{}-{}",
             demo_reference(truck.slot),
             now.format("%m%d%H%M%S")
         ),
-        customer: Customer {
-            name: "Demo Customer".into(),
-            email: None,
+        vehicle_id: truck.vehicle.clone(),
+        from: &places[from],
+        to: &places[to],
+        pickup: Window {
+            from: now,
+            to: now + TimeDelta::hours(1),
         },
-        vehicle_id: Some(truck.vehicle.clone()),
-        driver_name: None,
-        stops: vec![
-            stop(
-                StopKind::Pickup,
-                &places[from],
-                Window {
-                    from: now,
-                    to: now + TimeDelta::hours(1),
-                },
-            ),
-            stop(
-                StopKind::Delivery,
-                &places[to],
-                Window {
-                    from: now + TimeDelta::minutes(30),
-                    to: now + TimeDelta::hours(3),
-                },
-            ),
-        ],
+        delivery: Window {
+            from: now + TimeDelta::minutes(30),
+            to: now + TimeDelta::hours(3),
+        },
+        time_zone: settings.time_zone,
+        note: format!(
+            "Demo load {} for {} (truck on its way to the pickup).",
+            truck.loads + 1,
+            truck.vehicle
+        ),
     };
-    let created = store
-        .create_order(tenant.id.clone(), order, portal_api::new_tracking_code())
-        .await?;
-    let (dispatched, _) = store
-        .add_event(
-            Some(tenant.id.clone()),
-            created.id.clone(),
-            NewEvent {
-                kind: EventKind::Status,
-                status: Some(OrderStatus::Dispatched),
-                at: now,
-                note: Some(format!(
-                    "Demo load {} for {} (truck on its way to the pickup).",
-                    truck.loads + 1,
-                    truck.vehicle
-                )),
-                source: StatusSource::System,
-                stop_index: None,
-            },
-        )
-        .await?;
-    Ok(dispatched)
+    Ok(create_load(store, tenant, load, now).await?)
 }
 
 fn place_at(places: &[DemoPlace], i: usize) -> LatLon {
