@@ -33,26 +33,11 @@ use engine::{
 };
 use road_graph::{EdgeId, NodeId, ProfileConfig, RoadGraph, import_pbf};
 
+use crate::routing::Rng;
+
 const TRUCKS: usize = 400;
 /// Seconds between a truck's fixes.
 const EVERY_S: f64 = 10.0;
-
-/// SplitMix64, so that every run times the same trucks.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct Truck {
     tracker: VehicleTracker,

@@ -146,14 +146,14 @@ fn memory_bus_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-fn kafka_broker() -> Option<String> {
+pub(crate) fn kafka_broker() -> Option<String> {
     let addr = std::env::var("TRACKER_TEST_KAFKA").ok()?;
     let socket: SocketAddr = addr.parse().ok()?;
     TcpStream::connect_timeout(&socket, Duration::from_secs(1)).ok()?;
     Some(addr)
 }
 
-fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

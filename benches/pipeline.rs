@@ -14,7 +14,6 @@
 //! worker threads; librdkafka has its own threads. Skipped with a notice when no
 //! broker is reachable.
 
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,6 +30,8 @@ use ingest::kafka::{
 use ingest::simulate::{Fleet, FleetConfig};
 use ingest::{IngestStats, PositionSink, SinkError, SinkReceipt, shutdown_channel};
 use road_graph::{ProfileConfig, RoadGraph, import_pbf};
+
+use crate::ingest::{kafka_broker, unique};
 
 const N_TRUCKS: usize = 2000;
 /// Simulated time: positions from every truck over this long.
@@ -158,20 +159,6 @@ impl PositionSink for EngineOnly {
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         Ok(vec![None; vehicles.len()])
     }
-}
-
-fn kafka_broker() -> Option<String> {
-    let addr = std::env::var("TRACKER_TEST_KAFKA").ok()?;
-    let socket: SocketAddr = addr.parse().ok()?;
-    TcpStream::connect_timeout(&socket, Duration::from_secs(1)).ok()?;
-    Some(addr)
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("bench-{name}-{}-{nanos}", std::process::id())
 }
 
 /// Reads the whole topic once into `sink`; the time from the first to the last
