@@ -9,6 +9,11 @@
 //!   `LiveEngine` on every batch (map matching, traffic model, per-order ETA
 //!   trackers, geofences), as `tracker serve` does minus the store.
 //!
+//! The engine runs with one shard per core, as `tracker serve` does.
+//! `pipeline/engine_only/{1,2}_shards` runs the same positions through the
+//! engine alone (no broker), in batches of 5,000 in device-time order: the
+//! gain of sharding on its own.
+//!
 //! Timed from the first to the last sink write (the group join is not counted),
 //! scaled to all positions, like `ingest/kafka_consume`. The runtime has two
 //! worker threads; librdkafka has its own threads. Skipped with a notice when no
@@ -193,6 +198,59 @@ async fn consume<S: PositionSink>(
     (last - first).mul_f64(n as f64 / after_first as f64)
 }
 
+/// An engine over the setup's router and orders, with `shards` shards.
+fn engine(setup: &Setup, shards: usize) -> LiveEngine {
+    let mut config = LiveConfig::truck(Tz::UTC);
+    config.shards = shards;
+    let mut engine = LiveEngine::new(
+        Arc::clone(&setup.router),
+        config,
+        SpeedProfile::free_flow(Tz::UTC),
+    )
+    .expect("engine");
+    engine.set_orders(setup.orders.clone());
+    engine
+}
+
+/// One shard per core, as `tracker serve` sets it.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+fn engine_only(c: &mut Criterion) {
+    let setup = setup();
+    let mut positions = setup.positions.clone();
+    positions.sort_by_key(|p| p.time);
+    let mut group = c.benchmark_group("pipeline/engine_only");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(positions.len() as u64));
+    for shards in [1, 2] {
+        group.bench_function(format!("{shards}_shards"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut engine = engine(setup, shards);
+                    let now = Utc::now();
+                    let started = Instant::now();
+                    for batch in positions.chunks(5000) {
+                        std::hint::black_box(engine.process(batch, now));
+                    }
+                    total += started.elapsed();
+                    let counters = engine.counters();
+                    assert_eq!(counters.positions, positions.len() as u64);
+                    assert!(counters.eta_updates > 0, "{counters:?}");
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
 fn kafka_to_engine(c: &mut Criterion) {
     let Some(brokers) = kafka_broker() else {
         eprintln!(
@@ -248,16 +306,9 @@ fn kafka_to_engine(c: &mut Criterion) {
             runtime.block_on(async {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let mut engine = LiveEngine::new(
-                        Arc::clone(&setup.router),
-                        LiveConfig::truck(Tz::UTC),
-                        SpeedProfile::free_flow(Tz::UTC),
-                    )
-                    .expect("engine");
-                    engine.set_orders(setup.orders.clone());
                     let sink = Arc::new(EngineOnly {
                         span: Span::default(),
-                        engine: Mutex::new(engine),
+                        engine: Mutex::new(engine(setup, cores())),
                         events: AtomicU64::new(0),
                     });
                     total += consume(&brokers, &topic, Arc::clone(&sink), |s| &s.span, n).await;
@@ -276,4 +327,4 @@ fn kafka_to_engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, kafka_to_engine);
+criterion::criterion_group!(benches, engine_only, kafka_to_engine);

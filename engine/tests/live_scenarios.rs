@@ -345,3 +345,99 @@ fn slow_traffic_seen_by_the_fleet_reaches_the_metric_off_the_positions_path() {
     assert_eq!(engine.counters().metrics_installed, 1);
     assert!(engine.counters().edges_updated >= 1);
 }
+
+/// Each vehicle's and each order's events, in their order (what a page of one
+/// order or one truck sees; the interleaving across trucks is not promised).
+fn per_subject(events: &[EngineEvent]) -> std::collections::BTreeMap<String, Vec<EngineEvent>> {
+    let mut by = std::collections::BTreeMap::<String, Vec<EngineEvent>>::new();
+    for e in events {
+        let key = match e {
+            EngineEvent::PositionUpdated(p) => format!("vehicle {}", p.vehicle_id),
+            EngineEvent::EtaUpdated(u) => format!("order {}", u.order_id),
+            EngineEvent::StatusChanged(s) => format!("order {}", s.order_id),
+        };
+        by.entry(key).or_default().push(e.clone());
+    }
+    by
+}
+
+#[test]
+fn a_fleet_split_over_shards_sees_exactly_what_one_shard_sees_even_when_an_order_changes_truck() {
+    let (map, graph) = straight_road();
+    let router = Arc::new(router(&graph));
+    let (ab, bc, cd) = (
+        edge(&map, &graph, 'a', 'b'),
+        edge(&map, &graph, 'b', 'c'),
+        edge(&map, &graph, 'c', 'd'),
+    );
+    // Twelve trucks a few seconds apart on a → d, each on its own order.
+    let trucks: Vec<String> = (0..12).map(|i| format!("T{i}")).collect();
+    let mut fleet: Vec<Position> = trucks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| driving(&graph, t, &[ab, bc, cd], 15.0, 3.0 * i as f64))
+        .collect();
+    fleet.sort_by_key(|p| p.time);
+    let orders = |reassigned: bool| -> Vec<ActiveOrder> {
+        trucks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut order = order_b_to_d(&map);
+                order.order_id = OrderId(format!("ord_{i}"));
+                // Half way, ord_0 moves from T0 to T7 (a dispatcher's swap).
+                order.vehicle_id = VehicleId(if reassigned && i == 0 { "T7".into() } else { t.clone() });
+                order
+            })
+            .collect()
+    };
+    let run = |shards: usize| {
+        let mut config = LiveConfig::truck(Tz::UTC);
+        config.shards = shards;
+        let mut engine = LiveEngine::new(
+            Arc::clone(&router),
+            config,
+            SpeedProfile::free_flow(Tz::UTC),
+        )
+        .expect("engine");
+        engine.set_orders(orders(false));
+        let mut events = Vec::new();
+        let (first, second) = fleet.split_at(fleet.len() / 2);
+        for batch in first.chunks(23) {
+            events.extend(engine.process(batch, batch[0].time).events);
+        }
+        engine.set_orders(orders(true));
+        for batch in second.chunks(23) {
+            events.extend(engine.process(batch, batch[0].time).events);
+        }
+        (events, engine.counters(), engine.vehicles())
+    };
+
+    let (one, one_counters, one_vehicles) = run(1);
+    let (four, four_counters, four_vehicles) = run(4);
+    assert_eq!(per_subject(&one), per_subject(&four));
+    assert_eq!(one_counters, four_counters);
+    assert_eq!((one_vehicles, four_vehicles), (12, 12));
+    assert_eq!(one_counters.positions, fleet.len() as u64);
+    // The swapped order is tracked from T7 after the swap: its ETAs go on.
+    let swapped = &per_subject(&four)["order ord_0"];
+    let swap_at = fleet[fleet.len() / 2].time;
+    assert!(
+        etas(swapped).iter().any(|u| u.computed_at >= swap_at),
+        "ord_0 gets ETAs from its new truck"
+    );
+}
+
+#[test]
+fn zero_shards_is_refused_by_name() {
+    let (_, graph) = straight_road();
+    let mut config = LiveConfig::truck(Tz::UTC);
+    config.shards = 0;
+    let err = LiveEngine::new(
+        Arc::new(router(&graph)),
+        config,
+        SpeedProfile::free_flow(Tz::UTC),
+    )
+    .expect_err("refused");
+    assert!(err.to_string().contains("shards"), "{err}");
+}

@@ -77,6 +77,10 @@ pub(crate) struct ServeArgs {
     /// How often the routing metric follows live traffic, seconds.
     #[arg(long, default_value_t = 10.0)]
     recustomize_every_s: f64,
+    /// Engine shards: the fleet is split by vehicle id and a batch's shards are
+    /// matched and tracked side by side (default: one per CPU core).
+    #[arg(long, env = "TRACKER_ENGINE_SHARDS")]
+    engine_shards: Option<usize>,
     /// Public origin of tracking links (default: http://LISTEN-ADDRESS).
     #[arg(long, env = "TRACKER_PUBLIC_URL")]
     public_url: Option<String>,
@@ -197,6 +201,9 @@ async fn serve(
     let router = Arc::new(router);
     let mut live_config = LiveConfig::truck(time_zone);
     live_config.recustomize_every_s = args.recustomize_every_s;
+    live_config.shards = args.engine_shards.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let engine: SharedEngine = Arc::new(Mutex::new(LiveEngine::new(
         Arc::clone(&router),
         live_config,

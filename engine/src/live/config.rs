@@ -30,12 +30,16 @@ pub struct LiveConfig {
     /// Whether receivers take a truck before its appointment window opens (when
     /// not, an early truck's ETA is the window's opening, `window_wait`).
     pub early_allowed: bool,
+    /// The fleet is split by vehicle id into this many shards that process a
+    /// batch side by side (on the rayon pool). 1 keeps everything on the
+    /// caller's thread; a run is deterministic for a given number.
+    pub shards: usize,
 }
 
 impl LiveConfig {
     /// Truck settings: the matcher, tracker and traffic settings for trucks,
     /// the metric re-derived every 10 s, vehicles forgotten after an hour of
-    /// silence, early arrivals taken.
+    /// silence, early arrivals taken, one shard.
     pub fn truck(time_zone: Tz) -> LiveConfig {
         LiveConfig {
             matcher: MatcherConfig::TRUCK,
@@ -46,6 +50,7 @@ impl LiveConfig {
             metric_change_ratio: 0.02,
             vehicle_idle_s: 3600.0,
             early_allowed: true,
+            shards: 1,
         }
     }
 
@@ -65,6 +70,12 @@ impl LiveConfig {
                     reason: format!("must be a positive number, got {value}"),
                 });
             }
+        }
+        if !(1..=1024).contains(&self.shards) {
+            return Err(Error::InvalidConfig {
+                setting: "shards",
+                reason: format!("must be 1 to 1024, got {}", self.shards),
+            });
         }
         if !(self.metric_change_ratio.is_finite() && self.metric_change_ratio >= 0.0) {
             return Err(Error::InvalidConfig {

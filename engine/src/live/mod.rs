@@ -13,33 +13,36 @@
 //! customization, on any thread, while queries go on on the old metric), and
 //! [`LiveEngine::install_metric`] (quick: the trackers re-time on the new one).
 //!
-//! Like the rest of the crate it is synchronous, does no I/O and takes `now`.
+//! The fleet is split into [`LiveConfig::shards`] shards by vehicle id; a
+//! batch's shards run side by side on the rayon pool, and what is fleet-wide
+//! (the traffic model, the calibrator) takes their results in shard order
+//! afterwards. Like the rest of the crate it is synchronous, does no I/O and
+//! takes `now`; a run is deterministic for a given number of shards.
 
 mod config;
 mod orders;
+mod shard;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use road_graph::{EdgeId, LatLon, RoadGraph};
+use rayon::prelude::*;
+use road_graph::{EdgeId, RoadGraph};
 use serde::{Deserialize, Serialize};
 
 pub use config::LiveConfig;
 use orders::OrderState;
 pub use orders::{ActiveOrder, ActiveStop};
+use shard::{Shard, ShardOutput, Shared, shard_of};
 
 use crate::error::Result;
-use crate::eta::{Calibrator, HosReport};
-use crate::events::{EngineEvent, PositionUpdate};
-use crate::matching::{Fix, MatchEvents, MatchState, Matcher};
+use crate::eta::Calibrator;
+use crate::events::EngineEvent;
 use crate::order::OrderId;
-use crate::position::{Position, VehicleId};
+use crate::position::Position;
 use crate::routing::{Metric, Router};
-use crate::tracking::{
-    ArrivalRecord, ClosedPrediction, MetricVersion, PredictionRecord, TrackerOutput,
-    TrackingContext, VehicleFix,
-};
+use crate::tracking::{ArrivalRecord, MetricVersion, PredictionRecord};
 use crate::traffic::{SpeedProfile, TrafficCounters, TrafficModel};
 
 /// What one batch produced.
@@ -69,6 +72,23 @@ pub struct LiveCounters {
     pub edges_updated: u64,
     /// Vehicles forgotten after a long silence.
     pub vehicles_retired: u64,
+}
+
+impl LiveCounters {
+    /// Field-wise sum.
+    fn plus(&self, other: &LiveCounters) -> LiveCounters {
+        LiveCounters {
+            positions: self.positions + other.positions,
+            matched: self.matched + other.matched,
+            stale: self.stale + other.stale,
+            eta_updates: self.eta_updates + other.eta_updates,
+            status_changes: self.status_changes + other.status_changes,
+            untrackable_orders: self.untrackable_orders + other.untrackable_orders,
+            metrics_installed: self.metrics_installed + other.metrics_installed,
+            edges_updated: self.edges_updated + other.edges_updated,
+            vehicles_retired: self.vehicles_retired + other.vehicles_retired,
+        }
+    }
 }
 
 /// A new routing metric from the traffic model, to customize on any thread.
@@ -101,12 +121,6 @@ impl MetricUpdate {
     }
 }
 
-#[derive(Debug)]
-struct VehicleState {
-    matching: MatchState,
-    last_time: DateTime<Utc>,
-}
-
 /// The fleet's live state on one map.
 #[derive(Debug)]
 pub struct LiveEngine {
@@ -122,10 +136,9 @@ pub struct LiveEngine {
     last_housekeeping_at: Option<DateTime<Utc>>,
     /// The newest device time processed.
     latest: Option<DateTime<Utc>>,
-    vehicles: HashMap<VehicleId, VehicleState>,
-    orders: HashMap<OrderId, OrderState>,
-    by_vehicle: HashMap<VehicleId, Vec<OrderId>>,
-    scratch: MatchEvents,
+    /// The vehicles and their orders, split by [`shard_of`] the vehicle id.
+    shards: Vec<Shard>,
+    /// Fleet-wide counts (metrics, untrackable orders); the shards count the rest.
     counters: LiveCounters,
 }
 
@@ -134,6 +147,7 @@ impl LiveEngine {
     /// with checked settings; the traffic model starts from `profile`.
     pub fn new(router: Arc<Router>, config: LiveConfig, profile: SpeedProfile) -> Result<Self> {
         config.validate()?;
+        let config_shards = config.shards;
         let graph = Arc::clone(router.graph());
         let traffic = TrafficModel::new(Arc::clone(&graph), config.traffic.clone(), profile)?;
         let calibrator = Calibrator::new(config.calibration.clone())?;
@@ -152,10 +166,7 @@ impl LiveEngine {
             last_prepared_at: None,
             last_housekeeping_at: None,
             latest: None,
-            vehicles: HashMap::new(),
-            orders: HashMap::new(),
-            by_vehicle: HashMap::new(),
-            scratch: MatchEvents::default(),
+            shards: (0..config_shards).map(|_| Shard::default()).collect(),
             counters: LiveCounters::default(),
         })
     }
@@ -169,7 +180,9 @@ impl LiveEngine {
     }
 
     pub fn counters(&self) -> LiveCounters {
-        self.counters
+        self.shards
+            .iter()
+            .fold(self.counters, |sum, shard| sum.plus(&shard.counters))
     }
 
     pub fn traffic_counters(&self) -> TrafficCounters {
@@ -188,18 +201,25 @@ impl LiveEngine {
 
     /// Orders with a running tracker.
     pub fn tracked_orders(&self) -> usize {
-        self.orders.values().filter(|o| o.tracker.is_some()).count()
+        self.shards
+            .iter()
+            .flat_map(|s| s.orders.values())
+            .filter(|o| o.tracker.is_some())
+            .count()
     }
 
     /// Vehicles with matcher state.
     pub fn vehicles(&self) -> usize {
-        self.vehicles.len()
+        self.shards.iter().map(Shard::vehicles).sum()
     }
 
     /// The order as the engine knows it (status and arrivals include its own
     /// geofence moves).
     pub fn order(&self, id: &OrderId) -> Option<&ActiveOrder> {
-        self.orders.get(id).map(|o| &o.order)
+        self.shards
+            .iter()
+            .find_map(|s| s.orders.get(id))
+            .map(|o| &o.order)
     }
 
     /// Replaces the set of active orders: new ones get a tracker, changed plans
@@ -210,17 +230,20 @@ impl LiveEngine {
     /// ETAs.
     pub fn set_orders(&mut self, orders: Vec<ActiveOrder>) -> Vec<(OrderId, String)> {
         let mut untrackable = Vec::new();
-        let mut keep: HashMap<OrderId, OrderState> = HashMap::with_capacity(orders.len());
+        let n = self.shards.len();
+        let mut keep: Vec<HashMap<OrderId, OrderState>> = (0..n).map(|_| HashMap::new()).collect();
         for fresh in orders {
             let id = fresh.order_id.clone();
-            match self.orders.remove(&id) {
+            let to = shard_of(&fresh.vehicle_id, n);
+            let known = self.shards.iter_mut().find_map(|s| s.orders.remove(&id));
+            match known {
                 Some(mut state) if state.same_plan(&fresh) => {
                     let out = state.refresh(&fresh);
                     for closed in &out.closed {
                         self.calibrator
                             .record(closed.predicted, closed.actual_to_go_s);
                     }
-                    keep.insert(id, state);
+                    keep[to].insert(id, state);
                 }
                 _ => {
                     let (state, problem) = OrderState::new(
@@ -233,17 +256,13 @@ impl LiveEngine {
                         self.counters.untrackable_orders += 1;
                         untrackable.push((id.clone(), problem.0));
                     }
-                    keep.insert(id, state);
+                    keep[to].insert(id, state);
                 }
             }
         }
-        self.orders = keep;
-        self.by_vehicle.clear();
-        let mut ids: Vec<&OrderId> = self.orders.keys().collect();
-        ids.sort();
-        for id in ids {
-            let vehicle = self.orders[id].order.vehicle_id.clone();
-            self.by_vehicle.entry(vehicle).or_default().push(id.clone());
+        for (shard, orders) in self.shards.iter_mut().zip(keep) {
+            shard.orders = orders;
+            shard.reindex();
         }
         untrackable
     }
@@ -255,98 +274,38 @@ impl LiveEngine {
     /// (the newest device time) only before any position was seen, to retire
     /// silent vehicles.
     pub fn process(&mut self, positions: &[Position], now: DateTime<Utc>) -> LiveOutput {
-        let mut out = LiveOutput::default();
-        let graph = Arc::clone(&self.graph);
-        // The matcher holds only scratch memory: one per batch is cheap.
-        let Ok(mut matcher) = Matcher::new(&graph, self.config.matcher.clone()) else {
-            // The settings were validated at construction.
-            return out;
+        let shared = Shared {
+            graph: &self.graph,
+            router: &self.router,
+            config: &self.config,
+            metric: &self.metric,
+            calibrator: &self.calibrator,
         };
-        for p in positions {
-            self.counters.positions += 1;
-            let vehicle = self
-                .vehicles
-                .entry(p.vehicle_id.clone())
-                .or_insert_with(|| VehicleState {
-                    matching: MatchState::new(),
-                    last_time: p.time,
-                });
-            let fix = Fix::from(p);
-            let fresh = vehicle.matching.counters().fixes == 0 || p.time > vehicle.last_time;
-            self.scratch.clear();
-            matcher.push(&mut vehicle.matching, &fix, &mut self.scratch);
-            self.traffic.observe_traversals(&self.scratch.traversals);
-            if !fresh {
-                self.counters.stale += 1;
-                continue;
+        let results: Vec<ShardOutput> = if self.shards.len() == 1 {
+            let part: Vec<&Position> = positions.iter().collect();
+            vec![self.shards[0].process(&part, &shared)]
+        } else {
+            let n = self.shards.len();
+            let mut parts: Vec<Vec<&Position>> = vec![Vec::new(); n];
+            for p in positions {
+                parts[shard_of(&p.vehicle_id, n)].push(p);
             }
-            vehicle.last_time = p.time;
-            self.latest = self.latest.max(Some(p.time));
-            let matched = self
-                .scratch
-                .provisional
-                .iter()
-                .rev()
-                // The matcher keeps times in milliseconds; devices may send finer.
-                .find(|m| m.time.timestamp_millis() == p.time.timestamp_millis())
-                .and_then(|m| m.outcome.matched().copied());
-            if matched.is_some() {
-                self.counters.matched += 1;
-            }
-            let shown = matched.map_or(fix.pos, |m| m.point);
-            out.events
-                .push(EngineEvent::PositionUpdated(PositionUpdate {
-                    vehicle_id: p.vehicle_id.clone(),
-                    time: p.time,
-                    lat: shown.lat,
-                    lon: shown.lon,
-                    speed_mps: p.speed_mps,
-                    heading_deg: p.heading_deg,
-                    matched: matched.is_some(),
-                }));
-            let Some(order_ids) = self.by_vehicle.get(&p.vehicle_id) else {
-                continue;
-            };
-            let vehicle_fix = VehicleFix {
-                time: p.time,
-                position: fix.pos,
-                matched,
-                hos: HosReport {
-                    drive_left_s: p.hos_drive_remaining_s,
-                    ..HosReport::default()
-                },
-            };
-            let mut closed = Vec::new();
-            for id in order_ids {
-                let Some(state) = self.orders.get_mut(id) else {
-                    continue;
-                };
-                let ctx = TrackingContext {
-                    router: &self.router,
-                    metric: &self.metric,
-                    calibrator: &self.calibrator,
-                };
-                let departure_radius_m = self.config.tracker.departure_radius_m;
-                track(
-                    state,
-                    &vehicle_fix,
-                    shown,
-                    &ctx,
-                    departure_radius_m,
-                    &mut out,
-                    &mut closed,
-                );
-            }
-            for c in closed {
+            self.shards
+                .par_iter_mut()
+                .zip(parts.par_iter())
+                .map(|(shard, part)| shard.process(part, &shared))
+                .collect()
+        };
+        let mut out = LiveOutput::default();
+        for result in results {
+            self.traffic.observe_traversals(&result.traversals);
+            for c in result.closed {
                 self.calibrator.record(c.predicted, c.actual_to_go_s);
             }
-        }
-        for event in &out.events {
-            match event {
-                EngineEvent::EtaUpdated(_) => self.counters.eta_updates += 1,
-                EngineEvent::StatusChanged(_) => self.counters.status_changes += 1,
-                EngineEvent::PositionUpdated(_) => {}
-            }
+            self.latest = self.latest.max(result.latest);
+            out.events.extend(result.out.events);
+            out.predictions.extend(result.out.predictions);
+            out.arrivals.extend(result.out.arrivals);
         }
         self.housekeeping(self.latest.unwrap_or(now));
         out
@@ -363,27 +322,18 @@ impl LiveEngine {
         }
         self.last_housekeeping_at = Some(now);
         let idle = Duration::milliseconds((self.config.vehicle_idle_s * 1000.0) as i64);
-        let silent: Vec<VehicleId> = self
-            .vehicles
-            .iter()
-            .filter(|(_, v)| now - v.last_time > idle)
-            .map(|(id, _)| id.clone())
-            .collect();
-        if silent.is_empty() {
-            return;
-        }
-        let graph = Arc::clone(&self.graph);
-        let Ok(mut matcher) = Matcher::new(&graph, self.config.matcher.clone()) else {
-            return;
+        let shared = Shared {
+            graph: &self.graph,
+            router: &self.router,
+            config: &self.config,
+            metric: &self.metric,
+            calibrator: &self.calibrator,
         };
-        for id in silent {
-            if let Some(mut v) = self.vehicles.remove(&id) {
-                self.scratch.clear();
-                matcher.finish(&mut v.matching, &mut self.scratch);
-                self.traffic.observe_traversals(&self.scratch.traversals);
-                self.counters.vehicles_retired += 1;
-            }
+        let mut traversals = Vec::new();
+        for shard in &mut self.shards {
+            shard.retire_silent(now, idle, &shared, &mut traversals);
         }
+        self.traffic.observe_traversals(&traversals);
     }
 
     /// Whether `recustomize_every_s` has passed since the last metric was
@@ -448,49 +398,4 @@ impl LiveEngine {
         self.install_metric(version);
         Ok(true)
     }
-}
-
-/// Advances one order by one fix of its vehicle: the departure from the stop
-/// it stood at, the tracker (ETAs, arrivals), and the status changes they make.
-fn track(
-    state: &mut OrderState,
-    fix: &VehicleFix,
-    shown: LatLon,
-    ctx: &TrackingContext<'_>,
-    departure_radius_m: f64,
-    out: &mut LiveOutput,
-    closed: &mut Vec<ClosedPrediction>,
-) {
-    // Leaving a stop is judged on the matched place (GPS noise around a parked
-    // truck stays well inside the radius).
-    if fix.matched.is_some()
-        && let Some(change) = state.maybe_departed(shown, fix.time, departure_radius_m)
-    {
-        out.events.push(EngineEvent::StatusChanged(change));
-    }
-    let Some(tracker) = state.tracker.as_mut() else {
-        return;
-    };
-    let TrackerOutput {
-        updates,
-        predictions,
-        arrivals,
-        closed: closing,
-        ..
-    } = tracker.on_fix(ctx, fix);
-    if tracker.done() {
-        state.tracker = None;
-    }
-    closed.extend(closing);
-    out.predictions.extend(predictions);
-    // An arrival comes before the ETAs to the next stop that the same fix
-    // produced, so a page sees the stop reached, then the new ETA.
-    for arrival in &arrivals {
-        if let Some(change) = state.arrived(arrival.stop_index, arrival.arrived_at) {
-            out.events.push(EngineEvent::StatusChanged(change));
-        }
-    }
-    out.arrivals.extend(arrivals);
-    out.events
-        .extend(updates.into_iter().map(EngineEvent::EtaUpdated));
 }

@@ -1,0 +1,288 @@
+//! One shard of the live engine: the vehicles whose id hashes to it, their
+//! matcher state and the orders they carry. A batch's positions are split by
+//! shard and the shards run side by side, each reading the fleet-wide state
+//! (router, metric, calibrator) and writing only its own; what has to be
+//! fleet-wide (edge passages for the traffic model, closed predictions for the
+//! calibrator) is handed back and folded in by [`super::LiveEngine`] once every
+//! shard is done, in shard order, so a run is deterministic for a given number
+//! of shards.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use road_graph::{LatLon, RoadGraph};
+
+use super::orders::OrderState;
+use super::{LiveConfig, LiveCounters, LiveOutput};
+use crate::eta::{Calibrator, HosReport};
+use crate::events::{EngineEvent, PositionUpdate};
+use crate::matching::{Fix, MatchEvents, MatchState, Matcher, Traversal};
+use crate::order::OrderId;
+use crate::position::{Position, VehicleId};
+use crate::routing::Router;
+use crate::tracking::{
+    ClosedPrediction, MetricVersion, TrackerOutput, TrackingContext, VehicleFix,
+};
+
+/// The shard of a vehicle among `n`: FNV-1a of its id, so the split is the same
+/// on every run and every machine.
+pub(super) fn shard_of(vehicle: &VehicleId, n: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in vehicle.as_str().as_bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % n.max(1) as u64) as usize
+}
+
+/// What every shard reads and none writes while a batch runs.
+pub(super) struct Shared<'a> {
+    pub(super) graph: &'a RoadGraph,
+    pub(super) router: &'a Router,
+    pub(super) config: &'a LiveConfig,
+    pub(super) metric: &'a MetricVersion,
+    pub(super) calibrator: &'a Calibrator,
+}
+
+#[derive(Debug)]
+struct VehicleState {
+    matching: MatchState,
+    last_time: DateTime<Utc>,
+}
+
+/// What one shard made of its part of a batch.
+#[derive(Debug, Default)]
+pub(super) struct ShardOutput {
+    pub(super) out: LiveOutput,
+    /// Edge passages, in the order the shard's vehicles made them.
+    pub(super) traversals: Vec<Traversal>,
+    /// Predictions whose outcome became known.
+    pub(super) closed: Vec<ClosedPrediction>,
+    /// The newest device time the shard took (stale positions excluded).
+    pub(super) latest: Option<DateTime<Utc>>,
+}
+
+/// A share of the fleet's live state.
+#[derive(Debug, Default)]
+pub(super) struct Shard {
+    vehicles: HashMap<VehicleId, VehicleState>,
+    pub(super) orders: HashMap<OrderId, OrderState>,
+    by_vehicle: HashMap<VehicleId, Vec<OrderId>>,
+    scratch: MatchEvents,
+    /// Positions, matches, staleness, ETA updates, status changes and retired
+    /// vehicles of this shard (the rest is counted fleet-wide).
+    pub(super) counters: LiveCounters,
+}
+
+impl Shard {
+    pub(super) fn vehicles(&self) -> usize {
+        self.vehicles.len()
+    }
+
+    /// Rebuilds the vehicle → orders index after the orders changed; each
+    /// vehicle's orders in id order.
+    pub(super) fn reindex(&mut self) {
+        self.by_vehicle.clear();
+        let mut ids: Vec<&OrderId> = self.orders.keys().collect();
+        ids.sort();
+        for id in ids {
+            let vehicle = self.orders[id].order.vehicle_id.clone();
+            self.by_vehicle.entry(vehicle).or_default().push(id.clone());
+        }
+    }
+
+    /// Runs this shard's positions (in device-time order per vehicle) through
+    /// matching and the trackers.
+    pub(super) fn process(&mut self, positions: &[&Position], shared: &Shared<'_>) -> ShardOutput {
+        let mut result = ShardOutput::default();
+        // The matcher holds only scratch memory: one per batch is cheap.
+        let Ok(mut matcher) = Matcher::new(shared.graph, shared.config.matcher.clone()) else {
+            // The settings were validated at construction.
+            return result;
+        };
+        let ctx = TrackingContext {
+            router: shared.router,
+            metric: shared.metric,
+            calibrator: shared.calibrator,
+        };
+        let departure_radius_m = shared.config.tracker.departure_radius_m;
+        for &p in positions {
+            self.counters.positions += 1;
+            let vehicle = self
+                .vehicles
+                .entry(p.vehicle_id.clone())
+                .or_insert_with(|| VehicleState {
+                    matching: MatchState::new(),
+                    last_time: p.time,
+                });
+            let fix = Fix::from(p);
+            let fresh = vehicle.matching.counters().fixes == 0 || p.time > vehicle.last_time;
+            self.scratch.clear();
+            matcher.push(&mut vehicle.matching, &fix, &mut self.scratch);
+            result
+                .traversals
+                .extend_from_slice(&self.scratch.traversals);
+            if !fresh {
+                self.counters.stale += 1;
+                continue;
+            }
+            vehicle.last_time = p.time;
+            result.latest = result.latest.max(Some(p.time));
+            let matched = self
+                .scratch
+                .provisional
+                .iter()
+                .rev()
+                // The matcher keeps times in milliseconds; devices may send finer.
+                .find(|m| m.time.timestamp_millis() == p.time.timestamp_millis())
+                .and_then(|m| m.outcome.matched().copied());
+            if matched.is_some() {
+                self.counters.matched += 1;
+            }
+            let shown = matched.map_or(fix.pos, |m| m.point);
+            result
+                .out
+                .events
+                .push(EngineEvent::PositionUpdated(PositionUpdate {
+                    vehicle_id: p.vehicle_id.clone(),
+                    time: p.time,
+                    lat: shown.lat,
+                    lon: shown.lon,
+                    speed_mps: p.speed_mps,
+                    heading_deg: p.heading_deg,
+                    matched: matched.is_some(),
+                }));
+            let Some(order_ids) = self.by_vehicle.get(&p.vehicle_id) else {
+                continue;
+            };
+            let vehicle_fix = VehicleFix {
+                time: p.time,
+                position: fix.pos,
+                matched,
+                hos: HosReport {
+                    drive_left_s: p.hos_drive_remaining_s,
+                    ..HosReport::default()
+                },
+            };
+            for id in order_ids {
+                if let Some(state) = self.orders.get_mut(id) {
+                    track(
+                        state,
+                        &vehicle_fix,
+                        shown,
+                        &ctx,
+                        departure_radius_m,
+                        &mut result.out,
+                        &mut result.closed,
+                    );
+                }
+            }
+        }
+        for event in &result.out.events {
+            match event {
+                EngineEvent::EtaUpdated(_) => self.counters.eta_updates += 1,
+                EngineEvent::StatusChanged(_) => self.counters.status_changes += 1,
+                EngineEvent::PositionUpdated(_) => {}
+            }
+        }
+        result
+    }
+
+    /// Closes the chains of vehicles silent for longer than `idle` before `now`
+    /// and forgets them; their last passages are appended to `traversals`.
+    pub(super) fn retire_silent(
+        &mut self,
+        now: DateTime<Utc>,
+        idle: Duration,
+        shared: &Shared<'_>,
+        traversals: &mut Vec<Traversal>,
+    ) {
+        let silent: Vec<VehicleId> = self
+            .vehicles
+            .iter()
+            .filter(|(_, v)| now - v.last_time > idle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if silent.is_empty() {
+            return;
+        }
+        let Ok(mut matcher) = Matcher::new(shared.graph, shared.config.matcher.clone()) else {
+            return;
+        };
+        // In id order, so the traffic model sees the same sequence every run.
+        let mut silent = silent;
+        silent.sort();
+        for id in silent {
+            if let Some(mut v) = self.vehicles.remove(&id) {
+                self.scratch.clear();
+                matcher.finish(&mut v.matching, &mut self.scratch);
+                traversals.extend_from_slice(&self.scratch.traversals);
+                self.counters.vehicles_retired += 1;
+            }
+        }
+    }
+}
+
+/// Advances one order by one fix of its vehicle: the departure from the stop
+/// it stood at, the tracker (ETAs, arrivals), and the status changes they make.
+fn track(
+    state: &mut OrderState,
+    fix: &VehicleFix,
+    shown: LatLon,
+    ctx: &TrackingContext<'_>,
+    departure_radius_m: f64,
+    out: &mut LiveOutput,
+    closed: &mut Vec<ClosedPrediction>,
+) {
+    // Leaving a stop is judged on the matched place (GPS noise around a parked
+    // truck stays well inside the radius).
+    if fix.matched.is_some()
+        && let Some(change) = state.maybe_departed(shown, fix.time, departure_radius_m)
+    {
+        out.events.push(EngineEvent::StatusChanged(change));
+    }
+    let Some(tracker) = state.tracker.as_mut() else {
+        return;
+    };
+    let TrackerOutput {
+        updates,
+        predictions,
+        arrivals,
+        closed: closing,
+        ..
+    } = tracker.on_fix(ctx, fix);
+    if tracker.done() {
+        state.tracker = None;
+    }
+    closed.extend(closing);
+    out.predictions.extend(predictions);
+    // An arrival comes before the ETAs to the next stop that the same fix
+    // produced, so a page sees the stop reached, then the new ETA.
+    for arrival in &arrivals {
+        if let Some(change) = state.arrived(arrival.stop_index, arrival.arrived_at) {
+            out.events.push(EngineEvent::StatusChanged(change));
+        }
+    }
+    out.arrivals.extend(arrivals);
+    out.events
+        .extend(updates.into_iter().map(EngineEvent::EtaUpdated));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vehicle_always_lands_on_the_same_shard_and_a_fleet_spreads_over_all() {
+        let ids: Vec<VehicleId> = (0..1000).map(|i| VehicleId(format!("TRK-{i}"))).collect();
+        let mut per_shard = [0usize; 4];
+        for id in &ids {
+            let shard = shard_of(id, 4);
+            assert_eq!(shard, shard_of(&id.clone(), 4));
+            per_shard[shard] += 1;
+        }
+        // 1000 ids over 4 shards: each gets a fair share (±20 %).
+        assert!(per_shard.iter().all(|&n| (200..=300).contains(&n)), "{per_shard:?}");
+        assert!(ids.iter().all(|id| shard_of(id, 1) == 0));
+    }
+}
