@@ -386,7 +386,11 @@ fn a_fleet_split_over_shards_sees_exactly_what_one_shard_sees_even_when_an_order
                 let mut order = order_b_to_d(&map);
                 order.order_id = OrderId(format!("ord_{i}"));
                 // Half way, ord_0 moves from T0 to T7 (a dispatcher's swap).
-                order.vehicle_id = VehicleId(if reassigned && i == 0 { "T7".into() } else { t.clone() });
+                order.vehicle_id = VehicleId(if reassigned && i == 0 {
+                    "T7".into()
+                } else {
+                    t.clone()
+                });
                 order
             })
             .collect()

@@ -287,6 +287,10 @@ impl RoadGraph {
     /// The part of an edge's geometry between two offsets from its tail (in order).
     pub fn edge_points_between(&self, edge: EdgeId, from_m: f64, to_m: f64) -> Vec<LatLon> {
         let points = self.edge_points(edge);
+        if from_m <= 0.0 && to_m >= self.edge_length_m(edge) {
+            // The whole edge (most of a route): its points as they are.
+            return points;
+        }
         let mut out = vec![self.point_along_edge(edge, from_m)];
         let mut walked_m = 0.0;
         for pair in points.windows(2) {

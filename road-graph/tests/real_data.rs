@@ -198,3 +198,25 @@ fn nearest_edges_on_porto_are_sorted_and_within_the_radius() {
         );
     }
 }
+
+#[test]
+fn a_stretch_of_an_edge_follows_its_geometry_between_the_two_offsets() {
+    let (g, _) = import("monaco.osm.pbf");
+    for e in (0..g.n_edges() as u32).step_by(7).map(EdgeId) {
+        let length_m = g.edge_length_m(e);
+        let whole = g.edge_points_between(e, 0.0, length_m);
+        assert_eq!(whole, g.edge_points(e), "the whole edge is its geometry");
+        let (from_m, to_m) = (0.25 * length_m, 0.75 * length_m);
+        let part = g.edge_points_between(e, from_m, to_m);
+        assert!(part.len() >= 2 && part.len() <= whole.len() + 2);
+        let first = part.first().copied().expect("points");
+        let last = part.last().copied().expect("points");
+        assert!(haversine_m(first, g.point_along_edge(e, from_m)) < 0.01);
+        assert!(haversine_m(last, g.point_along_edge(e, to_m)) < 0.01);
+        let walked_m: f64 = part.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+        assert!(
+            (walked_m - 0.5 * length_m).abs() <= 0.01 * length_m + 0.5,
+            "half the edge: {walked_m:.1} m of {length_m:.1} m"
+        );
+    }
+}

@@ -152,21 +152,38 @@ impl Calibrator {
     /// Records one closed prediction: what it predicted and the time it actually
     /// took, seconds.
     pub fn record(&mut self, predicted: Horizon, actual_to_go_s: f64) {
-        let Some(error) = self.relative_error(predicted, actual_to_go_s) else {
-            return;
-        };
-        let b = self.bucket_of(predicted.uncertain_s.max(0.0));
-        let capacity = self.config.capacity;
-        let bucket = &mut self.buckets[b];
-        if bucket.errors.len() == capacity {
-            bucket.errors.pop_front();
+        self.record_all([(predicted, actual_to_go_s)]);
+    }
+
+    /// [`Calibrator::record`] for many outcomes, the percentiles refreshed once
+    /// per bucket at the end (a live engine closes hundreds per batch).
+    pub fn record_all(&mut self, outcomes: impl IntoIterator<Item = (Horizon, f64)>) {
+        let mut touched = vec![false; self.buckets.len()];
+        for (predicted, actual_to_go_s) in outcomes {
+            let Some(error) = self.relative_error(predicted, actual_to_go_s) else {
+                continue;
+            };
+            let b = self.bucket_of(predicted.uncertain_s.max(0.0));
+            let capacity = self.config.capacity;
+            let bucket = &mut self.buckets[b];
+            if bucket.errors.len() == capacity {
+                bucket.errors.pop_front();
+            }
+            bucket.errors.push_back(error as f32);
+            bucket.recorded += 1;
+            touched[b] = true;
         }
-        bucket.errors.push_back(error as f32);
-        bucket.recorded += 1;
-        let mut sorted: Vec<f32> = bucket.errors.iter().copied().collect();
-        sorted.sort_by(f32::total_cmp);
-        bucket.q10 = quantile(&sorted, 0.1);
-        bucket.q90 = quantile(&sorted, 0.9);
+        for (bucket, _) in self
+            .buckets
+            .iter_mut()
+            .zip(touched)
+            .filter(|(_, touched)| *touched)
+        {
+            let mut sorted: Vec<f32> = bucket.errors.iter().copied().collect();
+            sorted.sort_by(f32::total_cmp);
+            bucket.q10 = quantile(&sorted, 0.1);
+            bucket.q90 = quantile(&sorted, 0.9);
+        }
     }
 
     /// The relative 10th and 90th percentiles for a horizon, data blended with

@@ -299,9 +299,12 @@ impl LiveEngine {
         let mut out = LiveOutput::default();
         for result in results {
             self.traffic.observe_traversals(&result.traversals);
-            for c in result.closed {
-                self.calibrator.record(c.predicted, c.actual_to_go_s);
-            }
+            self.calibrator.record_all(
+                result
+                    .closed
+                    .iter()
+                    .map(|c| (c.predicted, c.actual_to_go_s)),
+            );
             self.latest = self.latest.max(result.latest);
             out.events.extend(result.out.events);
             out.predictions.extend(result.out.predictions);

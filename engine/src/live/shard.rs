@@ -282,7 +282,10 @@ mod tests {
             per_shard[shard] += 1;
         }
         // 1000 ids over 4 shards: each gets a fair share (±20 %).
-        assert!(per_shard.iter().all(|&n| (200..=300).contains(&n)), "{per_shard:?}");
+        assert!(
+            per_shard.iter().all(|&n| (200..=300).contains(&n)),
+            "{per_shard:?}"
+        );
         assert!(ids.iter().all(|id| shard_of(id, 1) == 0));
     }
 }
