@@ -112,7 +112,10 @@ fn real_tracks_beat_the_free_flow_baseline_with_a_sane_window() {
     assert_eq!(names, ["00000018", "00000039", "00000045"]);
     for t in traces {
         assert!(number(t, "predicted") > 0.0, "{t}");
-        assert!(number(t, "predicted") < number(t, "fixes"), "not the last fix");
+        assert!(
+            number(t, "predicted") < number(t, "fixes"),
+            "not the last fix"
+        );
         assert!(t.get("skipped").is_none(), "{t}");
     }
     // Every horizon the drives span (up to 15 minutes) is there.
