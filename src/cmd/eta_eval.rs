@@ -6,8 +6,13 @@
 //!
 //! One calibrator is shared by all traces in the order given, and learns only
 //! from outcomes already known at the time (checkpoints passed, earlier traces'
-//! arrivals), as it would in service. `--simulate N` adds truck trips with known
-//! traffic and hours of service on the `--map` (see `simulate`).
+//! arrivals), as it would in service. With `--cross`, the traces are split in
+//! two halves (alternately, in the order given) and each half is scored by a
+//! calibrator that first learned from the other half, then online as before:
+//! every trace is still scored by a window that never saw its own arrival, but
+//! the first traces are not scored by an empty calibrator. `--simulate N` adds
+//! truck trips with known traffic and hours of service on the `--map` (see
+//! `simulate`).
 
 mod replay;
 mod score;
@@ -73,6 +78,11 @@ pub(crate) struct EtaEvalArgs {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Score each half of the traces (alternately split) with a calibrator
+    /// that first learned from the other half; without it, one calibrator
+    /// learns online from the first trace on.
+    #[arg(long)]
+    cross: bool,
     /// Override a tracker setting, `name=value` (repeatable; nested names with
     /// dots, e.g. `eta.pace.persistence=0.9`; `calibration.NAME` for the
     /// calibrator).
@@ -143,7 +153,6 @@ pub(crate) fn run(args: EtaEvalArgs) -> anyhow::Result<()> {
         recustomize_s: args.recustomize_s,
         tracker,
     };
-    let mut calibrator = Calibrator::new(calibration)?;
     let mut report = Report::new();
     let started = Instant::now();
     let mut log = match &args.log {
@@ -159,68 +168,146 @@ pub(crate) fn run(args: EtaEvalArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // Consecutive traces on the same map share its routers.
-    let mut session: Option<(PathBuf, MapSession)> = None;
-    let session_for =
-        |path: &Path, session: &mut Option<(PathBuf, MapSession)>| -> anyhow::Result<()> {
-            if session.as_ref().is_none_or(|(p, _)| p != path) {
-                let (graph, _) = open_map(path)?;
-                *session = Some((path.to_path_buf(), MapSession::new(Arc::new(graph))?));
-            }
-            Ok(())
+    let mut sessions = Sessions::default();
+    // The simulated trips are drawn once, and replayed after the traces.
+    let sim_trips = if args.simulate > 0 {
+        let sim = SimSettings {
+            trips: args.simulate,
+            every_s: args.sim_every,
+            noise_m: args.sim_noise_m,
+            seed: args.seed,
         };
-    for job in &jobs {
-        session_for(&job.map, &mut session)?;
-        let Some((_, map)) = session.as_ref() else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&job.trace)
-            .map_err(|e| bad_input(format!("{}: {e}", job.trace.display())))?;
-        let fixes = engine::parse_trace(&text)
-            .map_err(|e| bad_input(format!("{}: {e}", job.trace.display())))?;
-        let trip = Trip {
-            name: job.name.clone(),
-            fixes: thin(fixes, args.every),
-            hos: Vec::new(),
-            fleet: Vec::new(),
-        };
-        let result = map
-            .replay(
-                &trip,
+        simulate(sessions.open(&args.map[0])?, &sim)
+    } else {
+        Vec::new()
+    };
+    let units: Vec<Unit<'_>> = jobs
+        .iter()
+        .map(Unit::Trace)
+        .chain(sim_trips.iter().map(Unit::Sim))
+        .collect();
+    // (learn from these first, unscored; then score these)
+    let passes: Vec<(Vec<usize>, Vec<usize>)> = if args.cross {
+        let (even, odd): (Vec<usize>, Vec<usize>) = (0..units.len()).partition(|i| i % 2 == 0);
+        vec![(odd.clone(), even.clone()), (even, odd)]
+    } else {
+        vec![(Vec::new(), (0..units.len()).collect())]
+    };
+    let mut calibrator = Calibrator::new(calibration.clone())?;
+    for (k, (learn, score)) in passes.iter().enumerate() {
+        if k > 0 {
+            calibrator = Calibrator::new(calibration.clone())?;
+        }
+        for &i in learn {
+            replay_unit(
+                &units[i],
+                &args,
+                &mut sessions,
+                &replay_settings,
+                &mut calibrator,
+                None,
+            )?;
+        }
+        for &i in score {
+            let result = replay_unit(
+                &units[i],
+                &args,
+                &mut sessions,
                 &replay_settings,
                 &mut calibrator,
                 log.as_mut().map(|w| w as &mut dyn Write),
-            )
-            .with_context(|| format!("trace {}", job.trace.display()))?;
-        report.add(&job.name, job.flag.as_deref(), &result, !args.json);
-    }
-    if args.simulate > 0 {
-        session_for(&args.map[0], &mut session)?;
-        if let Some((_, map)) = session.as_ref() {
-            let sim = SimSettings {
-                trips: args.simulate,
-                every_s: args.sim_every,
-                noise_m: args.sim_noise_m,
-                seed: args.seed,
-            };
-            for trip in simulate(map, &sim) {
-                let result = map.replay(
-                    &trip,
-                    &replay_settings,
-                    &mut calibrator,
-                    log.as_mut().map(|w| w as &mut dyn Write),
-                )?;
-                report.add(&trip.name, None, &result, !args.json);
-            }
+            )?;
+            report.add(units[i].name(), units[i].flag(), &result, !args.json);
         }
     }
-    let report = report.finish(&calibrator, started);
+    let mode = if args.cross {
+        "cross: each half of the traces scored after the calibrator learned from the other half, then online"
+    } else {
+        "online: one calibrator learning in trace order, only from outcomes already known"
+    };
+    let mut report = report.finish(&calibrator, started);
+    report["calibration_mode"] = json!(mode);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
     }
     Ok(())
+}
+
+/// One trip to replay: a trace file on its map, or a simulated trip on the one
+/// `--map`.
+#[derive(Debug, Clone, Copy)]
+enum Unit<'a> {
+    Trace(&'a Job),
+    Sim(&'a Trip),
+}
+
+impl Unit<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Unit::Trace(job) => &job.name,
+            Unit::Sim(trip) => &trip.name,
+        }
+    }
+
+    fn flag(&self) -> Option<&str> {
+        match self {
+            Unit::Trace(job) => job.flag.as_deref(),
+            Unit::Sim(_) => None,
+        }
+    }
+}
+
+/// The map session of the last map opened: consecutive trips on one map share
+/// its routers.
+#[derive(Debug, Default)]
+struct Sessions {
+    current: Option<(PathBuf, MapSession)>,
+}
+
+impl Sessions {
+    fn open(&mut self, path: &Path) -> anyhow::Result<&MapSession> {
+        if self.current.as_ref().is_none_or(|(p, _)| p != path) {
+            let (graph, _) = open_map(path)?;
+            self.current = Some((path.to_path_buf(), MapSession::new(Arc::new(graph))?));
+        }
+        self.current
+            .as_ref()
+            .map(|(_, session)| session)
+            .context("no map session")
+    }
+}
+
+/// Replays one trip; the calibrator learns from what closes along the way.
+fn replay_unit(
+    unit: &Unit<'_>,
+    args: &EtaEvalArgs,
+    sessions: &mut Sessions,
+    settings: &ReplaySettings,
+    calibrator: &mut Calibrator,
+    log: Option<&mut dyn Write>,
+) -> anyhow::Result<TripResult> {
+    match unit {
+        Unit::Trace(job) => {
+            let map = sessions.open(&job.map)?;
+            let text = std::fs::read_to_string(&job.trace)
+                .map_err(|e| bad_input(format!("{}: {e}", job.trace.display())))?;
+            let fixes = engine::parse_trace(&text)
+                .map_err(|e| bad_input(format!("{}: {e}", job.trace.display())))?;
+            let trip = Trip {
+                name: job.name.clone(),
+                fixes: thin(fixes, args.every),
+                hos: Vec::new(),
+                fleet: Vec::new(),
+            };
+            map.replay(&trip, settings, calibrator, log)
+                .with_context(|| format!("trace {}", job.trace.display()))
+        }
+        Unit::Sim(trip) => sessions
+            .open(&args.map[0])?
+            .replay(trip, settings, calibrator, log),
+    }
 }
 
 /// The scores so far, overall and for flagged and unflagged traces, and one
@@ -315,7 +402,7 @@ impl Report {
         report["calibration"] = calibrator
             .summary()
             .iter()
-            .map(|b| json!({"max_s": b.max_s, "samples": b.samples, "q10": round3(b.q10), "q90": round3(b.q90)}))
+            .map(|b| json!({"max_s": b.max_s, "samples": b.samples, "trips": b.trips, "q10": round3(b.q10), "q90": round3(b.q90)}))
             .collect();
         report["traces"] = Value::Array(self.per_trace);
         report["elapsed_s"] = json!(round1(started.elapsed().as_secs_f64()));

@@ -7,7 +7,13 @@
 //! their 10th and 90th percentiles, so that about 80 % of arrivals fall inside the
 //! window if tomorrow's errors look like today's. Before there is data a prior
 //! stands in (ETAs run late more often than early), and the data takes over as
-//! samples arrive (shrinkage by a pseudo-count).
+//! trips arrive (shrinkage by a pseudo-count).
+//!
+//! Errors are counted by trip, not by sample: one truck's checkpoints a minute
+//! apart are one story told many times (a truck that parks for two hours makes
+//! every one of its predictions late), so each trip weighs the same in a
+//! bucket's percentiles, and a bucket backed by two trips leans on its shorter
+//! neighbour and the prior however many samples those trips closed.
 
 use std::collections::VecDeque;
 
@@ -27,14 +33,19 @@ pub struct CalibrationConfig {
     /// predicted time to go, over the predicted time to go).
     pub prior_q10: f64,
     pub prior_q90: f64,
-    /// The prior weighs as much as this many measured errors.
-    pub prior_samples: f64,
+    /// The prior (and, for longer buckets, the next shorter bucket) weighs as
+    /// much as this many trips' errors.
+    pub prior_trips: f64,
     /// Errors are relative to the time to go, but at least this many seconds: a
     /// truck one minute out is not "50 % late" when it is 30 s late.
     pub min_scale_s: f64,
     /// The window reaches at least this far on each side of the ETA, seconds
     /// (clocks, sampling and the last metres make nothing surer than that).
     pub min_half_width_s: f64,
+    /// Hours-of-service rests in a prediction widen the window by this share
+    /// of their length on each side: a 10-hour reset ends when the driver gets
+    /// going, which the clocks know to the minute, not to the second.
+    pub rest_spread: f64,
     /// Errors kept per vehicle ([`OwnErrors`]).
     pub own_capacity: usize,
     /// A vehicle's own errors weigh `n / (n + own_prior_samples)` against the
@@ -52,9 +63,10 @@ impl CalibrationConfig {
             capacity: 1000,
             prior_q10: -0.10,
             prior_q90: 0.20,
-            prior_samples: 20.0,
+            prior_trips: 3.0,
             min_scale_s: 180.0,
             min_half_width_s: 30.0,
+            rest_spread: 0.02,
             own_capacity: 64,
             own_prior_samples: 10.0,
         }
@@ -82,11 +94,14 @@ impl CalibrationConfig {
         if !(self.prior_q10 <= 0.0 && self.prior_q90 >= 0.0 && self.prior_q10 > -1.0) {
             return Err(invalid("prior_q10", "the prior needs -1 < q10 <= 0 <= q90"));
         }
-        if !(self.prior_samples >= 0.0 && self.min_scale_s > 0.0 && self.min_half_width_s >= 0.0) {
+        if !(self.prior_trips >= 0.0 && self.min_scale_s > 0.0 && self.min_half_width_s >= 0.0) {
             return Err(invalid(
                 "min_scale_s",
-                "must be positive (and prior_samples not negative)",
+                "must be positive (and prior_trips not negative)",
             ));
+        }
+        if !(0.0..=1.0).contains(&self.rest_spread) {
+            return Err(invalid("rest_spread", "must be in 0..=1"));
         }
         Ok(())
     }
@@ -94,10 +109,14 @@ impl CalibrationConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Bucket {
-    errors: VecDeque<f32>,
-    /// Percentiles of `errors`, refreshed on every record.
+    /// The newest errors and the trip each came from.
+    errors: VecDeque<(f32, u64)>,
+    /// Percentiles of `errors`, each trip weighing the same, refreshed on every
+    /// record.
     q10: f64,
     q90: f64,
+    /// Distinct trips among `errors`.
+    trips: usize,
     recorded: u64,
 }
 
@@ -113,6 +132,7 @@ pub struct Calibrator {
 pub struct BucketSummary {
     pub max_s: Option<f64>,
     pub samples: usize,
+    pub trips: usize,
     pub q10: f64,
     pub q90: f64,
 }
@@ -169,7 +189,7 @@ impl Calibrator {
             if bucket.errors.len() == capacity {
                 bucket.errors.pop_front();
             }
-            bucket.errors.push_back(error as f32);
+            bucket.errors.push_back((error as f32, predicted.trip));
             bucket.recorded += 1;
             touched[b] = true;
         }
@@ -179,10 +199,7 @@ impl Calibrator {
             .zip(touched)
             .filter(|(_, touched)| *touched)
         {
-            let mut sorted: Vec<f32> = bucket.errors.iter().copied().collect();
-            sorted.sort_by(f32::total_cmp);
-            bucket.q10 = quantile(&sorted, 0.1);
-            bucket.q90 = quantile(&sorted, 0.9);
+            bucket.refresh();
         }
     }
 
@@ -192,10 +209,13 @@ impl Calibrator {
     /// with it, so an empty bucket borrows from its neighbour rather than from a
     /// guess.
     pub fn quantiles(&self, horizon_s: f64) -> (f64, f64) {
-        let k = self.config.prior_samples;
+        let k = self.config.prior_trips;
         let mut q = (self.config.prior_q10, self.config.prior_q90);
         for bucket in &self.buckets[..=self.bucket_of(horizon_s)] {
-            let n = bucket.errors.len() as f64;
+            if bucket.trips == 0 {
+                continue;
+            }
+            let n = bucket.trips as f64;
             q = (
                 (k * q.0 + n * bucket.q10) / (k + n),
                 (k * q.1 + n * bucket.q90) / (k + n),
@@ -264,6 +284,7 @@ impl Calibrator {
                 BucketSummary {
                     max_s,
                     samples: b.errors.len(),
+                    trips: b.trips,
                     q10,
                     q90,
                 }
@@ -286,15 +307,54 @@ impl Calibrator {
 pub struct Horizon {
     pub to_go_s: f64,
     pub uncertain_s: f64,
+    /// The trip that made the prediction (a key of vehicle, order and stop):
+    /// the calibrator weighs trips, not samples.
+    pub trip: u64,
 }
 
 impl Horizon {
-    /// A prediction that is all driving.
+    /// A prediction that is all driving, on trip 0.
     pub fn drive(to_go_s: f64) -> Horizon {
         Horizon {
             to_go_s,
             uncertain_s: to_go_s,
+            trip: 0,
         }
+    }
+
+    /// The same prediction, made on `trip`.
+    pub fn on_trip(self, trip: u64) -> Horizon {
+        Horizon { trip, ..self }
+    }
+}
+
+impl Bucket {
+    /// Recomputes the trip count and the percentiles, every trip weighing the
+    /// same whatever its number of errors.
+    fn refresh(&mut self) {
+        let mut per_trip: Vec<u64> = self.errors.iter().map(|&(_, t)| t).collect();
+        per_trip.sort_unstable();
+        let mut counts: Vec<(u64, usize)> = Vec::new();
+        for trip in per_trip {
+            match counts.last_mut() {
+                Some((t, n)) if *t == trip => *n += 1,
+                _ => counts.push((trip, 1)),
+            }
+        }
+        self.trips = counts.len();
+        let mut weighted: Vec<(f32, f64)> = self
+            .errors
+            .iter()
+            .map(|&(e, t)| {
+                let n = counts
+                    .binary_search_by_key(&t, |&(trip, _)| trip)
+                    .map_or(1, |i| counts[i].1);
+                (e, 1.0 / n as f64)
+            })
+            .collect();
+        weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.q10 = weighted_quantile(&weighted, 0.1);
+        self.q90 = weighted_quantile(&weighted, 0.9);
     }
 }
 
@@ -352,6 +412,33 @@ impl OwnErrors {
     }
 }
 
+/// Quantile of values sorted ascending with weights: each value stands at the
+/// middle of its weight on the cumulative scale, linear in between.
+fn weighted_quantile(sorted: &[(f32, f64)], q: f64) -> f64 {
+    let total: f64 = sorted.iter().map(|&(_, w)| w).sum();
+    if sorted.is_empty() || total <= 0.0 {
+        return 0.0;
+    }
+    let target = q * total;
+    let mut cumulative = 0.0;
+    let mut previous: Option<(f64, f64)> = None;
+    for &(value, weight) in sorted {
+        let at = cumulative + weight / 2.0;
+        cumulative += weight;
+        let value = f64::from(value);
+        if at >= target {
+            return match previous {
+                Some((p_at, p_value)) if at > p_at => {
+                    p_value + (value - p_value) * (target - p_at) / (at - p_at)
+                }
+                _ => value,
+            };
+        }
+        previous = Some((at, value));
+    }
+    previous.map_or(0.0, |(_, v)| v)
+}
+
 /// Linear-interpolated quantile of sorted values.
 fn quantile(sorted: &[f32], q: f64) -> f64 {
     match sorted.len() {
@@ -383,10 +470,11 @@ mod tests {
             (-30.0, 36.0),
             "never narrower than 30 s each way; relative to at least 3 minutes"
         );
-        // Errors uniform in -5 % .. +5 %: the window narrows towards ±4 %.
+        // Errors uniform in -5 % .. +5 % from 50 trips: the window narrows
+        // towards ±4 %.
         for i in 0..1000 {
             let rel = -0.05 + 0.1 * (i as f64 / 999.0);
-            cal.record(Horizon::drive(3000.0), 3000.0 * (1.0 + rel));
+            cal.record(Horizon::drive(3000.0).on_trip(i % 50), 3000.0 * (1.0 + rel));
         }
         let (q10, q90) = cal.quantiles(3000.0);
         assert!(
@@ -400,6 +488,34 @@ mod tests {
             (q10 + 0.04).abs() < 0.01 && (q90 - 0.04).abs() < 0.01,
             "{q10} {q90}"
         );
+    }
+
+    #[test]
+    fn one_trip_is_one_voice_however_many_errors_it_closes() {
+        let config = CalibrationConfig::standard();
+        let prior_q90 = config.prior_q90;
+        let mut cal = Calibrator::new(config).expect("valid");
+        // One truck parks for hours: all of its 500 checkpoints are 3× late.
+        for _ in 0..500 {
+            cal.record(Horizon::drive(3000.0).on_trip(100), 12_000.0);
+        }
+        let (_, q90) = cal.quantiles(3000.0);
+        assert!(
+            q90 > prior_q90 && q90 < 1.0,
+            "one trip moves the window, but does not make it: {q90}"
+        );
+        // Nineteen trips on time, a few errors each: the late truck is one in
+        // twenty, not 500 in 557.
+        for trip in 0..19 {
+            for i in 0..3 {
+                let rel = -0.05 + 0.05 * f64::from(i);
+                cal.record(Horizon::drive(3000.0).on_trip(trip), 3000.0 * (1.0 + rel));
+            }
+        }
+        let summary = cal.summary();
+        assert_eq!((summary[3].samples, summary[3].trips), (557, 20));
+        let (q10, q90) = cal.quantiles(3000.0);
+        assert!(q10 < 0.0 && q90 < 0.3, "{q10} {q90}");
     }
 
     #[test]

@@ -166,8 +166,12 @@ pub fn estimate_stops(
                 .get(k)
                 .map_or(r.served_s, |x| x.served_s)
         };
-        let p10_s = at(lo).min(r.served_s - floor_s).max(0.0);
-        let p90_s = at(hi).max(r.served_s + floor_s);
+        // Rests are planned to the minute, not to the second: they widen the
+        // window a little on both sides, and a truck in its 10-hour reset gets
+        // minutes rather than the bare floor.
+        let rest_spread_s = calibrator.config().rest_spread * r.hos_break_s;
+        let p10_s = (at(lo).min(r.served_s - floor_s) - rest_spread_s).max(0.0);
+        let p90_s = at(hi).max(r.served_s + floor_s) + rest_spread_s;
 
         let mut reasons = Vec::new();
         if traffic_s.abs() >= config.traffic_reason_min_s

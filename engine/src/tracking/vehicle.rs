@@ -10,6 +10,7 @@
 //! old); compute the ETAs; publish those that moved.
 
 use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -444,10 +445,11 @@ impl VehicleTracker {
     /// The next stop is reached at `at` (from a geofence, the driver app or the
     /// tracker itself): logs the arrival and closes its predictions.
     pub fn arrive(&mut self, at: DateTime<Utc>, out: &mut TrackerOutput) {
+        let stop_index = self.first_stop_index + self.next as u32;
+        let trip = trip_key(&self.order_id, stop_index);
         let Some(state) = self.stops.get_mut(self.next) else {
             return;
         };
-        let stop_index = self.first_stop_index + self.next as u32;
         for cp in self.checkpoints.drain(..) {
             let actual_s = seconds(at - cp.set_at);
             let error_s = actual_s - cp.predicted.to_go_s;
@@ -464,6 +466,7 @@ impl VehicleTracker {
                 predicted: Horizon {
                     to_go_s: seconds(p.arrival - p.predicted_at),
                     uncertain_s: p.uncertain_s,
+                    trip,
                 },
                 actual_to_go_s: actual_s,
                 covered: p.p10 <= at && at <= p.p90,
@@ -619,6 +622,15 @@ fn reason_flags(reasons: &[EtaReason]) -> [bool; 4] {
         reasons.contains(&EtaReason::Dwell),
         reasons.contains(&EtaReason::WindowWait),
     ]
+}
+
+/// The calibrator's key for one order stop's predictions: they are one trip,
+/// not independent samples. Deterministic, so replays give the same windows.
+pub(crate) fn trip_key(order_id: &OrderId, stop_index: u32) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    order_id.hash(&mut hasher);
+    stop_index.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn seconds(d: Duration) -> f64 {

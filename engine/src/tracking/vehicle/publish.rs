@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     MAX_CHECKPOINTS, MAX_SAMPLES, Published, Sample, TrackingContext, VehicleTracker, millis,
-    reason_flags, seconds,
+    reason_flags, seconds, trip_key,
 };
 use crate::eta::{Calibrator, Horizon, StopEta};
 use crate::events::EtaUpdate;
@@ -53,6 +53,7 @@ impl VehicleTracker {
         let factor = self.pace.factor(&self.config.eta.pace);
         let left_s = leg.left(graph, pos).time_s;
         let clocks = self.hos.clocks();
+        let trip = trip_key(&self.order_id, self.first_stop_index + self.next as u32);
         let mut stops = Vec::new();
         for drive_s in CHECKPOINT_DRIVES_S {
             let target_left_s = left_s - drive_s / factor;
@@ -66,6 +67,7 @@ impl VehicleTracker {
             let predicted = Horizon {
                 to_go_s: played.drive(&self.config.eta.hos, drive_s, &mut stops),
                 uncertain_s: drive_s,
+                trip,
             };
             let (lower_s, upper_s) = ctx.calibrator.window_s(predicted);
             let cp = Checkpoint {
