@@ -333,11 +333,11 @@ impl Report {
     }
 
     fn add(&mut self, name: &str, flag: Option<&str>, result: &TripResult, print: bool) {
-        let all = self.scores.add(&result.by_horizon);
+        let all = self.scores.add(&result.by_horizon, &result.by_predicted);
         if flag.is_some() {
-            self.flagged.add(&result.by_horizon);
+            self.flagged.add(&result.by_horizon, &result.by_predicted);
         } else {
-            self.unflagged.add(&result.by_horizon);
+            self.unflagged.add(&result.by_horizon, &result.by_predicted);
         }
         add_counters(&mut self.totals, &result.counters);
         let mut entry = all.summary();
@@ -429,6 +429,7 @@ fn add_counters(total: &mut TrackerCounters, c: &TrackerCounters) {
 
 fn print_table(report: &Value) {
     let o = &report["overall"];
+    println!("calibration {}", report["calibration_mode"]);
     println!(
         "{} fixes: MAE {} s (baseline {} s), p90 |error| {} s (baseline {} s), coverage {}",
         report["fixes"],
@@ -438,21 +439,41 @@ fn print_table(report: &Value) {
         o["baseline_p90_abs_error_s"],
         o["coverage"]
     );
+    let label = |h: &Value| {
+        h["max_s"]
+            .as_f64()
+            .map_or("-".to_string(), |m| format!("≤{m}"))
+    };
+    println!("by real time to go:");
     println!(
-        "{:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "horizon", "n", "mae", "base mae", "p90", "base p90", "cover"
+        "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "horizon", "n", "traces", "mae", "base mae", "p90", "base p90", "cover"
     );
     for h in report["horizons"].as_array().into_iter().flatten() {
         println!(
-            "{:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}",
-            h["max_s"]
-                .as_f64()
-                .map_or("-".to_string(), |m| format!("≤{m}")),
+            "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            label(h),
             h["n"],
+            h["traces"],
             h["mae_s"],
             h["baseline_mae_s"],
             h["p90_abs_error_s"],
             h["baseline_p90_abs_error_s"],
+            h["coverage"]
+        );
+    }
+    println!("by predicted time to go (what the window promises):");
+    println!("{:>9} {:>7} {:>6} {:>8}", "horizon", "n", "traces", "cover");
+    for h in report["horizons_predicted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "{:>9} {:>7} {:>6} {:>8}",
+            label(h),
+            h["n"],
+            h["traces"],
             h["coverage"]
         );
     }

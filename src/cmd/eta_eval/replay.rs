@@ -35,6 +35,8 @@ pub(super) struct Trip {
 #[derive(Debug, Default)]
 pub(super) struct TripResult {
     pub(super) by_horizon: Vec<Errors>,
+    /// The same predictions by their own (predicted) time to go.
+    pub(super) by_predicted: Vec<Errors>,
     pub(super) fixes: usize,
     pub(super) predicted: usize,
     pub(super) counters: TrackerCounters,
@@ -95,6 +97,7 @@ impl MapSession {
         let graph = &self.graph;
         let mut result = TripResult {
             by_horizon: vec![Errors::default(); HORIZONS_S.len() + 1],
+            by_predicted: vec![Errors::default(); HORIZONS_S.len() + 1],
             fixes: trip.fixes.len(),
             ..TripResult::default()
         };
@@ -225,6 +228,8 @@ impl MapSession {
             let baseline_s = free.duration_s() - actual_s;
             let covered = eta.p10 <= arrival && arrival <= eta.p90;
             result.by_horizon[bucket(actual_s)].push(ours_s, baseline_s, covered);
+            result.by_predicted[bucket(seconds_between(fix.time, eta.eta))]
+                .push(ours_s, baseline_s, covered);
             result.predicted += 1;
             if let Some(log) = log.as_mut() {
                 writeln!(
