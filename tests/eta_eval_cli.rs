@@ -77,6 +77,25 @@ fn check_shape(doc: &Value) -> (f64, f64, f64) {
         }
     }
     assert_eq!(n_total, fixes, "the horizons count every prediction once");
+    // The same predictions by their own time to go: what the window promises.
+    let predicted = doc["horizons_predicted"]
+        .as_array()
+        .expect("horizons_predicted");
+    let n_predicted: f64 = predicted.iter().map(|h| number(h, "n")).sum();
+    assert_eq!(n_predicted, fixes);
+    let n_traces = doc["traces"].as_array().expect("traces").len() as f64;
+    for h in horizons.iter().chain(predicted) {
+        assert!((0.0..=1.0).contains(&number(h, "coverage")), "{h}");
+        let traces = number(h, "traces");
+        assert!(traces >= 1.0 && traces <= n_traces, "{h}");
+    }
+    assert!(
+        doc["calibration_mode"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("online") || m.starts_with("cross")),
+        "{}",
+        doc["calibration_mode"]
+    );
     let calibration = doc["calibration"].as_array().expect("calibration");
     assert!(!calibration.is_empty());
     for b in calibration {
@@ -126,6 +145,39 @@ fn real_tracks_beat_the_free_flow_baseline_with_a_sane_window() {
         .filter_map(|h| h["max_s"].as_f64())
         .collect();
     assert_eq!(max, [300.0, 900.0]);
+}
+
+#[test]
+fn cross_calibration_scores_every_track_once_and_says_so() {
+    let dir = kubicka();
+    let tracks = ["--dir", dir.to_str().expect("utf-8 path"), "--tracks"];
+    let ids = "00000018,00000039,00000045,00000072";
+    let online = eta_eval_json(&[tracks[0], tracks[1], tracks[2], ids]);
+    let cross = eta_eval_json(&[tracks[0], tracks[1], tracks[2], ids, "--cross"]);
+    check_shape(&cross);
+    assert!(
+        cross["calibration_mode"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("cross")),
+        "{}",
+        cross["calibration_mode"]
+    );
+    assert!(
+        online["calibration_mode"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("online"))
+    );
+    // The same predictions (the calibrator moves only the window), each track
+    // scored once: 18 and 45 after learning from 39 and 72, then the other way.
+    assert_eq!(cross["fixes"], online["fixes"]);
+    assert_eq!(cross["overall"]["mae_s"], online["overall"]["mae_s"]);
+    let names: Vec<&str> = cross["traces"]
+        .as_array()
+        .expect("traces")
+        .iter()
+        .filter_map(|t| t["trace"].as_str())
+        .collect();
+    assert_eq!(names, ["00000018", "00000045", "00000039", "00000072"]);
 }
 
 #[test]
