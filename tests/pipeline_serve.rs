@@ -107,3 +107,76 @@ async fn positions_through_kafka_reach_the_page_with_an_eta() {
     let (positions, eta) = position_and_eta(&mut ws, Duration::from_secs(90)).await;
     check_page_is_live(&snapshot, &positions, eta.as_ref());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_trucks_with_their_orders_are_dispatched_and_tracked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "sim.db");
+    let key = portal_support::create_tenant(dir.path(), &store, "Simulated Freight");
+    let server = Server::start(
+        dir.path(),
+        &["--store", &store, "--orders-every-s", "0.5"],
+        0,
+    );
+    let map = concat!(env!("CARGO_MANIFEST_DIR"), "/src/data/baltimore.osm.pbf");
+    // The server is another process: blocking this test's thread is harmless.
+    let simulate = std::process::Command::new(portal_support::TRACKER)
+        .args([
+            "simulate",
+            "--map",
+            map,
+            "--vehicles",
+            "4",
+            "--speedup",
+            "120",
+        ])
+        .args([
+            "--duration",
+            "10",
+            "--to",
+            &server.base_url,
+            "--create-orders",
+        ])
+        .args(["--api-key", &key])
+        .output()
+        .expect("tracker simulate runs");
+    assert!(
+        simulate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&simulate.stderr)
+    );
+    let report: Value = serde_json::from_slice(&simulate.stdout).expect("a JSON report");
+    let created = report["orders_created"].as_u64().expect("orders_created");
+    assert!(created >= 1, "an order per trip: {report}");
+
+    let listed: Value = portal_support::client()
+        .get(format!("{}/api/v1/orders?limit=100", server.base_url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    let orders = listed["orders"]
+        .as_array()
+        .or_else(|| listed.as_array())
+        .expect("a list of orders");
+    assert_eq!(orders.len() as u64, created);
+    for order in orders {
+        assert_ne!(order["status"], "created", "dispatched at once: {order}");
+        assert!(order["vehicle_id"].as_str().is_some(), "{order}");
+    }
+    let with_eta = orders
+        .iter()
+        .filter(|o| {
+            o["stops"]
+                .as_array()
+                .is_some_and(|stops| stops.iter().any(|s| !s["eta"].is_null()))
+        })
+        .count();
+    assert!(
+        with_eta > 0,
+        "the engine tracks the simulated orders: none has an ETA in {listed}"
+    );
+}

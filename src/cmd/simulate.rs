@@ -43,8 +43,8 @@ pub(crate) struct SimulateArgs {
     /// Tenant API key for the HTTP API.
     #[arg(long, env = "TRACKER_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Create an order for every trip through the API (the `--to` URL when it is
-    /// http, else `--api-url`).
+    /// Create and dispatch an order for every trip through the API (the `--to`
+    /// URL when it is http, else `--api-url`), so the engine tracks it.
     #[arg(long)]
     create_orders: bool,
     /// The tracker API for orders when publishing positions to Kafka.

@@ -303,13 +303,25 @@ impl Publisher {
                  "window": {"from": trip.depart_at.to_rfc3339(), "to": arrive.to_rfc3339()}}
             ]
         });
-        api.post("/api/v1/orders", &body).await?;
+        let created = api.post("/api/v1/orders", &body).await?;
+        // Dispatched at once, as a broker does when the truck is booked: the
+        // engine tracks dispatched orders only.
+        let id = created
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| Error::Http("POST /api/v1/orders: no order id in the reply".into()))?;
+        api.post(
+            &format!("/api/v1/orders/{id}/status"),
+            &serde_json::json!({"status": "dispatched", "note": "simulated trip"}),
+        )
+        .await?;
         Ok(true)
     }
 }
 
 impl HttpApi {
-    async fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<()> {
+    /// POSTs `body`; the reply's JSON (`null` when it has none).
+    async fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<serde_json::Value> {
         let mut request = self
             .client
             .post(format!("{}{path}", self.base_url))
@@ -323,7 +335,8 @@ impl HttpApi {
             .map_err(|e| Error::Http(e.to_string()))?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
+            let text = response.text().await.unwrap_or_default();
+            Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
         } else {
             let text = response.text().await.unwrap_or_default();
             Err(Error::Http(format!(
