@@ -79,6 +79,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     // lock instead of failing at once.
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement the store runs stays prepared.
+    conn.set_prepared_statement_cache_capacity(64);
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // In WAL mode NORMAL survives a crash of the process; a power cut may lose
@@ -183,15 +185,17 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let commit = (|| -> Result<()> {
-            let mut tx = conn.transaction()?;
+            let tx = conn.transaction()?;
+            // One savepoint per job, so a failed job leaves no half-write; by
+            // cached statements (rusqlite's `Savepoint` parses its SQL each time).
+            let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
             for job in batch.drain(..) {
-                let mut savepoint = tx.savepoint()?;
-                let (ok, reply) = job(&savepoint);
-                if ok {
-                    savepoint.commit()?;
-                } else {
-                    savepoint.rollback()?;
+                step("SAVEPOINT job")?;
+                let (ok, reply) = job(&tx);
+                if !ok {
+                    step("ROLLBACK TO job")?;
                 }
+                step("RELEASE job")?;
                 replies.push(reply);
             }
             tx.commit()?;
