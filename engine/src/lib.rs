@@ -30,8 +30,8 @@ pub use live::{
 };
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,
-    MatcherConfig, RouteMismatch, Traversal, UnmatchedReason, match_trace, route_mismatch,
-    traversal_paths,
+    MatcherConfig, MatcherScratch, RouteMismatch, Traversal, UnmatchedReason, match_trace,
+    route_mismatch, traversal_paths,
 };
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, VehicleId};

@@ -539,3 +539,81 @@ fn finals_lag_by_a_bounded_number_of_steps() {
         "{max_pending} pending steps"
     );
 }
+
+#[test]
+fn a_matcher_made_per_batch_from_the_last_ones_memory_matches_like_one_matcher() {
+    let mut map = DrawnMap::new(
+        "a--------------------------------------------b\n\
+         \n\
+         \n\
+         c--------------------------------------------d",
+        10.0,
+    );
+    map.way("ab", &[("highway", "primary")]);
+    map.way("cd", &[("highway", "unclassified")]);
+    map.way("ac", &[("highway", "residential")]);
+    map.way("bd", &[("highway", "residential")]);
+    let (graph, _) = map.build().expect("builds");
+    let fixes = drive(
+        &[map.pos('a'), map.pos('b'), map.pos('d')],
+        12.0,
+        1.0,
+        3.0,
+        (0.0, 0.0),
+        11,
+    );
+    let (whole, _, _) = match_trace(&mut matcher(&graph), &fixes);
+
+    // In batches of 7, each batch's matcher built from the previous one's memory.
+    let mut state = MatchState::new();
+    let mut events = MatchEvents::default();
+    let mut finals = Vec::new();
+    let mut scratch = engine::MatcherScratch::default();
+    for batch in fixes.chunks(7) {
+        let mut m = Matcher::with_scratch(&graph, MatcherConfig::TRUCK, scratch).expect("valid");
+        for fix in batch {
+            events.clear();
+            m.push(&mut state, fix, &mut events);
+            finals.extend(events.finalized.iter().copied());
+        }
+        scratch = m.into_scratch();
+    }
+    let mut m = Matcher::with_scratch(&graph, MatcherConfig::TRUCK, scratch).expect("valid");
+    events.clear();
+    m.finish(&mut state, &mut events);
+    finals.extend(events.finalized.iter().copied());
+    finals.sort_by_key(|f| f.seq);
+    assert_eq!(finals, whole);
+
+    // Handed to another map (the same roads, c–d now north of a–b), it matches
+    // like a fresh matcher there: its tables are rebuilt, not reused.
+    let mut flipped = DrawnMap::new(
+        "c--------------------------------------------d\n\
+         \n\
+         \n\
+         a--------------------------------------------b",
+        10.0,
+    );
+    for (way, class) in [
+        ("ab", "primary"),
+        ("cd", "unclassified"),
+        ("ac", "residential"),
+        ("bd", "residential"),
+    ] {
+        flipped.way(way, &[("highway", class)]);
+    }
+    let (other, _) = flipped.build().expect("builds");
+    let fixes = drive(
+        &[flipped.pos('a'), flipped.pos('b'), flipped.pos('d')],
+        12.0,
+        1.0,
+        3.0,
+        (0.0, 0.0),
+        11,
+    );
+    let (fresh, _, _) = match_trace(&mut matcher(&other), &fixes);
+    let mut reused =
+        Matcher::with_scratch(&other, MatcherConfig::TRUCK, m.into_scratch()).expect("valid");
+    let (again, _, _) = match_trace(&mut reused, &fixes);
+    assert_eq!(again, fresh);
+}

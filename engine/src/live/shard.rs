@@ -16,7 +16,7 @@ use super::orders::OrderState;
 use super::{LiveConfig, LiveCounters, LiveOutput};
 use crate::eta::{Calibrator, HosReport};
 use crate::events::{EngineEvent, PositionUpdate};
-use crate::matching::{Fix, MatchEvents, MatchState, Matcher, Traversal};
+use crate::matching::{Fix, MatchEvents, MatchState, Matcher, MatcherScratch, Traversal};
 use crate::order::OrderId;
 use crate::position::{Position, VehicleId};
 use crate::routing::Router;
@@ -69,6 +69,9 @@ pub(super) struct Shard {
     pub(super) orders: HashMap<OrderId, OrderState>,
     by_vehicle: HashMap<VehicleId, Vec<OrderId>>,
     scratch: MatchEvents,
+    /// The matcher's memory between batches (its per-graph tables take a pass
+    /// over every edge to build: far too much per batch).
+    matcher: MatcherScratch,
     /// Positions, matches, staleness, ETA updates, status changes and retired
     /// vehicles of this shard (the rest is counted fleet-wide).
     pub(super) counters: LiveCounters,
@@ -95,8 +98,11 @@ impl Shard {
     /// matching and the trackers.
     pub(super) fn process(&mut self, positions: &[&Position], shared: &Shared<'_>) -> ShardOutput {
         let mut result = ShardOutput::default();
-        // The matcher holds only scratch memory: one per batch is cheap.
-        let Ok(mut matcher) = Matcher::new(shared.graph, shared.config.matcher.clone()) else {
+        let Ok(mut matcher) = Matcher::with_scratch(
+            shared.graph,
+            shared.config.matcher.clone(),
+            std::mem::take(&mut self.matcher),
+        ) else {
             // The settings were validated at construction.
             return result;
         };
@@ -178,6 +184,7 @@ impl Shard {
                 }
             }
         }
+        self.matcher = matcher.into_scratch();
         for event in &result.out.events {
             match event {
                 EngineEvent::EtaUpdated(_) => self.counters.eta_updates += 1,
@@ -206,7 +213,11 @@ impl Shard {
         if silent.is_empty() {
             return;
         }
-        let Ok(mut matcher) = Matcher::new(shared.graph, shared.config.matcher.clone()) else {
+        let Ok(mut matcher) = Matcher::with_scratch(
+            shared.graph,
+            shared.config.matcher.clone(),
+            std::mem::take(&mut self.matcher),
+        ) else {
             return;
         };
         // In id order, so the traffic model sees the same sequence every run.
@@ -220,6 +231,7 @@ impl Shard {
                 self.counters.vehicles_retired += 1;
             }
         }
+        self.matcher = matcher.into_scratch();
     }
 }
 

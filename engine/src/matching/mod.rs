@@ -24,7 +24,7 @@ mod types;
 
 pub use config::MatcherConfig;
 pub use lattice::MatchState;
-pub use online::{Matcher, match_trace, traversal_paths};
+pub use online::{Matcher, MatcherScratch, match_trace, traversal_paths};
 pub use score::{RouteMismatch, route_mismatch};
 pub use types::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchedPoint, Traversal, UnmatchedReason,

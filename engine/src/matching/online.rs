@@ -23,6 +23,17 @@ use crate::error::Result;
 pub struct Matcher<'g> {
     graph: &'g RoadGraph,
     config: MatcherConfig,
+    scratch: MatcherScratch,
+}
+
+/// A matcher's memory between uses: search arrays sized to the graph and the
+/// edges' bearings (a pass over every edge to build). A long-lived caller that
+/// makes a [`Matcher`] per batch keeps it with [`Matcher::into_scratch`] and
+/// [`Matcher::with_scratch`]; it is rebuilt when handed to another graph.
+#[derive(Debug, Default)]
+pub struct MatcherScratch {
+    /// The graph it was built for (its address: identity, never dereferenced).
+    graph: usize,
     search: RouteSearch,
     buffers: CandidateBuffers,
     found: Vec<Candidate>,
@@ -42,16 +53,36 @@ struct Pending {
 impl<'g> Matcher<'g> {
     /// A matcher with checked settings.
     pub fn new(graph: &'g RoadGraph, config: MatcherConfig) -> Result<Matcher<'g>> {
+        Matcher::with_scratch(graph, config, MatcherScratch::default())
+    }
+
+    /// A matcher reusing the memory of an earlier one (on the same graph; on
+    /// another it starts afresh).
+    pub fn with_scratch(
+        graph: &'g RoadGraph,
+        config: MatcherConfig,
+        scratch: MatcherScratch,
+    ) -> Result<Matcher<'g>> {
         config.validate()?;
+        let id = std::ptr::from_ref(graph) as usize;
+        let scratch = if scratch.graph == id {
+            scratch
+        } else {
+            MatcherScratch {
+                graph: id,
+                ..MatcherScratch::default()
+            }
+        };
         Ok(Matcher {
             graph,
             config,
-            search: RouteSearch::default(),
-            buffers: CandidateBuffers::default(),
-            found: Vec::new(),
-            targets: Vec::new(),
-            reach: Vec::new(),
+            scratch,
         })
+    }
+
+    /// The memory to hand to the next matcher on this graph.
+    pub fn into_scratch(self) -> MatcherScratch {
+        self.scratch
     }
 
     pub fn config(&self) -> &MatcherConfig {
@@ -64,7 +95,7 @@ impl<'g> Matcher<'g> {
 
     /// Edges settled by route searches so far (a measure of work).
     pub fn edges_settled(&self) -> u64 {
-        self.search.settled_total
+        self.scratch.search.settled_total
     }
 
     /// Advances the vehicle by one fix. Appends to `events`: the provisional match
@@ -232,10 +263,10 @@ impl<'g> Matcher<'g> {
             &self.config,
             pos,
             sigma_m,
-            &mut self.buffers,
-            &mut self.found,
+            &mut self.scratch.buffers,
+            &mut self.scratch.found,
         );
-        if self.found.is_empty() {
+        if self.scratch.found.is_empty() {
             state.counters.no_road_nearby += 1;
             unmatched(seq, time_ms, UnmatchedReason::NoRoadNearby, events);
             return;
@@ -299,6 +330,7 @@ impl<'g> Matcher<'g> {
     /// The first column of a chain: emission scores only.
     fn start_cands(&self) -> Vec<Cand> {
         let mut cands: Vec<Cand> = self
+            .scratch
             .found
             .iter()
             .map(|c| Cand {
@@ -322,7 +354,7 @@ impl<'g> Matcher<'g> {
         cands
     }
 
-    /// One Viterbi step into the new fix's candidates (in `self.found`); `None`
+    /// One Viterbi step into the new fix's candidates (in `self.scratch.found`); `None`
     /// when no route joins any hypothesis to any candidate (an HMM break).
     fn step(
         &mut self,
@@ -353,13 +385,21 @@ impl<'g> Matcher<'g> {
         };
         let speed_cap_m = config.max_speed_mps * dt_s + config.route_slack_m;
 
-        self.targets.clear();
-        self.targets.extend(self.found.iter().map(|c| Target {
-            edge: c.edge,
-            offset_m: c.offset_m,
-        }));
-        let goal_radius_m = self.found.iter().map(|c| c.distance_m).fold(0.0, f64::max);
+        self.scratch.targets.clear();
+        self.scratch
+            .targets
+            .extend(self.scratch.found.iter().map(|c| Target {
+                edge: c.edge,
+                offset_m: c.offset_m,
+            }));
+        let goal_radius_m = self
+            .scratch
+            .found
+            .iter()
+            .map(|c| c.distance_m)
+            .fold(0.0, f64::max);
         let mut cands: Vec<Cand> = self
+            .scratch
             .found
             .iter()
             .map(|c| Cand {
@@ -386,17 +426,17 @@ impl<'g> Matcher<'g> {
         }
         for s in sources {
             let source = &last.cands[s];
-            self.search.run(
+            self.scratch.search.run(
                 graph,
                 source.edge,
                 source.offset_m,
-                &self.targets,
+                &self.scratch.targets,
                 pos,
                 goal_radius_m,
                 limits,
-                &mut self.reach,
+                &mut self.scratch.reach,
             );
-            for (i, reach) in self.reach.iter().enumerate() {
+            for (i, reach) in self.scratch.reach.iter().enumerate() {
                 if reach.distance_m.is_infinite() {
                     continue;
                 }
@@ -418,9 +458,12 @@ impl<'g> Matcher<'g> {
                     cand.prev = s as u16;
                     cand.kind = reach.kind;
                     if reach.kind == StepKind::Route {
-                        cand.u_turn =
-                            self.search
-                                .path_to(graph, source.edge, cand.edge, &mut cand.path);
+                        cand.u_turn = self.scratch.search.path_to(
+                            graph,
+                            source.edge,
+                            cand.edge,
+                            &mut cand.path,
+                        );
                     } else {
                         cand.u_turn = false;
                         cand.path.clear();
@@ -431,7 +474,7 @@ impl<'g> Matcher<'g> {
         if cands.iter().all(|c| !c.alive()) {
             return None;
         }
-        for (cand, found) in cands.iter_mut().zip(&self.found) {
+        for (cand, found) in cands.iter_mut().zip(&self.scratch.found) {
             cand.score += found.emission;
         }
         normalize(&mut cands, config.transition_beam, config.max_candidates);
