@@ -24,14 +24,18 @@ use crate::tracking::{
     ClosedPrediction, MetricVersion, TrackerOutput, TrackingContext, VehicleFix,
 };
 
-/// The shard of a vehicle among `n`: FNV-1a of its id, so the split is the same
-/// on every run and every machine.
+/// The shard of a vehicle among `n`: FNV-1a of its id, its bits mixed (FNV's
+/// low bits follow the last bytes too closely for ids like `TRK-0001`), so the
+/// split is even and the same on every run and every machine.
 pub(super) fn shard_of(vehicle: &VehicleId, n: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in vehicle.as_str().as_bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
     (hash % n.max(1) as u64) as usize
 }
 
