@@ -377,3 +377,54 @@ fn a_slow_truck_is_expected_to_stay_slow_and_a_truck_off_route_is_rerouted() {
     let out = tracker.on_fix(&ctx, &fix_on(&graph, be, 50.0, at(600.0)));
     assert_eq!(out.rerouted, Some(RerouteReason::OffRoute));
 }
+
+#[test]
+fn a_long_stop_with_noisy_fixes_is_a_stop_not_slow_driving() {
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let stops = [TrackedStop {
+        position: map.pos('d'),
+        plan: NO_WINDOW,
+    }];
+    let mut tracker = VehicleTracker::new(
+        &router,
+        OrderId("o7".into()),
+        0,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    let ab = edge(&map, &graph, 'a', 'b');
+    let bc = edge(&map, &graph, 'b', 'c');
+    // a → b at the posted speed, a fix every 10 s.
+    let mut fixes = drive(&graph, &[ab], 60.0 / 3.6, 10.0, 0.0);
+    let stopped_s = seconds(fixes.last().expect("fixes").time - at(0.0));
+    // Forty minutes parked at b. Every tenth fix the GPS throws the position
+    // 35 m aside: beyond the standing radius (25 m), not a departure.
+    let parked = fix_on(&graph, bc, 1.0, at(stopped_s));
+    for k in 1..=240 {
+        let mut fix = parked;
+        fix.time = at(stopped_s + 10.0 * f64::from(k));
+        if k % 10 == 0 {
+            fix.position = road_graph::LocalPlane::new(parked.position).to_latlon(0.0, 35.0);
+        }
+        fixes.push(fix);
+    }
+    // Then on along b → c at the posted speed.
+    fixes.extend(drive(&graph, &[bc], 60.0 / 3.6, 10.0, stopped_s + 2410.0));
+    for fix in &fixes {
+        tracker.on_fix(&ctx, fix);
+    }
+    let ratio = tracker.pace().ratio().expect("driven");
+    assert!(
+        ratio < 1.2,
+        "forty minutes parked are not driving at a crawl: pace {ratio:.2}"
+    );
+}

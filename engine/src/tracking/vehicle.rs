@@ -278,10 +278,23 @@ impl VehicleTracker {
         // Standing: still within a few metres of where the truck stopped (GPS
         // noise moves a parked truck's fixes, and its match, back and forth).
         // A truck passing by is not standing: it must stay near one place for
-        // `standing_after_s` first.
+        // `standing_after_s` first. Once standing, it leaves only beyond twice
+        // the radius: one noisy fix must not cut a long stop into short ones
+        // (each of which would count as slow driving in the pace).
+        let was_standing = match (self.anchor, self.last_fix) {
+            (Some((_, since)), Some((last, _))) => {
+                seconds(last - since) >= self.config.standing_after_s
+            }
+            _ => false,
+        };
+        let leave_m = if was_standing {
+            2.0 * self.config.standing_radius_m
+        } else {
+            self.config.standing_radius_m
+        };
         let near = self
             .anchor
-            .is_some_and(|(a, _)| haversine_m(a, fix.position) < self.config.standing_radius_m);
+            .is_some_and(|(a, _)| haversine_m(a, fix.position) < leave_m);
         if !near {
             self.anchor = Some((fix.position, now));
         }
