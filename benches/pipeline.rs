@@ -10,7 +10,7 @@
 //!   trackers, geofences), as `tracker serve` does minus the store.
 //!
 //! The engine runs with one shard per core, as `tracker serve` does.
-//! `pipeline/engine_only/{1,2}_shards` runs the same positions through the
+//! `pipeline/engine_only/{1,2,4}_shards` runs the same positions through the
 //! engine alone (no broker), in batches of 5,000 in device-time order: the
 //! gain of sharding on its own.
 //!
@@ -228,7 +228,7 @@ fn engine_only(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(100))
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(positions.len() as u64));
-    for shards in [1, 2] {
+    for shards in [1, 2, 4] {
         group.bench_function(format!("{shards}_shards"), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
