@@ -267,13 +267,8 @@ impl LiveEngine {
         untrackable
     }
 
-    /// Runs a batch of positions through matching, traffic and the trackers.
-    /// Positions must be in device-time order per vehicle (older ones are
-    /// counted as stale and dropped by the matcher). Device times drive the
-    /// trackers; `now` (the caller's clock) stands in for the engine's clock
-    /// (the newest device time) only before any position was seen, to retire
-    /// silent vehicles.
-    pub fn process(&mut self, positions: &[Position], now: DateTime<Utc>) -> LiveOutput {
+    /// The shards, and the fleet-wide state they all read while they run.
+    fn split(&mut self) -> (Shared<'_>, &mut [Shard]) {
         let shared = Shared {
             graph: &self.graph,
             router: &self.router,
@@ -281,16 +276,27 @@ impl LiveEngine {
             metric: &self.metric,
             calibrator: &self.calibrator,
         };
-        let results: Vec<ShardOutput> = if self.shards.len() == 1 {
-            let part: Vec<&Position> = positions.iter().collect();
-            vec![self.shards[0].process(&part, &shared)]
+        (shared, &mut self.shards)
+    }
+
+    /// Runs a batch of positions through matching, traffic and the trackers.
+    /// Positions must be in device-time order per vehicle (older ones are
+    /// counted as stale and dropped by the matcher). Device times drive the
+    /// trackers; `now` (the caller's clock) stands in for the engine's clock
+    /// (the newest device time) only before any position was seen, to retire
+    /// silent vehicles.
+    pub fn process(&mut self, positions: &[Position], now: DateTime<Utc>) -> LiveOutput {
+        let (shared, shards) = self.split();
+        let n = shards.len();
+        let mut parts: Vec<Vec<&Position>> = vec![Vec::new(); n];
+        for p in positions {
+            parts[shard_of(&p.vehicle_id, n)].push(p);
+        }
+        let results: Vec<ShardOutput> = if n == 1 {
+            // One shard stays on the caller's thread.
+            vec![shards[0].process(&parts[0], &shared)]
         } else {
-            let n = self.shards.len();
-            let mut parts: Vec<Vec<&Position>> = vec![Vec::new(); n];
-            for p in positions {
-                parts[shard_of(&p.vehicle_id, n)].push(p);
-            }
-            self.shards
+            shards
                 .par_iter_mut()
                 .zip(parts.par_iter())
                 .map(|(shard, part)| shard.process(part, &shared))
@@ -325,15 +331,9 @@ impl LiveEngine {
         }
         self.last_housekeeping_at = Some(now);
         let idle = Duration::milliseconds((self.config.vehicle_idle_s * 1000.0) as i64);
-        let shared = Shared {
-            graph: &self.graph,
-            router: &self.router,
-            config: &self.config,
-            metric: &self.metric,
-            calibrator: &self.calibrator,
-        };
+        let (shared, shards) = self.split();
         let mut traversals = Vec::new();
-        for shard in &mut self.shards {
+        for shard in shards {
             shard.retire_silent(now, idle, &shared, &mut traversals);
         }
         self.traffic.observe_traversals(&traversals);
