@@ -10,18 +10,35 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use engine::{
     AppointmentWindow, ClosedBy, EtaConfig, EtaInput, EtaReason, HosClocks, Leg, OrderId,
-    RerouteReason, SpeedObservation, SpeedProfile, StopPlan, TrackedStop, TrackerConfig,
+    RerouteReason, Router, SpeedObservation, SpeedProfile, StopPlan, TrackedStop, TrackerConfig,
     TrackingContext, TrafficConfig, TrafficModel, VehicleTracker, estimate_stops,
 };
 use eta_support::{
     at, calibrator, drive, edge, fix_on, route_between, router, straight_road, version,
 };
+use road_graph::DrawnMap;
 
 const NO_WINDOW: StopPlan = StopPlan {
     window: None,
     early_allowed: true,
     dwell_s: None,
 };
+
+/// A tracker for `order`, whose one stop is d (no window).
+fn tracker_to_d(router: &Router, map: &DrawnMap, order: &str) -> VehicleTracker {
+    let stops = [TrackedStop {
+        position: map.pos('d'),
+        plan: NO_WINDOW,
+    }];
+    VehicleTracker::new(
+        router,
+        OrderId(order.into()),
+        0,
+        &stops,
+        TrackerConfig::TRUCK,
+    )
+    .expect("tracker")
+}
 
 fn seconds(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
@@ -39,18 +56,7 @@ fn a_slowdown_ahead_raises_the_eta_and_names_traffic() {
     )
     .expect("model");
     let free = version(0, traffic.metric(at(0.0)).expect("metric"));
-    let stops = [TrackedStop {
-        position: map.pos('d'),
-        plan: NO_WINDOW,
-    }];
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o1".into()),
-        0,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
+    let mut tracker = tracker_to_d(&router, &map, "o1");
     let ab = edge(&map, &graph, 'a', 'b');
     let ctx = TrackingContext {
         router: &router,
@@ -145,18 +151,7 @@ fn a_driver_out_of_hours_takes_ten_hours_off_before_the_stop() {
     let router = router(&graph);
     let calibrator = calibrator();
     let metric = version(0, router.metric());
-    let stops = [TrackedStop {
-        position: map.pos('d'),
-        plan: NO_WINDOW,
-    }];
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o2".into()),
-        0,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
+    let mut tracker = tracker_to_d(&router, &map, "o2");
     let ctx = TrackingContext {
         router: &router,
         metric: &metric,
@@ -260,18 +255,7 @@ fn a_truck_on_schedule_routes_once_and_publishes_only_on_the_interval() {
     let router = router(&graph);
     let calibrator = calibrator();
     let metric = version(0, router.metric());
-    let stops = [TrackedStop {
-        position: map.pos('d'),
-        plan: NO_WINDOW,
-    }];
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o5".into()),
-        0,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
+    let mut tracker = tracker_to_d(&router, &map, "o5");
     let ctx = TrackingContext {
         router: &router,
         metric: &metric,
@@ -332,18 +316,7 @@ fn a_slow_truck_is_expected_to_stay_slow_and_a_truck_off_route_is_rerouted() {
     let router = router(&graph);
     let calibrator = calibrator();
     let metric = version(0, router.metric());
-    let stops = [TrackedStop {
-        position: map.pos('d'),
-        plan: NO_WINDOW,
-    }];
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o6".into()),
-        0,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
+    let mut tracker = tracker_to_d(&router, &map, "o6");
     let ctx = TrackingContext {
         router: &router,
         metric: &metric,
@@ -384,18 +357,7 @@ fn a_long_stop_with_noisy_fixes_is_a_stop_not_slow_driving() {
     let router = router(&graph);
     let calibrator = calibrator();
     let metric = version(0, router.metric());
-    let stops = [TrackedStop {
-        position: map.pos('d'),
-        plan: NO_WINDOW,
-    }];
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o7".into()),
-        0,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
+    let mut tracker = tracker_to_d(&router, &map, "o7");
     let ctx = TrackingContext {
         router: &router,
         metric: &metric,
