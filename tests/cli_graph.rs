@@ -2,6 +2,8 @@
 //! fields of the contract, a snapshot that describes the same graph as its PBF, and
 //! exit code 2 with one line on stderr for bad input.
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -74,14 +76,16 @@ fn bad_input_exits_2_with_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = dir.path().join("readme.osm.pbf");
     std::fs::write(&text, "not a map").expect("write");
-    for args in [
-        vec!["graph", "info", text.to_str().expect("utf-8"), "--json"],
-        vec!["graph", "info", "/nonexistent/map.graph"],
+    for (args, expected) in [
+        (
+            vec!["graph", "info", text.to_str().expect("utf-8"), "--json"],
+            "not an OpenStreetMap PBF file",
+        ),
+        (
+            vec!["graph", "info", "/nonexistent/map.graph"],
+            "no such file",
+        ),
     ] {
-        let out = tracker(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-        assert!(stderr.starts_with("error: "), "{stderr}");
+        cli_support::assert_refused(&tracker(&args), &format!("{args:?}"), expected);
     }
 }

@@ -3,6 +3,8 @@
 //! JSON fields, the ETA beating the free-flow baseline, coverage a share and
 //! counted by horizon) and exit code 2 with a one-line error on bad input.
 
+mod cli_support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -281,12 +283,6 @@ fn bad_input_exits_2_with_one_line() {
         ),
     ];
     for (args, expected) in cases {
-        let out = tracker(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?}");
+        cli_support::assert_refused(&tracker(&args), &format!("{args:?}"), expected);
     }
 }

@@ -2,6 +2,8 @@
 //! the command-line contract (GeoJSON path with `way_ids`, a Point per fix, exit
 //! code 2 with a one-line error on bad input).
 
+mod cli_support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -90,8 +92,5 @@ fn a_trace_without_a_time_column_exits_2_with_one_line() {
         .arg(&trace)
         .output()
         .expect("tracker runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("time column"), "{stderr}");
+    cli_support::assert_refused(&output, "a trace without times", "time column");
 }

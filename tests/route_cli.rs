@@ -3,6 +3,8 @@
 //! and a GeoJSON LineString that is the route; the plain output says the same in
 //! words; bad input exits with code 2 and one line on stderr.
 
+mod cli_support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -165,13 +167,7 @@ fn bad_input_exits_2_with_one_line() {
         ),
     ];
     for (args, expected) in cases {
-        let out = tracker(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?}");
+        cli_support::assert_refused(&tracker(&args), &format!("{args:?}"), expected);
     }
     let out = Command::new(env!("CARGO_BIN_EXE_tracker"))
         .args(["route", "--map"])
@@ -179,8 +175,5 @@ fn bad_input_exits_2_with_one_line() {
         .args(["--from", PALACE, "--to", CASINO])
         .output()
         .expect("tracker runs");
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("no such file"), "{stderr}");
+    cli_support::assert_refused(&out, "a missing map", "no such file");
 }
