@@ -120,8 +120,9 @@ async fn simulated_trucks_with_their_orders_are_dispatched_and_tracked() {
     );
     let map = concat!(env!("CARGO_MANIFEST_DIR"), "/src/data/baltimore.osm.pbf");
     // The server is another process: blocking this test's thread is harmless.
-    let simulate = std::process::Command::new(portal_support::TRACKER)
-        .args([
+    let report = portal_support::tracker_json(
+        dir.path(),
+        &[
             "simulate",
             "--map",
             map,
@@ -129,23 +130,15 @@ async fn simulated_trucks_with_their_orders_are_dispatched_and_tracked() {
             "4",
             "--speedup",
             "120",
-        ])
-        .args([
             "--duration",
             "10",
             "--to",
             &server.base_url,
             "--create-orders",
-        ])
-        .args(["--api-key", &key])
-        .output()
-        .expect("tracker simulate runs");
-    assert!(
-        simulate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&simulate.stderr)
+            "--api-key",
+            &key,
+        ],
     );
-    let report: Value = serde_json::from_slice(&simulate.stdout).expect("a JSON report");
     let created = report["orders_created"].as_u64().expect("orders_created");
     assert!(created >= 1, "an order per trip: {report}");
 

@@ -104,19 +104,25 @@ impl Server {
     }
 }
 
-/// `tracker tenant create NAME --store URL` → the API key.
-pub fn create_tenant(dir: &Path, store: &str, name: &str) -> String {
+/// Runs `tracker ARGS…` in `dir` to the end; it must succeed and print JSON,
+/// which is returned.
+pub fn tracker_json(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(TRACKER)
         .current_dir(dir)
-        .args(["tenant", "create", name, "--store", store])
+        .args(args)
         .output()
-        .expect("tracker tenant create runs");
+        .expect("tracker runs");
     assert!(
         out.status.success(),
-        "{}",
+        "tracker {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// `tracker tenant create NAME --store URL` → the API key.
+pub fn create_tenant(dir: &Path, store: &str, name: &str) -> String {
+    let json = tracker_json(dir, &["tenant", "create", name, "--store", store]);
     assert!(
         json["tenant_id"]
             .as_str()
