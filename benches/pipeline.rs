@@ -217,17 +217,28 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-fn engine_only(c: &mut Criterion) {
-    let setup = setup();
-    let mut positions = setup.positions.clone();
-    positions.sort_by_key(|p| p.time);
-    let mut group = c.benchmark_group("pipeline/engine_only");
+/// A group whose iterations each run all `n` positions once (seconds each):
+/// one iteration per sample keeps the run short.
+fn whole_passes<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    n: u64,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(100))
         .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(positions.len() as u64));
+        .throughput(Throughput::Elements(n));
+    group
+}
+
+fn engine_only(c: &mut Criterion) {
+    let setup = setup();
+    let mut positions = setup.positions.clone();
+    positions.sort_by_key(|p| p.time);
+    let mut group = whole_passes(c, "pipeline/engine_only", positions.len() as u64);
     for shards in [1, 2, 4] {
         group.bench_function(format!("{shards}_shards"), |b| {
             b.iter_custom(|iters| {
@@ -280,15 +291,8 @@ fn kafka_to_engine(c: &mut Criterion) {
             producer.publish(chunk).await.expect("published");
         }
     });
-    let mut group = c.benchmark_group("pipeline/kafka_to_engine");
-    // Every iteration joins a new group (seconds on tansu, not timed): one
-    // iteration per sample keeps the run short.
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(n));
+    // Every iteration joins a new group (seconds on tansu, not timed).
+    let mut group = whole_passes(c, "pipeline/kafka_to_engine", n);
     group.bench_function("consume_only", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
