@@ -15,7 +15,7 @@
 //! bucket's percentiles, and a bucket backed by two trips leans on its shorter
 //! neighbour and the prior however many samples those trips closed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -111,8 +111,8 @@ impl CalibrationConfig {
 struct Bucket {
     /// The newest errors and the trip each came from.
     errors: VecDeque<(f32, u64)>,
-    /// Percentiles of `errors`, each trip weighing the same, refreshed on every
-    /// record.
+    /// Percentiles of `errors`, each trip weighing the same, refreshed after
+    /// every `record_all`.
     q10: f64,
     q90: f64,
     /// Distinct trips among `errors`.
@@ -332,25 +332,15 @@ impl Bucket {
     /// Recomputes the trip count and the percentiles, every trip weighing the
     /// same whatever its number of errors.
     fn refresh(&mut self) {
-        let mut per_trip: Vec<u64> = self.errors.iter().map(|&(_, t)| t).collect();
-        per_trip.sort_unstable();
-        let mut counts: Vec<(u64, usize)> = Vec::new();
-        for trip in per_trip {
-            match counts.last_mut() {
-                Some((t, n)) if *t == trip => *n += 1,
-                _ => counts.push((trip, 1)),
-            }
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for &(_, trip) in &self.errors {
+            *counts.entry(trip).or_default() += 1;
         }
         self.trips = counts.len();
         let mut weighted: Vec<(f32, f64)> = self
             .errors
             .iter()
-            .map(|&(e, t)| {
-                let n = counts
-                    .binary_search_by_key(&t, |&(trip, _)| trip)
-                    .map_or(1, |i| counts[i].1);
-                (e, 1.0 / n as f64)
-            })
+            .map(|&(e, trip)| (e, 1.0 / counts[&trip] as f64))
             .collect();
         weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
         self.q10 = weighted_quantile(&weighted, 0.1);
