@@ -208,7 +208,7 @@ impl Shard {
         shared: &Shared<'_>,
         traversals: &mut Vec<Traversal>,
     ) {
-        let silent: Vec<VehicleId> = self
+        let mut silent: Vec<VehicleId> = self
             .vehicles
             .iter()
             .filter(|(_, v)| now - v.last_time > idle)
@@ -225,7 +225,6 @@ impl Shard {
             return;
         };
         // In id order, so the traffic model sees the same sequence every run.
-        let mut silent = silent;
         silent.sort();
         for id in silent {
             if let Some(mut v) = self.vehicles.remove(&id) {
