@@ -259,6 +259,7 @@ fn route_every_fix(setup: &Setup, r: usize) -> usize {
             pace_factor: 1.0,
             departs_at: None,
             own: None,
+            stalled_s: 0.0,
         };
         etas += estimate_stops(&input, &config, &setup.calibrator).len();
     }

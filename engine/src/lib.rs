@@ -22,7 +22,8 @@ pub use error::{Error, Result};
 pub use eta::{
     AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig, EtaInput, Horizon,
     HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind, Leg,
-    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StopEta, StopPlan, estimate_stops,
+    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StallConfig, StopEta, StopPlan,
+    estimate_stops,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{

@@ -137,6 +137,7 @@ fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
         pace_factor: 1.0,
         departs_at: None,
         own: None,
+        stalled_s: 0.0,
     };
     let etas = estimate_stops(&input, &EtaConfig::TRUCK, &calibrator());
     assert_eq!(etas[0].hos_break_s, 1800.0);

@@ -62,7 +62,7 @@ pub(crate) struct EtaEvalArgs {
     #[arg(long)]
     json: bool,
     /// Write every prediction as CSV here (trace, time, actual and predicted
-    /// time to go, p10, p90, baseline, remaining distance, pace).
+    /// time to go, p10, p90, baseline, remaining distance, pace, stalled).
     #[arg(long)]
     log: Option<PathBuf>,
     /// Also replay this many simulated truck trips (known traffic and hours of
@@ -162,7 +162,7 @@ pub(crate) fn run(args: EtaEvalArgs) -> anyhow::Result<()> {
             let mut w = std::io::BufWriter::new(file);
             writeln!(
                 w,
-                "trace,t_s,actual_s,predicted_s,p10_s,p90_s,baseline_s,remaining_m,pace,reasons"
+                "trace,t_s,actual_s,predicted_s,p10_s,p90_s,baseline_s,remaining_m,pace,stalled_s,reasons"
             )?;
             Some(w)
         }

@@ -36,6 +36,11 @@ pub struct CalibrationConfig {
     /// The prior (and, for longer buckets, the next shorter bucket) weighs as
     /// much as this many trips' errors.
     pub prior_trips: f64,
+    /// A trip weighs in full in a bucket once it has closed this many errors
+    /// there, and in proportion below: a trip seen twice in a bucket (a
+    /// round trip's first fixes, a few minutes' of a long drive) is a
+    /// glimpse, not a whole story.
+    pub trip_full_samples: f64,
     /// Errors are relative to the time to go, but at least this many seconds: a
     /// truck one minute out is not "50 % late" when it is 30 s late.
     pub min_scale_s: f64,
@@ -64,6 +69,7 @@ impl CalibrationConfig {
             prior_q10: -0.10,
             prior_q90: 0.20,
             prior_trips: 3.0,
+            trip_full_samples: 30.0,
             min_scale_s: 180.0,
             min_half_width_s: 30.0,
             rest_spread: 0.02,
@@ -94,7 +100,11 @@ impl CalibrationConfig {
         if !(self.prior_q10 <= 0.0 && self.prior_q90 >= 0.0 && self.prior_q10 > -1.0) {
             return Err(invalid("prior_q10", "the prior needs -1 < q10 <= 0 <= q90"));
         }
-        if !(self.prior_trips >= 0.0 && self.min_scale_s > 0.0 && self.min_half_width_s >= 0.0) {
+        if !(self.prior_trips >= 0.0
+            && self.min_scale_s > 0.0
+            && self.min_half_width_s >= 0.0
+            && self.trip_full_samples >= 1.0)
+        {
             return Err(invalid(
                 "min_scale_s",
                 "must be positive (and prior_trips not negative)",
@@ -193,13 +203,14 @@ impl Calibrator {
             bucket.recorded += 1;
             touched[b] = true;
         }
+        let full = self.config.trip_full_samples;
         for (bucket, _) in self
             .buckets
             .iter_mut()
             .zip(touched)
             .filter(|(_, touched)| *touched)
         {
-            bucket.refresh();
+            bucket.refresh(full);
         }
     }
 
@@ -330,8 +341,8 @@ impl Horizon {
 
 impl Bucket {
     /// Recomputes the trip count and the percentiles, every trip weighing the
-    /// same whatever its number of errors.
-    fn refresh(&mut self) {
+    /// same whatever its number of errors once it has `full` of them.
+    fn refresh(&mut self, full: f64) {
         let mut counts: HashMap<u64, usize> = HashMap::new();
         for &(_, trip) in &self.errors {
             *counts.entry(trip).or_default() += 1;
@@ -340,7 +351,7 @@ impl Bucket {
         let mut weighted: Vec<(f32, f64)> = self
             .errors
             .iter()
-            .map(|&(e, trip)| (e, 1.0 / counts[&trip] as f64))
+            .map(|&(e, trip)| (e, 1.0 / (counts[&trip] as f64).max(full)))
             .collect();
         weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
         self.q10 = weighted_quantile(&weighted, 0.1);

@@ -45,6 +45,9 @@ pub struct EtaInput<'a> {
     pub departs_at: Option<DateTime<Utc>>,
     /// The vehicle's own error percentiles, blended into the fleet's window.
     pub own: Option<&'a OwnQuantiles>,
+    /// How long the truck has made no progress towards its next stop, seconds
+    /// (0 when it is moving on; see [`super::StallConfig`]).
+    pub stalled_s: f64,
 }
 
 /// The predicted arrival at one stop.
@@ -86,13 +89,15 @@ struct Reached {
     wait_s: f64,
 }
 
-/// Plays the timeline with driving and dwell stretched by `stretch`, up to and
+/// Plays the timeline with driving and dwell stretched by `stretch`, the truck
+/// held where it is for `hold_s` first (the rest of a stall), up to and
 /// including stop `last` (all stops when `None`).
 fn play(
     input: &EtaInput<'_>,
     config: &EtaConfig,
     pace: f64,
     stretch: f64,
+    hold_s: f64,
     last: Option<usize>,
 ) -> Vec<Reached> {
     let rules = &config.hos;
@@ -106,6 +111,10 @@ fn play(
         let dwell_left_s = seconds(departs - input.now).max(0.0) * stretch;
         hos.rest(rules, dwell_left_s);
         t_s += dwell_left_s;
+    }
+    if hold_s > 0.0 {
+        hos.rest(rules, hold_s);
+        t_s += hold_s;
     }
     let mut r = Reached::default();
     for (i, (leg, stop)) in input.legs.iter().zip(input.stops).take(n).enumerate() {
@@ -149,7 +158,18 @@ pub fn estimate_stops(
     } else {
         1.0
     };
-    let median = play(input, config, pace, 1.0, None);
+    // A stand the hours of service call for (a driver out of hours or due
+    // for a break) is planned by the rules, which know when it ends; any
+    // other stand is held as a stall.
+    let clocks = &input.hos;
+    let rest_due =
+        clocks.drive_left_s <= 0.0 || clocks.window_left_s <= 0.0 || clocks.until_break_s <= 0.0;
+    let (hold_s, hold_p90_s) = if rest_due {
+        (0.0, 0.0)
+    } else {
+        config.stall.hold_s(input.stalled_s)
+    };
+    let median = play(input, config, pace, 1.0, hold_s, None);
     let floor_s = calibrator.config().min_half_width_s;
     let (mut distance_m, mut traffic_s, mut free_s) = (0.0, 0.0, 0.0);
     let mut etas = Vec::with_capacity(median.len());
@@ -161,8 +181,10 @@ pub fn estimate_stops(
         // The percentiles of the uncertain part, played through the timeline.
         let uncertain_s = r.drive_s + r.dwell_s;
         let (lo, hi) = calibrator.stretches(uncertain_s, input.own);
-        let at = |stretch: f64| {
-            play(input, config, pace, stretch, Some(k))
+        // The lower end has the truck leave now; the upper end holds it as a
+        // long stand would.
+        let at = |stretch: f64, hold_s: f64| {
+            play(input, config, pace, stretch, hold_s, Some(k))
                 .get(k)
                 .map_or(r.served_s, |x| x.served_s)
         };
@@ -170,8 +192,8 @@ pub fn estimate_stops(
         // window a little on both sides, and a truck in its 10-hour reset gets
         // minutes rather than the bare floor.
         let rest_spread_s = calibrator.config().rest_spread * r.hos_break_s;
-        let p10_s = (at(lo).min(r.served_s - floor_s) - rest_spread_s).max(0.0);
-        let p90_s = at(hi).max(r.served_s + floor_s) + rest_spread_s;
+        let p10_s = (at(lo, 0.0).min(r.served_s - floor_s) - rest_spread_s).max(0.0);
+        let p90_s = at(hi, hold_p90_s).max(r.served_s + floor_s) + rest_spread_s;
 
         let mut reasons = Vec::new();
         if traffic_s.abs() >= config.traffic_reason_min_s

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hos::{HosObservation, HosRules};
 use super::pace::PaceConfig;
+use super::stall::StallConfig;
 use crate::error::{Error, Result};
 
 /// Settings of the ETA. No `Default`: [`EtaConfig::TRUCK`] is the starting point.
@@ -21,6 +22,9 @@ pub struct EtaConfig {
     pub traffic_reason_min_s: f64,
     pub traffic_reason_min_share: f64,
     pub pace: PaceConfig,
+    /// How a truck that stopped making progress is held in the ETA and its
+    /// window.
+    pub stall: StallConfig,
 }
 
 impl EtaConfig {
@@ -42,6 +46,13 @@ impl EtaConfig {
             persistence: 0.9,
             min_ratio: 0.2,
             max_ratio: 10.0,
+        },
+        stall: StallConfig {
+            after_s: 120.0,
+            progress_m: 50.0,
+            median_share: 0.0,
+            p90_share: 9.0,
+            calibrate_while_stalled: false,
         },
     };
 
@@ -70,11 +81,15 @@ impl EtaConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 5] = [
+        let non_negative: [(&'static str, f64); 9] = [
             ("default_dwell_s", self.default_dwell_s),
             ("traffic_reason_min_s", self.traffic_reason_min_s),
             ("traffic_reason_min_share", self.traffic_reason_min_share),
             ("pace.prior_s", self.pace.prior_s),
+            ("stall.after_s", self.stall.after_s),
+            ("stall.progress_m", self.stall.progress_m),
+            ("stall.median_share", self.stall.median_share),
+            ("stall.p90_share", self.stall.p90_share),
             (
                 "hos_observation.moving_mps",
                 self.hos_observation.moving_mps,
@@ -90,6 +105,12 @@ impl EtaConfig {
         }
         if !(0.0..=1.0).contains(&self.pace.persistence) {
             return Err(invalid("pace.persistence", "must be in 0..=1".into()));
+        }
+        if self.stall.p90_share < self.stall.median_share {
+            return Err(invalid(
+                "stall.p90_share",
+                "must be at least stall.median_share".into(),
+            ));
         }
         if self.pace.min_ratio > 1.0 || self.pace.max_ratio < 1.0 {
             return Err(invalid(

@@ -6,6 +6,7 @@
 //! - [`compute`]: the timeline of one order's remaining stops.
 //! - [`hos`]: the hours-of-service clocks, played forward and estimated.
 //! - [`pace`]: the truck's pace against the metric.
+//! - [`stall`]: how long a truck that stopped making progress may stay put.
 //! - [`calibrate`]: the error distribution by horizon and the p10/p90 window.
 //! - [`window`]: appointment windows and stop plans.
 //! - [`config`]: the settings.
@@ -15,6 +16,7 @@ mod compute;
 mod config;
 mod hos;
 mod pace;
+mod stall;
 mod window;
 
 pub use calibrate::{
@@ -24,4 +26,5 @@ pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
 pub use hos::{HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind};
 pub use pace::{PaceConfig, PaceEstimator};
+pub use stall::StallConfig;
 pub use window::{AppointmentWindow, StopPlan};

@@ -169,6 +169,8 @@ pub struct VehicleTracker {
     standing_s: f64,
     /// Where the truck stopped, while it stays within `standing_radius_m`.
     anchor: Option<(LatLon, DateTime<Utc>)>,
+    /// Since when the truck has made no net progress towards its next stop.
+    stall: StallClock,
     pace: PaceEstimator,
     hos: HosEstimator,
     /// Dwelling at the stop just reached until then.
@@ -221,6 +223,7 @@ impl VehicleTracker {
             last_fix: None,
             standing_s: 0.0,
             anchor: None,
+            stall: StallClock::default(),
             pace: PaceEstimator::new(),
             hos: HosEstimator::new(config.eta.hos, config.eta.hos_observation),
             departs_at: None,
@@ -252,6 +255,12 @@ impl VehicleTracker {
     /// The truck's pace against the metric so far (observed over predicted).
     pub fn pace(&self) -> &PaceEstimator {
         &self.pace
+    }
+
+    /// How long the truck has made no net progress towards its next stop at
+    /// `now`, seconds.
+    pub fn stalled_s(&self, now: DateTime<Utc>) -> f64 {
+        self.stall.stalled_s(now)
     }
 
     pub fn hos(&self) -> &HosEstimator {
@@ -432,6 +441,23 @@ impl VehicleTracker {
             }
             self.observe_pace(dt, progress_s, moved_m, standing);
         }
+        match (self.legs.first(), self.pos) {
+            (Some(leg), Some(pos))
+                if !matches!(
+                    reroute,
+                    Some(RerouteReason::Start | RerouteReason::StopReached)
+                ) =>
+            {
+                let left_m = leg.left(&graph, pos).distance_m;
+                self.stall
+                    .advance(left_m, now, self.config.eta.stall.progress_m);
+            }
+            _ => self.stall = StallClock::default(),
+        }
+        if self.departs_at.is_some() {
+            // Dwell at a stop is planned as dwell, not as a stall.
+            self.stall = StallClock::default();
+        }
 
         let etas = self.estimate(ctx, now);
         let every_s = self.config.checkpoint_every_s;
@@ -441,9 +467,16 @@ impl VehicleTracker {
                 .is_none_or(|t| seconds(now - t) >= every_s)
         {
             self.last_checkpoint_at = Some(now);
-            self.sample(now, &etas);
+            // A stalled truck's predictions carry the stall's own hold: the
+            // fleet's calibrator learns from moving trucks (whose errors include
+            // the stands still to come), not from the stand already seen.
+            let stall = &self.config.eta.stall;
+            let stalled = self.stall.stalled_s(now) >= stall.after_s;
+            if !stalled || stall.calibrate_while_stalled {
+                self.sample(now, &etas);
+                self.set_checkpoints(ctx, now);
+            }
             self.refresh_own(ctx.calibrator, now);
-            self.set_checkpoints(ctx, now);
         }
         self.publish(ctx, now, &etas, &mut out);
         out.etas = etas
@@ -623,8 +656,38 @@ impl VehicleTracker {
             pace_factor: self.pace.factor(&self.config.eta.pace),
             departs_at: self.departs_at.filter(|d| *d > now),
             own: self.own.quantiles(),
+            stalled_s: self.stall.stalled_s(now),
         };
         estimate_stops(&input, &self.config.eta, ctx.calibrator)
+    }
+}
+
+/// When the truck last came nearer its stop: a stall is the time since it was
+/// last `progress_m` nearer (along its route, whichever route) than at the
+/// previous such moment, so standing, crawling round a yard and driving away
+/// or in circles all count, and a short detour counts only until the truck is
+/// back.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct StallClock {
+    /// When, and the distance left then, metres.
+    mark: Option<(DateTime<Utc>, f64)>,
+}
+
+impl StallClock {
+    fn advance(&mut self, left_m: f64, now: DateTime<Utc>, progress_m: f64) {
+        if !left_m.is_finite() {
+            return;
+        }
+        if self
+            .mark
+            .is_none_or(|(_, best_m)| left_m <= best_m - progress_m)
+        {
+            self.mark = Some((now, left_m));
+        }
+    }
+
+    fn stalled_s(&self, now: DateTime<Utc>) -> f64 {
+        self.mark.map_or(0.0, |(t, _)| seconds(now - t).max(0.0))
     }
 }
 

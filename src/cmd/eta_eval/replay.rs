@@ -234,7 +234,7 @@ impl MapSession {
             if let Some(log) = log.as_mut() {
                 writeln!(
                     log,
-                    "{},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0},{:.3},{}",
+                    "{},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0},{:.0},{:.3},{:.0},{}",
                     trip.name,
                     seconds_between(first.time, fix.time),
                     actual_s,
@@ -244,6 +244,7 @@ impl MapSession {
                     free.duration_s(),
                     eta.distance_m,
                     tracker.pace().factor(&config.eta.pace),
+                    tracker.stalled_s(fix.time),
                     eta.reasons
                         .iter()
                         .map(|r| r.as_str())
