@@ -2,7 +2,9 @@
 //! `traffic`), hours of service add their breaks with the right length
 //! (`hos_break`), an early truck waits for the window (`window_wait`), dwell at
 //! an intermediate stop delays the next (`dwell`), a slow truck's own pace is
-//! carried forward, and the tracker routes and publishes only when it must.
+//! carried forward, a truck that stands or drives away from its stop gets a
+//! window that grows with the stall (but not in a rest the hours of service
+//! call for), and the tracker routes and publishes only when it must.
 
 mod eta_support;
 
@@ -390,4 +392,123 @@ fn a_long_stop_with_noisy_fixes_is_a_stop_not_slow_driving() {
         ratio < 1.2,
         "forty minutes parked are not driving at a crawl: pace {ratio:.2}"
     );
+}
+
+#[test]
+fn a_truck_that_stands_on_its_way_gets_a_window_that_grows_with_the_stand() {
+    // a=====T·······b········c········d : T drives 1 km, then stands for half
+    // an hour, then moves on.
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let mut tracker = tracker_to_d(&router, &map, "stand");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    let ab = edge(&map, &graph, 'a', 'b');
+    let bc = edge(&map, &graph, 'b', 'c');
+    let stall = EtaConfig::TRUCK.stall;
+    tracker.on_fix(&ctx, &fix_on(&graph, ab, 0.0, at(0.0)));
+    let mut widths = Vec::new();
+    for k in 1..=31 {
+        let t = 60.0 * f64::from(k);
+        let out = tracker.on_fix(&ctx, &fix_on(&graph, ab, 1000.0, at(t)));
+        let (_, eta) = out.etas[0].clone();
+        // The ETA itself does not move: the truck may leave at any moment.
+        let to_go_s = seconds(eta.eta - at(t));
+        assert!((to_go_s - 300.0).abs() < 30.0, "{to_go_s} s to go at {t}");
+        assert!(eta.p10 <= eta.eta);
+        widths.push((t, seconds(eta.p90 - eta.eta)));
+    }
+    let width_at = |t: f64| widths.iter().find(|w| w.0 == t).map(|w| w.1).expect("fix");
+    // Two minutes of standing are a light; ten minutes are a stall, held at
+    // its Pareto 90th percentile: nine times as long again.
+    assert!(width_at(120.0) < 600.0, "{widths:?}");
+    let stalled_s = 660.0 - 60.0;
+    assert!(
+        width_at(660.0) >= stall.p90_share * stalled_s,
+        "{} s after ten minutes",
+        width_at(660.0)
+    );
+    assert!(width_at(1860.0) > width_at(660.0) * 2.5, "{widths:?}");
+    assert_eq!(tracker.stalled_s(at(1860.0)), 1800.0);
+
+    // It moves on: the stall is over and the window is the fleet's again.
+    tracker.on_fix(&ctx, &fix_on(&graph, ab, 1500.0, at(1890.0)));
+    let out = tracker.on_fix(&ctx, &fix_on(&graph, bc, 0.0, at(1920.0)));
+    let (_, eta) = out.etas[0].clone();
+    assert_eq!(tracker.stalled_s(at(1920.0)), 0.0);
+    assert!(seconds(eta.p90 - eta.eta) < 600.0, "{eta:?}");
+}
+
+#[test]
+fn a_truck_that_drives_away_from_its_stop_is_stalled_until_it_comes_back() {
+    // T starts on b–c heading for d, turns back towards a (away from d), then
+    // comes back: no progress towards d until it is nearer than it was.
+    let (map, graph) = straight_road();
+    let router = router(&graph);
+    let calibrator = calibrator();
+    let metric = version(0, router.metric());
+    let mut tracker = tracker_to_d(&router, &map, "away");
+    let ctx = TrackingContext {
+        router: &router,
+        metric: &metric,
+        calibrator: &calibrator,
+    };
+    let bc = edge(&map, &graph, 'b', 'c');
+    let ba = edge(&map, &graph, 'b', 'a');
+    let ab = edge(&map, &graph, 'a', 'b');
+    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1000.0, at(0.0)));
+    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1500.0, at(30.0)));
+    // Away: back over b towards a for five minutes.
+    let mut t = 30.0;
+    for (e, off) in [(ba, 0.0), (ba, 1000.0), (ba, 1800.0), (ab, 500.0), (ab, 1500.0)] {
+        t += 60.0;
+        tracker.on_fix(&ctx, &fix_on(&graph, e, off, at(t)));
+    }
+    assert_eq!(tracker.stalled_s(at(t)), t - 30.0, "away since 30 s");
+    // Past where it turned, it is making progress again.
+    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1000.0, at(t + 60.0)));
+    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1600.0, at(t + 90.0)));
+    assert_eq!(tracker.stalled_s(at(t + 90.0)), 0.0);
+}
+
+#[test]
+fn a_rest_the_hours_of_service_call_for_is_planned_not_held_as_a_stall() {
+    let legs = [Leg {
+        drive_s: 1800.0,
+        free_flow_s: 1800.0,
+        distance_m: 40_000.0,
+    }];
+    let config = EtaConfig::TRUCK;
+    let rules = config.hos;
+    let input = |hos: HosClocks| EtaInput {
+        now: at(0.0),
+        legs: &legs,
+        stops: &[NO_WINDOW],
+        hos,
+        pace_factor: 1.0,
+        departs_at: None,
+        own: None,
+        stalled_s: 3.0 * 3600.0,
+    };
+    // Standing three hours with hours to spare: a stall, held at p90.
+    let stalled = estimate_stops(&input(HosClocks::fresh(&rules)), &config, &calibrator());
+    assert_eq!(stalled[0].eta, at(1800.0), "the ETA has it leave now");
+    assert!(seconds(stalled[0].p90 - stalled[0].eta) >= config.stall.p90_share * 3.0 * 3600.0);
+    // Three hours into the 10-hour reset of a driver out of hours: the reset's
+    // end is known, and the window stays near it.
+    let resetting = HosClocks {
+        drive_left_s: 0.0,
+        window_left_s: 0.0,
+        until_break_s: 0.0,
+        resting_s: 3.0 * 3600.0,
+    };
+    let rest = estimate_stops(&input(resetting), &config, &calibrator());
+    assert_eq!(rest[0].eta, at(7.0 * 3600.0 + 1800.0));
+    assert!(rest[0].reasons.contains(&EtaReason::HosBreak));
+    assert!(seconds(rest[0].p90 - rest[0].eta) < 3600.0, "{:?}", rest[0]);
 }
