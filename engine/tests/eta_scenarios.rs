@@ -465,7 +465,13 @@ fn a_truck_that_drives_away_from_its_stop_is_stalled_until_it_comes_back() {
     tracker.on_fix(&ctx, &fix_on(&graph, bc, 1500.0, at(30.0)));
     // Away: back over b towards a for five minutes.
     let mut t = 30.0;
-    for (e, off) in [(ba, 0.0), (ba, 1000.0), (ba, 1800.0), (ab, 500.0), (ab, 1500.0)] {
+    for (e, off) in [
+        (ba, 0.0),
+        (ba, 1000.0),
+        (ba, 1800.0),
+        (ab, 500.0),
+        (ab, 1500.0),
+    ] {
         t += 60.0;
         tracker.on_fix(&ctx, &fix_on(&graph, e, off, at(t)));
     }
