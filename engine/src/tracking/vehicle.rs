@@ -441,22 +441,21 @@ impl VehicleTracker {
             }
             self.observe_pace(dt, progress_s, moved_m, standing);
         }
+        // A new stop starts the stall clock afresh, and dwell at a stop is
+        // planned as dwell, not as a stall.
         match (self.legs.first(), self.pos) {
             (Some(leg), Some(pos))
-                if !matches!(
-                    reroute,
-                    Some(RerouteReason::Start | RerouteReason::StopReached)
-                ) =>
+                if self.departs_at.is_none()
+                    && !matches!(
+                        reroute,
+                        Some(RerouteReason::Start | RerouteReason::StopReached)
+                    ) =>
             {
                 let left_m = leg.left(&graph, pos).distance_m;
                 self.stall
                     .advance(left_m, now, self.config.eta.stall.progress_m);
             }
             _ => self.stall = StallClock::default(),
-        }
-        if self.departs_at.is_some() {
-            // Dwell at a stop is planned as dwell, not as a stall.
-            self.stall = StallClock::default();
         }
 
         let etas = self.estimate(ctx, now);
