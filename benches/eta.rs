@@ -260,6 +260,7 @@ fn route_every_fix(setup: &Setup, r: usize) -> usize {
             departs_at: None,
             own: None,
             stalled_s: 0.0,
+            stall_share: 0.0,
         };
         etas += estimate_stops(&input, &config, &setup.calibrator).len();
     }

@@ -70,6 +70,7 @@ fn check_shape(doc: &Value) -> (f64, f64, f64) {
         n_total += n;
         assert!((0.0..=1.0).contains(&number(h, "coverage")), "{h}");
         assert!(number(h, "mae_s") >= 0.0 && number(h, "baseline_mae_s") >= 0.0);
+        assert!(number(h, "median_width_s") >= 0.0, "{h}");
         match h["max_s"].as_f64() {
             Some(max_s) => {
                 assert!(max_s > previous, "horizons ascending: {h}");
@@ -180,6 +181,41 @@ fn cross_calibration_scores_every_track_once_and_says_so() {
         .filter_map(|t| t["trace"].as_str())
         .collect();
     assert_eq!(names, ["00000018", "00000045", "00000039", "00000072"]);
+}
+
+#[test]
+fn a_truck_that_parks_at_its_end_arrived_when_it_parked() {
+    // Track 00000090 reaches its last point within 16 minutes; the logger
+    // writes its last fix there 42 hours later.
+    let dir = kubicka();
+    let args = [
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--tracks",
+        "00000090",
+    ];
+    let parked = eta_eval_json(&args);
+    check_shape(&parked);
+    let mut end_args = args.to_vec();
+    end_args.extend(["--arrival", "end"]);
+    let logged = eta_eval_json(&end_args);
+    check_shape(&logged);
+    let longest = |doc: &Value| {
+        doc["horizons"]
+            .as_array()
+            .expect("horizons")
+            .iter()
+            .filter_map(|h| h["max_s"].as_f64())
+            .fold(0.0, f64::max)
+    };
+    assert!(longest(&parked) <= 1800.0, "{}", parked["horizons"]);
+    assert!(longest(&logged) > 86_400.0, "{}", logged["horizons"]);
+    assert!(
+        number(&parked["overall"], "mae_s") < 600.0,
+        "{}",
+        parked["overall"]
+    );
+    assert!(number(&parked, "fixes") < number(&logged, "fixes"));
 }
 
 #[test]

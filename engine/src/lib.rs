@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 pub use eta::{
     AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig, EtaInput, Horizon,
     HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind, Leg,
-    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StallConfig, StopEta, StopPlan,
+    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StallConfig, StallTail, StopEta, StopPlan,
     estimate_stops,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};

@@ -8,17 +8,20 @@
 
 mod eta_support;
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use chrono_tz::Tz;
 use engine::{
-    AppointmentWindow, ClosedBy, EtaConfig, EtaInput, EtaReason, HosClocks, Leg, OrderId,
-    RerouteReason, Router, SpeedObservation, SpeedProfile, StopPlan, TrackedStop, TrackerConfig,
-    TrackingContext, TrafficConfig, TrafficModel, VehicleTracker, estimate_stops,
+    AppointmentWindow, Calibrator, ClosedBy, EtaConfig, EtaInput, EtaReason, HosClocks, Leg,
+    MetricVersion, OrderId, RerouteReason, Router, SpeedObservation, SpeedProfile, StopPlan,
+    TrackedStop, TrackerConfig, TrackingContext, TrafficConfig, TrafficModel, VehicleTracker,
+    estimate_stops,
 };
 use eta_support::{
     at, calibrator, drive, edge, fix_on, route_between, router, straight_road, version,
 };
-use road_graph::DrawnMap;
+use road_graph::{DrawnMap, EdgeId, RoadGraph};
 
 const NO_WINDOW: StopPlan = StopPlan {
     window: None,
@@ -26,20 +29,62 @@ const NO_WINDOW: StopPlan = StopPlan {
     dwell_s: None,
 };
 
-/// A tracker for `order`, whose one stop is d (no window).
-fn tracker_to_d(router: &Router, map: &DrawnMap, order: &str) -> VehicleTracker {
-    let stops = [TrackedStop {
-        position: map.pos('d'),
-        plan: NO_WINDOW,
-    }];
-    VehicleTracker::new(
-        router,
-        OrderId(order.into()),
-        0,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker")
+/// The drawn straight road with its router, a fresh fleet calibrator and the
+/// free-flow metric: what the tracker scenarios drive on.
+struct Road {
+    map: DrawnMap,
+    graph: Arc<RoadGraph>,
+    router: Router,
+    calibrator: Calibrator,
+    metric: MetricVersion,
+}
+
+impl Road {
+    fn new() -> Road {
+        let (map, graph) = straight_road();
+        let router = router(&graph);
+        let metric = version(0, router.metric());
+        Road {
+            map,
+            graph,
+            router,
+            calibrator: calibrator(),
+            metric,
+        }
+    }
+
+    fn ctx(&self) -> TrackingContext<'_> {
+        TrackingContext {
+            router: &self.router,
+            metric: &self.metric,
+            calibrator: &self.calibrator,
+        }
+    }
+
+    /// A tracker for `order`, whose stops are numbered from `first_index`.
+    fn tracker(&self, order: &str, first_index: u32, stops: &[TrackedStop]) -> VehicleTracker {
+        VehicleTracker::new(
+            &self.router,
+            OrderId(order.into()),
+            first_index,
+            stops,
+            TrackerConfig::TRUCK,
+        )
+        .expect("tracker")
+    }
+
+    /// A tracker for `order`, whose one stop is d (no window).
+    fn tracker_to_d(&self, order: &str) -> VehicleTracker {
+        let stops = [TrackedStop {
+            position: self.map.pos('d'),
+            plan: NO_WINDOW,
+        }];
+        self.tracker(order, 0, &stops)
+    }
+
+    fn edge(&self, from: char, to: char) -> EdgeId {
+        edge(&self.map, &self.graph, from, to)
+    }
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -48,24 +93,21 @@ fn seconds(d: Duration) -> f64 {
 
 #[test]
 fn a_slowdown_ahead_raises_the_eta_and_names_traffic() {
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
+    let road = Road::new();
     let mut traffic = TrafficModel::new(
-        graph.clone(),
+        Arc::clone(&road.graph),
         TrafficConfig::fleet(Tz::UTC),
         SpeedProfile::free_flow(Tz::UTC),
     )
     .expect("model");
     let free = version(0, traffic.metric(at(0.0)).expect("metric"));
-    let mut tracker = tracker_to_d(&router, &map, "o1");
-    let ab = edge(&map, &graph, 'a', 'b');
+    let mut tracker = road.tracker_to_d("o1");
+    let ab = road.edge('a', 'b');
     let ctx = TrackingContext {
-        router: &router,
         metric: &free,
-        calibrator: &calibrator,
+        ..road.ctx()
     };
-    let first = tracker.on_fix(&ctx, &fix_on(&graph, ab, 0.0, at(0.0)));
+    let first = tracker.on_fix(&ctx, &fix_on(&road.graph, ab, 0.0, at(0.0)));
     assert_eq!(first.rerouted, Some(RerouteReason::Start));
     let (_, before) = first.etas[0].clone();
     assert!(
@@ -76,25 +118,26 @@ fn a_slowdown_ahead_raises_the_eta_and_names_traffic() {
     assert!(!before.reasons.contains(&EtaReason::Traffic));
 
     // Two trucks crawl through c–d at 15 km/h: 8 minutes instead of 2.
-    let cd = edge(&map, &graph, 'c', 'd');
+    let cd = road.edge('c', 'd');
     for start in [0.0, 5.0] {
         let obs = SpeedObservation {
             edge: cd,
             entered_at: at(start - 480.0),
             exited_at: at(start),
-            distance_m: graph.edge_length_m(cd),
+            distance_m: road.graph.edge_length_m(cd),
         };
         traffic.observe(&obs).expect("plausible passage");
     }
     let slow_metric = traffic.metric(at(10.0)).expect("metric");
-    router.customize(slow_metric.clone()).expect("customizes");
+    road.router
+        .customize(slow_metric.clone())
+        .expect("customizes");
     let slow = version(1, slow_metric);
     let ctx = TrackingContext {
-        router: &router,
         metric: &slow,
-        calibrator: &calibrator,
+        ..road.ctx()
     };
-    let second = tracker.on_fix(&ctx, &fix_on(&graph, ab, 10.0 * 60.0 / 3.6, at(10.0)));
+    let second = tracker.on_fix(&ctx, &fix_on(&road.graph, ab, 10.0 * 60.0 / 3.6, at(10.0)));
     let (_, after) = second.etas[0].clone();
     let raised_s = seconds(after.eta - before.eta);
     // Fresh evidence of weight 2 against a prior of 1: two thirds of the way to
@@ -140,6 +183,7 @@ fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
         departs_at: None,
         own: None,
         stalled_s: 0.0,
+        stall_share: 0.0,
     };
     let etas = estimate_stops(&input, &EtaConfig::TRUCK, &calibrator());
     assert_eq!(etas[0].hos_break_s, 1800.0);
@@ -150,18 +194,11 @@ fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
 
 #[test]
 fn a_driver_out_of_hours_takes_ten_hours_off_before_the_stop() {
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
-    let mut tracker = tracker_to_d(&router, &map, "o2");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
+    let road = Road::new();
+    let mut tracker = road.tracker_to_d("o2");
+    let ctx = road.ctx();
     // The ELD says two minutes of driving are left; the stop is six minutes away.
-    let mut fix = fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0));
+    let mut fix = fix_on(&road.graph, road.edge('a', 'b'), 0.0, at(0.0));
     fix.hos.drive_left_s = Some(120);
     let out = tracker.on_fix(&ctx, &fix);
     let (_, eta) = &out.etas[0];
@@ -176,14 +213,11 @@ fn a_driver_out_of_hours_takes_ten_hours_off_before_the_stop() {
 
 #[test]
 fn an_early_truck_waits_for_the_window_and_the_next_stop_waits_with_it() {
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
+    let road = Road::new();
     let window = AppointmentWindow::new(at(3600.0), at(7200.0)).expect("window");
     let stops = [
         TrackedStop {
-            position: map.pos('c'),
+            position: road.map.pos('c'),
             plan: StopPlan {
                 window: Some(window),
                 early_allowed: false,
@@ -191,26 +225,15 @@ fn an_early_truck_waits_for_the_window_and_the_next_stop_waits_with_it() {
             },
         },
         TrackedStop {
-            position: map.pos('d'),
+            position: road.map.pos('d'),
             plan: NO_WINDOW,
         },
     ];
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o3".into()),
-        1,
-        &stops,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
+    let mut tracker = road.tracker("o3", 1, &stops);
+    let ctx = road.ctx();
     let out = tracker.on_fix(
         &ctx,
-        &fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0)),
+        &fix_on(&road.graph, road.edge('a', 'b'), 0.0, at(0.0)),
     );
     let (index, first) = &out.etas[0];
     assert_eq!(*index, 1, "stop indices follow the order's numbering");
@@ -236,17 +259,10 @@ fn an_early_truck_waits_for_the_window_and_the_next_stop_waits_with_it() {
     // With early deliveries allowed the same truck is served on arrival.
     let mut early_ok = stops;
     early_ok[0].plan.early_allowed = true;
-    let mut tracker = VehicleTracker::new(
-        &router,
-        OrderId("o4".into()),
-        0,
-        &early_ok,
-        TrackerConfig::TRUCK,
-    )
-    .expect("tracker");
+    let mut tracker = road.tracker("o4", 0, &early_ok);
     let out = tracker.on_fix(
         &ctx,
-        &fix_on(&graph, edge(&map, &graph, 'a', 'b'), 0.0, at(0.0)),
+        &fix_on(&road.graph, road.edge('a', 'b'), 0.0, at(0.0)),
     );
     assert_eq!(out.etas[0].1.eta, out.etas[0].1.arrival);
     assert!(out.etas[0].1.reasons.is_empty());
@@ -254,18 +270,11 @@ fn an_early_truck_waits_for_the_window_and_the_next_stop_waits_with_it() {
 
 #[test]
 fn a_truck_on_schedule_routes_once_and_publishes_only_on_the_interval() {
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
-    let mut tracker = tracker_to_d(&router, &map, "o5");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
-    let route = route_between(&router, &map, 'a', 'd');
-    let fixes = drive(&graph, &route.edges, 60.0 / 3.6, 5.0, 0.0);
+    let road = Road::new();
+    let mut tracker = road.tracker_to_d("o5");
+    let ctx = road.ctx();
+    let route = route_between(&road.router, &road.map, 'a', 'd');
+    let fixes = drive(&road.graph, &route.edges, 60.0 / 3.6, 5.0, 0.0);
     let mut published = Vec::new();
     let mut arrivals = Vec::new();
     let mut closed = Vec::new();
@@ -315,21 +324,14 @@ fn a_truck_on_schedule_routes_once_and_publishes_only_on_the_interval() {
 
 #[test]
 fn a_slow_truck_is_expected_to_stay_slow_and_a_truck_off_route_is_rerouted() {
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
-    let mut tracker = tracker_to_d(&router, &map, "o6");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
+    let road = Road::new();
+    let mut tracker = road.tracker_to_d("o6");
+    let ctx = road.ctx();
     // Half the posted speed along a–b–c.
-    let ab = edge(&map, &graph, 'a', 'b');
-    let bc = edge(&map, &graph, 'b', 'c');
+    let ab = road.edge('a', 'b');
+    let bc = road.edge('b', 'c');
     let mut last = None;
-    for fix in drive(&graph, &[ab, bc], 30.0 / 3.6, 10.0, 0.0) {
+    for fix in drive(&road.graph, &[ab, bc], 30.0 / 3.6, 10.0, 0.0) {
         if seconds(fix.time - at(0.0)) > 420.0 {
             break;
         }
@@ -349,31 +351,24 @@ fn a_slow_truck_is_expected_to_stay_slow_and_a_truck_off_route_is_rerouted() {
     );
 
     // Turning into the side road is leaving the route.
-    let be = edge(&map, &graph, 'b', 'e');
-    let out = tracker.on_fix(&ctx, &fix_on(&graph, be, 50.0, at(600.0)));
+    let be = road.edge('b', 'e');
+    let out = tracker.on_fix(&ctx, &fix_on(&road.graph, be, 50.0, at(600.0)));
     assert_eq!(out.rerouted, Some(RerouteReason::OffRoute));
 }
 
 #[test]
 fn a_long_stop_with_noisy_fixes_is_a_stop_not_slow_driving() {
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
-    let mut tracker = tracker_to_d(&router, &map, "o7");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
-    let ab = edge(&map, &graph, 'a', 'b');
-    let bc = edge(&map, &graph, 'b', 'c');
+    let road = Road::new();
+    let mut tracker = road.tracker_to_d("o7");
+    let ctx = road.ctx();
+    let ab = road.edge('a', 'b');
+    let bc = road.edge('b', 'c');
     // a → b at the posted speed, a fix every 10 s.
-    let mut fixes = drive(&graph, &[ab], 60.0 / 3.6, 10.0, 0.0);
+    let mut fixes = drive(&road.graph, &[ab], 60.0 / 3.6, 10.0, 0.0);
     let stopped_s = seconds(fixes.last().expect("fixes").time - at(0.0));
     // Forty minutes parked at b. Every tenth fix the GPS throws the position
     // 35 m aside: beyond the standing radius (25 m), not a departure.
-    let parked = fix_on(&graph, bc, 1.0, at(stopped_s));
+    let parked = fix_on(&road.graph, bc, 1.0, at(stopped_s));
     for k in 1..=240 {
         let mut fix = parked;
         fix.time = at(stopped_s + 10.0 * f64::from(k));
@@ -383,7 +378,13 @@ fn a_long_stop_with_noisy_fixes_is_a_stop_not_slow_driving() {
         fixes.push(fix);
     }
     // Then on along b → c at the posted speed.
-    fixes.extend(drive(&graph, &[bc], 60.0 / 3.6, 10.0, stopped_s + 2410.0));
+    fixes.extend(drive(
+        &road.graph,
+        &[bc],
+        60.0 / 3.6,
+        10.0,
+        stopped_s + 2410.0,
+    ));
     for fix in &fixes {
         tracker.on_fix(&ctx, fix);
     }
@@ -398,24 +399,17 @@ fn a_long_stop_with_noisy_fixes_is_a_stop_not_slow_driving() {
 fn a_truck_that_stands_on_its_way_gets_a_window_that_grows_with_the_stand() {
     // a=====T·······b········c········d : T drives 1 km, then stands for half
     // an hour, then moves on.
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
-    let mut tracker = tracker_to_d(&router, &map, "stand");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
-    let ab = edge(&map, &graph, 'a', 'b');
-    let bc = edge(&map, &graph, 'b', 'c');
+    let road = Road::new();
+    let mut tracker = road.tracker_to_d("stand");
+    let ctx = road.ctx();
+    let ab = road.edge('a', 'b');
+    let bc = road.edge('b', 'c');
     let stall = EtaConfig::TRUCK.stall;
-    tracker.on_fix(&ctx, &fix_on(&graph, ab, 0.0, at(0.0)));
+    tracker.on_fix(&ctx, &fix_on(&road.graph, ab, 0.0, at(0.0)));
     let mut widths = Vec::new();
     for k in 1..=31 {
         let t = 60.0 * f64::from(k);
-        let out = tracker.on_fix(&ctx, &fix_on(&graph, ab, 1000.0, at(t)));
+        let out = tracker.on_fix(&ctx, &fix_on(&road.graph, ab, 1000.0, at(t)));
         let (_, eta) = out.etas[0].clone();
         // The ETA itself does not move: the truck may leave at any moment.
         let to_go_s = seconds(eta.eta - at(t));
@@ -437,8 +431,8 @@ fn a_truck_that_stands_on_its_way_gets_a_window_that_grows_with_the_stand() {
     assert_eq!(tracker.stalled_s(at(1860.0)), 1800.0);
 
     // It moves on: the stall is over and the window is the fleet's again.
-    tracker.on_fix(&ctx, &fix_on(&graph, ab, 1500.0, at(1890.0)));
-    let out = tracker.on_fix(&ctx, &fix_on(&graph, bc, 0.0, at(1920.0)));
+    tracker.on_fix(&ctx, &fix_on(&road.graph, ab, 1500.0, at(1890.0)));
+    let out = tracker.on_fix(&ctx, &fix_on(&road.graph, bc, 0.0, at(1920.0)));
     let (_, eta) = out.etas[0].clone();
     assert_eq!(tracker.stalled_s(at(1920.0)), 0.0);
     assert!(seconds(eta.p90 - eta.eta) < 600.0, "{eta:?}");
@@ -448,21 +442,14 @@ fn a_truck_that_stands_on_its_way_gets_a_window_that_grows_with_the_stand() {
 fn a_truck_that_drives_away_from_its_stop_is_stalled_until_it_comes_back() {
     // T starts on b–c heading for d, turns back towards a (away from d), then
     // comes back: no progress towards d until it is nearer than it was.
-    let (map, graph) = straight_road();
-    let router = router(&graph);
-    let calibrator = calibrator();
-    let metric = version(0, router.metric());
-    let mut tracker = tracker_to_d(&router, &map, "away");
-    let ctx = TrackingContext {
-        router: &router,
-        metric: &metric,
-        calibrator: &calibrator,
-    };
-    let bc = edge(&map, &graph, 'b', 'c');
-    let ba = edge(&map, &graph, 'b', 'a');
-    let ab = edge(&map, &graph, 'a', 'b');
-    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1000.0, at(0.0)));
-    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1500.0, at(30.0)));
+    let road = Road::new();
+    let mut tracker = road.tracker_to_d("away");
+    let ctx = road.ctx();
+    let bc = road.edge('b', 'c');
+    let ba = road.edge('b', 'a');
+    let ab = road.edge('a', 'b');
+    tracker.on_fix(&ctx, &fix_on(&road.graph, bc, 1000.0, at(0.0)));
+    tracker.on_fix(&ctx, &fix_on(&road.graph, bc, 1500.0, at(30.0)));
     // Away: back over b towards a for five minutes.
     let mut t = 30.0;
     for (e, off) in [
@@ -473,12 +460,12 @@ fn a_truck_that_drives_away_from_its_stop_is_stalled_until_it_comes_back() {
         (ab, 1500.0),
     ] {
         t += 60.0;
-        tracker.on_fix(&ctx, &fix_on(&graph, e, off, at(t)));
+        tracker.on_fix(&ctx, &fix_on(&road.graph, e, off, at(t)));
     }
     assert_eq!(tracker.stalled_s(at(t)), t - 30.0, "away since 30 s");
     // Past where it turned, it is making progress again.
-    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1000.0, at(t + 60.0)));
-    tracker.on_fix(&ctx, &fix_on(&graph, bc, 1600.0, at(t + 90.0)));
+    tracker.on_fix(&ctx, &fix_on(&road.graph, bc, 1000.0, at(t + 60.0)));
+    tracker.on_fix(&ctx, &fix_on(&road.graph, bc, 1600.0, at(t + 90.0)));
     assert_eq!(tracker.stalled_s(at(t + 90.0)), 0.0);
 }
 
@@ -500,6 +487,7 @@ fn a_rest_the_hours_of_service_call_for_is_planned_not_held_as_a_stall() {
         departs_at: None,
         own: None,
         stalled_s: 3.0 * 3600.0,
+        stall_share: 0.0,
     };
     // Standing three hours with hours to spare: a stall, held at p90.
     let stalled = estimate_stops(&input(HosClocks::fresh(&rules)), &config, &calibrator());
@@ -517,4 +505,99 @@ fn a_rest_the_hours_of_service_call_for_is_planned_not_held_as_a_stall() {
     assert_eq!(rest[0].eta, at(7.0 * 3600.0 + 1800.0));
     assert!(rest[0].reasons.contains(&EtaReason::HosBreak));
     assert!(seconds(rest[0].p90 - rest[0].eta) < 3600.0, "{:?}", rest[0]);
+}
+
+#[test]
+fn a_truck_that_has_stood_half_its_trip_keeps_its_eta_but_widens_its_upper_end() {
+    let legs = [Leg {
+        drive_s: 1800.0,
+        free_flow_s: 1800.0,
+        distance_m: 40_000.0,
+    }];
+    let config = EtaConfig::TRUCK;
+    let input = |stall_share: f64| EtaInput {
+        now: at(0.0),
+        legs: &legs,
+        stops: &[NO_WINDOW],
+        hos: HosClocks::fresh(&config.hos),
+        pace_factor: 1.0,
+        departs_at: None,
+        own: None,
+        stalled_s: 0.0,
+        stall_share,
+    };
+    let steady = estimate_stops(&input(0.0), &config, &calibrator());
+    let stopper = estimate_stops(&input(0.5), &config, &calibrator());
+    assert_eq!(stopper[0].eta, steady[0].eta, "the ETA plans no stand");
+    assert_eq!(stopper[0].p10, steady[0].p10);
+    // The upper end drives at the door-to-door pace: half the time standing
+    // is twice the time.
+    let steady_p90_s = seconds(steady[0].p90 - at(0.0));
+    let stopper_p90_s = seconds(stopper[0].p90 - at(0.0));
+    assert!(
+        (stopper_p90_s - 2.0 * steady_p90_s).abs() < 1.0,
+        "{stopper_p90_s} s against {steady_p90_s} s"
+    );
+}
+
+#[test]
+fn after_a_long_stand_the_window_widens_by_the_stand_rate_not_by_the_stand() {
+    // a==T (stands 30 min)··b········c········d, then drives on at the posted
+    // speed. Its checkpoints came due during the stand; the stand is the
+    // stall's, not a pace, so the window after it grows by the share of time
+    // the truck has stood, not thirtyfold.
+    let road = Road::new();
+    let ctx = road.ctx();
+    let ab = road.edge('a', 'b');
+    let bc = road.edge('b', 'c');
+    let mut stopper = road.tracker_to_d("stopper");
+    stopper.on_fix(&ctx, &fix_on(&road.graph, ab, 0.0, at(0.0)));
+    stopper.on_fix(&ctx, &fix_on(&road.graph, ab, 1000.0, at(60.0)));
+    let mut ended = Vec::new();
+    for k in 1..=30 {
+        let t = 60.0 + 60.0 * f64::from(k);
+        ended.extend(
+            stopper
+                .on_fix(&ctx, &fix_on(&road.graph, ab, 1000.0, at(t)))
+                .stalls_s,
+        );
+    }
+    assert!(ended.is_empty(), "still standing: {ended:?}");
+    let out = stopper.on_fix(&ctx, &fix_on(&road.graph, ab, 1500.0, at(1890.0)));
+    assert_eq!(
+        out.stalls_s,
+        [1830.0],
+        "the stand ends when the truck moves on"
+    );
+    let driven: Vec<_> = drive(&road.graph, &[bc], 60.0 / 3.6, 10.0, 1920.0)
+        .into_iter()
+        .take(13)
+        .map(|fix| stopper.on_fix(&ctx, &fix))
+        .collect();
+    let (_, after) = driven.last().expect("fixes").etas[0].clone();
+
+    // The same place and time for a truck that never stood.
+    let mut steady = road.tracker_to_d("steady");
+    let mut last = None;
+    for fix in drive(&road.graph, &[ab, bc], 60.0 / 3.6, 10.0, 2040.0 - 240.0) {
+        if fix.time > at(2040.0) {
+            break;
+        }
+        last = steady.on_fix(&ctx, &fix).etas.first().cloned();
+    }
+    let (_, through) = last.expect("an ETA");
+    let width = |eta: &engine::StopEta| seconds(eta.p90 - eta.eta);
+    assert!((seconds(after.eta - through.eta)).abs() < 30.0);
+    assert!(
+        width(&after) > width(&through),
+        "{} s against {} s",
+        width(&after),
+        width(&through)
+    );
+    let to_go_s = seconds(after.eta - at(2040.0));
+    assert!(
+        width(&after) < 2.0 * to_go_s,
+        "{} s for {to_go_s} s to go",
+        width(&after)
+    );
 }

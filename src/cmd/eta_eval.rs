@@ -27,7 +27,7 @@ use anyhow::Context;
 use engine::{CalibrationConfig, Calibrator, TrackerConfig, TrackerCounters};
 use serde_json::{Value, json};
 
-use replay::{MapSession, ReplaySettings, Trip, TripResult, thin};
+use replay::{Arrival, MapSession, ReplaySettings, Trip, TripResult, thin};
 use score::{Scores, round1};
 use simulate::{SimSettings, simulate};
 
@@ -83,6 +83,11 @@ pub(crate) struct EtaEvalArgs {
     /// learns online from the first trace on.
     #[arg(long)]
     cross: bool,
+    /// What counts as the real arrival: `stay`, the first fix of the trace's
+    /// final stay within the tracker's arrival radius of its last point (what
+    /// the live tracker's geofence logs), or `end`, the trace's last fix.
+    #[arg(long, value_enum, default_value_t = Arrival::Stay)]
+    arrival: Arrival,
     /// Override a tracker setting, `name=value` (repeatable; nested names with
     /// dots, e.g. `eta.pace.persistence=0.9`; `calibration.NAME` for the
     /// calibrator).
@@ -152,6 +157,7 @@ pub(crate) fn run(args: EtaEvalArgs) -> anyhow::Result<()> {
     let replay_settings = ReplaySettings {
         recustomize_s: args.recustomize_s,
         tracker,
+        arrival: args.arrival,
     };
     let mut report = Report::new();
     let started = Instant::now();
@@ -446,12 +452,12 @@ fn print_table(report: &Value) {
     };
     println!("by real time to go:");
     println!(
-        "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "horizon", "n", "traces", "mae", "base mae", "p90", "base p90", "cover"
+        "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}",
+        "horizon", "n", "traces", "mae", "base mae", "p90", "base p90", "cover", "width"
     );
     for h in report["horizons"].as_array().into_iter().flatten() {
         println!(
-            "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}",
             label(h),
             h["n"],
             h["traces"],
@@ -459,22 +465,27 @@ fn print_table(report: &Value) {
             h["baseline_mae_s"],
             h["p90_abs_error_s"],
             h["baseline_p90_abs_error_s"],
-            h["coverage"]
+            h["coverage"],
+            h["median_width_s"]
         );
     }
     println!("by predicted time to go (what the window promises):");
-    println!("{:>9} {:>7} {:>6} {:>8}", "horizon", "n", "traces", "cover");
+    println!(
+        "{:>9} {:>7} {:>6} {:>8} {:>9}",
+        "horizon", "n", "traces", "cover", "width"
+    );
     for h in report["horizons_predicted"]
         .as_array()
         .into_iter()
         .flatten()
     {
         println!(
-            "{:>9} {:>7} {:>6} {:>8}",
+            "{:>9} {:>7} {:>6} {:>8} {:>9}",
             label(h),
             h["n"],
             h["traces"],
-            h["coverage"]
+            h["coverage"],
+            h["median_width_s"]
         );
     }
 }

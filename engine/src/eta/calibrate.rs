@@ -19,6 +19,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::stall::{StallConfig, StallTail};
 use crate::error::{Error, Result};
 
 /// Settings of the [`Calibrator`].
@@ -135,6 +136,8 @@ struct Bucket {
 pub struct Calibrator {
     config: CalibrationConfig,
     buckets: Vec<Bucket>,
+    /// The fleet's finished stalls: how long a stand goes on.
+    stalls: StallTail,
 }
 
 /// What a bucket says now.
@@ -151,7 +154,11 @@ impl Calibrator {
     pub fn new(config: CalibrationConfig) -> Result<Calibrator> {
         config.validate()?;
         let buckets = vec![Bucket::default(); config.bucket_max_s.len() + 1];
-        Ok(Calibrator { config, buckets })
+        Ok(Calibrator {
+            config,
+            buckets,
+            stalls: StallTail::default(),
+        })
     }
 
     fn bucket_of(&self, horizon_s: f64) -> usize {
@@ -303,6 +310,22 @@ impl Calibrator {
             .collect()
     }
 
+    /// Records a finished stall of one of the fleet's trucks, seconds.
+    pub fn record_stall(&mut self, config: &StallConfig, length_s: f64) {
+        self.stalls.record(config, length_s);
+    }
+
+    /// The rest of a stall of `stalled_s` so far at the ETA and at p90,
+    /// seconds (see [`StallTail::hold_s`]).
+    pub fn stall_hold_s(&self, config: &StallConfig, stalled_s: f64) -> (f64, f64) {
+        self.stalls.hold_s(config, stalled_s)
+    }
+
+    /// The finished stalls the calibrator learns from.
+    pub fn stalls(&self) -> &StallTail {
+        &self.stalls
+    }
+
     /// Closed predictions recorded in all.
     pub fn recorded(&self) -> u64 {
         self.buckets.iter().map(|b| b.recorded).sum()
@@ -441,7 +464,7 @@ fn weighted_quantile(sorted: &[(f32, f64)], q: f64) -> f64 {
 }
 
 /// Linear-interpolated quantile of sorted values.
-fn quantile(sorted: &[f32], q: f64) -> f64 {
+pub(super) fn quantile(sorted: &[f32], q: f64) -> f64 {
     match sorted.len() {
         0 => 0.0,
         1 => f64::from(sorted[0]),

@@ -48,6 +48,10 @@ pub struct EtaInput<'a> {
     /// How long the truck has made no progress towards its next stop, seconds
     /// (0 when it is moving on; see [`super::StallConfig`]).
     pub stalled_s: f64,
+    /// The share of its time the truck is expected to stand in stalls from
+    /// here on, from its own finished ones ([`super::StallConfig::share`]):
+    /// the window's upper end plays the drive at this door-to-door pace.
+    pub stall_share: f64,
 }
 
 /// The predicted arrival at one stop.
@@ -167,7 +171,7 @@ pub fn estimate_stops(
     let (hold_s, hold_p90_s) = if rest_due {
         (0.0, 0.0)
     } else {
-        config.stall.hold_s(input.stalled_s)
+        calibrator.stall_hold_s(&config.stall, input.stalled_s)
     };
     let median = play(input, config, pace, 1.0, hold_s, None);
     let floor_s = calibrator.config().min_half_width_s;
@@ -181,6 +185,12 @@ pub fn estimate_stops(
         // The percentiles of the uncertain part, played through the timeline.
         let uncertain_s = r.drive_s + r.dwell_s;
         let (lo, hi) = calibrator.stretches(uncertain_s, input.own);
+        let share = if hold_p90_s > 0.0 {
+            0.0
+        } else {
+            input.stall_share.clamp(0.0, 0.95)
+        };
+        let hi = hi / (1.0 - share);
         // The lower end has the truck leave now; the upper end holds it as a
         // long stand would.
         let at = |stretch: f64, hold_s: f64| {

@@ -53,6 +53,11 @@ impl EtaConfig {
             median_share: 0.0,
             p90_share: 9.0,
             calibrate_while_stalled: false,
+            learn_capacity: 1000,
+            prior_stalls: 5.0,
+            learned_median: false,
+            share_prior_s: 1800.0,
+            max_share: 0.8,
         },
     };
 
@@ -81,7 +86,7 @@ impl EtaConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 9] = [
+        let non_negative: [(&'static str, f64); 11] = [
             ("default_dwell_s", self.default_dwell_s),
             ("traffic_reason_min_s", self.traffic_reason_min_s),
             ("traffic_reason_min_share", self.traffic_reason_min_share),
@@ -90,6 +95,8 @@ impl EtaConfig {
             ("stall.progress_m", self.stall.progress_m),
             ("stall.median_share", self.stall.median_share),
             ("stall.p90_share", self.stall.p90_share),
+            ("stall.prior_stalls", self.stall.prior_stalls),
+            ("stall.share_prior_s", self.stall.share_prior_s),
             (
                 "hos_observation.moving_mps",
                 self.hos_observation.moving_mps,
@@ -105,6 +112,9 @@ impl EtaConfig {
         }
         if !(0.0..=1.0).contains(&self.pace.persistence) {
             return Err(invalid("pace.persistence", "must be in 0..=1".into()));
+        }
+        if !(0.0..1.0).contains(&self.stall.max_share) {
+            return Err(invalid("stall.max_share", "must be in 0..1".into()));
         }
         if self.stall.p90_share < self.stall.median_share {
             return Err(invalid(

@@ -26,5 +26,5 @@ pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
 pub use hos::{HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind};
 pub use pace::{PaceConfig, PaceEstimator};
-pub use stall::StallConfig;
+pub use stall::{StallConfig, StallTail};
 pub use window::{AppointmentWindow, StopPlan};

@@ -243,6 +243,10 @@ impl LiveEngine {
                         self.calibrator
                             .record(closed.predicted, closed.actual_to_go_s);
                     }
+                    for &stall_s in &out.stalls_s {
+                        self.calibrator
+                            .record_stall(&self.config.tracker.eta.stall, stall_s);
+                    }
                     keep[to].insert(id, state);
                 }
                 _ => {
@@ -311,6 +315,10 @@ impl LiveEngine {
                     .iter()
                     .map(|c| (c.predicted, c.actual_to_go_s)),
             );
+            for &stall_s in &result.stalls_s {
+                self.calibrator
+                    .record_stall(&self.config.tracker.eta.stall, stall_s);
+            }
             self.latest = self.latest.max(result.latest);
             out.events.extend(result.out.events);
             out.predictions.extend(result.out.predictions);

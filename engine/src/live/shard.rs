@@ -62,6 +62,8 @@ pub(super) struct ShardOutput {
     pub(super) traversals: Vec<Traversal>,
     /// Predictions whose outcome became known.
     pub(super) closed: Vec<ClosedPrediction>,
+    /// Stalls that ended, seconds.
+    pub(super) stalls_s: Vec<f64>,
     /// The newest device time the shard took (stale positions excluded).
     pub(super) latest: Option<DateTime<Utc>>,
 }
@@ -182,8 +184,7 @@ impl Shard {
                         shown,
                         &ctx,
                         departure_radius_m,
-                        &mut result.out,
-                        &mut result.closed,
+                        &mut result,
                     );
                 }
             }
@@ -246,9 +247,9 @@ fn track(
     shown: LatLon,
     ctx: &TrackingContext<'_>,
     departure_radius_m: f64,
-    out: &mut LiveOutput,
-    closed: &mut Vec<ClosedPrediction>,
+    result: &mut ShardOutput,
 ) {
+    let out = &mut result.out;
     // Leaving a stop is judged on the matched place (GPS noise around a parked
     // truck stays well inside the radius).
     if fix.matched.is_some()
@@ -263,13 +264,15 @@ fn track(
         updates,
         predictions,
         arrivals,
-        closed: closing,
+        closed,
+        stalls_s,
         ..
     } = tracker.on_fix(ctx, fix);
     if tracker.done() {
         state.tracker = None;
     }
-    closed.extend(closing);
+    result.closed.extend(closed);
+    result.stalls_s.extend(stalls_s);
     out.predictions.extend(predictions);
     // An arrival comes before the ETAs to the next stop that the same fix
     // produced, so a page sees the stop reached, then the new ETA.

@@ -61,4 +61,7 @@ pub(crate) struct Checkpoint {
     pub(crate) predicted: Horizon,
     pub(crate) lower_s: f64,
     pub(crate) upper_s: f64,
+    /// The truck's stalls so far when it was set (see
+    /// `VehicleTracker::stalled_through_s`), seconds.
+    pub(crate) stalled_through_s: f64,
 }

@@ -101,6 +101,9 @@ pub struct TrackerOutput {
     pub arrivals: Vec<ArrivalRecord>,
     /// Predictions whose outcome became known: for `Calibrator::record`.
     pub closed: Vec<ClosedPrediction>,
+    /// Stalls that ended (the truck made progress again or reached its
+    /// stop), their lengths in seconds: for `Calibrator::record_stall`.
+    pub stalls_s: Vec<f64>,
     pub rerouted: Option<RerouteReason>,
 }
 
@@ -171,6 +174,10 @@ pub struct VehicleTracker {
     anchor: Option<(LatLon, DateTime<Utc>)>,
     /// Since when the truck has made no net progress towards its next stop.
     stall: StallClock,
+    /// The finished stalls on this order, seconds in all.
+    stalled_total_s: f64,
+    /// The first fix on this order.
+    tracked_since: Option<DateTime<Utc>>,
     pace: PaceEstimator,
     hos: HosEstimator,
     /// Dwelling at the stop just reached until then.
@@ -224,6 +231,8 @@ impl VehicleTracker {
             standing_s: 0.0,
             anchor: None,
             stall: StallClock::default(),
+            stalled_total_s: 0.0,
+            tracked_since: None,
             pace: PaceEstimator::new(),
             hos: HosEstimator::new(config.eta.hos, config.eta.hos_observation),
             departs_at: None,
@@ -263,6 +272,27 @@ impl VehicleTracker {
         self.stall.stalled_s(now)
     }
 
+    /// The truck's stalls on this order up to `now`, finished and current,
+    /// seconds in all: the vehicle's own errors leave them out (the stall
+    /// hold plans a stand; a two-hour stand is not a pace).
+    fn stalled_through_s(&self, now: DateTime<Utc>) -> f64 {
+        let current_s = self.stall.stalled_s(now);
+        let current_s = if self.config.eta.stall.is_stall(current_s) {
+            current_s
+        } else {
+            0.0
+        };
+        self.stalled_total_s + current_s
+    }
+
+    /// A stall of `length_s` ended (if it was one).
+    fn end_stall(&mut self, length_s: f64, out: &mut TrackerOutput) {
+        if self.config.eta.stall.is_stall(length_s) {
+            out.stalls_s.push(length_s);
+            self.stalled_total_s += length_s;
+        }
+    }
+
     pub fn hos(&self) -> &HosEstimator {
         &self.hos
     }
@@ -280,6 +310,7 @@ impl VehicleTracker {
         }
         self.counters.fixes += 1;
         let now = fix.time;
+        self.tracked_since.get_or_insert(now);
         let dt_s = self.last_fix.map(|(t, _)| seconds(now - t));
         let straight_m = self
             .last_fix
@@ -443,7 +474,8 @@ impl VehicleTracker {
         }
         // A new stop starts the stall clock afresh, and dwell at a stop is
         // planned as dwell, not as a stall.
-        match (self.legs.first(), self.pos) {
+        let stall = &self.config.eta.stall;
+        let ended_s = match (self.legs.first(), self.pos) {
             (Some(leg), Some(pos))
                 if self.departs_at.is_none()
                     && !matches!(
@@ -452,11 +484,11 @@ impl VehicleTracker {
                     ) =>
             {
                 let left_m = leg.left(&graph, pos).distance_m;
-                self.stall
-                    .advance(left_m, now, self.config.eta.stall.progress_m);
+                self.stall.advance(left_m, now, stall.progress_m)
             }
-            _ => self.stall = StallClock::default(),
-        }
+            _ => std::mem::take(&mut self.stall).stalled_s(now),
+        };
+        self.end_stall(ended_s, &mut out);
 
         let etas = self.estimate(ctx, now);
         let every_s = self.config.checkpoint_every_s;
@@ -490,6 +522,9 @@ impl VehicleTracker {
     /// The next stop is reached at `at` (from a geofence, the driver app or the
     /// tracker itself): logs the arrival and closes its predictions.
     pub fn arrive(&mut self, at: DateTime<Utc>, out: &mut TrackerOutput) {
+        // A stall that lasts until the stop ends there.
+        let ended_s = std::mem::take(&mut self.stall).stalled_s(at);
+        self.end_stall(ended_s, out);
         let stop_index = self.first_stop_index + self.next as u32;
         let trip = trip_key(&self.order_id, stop_index);
         let Some(state) = self.stops.get_mut(self.next) else {
@@ -656,6 +691,10 @@ impl VehicleTracker {
             departs_at: self.departs_at.filter(|d| *d > now),
             own: self.own.quantiles(),
             stalled_s: self.stall.stalled_s(now),
+            stall_share: self.config.eta.stall.share(
+                self.stalled_total_s,
+                self.tracked_since.map_or(0.0, |t| seconds(now - t)),
+            ),
         };
         estimate_stops(&input, &self.config.eta, ctx.calibrator)
     }
@@ -673,16 +712,21 @@ struct StallClock {
 }
 
 impl StallClock {
-    fn advance(&mut self, left_m: f64, now: DateTime<Utc>, progress_m: f64) {
+    /// The truck is `left_m` from its stop at `now`: returns the length of the
+    /// stand that this progress ends, seconds (0 when none).
+    fn advance(&mut self, left_m: f64, now: DateTime<Utc>, progress_m: f64) -> f64 {
         if !left_m.is_finite() {
-            return;
+            return 0.0;
         }
         if self
             .mark
             .is_none_or(|(_, best_m)| left_m <= best_m - progress_m)
         {
+            let ended_s = self.stalled_s(now);
             self.mark = Some((now, left_m));
+            return ended_s;
         }
+        0.0
     }
 
     fn stalled_s(&self, now: DateTime<Utc>) -> f64 {

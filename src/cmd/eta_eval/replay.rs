@@ -15,7 +15,7 @@ use engine::{
     TrackerConfig, TrackerCounters, TrackerOutput, TrackingContext, TrafficConfig, TrafficModel,
     TurnCosts, Tz, VehicleFix, VehicleTracker,
 };
-use road_graph::RoadGraph;
+use road_graph::{RoadGraph, haversine_m};
 
 use super::score::{Errors, HORIZONS_S, bucket};
 
@@ -54,6 +54,38 @@ pub(super) struct TripResult {
 pub(super) struct ReplaySettings {
     pub(super) recustomize_s: f64,
     pub(super) tracker: TrackerConfig,
+    pub(super) arrival: Arrival,
+}
+
+/// Which fix of a trace is the real arrival at its last point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Arrival {
+    /// The first fix of the final stay within the arrival radius of the last
+    /// point: a logger that writes again two days after the truck parked at
+    /// its destination does not make the truck two days late, and a round
+    /// trip that starts at its end has not arrived before it leaves.
+    Stay,
+    /// The trace's last fix.
+    End,
+}
+
+impl Arrival {
+    /// The index of the arrival fix in `fixes` (not empty).
+    pub(super) fn index(self, fixes: &[Fix], radius_m: f64) -> usize {
+        let last = fixes.len().saturating_sub(1);
+        match self {
+            Arrival::End => last,
+            Arrival::Stay => {
+                let end = fixes[last].pos;
+                let inside = fixes
+                    .iter()
+                    .rev()
+                    .take_while(|f| haversine_m(f.pos, end) <= radius_m)
+                    .count();
+                fixes.len() - inside.max(1)
+            }
+        }
+    }
 }
 
 /// What trips on one map share: the graph, the router the tracker uses (its
@@ -128,8 +160,8 @@ impl MapSession {
                 dwell_s: None,
             },
         };
-        // The arrival is the trace's end, not the first time the vehicle passes
-        // near its last point.
+        // The replay says when the truck arrived (see `Arrival`), not the
+        // first time the vehicle passes near its last point.
         let mut config = settings.tracker;
         config.detect_arrival = false;
         let mut tracker =
@@ -151,9 +183,11 @@ impl MapSession {
         let every = Duration::milliseconds((settings.recustomize_s * 1000.0) as i64);
         let mut next_customize = first.time + every;
         let mut fleet = trip.fleet.iter().peekable();
-        let arrival = last.time;
-        let n = trip.fixes.len();
-        for (i, fix) in trip.fixes.iter().enumerate() {
+        let arrived = settings
+            .arrival
+            .index(&trip.fixes, settings.tracker.arrival_radius_m);
+        let arrival = trip.fixes[arrived].time;
+        for (i, fix) in trip.fixes.iter().enumerate().take(arrived + 1) {
             matcher.push(&mut state, fix, &mut events);
             traffic.observe_traversals(&events.traversals);
             while let Some(obs) = fleet.next_if(|o| o.exited_at <= fix.time) {
@@ -206,10 +240,8 @@ impl MapSession {
                 };
                 tracker.on_fix(&ctx, &vehicle_fix)
             };
-            for closed in &out.closed {
-                calibrator.record(closed.predicted, closed.actual_to_go_s);
-            }
-            if i + 1 == n {
+            learn(calibrator, &out, &config);
+            if i == arrived {
                 break;
             }
             let (Some((_, eta)), Some(m)) = (out.etas.first(), matched) else {
@@ -227,9 +259,10 @@ impl MapSession {
             let ours_s = seconds_between(arrival, eta.eta);
             let baseline_s = free.duration_s() - actual_s;
             let covered = eta.p10 <= arrival && arrival <= eta.p90;
-            result.by_horizon[bucket(actual_s)].push(ours_s, baseline_s, covered);
+            let width_s = seconds_between(eta.p10, eta.p90);
+            result.by_horizon[bucket(actual_s)].push(ours_s, baseline_s, covered, width_s);
             result.by_predicted[bucket(seconds_between(fix.time, eta.eta))]
-                .push(ours_s, baseline_s, covered);
+                .push(ours_s, baseline_s, covered, width_s);
             result.predicted += 1;
             if let Some(log) = log.as_mut() {
                 writeln!(
@@ -258,12 +291,20 @@ impl MapSession {
         if !tracker.done() {
             let mut out = TrackerOutput::default();
             tracker.arrive(arrival, &mut out);
-            for closed in &out.closed {
-                calibrator.record(closed.predicted, closed.actual_to_go_s);
-            }
+            learn(calibrator, &out, &config);
         }
         result.counters = tracker.counters();
         Ok(result)
+    }
+}
+
+/// The calibrator learns what a fix closed: predictions and stalls.
+fn learn(calibrator: &mut Calibrator, out: &TrackerOutput, config: &TrackerConfig) {
+    for closed in &out.closed {
+        calibrator.record(closed.predicted, closed.actual_to_go_s);
+    }
+    for &stall_s in &out.stalls_s {
+        calibrator.record_stall(&config.eta.stall, stall_s);
     }
 }
 
@@ -288,4 +329,46 @@ pub(super) fn thin(fixes: Vec<Fix>, every_s: f64) -> Vec<Fix> {
 
 pub(super) fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_milliseconds() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use road_graph::LocalPlane;
+
+    use super::*;
+
+    /// Fixes a minute apart at these distances east of the origin, metres.
+    fn fixes_at(east_m: &[f64]) -> Vec<Fix> {
+        let plane = LocalPlane::new(road_graph::LatLon {
+            lat: 51.6,
+            lon: 10.4,
+        });
+        east_m
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| Fix {
+                time: DateTime::from_timestamp(1_750_000_000 + 60 * i as i64, 0).expect("time"),
+                pos: plane.to_latlon(x, 0.0),
+                accuracy_m: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_truck_that_parks_at_its_end_arrived_when_it_parked_not_when_the_logger_last_wrote() {
+        // Drives 3 km, parks within 50 m of its last point, which the logger
+        // writes two fixes later.
+        let fixes = fixes_at(&[0.0, 1000.0, 2000.0, 3000.0, 3020.0, 2990.0, 3005.0]);
+        assert_eq!(Arrival::Stay.index(&fixes, 50.0), 3);
+        assert_eq!(Arrival::End.index(&fixes, 50.0), 6);
+    }
+
+    #[test]
+    fn a_round_trip_arrives_when_it_comes_back_not_when_it_starts() {
+        let fixes = fixes_at(&[0.0, 10.0, 900.0, 2000.0, 900.0, 30.0, 0.0]);
+        assert_eq!(Arrival::Stay.index(&fixes, 50.0), 5);
+        // A trace that never leaves its last point arrives at once.
+        assert_eq!(Arrival::Stay.index(&fixes_at(&[5.0, 0.0, 8.0]), 50.0), 0);
+        assert_eq!(Arrival::Stay.index(&fixes_at(&[0.0]), 50.0), 0);
+    }
 }

@@ -1,5 +1,7 @@
 //! Scoring of predictions against real arrivals: mean and 90th-percentile
-//! absolute error, bias, and p10–p90 coverage, overall and by horizon (the real
+//! absolute error, bias, p10–p90 coverage and the window's median width (a
+//! window that covers by being days wide covers nothing a customer can use),
+//! overall and by horizon (the real
 //! time left to the arrival, as the contract asks), next to the free-flow
 //! baseline, with the number of traces behind each horizon.
 //!
@@ -75,21 +77,25 @@ impl Scores {
 pub(super) struct Errors {
     ours_s: Vec<f64>,
     baseline_s: Vec<f64>,
+    /// p90 minus p10, seconds.
+    widths_s: Vec<f64>,
     covered: usize,
     /// Traces with at least one prediction here.
     traces: usize,
 }
 
 impl Errors {
-    pub(super) fn push(&mut self, ours_s: f64, baseline_s: f64, covered: bool) {
+    pub(super) fn push(&mut self, ours_s: f64, baseline_s: f64, covered: bool, width_s: f64) {
         self.ours_s.push(ours_s);
         self.baseline_s.push(baseline_s);
+        self.widths_s.push(width_s);
         self.covered += usize::from(covered);
     }
 
     pub(super) fn extend(&mut self, other: &Errors) {
         self.ours_s.extend(&other.ours_s);
         self.baseline_s.extend(&other.baseline_s);
+        self.widths_s.extend(&other.widths_s);
         self.covered += other.covered;
         self.traces += other.traces;
     }
@@ -117,6 +123,7 @@ impl Errors {
             "baseline_p90_abs_error_s": round1(p90_abs(&self.baseline_s)),
             "mean_error_s": round1(self.ours_s.iter().sum::<f64>() / n),
             "coverage": (self.covered as f64 / n * 1000.0).round() / 1000.0,
+            "median_width_s": round1(median(&self.widths_s)),
         })
     }
 }
@@ -126,6 +133,16 @@ fn mean_abs(values: &[f64]) -> f64 {
         return 0.0;
     }
     values.iter().map(|v| v.abs()).sum::<f64>() / values.len() as f64
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 fn p90_abs(values: &[f64]) -> f64 {

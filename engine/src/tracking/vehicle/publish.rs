@@ -54,6 +54,7 @@ impl VehicleTracker {
         let left_s = leg.left(graph, pos).time_s;
         let clocks = self.hos.clocks();
         let trip = trip_key(&self.order_id, self.first_stop_index + self.next as u32);
+        let stalled_through_s = self.stalled_through_s(now);
         let mut stops = Vec::new();
         for drive_s in CHECKPOINT_DRIVES_S {
             let target_left_s = left_s - drive_s / factor;
@@ -76,6 +77,7 @@ impl VehicleTracker {
                 predicted,
                 lower_s,
                 upper_s,
+                stalled_through_s,
             };
             // Ordered by the drive left, largest (reached first) at the front.
             let at = self
@@ -112,7 +114,9 @@ impl VehicleTracker {
             let reached = prev_t + millis(seconds(now - prev_t) * share);
             let actual_s = seconds(reached - cp.set_at).max(0.0);
             let error_s = actual_s - cp.predicted.to_go_s;
-            self.own.record(calibrator, cp.predicted, actual_s);
+            let stalled_s = (self.stalled_through_s(now) - cp.stalled_through_s).max(0.0);
+            self.own
+                .record(calibrator, cp.predicted, (actual_s - stalled_s).max(0.0));
             out.closed.push(ClosedPrediction {
                 predicted: cp.predicted,
                 actual_to_go_s: actual_s,
@@ -123,13 +127,17 @@ impl VehicleTracker {
     }
 
     /// Recomputes the vehicle's own error percentiles, counting the checkpoints
-    /// it is already late for.
+    /// it is already late for. Both leave the truck's stalls out: the stall
+    /// hold plans the current one, and a stand is not a pace to scale every
+    /// horizon by.
     pub(super) fn refresh_own(&mut self, calibrator: &Calibrator, now: DateTime<Utc>) {
+        let stalled_through_s = self.stalled_through_s(now);
         let overdue: Vec<f64> = self
             .checkpoints
             .iter()
             .filter_map(|cp| {
-                let elapsed_s = seconds(now - cp.set_at);
+                let stalled_s = (stalled_through_s - cp.stalled_through_s).max(0.0);
+                let elapsed_s = seconds(now - cp.set_at) - stalled_s;
                 (elapsed_s > cp.predicted.to_go_s)
                     .then(|| calibrator.relative_error(cp.predicted, elapsed_s))
                     .flatten()
