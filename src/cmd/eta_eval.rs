@@ -2,7 +2,10 @@
 //! matching, live traffic from the vehicle's own passages with periodic
 //! re-customization, the per-vehicle tracker and its ETA) and, at every fix,
 //! compares the predicted arrival at the trace's last point with the real one,
-//! next to the free-flow route time from the same matched position.
+//! next to the free-flow route time from the same matched position. The real
+//! arrival is when the truck reached that point and stayed (`--arrival stay`,
+//! what the live tracker's geofence logs) or, with `--arrival end`, the trace's
+//! last fix.
 //!
 //! One calibrator is shared by all traces in the order given, and learns only
 //! from outcomes already known at the time (checkpoints passed, earlier traces'
