@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::geo::E7;
@@ -79,13 +80,26 @@ pub fn save_snapshot(graph: &RoadGraph, path: &Path) -> Result<()> {
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    let tmp = path.with_extension("graph.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(io_err)?;
-    file.write_all(&header).map_err(io_err)?;
-    file.write_all(&payload).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(io_err)?;
-    Ok(())
+    // A name of this writer's own, so that writers of the same snapshot at
+    // once (several processes starting on one map) never share a half-written
+    // file; the rename makes the one that lands whole.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_extension(format!(
+        "graph.{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(&header)?;
+            file.write_all(&payload)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io_err)
 }
 
 /// Whether a file starts with the snapshot magic (used to tell a snapshot from a

@@ -162,6 +162,30 @@ fn snapshots_round_trip_exactly_and_reject_corruption() {
 }
 
 #[test]
+fn writers_of_one_snapshot_at_once_leave_one_whole_file() {
+    // Servers starting together on the bundled map all cache it under the
+    // same name; none may read or leave a half-written file.
+    let (g, _) = import("monaco.osm.pbf");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("monaco.graph");
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    save_snapshot(&g, &path).expect("save");
+                    assert!(load_snapshot(&path).expect("a whole snapshot") == g);
+                }
+            });
+        }
+    });
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["monaco.graph"], "no temporary files left behind");
+}
+
+#[test]
 fn a_file_that_is_not_pbf_or_is_truncated_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = dir.path().join("notes.osm.pbf");

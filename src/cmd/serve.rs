@@ -149,9 +149,17 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
     if let Ok(graph) = road_graph::load_snapshot(&snapshot) {
         return Ok(graph);
     }
-    let pbf = dir.join(format!("tracker-baltimore-{tag}.osm.pbf"));
+    // This process's own copy: several servers starting at once (tests, a
+    // supervisor's restarts) must not read each other's half-written file.
+    let pbf = dir.join(format!(
+        "tracker-baltimore-{tag}-{}.osm.pbf",
+        std::process::id()
+    ));
     std::fs::write(&pbf, BUNDLED_MAP).with_context(|| format!("writing {}", pbf.display()))?;
-    let (graph, _) = super::open_map(&pbf)?;
+    let opened = super::open_map(&pbf);
+    // The snapshot is the cache; the copy has served.
+    let _ = std::fs::remove_file(&pbf);
+    let (graph, _) = opened?;
     // A failed cache write only costs the next start an import.
     if let Err(err) = road_graph::save_snapshot(&graph, &snapshot) {
         tracing::warn!(error = %err, "could not cache the bundled map as a snapshot");
