@@ -77,6 +77,11 @@ pub(crate) struct ServeArgs {
     /// How often the routing metric follows live traffic, seconds.
     #[arg(long, default_value_t = 10.0)]
     recustomize_every_s: f64,
+    /// How often what the engine has learned (the ETA windows' calibration)
+    /// is saved to the store, seconds; it is also saved at shutdown and read
+    /// back at start.
+    #[arg(long, default_value_t = 300.0)]
+    save_learned_every_s: f64,
     /// Engine shards: the fleet is split by vehicle id and a batch's shards are
     /// matched and tracked side by side (default: one per CPU core).
     #[arg(long, env = "TRACKER_ENGINE_SHARDS")]
@@ -114,6 +119,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("--demo-speedup", args.demo_speedup),
         ("--orders-every-s", args.orders_every_s),
         ("--recustomize-every-s", args.recustomize_every_s),
+        ("--save-learned-every-s", args.save_learned_every_s),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(bad_input(format!(
@@ -255,7 +261,9 @@ async fn serve(
     )
     .map_err(bad_input)?;
 
-    // Orders first, so the first positions find their trackers.
+    // What the engine learned before a restart, then the orders, so the first
+    // positions find their trackers and their windows.
+    pipeline::learning::restore(&engine, &*store).await?;
     pipeline::sync_orders_once(&engine, &*store).await?;
     let sink = Arc::new(EngineSink::new(
         Arc::clone(&engine),
@@ -284,6 +292,12 @@ async fn serve(
         Arc::clone(&engine),
         store.clone(),
         Duration::from_secs_f64(args.orders_every_s),
+        shutdown.clone(),
+    ));
+    tokio::spawn(pipeline::learning::keep_saved(
+        Arc::clone(&engine),
+        store.clone(),
+        Duration::from_secs_f64(args.save_learned_every_s),
         shutdown.clone(),
     ));
     let stop_metric = Arc::new(AtomicBool::new(false));
@@ -353,6 +367,9 @@ async fn serve(
     }
     stop_metric.store(true, Ordering::Relaxed);
     let _ = metric_thread.join();
+    if let Err(err) = pipeline::learning::save(&engine, &*store).await {
+        tracing::warn!(error = %err, "saving the ETA calibration at shutdown failed");
+    }
     let counters = pipeline::lock(&engine).counters();
     tracing::info!(
         positions = counters.positions,

@@ -23,8 +23,10 @@
 //!   and installs the result (quick).
 //! - [`BusIntake`] is the portal's [`PositionIntake`]: positions posted over HTTP
 //!   go onto the same bus, so they take exactly the same path.
+//! - [`learning`] keeps the engine's calibrator in the store across restarts.
 
 pub(crate) mod demo;
+pub(crate) mod learning;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -310,6 +310,34 @@ impl Calibrator {
             .collect()
     }
 
+    /// A calibrator read back from a save (see `LiveEngine::restore_calibrator`),
+    /// checked against the settings it is to serve under and with everything
+    /// derived recomputed from the kept errors: refused when it was learned
+    /// with other settings (its buckets would mean other horizons) or does not
+    /// hold together.
+    pub fn restored(mut self, config: &CalibrationConfig) -> Result<Calibrator> {
+        let refuse = |reason: &str| Error::InvalidConfig {
+            setting: "calibration",
+            reason: format!("the saved calibrator {reason}"),
+        };
+        if &self.config != config {
+            return Err(refuse("was learned with other settings"));
+        }
+        if self.buckets.len() != config.bucket_max_s.len() + 1 {
+            return Err(refuse("has the wrong number of horizon buckets"));
+        }
+        let full = config.trip_full_samples;
+        for bucket in &mut self.buckets {
+            bucket.errors.retain(|(e, _)| e.is_finite());
+            while bucket.errors.len() > config.capacity {
+                bucket.errors.pop_front();
+            }
+            bucket.refresh(full);
+        }
+        self.stalls.reindex();
+        Ok(self)
+    }
+
     /// Records a finished stall of one of the fleet's trucks, seconds.
     pub fn record_stall(&mut self, config: &StallConfig, length_s: f64) {
         self.stalls.record(config, length_s);
@@ -551,6 +579,46 @@ mod tests {
         let (q10, q90) = cal.quantiles(3000.0);
         assert!(q10 < 0.0 && q90 < 0.3, "{q10} {q90}");
         assert!(glimpsed_q90 > q90, "{glimpsed_q90} {q90}");
+    }
+
+    #[test]
+    fn a_saved_calibrator_comes_back_as_it_was_and_only_under_its_own_settings() {
+        let config = CalibrationConfig::standard();
+        let stall = crate::eta::EtaConfig::TRUCK.stall;
+        let mut cal = Calibrator::new(config.clone()).expect("valid");
+        for trip in 0..20 {
+            for i in 0..40 {
+                let late = 1.0 + 0.01 * f64::from(i);
+                cal.record(Horizon::drive(3000.0).on_trip(trip), 3000.0 * late);
+            }
+            cal.record_stall(&stall, 600.0 + 60.0 * trip as f64);
+        }
+        let saved = serde_json::to_string(&cal).expect("serializes");
+        let back: Calibrator = serde_json::from_str(&saved).expect("parses");
+        let back = back.restored(&config).expect("same settings");
+        assert_eq!(
+            back.window_s(Horizon::drive(3000.0)),
+            cal.window_s(Horizon::drive(3000.0))
+        );
+        assert_eq!(back.summary(), cal.summary());
+        assert_eq!(back.stalls().len(), 20);
+        assert_eq!(
+            back.stall_hold_s(&stall, 900.0),
+            cal.stall_hold_s(&stall, 900.0),
+            "the stall tail is rebuilt"
+        );
+
+        let mut other = config.clone();
+        other.bucket_max_s.pop();
+        let parsed: Calibrator = serde_json::from_str(&saved).expect("parses");
+        assert!(
+            parsed.restored(&other).is_err(),
+            "other buckets, other horizons"
+        );
+        let mut broken: serde_json::Value = serde_json::from_str(&saved).expect("parses");
+        broken["buckets"].as_array_mut().expect("buckets").pop();
+        let broken: Calibrator = serde_json::from_value(broken).expect("parses");
+        assert!(broken.restored(&config).is_err(), "a bucket short");
     }
 
     #[test]

@@ -88,11 +88,20 @@ impl StallConfig {
 pub struct StallTail {
     /// In the order they ended.
     lengths_s: VecDeque<f32>,
-    /// The same, ascending.
+    /// The same, ascending (not saved: rebuilt by [`StallTail::reindex`]).
+    #[serde(skip)]
     sorted: Vec<f32>,
 }
 
 impl StallTail {
+    /// Rebuilds the sorted lengths from the saved ones, dropping what cannot
+    /// be a stall length: for a tail read back from a save.
+    pub(crate) fn reindex(&mut self) {
+        self.lengths_s.retain(|l| l.is_finite() && *l > 0.0);
+        self.sorted = self.lengths_s.iter().copied().collect();
+        self.sorted.sort_by(f32::total_cmp);
+    }
+
     /// Records a finished stall of `length_s` (ignored when shorter than a
     /// stall or not a number).
     pub fn record(&mut self, config: &StallConfig, length_s: f64) {

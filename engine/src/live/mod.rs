@@ -283,6 +283,20 @@ impl LiveEngine {
         (shared, &mut self.shards)
     }
 
+    /// The fleet's learned uncertainty: the error distribution by horizon and
+    /// the finished stalls. Saved by the caller (it is serializable), so that a
+    /// restart does not start every window from the prior.
+    pub fn calibrator(&self) -> &Calibrator {
+        &self.calibrator
+    }
+
+    /// Takes over a saved calibrator (see [`Calibrator::restored`]); on error
+    /// the engine keeps its own.
+    pub fn restore_calibrator(&mut self, saved: Calibrator) -> Result<()> {
+        self.calibrator = saved.restored(&self.config.calibration)?;
+        Ok(())
+    }
+
     /// Runs a batch of positions through matching, traffic and the trackers.
     /// Positions must be in device-time order per vehicle (older ones are
     /// counted as stale and dropped by the matcher). Device times drive the

@@ -152,6 +152,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_pending ON outbox(delivered_at, id);
     "#,
+    // 2: what the engine has learned (the calibrator's error distribution
+    // and stall tail; traffic profiles later), saved as JSON under a name, so
+    // a restart does not start every ETA window from the prior.
+    r#"
+    CREATE TABLE learned_state (
+        name      TEXT PRIMARY KEY,
+        state     TEXT NOT NULL,
+        saved_at  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the latest schema.

@@ -108,6 +108,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// For each vehicle, in the order asked, the tenants whose orders in progress
     /// (dispatched, not yet delivered or cancelled) it carries: who may move it.
     fn vehicle_carriers(&self, vehicles: Vec<VehicleId>) -> StoreFuture<'_, Vec<Vec<TenantId>>>;
+
+    /// Saves what a learned model knows (its serialized state) under its
+    /// name, replacing the last save: the engine's calibrator, so that a
+    /// restart keeps the ETA windows it has learned.
+    fn save_learned(
+        &self,
+        name: String,
+        state: String,
+        saved_at: DateTime<Utc>,
+    ) -> StoreFuture<'_, ()>;
+    /// The last saved state of a learned model, and when it was saved.
+    fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).

@@ -443,3 +443,12 @@ pub(crate) fn vehicle_times(
         })
         .collect()
 }
+
+pub(crate) fn learned(c: &Connection, name: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+    let row: Option<(String, String)> = c
+        .prepare_cached("SELECT state, saved_at FROM learned_state WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(state, at)| Ok((state, parse_ts(&at)?)))
+        .transpose()
+}

@@ -317,4 +317,17 @@ impl Store for SqliteStore {
     fn vehicle_carriers(&self, vehicles: Vec<VehicleId>) -> StoreFuture<'_, Vec<Vec<TenantId>>> {
         Box::pin(self.read(move |c| rows::vehicle_carriers(c, &vehicles)))
     }
+
+    fn save_learned(
+        &self,
+        name: String,
+        state: String,
+        saved_at: DateTime<Utc>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| writes::save_learned(c, &name, &state, saved_at)))
+    }
+
+    fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>> {
+        Box::pin(self.read(move |c| rows::learned(c, &name)))
+    }
 }

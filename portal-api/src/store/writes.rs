@@ -572,3 +572,17 @@ pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecord
         EtaRecorded::Logged
     })
 }
+
+pub(crate) fn save_learned(
+    c: &Connection,
+    name: &str,
+    state: &str,
+    saved_at: DateTime<Utc>,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO learned_state (name, state, saved_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+    )?
+    .execute(params![name, state, ts(saved_at)])?;
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! The store keeps what the engine has learned: a save under a name replaces
+//! the last one, and it is still there when the database is opened again, as
+//! after a restart.
+
+use chrono::{DateTime, Utc};
+use portal_api::{SqliteStore, Store};
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000 + seconds, 0).expect("valid time")
+}
+
+#[tokio::test]
+async fn a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tracker.db");
+    let store = SqliteStore::open(&path).await.expect("opens");
+    assert_eq!(
+        store.learned("calibrator".into()).await.expect("reads"),
+        None
+    );
+
+    store
+        .save_learned("calibrator".into(), r#"{"v":1}"#.into(), at(0))
+        .await
+        .expect("saves");
+    store
+        .save_learned("calibrator".into(), r#"{"v":2}"#.into(), at(60))
+        .await
+        .expect("saves again");
+    store
+        .save_learned("traffic".into(), r#"{"w":1}"#.into(), at(30))
+        .await
+        .expect("another model");
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).await.expect("opens again");
+    assert_eq!(
+        reopened.learned("calibrator".into()).await.expect("reads"),
+        Some((r#"{"v":2}"#.to_string(), at(60)))
+    );
+    assert_eq!(
+        reopened.learned("traffic".into()).await.expect("reads"),
+        Some((r#"{"w":1}"#.to_string(), at(30)))
+    );
+}
