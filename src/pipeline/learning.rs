@@ -68,21 +68,14 @@ pub(crate) async fn keep_saved(
     engine: SharedEngine,
     store: Arc<dyn Store>,
     every: Duration,
-    mut shutdown: ingest::Shutdown,
+    shutdown: ingest::Shutdown,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is now: nothing new to save yet.
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.wait() => return,
-        }
+    super::periodically(every, shutdown, || async {
         if let Err(err) = save(&engine, &*store).await {
             tracing::warn!(error = %err, "saving the ETA calibration failed");
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

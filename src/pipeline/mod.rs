@@ -227,15 +227,9 @@ pub(crate) async fn sync_orders(
     engine: SharedEngine,
     store: Arc<dyn Store>,
     every: Duration,
-    mut shutdown: ingest::Shutdown,
+    shutdown: ingest::Shutdown,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.wait() => return,
-        }
+    periodically(every, shutdown, || async {
         if let Err(err) = sync_orders_once(&engine, &*store).await {
             tracing::warn!(error = %err, "reading the active orders failed");
         }
@@ -248,6 +242,27 @@ pub(crate) async fn sync_orders(
             )
         };
         tracing::debug!(?counters, orders, vehicles, "engine");
+    })
+    .await;
+}
+
+/// Runs `work` every `every` (first one period from now; a late run delays
+/// the next rather than bunching up) until shutdown.
+pub(crate) async fn periodically<F, W>(every: Duration, mut shutdown: ingest::Shutdown, mut work: W)
+where
+    W: FnMut() -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // An interval's first tick is now.
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.wait() => return,
+        }
+        work().await;
     }
 }
 
