@@ -59,18 +59,54 @@ fn check_page_is_live(snapshot: &Value, positions: &[Value], eta: Option<&Value>
     assert!(p10 < p90, "a real window: {p10}..{p90}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_demo_truck_moves_on_its_page_and_its_eta_arrives_over_the_memory_bus() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = sqlite_url(dir.path(), "demo.db");
-    let server = Server::start(dir.path(), &["--store", &store, "--demo-speedup", "10"], 1);
-    let url = &server.demo_urls[0];
+/// Opens the tracking page of `url` on `server` and checks it is live within
+/// `limit`; returns the socket, still open.
+async fn watch_live(server: &Server, url: &str, limit: Duration) -> Ws {
     let mut ws = ws_connect(&server.ws_url(code_of(url))).await;
     let snapshot = next_json(&mut ws, Duration::from_secs(10))
         .await
         .expect("a snapshot");
-    let (positions, eta) = position_and_eta(&mut ws, Duration::from_secs(60)).await;
+    let (positions, eta) = position_and_eta(&mut ws, limit).await;
     check_page_is_live(&snapshot, &positions, eta.as_ref());
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_truck_moves_on_its_page_and_its_eta_arrives_over_the_memory_bus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "demo.db");
+    let server = Server::start(dir.path(), &["--store", &store, "--demo-speedup", "200"], 1);
+    let url = server.demo_urls[0].clone();
+    let mut ws = watch_live(&server, &url, Duration::from_secs(60)).await;
+    // On until the truck's device clock is five minutes ahead of the wall clock.
+    let ahead = chrono::Utc::now() + chrono::TimeDelta::minutes(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = next_json(&mut ws, left)
+            .await
+            .expect("the demo clock runs ahead");
+        let at = message["vehicle"]["at"].as_str().unwrap_or_default();
+        if message["type"] == "position"
+            && chrono::DateTime::parse_from_rfc3339(at).is_ok_and(|t| t > ahead)
+        {
+            break;
+        }
+    }
+    drop(ws);
+    drop(server);
+
+    // Restarted on the same store at the real pace, the truck goes on where it
+    // was: its demo clock ran ahead of the wall clock, and the new one starts
+    // after its newest stored fix, not minutes behind it (where every fix
+    // would be dropped as stale).
+    let server = Server::start(dir.path(), &["--store", &store], 1);
+    assert_eq!(
+        code_of(&server.demo_urls[0]),
+        code_of(&url),
+        "the demo order is reused"
+    );
+    watch_live(&server, &url, Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,12 +136,7 @@ async fn positions_through_kafka_reach_the_page_with_an_eta() {
         1,
     );
     let url = &server.demo_urls[0];
-    let mut ws = ws_connect(&server.ws_url(code_of(url))).await;
-    let snapshot = next_json(&mut ws, Duration::from_secs(10))
-        .await
-        .expect("a snapshot");
-    let (positions, eta) = position_and_eta(&mut ws, Duration::from_secs(90)).await;
-    check_page_is_live(&snapshot, &positions, eta.as_ref());
+    watch_live(&server, url, Duration::from_secs(90)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,17 @@ pub(crate) fn open_map(path: &Path) -> anyhow::Result<(RoadGraph, Option<ImportR
     opened.map_err(bad_input)
 }
 
+/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise (the long-running
+/// commands: `serve`, `simulate`).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
 /// A spinner on stderr when it is a terminal; hidden otherwise (scripts, CI).
 pub(crate) fn progress_spinner() -> indicatif::ProgressBar {
     use std::io::IsTerminal;

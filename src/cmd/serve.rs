@@ -103,13 +103,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    super::init_logging();
     let bus = BusUrl::parse(&args.bus).map_err(|e| bad_input(format!("--bus: {e}")))?;
     let time_zone: Tz = args
         .time_zone

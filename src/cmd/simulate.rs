@@ -59,13 +59,7 @@ pub(crate) struct SimulateArgs {
 }
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    super::init_logging();
     let target = SimTarget::parse(&args.to).map_err(bad_input)?;
     if args.vehicles == 0 {
         return Err(bad_input("--vehicles must be at least 1"));

@@ -10,9 +10,11 @@
 //! shipment while the truck drives the next one. On a restart, each truck resumes
 //! its newest order in progress from the vehicle's last recorded position.
 //!
-//! `speedup` runs the simulated clock faster than the wall clock, starting now:
-//! device times then run ahead of the real time (fine for the in-process bus;
-//! Kafka ingest refuses device times more than 5 minutes in the future).
+//! `speedup` runs the simulated clock faster than the wall clock, starting now
+//! (or after the newest stored fix of a demo truck, when a faster demo left
+//! them ahead of now): device times then run ahead of the real time (fine for
+//! the in-process bus; Kafka ingest refuses device times more than 5 minutes in
+//! the future).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,7 +69,21 @@ pub(crate) async fn run_demo(
     if places.len() < 2 || seed.orders.is_empty() {
         return Ok(());
     }
-    let start = Utc::now();
+    // A demo that ran faster than the wall clock left device times ahead of
+    // it: a restarted clock goes on after the newest stored fix, or every fix
+    // would be older than the last one the engine has and dropped as stale.
+    let vehicles: Vec<VehicleId> = (0..seed.orders.len()).map(demo_vehicle).collect();
+    let newest = store
+        .vehicle_times(vehicles)
+        .await?
+        .into_iter()
+        .flatten()
+        .max();
+    let now = Utc::now();
+    let start = match newest {
+        Some(t) if t >= now => t + TimeDelta::seconds(1),
+        _ => now,
+    };
     let mut trucks = Vec::new();
     let mut starts = Vec::new();
     for (slot, seeded) in seed.orders.iter().enumerate() {
