@@ -113,7 +113,12 @@ impl StallTail {
                 break;
             };
             let at = self.sorted.partition_point(|&l| l < oldest);
-            self.sorted.remove(at);
+            if self.sorted.get(at) == Some(&oldest) {
+                self.sorted.remove(at);
+            } else {
+                // Out of step (a tail deserialized without `reindex`).
+                self.reindex();
+            }
         }
         let length = length_s as f32;
         self.lengths_s.push_back(length);
@@ -230,5 +235,22 @@ mod tests {
         }
         assert_eq!(tail.len(), 100);
         assert_eq!(tail.hold_s(&CONFIG, 600.0), (300.0, 2400.0));
+    }
+
+    #[test]
+    fn a_tail_read_back_without_its_index_still_records() {
+        let mut tail = StallTail::default();
+        for k in 0..100 {
+            tail.record(&CONFIG, 200.0 + f64::from(k));
+        }
+        let saved = serde_json::to_string(&tail).expect("serializes");
+        let mut back: StallTail = serde_json::from_str(&saved).expect("parses");
+        back.record(&CONFIG, 5000.0);
+        assert_eq!(back.len(), 100);
+        assert!(back.hold_s(&CONFIG, 4000.0).1 > 0.0);
+        back.reindex();
+        let mut fresh = tail.clone();
+        fresh.record(&CONFIG, 5000.0);
+        assert_eq!(back, fresh);
     }
 }
