@@ -202,8 +202,12 @@ impl Calibrator {
             };
             let b = self.bucket_of(predicted.uncertain_s.max(0.0));
             let capacity = self.config.capacity;
-            let bucket = &mut self.buckets[b];
-            if bucket.errors.len() == capacity {
+            // Always there, unless a calibrator was deserialized without
+            // `restored`: then it learns nothing rather than panicking.
+            let Some(bucket) = self.buckets.get_mut(b) else {
+                continue;
+            };
+            if bucket.errors.len() >= capacity {
                 bucket.errors.pop_front();
             }
             bucket.errors.push_back((error as f32, predicted.trip));
@@ -229,7 +233,7 @@ impl Calibrator {
     pub fn quantiles(&self, horizon_s: f64) -> (f64, f64) {
         let k = self.config.prior_trips;
         let mut q = (self.config.prior_q10, self.config.prior_q90);
-        for bucket in &self.buckets[..=self.bucket_of(horizon_s)] {
+        for bucket in self.buckets.iter().take(self.bucket_of(horizon_s) + 1) {
             if bucket.trips == 0 {
                 continue;
             }
@@ -617,7 +621,11 @@ mod tests {
         );
         let mut broken: serde_json::Value = serde_json::from_str(&saved).expect("parses");
         broken["buckets"].as_array_mut().expect("buckets").pop();
-        let broken: Calibrator = serde_json::from_value(broken).expect("parses");
+        let mut broken: Calibrator = serde_json::from_value(broken).expect("parses");
+        // Used as read, without `restored`: it answers and learns, it does
+        // not panic.
+        broken.record(Horizon::drive(200_000.0), 250_000.0);
+        assert!(broken.window_s(Horizon::drive(200_000.0)).1 > 0.0);
         assert!(broken.restored(&config).is_err(), "a bucket short");
     }
 
