@@ -87,6 +87,22 @@ impl Road {
     }
 }
 
+/// The ETA input of a truck at `at(0)` driving `legs` to one stop with no
+/// window, on the hours of service `hos`, at the metric's pace, moving.
+fn drive_input(legs: &[Leg], hos: HosClocks) -> EtaInput<'_> {
+    EtaInput {
+        now: at(0.0),
+        legs,
+        stops: &[NO_WINDOW],
+        hos,
+        pace_factor: 1.0,
+        departs_at: None,
+        own: None,
+        stalled_s: 0.0,
+        stall_share: 0.0,
+    }
+}
+
 fn seconds(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
 }
@@ -174,17 +190,7 @@ fn hours_of_service_add_a_thirty_minute_break_after_eight_hours_of_driving() {
         free_flow_s: 3600.0,
         distance_m: 80_000.0,
     }];
-    let input = EtaInput {
-        now: at(0.0),
-        legs: &legs,
-        stops: &[NO_WINDOW],
-        hos: clocks,
-        pace_factor: 1.0,
-        departs_at: None,
-        own: None,
-        stalled_s: 0.0,
-        stall_share: 0.0,
-    };
+    let input = drive_input(&legs, clocks);
     let etas = estimate_stops(&input, &EtaConfig::TRUCK, &calibrator());
     assert_eq!(etas[0].hos_break_s, 1800.0);
     assert_eq!(etas[0].eta, at(3600.0 + 1800.0));
@@ -479,15 +485,8 @@ fn a_rest_the_hours_of_service_call_for_is_planned_not_held_as_a_stall() {
     let config = EtaConfig::TRUCK;
     let rules = config.hos;
     let input = |hos: HosClocks| EtaInput {
-        now: at(0.0),
-        legs: &legs,
-        stops: &[NO_WINDOW],
-        hos,
-        pace_factor: 1.0,
-        departs_at: None,
-        own: None,
         stalled_s: 3.0 * 3600.0,
-        stall_share: 0.0,
+        ..drive_input(&legs, hos)
     };
     // Standing three hours with hours to spare: a stall, held at p90.
     let stalled = estimate_stops(&input(HosClocks::fresh(&rules)), &config, &calibrator());
@@ -516,15 +515,8 @@ fn a_truck_that_has_stood_half_its_trip_keeps_its_eta_but_widens_its_upper_end()
     }];
     let config = EtaConfig::TRUCK;
     let input = |stall_share: f64| EtaInput {
-        now: at(0.0),
-        legs: &legs,
-        stops: &[NO_WINDOW],
-        hos: HosClocks::fresh(&config.hos),
-        pace_factor: 1.0,
-        departs_at: None,
-        own: None,
-        stalled_s: 0.0,
         stall_share,
+        ..drive_input(&legs, HosClocks::fresh(&config.hos))
     };
     let steady = estimate_stops(&input(0.0), &config, &calibrator());
     let stopper = estimate_stops(&input(0.5), &config, &calibrator());

@@ -109,6 +109,15 @@ mod tests {
         Arc::new(Mutex::new(live))
     }
 
+    /// An empty store in a temporary folder (kept while the folder lives).
+    async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("store");
+        (dir, store)
+    }
+
     /// A calibrator that has seen twenty trips run 0–40 % late and twenty
     /// stalls.
     fn learned() -> Calibrator {
@@ -126,10 +135,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_restarted_engine_takes_up_the_windows_it_had_learned() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("t.db"))
-            .await
-            .expect("store");
+        let (_dir, store) = fresh_store().await;
         let before = engine(CalibrationConfig::standard());
         assert!(
             !restore(&before, &store).await.expect("reads"),
@@ -159,10 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_saved_state_that_does_not_parse_is_not_used() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("t.db"))
-            .await
-            .expect("store");
+        let (_dir, store) = fresh_store().await;
         store
             .save_learned(CALIBRATOR.into(), "{not json".into(), Utc::now())
             .await
