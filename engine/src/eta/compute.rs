@@ -173,6 +173,13 @@ pub fn estimate_stops(
     } else {
         calibrator.stall_hold_s(&config.stall, input.stalled_s)
     };
+    // The upper end drives at the truck's door-to-door pace (its stand rate),
+    // except while a stall is held: the hold speaks for the stand in progress.
+    let stand_share = if hold_p90_s > 0.0 {
+        0.0
+    } else {
+        input.stall_share.clamp(0.0, 0.95)
+    };
     let median = play(input, config, pace, 1.0, hold_s, None);
     let floor_s = calibrator.config().min_half_width_s;
     let (mut distance_m, mut traffic_s, mut free_s) = (0.0, 0.0, 0.0);
@@ -185,12 +192,7 @@ pub fn estimate_stops(
         // The percentiles of the uncertain part, played through the timeline.
         let uncertain_s = r.drive_s + r.dwell_s;
         let (lo, hi) = calibrator.stretches(uncertain_s, input.own);
-        let share = if hold_p90_s > 0.0 {
-            0.0
-        } else {
-            input.stall_share.clamp(0.0, 0.95)
-        };
-        let hi = hi / (1.0 - share);
+        let hi = hi / (1.0 - stand_share);
         // The lower end has the truck leave now; the upper end holds it as a
         // long stand would.
         let at = |stretch: f64, hold_s: f64| {

@@ -238,15 +238,9 @@ impl LiveEngine {
             let known = self.shards.iter_mut().find_map(|s| s.orders.remove(&id));
             match known {
                 Some(mut state) if state.same_plan(&fresh) => {
-                    let out = state.refresh(&fresh);
-                    for closed in &out.closed {
-                        self.calibrator
-                            .record(closed.predicted, closed.actual_to_go_s);
-                    }
-                    for &stall_s in &out.stalls_s {
-                        self.calibrator
-                            .record_stall(&self.config.tracker.eta.stall, stall_s);
-                    }
+                    state
+                        .refresh(&fresh)
+                        .teach(&mut self.calibrator, &self.config.tracker.eta.stall);
                     keep[to].insert(id, state);
                 }
                 _ => {

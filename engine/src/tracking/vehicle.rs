@@ -24,8 +24,8 @@ use super::leg::{LegPosition, RoutedLeg};
 use super::log::{ArrivalRecord, Checkpoint, ClosedBy, ClosedPrediction, PredictionRecord};
 use crate::error::{Error, Result};
 use crate::eta::{
-    Calibrator, EtaInput, Horizon, HosEstimator, HosReport, Leg, OwnErrors, PaceEstimator, StopEta,
-    StopPlan, estimate_stops,
+    Calibrator, EtaInput, Horizon, HosEstimator, HosReport, Leg, OwnErrors, PaceEstimator,
+    StallConfig, StopEta, StopPlan, estimate_stops,
 };
 use crate::events::{EtaReason, EtaUpdate};
 use crate::matching::MatchedPoint;
@@ -105,6 +105,17 @@ pub struct TrackerOutput {
     /// stop), their lengths in seconds: for `Calibrator::record_stall`.
     pub stalls_s: Vec<f64>,
     pub rerouted: Option<RerouteReason>,
+}
+
+impl TrackerOutput {
+    /// Teaches the fleet's calibrator what this output closed: predictions
+    /// whose outcome is known, and stalls that ended.
+    pub fn teach(&self, calibrator: &mut Calibrator, stall: &StallConfig) {
+        calibrator.record_all(self.closed.iter().map(|c| (c.predicted, c.actual_to_go_s)));
+        for &stall_s in &self.stalls_s {
+            calibrator.record_stall(stall, stall_s);
+        }
+    }
 }
 
 /// Running counts, for metrics and for the efficiency figures.

@@ -240,7 +240,7 @@ impl MapSession {
                 };
                 tracker.on_fix(&ctx, &vehicle_fix)
             };
-            learn(calibrator, &out, &config);
+            out.teach(calibrator, &config.eta.stall);
             if i == arrived {
                 break;
             }
@@ -291,20 +291,10 @@ impl MapSession {
         if !tracker.done() {
             let mut out = TrackerOutput::default();
             tracker.arrive(arrival, &mut out);
-            learn(calibrator, &out, &config);
+            out.teach(calibrator, &config.eta.stall);
         }
         result.counters = tracker.counters();
         Ok(result)
-    }
-}
-
-/// The calibrator learns what a fix closed: predictions and stalls.
-fn learn(calibrator: &mut Calibrator, out: &TrackerOutput, config: &TrackerConfig) {
-    for closed in &out.closed {
-        calibrator.record(closed.predicted, closed.actual_to_go_s);
-    }
-    for &stall_s in &out.stalls_s {
-        calibrator.record_stall(&config.eta.stall, stall_s);
     }
 }
 

@@ -100,6 +100,7 @@ impl VehicleTracker {
         now: DateTime<Utc>,
         out: &mut TrackerOutput,
     ) {
+        let stalled_through_s = self.stalled_through_s(now);
         while let Some(cp) = self.checkpoints.front().copied() {
             if cp.target_left_s < left_now_s {
                 break;
@@ -114,7 +115,7 @@ impl VehicleTracker {
             let reached = prev_t + millis(seconds(now - prev_t) * share);
             let actual_s = seconds(reached - cp.set_at).max(0.0);
             let error_s = actual_s - cp.predicted.to_go_s;
-            let stalled_s = (self.stalled_through_s(now) - cp.stalled_through_s).max(0.0);
+            let stalled_s = (stalled_through_s - cp.stalled_through_s).max(0.0);
             self.own
                 .record(calibrator, cp.predicted, (actual_s - stalled_s).max(0.0));
             out.closed.push(ClosedPrediction {
