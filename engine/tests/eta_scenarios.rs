@@ -87,6 +87,13 @@ impl Road {
     }
 }
 
+/// Forty kilometres in half an hour, free-flow and live alike.
+const HALF_HOUR_DRIVE: [Leg; 1] = [Leg {
+    drive_s: 1800.0,
+    free_flow_s: 1800.0,
+    distance_m: 40_000.0,
+}];
+
 /// The ETA input of a truck at `at(0)` driving `legs` to one stop with no
 /// window, on the hours of service `hos`, at the metric's pace, moving.
 fn drive_input(legs: &[Leg], hos: HosClocks) -> EtaInput<'_> {
@@ -477,11 +484,7 @@ fn a_truck_that_drives_away_from_its_stop_is_stalled_until_it_comes_back() {
 
 #[test]
 fn a_rest_the_hours_of_service_call_for_is_planned_not_held_as_a_stall() {
-    let legs = [Leg {
-        drive_s: 1800.0,
-        free_flow_s: 1800.0,
-        distance_m: 40_000.0,
-    }];
+    let legs = HALF_HOUR_DRIVE;
     let config = EtaConfig::TRUCK;
     let rules = config.hos;
     let input = |hos: HosClocks| EtaInput {
@@ -508,11 +511,7 @@ fn a_rest_the_hours_of_service_call_for_is_planned_not_held_as_a_stall() {
 
 #[test]
 fn a_truck_that_has_stood_half_its_trip_keeps_its_eta_but_widens_its_upper_end() {
-    let legs = [Leg {
-        drive_s: 1800.0,
-        free_flow_s: 1800.0,
-        distance_m: 40_000.0,
-    }];
+    let legs = HALF_HOUR_DRIVE;
     let config = EtaConfig::TRUCK;
     let input = |stall_share: f64| EtaInput {
         stall_share,
