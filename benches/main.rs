@@ -11,6 +11,7 @@ mod matching;
 mod pipeline;
 mod portal;
 mod routing;
+mod traffic;
 
 #[global_allocator]
 static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
@@ -20,6 +21,7 @@ criterion::criterion_main!(
     ingest::benches,
     matching::benches,
     routing::benches,
+    traffic::benches,
     eta::benches,
     portal::benches,
     pipeline::benches

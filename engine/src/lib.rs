@@ -47,8 +47,8 @@ pub use tracking::{
     VehicleTracker,
 };
 pub use traffic::{
-    ExternalSpeed, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile, SpeedSource,
-    TrafficConfig, TrafficCounters, TrafficModel,
+    ExternalSpeed, ProfileHistory, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile,
+    SpeedSource, TrafficConfig, TrafficCounters, TrafficModel,
 };
 
 /// Time zones (the map's, for the traffic profile; receivers', for windows).

@@ -344,6 +344,25 @@ fn slow_traffic_seen_by_the_fleet_reaches_the_metric_off_the_positions_path() {
     engine.install_metric(version);
     assert_eq!(engine.counters().metrics_installed, 1);
     assert!(engine.counters().edges_updated >= 1);
+
+    // An hour of device time on, with no truck on the road, the live samples
+    // have aged out and the model has re-learned its hour-of-week profile
+    // from the passages: b–c is now expected slower than free flow, and
+    // slower than a–b, which the trucks drove fast.
+    assert_eq!(engine.counters().profiles_learned, 0, "not an hour yet");
+    let later = now + chrono::Duration::hours(1);
+    engine.prepare_metric(later).expect("metric");
+    assert_eq!(engine.counters().profiles_learned, 1);
+    let profile = engine.speed_profile();
+    assert!(profile.samples() >= 6, "{} passages", profile.samples());
+    let (bc_kph, ab_kph) = (
+        profile.speed_kph(&graph, bc, later),
+        profile.speed_kph(&graph, ab, later),
+    );
+    assert!(
+        bc_kph < 0.8 * graph.edge_speed_kph(bc) && bc_kph < 0.8 * ab_kph,
+        "b–c {bc_kph} km/h, a–b {ab_kph} km/h"
+    );
 }
 
 /// Each vehicle's and each order's events, in their order (what a page of one

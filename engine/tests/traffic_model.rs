@@ -1,6 +1,7 @@
 //! The traffic model on drawn maps and on porto: fleet samples move an edge's
 //! speed and then fade back to its profile, outliers and too few samples do not,
-//! the hour-of-week profile is learned from history, the external feed is merged
+//! the hour-of-week profile is learned from history (in one batch, and online
+//! as the fleet drives, kept over a restart), the external feed is merged
 //! per OSM way, the metric matches the routing core's own construction, and the
 //! memory stays small on a real map.
 
@@ -15,7 +16,7 @@ use engine::{
     SpeedSource, TrafficConfig, TrafficModel, TurnCosts, Tz,
 };
 use eta_support::{at, edge, straight_road};
-use road_graph::{EdgeId, ProfileConfig, RoadGraph, import_pbf};
+use road_graph::{DrawnMap, EdgeId, ProfileConfig, RoadGraph, import_pbf};
 
 fn model(graph: &Arc<RoadGraph>) -> TrafficModel {
     TrafficModel::new(
@@ -129,14 +130,9 @@ fn one_stopped_truck_does_not_make_a_jam() {
     assert!(estimate.speed_kph > 55.0, "{estimate:?}");
 }
 
-#[test]
-fn the_hour_of_week_profile_is_learned_from_history() {
-    let (map, graph) = straight_road();
-    let berlin: Tz = "Europe/Berlin".parse().expect("zone");
-    let bc = edge(&map, &graph, 'b', 'c');
-    let cd = edge(&map, &graph, 'c', 'd');
-    // Four Mondays of history: 30 km/h on b–c between 08:00 and 09:00 Berlin
-    // time (07:00 UTC in winter), free flow at other hours.
+/// Four Mondays of history on `edge`: 30 km/h between 08:00 and 09:00 Berlin
+/// time (07:00 UTC in winter), 60 km/h (free flow) at 14:00, in time order.
+fn rush_hour_mondays(graph: &RoadGraph, edge: EdgeId) -> Vec<SpeedObservation> {
     let mut history = Vec::new();
     for week in 0..4 {
         let monday = Utc
@@ -144,21 +140,27 @@ fn the_hour_of_week_profile_is_learned_from_history() {
             .single()
             .expect("date")
             + Duration::weeks(week);
-        for k in 0..5 {
-            history.push(passage(
-                &graph,
-                bc,
-                30.0,
-                monday + Duration::hours(7) + Duration::minutes(10 * k + 5),
-            ));
-            history.push(passage(
-                &graph,
-                bc,
-                60.0,
-                monday + Duration::hours(13) + Duration::minutes(10 * k + 5),
-            ));
+        for (hour, kph) in [(7, 30.0), (13, 60.0)] {
+            for k in 0..5 {
+                history.push(passage(
+                    graph,
+                    edge,
+                    kph,
+                    monday + Duration::hours(hour) + Duration::minutes(10 * k + 5),
+                ));
+            }
         }
     }
+    history
+}
+
+#[test]
+fn the_hour_of_week_profile_is_learned_from_history() {
+    let (map, graph) = straight_road();
+    let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+    let bc = edge(&map, &graph, 'b', 'c');
+    let cd = edge(&map, &graph, 'c', 'd');
+    let history = rush_hour_mondays(&graph, bc);
     let profile = SpeedProfile::learn(&graph, &history, 5.0, berlin);
     let monday_8 = Utc
         .with_ymd_and_hms(2025, 3, 3, 8, 30, 0)
@@ -190,6 +192,109 @@ fn the_hour_of_week_profile_is_learned_from_history() {
     let traffic =
         TrafficModel::new(graph.clone(), TrafficConfig::fleet(berlin), profile).expect("model");
     assert_eq!(traffic.estimate(bc, monday_8).source, SpeedSource::Profile);
+}
+
+#[test]
+fn a_live_model_learns_its_profile_as_the_fleet_drives_and_keeps_it_over_a_restart() {
+    let (map, graph) = straight_road();
+    let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+    let bc = edge(&map, &graph, 'b', 'c');
+    let config = TrafficConfig::fleet(berlin);
+    assert_eq!(config.profile_relearn_every_s, 3600.0, "hourly by default");
+    let mut traffic = TrafficModel::new(
+        graph.clone(),
+        config.clone(),
+        SpeedProfile::free_flow(berlin),
+    )
+    .expect("model");
+    // The engine asks for a metric every 30 s or so; the model re-learns its
+    // profile at most hourly.
+    let history = rush_hour_mondays(&graph, bc);
+    let mut learned = 0;
+    for obs in &history {
+        traffic.observe(obs).expect("plausible");
+        learned += usize::from(traffic.relearn_profile(obs.exited_at));
+    }
+    let last = history.last().expect("history").exited_at;
+    learned += usize::from(traffic.relearn_profile(last + Duration::hours(2)));
+    assert!(learned >= 4, "re-learned every week at least: {learned}");
+    assert_eq!(traffic.history().expect("learning").samples(), 40);
+
+    // A Monday a month later, no truck on b–c for weeks: the profile speaks.
+    let monday_8 = Utc
+        .with_ymd_and_hms(2025, 3, 3, 7, 30, 0)
+        .single()
+        .expect("date");
+    let rush = traffic.estimate(bc, monday_8);
+    let noon = traffic.estimate(bc, monday_8 + Duration::hours(6));
+    assert_eq!(rush.source, SpeedSource::Profile);
+    assert!(rush.speed_kph < 40.0, "learned rush hour: {rush:?}");
+    assert!(noon.speed_kph > 50.0, "free at noon: {noon:?}");
+    // Online learning lands near the batch fit of the same passages.
+    let batch = SpeedProfile::learn(&graph, &history, config.profile_prior_samples, berlin);
+    let batch_rush = batch.speed_kph(&graph, bc, monday_8);
+    assert!(
+        (rush.speed_kph - batch_rush).abs() < 0.1 * batch_rush,
+        "online {} vs batch {batch_rush}",
+        rush.speed_kph
+    );
+
+    // Saved and taken up by a fresh model: the rush hour is there at once.
+    let saved = serde_json::to_string(traffic.history().expect("learning")).expect("saves");
+    let mut restarted = TrafficModel::new(
+        graph.clone(),
+        config.clone(),
+        SpeedProfile::free_flow(berlin),
+    )
+    .expect("model");
+    assert!(
+        restarted.estimate(bc, monday_8).speed_kph > 50.0,
+        "free flow before"
+    );
+    restarted
+        .restore_history(serde_json::from_str(&saved).expect("parses"))
+        .expect("fits");
+    let again = restarted.estimate(bc, monday_8);
+    assert!(
+        (again.speed_kph - rush.speed_kph).abs() < 1e-3,
+        "{again:?} vs {rush:?}"
+    );
+
+    // Not on another clock, and not on another map.
+    let mut utc = TrafficModel::new(
+        graph.clone(),
+        TrafficConfig::fleet(Tz::UTC),
+        SpeedProfile::free_flow(Tz::UTC),
+    )
+    .expect("model");
+    let refused = utc.restore_history(serde_json::from_str(&saved).expect("parses"));
+    assert!(refused.is_err(), "another time zone");
+    let mut other = DrawnMap::new("a---b", 200.0);
+    other.way("ab", &[("highway", "primary"), ("maxspeed", "60")]);
+    let (other, _) = other.build().expect("builds");
+    let mut elsewhere = TrafficModel::new(
+        Arc::new(other),
+        config.clone(),
+        SpeedProfile::free_flow(berlin),
+    )
+    .expect("model");
+    let refused = elsewhere.restore_history(serde_json::from_str(&saved).expect("parses"));
+    assert!(refused.is_err(), "another map");
+    assert!(elsewhere.history().expect("learning").samples() == 0);
+
+    // A model told not to learn keeps the profile it was given.
+    let fixed = TrafficConfig {
+        profile_relearn_every_s: 0.0,
+        ..config
+    };
+    let mut fixed =
+        TrafficModel::new(graph.clone(), fixed, SpeedProfile::free_flow(berlin)).expect("model");
+    for obs in &history {
+        fixed.observe(obs).expect("plausible");
+        assert!(!fixed.relearn_profile(obs.exited_at));
+    }
+    assert!(fixed.history().is_none());
+    assert_eq!(fixed.estimate(bc, monday_8).source, SpeedSource::FreeFlow);
 }
 
 #[test]

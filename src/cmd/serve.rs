@@ -77,11 +77,16 @@ pub(crate) struct ServeArgs {
     /// How often the routing metric follows live traffic, seconds.
     #[arg(long, default_value_t = 10.0)]
     recustomize_every_s: f64,
-    /// How often what the engine has learned (the ETA windows' calibration)
-    /// is saved to the store, seconds; it is also saved at shutdown and read
-    /// back at start.
+    /// How often what the engine has learned (the ETA windows' calibration,
+    /// the traffic profile's history) is saved to the store, seconds; it is
+    /// also saved at shutdown and read back at start.
     #[arg(long, default_value_t = 300.0)]
     save_learned_every_s: f64,
+    /// How often the hour-of-week traffic profile (what a road is expected to
+    /// do when no truck is on it) is re-learned from every passage so far,
+    /// seconds of device time; 0 keeps free flow.
+    #[arg(long, default_value_t = 3600.0)]
+    relearn_profile_every_s: f64,
     /// Engine shards: the fleet is split by vehicle id and a batch's shards are
     /// matched and tracked side by side (default: one per CPU core).
     #[arg(long, env = "TRACKER_ENGINE_SHARDS")]
@@ -120,6 +125,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "{flag} {value}: must be a positive number"
             )));
         }
+    }
+    if !(args.relearn_profile_every_s.is_finite() && args.relearn_profile_every_s >= 0.0) {
+        return Err(bad_input(format!(
+            "--relearn-profile-every-s {}: must be 0 or more",
+            args.relearn_profile_every_s
+        )));
     }
     let listen: SocketAddr = args
         .listen
@@ -209,6 +220,7 @@ async fn serve(
     let router = Arc::new(router);
     let mut live_config = LiveConfig::truck(time_zone);
     live_config.recustomize_every_s = args.recustomize_every_s;
+    live_config.traffic.profile_relearn_every_s = args.relearn_profile_every_s;
     live_config.shards = args.engine_shards.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -362,7 +374,7 @@ async fn serve(
     stop_metric.store(true, Ordering::Relaxed);
     let _ = metric_thread.join();
     if let Err(err) = pipeline::learning::save(&engine, &*store).await {
-        tracing::warn!(error = %err, "saving the ETA calibration at shutdown failed");
+        tracing::warn!(error = %err, "saving what the engine learned at shutdown failed");
     }
     let counters = pipeline::lock(&engine).counters();
     tracing::info!(

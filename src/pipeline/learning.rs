@@ -1,69 +1,136 @@
 //! What the engine has learned outlives a restart: the fleet's calibrator (the
 //! error distribution by horizon that makes the p10–p90 windows, and the
-//! finished stalls) is read from the store at start and saved back every few
-//! minutes and once more at shutdown. Without it, every restart would start
-//! every window from the prior again.
+//! finished stalls) and the traffic model's history (the running sums its
+//! hour-of-week profile is learned from) are read from the store at start and
+//! saved back every few minutes and once more at shutdown. Without them, every
+//! restart would start every window from the prior and every road from free
+//! flow again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use engine::Calibrator;
+use engine::{Calibrator, LiveEngine, ProfileHistory};
 use portal_api::Store;
 
 use super::{SharedEngine, lock};
 
 /// The calibrator's name in the store's learned state.
 pub(crate) const CALIBRATOR: &str = "engine.calibrator";
+/// The traffic profile history's name in the store's learned state.
+pub(crate) const TRAFFIC_PROFILE: &str = "traffic.profile_history";
 
-/// Reads the saved calibrator into the engine. `Ok(false)` when there is none
-/// or it does not fit the engine's settings (logged; the engine starts from
-/// the prior); an error only when the store cannot be read.
-pub(crate) async fn restore(engine: &SharedEngine, store: &dyn Store) -> anyhow::Result<bool> {
+/// What [`restore`] took up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Restored {
+    pub(crate) calibrator: bool,
+    pub(crate) traffic_profile: bool,
+}
+
+/// Reads the saved calibrator and traffic profile history into the engine.
+/// One that is missing or does not fit (other settings, another map) is
+/// logged and left out: the engine starts that part afresh. An error only
+/// when the store cannot be read.
+pub(crate) async fn restore(engine: &SharedEngine, store: &dyn Store) -> anyhow::Result<Restored> {
+    let calibrator = restore_one(
+        engine,
+        store,
+        CALIBRATOR,
+        "ETA calibration",
+        |live, state| {
+            let saved: Calibrator =
+                serde_json::from_str(state).context("the saved calibrator does not parse")?;
+            let recorded = saved.recorded();
+            live.restore_calibrator(saved)?;
+            Ok(recorded)
+        },
+    )
+    .await?;
+    let traffic_profile = restore_one(
+        engine,
+        store,
+        TRAFFIC_PROFILE,
+        "traffic profile",
+        |live, state| {
+            let saved: ProfileHistory =
+                serde_json::from_str(state).context("the saved profile history does not parse")?;
+            let samples = saved.samples();
+            live.restore_traffic_history(saved)?;
+            Ok(samples)
+        },
+    )
+    .await?;
+    Ok(Restored {
+        calibrator,
+        traffic_profile,
+    })
+}
+
+/// Reads one saved state and hands it to `apply` (which returns how many
+/// samples it holds, for the log).
+async fn restore_one(
+    engine: &SharedEngine,
+    store: &dyn Store,
+    name: &'static str,
+    what: &'static str,
+    apply: fn(&mut LiveEngine, &str) -> anyhow::Result<u64>,
+) -> anyhow::Result<bool> {
     let Some((state, saved_at)) = store
-        .learned(CALIBRATOR.into())
+        .learned(name.into())
         .await
-        .context("reading the saved calibrator")?
+        .with_context(|| format!("reading the saved {what}"))?
     else {
         return Ok(false);
     };
     let engine = Arc::clone(engine);
-    let restored = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let saved: Calibrator =
-            serde_json::from_str(&state).context("the saved calibrator does not parse")?;
-        let recorded = saved.recorded();
-        lock(&engine).restore_calibrator(saved)?;
-        Ok(recorded)
-    })
-    .await?;
+    let restored = tokio::task::spawn_blocking(move || apply(&mut lock(&engine), &state)).await?;
     match restored {
-        Ok(recorded) => {
-            tracing::info!(%saved_at, recorded, "ETA calibration restored");
+        Ok(samples) => {
+            tracing::info!(%saved_at, samples, "{what} restored");
             Ok(true)
         }
         Err(err) => {
-            tracing::warn!(%saved_at, error = %err, "saved ETA calibration not used; starting from the prior");
+            tracing::warn!(%saved_at, error = %err, "saved {what} not used; starting afresh");
             Ok(false)
         }
     }
 }
 
-/// Saves the engine's calibrator now.
+/// Saves the engine's calibrator and traffic profile history now. The engine
+/// is locked only to copy them; serializing happens after.
 pub(crate) async fn save(engine: &SharedEngine, store: &dyn Store) -> anyhow::Result<()> {
     let engine = Arc::clone(engine);
-    let state =
-        tokio::task::spawn_blocking(move || serde_json::to_string(lock(&engine).calibrator()))
-            .await?
-            .context("serializing the calibrator")?;
+    let (calibrator, history) = tokio::task::spawn_blocking(move || {
+        let (calibrator, history) = {
+            let live = lock(&engine);
+            (live.calibrator().clone(), live.traffic_history().cloned())
+        };
+        let calibrator =
+            serde_json::to_string(&calibrator).context("serializing the calibrator")?;
+        let history = history
+            .map(|h| serde_json::to_string(&h))
+            .transpose()
+            .context("serializing the traffic profile history")?;
+        anyhow::Ok((calibrator, history))
+    })
+    .await??;
+    let now = Utc::now();
     store
-        .save_learned(CALIBRATOR.into(), state, Utc::now())
+        .save_learned(CALIBRATOR.into(), calibrator, now)
         .await
-        .context("saving the calibrator")
+        .context("saving the calibrator")?;
+    if let Some(history) = history {
+        store
+            .save_learned(TRAFFIC_PROFILE.into(), history, now)
+            .await
+            .context("saving the traffic profile history")?;
+    }
+    Ok(())
 }
 
-/// Saves the calibrator every `every` until shutdown (the caller saves once
-/// more after the last positions).
+/// Saves what the engine learned every `every` until shutdown (the caller
+/// saves once more after the last positions).
 pub(crate) async fn keep_saved(
     engine: SharedEngine,
     store: Arc<dyn Store>,
@@ -72,7 +139,7 @@ pub(crate) async fn keep_saved(
 ) {
     super::periodically(every, shutdown, || async {
         if let Err(err) = save(&engine, &*store).await {
-            tracing::warn!(error = %err, "saving the ETA calibration failed");
+            tracing::warn!(error = %err, "saving what the engine learned failed");
         }
     })
     .await;
@@ -92,7 +159,11 @@ mod tests {
     use super::*;
 
     fn engine(calibration: CalibrationConfig) -> SharedEngine {
-        let mut map = DrawnMap::new("a---------b", 200.0);
+        engine_on("a---------b", calibration)
+    }
+
+    fn engine_on(drawing: &str, calibration: CalibrationConfig) -> SharedEngine {
+        let mut map = DrawnMap::new(drawing, 200.0);
         map.way("ab", &[("highway", "primary")]);
         let (graph, _) = map.build().expect("builds");
         let graph = Arc::new(graph);
@@ -138,7 +209,7 @@ mod tests {
         let (_dir, store) = fresh_store().await;
         let before = engine(CalibrationConfig::standard());
         assert!(
-            !restore(&before, &store).await.expect("reads"),
+            !restore(&before, &store).await.expect("reads").calibrator,
             "nothing saved yet"
         );
         lock(&before)
@@ -147,7 +218,7 @@ mod tests {
         save(&before, &store).await.expect("saves");
 
         let after = engine(CalibrationConfig::standard());
-        assert!(restore(&after, &store).await.expect("reads"));
+        assert!(restore(&after, &store).await.expect("reads").calibrator);
         {
             let (before, after) = (lock(&before), lock(&after));
             assert_eq!(after.calibrator(), before.calibrator());
@@ -159,8 +230,53 @@ mod tests {
         let mut other = CalibrationConfig::standard();
         other.bucket_max_s = vec![600.0, 3600.0];
         let elsewhere = engine(other);
-        assert!(!restore(&elsewhere, &store).await.expect("reads"));
+        assert!(!restore(&elsewhere, &store).await.expect("reads").calibrator);
         assert_eq!(lock(&elsewhere).calibrator().recorded(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_engine_takes_up_its_traffic_profile_on_the_same_map_only() {
+        let (_dir, store) = fresh_store().await;
+        let before = engine(CalibrationConfig::standard());
+        {
+            // Twenty slow passages of a–b at 08:00 on Mondays.
+            let mut live = lock(&before);
+            let graph = Arc::clone(live.router().graph());
+            let mut history = ProfileHistory::new(&graph, Tz::UTC);
+            let monday_8 = chrono::DateTime::parse_from_rfc3339("2025-01-06T08:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc);
+            for k in 0..20 {
+                let entered_at = monday_8 + chrono::Duration::weeks(k);
+                let edge = road_graph::EdgeId(0);
+                history.record(
+                    &graph,
+                    &engine::SpeedObservation {
+                        edge,
+                        entered_at,
+                        exited_at: entered_at + chrono::Duration::seconds(3600),
+                        distance_m: graph.edge_length_m(edge),
+                    },
+                    Tz::UTC,
+                    live.speed_profile(),
+                );
+            }
+            live.restore_traffic_history(history).expect("same map");
+            assert_eq!(live.speed_profile().samples(), 20);
+        }
+        save(&before, &store).await.expect("saves");
+
+        let after = engine(CalibrationConfig::standard());
+        assert_eq!(lock(&after).speed_profile().samples(), 0, "free flow");
+        let restored = restore(&after, &store).await.expect("reads");
+        assert!(restored.traffic_profile && restored.calibrator);
+        assert_eq!(lock(&after).speed_profile(), lock(&before).speed_profile());
+
+        // An engine on another map keeps free flow (and its calibrator).
+        let elsewhere = engine_on("a---b", CalibrationConfig::standard());
+        let restored = restore(&elsewhere, &store).await.expect("reads");
+        assert!(!restored.traffic_profile && restored.calibrator);
+        assert_eq!(lock(&elsewhere).speed_profile().samples(), 0);
     }
 
     #[tokio::test]
@@ -171,7 +287,12 @@ mod tests {
             .await
             .expect("saves");
         let engine = engine(CalibrationConfig::standard());
-        assert!(!restore(&engine, &store).await.expect("the store reads"));
+        assert!(
+            !restore(&engine, &store)
+                .await
+                .expect("the store reads")
+                .calibrator
+        );
         assert_eq!(lock(&engine).calibrator().recorded(), 0);
     }
 }

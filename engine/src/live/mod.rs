@@ -43,7 +43,7 @@ use crate::order::OrderId;
 use crate::position::Position;
 use crate::routing::{Metric, Router};
 use crate::tracking::{ArrivalRecord, MetricVersion, PredictionRecord};
-use crate::traffic::{SpeedProfile, TrafficCounters, TrafficModel};
+use crate::traffic::{ProfileHistory, SpeedProfile, TrafficCounters, TrafficModel};
 
 /// What one batch produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,6 +69,8 @@ pub struct LiveCounters {
     pub untrackable_orders: u64,
     /// Metrics prepared and installed, and the edges they changed.
     pub metrics_installed: u64,
+    /// Times the hour-of-week profile was re-learned from the fleet's history.
+    pub profiles_learned: u64,
     pub edges_updated: u64,
     /// Vehicles forgotten after a long silence.
     pub vehicles_retired: u64,
@@ -85,6 +87,7 @@ impl LiveCounters {
             status_changes: self.status_changes + other.status_changes,
             untrackable_orders: self.untrackable_orders + other.untrackable_orders,
             metrics_installed: self.metrics_installed + other.metrics_installed,
+            profiles_learned: self.profiles_learned + other.profiles_learned,
             edges_updated: self.edges_updated + other.edges_updated,
             vehicles_retired: self.vehicles_retired + other.vehicles_retired,
         }
@@ -291,6 +294,25 @@ impl LiveEngine {
         Ok(())
     }
 
+    /// What the traffic model learns its hour-of-week profile from (`None`
+    /// when `traffic.profile_relearn_every_s` is 0). Saved by the caller, so
+    /// that a restart does not start the profile from free flow again.
+    pub fn traffic_history(&self) -> Option<&ProfileHistory> {
+        self.traffic.history()
+    }
+
+    /// Takes over a saved profile history and re-learns the profile from it
+    /// at once (the next metric carries it); on error (another map or clock,
+    /// or no learning) the engine keeps its own.
+    pub fn restore_traffic_history(&mut self, saved: ProfileHistory) -> Result<()> {
+        self.traffic.restore_history(saved)
+    }
+
+    /// The hour-of-week profile the traffic model decays to.
+    pub fn speed_profile(&self) -> &SpeedProfile {
+        self.traffic.profile()
+    }
+
     /// Runs a batch of positions through matching, traffic and the trackers.
     /// Positions must be in device-time order per vehicle (older ones are
     /// counted as stale and dropped by the matcher). Device times drive the
@@ -369,6 +391,9 @@ impl LiveEngine {
     pub fn prepare_metric(&mut self, now: DateTime<Utc>) -> Result<Option<MetricUpdate>> {
         self.last_prepared_at = Some(now);
         self.traffic.prune(now);
+        if self.traffic.relearn_profile(now) {
+            self.counters.profiles_learned += 1;
+        }
         let changes = self.traffic.changes_since(
             &self.metric.metric,
             now,

@@ -41,6 +41,9 @@ pub struct TrafficConfig {
     /// Profile cells (class and hour of week, or one edge) need this many samples
     /// of history to move half way from the default.
     pub profile_prior_samples: f64,
+    /// The hour-of-week profile is re-learned from every accepted passage so
+    /// far this often, seconds of device time (0: the profile stays as given).
+    pub profile_relearn_every_s: f64,
     /// The map's time zone: the hour-of-week profile is learned and read in it.
     pub time_zone: Tz,
 }
@@ -62,6 +65,7 @@ impl TrafficConfig {
             feed_max_age_s: 900.0,
             feed_samples: 2.0,
             profile_prior_samples: 5.0,
+            profile_relearn_every_s: 3600.0,
             time_zone,
         }
     }
@@ -84,11 +88,12 @@ impl TrafficConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 4] = [
+        let non_negative: [(&'static str, f64); 5] = [
             ("min_speed_kph", self.min_speed_kph),
             ("min_duration_s", self.min_duration_s),
             ("feed_samples", self.feed_samples),
             ("profile_prior_samples", self.profile_prior_samples),
+            ("profile_relearn_every_s", self.profile_relearn_every_s),
         ];
         for (setting, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {

@@ -7,12 +7,14 @@
 //! - [`observation`]: the input (an edge, entry and exit times, metres driven).
 //! - [`live`]: the recent samples of an edge and their robust estimate.
 //! - [`profile`]: the hour-of-week profile learned from history.
+//! - [`history`]: the running sums the live engine learns its profile from.
 //! - [`feed`]: the external speed feed, per OSM way.
 //! - [`model`]: the three layers blended into current speeds and a metric.
 //! - [`config`]: the settings.
 
 mod config;
 mod feed;
+mod history;
 mod live;
 mod model;
 mod observation;
@@ -20,6 +22,7 @@ mod profile;
 
 pub use config::TrafficConfig;
 pub use feed::ExternalSpeed;
+pub use history::ProfileHistory;
 pub use model::{SpeedEstimate, SpeedSource, TrafficModel};
 pub use observation::{SampleRejection, SpeedObservation, TrafficCounters};
 pub use profile::SpeedProfile;

@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrafficConfig;
 use super::feed::{ExternalSpeed, FeedValue, WayIndex};
+use super::history::ProfileHistory;
 use super::live::{EdgeSamples, unix_s};
 use super::observation::{SampleRejection, SpeedObservation, TrafficCounters};
 use super::profile::SpeedProfile;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::matching::Traversal;
 use crate::routing::Metric;
 
@@ -65,6 +66,10 @@ pub struct TrafficModel {
     feed: HashMap<u32, FeedValue>,
     way_index: Option<WayIndex>,
     counters: TrafficCounters,
+    /// What the profile is re-learned from (`None` when
+    /// `profile_relearn_every_s` is 0: the profile stays as given).
+    history: Option<ProfileHistory>,
+    last_learned_at: Option<DateTime<Utc>>,
 }
 
 impl TrafficModel {
@@ -76,6 +81,8 @@ impl TrafficModel {
         profile: SpeedProfile,
     ) -> Result<TrafficModel> {
         config.validate()?;
+        let history = (config.profile_relearn_every_s > 0.0)
+            .then(|| ProfileHistory::new(&graph, config.time_zone));
         Ok(TrafficModel {
             graph,
             config,
@@ -84,6 +91,8 @@ impl TrafficModel {
             feed: HashMap::new(),
             way_index: None,
             counters: TrafficCounters::default(),
+            history,
+            last_learned_at: None,
         })
     }
 
@@ -106,6 +115,55 @@ impl TrafficModel {
 
     pub fn counters(&self) -> TrafficCounters {
         self.counters
+    }
+
+    /// The running sums the profile is re-learned from (`None` when the
+    /// model does not learn): save them to keep the profile over a restart.
+    pub fn history(&self) -> Option<&ProfileHistory> {
+        self.history.as_ref()
+    }
+
+    /// Takes up a saved history and re-learns the profile from it at once.
+    /// Refused (the model keeps its own) when the model does not learn or the
+    /// history was learned on another map or clock.
+    pub fn restore_history(&mut self, saved: ProfileHistory) -> Result<()> {
+        if self.history.is_none() {
+            return Err(Error::InvalidConfig {
+                setting: "profile_relearn_every_s",
+                reason: "is 0: this model does not learn its profile".into(),
+            });
+        }
+        if !saved.fits(&self.graph, self.config.time_zone) {
+            return Err(Error::InvalidConfig {
+                setting: "profile history",
+                reason: "was learned on another map or time zone".into(),
+            });
+        }
+        self.profile = saved.profile(self.config.profile_prior_samples);
+        self.history = Some(saved);
+        Ok(())
+    }
+
+    /// Re-learns the profile from the history when `profile_relearn_every_s`
+    /// has passed since the last time (the first call starts the clock).
+    /// Returns whether it did.
+    pub fn relearn_profile(&mut self, now: DateTime<Utc>) -> bool {
+        let Some(history) = &self.history else {
+            return false;
+        };
+        let every_ms = (self.config.profile_relearn_every_s * 1000.0) as i64;
+        match self.last_learned_at {
+            None => {
+                self.last_learned_at = Some(now);
+                false
+            }
+            Some(t) if (now - t).num_milliseconds() >= every_ms => {
+                self.profile = history.profile(self.config.profile_prior_samples);
+                self.last_learned_at = Some(now);
+                true
+            }
+            Some(_) => false,
+        }
     }
 
     /// Edges with live samples kept.
@@ -141,13 +199,17 @@ impl TrafficModel {
         Ok(speed_kph)
     }
 
-    /// Stores one passage as a live sample (or counts why it is not one).
+    /// Stores one passage as a live sample and in the profile's history (or
+    /// counts why it is not one).
     pub fn observe(&mut self, obs: &SpeedObservation) -> Result<(), SampleRejection> {
         let outcome = self.check(obs).map(|speed_kph| {
             self.live
                 .entry(obs.edge.0)
                 .or_default()
                 .push(unix_s(obs.exited_at), speed_kph / 3.6);
+            if let Some(history) = &mut self.history {
+                history.record(&self.graph, obs, self.config.time_zone, &self.profile);
+            }
         });
         self.counters.count(outcome);
         outcome
@@ -315,6 +377,7 @@ impl TrafficModel {
             + self.feed.capacity() as f64 * entry(std::mem::size_of::<FeedValue>()))
             as usize
             + self.profile.heap_bytes()
+            + self.history.as_ref().map_or(0, ProfileHistory::heap_bytes)
             + self.way_index.as_ref().map_or(0, WayIndex::heap_bytes)
     }
 }

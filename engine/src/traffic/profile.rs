@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use road_graph::{EdgeId, RoadClass, RoadGraph};
 
+use super::history::ProfileHistory;
 use super::observation::SpeedObservation;
 use crate::error::Result;
 use crate::routing::{HourOfWeek, Metric, WeeklyProfile, travel_ms};
@@ -23,7 +24,7 @@ const HOURS: usize = HourOfWeek::HOURS;
 const CLASSES: usize = RoadClass::ALL.len();
 
 /// Per-edge factors closer to 1 than this are not stored.
-const EDGE_FACTOR_EPSILON: f64 = 0.02;
+pub(super) const EDGE_FACTOR_EPSILON: f64 = 0.02;
 
 /// Learned expected speeds by hour of week.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,62 +60,45 @@ impl SpeedProfile {
         prior_samples: f64,
         time_zone: Tz,
     ) -> SpeedProfile {
-        // Log of observed over free-flow speed, with its class and hour.
-        let points: Vec<(u32, usize, usize, f64)> = observations
+        // Two passes: the class cells first, then what they leave to each edge.
+        let mut history = ProfileHistory::new(graph, time_zone);
+        let points: Vec<_> = observations
             .iter()
-            .filter(|o| o.edge.idx() < graph.n_edges())
-            .filter_map(|o| {
-                let ratio = o.speed_kph() / graph.edge_speed_kph(o.edge);
-                (ratio.is_finite() && ratio > 0.0).then(|| {
-                    let class = graph.edge_class(o.edge) as usize;
-                    let hour = hour_of_week(o.entered_at, time_zone).idx();
-                    (o.edge.0, class, hour, ratio.ln())
-                })
-            })
+            .filter_map(|o| ProfileHistory::point(graph, o, time_zone))
             .collect();
+        for point in &points {
+            history.add_to_cell(point);
+        }
+        let class_log = history.class_log(prior_samples);
+        for point in &points {
+            history.add_to_edge(point, class_log[ProfileHistory::cell_of(point)]);
+        }
+        history.count(points.len() as u64);
+        history.profile(prior_samples)
+    }
 
-        // Classes over the whole week, then each hour shrunk towards its class.
-        let mut class_sum = [(0.0f64, 0.0f64); CLASSES];
-        let mut cell_sum = vec![[(0.0f64, 0.0f64); HOURS]; CLASSES];
-        for &(_, class, hour, log_ratio) in &points {
-            class_sum[class].0 += log_ratio;
-            class_sum[class].1 += 1.0;
-            cell_sum[class][hour].0 += log_ratio;
-            cell_sum[class][hour].1 += 1.0;
-        }
-        let mut class_log = [[0.0f64; HOURS]; CLASSES];
-        for class in 0..CLASSES {
-            let (sum, n) = class_sum[class];
-            let week = sum / (n + prior_samples);
-            for hour in 0..HOURS {
-                let (sum, n) = cell_sum[class][hour];
-                class_log[class][hour] = (sum + prior_samples * week) / (n + prior_samples);
-            }
-        }
-
-        // What is left per edge once its class and hour are explained.
-        let mut residual: HashMap<u32, (f64, f64)> = HashMap::new();
-        for &(edge, class, hour, log_ratio) in &points {
-            let slot = residual.entry(edge).or_default();
-            slot.0 += log_ratio - class_log[class][hour];
-            slot.1 += 1.0;
-        }
-        let edge_factor = residual
-            .into_iter()
-            .filter_map(|(edge, (sum, n))| {
-                let factor = (sum / (n + prior_samples)).exp();
-                ((factor - 1.0).abs() > EDGE_FACTOR_EPSILON).then_some((edge, factor as f32))
-            })
-            .collect();
+    /// A profile from its parts (see [`ProfileHistory::profile`]).
+    pub(super) fn from_parts(
+        class_hour: Vec<[f32; HOURS]>,
+        edge_factor: HashMap<u32, f32>,
+        time_zone: Tz,
+        samples: u64,
+    ) -> SpeedProfile {
         SpeedProfile {
-            class_hour: class_log
-                .iter()
-                .map(|hours| hours.map(|l| l.exp() as f32))
-                .collect(),
+            class_hour,
             edge_factor,
             time_zone,
-            samples: points.len() as u64,
+            samples,
         }
+    }
+
+    /// The factor of free flow of a road class (by index) at an hour of week
+    /// (by index); 1 for indices out of range.
+    pub(super) fn class_factor(&self, class: usize, hour: usize) -> f64 {
+        self.class_hour
+            .get(class)
+            .and_then(|hours| hours.get(hour))
+            .map_or(1.0, |&f| f64::from(f))
     }
 
     pub fn time_zone(&self) -> Tz {
