@@ -43,8 +43,8 @@ pub use routing::{
 pub use trace::{parse_time, parse_trace};
 pub use tracking::{
     ArrivalRecord, ClosedBy, ClosedPrediction, MetricVersion, PredictionRecord, RerouteReason,
-    TrackedStop, TrackerConfig, TrackerCounters, TrackerOutput, TrackingContext, VehicleFix,
-    VehicleTracker,
+    Resumed, TrackedStop, TrackerConfig, TrackerCounters, TrackerMemory, TrackerOutput,
+    TrackingContext, VehicleFix, VehicleTracker,
 };
 pub use traffic::{
     ExternalSpeed, ProfileHistory, SampleRejection, SpeedEstimate, SpeedObservation, SpeedProfile,

@@ -4,7 +4,8 @@
 //! an intermediate stop delays the next (`dwell`), a slow truck's own pace is
 //! carried forward, a truck that stands or drives away from its stop gets a
 //! window that grows with the stall (but not in a rest the hours of service
-//! call for), and the tracker routes and publishes only when it must.
+//! call for), the tracker routes and publishes only when it must, and a
+//! tracker resumed after a restart goes on with its truck's pace and stand.
 
 mod eta_support;
 
@@ -14,9 +15,9 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use engine::{
     AppointmentWindow, Calibrator, ClosedBy, EtaConfig, EtaInput, EtaReason, HosClocks, Leg,
-    MetricVersion, OrderId, RerouteReason, Router, SpeedObservation, SpeedProfile, StopPlan,
-    TrackedStop, TrackerConfig, TrackingContext, TrafficConfig, TrafficModel, VehicleTracker,
-    estimate_stops,
+    MetricVersion, OrderId, RerouteReason, Resumed, Router, SpeedObservation, SpeedProfile,
+    StopPlan, TrackedStop, TrackerConfig, TrackingContext, TrafficConfig, TrafficModel,
+    VehicleTracker, estimate_stops,
 };
 use eta_support::{
     at, calibrator, drive, edge, fix_on, route_between, router, straight_road, version,
@@ -591,4 +592,79 @@ fn after_a_long_stand_the_window_widens_by_the_stand_rate_not_by_the_stand() {
         "{} s for {to_go_s} s to go",
         width(&after)
     );
+}
+
+#[test]
+fn a_tracker_resumed_after_a_restart_keeps_the_trucks_pace_and_its_stand() {
+    // a==T····b········c········d : T drives at half the posted speed for seven
+    // minutes, then stands for ten. The engine restarts; the new tracker of
+    // the same order takes up the old one's memory (through JSON, as the
+    // store keeps it).
+    let road = Road::new();
+    let ctx = road.ctx();
+    let ab = road.edge('a', 'b');
+    let mut before = road.tracker_to_d("resume");
+    let mut t = 0.0;
+    for fix in drive(&road.graph, &[ab], 30.0 / 3.6, 10.0, 0.0) {
+        t = seconds(fix.time - at(0.0));
+        before.on_fix(&ctx, &fix);
+        if t >= 420.0 {
+            break;
+        }
+    }
+    let stand_m = 30.0 / 3.6 * t;
+    for k in 1..=60 {
+        t += 10.0;
+        before.on_fix(&ctx, &fix_on(&road.graph, ab, stand_m, at(t)));
+        assert!(k < 60 || before.stalled_s(at(t)) >= 590.0);
+    }
+    let saved = serde_json::to_string(&before.memory()).expect("saves");
+    let memory = || serde_json::from_str(&saved).expect("parses");
+
+    let mut resumed = road.tracker_to_d("resume");
+    assert_eq!(resumed.resume(memory()), Resumed::Whole);
+    let mut afresh = road.tracker_to_d("resume");
+    // A fix from before the restart that arrives late is old news.
+    let late = fix_on(&road.graph, ab, stand_m, at(t - 5.0));
+    assert!(resumed.on_fix(&ctx, &late).etas.is_empty());
+
+    let next = fix_on(&road.graph, ab, stand_m, at(t + 10.0));
+    let (_, old) = before.on_fix(&ctx, &next).etas[0].clone();
+    let (_, new) = resumed.on_fix(&ctx, &next).etas[0].clone();
+    let (_, blank) = afresh.on_fix(&ctx, &next).etas[0].clone();
+    assert_eq!(resumed.pace().ratio(), before.pace().ratio());
+    assert_eq!(
+        resumed.stalled_s(at(t + 10.0)),
+        before.stalled_s(at(t + 10.0))
+    );
+    assert!(
+        (seconds(new.eta - old.eta)).abs() < 1.0,
+        "{new:?} vs {old:?}"
+    );
+    assert!(
+        (seconds(new.p90 - old.p90)).abs() < 1.0,
+        "{new:?} vs {old:?}"
+    );
+    // Without the memory: a truck at the metric's pace that just appeared,
+    // not one that has crawled and then stood for ten minutes.
+    assert_eq!(afresh.stalled_s(at(t + 10.0)), 0.0);
+    assert!(
+        seconds(blank.eta - at(t)) < 0.9 * seconds(old.eta - at(t)),
+        "{blank:?} vs {old:?}"
+    );
+    assert!(seconds(blank.p90 - blank.eta) < 0.5 * seconds(old.p90 - old.eta));
+
+    // Another order's memory is refused; a tracker whose next stop is now
+    // another takes the truck's pace but not the stand at the old stop.
+    let mut other = road.tracker_to_d("another");
+    assert_eq!(other.resume(memory()), Resumed::Refused);
+    let to_c = [TrackedStop {
+        position: road.map.pos('c'),
+        plan: NO_WINDOW,
+    }];
+    let mut replanned = road.tracker("resume", 0, &to_c);
+    assert_eq!(replanned.resume(memory()), Resumed::TruckOnly);
+    replanned.on_fix(&ctx, &next);
+    assert_eq!(replanned.pace().ratio(), before.pace().ratio());
+    assert_eq!(replanned.stalled_s(at(t + 10.0)), 0.0);
 }

@@ -78,8 +78,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 10.0)]
     recustomize_every_s: f64,
     /// How often what the engine has learned (the ETA windows' calibration,
-    /// the traffic profile's history) is saved to the store, seconds; it is
-    /// also saved at shutdown and read back at start.
+    /// the traffic profile's history, each truck's pace and hours-of-service
+    /// clocks) is saved to the store, seconds; it is also saved at shutdown
+    /// and read back at start.
     #[arg(long, default_value_t = 300.0)]
     save_learned_every_s: f64,
     /// How often the hour-of-week traffic profile (what a road is expected to
@@ -271,6 +272,7 @@ async fn serve(
     // positions find their trackers and their windows.
     pipeline::learning::restore(&engine, &*store).await?;
     pipeline::sync_orders_once(&engine, &*store).await?;
+    pipeline::learning::resume_trackers(&engine, &*store).await?;
     let sink = Arc::new(EngineSink::new(
         Arc::clone(&engine),
         state.live().clone(),

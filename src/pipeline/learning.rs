@@ -1,17 +1,18 @@
 //! What the engine has learned outlives a restart: the fleet's calibrator (the
 //! error distribution by horizon that makes the p10–p90 windows, and the
-//! finished stalls) and the traffic model's history (the running sums its
-//! hour-of-week profile is learned from) are read from the store at start and
-//! saved back every few minutes and once more at shutdown. Without them, every
-//! restart would start every window from the prior and every road from free
-//! flow again.
+//! finished stalls), the traffic model's history (the running sums its
+//! hour-of-week profile is learned from) and each tracker's memory of its
+//! truck (pace, hours-of-service clocks, stands, own errors) are read from the
+//! store at start and saved back every few minutes and once more at shutdown.
+//! Without them, every restart would start every window from the prior, every
+//! road from free flow and every driver's day from zero hours.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use engine::{Calibrator, LiveEngine, ProfileHistory};
+use engine::{Calibrator, LiveEngine, ProfileHistory, TrackerMemory};
 use portal_api::Store;
 
 use super::{SharedEngine, lock};
@@ -20,6 +21,9 @@ use super::{SharedEngine, lock};
 pub(crate) const CALIBRATOR: &str = "engine.calibrator";
 /// The traffic profile history's name in the store's learned state.
 pub(crate) const TRAFFIC_PROFILE: &str = "traffic.profile_history";
+
+/// The trackers' memories' name in the store's learned state.
+pub(crate) const TRACKERS: &str = "engine.trackers";
 
 /// What [`restore`] took up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,14 +101,51 @@ async fn restore_one(
     }
 }
 
-/// Saves the engine's calibrator and traffic profile history now. The engine
-/// is locked only to copy them; serializing happens after.
+/// Hands the saved trackers' memories to the trackers of the orders the
+/// engine now has (call after the first order sync): `(whole, in part)`. A
+/// save that does not parse is logged and not used.
+pub(crate) async fn resume_trackers(
+    engine: &SharedEngine,
+    store: &dyn Store,
+) -> anyhow::Result<(usize, usize)> {
+    let Some((state, saved_at)) = store
+        .learned(TRACKERS.into())
+        .await
+        .context("reading the saved trackers")?
+    else {
+        return Ok((0, 0));
+    };
+    let engine = Arc::clone(engine);
+    let resumed = tokio::task::spawn_blocking(move || {
+        serde_json::from_str::<Vec<TrackerMemory>>(&state)
+            .map(|memories| lock(&engine).resume_trackers(memories))
+    })
+    .await?;
+    match resumed {
+        Ok((whole, part)) => {
+            tracing::info!(%saved_at, whole, part, "trackers resumed");
+            Ok((whole, part))
+        }
+        Err(err) => {
+            tracing::warn!(%saved_at, error = %err, "saved trackers not used; starting afresh");
+            Ok((0, 0))
+        }
+    }
+}
+
+/// Saves the engine's calibrator, traffic profile history and trackers'
+/// memories now. The engine is locked only to copy them; serializing happens
+/// after.
 pub(crate) async fn save(engine: &SharedEngine, store: &dyn Store) -> anyhow::Result<()> {
     let engine = Arc::clone(engine);
-    let (calibrator, history) = tokio::task::spawn_blocking(move || {
-        let (calibrator, history) = {
+    let (calibrator, history, trackers) = tokio::task::spawn_blocking(move || {
+        let (calibrator, history, trackers) = {
             let live = lock(&engine);
-            (live.calibrator().clone(), live.traffic_history().cloned())
+            (
+                live.calibrator().clone(),
+                live.traffic_history().cloned(),
+                live.tracker_memories(),
+            )
         };
         let calibrator =
             serde_json::to_string(&calibrator).context("serializing the calibrator")?;
@@ -112,7 +153,8 @@ pub(crate) async fn save(engine: &SharedEngine, store: &dyn Store) -> anyhow::Re
             .map(|h| serde_json::to_string(&h))
             .transpose()
             .context("serializing the traffic profile history")?;
-        anyhow::Ok((calibrator, history))
+        let trackers = serde_json::to_string(&trackers).context("serializing the trackers")?;
+        anyhow::Ok((calibrator, history, trackers))
     })
     .await??;
     let now = Utc::now();
@@ -120,6 +162,10 @@ pub(crate) async fn save(engine: &SharedEngine, store: &dyn Store) -> anyhow::Re
         .save_learned(CALIBRATOR.into(), calibrator, now)
         .await
         .context("saving the calibrator")?;
+    store
+        .save_learned(TRACKERS.into(), trackers, now)
+        .await
+        .context("saving the trackers")?;
     if let Some(history) = history {
         store
             .save_learned(TRAFFIC_PROFILE.into(), history, now)
@@ -150,11 +196,12 @@ mod tests {
     use std::sync::Mutex;
 
     use engine::{
-        CalibrationConfig, EtaConfig, Horizon, LiveConfig, LiveEngine, Metric, Router,
-        SpeedProfile, TurnCosts, Tz,
+        ActiveOrder, ActiveStop, CalibrationConfig, EtaConfig, Horizon, LiveConfig, LiveEngine,
+        Metric, OrderId, OrderStatus, Position, PositionSource, Router, SpeedProfile, StopKind,
+        TurnCosts, Tz, VehicleId,
     };
     use portal_api::SqliteStore;
-    use road_graph::DrawnMap;
+    use road_graph::{DrawnMap, NodeId};
 
     use super::*;
 
@@ -277,6 +324,85 @@ mod tests {
         let restored = restore(&elsewhere, &store).await.expect("reads");
         assert!(!restored.traffic_profile && restored.calibrator);
         assert_eq!(lock(&elsewhere).speed_profile().samples(), 0);
+    }
+
+    /// The order of truck T1 from a to b, delivered at b.
+    fn order_a_to_b(engine: &SharedEngine) -> ActiveOrder {
+        let live = lock(engine);
+        let graph = live.router().graph();
+        ActiveOrder {
+            order_id: OrderId("ord_restart".into()),
+            vehicle_id: VehicleId("T1".into()),
+            status: OrderStatus::PickedUp,
+            stops: vec![ActiveStop {
+                kind: StopKind::Delivery,
+                position: graph.node_pos(NodeId(1)),
+                window: None,
+                arrived_at: None,
+                departed_at: None,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restarted_engine_resumes_each_truck_where_it_was() {
+        let (_dir, store) = fresh_store().await;
+        let before = engine(CalibrationConfig::standard());
+        let order = order_a_to_b(&before);
+        let start = Utc::now() - chrono::Duration::hours(1);
+        {
+            // T1 crawls 600 m from a towards b, a fix every 10 s for 10 min.
+            let mut live = lock(&before);
+            live.set_orders(vec![order.clone()]);
+            let graph = Arc::clone(live.router().graph());
+            let (a, b) = (graph.node_pos(NodeId(0)), graph.node_pos(NodeId(1)));
+            let positions: Vec<Position> = (0..=60)
+                .map(|k| {
+                    let share = 0.3 * f64::from(k) / 60.0;
+                    Position {
+                        vehicle_id: order.vehicle_id.clone(),
+                        time: start + chrono::Duration::seconds(10 * i64::from(k)),
+                        lat: a.lat + share * (b.lat - a.lat),
+                        lon: a.lon + share * (b.lon - a.lon),
+                        speed_mps: None,
+                        heading_deg: None,
+                        odometer_m: None,
+                        hos_drive_remaining_s: None,
+                        accuracy_m: None,
+                        source: PositionSource::Simulator,
+                    }
+                })
+                .collect();
+            live.process(&positions, start);
+            let memories = live.tracker_memories();
+            assert_eq!(memories.len(), 1);
+        }
+        save(&before, &store).await.expect("saves");
+
+        // The new engine reads the orders, then the trucks' memories.
+        let after = engine(CalibrationConfig::standard());
+        restore(&after, &store).await.expect("reads");
+        lock(&after).set_orders(vec![order]);
+        assert_ne!(
+            lock(&after).tracker_memories(),
+            lock(&before).tracker_memories(),
+            "a fresh tracker knows nothing of T1"
+        );
+        let resumed = resume_trackers(&after, &store).await.expect("reads");
+        assert_eq!(resumed, (1, 0));
+        // As the store has them (JSON keeps floats to the last bit or so).
+        let through_json: Vec<TrackerMemory> = serde_json::from_str(
+            &serde_json::to_string(&lock(&before).tracker_memories()).expect("saves"),
+        )
+        .expect("parses");
+        assert_eq!(lock(&after).tracker_memories(), through_json);
+
+        // Memories of orders the engine no longer has are dropped.
+        let without = engine(CalibrationConfig::standard());
+        assert_eq!(
+            resume_trackers(&without, &store).await.expect("reads"),
+            (0, 0)
+        );
     }
 
     #[tokio::test]

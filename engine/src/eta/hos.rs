@@ -259,6 +259,11 @@ impl HosEstimator {
 
     /// The clocks now (never negative: a driver over the limit needs the stop at
     /// once).
+    /// The rules the clocks are kept under.
+    pub fn rules(&self) -> &HosRules {
+        &self.rules
+    }
+
     pub fn clocks(&self) -> HosClocks {
         HosClocks {
             drive_left_s: self.clocks.drive_left_s.max(0.0),

@@ -42,7 +42,9 @@ use crate::events::EngineEvent;
 use crate::order::OrderId;
 use crate::position::Position;
 use crate::routing::{Metric, Router};
-use crate::tracking::{ArrivalRecord, MetricVersion, PredictionRecord};
+use crate::tracking::{
+    ArrivalRecord, MetricVersion, PredictionRecord, Resumed, TrackerMemory, VehicleTracker,
+};
 use crate::traffic::{ProfileHistory, SpeedProfile, TrafficCounters, TrafficModel};
 
 /// What one batch produced.
@@ -306,6 +308,38 @@ impl LiveEngine {
     /// or no learning) the engine keeps its own.
     pub fn restore_traffic_history(&mut self, saved: ProfileHistory) -> Result<()> {
         self.traffic.restore_history(saved)
+    }
+
+    /// Every running tracker's memory of its truck (pace, hours-of-service
+    /// clocks, stands, own errors): saved by the caller, so that a restart
+    /// does not start every truck's ETA afresh.
+    pub fn tracker_memories(&self) -> Vec<TrackerMemory> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.orders.values())
+            .filter_map(|o| o.tracker.as_ref().map(VehicleTracker::memory))
+            .collect()
+    }
+
+    /// Hands saved memories to the trackers of their orders (call after
+    /// `set_orders`, before positions): how many were taken up whole, and
+    /// in part (the truck's own state, not the stand at a next stop that has
+    /// changed meanwhile). Memories of orders no longer tracked are dropped.
+    pub fn resume_trackers(&mut self, memories: Vec<TrackerMemory>) -> (usize, usize) {
+        let (mut whole, mut part) = (0, 0);
+        for memory in memories {
+            let tracker = self
+                .shards
+                .iter_mut()
+                .find_map(|s| s.orders.get_mut(memory.order_id()))
+                .and_then(|o| o.tracker.as_mut());
+            match tracker.map(|t| t.resume(memory)) {
+                Some(Resumed::Whole) => whole += 1,
+                Some(Resumed::TruckOnly) => part += 1,
+                Some(Resumed::Refused) | None => {}
+            }
+        }
+        (whole, part)
     }
 
     /// The hour-of-week profile the traffic model decays to.

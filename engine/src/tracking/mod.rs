@@ -16,6 +16,6 @@ mod vehicle;
 pub use config::TrackerConfig;
 pub use log::{ArrivalRecord, ClosedBy, ClosedPrediction, PredictionRecord};
 pub use vehicle::{
-    MetricVersion, RerouteReason, TrackedStop, TrackerCounters, TrackerOutput, TrackingContext,
-    VehicleFix, VehicleTracker,
+    MetricVersion, RerouteReason, Resumed, TrackedStop, TrackerCounters, TrackerMemory,
+    TrackerOutput, TrackingContext, VehicleFix, VehicleTracker,
 };

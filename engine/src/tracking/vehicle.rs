@@ -17,7 +17,10 @@ use chrono::{DateTime, Duration, Utc};
 use road_graph::{LatLon, haversine_m};
 use serde::{Deserialize, Serialize};
 
+mod memory;
 mod publish;
+
+pub use memory::{Resumed, TrackerMemory};
 
 use super::config::TrackerConfig;
 use super::leg::{LegPosition, RoutedLeg};
@@ -197,6 +200,9 @@ pub struct VehicleTracker {
     last_checkpoint_at: Option<DateTime<Utc>>,
     /// This vehicle's own recent errors, for its window.
     own: OwnErrors,
+    /// Taken up from a memory (see `resume`) and not routed since: the first
+    /// route goes on with the stand and dwell the memory had.
+    resumed: bool,
     counters: TrackerCounters,
 }
 
@@ -250,6 +256,7 @@ impl VehicleTracker {
             checkpoints: VecDeque::new(),
             last_checkpoint_at: None,
             own: OwnErrors::new(),
+            resumed: false,
             counters: TrackerCounters::default(),
         })
     }
@@ -483,17 +490,17 @@ impl VehicleTracker {
             }
             self.observe_pace(dt, progress_s, moved_m, standing);
         }
-        // A new stop starts the stall clock afresh, and dwell at a stop is
-        // planned as dwell, not as a stall.
+        // A new stop starts the stall clock afresh (a tracker resumed after a
+        // restart goes on with its own), and dwell at a stop is planned as
+        // dwell, not as a stall.
         let stall = &self.config.eta.stall;
+        let fresh_start = match reroute {
+            Some(RerouteReason::StopReached) => true,
+            Some(RerouteReason::Start) => !std::mem::take(&mut self.resumed),
+            _ => false,
+        };
         let ended_s = match (self.legs.first(), self.pos) {
-            (Some(leg), Some(pos))
-                if self.departs_at.is_none()
-                    && !matches!(
-                        reroute,
-                        Some(RerouteReason::Start | RerouteReason::StopReached)
-                    ) =>
-            {
+            (Some(leg), Some(pos)) if self.departs_at.is_none() && !fresh_start => {
                 let left_m = leg.left(&graph, pos).distance_m;
                 self.stall.advance(left_m, now, stall.progress_m)
             }
