@@ -668,3 +668,49 @@ fn a_tracker_resumed_after_a_restart_keeps_the_trucks_pace_and_its_stand() {
     assert_eq!(replanned.pace().ratio(), before.pace().ratio());
     assert_eq!(replanned.stalled_s(at(t + 10.0)), 0.0);
 }
+
+#[test]
+fn loading_at_a_pickup_is_dwell_not_slow_driving() {
+    // a=====b(P)========c========d(D): the truck drives to its pickup at b at
+    // the road's speed, loads for fifteen minutes, and drives on.
+    let road = Road::new();
+    let ctx = road.ctx();
+    let stops = [
+        TrackedStop {
+            position: road.map.pos('b'),
+            plan: NO_WINDOW,
+        },
+        TrackedStop {
+            position: road.map.pos('d'),
+            plan: NO_WINDOW,
+        },
+    ];
+    let mut tracker = road.tracker("load", 0, &stops);
+    let (ab, bc) = (road.edge('a', 'b'), road.edge('b', 'c'));
+    let mut t = 0.0;
+    for fix in drive(&road.graph, &[ab], 60.0 / 3.6, 10.0, 0.0) {
+        t = seconds(fix.time - at(0.0));
+        tracker.on_fix(&ctx, &fix);
+    }
+    assert_eq!(tracker.next_stop_index(), Some(1), "at the pickup");
+    for _ in 0..90 {
+        t += 10.0;
+        tracker.on_fix(&ctx, &fix_on(&road.graph, bc, 5.0, at(t)));
+    }
+    let mut last = None;
+    for fix in drive(&road.graph, &[bc], 60.0 / 3.6, 10.0, t + 10.0)
+        .into_iter()
+        .take(12)
+    {
+        last = tracker.on_fix(&ctx, &fix).etas.first().cloned().or(last);
+    }
+    let ratio = tracker.pace().ratio().expect("driven");
+    assert!(ratio < 1.15, "the truck drove at the road's speed: {ratio}");
+    let (_, eta) = last.expect("an ETA");
+    let metric_s = eta.distance_m / (60.0 / 3.6);
+    assert!(
+        eta.drive_s < 1.1 * metric_s,
+        "{} s for {metric_s} s",
+        eta.drive_s
+    );
+}

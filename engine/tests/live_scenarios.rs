@@ -189,8 +189,10 @@ fn a_truck_on_its_order_is_matched_gets_etas_and_moves_the_order_by_geofence() {
     }
     // Once the truck is away from b (the departure radius: until then the ETA
     // still holds the planned dwell), the ETA at d is the 4 km drive: about
-    // 4.4 min at the road's 60 km/h, 4.5 min at the truck's 54 km/h.
-    let under_way = at(left_b_s + 20.0);
+    // 4.4 min at the road's 60 km/h, 4.5 min at the truck's 54 km/h. The three
+    // minutes of loading are dwell, not slow driving: the first ETA under way
+    // is already right, and it stays so (no update needed until d).
+    let under_way = at(left_b_s);
     let first_to_d = updates
         .iter()
         .find(|u| u.stop_index == 1 && u.computed_at >= under_way)

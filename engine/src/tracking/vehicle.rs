@@ -376,6 +376,8 @@ impl VehicleTracker {
                 || departs <= now)
         {
             self.departs_at = None;
+            // The time at the dock was dwell, not slow driving.
+            self.standing_s = 0.0;
         }
 
         // Where the truck is on its route, and what the route predicted for the
@@ -592,7 +594,9 @@ impl VehicleTracker {
 
     fn observe_pace(&mut self, dt_s: f64, predicted_s: f64, moved_m: f64, standing: bool) {
         let config = &self.config;
-        if dt_s > config.pace_max_gap_s {
+        if dt_s > config.pace_max_gap_s || self.departs_at.is_some() {
+            // A gap says nothing of the pace, and neither does the time at the
+            // stop just reached (loading, paperwork: planned as dwell).
             self.standing_s = 0.0;
             return;
         }
