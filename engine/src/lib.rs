@@ -20,10 +20,10 @@ mod traffic;
 
 pub use error::{Error, Result};
 pub use eta::{
-    AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, EtaConfig, EtaInput, Horizon,
-    HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind, Leg,
-    OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StallConfig, StallTail, StopEta, StopPlan,
-    estimate_stops,
+    AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, DwellConfig, DwellHistory,
+    EtaConfig, EtaInput, Horizon, HosClocks, HosEstimator, HosObservation, HosReport, HosRules,
+    HosStop, HosStopKind, Leg, OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StallConfig,
+    StallTail, StopEta, StopPlan, estimate_stops,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{

@@ -714,3 +714,53 @@ fn loading_at_a_pickup_is_dwell_not_slow_driving() {
         eta.drive_s
     );
 }
+
+#[test]
+fn the_fleets_own_dwell_replaces_the_default_once_it_has_shown_it() {
+    // Half an hour to the pickup, half an hour on to the delivery.
+    let config = EtaConfig::TRUCK;
+    let legs = [HALF_HOUR_DRIVE[0]; 2];
+    let stops = [NO_WINDOW; 2];
+    let input = EtaInput {
+        stops: &stops,
+        ..drive_input(&legs, HosClocks::fresh(&config.hos))
+    };
+    let mut fleet = calibrator();
+    let before = estimate_stops(&input, &config, &fleet);
+    assert_eq!(before[1].dwell_s, config.dwell.default_s);
+    assert!(before[1].reasons.contains(&EtaReason::Dwell));
+
+    // The fleet loads in five minutes, a hundred times over.
+    for _ in 0..100 {
+        fleet.record_dwell(&config.dwell, 300.0);
+    }
+    let after = estimate_stops(&input, &config, &fleet);
+    assert!(
+        after[1].dwell_s > 300.0 && after[1].dwell_s < 400.0,
+        "{}",
+        after[1].dwell_s
+    );
+    assert!(seconds(before[1].eta - after[1].eta) > 2000.0);
+    assert_eq!(
+        after[0].eta, before[0].eta,
+        "the pickup itself is not moved"
+    );
+
+    // A stop that says how long it takes keeps its own.
+    let slow_dock = [
+        StopPlan {
+            dwell_s: Some(5400.0),
+            ..NO_WINDOW
+        },
+        NO_WINDOW,
+    ];
+    let own = estimate_stops(
+        &EtaInput {
+            stops: &slow_dock,
+            ..input
+        },
+        &config,
+        &fleet,
+    );
+    assert_eq!(own[1].dwell_s, 5400.0);
+}

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use engine::{
-    ActiveOrder, ActiveStop, EngineEvent, EtaUpdate, LiveConfig, LiveEngine, OrderId, OrderStatus,
-    Position, PositionSource, SpeedProfile, StatusChange, StatusSource, StopKind, VehicleFix,
-    VehicleId,
+    ActiveOrder, ActiveStop, EngineEvent, EtaConfig, EtaUpdate, LiveConfig, LiveEngine, OrderId,
+    OrderStatus, Position, PositionSource, SpeedProfile, StatusChange, StatusSource, StopKind,
+    VehicleFix, VehicleId,
 };
 use eta_support::{at, drive, edge, router, straight_road};
 use road_graph::{DrawnMap, EdgeId, RoadGraph};
@@ -172,6 +172,16 @@ fn a_truck_on_its_order_is_matched_gets_etas_and_moves_the_order_by_geofence() {
     );
     assert_eq!(arrivals.len(), 2);
     assert!((seconds_since(arrivals[1].arrived_at) - reached_d_s).abs() <= 10.0);
+    // The three minutes at b taught the fleet how long it loads (the stay at
+    // d, the last stop, is no dwell before anything).
+    let dwells: Vec<f64> = engine.calibrator().dwells().lengths_s().collect();
+    assert_eq!(dwells.len(), 1);
+    assert!((180.0..240.0).contains(&dwells[0]), "{dwells:?}");
+    let learned_s = engine.calibrator().dwell_s(&EtaConfig::TRUCK.dwell);
+    assert!(
+        learned_s < EtaConfig::TRUCK.dwell.default_s,
+        "one quick load moves the default a little: {learned_s}"
+    );
 
     let updates = etas(&events);
     assert!(updates.iter().any(|u| u.stop_index == 0));

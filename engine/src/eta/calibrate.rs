@@ -19,6 +19,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::dwell::{DwellConfig, DwellHistory};
 use super::stall::{StallConfig, StallTail};
 use crate::error::{Error, Result};
 
@@ -138,6 +139,10 @@ pub struct Calibrator {
     buckets: Vec<Bucket>,
     /// The fleet's finished stalls: how long a stand goes on.
     stalls: StallTail,
+    /// The fleet's finished dwells at stops it left again (absent from saves
+    /// made before it was learned).
+    #[serde(default)]
+    dwells: DwellHistory,
 }
 
 /// What a bucket says now.
@@ -158,6 +163,7 @@ impl Calibrator {
             config,
             buckets,
             stalls: StallTail::default(),
+            dwells: DwellHistory::default(),
         })
     }
 
@@ -339,6 +345,7 @@ impl Calibrator {
             bucket.refresh(full);
         }
         self.stalls.reindex();
+        self.dwells.sanitize();
         Ok(self)
     }
 
@@ -351,6 +358,22 @@ impl Calibrator {
     /// seconds (see [`StallTail::hold_s`]).
     pub fn stall_hold_s(&self, config: &StallConfig, stalled_s: f64) -> (f64, f64) {
         self.stalls.hold_s(config, stalled_s)
+    }
+
+    /// Records a finished dwell at a stop a truck left again, seconds.
+    pub fn record_dwell(&mut self, config: &DwellConfig, length_s: f64) {
+        self.dwells.record(config, length_s);
+    }
+
+    /// The dwell to plan at a stop with none of its own, seconds (see
+    /// [`DwellHistory::dwell_s`]).
+    pub fn dwell_s(&self, config: &DwellConfig) -> f64 {
+        self.dwells.dwell_s(config)
+    }
+
+    /// The finished dwells the calibrator learns from.
+    pub fn dwells(&self) -> &DwellHistory {
+        &self.dwells
     }
 
     /// The finished stalls the calibrator learns from.

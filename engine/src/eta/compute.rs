@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calibrate::{Calibrator, OwnQuantiles};
 use super::config::EtaConfig;
-use super::hos::{HosClocks, HosStop};
+use super::hos::{HosClocks, HosRules, HosStop};
 use super::window::StopPlan;
 use crate::events::EtaReason;
 
@@ -93,62 +93,68 @@ struct Reached {
     wait_s: f64,
 }
 
-/// Plays the timeline with driving and dwell stretched by `stretch`, the truck
-/// held where it is for `hold_s` first (the rest of a stall), up to and
-/// including stop `last` (all stops when `None`).
-fn play(
-    input: &EtaInput<'_>,
-    config: &EtaConfig,
+/// What a timeline is played with: the input, the hours-of-service rules, the
+/// truck's pace, and the dwell at stops that have none of their own (the
+/// fleet's, learned by the calibrator).
+struct Timeline<'a> {
+    input: &'a EtaInput<'a>,
+    rules: &'a HosRules,
     pace: f64,
-    stretch: f64,
-    hold_s: f64,
-    last: Option<usize>,
-) -> Vec<Reached> {
-    let rules = &config.hos;
-    let mut hos = input.hos;
-    let mut hos_stops: Vec<HosStop> = Vec::new();
-    let n = input.legs.len().min(input.stops.len());
-    let n = last.map_or(n, |k| (k + 1).min(n));
-    let mut reached = Vec::with_capacity(n);
-    let mut t_s = 0.0;
-    if let Some(departs) = input.departs_at {
-        let dwell_left_s = seconds(departs - input.now).max(0.0) * stretch;
-        hos.rest(rules, dwell_left_s);
-        t_s += dwell_left_s;
-    }
-    if hold_s > 0.0 {
-        hos.rest(rules, hold_s);
-        t_s += hold_s;
-    }
-    let mut r = Reached::default();
-    for (i, (leg, stop)) in input.legs.iter().zip(input.stops).take(n).enumerate() {
-        let leg_drive_s = leg.drive_s.max(0.0) * pace * stretch;
-        hos_stops.clear();
-        t_s += hos.drive(rules, leg_drive_s, &mut hos_stops);
-        r.hos_break_s += hos_stops.iter().map(|s| s.duration_s).sum::<f64>();
-        r.drive_s += leg_drive_s;
-        r.arrival_s = t_s;
-        if let Some(window) = stop.window
-            && !stop.early_allowed
-        {
-            let opens_s = seconds(window.from - input.now);
-            if t_s < opens_s {
-                let wait = opens_s - t_s;
-                r.wait_s += wait;
-                t_s += wait;
-                hos.rest(rules, wait);
+    default_dwell_s: f64,
+}
+
+impl Timeline<'_> {
+    /// Plays the timeline with driving and dwell stretched by `stretch`, the
+    /// truck held where it is for `hold_s` first (the rest of a stall), up to
+    /// and including stop `last` (all stops when `None`).
+    fn play(&self, stretch: f64, hold_s: f64, last: Option<usize>) -> Vec<Reached> {
+        let (input, rules, pace, default_dwell_s) =
+            (self.input, self.rules, self.pace, self.default_dwell_s);
+        let mut hos = input.hos;
+        let mut hos_stops: Vec<HosStop> = Vec::new();
+        let n = input.legs.len().min(input.stops.len());
+        let n = last.map_or(n, |k| (k + 1).min(n));
+        let mut reached = Vec::with_capacity(n);
+        let mut t_s = 0.0;
+        if let Some(departs) = input.departs_at {
+            let dwell_left_s = seconds(departs - input.now).max(0.0) * stretch;
+            hos.rest(rules, dwell_left_s);
+            t_s += dwell_left_s;
+        }
+        if hold_s > 0.0 {
+            hos.rest(rules, hold_s);
+            t_s += hold_s;
+        }
+        let mut r = Reached::default();
+        for (i, (leg, stop)) in input.legs.iter().zip(input.stops).take(n).enumerate() {
+            let leg_drive_s = leg.drive_s.max(0.0) * pace * stretch;
+            hos_stops.clear();
+            t_s += hos.drive(rules, leg_drive_s, &mut hos_stops);
+            r.hos_break_s += hos_stops.iter().map(|s| s.duration_s).sum::<f64>();
+            r.drive_s += leg_drive_s;
+            r.arrival_s = t_s;
+            if let Some(window) = stop.window
+                && !stop.early_allowed
+            {
+                let opens_s = seconds(window.from - input.now);
+                if t_s < opens_s {
+                    let wait = opens_s - t_s;
+                    r.wait_s += wait;
+                    t_s += wait;
+                    hos.rest(rules, wait);
+                }
+            }
+            r.served_s = t_s;
+            reached.push(r);
+            if i + 1 < n {
+                let dwell = stop.dwell_s.unwrap_or(default_dwell_s).max(0.0) * stretch;
+                r.dwell_s += dwell;
+                t_s += dwell;
+                hos.rest(rules, dwell);
             }
         }
-        r.served_s = t_s;
-        reached.push(r);
-        if i + 1 < n {
-            let dwell = stop.dwell_s.unwrap_or(config.default_dwell_s).max(0.0) * stretch;
-            r.dwell_s += dwell;
-            t_s += dwell;
-            hos.rest(rules, dwell);
-        }
+        reached
     }
-    reached
 }
 
 /// The ETAs of the remaining stops; stops beyond the legs given get none.
@@ -180,7 +186,13 @@ pub fn estimate_stops(
     } else {
         input.stall_share.clamp(0.0, 0.95)
     };
-    let median = play(input, config, pace, 1.0, hold_s, None);
+    let timeline = Timeline {
+        input,
+        rules: &config.hos,
+        pace,
+        default_dwell_s: calibrator.dwell_s(&config.dwell),
+    };
+    let median = timeline.play(1.0, hold_s, None);
     let floor_s = calibrator.config().min_half_width_s;
     let (mut distance_m, mut traffic_s, mut free_s) = (0.0, 0.0, 0.0);
     let mut etas = Vec::with_capacity(median.len());
@@ -196,7 +208,8 @@ pub fn estimate_stops(
         // The lower end has the truck leave now; the upper end holds it as a
         // long stand would.
         let at = |stretch: f64, hold_s: f64| {
-            play(input, config, pace, stretch, hold_s, Some(k))
+            timeline
+                .play(stretch, hold_s, Some(k))
                 .get(k)
                 .map_or(r.served_s, |x| x.served_s)
         };

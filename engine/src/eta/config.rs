@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dwell::DwellConfig;
 use super::hos::{HosObservation, HosRules};
 use super::pace::PaceConfig;
 use super::stall::StallConfig;
@@ -12,8 +13,9 @@ use crate::error::{Error, Result};
 /// Settings of the ETA. No `Default`: [`EtaConfig::TRUCK`] is the starting point.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EtaConfig {
-    /// Dwell at an intermediate stop when the stop has none of its own, seconds.
-    pub default_dwell_s: f64,
+    /// Dwell at an intermediate stop when the stop has none of its own: the
+    /// default, and how the fleet's own dwells take over from it.
+    pub dwell: DwellConfig,
     pub hos: HosRules,
     /// How driving and standing are read from fixes when the ELD has no clocks.
     pub hos_observation: HosObservation,
@@ -28,10 +30,16 @@ pub struct EtaConfig {
 }
 
 impl EtaConfig {
-    /// US property-carrying trucks: 45-minute dwell, the FMCSA rules, traffic
+    /// US property-carrying trucks: 45-minute dwell until the fleet shows its own, the FMCSA rules, traffic
     /// named from 2 minutes and 5 %.
     pub const TRUCK: EtaConfig = EtaConfig {
-        default_dwell_s: 2700.0,
+        dwell: DwellConfig {
+            default_s: 2700.0,
+            learn_capacity: 500,
+            prior_dwells: 5.0,
+            min_s: 60.0,
+            max_s: 86_400.0,
+        },
         hos: HosRules::US_PROPERTY,
         hos_observation: HosObservation {
             max_gap_s: 300.0,
@@ -86,8 +94,11 @@ impl EtaConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 11] = [
-            ("default_dwell_s", self.default_dwell_s),
+        let non_negative: [(&'static str, f64); 14] = [
+            ("dwell.default_s", self.dwell.default_s),
+            ("dwell.min_s", self.dwell.min_s),
+            ("dwell.max_s", self.dwell.max_s),
+            ("dwell.prior_dwells", self.dwell.prior_dwells),
             ("traffic_reason_min_s", self.traffic_reason_min_s),
             ("traffic_reason_min_share", self.traffic_reason_min_share),
             ("pace.prior_s", self.pace.prior_s),
@@ -109,6 +120,12 @@ impl EtaConfig {
                     format!("must be zero or more, got {value}"),
                 ));
             }
+        }
+        if self.dwell.max_s < self.dwell.min_s {
+            return Err(invalid(
+                "dwell.max_s",
+                "must be at least dwell.min_s".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.pace.persistence) {
             return Err(invalid("pace.persistence", "must be in 0..=1".into()));

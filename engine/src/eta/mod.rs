@@ -7,6 +7,7 @@
 //! - [`hos`]: the hours-of-service clocks, played forward and estimated.
 //! - [`pace`]: the truck's pace against the metric.
 //! - [`stall`]: how long a truck that stopped making progress may stay put.
+//! - [`dwell`]: how long the fleet stays at the stops it leaves again.
 //! - [`calibrate`]: the error distribution by horizon and the p10/p90 window.
 //! - [`window`]: appointment windows and stop plans.
 //! - [`config`]: the settings.
@@ -14,6 +15,7 @@
 mod calibrate;
 mod compute;
 mod config;
+mod dwell;
 mod hos;
 mod pace;
 mod stall;
@@ -24,6 +26,7 @@ pub use calibrate::{
 };
 pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
+pub use dwell::{DwellConfig, DwellHistory};
 pub use hos::{HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind};
 pub use pace::{PaceConfig, PaceEstimator};
 pub use stall::{StallConfig, StallTail};

@@ -245,7 +245,7 @@ impl LiveEngine {
                 Some(mut state) if state.same_plan(&fresh) => {
                     state
                         .refresh(&fresh)
-                        .teach(&mut self.calibrator, &self.config.tracker.eta.stall);
+                        .teach(&mut self.calibrator, &self.config.tracker.eta);
                     keep[to].insert(id, state);
                 }
                 _ => {
@@ -382,6 +382,10 @@ impl LiveEngine {
             for &stall_s in &result.stalls_s {
                 self.calibrator
                     .record_stall(&self.config.tracker.eta.stall, stall_s);
+            }
+            for &dwell_s in &result.dwells_s {
+                self.calibrator
+                    .record_dwell(&self.config.tracker.eta.dwell, dwell_s);
             }
             self.latest = self.latest.max(result.latest);
             out.events.extend(result.out.events);

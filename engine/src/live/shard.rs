@@ -64,6 +64,8 @@ pub(super) struct ShardOutput {
     pub(super) closed: Vec<ClosedPrediction>,
     /// Stalls that ended, seconds.
     pub(super) stalls_s: Vec<f64>,
+    /// Dwells that ended, seconds.
+    pub(super) dwells_s: Vec<f64>,
     /// The newest device time the shard took (stale positions excluded).
     pub(super) latest: Option<DateTime<Utc>>,
 }
@@ -266,6 +268,7 @@ fn track(
         arrivals,
         closed,
         stalls_s,
+        dwells_s,
         ..
     } = tracker.on_fix(ctx, fix);
     if tracker.done() {
@@ -273,6 +276,7 @@ fn track(
     }
     result.closed.extend(closed);
     result.stalls_s.extend(stalls_s);
+    result.dwells_s.extend(dwells_s);
     out.predictions.extend(predictions);
     // An arrival comes before the ETAs to the next stop that the same fix
     // produced, so a page sees the stop reached, then the new ETA.

@@ -27,8 +27,8 @@ use super::leg::{LegPosition, RoutedLeg};
 use super::log::{ArrivalRecord, Checkpoint, ClosedBy, ClosedPrediction, PredictionRecord};
 use crate::error::{Error, Result};
 use crate::eta::{
-    Calibrator, EtaInput, Horizon, HosEstimator, HosReport, Leg, OwnErrors, PaceEstimator,
-    StallConfig, StopEta, StopPlan, estimate_stops,
+    Calibrator, EtaConfig, EtaInput, Horizon, HosEstimator, HosReport, Leg, OwnErrors,
+    PaceEstimator, StopEta, StopPlan, estimate_stops,
 };
 use crate::events::{EtaReason, EtaUpdate};
 use crate::matching::MatchedPoint;
@@ -107,16 +107,22 @@ pub struct TrackerOutput {
     /// Stalls that ended (the truck made progress again or reached its
     /// stop), their lengths in seconds: for `Calibrator::record_stall`.
     pub stalls_s: Vec<f64>,
+    /// Dwells that ended (the truck left a stop it had reached, for a next
+    /// one), their lengths in seconds: for `Calibrator::record_dwell`.
+    pub dwells_s: Vec<f64>,
     pub rerouted: Option<RerouteReason>,
 }
 
 impl TrackerOutput {
     /// Teaches the fleet's calibrator what this output closed: predictions
-    /// whose outcome is known, and stalls that ended.
-    pub fn teach(&self, calibrator: &mut Calibrator, stall: &StallConfig) {
+    /// whose outcome is known, stalls and dwells that ended.
+    pub fn teach(&self, calibrator: &mut Calibrator, config: &EtaConfig) {
         calibrator.record_all(self.closed.iter().map(|c| (c.predicted, c.actual_to_go_s)));
         for &stall_s in &self.stalls_s {
-            calibrator.record_stall(stall, stall_s);
+            calibrator.record_stall(&config.stall, stall_s);
+        }
+        for &dwell_s in &self.dwells_s {
+            calibrator.record_dwell(&config.dwell, dwell_s);
         }
     }
 }
@@ -159,6 +165,17 @@ struct Sample {
     p90: DateTime<Utc>,
 }
 
+/// An intermediate stop the truck has reached and not left yet: its dwell,
+/// measured from the arrival to the last fix within the departure radius.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct AtStop {
+    position: LatLon,
+    arrived_at: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    /// The stop's own dwell, when its plan has one (else the fleet's).
+    planned_s: Option<f64>,
+}
+
 #[derive(Debug, Clone)]
 struct StopState {
     stop: TrackedStop,
@@ -196,6 +213,8 @@ pub struct VehicleTracker {
     hos: HosEstimator,
     /// Dwelling at the stop just reached until then.
     departs_at: Option<DateTime<Utc>>,
+    /// The intermediate stop just reached, while the truck is still there.
+    at_stop: Option<AtStop>,
     checkpoints: VecDeque<Checkpoint>,
     last_checkpoint_at: Option<DateTime<Utc>>,
     /// This vehicle's own recent errors, for its window.
@@ -253,6 +272,7 @@ impl VehicleTracker {
             pace: PaceEstimator::new(),
             hos: HosEstimator::new(config.eta.hos, config.eta.hos_observation),
             departs_at: None,
+            at_stop: None,
             checkpoints: VecDeque::new(),
             last_checkpoint_at: None,
             own: OwnErrors::new(),
@@ -329,6 +349,15 @@ impl VehicleTracker {
         self.counters.fixes += 1;
         let now = fix.time;
         self.tracked_since.get_or_insert(now);
+        if let Some(stop) = &mut self.at_stop {
+            if haversine_m(stop.position, fix.position) > self.config.departure_radius_m {
+                out.dwells_s
+                    .push(seconds(stop.last_seen - stop.arrived_at).max(0.0));
+                self.at_stop = None;
+            } else {
+                stop.last_seen = now;
+            }
+        }
         let dt_s = self.last_fix.map(|(t, _)| seconds(now - t));
         let straight_m = self
             .last_fix
@@ -579,13 +608,17 @@ impl VehicleTracker {
             arrived_at: at,
         });
         self.counters.arrivals += 1;
-        let dwell_s = state
-            .stop
-            .plan
-            .dwell_s
-            .unwrap_or(self.config.eta.default_dwell_s);
+        let planned_s = state.stop.plan.dwell_s;
+        let position = state.stop.position;
+        let dwell_s = planned_s.unwrap_or(self.config.eta.dwell.default_s);
         self.next += 1;
         self.departs_at = (!self.done()).then(|| at + millis(dwell_s));
+        self.at_stop = (!self.done()).then_some(AtStop {
+            position,
+            arrived_at: at,
+            last_seen: at,
+            planned_s,
+        });
         if !self.legs.is_empty() {
             self.legs.remove(0);
         }
@@ -710,7 +743,16 @@ impl VehicleTracker {
             stops: &plans,
             hos: self.hos.clocks(),
             pace_factor: self.pace.factor(&self.config.eta.pace),
-            departs_at: self.departs_at.filter(|d| *d > now),
+            departs_at: self.departs_at.and_then(|planned| {
+                // A stop with no dwell of its own is planned at the fleet's.
+                let departs = match self.at_stop {
+                    Some(stop) if stop.planned_s.is_none() => {
+                        stop.arrived_at + millis(ctx.calibrator.dwell_s(&self.config.eta.dwell))
+                    }
+                    _ => planned,
+                };
+                (departs > now).then_some(departs)
+            }),
             own: self.own.quantiles(),
             stalled_s: self.stall.stalled_s(now),
             stall_share: self.config.eta.stall.share(

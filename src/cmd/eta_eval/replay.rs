@@ -240,7 +240,7 @@ impl MapSession {
                 };
                 tracker.on_fix(&ctx, &vehicle_fix)
             };
-            out.teach(calibrator, &config.eta.stall);
+            out.teach(calibrator, &config.eta);
             if i == arrived {
                 break;
             }
@@ -291,7 +291,7 @@ impl MapSession {
         if !tracker.done() {
             let mut out = TrackerOutput::default();
             tracker.arrive(arrival, &mut out);
-            out.teach(calibrator, &config.eta.stall);
+            out.teach(calibrator, &config.eta);
         }
         result.counters = tracker.counters();
         Ok(result)

@@ -9,7 +9,8 @@
 //! Not kept: the route (the first fix routes afresh), the publish state (the
 //! first ETA after a restart is published), and the predictions in flight
 //! (samples and checkpoints: those open at a restart do not teach the
-//! calibrator). The current stand and the dwell belong to the next stop and
+//! calibrator). The current stand and the dwell (at the stop just reached)
+//! belong to the next stop and
 //! are taken up only when the tracker's next stop is the same one, at the
 //! same place.
 
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use road_graph::LatLon;
 use serde::{Deserialize, Serialize};
 
-use super::{StallClock, VehicleTracker};
+use super::{AtStop, StallClock, VehicleTracker};
 use crate::eta::{HosEstimator, OwnErrors, PaceEstimator};
 use crate::order::OrderId;
 
@@ -38,6 +39,8 @@ pub struct TrackerMemory {
     pace: PaceEstimator,
     hos: HosEstimator,
     departs_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    at_stop: Option<AtStop>,
     own: OwnErrors,
 }
 
@@ -79,6 +82,7 @@ impl VehicleTracker {
             pace: self.pace,
             hos: self.hos.clone(),
             departs_at: self.departs_at,
+            at_stop: self.at_stop,
             own: self.own.clone(),
         }
     }
@@ -105,6 +109,7 @@ impl VehicleTracker {
         if next_stop.is_some() && memory.next_stop == next_stop {
             self.stall = StallClock { mark: memory.stall };
             self.departs_at = memory.departs_at;
+            self.at_stop = memory.at_stop;
             self.resumed = true;
             Resumed::Whole
         } else {
