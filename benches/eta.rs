@@ -100,7 +100,14 @@ fn shared() -> &'static Setup {
         let mut traffic =
             TrafficModel::new(Arc::clone(&graph), TrafficConfig::fleet(Tz::UTC), SpeedProfile::free_flow(Tz::UTC))
                 .expect("model");
-        let calibrator = Calibrator::new(CalibrationConfig::standard()).expect("valid");
+        // A calibrator with a full history, as a fleet's after a while: the
+        // learned parts are read on every recomputation.
+        let mut calibrator = Calibrator::new(CalibrationConfig::standard()).expect("valid");
+        let eta = EtaConfig::TRUCK;
+        for k in 0..1000u32 {
+            calibrator.record_stall(&eta.stall, 120.0 + f64::from(k % 97) * 60.0);
+            calibrator.record_dwell(&eta.dwell, 300.0 + f64::from(k % 89) * 60.0);
+        }
         let mut rng = Rng(7);
         // Recent fleet passages on 20,000 edges, as a busy fleet would leave.
         for k in 0..20_000 {

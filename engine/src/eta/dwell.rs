@@ -35,6 +35,10 @@ pub struct DwellConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DwellHistory {
     lengths_s: VecDeque<f32>,
+    /// The median of `lengths_s`, refreshed when one is recorded (not saved:
+    /// `sanitize` refreshes it): the ETA reads it on every fix.
+    #[serde(skip)]
+    median_s: Option<f64>,
 }
 
 impl DwellHistory {
@@ -50,6 +54,13 @@ impl DwellHistory {
             self.lengths_s.pop_front();
         }
         self.lengths_s.push_back(length_s as f32);
+        self.median_s = Some(self.median_now());
+    }
+
+    fn median_now(&self) -> f64 {
+        let mut sorted: Vec<f32> = self.lengths_s.iter().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        quantile(&sorted, 0.5)
     }
 
     /// Finished dwells kept.
@@ -72,10 +83,10 @@ impl DwellHistory {
         if self.lengths_s.is_empty() || default_s <= 0.0 {
             return default_s;
         }
-        let mut sorted: Vec<f32> = self.lengths_s.iter().copied().collect();
-        sorted.sort_by(f32::total_cmp);
-        let median_s = quantile(&sorted, 0.5).max(1.0);
-        let n = sorted.len() as f64;
+        // Refreshed on every record; computed here only for a history read
+        // back without `sanitize`.
+        let median_s = self.median_s.unwrap_or_else(|| self.median_now()).max(1.0);
+        let n = self.lengths_s.len() as f64;
         let k = config.prior_dwells.max(0.0);
         let log = (k * default_s.ln() + n * median_s.ln()) / (k + n);
         if log.is_finite() {
@@ -88,6 +99,7 @@ impl DwellHistory {
     /// Drops what cannot be a dwell (for a history read back from a save).
     pub(crate) fn sanitize(&mut self) {
         self.lengths_s.retain(|l| l.is_finite() && *l > 0.0);
+        self.median_s = (!self.lengths_s.is_empty()).then(|| self.median_now());
     }
 }
 
