@@ -65,14 +65,19 @@ pub enum Resumed {
 }
 
 impl VehicleTracker {
+    /// The order index and place of the next stop: what a memory's stand and
+    /// dwell belong to.
+    fn next_stop(&self) -> Option<(u32, LatLon)> {
+        self.stops
+            .get(self.next)
+            .map(|s| (self.first_stop_index + self.next as u32, s.stop.position))
+    }
+
     /// The tracker's memory of its truck now.
     pub fn memory(&self) -> TrackerMemory {
         TrackerMemory {
             order_id: self.order_id.clone(),
-            next_stop: self
-                .stops
-                .get(self.next)
-                .map(|s| (self.first_stop_index + self.next as u32, s.stop.position)),
+            next_stop: self.next_stop(),
             last_fix: self.last_fix,
             standing_s: self.standing_s,
             anchor: self.anchor,
@@ -102,10 +107,7 @@ impl VehicleTracker {
         self.pace = memory.pace;
         self.hos = memory.hos;
         self.own = memory.own;
-        let next_stop = self
-            .stops
-            .get(self.next)
-            .map(|s| (self.first_stop_index + self.next as u32, s.stop.position));
+        let next_stop = self.next_stop();
         if next_stop.is_some() && memory.next_stop == next_stop {
             self.stall = StallClock { mark: memory.stall };
             self.departs_at = memory.departs_at;
