@@ -89,6 +89,7 @@ fn check_shape(doc: &Value) -> (f64, f64, f64) {
     let n_traces = doc["traces"].as_array().expect("traces").len() as f64;
     for h in horizons.iter().chain(predicted) {
         assert!((0.0..=1.0).contains(&number(h, "coverage")), "{h}");
+        assert!((0.0..=1.0).contains(&number(h, "trace_coverage")), "{h}");
         let traces = number(h, "traces");
         assert!(traces >= 1.0 && traces <= n_traces, "{h}");
     }

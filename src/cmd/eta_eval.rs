@@ -455,27 +455,37 @@ fn print_table(report: &Value) {
     };
     println!("by real time to go:");
     println!(
-        "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}",
-        "horizon", "n", "traces", "mae", "base mae", "p90", "base p90", "cover", "width"
+        "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9}",
+        "horizon",
+        "n",
+        "traces",
+        "mae",
+        "base mae",
+        "p90",
+        "base p90",
+        "cover",
+        "by trace",
+        "width"
     );
     for h in report["horizons"].as_array().into_iter().flatten() {
         println!(
-            "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}",
+            "{:>9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9}",
             label(h),
-            h["n"],
-            h["traces"],
-            h["mae_s"],
-            h["baseline_mae_s"],
-            h["p90_abs_error_s"],
-            h["baseline_p90_abs_error_s"],
-            h["coverage"],
-            h["median_width_s"]
+            h["n"].to_string(),
+            h["traces"].to_string(),
+            h["mae_s"].to_string(),
+            h["baseline_mae_s"].to_string(),
+            h["p90_abs_error_s"].to_string(),
+            h["baseline_p90_abs_error_s"].to_string(),
+            h["coverage"].to_string(),
+            h["trace_coverage"].to_string(),
+            h["median_width_s"].to_string(),
         );
     }
     println!("by predicted time to go (what the window promises):");
     println!(
-        "{:>9} {:>7} {:>6} {:>8} {:>9}",
-        "horizon", "n", "traces", "cover", "width"
+        "{:>9} {:>7} {:>6} {:>8} {:>8} {:>9}",
+        "horizon", "n", "traces", "cover", "by trace", "width"
     );
     for h in report["horizons_predicted"]
         .as_array()
@@ -483,12 +493,13 @@ fn print_table(report: &Value) {
         .flatten()
     {
         println!(
-            "{:>9} {:>7} {:>6} {:>8} {:>9}",
+            "{:>9} {:>7} {:>6} {:>8} {:>8} {:>9}",
             label(h),
-            h["n"],
-            h["traces"],
-            h["coverage"],
-            h["median_width_s"]
+            h["n"].to_string(),
+            h["traces"].to_string(),
+            h["coverage"].to_string(),
+            h["trace_coverage"].to_string(),
+            h["median_width_s"].to_string(),
         );
     }
 }

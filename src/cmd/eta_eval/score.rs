@@ -10,6 +10,13 @@
 //! horizons collect the predictions that turned out too early — a trip that
 //! parks for two hours lands there whatever its window said — so they are
 //! covered less than the window's 80 % even when it is calibrated.
+//!
+//! Coverage is given per prediction and per trace (`trace_coverage`: each
+//! trace's share of covered predictions, averaged over the traces, each trace
+//! weighing the same). A trace's predictions in one bucket are mostly all
+//! covered or all missed, so per prediction a bucket's coverage is in effect
+//! the share of its longest traces that were covered; per trace it is what the
+//! calibrator aims at, which weighs trips, not fixes.
 
 use serde_json::{Value, json};
 
@@ -82,6 +89,8 @@ pub(super) struct Errors {
     covered: usize,
     /// Traces with at least one prediction here.
     traces: usize,
+    /// Each such trace's share of covered predictions here.
+    trace_coverages: Vec<f64>,
 }
 
 impl Errors {
@@ -98,6 +107,7 @@ impl Errors {
         self.widths_s.extend(&other.widths_s);
         self.covered += other.covered;
         self.traces += other.traces;
+        self.trace_coverages.extend(&other.trace_coverages);
     }
 
     /// Adds one trace's errors, counting the trace.
@@ -105,6 +115,8 @@ impl Errors {
         if trace.n() > 0 {
             self.extend(trace);
             self.traces += 1;
+            self.trace_coverages
+                .push(trace.covered as f64 / trace.n() as f64);
         }
     }
 
@@ -123,6 +135,7 @@ impl Errors {
             "baseline_p90_abs_error_s": round1(p90_abs(&self.baseline_s)),
             "mean_error_s": round1(self.ours_s.iter().sum::<f64>() / n),
             "coverage": (self.covered as f64 / n * 1000.0).round() / 1000.0,
+            "trace_coverage": (mean(&self.trace_coverages) * 1000.0).round() / 1000.0,
             "median_width_s": round1(median(&self.widths_s)),
         })
     }
@@ -133,6 +146,13 @@ fn mean_abs(values: &[f64]) -> f64 {
         return 0.0;
     }
     values.iter().map(|v| v.abs()).sum::<f64>() / values.len() as f64
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.iter().sum::<f64>() / values.len() as f64
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -160,4 +180,34 @@ pub(super) fn round1(v: f64) -> f64 {
 /// The horizon bucket of a real time to arrival.
 pub(super) fn bucket(actual_s: f64) -> usize {
     HORIZONS_S.partition_point(|&max| max < actual_s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two trips end in the same bucket: a short one, always covered, and a
+    /// long one, never. Per prediction the long trip outweighs the short one;
+    /// per trace they weigh the same.
+    #[test]
+    fn a_long_missed_trip_outweighs_a_short_covered_one_only_per_prediction() {
+        let mut scores = Scores::new();
+        let trip = |predictions: usize, covered: bool| {
+            let mut by_horizon = vec![Errors::default(); HORIZONS_S.len() + 1];
+            for _ in 0..predictions {
+                by_horizon[0].push(10.0, 20.0, covered, 60.0);
+            }
+            by_horizon
+        };
+        let none = vec![Errors::default(); HORIZONS_S.len() + 1];
+        scores.add(&trip(1, true), &none);
+        scores.add(&trip(3, false), &none);
+        let doc = scores.to_json();
+        let first = &doc["horizons"][0];
+        assert_eq!(first["n"], 4);
+        assert_eq!(first["traces"], 2);
+        assert_eq!(first["coverage"], 0.25);
+        assert_eq!(first["trace_coverage"], 0.5);
+        assert_eq!(doc["overall"]["trace_coverage"], 0.5);
+    }
 }
