@@ -86,7 +86,13 @@ fn check_shape(doc: &Value) -> (f64, f64, f64) {
         .expect("horizons_predicted");
     let n_predicted: f64 = predicted.iter().map(|h| number(h, "n")).sum();
     assert_eq!(n_predicted, fixes);
-    let n_traces = doc["traces"].as_array().expect("traces").len() as f64;
+    let per_trace = doc["traces"].as_array().expect("traces");
+    let n_traces = per_trace.len() as f64;
+    for t in per_trace.iter().filter(|t| number(t, "n") > 0.0) {
+        // One trace's own coverage is the same counted either way.
+        assert_eq!(number(t, "traces"), 1.0, "{t}");
+        assert_eq!(number(t, "trace_coverage"), number(t, "coverage"), "{t}");
+    }
     for h in horizons.iter().chain(predicted) {
         assert!((0.0..=1.0).contains(&number(h, "coverage")), "{h}");
         assert!((0.0..=1.0).contains(&number(h, "trace_coverage")), "{h}");

@@ -44,7 +44,7 @@ impl Scores {
     }
 
     /// Adds one trace's errors by real and by predicted horizon; returns the
-    /// trace's own total.
+    /// trace's own total, counted as one trace.
     pub(super) fn add(&mut self, by_horizon: &[Errors], by_predicted: &[Errors]) -> Errors {
         let mut all = Errors::default();
         for (b, errors) in by_horizon.iter().enumerate() {
@@ -54,8 +54,10 @@ impl Scores {
         for (b, errors) in by_predicted.iter().enumerate() {
             self.by_predicted[b].extend_trace(errors);
         }
-        self.overall.extend_trace(&all);
-        all
+        let mut own = Errors::default();
+        own.extend_trace(&all);
+        self.overall.extend(&own);
+        own
     }
 
     pub(super) fn to_json(&self) -> Value {
@@ -87,9 +89,8 @@ pub(super) struct Errors {
     /// p90 minus p10, seconds.
     widths_s: Vec<f64>,
     covered: usize,
-    /// Traces with at least one prediction here.
-    traces: usize,
-    /// Each such trace's share of covered predictions here.
+    /// One per trace with at least one prediction here: its share of covered
+    /// predictions here.
     trace_coverages: Vec<f64>,
 }
 
@@ -106,7 +107,6 @@ impl Errors {
         self.baseline_s.extend(&other.baseline_s);
         self.widths_s.extend(&other.widths_s);
         self.covered += other.covered;
-        self.traces += other.traces;
         self.trace_coverages.extend(&other.trace_coverages);
     }
 
@@ -114,7 +114,6 @@ impl Errors {
     fn extend_trace(&mut self, trace: &Errors) {
         if trace.n() > 0 {
             self.extend(trace);
-            self.traces += 1;
             self.trace_coverages
                 .push(trace.covered as f64 / trace.n() as f64);
         }
@@ -128,7 +127,7 @@ impl Errors {
         let n = self.n().max(1) as f64;
         json!({
             "n": self.n(),
-            "traces": self.traces,
+            "traces": self.trace_coverages.len(),
             "mae_s": round1(mean_abs(&self.ours_s)),
             "baseline_mae_s": round1(mean_abs(&self.baseline_s)),
             "p90_abs_error_s": round1(p90_abs(&self.ours_s)),
@@ -200,8 +199,12 @@ mod tests {
             by_horizon
         };
         let none = vec![Errors::default(); HORIZONS_S.len() + 1];
-        scores.add(&trip(1, true), &none);
-        scores.add(&trip(3, false), &none);
+        let short = scores.add(&trip(1, true), &none).summary();
+        assert_eq!(short["traces"], 1);
+        assert_eq!(short["trace_coverage"], 1.0);
+        let long = scores.add(&trip(3, false), &none).summary();
+        assert_eq!(long["n"], 3);
+        assert_eq!(long["trace_coverage"], 0.0);
         let doc = scores.to_json();
         let first = &doc["horizons"][0];
         assert_eq!(first["n"], 4);
