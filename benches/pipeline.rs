@@ -27,7 +27,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, SamplingMode, Throughput};
 use engine::{
     ActiveOrder, ActiveStop, LiveConfig, LiveEngine, Metric, OrderId, OrderStatus, Position,
-    Router, SpeedProfile, StopKind, TurnCosts, Tz, VehicleId,
+    Router, SpeedProfile, StopKind, TurnCosts, Tz, VehicleKey,
 };
 use ingest::kafka::{
     ClientTuning, KafkaPublisher, KafkaSourceConfig, ensure_topics, run_kafka_source,
@@ -68,6 +68,7 @@ fn setup() -> &'static Setup {
         let start = Utc::now() - TimeDelta::seconds(SIMULATED_S + 60);
         let mut config = FleetConfig::recommended(N_TRUCKS, 42);
         config.id_prefix = "BENCH-".into();
+        let tenant_id = config.tenant_id.clone();
         let mut fleet = Fleet::new(Arc::clone(&graph), config, start).expect("fleet");
         let positions = fleet.advance(router.as_ref(), start + TimeDelta::seconds(SIMULATED_S));
         // One order per trip: picked up at its origin, delivered at its end.
@@ -77,6 +78,7 @@ fn setup() -> &'static Setup {
             .enumerate()
             .map(|(i, trip)| ActiveOrder {
                 order_id: OrderId(format!("ord_{i}")),
+                tenant_id: tenant_id.clone(),
                 vehicle_id: trip.vehicle_id,
                 status: OrderStatus::PickedUp,
                 stops: vec![
@@ -133,7 +135,7 @@ impl PositionSink for CountOnly {
 
     async fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         Ok(vec![None; vehicles.len()])
     }
@@ -160,7 +162,7 @@ impl PositionSink for EngineOnly {
 
     async fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         Ok(vec![None; vehicles.len()])
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use engine::{Position, PositionSource, VehicleId};
+use engine::{Position, PositionSource, VehicleId, VehicleKey};
 use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
 use ingest::{Format, IngestStats, PositionSink, SinkError, SinkReceipt, shutdown_channel};
 
@@ -44,7 +44,7 @@ impl PositionSink for Collect {
     }
     async fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         Ok(vec![None; vehicles.len()])
     }

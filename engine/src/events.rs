@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::order::{OrderId, OrderStatus};
-use crate::position::VehicleId;
+use crate::position::{TenantId, VehicleId};
 
 /// One event out of the engine, in the order the engine produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub enum EngineEvent {
 /// raw fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionUpdate {
+    /// The truck's tenant: the store and the fan-out show it only on this
+    /// tenant's orders.
+    pub tenant_id: TenantId,
     pub vehicle_id: VehicleId,
     /// Device time of the fix, UTC.
     pub time: DateTime<Utc>,

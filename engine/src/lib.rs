@@ -1,11 +1,13 @@
 //! The engine: everything between a raw GPS fix and a published ETA, with no I/O.
 //!
-//! It owns the domain (positions, orders and their status machine), online map
+//! It owns the domain (positions and the one contract that decodes them, orders
+//! and their status machine), online map
 //! matching, the traffic model, the routing core and the ETA. Every function that
 //! needs the time takes `now` as an argument, so the whole crate is synchronous and
 //! deterministic: the same inputs give the same outputs, which is what makes replays,
 //! tests and several nodes agree.
 
+mod contract;
 mod error;
 mod eta;
 mod events;
@@ -18,6 +20,10 @@ mod trace;
 mod tracking;
 mod traffic;
 
+pub use contract::{
+    BatchError, Envelope, FORMAT_HEADER, Format, ItemReport, ItemStatus, RejectReason, Rejection,
+    ValidationRules, decode, decode_batch, encode, encode_canonical, receipts, resolve_format,
+};
 pub use error::{Error, Result};
 pub use eta::{
     AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, DwellConfig, DwellHistory,
@@ -27,7 +33,8 @@ pub use eta::{
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{
-    ActiveOrder, ActiveStop, LiveConfig, LiveCounters, LiveEngine, LiveOutput, MetricUpdate,
+    ActiveOrder, ActiveStop, JumpRules, LiveConfig, LiveCounters, LiveEngine, LiveOutput,
+    MetricUpdate, Outlier,
 };
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,
@@ -35,7 +42,7 @@ pub use matching::{
     route_mismatch, traversal_paths,
 };
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
-pub use position::{Position, PositionSource, VehicleId};
+pub use position::{Position, PositionSource, TenantId, VehicleId, VehicleKey};
 pub use routing::{
     EdgePosition, HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, Route, Router, RouterStats,
     ShapeId, Snap, TurnCosts, WeeklyProfile, travel_ms,

@@ -1,10 +1,34 @@
-//! A GPS position as it enters the engine, in canonical units (UTC, degrees, m/s).
-//! Every vendor format is decoded into this type at the edge (`ingest`).
+//! A GPS position as it enters the engine, in canonical units (UTC, degrees, m/s),
+//! and the identities it carries. Every vendor format is decoded into this type
+//! by the one position contract (`crate::contract`).
+//!
+//! A truck is known by its tenant *and* the id that tenant gives it
+//! ([`VehicleKey`]): two carriers may both run a `truck-7`, and nothing in the
+//! engine, the store or the fan-out may confuse them or tell one about the other.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The ELD unit (truck) a position belongs to, as the vendor names it.
+/// A tenant (a broker or carrier account): the scope of every other identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The ELD unit (truck) a position belongs to, as the vendor names it. Unique
+/// only within its tenant: see [`VehicleKey`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VehicleId(pub String);
@@ -19,6 +43,36 @@ impl VehicleId {
 impl std::fmt::Display for VehicleId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A truck's full identity: its tenant and the tenant's id for it. Every map,
+/// table and bus key that holds per-truck state is keyed by this, never by the
+/// bare [`VehicleId`]. On the wire (Kafka keys) it is `TENANT/VEHICLE`: tenant ids
+/// never contain `/`, so the first `/` splits it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VehicleKey {
+    pub tenant_id: TenantId,
+    pub vehicle_id: VehicleId,
+}
+
+impl VehicleKey {
+    pub fn new(tenant_id: TenantId, vehicle_id: VehicleId) -> VehicleKey {
+        VehicleKey {
+            tenant_id,
+            vehicle_id,
+        }
+    }
+
+    /// `TENANT/VEHICLE`, the Kafka record key.
+    pub fn wire_key(&self) -> String {
+        format!("{}/{}", self.tenant_id, self.vehicle_id)
+    }
+}
+
+impl std::fmt::Display for VehicleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.tenant_id, self.vehicle_id)
     }
 }
 
@@ -41,6 +95,9 @@ pub enum PositionSource {
 /// One GPS fix of one vehicle, validated and in canonical units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Position {
+    /// The tenant whose truck this is: from the API key over HTTP, from the
+    /// message, its key or the topic's binding on Kafka.
+    pub tenant_id: TenantId,
     pub vehicle_id: VehicleId,
     /// Device time, UTC.
     pub time: DateTime<Utc>,
@@ -60,4 +117,11 @@ pub struct Position {
     pub accuracy_m: Option<f64>,
     #[serde(default)]
     pub source: PositionSource,
+}
+
+impl Position {
+    /// The truck's full identity.
+    pub fn key(&self) -> VehicleKey {
+        VehicleKey::new(self.tenant_id.clone(), self.vehicle_id.clone())
+    }
 }

@@ -32,6 +32,7 @@ fn engine(graph: &Arc<RoadGraph>) -> LiveEngine {
 
 fn position(vehicle: &str, fix: &VehicleFix) -> Position {
     Position {
+        tenant_id: engine::TenantId("ten_test".into()),
         vehicle_id: VehicleId(vehicle.into()),
         time: fix.time,
         lat: fix.position.lat,
@@ -84,6 +85,7 @@ fn order_b_to_d(map: &DrawnMap) -> ActiveOrder {
         departed_at: None,
     };
     ActiveOrder {
+        tenant_id: engine::TenantId("ten_test".into()),
         order_id: OrderId("ord_1".into()),
         vehicle_id: VehicleId(TRUCK.into()),
         status: OrderStatus::Dispatched,

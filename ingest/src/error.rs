@@ -12,6 +12,9 @@ pub enum Error {
         setting: &'static str,
         reason: String,
     },
+    /// An engine setting (the validation rules) out of its valid range.
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
     /// A bus URL that is neither `memory://` nor `kafka://HOST:PORT[/TOPIC]`.
     #[error("invalid bus URL `{url}`: {reason}")]
     BusUrl { url: String, reason: String },

@@ -7,18 +7,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use engine::{Position, VehicleId};
+use engine::{Position, VehicleKey};
 
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink, SinkReceipt};
 use crate::stats::IngestStats;
 
-/// The newest written device time per vehicle, tagged with the partition the
+/// The newest written device time per vehicle (tenant and id), tagged with the partition the
 /// vehicle arrived on so a revoked partition's vehicles can be forgotten (another
 /// node may advance them; we re-ask the sink if they come back).
 #[derive(Debug, Default)]
 pub(crate) struct Dedupe {
-    last: HashMap<VehicleId, (DateTime<Utc>, u32)>,
+    last: HashMap<VehicleKey, (DateTime<Utc>, u32)>,
 }
 
 /// The outcome of filtering a batch.
@@ -33,12 +33,12 @@ pub(crate) struct Filtered {
 impl Dedupe {
     /// Vehicles in `positions` that the table has never seen (each once), with
     /// the tag (partition) of their first position; `tags` parallels `positions`.
-    pub(crate) fn unseen(&self, positions: &[Position], tags: &[u32]) -> Vec<(VehicleId, u32)> {
-        let mut unseen: Vec<(VehicleId, u32)> = positions
+    pub(crate) fn unseen(&self, positions: &[Position], tags: &[u32]) -> Vec<(VehicleKey, u32)> {
+        let mut unseen: Vec<(VehicleKey, u32)> = positions
             .iter()
             .zip(tags.iter().copied().chain(std::iter::repeat(0)))
-            .filter(|(p, _)| !self.last.contains_key(&p.vehicle_id))
-            .map(|(p, tag)| (p.vehicle_id.clone(), tag))
+            .map(|(p, tag)| (p.key(), tag))
+            .filter(|(key, _)| !self.last.contains_key(key))
             .collect();
         // Stable, so each vehicle keeps the tag of its first position.
         unseen.sort_by(|a, b| a.0.cmp(&b.0));
@@ -50,7 +50,7 @@ impl Dedupe {
     /// the sink never wrote gets the earliest time, so it is not asked again.
     pub(crate) fn seed(
         &mut self,
-        vehicles: Vec<(VehicleId, u32)>,
+        vehicles: Vec<(VehicleKey, u32)>,
         times: &[Option<DateTime<Utc>>],
     ) {
         for ((vehicle, tag), time) in vehicles.into_iter().zip(times) {
@@ -65,19 +65,20 @@ impl Dedupe {
     pub(crate) fn filter(&self, mut positions: Vec<Position>) -> Filtered {
         // Stable: positions with equal times keep their arrival order.
         positions.sort_by_key(|p| p.time);
-        let mut newest: HashMap<&VehicleId, DateTime<Utc>> = HashMap::new();
+        let mut newest: HashMap<VehicleKey, DateTime<Utc>> = HashMap::new();
         let mut keep = Vec::with_capacity(positions.len());
         let (mut duplicates, mut out_of_order) = (0, 0);
         for (idx, p) in positions.iter().enumerate() {
+            let key = p.key();
             let last = newest
-                .get(&p.vehicle_id)
+                .get(&key)
                 .copied()
-                .or_else(|| self.last.get(&p.vehicle_id).map(|(t, _)| *t));
+                .or_else(|| self.last.get(&key).map(|(t, _)| *t));
             match last {
                 Some(t) if p.time == t => duplicates += 1,
                 Some(t) if p.time < t => out_of_order += 1,
                 _ => {
-                    newest.insert(&p.vehicle_id, p.time);
+                    newest.insert(key, p.time);
                     keep.push(idx);
                 }
             }
@@ -106,10 +107,10 @@ impl Dedupe {
     /// written vehicle was seeded first, so its tag is already known.
     pub(crate) fn commit(&mut self, written: &[Position]) {
         for p in written {
-            match self.last.get_mut(&p.vehicle_id) {
+            match self.last.get_mut(&p.key()) {
                 Some(entry) => entry.0 = entry.0.max(p.time),
                 None => {
-                    self.last.insert(p.vehicle_id.clone(), (p.time, 0));
+                    self.last.insert(p.key(), (p.time, 0));
                 }
             }
         }
@@ -191,7 +192,7 @@ pub(crate) async fn deliver<S: PositionSink>(
     }
     let unseen = dedupe.unseen(&positions, tags);
     if !unseen.is_empty() {
-        let ids: Vec<VehicleId> = unseen.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<VehicleKey> = unseen.iter().map(|(id, _)| id.clone()).collect();
         let times = retry!(stats, shutdown, sink_retry, sink.last_times(&ids))?;
         dedupe.seed(unseen, &times);
     }

@@ -16,10 +16,10 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use engine::{Position, VehicleId};
+use engine::{Position, VehicleKey};
 
-use crate::format::Format;
-use crate::validate::Rejection;
+use engine::Format;
+use engine::Rejection;
 
 /// A failure of the sink (database busy, engine shutting down). Always retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +59,7 @@ pub trait PositionSink: Send + Sync + 'static {
     /// never written), in the order asked.
     fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> impl Future<Output = Result<Vec<Option<DateTime<Utc>>>, SinkError>> + Send;
 
     /// Stores rejected messages where there is no dead-letter topic (the
@@ -89,7 +89,7 @@ impl<S: PositionSink> PositionSink for std::sync::Arc<S> {
     }
     fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> impl Future<Output = Result<Vec<Option<DateTime<Utc>>>, SinkError>> + Send {
         (**self).last_times(vehicles)
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::validate::RejectReason;
+use engine::RejectReason;
 
 /// Live counters. Share it behind an `Arc`.
 #[derive(Debug, Default)]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::fix;
 use common::kafka::{broker, tansu_publisher, unique_topic};
-use engine::{Position, VehicleId};
+use engine::{Position, VehicleKey};
 use ingest::kafka::{KafkaSourceConfig, ensure_topics, run_kafka_source};
 use ingest::{IngestStats, PositionSink, SinkError, SinkReceipt, shutdown_channel};
 
@@ -60,7 +60,7 @@ impl PositionSink for FileSink {
 
     async fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         let lines = read_lines(&self.path);
         let mut newest: HashMap<String, DateTime<Utc>> = HashMap::new();
@@ -68,7 +68,7 @@ impl PositionSink for FileSink {
             let entry = newest.entry(vehicle).or_insert(time);
             *entry = (*entry).max(time);
         }
-        Ok(vehicles.iter().map(|v| newest.get(&v.0).copied()).collect())
+        Ok(vehicles.iter().map(|v| newest.get(v.vehicle_id.as_str()).copied()).collect())
     }
 }
 

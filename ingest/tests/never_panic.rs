@@ -1,11 +1,23 @@
-//! Property tests: no decoder panics on any input, whether random bytes,
-//! random JSON, or a valid message with one field replaced by arbitrary JSON.
+//! Property tests (fuzzing with proptest): no decoder panics on any input,
+//! whether random bytes with any record key and tenant binding, random JSON, or
+//! a valid message with one field replaced by arbitrary JSON. The case counts
+//! add up to well over 100 k per run (`TRACKER_FUZZ_CASES` scales them), which
+//! takes seconds: decoding is microseconds a message.
 
 use chrono::{TimeZone, Utc};
-use ingest::{Format, ValidationRules, decode, decode_batch};
+use engine::TenantId;
+use ingest::{Envelope, Format, ValidationRules, decode, decode_batch};
 use proptest::prelude::*;
 
 const RULES: ValidationRules = ValidationRules::RECOMMENDED;
+
+/// Cases per property: `TRACKER_FUZZ_CASES`, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("TRACKER_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn any_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
@@ -42,7 +54,7 @@ fn templates() -> [(Format, serde_json::Value); 4] {
     [
         (
             Format::Canonical,
-            serde_json::json!({"vehicle_id":"v","time":"2024-05-14T11:59:00Z","lat":41.0,"lon":-8.0,"speed_mps":3.0,"heading_deg":10.0}),
+            serde_json::json!({"tenant_id":"ten_a","vehicle_id":"v","time":"2024-05-14T11:59:00Z","lat":41.0,"lon":-8.0,"speed_mps":3.0,"heading_deg":10.0}),
         ),
         (
             Format::Samsara,
@@ -60,26 +72,37 @@ fn templates() -> [(Format, serde_json::Value); 4] {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(100_000)))]
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), key in proptest::option::of(".{0,8}")) {
+    fn arbitrary_bytes_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        key in proptest::option::of(".{0,12}"),
+        bound in proptest::option::of("[a-z_/]{0,6}"),
+    ) {
         let now = Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0).single().expect("time");
+        let bound = bound.map(TenantId);
+        let envelope = Envelope { key: key.as_deref(), tenant: bound.as_ref() };
         for format in Format::ALL {
-            let _ = decode(format, &bytes, key.as_deref(), now, &RULES);
+            let _ = decode(format, &bytes, envelope, now, &RULES);
         }
-        let _ = decode_batch(Format::Canonical, &bytes, 10, now, &RULES);
+        let tenant = bound.unwrap_or_else(|| TenantId("t".into()));
+        let _ = decode_batch(Format::Canonical, &bytes, 10, &tenant, now, &RULES);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(30_000)))]
 
     #[test]
     fn arbitrary_json_never_panics(value in any_json()) {
         let now = Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0).single().expect("time");
         let bytes = serde_json::to_vec(&value).expect("serializes");
         for format in Format::ALL {
-            let _ = decode(format, &bytes, None, now, &RULES);
+            let _ = decode(format, &bytes, Envelope::default(), now, &RULES);
         }
         let batch = serde_json::to_vec(&serde_json::Value::Array(vec![value.clone(), value])).expect("serializes");
-        let _ = decode_batch(Format::Canonical, &batch, 10, now, &RULES);
+        let _ = decode_batch(Format::Canonical, &batch, 10, &TenantId("t".into()), now, &RULES);
     }
 
     /// A valid message with one field replaced: decodes or is rejected, and an
@@ -95,7 +118,9 @@ proptest! {
             obj.insert(key, value);
         }
         let bytes = serde_json::to_vec(&template).expect("serializes");
-        if let Ok(p) = decode(format, &bytes, None, now, &RULES) {
+        let tenant = TenantId("ten_a".into());
+        if let Ok(p) = decode(format, &bytes, Envelope::bound(&tenant), now, &RULES) {
+            prop_assert_eq!(&p.tenant_id, &tenant);
             prop_assert!(p.lat.is_finite() && (-90.0..=90.0).contains(&p.lat));
             prop_assert!(p.lon.is_finite() && (-180.0..=180.0).contains(&p.lon));
             prop_assert!(p.speed_mps.is_none_or(|s| (0.0..=RULES.max_speed_mps).contains(&s)));

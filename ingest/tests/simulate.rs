@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{TimeDelta, TimeZone, Utc};
 use engine::{Metric, Router, TurnCosts, VehicleId};
 use ingest::simulate::{Fleet, FleetConfig};
-use ingest::{Format, ValidationRules, decode, encode};
+use ingest::{Envelope, Format, ValidationRules, decode, encode};
 use road_graph::{DrawnMap, LatLon, RoadGraph, haversine_m};
 
 /// A small grid town with a faster ring road.
@@ -132,10 +132,14 @@ fn trucks_drive_on_the_roads_and_report_at_eld_intervals() {
     let now = start + TimeDelta::minutes(181);
     for p in fixes.iter().step_by(17) {
         for format in Format::ALL {
+            let key = p.key().wire_key();
             decode(
                 format,
                 &encode(format, p),
-                None,
+                Envelope {
+                    key: Some(&key),
+                    tenant: None,
+                },
                 now,
                 &ValidationRules::RECOMMENDED,
             )

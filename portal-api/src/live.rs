@@ -32,11 +32,11 @@ use crate::view;
 /// A boxed, sendable future.
 pub type IntakeFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
-/// Receives validated positions posted by a tenant over HTTP. The binary wires
-/// this to the ingest/engine pipeline; the pipeline's output comes back as
-/// [`EngineEvent`]s into [`LiveUpdates`].
+/// Receives validated positions posted by a tenant over HTTP (each carries the
+/// tenant of the API key). The binary wires this to the ingest/engine pipeline;
+/// the pipeline's output comes back as [`EngineEvent`]s into [`LiveUpdates`].
 pub trait PositionIntake: Send + Sync + std::fmt::Debug {
-    fn submit(&self, tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()>;
+    fn submit(&self, positions: Vec<Position>) -> IntakeFuture<'_, ()>;
 }
 
 /// Turns events into stored state and fan-out messages.
@@ -55,7 +55,8 @@ impl LiveUpdates {
     pub async fn handle(&self, event: EngineEvent) -> Result<()> {
         match event {
             EngineEvent::PositionUpdated(update) => {
-                self.position(None, fix_of_update(&update)).await?;
+                self.position(update.tenant_id.clone(), fix_of_update(&update))
+                    .await?;
             }
             EngineEvent::EtaUpdated(update) => {
                 self.eta(update).await?;
@@ -77,9 +78,9 @@ impl LiveUpdates {
         }
     }
 
-    /// Records a position and tells the pages of the orders the vehicle carries.
-    /// Returns how many orders were told.
-    pub async fn position(&self, tenant: Option<TenantId>, fix: VehicleFix) -> Result<usize> {
+    /// Records a tenant's vehicle's position and tells the pages of the
+    /// tenant's orders the vehicle carries. Returns how many orders were told.
+    pub async fn position(&self, tenant: TenantId, fix: VehicleFix) -> Result<usize> {
         let outcome = self.store.record_position(tenant, fix.clone()).await?;
         if outcome.orders.is_empty() {
             return Ok(0);
@@ -201,12 +202,13 @@ impl DirectIntake {
 }
 
 impl PositionIntake for DirectIntake {
-    fn submit(&self, tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
+    fn submit(&self, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
         Box::pin(async move {
             // All at once, so the store's writer folds the batch into a few
             // transactions. Order does not matter: the store keeps only a fix
             // newer than the one it has, and publishes only those.
             let recorded = positions.into_iter().map(|p| {
+                let tenant = p.tenant_id;
                 let fix = VehicleFix {
                     vehicle_id: p.vehicle_id,
                     at: p.time,
@@ -215,7 +217,7 @@ impl PositionIntake for DirectIntake {
                     speed_mps: p.speed_mps,
                     heading_deg: p.heading_deg,
                 };
-                self.live.position(Some(tenant.clone()), fix)
+                self.live.position(tenant, fix)
             });
             futures::future::try_join_all(recorded).await?;
             Ok(())

@@ -10,21 +10,8 @@ use engine::{EtaReason, OrderId, OrderStatus, StatusSource, StopKind, VehicleId}
 use serde::{Deserialize, Serialize};
 
 /// A tenant (a broker or shipper using the service); ids look like `ten_…`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TenantId(pub String);
-
-impl TenantId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for TenantId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// The engine's type: the scope of every vehicle, position and order.
+pub use engine::TenantId;
 
 /// A tenant as stored (its API key only as a hash, elsewhere).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,6 +30,9 @@ pub struct PortalConfig {
     pub pod_max_bytes: usize,
     /// Largest accepted `POST /api/v1/positions` batch (items).
     pub max_batch: usize,
+    /// The position rules: the same as every other source's (the binary
+    /// passes the ones it gives ingest).
+    pub position_rules: engine::ValidationRules,
 }
 
 impl PortalConfig {
@@ -43,6 +46,7 @@ impl PortalConfig {
             heartbeat: Duration::from_secs(20),
             pod_max_bytes: 10 * 1024 * 1024,
             max_batch: 10_000,
+            position_rules: engine::ValidationRules::RECOMMENDED,
         }
     }
 

@@ -239,7 +239,7 @@ async fn serve(
             let (publisher, consumer) = memory_bus(MemoryBusConfig::RECOMMENDED)?;
             (BusPublisher::Memory(publisher), Some(consumer))
         }
-        BusUrl::Kafka { brokers, topic } => {
+        BusUrl::Kafka { brokers, topic, .. } => {
             ingest::kafka::ensure_topics(
                 brokers,
                 &[
@@ -258,7 +258,12 @@ async fn serve(
             (BusPublisher::Kafka(producer), None)
         }
     };
-    let intake: Arc<dyn portal_api::PositionIntake> = Arc::new(BusIntake::new(publisher.clone()));
+    let bound = match &bus_url {
+        BusUrl::Kafka { tenant, .. } => tenant.clone(),
+        BusUrl::Memory => None,
+    };
+    let intake: Arc<dyn portal_api::PositionIntake> =
+        Arc::new(BusIntake::new(publisher.clone(), bound));
     let state = AppState::new(
         config,
         store.clone(),
@@ -285,8 +290,16 @@ async fn serve(
             ValidationRules::RECOMMENDED,
             shutdown.clone(),
         )),
-        (None, BusUrl::Kafka { brokers, topic }) => {
-            let config = KafkaSourceConfig::recommended(brokers, &args.kafka_group, topic);
+        (
+            None,
+            BusUrl::Kafka {
+                brokers,
+                topic,
+                tenant,
+            },
+        ) => {
+            let mut config = KafkaSourceConfig::recommended(brokers, &args.kafka_group, topic);
+            config.tenant = tenant.clone();
             let (sink, stats, shutdown) = (Arc::clone(&sink), stats.clone(), shutdown.clone());
             tokio::spawn(async move {
                 if let Err(err) = run_kafka_source(&config, sink, stats, shutdown).await {

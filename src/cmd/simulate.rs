@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use engine::{Metric, Router, TurnCosts};
+use engine::{Metric, Router, TenantId, TurnCosts};
 use ingest::simulate::{Fleet, FleetConfig, PublishSettings, SimTarget, run_simulation, sim_start};
 use ingest::{Format, shutdown_channel};
 
@@ -28,9 +28,14 @@ pub(crate) struct SimulateArgs {
     /// the past (by duration × speedup, at most six days) and never passes now.
     #[arg(long, default_value_t = 1.0)]
     speedup: f64,
-    /// Where to publish: `kafka://HOST:PORT[/TOPIC]` or `http://HOST:PORT`.
+    /// Where to publish: `kafka://HOST:PORT[/TOPIC][?tenant=ID]` or
+    /// `http://HOST:PORT`.
     #[arg(long)]
     to: String,
+    /// Whose trucks these are, on a Kafka target (every message names it; an
+    /// HTTP target takes the API key's tenant instead). Also `?tenant=` on `--to`.
+    #[arg(long, env = "TRACKER_TENANT")]
+    tenant: Option<String>,
     /// Random seed: the same seed and map give the same fleet.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -85,18 +90,39 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
     };
 
+    let tenant = match (&target, &args.tenant) {
+        (SimTarget::Http { .. }, _) => None,
+        (SimTarget::Kafka { tenant: bound, .. }, flag) => {
+            let flag = flag.as_ref().map(|t| TenantId(t.trim().to_owned()));
+            match (bound, flag) {
+                (Some(b), Some(f)) if *b != f => {
+                    return Err(bad_input(
+                        "--tenant and the ?tenant= of --to name different tenants",
+                    ));
+                }
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(t)) => Some(t),
+                (None, None) => {
+                    return Err(bad_input(
+                        "a kafka:// target needs --tenant ID (or ?tenant=ID on --to): \
+                         every position belongs to a tenant",
+                    ));
+                }
+            }
+        }
+    };
+
     let (graph, _) = open_map(&args.map)?;
     let graph = Arc::new(graph);
     let router = Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
         .context("building the router")?;
     // Sped-up runs start in the past so device times never run ahead of now.
     let start = sim_start(Utc::now(), args.speedup, duration);
-    let fleet = Fleet::new(
-        graph,
-        FleetConfig::recommended(args.vehicles, args.seed),
-        start,
-    )
-    .map_err(bad_input)?;
+    let mut config = FleetConfig::recommended(args.vehicles, args.seed);
+    if let Some(tenant) = tenant {
+        config.tenant_id = tenant;
+    }
+    let fleet = Fleet::new(graph, config, start).map_err(bad_input)?;
     let settings = PublishSettings {
         target: target.clone(),
         format: args.format,
@@ -113,7 +139,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let report = runtime.block_on(async move {
-        if let (SimTarget::Kafka { brokers, topic }, Some(partitions)) = (&target, args.partitions)
+        if let (SimTarget::Kafka { brokers, topic, .. }, Some(partitions)) =
+            (&target, args.partitions)
         {
             ingest::kafka::ensure_topics(brokers, &[(topic, partitions)]).await?;
         }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{OrderStatus, Router, VehicleId};
+use engine::{OrderStatus, Router, VehicleId, VehicleKey};
 use ingest::BusPublisher;
 use ingest::simulate::{Fleet, FleetConfig};
 use portal_api::demo::{DemoLoad, DemoPlace, DemoSeed, create_load, demo_reference, demo_vehicle};
@@ -72,7 +72,9 @@ pub(crate) async fn run_demo(
     // A demo that ran faster than the wall clock left device times ahead of
     // it: a restarted clock goes on after the newest stored fix, or every fix
     // would be older than the last one the engine has and dropped as stale.
-    let vehicles: Vec<VehicleId> = (0..seed.orders.len()).map(demo_vehicle).collect();
+    let vehicles: Vec<VehicleKey> = (0..seed.orders.len())
+        .map(|slot| VehicleKey::new(seed.tenant.id.clone(), demo_vehicle(slot)))
+        .collect();
     let newest = store
         .vehicle_times(vehicles)
         .await?
@@ -102,6 +104,7 @@ pub(crate) async fn run_demo(
         });
     }
     let mut config = FleetConfig::recommended(trucks.len(), 0xD3_30);
+    config.tenant_id = seed.tenant.id.clone();
     config.id_prefix = "demo-".into();
     // Regular fixes (a modern ELD), short stops at the docks.
     config.intervals_s = vec![(2, 1), (5, 2)];

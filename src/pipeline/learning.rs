@@ -331,6 +331,7 @@ mod tests {
         let live = lock(engine);
         let graph = live.router().graph();
         ActiveOrder {
+            tenant_id: engine::TenantId("ten_test".into()),
             order_id: OrderId("ord_restart".into()),
             vehicle_id: VehicleId("T1".into()),
             status: OrderStatus::PickedUp,
@@ -360,6 +361,7 @@ mod tests {
                 .map(|k| {
                     let share = 0.3 * f64::from(k) / 60.0;
                     Position {
+                        tenant_id: engine::TenantId("ten_test".into()),
                         vehicle_id: order.vehicle_id.clone(),
                         time: start + chrono::Duration::seconds(10 * i64::from(k)),
                         lat: a.lat + share * (b.lat - a.lat),

@@ -35,11 +35,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use engine::{
-    ActiveOrder, ActiveStop, AppointmentWindow, EngineEvent, LiveEngine, Position, VehicleId,
+    ActiveOrder, ActiveStop, AppointmentWindow, EngineEvent, LiveEngine, Position, TenantId,
+    VehicleKey,
 };
 use futures::future::join_all;
 use ingest::{BusPublisher, DeadLetter, PositionSink, SinkError, SinkReceipt};
-use portal_api::{IntakeFuture, LiveUpdates, Order, PositionIntake, Store, TenantId};
+use portal_api::{IntakeFuture, LiveUpdates, Order, PositionIntake, Store};
 use road_graph::LatLon;
 
 /// The engine, shared by the sink, the order sync and the metric loop.
@@ -90,7 +91,7 @@ impl EngineSink {
         let mut keys = Vec::new();
         for event in pending.drain(..) {
             let key = match &event {
-                EngineEvent::PositionUpdated(p) => format!("v:{}", p.vehicle_id),
+                EngineEvent::PositionUpdated(p) => format!("v:{}/{}", p.tenant_id, p.vehicle_id),
                 EngineEvent::EtaUpdated(e) => format!("o:{}", e.order_id),
                 EngineEvent::StatusChanged(s) => format!("o:{}", s.order_id),
             };
@@ -155,6 +156,10 @@ impl PositionSink for EngineSink {
         })
         .await
         .map_err(|e| SinkError(format!("the engine task failed: {e}")))?;
+        // Physically implausible fixes (a 300 km jump) were kept off the map and
+        // out of every ETA; they are dead-lettered like any refused message.
+        let outliers: Vec<DeadLetter> = output.outliers.iter().map(outlier_letter).collect();
+        self.dead_letters(&outliers).await?;
         let mut pending = self.pending.lock().await;
         pending.extend(output.events);
         self.deliver(&mut pending).await?;
@@ -163,7 +168,7 @@ impl PositionSink for EngineSink {
 
     async fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         self.store
             .vehicle_times(vehicles.to_vec())
@@ -184,10 +189,25 @@ impl PositionSink for EngineSink {
     }
 }
 
+/// A dead letter for a fix the engine refused as physically implausible.
+fn outlier_letter(outlier: &engine::Outlier) -> DeadLetter {
+    DeadLetter {
+        rejection: ingest::Rejection::new(
+            ingest::RejectReason::ImplausibleJump,
+            outlier.detail.clone(),
+        ),
+        payload: ingest::encode_canonical(&outlier.position),
+        key: Some(outlier.position.key().wire_key().into_bytes()),
+        format: Some(ingest::Format::Canonical),
+        origin: "engine".into(),
+    }
+}
+
 /// The store's view of an order, as the engine tracks it.
 pub(crate) fn active_order(order: &Order) -> Option<ActiveOrder> {
     Some(ActiveOrder {
         order_id: order.id.clone(),
+        tenant_id: order.tenant_id.clone(),
         vehicle_id: order.vehicle_id.clone()?,
         status: order.status,
         stops: order
@@ -310,17 +330,30 @@ pub(crate) fn run_metric_loop(engine: SharedEngine, every: Duration, stop: Arc<A
 #[derive(Debug, Clone)]
 pub(crate) struct BusIntake {
     bus: BusPublisher,
+    /// The tenant the position topic is bound to (`?tenant=`), whose consumer
+    /// would refuse every other tenant's positions.
+    bound: Option<TenantId>,
 }
 
 impl BusIntake {
-    pub(crate) fn new(bus: BusPublisher) -> Self {
-        BusIntake { bus }
+    pub(crate) fn new(bus: BusPublisher, bound: Option<TenantId>) -> Self {
+        BusIntake { bus, bound }
     }
 }
 
 impl PositionIntake for BusIntake {
-    fn submit(&self, _tenant: TenantId, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
+    fn submit(&self, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
         Box::pin(async move {
+            if let Some(bound) = &self.bound
+                && positions.iter().any(|p| p.tenant_id != *bound)
+            {
+                return Err(portal_api::Error::Conflict {
+                    code: "positions_not_accepted_here",
+                    message: "this node's position topic is bound to a single tenant; \
+                              post positions to a node that serves your tenant"
+                        .into(),
+                });
+            }
             self.bus
                 .publish(positions)
                 .await

@@ -5,6 +5,7 @@
 
 use chrono_tz::Tz;
 
+use super::plausibility::JumpRules;
 use crate::error::{Error, Result};
 use crate::eta::CalibrationConfig;
 use crate::matching::MatcherConfig;
@@ -34,6 +35,9 @@ pub struct LiveConfig {
     /// batch side by side (on the rayon pool). 1 keeps everything on the
     /// caller's thread; a run is deterministic for a given number.
     pub shards: usize,
+    /// What a truck can physically do between two fixes; beyond it a fix is
+    /// an outlier (`implausible_jump`).
+    pub plausibility: JumpRules,
 }
 
 impl LiveConfig {
@@ -51,6 +55,7 @@ impl LiveConfig {
             vehicle_idle_s: 3600.0,
             early_allowed: true,
             shards: 1,
+            plausibility: JumpRules::TRUCK,
         }
     }
 
@@ -60,6 +65,7 @@ impl LiveConfig {
         self.tracker.validate()?;
         self.traffic.validate()?;
         self.calibration.validate()?;
+        self.plausibility.validate()?;
         for (setting, value) in [
             ("recustomize_every_s", self.recustomize_every_s),
             ("vehicle_idle_s", self.vehicle_idle_s),

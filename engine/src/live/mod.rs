@@ -13,7 +13,12 @@
 //! customization, on any thread, while queries go on on the old metric), and
 //! [`LiveEngine::install_metric`] (quick: the trackers re-time on the new one).
 //!
-//! The fleet is split into [`LiveConfig::shards`] shards by vehicle id; a
+//! Every truck is a [`crate::VehicleKey`] (tenant and vehicle id): an order
+//! follows only its own tenant's fixes of its vehicle. Before matching, each
+//! fix passes its vehicle's plausibility filter; outliers come back in
+//! [`LiveOutput::outliers`].
+//!
+//! The fleet is split into [`LiveConfig::shards`] shards by vehicle key; a
 //! batch's shards run side by side on the rayon pool, and what is fleet-wide
 //! (the traffic model, the calibrator) takes their results in shard order
 //! afterwards. Like the rest of the crate it is synchronous, does no I/O and
@@ -21,6 +26,7 @@
 
 mod config;
 mod orders;
+mod plausibility;
 mod shard;
 
 use std::collections::HashMap;
@@ -34,6 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use config::LiveConfig;
 use orders::OrderState;
 pub use orders::{ActiveOrder, ActiveStop};
+pub use plausibility::JumpRules;
 use shard::{Shard, ShardOutput, Shared, shard_of};
 
 use crate::error::Result;
@@ -55,6 +62,16 @@ pub struct LiveOutput {
     /// One record per published ETA (the accuracy log).
     pub predictions: Vec<PredictionRecord>,
     pub arrivals: Vec<ArrivalRecord>,
+    /// Fixes refused as physically implausible for their vehicle (not shown,
+    /// not matched, not used by the ETA), for the caller to dead-letter.
+    pub outliers: Vec<Outlier>,
+}
+
+/// A fix the engine refused: the position and why (`implausible_jump`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outlier {
+    pub position: Position,
+    pub detail: String,
 }
 
 /// Running counts, for metrics and logs.
@@ -65,6 +82,10 @@ pub struct LiveCounters {
     pub matched: u64,
     /// Positions not newer than the vehicle's last one (the matcher drops them).
     pub stale: u64,
+    /// Positions refused as physically implausible (`implausible_jump`).
+    pub outliers: u64,
+    /// Vehicles moved to a new place by a run of consistent fixes.
+    pub relocations: u64,
     pub eta_updates: u64,
     pub status_changes: u64,
     /// Orders whose stops could not be placed on the map (not tracked).
@@ -85,6 +106,8 @@ impl LiveCounters {
             positions: self.positions + other.positions,
             matched: self.matched + other.matched,
             stale: self.stale + other.stale,
+            outliers: self.outliers + other.outliers,
+            relocations: self.relocations + other.relocations,
             eta_updates: self.eta_updates + other.eta_updates,
             status_changes: self.status_changes + other.status_changes,
             untrackable_orders: self.untrackable_orders + other.untrackable_orders,
@@ -239,7 +262,7 @@ impl LiveEngine {
         let mut keep: Vec<HashMap<OrderId, OrderState>> = (0..n).map(|_| HashMap::new()).collect();
         for fresh in orders {
             let id = fresh.order_id.clone();
-            let to = shard_of(&fresh.vehicle_id, n);
+            let to = shard_of(&fresh.tenant_id, &fresh.vehicle_id, n);
             let known = self.shards.iter_mut().find_map(|s| s.orders.remove(&id));
             match known {
                 Some(mut state) if state.same_plan(&fresh) => {
@@ -358,7 +381,7 @@ impl LiveEngine {
         let n = shards.len();
         let mut parts: Vec<Vec<&Position>> = vec![Vec::new(); n];
         for p in positions {
-            parts[shard_of(&p.vehicle_id, n)].push(p);
+            parts[shard_of(&p.tenant_id, &p.vehicle_id, n)].push(p);
         }
         let results: Vec<ShardOutput> = if n == 1 {
             // One shard stays on the caller's thread.
@@ -391,6 +414,7 @@ impl LiveEngine {
             out.events.extend(result.out.events);
             out.predictions.extend(result.out.predictions);
             out.arrivals.extend(result.out.arrivals);
+            out.outliers.extend(result.out.outliers);
         }
         self.housekeeping(self.latest.unwrap_or(now));
         out

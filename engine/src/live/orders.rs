@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::eta::{AppointmentWindow, StopPlan};
 use crate::events::{StatusChange, StatusSource};
 use crate::order::{OrderId, OrderStatus, StopKind};
-use crate::position::VehicleId;
+use crate::position::{TenantId, VehicleId, VehicleKey};
 use crate::routing::Router;
 use crate::tracking::{TrackedStop, TrackerConfig, TrackerOutput, VehicleTracker};
 
@@ -23,10 +23,19 @@ use crate::tracking::{TrackedStop, TrackerConfig, TrackerOutput, VehicleTracker}
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveOrder {
     pub order_id: OrderId,
+    /// The order's tenant: only this tenant's positions of `vehicle_id` move it.
+    pub tenant_id: TenantId,
     pub vehicle_id: VehicleId,
     pub status: OrderStatus,
     /// In the order's sequence; a stop's index is its place here.
     pub stops: Vec<ActiveStop>,
+}
+
+impl ActiveOrder {
+    /// The truck that carries it.
+    pub fn vehicle_key(&self) -> VehicleKey {
+        VehicleKey::new(self.tenant_id.clone(), self.vehicle_id.clone())
+    }
 }
 
 /// One stop of an [`ActiveOrder`].
@@ -42,7 +51,8 @@ pub struct ActiveStop {
 /// What makes a tracker obsolete when it changes: the vehicle and the stops'
 /// places and windows (not their arrivals, which the tracker follows).
 fn same_plan(a: &ActiveOrder, b: &ActiveOrder) -> bool {
-    a.vehicle_id == b.vehicle_id
+    a.tenant_id == b.tenant_id
+        && a.vehicle_id == b.vehicle_id
         && a.stops.len() == b.stops.len()
         && a.stops
             .iter()

@@ -13,23 +13,25 @@ use chrono::{DateTime, Duration, Utc};
 use road_graph::{LatLon, RoadGraph};
 
 use super::orders::OrderState;
-use super::{LiveConfig, LiveCounters, LiveOutput};
+use super::plausibility::{JumpFilter, Verdict};
+use super::{LiveConfig, LiveCounters, LiveOutput, Outlier};
 use crate::eta::{Calibrator, HosReport};
 use crate::events::{EngineEvent, PositionUpdate};
 use crate::matching::{Fix, MatchEvents, MatchState, Matcher, MatcherScratch, Traversal};
 use crate::order::OrderId;
-use crate::position::{Position, VehicleId};
+use crate::position::{Position, TenantId, VehicleId, VehicleKey};
 use crate::routing::Router;
 use crate::tracking::{
     ClosedPrediction, MetricVersion, TrackerOutput, TrackingContext, VehicleFix,
 };
 
-/// The shard of a vehicle among `n`: FNV-1a of its id, its bits mixed (FNV's
-/// low bits follow the last bytes too closely for ids like `TRK-0001`), so the
-/// split is even and the same on every run and every machine.
-pub(super) fn shard_of(vehicle: &VehicleId, n: usize) -> usize {
+/// The shard of a vehicle among `n`: FNV-1a of `TENANT/VEHICLE`, its bits
+/// mixed (FNV's low bits follow the last bytes too closely for ids like
+/// `TRK-0001`), so the split is even and the same on every run and every machine.
+pub(super) fn shard_of(tenant: &TenantId, vehicle: &VehicleId, n: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in vehicle.as_str().as_bytes() {
+    let bytes = tenant.as_str().bytes().chain([b'/']).chain(vehicle.as_str().bytes());
+    for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -52,6 +54,7 @@ pub(super) struct Shared<'a> {
 struct VehicleState {
     matching: MatchState,
     last_time: DateTime<Utc>,
+    plausible: JumpFilter,
 }
 
 /// What one shard made of its part of a batch.
@@ -73,9 +76,9 @@ pub(super) struct ShardOutput {
 /// A share of the fleet's live state.
 #[derive(Debug, Default)]
 pub(super) struct Shard {
-    vehicles: HashMap<VehicleId, VehicleState>,
+    vehicles: HashMap<VehicleKey, VehicleState>,
     pub(super) orders: HashMap<OrderId, OrderState>,
-    by_vehicle: HashMap<VehicleId, Vec<OrderId>>,
+    by_vehicle: HashMap<VehicleKey, Vec<OrderId>>,
     scratch: MatchEvents,
     /// The matcher's memory between batches (its per-graph tables take a pass
     /// over every edge to build: far too much per batch).
@@ -97,7 +100,7 @@ impl Shard {
         let mut ids: Vec<&OrderId> = self.orders.keys().collect();
         ids.sort();
         for id in ids {
-            let vehicle = self.orders[id].order.vehicle_id.clone();
+            let vehicle = self.orders[id].order.vehicle_key();
             self.by_vehicle.entry(vehicle).or_default().push(id.clone());
         }
     }
@@ -122,15 +125,44 @@ impl Shard {
         let departure_radius_m = shared.config.tracker.departure_radius_m;
         for &p in positions {
             self.counters.positions += 1;
+            let key = p.key();
             let vehicle = self
                 .vehicles
-                .entry(p.vehicle_id.clone())
+                .entry(key.clone())
                 .or_insert_with(|| VehicleState {
                     matching: MatchState::new(),
                     last_time: p.time,
+                    plausible: JumpFilter::default(),
                 });
             let fix = Fix::from(p);
             let fresh = vehicle.matching.counters().fixes == 0 || p.time > vehicle.last_time;
+            if fresh {
+                match vehicle
+                    .plausible
+                    .judge(p.time, fix.pos, &shared.config.plausibility)
+                {
+                    Verdict::Good => {}
+                    Verdict::Relocated => {
+                        // The truck was moved while its feed was off: its matched
+                        // chain ends where it was, a new one starts here.
+                        self.counters.relocations += 1;
+                        self.scratch.clear();
+                        matcher.finish(&mut vehicle.matching, &mut self.scratch);
+                        result
+                            .traversals
+                            .extend_from_slice(&self.scratch.traversals);
+                        vehicle.matching = MatchState::new();
+                    }
+                    Verdict::Outlier(detail) => {
+                        self.counters.outliers += 1;
+                        result.out.outliers.push(Outlier {
+                            position: p.clone(),
+                            detail,
+                        });
+                        continue;
+                    }
+                }
+            }
             self.scratch.clear();
             matcher.push(&mut vehicle.matching, &fix, &mut self.scratch);
             result
@@ -158,6 +190,7 @@ impl Shard {
                 .out
                 .events
                 .push(EngineEvent::PositionUpdated(PositionUpdate {
+                    tenant_id: p.tenant_id.clone(),
                     vehicle_id: p.vehicle_id.clone(),
                     time: p.time,
                     lat: shown.lat,
@@ -166,7 +199,7 @@ impl Shard {
                     heading_deg: p.heading_deg,
                     matched: matched.is_some(),
                 }));
-            let Some(order_ids) = self.by_vehicle.get(&p.vehicle_id) else {
+            let Some(order_ids) = self.by_vehicle.get(&key) else {
                 continue;
             };
             let vehicle_fix = VehicleFix {
@@ -211,7 +244,7 @@ impl Shard {
         shared: &Shared<'_>,
         traversals: &mut Vec<Traversal>,
     ) {
-        let mut silent: Vec<VehicleId> = self
+        let mut silent: Vec<VehicleKey> = self
             .vehicles
             .iter()
             .filter(|(_, v)| now - v.last_time > idle)
@@ -296,11 +329,12 @@ mod tests {
 
     #[test]
     fn a_vehicle_always_lands_on_the_same_shard_and_a_fleet_spreads_over_all() {
+        let tenant = TenantId("ten_a".into());
         let ids: Vec<VehicleId> = (0..1000).map(|i| VehicleId(format!("TRK-{i}"))).collect();
         let mut per_shard = [0usize; 4];
         for id in &ids {
-            let shard = shard_of(id, 4);
-            assert_eq!(shard, shard_of(&id.clone(), 4));
+            let shard = shard_of(&tenant, id, 4);
+            assert_eq!(shard, shard_of(&tenant.clone(), &id.clone(), 4));
             per_shard[shard] += 1;
         }
         // 1000 ids over 4 shards: each gets a fair share (±20 %).
@@ -308,6 +342,6 @@ mod tests {
             per_shard.iter().all(|&n| (200..=300).contains(&n)),
             "{per_shard:?}"
         );
-        assert!(ids.iter().all(|id| shard_of(id, 1) == 0));
+        assert!(ids.iter().all(|id| shard_of(&tenant, id, 1) == 0));
     }
 }

@@ -19,12 +19,12 @@ use chrono::Utc;
 use engine::Position;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::format::{Format, decode};
+use engine::{Format, decode};
 use crate::pipeline::{Dedupe, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
-use crate::validate::ValidationRules;
+use engine::ValidationRules;
 use crate::{Error, Result};
 
 /// Sizing of the in-process bus. No `Default`: start from
@@ -281,7 +281,13 @@ impl<S: PositionSink> Partition<S> {
                         payload,
                     } => {
                         let key_str = key.as_deref().and_then(|k| std::str::from_utf8(k).ok());
-                        match decode(format, &payload, key_str, now, &self.rules) {
+                        // The in-process bus is bound to no tenant: a raw message
+                        // names its own (`tenant_id` or a `TENANT/VEHICLE` key).
+                        let envelope = engine::Envelope {
+                            key: key_str,
+                            tenant: None,
+                        };
+                        match decode(format, &payload, envelope, now, &self.rules) {
                             Ok(p) => positions.push(p),
                             Err(rejection) => {
                                 self.stats.rejected(rejection.reason);

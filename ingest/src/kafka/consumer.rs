@@ -31,12 +31,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::producer::{KafkaPublisher, OutRecord};
 use super::settings::{ClientTuning, consumer_config};
-use crate::format::{FORMAT_HEADER, Format, decode, resolve_format};
+use engine::{Envelope, FORMAT_HEADER, Format, TenantId, decode, resolve_format};
 use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
-use crate::validate::{RejectReason, Rejection, ValidationRules};
+use engine::{RejectReason, Rejection, ValidationRules};
 use crate::{Error, Result};
 
 /// The default dead-letter topic.
@@ -57,6 +57,11 @@ pub struct KafkaSourceConfig {
     pub group_id: String,
     /// Topics to read and the format of each (a `format` header overrides it).
     pub topics: Vec<(String, Format)>,
+    /// The tenant these topics are bound to (`kafka://…/TOPIC?tenant=ID`): every
+    /// message is that tenant's, and one naming another is refused. Unbound, a
+    /// message names its tenant (`tenant_id`, or a `TENANT/VEHICLE` key) or is
+    /// dead-lettered `no_tenant`.
+    pub tenant: Option<TenantId>,
     /// Where rejected messages go; `None` hands them to the sink instead.
     pub dead_letter_topic: Option<String>,
     /// Most messages processed (and written to the sink) at once.
@@ -77,6 +82,7 @@ impl KafkaSourceConfig {
             brokers: brokers.to_owned(),
             group_id: group_id.to_owned(),
             topics: vec![(topic.to_owned(), Format::Canonical)],
+            tenant: None,
             dead_letter_topic: Some(DEFAULT_DEAD_LETTER_TOPIC.to_owned()),
             max_batch: 5000,
             max_batch_wait: Duration::from_millis(5),
@@ -106,7 +112,7 @@ impl KafkaSourceConfig {
         if self.max_batch == 0 {
             return bad("max_batch", "must be positive");
         }
-        self.rules.validate()
+        Ok(self.rules.validate()?)
     }
 }
 
@@ -378,7 +384,11 @@ impl<S: PositionSink> Source<'_, S> {
                 "empty message (tombstone)",
             )),
             (Ok(format), Some(payload)) => {
-                decode(format, payload, key, Utc::now(), &self.config.rules)
+                let envelope = Envelope {
+                    key,
+                    tenant: self.config.tenant.as_ref(),
+                };
+                decode(format, payload, envelope, Utc::now(), &self.config.rules)
             }
         };
         match outcome {

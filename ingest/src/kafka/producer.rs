@@ -1,4 +1,4 @@
-//! Publishing to Kafka: canonical positions keyed by vehicle id (the simulator,
+//! Publishing to Kafka: canonical positions keyed `TENANT/VEHICLE` (the simulator,
 //! and HTTP ingest in a distributed deployment), raw vendor messages (tests and
 //! replays), and dead letters. Every publish waits for the broker's
 //! acknowledgement (`acks=all`) so "published" means durable.
@@ -12,7 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::settings::{ClientTuning, producer_config};
-use crate::format::{FORMAT_HEADER, Format, encode_canonical};
+use engine::{FORMAT_HEADER, Format, encode_canonical};
 use crate::{Error, Result};
 
 /// One outgoing message.
@@ -58,15 +58,17 @@ impl KafkaPublisher {
         &self.topic
     }
 
-    /// Publishes positions as canonical JSON keyed by vehicle id, and waits for
-    /// the broker to acknowledge all of them.
+    /// Publishes positions as canonical JSON (carrying `tenant_id`) keyed
+    /// `TENANT/VEHICLE`, and waits for the broker to acknowledge all of them.
     pub async fn publish(&self, positions: &[Position]) -> Result<()> {
         let payloads: Vec<Vec<u8>> = positions.iter().map(encode_canonical).collect();
+        let keys: Vec<String> = positions.iter().map(|p| p.key().wire_key()).collect();
         let records: Vec<OutRecord<'_>> = positions
             .iter()
             .zip(&payloads)
-            .map(|(p, payload)| OutRecord {
-                key: Some(p.vehicle_id.as_str().as_bytes()),
+            .zip(&keys)
+            .map(|((_, payload), key)| OutRecord {
+                key: Some(key.as_bytes()),
                 payload,
                 headers: vec![(FORMAT_HEADER, Format::Canonical.as_str().as_bytes())],
             })

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{Position, PositionSource, VehicleId};
+use engine::{Position, PositionSource, TenantId, VehicleId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use road_graph::{EdgeId, LatLon, RoadClass, RoadGraph, bearing_deg, haversine_m};
@@ -48,6 +48,8 @@ impl RoutePlanner for engine::Router {
 /// Settings of a fleet. No `Default`: start from [`FleetConfig::recommended`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetConfig {
+    /// Whose trucks these are: every fix carries this tenant.
+    pub tenant_id: TenantId,
     pub n_vehicles: usize,
     pub seed: u64,
     /// Vehicle ids are this prefix and a number (`SIM-0001`).
@@ -67,9 +69,11 @@ pub struct FleetConfig {
 
 impl FleetConfig {
     /// Trips of 3–25 km, 5 m GPS noise, trucks governed at 90 km/h, reporting
-    /// intervals from 1 s to 5 min in proportions seen across ELD vendors.
+    /// intervals from 1 s to 5 min in proportions seen across ELD vendors; the
+    /// trucks are tenant `sim`'s until the caller names the real one.
     pub fn recommended(n_vehicles: usize, seed: u64) -> FleetConfig {
         FleetConfig {
+            tenant_id: TenantId("sim".into()),
             n_vehicles,
             seed,
             id_prefix: "SIM-".into(),
@@ -540,6 +544,7 @@ impl Vehicle {
         let lon = truth.lon + dx / (111_195.0 * truth.lat.to_radians().cos().max(0.01));
         let speed_noise = gaussian(&mut self.rng) * 0.3;
         Position {
+            tenant_id: config.tenant_id.clone(),
             vehicle_id: self.id.clone(),
             time: self.clock,
             lat,

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::fleet::{Fleet, RoutePlanner, TripPlan};
 use crate::bus::BusUrl;
-use crate::format::{FORMAT_HEADER, Format, encode};
+use engine::{FORMAT_HEADER, Format, encode};
 use crate::kafka::{ClientTuning, KafkaPublisher, OutRecord};
 use crate::shutdown::Shutdown;
 use crate::{Error, Result};
@@ -22,8 +22,12 @@ use crate::{Error, Result};
 /// Where the simulator publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimTarget {
-    /// `kafka://HOST:PORT[/TOPIC]`.
-    Kafka { brokers: String, topic: String },
+    /// `kafka://HOST:PORT[/TOPIC][?tenant=ID]`.
+    Kafka {
+        brokers: String,
+        topic: String,
+        tenant: Option<engine::TenantId>,
+    },
     /// `http://HOST:PORT` (the tracker API): positions to `/api/v1/positions`.
     Http { base_url: String },
 }
@@ -36,7 +40,15 @@ impl SimTarget {
             });
         }
         match BusUrl::parse(url) {
-            Ok(BusUrl::Kafka { brokers, topic }) => Ok(SimTarget::Kafka { brokers, topic }),
+            Ok(BusUrl::Kafka {
+                brokers,
+                topic,
+                tenant,
+            }) => Ok(SimTarget::Kafka {
+                brokers,
+                topic,
+                tenant,
+            }),
             _ => Err(Error::BusUrl {
                 url: url.to_owned(),
                 reason: "expected kafka://HOST:PORT[/TOPIC] or http://HOST:PORT".into(),
@@ -239,7 +251,7 @@ impl Publisher {
             })
         };
         match &settings.target {
-            SimTarget::Kafka { brokers, topic } => Ok(Publisher::Kafka {
+            SimTarget::Kafka { brokers, topic, .. } => Ok(Publisher::Kafka {
                 producer: KafkaPublisher::new(brokers, topic, ClientTuning::Tuned, &[])?,
                 format: settings.format,
                 http: settings.orders_api.as_deref().map(http).transpose()?,
@@ -259,11 +271,13 @@ impl Publisher {
                 producer, format, ..
             } => {
                 let payloads: Vec<Vec<u8>> = positions.iter().map(|p| encode(*format, p)).collect();
-                let records: Vec<OutRecord<'_>> = positions
+                // Vendor shapes carry no tenant: the `TENANT/VEHICLE` key does.
+                let keys: Vec<String> = positions.iter().map(|p| p.key().wire_key()).collect();
+                let records: Vec<OutRecord<'_>> = keys
                     .iter()
                     .zip(&payloads)
-                    .map(|(p, payload)| OutRecord {
-                        key: Some(p.vehicle_id.as_str().as_bytes()),
+                    .map(|(key, payload)| OutRecord {
+                        key: Some(key.as_bytes()),
                         payload,
                         headers: vec![(FORMAT_HEADER, format.as_str().as_bytes())],
                     })
@@ -271,7 +285,18 @@ impl Publisher {
                 producer.send_all(&records).await
             }
             Publisher::Http(api) => {
-                for chunk in positions.chunks(api.batch) {
+                // The API key names the tenant; the items name none.
+                let items: Vec<serde_json::Value> = positions
+                    .iter()
+                    .map(|p| {
+                        let mut item = serde_json::to_value(p).unwrap_or_default();
+                        if let Some(fields) = item.as_object_mut() {
+                            fields.remove("tenant_id");
+                        }
+                        item
+                    })
+                    .collect();
+                for chunk in items.chunks(api.batch) {
                     api.post("/api/v1/positions", &chunk).await?;
                 }
                 Ok(())

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use engine::{Position, PositionSource, VehicleId};
+use engine::{Position, PositionSource, VehicleId, VehicleKey};
 use ingest::{DeadLetter, PositionSink, SinkError, SinkReceipt};
 
 #[derive(Debug, Default)]
@@ -73,7 +73,7 @@ impl PositionSink for TestSink {
 
     async fn last_times(
         &self,
-        vehicles: &[VehicleId],
+        vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
         let rec = self.lock();
         Ok(vehicles
@@ -81,7 +81,7 @@ impl PositionSink for TestSink {
             .map(|v| {
                 rec.written
                     .iter()
-                    .filter(|p| &p.vehicle_id == v)
+                    .filter(|p| p.key() == *v)
                     .map(|p| p.time)
                     .max()
             })
@@ -120,6 +120,9 @@ impl TestSink {
     }
 }
 
+/// The tenant whose trucks the tests drive.
+pub const TENANT: &str = "ten_test";
+
 /// A fixed reference time for deterministic tests.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 14, 12, 0, 0)
@@ -130,6 +133,7 @@ pub fn t0() -> DateTime<Utc> {
 /// Position `i` of vehicle `v`: one per second from `start`, moving east.
 pub fn fix(v: &str, i: i64, start: DateTime<Utc>) -> Position {
     Position {
+        tenant_id: engine::TenantId(TENANT.to_owned()),
         vehicle_id: VehicleId(v.to_owned()),
         time: start + TimeDelta::seconds(i),
         lat: 41.15,

@@ -27,7 +27,6 @@ use crate::secrets::secret_hash;
 use crate::state::AppState;
 
 pub use openapi::OPENAPI_JSON;
-pub(crate) use validate::parse_position;
 
 /// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
 /// must describe exactly these (a test checks both ways).

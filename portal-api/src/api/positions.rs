@@ -1,136 +1,122 @@
-//! `POST /api/v1/positions`: a batch of positions in the canonical format, from a
-//! tenant's ELD integration or vendor webhook. Each item is checked on its own and
-//! gets its own result; the good ones go to the position intake (the engine
-//! pipeline, or the direct recorder until that is wired), so one bad fix never
-//! costs the rest of the batch.
+//! `POST /api/v1/positions`: a batch of positions from a tenant's ELD
+//! integration or vendor webhook, in the canonical format or a vendor's shape
+//! (`?format=samsara|motive|geotab`). Decoding and validation are the one
+//! position contract every source uses (`engine::decode_batch`), so HTTP and
+//! Kafka accept and refuse the same fixes for the same reasons.
 //!
-//! Isolation: a vehicle carrying an order in progress of another tenant, and none
-//! of the posting tenant's, is refused item by item (`vehicle_not_available`), so
-//! one tenant's key can never move another tenant's truck. Vehicles that carry no
-//! order in progress are accepted (an ELD unit may report before its load is
-//! dispatched).
-
-use std::collections::HashSet;
+//! Every position is the API key's tenant's: a truck is (tenant, vehicle id),
+//! so a tenant can only ever move its own trucks, and nothing in the answer
+//! depends on another tenant's use of the same vehicle id. The receipt is
+//! honest item by item: `accepted`, `duplicate` (the vehicle already has a fix
+//! at that time), `stale` (older than the vehicle's newest recorded fix) or
+//! `rejected` with the reason code and the field.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use engine::{Position, VehicleId};
-use serde_json::{Value, json};
+use engine::{BatchError, Format, ItemReport, ItemStatus, VehicleKey, decode_batch, receipts};
+use serde::Serialize;
 
-use super::{AuthTenant, JsonBody, parse_position};
+use super::{AuthTenant, Params};
 use crate::error::AppError;
-use crate::model::TenantId;
 use crate::state::AppState;
+
+/// The 202 body (and the 400 body when nothing was usable).
+#[derive(Debug, Serialize)]
+struct BatchReceipt {
+    accepted: usize,
+    duplicate: usize,
+    stale: usize,
+    rejected: usize,
+    results: Vec<ItemReport>,
+}
 
 pub(crate) async fn post_batch(
     State(state): State<AppState>,
     AuthTenant(tenant): AuthTenant,
-    JsonBody(body): JsonBody,
+    Params(params): Params,
+    body: Bytes,
 ) -> Result<Response, AppError> {
-    let items = body
-        .as_array()
-        .ok_or_else(|| AppError::invalid("body", "must be a JSON array of positions"))?;
-    if items.is_empty() {
-        return Err(AppError::invalid("body", "the batch is empty"));
-    }
-    let max = state.config().max_batch;
-    if items.len() > max {
-        return Err(AppError::new(
+    let format = match params.get("format") {
+        None => Format::Canonical,
+        Some(name) => Format::parse(name).ok_or_else(|| {
+            AppError::invalid(
+                "format",
+                format!("`{name}`: expected canonical, samsara, motive or geotab"),
+            )
+        })?,
+    };
+    let config = state.config();
+    let decoded = decode_batch(
+        format,
+        &body,
+        config.max_batch,
+        &tenant.id,
+        Utc::now(),
+        &config.position_rules,
+    )
+    .map_err(|err| match err {
+        BatchError::TooLarge { limit } => AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!("`body`: {} positions; at most {max} per batch", items.len()),
-        ));
+            format!("`body`: more than {limit} positions; at most {limit} per batch"),
+        ),
+        BatchError::Malformed(reason) => AppError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_batch",
+            format!("`body`: not a JSON array of positions: {reason}"),
+        ),
+    })?;
+    if decoded.is_empty() {
+        return Err(AppError::invalid("body", "the batch is empty"));
     }
-    let now = Utc::now();
-    let parsed: Vec<_> = items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| parse_position(item, index, now))
-        .collect();
-    let foreign = foreign_vehicles(&state, &tenant.id, &parsed).await?;
-    let mut accepted = Vec::with_capacity(items.len());
-    let mut results = Vec::with_capacity(items.len());
-    for (index, item) in parsed.into_iter().enumerate() {
-        match item {
-            Ok(position) if foreign.contains(&position.vehicle_id) => results.push(json!({
-                "index": index,
-                "status": "rejected",
-                "error": {
-                    "code": "vehicle_not_available",
-                    "message": format!(
-                        "`[{index}].vehicle_id`: vehicle `{}` carries an order of another account",
-                        position.vehicle_id
-                    ),
-                },
-            })),
-            Ok(position) => {
-                accepted.push(position);
-                results.push(json!({"index": index, "status": "accepted"}));
-            }
-            Err(err) => results.push(json!({
-                "index": index,
-                "status": "rejected",
-                "error": {"code": err.code, "message": err.message},
-            })),
-        }
-    }
-    let n_accepted = accepted.len();
-    if n_accepted == 0 {
-        // Nothing usable: the request as a whole is bad.
-        let first = results
-            .first()
-            .and_then(|r| r["error"]["message"].as_str())
-            .unwrap_or("no valid position")
-            .to_owned();
-        let code = results
-            .first()
-            .and_then(|r| r["error"]["code"].as_str())
-            .filter(|c| *c == "vehicle_not_available")
-            .unwrap_or("invalid_field")
-            .to_owned();
-        let body = json!({
-            "error": {"code": code, "message": first},
-            "accepted": 0,
-            "rejected": items.len(),
-            "results": results,
-        });
+    let newest = newest_times(&state, &decoded).await?;
+    let (results, accepted) = receipts(decoded, |key| newest.get(key).copied().flatten());
+    let count = |status| results.iter().filter(|r| r.status == status).count();
+    let receipt = BatchReceipt {
+        accepted: accepted.len(),
+        duplicate: count(ItemStatus::Duplicate),
+        stale: count(ItemStatus::Stale),
+        rejected: count(ItemStatus::Rejected),
+        results,
+    };
+    if receipt.rejected == receipt.results.len() {
+        // Nothing usable: the request as a whole is bad; the first item's
+        // reason names the field.
+        let first = &receipt.results[0];
+        let message = format!(
+            "`[0]{}`: {} ({})",
+            first.field.map(|f| format!(".{f}")).unwrap_or_default(),
+            first.detail.as_deref().unwrap_or("rejected"),
+            first.reason.unwrap_or("rejected"),
+        );
+        let mut body = serde_json::to_value(&receipt).unwrap_or_default();
+        body["error"] = serde_json::json!({"code": "invalid_field", "message": message});
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
-    {
-        state.inner.intake.submit(tenant.id, accepted).await?;
+    if !accepted.is_empty() {
+        state.inner.intake.submit(accepted).await?;
     }
-    let body: Value = json!({
-        "accepted": n_accepted,
-        "rejected": items.len() - n_accepted,
-        "results": results,
-    });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())
 }
 
-/// The vehicles of the batch that carry an order in progress of another tenant
-/// and none of `tenant`'s.
-async fn foreign_vehicles<E>(
+/// The newest recorded device time of each vehicle in the batch.
+async fn newest_times(
     state: &AppState,
-    tenant: &TenantId,
-    parsed: &[Result<Position, E>],
-) -> Result<HashSet<VehicleId>, AppError> {
-    let mut vehicles: Vec<VehicleId> = parsed
+    decoded: &[Result<engine::Position, engine::Rejection>],
+) -> Result<std::collections::HashMap<VehicleKey, Option<chrono::DateTime<Utc>>>, AppError> {
+    let mut keys: Vec<VehicleKey> = decoded
         .iter()
-        .filter_map(|p| p.as_ref().ok().map(|p| p.vehicle_id.clone()))
+        .filter_map(|p| p.as_ref().ok().map(engine::Position::key))
         .collect();
-    vehicles.sort();
-    vehicles.dedup();
-    if vehicles.is_empty() {
-        return Ok(HashSet::new());
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(Default::default());
     }
-    let carriers = state.inner.store.vehicle_carriers(vehicles.clone()).await?;
-    Ok(vehicles
-        .into_iter()
-        .zip(carriers)
-        .filter(|(_, tenants)| !tenants.is_empty() && !tenants.contains(tenant))
-        .map(|(vehicle, _)| vehicle)
-        .collect())
+    let times = state.inner.store.vehicle_times(keys.clone()).await?;
+    Ok(keys.into_iter().zip(times).collect())
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use engine::{OrderStatus, Position, PositionSource, StatusSource, StopKind, VehicleId};
+use engine::{OrderStatus, StatusSource, StopKind, VehicleId};
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
@@ -413,76 +413,6 @@ pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent
         note,
         source,
         stop_index: o.opt_u32("stop_index")?,
-    })
-}
-
-/// One item of `POST /api/v1/positions` in the canonical format (DESIGN.md).
-///
-/// Seam: `ingest` owns decoding and validation of every position format
-/// (`ingest::decode_batch`). `portal-api` may not depend on `ingest`, so this is a
-/// small local check of the canonical shape; when the binary wires an ingest-backed
-/// [`crate::PositionIntake`], that intake re-validates with the full rules and this
-/// function only guards the HTTP edge.
-pub(crate) fn parse_position(
-    item: &Value,
-    index: usize,
-    now: DateTime<Utc>,
-) -> Result<Position, AppError> {
-    let path = format!("[{index}]");
-    let p = obj(item, &path)?;
-    let vehicle = vehicle_id(p.req_str("vehicle_id", 64)?, &p.field("vehicle_id"))?;
-    let time = p.req_time("time")?;
-    if time > now + Duration::seconds(MAX_FUTURE_S) {
-        return Err(AppError::invalid(
-            p.field("time"),
-            "is in the future (device clock?)",
-        ));
-    }
-    let lat = p.req_f64("lat")?;
-    let lon = p.req_f64("lon")?;
-    if !(-90.0..=90.0).contains(&lat) {
-        return Err(AppError::invalid(
-            p.field("lat"),
-            format!("{lat} is outside -90..90"),
-        ));
-    }
-    if !(-180.0..=180.0).contains(&lon) {
-        return Err(AppError::invalid(
-            p.field("lon"),
-            format!("{lon} is outside -180..180"),
-        ));
-    }
-    if lat == 0.0 && lon == 0.0 {
-        return Err(AppError::invalid(
-            p.field("lat"),
-            "0,0 is a GPS without a fix",
-        ));
-    }
-    let speed_mps = p.opt_f64("speed_mps")?;
-    if speed_mps.is_some_and(|s| !(0.0..=90.0).contains(&s)) {
-        return Err(AppError::invalid(
-            p.field("speed_mps"),
-            "must be within 0..90 m/s",
-        ));
-    }
-    let heading_deg = p.opt_f64("heading_deg")?;
-    if heading_deg.is_some_and(|h| !(0.0..=360.0).contains(&h)) {
-        return Err(AppError::invalid(
-            p.field("heading_deg"),
-            "must be within 0..360",
-        ));
-    }
-    Ok(Position {
-        vehicle_id: vehicle,
-        time,
-        lat,
-        lon,
-        speed_mps,
-        heading_deg,
-        odometer_m: p.opt_f64("odometer_m")?,
-        hos_drive_remaining_s: p.opt_u32("hos_drive_remaining_s")?,
-        accuracy_m: p.opt_f64("accuracy_m")?,
-        source: PositionSource::Canonical,
     })
 }
 

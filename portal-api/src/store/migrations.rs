@@ -97,7 +97,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX tracking_codes_order ON tracking_codes(order_id);
 
     -- Latest position per vehicle. `tenant_key` is the tenant id for positions
-    -- posted by a tenant and '' for positions from the engine (Kafka feeds).
+    -- posted by a tenant and '' for positions from the engine (Kafka feeds);
+    -- migration 3 makes it the tenant id always.
     CREATE TABLE vehicle_positions (
         tenant_key   TEXT NOT NULL,
         vehicle_id   TEXT NOT NULL,
@@ -161,6 +162,16 @@ const MIGRATIONS: &[&str] = &[
         state     TEXT NOT NULL,
         saved_at  TEXT NOT NULL
     );
+    "#,
+    // 3: vehicles are scoped by tenant everywhere. The latest position is keyed
+    // by (tenant, vehicle); rows the engine wrote before it knew tenants
+    // (tenant '') could belong to any tenant's truck and are dropped (the
+    // next fix of each truck writes its row again).
+    r#"
+    DELETE FROM vehicle_positions WHERE tenant_key = '';
+    ALTER TABLE vehicle_positions RENAME COLUMN tenant_key TO tenant_id;
+    DROP INDEX orders_vehicle;
+    CREATE INDEX orders_tenant_vehicle ON orders(tenant_id, vehicle_id);
     "#,
 ];
 

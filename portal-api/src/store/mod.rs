@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use engine::{EtaUpdate, OrderId, VehicleId};
+use engine::{EtaUpdate, OrderId, VehicleKey};
 
 use crate::error::{Error, Result};
 use crate::model::{
@@ -86,28 +86,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Everything the public page shows.
     fn track_view(&self, order: OrderId) -> StoreFuture<'_, Option<TrackView>>;
 
-    /// Records a vehicle's position: latest position per vehicle, the downsampled
-    /// trail of the orders it carries. `tenant` is `None` for positions that came
-    /// through the engine, which knows vehicles but not tenants.
-    fn record_position(
-        &self,
-        tenant: Option<TenantId>,
-        fix: VehicleFix,
-    ) -> StoreFuture<'_, PositionOutcome>;
+    /// Records a tenant's vehicle's position: its latest position, the
+    /// downsampled trail of the tenant's orders it carries. Another tenant's
+    /// vehicle of the same id is another vehicle.
+    fn record_position(&self, tenant: TenantId, fix: VehicleFix)
+    -> StoreFuture<'_, PositionOutcome>;
     /// Logs an ETA prediction and makes it the stop's latest.
     fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded>;
     /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>>;
-    /// The device time of the newest recorded position of each vehicle (any
-    /// tenant), in the order asked: where a position source resumes after a
-    /// restart.
+    /// The device time of the newest recorded position of each vehicle (tenant
+    /// and id), in the order asked: where a position source resumes after a
+    /// restart, and what an HTTP receipt calls duplicate or stale.
     fn vehicle_times(
         &self,
-        vehicles: Vec<VehicleId>,
+        vehicles: Vec<VehicleKey>,
     ) -> StoreFuture<'_, Vec<Option<DateTime<Utc>>>>;
-    /// For each vehicle, in the order asked, the tenants whose orders in progress
-    /// (dispatched, not yet delivered or cancelled) it carries: who may move it.
-    fn vehicle_carriers(&self, vehicles: Vec<VehicleId>) -> StoreFuture<'_, Vec<Vec<TenantId>>>;
 
     /// Saves what a learned model knows (its serialized state) under its
     /// name, replacing the last save: the engine's calibrator, so that a

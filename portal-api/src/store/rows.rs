@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
-use engine::{OrderId, OrderStatus, StatusSource, StopKind, VehicleId};
+use engine::{OrderId, OrderStatus, StatusSource, StopKind, VehicleId, VehicleKey};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
@@ -357,7 +357,7 @@ pub(crate) fn vehicle_fix(
     let raw = c
         .query_row(
             "SELECT at, lat, lon, speed_mps, heading_deg FROM vehicle_positions \
-             WHERE vehicle_id = ?1 AND tenant_key IN (?2, '') ORDER BY at DESC LIMIT 1",
+             WHERE tenant_id = ?2 AND vehicle_id = ?1",
             params![vehicle.as_str(), tenant.as_str()],
             |r| {
                 Ok((
@@ -411,34 +411,19 @@ pub(crate) fn active_orders(c: &Connection) -> Result<Vec<Order>> {
     rows.into_iter().map(|r| finish_order(c, r)).collect()
 }
 
-pub(crate) fn vehicle_carriers(
+pub(crate) fn vehicle_times(
     c: &Connection,
-    vehicles: &[VehicleId],
-) -> Result<Vec<Vec<TenantId>>> {
+    vehicles: &[VehicleKey],
+) -> Result<Vec<Option<DateTime<Utc>>>> {
     let mut stmt = c.prepare_cached(
-        "SELECT DISTINCT tenant_id FROM orders WHERE vehicle_id = ?1 \
-         AND status NOT IN ('created', 'delivered', 'cancelled') ORDER BY tenant_id",
+        "SELECT at FROM vehicle_positions WHERE tenant_id = ?1 AND vehicle_id = ?2",
     )?;
     vehicles
         .iter()
         .map(|v| {
-            stmt.query_map([v.as_str()], |r| r.get::<_, String>(0).map(TenantId))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(Into::into)
-        })
-        .collect()
-}
-
-pub(crate) fn vehicle_times(
-    c: &Connection,
-    vehicles: &[VehicleId],
-) -> Result<Vec<Option<DateTime<Utc>>>> {
-    let mut stmt =
-        c.prepare_cached("SELECT MAX(at) FROM vehicle_positions WHERE vehicle_id = ?1")?;
-    vehicles
-        .iter()
-        .map(|v| {
-            let at: Option<String> = stmt.query_row([v.as_str()], |r| r.get(0))?;
+            let at: Option<String> = stmt
+                .query_row([v.tenant_id.as_str(), v.vehicle_id.as_str()], |r| r.get(0))
+                .optional()?;
             parse_opt_ts(at)
         })
         .collect()

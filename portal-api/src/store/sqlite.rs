@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use engine::{EtaUpdate, OrderId, VehicleId};
+use engine::{EtaUpdate, OrderId, VehicleKey};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -293,10 +293,10 @@ impl Store for SqliteStore {
 
     fn record_position(
         &self,
-        tenant: Option<TenantId>,
+        tenant: TenantId,
         fix: VehicleFix,
     ) -> StoreFuture<'_, PositionOutcome> {
-        Box::pin(self.write(move |c| writes::record_position(c, tenant.as_ref(), &fix)))
+        Box::pin(self.write(move |c| writes::record_position(c, &tenant, &fix)))
     }
 
     fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded> {
@@ -309,13 +309,9 @@ impl Store for SqliteStore {
 
     fn vehicle_times(
         &self,
-        vehicles: Vec<VehicleId>,
+        vehicles: Vec<VehicleKey>,
     ) -> StoreFuture<'_, Vec<Option<DateTime<Utc>>>> {
         Box::pin(self.read(move |c| rows::vehicle_times(c, &vehicles)))
-    }
-
-    fn vehicle_carriers(&self, vehicles: Vec<VehicleId>) -> StoreFuture<'_, Vec<Vec<TenantId>>> {
-        Box::pin(self.read(move |c| rows::vehicle_carriers(c, &vehicles)))
     }
 
     fn save_learned(

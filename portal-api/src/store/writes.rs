@@ -436,19 +436,18 @@ pub(crate) fn replace_code(
 
 pub(crate) fn record_position(
     c: &Connection,
-    tenant: Option<&TenantId>,
+    tenant: &TenantId,
     fix: &VehicleFix,
 ) -> Result<PositionOutcome> {
-    let tenant_key = tenant.map(|t| t.as_str()).unwrap_or("");
     let changed = exec(
         c,
-        "INSERT INTO vehicle_positions (tenant_key, vehicle_id, at, lat, lon, speed_mps, \
+        "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
          heading_deg, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-         ON CONFLICT (tenant_key, vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, \
+         ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, \
          lon = excluded.lon, speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg, \
          received_at = excluded.received_at WHERE excluded.at > vehicle_positions.at",
         params![
-            tenant_key,
+            tenant.as_str(),
             fix.vehicle_id.as_str(),
             ts(fix.at),
             fix.lat,
@@ -463,12 +462,12 @@ pub(crate) fn record_position(
         return Ok(PositionOutcome::default());
     }
     let sql = format!(
-        "SELECT id FROM orders WHERE vehicle_id = ?1 AND status IN {LIVE_STATUSES} \
-         AND (?2 = '' OR tenant_id = ?2) ORDER BY created_at"
+        "SELECT id FROM orders WHERE tenant_id = ?2 AND vehicle_id = ?1 \
+         AND status IN {LIVE_STATUSES} ORDER BY created_at"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let orders = stmt
-        .query_map(params![fix.vehicle_id.as_str(), tenant_key], |r| {
+        .query_map(params![fix.vehicle_id.as_str(), tenant.as_str()], |r| {
             r.get::<_, String>(0)
         })?
         .map(|r| r.map(OrderId))

@@ -3,7 +3,7 @@
 //! feeds, and the tests to check that decode ∘ encode is the identity (up to the
 //! vendor's units and missing fields).
 
-use engine::Position;
+use crate::position::Position;
 use serde_json::json;
 
 use super::Format;

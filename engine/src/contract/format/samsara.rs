@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::malformed;
 use super::wire::{IdRef, MPH_TO_MPS, WireId, WireTime};
-use crate::validate::{RawFix, RejectReason, Rejection};
+use crate::contract::validate::{RawFix, RejectReason, Rejection};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -118,6 +118,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
         .or(env.id)
         .map(WireId::into_string);
     Ok(RawFix {
+        tenant_id: None,
         vehicle_id,
         time: gps.time.into_time("gps.time")?,
         lat: gps.latitude,

@@ -14,10 +14,12 @@ mod samsara;
 mod wire;
 
 use chrono::{DateTime, Utc};
-use engine::{Position, PositionSource};
+use crate::position::{Position, PositionSource};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{RawFix, RejectReason, Rejection, ValidationRules, validate};
+use crate::contract::validate::{
+    Envelope, RawFix, RejectReason, Rejection, ValidationRules, validate,
+};
 
 pub use canonical::encode_canonical;
 pub use encode::encode;
@@ -93,18 +95,20 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Decodes and validates one message. `key` is the Kafka message key (the vehicle
-/// id by convention), used when the payload does not name the vehicle; `now` is the
-/// reference for the age and clock-skew checks.
+/// Decodes and validates one message: the one decoder of every path (Kafka, HTTP,
+/// the in-process bus, the simulator, replays). The envelope carries the record
+/// key (`TENANT/VEHICLE` or a vehicle id, used where the payload names neither)
+/// and the tenant the source is bound to; `now` is the reference for the age and
+/// clock-skew checks.
 pub fn decode(
     format: Format,
     bytes: &[u8],
-    key: Option<&str>,
+    envelope: Envelope<'_>,
     now: DateTime<Utc>,
     rules: &ValidationRules,
 ) -> Result<Position, Rejection> {
     let raw = decode_raw(format, bytes, rules)?;
-    validate(raw, key, format.source(), now, rules)
+    validate(raw, envelope, format.source(), now, rules)
 }
 
 /// Decodes without validating (for benches and the HTTP batch splitter).

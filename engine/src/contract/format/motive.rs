@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::malformed;
 use super::wire::{IdRef, MILE_M, MPH_TO_MPS, WireId, WireTime};
-use crate::validate::{RawFix, RejectReason, Rejection};
+use crate::contract::validate::{RawFix, RejectReason, Rejection};
 
 #[derive(Debug, Deserialize)]
 struct Location<'a> {
@@ -95,6 +95,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
         .or(outer_id)
         .map(WireId::into_string);
     Ok(RawFix {
+        tenant_id: None,
         vehicle_id,
         time: time.into_time("located_at")?,
         lat,

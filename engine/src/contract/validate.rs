@@ -8,7 +8,7 @@
 //! names the offending value.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{Position, PositionSource, VehicleId};
+use crate::position::{Position, PositionSource, TenantId, VehicleId};
 use serde::Serialize;
 
 /// Why a message was rejected. The codes (`as_str`) are a public interface: they
@@ -22,6 +22,12 @@ pub enum RejectReason {
     TooLarge,
     /// A `format` header names no format this build knows.
     UnknownFormat,
+    /// No tenant named by the message, its key or the source (an unbound topic).
+    NoTenant,
+    /// The message, its key and the source name different tenants.
+    TenantMismatch,
+    /// Empty, too long, containing `/` or control characters.
+    InvalidTenantId,
     /// No vehicle id in the message nor in the Kafka key.
     MissingVehicleId,
     /// Empty, too long, or containing control characters.
@@ -46,14 +52,20 @@ pub enum RejectReason {
     InvalidOdometer,
     /// Negative or non-finite accuracy.
     InvalidAccuracy,
+    /// Farther from the vehicle's last good fix than a truck can drive in the
+    /// time between them (decided per vehicle by the engine, not here).
+    ImplausibleJump,
 }
 
 impl RejectReason {
     /// Every reason, in a fixed order (used to index counters).
-    pub const ALL: [RejectReason; 15] = [
+    pub const ALL: [RejectReason; 19] = [
         RejectReason::Malformed,
         RejectReason::TooLarge,
         RejectReason::UnknownFormat,
+        RejectReason::NoTenant,
+        RejectReason::TenantMismatch,
+        RejectReason::InvalidTenantId,
         RejectReason::MissingVehicleId,
         RejectReason::InvalidVehicleId,
         RejectReason::InvalidTime,
@@ -66,6 +78,7 @@ impl RejectReason {
         RejectReason::InvalidHeading,
         RejectReason::InvalidOdometer,
         RejectReason::InvalidAccuracy,
+        RejectReason::ImplausibleJump,
     ];
 
     /// The stable code.
@@ -74,6 +87,9 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::TooLarge => "too_large",
             RejectReason::UnknownFormat => "unknown_format",
+            RejectReason::NoTenant => "no_tenant",
+            RejectReason::TenantMismatch => "tenant_mismatch",
+            RejectReason::InvalidTenantId => "invalid_tenant_id",
             RejectReason::MissingVehicleId => "missing_vehicle_id",
             RejectReason::InvalidVehicleId => "invalid_vehicle_id",
             RejectReason::InvalidTime => "invalid_time",
@@ -86,11 +102,35 @@ impl RejectReason {
             RejectReason::InvalidHeading => "invalid_heading",
             RejectReason::InvalidOdometer => "invalid_odometer",
             RejectReason::InvalidAccuracy => "invalid_accuracy",
+            RejectReason::ImplausibleJump => "implausible_jump",
+        }
+    }
+
+    /// The canonical field at fault, where one is (a malformed message's
+    /// detail says where it broke instead).
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            RejectReason::Malformed | RejectReason::TooLarge | RejectReason::UnknownFormat => None,
+            RejectReason::NoTenant | RejectReason::TenantMismatch | RejectReason::InvalidTenantId => {
+                Some("tenant_id")
+            }
+            RejectReason::MissingVehicleId | RejectReason::InvalidVehicleId => Some("vehicle_id"),
+            RejectReason::InvalidTime | RejectReason::FutureTime | RejectReason::StaleTime => {
+                Some("time")
+            }
+            RejectReason::NonFinite
+            | RejectReason::OutOfRange
+            | RejectReason::NullIsland
+            | RejectReason::ImplausibleJump => Some("lat"),
+            RejectReason::ImplausibleSpeed => Some("speed_mps"),
+            RejectReason::InvalidHeading => Some("heading_deg"),
+            RejectReason::InvalidOdometer => Some("odometer_m"),
+            RejectReason::InvalidAccuracy => Some("accuracy_m"),
         }
     }
 
     /// Position in [`RejectReason::ALL`].
-    pub(crate) fn index(self) -> usize {
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -152,9 +192,9 @@ impl ValidationRules {
     };
 
     /// Checks that the rules themselves make sense; names the bad setting.
-    pub fn validate(&self) -> crate::Result<()> {
+    pub fn validate(&self) -> crate::error::Result<()> {
         let bad = |setting, reason: &str| {
-            Err(crate::Error::InvalidConfig {
+            Err(crate::error::Error::InvalidConfig {
                 setting,
                 reason: reason.to_owned(),
             })
@@ -182,6 +222,8 @@ impl ValidationRules {
 /// metres) but not yet checked.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawFix {
+    /// The tenant the message names (the canonical format's `tenant_id`).
+    pub(crate) tenant_id: Option<String>,
     pub(crate) vehicle_id: Option<String>,
     pub(crate) time: DateTime<Utc>,
     pub(crate) lat: f64,
@@ -196,16 +238,56 @@ pub(crate) struct RawFix {
     pub(crate) source: Option<PositionSource>,
 }
 
-/// Applies the rules to a decoded fix. `key` (the Kafka message key) names the
-/// vehicle when the payload does not; `source` is used unless the fix declares one.
+/// What the transport says about a message besides its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// The Kafka record key: `TENANT/VEHICLE`, or a bare vehicle id.
+    pub key: Option<&'a str>,
+    /// The tenant the source vouches for: the API key's over HTTP, the topic's
+    /// binding (`?tenant=`) on Kafka. `None` on an unbound topic.
+    pub tenant: Option<&'a TenantId>,
+}
+
+impl<'a> Envelope<'a> {
+    /// A message from a source bound to `tenant` (an API key, a bound topic).
+    pub fn bound(tenant: &'a TenantId) -> Envelope<'a> {
+        Envelope {
+            key: None,
+            tenant: Some(tenant),
+        }
+    }
+
+    /// The same envelope with a record key.
+    pub fn with_key(self, key: Option<&'a str>) -> Envelope<'a> {
+        Envelope { key, ..self }
+    }
+
+    /// The key's tenant and vehicle parts: `TENANT/VEHICLE` splits at the first
+    /// `/` (tenant ids never hold one); a key without `/` is a vehicle id.
+    fn key_parts(&self) -> (Option<&'a str>, Option<&'a str>) {
+        match self.key {
+            Some(key) => match key.split_once('/') {
+                Some((tenant, vehicle)) => (Some(tenant), Some(vehicle)),
+                None => (None, Some(key)),
+            },
+            None => (None, None),
+        }
+    }
+}
+
+/// Applies the rules to a decoded fix. The envelope's key names the vehicle when
+/// the payload does not; the tenant comes from the payload, the key or the
+/// source, which must agree; `source` is used unless the fix declares one.
 pub(crate) fn validate(
     raw: RawFix,
-    key: Option<&str>,
+    envelope: Envelope<'_>,
     source: PositionSource,
     now: DateTime<Utc>,
     rules: &ValidationRules,
 ) -> Result<Position, Rejection> {
-    let vehicle_id = match raw.vehicle_id.or_else(|| key.map(str::to_owned)) {
+    let (key_tenant, key_vehicle) = envelope.key_parts();
+    let tenant_id = resolve_tenant(raw.tenant_id.as_deref(), key_tenant, envelope.tenant, rules)?;
+    let vehicle_id = match raw.vehicle_id.or_else(|| key_vehicle.map(str::to_owned)) {
         Some(id) => check_vehicle_id(id, rules)?,
         None => {
             return Err(Rejection::new(
@@ -294,6 +376,7 @@ pub(crate) fn validate(
         ));
     }
     Ok(Position {
+        tenant_id,
         vehicle_id,
         time: raw.time,
         lat,
@@ -305,6 +388,62 @@ pub(crate) fn validate(
         accuracy_m: raw.accuracy_m,
         source: raw.source.unwrap_or(source),
     })
+}
+
+/// The one tenant a message speaks for. A bound source's tenant wins only when
+/// nothing else names another: a message naming a different tenant than its
+/// credential or topic is refused, never re-labelled. The detail names the
+/// message's claim, never the bound tenant (it may not be the sender's to know).
+fn resolve_tenant(
+    payload: Option<&str>,
+    key: Option<&str>,
+    bound: Option<&TenantId>,
+    rules: &ValidationRules,
+) -> Result<TenantId, Rejection> {
+    let claimed = match (payload, key) {
+        (Some(p), Some(k)) if p != k => {
+            return Err(Rejection::new(
+                RejectReason::TenantMismatch,
+                format!("the message names tenant {p:?} and its key {k:?}"),
+            ));
+        }
+        (Some(t), _) | (None, Some(t)) => Some(t),
+        (None, None) => None,
+    };
+    match (claimed, bound) {
+        (Some(claim), Some(bound)) if claim != bound.as_str() => Err(Rejection::new(
+            RejectReason::TenantMismatch,
+            format!("the message names tenant {claim:?}, not the tenant its source is bound to"),
+        )),
+        (_, Some(bound)) => Ok(bound.clone()),
+        (Some(claim), None) => check_tenant_id(claim, rules),
+        (None, None) => Err(Rejection::new(
+            RejectReason::NoTenant,
+            "no tenant: the message names none (`tenant_id` or a `TENANT/VEHICLE` key) \
+             and the topic is not bound to one",
+        )),
+    }
+}
+
+fn check_tenant_id(id: &str, rules: &ValidationRules) -> Result<TenantId, Rejection> {
+    let bad = |why: String| Err(Rejection::new(RejectReason::InvalidTenantId, why));
+    if id.is_empty() {
+        return bad("empty tenant id".into());
+    }
+    if id.len() > rules.max_vehicle_id_len {
+        return bad(format!(
+            "tenant id of {} bytes (limit {})",
+            id.len(),
+            rules.max_vehicle_id_len
+        ));
+    }
+    if id.chars().any(|c| c.is_control() || c == '/' || c.is_whitespace()) {
+        return bad(format!(
+            "tenant id {:?} contains `/`, blanks or control characters",
+            id.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(TenantId(id.to_owned()))
 }
 
 fn check_vehicle_id(id: String, rules: &ValidationRules) -> Result<VehicleId, Rejection> {

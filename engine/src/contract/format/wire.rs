@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::validate::{RejectReason, Rejection};
+use crate::contract::validate::{RejectReason, Rejection};
 
 /// A timestamp as sent: parsed when possible, else the text that failed.
 #[derive(Debug, Clone, PartialEq)]

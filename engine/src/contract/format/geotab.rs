@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::malformed;
 use super::wire::{IdRef, KPH_TO_MPS, WireTime};
-use crate::validate::{RawFix, Rejection};
+use crate::contract::validate::{RawFix, Rejection};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +23,7 @@ struct LogRecord<'a> {
 pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
     let record: LogRecord<'_> = serde_json::from_slice(bytes).map_err(malformed)?;
     Ok(RawFix {
+        tenant_id: None,
         vehicle_id: record.device.and_then(|d| d.id).map(|id| id.into_string()),
         time: record.date_time.into_time("dateTime")?,
         lat: record.latitude,

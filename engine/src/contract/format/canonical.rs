@@ -4,15 +4,17 @@
 
 use std::borrow::Cow;
 
-use engine::{Position, PositionSource};
+use crate::position::{Position, PositionSource};
 use serde::Deserialize;
 
 use super::malformed;
 use super::wire::{WireId, WireTime};
-use crate::validate::{RawFix, Rejection};
+use crate::contract::validate::{RawFix, Rejection};
 
 #[derive(Debug, Deserialize)]
 struct Wire<'a> {
+    #[serde(borrow, default)]
+    tenant_id: Option<WireId<'a>>,
     #[serde(borrow, default)]
     vehicle_id: Option<WireId<'a>>,
     time: WireTime,
@@ -35,6 +37,7 @@ struct Wire<'a> {
 pub(super) fn decode(bytes: &[u8]) -> Result<RawFix, Rejection> {
     let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(malformed)?;
     Ok(RawFix {
+        tenant_id: wire.tenant_id.map(WireId::into_string),
         vehicle_id: wire.vehicle_id.map(WireId::into_string),
         time: wire.time.into_time("time")?,
         lat: wire.lat,
