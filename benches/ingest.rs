@@ -23,8 +23,8 @@ use ingest::kafka::{
     ClientTuning, KafkaPublisher, KafkaSourceConfig, ensure_topics, run_kafka_source,
 };
 use ingest::{
-    Envelope, Format, IngestStats, MemoryBusConfig, PositionSink, SinkError, SinkReceipt, ValidationRules,
-    decode, encode, memory_bus, shutdown_channel,
+    Envelope, Format, IngestStats, MemoryBusConfig, PositionSink, SinkError, SinkReceipt,
+    ValidationRules, decode, encode, memory_bus, shutdown_channel,
 };
 
 const N_MESSAGES: usize = 1000;

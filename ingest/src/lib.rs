@@ -25,11 +25,11 @@ mod stats;
 
 pub use bus::memory::{MemoryBusConfig, MemoryBusConsumer, MemoryPublisher, memory_bus};
 pub use bus::{BusPublisher, BusUrl, DEFAULT_TOPIC};
-pub use error::{Error, Result};
 pub use engine::{
     BatchError, Envelope, FORMAT_HEADER, Format, ItemReport, ItemStatus, RejectReason, Rejection,
     ValidationRules, decode, decode_batch, encode, encode_canonical, receipts, resolve_format,
 };
+pub use error::{Error, Result};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
 pub use stats::{IngestStats, StatsSnapshot};

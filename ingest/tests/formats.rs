@@ -102,7 +102,14 @@ fn samsara_feed_with_one_point_and_bare_gps_object() {
                                    {"time":"2024-05-14T11:58:05Z","latitude":39.96,"longitude":-82.98}]}"#;
     assert_eq!(reason(Format::Samsara, two), RejectReason::Malformed);
     let bare = r#"{"time":"2024-05-14T11:58:00Z","latitude":39.96,"longitude":-82.99,"speedMilesPerHour":0}"#;
-    let p = decode(Format::Samsara, bare.as_bytes(), bound().with_key(Some("42")), now(), &RULES).expect("valid");
+    let p = decode(
+        Format::Samsara,
+        bare.as_bytes(),
+        bound().with_key(Some("42")),
+        now(),
+        &RULES,
+    )
+    .expect("valid");
     assert_eq!(p.vehicle_id.as_str(), "42");
 }
 
@@ -295,24 +302,45 @@ fn unbound(key: Option<&str>) -> Envelope<'_> {
 #[test]
 fn a_message_names_its_tenant_in_its_body_or_its_key() {
     let json = r#"{"tenant_id":"ten_a","vehicle_id":"TRK-7","time":"2024-05-14T11:59:30Z","lat":41.15,"lon":-8.61}"#;
-    let p = decode(Format::Canonical, json.as_bytes(), unbound(Some("ten_a/TRK-7")), now(), &RULES)
-        .expect("valid");
+    let p = decode(
+        Format::Canonical,
+        json.as_bytes(),
+        unbound(Some("ten_a/TRK-7")),
+        now(),
+        &RULES,
+    )
+    .expect("valid");
     assert_eq!(p.key().wire_key(), "ten_a/TRK-7");
 
     // A vendor shape carries no tenant: the `TENANT/VEHICLE` key does, and
     // names the vehicle where the body does not.
     let bare = r#"{"time":"2024-05-14T11:59:30Z","latitude":41.15,"longitude":-8.61}"#;
-    let p = decode(Format::Samsara, bare.as_bytes(), unbound(Some("ten_b/112")), now(), &RULES)
-        .expect("valid");
-    assert_eq!((p.tenant_id.as_str(), p.vehicle_id.as_str()), ("ten_b", "112"));
+    let p = decode(
+        Format::Samsara,
+        bare.as_bytes(),
+        unbound(Some("ten_b/112")),
+        now(),
+        &RULES,
+    )
+    .expect("valid");
+    assert_eq!(
+        (p.tenant_id.as_str(), p.vehicle_id.as_str()),
+        ("ten_b", "112")
+    );
 }
 
 #[test]
 fn a_message_without_a_tenant_on_an_unbound_source_is_refused() {
     let json = r#"{"vehicle_id":"TRK-7","time":"2024-05-14T11:59:30Z","lat":41.15,"lon":-8.61}"#;
     for key in [None, Some("TRK-7")] {
-        let err = decode(Format::Canonical, json.as_bytes(), unbound(key), now(), &RULES)
-            .expect_err("no tenant");
+        let err = decode(
+            Format::Canonical,
+            json.as_bytes(),
+            unbound(key),
+            now(),
+            &RULES,
+        )
+        .expect_err("no tenant");
         assert_eq!(err.reason, RejectReason::NoTenant, "{key:?}");
         assert_eq!(err.reason.as_str(), "no_tenant");
     }
@@ -321,15 +349,21 @@ fn a_message_without_a_tenant_on_an_unbound_source_is_refused() {
 #[test]
 fn a_message_naming_another_tenant_than_its_source_is_refused_not_relabelled() {
     let json = r#"{"tenant_id":"ten_other","vehicle_id":"TRK-7","time":"2024-05-14T11:59:30Z","lat":41.15,"lon":-8.61}"#;
-    let err = decode(Format::Canonical, json.as_bytes(), bound(), now(), &RULES)
-        .expect_err("mismatch");
+    let err =
+        decode(Format::Canonical, json.as_bytes(), bound(), now(), &RULES).expect_err("mismatch");
     assert_eq!(err.reason, RejectReason::TenantMismatch);
     // The detail names what the message claimed, never the bound tenant.
     assert!(!err.detail.contains("ten_test"), "{}", err.detail);
 
     // Body and key disagreeing is refused too, bound or not.
-    let err = decode(Format::Canonical, json.as_bytes(), unbound(Some("ten_a/TRK-7")), now(), &RULES)
-        .expect_err("mismatch");
+    let err = decode(
+        Format::Canonical,
+        json.as_bytes(),
+        unbound(Some("ten_a/TRK-7")),
+        now(),
+        &RULES,
+    )
+    .expect_err("mismatch");
     assert_eq!(err.reason, RejectReason::TenantMismatch);
 
     // The same tenant as the source's is fine.
@@ -344,8 +378,14 @@ fn tenant_ids_with_slashes_or_blanks_are_refused() {
         let json = format!(
             r#"{{"tenant_id":"{id}","vehicle_id":"v","time":"2024-05-14T11:59:30Z","lat":41.15,"lon":-8.61}}"#
         );
-        let err = decode(Format::Canonical, json.as_bytes(), unbound(None), now(), &RULES)
-            .expect_err("invalid");
+        let err = decode(
+            Format::Canonical,
+            json.as_bytes(),
+            unbound(None),
+            now(),
+            &RULES,
+        )
+        .expect_err("invalid");
         assert_eq!(err.reason, RejectReason::InvalidTenantId, "{id:?}");
     }
 }

@@ -68,7 +68,10 @@ impl PositionSink for FileSink {
             let entry = newest.entry(vehicle).or_insert(time);
             *entry = (*entry).max(time);
         }
-        Ok(vehicles.iter().map(|v| newest.get(v.vehicle_id.as_str()).copied()).collect())
+        Ok(vehicles
+            .iter()
+            .map(|v| newest.get(v.vehicle_id.as_str()).copied())
+            .collect())
     }
 }
 

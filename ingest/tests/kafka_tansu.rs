@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use common::kafka::{broker, tansu_publisher, unique_topic};
 use common::{TestSink, fix};
-use engine::Position;
+use engine::{Position, TenantId};
 use ingest::kafka::{KafkaSourceConfig, OutRecord, ensure_topics, run_kafka_source};
 use ingest::{IngestStats, RejectReason, shutdown_channel};
 use rdkafka::ClientConfig;
@@ -91,6 +91,8 @@ async fn vendor_formats_and_dead_letters_end_to_end() {
     let stats = Arc::new(IngestStats::new());
     let mut config = KafkaSourceConfig::recommended(&brokers, &unique_topic("group"), &topic);
     config.dead_letter_topic = Some(dlq.clone());
+    // The vendors' messages name no tenant: the topic is bound to one.
+    config.tenant = Some(TenantId(common::TENANT.into()));
     let (stop, shutdown) = shutdown_channel();
     let run = tokio::spawn({
         let (sink, stats) = (sink.clone(), stats.clone());
@@ -263,4 +265,85 @@ async fn a_member_joining_mid_stream_keeps_order_and_exactly_once() {
         a_stats.snapshot().accepted,
         b_stats.snapshot().accepted
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_unbound_topic_a_message_names_its_tenant_or_is_dead_lettered_no_tenant() {
+    let Some(brokers) = broker("unbound_topic_tenants") else {
+        return;
+    };
+    let topic = unique_topic("tenants");
+    ensure_topics(&brokers, &[(&topic, 2)])
+        .await
+        .expect("topics created");
+    let time = (Utc::now() - TimeDelta::seconds(20)).to_rfc3339();
+    let named = format!(
+        r#"{{"tenant_id":"ten_a","vehicle_id":"truck-7","time":"{time}","lat":41.15,"lon":-8.61}}"#
+    );
+    let unnamed = format!(r#"{{"vehicle_id":"truck-7","time":"{time}","lat":41.15,"lon":-8.61}}"#);
+    let bare_samsara = format!(r#"{{"time":"{time}","latitude":41.15,"longitude":-8.61}}"#);
+    let records = [
+        (Some("ten_a/truck-7"), named.as_bytes(), None),
+        // The same truck id of another tenant, named only by the key.
+        (Some("ten_b/truck-7"), unnamed.as_bytes(), None),
+        (Some("ten_b/112"), bare_samsara.as_bytes(), Some("samsara")),
+        // Nothing names a tenant.
+        (Some("truck-7"), unnamed.as_bytes(), None),
+        // The body and the key disagree.
+        (Some("ten_b/truck-7"), named.as_bytes(), None),
+    ];
+    let publisher = tansu_publisher(&brokers, &topic);
+    publisher
+        .send_all(
+            &records
+                .iter()
+                .map(|(key, payload, format)| OutRecord {
+                    key: key.map(str::as_bytes),
+                    payload,
+                    headers: format
+                        .map(|f| vec![("format", f.as_bytes())])
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect("published");
+
+    let sink = TestSink::default();
+    let stats = Arc::new(IngestStats::new());
+    let mut config = KafkaSourceConfig::recommended(&brokers, &unique_topic("group"), &topic);
+    config.dead_letter_topic = None;
+    let (stop, shutdown) = shutdown_channel();
+    let run = tokio::spawn({
+        let (sink, stats) = (sink.clone(), stats.clone());
+        async move { run_kafka_source(&config, sink, stats, shutdown).await }
+    });
+    wait_for(
+        "3 positions and 2 dead letters",
+        Duration::from_secs(30),
+        || {
+            let s = stats.snapshot();
+            s.accepted == 3 && s.dead_lettered == 2
+        },
+    )
+    .await;
+    stop.trigger();
+    run.await.expect("task").expect("source ran");
+
+    let mut keys: Vec<String> = sink
+        .lock()
+        .written
+        .iter()
+        .map(|p| p.key().wire_key())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["ten_a/truck-7", "ten_b/112", "ten_b/truck-7"]);
+    let mut reasons: Vec<&str> = sink
+        .lock()
+        .dead
+        .iter()
+        .map(|d| d.rejection.reason.as_str())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["no_tenant", "tenant_mismatch"]);
 }

@@ -154,13 +154,17 @@ async fn raw_vendor_messages_are_decoded_and_bad_ones_dead_lettered() {
     let bad =
         format!(r#"{{"dateTime":"{time}","latitude":0,"longitude":0,"device":{{"id":"b1"}}}}"#);
     publisher
-        .publish_raw(Format::Geotab, Some(b"b1".to_vec()), good.into_bytes())
+        .publish_raw(
+            Format::Geotab,
+            Some(b"ten_test/b1".to_vec()),
+            good.into_bytes(),
+        )
         .await
         .expect("published");
     publisher
         .publish_raw(
             Format::Geotab,
-            Some(b"b1".to_vec()),
+            Some(b"ten_test/b1".to_vec()),
             bad.clone().into_bytes(),
         )
         .await

@@ -185,18 +185,10 @@ async fn a_posted_position_shows_on_a_dispatched_order_only() {
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     assert_eq!(reply.json["accepted"], 1);
     assert_eq!(reply.json["results"][1]["status"], "rejected");
-    assert!(
-        reply.json["results"][1]["error"]["message"]
-            .as_str()
-            .expect("message")
-            .starts_with("`[1].lat`")
-    );
-    assert!(
-        reply.json["results"][2]["error"]["message"]
-            .as_str()
-            .expect("message")
-            .starts_with("`[2].vehicle_id`")
-    );
+    assert_eq!(reply.json["results"][1]["reason"], "out_of_range");
+    assert_eq!(reply.json["results"][1]["field"], "lat");
+    assert_eq!(reply.json["results"][2]["reason"], "invalid_vehicle_id");
+    assert_eq!(reply.json["results"][2]["field"], "vehicle_id");
     // Not dispatched yet: the truck may be on someone else's load.
     let before = call(
         &t.app,
@@ -229,7 +221,7 @@ async fn a_posted_position_shows_on_a_dispatched_order_only() {
     assert_eq!(during.json["vehicle"]["lat"], 39.2795);
     // An older fix arriving late does not move the truck back.
     let stale = json!([{"vehicle_id": "TRUCK-3", "time": (now - Duration::seconds(10)).to_rfc3339(), "lat": 39.0, "lon": -76.0}]);
-    call(
+    let receipt = call(
         &t.app,
         Method::POST,
         "/api/v1/positions",
@@ -237,6 +229,12 @@ async fn a_posted_position_shows_on_a_dispatched_order_only() {
         Some(stale),
     )
     .await;
+    // Said so, not "accepted" and then dropped.
+    assert_eq!(
+        receipt.json["results"][0]["status"], "stale",
+        "{}",
+        receipt.text
+    );
     let after = call(
         &t.app,
         Method::GET,

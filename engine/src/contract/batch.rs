@@ -43,7 +43,7 @@ pub struct ItemReport {
     pub reason: Option<&'static str>,
     /// The canonical field at fault, where one is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -64,10 +64,20 @@ impl ItemReport {
             index,
             status: ItemStatus::Rejected,
             reason: Some(rejection.reason.as_str()),
-            field: rejection.reason.field(),
+            field: rejection
+                .reason
+                .field()
+                .map(str::to_owned)
+                .or_else(|| missing_field(&rejection.detail)),
             detail: Some(rejection.detail.clone()),
         }
     }
+}
+
+/// The field a malformed item lacks, from the decoder's "missing field `x`".
+fn missing_field(detail: &str) -> Option<String> {
+    let rest = detail.split_once("missing field `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
 }
 
 /// Sorts a decoded batch into receipts and the positions to apply. `newest`

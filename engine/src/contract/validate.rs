@@ -7,8 +7,8 @@
 //! (used as the dead-letter header and in per-item HTTP results) and a detail that
 //! names the offending value.
 
-use chrono::{DateTime, TimeDelta, Utc};
 use crate::position::{Position, PositionSource, TenantId, VehicleId};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 
 /// Why a message was rejected. The codes (`as_str`) are a public interface: they
@@ -111,9 +111,9 @@ impl RejectReason {
     pub fn field(self) -> Option<&'static str> {
         match self {
             RejectReason::Malformed | RejectReason::TooLarge | RejectReason::UnknownFormat => None,
-            RejectReason::NoTenant | RejectReason::TenantMismatch | RejectReason::InvalidTenantId => {
-                Some("tenant_id")
-            }
+            RejectReason::NoTenant
+            | RejectReason::TenantMismatch
+            | RejectReason::InvalidTenantId => Some("tenant_id"),
             RejectReason::MissingVehicleId | RejectReason::InvalidVehicleId => Some("vehicle_id"),
             RejectReason::InvalidTime | RejectReason::FutureTime | RejectReason::StaleTime => {
                 Some("time")
@@ -378,7 +378,9 @@ pub(crate) fn validate(
     Ok(Position {
         tenant_id,
         vehicle_id,
-        time: raw.time,
+        // Milliseconds, as the store and the matcher keep them: a fix sent
+        // again with its nanoseconds is then the same fix (a duplicate).
+        time: raw.time.trunc_subsecs(3),
         lat,
         lon,
         speed_mps: raw.speed_mps,
@@ -437,7 +439,10 @@ fn check_tenant_id(id: &str, rules: &ValidationRules) -> Result<TenantId, Reject
             rules.max_vehicle_id_len
         ));
     }
-    if id.chars().any(|c| c.is_control() || c == '/' || c.is_whitespace()) {
+    if id
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c.is_whitespace())
+    {
         return bad(format!(
             "tenant id {:?} contains `/`, blanks or control characters",
             id.chars().take(64).collect::<String>()

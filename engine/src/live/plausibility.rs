@@ -140,12 +140,20 @@ mod tests {
     use super::*;
 
     fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).single().expect("time")
+        Utc.timestamp_opt(1_700_000_000 + s, 0)
+            .single()
+            .expect("time")
     }
 
     /// About 300 km north of Baltimore.
-    const FAR: LatLon = LatLon { lat: 42.0, lon: -76.6 };
-    const HOME: LatLon = LatLon { lat: 39.29, lon: -76.61 };
+    const FAR: LatLon = LatLon {
+        lat: 42.0,
+        lon: -76.6,
+    };
+    const HOME: LatLon = LatLon {
+        lat: 39.29,
+        lon: -76.61,
+    };
 
     #[test]
     fn a_single_fix_300_km_away_is_an_outlier_and_the_truck_stays() {

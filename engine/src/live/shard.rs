@@ -30,7 +30,11 @@ use crate::tracking::{
 /// `TRK-0001`), so the split is even and the same on every run and every machine.
 pub(super) fn shard_of(tenant: &TenantId, vehicle: &VehicleId, n: usize) -> usize {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = tenant.as_str().bytes().chain([b'/']).chain(vehicle.as_str().bytes());
+    let bytes = tenant
+        .as_str()
+        .bytes()
+        .chain([b'/'])
+        .chain(vehicle.as_str().bytes());
     for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);

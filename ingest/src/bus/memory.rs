@@ -19,13 +19,13 @@ use chrono::Utc;
 use engine::Position;
 use tokio::sync::{mpsc, oneshot};
 
-use engine::{Format, decode};
 use crate::pipeline::{Dedupe, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
-use engine::ValidationRules;
 use crate::{Error, Result};
+use engine::ValidationRules;
+use engine::{Format, decode};
 
 /// Sizing of the in-process bus. No `Default`: start from
 /// [`MemoryBusConfig::RECOMMENDED`].

@@ -56,7 +56,9 @@ impl BusUrl {
             return Ok(BusUrl::Memory);
         }
         let Some(rest) = url.strip_prefix("kafka://") else {
-            return Err(bad("expected memory:// or kafka://HOST:PORT[/TOPIC][?tenant=ID]"));
+            return Err(bad(
+                "expected memory:// or kafka://HOST:PORT[/TOPIC][?tenant=ID]",
+            ));
         };
         let (rest, tenant) = match rest.split_once('?') {
             None => (rest, None),
@@ -66,16 +68,20 @@ impl BusUrl {
                     match pair.split_once('=') {
                         Some(("tenant", id))
                             if !id.is_empty()
-                                && id
-                                    .chars()
-                                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) =>
+                                && id.chars().all(|c| {
+                                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+                                }) =>
                         {
                             tenant = Some(TenantId(id.to_owned()));
                         }
                         Some(("tenant", id)) => {
                             return Err(bad(&format!("`{id}` is not a tenant id")));
                         }
-                        _ => return Err(bad(&format!("unknown parameter `{pair}` (expected tenant=ID)"))),
+                        _ => {
+                            return Err(bad(&format!(
+                                "unknown parameter `{pair}` (expected tenant=ID)"
+                            )));
+                        }
                     }
                 }
                 (rest, tenant)

@@ -31,13 +31,13 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::producer::{KafkaPublisher, OutRecord};
 use super::settings::{ClientTuning, consumer_config};
-use engine::{Envelope, FORMAT_HEADER, Format, TenantId, decode, resolve_format};
 use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
-use engine::{RejectReason, Rejection, ValidationRules};
 use crate::{Error, Result};
+use engine::{Envelope, FORMAT_HEADER, Format, TenantId, decode, resolve_format};
+use engine::{RejectReason, Rejection, ValidationRules};
 
 /// The default dead-letter topic.
 pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "positions.dlq";

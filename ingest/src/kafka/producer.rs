@@ -12,8 +12,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::settings::{ClientTuning, producer_config};
-use engine::{FORMAT_HEADER, Format, encode_canonical};
 use crate::{Error, Result};
+use engine::{FORMAT_HEADER, Format, encode_canonical};
 
 /// One outgoing message.
 #[derive(Debug, Clone)]

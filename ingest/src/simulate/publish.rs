@@ -14,10 +14,10 @@ use tokio::sync::mpsc;
 
 use super::fleet::{Fleet, RoutePlanner, TripPlan};
 use crate::bus::BusUrl;
-use engine::{FORMAT_HEADER, Format, encode};
 use crate::kafka::{ClientTuning, KafkaPublisher, OutRecord};
 use crate::shutdown::Shutdown;
 use crate::{Error, Result};
+use engine::{FORMAT_HEADER, Format, encode};
 
 /// Where the simulator publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,7 +89,11 @@ pub(crate) async fn post_batch(
         let first = &receipt.results[0];
         let message = format!(
             "`[0]{}`: {} ({})",
-            first.field.map(|f| format!(".{f}")).unwrap_or_default(),
+            first
+                .field
+                .as_ref()
+                .map(|f| format!(".{f}"))
+                .unwrap_or_default(),
             first.detail.as_deref().unwrap_or("rejected"),
             first.reason.unwrap_or("rejected"),
         );

@@ -89,8 +89,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a tenant's vehicle's position: its latest position, the
     /// downsampled trail of the tenant's orders it carries. Another tenant's
     /// vehicle of the same id is another vehicle.
-    fn record_position(&self, tenant: TenantId, fix: VehicleFix)
-    -> StoreFuture<'_, PositionOutcome>;
+    fn record_position(
+        &self,
+        tenant: TenantId,
+        fix: VehicleFix,
+    ) -> StoreFuture<'_, PositionOutcome>;
     /// Logs an ETA prediction and makes it the stop's latest.
     fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded>;
     /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.

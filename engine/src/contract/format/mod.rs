@@ -13,8 +13,8 @@ mod motive;
 mod samsara;
 mod wire;
 
-use chrono::{DateTime, Utc};
 use crate::position::{Position, PositionSource};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::validate::{
