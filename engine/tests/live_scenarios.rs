@@ -478,3 +478,96 @@ fn zero_shards_is_refused_by_name() {
     .expect_err("refused");
     assert!(err.to_string().contains("shards"), "{err}");
 }
+
+/// Another tenant's `T1` is another truck: it has its own matcher state and
+/// never moves an order of ours, though it drives the same road at the same
+/// time.
+#[test]
+fn another_tenants_truck_of_the_same_id_never_moves_our_order() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    assert!(engine.set_orders(vec![order_b_to_d(&map)]).is_empty());
+    let (ab, bc, cd) = (
+        edge(&map, &graph, 'a', 'b'),
+        edge(&map, &graph, 'b', 'c'),
+        edge(&map, &graph, 'c', 'd'),
+    );
+    // Theirs drives the whole trip and stands at both stops…
+    let mut theirs = driving(&graph, TRUCK, &[ab], 15.0, 0.0);
+    theirs.extend(standing(theirs.last().expect("fixes"), 180.0));
+    let t = seconds_since(theirs.last().expect("fixes").time) + 5.0;
+    theirs.extend(driving(&graph, TRUCK, &[bc, cd], 15.0, t));
+    theirs.extend(standing(theirs.last().expect("fixes"), 180.0));
+    for p in &mut theirs {
+        p.tenant_id = engine::TenantId("ten_other".into());
+    }
+    let out = engine.process(&theirs, at(0.0));
+    assert!(
+        statuses(&out.events).is_empty(),
+        "{:?}",
+        statuses(&out.events)
+    );
+    assert!(etas(&out.events).is_empty());
+    assert!(out.events.iter().all(|e| match e {
+        EngineEvent::PositionUpdated(p) => p.tenant_id.as_str() == "ten_other",
+        _ => false,
+    }));
+    assert_eq!(
+        engine
+            .order(&OrderId("ord_1".into()))
+            .expect("order")
+            .status,
+        OrderStatus::Dispatched
+    );
+    // …while ours, a minute behind on the same road, gets its ETAs.
+    let ours = driving(&graph, TRUCK, &[ab], 15.0, 60.0);
+    let out = engine.process(&ours, at(0.0));
+    assert!(!etas(&out.events).is_empty());
+    assert_eq!(engine.vehicles(), 2);
+}
+
+/// A single fix 300 km away is a GPS glitch: not shown, not matched, not used
+/// by the ETA, handed back as an outlier; the ETAs go on from the real road.
+#[test]
+fn a_fix_300_km_away_is_an_outlier_and_the_truck_stays_on_its_road() {
+    let (map, graph) = straight_road();
+    let mut engine = engine(&graph);
+    assert!(engine.set_orders(vec![order_b_to_d(&map)]).is_empty());
+    let ab = edge(&map, &graph, 'a', 'b');
+    let trip = driving(&graph, TRUCK, &[ab], 15.0, 0.0);
+    let (first, rest) = trip.split_at(trip.len() / 2);
+    engine.process(first, at(0.0));
+    let last = first.last().expect("fixes");
+    let glitch = Position {
+        time: last.time + chrono::Duration::seconds(2),
+        lat: last.lat + 2.7,
+        ..last.clone()
+    };
+    let out = engine.process(std::slice::from_ref(&glitch), at(0.0));
+    assert_eq!(out.outliers.len(), 1);
+    assert_eq!(out.outliers[0].position, glitch);
+    assert!(
+        out.outliers[0].detail.contains("km/h"),
+        "{}",
+        out.outliers[0].detail
+    );
+    assert!(out.events.is_empty(), "nothing shown: {:?}", out.events);
+    assert_eq!(engine.counters().outliers, 1);
+
+    let out = engine.process(rest, at(0.0));
+    assert!(out.outliers.is_empty());
+    let shown: Vec<f64> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::PositionUpdated(p) => Some(p.lat),
+            _ => None,
+        })
+        .collect();
+    assert!(!shown.is_empty());
+    assert!(
+        shown.iter().all(|lat| (lat - last.lat).abs() < 0.1),
+        "{shown:?}"
+    );
+    assert!(!etas(&out.events).is_empty(), "the ETA goes on");
+}
