@@ -330,10 +330,10 @@ async fn serve(
                 seed.tenant.id
             );
         }
-        for order in &seed.orders {
-            if let Some(code) = &order.tracking_code {
-                println!("demo tracking page: {}", state.tracking_url(code));
-            }
+        // Reused demo orders had their codes rotated: the store keeps no
+        // code it could show again.
+        for code in &seed.tracking_codes {
+            println!("demo tracking page: {}", state.tracking_url(code));
         }
         // The demo orders' trackers before the first demo fix.
         pipeline::sync_orders_once(&engine, &*store).await?;

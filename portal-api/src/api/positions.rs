@@ -20,14 +20,14 @@ use chrono::Utc;
 use engine::{Position, VehicleId};
 use serde_json::{Value, json};
 
-use super::{AuthTenant, JsonBody, parse_position};
+use super::{JsonBody, PositionsKey, parse_position};
 use crate::error::AppError;
 use crate::model::TenantId;
 use crate::state::AppState;
 
 pub(crate) async fn post_batch(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    PositionsKey(tenant): PositionsKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
     let items = body
