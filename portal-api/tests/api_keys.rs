@@ -375,3 +375,32 @@ async fn no_secret_is_written_to_the_database_in_the_clear() {
         );
     }
 }
+
+/// Every tenant route checks a scope: a key that may only post positions is
+/// refused (403, before anything else is looked at) on every orders and
+/// API-key route of `ROUTES`, so a route added later without a scope fails here.
+#[tokio::test]
+async fn every_orders_and_key_route_refuses_a_positions_only_key() {
+    let t = test_app().await;
+    let eld = secret(&new_key(&t.app, &t.key_a, "eld feed", &["positions"]).await);
+    let order = create_order(&t.app, &t.key_a, "LOAD-SCOPE", None).await;
+    let id = order["id"].as_str().expect("id");
+    let mut checked = 0;
+    for (method, path) in portal_api::ROUTES {
+        if !(path.starts_with("/api/v1/orders") || path.starts_with("/api/v1/api-keys")) {
+            continue;
+        }
+        let uri = path.replace("{id}", id).replace("{pod_id}", "pod_x");
+        let method = Method::from_bytes(method.as_bytes()).expect("a method");
+        let reply = call(&t.app, method.clone(), &uri, Some(&eld), Some(json!({}))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{method} {uri}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["error"]["code"], "forbidden");
+        checked += 1;
+    }
+    assert!(checked >= 13, "only {checked} routes checked");
+}
