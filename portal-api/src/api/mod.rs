@@ -1,7 +1,8 @@
 //! The HTTP surface: [`app`] builds the router (tests call it without a socket),
 //! plus the extractors every handler shares: the tenant behind a bearer key
-//! holding the scope the route needs, the client address for rate limiting, JSON bodies and query strings whose every
-//! failure is a JSON 4xx naming what was wrong.
+//! holding the scope the route needs, the client address for rate limiting,
+//! JSON bodies and query strings whose every failure is a JSON 4xx naming what
+//! was wrong.
 
 mod assets;
 mod basemap;

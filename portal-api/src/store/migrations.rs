@@ -280,11 +280,13 @@ mod tests {
         conn.execute_batch(
             "INSERT INTO tenants (id, name, api_key_hash, created_at) \
                VALUES ('ten_old', 'Old Brokerage', 'hash-of-old-key', '2025-01-01T00:00:00.000Z');
-             INSERT INTO orders (id, tenant_id, reference, customer_name, status, created_at, updated_at) \
+             INSERT INTO orders (id, tenant_id, reference, customer_name, status, \
+                                 created_at, updated_at) \
                VALUES ('ord_old', 'ten_old', 'OLD-1', 'C', 'created', \
                        '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z');
              INSERT INTO tracking_codes (code_hash, code, order_id, created_at) \
-               VALUES ('hash-of-code', 'plaintextcodeplaintextco', 'ord_old', '2025-01-01T00:00:00.000Z');",
+               VALUES ('hash-of-code', 'plaintextcodeplaintextco', 'ord_old', \
+                       '2025-01-01T00:00:00.000Z');",
         )
         .expect("old rows");
 

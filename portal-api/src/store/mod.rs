@@ -1,8 +1,8 @@
-//! Where orders, tenants and their API keys, events, POD files, tracking codes, the position trail, the
-//! ETA prediction log and the outbox live. [`Store`] is the seam: the SQLite backend
-//! is the embedded default; a PostgreSQL backend (for several nodes sharing one
-//! database) implements the same trait. The backend is chosen by URL
-//! (`sqlite://PATH`, `postgres://…`).
+//! Where orders, tenants and their API keys, events, POD files, tracking codes,
+//! the position trail, the ETA prediction log and the outbox live. [`Store`] is
+//! the seam: the SQLite backend is the embedded default; a PostgreSQL backend
+//! (for several nodes sharing one database) implements the same trait. The
+//! backend is chosen by URL (`sqlite://PATH`, `postgres://…`).
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
