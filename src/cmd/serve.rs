@@ -335,6 +335,13 @@ async fn serve(
         for code in &seed.tracking_codes {
             println!("demo tracking page: {}", state.tracking_url(code));
         }
+        // Pages still open on the old links (on other nodes sharing the store
+        // and fan-out) re-check their codes and close.
+        for order in &seed.orders {
+            if let Err(err) = state.live().link_changed(&order.id).await {
+                tracing::warn!(error = %err, "announcing a rotated demo link failed");
+            }
+        }
         // The demo orders' trackers before the first demo fix.
         pipeline::sync_orders_once(&engine, &*store).await?;
         let settings = DemoSettings {
