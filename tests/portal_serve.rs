@@ -1,5 +1,6 @@
 //! `tracker serve` end to end: the embedded default with no store flag keeps its
-//! data in `./tracker.db` and reuses its demo orders across restarts; a tenant made
+//! data in `./tracker.db` and reuses its demo orders across restarts (with new
+//! links: codes are stored as hashes only); a tenant made
 //! with `tracker tenant create` drives an order whose page updates live over a real
 //! WebSocket; a rotated link closes open pages and the old code is gone.
 
@@ -27,13 +28,25 @@ async fn the_embedded_default_keeps_its_demo_orders_across_restarts() {
     assert!(html.contains("© OpenStreetMap contributors"));
     drop(first);
 
+    // The same orders, under new links: the store keeps tracking codes as
+    // hashes only, so the demo rotates a reused order's code to print its link,
+    // and the previous run's links are gone.
     let second = Server::start(dir.path(), &[], 2);
-    assert_eq!(
-        second.demo_urls,
-        urls.iter()
-            .map(|u| u.replace(&url_origin(u), &second.base_url))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(second.demo_urls.len(), 2);
+    for (i, (old, new)) in urls.iter().zip(&second.demo_urls).enumerate() {
+        let old = old.replace(&url_origin(old), &second.base_url);
+        assert_ne!(&old, new, "a reused demo order gets a new code");
+        let page = client().get(new).send().await.expect("new demo page");
+        assert_eq!(page.status(), 200);
+        let reference = format!("DEMO-{}", 1001 + i);
+        assert!(page.text().await.expect("html").contains(&reference));
+        let gone = client().get(&old).send().await.expect("old demo page");
+        assert_eq!(
+            gone.status(),
+            404,
+            "the previous run's link was rotated away"
+        );
+    }
 }
 
 fn url_origin(url: &str) -> String {

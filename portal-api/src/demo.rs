@@ -1,7 +1,10 @@
 //! The demo data `tracker serve` starts with: a demo tenant and a few demo orders
 //! between real places on the bundled map. Seeding is idempotent: a restart finds
-//! the tenant and orders it made before (by name and reference) and reuses them,
-//! so demo links keep working across restarts.
+//! the tenant and orders it made before (by name and reference) and reuses them.
+//!
+//! Tracking codes are stored only as their hash, so a reused order's link cannot
+//! be shown again: its code is rotated, and the restart prints the new links
+//! (the previous run's links stop working).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
@@ -33,6 +36,9 @@ pub struct DemoSeed {
     /// and cannot be shown again).
     pub new_api_key: Option<String>,
     pub orders: Vec<Order>,
+    /// The active tracking code of each of `orders` (same position): issued
+    /// now, for a new order or by rotating a reused one's.
+    pub tracking_codes: Vec<String>,
 }
 
 /// The reference of the `i`-th demo order.
@@ -62,11 +68,13 @@ pub async fn seed(
         }
     };
     let mut orders = Vec::with_capacity(n);
+    let mut tracking_codes = Vec::with_capacity(n);
     if places.len() < 2 {
         return Ok(DemoSeed {
             tenant,
             new_api_key,
             orders,
+            tracking_codes,
         });
     }
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
@@ -78,7 +86,12 @@ pub async fn seed(
             ..ListQuery::default()
         };
         if let Some(existing) = store.list_orders(tenant.id.clone(), query).await?.pop() {
-            orders.push(existing);
+            let code = crate::new_tracking_code();
+            let rotated = store
+                .rotate_tracking_code(tenant.id.clone(), existing.id, code.clone())
+                .await?;
+            orders.push(rotated);
+            tracking_codes.push(code);
             continue;
         }
         let from = &places[i % places.len()];
@@ -99,13 +112,15 @@ pub async fn seed(
             time_zone,
             note: "Demo shipment created by `tracker serve`.".into(),
         };
-        let dispatched = create_load(store, &tenant, load, now).await?;
+        let (dispatched, code) = create_load(store, &tenant, load, now).await?;
         orders.push(dispatched);
+        tracking_codes.push(code);
     }
     Ok(DemoSeed {
         tenant,
         new_api_key,
         orders,
+        tracking_codes,
     })
 }
 
@@ -123,13 +138,14 @@ pub struct DemoLoad<'a> {
     pub note: String,
 }
 
-/// Creates a demo order for the demo customer and dispatches it at `now`.
+/// Creates a demo order for the demo customer and dispatches it at `now`;
+/// returns it with its tracking code (shown now or never).
 pub async fn create_load(
     store: &dyn Store,
     tenant: &Tenant,
     load: DemoLoad<'_>,
     now: DateTime<Utc>,
-) -> Result<Order> {
+) -> Result<(Order, String)> {
     let stop = |kind: StopKind, place: &DemoPlace, window: Window| NewStop {
         kind,
         name: place.name.clone(),
@@ -152,8 +168,9 @@ pub async fn create_load(
             stop(StopKind::Delivery, load.to, load.delivery),
         ],
     };
+    let code = crate::new_tracking_code();
     let created = store
-        .create_order(tenant.id.clone(), order, crate::new_tracking_code())
+        .create_order(tenant.id.clone(), order, code.clone())
         .await?;
     let (dispatched, _) = store
         .add_event(
@@ -169,5 +186,5 @@ pub async fn create_load(
             },
         )
         .await?;
-    Ok(dispatched)
+    Ok((dispatched, code))
 }

@@ -1,7 +1,7 @@
 //! The portal: what customers and dispatchers see of the tracking engine.
 //!
 //! An axum application ([`app`]) with the orders API for tenants (bearer API
-//! keys), the public tracking page `/t/{code}` with its JSON twin and WebSocket,
+//! keys, several per tenant, each scoped and revocable), the public tracking page `/t/{code}` with its JSON twin and WebSocket,
 //! the roads-in-a-box basemap endpoint, embedded page assets and the OpenAPI
 //! document. Behind it: the [`Store`] (SQLite embedded; PostgreSQL designed for)
 //! and the [`FanOut`] (in-process or Redis) that carries live updates to every
@@ -16,6 +16,7 @@ mod api;
 pub mod demo;
 mod error;
 mod fanout;
+mod keys;
 mod live;
 mod model;
 mod page;
@@ -32,30 +33,29 @@ pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
     Subscription, open_fanout,
 };
+pub use keys::{api_key_json, create_api_key, new_api_key_json, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
-    Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewEvent, NewOrder, NewPod, NewStop,
-    Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Stop, Tenant, TenantId, TrackView,
-    VehicleFix, Window,
+    ApiKey, Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewApiKey, NewEvent, NewOrder,
+    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Scope, Stop, Tenant,
+    TenantId, TrackView, VehicleFix, Window,
 };
 pub use secrets::{
-    API_KEY_PREFIX, TRACKING_CODE_LEN, looks_like_tracking_code, new_api_key, new_tracking_code,
-    secret_hash,
+    API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
+    looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
 };
 pub use state::{AppState, PortalConfig};
 pub use store::{SqliteStore, Store, StoreFuture, open_store};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 
-/// Creates a tenant and returns it with its API key (shown once; only its hash
-/// is stored).
+/// Creates a tenant with one API key, `default`, holding every scope; returns
+/// the tenant and the key (shown once; only its hash is stored).
 pub async fn create_tenant(store: &dyn Store, name: &str) -> Result<(Tenant, String)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(Error::invalid("name", "must be 1-200 characters"));
     }
-    let key = new_api_key();
-    let tenant = store
-        .create_tenant(name.to_owned(), secret_hash(&key))
-        .await?;
+    let (first_key, key) = keys::fresh_key("default", Scope::ALL.to_vec())?;
+    let tenant = store.create_tenant(name.to_owned(), first_key).await?;
     Ok((tenant, key))
 }

@@ -150,12 +150,11 @@ impl LiveUpdates {
         let Some(track) = self.store.track_view(order.clone()).await? else {
             return Ok(());
         };
-        let code = track.order.tracking_code.clone().unwrap_or_default();
         let text = json!({
             "type": "status",
             "status": track.order.status.as_str(),
             "event": event.map(view::event_json),
-            "track": view::track_json(&track, &code),
+            "track": view::track_json(&track, None),
         })
         .to_string();
         self.fanout

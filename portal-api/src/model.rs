@@ -1,4 +1,4 @@
-//! The portal's domain records: tenants, orders with their stops and windows, the
+//! The portal's domain records: tenants and their API keys, orders with their stops and windows, the
 //! timeline of status events, proof-of-delivery files, the latest live state
 //! (vehicle position, ETA) and what the public tracking view is built from.
 //! Wire shapes (what JSON looks like) live in `api/`; these are the records the
@@ -13,12 +13,82 @@ use serde::{Deserialize, Serialize};
 /// The engine's type: the scope of every vehicle, position and order.
 pub use engine::TenantId;
 
-/// A tenant as stored (its API key only as a hash, elsewhere).
+/// A tenant as stored (its API keys, only as hashes, are [`ApiKey`]s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What an API key may do. A route names the scopes it accepts; a key holding
+/// none of them is refused with 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Create, update and read orders: status, POD, ETAs, tracking links.
+    Orders,
+    /// Post positions (`POST /api/v1/positions`): what an ELD integration needs.
+    Positions,
+    /// Read only: list and read orders (and analytics).
+    Read,
+    /// Manage the tenant's API keys.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in the canonical order (the order listings show them in).
+    pub const ALL: [Scope; 4] = [Scope::Orders, Scope::Positions, Scope::Read, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Orders => "orders",
+            Scope::Positions => "positions",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API key as stored: never the key itself, only its hash (elsewhere) and its
+/// first characters, enough for a person to recognise it, far too few to use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// `key_…`; what revocation names.
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub prefix: String,
+    /// Sorted, without repeats.
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// Whether the key holds any of `scopes`.
+    pub fn allows_any(&self, scopes: &[Scope]) -> bool {
+        scopes.iter().any(|s| self.scopes.contains(s))
+    }
+}
+
+/// An API key to store: its hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    /// Sorted, without repeats, not empty.
+    pub scopes: Vec<Scope>,
 }
 
 /// The broker's customer for an order. Never shown on the public page.
@@ -104,8 +174,10 @@ pub struct Order {
     pub vehicle_id: Option<VehicleId>,
     pub driver_name: Option<String>,
     pub status: OrderStatus,
-    /// The active tracking code; `None` after a revocation.
-    pub tracking_code: Option<String>,
+    /// Whether a tracking code is active (false after a revocation). The code
+    /// itself is stored only as its hash: it is known when it is issued (order
+    /// created, link rotated) and never again.
+    pub tracking_active: bool,
     pub stops: Vec<Stop>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -59,6 +59,16 @@ pub fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", base32_lower(&bytes))
 }
 
+/// Characters of an API key kept in the clear, so a person can tell keys apart
+/// in a listing: `trk_` and 8 more (40 of its 256 random bits; the other 216
+/// still stand between anyone holding the prefix and the key).
+pub const API_KEY_SHOWN_CHARS: usize = 12;
+
+/// The recognisable start of an API key (what listings show instead of it).
+pub fn api_key_prefix(key: &str) -> String {
+    key.chars().take(API_KEY_SHOWN_CHARS).collect()
+}
+
 /// A fresh record id: `prefix` + 16 characters (80 random bits). Random rather than
 /// sequential so ids can be made on any node without coordination and say nothing
 /// about volumes.
@@ -120,5 +130,17 @@ mod tests {
         assert_eq!(secret_hash(&a), secret_hash(&a));
         assert_ne!(secret_hash(&a), secret_hash(&b));
         assert_eq!(secret_hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn an_api_key_prefix_names_the_key_without_giving_it_away() {
+        let key = new_api_key();
+        let prefix = api_key_prefix(&key);
+        assert_eq!(prefix.len(), API_KEY_SHOWN_CHARS);
+        assert!(key.starts_with(&prefix) && prefix.starts_with(API_KEY_PREFIX));
+        assert!(
+            key.len() - prefix.len() >= 40,
+            "most of the key stays secret"
+        );
     }
 }

@@ -148,7 +148,11 @@ pub(crate) fn event_json(event: &OrderEvent) -> Value {
     })
 }
 
-pub(crate) fn pod_json(pod: &PodMeta, code: &str) -> Value {
+/// A POD file's public metadata. Its `url` needs the tracking code, which the
+/// store does not keep: with no code (the `status` deltas every viewer of the
+/// order shares) it is `null`, and a client builds `/t/{code}/pod/{id}` from
+/// the code it holds.
+pub(crate) fn pod_json(pod: &PodMeta, code: Option<&str>) -> Value {
     json!({
         "id": pod.id,
         "content_type": pod.content_type,
@@ -158,7 +162,7 @@ pub(crate) fn pod_json(pod: &PodMeta, code: &str) -> Value {
         "note": pod.note,
         "taken_at": pod.taken_at.map(rfc3339),
         "uploaded_at": rfc3339(pod.uploaded_at),
-        "url": format!("/t/{code}/pod/{}", pod.id),
+        "url": code.map(|code| format!("/t/{code}/pod/{}", pod.id)),
     })
 }
 
@@ -179,8 +183,9 @@ pub(crate) fn delivered_at(view: &TrackView) -> Option<DateTime<Utc>> {
         .map(|e| e.at)
 }
 
-/// The full public view of an order.
-pub(crate) fn track_json(view: &TrackView, code: &str) -> Value {
+/// The full public view of an order, as seen through `code` when the caller
+/// holds it (see [`pod_json`]).
+pub(crate) fn track_json(view: &TrackView, code: Option<&str>) -> Value {
     let order = &view.order;
     let live = order.shows_live_location();
     let finished = order.status.is_final();

@@ -85,8 +85,8 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), End> {
     }
 }
 
-async fn snapshot_message(state: &AppState, order: &OrderId) -> Result<Utf8Bytes, End> {
-    match crate::api::track::current_view(state, order).await {
+async fn snapshot_message(state: &AppState, order: &OrderId, code: &str) -> Result<Utf8Bytes, End> {
+    match crate::api::track::current_view(state, order, code).await {
         Ok(Some((_, mut json))) => {
             json["type"] = json!("snapshot");
             json["server_time"] = json!(crate::view::rfc3339(Utc::now()));
@@ -137,7 +137,11 @@ async fn run(
     // Subscribe before reading the snapshot, so nothing published in between is
     // lost (at worst a delta repeats what the snapshot already shows).
     let mut updates = state.inner.fanout.hub().subscribe(order);
-    send(socket, Message::Text(snapshot_message(state, order).await?)).await?;
+    send(
+        socket,
+        Message::Text(snapshot_message(state, order, code).await?),
+    )
+    .await?;
     let every = state.config().heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
     let mut last_heard = Instant::now();
@@ -152,7 +156,7 @@ async fn run(
                     }
                     LiveKind::Resync => {
                         metrics.ws_resyncs_total.fetch_add(1, Ordering::Relaxed);
-                        send(socket, Message::Text(snapshot_message(state, order).await?)).await?;
+                        send(socket, Message::Text(snapshot_message(state, order, code).await?)).await?;
                     }
                     _ => {
                         metrics.ws_messages_total.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +166,7 @@ async fn run(
                 Err(RecvError::Lagged(_)) => {
                     // Too slow for the deltas: skip them and send the state as it is now.
                     metrics.ws_resyncs_total.fetch_add(1, Ordering::Relaxed);
-                    send(socket, Message::Text(snapshot_message(state, order).await?)).await?;
+                    send(socket, Message::Text(snapshot_message(state, order, code).await?)).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },

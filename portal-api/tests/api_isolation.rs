@@ -83,7 +83,21 @@ async fn a_key_never_sees_another_tenants_orders() {
     .await;
     assert_eq!(still.json["reference"], "A-1");
     assert_eq!(still.json["status"], "created");
-    assert_eq!(still.json["tracking_code"], mine["tracking_code"]);
+    assert_eq!(still.json["tracking_active"], true);
+    let code = code_of(&mine);
+    let page = call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/track/{code}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the owner's link was not rotated"
+    );
 }
 
 #[tokio::test]
@@ -171,4 +185,50 @@ async fn the_owner_of_an_order_moves_its_truck() {
     )
     .await;
     assert!(!track.json["vehicle"].is_null(), "{}", track.json);
+}
+
+/// Issue 17: `?after=<another tenant's order id>` listed the orders created
+/// before that order (an empty page for an id that never existed), which told
+/// the caller the order existed. Now every cursor that is not one of the
+/// caller's own orders gets the same 400, byte for byte.
+#[tokio::test]
+async fn a_cursor_from_another_tenant_reveals_nothing() {
+    let t = test_app().await;
+    let theirs = create_order(&t.app, &t.key_a, "A-CURSOR", None).await;
+    let their_id = theirs["id"].as_str().expect("id");
+    create_order(&t.app, &t.key_b, "B-1", None).await;
+    let newest = create_order(&t.app, &t.key_b, "B-2", None).await;
+
+    let list_after = |after: String| {
+        let app = t.app.clone();
+        let key = t.key_b.clone();
+        async move {
+            call(
+                &app,
+                Method::GET,
+                &format!("/api/v1/orders?after={after}"),
+                Some(&key),
+                None,
+            )
+            .await
+        }
+    };
+    let foreign = list_after(their_id.to_owned()).await;
+    let unknown = list_after("ord_nosuchorder00000".to_owned()).await;
+    let junk = list_after("not-an-id!".to_owned()).await;
+    assert_eq!(foreign.status, StatusCode::BAD_REQUEST, "{}", foreign.text);
+    assert_eq!(foreign.json["error"]["code"], "invalid_field");
+    assert!(
+        error_message(&foreign).starts_with("`after`"),
+        "{}",
+        foreign.text
+    );
+    assert_eq!(foreign.text, unknown.text);
+    assert_eq!(foreign.text, junk.text);
+
+    // The caller's own cursor still pages.
+    let own = list_after(newest["id"].as_str().expect("id").to_owned()).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    assert_eq!(own.json["orders"][0]["reference"], "B-1");
+    assert_eq!(own.json["orders"].as_array().expect("orders").len(), 1);
 }

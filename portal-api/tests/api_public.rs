@@ -115,6 +115,7 @@ async fn unknown_revoked_and_malformed_codes_get_the_same_404() {
     )
     .await;
     assert!(off.json["tracking_url"].is_null());
+    assert_eq!(off.json["tracking_active"], false);
     assert_eq!(
         call(
             &t.app,

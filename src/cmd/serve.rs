@@ -343,9 +343,16 @@ async fn serve(
                 seed.tenant.id
             );
         }
+        // Reused demo orders had their codes rotated: the store keeps no
+        // code it could show again.
+        for code in &seed.tracking_codes {
+            println!("demo tracking page: {}", state.tracking_url(code));
+        }
+        // Pages still open on the old links (on other nodes sharing the store
+        // and fan-out) re-check their codes and close.
         for order in &seed.orders {
-            if let Some(code) = &order.tracking_code {
-                println!("demo tracking page: {}", state.tracking_url(code));
+            if let Err(err) = state.live().link_changed(&order.id).await {
+                tracing::warn!(error = %err, "announcing a rotated demo link failed");
             }
         }
         // The demo orders' trackers before the first demo fix.

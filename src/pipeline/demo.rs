@@ -161,16 +161,14 @@ pub(crate) async fn run_demo(
             )
             .await
             {
-                Ok(order) => {
+                Ok((order, code)) => {
                     for stop in &order.stops {
                         fleet.send(&truck.vehicle, LatLon::new(stop.lat, stop.lon));
                     }
-                    if let Some(code) = &order.tracking_code {
-                        println!(
-                            "demo tracking page: {}/t/{code}",
-                            settings.public_url.trim_end_matches('/')
-                        );
-                    }
+                    println!(
+                        "demo tracking page: {}/t/{code}",
+                        settings.public_url.trim_end_matches('/')
+                    );
                     truck.order = Some(order);
                 }
                 Err(err) => tracing::warn!(error = %err, "creating the next demo load failed"),
@@ -242,7 +240,8 @@ async fn start_place(
 }
 
 /// Creates the truck's next demo order (dispatched): from the next demo place
-/// that is not where the truck stands, to the one after.
+/// that is not where the truck stands, to the one after. Returns it with its
+/// tracking code, which only this moment knows.
 async fn next_load(
     store: &dyn Store,
     tenant: &Tenant,
@@ -251,7 +250,7 @@ async fn next_load(
     here: Option<LatLon>,
     now: DateTime<Utc>,
     settings: &DemoSettings,
-) -> anyhow::Result<Order> {
+) -> anyhow::Result<(Order, String)> {
     let n = places.len();
     let mut from = truck.next_place % n;
     if let Some(here) = here

@@ -1,10 +1,12 @@
 //! The HTTP surface: [`app`] builds the router (tests call it without a socket),
-//! plus the extractors every handler shares: the tenant behind a bearer key, the
-//! client address for rate limiting, JSON bodies and query strings whose every
-//! failure is a JSON 4xx naming what was wrong.
+//! plus the extractors every handler shares: the tenant behind a bearer key
+//! holding the scope the route needs, the client address for rate limiting,
+//! JSON bodies and query strings whose every failure is a JSON 4xx naming what
+//! was wrong.
 
 mod assets;
 mod basemap;
+mod keys;
 mod openapi;
 mod orders;
 mod positions;
@@ -22,7 +24,7 @@ use axum::routing::{delete, get, post};
 use serde_json::Value;
 
 use crate::error::AppError;
-use crate::model::Tenant;
+use crate::model::{Scope, Tenant};
 use crate::secrets::secret_hash;
 use crate::state::AppState;
 
@@ -42,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/orders/{id}/tracking-link/rotate"),
     ("DELETE", "/api/v1/orders/{id}/tracking-link"),
     ("POST", "/api/v1/positions"),
+    ("POST", "/api/v1/api-keys"),
+    ("GET", "/api/v1/api-keys"),
+    ("DELETE", "/api/v1/api-keys/{id}"),
     ("GET", "/api/v1/track/{code}"),
     ("GET", "/api/v1/map/roads"),
     ("GET", "/api/openapi.json"),
@@ -81,6 +86,8 @@ pub fn app(state: AppState) -> Router {
             delete(orders::revoke_link),
         )
         .route("/api/v1/positions", post(positions::post_batch))
+        .route("/api/v1/api-keys", post(keys::create).get(keys::list))
+        .route("/api/v1/api-keys/{id}", delete(keys::revoke))
         .route("/api/v1/track/{code}", get(track::track_json))
         .route("/api/v1/map/roads", get(basemap::roads))
         .route("/api/openapi.json", get(openapi::document))
@@ -107,37 +114,85 @@ async fn wrong_method() -> AppError {
     )
 }
 
-/// The tenant authenticated by `Authorization: Bearer KEY`.
-#[derive(Debug, Clone)]
-pub(crate) struct AuthTenant(pub(crate) Tenant);
-
-impl FromRequestParts<AppState> for AuthTenant {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let unauthorized = |message: &str| {
-            AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
-        };
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("`Authorization: Bearer KEY` is required"))?;
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| unauthorized("`Authorization` must be `Bearer KEY`"))?;
-        let tenant = state
-            .store()
-            .tenant_by_key_hash(secret_hash(key))
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| unauthorized("unknown API key"))?;
-        Ok(AuthTenant(tenant))
+/// The tenant and key behind `Authorization: Bearer KEY`, if the key holds one
+/// of `any_of`: 401 for a missing, unknown or revoked key, 403 naming the scope
+/// for a key without it. The key is looked up in the store on every request (no
+/// cache), so a revoked key is refused on every node from the next request on.
+async fn authorize(parts: &Parts, state: &AppState, any_of: &[Scope]) -> Result<Tenant, AppError> {
+    let unauthorized =
+        |message: &str| AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned());
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("`Authorization: Bearer KEY` is required"))?;
+    let key = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| unauthorized("`Authorization` must be `Bearer KEY`"))?;
+    let (tenant, api_key) = state
+        .store()
+        .authenticate(secret_hash(key))
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
+    if !api_key.allows_any(any_of) {
+        let needed: Vec<String> = any_of.iter().map(|s| format!("`{s}`")).collect();
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "API key `{}…` lacks a scope: this route needs scope {}",
+                api_key.prefix,
+                needed.join(" or ")
+            ),
+        ));
     }
+    Ok(tenant)
 }
+
+/// An extractor for the tenant behind a key holding one of the given scopes.
+macro_rules! scoped_key {
+    ($(#[$doc:meta])* $name:ident, [$($scope:expr),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub(crate) struct $name(pub(crate) Tenant);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = AppError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, AppError> {
+                authorize(parts, state, &[$($scope),+]).await.map($name)
+            }
+        }
+    };
+}
+
+scoped_key!(
+    /// A key that may change orders: create, update, status, POD, ETAs, links.
+    OrdersKey,
+    [Scope::Orders]
+);
+scoped_key!(
+    /// A key that may read orders: scope `read`, or `orders` (which includes it).
+    ReadKey,
+    [Scope::Read, Scope::Orders]
+);
+scoped_key!(
+    /// A key that may post positions.
+    PositionsKey,
+    [Scope::Positions]
+);
+scoped_key!(
+    /// A key that may manage the tenant's API keys.
+    AdminKey,
+    [Scope::Admin]
+);
 
 /// The client's address (the socket peer; unspecified when served without a
 /// socket, as in tests).

@@ -1,6 +1,11 @@
 //! The orders API for dispatchers and driver apps: create, read, list, update,
 //! status updates, proof of delivery, and the order's tracking link. Every handler
-//! is tenant-scoped through [`AuthTenant`]: another tenant's order is a 404.
+//! is tenant-scoped through its key extractor ([`OrdersKey`] to change, [`ReadKey`]
+//! to read): another tenant's order is a 404.
+//!
+//! The tracking code (and URL) appears only in the answers that issue one:
+//! creating the order and rotating its link. The store keeps its hash only, so
+//! later reads say whether a link is active, not what it is.
 
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -10,7 +15,7 @@ use chrono::Utc;
 use engine::{OrderId, OrderStatus, VehicleId};
 use serde_json::{Value, json};
 
-use super::{AuthTenant, JsonBody, Params, PathParams, validate};
+use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, validate};
 use crate::error::AppError;
 use crate::model::{ListQuery, NewPod, Order, PodMeta};
 use crate::secrets::new_tracking_code;
@@ -20,8 +25,9 @@ use crate::view::{self, rfc3339};
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-/// An order as its tenant sees it: everything, including the tracking URL.
-pub(crate) fn order_json(state: &AppState, order: &Order) -> Value {
+/// An order as its tenant sees it (whether a tracking link is active, not the
+/// link: see [`issued_order_json`]).
+pub(crate) fn order_json(order: &Order) -> Value {
     let stops: Vec<Value> = order
         .stops
         .iter()
@@ -38,12 +44,20 @@ pub(crate) fn order_json(state: &AppState, order: &Order) -> Value {
         "vehicle_id": order.vehicle_id.as_ref().map(|v| v.as_str()),
         "driver_name": order.driver_name,
         "status": order.status.as_str(),
-        "tracking_code": order.tracking_code,
-        "tracking_url": order.tracking_code.as_deref().map(|c| state.tracking_url(c)),
+        "tracking_active": order.tracking_active,
         "stops": stops,
         "created_at": rfc3339(order.created_at),
         "updated_at": rfc3339(order.updated_at),
     })
+}
+
+/// An order with the tracking code just issued for it: the one answer that
+/// carries the code and its URL.
+fn issued_order_json(state: &AppState, order: &Order, code: &str) -> Value {
+    let mut json = order_json(order);
+    json["tracking_code"] = json!(code);
+    json["tracking_url"] = json!(state.tracking_url(code));
+    json
 }
 
 fn order_id(id: String) -> Result<OrderId, AppError> {
@@ -56,26 +70,27 @@ fn order_id(id: String) -> Result<OrderId, AppError> {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
     let new = validate::new_order(&body)?;
+    let code = new_tracking_code();
     let order = state
         .store()
-        .create_order(tenant.id, new, new_tracking_code())
+        .create_order(tenant.id, new, code.clone())
         .await?;
     let location = format!("/api/v1/orders/{}", order.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(order_json(&state, &order)),
+        Json(issued_order_json(&state, &order, &code)),
     )
         .into_response())
 }
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    ReadKey(tenant): ReadKey,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, AppError> {
     let order = state
@@ -83,12 +98,12 @@ pub(crate) async fn get_one(
         .order(tenant.id, order_id(id)?)
         .await?
         .ok_or_else(|| AppError::not_found("order"))?;
-    Ok(Json(order_json(&state, &order)))
+    Ok(Json(order_json(&order)))
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    ReadKey(tenant): ReadKey,
     Params(params): Params,
 ) -> Result<Json<Value>, AppError> {
     let allowed = ["limit", "status", "reference", "vehicle_id", "after"];
@@ -119,7 +134,14 @@ pub(crate) async fn list(
         status,
         reference: params.get("reference").cloned(),
         vehicle_id: params.get("vehicle_id").cloned().map(VehicleId),
-        after: params.get("after").cloned().map(order_id).transpose()?,
+        // A malformed cursor gets the answer an unknown one gets (the store's).
+        after: params
+            .get("after")
+            .map(|after| {
+                order_id(after.clone())
+                    .map_err(|_| AppError::invalid("after", crate::store::UNKNOWN_CURSOR))
+            })
+            .transpose()?,
         limit,
     };
     let orders = state.store().list_orders(tenant.id, query).await?;
@@ -129,14 +151,14 @@ pub(crate) async fn list(
         None
     };
     Ok(Json(json!({
-        "orders": orders.iter().map(|o| order_json(&state, o)).collect::<Vec<_>>(),
+        "orders": orders.iter().map(order_json).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
     })))
 }
 
 pub(crate) async fn update(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, AppError> {
@@ -150,12 +172,12 @@ pub(crate) async fn update(
         // The page shows stops, windows and the truck: let viewers refresh.
         state.live().publish_status(&order.id, None).await?;
     }
-    Ok(Json(order_json(&state, &order)))
+    Ok(Json(order_json(&order)))
 }
 
 pub(crate) async fn add_status(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
@@ -164,7 +186,7 @@ pub(crate) async fn add_status(
         .live()
         .event(Some(tenant.id), order_id(id)?, event)
         .await?;
-    let mut body = order_json(&state, &order);
+    let mut body = order_json(&order);
     body["event"] = view::event_json(&stored);
     body["event"]["id"] = json!(stored.id);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -172,7 +194,7 @@ pub(crate) async fn add_status(
 
 pub(crate) async fn post_eta(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
@@ -252,7 +274,7 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
 
 pub(crate) async fn upload_pod(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     request: Request,
 ) -> Result<Response, AppError> {
@@ -391,7 +413,7 @@ fn extension(content_type: &str) -> &'static str {
 
 pub(crate) async fn download_pod(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    ReadKey(tenant): ReadKey,
     PathParams((id, pod_id)): PathParams<(String, String)>,
 ) -> Result<Response, AppError> {
     let id = order_id(id)?;
@@ -411,20 +433,21 @@ pub(crate) async fn download_pod(
 
 pub(crate) async fn rotate_link(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, AppError> {
+    let code = new_tracking_code();
     let order = state
         .store()
-        .rotate_tracking_code(tenant.id, order_id(id)?, new_tracking_code())
+        .rotate_tracking_code(tenant.id, order_id(id)?, code.clone())
         .await?;
     state.live().link_changed(&order.id).await?;
-    Ok(Json(order_json(&state, &order)))
+    Ok(Json(issued_order_json(&state, &order, &code)))
 }
 
 pub(crate) async fn revoke_link(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, AppError> {
     let order = state
@@ -432,5 +455,5 @@ pub(crate) async fn revoke_link(
         .revoke_tracking_code(tenant.id, order_id(id)?)
         .await?;
     state.live().link_changed(&order.id).await?;
-    Ok(Json(order_json(&state, &order)))
+    Ok(Json(order_json(&order)))
 }

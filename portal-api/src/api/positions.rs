@@ -20,7 +20,7 @@ use chrono::Utc;
 use engine::{BatchError, Format, ItemReport, ItemStatus, VehicleKey, decode_batch, receipts};
 use serde::Serialize;
 
-use super::{AuthTenant, Params};
+use super::{Params, PositionsKey};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ struct BatchReceipt {
 
 pub(crate) async fn post_batch(
     State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
+    PositionsKey(tenant): PositionsKey,
     Params(params): Params,
     body: Bytes,
 ) -> Result<Response, AppError> {

@@ -42,19 +42,20 @@ pub(crate) async fn resolve(
         .ok_or_else(|| AppError::not_found("tracking link"))
 }
 
-/// The order's public view: the store's state, with the fan-out's latest
-/// position and ETA where they are newer (another node may have published them
-/// a moment before its store write is visible here).
+/// The order's public view as seen through `code` (the code the viewer came
+/// with, already resolved to `order`): the store's state, with the fan-out's
+/// latest position and ETA where they are newer (another node may have
+/// published them a moment before its store write is visible here).
 pub(crate) async fn current_view(
     state: &AppState,
     order: &OrderId,
+    code: &str,
 ) -> Result<Option<(TrackView, Value)>, AppError> {
     let Some(mut track) = state.store().track_view(order.clone()).await? else {
         return Ok(None);
     };
-    let code = track.order.tracking_code.clone().unwrap_or_default();
     let latest = state.inner.fanout.latest(order.clone()).await?;
-    let mut json = view::track_json(&track, &code);
+    let mut json = view::track_json(&track, Some(code));
     if track.order.shows_live_location() {
         if let Some(text) = &latest.position
             && let Some(fix) = parse_vehicle(text, &track)
@@ -104,7 +105,7 @@ pub(crate) async fn track_json(
     PathParams(code): PathParams<String>,
 ) -> Result<Response, AppError> {
     let order = resolve(&state, ip, &code).await?;
-    let (_, json) = current_view(&state, &order)
+    let (_, json) = current_view(&state, &order, &code.to_ascii_lowercase())
         .await?
         .ok_or_else(|| AppError::not_found("tracking link"))?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(json)).into_response())
@@ -116,7 +117,7 @@ pub(crate) async fn page(
     PathParams(code): PathParams<String>,
 ) -> Response {
     let resolved = match resolve(&state, ip, &code).await {
-        Ok(order) => current_view(&state, &order).await,
+        Ok(order) => current_view(&state, &order, &code.to_ascii_lowercase()).await,
         Err(err) => Err(err),
     };
     match resolved {

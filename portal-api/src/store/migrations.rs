@@ -6,9 +6,9 @@
 //! is time order (indexes and analysts' SQL both rely on it). Ids are random text,
 //! not integers, so a multi-node PostgreSQL deployment can use the same ids.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
@@ -163,10 +163,48 @@ const MIGRATIONS: &[&str] = &[
         saved_at  TEXT NOT NULL
     );
     "#,
-    // 3: vehicles are scoped by tenant everywhere. The latest position is keyed
-    // by (tenant, vehicle); rows the engine wrote before it knew tenants
-    // (tenant '') could belong to any tenant's truck and are dropped (the
-    // next fix of each truck writes its row again).
+    // 3 (issue 17, API keys): several named, scoped, revocable keys per
+    // tenant. Each tenant's one key moves here as `default` with every scope
+    // (its prefix is unknown: only the hash was kept, so it shows as `trk_`),
+    // and `tenants` is rebuilt without `api_key_hash` (SQLite cannot drop a
+    // UNIQUE column), so a key lives in exactly one place.
+    r#"
+    CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        name        TEXT NOT NULL,
+        prefix      TEXT NOT NULL,
+        key_hash    TEXT NOT NULL UNIQUE,
+        scopes      TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+    CREATE INDEX api_keys_tenant ON api_keys(tenant_id, created_at);
+    INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at)
+        SELECT 'key_' || lower(hex(randomblob(10))), id, 'default', 'trk_', api_key_hash,
+               'orders,positions,read,admin', created_at
+        FROM tenants;
+
+    CREATE TABLE tenants_rebuilt (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    INSERT INTO tenants_rebuilt (id, name, created_at) SELECT id, name, created_at FROM tenants;
+    DROP TABLE tenants;
+    ALTER TABLE tenants_rebuilt RENAME TO tenants;
+    CREATE INDEX tenants_name ON tenants(name, created_at);
+    "#,
+    // 4 (issue 17, tracking codes hashed only): the plaintext `code` beside
+    // `code_hash` goes. A code is shown when it is issued and never again; a
+    // lookup hashes what it is given and compares hashes.
+    r#"
+    ALTER TABLE tracking_codes DROP COLUMN code;
+    "#,
+    // 5 (issue 17, tenant-scoped vehicles): the latest position is keyed by
+    // (tenant, vehicle); rows the engine wrote before it knew tenants (tenant
+    // '') could belong to any tenant's truck and are dropped (the next fix of
+    // each truck writes its row again).
     r#"
     DELETE FROM vehicle_positions WHERE tenant_key = '';
     ALTER TABLE vehicle_positions RENAME COLUMN tenant_key TO tenant_id;
@@ -177,14 +215,49 @@ const MIGRATIONS: &[&str] = &[
 
 /// Brings the database to the latest schema.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_up_to(conn, MIGRATIONS.len())
+}
+
+/// Runs the migrations not yet run, up to the `target`-th.
+///
+/// Foreign keys are off while they run and checked before each commit: the
+/// way SQLite rebuilds a table (create, copy, drop, rename) would otherwise
+/// trip over the rows that reference the table being dropped. The setting
+/// can only change outside a transaction, hence here and not in the SQL.
+fn migrate_up_to(conn: &mut Connection, target: usize) -> Result<()> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
-        tx.commit()?;
+    if done >= target {
+        return Ok(());
     }
-    Ok(())
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Secrets a migration removes (plaintext tracking codes) are overwritten
+    // on disk, not merely unlinked from the b-tree.
+    let secure_delete: i64 = conn.query_row("PRAGMA secure_delete", [], |row| row.get(0))?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let result = (|| -> Result<()> {
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(done) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(Error::Store(format!(
+                    "migration {} left rows in `{table}` whose foreign key points nowhere",
+                    i + 1
+                )));
+            }
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    })();
+    conn.pragma_update(None, "secure_delete", secure_delete)?;
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    result
 }
 
 #[cfg(test)]
@@ -200,5 +273,62 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
         assert_eq!(version, MIGRATIONS.len());
+    }
+
+    /// Issue 17: a database made before API keys and hashed-only codes keeps
+    /// working: its tenant's key authenticates (as `default`, every scope),
+    /// its order's link still resolves, and neither secret is left readable.
+    #[test]
+    fn an_old_database_moves_its_key_and_forgets_its_plaintext_codes() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .expect("fk on");
+        let keys_at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE api_keys"))
+            .expect("the API keys migration");
+        migrate_up_to(&mut conn, keys_at).expect("the schema before API keys");
+        conn.execute_batch(
+            "INSERT INTO tenants (id, name, api_key_hash, created_at) \
+               VALUES ('ten_old', 'Old Brokerage', 'hash-of-old-key', '2025-01-01T00:00:00.000Z');
+             INSERT INTO orders (id, tenant_id, reference, customer_name, status, \
+                                 created_at, updated_at) \
+               VALUES ('ord_old', 'ten_old', 'OLD-1', 'C', 'created', \
+                       '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z');
+             INSERT INTO tracking_codes (code_hash, code, order_id, created_at) \
+               VALUES ('hash-of-code', 'plaintextcodeplaintextco', 'ord_old', \
+                       '2025-01-01T00:00:00.000Z');",
+        )
+        .expect("old rows");
+
+        migrate(&mut conn).expect("migrates");
+
+        let (tenant, key) = crate::store::rows::api_key_by_hash(&conn, "hash-of-old-key")
+            .expect("reads")
+            .expect("the old key still authenticates");
+        assert_eq!(tenant.id.as_str(), "ten_old");
+        assert_eq!(key.name, "default");
+        assert_eq!(key.scopes, crate::model::Scope::ALL);
+        assert_eq!(
+            crate::store::rows::order_by_code_hash(&conn, "hash-of-code")
+                .expect("reads")
+                .map(|o| o.0),
+            Some("ord_old".to_owned())
+        );
+        let columns = |table: &str| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .expect("table info");
+            stmt.query_map([], |r| r.get(0))
+                .expect("columns")
+                .collect::<rusqlite::Result<_>>()
+                .expect("names")
+        };
+        assert!(!columns("tracking_codes").contains(&"code".to_owned()));
+        assert!(!columns("tenants").contains(&"api_key_hash".to_owned()));
+        let enforced: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("pragma");
+        assert!(enforced, "foreign keys are enforced again after migrating");
     }
 }

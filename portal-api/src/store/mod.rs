@@ -1,8 +1,8 @@
-//! Where orders, tenants, events, POD files, tracking codes, the position trail, the
-//! ETA prediction log and the outbox live. [`Store`] is the seam: the SQLite backend
-//! is the embedded default; a PostgreSQL backend (for several nodes sharing one
-//! database) implements the same trait. The backend is chosen by URL
-//! (`sqlite://PATH`, `postgres://…`).
+//! Where orders, tenants and their API keys, events, POD files, tracking codes,
+//! the position trail, the ETA prediction log and the outbox live. [`Store`] is
+//! the seam: the SQLite backend is the embedded default; a PostgreSQL backend
+//! (for several nodes sharing one database) implements the same trait. The
+//! backend is chosen by URL (`sqlite://PATH`, `postgres://…`).
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
@@ -23,10 +23,11 @@ use engine::{EtaUpdate, OrderId, VehicleKey};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    EtaRecorded, ListQuery, NewEvent, NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta,
-    PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
+    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewEvent, NewOrder, NewPod, Order, OrderEvent,
+    OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
 };
 
+pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;
 
 /// A boxed, sendable future: what every [`Store`] method returns.
@@ -34,14 +35,24 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// The persistence interface of the portal.
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Creates a tenant whose API key has the given hash.
-    fn create_tenant(&self, name: String, api_key_hash: String) -> StoreFuture<'_, Tenant>;
-    /// The tenant owning an API key (by its hash).
-    fn tenant_by_key_hash(&self, api_key_hash: String) -> StoreFuture<'_, Option<Tenant>>;
+    /// Creates a tenant with its first API key.
+    fn create_tenant(&self, name: String, first_key: NewApiKey) -> StoreFuture<'_, Tenant>;
+    /// The tenant and key behind an API key (by its hash), unless the key is
+    /// revoked. Read from the store on every request, never cached, so a
+    /// revocation holds on every node at once.
+    fn authenticate(&self, api_key_hash: String) -> StoreFuture<'_, Option<(Tenant, ApiKey)>>;
+    /// Adds an API key to a tenant ([`Error::NotFound`] for an unknown tenant).
+    fn create_api_key(&self, tenant: TenantId, key: NewApiKey) -> StoreFuture<'_, ApiKey>;
+    /// A tenant's API keys, revoked ones included, oldest first
+    /// ([`Error::NotFound`] for an unknown tenant).
+    fn api_keys(&self, tenant: TenantId) -> StoreFuture<'_, Vec<ApiKey>>;
+    /// Revokes one of the tenant's API keys; another tenant's key is
+    /// [`Error::NotFound`]. Revoking a revoked key changes nothing.
+    fn revoke_api_key(&self, tenant: TenantId, key_id: String) -> StoreFuture<'_, ApiKey>;
     /// The oldest tenant with this name (for the demo, which reuses its tenant).
     fn tenant_by_name(&self, name: String) -> StoreFuture<'_, Option<Tenant>>;
 
-    /// Creates an order with its first tracking code.
+    /// Creates an order with its first tracking code (stored as its hash only).
     fn create_order(
         &self,
         tenant: TenantId,
@@ -72,7 +83,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         order: OrderId,
         pod_id: String,
     ) -> StoreFuture<'_, Option<(PodMeta, Vec<u8>)>>;
-    /// Revokes the order's active code and issues `new_code`.
+    /// Revokes the order's active code and issues `new_code` (stored as its
+    /// hash only).
     fn rotate_tracking_code(
         &self,
         tenant: TenantId,

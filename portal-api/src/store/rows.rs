@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant, TenantId,
-    TrackView, VehicleFix, Window,
+    ApiKey, Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Scope, Stop,
+    Tenant, TenantId, TrackView, VehicleFix, Window,
 };
 
 /// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
@@ -36,8 +36,106 @@ fn parse_status(text: &str) -> Result<OrderStatus> {
     OrderStatus::parse(text).ok_or_else(|| corrupt("status", text))
 }
 
-pub(crate) fn tenant_by_key_hash(c: &Connection, hash: &str) -> Result<Option<Tenant>> {
-    tenant_where(c, "api_key_hash = ?1", hash)
+/// The tenant and key an API key hash belongs to, unless the key is revoked.
+pub(crate) fn api_key_by_hash(c: &Connection, hash: &str) -> Result<Option<(Tenant, ApiKey)>> {
+    let sql = format!(
+        "SELECT {API_KEY_COLUMNS}, t.name, t.created_at FROM api_keys k \
+         JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = ?1 AND k.revoked_at IS NULL"
+    );
+    let row = c
+        .prepare_cached(&sql)?
+        .query_row([hash], |r| {
+            Ok((
+                api_key_row(r)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(key, name, created_at)| {
+        let key = finish_api_key(key)?;
+        let tenant = Tenant {
+            id: key.tenant_id.clone(),
+            name,
+            created_at: parse_ts(&created_at)?,
+        };
+        Ok((tenant, key))
+    })
+    .transpose()
+}
+
+/// A tenant's API keys, revoked ones included, oldest first.
+pub(crate) fn api_keys(c: &Connection, tenant: &TenantId) -> Result<Vec<ApiKey>> {
+    if tenant_where(c, "id = ?1", tenant.as_str())?.is_none() {
+        return Err(Error::NotFound("tenant"));
+    }
+    let sql = format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.tenant_id = ?1 \
+         ORDER BY k.created_at, k.rowid"
+    );
+    let raw = c
+        .prepare(&sql)?
+        .query_map([tenant.as_str()], api_key_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raw.into_iter().map(finish_api_key).collect()
+}
+
+/// One of a tenant's API keys; another tenant's is "not there".
+pub(crate) fn api_key_of_tenant(
+    c: &Connection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<ApiKey>> {
+    let sql =
+        format!("SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.id = ?1 AND k.tenant_id = ?2");
+    let raw = c
+        .query_row(&sql, params![id, tenant.as_str()], api_key_row)
+        .optional()?;
+    raw.map(finish_api_key).transpose()
+}
+
+const API_KEY_COLUMNS: &str =
+    "k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at";
+
+type ApiKeyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn finish_api_key(
+    (id, tenant_id, name, prefix, scopes, created_at, revoked_at): ApiKeyRow,
+) -> Result<ApiKey> {
+    let scopes = scopes
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope", s)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ApiKey {
+        id,
+        tenant_id: TenantId(tenant_id),
+        name,
+        prefix,
+        scopes,
+        created_at: parse_ts(&created_at)?,
+        revoked_at: parse_opt_ts(revoked_at)?,
+    })
 }
 
 pub(crate) fn tenant_by_name(c: &Connection, name: &str) -> Result<Option<Tenant>> {
@@ -69,8 +167,7 @@ fn tenant_where(c: &Connection, condition: &str, value: &str) -> Result<Option<T
 
 const ORDER_COLUMNS: &str = "o.id, o.tenant_id, o.reference, o.customer_name, o.customer_email, \
      o.vehicle_id, o.driver_name, o.status, o.created_at, o.updated_at, \
-     (SELECT code FROM tracking_codes t WHERE t.order_id = o.id AND t.revoked_at IS NULL \
-      ORDER BY t.created_at DESC LIMIT 1)";
+     EXISTS (SELECT 1 FROM tracking_codes t WHERE t.order_id = o.id AND t.revoked_at IS NULL)";
 
 /// An order row before its stops are attached.
 struct OrderRow {
@@ -84,7 +181,7 @@ struct OrderRow {
     status: String,
     created_at: String,
     updated_at: String,
-    code: Option<String>,
+    tracking_active: bool,
 }
 
 fn order_row(r: &Row<'_>) -> rusqlite::Result<OrderRow> {
@@ -99,7 +196,7 @@ fn order_row(r: &Row<'_>) -> rusqlite::Result<OrderRow> {
         status: r.get(7)?,
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
-        code: r.get(10)?,
+        tracking_active: r.get(10)?,
     })
 }
 
@@ -117,7 +214,7 @@ fn finish_order(c: &Connection, row: OrderRow) -> Result<Order> {
         vehicle_id: row.vehicle_id.map(VehicleId),
         driver_name: row.driver_name,
         status: parse_status(&row.status)?,
-        tracking_code: row.code,
+        tracking_active: row.tracking_active,
         created_at: parse_ts(&row.created_at)?,
         updated_at: parse_ts(&row.updated_at)?,
     })
@@ -204,6 +301,18 @@ pub(crate) fn order_of_tenant(
 }
 
 pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> Result<Vec<Order>> {
+    // The cursor must be one of the caller's own orders. Another tenant's
+    // order gets the very answer an id that never existed gets, so a cursor
+    // cannot be used to probe which order ids exist.
+    if let Some(after) = &q.after {
+        let own: Option<i64> = c
+            .prepare_cached("SELECT 1 FROM orders WHERE id = ?1 AND tenant_id = ?2")?
+            .query_row(params![after.as_str(), tenant.as_str()], |r| r.get(0))
+            .optional()?;
+        if own.is_none() {
+            return Err(Error::invalid("after", UNKNOWN_CURSOR));
+        }
+    }
     let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.tenant_id = ?1");
     if q.status.is_some() {
         sql.push_str(" AND o.status = ?2");
@@ -236,6 +345,10 @@ pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> R
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|r| finish_order(c, r)).collect()
 }
+
+/// Why a cursor is refused, whatever is wrong with it (malformed, unknown, or
+/// another tenant's): one message, so the answer says nothing about which.
+pub(crate) const UNKNOWN_CURSOR: &str = "not a cursor from a previous page of this listing";
 
 pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>> {
     let mut stmt = c.prepare_cached(

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Store, StoreFuture, migrations, rows, writes};
 use crate::error::{Error, Result};
 use crate::model::{
-    EtaRecorded, ListQuery, NewEvent, NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta,
-    PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
+    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewEvent, NewOrder, NewPod, Order, OrderEvent,
+    OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
 };
 
 /// Queued write jobs before callers wait for room (backpressure).
@@ -211,12 +211,24 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
 }
 
 impl Store for SqliteStore {
-    fn create_tenant(&self, name: String, api_key_hash: String) -> StoreFuture<'_, Tenant> {
-        Box::pin(self.write(move |c| writes::insert_tenant(c, &name, &api_key_hash)))
+    fn create_tenant(&self, name: String, first_key: NewApiKey) -> StoreFuture<'_, Tenant> {
+        Box::pin(self.write(move |c| writes::insert_tenant(c, &name, &first_key)))
     }
 
-    fn tenant_by_key_hash(&self, api_key_hash: String) -> StoreFuture<'_, Option<Tenant>> {
-        Box::pin(self.read(move |c| rows::tenant_by_key_hash(c, &api_key_hash)))
+    fn authenticate(&self, api_key_hash: String) -> StoreFuture<'_, Option<(Tenant, ApiKey)>> {
+        Box::pin(self.read(move |c| rows::api_key_by_hash(c, &api_key_hash)))
+    }
+
+    fn create_api_key(&self, tenant: TenantId, key: NewApiKey) -> StoreFuture<'_, ApiKey> {
+        Box::pin(self.write(move |c| writes::insert_api_key(c, &tenant, &key)))
+    }
+
+    fn api_keys(&self, tenant: TenantId) -> StoreFuture<'_, Vec<ApiKey>> {
+        Box::pin(self.read(move |c| rows::api_keys(c, &tenant)))
+    }
+
+    fn revoke_api_key(&self, tenant: TenantId, key_id: String) -> StoreFuture<'_, ApiKey> {
+        Box::pin(self.write(move |c| writes::revoke_api_key(c, &tenant, &key_id)))
     }
 
     fn tenant_by_name(&self, name: String) -> StoreFuture<'_, Option<Tenant>> {

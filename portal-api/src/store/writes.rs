@@ -1,7 +1,8 @@
 //! Writing records into SQLite. Every function here runs on the writer thread
 //! inside a savepoint (see `sqlite.rs`), so each is atomic: the order, its stops,
 //! its first tracking code, its first timeline entry and its outbox message are
-//! written together or not at all.
+//! written together or not at all. Secrets (API keys, tracking codes) are written
+//! as their SHA-256 only.
 
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, StopKind};
@@ -11,8 +12,8 @@ use serde_json::json;
 use super::rows::{self, ts};
 use crate::error::{Error, Result};
 use crate::model::{
-    EtaRecorded, EventKind, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch,
-    PodMeta, PositionOutcome, Tenant, TenantId, VehicleFix,
+    ApiKey, EtaRecorded, EventKind, NewApiKey, NewEvent, NewOrder, NewPod, NewStop, Order,
+    OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, VehicleFix,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -50,7 +51,8 @@ fn outbox(
     Ok(())
 }
 
-pub(crate) fn insert_tenant(c: &Connection, name: &str, api_key_hash: &str) -> Result<Tenant> {
+/// A tenant and its first API key, together.
+pub(crate) fn insert_tenant(c: &Connection, name: &str, first_key: &NewApiKey) -> Result<Tenant> {
     let tenant = Tenant {
         id: TenantId(new_id("ten_")),
         name: name.to_owned(),
@@ -58,15 +60,60 @@ pub(crate) fn insert_tenant(c: &Connection, name: &str, api_key_hash: &str) -> R
     };
     exec(
         c,
-        "INSERT INTO tenants (id, name, api_key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![tenant.id.as_str(), name, ts(tenant.created_at)],
+    )?;
+    insert_api_key(c, &tenant.id, first_key)?;
+    Ok(tenant)
+}
+
+pub(crate) fn insert_api_key(c: &Connection, tenant: &TenantId, key: &NewApiKey) -> Result<ApiKey> {
+    let known: Option<i64> = c
+        .query_row(
+            "SELECT 1 FROM tenants WHERE id = ?1",
+            [tenant.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if known.is_none() {
+        return Err(Error::NotFound("tenant"));
+    }
+    let stored = ApiKey {
+        id: new_id("key_"),
+        tenant_id: tenant.clone(),
+        name: key.name.clone(),
+        prefix: key.prefix.clone(),
+        scopes: key.scopes.clone(),
+        created_at: now(),
+        revoked_at: None,
+    };
+    let scopes: Vec<&str> = stored.scopes.iter().map(|s| s.as_str()).collect();
+    exec(
+        c,
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
-            tenant.id.as_str(),
-            name,
-            api_key_hash,
-            ts(tenant.created_at)
+            stored.id,
+            tenant.as_str(),
+            stored.name,
+            stored.prefix,
+            key.key_hash,
+            scopes.join(","),
+            ts(stored.created_at),
         ],
     )?;
-    Ok(tenant)
+    Ok(stored)
+}
+
+/// Revokes one of the tenant's keys (revoking twice keeps the first time).
+pub(crate) fn revoke_api_key(c: &Connection, tenant: &TenantId, id: &str) -> Result<ApiKey> {
+    exec(
+        c,
+        "UPDATE api_keys SET revoked_at = ?1 \
+         WHERE id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL",
+        params![ts(now()), id, tenant.as_str()],
+    )?;
+    rows::api_key_of_tenant(c, tenant, id)?.ok_or(Error::NotFound("API key"))
 }
 
 fn insert_stops(c: &Connection, order: &OrderId, stops: &[NewStop]) -> Result<()> {
@@ -94,8 +141,8 @@ fn insert_stops(c: &Connection, order: &OrderId, stops: &[NewStop]) -> Result<()
 fn insert_code(c: &Connection, order: &OrderId, code: &str) -> Result<()> {
     exec(
         c,
-        "INSERT INTO tracking_codes (code_hash, code, order_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![secret_hash(code), code, order.as_str(), ts(now())],
+        "INSERT INTO tracking_codes (code_hash, order_id, created_at) VALUES (?1, ?2, ?3)",
+        params![secret_hash(code), order.as_str(), ts(now())],
     )?;
     Ok(())
 }

@@ -20,7 +20,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub key_a: String,
     pub key_b: String,
-    _dir: tempfile::TempDir,
+    /// The SQLite file's URL (a second node may open it too).
+    pub db_url: String,
+    pub dir: tempfile::TempDir,
 }
 
 pub async fn test_app_with(
@@ -50,7 +52,8 @@ pub async fn test_app_with(
         store,
         key_a,
         key_b,
-        _dir: dir,
+        db_url: url,
+        dir,
     }
 }
 
