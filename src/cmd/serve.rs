@@ -106,6 +106,28 @@ pub(crate) struct ServeArgs {
     /// …and per second after it.
     #[arg(long, default_value_t = 2.0)]
     public_per_s: f64,
+    /// Positions older than this (device time) are refused on every path
+    /// (`stale_time`), seconds; default a week of ELD buffering.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    max_fix_age_s: i64,
+    /// A fix farther from its truck's last good one than this speed allows is
+    /// an outlier (`implausible_jump`), km/h.
+    #[arg(long, default_value_t = 200.0)]
+    max_jump_kph: f64,
+}
+
+impl ServeArgs {
+    /// The one position rule set of every path (HTTP, the bus, Kafka).
+    fn position_rules(&self) -> anyhow::Result<ValidationRules> {
+        let rules = ValidationRules {
+            max_age_s: self.max_fix_age_s,
+            ..ValidationRules::RECOMMENDED
+        };
+        rules
+            .validate()
+            .map_err(|e| bad_input(format!("--max-fix-age-s {}: {e}", self.max_fix_age_s)))?;
+        Ok(rules)
+    }
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -120,6 +142,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("--orders-every-s", args.orders_every_s),
         ("--recustomize-every-s", args.recustomize_every_s),
         ("--save-learned-every-s", args.save_learned_every_s),
+        ("--max-jump-kph", args.max_jump_kph),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(bad_input(format!(
@@ -204,7 +227,9 @@ async fn serve(
         };
         format!("http://{host}")
     });
+    let rules = args.position_rules()?;
     let mut config = PortalConfig::recommended(&public_url);
+    config.position_rules = rules;
     config.tile_url = args.tile_url.clone();
     config.public_burst = args.public_burst;
     config.public_per_s = args.public_per_s;
@@ -220,6 +245,7 @@ async fn serve(
     };
     let router = Arc::new(router);
     let mut live_config = LiveConfig::truck(time_zone);
+    live_config.plausibility.max_speed_mps = args.max_jump_kph / 3.6;
     live_config.recustomize_every_s = args.recustomize_every_s;
     live_config.traffic.profile_relearn_every_s = args.relearn_profile_every_s;
     live_config.shards = args.engine_shards.unwrap_or_else(|| {
@@ -284,12 +310,9 @@ async fn serve(
         store.clone(),
     ));
     let consumer = match (memory_consumer, &bus_url) {
-        (Some(consumer), _) => tokio::spawn(consumer.run(
-            Arc::clone(&sink),
-            stats.clone(),
-            ValidationRules::RECOMMENDED,
-            shutdown.clone(),
-        )),
+        (Some(consumer), _) => {
+            tokio::spawn(consumer.run(Arc::clone(&sink), stats.clone(), rules, shutdown.clone()))
+        }
         (
             None,
             BusUrl::Kafka {
@@ -299,6 +322,7 @@ async fn serve(
             },
         ) => {
             let mut config = KafkaSourceConfig::recommended(brokers, &args.kafka_group, topic);
+            config.rules = rules;
             config.tenant = tenant.clone();
             let (sink, stats, shutdown) = (Arc::clone(&sink), stats.clone(), shutdown.clone());
             tokio::spawn(async move {
