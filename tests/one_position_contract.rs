@@ -101,15 +101,9 @@ async fn serve_portal(dir: &std::path::Path) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_kafka_refuse_the_same_bad_fix_for_the_same_reason() {
-    let brokers = std::env::var("TRACKER_TEST_KAFKA").ok();
-    let reachable = brokers.as_deref().is_some_and(|a| {
-        a.parse::<SocketAddr>()
-            .is_ok_and(|s| std::net::TcpStream::connect_timeout(&s, Duration::from_secs(2)).is_ok())
-    });
-    if !portal_support::service_available("the Kafka broker of TRACKER_TEST_KAFKA", reachable) {
+    let Some((brokers, topic)) = portal_support::kafka_broker("contract") else {
         return;
-    }
-    let brokers = brokers.expect("checked");
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let (base, key) = serve_portal(dir.path()).await;
     let now = Utc::now();
@@ -141,8 +135,6 @@ async fn http_and_kafka_refuse_the_same_bad_fix_for_the_same_reason() {
 
     // Over Kafka, on a topic bound to a tenant: the same fixes become dead
     // letters with the same reasons.
-    let nanos = now.timestamp_nanos_opt().unwrap_or_default();
-    let topic = format!("t-contract-{}-{nanos}", std::process::id());
     ensure_topics(&brokers, &[(&topic, 1)])
         .await
         .expect("topic");

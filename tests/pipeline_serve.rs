@@ -118,19 +118,9 @@ async fn a_demo_truck_moves_on_its_page_and_its_eta_arrives_over_the_memory_bus(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn positions_through_kafka_reach_the_page_with_an_eta() {
-    let brokers = std::env::var("TRACKER_TEST_KAFKA").ok();
-    let reachable = brokers.as_deref().is_some_and(|a| {
-        a.parse::<std::net::SocketAddr>()
-            .is_ok_and(|s| std::net::TcpStream::connect_timeout(&s, Duration::from_secs(2)).is_ok())
-    });
-    if !portal_support::service_available("the Kafka broker of TRACKER_TEST_KAFKA", reachable) {
+    let Some((brokers, topic)) = portal_support::kafka_broker("pipeline") else {
         return;
-    }
-    let brokers = brokers.expect("checked");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let topic = format!("t-pipeline-{}-{nanos}", std::process::id());
+    };
     let bus = format!("kafka://{brokers}/{topic}");
     let group = format!("g-{topic}");
     let dir = tempfile::tempdir().expect("temp dir");

@@ -18,6 +18,25 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 
+/// Publishes `(key, payload, format header)` records, one per produce batch.
+async fn publish(brokers: &str, topic: &str, records: &[(Option<&str>, &[u8], Option<&str>)]) {
+    tansu_publisher(brokers, topic)
+        .send_all(
+            &records
+                .iter()
+                .map(|(key, payload, format)| OutRecord {
+                    key: key.map(str::as_bytes),
+                    payload,
+                    headers: format
+                        .map(|f| vec![("format", f.as_bytes())])
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect("published");
+}
+
 /// Waits until `cond` holds, failing the test after `limit`.
 async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -70,22 +89,7 @@ async fn vendor_formats_and_dead_letters_end_to_end() {
         (Some("C3"), garbage.as_slice(), None),
         (Some("C4"), canonical.as_bytes(), Some("omnitracs")),
     ];
-    let publisher = tansu_publisher(&brokers, &topic);
-    publisher
-        .send_all(
-            &records
-                .iter()
-                .map(|(key, payload, format)| OutRecord {
-                    key: key.map(str::as_bytes),
-                    payload,
-                    headers: format
-                        .map(|f| vec![("format", f.as_bytes())])
-                        .unwrap_or_default(),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .await
-        .expect("published");
+    publish(&brokers, &topic, &records).await;
 
     let sink = TestSink::default();
     let stats = Arc::new(IngestStats::new());
@@ -292,22 +296,7 @@ async fn on_an_unbound_topic_a_message_names_its_tenant_or_is_dead_lettered_no_t
         // The body and the key disagree.
         (Some("ten_b/truck-7"), named.as_bytes(), None),
     ];
-    let publisher = tansu_publisher(&brokers, &topic);
-    publisher
-        .send_all(
-            &records
-                .iter()
-                .map(|(key, payload, format)| OutRecord {
-                    key: key.map(str::as_bytes),
-                    payload,
-                    headers: format
-                        .map(|f| vec![("format", f.as_bytes())])
-                        .unwrap_or_default(),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .await
-        .expect("published");
+    publish(&brokers, &topic, &records).await;
 
     let sink = TestSink::default();
     let stats = Arc::new(IngestStats::new());

@@ -37,6 +37,25 @@ pub fn redis_available() -> bool {
     service_available("Redis at 127.0.0.1:6379", up)
 }
 
+/// The Kafka broker of `TRACKER_TEST_KAFKA` (tansu, started by `.ci/test`)
+/// and a topic name no other test or run uses, or `None` when it is absent
+/// outside CI.
+pub fn kafka_broker(test: &str) -> Option<(String, String)> {
+    let brokers = std::env::var("TRACKER_TEST_KAFKA").ok();
+    let reachable = brokers.as_deref().is_some_and(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .is_ok_and(|s| std::net::TcpStream::connect_timeout(&s, Duration::from_secs(2)).is_ok())
+    });
+    if !service_available("the Kafka broker of TRACKER_TEST_KAFKA", reachable) {
+        return None;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let topic = format!("t-{test}-{}-{nanos}", std::process::id());
+    Some((brokers?, topic))
+}
+
 /// A running `tracker serve`, killed on drop.
 pub struct Server {
     child: Child,
