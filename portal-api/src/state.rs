@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use road_graph::RoadGraph;
 
+use crate::api::TrustedProxies;
 use crate::error::{Error, Result};
 use crate::fanout::FanOut;
 use crate::live::{DirectIntake, LiveUpdates, PositionIntake};
@@ -30,6 +31,9 @@ pub struct PortalConfig {
     pub pod_max_bytes: usize,
     /// Largest accepted `POST /api/v1/positions` batch (items).
     pub max_batch: usize,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// for the public rate limit; none by default (the socket peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl PortalConfig {
@@ -43,6 +47,7 @@ impl PortalConfig {
             heartbeat: Duration::from_secs(20),
             pod_max_bytes: 10 * 1024 * 1024,
             max_batch: 10_000,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 
@@ -105,6 +110,13 @@ pub(crate) struct Metrics {
     pub(crate) ws_opened_total: std::sync::atomic::AtomicU64,
     pub(crate) ws_resyncs_total: std::sync::atomic::AtomicU64,
     pub(crate) ws_messages_total: std::sync::atomic::AtomicU64,
+    /// Open HTTP connections under the cap (upgraded WebSockets included).
+    pub(crate) http_connections_open: std::sync::atomic::AtomicI64,
+    /// Connections answered `503 overloaded` because the cap was reached.
+    pub(crate) http_connections_refused_total: std::sync::atomic::AtomicU64,
+    /// Counters owned by the embedding program (for example failed log
+    /// writes), exported by name as they are.
+    pub(crate) external: parking_lot::Mutex<Vec<(&'static str, Arc<std::sync::atomic::AtomicU64>)>>,
 }
 
 impl AppState {
@@ -148,6 +160,12 @@ impl AppState {
 
     pub fn config(&self) -> &PortalConfig {
         &self.inner.config
+    }
+
+    /// Exports a counter the embedding program keeps (for example failed log
+    /// writes) on `/metrics` as `name`, a Prometheus counter name.
+    pub fn export_counter(&self, name: &'static str, value: Arc<std::sync::atomic::AtomicU64>) {
+        self.inner.metrics.external.lock().push((name, value));
     }
 
     /// The public tracking URL of a code.

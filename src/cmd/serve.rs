@@ -28,13 +28,14 @@ use engine::{LiveConfig, LiveEngine, Metric, Router, SpeedProfile, TurnCosts};
 use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
 use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
 use portal_api::demo::DemoPlace;
-use portal_api::{AppState, PortalConfig};
+use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
 use road_graph::{LatLon, RoadGraph};
 
 use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::{self, BusIntake, EngineSink, SharedEngine};
 
 use super::bad_input;
+use super::output::{eprint_line, print_line};
 
 /// The bundled demo map: central Baltimore, © OpenStreetMap contributors (ODbL),
 /// see `src/data/README.md`.
@@ -106,6 +107,42 @@ pub(crate) struct ServeArgs {
     /// …and per second after it.
     #[arg(long, default_value_t = 2.0)]
     public_per_s: f64,
+    /// A reverse proxy (CIDR or address; repeatable) whose `Forwarded` /
+    /// `X-Forwarded-For` names the client for the public rate limit.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers (from its first byte,
+    /// or from connecting for a new connection).
+    #[arg(long, default_value_t = 10.0)]
+    header_read_timeout_s: f64,
+    /// Seconds a connection may sit with no bytes moving before it is closed
+    /// (WebSockets are exempt).
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout_s: f64,
+    /// Open connections (WebSockets included) above which new ones are answered
+    /// 503 (default: the open-files limit less a reserve).
+    #[arg(long, env = "TRACKER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+}
+
+/// File descriptors kept back from the connection cap: the store, the bus, the
+/// fan-out, the log and the sockets being answered 503.
+const FD_RESERVE: usize = 512;
+
+/// The connection cap when `--max-connections` is not given: the soft limit on
+/// open files less [`FD_RESERVE`] (at least 64), or 10,000 where that limit
+/// cannot be read (not Linux, or unlimited).
+fn default_max_connections() -> usize {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+    match soft_limit {
+        Some(open_files) => open_files.saturating_sub(FD_RESERVE).max(64),
+        None => 10_000,
+    }
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -120,6 +157,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("--orders-every-s", args.orders_every_s),
         ("--recustomize-every-s", args.recustomize_every_s),
         ("--save-learned-every-s", args.save_learned_every_s),
+        ("--header-read-timeout-s", args.header_read_timeout_s),
+        ("--idle-timeout-s", args.idle_timeout_s),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(bad_input(format!(
@@ -137,12 +176,25 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .parse()
         .map_err(|e| bad_input(format!("--listen {}: {e}", args.listen)))?;
+    let limits = ServerLimits {
+        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout_s),
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout_s),
+        max_connections: args.max_connections.unwrap_or_else(default_max_connections),
+    };
+    limits.validate().map_err(bad_input)?;
+    let trusted_proxies = TrustedProxies::parse(&args.trusted_proxies)
+        .map_err(|e| bad_input(format!("--trusted-proxy: {e}")))?;
     let graph = Arc::new(load_map(args.map.as_ref())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args, listen, graph, bus, time_zone))
+    let server = Server {
+        listen,
+        limits,
+        trusted_proxies,
+    };
+    runtime.block_on(serve(args, server, graph, bus, time_zone))
 }
 
 /// Opens `--map`, or the bundled map (cached as a snapshot in the temp directory
@@ -179,9 +231,17 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
     Ok(graph)
 }
 
+/// The HTTP server's settings, validated from the flags.
+#[derive(Debug)]
+struct Server {
+    listen: SocketAddr,
+    limits: ServerLimits,
+    trusted_proxies: TrustedProxies,
+}
+
 async fn serve(
     args: ServeArgs,
-    listen: SocketAddr,
+    server: Server,
     graph: Arc<RoadGraph>,
     bus_url: BusUrl,
     time_zone: Tz,
@@ -192,6 +252,7 @@ async fn serve(
     let fanout = portal_api::open_fanout(&args.fanout)
         .await
         .map_err(|e| bad_input(format!("--fanout {}: {e}", args.fanout)))?;
+    let listen = server.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -208,6 +269,7 @@ async fn serve(
     config.tile_url = args.tile_url.clone();
     config.public_burst = args.public_burst;
     config.public_per_s = args.public_per_s;
+    config.trusted_proxies = server.trusted_proxies;
 
     // The engine: the routing hierarchy (built once per map) and the live state.
     let router = {
@@ -267,6 +329,10 @@ async fn serve(
         Some(graph.clone()),
     )
     .map_err(bad_input)?;
+    state.export_counter(
+        "tracker_log_write_failures_total",
+        super::output::write_failures(),
+    );
 
     // What the engine learned before a restart, then the orders, so the first
     // positions find their trackers and their windows.
@@ -318,21 +384,21 @@ async fn serve(
             .context("starting the metric thread")?
     };
 
-    println!("listening on http://{local}");
+    print_line(&format!("listening on http://{local}"));
     if args.demo > 0 {
         let places = demo_places(&graph);
         let seed = portal_api::demo::seed(&*store, args.demo, &places, time_zone, Utc::now())
             .await
             .context("creating the demo orders")?;
         if let Some(key) = &seed.new_api_key {
-            eprintln!(
+            eprint_line(&format!(
                 "demo tenant {} created; its API key (shown once): {key}",
                 seed.tenant.id
-            );
+            ));
         }
         for order in &seed.orders {
             if let Some(code) = &order.tracking_code {
-                println!("demo tracking page: {}", state.tracking_url(code));
+                print_line(&format!("demo tracking page: {}", state.tracking_url(code)));
             }
         }
         // The demo orders' trackers before the first demo fix.
@@ -360,9 +426,7 @@ async fn serve(
         });
     }
 
-    let app = portal_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    portal_api::serve(listener, state, server.limits, shutdown_signal())
         .await
         .context("serving HTTP")?;
     // Stop taking positions, finish what the bus holds, then stop.
@@ -387,7 +451,7 @@ async fn serve(
         dropped_events = sink.dropped_events(),
         "pipeline stopped"
     );
-    eprintln!("stopped");
+    eprint_line("stopped");
     Ok(())
 }
 

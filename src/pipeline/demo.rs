@@ -163,10 +163,10 @@ pub(crate) async fn run_demo(
                         fleet.send(&truck.vehicle, LatLon::new(stop.lat, stop.lon));
                     }
                     if let Some(code) = &order.tracking_code {
-                        println!(
+                        crate::cmd::output::print_line(&format!(
                             "demo tracking page: {}/t/{code}",
                             settings.public_url.trim_end_matches('/')
-                        );
+                        ));
                     }
                     truck.order = Some(order);
                 }

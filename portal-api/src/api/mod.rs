@@ -5,6 +5,7 @@
 
 mod assets;
 mod basemap;
+mod client_ip;
 mod openapi;
 mod orders;
 mod positions;
@@ -14,11 +15,12 @@ mod validate;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde_json::Value;
 
 use crate::error::AppError;
@@ -26,6 +28,7 @@ use crate::model::Tenant;
 use crate::secrets::secret_hash;
 use crate::state::AppState;
 
+pub use client_ip::TrustedProxies;
 pub use openapi::OPENAPI_JSON;
 pub(crate) use validate::parse_position;
 
@@ -54,11 +57,35 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
 ];
 
+/// The body limit of routes that name none: status changes, ETAs, patches.
+const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// `POST /api/v1/orders`: an order with many stops and long notes fits easily.
+const ORDER_BODY_BYTES: usize = 1024 * 1024;
+/// `POST /api/v1/positions`, per position of the largest batch: a vendor's shape
+/// with every optional field is well under this.
+const POSITION_BODY_BYTES: usize = 1024;
+
+/// A route's body limit, as an extension, so that [`JsonBody`] can name it in
+/// its 413.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
+
+/// `route` with a body limit of `bytes` (over it: 413 naming the limit).
+fn limited(route: MethodRouter<AppState>, bytes: usize) -> MethodRouter<AppState> {
+    route
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(bytes))
+        .layer::<_, std::convert::Infallible>(Extension(BodyLimit(bytes)))
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let pod_limit = state.config().pod_max_bytes + 64 * 1024;
+    let positions_limit = state.config().max_batch.saturating_mul(POSITION_BODY_BYTES);
     Router::new()
-        .route("/api/v1/orders", post(orders::create).get(orders::list))
+        .route(
+            "/api/v1/orders",
+            limited(post(orders::create), ORDER_BODY_BYTES).get(orders::list),
+        )
         .route(
             "/api/v1/orders/{id}",
             get(orders::get_one).patch(orders::update),
@@ -67,7 +94,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/eta", post(orders::post_eta))
         .route(
             "/api/v1/orders/{id}/pod",
-            post(orders::upload_pod).layer(DefaultBodyLimit::max(pod_limit)),
+            limited(post(orders::upload_pod), pod_limit),
         )
         .route(
             "/api/v1/orders/{id}/pod/{pod_id}",
@@ -81,7 +108,10 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/orders/{id}/tracking-link",
             delete(orders::revoke_link),
         )
-        .route("/api/v1/positions", post(positions::post_batch))
+        .route(
+            "/api/v1/positions",
+            limited(post(positions::post_batch), positions_limit),
+        )
         .route("/api/v1/track/{code}", get(track::track_json))
         .route("/api/v1/map/roads", get(basemap::roads))
         .route("/api/openapi.json", get(openapi::document))
@@ -93,6 +123,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(track::metrics))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        // Route limits above sit inside these, so they win where they are set.
+        .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
+        .layer(Extension(BodyLimit(SMALL_BODY_BYTES)))
         .with_state(state)
 }
 
@@ -140,21 +173,23 @@ impl FromRequestParts<AppState> for AuthTenant {
     }
 }
 
-/// The client's address (the socket peer; unspecified when served without a
-/// socket, as in tests).
+/// The client's address: the socket peer, or, when the peer is a trusted
+/// reverse proxy, the client it forwards for (see [`TrustedProxies`]).
+/// Unspecified when served without a socket, as in tests.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
+        let trusted = &state.config().trusted_proxies;
+        Ok(ClientIp(trusted.client_ip(peer, &parts.headers)))
     }
 }
 
@@ -198,14 +233,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "the body must be JSON (`Content-Type: application/json`)",
             ));
         }
+        let limit = req.extensions().get::<BodyLimit>().copied();
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| {
-                AppError::new(
+            .map_err(|e| match limit {
+                Some(BodyLimit(limit_bytes)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        format!("`body`: over this route's limit of {limit_bytes} bytes"),
+                    )
+                }
+                _ => AppError::new(
                     e.status(),
                     "bad_body",
                     format!("reading the body: {}", e.body_text()),
-                )
+                ),
             })?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             AppError::new(
