@@ -243,7 +243,10 @@ async fn connections_over_the_cap_get_a_json_503_and_the_cap_frees_when_one_clos
         if reply.status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "the cap stayed full after a close");
+        assert!(
+            Instant::now() < deadline,
+            "the cap stayed full after a close"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(get(&mut second, "/healthz", "").await.status, 200);
@@ -259,8 +262,7 @@ async fn lookup_from(server: SocketAddr, local: Ipv4Addr, extra: &str) -> u16 {
 }
 
 #[tokio::test]
-async fn customers_behind_a_trusted_proxy_get_their_own_buckets_and_nobody_else_escapes_theirs()
-{
+async fn customers_behind_a_trusted_proxy_get_their_own_buckets_and_nobody_else_escapes_theirs() {
     let mut config = PortalConfig::recommended("https://track.example.com");
     config.public_burst = 2;
     config.public_per_s = 0.01;
@@ -316,9 +318,18 @@ async fn bodies_over_a_routes_limit_are_413_naming_the_limit() {
         json_request(Method::POST, "/api/v1/orders", &t.key_a, order.to_string()),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
     assert_eq!(reply.json["error"]["code"], "body_too_large");
-    assert!(error_message(&reply).contains("1048576 bytes"), "{}", reply.text);
+    assert!(
+        error_message(&reply).contains("1048576 bytes"),
+        "{}",
+        reply.text
+    );
 
     // Positions: sized by the batch limit (10 items here, 1 KiB each).
     let padding = "x".repeat(2048);
@@ -328,11 +339,25 @@ async fn bodies_over_a_routes_limit_are_413_naming_the_limit() {
                         "lat": 39.28, "lon": -76.61, "note": padding.repeat(4)}]);
     let reply = send(
         &t.app,
-        json_request(Method::POST, "/api/v1/positions", &t.key_a, batch.to_string()),
+        json_request(
+            Method::POST,
+            "/api/v1/positions",
+            &t.key_a,
+            batch.to_string(),
+        ),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
-    assert!(error_message(&reply).contains("10240 bytes"), "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
+    assert!(
+        error_message(&reply).contains("10240 bytes"),
+        "{}",
+        reply.text
+    );
 
     // Everything else is small: a status change of 100 KiB.
     let created = create_order(&t.app, &t.key_a, "SMALL-1", Some("TRUCK-2")).await;
@@ -348,8 +373,17 @@ async fn bodies_over_a_routes_limit_are_413_naming_the_limit() {
         ),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
-    assert!(error_message(&reply).contains("65536 bytes"), "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
+    assert!(
+        error_message(&reply).contains("65536 bytes"),
+        "{}",
+        reply.text
+    );
 
     // Under the limits, the same routes answer as ever.
     let reply = set_status(&t.app, &t.key_a, id, "dispatched").await;
