@@ -168,6 +168,8 @@ async fn serve_connection(
         }
     });
     let connection = hyper::server::conn::http1::Builder::new()
+        // The watchdog above owns the header timeout (see the module's notes).
+        .header_read_timeout(None)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
