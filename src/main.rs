@@ -66,7 +66,7 @@ fn main() -> ExitCode {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>()
                 .join(": ");
-            eprintln!("error: {message}");
+            cmd::output::eprint_line(&format!("error: {message}"));
             if bad_input {
                 ExitCode::from(2)
             } else {

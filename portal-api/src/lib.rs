@@ -22,12 +22,13 @@ mod model;
 mod page;
 mod ratelimit;
 mod secrets;
+mod server;
 mod state;
 mod store;
 mod view;
 mod ws;
 
-pub use api::{OPENAPI_JSON, ROUTES, app};
+pub use api::{OPENAPI_JSON, ROUTES, TrustedProxies, app};
 pub use error::{AppError, Error, Result};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
@@ -44,6 +45,7 @@ pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
 };
+pub use server::{ServerLimits, serve};
 pub use state::{AppState, PortalConfig};
 pub use store::{SqliteStore, Store, StoreFuture, open_store};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};

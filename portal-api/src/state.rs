@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use road_graph::RoadGraph;
 
+use crate::api::TrustedProxies;
 use crate::error::{Error, Result};
 use crate::fanout::FanOut;
 use crate::live::{DirectIntake, LiveUpdates, PositionIntake};
@@ -33,6 +34,9 @@ pub struct PortalConfig {
     /// The position rules: the same as every other source's (the binary
     /// passes the ones it gives ingest).
     pub position_rules: engine::ValidationRules,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// for the public rate limit; none by default (the socket peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl PortalConfig {
@@ -47,6 +51,7 @@ impl PortalConfig {
             pod_max_bytes: 10 * 1024 * 1024,
             max_batch: 10_000,
             position_rules: engine::ValidationRules::RECOMMENDED,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 
@@ -109,6 +114,13 @@ pub(crate) struct Metrics {
     pub(crate) ws_opened_total: std::sync::atomic::AtomicU64,
     pub(crate) ws_resyncs_total: std::sync::atomic::AtomicU64,
     pub(crate) ws_messages_total: std::sync::atomic::AtomicU64,
+    /// Open HTTP connections under the cap (upgraded WebSockets included).
+    pub(crate) http_connections_open: std::sync::atomic::AtomicI64,
+    /// Connections answered `503 overloaded` because the cap was reached.
+    pub(crate) http_connections_refused_total: std::sync::atomic::AtomicU64,
+    /// Counters owned by the embedding program (for example failed log
+    /// writes), exported by name as they are.
+    pub(crate) external: parking_lot::Mutex<Vec<(&'static str, Arc<std::sync::atomic::AtomicU64>)>>,
 }
 
 impl AppState {
@@ -152,6 +164,12 @@ impl AppState {
 
     pub fn config(&self) -> &PortalConfig {
         &self.inner.config
+    }
+
+    /// Exports a counter the embedding program keeps (for example failed log
+    /// writes) on `/metrics` as `name`, a Prometheus counter name.
+    pub fn export_counter(&self, name: &'static str, value: Arc<std::sync::atomic::AtomicU64>) {
+        self.inner.metrics.external.lock().push((name, value));
     }
 
     /// The public tracking URL of a code.

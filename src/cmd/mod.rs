@@ -4,6 +4,7 @@
 pub(crate) mod eta_eval;
 pub(crate) mod graph;
 pub(crate) mod matching;
+pub(crate) mod output;
 pub(crate) mod route;
 pub(crate) mod serve;
 pub(crate) mod simulate;
@@ -44,13 +45,15 @@ pub(crate) fn open_map(path: &Path) -> anyhow::Result<(RoadGraph, Option<ImportR
 }
 
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise (the long-running
-/// commands: `serve`, `simulate`).
+/// commands: `serve`, `simulate`). A line that cannot be written is dropped and
+/// counted ([`output::StderrOrDrop`]), never a panic.
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(output::StderrOrDrop)
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -28,13 +28,14 @@ use engine::{LiveConfig, LiveEngine, Metric, Router, SpeedProfile, TurnCosts};
 use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
 use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
 use portal_api::demo::DemoPlace;
-use portal_api::{AppState, PortalConfig};
+use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
 use road_graph::{LatLon, RoadGraph};
 
 use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::{self, BusIntake, EngineSink, SharedEngine};
 
 use super::bad_input;
+use super::output::{eprint_line, print_line};
 
 /// The bundled demo map: central Baltimore, © OpenStreetMap contributors (ODbL),
 /// see `src/data/README.md`.
@@ -114,6 +115,22 @@ pub(crate) struct ServeArgs {
     /// an outlier (`implausible_jump`), km/h.
     #[arg(long, default_value_t = 200.0)]
     max_jump_kph: f64,
+    /// A reverse proxy (CIDR or address; repeatable) whose `Forwarded` /
+    /// `X-Forwarded-For` names the client for the public rate limit.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers (from its first byte,
+    /// or from connecting for a new connection).
+    #[arg(long, default_value_t = 10.0)]
+    header_read_timeout_s: f64,
+    /// Seconds a connection may sit with no bytes moving before it is closed
+    /// (WebSockets are exempt).
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout_s: f64,
+    /// Open connections (WebSockets included) above which new ones are answered
+    /// 503 (default: the open-files limit less a reserve).
+    #[arg(long, env = "TRACKER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
 }
 
 impl ServeArgs {
@@ -130,6 +147,26 @@ impl ServeArgs {
     }
 }
 
+/// File descriptors kept back from the connection cap: the store, the bus, the
+/// fan-out, the log and the sockets being answered 503.
+const FD_RESERVE: usize = 512;
+
+/// The connection cap when `--max-connections` is not given: the soft limit on
+/// open files less [`FD_RESERVE`] (at least 64), or 10,000 where that limit
+/// cannot be read (not Linux, or unlimited).
+fn default_max_connections() -> usize {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+    match soft_limit {
+        Some(open_files) => open_files.saturating_sub(FD_RESERVE).max(64),
+        None => 10_000,
+    }
+}
+
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     super::init_logging();
     let bus = BusUrl::parse(&args.bus).map_err(|e| bad_input(format!("--bus: {e}")))?;
@@ -143,6 +180,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("--recustomize-every-s", args.recustomize_every_s),
         ("--save-learned-every-s", args.save_learned_every_s),
         ("--max-jump-kph", args.max_jump_kph),
+        ("--header-read-timeout-s", args.header_read_timeout_s),
+        ("--idle-timeout-s", args.idle_timeout_s),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(bad_input(format!(
@@ -160,12 +199,25 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .parse()
         .map_err(|e| bad_input(format!("--listen {}: {e}", args.listen)))?;
+    let limits = ServerLimits {
+        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout_s),
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout_s),
+        max_connections: args.max_connections.unwrap_or_else(default_max_connections),
+    };
+    limits.validate().map_err(bad_input)?;
+    let trusted_proxies = TrustedProxies::parse(&args.trusted_proxies)
+        .map_err(|e| bad_input(format!("--trusted-proxy: {e}")))?;
     let graph = Arc::new(load_map(args.map.as_ref())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args, listen, graph, bus, time_zone))
+    let server = Server {
+        listen,
+        limits,
+        trusted_proxies,
+    };
+    runtime.block_on(serve(args, server, graph, bus, time_zone))
 }
 
 /// Opens `--map`, or the bundled map (cached as a snapshot in the temp directory
@@ -202,9 +254,17 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
     Ok(graph)
 }
 
+/// The HTTP server's settings, validated from the flags.
+#[derive(Debug)]
+struct Server {
+    listen: SocketAddr,
+    limits: ServerLimits,
+    trusted_proxies: TrustedProxies,
+}
+
 async fn serve(
     args: ServeArgs,
-    listen: SocketAddr,
+    server: Server,
     graph: Arc<RoadGraph>,
     bus_url: BusUrl,
     time_zone: Tz,
@@ -215,6 +275,7 @@ async fn serve(
     let fanout = portal_api::open_fanout(&args.fanout)
         .await
         .map_err(|e| bad_input(format!("--fanout {}: {e}", args.fanout)))?;
+    let listen = server.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -233,6 +294,7 @@ async fn serve(
     config.tile_url = args.tile_url.clone();
     config.public_burst = args.public_burst;
     config.public_per_s = args.public_per_s;
+    config.trusted_proxies = server.trusted_proxies;
 
     // The engine: the routing hierarchy (built once per map) and the live state.
     let router = {
@@ -298,6 +360,10 @@ async fn serve(
         Some(graph.clone()),
     )
     .map_err(bad_input)?;
+    state.export_counter(
+        "tracker_log_write_failures_total",
+        super::output::write_failures(),
+    );
 
     // What the engine learned before a restart, then the orders, so the first
     // positions find their trackers and their windows.
@@ -355,22 +421,22 @@ async fn serve(
             .context("starting the metric thread")?
     };
 
-    println!("listening on http://{local}");
+    print_line(&format!("listening on http://{local}"));
     if args.demo > 0 {
         let places = demo_places(&graph);
         let seed = portal_api::demo::seed(&*store, args.demo, &places, time_zone, Utc::now())
             .await
             .context("creating the demo orders")?;
         if let Some(key) = &seed.new_api_key {
-            eprintln!(
+            eprint_line(&format!(
                 "demo tenant {} created; its API key (shown once): {key}",
                 seed.tenant.id
-            );
+            ));
         }
         // Reused demo orders had their codes rotated: the store keeps no
         // code it could show again.
         for code in &seed.tracking_codes {
-            println!("demo tracking page: {}", state.tracking_url(code));
+            print_line(&format!("demo tracking page: {}", state.tracking_url(code)));
         }
         // Pages still open on the old links (on other nodes sharing the store
         // and fan-out) re-check their codes and close.
@@ -404,9 +470,7 @@ async fn serve(
         });
     }
 
-    let app = portal_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    portal_api::serve(listener, state, server.limits, shutdown_signal())
         .await
         .context("serving HTTP")?;
     // Stop taking positions, finish what the bus holds, then stop.
@@ -431,7 +495,7 @@ async fn serve(
         dropped_events = sink.dropped_events(),
         "pipeline stopped"
     );
-    eprintln!("stopped");
+    eprint_line("stopped");
     Ok(())
 }
 

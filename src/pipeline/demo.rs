@@ -165,10 +165,10 @@ pub(crate) async fn run_demo(
                     for stop in &order.stops {
                         fleet.send(&truck.vehicle, LatLon::new(stop.lat, stop.lon));
                     }
-                    println!(
+                    crate::cmd::output::print_line(&format!(
                         "demo tracking page: {}/t/{code}",
                         settings.public_url.trim_end_matches('/')
-                    );
+                    ));
                     truck.order = Some(order);
                 }
                 Err(err) => tracing::warn!(error = %err, "creating the next demo load failed"),

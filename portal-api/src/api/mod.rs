@@ -6,6 +6,7 @@
 
 mod assets;
 mod basemap;
+mod client_ip;
 mod keys;
 mod openapi;
 mod orders;
@@ -16,11 +17,12 @@ mod validate;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde_json::Value;
 
 use crate::error::AppError;
@@ -28,6 +30,7 @@ use crate::model::{Scope, Tenant};
 use crate::secrets::secret_hash;
 use crate::state::AppState;
 
+pub use client_ip::TrustedProxies;
 pub use openapi::OPENAPI_JSON;
 
 /// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
@@ -58,11 +61,35 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
 ];
 
+/// The body limit of routes that name none: status changes, ETAs, patches.
+const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// `POST /api/v1/orders`: an order with many stops and long notes fits easily.
+const ORDER_BODY_BYTES: usize = 1024 * 1024;
+/// `POST /api/v1/positions`, per position of the largest batch: a vendor's shape
+/// with every optional field is well under this.
+const POSITION_BODY_BYTES: usize = 1024;
+
+/// A route's body limit, as an extension, so that [`JsonBody`] can name it in
+/// its 413.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
+
+/// `route` with a body limit of `bytes` (over it: 413 naming the limit).
+fn limited(route: MethodRouter<AppState>, bytes: usize) -> MethodRouter<AppState> {
+    route
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(bytes))
+        .layer::<_, std::convert::Infallible>(Extension(BodyLimit(bytes)))
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let pod_limit = state.config().pod_max_bytes + 64 * 1024;
+    let positions_limit = state.config().max_batch.saturating_mul(POSITION_BODY_BYTES);
     Router::new()
-        .route("/api/v1/orders", post(orders::create).get(orders::list))
+        .route(
+            "/api/v1/orders",
+            limited(post(orders::create), ORDER_BODY_BYTES).get(orders::list),
+        )
         .route(
             "/api/v1/orders/{id}",
             get(orders::get_one).patch(orders::update),
@@ -71,7 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/eta", post(orders::post_eta))
         .route(
             "/api/v1/orders/{id}/pod",
-            post(orders::upload_pod).layer(DefaultBodyLimit::max(pod_limit)),
+            limited(post(orders::upload_pod), pod_limit),
         )
         .route(
             "/api/v1/orders/{id}/pod/{pod_id}",
@@ -85,7 +112,10 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/orders/{id}/tracking-link",
             delete(orders::revoke_link),
         )
-        .route("/api/v1/positions", post(positions::post_batch))
+        .route(
+            "/api/v1/positions",
+            limited(post(positions::post_batch), positions_limit),
+        )
         .route("/api/v1/api-keys", post(keys::create).get(keys::list))
         .route("/api/v1/api-keys/{id}", delete(keys::revoke))
         .route("/api/v1/track/{code}", get(track::track_json))
@@ -99,6 +129,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(track::metrics))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        // Route limits above sit inside these, so they win where they are set.
+        .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
+        .layer(Extension(BodyLimit(SMALL_BODY_BYTES)))
         .with_state(state)
 }
 
@@ -194,21 +227,23 @@ scoped_key!(
     [Scope::Admin]
 );
 
-/// The client's address (the socket peer; unspecified when served without a
-/// socket, as in tests).
+/// The client's address: the socket peer, or, when the peer is a trusted
+/// reverse proxy, the client it forwards for (see [`TrustedProxies`]).
+/// Unspecified when served without a socket, as in tests.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
+        let trusted = &state.config().trusted_proxies;
+        Ok(ClientIp(trusted.client_ip(peer, &parts.headers)))
     }
 }
 
@@ -227,6 +262,37 @@ pub(crate) fn rate_limit(state: &AppState, ip: ClientIp) -> Result<(), AppError>
             err.retry_after_s = Some(retry_after_s);
             err
         })
+}
+
+/// A request body as bytes, within its route's limit (over it: a JSON 413
+/// naming the limit). For bodies that are decoded elsewhere (positions in a
+/// vendor's shape) and the base of [`JsonBody`].
+#[derive(Debug)]
+pub(crate) struct RawBody(pub(crate) axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let limit = req.extensions().get::<BodyLimit>().copied();
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| match limit {
+                Some(BodyLimit(limit_bytes)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        format!("`body`: over this route's limit of {limit_bytes} bytes"),
+                    )
+                }
+                _ => AppError::new(
+                    e.status(),
+                    "bad_body",
+                    format!("reading the body: {}", e.body_text()),
+                ),
+            })
+    }
 }
 
 /// A JSON request body; bad JSON and wrong content types are 4xx with the reason.
@@ -252,15 +318,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "the body must be JSON (`Content-Type: application/json`)",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                AppError::new(
-                    e.status(),
-                    "bad_body",
-                    format!("reading the body: {}", e.body_text()),
-                )
-            })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             AppError::new(
                 StatusCode::BAD_REQUEST,

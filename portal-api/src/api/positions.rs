@@ -12,7 +12,6 @@
 //! `rejected` with the reason code and the field.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use chrono::Utc;
 use engine::{BatchError, Format, ItemReport, ItemStatus, VehicleKey, decode_batch, receipts};
 use serde::Serialize;
 
-use super::{Params, PositionsKey};
+use super::{Params, PositionsKey, RawBody};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -38,7 +37,7 @@ pub(crate) async fn post_batch(
     State(state): State<AppState>,
     PositionsKey(tenant): PositionsKey,
     Params(params): Params,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, AppError> {
     let format = match params.get("format") {
         None => Format::Canonical,

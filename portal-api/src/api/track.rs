@@ -172,7 +172,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.inner.metrics;
     let hub = state.inner.fanout.hub();
-    let text = format!(
+    let mut text = format!(
         "# TYPE tracker_ws_open gauge\ntracker_ws_open {}\n\
          # TYPE tracker_ws_opened_total counter\ntracker_ws_opened_total {}\n\
          # TYPE tracker_ws_messages_total counter\ntracker_ws_messages_total {}\n\
@@ -186,5 +186,18 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         hub.n_orders(),
         hub.delivered(),
     );
+    text.push_str(&format!(
+        "# TYPE tracker_http_connections_open gauge\ntracker_http_connections_open {}\n\
+         # TYPE tracker_http_connections_refused_total counter\n\
+         tracker_http_connections_refused_total {}\n",
+        m.http_connections_open.load(Ordering::Relaxed),
+        m.http_connections_refused_total.load(Ordering::Relaxed),
+    ));
+    for (name, value) in m.external.lock().iter() {
+        text.push_str(&format!(
+            "# TYPE {name} counter\n{name} {}\n",
+            value.load(Ordering::Relaxed)
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

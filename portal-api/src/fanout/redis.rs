@@ -1,7 +1,12 @@
-//! The multi-node fan-out over Redis. Publishing is one round trip: the message is
-//! stored as the order's latest of its kind (`HSET tracker:live:{order} position …`,
-//! with an expiry so finished orders fade away) and published once on the channel
-//! `tracker:live`. Every node runs one subscriber that hands what arrives to its
+//! The multi-node fan-out over Redis. Publishing is one round trip and one
+//! `MULTI`/`EXEC` transaction: the message is stored as the order's latest of its
+//! kind (`HSET tracker:live:{order} position …`, with an expiry so finished orders
+//! fade away) and published once on the channel `tracker:live`. The transaction
+//! is what lets a reader trust the snapshot: no other node's update can land
+//! between this one's write and its publish, so a viewer that reads the snapshot
+//! on receiving a message sees one at least as new as the message, and the
+//! snapshot always matches the last message published
+//! (`tests/fanout_redis.rs`). Every node runs one subscriber that hands what arrives to its
 //! local hub, including the node's own updates, so all nodes see the same order of
 //! events. After a dropped subscription the subscriber reconnects and tells every
 //! local viewer to resync from a fresh snapshot, since updates may have been missed.
@@ -167,7 +172,11 @@ impl FanOut for RedisFanOut {
     fn publish(&self, message: LiveMessage) -> FanOutFuture<'_, ()> {
         let mut conn = self.conn.clone();
         Box::pin(async move {
+            // Atomic: a plain pipeline may reach Redis in two TCP segments, and
+            // another node's update between them would leave the snapshot older
+            // than the last message.
             let mut pipe = redis::pipe();
+            pipe.atomic();
             if message.kind.is_state() {
                 let key = latest_key(&message.order_id);
                 pipe.hset(&key, message.kind.as_str(), message.text.as_str())
