@@ -32,6 +32,8 @@ pub use bus::{BusPublisher, BusUrl, DEFAULT_TOPIC};
 pub use error::{Error, Result};
 pub use format::{FORMAT_HEADER, Format, decode, encode, encode_canonical, resolve_format};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
-pub use sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
+pub use sink::{
+    DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, KafkaCoordinates, PositionSink, SinkError, SinkReceipt,
+};
 pub use stats::{IngestStats, StatsSnapshot};
 pub use validate::{RejectReason, Rejection, ValidationRules};

@@ -27,16 +27,16 @@ mod view;
 mod ws;
 
 pub use api::{OPENAPI_JSON, ROUTES, app};
-pub use error::{AppError, Error, Result};
+pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
     Subscription, open_fanout,
 };
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
-    Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewEvent, NewOrder, NewPod, NewStop,
-    Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Stop, Tenant, TenantId, TrackView,
-    VehicleFix, Window,
+    Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewDeadLetter, NewEvent, NewOrder,
+    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Stop,
+    StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Window,
 };
 pub use secrets::{
     API_KEY_PREFIX, TRACKING_CODE_LEN, looks_like_tracking_code, new_api_key, new_tracking_code,

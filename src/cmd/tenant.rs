@@ -27,7 +27,7 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(async {
-                let store = portal_api::open_store(&store).await.map_err(bad_input)?;
+                let store = super::open_store(&store).await?;
                 let (tenant, api_key) =
                     portal_api::create_tenant(&*store, &name)
                         .await

@@ -34,7 +34,7 @@ use super::settings::{ClientTuning, consumer_config};
 use crate::format::{FORMAT_HEADER, Format, decode, resolve_format};
 use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
-use crate::sink::{DeadLetter, PositionSink};
+use crate::sink::{DeadLetter, KafkaCoordinates, PositionSink};
 use crate::stats::IngestStats;
 use crate::validate::{RejectReason, Rejection, ValidationRules};
 use crate::{Error, Result};
@@ -46,6 +46,13 @@ pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "positions.dlq";
 pub const REASON_HEADER: &str = "reason";
 pub const DETAIL_HEADER: &str = "reason_detail";
 pub const ORIGIN_HEADER: &str = "origin";
+/// The size of the original message in bytes (decimal); the payload of an
+/// oversized one is only its first bytes.
+pub const SIZE_HEADER: &str = "size_bytes";
+
+/// How long a dead letter the topic keeps refusing is retried before it goes
+/// to the sink's durable table instead.
+pub const DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the Kafka source. No `Default`: start from
 /// [`KafkaSourceConfig::recommended`].
@@ -59,6 +66,11 @@ pub struct KafkaSourceConfig {
     pub topics: Vec<(String, Format)>,
     /// Where rejected messages go; `None` hands them to the sink instead.
     pub dead_letter_topic: Option<String>,
+    /// How long publishing a dead letter is retried before it is handed to the
+    /// sink's durable table instead (its offset waits for one or the other).
+    pub dead_letter_publish_timeout: Duration,
+    /// Extra librdkafka settings of the dead-letter producer, applied last.
+    pub dead_letter_overrides: Vec<(String, String)>,
     /// Most messages processed (and written to the sink) at once.
     pub max_batch: usize,
     /// Longest wait to fill a batch after its first message arrived.
@@ -78,6 +90,8 @@ impl KafkaSourceConfig {
             group_id: group_id.to_owned(),
             topics: vec![(topic.to_owned(), Format::Canonical)],
             dead_letter_topic: Some(DEFAULT_DEAD_LETTER_TOPIC.to_owned()),
+            dead_letter_publish_timeout: DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT,
+            dead_letter_overrides: Vec::new(),
             max_batch: 5000,
             max_batch_wait: Duration::from_millis(5),
             tuning: ClientTuning::Tuned,
@@ -223,12 +237,19 @@ pub async fn run_kafka_source<S: PositionSink>(
     let topics: Vec<&str> = config.topics.iter().map(|(t, _)| t.as_str()).collect();
     consumer.subscribe(&topics)?;
     let dead_letters = match &config.dead_letter_topic {
-        Some(topic) => Some(KafkaPublisher::new(
-            &config.brokers,
-            topic,
-            config.tuning,
-            &[],
-        )?),
+        Some(topic) => {
+            // librdkafka gives up on a message after this long (0 would mean
+            // never), so a send cannot outlive the publish deadline by much.
+            let give_up_ms = config.dead_letter_publish_timeout.as_millis().max(1);
+            let mut overrides = vec![("message.timeout.ms".to_owned(), give_up_ms.to_string())];
+            overrides.extend(config.dead_letter_overrides.iter().cloned());
+            Some(KafkaPublisher::new(
+                &config.brokers,
+                topic,
+                config.tuning,
+                &overrides,
+            )?)
+        }
         None => None,
     };
     let mut source = Source {
@@ -388,13 +409,22 @@ impl<S: PositionSink> Source<'_, S> {
             }
             Err(rejection) => {
                 self.stats.rejected(rejection.reason);
-                let letter = DeadLetter {
+                // An oversized message keeps only its first bytes, so that its
+                // dead letter can be published (a 5 MiB one would be refused
+                // by the dead-letter topic as it was by validation).
+                let mut letter = DeadLetter::of_message(
                     rejection,
-                    payload: payload.to_vec(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    format: resolved,
-                    origin: format!("{}/{}@{}", message.topic(), message.partition(), offset),
-                };
+                    payload,
+                    message.key(),
+                    self.config.rules.max_message_bytes,
+                    format!("{}/{}@{}", message.topic(), message.partition(), offset),
+                );
+                letter.format = resolved;
+                letter.kafka = Some(KafkaCoordinates {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset,
+                });
                 batch.letters.push((letter, slot));
             }
         }
@@ -412,6 +442,7 @@ impl<S: PositionSink> Source<'_, S> {
         let mut dlq_shutdown = self.shutdown.clone();
         let dead_letters = dead_letters_to(
             self.dead_letters.as_ref(),
+            self.config.dead_letter_publish_timeout,
             &self.sink,
             &letters,
             &self.stats,
@@ -473,40 +504,58 @@ impl<S: PositionSink> Source<'_, S> {
     }
 }
 
-/// Dead letters go to the topic when there is one, else to the sink.
+/// Dead letters go to the topic when there is one, else to the sink; those the
+/// topic still refuses after `publish_timeout` go to the sink too. Returns once
+/// every letter is durable in one place or the other.
 async fn dead_letters_to<S: PositionSink>(
     publisher: Option<&KafkaPublisher>,
+    publish_timeout: Duration,
     sink: &S,
     letters: &[DeadLetter],
     stats: &IngestStats,
     shutdown: &mut Shutdown,
 ) -> std::result::Result<(), Interrupted> {
-    match publisher {
-        Some(publisher) => publish_dead_letters(publisher, letters, stats, shutdown).await,
-        None => deliver_dead_letters(sink, letters, stats, shutdown).await,
+    let refused = match publisher {
+        Some(publisher) => {
+            publish_dead_letters(publisher, letters, publish_timeout, stats, shutdown).await?
+        }
+        None => letters.to_vec(),
+    };
+    if publisher.is_some() && !refused.is_empty() {
+        tracing::error!(
+            letters = refused.len(),
+            "the dead-letter topic refused them until the deadline; writing them to the store"
+        );
     }
+    deliver_dead_letters(sink, &refused, stats, shutdown).await
 }
 
-/// Produces dead letters with the original key and bytes, and the reason in
-/// headers; retried until acknowledged (their offsets wait for it).
+/// Produces dead letters with the original key and (possibly truncated) bytes,
+/// and the reason, origin and original size in headers. Retries what the broker
+/// refuses, with backoff, until `timeout`; returns the letters still refused
+/// then. A send cut off by the deadline may still land later, so a letter can
+/// end up both in the topic and in the store (at least once, never lost).
 async fn publish_dead_letters(
     publisher: &KafkaPublisher,
     letters: &[DeadLetter],
+    timeout: Duration,
     stats: &IngestStats,
     shutdown: &mut Shutdown,
-) -> std::result::Result<(), Interrupted> {
-    if letters.is_empty() {
-        return Ok(());
-    }
+) -> std::result::Result<Vec<DeadLetter>, Interrupted> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut left: Vec<&DeadLetter> = letters.iter().collect();
     let mut backoff = Backoff::new();
-    loop {
-        let records: Vec<OutRecord<'_>> = letters
+    while !left.is_empty() {
+        let sizes: Vec<String> = left.iter().map(|l| l.size_bytes.to_string()).collect();
+        let records: Vec<OutRecord<'_>> = left
             .iter()
-            .map(|letter| {
+            .zip(&sizes)
+            .map(|(letter, size)| {
                 let mut headers = vec![
                     (REASON_HEADER, letter.rejection.reason.as_str().as_bytes()),
                     (DETAIL_HEADER, letter.rejection.detail.as_bytes()),
                     (ORIGIN_HEADER, letter.origin.as_bytes()),
+                    (SIZE_HEADER, size.as_bytes()),
                 ];
                 if let Some(format) = letter.format {
                     headers.push((FORMAT_HEADER, format.as_str().as_bytes()));
@@ -518,18 +567,29 @@ async fn publish_dead_letters(
                 }
             })
             .collect();
-        match publisher.send_all(&records).await {
-            Ok(()) => {
-                stats.dead_lettered(letters.len() as u64);
-                return Ok(());
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, topic = publisher.topic(), "dead-letter publish failed; retrying");
-                stats.dead_letter_retry();
-                if !backoff.sleep(shutdown).await {
-                    return Err(Interrupted);
+        let Ok(outcomes) = tokio::time::timeout_at(deadline, publisher.send_each(&records)).await
+        else {
+            break;
+        };
+        let mut refused = Vec::new();
+        let mut last_error = None;
+        for (letter, outcome) in left.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => stats.dead_lettered(1),
+                Err(err) => {
+                    refused.push(*letter);
+                    last_error = Some(err);
                 }
             }
         }
+        left = refused;
+        let Some(err) = last_error else { break };
+        tracing::warn!(error = %err, topic = publisher.topic(), letters = left.len(), "dead-letter publish failed; retrying");
+        stats.dead_letter_retry();
+        tokio::select! {
+            slept = backoff.sleep(shutdown) => if !slept { return Err(Interrupted) },
+            () = tokio::time::sleep_until(deadline) => break,
+        }
     }
+    Ok(left.into_iter().cloned().collect())
 }

@@ -162,6 +162,27 @@ const MIGRATIONS: &[&str] = &[
         saved_at  TEXT NOT NULL
     );
     "#,
+    // (issue 17) dead letters: messages and engine events the stream set
+    // aside (oversized, undecodable, refused for good by the store, or whose
+    // dead-letter topic would not take them), so that nothing skipped is lost.
+    // The payload is truncated; size_bytes is the original size.
+    r#"
+    CREATE TABLE dead_letters (
+        id           INTEGER PRIMARY KEY,
+        tenant_id    TEXT,
+        origin       TEXT NOT NULL,
+        topic        TEXT,
+        partition    INTEGER,
+        "offset"     INTEGER,
+        size_bytes   INTEGER NOT NULL,
+        reason       TEXT NOT NULL,
+        detail       TEXT NOT NULL,
+        payload      BLOB NOT NULL,
+        key          BLOB,
+        received_at  TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_received ON dead_letters(received_at);
+    "#,
 ];
 
 /// Brings the database to the latest schema.
