@@ -41,12 +41,12 @@ fn a_file_that_is_not_a_database_exits_1_with_the_reason() {
 }
 
 #[test]
-fn a_store_whose_folder_cannot_be_made_exits_1_with_the_reason() {
+fn a_store_under_a_plain_file_exits_1_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"x").expect("written");
     let out = serve_with_store(&format!("sqlite://{}/x.db", file.display()));
-    assert_failed(&out, "a store under a file", "cannot create");
+    assert_failed(&out, "a store under a file", "unable to open database file");
 }
 
 #[test]
