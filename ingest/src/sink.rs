@@ -12,6 +12,9 @@
 //! - Per vehicle, the sink sees strictly increasing device times.
 //! - Unknown vehicles are the sink's business: it keeps and counts them and says
 //!   how many in its receipt; it must not fail the batch for them.
+//! - A sink may refuse a batch for a while (its store is down and its queue is
+//!   full): the source retries the same batch with backoff and does not advance,
+//!   which is how push-back reaches the consumer.
 
 use std::future::Future;
 
@@ -109,8 +112,11 @@ pub trait PositionSink: Send + Sync + 'static {
         vehicles: &[VehicleId],
     ) -> impl Future<Output = Result<Vec<Option<DateTime<Utc>>>, SinkError>> + Send;
 
-    /// Stores rejected messages where there is no dead-letter topic (the
-    /// in-process bus). The default logs them; the embedded store keeps a table.
+    /// Makes rejected messages durable where there is no dead-letter topic
+    /// (the in-process bus) or the topic kept refusing them past the publish
+    /// deadline (Kafka); the source acks or commits past them only after this
+    /// returns. The default only logs them; the binary keeps them in the
+    /// store's `dead_letters` table.
     fn dead_letters(
         &self,
         letters: &[DeadLetter],

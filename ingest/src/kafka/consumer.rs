@@ -54,6 +54,9 @@ pub const SIZE_HEADER: &str = "size_bytes";
 /// to the sink's durable table instead.
 pub const DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The one try a dead letter gets while the topic is known to refuse them.
+const DEAD_LETTER_TOPIC_DOWN_TRY: Duration = Duration::from_secs(1);
+
 /// Settings of the Kafka source. No `Default`: start from
 /// [`KafkaSourceConfig::recommended`].
 #[derive(Debug, Clone)]
@@ -258,6 +261,7 @@ pub async fn run_kafka_source<S: PositionSink>(
         sink,
         stats,
         dead_letters,
+        dead_letter_topic_down: false,
         dedupe: Dedupe::default(),
         slots: HashMap::new(),
         slot_names: Vec::new(),
@@ -274,6 +278,11 @@ struct Source<'c, S> {
     sink: S,
     stats: Arc<IngestStats>,
     dead_letters: Option<KafkaPublisher>,
+    /// The last dead letters fell back to the sink: the topic is not taking
+    /// them, so the next ones get one short try instead of the full deadline
+    /// (a stream with many bad messages must not crawl at one batch per
+    /// deadline while the topic is down).
+    dead_letter_topic_down: bool,
     dedupe: Dedupe,
     /// (topic, partition) interned as small tags for the batch and the dedupe table.
     slots: HashMap<(String, i32), u32>,
@@ -440,9 +449,16 @@ impl<S: PositionSink> Source<'_, S> {
         );
         let letters: Vec<DeadLetter> = batch.letters.into_iter().map(|(l, _)| l).collect();
         let mut dlq_shutdown = self.shutdown.clone();
+        let publish_timeout = if self.dead_letter_topic_down {
+            self.config
+                .dead_letter_publish_timeout
+                .min(DEAD_LETTER_TOPIC_DOWN_TRY)
+        } else {
+            self.config.dead_letter_publish_timeout
+        };
         let dead_letters = dead_letters_to(
             self.dead_letters.as_ref(),
-            self.config.dead_letter_publish_timeout,
+            publish_timeout,
             &self.sink,
             &letters,
             &self.stats,
@@ -458,7 +474,7 @@ impl<S: PositionSink> Source<'_, S> {
         );
         let (written, dead) = tokio::join!(positions, dead_letters);
         written?;
-        dead?;
+        self.dead_letter_topic_down = dead?;
         self.store(&batch.offsets);
         Ok(())
     }
@@ -506,7 +522,8 @@ impl<S: PositionSink> Source<'_, S> {
 
 /// Dead letters go to the topic when there is one, else to the sink; those the
 /// topic still refuses after `publish_timeout` go to the sink too. Returns once
-/// every letter is durable in one place or the other.
+/// every letter is durable in one place or the other, with whether the topic
+/// refused any.
 async fn dead_letters_to<S: PositionSink>(
     publisher: Option<&KafkaPublisher>,
     publish_timeout: Duration,
@@ -514,7 +531,7 @@ async fn dead_letters_to<S: PositionSink>(
     letters: &[DeadLetter],
     stats: &IngestStats,
     shutdown: &mut Shutdown,
-) -> std::result::Result<(), Interrupted> {
+) -> std::result::Result<bool, Interrupted> {
     let refused = match publisher {
         Some(publisher) => {
             publish_dead_letters(publisher, letters, publish_timeout, stats, shutdown).await?
@@ -527,7 +544,8 @@ async fn dead_letters_to<S: PositionSink>(
             "the dead-letter topic refused them until the deadline; writing them to the store"
         );
     }
-    deliver_dead_letters(sink, &refused, stats, shutdown).await
+    deliver_dead_letters(sink, &refused, stats, shutdown).await?;
+    Ok(publisher.is_some() && !refused.is_empty())
 }
 
 /// Produces dead letters with the original key and (possibly truncated) bytes,
