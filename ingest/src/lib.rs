@@ -31,5 +31,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
-pub use sink::{DeadLetter, PositionSink, SinkError, SinkReceipt};
+pub use sink::{
+    DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, KafkaCoordinates, PositionSink, SinkError, SinkReceipt,
+};
 pub use stats::{IngestStats, StatsSnapshot};

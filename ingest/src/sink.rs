@@ -12,11 +12,14 @@
 //! - Per vehicle, the sink sees strictly increasing device times.
 //! - Unknown vehicles are the sink's business: it keeps and counts them and says
 //!   how many in its receipt; it must not fail the batch for them.
+//! - A sink may refuse a batch for a while (its store is down and its queue is
+//!   full): the source retries the same batch with backoff and does not advance,
+//!   which is how push-back reaches the consumer.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use engine::{Position, VehicleKey};
+use engine::{Position, TenantId, VehicleKey};
 
 use engine::Format;
 use engine::Rejection;
@@ -33,17 +36,69 @@ pub struct SinkReceipt {
     pub unknown_vehicles: u64,
 }
 
-/// A message that was rejected, with everything needed to inspect or replay it.
+/// Bytes of an oversized message (and of any key longer than this) kept in its
+/// dead letter: enough to recognise it, small enough that the dead letter can
+/// be published and stored wherever the original could not be.
+pub const DEAD_LETTER_PAYLOAD_BYTES: usize = 1024;
+
+/// A message that was rejected, with everything needed to inspect it (and, when
+/// it was not oversized, to replay it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub rejection: Rejection,
-    /// The message exactly as received.
+    /// The message as received, or only its first [`DEAD_LETTER_PAYLOAD_BYTES`]
+    /// when it was larger than the validation limit (`size_bytes` tells).
     pub payload: Vec<u8>,
     pub key: Option<Vec<u8>>,
     /// The format it was decoded as, when one was resolved.
     pub format: Option<Format>,
     /// Where it came from: `topic/partition@offset`, `http` or `memory`.
     pub origin: String,
+    /// The size of the whole original message.
+    pub size_bytes: u64,
+    /// The Kafka coordinates of the original message, when it came from Kafka.
+    pub kafka: Option<KafkaCoordinates>,
+    /// The tenant, when a trusted source names it (a topic bound to one, or
+    /// a position the engine refused); never taken from the message itself,
+    /// which is what was refused.
+    pub tenant_id: Option<TenantId>,
+}
+
+/// Where a Kafka message was: enough to fetch it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaCoordinates {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl DeadLetter {
+    /// The dead letter of a message: `payload` is cut to its first
+    /// [`DEAD_LETTER_PAYLOAD_BYTES`] when it is over `max_message_bytes` (the
+    /// limit it was rejected for), and so is a key over that size.
+    pub fn of_message(
+        rejection: Rejection,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        max_message_bytes: usize,
+        origin: String,
+    ) -> DeadLetter {
+        let keep = if payload.len() > max_message_bytes {
+            DEAD_LETTER_PAYLOAD_BYTES.min(payload.len())
+        } else {
+            payload.len()
+        };
+        DeadLetter {
+            rejection,
+            payload: payload[..keep].to_vec(),
+            key: key.map(|k| k[..k.len().min(DEAD_LETTER_PAYLOAD_BYTES)].to_vec()),
+            format: None,
+            origin,
+            size_bytes: payload.len() as u64,
+            kafka: None,
+            tenant_id: None,
+        }
+    }
 }
 
 /// The destination of validated, deduplicated positions.
@@ -62,8 +117,11 @@ pub trait PositionSink: Send + Sync + 'static {
         vehicles: &[VehicleKey],
     ) -> impl Future<Output = Result<Vec<Option<DateTime<Utc>>>, SinkError>> + Send;
 
-    /// Stores rejected messages where there is no dead-letter topic (the
-    /// in-process bus). The default logs them; the embedded store keeps a table.
+    /// Makes rejected messages durable where there is no dead-letter topic
+    /// (the in-process bus) or the topic kept refusing them past the publish
+    /// deadline (Kafka); the source acks or commits past them only after this
+    /// returns. The default only logs them; the binary keeps them in the
+    /// store's `dead_letters` table.
     fn dead_letters(
         &self,
         letters: &[DeadLetter],

@@ -182,6 +182,38 @@ async fn raw_vendor_messages_are_decoded_and_bad_ones_dead_lettered() {
 }
 
 #[tokio::test]
+async fn an_oversized_raw_message_is_dead_lettered_with_its_size_and_first_bytes() {
+    // Issue 17: a 5 MiB message's dead letter carried all 5 MiB, which the
+    // dead-letter topic refused (MessageSizeTooLarge) forever.
+    let sink = TestSink::default();
+    let stats = Arc::new(IngestStats::new());
+    let (publisher, consumer) = memory_bus(small()).expect("valid config");
+    let (stop, shutdown) = shutdown_channel();
+    let run = tokio::spawn(consumer.run(sink.clone(), stats.clone(), RULES, shutdown));
+    let huge = vec![b'{'; 5 * 1024 * 1024];
+    publisher
+        .publish_raw(Format::Canonical, Some(b"t".to_vec()), huge.clone())
+        .await
+        .expect("published");
+    let start = Utc::now() - TimeDelta::minutes(5);
+    publisher
+        .publish(vec![fix("t", 0, start)])
+        .await
+        .expect("the next position goes through");
+    stop.trigger();
+    run.await.expect("bus stops");
+
+    let rec = sink.lock();
+    assert_eq!(rec.written.len(), 1);
+    assert_eq!(rec.dead.len(), 1);
+    let letter = &rec.dead[0];
+    assert_eq!(letter.rejection.reason, RejectReason::TooLarge);
+    assert_eq!(letter.size_bytes, huge.len() as u64);
+    assert_eq!(letter.payload, huge[..ingest::DEAD_LETTER_PAYLOAD_BYTES]);
+    assert_eq!(letter.origin, "memory");
+}
+
+#[tokio::test]
 async fn unknown_vehicles_are_kept_and_counted() {
     let sink = TestSink::default();
     sink.lock().known = Some(vec!["known".into()]);

@@ -15,9 +15,13 @@ pub enum Error {
         setting: &'static str,
         reason: String,
     },
-    /// The database refused or failed.
-    #[error("store: {0}")]
-    Store(String),
+    /// The database refused or failed; `kind` says whether trying again can
+    /// help, so callers can retry the one and set aside the other.
+    #[error("store ({kind}): {message}")]
+    Store {
+        kind: StoreErrorKind,
+        message: String,
+    },
     /// The fan-out backend (Redis) failed.
     #[error("fan-out: {0}")]
     FanOut(String),
@@ -36,9 +40,57 @@ pub enum Error {
 /// `Result` with the portal's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whether a failed store operation may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The database was busy, locked, full or out of reach (I/O): the same
+    /// operation may succeed later.
+    Retryable,
+    /// The operation itself is refused (a constraint, a type mismatch) or the
+    /// file is not a usable database: trying again gives the same answer.
+    Permanent,
+}
+
+impl std::fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreErrorKind::Retryable => "retryable",
+            StoreErrorKind::Permanent => "permanent",
+        })
+    }
+}
+
+impl StoreErrorKind {
+    /// The kind of a SQLite failure, from its result code. Only conditions that
+    /// time or an operator can clear are retryable; everything else (and every
+    /// error rusqlite raises itself, such as a column of the wrong type) is
+    /// permanent, so a caller never retries a refusal forever.
+    pub fn of_sqlite(err: &rusqlite::Error) -> StoreErrorKind {
+        use rusqlite::ErrorCode;
+        match err.sqlite_error_code() {
+            Some(
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::OutOfMemory
+                | ErrorCode::CannotOpen
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::ReadOnly
+                | ErrorCode::SchemaChanged
+                | ErrorCode::OperationInterrupted,
+            ) => StoreErrorKind::Retryable,
+            _ => StoreErrorKind::Permanent,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {
-        Error::Store(err.to_string())
+        Error::Store {
+            kind: StoreErrorKind::of_sqlite(&err),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -58,6 +110,37 @@ impl From<engine::StatusTransitionError> for Error {
 }
 
 impl Error {
+    /// A store failure that may go away if tried again (a task or thread of
+    /// the store not answering, the bus behind it busy).
+    pub fn store_retryable(message: impl Into<String>) -> Error {
+        Error::Store {
+            kind: StoreErrorKind::Retryable,
+            message: message.into(),
+        }
+    }
+
+    /// A store failure that trying again cannot fix (a value the database
+    /// cannot hold or hands back unreadable).
+    pub fn store_permanent(message: impl Into<String>) -> Error {
+        Error::Store {
+            kind: StoreErrorKind::Permanent,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the operation may succeed if tried again: retryable store
+    /// failures and fan-out failures (Redis reconnects); not refusals.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store { kind, .. } => *kind == StoreErrorKind::Retryable,
+            Error::FanOut(_) => true,
+            Error::InvalidConfig { .. }
+            | Error::NotFound(_)
+            | Error::Conflict { .. }
+            | Error::Invalid { .. } => false,
+        }
+    }
+
     /// An invalid-field error.
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Invalid {

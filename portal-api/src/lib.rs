@@ -29,7 +29,7 @@ mod view;
 mod ws;
 
 pub use api::{OPENAPI_JSON, ROUTES, TrustedProxies, app};
-pub use error::{AppError, Error, Result};
+pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
     Subscription, open_fanout,
@@ -37,9 +37,9 @@ pub use fanout::{
 pub use keys::{api_key_json, create_api_key, new_api_key_json, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
-    ApiKey, Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewApiKey, NewEvent, NewOrder,
-    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Scope, Stop, Tenant,
-    TenantId, TrackView, VehicleFix, Window,
+    ApiKey, Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewApiKey, NewDeadLetter,
+    NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
+    Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Window,
 };
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,

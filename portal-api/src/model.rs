@@ -370,3 +370,37 @@ pub enum EtaRecorded {
     /// Logged, and it is the ETA the page shows now.
     Shown,
 }
+
+/// A message or engine event set aside because it could not be applied: an
+/// oversized or undecodable position, a dead letter the dead-letter topic
+/// refused, an event the store refused for good. Kept so an operator can see
+/// (and replay) what the stream skipped; the payload is truncated so that one
+/// huge message cannot make its own record huge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeadLetter {
+    /// The tenant, when it is known (an engine event's is not).
+    pub tenant_id: Option<TenantId>,
+    /// Where it came from: `topic/partition@offset`, `memory`, `http`, `engine`.
+    pub origin: String,
+    /// The Kafka coordinates, when it came from Kafka.
+    pub topic: Option<String>,
+    pub partition: Option<i32>,
+    pub offset: Option<i64>,
+    /// The size of the whole original message (the payload may be cut).
+    pub size_bytes: u64,
+    /// A stable machine-readable reason (`too_large`, `malformed`,
+    /// `store_permanent`, …) and the human detail.
+    pub reason: String,
+    pub detail: String,
+    /// The first bytes of the message (see `size_bytes` for the whole size).
+    pub payload: Vec<u8>,
+    pub key: Option<Vec<u8>>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A dead letter as stored, with its row id (increasing in arrival order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDeadLetter {
+    pub id: i64,
+    pub letter: NewDeadLetter,
+}

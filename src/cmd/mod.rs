@@ -25,6 +25,21 @@ pub(crate) fn bad_input(err: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(BadInput(err.to_string()))
 }
 
+/// Opens the store `--store URL` names. A URL the binary cannot use (an
+/// unknown scheme, no path) is bad input (exit 2); a store that the URL names
+/// well but that cannot be opened (a folder that cannot be made, a file that is
+/// not a database, a full disk) is a failure of the environment (exit 1), with
+/// the reason.
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn portal_api::Store>> {
+    match portal_api::open_store(url).await {
+        Ok(store) => Ok(store),
+        Err(err @ portal_api::Error::InvalidConfig { .. }) => {
+            Err(bad_input(format!("--store: {err}")))
+        }
+        Err(err) => Err(anyhow::Error::new(err).context(format!("cannot open the store {url}"))),
+    }
+}
+
 /// Opens a map (a `.graph` snapshot or an `.osm.pbf` imported on the fly), with a
 /// progress spinner on a terminal. Errors reading the map are bad input.
 pub(crate) fn open_map(path: &Path) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {

@@ -131,6 +131,16 @@ pub(crate) struct ServeArgs {
     /// 503 (default: the open-files limit less a reserve).
     #[arg(long, env = "TRACKER_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Engine events that may wait for the store (while it is down or busy)
+    /// before the bus is pushed back: no new positions are taken until the
+    /// store catches up.
+    #[arg(long, default_value_t = pipeline::DEFAULT_MAX_PENDING_EVENTS)]
+    max_pending_events: usize,
+    /// How long a dead letter the Kafka dead-letter topic keeps refusing is
+    /// retried before it is written to the store's `dead_letters` table instead,
+    /// seconds.
+    #[arg(long, default_value_t = ingest::kafka::DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT.as_secs_f64())]
+    dead_letter_timeout_s: f64,
 }
 
 impl ServeArgs {
@@ -182,12 +192,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("--max-jump-kph", args.max_jump_kph),
         ("--header-read-timeout-s", args.header_read_timeout_s),
         ("--idle-timeout-s", args.idle_timeout_s),
+        ("--dead-letter-timeout-s", args.dead_letter_timeout_s),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(bad_input(format!(
                 "{flag} {value}: must be a positive number"
             )));
         }
+    }
+    if args.max_pending_events == 0 {
+        return Err(bad_input("--max-pending-events 0: must be positive"));
     }
     if !(args.relearn_profile_every_s.is_finite() && args.relearn_profile_every_s >= 0.0) {
         return Err(bad_input(format!(
@@ -269,9 +283,7 @@ async fn serve(
     bus_url: BusUrl,
     time_zone: Tz,
 ) -> anyhow::Result<()> {
-    let store = portal_api::open_store(&args.store)
-        .await
-        .map_err(bad_input)?;
+    let store = super::open_store(&args.store).await?;
     let fanout = portal_api::open_fanout(&args.fanout)
         .await
         .map_err(|e| bad_input(format!("--fanout {}: {e}", args.fanout)))?;
@@ -374,6 +386,7 @@ async fn serve(
         Arc::clone(&engine),
         state.live().clone(),
         store.clone(),
+        args.max_pending_events,
     ));
     let consumer = match (memory_consumer, &bus_url) {
         (Some(consumer), _) => {
@@ -390,6 +403,8 @@ async fn serve(
             let mut config = KafkaSourceConfig::recommended(brokers, &args.kafka_group, topic);
             config.rules = rules;
             config.tenant = tenant.clone();
+            config.dead_letter_publish_timeout =
+                Duration::from_secs_f64(args.dead_letter_timeout_s);
             let (sink, stats, shutdown) = (Arc::clone(&sink), stats.clone(), shutdown.clone());
             tokio::spawn(async move {
                 if let Err(err) = run_kafka_source(&config, sink, stats, shutdown).await {

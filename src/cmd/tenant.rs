@@ -5,11 +5,9 @@
 //! named and scoped). `create` prints the new key once; `list` shows each key's
 //! prefix, never the key; `revoke` refuses the key from the next request on.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use clap::Subcommand;
-use portal_api::{Store, TenantId};
+use portal_api::TenantId;
 use serde_json::json;
 
 use super::bad_input;
@@ -75,7 +73,7 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
     runtime.block_on(async {
         match command {
             TenantCommand::Create { name, store } => {
-                let store = open(&store).await?;
+                let store = super::open_store(&store).await?;
                 let (tenant, api_key) = portal_api::create_tenant(&*store, &name)
                     .await
                     .map_err(refusal)?;
@@ -91,7 +89,7 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 store,
             }) => {
                 let scopes = portal_api::parse_scopes(&scopes, "--scopes").map_err(bad_input)?;
-                let store = open(&store).await?;
+                let store = super::open_store(&store).await?;
                 let tenant = TenantId(tenant_id);
                 let (key, secret) = portal_api::create_api_key(&*store, &tenant, &name, scopes)
                     .await
@@ -99,7 +97,7 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 println!("{}", portal_api::new_api_key_json(&key, &secret));
             }
             TenantCommand::Key(KeyCommand::List { tenant_id, store }) => {
-                let store = open(&store).await?;
+                let store = super::open_store(&store).await?;
                 let tenant = TenantId(tenant_id);
                 let keys = store
                     .api_keys(tenant.clone())
@@ -113,7 +111,7 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 key_id,
                 store,
             }) => {
-                let store = open(&store).await?;
+                let store = super::open_store(&store).await?;
                 let tenant = TenantId(tenant_id);
                 let key = store
                     .revoke_api_key(tenant.clone(), key_id.clone())
@@ -128,15 +126,6 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
             }
         }
         Ok(())
-    })
-}
-
-/// Opens the store: a bad URL is the user's input; a store that cannot be
-/// opened (I/O, a broken file) is not.
-async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    portal_api::open_store(url).await.map_err(|e| match e {
-        portal_api::Error::InvalidConfig { .. } => bad_input(e),
-        other => anyhow::Error::new(other).context("opening the store"),
     })
 }
 

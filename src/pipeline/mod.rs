@@ -10,8 +10,15 @@
 //!   async runtime never waits on it), then hands every event to `LiveUpdates`
 //!   and awaits the store writes: when `write` returns, the batch's effects are
 //!   durable, and only then does the bus ack its publisher or commit its Kafka
-//!   offsets. Events whose store write failed stay queued and go first on the
-//!   next write (the retried batch itself is stale to the engine by then).
+//!   offsets. Events whose store write failed for a retryable reason (busy,
+//!   locked, I/O) stay queued and go first on the next write (the retried batch
+//!   itself is stale to the engine by then); an event the store refuses for
+//!   good goes to the store's dead-letter table instead, so it cannot hold up
+//!   the stream. The queue is bounded: while it is full, `write` tries to drain
+//!   it and fails before running the engine, so the bus backs off and its
+//!   consumer does not advance (push-back instead of unbounded memory). Dead
+//!   letters handed to the sink (the in-process bus's, and the Kafka source's
+//!   when its dead-letter topic refuses them) go to the same table.
 //! - [`sync_orders`] re-reads the store's active orders every few seconds and
 //!   gives them to the engine, so orders created, changed, assigned or moved
 //!   through the API reach their trackers (polling, not notification: the store
@@ -40,7 +47,7 @@ use engine::{
 };
 use futures::future::join_all;
 use ingest::{BusPublisher, DeadLetter, PositionSink, SinkError, SinkReceipt};
-use portal_api::{IntakeFuture, LiveUpdates, Order, PositionIntake, Store};
+use portal_api::{IntakeFuture, LiveUpdates, NewDeadLetter, Order, PositionIntake, Store};
 use road_graph::LatLon;
 
 /// The engine, shared by the sink, the order sync and the metric loop.
@@ -60,18 +67,47 @@ pub(crate) struct EngineSink {
     store: Arc<dyn Store>,
     /// Events produced by the engine whose store write has not succeeded yet.
     pending: tokio::sync::Mutex<Vec<EngineEvent>>,
+    /// While `pending` holds this many events, no new batch runs (push-back).
+    max_pending_events: usize,
     dropped_events: AtomicU64,
+    dead_lettered_events: AtomicU64,
 }
 
+/// The default bound of the queue between the engine and the store: about a
+/// minute of a busy node's events while the store is away, a few tens of MB.
+pub(crate) const DEFAULT_MAX_PENDING_EVENTS: usize = 50_000;
+
+/// Bytes of an event or a message kept in its dead letter.
+const DEAD_LETTER_PAYLOAD_BYTES: usize = 1024;
+
 impl EngineSink {
-    pub(crate) fn new(engine: SharedEngine, live: LiveUpdates, store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(
+        engine: SharedEngine,
+        live: LiveUpdates,
+        store: Arc<dyn Store>,
+        max_pending_events: usize,
+    ) -> Self {
         EngineSink {
             engine,
             live,
             store,
             pending: tokio::sync::Mutex::new(Vec::new()),
+            max_pending_events: max_pending_events.max(1),
             dropped_events: AtomicU64::new(0),
+            dead_lettered_events: AtomicU64::new(0),
         }
+    }
+
+    /// Events waiting for the store.
+    #[cfg(test)]
+    pub(crate) async fn pending_events(&self) -> usize {
+        self.pending.lock().await.len()
+    }
+
+    /// Events the store refused for good, kept in its dead-letter table.
+    #[cfg(test)]
+    pub(crate) fn dead_lettered_events(&self) -> u64 {
+        self.dead_lettered_events.load(Ordering::Relaxed)
     }
 
     /// Events refused for good by the store (a status move the order no longer
@@ -135,19 +171,103 @@ impl EngineSink {
                     self.dropped_events.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %err, "engine event not applicable");
                 }
-                Err(err) => {
+                Err(err) if err.is_retryable() => {
                     let mut left = vec![event];
                     left.extend(events);
                     return (left, Some(err.to_string()));
+                }
+                Err(err) => {
+                    // Refused for good (a constraint, a value the database
+                    // cannot hold): retrying would stop this chain forever, so
+                    // the event is set aside where an operator can see it. Only
+                    // if even that fails does it stay queued.
+                    if let Err(failed) = self.dead_letter_event(&event, &err).await {
+                        let mut left = vec![event];
+                        left.extend(events);
+                        return (left, Some(failed.to_string()));
+                    }
                 }
             }
         }
         (Vec::new(), None)
     }
+
+    /// Writes an event the store refused for good to the dead-letter table.
+    async fn dead_letter_event(
+        &self,
+        event: &EngineEvent,
+        err: &portal_api::Error,
+    ) -> portal_api::Result<()> {
+        let payload = serde_json::to_vec(event).unwrap_or_default();
+        let tenant_id = match event {
+            EngineEvent::PositionUpdated(p) => Some(p.tenant_id.clone()),
+            EngineEvent::EtaUpdated(_) | EngineEvent::StatusChanged(_) => None,
+        };
+        let letter = NewDeadLetter {
+            tenant_id,
+            origin: "engine".into(),
+            topic: None,
+            partition: None,
+            offset: None,
+            size_bytes: payload.len() as u64,
+            reason: "store_permanent".into(),
+            detail: err.to_string(),
+            payload: truncated(&payload),
+            key: None,
+            received_at: Utc::now(),
+        };
+        self.store.add_dead_letters(vec![letter]).await?;
+        self.dead_lettered_events.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %err, "engine event refused by the store; dead-lettered");
+        Ok(())
+    }
+}
+
+/// The first bytes of a payload, for a dead letter.
+fn truncated(payload: &[u8]) -> Vec<u8> {
+    payload[..payload.len().min(DEAD_LETTER_PAYLOAD_BYTES)].to_vec()
+}
+
+/// An ingest dead letter as the store keeps it.
+fn stored_letter(letter: &DeadLetter) -> NewDeadLetter {
+    let (topic, partition, offset) = match &letter.kafka {
+        Some(at) => (Some(at.topic.clone()), Some(at.partition), Some(at.offset)),
+        None => (None, None, None),
+    };
+    NewDeadLetter {
+        tenant_id: letter.tenant_id.clone(),
+        origin: letter.origin.clone(),
+        topic,
+        partition,
+        offset,
+        size_bytes: letter.size_bytes,
+        reason: letter.rejection.reason.as_str().to_owned(),
+        detail: letter.rejection.detail.clone(),
+        // Already cut by ingest when oversized; a smaller one is kept whole
+        // so that it can be replayed.
+        payload: letter.payload.clone(),
+        key: letter.key.clone(),
+        received_at: Utc::now(),
+    }
 }
 
 impl PositionSink for EngineSink {
     async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        {
+            // Push-back: with the queue full, the store must take the backlog
+            // before the engine makes more; the error makes the source retry
+            // this batch later without advancing.
+            let mut pending = self.pending.lock().await;
+            if pending.len() >= self.max_pending_events {
+                self.deliver(&mut pending).await.map_err(|err| {
+                    SinkError(format!(
+                        "{} engine events wait for the store: {}",
+                        pending.len(),
+                        err.0
+                    ))
+                })?;
+            }
+        }
         let engine = Arc::clone(&self.engine);
         let positions = batch.to_vec();
         let output = tokio::task::spawn_blocking(move || {
@@ -182,24 +302,33 @@ impl PositionSink for EngineSink {
                 origin = %letter.origin,
                 reason = %letter.rejection.reason,
                 detail = %letter.rejection.detail,
+                size_bytes = letter.size_bytes,
                 "dead letter"
             );
         }
-        Ok(())
+        // Durable before the source acks or commits past them.
+        self.store
+            .add_dead_letters(letters.iter().map(stored_letter).collect())
+            .await
+            .map_err(|e| SinkError(e.to_string()))
     }
 }
 
 /// A dead letter for a fix the engine refused as physically implausible.
 fn outlier_letter(outlier: &engine::Outlier) -> DeadLetter {
+    let payload = ingest::encode_canonical(&outlier.position);
     DeadLetter {
         rejection: ingest::Rejection::new(
             ingest::RejectReason::ImplausibleJump,
             outlier.detail.clone(),
         ),
-        payload: ingest::encode_canonical(&outlier.position),
+        size_bytes: payload.len() as u64,
+        payload,
         key: Some(outlier.position.key().wire_key().into_bytes()),
         format: Some(ingest::Format::Canonical),
         origin: "engine".into(),
+        kafka: None,
+        tenant_id: Some(outlier.position.tenant_id.clone()),
     }
 }
 
@@ -357,7 +486,10 @@ impl PositionIntake for BusIntake {
             self.bus
                 .publish(positions)
                 .await
-                .map_err(|e| portal_api::Error::Store(format!("position bus: {e}")))
+                .map_err(|e| portal_api::Error::store_retryable(format!("position bus: {e}")))
         })
     }
 }
+
+#[cfg(test)]
+mod engine_sink_tests;

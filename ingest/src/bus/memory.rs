@@ -291,13 +291,15 @@ impl<S: PositionSink> Partition<S> {
                             Ok(p) => positions.push(p),
                             Err(rejection) => {
                                 self.stats.rejected(rejection.reason);
-                                letters.push(DeadLetter {
+                                let mut letter = DeadLetter::of_message(
                                     rejection,
-                                    payload,
-                                    key,
-                                    format: Some(format),
-                                    origin: "memory".into(),
-                                });
+                                    &payload,
+                                    key.as_deref(),
+                                    self.rules.max_message_bytes,
+                                    "memory".into(),
+                                );
+                                letter.format = Some(format);
+                                letters.push(letter);
                             }
                         }
                     }

@@ -33,7 +33,7 @@ use super::producer::{KafkaPublisher, OutRecord};
 use super::settings::{ClientTuning, consumer_config};
 use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
-use crate::sink::{DeadLetter, PositionSink};
+use crate::sink::{DeadLetter, KafkaCoordinates, PositionSink};
 use crate::stats::IngestStats;
 use crate::{Error, Result};
 use engine::{Envelope, FORMAT_HEADER, Format, TenantId, decode, resolve_format};
@@ -46,6 +46,16 @@ pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "positions.dlq";
 pub const REASON_HEADER: &str = "reason";
 pub const DETAIL_HEADER: &str = "reason_detail";
 pub const ORIGIN_HEADER: &str = "origin";
+/// The size of the original message in bytes (decimal); the payload of an
+/// oversized one is only its first bytes.
+pub const SIZE_HEADER: &str = "size_bytes";
+
+/// How long a dead letter the topic keeps refusing is retried before it goes
+/// to the sink's durable table instead.
+pub const DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The one try a dead letter gets while the topic is known to refuse them.
+const DEAD_LETTER_TOPIC_DOWN_TRY: Duration = Duration::from_secs(1);
 
 /// Settings of the Kafka source. No `Default`: start from
 /// [`KafkaSourceConfig::recommended`].
@@ -64,6 +74,11 @@ pub struct KafkaSourceConfig {
     pub tenant: Option<TenantId>,
     /// Where rejected messages go; `None` hands them to the sink instead.
     pub dead_letter_topic: Option<String>,
+    /// How long publishing a dead letter is retried before it is handed to the
+    /// sink's durable table instead (its offset waits for one or the other).
+    pub dead_letter_publish_timeout: Duration,
+    /// Extra librdkafka settings of the dead-letter producer, applied last.
+    pub dead_letter_overrides: Vec<(String, String)>,
     /// Most messages processed (and written to the sink) at once.
     pub max_batch: usize,
     /// Longest wait to fill a batch after its first message arrived.
@@ -84,6 +99,8 @@ impl KafkaSourceConfig {
             topics: vec![(topic.to_owned(), Format::Canonical)],
             tenant: None,
             dead_letter_topic: Some(DEFAULT_DEAD_LETTER_TOPIC.to_owned()),
+            dead_letter_publish_timeout: DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT,
+            dead_letter_overrides: Vec::new(),
             max_batch: 5000,
             max_batch_wait: Duration::from_millis(5),
             tuning: ClientTuning::Tuned,
@@ -229,12 +246,19 @@ pub async fn run_kafka_source<S: PositionSink>(
     let topics: Vec<&str> = config.topics.iter().map(|(t, _)| t.as_str()).collect();
     consumer.subscribe(&topics)?;
     let dead_letters = match &config.dead_letter_topic {
-        Some(topic) => Some(KafkaPublisher::new(
-            &config.brokers,
-            topic,
-            config.tuning,
-            &[],
-        )?),
+        Some(topic) => {
+            // librdkafka gives up on a message after this long (0 would mean
+            // never), so a send cannot outlive the publish deadline by much.
+            let give_up_ms = config.dead_letter_publish_timeout.as_millis().max(1);
+            let mut overrides = vec![("message.timeout.ms".to_owned(), give_up_ms.to_string())];
+            overrides.extend(config.dead_letter_overrides.iter().cloned());
+            Some(KafkaPublisher::new(
+                &config.brokers,
+                topic,
+                config.tuning,
+                &overrides,
+            )?)
+        }
         None => None,
     };
     let mut source = Source {
@@ -243,6 +267,7 @@ pub async fn run_kafka_source<S: PositionSink>(
         sink,
         stats,
         dead_letters,
+        dead_letter_topic_down: false,
         dedupe: Dedupe::default(),
         slots: HashMap::new(),
         slot_names: Vec::new(),
@@ -259,6 +284,11 @@ struct Source<'c, S> {
     sink: S,
     stats: Arc<IngestStats>,
     dead_letters: Option<KafkaPublisher>,
+    /// The last dead letters fell back to the sink: the topic is not taking
+    /// them, so the next ones get one short try instead of the full deadline
+    /// (a stream with many bad messages must not crawl at one batch per
+    /// deadline while the topic is down).
+    dead_letter_topic_down: bool,
     dedupe: Dedupe,
     /// (topic, partition) interned as small tags for the batch and the dedupe table.
     slots: HashMap<(String, i32), u32>,
@@ -398,13 +428,23 @@ impl<S: PositionSink> Source<'_, S> {
             }
             Err(rejection) => {
                 self.stats.rejected(rejection.reason);
-                let letter = DeadLetter {
+                // An oversized message keeps only its first bytes, so that its
+                // dead letter can be published (a 5 MiB one would be refused
+                // by the dead-letter topic as it was by validation).
+                let mut letter = DeadLetter::of_message(
                     rejection,
-                    payload: payload.to_vec(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    format: resolved,
-                    origin: format!("{}/{}@{}", message.topic(), message.partition(), offset),
-                };
+                    payload,
+                    message.key(),
+                    self.config.rules.max_message_bytes,
+                    format!("{}/{}@{}", message.topic(), message.partition(), offset),
+                );
+                letter.format = resolved;
+                letter.tenant_id = self.config.tenant.clone();
+                letter.kafka = Some(KafkaCoordinates {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset,
+                });
                 batch.letters.push((letter, slot));
             }
         }
@@ -420,8 +460,16 @@ impl<S: PositionSink> Source<'_, S> {
         );
         let letters: Vec<DeadLetter> = batch.letters.into_iter().map(|(l, _)| l).collect();
         let mut dlq_shutdown = self.shutdown.clone();
+        let publish_timeout = if self.dead_letter_topic_down {
+            self.config
+                .dead_letter_publish_timeout
+                .min(DEAD_LETTER_TOPIC_DOWN_TRY)
+        } else {
+            self.config.dead_letter_publish_timeout
+        };
         let dead_letters = dead_letters_to(
             self.dead_letters.as_ref(),
+            publish_timeout,
             &self.sink,
             &letters,
             &self.stats,
@@ -437,7 +485,7 @@ impl<S: PositionSink> Source<'_, S> {
         );
         let (written, dead) = tokio::join!(positions, dead_letters);
         written?;
-        dead?;
+        self.dead_letter_topic_down = dead?;
         self.store(&batch.offsets);
         Ok(())
     }
@@ -483,40 +531,60 @@ impl<S: PositionSink> Source<'_, S> {
     }
 }
 
-/// Dead letters go to the topic when there is one, else to the sink.
+/// Dead letters go to the topic when there is one, else to the sink; those the
+/// topic still refuses after `publish_timeout` go to the sink too. Returns once
+/// every letter is durable in one place or the other, with whether the topic
+/// refused any.
 async fn dead_letters_to<S: PositionSink>(
     publisher: Option<&KafkaPublisher>,
+    publish_timeout: Duration,
     sink: &S,
     letters: &[DeadLetter],
     stats: &IngestStats,
     shutdown: &mut Shutdown,
-) -> std::result::Result<(), Interrupted> {
-    match publisher {
-        Some(publisher) => publish_dead_letters(publisher, letters, stats, shutdown).await,
-        None => deliver_dead_letters(sink, letters, stats, shutdown).await,
+) -> std::result::Result<bool, Interrupted> {
+    let refused = match publisher {
+        Some(publisher) => {
+            publish_dead_letters(publisher, letters, publish_timeout, stats, shutdown).await?
+        }
+        None => letters.to_vec(),
+    };
+    if publisher.is_some() && !refused.is_empty() {
+        tracing::error!(
+            letters = refused.len(),
+            "the dead-letter topic refused them until the deadline; writing them to the store"
+        );
     }
+    deliver_dead_letters(sink, &refused, stats, shutdown).await?;
+    Ok(publisher.is_some() && !refused.is_empty())
 }
 
-/// Produces dead letters with the original key and bytes, and the reason in
-/// headers; retried until acknowledged (their offsets wait for it).
+/// Produces dead letters with the original key and (possibly truncated) bytes,
+/// and the reason, origin and original size in headers. Retries what the broker
+/// refuses, with backoff, until `timeout`; returns the letters still refused
+/// then. A send cut off by the deadline may still land later, so a letter can
+/// end up both in the topic and in the store (at least once, never lost).
 async fn publish_dead_letters(
     publisher: &KafkaPublisher,
     letters: &[DeadLetter],
+    timeout: Duration,
     stats: &IngestStats,
     shutdown: &mut Shutdown,
-) -> std::result::Result<(), Interrupted> {
-    if letters.is_empty() {
-        return Ok(());
-    }
+) -> std::result::Result<Vec<DeadLetter>, Interrupted> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut left: Vec<&DeadLetter> = letters.iter().collect();
     let mut backoff = Backoff::new();
-    loop {
-        let records: Vec<OutRecord<'_>> = letters
+    while !left.is_empty() {
+        let sizes: Vec<String> = left.iter().map(|l| l.size_bytes.to_string()).collect();
+        let records: Vec<OutRecord<'_>> = left
             .iter()
-            .map(|letter| {
+            .zip(&sizes)
+            .map(|(letter, size)| {
                 let mut headers = vec![
                     (REASON_HEADER, letter.rejection.reason.as_str().as_bytes()),
                     (DETAIL_HEADER, letter.rejection.detail.as_bytes()),
                     (ORIGIN_HEADER, letter.origin.as_bytes()),
+                    (SIZE_HEADER, size.as_bytes()),
                 ];
                 if let Some(format) = letter.format {
                     headers.push((FORMAT_HEADER, format.as_str().as_bytes()));
@@ -528,18 +596,29 @@ async fn publish_dead_letters(
                 }
             })
             .collect();
-        match publisher.send_all(&records).await {
-            Ok(()) => {
-                stats.dead_lettered(letters.len() as u64);
-                return Ok(());
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, topic = publisher.topic(), "dead-letter publish failed; retrying");
-                stats.dead_letter_retry();
-                if !backoff.sleep(shutdown).await {
-                    return Err(Interrupted);
+        let Ok(outcomes) = tokio::time::timeout_at(deadline, publisher.send_each(&records)).await
+        else {
+            break;
+        };
+        let mut refused = Vec::new();
+        let mut last_error = None;
+        for (letter, outcome) in left.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => stats.dead_lettered(1),
+                Err(err) => {
+                    refused.push(*letter);
+                    last_error = Some(err);
                 }
             }
         }
+        left = refused;
+        let Some(err) = last_error else { break };
+        tracing::warn!(error = %err, topic = publisher.topic(), letters = left.len(), "dead-letter publish failed; retrying");
+        stats.dead_letter_retry();
+        tokio::select! {
+            slept = backoff.sleep(shutdown) => if !slept { return Err(Interrupted) },
+            () = tokio::time::sleep_until(deadline) => break,
+        }
     }
+    Ok(left.into_iter().cloned().collect())
 }

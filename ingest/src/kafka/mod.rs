@@ -9,8 +9,8 @@ mod settings;
 
 pub use admin::ensure_topics;
 pub use consumer::{
-    DEFAULT_DEAD_LETTER_TOPIC, DETAIL_HEADER, KafkaSourceConfig, ORIGIN_HEADER, REASON_HEADER,
-    run_kafka_source,
+    DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT, DEFAULT_DEAD_LETTER_TOPIC, DETAIL_HEADER,
+    KafkaSourceConfig, ORIGIN_HEADER, REASON_HEADER, SIZE_HEADER, run_kafka_source,
 };
 pub use producer::{KafkaPublisher, OutRecord};
 pub use settings::ClientTuning;

@@ -117,6 +117,58 @@ impl KafkaPublisher {
         Ok(())
     }
 
+    /// Publishes records and waits for every acknowledgement, reporting each
+    /// record's outcome (in order) instead of stopping at the first failure,
+    /// so a caller can retry only the ones that failed.
+    pub async fn send_each(&self, records: &[OutRecord<'_>]) -> Vec<Result<()>> {
+        let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(records.len());
+        let mut pending: VecDeque<(usize, DeliveryFuture)> = VecDeque::new();
+        for (idx, record) in records.iter().enumerate() {
+            outcomes.push(None);
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(*value),
+                });
+            }
+            let mut out = FutureRecord::to(self.topic.as_str())
+                .payload(record.payload)
+                .headers(headers);
+            if let Some(key) = record.key {
+                out = out.key(key);
+            }
+            loop {
+                match self.producer.send_result(out) {
+                    Ok(delivery) => {
+                        pending.push_back((idx, delivery));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        out = back;
+                        match pending.pop_front() {
+                            Some((at, oldest)) => outcomes[at] = Some(check(oldest.await)),
+                            None => tokio::time::sleep(Duration::from_millis(5)).await,
+                        }
+                    }
+                    // Refused locally (too large, unknown topic): this record
+                    // failed; the others go on.
+                    Err((err, _)) => {
+                        outcomes[idx] = Some(Err(err.into()));
+                        break;
+                    }
+                }
+            }
+        }
+        for (at, delivery) in pending {
+            outcomes[at] = Some(check(delivery.await));
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Err(Error::Kafka(KafkaError::Canceled))))
+            .collect()
+    }
+
     /// Waits until everything queued is delivered (at most `timeout`).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.producer.flush(timeout)?;

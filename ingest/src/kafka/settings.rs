@@ -25,6 +25,13 @@ const CONSUMER_SEMANTICS: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
     // Surface partition EOF as nothing: a quiet partition is not an event.
     ("enable.partition.eof", "false"),
+    // No message may stall its partition: one of several MiB (far over the
+    // validation limit, so it will be dead-lettered) must still be fetched
+    // whole. 16 MiB per partition and 64 MiB per fetch (librdkafka needs the
+    // receive buffer a little above the fetch size).
+    ("max.partition.fetch.bytes", "16777216"),
+    ("fetch.max.bytes", "67108864"),
+    ("receive.message.max.bytes", "67109376"),
 ];
 
 /// Consumer performance settings.
@@ -33,8 +40,6 @@ const CONSUMER_TUNED: &[(&str, &str)] = &[
     // never longer than 10 ms, so a quiet fleet's positions are not held back.
     ("fetch.min.bytes", "65536"),
     ("fetch.wait.max.ms", "10"),
-    // Larger per-partition fetches: a busy partition drains in fewer requests.
-    ("max.partition.fetch.bytes", "4194304"),
     // Detect a dead consumer in seconds, not 45 s, so its partitions move fast.
     ("session.timeout.ms", "10000"),
     ("heartbeat.interval.ms", "1000"),

@@ -125,7 +125,9 @@ pub(crate) async fn roads(
             let graph = graph.clone();
             tokio::task::spawn_blocking(move || roads_geojson(&graph, min, max, major_only))
                 .await
-                .map_err(|e| AppError::from(crate::Error::Store(format!("basemap task: {e}"))))?
+                .map_err(|e| {
+                    AppError::from(crate::Error::store_retryable(format!("basemap task: {e}")))
+                })?
         }
         None => {
             json!({"type": "FeatureCollection", "features": [], "truncated": false, "attribution": ATTRIBUTION})

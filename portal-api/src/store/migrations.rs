@@ -211,6 +211,27 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX orders_vehicle;
     CREATE INDEX orders_tenant_vehicle ON orders(tenant_id, vehicle_id);
     "#,
+    // 6 (issue 17, dead letters): messages and engine events the stream set
+    // aside (oversized, undecodable, refused for good by the store, or whose
+    // dead-letter topic would not take them), so that nothing skipped is lost.
+    // The payload is truncated; size_bytes is the original size.
+    r#"
+    CREATE TABLE dead_letters (
+        id           INTEGER PRIMARY KEY,
+        tenant_id    TEXT,
+        origin       TEXT NOT NULL,
+        topic        TEXT,
+        partition    INTEGER,
+        "offset"     INTEGER,
+        size_bytes   INTEGER NOT NULL,
+        reason       TEXT NOT NULL,
+        detail       TEXT NOT NULL,
+        payload      BLOB NOT NULL,
+        key          BLOB,
+        received_at  TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_received ON dead_letters(received_at);
+    "#,
 ];
 
 /// Brings the database to the latest schema.
@@ -243,7 +264,7 @@ fn migrate_up_to(conn: &mut Connection, target: usize) -> Result<()> {
                 .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
                 .optional()?;
             if let Some(table) = broken {
-                return Err(Error::Store(format!(
+                return Err(Error::store_permanent(format!(
                     "migration {} left rows in `{table}` whose foreign key points nowhere",
                     i + 1
                 )));

@@ -9,6 +9,7 @@
 //! Tenant-scoped methods take the tenant: an order of another tenant is simply
 //! "not found", which is what makes tenant isolation hold by construction.
 
+mod dead_letters;
 mod migrations;
 mod rows;
 mod sqlite;
@@ -23,8 +24,9 @@ use engine::{EtaUpdate, OrderId, VehicleKey};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewEvent, NewOrder, NewPod, Order, OrderEvent,
-    OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
+    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
+    OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter, Tenant, TenantId,
+    TrackView, VehicleFix,
 };
 
 pub(crate) use rows::UNKNOWN_CURSOR;
@@ -129,6 +131,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreFuture<'_, ()>;
     /// The last saved state of a learned model, and when it was saved.
     fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>>;
+
+    /// Keeps what the position stream set aside, all or none: returns once the
+    /// letters are durable (the stream commits past them only then).
+    fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()>;
+    /// The `limit` most recent dead letters, newest first.
+    fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).

@@ -18,10 +18,10 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| Error::Store(format!("bad time `{text}` in the database: {e}")))
+        .map_err(|e| Error::store_permanent(format!("bad time `{text}` in the database: {e}")))
 }
 
 fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
@@ -29,7 +29,7 @@ fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
-    Error::Store(format!("unknown {what} `{value}` in the database"))
+    Error::store_permanent(format!("unknown {what} `{value}` in the database"))
 }
 
 fn parse_status(text: &str) -> Result<OrderStatus> {
@@ -256,10 +256,9 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                     _ => None,
                 };
                 let eta = match eta {
-                    Some(json) => Some(
-                        serde_json::from_str::<EtaRecord>(&json)
-                            .map_err(|e| Error::Store(format!("bad ETA in the database: {e}")))?,
-                    ),
+                    Some(json) => Some(serde_json::from_str::<EtaRecord>(&json).map_err(|e| {
+                        Error::store_permanent(format!("bad ETA in the database: {e}"))
+                    })?),
                     None => None,
                 };
                 Ok(Stop {

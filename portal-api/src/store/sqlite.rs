@@ -18,11 +18,12 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreFuture, migrations, rows, writes};
+use super::{Store, StoreFuture, dead_letters, migrations, rows, writes};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewEvent, NewOrder, NewPod, Order, OrderEvent,
-    OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, TrackView, VehicleFix,
+    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
+    OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter, Tenant, TenantId,
+    TrackView, VehicleFix,
 };
 
 /// Queued write jobs before callers wait for room (backpressure).
@@ -101,9 +102,9 @@ impl SqliteStore {
                 && !dir.as_os_str().is_empty()
                 && !dir.exists()
             {
-                std::fs::create_dir_all(dir).map_err(|e| Error::InvalidConfig {
-                    setting: "store",
-                    reason: format!("cannot create {}: {e}", dir.display()),
+                // The URL was fine; the file system refused (exit 1, not 2).
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::store_permanent(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
             let mut conn = open_connection(&opened_path, false)?;
@@ -111,13 +112,13 @@ impl SqliteStore {
             Ok(conn)
         })
         .await
-        .map_err(|e| Error::Store(format!("opening the database: {e}")))??;
+        .map_err(|e| Error::store_retryable(format!("opening the database: {e}")))??;
 
         let (writer, jobs) = mpsc::channel(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(conn, jobs))
-            .map_err(|e| Error::Store(format!("starting the writer thread: {e}")))?;
+            .map_err(|e| Error::store_retryable(format!("starting the writer thread: {e}")))?;
         Ok(SqliteStore {
             readers: Arc::new(ReaderPool {
                 path: path.clone(),
@@ -155,10 +156,10 @@ impl SqliteStore {
         self.writer
             .send(job)
             .await
-            .map_err(|_| Error::Store("the writer thread has stopped".into()))?;
+            .map_err(|_| Error::store_retryable("the writer thread has stopped"))?;
         answered
             .await
-            .map_err(|_| Error::Store("the writer thread dropped a job".into()))?
+            .map_err(|_| Error::store_retryable("the writer thread dropped a job"))?
     }
 
     /// Runs `f` on a read connection on the blocking pool.
@@ -169,7 +170,7 @@ impl SqliteStore {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
-            .map_err(|e| Error::Store(format!("read task failed: {e}")))?
+            .map_err(|e| Error::store_retryable(format!("read task failed: {e}")))?
     }
 }
 
@@ -203,9 +204,19 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
         })();
         // Jobs not reached when the transaction broke early were dropped with
         // their answer channel, so their callers see an error, not a hang.
-        let failed = commit.err().map(|e| e.to_string());
+        // A failed commit fails every job of the group, each with the commit's
+        // kind (a busy or full disk is worth retrying; the jobs themselves were
+        // fine).
+        let failed = commit.err().map(|e| match e {
+            Error::Store { kind, message } => (kind, message),
+            other => (crate::StoreErrorKind::Retryable, other.to_string()),
+        });
         for reply in replies {
-            reply(failed.clone().map(Error::Store));
+            reply(
+                failed
+                    .clone()
+                    .map(|(kind, message)| Error::Store { kind, message }),
+            );
         }
     }
 }
@@ -337,5 +348,13 @@ impl Store for SqliteStore {
 
     fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>> {
         Box::pin(self.read(move |c| rows::learned(c, &name)))
+    }
+
+    fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| dead_letters::add_dead_letters(c, &letters)))
+    }
+
+    fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>> {
+        Box::pin(self.read(move |c| dead_letters::recent_dead_letters(c, limit)))
     }
 }

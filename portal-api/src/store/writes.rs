@@ -580,7 +580,7 @@ pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecord
     }
     let record = crate::model::EtaRecord::from(update);
     let json = serde_json::to_string(&record)
-        .map_err(|e| Error::Store(format!("serializing an ETA: {e}")))?;
+        .map_err(|e| Error::store_permanent(format!("serializing an ETA: {e}")))?;
     let updated = exec(
         c,
         "UPDATE stops SET eta_json = ?1 WHERE order_id = ?2 AND idx = ?3",
