@@ -79,6 +79,8 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
             "3",
         ])
         .args(["--duration", "4", "--format", "motive", "--seed", "42"])
+        // Motive bodies name no tenant: the `TENANT/VEHICLE` key does.
+        .args(["--tenant", "ten_sim"])
         .output()
         .expect("tracker runs");
     assert!(
@@ -128,6 +130,10 @@ fn simulated_motive_fleet_through_kafka_arrives_exactly_once() {
         published
     );
     assert_eq!(snap.duplicates + snap.out_of_order, 0, "{snap:?}");
+    assert!(
+        positions.iter().all(|p| p.tenant_id.as_str() == "ten_sim"),
+        "every position is the simulated tenant's"
+    );
     let mut last: HashMap<&VehicleId, DateTime<Utc>> = HashMap::new();
     for p in &positions {
         assert_eq!(p.source, PositionSource::Motive);

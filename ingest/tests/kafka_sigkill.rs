@@ -4,6 +4,12 @@
 //! fsynced per batch, standing for the embedded store. Every position must be in
 //! the file exactly once, in time order per truck.
 //!
+//! Bad messages are mixed into the stream while the dead-letter topic is out
+//! of service (its producer refuses every dead letter as too large): each
+//! must still end up durable, in the sink's dead-letter file, however the
+//! kills fall. A dead letter may be kept twice (written, then the process
+//! killed before its offset was stored), never lost.
+//!
 //! This file is its own `main` (harness = false): run with
 //! `INGEST_SIGKILL_CHILD=1` it is the consumer child; otherwise it is the test.
 //! Needs the tansu broker in `TRACKER_TEST_KAFKA` (fails under `CI` without it).
@@ -22,12 +28,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::fix;
 use common::kafka::{broker, tansu_publisher, unique_topic};
 use engine::{Position, VehicleKey};
+use ingest::kafka::OutRecord;
 use ingest::kafka::{KafkaSourceConfig, ensure_topics, run_kafka_source};
-use ingest::{IngestStats, PositionSink, SinkError, SinkReceipt, shutdown_channel};
+use ingest::{DeadLetter, IngestStats, PositionSink, SinkError, SinkReceipt, shutdown_channel};
 
 const CHILD_ENV: &str = "INGEST_SIGKILL_CHILD";
 const N_VEHICLES: usize = 24;
 const PER_VEHICLE: i64 = 250;
+/// A bad message after every this many rounds of positions.
+const BAD_EVERY: i64 = 25;
 
 /// Appends `vehicle<TAB>time` lines and fsyncs before returning.
 #[derive(Debug, Clone)]
@@ -58,6 +67,23 @@ impl PositionSink for FileSink {
         Ok(SinkReceipt::default())
     }
 
+    async fn dead_letters(&self, letters: &[DeadLetter]) -> Result<(), SinkError> {
+        let _guard = self.lock.lock().map_err(|_| SinkError("poisoned".into()))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dead_path(&self.path))
+            .map_err(|e| SinkError(e.to_string()))?;
+        let mut text = String::new();
+        for letter in letters {
+            let key = String::from_utf8_lossy(letter.key.as_deref().unwrap_or_default());
+            text.push_str(&format!("{key}\t{}\n", letter.rejection.reason));
+        }
+        file.write_all(text.as_bytes())
+            .map_err(|e| SinkError(e.to_string()))?;
+        file.sync_all().map_err(|e| SinkError(e.to_string()))
+    }
+
     async fn last_times(
         &self,
         vehicles: &[VehicleKey],
@@ -73,6 +99,23 @@ impl PositionSink for FileSink {
             .map(|v| newest.get(v.vehicle_id.as_str()).copied())
             .collect())
     }
+}
+
+/// Where the sink keeps its dead letters, beside its positions.
+fn dead_path(path: &Path) -> PathBuf {
+    path.with_extension("dead.tsv")
+}
+
+/// The keys of the dead letters kept, with their reasons.
+fn dead_keys(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dead_path(path))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (key, reason) = line.split_once('\t')?;
+            Some((key.to_owned(), reason.to_owned()))
+        })
+        .collect()
 }
 
 fn read_lines(path: &Path) -> Vec<(String, DateTime<Utc>)> {
@@ -97,7 +140,11 @@ fn child(brokers: &str, topic: &str, group: &str, path: &Path) {
             lock: Arc::new(Mutex::new(())),
         };
         let mut config = KafkaSourceConfig::recommended(brokers, group, topic);
-        config.dead_letter_topic = None;
+        // The dead-letter topic is out of service: its producer refuses every
+        // dead letter (over 1000 bytes) until the bounded retry gives up.
+        config.dead_letter_topic = Some(format!("{topic}.dlq"));
+        config.dead_letter_overrides = vec![("message.max.bytes".into(), "1000".into())];
+        config.dead_letter_publish_timeout = Duration::from_secs(1);
         config.max_batch = 100;
         let (_stop, shutdown) = shutdown_channel();
         run_kafka_source(&config, sink, Arc::new(IngestStats::new()), shutdown)
@@ -149,14 +196,34 @@ fn main() {
     let all: Vec<Position> = (0..PER_VEHICLE)
         .flat_map(|i| (0..N_VEHICLES).map(move |v| fix(&format!("kill-{v}"), i, start)))
         .collect();
+    // A bad message (at null island, padded past the dead-letter producer's
+    // limit) after every `BAD_EVERY` rounds.
+    let padding = "x".repeat(1500);
+    let bad: Vec<(String, Vec<u8>)> = (0..PER_VEHICLE / BAD_EVERY)
+        .map(|n| {
+            let time = (start + TimeDelta::seconds(n)).to_rfc3339();
+            let body = format!(
+                r#"{{"tenant_id":"{}","vehicle_id":"bad-{n}","time":"{time}","lat":0,"lon":0,"note":"{padding}"}}"#,
+                common::TENANT
+            );
+            (format!("{}/bad-{n}", common::TENANT), body.into_bytes())
+        })
+        .collect();
     runtime.block_on(async {
-        ensure_topics(&brokers, &[(&topic, 3)])
+        ensure_topics(&brokers, &[(&topic, 3), (&format!("{topic}.dlq"), 1)])
             .await
             .expect("topic");
-        tansu_publisher(&brokers, &topic)
-            .publish(&all)
-            .await
-            .expect("published");
+        let publisher = tansu_publisher(&brokers, &topic);
+        let per_chunk = N_VEHICLES * BAD_EVERY as usize;
+        for (chunk, (key, body)) in all.chunks(per_chunk).zip(&bad) {
+            publisher.publish(chunk).await.expect("published");
+            let record = OutRecord {
+                key: Some(key.as_bytes()),
+                payload: body,
+                headers: Vec::new(),
+            };
+            publisher.send_all(&[record]).await.expect("published");
+        }
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.tsv");
@@ -177,7 +244,8 @@ fn main() {
     loop {
         let lines = read_lines(&path);
         let distinct: std::collections::HashSet<_> = lines.iter().collect();
-        if distinct.len() >= all.len() || Instant::now() > deadline {
+        let dead: std::collections::HashSet<_> = dead_keys(&path).into_iter().collect();
+        if (distinct.len() >= all.len() && dead.len() >= bad.len()) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -203,8 +271,21 @@ fn main() {
         all.len(),
         "every position written (none lost)"
     );
+    let dead = dead_keys(&path);
+    let mut kept: Vec<&str> = dead.iter().map(|(key, _)| key.as_str()).collect();
+    kept.sort();
+    kept.dedup();
+    let mut expected: Vec<&str> = bad.iter().map(|(key, _)| key.as_str()).collect();
+    expected.sort();
+    assert_eq!(kept, expected, "every bad message kept as a dead letter");
+    assert!(
+        dead.iter().all(|(_, reason)| reason == "null_island"),
+        "{dead:?}"
+    );
     println!(
-        "kafka_sigkill: ok, {} positions exactly once across two SIGKILLs",
-        all.len()
+        "kafka_sigkill: ok, {} positions exactly once and {} dead letters ({} kept) across two SIGKILLs with the dead-letter topic down",
+        all.len(),
+        bad.len(),
+        dead.len()
     );
 }
