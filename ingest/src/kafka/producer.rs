@@ -76,45 +76,11 @@ impl KafkaPublisher {
         self.send_all(&records).await
     }
 
-    /// Publishes records and waits for every acknowledgement. When librdkafka's
-    /// local queue is full, waits for the oldest delivery instead of failing.
+    /// Publishes records and waits for every acknowledgement; the first
+    /// failure, if any, is the error. When librdkafka's local queue is full,
+    /// waits for the oldest delivery instead of failing.
     pub async fn send_all(&self, records: &[OutRecord<'_>]) -> Result<()> {
-        let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
-        for record in records {
-            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-            for (key, value) in &record.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: Some(*value),
-                });
-            }
-            let mut out = FutureRecord::to(self.topic.as_str())
-                .payload(record.payload)
-                .headers(headers);
-            if let Some(key) = record.key {
-                out = out.key(key);
-            }
-            loop {
-                match self.producer.send_result(out) {
-                    Ok(delivery) => {
-                        pending.push_back(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        out = back;
-                        match pending.pop_front() {
-                            Some(oldest) => check(oldest.await)?,
-                            None => tokio::time::sleep(Duration::from_millis(5)).await,
-                        }
-                    }
-                    Err((err, _)) => return Err(err.into()),
-                }
-            }
-        }
-        for delivery in pending {
-            check(delivery.await)?;
-        }
-        Ok(())
+        self.send_each(records).await.into_iter().collect()
     }
 
     /// Publishes records and waits for every acknowledgement, reporting each
