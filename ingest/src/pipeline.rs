@@ -7,18 +7,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use engine::{Position, VehicleKey};
+use engine::{Position, TenantId, VehicleId, VehicleKey};
 
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink, SinkReceipt};
 use crate::stats::IngestStats;
 
-/// The newest written device time per vehicle (tenant and id), tagged with the partition the
-/// vehicle arrived on so a revoked partition's vehicles can be forgotten (another
-/// node may advance them; we re-ask the sink if they come back).
+/// The newest written device time per vehicle (tenant and id), tagged with the
+/// partition the vehicle arrived on so a revoked partition's vehicles can be
+/// forgotten (another node may advance them; we re-ask the sink if they come
+/// back). Kept by tenant, then vehicle, so every position is looked up by
+/// reference: no key is built per position on this hot path.
 #[derive(Debug, Default)]
 pub(crate) struct Dedupe {
-    last: HashMap<VehicleKey, (DateTime<Utc>, u32)>,
+    last: HashMap<TenantId, HashMap<VehicleId, (DateTime<Utc>, u32)>>,
 }
 
 /// The outcome of filtering a batch.
@@ -37,8 +39,8 @@ impl Dedupe {
         let mut unseen: Vec<(VehicleKey, u32)> = positions
             .iter()
             .zip(tags.iter().copied().chain(std::iter::repeat(0)))
+            .filter(|(p, _)| self.newest(p).is_none())
             .map(|(p, tag)| (p.key(), tag))
-            .filter(|(key, _)| !self.last.contains_key(key))
             .collect();
         // Stable, so each vehicle keeps the tag of its first position.
         unseen.sort_by(|a, b| a.0.cmp(&b.0));
@@ -55,9 +57,19 @@ impl Dedupe {
     ) {
         for ((vehicle, tag), time) in vehicles.into_iter().zip(times) {
             self.last
-                .entry(vehicle)
+                .entry(vehicle.tenant_id)
+                .or_default()
+                .entry(vehicle.vehicle_id)
                 .or_insert((time.unwrap_or(DateTime::<Utc>::MIN_UTC), tag));
         }
+    }
+
+    /// The newest written time of the position's vehicle, if it is known.
+    fn newest(&self, p: &Position) -> Option<DateTime<Utc>> {
+        self.last
+            .get(&p.tenant_id)
+            .and_then(|vehicles| vehicles.get(&p.vehicle_id))
+            .map(|(t, _)| *t)
     }
 
     /// Sorts the batch by device time and drops what the sink already has: the
@@ -65,15 +77,12 @@ impl Dedupe {
     pub(crate) fn filter(&self, mut positions: Vec<Position>) -> Filtered {
         // Stable: positions with equal times keep their arrival order.
         positions.sort_by_key(|p| p.time);
-        let mut newest: HashMap<VehicleKey, DateTime<Utc>> = HashMap::new();
+        let mut newest: HashMap<(&TenantId, &VehicleId), DateTime<Utc>> = HashMap::new();
         let mut keep = Vec::with_capacity(positions.len());
         let (mut duplicates, mut out_of_order) = (0, 0);
         for (idx, p) in positions.iter().enumerate() {
-            let key = p.key();
-            let last = newest
-                .get(&key)
-                .copied()
-                .or_else(|| self.last.get(&key).map(|(t, _)| *t));
+            let key = (&p.tenant_id, &p.vehicle_id);
+            let last = newest.get(&key).copied().or_else(|| self.newest(p));
             match last {
                 Some(t) if p.time == t => duplicates += 1,
                 Some(t) if p.time < t => out_of_order += 1,
@@ -107,10 +116,14 @@ impl Dedupe {
     /// written vehicle was seeded first, so its tag is already known.
     pub(crate) fn commit(&mut self, written: &[Position]) {
         for p in written {
-            match self.last.get_mut(&p.key()) {
+            let vehicles = match self.last.get_mut(&p.tenant_id) {
+                Some(vehicles) => vehicles,
+                None => self.last.entry(p.tenant_id.clone()).or_default(),
+            };
+            match vehicles.get_mut(&p.vehicle_id) {
                 Some(entry) => entry.0 = entry.0.max(p.time),
                 None => {
-                    self.last.insert(p.key(), (p.time, 0));
+                    vehicles.insert(p.vehicle_id.clone(), (p.time, 0));
                 }
             }
         }
@@ -118,7 +131,10 @@ impl Dedupe {
 
     /// Forgets the vehicles seen on partitions with the given tags.
     pub(crate) fn forget_tags(&mut self, tags: &[u32]) {
-        self.last.retain(|_, (_, tag)| !tags.contains(tag));
+        for vehicles in self.last.values_mut() {
+            vehicles.retain(|_, (_, tag)| !tags.contains(tag));
+        }
+        self.last.retain(|_, vehicles| !vehicles.is_empty());
     }
 }
 

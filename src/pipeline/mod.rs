@@ -77,9 +77,6 @@ pub(crate) struct EngineSink {
 /// minute of a busy node's events while the store is away, a few tens of MB.
 pub(crate) const DEFAULT_MAX_PENDING_EVENTS: usize = 50_000;
 
-/// Bytes of an event or a message kept in its dead letter.
-const DEAD_LETTER_PAYLOAD_BYTES: usize = 1024;
-
 impl EngineSink {
     pub(crate) fn new(
         engine: SharedEngine,
@@ -225,7 +222,7 @@ impl EngineSink {
 
 /// The first bytes of a payload, for a dead letter.
 fn truncated(payload: &[u8]) -> Vec<u8> {
-    payload[..payload.len().min(DEAD_LETTER_PAYLOAD_BYTES)].to_vec()
+    payload[..payload.len().min(ingest::DEAD_LETTER_PAYLOAD_BYTES)].to_vec()
 }
 
 /// An ingest dead letter as the store keeps it.
@@ -297,6 +294,10 @@ impl PositionSink for EngineSink {
     }
 
     async fn dead_letters(&self, letters: &[DeadLetter]) -> Result<(), SinkError> {
+        // Most batches have none: no empty write through the store's writer.
+        if letters.is_empty() {
+            return Ok(());
+        }
         for letter in letters {
             tracing::warn!(
                 origin = %letter.origin,

@@ -130,14 +130,18 @@ impl Shard {
         for &p in positions {
             self.counters.positions += 1;
             let key = p.key();
-            let vehicle = self
-                .vehicles
-                .entry(key.clone())
-                .or_insert_with(|| VehicleState {
+            // The key is cloned only for a vehicle seen for the first time.
+            if !self.vehicles.contains_key(&key) {
+                let state = VehicleState {
                     matching: MatchState::new(),
                     last_time: p.time,
                     plausible: JumpFilter::default(),
-                });
+                };
+                self.vehicles.insert(key.clone(), state);
+            }
+            let Some(vehicle) = self.vehicles.get_mut(&key) else {
+                continue;
+            };
             let fix = Fix::from(p);
             let fresh = vehicle.matching.counters().fixes == 0 || p.time > vehicle.last_time;
             if fresh {
