@@ -88,8 +88,6 @@ pub enum PositionSource {
     Geotab,
     /// `tracker simulate` and the demo fleet.
     Simulator,
-    /// A trace file replayed from disk.
-    Replay,
 }
 
 /// One GPS fix of one vehicle, validated and in canonical units.
