@@ -6,8 +6,9 @@
 //! - [`PositionSink`]: the one thing ingest knows about its destination; sources
 //!   commit offsets (or ack publishers) only after the sink made a batch durable.
 //! - [`memory`] bus (the embedded default) and [`kafka`] consumer/producer: the
-//!   I/O edges, with the same semantics (at-least-once, dedupe on vehicle id +
-//!   device time, per-vehicle order, dead letters with the reason).
+//!   I/O edges, with the same semantics (at-least-once, dedupe on tenant,
+//!   vehicle id and device time, per-vehicle order, dead letters with the
+//!   reason).
 //! - [`simulate`]: a deterministic fleet of trucks on a road graph (pure), and
 //!   the loop that publishes it to Kafka or HTTP.
 //!

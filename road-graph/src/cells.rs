@@ -1,6 +1,7 @@
-//! H3 cells of points and edges (h3o): a stable, hierarchical grid used for
-//! partitioning vehicles between nodes, for geofences and for coarsening positions
-//! shown to the public.
+//! H3 cells of points and edges (h3o): a stable, hierarchical grid. Nothing
+//! calls this yet (vehicles are sharded and partitioned by a hash of their key,
+//! not by cell); it is meant for the analytics lanes and for coarsening the
+//! positions shown to the public (location privacy).
 
 use h3o::{CellIndex, LatLng, Resolution};
 

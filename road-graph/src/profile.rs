@@ -1,7 +1,7 @@
 //! The truck profile: which OSM ways a heavy goods vehicle may use, in which
 //! direction, how fast, and under which restrictions.
 //!
-//! Decisions in doubtful cases (also in ARCHITECTURE.md):
+//! Decisions in doubtful cases (ARCHITECTURE.md points here for them):
 //! - Access is decided by the most specific tag present, in the order `hgv`, `goods`,
 //!   `motor_vehicle`, `vehicle`, `access`: `access=private` + `hgv=yes` is open,
 //!   `access=yes` + `hgv=no` is closed. `destination` and `delivery` are open but the

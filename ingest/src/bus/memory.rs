@@ -7,7 +7,7 @@
 //! - At-least-once: [`MemoryPublisher::publish`] returns only after the sink has
 //!   made the positions durable, so an HTTP 202 means "stored", not "queued";
 //!   a crash before that fails the request and the client retries.
-//! - Dedupe on vehicle id + device time, seeded from the sink, so a retried
+//! - Dedupe on tenant, vehicle id and device time, seeded from the sink, so a retried
 //!   request changes nothing.
 //! - Bounded: a full partition makes publishers wait (backpressure), never drops.
 //! - Raw vendor messages can be published too; they are decoded by the consumer

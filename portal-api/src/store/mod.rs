@@ -1,8 +1,9 @@
 //! Where orders, tenants and their API keys, events, POD files, tracking codes,
 //! the position trail, the ETA prediction log and the outbox live. [`Store`] is
-//! the seam: the SQLite backend is the embedded default; a PostgreSQL backend
-//! (for several nodes sharing one database) implements the same trait. The
-//! backend is chosen by URL (`sqlite://PATH`, `postgres://…`).
+//! the seam: the SQLite backend is the embedded default and, today, the only
+//! one; a PostgreSQL backend (for several nodes sharing one database) would
+//! implement the same trait. The backend is chosen by URL (`sqlite://PATH`;
+//! `postgres://…` is refused as not supported yet).
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
