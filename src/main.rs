@@ -10,7 +10,7 @@ mod pipeline;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Real-time shipment tracking and ETA engine.
 #[derive(Debug, Parser)]
@@ -45,7 +45,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `serve --config FILE` settings become flags before clap parses, so they are
+    // checked exactly like typed ones (`cmd/config_file.rs`).
+    let args =
+        match cmd::config_file::expand(std::env::args_os().collect(), &Cli::command(), &|name| {
+            std::env::var_os(name)
+        }) {
+            Ok(args) => args,
+            Err(err) => return report(err),
+        };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Graph(command) => cmd::graph::run(command),
         Command::Route(args) => cmd::route::run(args),
@@ -58,20 +67,23 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let bad_input = err.downcast_ref::<cmd::BadInput>().is_some();
-            // One line: the chain of causes joined, as users script on stderr.
-            let message = err
-                .chain()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
-            cmd::output::eprint_line(&format!("error: {message}"));
-            if bad_input {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(err) => report(err),
+    }
+}
+
+/// One line on stderr (the chain of causes joined, as users script on it); exit
+/// code 2 for bad input, 1 for anything else.
+fn report(err: anyhow::Error) -> ExitCode {
+    let bad_input = err.downcast_ref::<cmd::BadInput>().is_some();
+    let message = err
+        .chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    cmd::output::eprint_line(&format!("error: {message}"));
+    if bad_input {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -54,3 +54,54 @@ fn a_store_url_the_binary_cannot_use_is_still_bad_input() {
     let out = serve_with_store("mysql://db.example/x");
     cli_support::assert_refused(&out, "an unknown store scheme", "unknown store URL");
 }
+
+/// `serve --config FILE` (issue 22): the file's settings are checked like flags.
+/// Here the file names a store that is not a database; that the run fails on
+/// that file, with exit 1, shows the file's `store` was used.
+#[test]
+fn a_config_file_sets_serve_flags_and_its_mistakes_are_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("notes.db");
+    std::fs::write(&db, "not a database at all\n".repeat(200)).expect("written");
+    let config = dir.path().join("tracker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"sqlite://{}\"\nlisten = \"127.0.0.1:0\"\ndemo = 0\n",
+            db.display()
+        ),
+    )
+    .expect("written");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tracker"))
+            .arg("serve")
+            .args(extra)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("TRACKER_STORE")
+            .env_remove("TRACKER_LISTEN")
+            .output()
+            .expect("runs")
+    };
+    assert_failed(
+        &run(&[]),
+        "the store from the config file",
+        "not a database",
+    );
+
+    std::fs::write(&config, "max_conections = 5\n").expect("written");
+    cli_support::assert_refused(
+        &run(&[]),
+        "a misspelt key",
+        "unknown setting `max_conections`",
+    );
+    std::fs::write(&config, "max-connections = \"many\"\n").expect("written");
+    // clap's own message (several lines, exit 2), as for a typed flag.
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'many'") && stderr.contains("--max-connections"),
+        "{stderr}"
+    );
+}

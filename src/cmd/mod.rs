@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share: the bad-input marker that
 //! maps to exit code 2, and opening a map with a progress bar.
 
+pub(crate) mod config_file;
 pub(crate) mod eta_eval;
 pub(crate) mod graph;
 pub(crate) mod matching;

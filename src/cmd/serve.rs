@@ -43,6 +43,11 @@ const BUNDLED_MAP: &[u8] = include_bytes!("../data/baltimore.osm.pbf");
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    /// Settings from a TOML file: keys are these flags' long names, e.g.
+    /// `max-connections = 500`; a flag or its environment variable beats the
+    /// file (see README, "Configuration file").
+    #[arg(long, env = "TRACKER_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port; the actual one is printed).
     #[arg(long, default_value = "127.0.0.1:8080", env = "TRACKER_LISTEN")]
     listen: String,
@@ -179,6 +184,9 @@ fn default_max_connections() -> usize {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     super::init_logging();
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read from the config file (flags and environment beat it)");
+    }
     let bus = BusUrl::parse(&args.bus).map_err(|e| bad_input(format!("--bus: {e}")))?;
     let time_zone: Tz = args
         .time_zone

@@ -1,0 +1,287 @@
+//! `tracker serve --config FILE`: settings from a TOML file, merged into the one
+//! settings type the command line already parses (`ServeArgs`), so a setting has
+//! one name, one check and one help text whichever way it arrives.
+//!
+//! A key is a long flag's name (`max-connections` or `max_connections`); a value
+//! is a string, number or boolean, or an array for a flag that may be repeated
+//! (`trusted-proxy = ["10.0.0.0/8", "127.0.0.1"]`). Precedence, strongest first:
+//! a flag on the command line, the flag's environment variable, the file, the
+//! built-in default. The file is read before clap parses, and each of its
+//! settings that neither the command line nor the environment gives becomes
+//! flags placed right after the subcommand, so clap checks them exactly as if
+//! they had been typed. An unknown key, a value of the wrong shape or a file that
+//! does not parse is bad input (exit 2) naming the file and the key.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::{ArgAction, Command};
+
+use super::bad_input;
+
+/// The subcommands that take `--config`.
+const WITH_CONFIG: &[&str] = &["serve"];
+
+/// The environment variable naming a config file when `--config` is not given.
+pub(crate) const CONFIG_ENV: &str = "TRACKER_CONFIG";
+
+/// Returns `args` with the settings of the config file (if any) inserted as flags
+/// after the subcommand. `command` is the whole CLI, for the flags' names,
+/// actions and environment variables. `env` reads an environment variable.
+pub(crate) fn expand(
+    args: Vec<OsString>,
+    command: &Command,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> anyhow::Result<Vec<OsString>> {
+    let Some(sub_at) = args
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+    else {
+        return Ok(args);
+    };
+    let sub_at = sub_at + 1;
+    let sub_name = args[sub_at].to_string_lossy().into_owned();
+    if !WITH_CONFIG.contains(&sub_name.as_str()) {
+        return Ok(args);
+    }
+    let Some(sub) = command.find_subcommand(&sub_name) else {
+        return Ok(args);
+    };
+    let given = &args[sub_at + 1..];
+    let Some(path) = config_path(given).or_else(|| env(CONFIG_ENV).map(PathBuf::from)) else {
+        return Ok(args);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| bad_input(format!("--config {}: {e}", path.display())))?;
+    let inserted = flags_from_toml(&path, &text, sub, given, env)?;
+    let mut out = args[..=sub_at].to_vec();
+    out.extend(inserted);
+    out.extend_from_slice(given);
+    Ok(out)
+}
+
+/// `--config PATH` or `--config=PATH` among the subcommand's arguments.
+fn config_path(given: &[OsString]) -> Option<PathBuf> {
+    let mut it = given.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            return None;
+        }
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(p) = a.strip_prefix("--config=") {
+            return Some(PathBuf::from(p));
+        }
+    }
+    None
+}
+
+/// The flags the file's settings stand for, leaving out those the command line or
+/// the environment already gives.
+fn flags_from_toml(
+    path: &Path,
+    text: &str,
+    sub: &Command,
+    given: &[OsString],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> anyhow::Result<Vec<OsString>> {
+    let file = path.display();
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| bad_input(format!("--config {file}: {}", e.message())))?;
+    let mut flags = Vec::new();
+    for (key, value) in &table {
+        let long = key.replace('_', "-");
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "--config {file}: unknown setting `{key}` (`tracker {} --help` lists them)",
+                    sub.get_name()
+                ))
+            })?;
+        let on_command_line = given.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+        });
+        let from_env = arg
+            .get_env()
+            .and_then(|name| env(&name.to_string_lossy()))
+            .is_some();
+        if on_command_line || from_env {
+            continue;
+        }
+        let flag = OsString::from(format!("--{long}"));
+        let wrong = |what: &str| bad_input(format!("--config {file}: `{key}` {what}"));
+        match (arg.get_action(), value) {
+            (ArgAction::SetTrue, toml::Value::Boolean(on)) => {
+                if *on {
+                    flags.push(flag);
+                }
+            }
+            (ArgAction::SetTrue, _) => return Err(wrong("is a switch: true or false")),
+            (ArgAction::Append, toml::Value::Array(items)) => {
+                for item in items {
+                    flags.push(flag.clone());
+                    flags.push(scalar(item).ok_or_else(|| {
+                        wrong("must be an array of strings, numbers or booleans")
+                    })?);
+                }
+            }
+            (_, toml::Value::Array(_)) => return Err(wrong("takes one value, not an array")),
+            (_, v) => {
+                flags.push(flag);
+                flags.push(
+                    scalar(v).ok_or_else(|| wrong("must be a string, a number or a boolean"))?,
+                );
+            }
+        }
+    }
+    Ok(flags)
+}
+
+fn scalar(value: &toml::Value) -> Option<OsString> {
+    match value {
+        toml::Value::String(s) => Some(s.into()),
+        toml::Value::Integer(i) => Some(i.to_string().into()),
+        toml::Value::Float(f) => Some(f.to_string().into()),
+        toml::Value::Boolean(b) => Some(b.to_string().into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Arg, ArgAction, Command};
+
+    fn cli() -> Command {
+        Command::new("tracker").subcommand(
+            Command::new("serve")
+                .arg(Arg::new("config").long("config"))
+                .arg(Arg::new("listen").long("listen").env("TRACKER_LISTEN"))
+                .arg(Arg::new("max-connections").long("max-connections"))
+                .arg(
+                    Arg::new("trusted-proxy")
+                        .long("trusted-proxy")
+                        .action(ArgAction::Append),
+                )
+                .arg(
+                    Arg::new("no-demo")
+                        .long("no-demo")
+                        .action(ArgAction::SetTrue),
+                ),
+        )
+    }
+
+    fn run(file: &str, argv: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tracker.toml");
+        std::fs::write(&path, file).expect("write");
+        let mut args: Vec<OsString> = vec!["tracker".into(), "serve".into()];
+        args.extend(argv.iter().map(OsString::from));
+        args.push("--config".into());
+        args.push(path.clone().into());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        };
+        let out = expand(args, &cli(), &lookup)?;
+        Ok(out
+            .iter()
+            .skip(2)
+            .take_while(|a| *a != "--config")
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect())
+    }
+
+    #[test]
+    fn file_settings_become_flags_after_the_subcommand() {
+        let flags = run(
+            "listen = \"0.0.0.0:80\"\nmax_connections = 500\nno-demo = true\n",
+            &[],
+            &[],
+        )
+        .expect("valid file");
+        assert_eq!(
+            flags,
+            [
+                "--listen",
+                "0.0.0.0:80",
+                "--max-connections",
+                "500",
+                "--no-demo"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_command_line_and_the_environment_beat_the_file() {
+        let flags = run(
+            "listen = \"0.0.0.0:80\"\nmax-connections = 500\n",
+            &["--max-connections=9"],
+            &[("TRACKER_LISTEN", "127.0.0.1:1")],
+        )
+        .expect("valid file");
+        // Neither comes from the file; the command line's own flag follows.
+        assert_eq!(flags, ["--max-connections=9"]);
+    }
+
+    #[test]
+    fn a_repeatable_flag_takes_an_array_and_a_false_switch_is_left_off() {
+        let flags = run(
+            "trusted-proxy = [\"10.0.0.0/8\", \"127.0.0.1\"]\nno-demo = false\n",
+            &[],
+            &[],
+        )
+        .expect("valid file");
+        assert_eq!(
+            flags,
+            [
+                "--trusted-proxy",
+                "10.0.0.0/8",
+                "--trusted-proxy",
+                "127.0.0.1"
+            ]
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_the_key() {
+        let unknown = run("listne = \"x\"\n", &[], &[]).expect_err("unknown key");
+        assert!(
+            unknown.to_string().contains("unknown setting `listne`"),
+            "{unknown}"
+        );
+        assert!(unknown.to_string().contains("tracker.toml"), "{unknown}");
+        let switch = run("no-demo = \"yes\"\n", &[], &[]).expect_err("not a bool");
+        assert!(
+            switch.to_string().contains("`no-demo` is a switch"),
+            "{switch}"
+        );
+        let array = run("listen = [\"a\"]\n", &[], &[]).expect_err("one value");
+        assert!(array.to_string().contains("not an array"), "{array}");
+        let syntax = run("listen = \n", &[], &[]).expect_err("not TOML");
+        assert!(syntax.to_string().contains("--config"), "{syntax}");
+        assert!(unknown.downcast_ref::<super::super::BadInput>().is_some());
+    }
+
+    #[test]
+    fn no_config_no_change() {
+        let args: Vec<OsString> = ["tracker", "serve", "--listen", "x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let out = expand(args.clone(), &cli(), &|_| None).expect("nothing to read");
+        assert_eq!(out, args);
+    }
+}
