@@ -27,6 +27,99 @@
     return (i === null || i === undefined) ? null : track.stops[i];
   }
 
+  // "Pickup: Acme DC" / "Delivery 2 of 3: Store 12", as the server writes it.
+  function stopTitle(s) {
+    var same = track.stops.filter(function (x) { return x.kind === s.kind; });
+    var kind = s.kind === 'pickup' ? 'Pickup' : 'Delivery';
+    if (same.length > 1) { kind += ' ' + (same.indexOf(s) + 1) + ' of ' + same.length; }
+    return kind + ': ' + s.name;
+  }
+
+  var STOP_STATES = { pending: 'Pending', arrived: 'Arrived', departed: 'Departed', skipped: 'Skipped' };
+
+  function verdictText(s) {
+    if (s.verdict === 'late') { return 'Late by ' + (s.late_by_min || 0) + ' min'; }
+    if (s.verdict === 'early') { return 'Early'; }
+    if (s.verdict === 'on_time') { return 'On time'; }
+    return '';
+  }
+
+  // The stop list, rebuilt from the JSON on every change (state, times, verdict
+  // and the ETA of every stop still ahead).
+  function renderStops() {
+    var list = byId('stops');
+    if (!list) { return; }
+    list.innerHTML = '';
+    track.stops.forEach(function (s, i) {
+      var li = document.createElement('li');
+      var state = s.state || (s.departed_at ? 'departed' : (s.arrived_at ? 'arrived' : 'pending'));
+      li.className = 'stop ' + s.kind + ' ' + state + (i === track.next_stop_index ? ' next' : '');
+      li.setAttribute('data-state', state);
+      var h = document.createElement('h3');
+      h.textContent = stopTitle(s);
+      li.appendChild(h);
+      var badge = document.createElement('p');
+      badge.className = 'stop-state';
+      var label = i === track.next_stop_index && state === 'pending' ? 'Next stop' : (STOP_STATES[state] || state);
+      var verdict = verdictText(s);
+      badge.textContent = verdict ? label + ' · ' + verdict : label;
+      li.appendChild(badge);
+      if (s.address) { var a = document.createElement('p'); a.className = 'address'; a.textContent = s.address; li.appendChild(a); }
+      if (s.window && s.window.local) {
+        var w = document.createElement('p');
+        w.appendChild(document.createTextNode('Appointment: '));
+        var span = document.createElement('span'); span.className = 'window'; span.textContent = s.window.local;
+        w.appendChild(span);
+        li.appendChild(w);
+      }
+      [['Arrived', s.arrived_at], ['Departed', s.departed_at], ['Skipped', s.skipped_at]].forEach(function (pair) {
+        if (!pair[1]) { return; }
+        var p = document.createElement('p');
+        p.appendChild(document.createTextNode(pair[0] + ' '));
+        var t = document.createElement('time'); t.setAttribute('datetime', pair[1]); t.textContent = localLabel(pair[1], s.time_zone);
+        p.appendChild(t);
+        li.appendChild(p);
+      });
+      var eta = s.eta || (i === track.next_stop_index ? track.eta : null);
+      if (state === 'pending' && eta && eta.at) {
+        var e = document.createElement('p');
+        e.className = 'stop-eta';
+        var late = eta.overdue || Date.parse(eta.at) < Date.now();
+        e.appendChild(document.createTextNode(late ? 'Overdue: expected ' : 'Estimated arrival '));
+        var et = document.createElement('time'); et.setAttribute('datetime', eta.at); et.textContent = localLabel(eta.at, s.time_zone);
+        e.appendChild(et);
+        li.appendChild(e);
+      }
+      list.appendChild(li);
+    });
+  }
+
+  // Whether positions still arrive: "live", "stale" (none for --stale-after-s)
+  // or "none" (never). The age is counted on from the last fix's time.
+  function feedState() {
+    var f = track.feed;
+    if (!f) { return { state: 'live', at: track.vehicle ? track.vehicle.at : null }; }
+    return { state: f.state, at: f.last_fix_at };
+  }
+
+  function renderFeed() {
+    var f = feedState();
+    var el = byId('feed-text');
+    var section = byId('eta');
+    if (section) { section.classList.toggle('stale', f.state === 'stale'); }
+    if (!socketOpen) { return; }
+    if (f.state === 'stale') {
+      setLive('Not live: the last position was received ' + ago(f.at) + ' ago', false);
+    } else if (f.state === 'none') {
+      setLive('Waiting for the truck\'s first position', false);
+    } else {
+      setLive('Live', true);
+    }
+    if (el) {
+      setText(el, f.state === 'stale' ? 'This estimate is from the last position, received ' + ago(f.at) + ' ago.' : '');
+    }
+  }
+
   // "Tue 25 Nov, 14:05 EST" in the stop's own time zone (as the server writes it).
   function localLabel(iso, tz) {
     try {
@@ -62,7 +155,16 @@
     return el;
   }
 
+  // The furthest step shown so far: the indicator never goes back, whatever a
+  // late or reordered message says (the server's own figure only moves forward
+  // too; this guards the page against an older snapshot after a reconnect).
+  var maxReached = track.progress ? track.progress.reached : 0;
+
   function renderStatus() {
+    if (track.progress) {
+      maxReached = Math.max(maxReached, track.progress.reached);
+      track.progress.reached = maxReached;
+    }
     var el = byId('status');
     setText(el, STEPS_LABELS[track.status] || track.status);
     if (el) { el.setAttribute('data-status', track.status); }
@@ -81,21 +183,30 @@
     if (!section) { return; }
     var eta = track.eta;
     var stop = nextStop();
+    var heading = byId('eta-h');
+    if (heading && stop) { setText(heading, 'Estimated arrival at ' + stopTitle(stop)); }
     var timeEl = ensure(section, 'p', 'eta-time', 'big');
     if (!eta || !stop) {
       return;
     }
     var tz = stop.time_zone;
     timeEl.innerHTML = '';
+    var overdue = eta.overdue || Date.parse(eta.at) < Date.now();
+    if (overdue) {
+      timeEl.appendChild(document.createTextNode('Overdue: expected '));
+    }
     var t = document.createElement('time');
     t.setAttribute('datetime', eta.at);
     t.textContent = localLabel(eta.at, tz);
     timeEl.appendChild(t);
-    setText(ensure(section, 'p', 'eta-window'),
-      'Most likely between ' + localLabel(eta.p10, tz) + ' and ' + localLabel(eta.p90, tz));
+    timeEl.className = overdue ? 'big overdue' : 'big';
+    setText(ensure(section, 'p', 'eta-window'), overdue
+      ? 'The truck has not reached the stop yet; a new estimate follows its next position.'
+      : 'Most likely between ' + localLabel(eta.p10, tz) + ' and ' + localLabel(eta.p90, tz));
     var reasons = ensure(section, 'p', 'eta-reasons');
     setText(reasons, eta.reasons && eta.reasons.length
       ? 'Includes ' + eta.reasons.map(function (r) { return REASONS[r] || r; }).join(', ') + '.' : '');
+    ensure(section, 'p', 'feed-text', 'muted feed');
     var wrap = ensure(section, 'p', 'eta-updated-wrap', 'muted');
     var upd = byId('eta-updated');
     if (!upd) { upd = document.createElement('span'); upd.id = 'eta-updated'; wrap.appendChild(upd); }
@@ -129,6 +240,7 @@
     if (upd && upd.getAttribute('data-at')) { setText(upd, 'updated ' + ago(upd.getAttribute('data-at')) + ' ago'); }
     var veh = byId('vehicle-text');
     if (veh && track.vehicle) { setText(veh, 'Last position reported ' + ago(track.vehicle.at) + ' ago.'); }
+    renderFeed();
   }
 
   // ---- map ----
@@ -220,13 +332,14 @@
     }
     renderStatus();
     renderEta();
+    renderStops();
     renderTimeline();
     renderMap();
     tick();
   }
 
   // ---- live connection ----
-  var socket = null, backoffMs = 1000, lastMessage = 0, liveEl = null;
+  var socket = null, backoffMs = 1000, lastMessage = 0, liveEl = null, socketOpen = false;
 
   function setLive(text, ok) {
     if (!liveEl) {
@@ -245,20 +358,29 @@
     if (track.status === 'delivered' || track.status === 'cancelled') { return; }
     var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     socket = new WebSocket(proto + '//' + location.host + '/t/' + code + '/ws');
-    socket.onopen = function () { backoffMs = 1000; setLive('Live', true); };
+    socket.onopen = function () { backoffMs = 1000; socketOpen = true; renderFeed(); };
     socket.onmessage = function (ev) {
       lastMessage = Date.now();
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg.type === 'snapshot') { apply(msg); }
-      else if (msg.type === 'position') { track.vehicle = msg.vehicle; renderMap(); tick(); }
+      else if (msg.type === 'position') {
+        track.vehicle = msg.vehicle;
+        if (msg.feed) { track.feed = msg.feed; }
+        else if (track.feed && msg.vehicle) { track.feed = { state: 'live', last_fix_at: msg.vehicle.at, last_fix_age_s: 0 }; }
+        renderMap(); tick();
+      }
       else if (msg.type === 'eta') {
+        var st = track.stops[msg.eta.stop_index];
+        if (st) { st.eta = msg.eta; }
         if (msg.eta.stop_index === track.next_stop_index) { track.eta = msg.eta; renderEta(); renderMap(); }
+        renderStops();
       }
       else if (msg.type === 'status') { apply(msg.track); }
     };
     socket.onclose = function (ev) {
       socket = null;
+      socketOpen = false;
       if (ev.code === 4404) { setLive('This tracking link is no longer valid.', false); return; }
       setLive('Reconnecting…', false);
       var wait = backoffMs * (0.75 + Math.random() / 2);
@@ -275,5 +397,6 @@
 
   initMap();
   renderEta();
+  renderStops();
   connect();
 })();
