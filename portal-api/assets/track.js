@@ -99,7 +99,14 @@
   function feedState() {
     var f = track.feed;
     if (!f) { return { state: 'live', at: track.vehicle ? track.vehicle.at : null }; }
-    return { state: f.state, at: f.last_fix_at };
+    var state = f.state;
+    // The server's verdict is as of its last message; a feed that falls silent
+    // sends none, so the page ages it itself with the server's threshold.
+    if (state === 'live' && f.last_fix_at && f.stale_after_s &&
+        Date.now() - Date.parse(f.last_fix_at) > f.stale_after_s * 1000) {
+      state = 'stale';
+    }
+    return { state: state, at: f.last_fix_at };
   }
 
   function renderFeed() {
@@ -367,7 +374,9 @@
       else if (msg.type === 'position') {
         track.vehicle = msg.vehicle;
         if (msg.feed) { track.feed = msg.feed; }
-        else if (track.feed && msg.vehicle) { track.feed = { state: 'live', last_fix_at: msg.vehicle.at, last_fix_age_s: 0 }; }
+        else if (track.feed && msg.vehicle) {
+          track.feed = { state: 'live', last_fix_at: msg.vehicle.at, last_fix_age_s: 0, stale_after_s: track.feed.stale_after_s };
+        }
         renderMap(); tick();
       }
       else if (msg.type === 'eta') {
