@@ -141,10 +141,10 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
         page.raw("<section class=\"card eta\" id=\"eta\" aria-labelledby=\"eta-h\">");
         let next = order.next_stop();
         let heading = match next {
-            Some(stop) if stop.kind == engine::StopKind::Pickup => "Estimated arrival at pickup",
-            _ => "Estimated arrival",
+            Some(stop) => format!("Estimated arrival at {}", stop_title(&order.stops, stop)),
+            None => "Estimated arrival".to_owned(),
         };
-        page.raw(&format!("<h2 id=\"eta-h\">{heading}</h2>"));
+        page.raw(&format!("<h2 id=\"eta-h\">{}</h2>", esc(&heading)));
         match (view::shown_eta(order), next) {
             (Some(eta), Some(stop)) => {
                 page.raw(&format!(
@@ -206,7 +206,7 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
     // Stops.
     page.raw("<section class=\"card\" aria-labelledby=\"stops-h\"><h2 id=\"stops-h\">Stops</h2><ol class=\"stops\" id=\"stops\">");
     for stop in &order.stops {
-        render_stop(&mut page, stop);
+        render_stop(&mut page, &order.stops, stop);
     }
     page.raw("</ol></section>");
 
@@ -244,15 +244,27 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
     page.finish()
 }
 
-fn render_stop(page: &mut Html, stop: &Stop) {
+/// "Pickup: Acme DC", or "Delivery 2 of 3: Store 12" when the order has several
+/// stops of that kind (the script writes the same, `stopTitle`).
+fn stop_title(stops: &[Stop], stop: &Stop) -> String {
     let kind = match stop.kind {
         engine::StopKind::Pickup => "Pickup",
         engine::StopKind::Delivery => "Delivery",
     };
+    let same: Vec<&Stop> = stops.iter().filter(|s| s.kind == stop.kind).collect();
+    if same.len() > 1 {
+        let nth = same.iter().position(|s| s.index == stop.index).unwrap_or(0) + 1;
+        format!("{kind} {nth} of {}: {}", same.len(), stop.name)
+    } else {
+        format!("{kind}: {}", stop.name)
+    }
+}
+
+fn render_stop(page: &mut Html, stops: &[Stop], stop: &Stop) {
     page.raw(&format!(
-        "<li class=\"stop {}\"><h3>{kind}: {}</h3>",
+        "<li class=\"stop {}\"><h3>{}</h3>",
         stop.kind.as_str(),
-        esc(&stop.name)
+        esc(&stop_title(stops, stop))
     ));
     if !stop.address.is_empty() {
         page.raw(&format!("<p class=\"address\">{}</p>", esc(&stop.address)));
