@@ -244,9 +244,48 @@ fn kubicka_1s(c: &mut Criterion) {
         .expect("track network imports");
         let text = std::fs::read_to_string(dir.join(format!("{id}.track.csv")))
             .expect("track is readable");
-        let fixes = parse_trace(&text).expect("track parses");
+        let fixes = parse_trace(&text).expect("track parses").fixes;
         bench_fleet(c, &format!("kubicka_{id}_1s"), &graph, &[fixes]);
     }
 }
 
-criterion::criterion_group!(benches, porto_1s, porto_60s, kubicka_1s);
+/// Trace parsing (issue 24: the old GPX reader was quadratic, 90 s for 80 k
+/// points): an 80,000-point GPX with times, against the same points as CSV in
+/// the same run. Goal: the GPX well under a second.
+fn parse_80k(c: &mut Criterion) {
+    const N: usize = 80_000;
+    let mut gpx = String::from("<?xml version=\"1.0\"?>\n<gpx version=\"1.1\"><trk><trkseg>\n");
+    let mut csv = String::from("lat,lon,time\n");
+    let start = DateTime::from_timestamp(1_700_000_000, 0).expect("valid time");
+    for i in 0..N {
+        let lat = 41.1 + i as f64 * 1e-5;
+        let lon = -8.6 + (i % 100) as f64 * 1e-5;
+        let t = start + chrono::TimeDelta::seconds(i as i64);
+        let time = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        gpx.push_str(&format!(
+            "<trkpt lat=\"{lat:.6}\" lon=\"{lon:.6}\"><ele>12.5</ele><time>{time}</time></trkpt>\n"
+        ));
+        csv.push_str(&format!("{lat:.6},{lon:.6},{time}\n"));
+    }
+    gpx.push_str("</trkseg></trk></gpx>\n");
+    let mut group = c.benchmark_group("matching/parse_80k");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(N as u64));
+    group.bench_function("gpx", |b| {
+        b.iter(|| {
+            let trace = parse_trace(black_box(&gpx)).expect("parses");
+            assert_eq!(trace.fixes.len(), N);
+        })
+    });
+    group.bench_function("csv_baseline", |b| {
+        b.iter(|| {
+            let trace = parse_trace(black_box(&csv)).expect("parses");
+            assert_eq!(trace.fixes.len(), N);
+        })
+    });
+    group.finish();
+}
+
+criterion::criterion_group!(benches, porto_1s, porto_60s, kubicka_1s, parse_80k);

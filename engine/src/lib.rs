@@ -47,7 +47,7 @@ pub use routing::{
     EdgePosition, HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, Route, Router, RouterStats,
     ShapeId, Snap, TurnCosts, WeeklyProfile, travel_ms,
 };
-pub use trace::{parse_time, parse_trace};
+pub use trace::{Trace, parse_time, parse_trace};
 pub use tracking::{
     ArrivalRecord, ClosedBy, ClosedPrediction, MetricVersion, PredictionRecord, RerouteReason,
     Resumed, TrackedStop, TrackerConfig, TrackerCounters, TrackerMemory, TrackerOutput,

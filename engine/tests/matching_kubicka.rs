@@ -79,7 +79,7 @@ fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
     .expect("the track's network imports");
     let text =
         std::fs::read_to_string(dir.join(format!("{id}.track.csv"))).expect("track is readable");
-    let fixes = parse_trace(&text).expect("track parses");
+    let fixes = parse_trace(&text).expect("track parses").fixes;
     let truth = truth_of(&dir, id);
     every
         .iter()

@@ -302,8 +302,15 @@ fn replay_unit(
             let map = sessions.open(&job.map)?;
             let text = std::fs::read_to_string(&job.trace)
                 .map_err(|e| bad_input(format!("{}: {e}", job.trace.display())))?;
-            let fixes = engine::parse_trace(&text)
+            let trace = engine::parse_trace(&text)
                 .map_err(|e| bad_input(format!("{}: {e}", job.trace.display())))?;
+            if !trace.timed {
+                return Err(bad_input(format!(
+                    "{}: the trace has no times, and an ETA cannot be scored without them",
+                    job.trace.display()
+                )));
+            }
+            let fixes = trace.fixes;
             let trip = Trip {
                 name: job.name.clone(),
                 fixes: thin(fixes, args.every),

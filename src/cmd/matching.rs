@@ -11,7 +11,7 @@ use engine::{FixOutcome, Matcher, MatcherConfig};
 use road_graph::{LatLon, RoadGraph};
 use serde_json::{Value, json};
 
-use super::{bad_input, open_map};
+use super::{bad_input, open_map_for_matching};
 
 /// `tracker match`.
 #[derive(Debug, clap::Args)]
@@ -81,8 +81,10 @@ fn config_with(overrides: &[String]) -> anyhow::Result<MatcherConfig> {
 fn read_trace(path: &Path) -> anyhow::Result<Vec<engine::Fix>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
-    let fixes =
-        engine::parse_trace(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    // An untimed GPX is matched on its geometry (times made up from distances).
+    let fixes = engine::parse_trace(&text)
+        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?
+        .fixes;
     if fixes.is_empty() {
         return Err(bad_input(format!("{}: no fixes", path.display())));
     }
@@ -152,7 +154,7 @@ fn match_geojson(
 pub(crate) fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let config = config_with(&args.set)?;
     let fixes = read_trace(&args.trace)?;
-    let (graph, _) = open_map(&args.map)?;
+    let (graph, _) = open_map_for_matching(&args.map)?;
     let (doc, counters) = match_geojson(&graph, &fixes, &config)?;
     let text = serde_json::to_string(&doc)?;
     match &args.out {
