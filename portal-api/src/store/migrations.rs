@@ -232,6 +232,31 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dead_letters_received ON dead_letters(received_at);
     "#,
+    // 7 (issue 18, orders at the API edge): a timeline entry is `public`
+    // (the tracking page, its JSON and WebSocket show it) or `internal`
+    // (dispatchers and drivers only). Notes and exceptions recorded before
+    // this had no say and become internal, the default for one posted
+    // without `visibility` now: a gate code must not turn public by a
+    // migration. Status entries stay public with their notes, as customers
+    // already saw them. And `Idempotency-Key`s of order creation, kept 24 h:
+    // the key's and the body's hashes (scoped by tenant), the order made, and
+    // its first tracking code sealed with the key itself (the store alone
+    // cannot open it, see `writes::seal_code`).
+    r#"
+    ALTER TABLE order_events ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+    UPDATE order_events SET visibility = 'internal' WHERE kind IN ('note', 'exception');
+
+    CREATE TABLE idempotency_keys (
+        tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+        key_hash     TEXT NOT NULL,
+        body_hash    TEXT NOT NULL,
+        order_id     TEXT NOT NULL REFERENCES orders(id),
+        sealed_code  TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, key_hash)
+    );
+    CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+    "#,
 ];
 
 /// Brings the database to the latest schema.
