@@ -301,9 +301,11 @@ fn stops(value: &Value, path: &str) -> Result<Vec<NewStop>, AppError> {
 }
 
 /// The stops are visited in the order given: the first must be a pickup
-/// (a delivery before every pickup has nothing to deliver), and no window
-/// may close before an earlier stop's window opens, nor a pickup's open after
-/// the last delivery's has closed.
+/// (a delivery before every pickup has nothing to deliver), no window may
+/// close before an earlier stop's window opens, and no pickup's window (one
+/// listed after the last delivery, the others are covered by the rule before)
+/// may open after the last delivery's has closed: its freight would never be
+/// delivered.
 fn in_a_drivable_order(stops: &[NewStop], path: &str) -> Result<(), AppError> {
     if let Some(first) = stops.first()
         && first.kind == StopKind::Delivery
@@ -326,26 +328,6 @@ fn in_a_drivable_order(stops: &[NewStop], path: &str) -> Result<(), AppError> {
         .enumerate()
         .filter_map(|(i, s)| s.window.as_ref().map(|w| (i, w)))
         .collect();
-    let last_delivery = windows
-        .iter()
-        .rev()
-        .find(|(i, _)| stops[*i].kind == StopKind::Delivery);
-    if let Some(&(d, delivery)) = last_delivery
-        && let Some(&(p, pickup)) = windows
-            .iter()
-            .find(|(i, w)| stops[*i].kind == StopKind::Pickup && w.from > delivery.to)
-    {
-        return Err(AppError::unprocessable(
-            "window_order",
-            format!("{path}[{p}].window.from"),
-            format!(
-                "the pickup window opens at {}, after the last delivery's window \
-                 ({path}[{d}]) closes at {}",
-                rfc3339(pickup.from),
-                rfc3339(delivery.to)
-            ),
-        ));
-    }
     // The latest opening so far: a later stop's window must not close before it.
     let mut latest_open: Option<(usize, DateTime<Utc>)> = None;
     for &(i, w) in &windows {
@@ -366,6 +348,26 @@ fn in_a_drivable_order(stops: &[NewStop], path: &str) -> Result<(), AppError> {
         if latest_open.is_none_or(|(_, from)| w.from > from) {
             latest_open = Some((i, w.from));
         }
+    }
+    let last_delivery = windows
+        .iter()
+        .rev()
+        .find(|(i, _)| stops[*i].kind == StopKind::Delivery);
+    if let Some(&(d, delivery)) = last_delivery
+        && let Some(&(p, pickup)) = windows
+            .iter()
+            .find(|(i, w)| stops[*i].kind == StopKind::Pickup && w.from > delivery.to)
+    {
+        return Err(AppError::unprocessable(
+            "window_order",
+            format!("{path}[{p}].window.from"),
+            format!(
+                "the pickup window opens at {}, after the last delivery's window \
+                 ({path}[{d}]) closes at {}",
+                rfc3339(pickup.from),
+                rfc3339(delivery.to)
+            ),
+        ));
     }
     Ok(())
 }
