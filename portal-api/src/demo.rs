@@ -183,6 +183,7 @@ pub async fn create_load(
                 note: Some(load.note),
                 source: StatusSource::System,
                 stop_index: None,
+                visibility: crate::model::Visibility::Public,
             },
         )
         .await?;

@@ -186,6 +186,20 @@ impl AppError {
         )
     }
 
+    /// A 422: the request is well formed but asks for something that cannot
+    /// be tracked (a stop off the map, stops out of order); names the field.
+    pub(crate) fn unprocessable(
+        code: &'static str,
+        field: impl std::fmt::Display,
+        message: impl std::fmt::Display,
+    ) -> AppError {
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!("`{field}`: {message}"),
+        )
+    }
+
     /// The one 404 for anything missing, so nothing hints whether it ever existed.
     pub(crate) fn not_found(what: &str) -> AppError {
         AppError::new(

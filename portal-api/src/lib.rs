@@ -27,6 +27,7 @@ mod state;
 mod store;
 mod view;
 mod ws;
+mod zones;
 
 pub use api::{OPENAPI_JSON, ROUTES, TrustedProxies, app};
 pub use error::{AppError, Error, Result, StoreErrorKind};
@@ -37,18 +38,21 @@ pub use fanout::{
 pub use keys::{api_key_json, create_api_key, new_api_key_json, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
-    ApiKey, Customer, EtaRecord, EtaRecorded, EventKind, ListQuery, NewApiKey, NewDeadLetter,
+    ApiKey, Created, Customer, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
     NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
-    Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Window,
+    Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
 };
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
 };
 pub use server::{ServerLimits, serve};
-pub use state::{AppState, PortalConfig};
+pub use state::{
+    AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig,
+};
 pub use store::{SqliteStore, Store, StoreFuture, open_store};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
+pub use zones::warm_up_time_zones;
 
 /// Creates a tenant with one API key, `default`, holding every scope; returns
 /// the tenant and the key (shown once; only its hash is stored).

@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::fanout::{FanOut, LiveKind, LiveMessage};
 use crate::model::{
     EtaRecord, EtaRecorded, EventKind, NewEvent, Order, OrderEvent, TenantId, VehicleFix,
+    Visibility,
 };
 use crate::store::Store;
 use crate::view;
@@ -44,11 +45,32 @@ pub trait PositionIntake: Send + Sync + std::fmt::Debug {
 pub struct LiveUpdates {
     store: Arc<dyn Store>,
     fanout: Arc<dyn FanOut>,
+    /// When a truck's feed turns stale in the views it publishes.
+    stale_after_s: u64,
 }
 
 impl LiveUpdates {
     pub fn new(store: Arc<dyn Store>, fanout: Arc<dyn FanOut>) -> LiveUpdates {
-        LiveUpdates { store, fanout }
+        LiveUpdates {
+            store,
+            fanout,
+            stale_after_s: crate::state::DEFAULT_STALE_AFTER_S,
+        }
+    }
+
+    /// The same, with feeds stale after `stale_after_s` (`--stale-after-s`).
+    pub fn with_stale_after_s(self, stale_after_s: u64) -> LiveUpdates {
+        LiveUpdates {
+            stale_after_s,
+            ..self
+        }
+    }
+
+    fn clock(&self) -> view::ViewClock {
+        view::ViewClock {
+            now: chrono::Utc::now(),
+            stale_after_s: self.stale_after_s,
+        }
     }
 
     /// Handles one engine event.
@@ -85,9 +107,13 @@ impl LiveUpdates {
         if outcome.orders.is_empty() {
             return Ok(0);
         }
-        let text: Utf8Bytes = json!({"type": "position", "vehicle": view::vehicle_json(&fix)})
-            .to_string()
-            .into();
+        let text: Utf8Bytes = json!({
+            "type": "position",
+            "vehicle": view::vehicle_json(&fix),
+            "feed": view::feed_json(Some(fix.at), self.clock()),
+        })
+        .to_string()
+        .into();
         for order in &outcome.orders {
             self.fanout
                 .publish(LiveMessage::new(
@@ -106,7 +132,9 @@ impl LiveUpdates {
         let record = EtaRecord::from(&update);
         let recorded = self.store.record_eta(update).await?;
         if recorded == EtaRecorded::Shown {
-            let text = json!({"type": "eta", "eta": view::eta_json(&record)}).to_string();
+            // The page's stop is not reached (or the ETA would not be shown).
+            let overdue = record.eta < chrono::Utc::now();
+            let text = json!({"type": "eta", "eta": view::eta_json(&record, overdue)}).to_string();
             self.fanout
                 .publish(LiveMessage::new(order, LiveKind::Eta, text))
                 .await?;
@@ -116,7 +144,9 @@ impl LiveUpdates {
 
     /// Records a timeline entry (a status move, an exception, a note) and sends
     /// the pages the new full view: status changes are rare and change much of
-    /// the page (stops reached, POD, the map hidden after delivery).
+    /// the page (stops reached, POD, the map hidden after delivery). An
+    /// internal note or exception is not published at all (the public view did
+    /// not change); an internal status entry goes out without its note.
     pub async fn event(
         &self,
         tenant: Option<TenantId>,
@@ -124,7 +154,9 @@ impl LiveUpdates {
         event: NewEvent,
     ) -> Result<(Order, OrderEvent)> {
         let (order, stored) = self.store.add_event(tenant, order, event).await?;
-        self.publish_status(&order.id, Some(&stored)).await?;
+        if let Some(public) = stored.public() {
+            self.publish_status(&order.id, Some(&public)).await?;
+        }
         Ok((order, stored))
     }
 
@@ -136,12 +168,15 @@ impl LiveUpdates {
             note: change.note,
             source: change.source,
             stop_index: change.stop_index,
+            // The engine's own words ("Arrived at the pickup."), for the page.
+            visibility: Visibility::Public,
         };
         self.event(None, change.order_id, event).await?;
         Ok(())
     }
 
-    /// Publishes the order's current full view as a `status` message.
+    /// Publishes the order's current full view as a `status` message. `event`
+    /// must be public ([`OrderEvent::public`]): it goes to every viewer.
     pub(crate) async fn publish_status(
         &self,
         order: &OrderId,
@@ -154,7 +189,7 @@ impl LiveUpdates {
             "type": "status",
             "status": track.order.status.as_str(),
             "event": event.map(view::event_json),
-            "track": view::track_json(&track, None),
+            "track": view::track_json(&track, None, self.clock()),
         })
         .to_string();
         self.fanout

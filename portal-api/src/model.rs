@@ -229,6 +229,35 @@ impl EventKind {
     }
 }
 
+/// Who may read a timeline entry. A note or an exception that is `Internal`
+/// never reaches the tracking page, its JSON or its WebSocket; a status entry
+/// is always shown (the status itself is public), and only its note follows
+/// its visibility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    /// Shown to whoever holds the tracking link.
+    Public,
+    /// Shown to the tenant's API keys only (a gate code, a driver's remark).
+    Internal,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Visibility> {
+        match text {
+            "public" => Some(Visibility::Public),
+            "internal" => Some(Visibility::Internal),
+            _ => None,
+        }
+    }
+}
+
 /// A timeline entry to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -240,6 +269,7 @@ pub struct NewEvent {
     pub note: Option<String>,
     pub source: StatusSource,
     pub stop_index: Option<u32>,
+    pub visibility: Visibility,
 }
 
 /// A timeline entry as stored.
@@ -252,8 +282,24 @@ pub struct OrderEvent {
     pub note: Option<String>,
     pub source: StatusSource,
     pub stop_index: Option<u32>,
+    pub visibility: Visibility,
     /// When the server recorded it.
     pub recorded_at: DateTime<Utc>,
+}
+
+impl OrderEvent {
+    /// The entry as the public view shows it: an internal note or exception
+    /// not at all, an internal status entry without its note.
+    pub fn public(&self) -> Option<OrderEvent> {
+        match (self.visibility, self.kind) {
+            (Visibility::Public, _) => Some(self.clone()),
+            (Visibility::Internal, EventKind::Status) => Some(OrderEvent {
+                note: None,
+                ..self.clone()
+            }),
+            (Visibility::Internal, _) => None,
+        }
+    }
 }
 
 /// A proof-of-delivery file to store.
@@ -331,11 +377,44 @@ impl From<&engine::EtaUpdate> for EtaRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackView {
     pub order: Order,
+    /// The public timeline only ([`OrderEvent::public`]): internal entries are
+    /// left out when it is read, so nothing built from it can show them.
     pub events: Vec<OrderEvent>,
     /// The assigned vehicle's latest position (whether to show it is decided by
     /// [`Order::shows_live_location`]).
     pub vehicle: Option<VehicleFix>,
     pub pods: Vec<PodMeta>,
+}
+
+/// An `Idempotency-Key` claimed by an order creation: hashes only, scoped
+/// by the tenant the store is given with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// SHA-256 of the tenant and the key (never the key).
+    pub key_hash: String,
+    /// SHA-256 of the request body in a canonical form (sorted keys).
+    pub body_hash: String,
+    /// The order's first tracking code sealed with the key (see the store's
+    /// `seal_code`), so a replay can give it back while the store alone
+    /// cannot read it.
+    pub sealed_code: String,
+    /// Claims older than this are forgotten (expired): 24 h before now.
+    pub not_before: DateTime<Utc>,
+}
+
+/// What an order creation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// A new order.
+    New(Order),
+    /// The same key and body came before: the order made then, and the
+    /// sealed tracking code issued with it.
+    Replayed { order: Order, sealed_code: String },
+    /// The same key came before with another body.
+    KeyReused,
+    /// `unique_reference` was asked for and the tenant has an order (not
+    /// cancelled) with this reference.
+    ReferenceTaken(OrderId),
 }
 
 /// Filters for listing a tenant's orders, newest first.

@@ -12,6 +12,10 @@ use crate::live::{DirectIntake, LiveUpdates, PositionIntake};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
+/// The largest `max_stop_road_distance_m`: searching the road index farther
+/// than this for every stop would make a refused order cost real time.
+const MAX_ROAD_SEARCH_M: f64 = 50_000.0;
+
 /// Settings of the portal, built by the binary from flags and validated once.
 #[derive(Debug, Clone)]
 pub struct PortalConfig {
@@ -37,7 +41,27 @@ pub struct PortalConfig {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
     /// for the public rate limit; none by default (the socket peer is the client).
     pub trusted_proxies: TrustedProxies,
+    /// A truck's feed is `stale` on the tracking page once its last fix is
+    /// older than this, seconds (`--stale-after-s`).
+    pub stale_after_s: u64,
+    /// A stop farther than this from every truck road of the map is refused
+    /// at order creation, metres (`--max-stop-road-distance-m`); checked only
+    /// when the state has a map.
+    pub max_stop_road_distance_m: f64,
+    /// Whether a tenant's order references are unique: a create whose
+    /// reference an order of the tenant (not cancelled) has is a 409 naming
+    /// that order (`--unique-order-references`).
+    pub unique_order_references: bool,
 }
+
+/// The default of [`PortalConfig::stale_after_s`]: 15 minutes, longer than
+/// any ELD's reporting interval while moving, short enough that a page does
+/// not show a truck as live long after it went quiet.
+pub const DEFAULT_STALE_AFTER_S: u64 = 900;
+/// The default of [`PortalConfig::max_stop_road_distance_m`]: a yard or a
+/// warehouse lot is hundreds of metres from its street at most; 2 km off any
+/// truck road is a wrong geocode or a place off the map.
+pub const DEFAULT_MAX_STOP_ROAD_DISTANCE_M: f64 = 2000.0;
 
 impl PortalConfig {
     /// The recommended settings for a given public origin.
@@ -52,6 +76,9 @@ impl PortalConfig {
             max_batch: 10_000,
             position_rules: engine::ValidationRules::RECOMMENDED,
             trusted_proxies: TrustedProxies::none(),
+            stale_after_s: DEFAULT_STALE_AFTER_S,
+            max_stop_road_distance_m: DEFAULT_MAX_STOP_ROAD_DISTANCE_M,
+            unique_order_references: false,
         }
     }
 
@@ -76,6 +103,19 @@ impl PortalConfig {
             return Err(Error::InvalidConfig {
                 setting: "public_rate",
                 reason: "burst and rate must be positive".into(),
+            });
+        }
+        if self.stale_after_s == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "stale_after_s",
+                reason: "must be at least one second".into(),
+            });
+        }
+        let road_m = self.max_stop_road_distance_m;
+        if !(road_m.is_finite() && road_m > 0.0 && road_m <= MAX_ROAD_SEARCH_M) {
+            return Err(Error::InvalidConfig {
+                setting: "max_stop_road_distance_m",
+                reason: format!("{road_m}: must be more than 0 and at most {MAX_ROAD_SEARCH_M} m"),
             });
         }
         if self.heartbeat < Duration::from_secs(1) {
@@ -136,7 +176,8 @@ impl AppState {
         graph: Option<Arc<RoadGraph>>,
     ) -> Result<AppState> {
         config.validate()?;
-        let live = LiveUpdates::new(store.clone(), fanout.clone());
+        let live =
+            LiveUpdates::new(store.clone(), fanout.clone()).with_stale_after_s(config.stale_after_s);
         let intake = intake.unwrap_or_else(|| Arc::new(DirectIntake::new(live.clone())));
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -164,6 +205,14 @@ impl AppState {
 
     pub fn config(&self) -> &PortalConfig {
         &self.inner.config
+    }
+
+    /// The clock a view built now is judged by (feed staleness, overdue ETAs).
+    pub(crate) fn view_clock(&self) -> crate::view::ViewClock {
+        crate::view::ViewClock {
+            now: chrono::Utc::now(),
+            stale_after_s: self.inner.config.stale_after_s,
+        }
     }
 
     /// Exports a counter the embedding program keeps (for example failed log

@@ -4,12 +4,53 @@
 //!
 //! The public view leaves out everything a stranger holding the link should not
 //! see: the customer's name and e-mail, the vehicle and driver, internal ids. The
-//! live location is shown only while the order is under way.
+//! live location is shown only while the order is under way. Its timeline holds
+//! public entries only (the store reads [`TrackView::events`] that way).
+//!
+//! Times that age are judged against a [`ViewClock`]: the truck's feed is
+//! `live`, `stale` (no fix for the clock's `stale_after_s`) or `none`, and an
+//! ETA already past for a stop not yet reached is `overdue`, never a future
+//! arrival.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::model::{EtaRecord, Order, OrderEvent, PodMeta, Stop, TrackView, VehicleFix};
+
+/// When a view is built, and how old a truck's last fix may be before its feed
+/// counts as stale (`tracker serve --stale-after-s`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ViewClock {
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) stale_after_s: u64,
+}
+
+/// The truck's feed as the page should judge it: `live` while its last fix is
+/// at most `stale_after_s` old, `stale` after, `none` without a fix to show
+/// (none received, or the order not under way, when the truck is not shown).
+pub(crate) fn feed_json(last_fix_at: Option<DateTime<Utc>>, clock: ViewClock) -> Value {
+    let Some(last_fix_at) = last_fix_at else {
+        return json!({
+            "state": "none",
+            "last_fix_at": null,
+            "last_fix_age_s": null,
+            "stale_after_s": clock.stale_after_s,
+        });
+    };
+    let age_s = (clock.now - last_fix_at).num_seconds().max(0);
+    let stale = u64::try_from(age_s).unwrap_or(0) > clock.stale_after_s;
+    json!({
+        "state": if stale { "stale" } else { "live" },
+        "last_fix_at": rfc3339(last_fix_at),
+        "last_fix_age_s": age_s,
+        "stale_after_s": clock.stale_after_s,
+    })
+}
+
+/// Whether a stop's ETA has passed without the stop being reached.
+pub(crate) fn overdue(stop: &Stop, eta: &EtaRecord, now: DateTime<Utc>) -> bool {
+    stop.arrived_at.is_none() && eta.eta < now
+}
 
 /// RFC 3339 UTC with seconds, as the HTTP contract says.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
@@ -72,11 +113,14 @@ pub(crate) fn vehicle_json(fix: &VehicleFix) -> Value {
     })
 }
 
-pub(crate) fn eta_json(eta: &EtaRecord) -> Value {
+/// An ETA; `overdue` when its time has passed and its stop is not reached
+/// (see [`overdue`]).
+pub(crate) fn eta_json(eta: &EtaRecord, overdue: bool) -> Value {
     let reasons: Vec<&str> = eta.reasons.iter().map(|r| r.as_str()).collect();
     json!({
         "stop_index": eta.stop_index,
         "at": rfc3339(eta.eta),
+        "overdue": overdue,
         "p10": rfc3339(eta.p10),
         "p90": rfc3339(eta.p90),
         "updated_at": rfc3339(eta.computed_at),
@@ -110,6 +154,12 @@ pub(crate) fn window_label(stop: &Stop) -> Option<String> {
     })
 }
 
+/// The abbreviation of a stop's zone at a time (`EST`, `EDT`; a numeric
+/// offset such as `+03` where the zone has no letters).
+pub(crate) fn tz_abbrev(t: DateTime<Utc>, stop: &Stop) -> String {
+    t.with_timezone(&stop.time_zone).format("%Z").to_string()
+}
+
 /// A time in a stop's local zone, e.g. `Tue 25 Nov, 09:41 EST`.
 pub(crate) fn local_label(t: DateTime<Utc>, stop: &Stop) -> String {
     t.with_timezone(&stop.time_zone)
@@ -126,6 +176,9 @@ pub(crate) fn stop_json(stop: &Stop) -> Value {
         "lat": stop.lat,
         "lon": stop.lon,
         "time_zone": stop.time_zone.name(),
+        // The zone's abbreviation at the window's start (`EST`), for pages
+        // that show the window's times in the stop's local time.
+        "tz_abbrev": stop.window.map(|w| tz_abbrev(w.from, stop)),
         "window": stop.window.map(|w| json!({
             "from": rfc3339(w.from),
             "to": rfc3339(w.to),
@@ -185,10 +238,15 @@ pub(crate) fn delivered_at(view: &TrackView) -> Option<DateTime<Utc>> {
 
 /// The full public view of an order, as seen through `code` when the caller
 /// holds it (see [`pod_json`]).
-pub(crate) fn track_json(view: &TrackView, code: Option<&str>) -> Value {
+pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock) -> Value {
     let order = &view.order;
     let live = order.shows_live_location();
     let finished = order.status.is_final();
+    let shown_vehicle = if live { view.vehicle.as_ref() } else { None };
+    let eta = order
+        .next_stop()
+        .zip(shown_eta(order))
+        .map(|(stop, eta)| eta_json(eta, overdue(stop, eta, clock.now)));
     json!({
         "reference": order.reference,
         "status": order.status.as_str(),
@@ -199,8 +257,9 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>) -> Value {
         },
         "stops": order.stops.iter().map(stop_json).collect::<Vec<_>>(),
         "next_stop_index": order.next_stop().map(|s| s.index),
-        "vehicle": if live { view.vehicle.as_ref().map(vehicle_json) } else { None },
-        "eta": shown_eta(order).map(eta_json),
+        "vehicle": shown_vehicle.map(vehicle_json),
+        "feed": feed_json(shown_vehicle.map(|v| v.at), clock),
+        "eta": eta,
         "events": view.events.iter().map(event_json).collect::<Vec<_>>(),
         "delivered_at": delivered_at(view).map(rfc3339),
         "pod": if finished { view.pods.iter().map(|p| pod_json(p, code)).collect::<Vec<_>>() } else { Vec::new() },

@@ -131,7 +131,7 @@ async fn status_moves_follow_the_state_machine_and_land_in_the_timeline() {
         Method::POST,
         &format!("/api/v1/orders/{id}/status"),
         Some(&t.key_a),
-        Some(json!({"status": "exception", "note": "Trailer door jammed, 30 min delay"})),
+        Some(json!({"status": "exception", "note": "Trailer door jammed, 30 min delay", "visibility": "public"})),
     )
     .await;
     assert_eq!(exception.status, StatusCode::CREATED);

@@ -176,3 +176,61 @@ async fn redis_fan_out_delivers_once_per_update_and_keeps_the_latest() {
         Some("{\"type\":\"position\",\"n\":1}")
     );
 }
+
+/// Issue 18: an internal note or exception never goes over the WebSocket,
+/// neither as a delta nor in a snapshot; a public one does, and so does a
+/// status whose note is internal (without the note).
+#[tokio::test]
+async fn internal_notes_never_reach_the_websocket() {
+    let t = test_app().await;
+    let order = create_order(&t.app, &t.key_a, "WS-VIS", Some("TRUCK-W")).await;
+    let id = order["id"].as_str().expect("id");
+    set_status(&t.app, &t.key_a, id, "dispatched").await;
+    let uri = format!("/api/v1/orders/{id}/status");
+    let post = |body: serde_json::Value| call(&t.app, Method::POST, &uri, Some(&t.key_a), Some(body));
+    // Before the viewer connects: in the snapshot, if anywhere.
+    post(serde_json::json!({"status": "note", "note": "Gate code 4471"})).await;
+    let addr = serve(t.state.clone()).await;
+    let url = format!("ws://{addr}/t/{}/ws", code_of(&order));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect");
+    let snapshot = next_text(&mut ws).await.expect("snapshot");
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["feed"]["state"], "none");
+    let mut seen = vec![snapshot];
+
+    // While connected: an internal exception, an internal note on a status,
+    // then a public note.
+    post(serde_json::json!({"status": "exception", "note": "Reefer alarm"})).await;
+    post(serde_json::json!({"status": "at_pickup", "note": "Driver asleep in the cab"})).await;
+    post(serde_json::json!({"status": "note", "note": "Loading at dock 3", "visibility": "public"}))
+        .await;
+    while let Some(message) = next_text(&mut ws).await {
+        let done = message["event"]["note"] == "Loading at dock 3";
+        seen.push(message);
+        if done {
+            break;
+        }
+    }
+    let text = serde_json::Value::Array(seen.clone()).to_string();
+    for secret in ["4471", "Reefer", "asleep"] {
+        assert!(!text.contains(secret), "`{secret}` went over the WebSocket: {text}");
+    }
+    let kinds: Vec<(&str, &str)> = seen[1..]
+        .iter()
+        .map(|m| {
+            (
+                m["type"].as_str().unwrap_or(""),
+                m["event"]["kind"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("status", "status"), ("status", "note")],
+        "the status (without its note) and the public note; nothing for the internal exception"
+    );
+    assert!(seen[1]["event"]["note"].is_null());
+    assert_eq!(seen[2]["track"]["events"].as_array().map(Vec::len), Some(4));
+}

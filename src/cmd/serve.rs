@@ -146,6 +146,18 @@ pub(crate) struct ServeArgs {
     /// seconds.
     #[arg(long, default_value_t = ingest::kafka::DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT.as_secs_f64())]
     dead_letter_timeout_s: f64,
+    /// A truck whose last position is older than this shows as `stale` on
+    /// its tracking page (the page's and the orders API's `feed`), seconds.
+    #[arg(long, default_value_t = portal_api::DEFAULT_STALE_AFTER_S)]
+    stale_after_s: u64,
+    /// Orders with a stop farther than this from every truck road of the map
+    /// are refused (422 `stop_off_map`, naming the stop), metres.
+    #[arg(long, default_value_t = portal_api::DEFAULT_MAX_STOP_ROAD_DISTANCE_M)]
+    max_stop_road_distance_m: f64,
+    /// Refuse an order whose reference an order of the same tenant (not
+    /// cancelled) already has: 409 `reference_taken` naming that order.
+    #[arg(long)]
+    unique_order_references: bool,
 }
 
 impl ServeArgs {
@@ -315,11 +327,16 @@ async fn serve(
     config.public_burst = args.public_burst;
     config.public_per_s = args.public_per_s;
     config.trusted_proxies = server.trusted_proxies;
+    config.stale_after_s = args.stale_after_s;
+    config.max_stop_road_distance_m = args.max_stop_road_distance_m;
+    config.unique_order_references = args.unique_order_references;
 
     // The engine: the routing hierarchy (built once per map) and the live state.
     let router = {
         let graph = Arc::clone(&graph);
         tokio::task::spawn_blocking(move || {
+            // The stops' time-zone finder too (~150 ms), while we wait anyway.
+            portal_api::warm_up_time_zones();
             Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
         })
         .await

@@ -83,6 +83,17 @@ impl Store for FailingStore {
     ) -> StoreFuture<'_, Order> {
         self.inner.create_order(tenant, order, code)
     }
+    fn create_order_once(
+        &self,
+        tenant: TenantId,
+        order: NewOrder,
+        code: String,
+        claim: Option<portal_api::IdempotencyClaim>,
+        unique_reference: bool,
+    ) -> StoreFuture<'_, portal_api::Created> {
+        self.inner
+            .create_order_once(tenant, order, code, claim, unique_reference)
+    }
     fn order(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Option<Order>> {
         self.inner.order(tenant, id)
     }

@@ -7,6 +7,7 @@
 mod assets;
 mod basemap;
 mod client_ip;
+mod idempotency;
 mod keys;
 mod openapi;
 mod orders;

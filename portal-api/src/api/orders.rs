@@ -9,31 +9,35 @@
 
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use engine::{OrderId, OrderStatus, VehicleId};
+use engine::{OrderId, OrderStatus, VehicleId, VehicleKey};
 use serde_json::{Value, json};
 
-use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, validate};
+use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, idempotency, validate};
 use crate::error::AppError;
-use crate::model::{ListQuery, NewPod, Order, PodMeta};
-use crate::secrets::new_tracking_code;
+use crate::model::{Created, ListQuery, NewPod, NewStop, Order, PodMeta};
+use crate::secrets::{new_tracking_code, secret_hash};
 use crate::state::AppState;
-use crate::view::{self, rfc3339};
+use crate::view::{self, ViewClock, rfc3339};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
 /// An order as its tenant sees it (whether a tracking link is active, not the
 /// link: see [`issued_order_json`]).
-pub(crate) fn order_json(order: &Order) -> Value {
+fn order_json(order: &Order, clock: ViewClock) -> Value {
     let stops: Vec<Value> = order
         .stops
         .iter()
         .map(|stop| {
             let mut json = view::stop_json(stop);
-            json["eta"] = stop.eta.as_ref().map(view::eta_json).unwrap_or(Value::Null);
+            json["eta"] = stop
+                .eta
+                .as_ref()
+                .map(|eta| view::eta_json(eta, view::overdue(stop, eta, clock.now)))
+                .unwrap_or(Value::Null);
             json
         })
         .collect();
@@ -51,13 +55,55 @@ pub(crate) fn order_json(order: &Order) -> Value {
     })
 }
 
+/// Orders as their tenant sees them, each with its truck's `feed` (how old
+/// the assigned vehicle's latest fix is: the tracking page's `feed` object,
+/// shown here whatever the order's status), read in one go.
+async fn orders_json(state: &AppState, orders: &[Order]) -> Result<Vec<Value>, AppError> {
+    let clock = state.view_clock();
+    let vehicles: Vec<VehicleKey> = orders
+        .iter()
+        .filter_map(|o| {
+            o.vehicle_id
+                .clone()
+                .map(|v| VehicleKey::new(o.tenant_id.clone(), v))
+        })
+        .collect();
+    let mut times = if vehicles.is_empty() {
+        Vec::new()
+    } else {
+        state.store().vehicle_times(vehicles).await?
+    }
+    .into_iter();
+    Ok(orders
+        .iter()
+        .map(|order| {
+            let last_fix_at = match order.vehicle_id {
+                Some(_) => times.next().flatten(),
+                None => None,
+            };
+            let mut json = order_json(order, clock);
+            json["feed"] = view::feed_json(last_fix_at, clock);
+            json
+        })
+        .collect())
+}
+
+async fn one_order_json(state: &AppState, order: &Order) -> Result<Value, AppError> {
+    let mut all = orders_json(state, std::slice::from_ref(order)).await?;
+    Ok(all.pop().unwrap_or(Value::Null))
+}
+
 /// An order with the tracking code just issued for it: the one answer that
 /// carries the code and its URL.
-fn issued_order_json(state: &AppState, order: &Order, code: &str) -> Value {
-    let mut json = order_json(order);
+async fn issued_order_json(
+    state: &AppState,
+    order: &Order,
+    code: &str,
+) -> Result<Value, AppError> {
+    let mut json = one_order_json(state, order).await?;
     json["tracking_code"] = json!(code);
     json["tracking_url"] = json!(state.tracking_url(code));
-    json
+    Ok(json)
 }
 
 fn order_id(id: String) -> Result<OrderId, AppError> {
@@ -68,22 +114,84 @@ fn order_id(id: String) -> Result<OrderId, AppError> {
     Ok(OrderId(id))
 }
 
+/// Checks a new stop list against the map, when the server has one.
+fn stops_on_the_map(state: &AppState, stops: &[NewStop]) -> Result<(), AppError> {
+    match &state.inner.graph {
+        Some(graph) => validate::on_the_map(
+            stops,
+            graph,
+            state.config().max_stop_road_distance_m,
+            "stops",
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `POST /api/v1/orders`: 201 with the new order and its tracking link; with
+/// an `Idempotency-Key` seen in the last 24 h and the same body, 200 with the
+/// order the first request made (and its link while that link is active).
 pub(crate) async fn create(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
+    let key = idempotency::from_headers(&headers, &tenant.id)?;
     let new = validate::new_order(&body)?;
+    stops_on_the_map(&state, &new.stops)?;
     let code = new_tracking_code();
-    let order = state
+    let claim = key.as_ref().map(|k| k.claim(&body, &code, Utc::now()));
+    let created = state
         .store()
-        .create_order(tenant.id, new, code.clone())
+        .create_order_once(
+            tenant.id,
+            new,
+            code.clone(),
+            claim,
+            state.config().unique_order_references,
+        )
         .await?;
+    let order = match created {
+        Created::New(order) => order,
+        Created::Replayed { order, sealed_code } => {
+            // The first answer's link, while it is still the order's link
+            // (not rotated or revoked since).
+            let code = match key.as_ref().and_then(|k| k.open(&sealed_code)) {
+                Some(code)
+                    if state
+                        .store()
+                        .order_by_code_hash(secret_hash(&code))
+                        .await?
+                        .as_ref()
+                        == Some(&order.id) =>
+                {
+                    Some(code)
+                }
+                _ => None,
+            };
+            let json = match code {
+                Some(code) => issued_order_json(&state, &order, &code).await?,
+                None => one_order_json(&state, &order).await?,
+            };
+            return Ok((StatusCode::OK, Json(json)).into_response());
+        }
+        Created::KeyReused => return Err(idempotency::reused()),
+        Created::ReferenceTaken(existing) => {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                "reference_taken",
+                format!(
+                    "`reference`: order {existing} already has this reference \
+                     (references are unique per tenant on this server)"
+                ),
+            ));
+        }
+    };
     let location = format!("/api/v1/orders/{}", order.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(issued_order_json(&state, &order, &code)),
+        Json(issued_order_json(&state, &order, &code).await?),
     )
         .into_response())
 }
@@ -98,7 +206,7 @@ pub(crate) async fn get_one(
         .order(tenant.id, order_id(id)?)
         .await?
         .ok_or_else(|| AppError::not_found("order"))?;
-    Ok(Json(order_json(&order)))
+    Ok(Json(one_order_json(&state, &order).await?))
 }
 
 pub(crate) async fn list(
@@ -151,7 +259,7 @@ pub(crate) async fn list(
         None
     };
     Ok(Json(json!({
-        "orders": orders.iter().map(order_json).collect::<Vec<_>>(),
+        "orders": orders_json(&state, &orders).await?,
         "next_cursor": next_cursor,
     })))
 }
@@ -163,6 +271,9 @@ pub(crate) async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, AppError> {
     let patch = validate::order_patch(&body)?;
+    if let Some(stops) = &patch.stops {
+        stops_on_the_map(&state, stops)?;
+    }
     let vehicle_changed = patch.vehicle_id.is_some();
     let order = state
         .store()
@@ -172,7 +283,7 @@ pub(crate) async fn update(
         // The page shows stops, windows and the truck: let viewers refresh.
         state.live().publish_status(&order.id, None).await?;
     }
-    Ok(Json(order_json(&order)))
+    Ok(Json(one_order_json(&state, &order).await?))
 }
 
 pub(crate) async fn add_status(
@@ -186,9 +297,10 @@ pub(crate) async fn add_status(
         .live()
         .event(Some(tenant.id), order_id(id)?, event)
         .await?;
-    let mut body = order_json(&order);
+    let mut body = one_order_json(&state, &order).await?;
     body["event"] = view::event_json(&stored);
     body["event"]["id"] = json!(stored.id);
+    body["event"]["visibility"] = json!(stored.visibility.as_str());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -442,7 +554,7 @@ pub(crate) async fn rotate_link(
         .rotate_tracking_code(tenant.id, order_id(id)?, code.clone())
         .await?;
     state.live().link_changed(&order.id).await?;
-    Ok(Json(issued_order_json(&state, &order, &code)))
+    Ok(Json(issued_order_json(&state, &order, &code).await?))
 }
 
 pub(crate) async fn revoke_link(
@@ -455,5 +567,5 @@ pub(crate) async fn revoke_link(
         .revoke_tracking_code(tenant.id, order_id(id)?)
         .await?;
     state.live().link_changed(&order.id).await?;
-    Ok(Json(order_json(&order)))
+    Ok(Json(one_order_json(&state, &order).await?))
 }

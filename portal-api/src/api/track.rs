@@ -55,13 +55,15 @@ pub(crate) async fn current_view(
         return Ok(None);
     };
     let latest = state.inner.fanout.latest(order.clone()).await?;
-    let mut json = view::track_json(&track, Some(code));
+    let clock = state.view_clock();
+    let mut json = view::track_json(&track, Some(code), clock);
     if track.order.shows_live_location() {
         if let Some(text) = &latest.position
             && let Some(fix) = parse_vehicle(text, &track)
             && track.vehicle.as_ref().is_none_or(|v| v.at < fix.at)
         {
             json["vehicle"] = view::vehicle_json(&fix);
+            json["feed"] = view::feed_json(Some(fix.at), clock);
             track.vehicle = Some(fix);
         }
         if let Some(text) = &latest.eta
@@ -77,7 +79,13 @@ pub(crate) async fn current_view(
             };
             let for_next_stop = message["eta"]["stop_index"] == json["next_stop_index"];
             if newer && for_next_stop {
+                // Judged now, not when it was published: it may have passed since.
+                let passed = message["eta"]["at"]
+                    .as_str()
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                    .is_some_and(|at| at < clock.now);
                 json["eta"] = message["eta"].clone();
+                json["eta"]["overdue"] = Value::Bool(passed);
             }
         }
     }

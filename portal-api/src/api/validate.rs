@@ -2,6 +2,11 @@
 //! error names the exact field (`stops[1].window.to`) and says what is wrong.
 //! Unknown fields in orders and status updates are refused: a misspelt field that
 //! is silently ignored is worse than an error.
+//!
+//! An order must also make sense (422, naming the field): no stop at 0,0 (a
+//! failed geocode), a pickup first, windows that can be met in the stops'
+//! order, and (with a map, [`on_the_map`]) every stop near a truck road. A stop
+//! without a time zone gets the zone of its coordinates (`zones`).
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -9,9 +14,17 @@ use engine::{OrderStatus, StatusSource, StopKind, VehicleId};
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
-use crate::model::{Customer, EventKind, NewEvent, NewOrder, NewStop, OrderPatch, Window};
+use crate::view::rfc3339;
+use crate::model::{
+    Customer, EventKind, NewEvent, NewOrder, NewStop, OrderPatch, Visibility, Window,
+};
 
 const MAX_STOPS: usize = 50;
+/// Both coordinates this close to 0 are "null island", a failed geocode.
+const NULL_ISLAND_DEG: f64 = 1e-6;
+/// The farthest the road index is searched around a stop, metres; beyond it
+/// the message gives a lower bound.
+const ROAD_SEARCH_CAP_M: f64 = 50_000.0;
 const MAX_WINDOW_DAYS: i64 = 31;
 /// Device clocks run a little ahead at times; more than this is a bad clock.
 const MAX_FUTURE_S: i64 = 300;
@@ -230,8 +243,16 @@ fn stop(value: &Value, path: &str) -> Result<NewStop, AppError> {
             format!("{lon} is outside -180..180"),
         ));
     }
+    if lat.abs() < NULL_ISLAND_DEG && lon.abs() < NULL_ISLAND_DEG {
+        return Err(AppError::unprocessable(
+            "null_island",
+            s.field("lat"),
+            "the stop is at 0,0, which is what a failed geocode gives, not a place; \
+             send the stop's real coordinates",
+        ));
+    }
     let time_zone = match s.opt_str("time_zone", 64)? {
-        None => Tz::UTC,
+        None => crate::zones::zone_at(lat, lon),
         Some(name) => name.parse::<Tz>().map_err(|_| {
             AppError::invalid(
                 s.field("time_zone"),
@@ -275,7 +296,161 @@ fn stops(value: &Value, path: &str) -> Result<Vec<NewStop>, AppError> {
             "needs at least one pickup and one delivery stop",
         ));
     }
+    in_a_drivable_order(&parsed, path)?;
     Ok(parsed)
+}
+
+/// The stops are visited in the order given: the first must be a pickup
+/// (a delivery before every pickup has nothing to deliver), no window may
+/// close before an earlier stop's window opens, and no pickup's window (one
+/// listed after the last delivery, the others are covered by the rule before)
+/// may open after the last delivery's has closed: its freight would never be
+/// delivered.
+fn in_a_drivable_order(stops: &[NewStop], path: &str) -> Result<(), AppError> {
+    if let Some(first) = stops.first()
+        && first.kind == StopKind::Delivery
+    {
+        let pickup = stops
+            .iter()
+            .position(|s| s.kind == StopKind::Pickup)
+            .unwrap_or(0);
+        return Err(AppError::unprocessable(
+            "delivery_before_pickup",
+            format!("{path}[0].kind"),
+            format!(
+                "a delivery comes before every pickup (the first pickup is {path}[{pickup}]); \
+                 stops are visited in the order given"
+            ),
+        ));
+    }
+    let windows: Vec<(usize, &Window)> = stops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.window.as_ref().map(|w| (i, w)))
+        .collect();
+    // The latest opening so far: a later stop's window must not close before it.
+    let mut latest_open: Option<(usize, DateTime<Utc>)> = None;
+    for &(i, w) in &windows {
+        if let Some((j, from)) = latest_open
+            && w.to < from
+        {
+            return Err(AppError::unprocessable(
+                "window_order",
+                format!("{path}[{i}].window.to"),
+                format!(
+                    "the window closes at {}, before the window of {path}[{j}], an earlier \
+                     stop, opens at {}; stops are visited in the order given",
+                    rfc3339(w.to),
+                    rfc3339(from)
+                ),
+            ));
+        }
+        if latest_open.is_none_or(|(_, from)| w.from > from) {
+            latest_open = Some((i, w.from));
+        }
+    }
+    let last_delivery = windows
+        .iter()
+        .rev()
+        .find(|(i, _)| stops[*i].kind == StopKind::Delivery);
+    if let Some(&(d, delivery)) = last_delivery
+        && let Some(&(p, pickup)) = windows
+            .iter()
+            .find(|(i, w)| stops[*i].kind == StopKind::Pickup && w.from > delivery.to)
+    {
+        return Err(AppError::unprocessable(
+            "window_order",
+            format!("{path}[{p}].window.from"),
+            format!(
+                "the pickup window opens at {}, after the last delivery's window \
+                 ({path}[{d}]) closes at {}",
+                rfc3339(pickup.from),
+                rfc3339(delivery.to)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every stop within `max_m` of a truck road of the map (the road the
+/// engine's router snaps the stop to, [`road_distance_m`]): a stop farther off
+/// can never get an ETA. The message gives the distance; for a stop beyond the
+/// search radius, a lower bound (the distance to the map's box, or the
+/// radius).
+pub(crate) fn on_the_map(
+    stops: &[NewStop],
+    graph: &road_graph::RoadGraph,
+    max_m: f64,
+    path: &str,
+) -> Result<(), AppError> {
+    let search_m = (max_m * 10.0).min(ROAD_SEARCH_CAP_M).max(max_m);
+    let mut map_box = None;
+    for (i, stop) in stops.iter().enumerate() {
+        let p = road_graph::LatLon::new(stop.lat, stop.lon);
+        let distance = road_distance_m(graph, p, search_m);
+        if distance.is_some_and(|d| d <= max_m) {
+            continue;
+        }
+        let how_far = match distance {
+            Some(d) => format!("is {} from the nearest truck road of the map", metres(d)),
+            None => {
+                let bbox = *map_box.get_or_insert_with(|| graph.bbox());
+                let outside_m = distance_to_box_m(p, &bbox);
+                format!(
+                    "is more than {} from any truck road of the map",
+                    metres(outside_m.max(search_m))
+                )
+            }
+        };
+        return Err(AppError::unprocessable(
+            "stop_off_map",
+            format!("{path}[{i}].lat"),
+            format!(
+                "({}, {}) {how_far}; at most {} is accepted (a wrong geocode, or a place \
+                 this server's map does not cover)",
+                stop.lat,
+                stop.lon,
+                metres(max_m)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How far `p` is from where the engine's router would snap it
+/// ([`engine::Snap::nearest`], the road a route to the stop ends on), when a
+/// road is within `radius_m`.
+fn road_distance_m(
+    graph: &road_graph::RoadGraph,
+    p: road_graph::LatLon,
+    radius_m: f64,
+) -> Option<f64> {
+    let snap = engine::Snap::nearest(graph, p, radius_m)?;
+    snap.candidates()
+        .iter()
+        .map(|c| road_graph::haversine_m(p, graph.point_along_edge(c.edge, c.offset_m)))
+        .reduce(f64::min)
+}
+
+/// A distance for people: metres below 10 km, kilometres above.
+fn metres(m: f64) -> String {
+    if m < 10_000.0 {
+        format!("{} m", m.round())
+    } else {
+        format!("{} km", (m / 1000.0).round())
+    }
+}
+
+/// How far a point is from a box (0 inside it).
+fn distance_to_box_m(p: road_graph::LatLon, bbox: &road_graph::BBox) -> f64 {
+    if !(bbox.min_lat <= bbox.max_lat) {
+        return 0.0; // an empty map: no box to measure from
+    }
+    let nearest = road_graph::LatLon::new(
+        p.lat.clamp(bbox.min_lat, bbox.max_lat),
+        p.lon.clamp(bbox.min_lon, bbox.max_lon),
+    );
+    road_graph::haversine_m(p, nearest)
 }
 
 /// `POST /api/v1/orders`.
@@ -363,7 +538,7 @@ pub(crate) fn order_patch(body: &Value) -> Result<OrderPatch, AppError> {
 /// entry that does not move the status.
 pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent, AppError> {
     let o = obj(body, "")?;
-    o.only(&["status", "at", "note", "source", "stop_index"])?;
+    o.only(&["status", "at", "note", "source", "stop_index", "visibility"])?;
     let status_text = o.req_str("status", 40)?;
     let (kind, status) = match status_text.as_str() {
         "exception" => (EventKind::Exception, None),
@@ -406,6 +581,17 @@ pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent
             }
         },
     };
+    // Internal unless said otherwise: what a driver types ("gate code 4471")
+    // must not reach the customer's page by default.
+    let visibility = match o.opt_str("visibility", 20)? {
+        None => Visibility::Internal,
+        Some(text) => Visibility::parse(&text).ok_or_else(|| {
+            AppError::invalid(
+                "visibility",
+                format!("`{text}`: expected public or internal"),
+            )
+        })?,
+    };
     Ok(NewEvent {
         kind,
         status,
@@ -413,6 +599,7 @@ pub(crate) fn status_update(body: &Value, now: DateTime<Utc>) -> Result<NewEvent
         note,
         source,
         stop_index: o.opt_u32("stop_index")?,
+        visibility,
     })
 }
 

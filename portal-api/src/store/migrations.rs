@@ -232,6 +232,31 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dead_letters_received ON dead_letters(received_at);
     "#,
+    // 7 (issue 18, orders at the API edge): a timeline entry is `public`
+    // (the tracking page, its JSON and WebSocket show it) or `internal`
+    // (dispatchers and drivers only). Notes and exceptions recorded before
+    // this had no say and become internal, the default for one posted
+    // without `visibility` now: a gate code must not turn public by a
+    // migration. Status entries stay public with their notes, as customers
+    // already saw them. And `Idempotency-Key`s of order creation, kept 24 h:
+    // the key's and the body's hashes (scoped by tenant), the order made, and
+    // its first tracking code sealed with the key itself (the store alone
+    // cannot open it, see `writes::seal_code`).
+    r#"
+    ALTER TABLE order_events ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+    UPDATE order_events SET visibility = 'internal' WHERE kind IN ('note', 'exception');
+
+    CREATE TABLE idempotency_keys (
+        tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+        key_hash     TEXT NOT NULL,
+        body_hash    TEXT NOT NULL,
+        order_id     TEXT NOT NULL REFERENCES orders(id),
+        sealed_code  TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, key_hash)
+    );
+    CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+    "#,
 ];
 
 /// Brings the database to the latest schema.
@@ -294,6 +319,34 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
         assert_eq!(version, MIGRATIONS.len());
+    }
+
+    /// Issue 18: notes and exceptions recorded before visibility existed
+    /// become internal (a gate code must not turn public by a migration);
+    /// status entries keep their notes public, as customers saw them.
+    #[test]
+    fn old_notes_and_exceptions_become_internal_and_statuses_stay_public() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        let visibility_at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("ADD COLUMN visibility"))
+            .expect("the visibility migration");
+        migrate_up_to(&mut conn, visibility_at).expect("the schema before visibility");
+        conn.execute_batch(
+            "INSERT INTO tenants (id, name, created_at) VALUES ('ten_1', 'T', '2025-01-01T00:00:00.000Z');
+             INSERT INTO orders (id, tenant_id, reference, customer_name, status, created_at, updated_at) \
+               VALUES ('ord_1', 'ten_1', 'R', 'C', 'dispatched', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z');
+             INSERT INTO order_events (id, order_id, at, kind, status, note, source, recorded_at) VALUES
+               ('evt_1', 'ord_1', '2025-01-01T00:00:01.000Z', 'status', 'dispatched', 'On the way', 'dispatcher', '2025-01-01T00:00:01.000Z'),
+               ('evt_2', 'ord_1', '2025-01-01T00:00:02.000Z', 'note', NULL, 'Gate code 4471', 'driver', '2025-01-01T00:00:02.000Z'),
+               ('evt_3', 'ord_1', '2025-01-01T00:00:03.000Z', 'exception', NULL, 'Reefer alarm', 'driver', '2025-01-01T00:00:03.000Z');",
+        )
+        .expect("old rows");
+        migrate(&mut conn).expect("migrates");
+        let events = crate::store::rows::events(&conn, &engine::OrderId("ord_1".into()))
+            .expect("reads");
+        let visibility: Vec<&str> = events.iter().map(|e| e.visibility.as_str()).collect();
+        assert_eq!(visibility, ["public", "internal", "internal"]);
     }
 
     /// Issue 17: a database made before API keys and hashed-only codes keeps

@@ -25,7 +25,7 @@ use engine::{EtaUpdate, OrderId, VehicleKey};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
+    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
     OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter, Tenant, TenantId,
     TrackView, VehicleFix,
 };
@@ -62,6 +62,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         order: NewOrder,
         tracking_code: String,
     ) -> StoreFuture<'_, Order>;
+    /// Creates an order as [`Store::create_order`] does, unless the claim's
+    /// key came before (in the claim's time) or, with `unique_reference`, the
+    /// tenant already has an order (not cancelled) with the reference. The
+    /// check and the create are one transaction, so two racing retries of
+    /// one key make one order.
+    fn create_order_once(
+        &self,
+        tenant: TenantId,
+        order: NewOrder,
+        tracking_code: String,
+        claim: Option<IdempotencyClaim>,
+        unique_reference: bool,
+    ) -> StoreFuture<'_, Created>;
     fn order(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Option<Order>>;
     fn list_orders(&self, tenant: TenantId, query: ListQuery) -> StoreFuture<'_, Vec<Order>>;
     fn update_order(

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Scope, Stop,
-    Tenant, TenantId, TrackView, VehicleFix, Window,
+    Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
 };
 
 /// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
@@ -349,10 +349,12 @@ pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> R
 /// another tenant's): one message, so the answer says nothing about which.
 pub(crate) const UNKNOWN_CURSOR: &str = "not a cursor from a previous page of this listing";
 
+/// An order's timeline, every entry (internal ones too: see
+/// [`OrderEvent::public`] for what the public view keeps).
 pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, kind, status, at, note, source, stop_idx, recorded_at FROM order_events \
-         WHERE order_id = ?1 ORDER BY at, rowid",
+        "SELECT id, kind, status, at, note, source, stop_idx, recorded_at, visibility \
+         FROM order_events WHERE order_id = ?1 ORDER BY at, rowid",
     )?;
     let raw = stmt
         .query_map([order.as_str()], |r| {
@@ -365,12 +367,13 @@ pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>>
                 r.get::<_, String>(5)?,
                 r.get::<_, Option<u32>>(6)?,
                 r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     raw.into_iter()
         .map(
-            |(id, kind, status, at, note, source, stop_index, recorded_at)| {
+            |(id, kind, status, at, note, source, stop_index, recorded_at, visibility)| {
                 Ok(OrderEvent {
                     id,
                     kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
@@ -380,6 +383,8 @@ pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>>
                     source: StatusSource::parse(&source)
                         .ok_or_else(|| corrupt("source", &source))?,
                     stop_index,
+                    visibility: Visibility::parse(&visibility)
+                        .ok_or_else(|| corrupt("visibility", &visibility))?,
                     recorded_at: parse_ts(&recorded_at)?,
                 })
             },
@@ -504,7 +509,10 @@ pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackVie
         None => None,
     };
     Ok(Some(TrackView {
-        events: events(c, id)?,
+        events: events(c, id)?
+            .iter()
+            .filter_map(OrderEvent::public)
+            .collect(),
         pods: pods(c, id)?,
         vehicle,
         order,

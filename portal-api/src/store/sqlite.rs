@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Store, StoreFuture, dead_letters, migrations, rows, writes};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, EtaRecorded, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
+    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
     OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter, Tenant, TenantId,
     TrackView, VehicleFix,
 };
@@ -253,6 +253,26 @@ impl Store for SqliteStore {
         tracking_code: String,
     ) -> StoreFuture<'_, Order> {
         Box::pin(self.write(move |c| writes::insert_order(c, &tenant, &order, &tracking_code)))
+    }
+
+    fn create_order_once(
+        &self,
+        tenant: TenantId,
+        order: NewOrder,
+        tracking_code: String,
+        claim: Option<IdempotencyClaim>,
+        unique_reference: bool,
+    ) -> StoreFuture<'_, Created> {
+        Box::pin(self.write(move |c| {
+            writes::insert_order_once(
+                c,
+                &tenant,
+                &order,
+                &tracking_code,
+                claim.as_ref(),
+                unique_reference,
+            )
+        }))
     }
 
     fn order(&self, tenant: TenantId, id: OrderId) -> StoreFuture<'_, Option<Order>> {

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::rows::{self, ts};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, EtaRecorded, EventKind, NewApiKey, NewEvent, NewOrder, NewPod, NewStop, Order,
-    OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, VehicleFix,
+    ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder, NewPod, NewStop, Order,
+    OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, VehicleFix, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -156,12 +156,13 @@ fn insert_event(c: &Connection, order: &OrderId, event: &NewEvent) -> Result<Ord
         note: event.note.clone(),
         source: event.source,
         stop_index: event.stop_index,
+        visibility: event.visibility,
         recorded_at: now(),
     };
     exec(
         c,
         "INSERT INTO order_events (id, order_id, at, kind, status, note, source, stop_idx, \
-         recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         recorded_at, visibility) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             stored.id,
             order.as_str(),
@@ -172,6 +173,7 @@ fn insert_event(c: &Connection, order: &OrderId, event: &NewEvent) -> Result<Ord
             stored.source.as_str(),
             stored.stop_index,
             ts(stored.recorded_at),
+            stored.visibility.as_str(),
         ],
     )?;
     Ok(stored)
@@ -218,10 +220,76 @@ pub(crate) fn insert_order(
             note: None,
             source: StatusSource::System,
             stop_index: None,
+            visibility: Visibility::Public,
         },
     )?;
     outbox(c, tenant, "order.created", json!({"order_id": id.as_str()}))?;
     reload(c, &id)
+}
+
+/// [`insert_order`] behind the idempotency and unique-reference checks, in
+/// the writer's one savepoint: two retries racing with one key make one order.
+/// Expired claims are deleted on the way (by the `created_at` index).
+pub(crate) fn insert_order_once(
+    c: &Connection,
+    tenant: &TenantId,
+    order: &NewOrder,
+    tracking_code: &str,
+    claim: Option<&IdempotencyClaim>,
+    unique_reference: bool,
+) -> Result<Created> {
+    if let Some(claim) = claim {
+        exec(
+            c,
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+            [ts(claim.not_before)],
+        )?;
+        let before: Option<(String, String, String)> = c
+            .prepare_cached(
+                "SELECT body_hash, order_id, sealed_code FROM idempotency_keys \
+                 WHERE tenant_id = ?1 AND key_hash = ?2",
+            )?
+            .query_row(params![tenant.as_str(), claim.key_hash], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        if let Some((body_hash, order_id, sealed_code)) = before {
+            if body_hash != claim.body_hash {
+                return Ok(Created::KeyReused);
+            }
+            let order = owned_order(c, tenant, &OrderId(order_id))?;
+            return Ok(Created::Replayed { order, sealed_code });
+        }
+    }
+    if unique_reference {
+        let taken: Option<String> = c
+            .prepare_cached(
+                "SELECT id FROM orders WHERE tenant_id = ?1 AND reference = ?2 \
+                 AND status <> 'cancelled' ORDER BY created_at LIMIT 1",
+            )?
+            .query_row(params![tenant.as_str(), order.reference], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = taken {
+            return Ok(Created::ReferenceTaken(OrderId(id)));
+        }
+    }
+    let created = insert_order(c, tenant, order, tracking_code)?;
+    if let Some(claim) = claim {
+        exec(
+            c,
+            "INSERT INTO idempotency_keys (tenant_id, key_hash, body_hash, order_id, \
+             sealed_code, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                tenant.as_str(),
+                claim.key_hash,
+                claim.body_hash,
+                created.id.as_str(),
+                claim.sealed_code,
+                ts(created.created_at),
+            ],
+        )?;
+    }
+    Ok(Created::New(created))
 }
 
 fn owned_order(c: &Connection, tenant: &TenantId, id: &OrderId) -> Result<Order> {
