@@ -139,10 +139,17 @@ pub(crate) async fn run_demo(
         .await
         .context("the demo fleet task failed")?;
         fleet = back;
-        if !positions.is_empty()
-            && let Err(err) = bus.publish(positions).await
-        {
-            tracing::warn!(error = %err, "publishing demo positions failed");
+        if !positions.is_empty() {
+            let n = positions.len() as u64;
+            match bus.publish(positions).await {
+                Ok(()) => metrics::counter!(
+                    "tracker_positions_total",
+                    "source" => "simulate",
+                    "outcome" => "received"
+                )
+                .increment(n),
+                Err(err) => tracing::warn!(error = %err, "publishing demo positions failed"),
+            }
         }
         for truck in &mut trucks {
             if !fleet.is_idle(&truck.vehicle) {

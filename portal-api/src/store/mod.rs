@@ -136,6 +136,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// letters are durable (the stream commits past them only then).
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()>;
     /// The `limit` most recent dead letters, newest first.
+    /// Outbox messages not yet delivered (the `/metrics` outbox depth, and
+    /// the store's answer to a readiness check).
+    fn outbox_pending(&self) -> StoreFuture<'_, u64>;
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>>;
 }
 
