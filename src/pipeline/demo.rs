@@ -140,15 +140,16 @@ pub(crate) async fn run_demo(
         .context("the demo fleet task failed")?;
         fleet = back;
         if !positions.is_empty() {
-            let n = positions.len() as u64;
-            match bus.publish(positions).await {
-                Ok(()) => metrics::counter!(
-                    "tracker_positions_total",
-                    "source" => "simulate",
-                    "outcome" => "received"
-                )
-                .increment(n),
-                Err(err) => tracing::warn!(error = %err, "publishing demo positions failed"),
+            // Counted as they are offered to the bus (the publish returns
+            // only once the sink has applied them).
+            metrics::counter!(
+                "tracker_positions_total",
+                "source" => "simulate",
+                "outcome" => "received"
+            )
+            .increment(positions.len() as u64);
+            if let Err(err) = bus.publish(positions).await {
+                tracing::warn!(error = %err, "publishing demo positions failed");
             }
         }
         for truck in &mut trucks {

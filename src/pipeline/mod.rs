@@ -509,6 +509,9 @@ pub(crate) fn run_metric_loop(
 ) {
     let step = Duration::from_millis(100).min(every);
     let mut waited = Duration::ZERO;
+    // Exported from the start, before the first traffic change.
+    metrics::counter!("tracker_metrics_installed_total").absolute(0);
+    metrics::counter!("tracker_metric_edges_updated_total").absolute(0);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(step);
         waited += step;
