@@ -34,7 +34,7 @@ pub use eta::{
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{
     ActiveOrder, ActiveStop, JumpRules, LiveConfig, LiveCounters, LiveEngine, LiveOutput,
-    MetricUpdate, Outlier,
+    MetricUpdate, Outlier, StageTimings, Stopwatch,
 };
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,

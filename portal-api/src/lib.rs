@@ -19,6 +19,7 @@ mod fanout;
 mod keys;
 mod live;
 mod model;
+mod ops;
 mod page;
 mod ratelimit;
 mod secrets;
@@ -42,6 +43,7 @@ pub use model::{
     NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
     Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
 };
+pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,

@@ -38,6 +38,12 @@ pub type IntakeFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + '
 /// the pipeline's output comes back as [`EngineEvent`]s into [`LiveUpdates`].
 pub trait PositionIntake: Send + Sync + std::fmt::Debug {
     fn submit(&self, positions: Vec<Position>) -> IntakeFuture<'_, ()>;
+
+    /// Whether what `submit` hands positions to answers (for `/readyz`); an
+    /// intake with nothing behind it is always ready.
+    fn ready(&self) -> IntakeFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Turns events into stored state and fan-out messages.
@@ -115,13 +121,12 @@ impl LiveUpdates {
         .to_string()
         .into();
         for order in &outcome.orders {
-            self.fanout
-                .publish(LiveMessage::new(
-                    order.clone(),
-                    LiveKind::Position,
-                    text.clone(),
-                ))
-                .await?;
+            self.publish(LiveMessage::new(
+                order.clone(),
+                LiveKind::Position,
+                text.clone(),
+            ))
+            .await?;
         }
         Ok(outcome.orders.len())
     }
@@ -135,8 +140,7 @@ impl LiveUpdates {
             // The page's stop is not reached (or the ETA would not be shown).
             let overdue = record.eta < chrono::Utc::now();
             let text = json!({"type": "eta", "eta": view::eta_json(&record, overdue)}).to_string();
-            self.fanout
-                .publish(LiveMessage::new(order, LiveKind::Eta, text))
+            self.publish(LiveMessage::new(order, LiveKind::Eta, text))
                 .await?;
         }
         Ok(recorded)
@@ -192,21 +196,27 @@ impl LiveUpdates {
             "track": view::track_json(&track, None, self.clock()),
         })
         .to_string();
-        self.fanout
-            .publish(LiveMessage::new(order.clone(), LiveKind::Status, text))
+        self.publish(LiveMessage::new(order.clone(), LiveKind::Status, text))
             .await
+    }
+
+    /// Hands one message to the fan-out, timed as the `fanout` stage.
+    async fn publish(&self, message: LiveMessage) -> Result<()> {
+        let started = std::time::Instant::now();
+        let published = self.fanout.publish(message).await;
+        metrics::histogram!("tracker_stage_seconds", "stage" => "fanout").record(started.elapsed());
+        published
     }
 
     /// Tells the viewers of an order that its link changed (rotated or revoked):
     /// each connection re-checks its code and closes when it is no longer valid.
     pub async fn link_changed(&self, order: &OrderId) -> Result<()> {
-        self.fanout
-            .publish(LiveMessage::new(
-                order.clone(),
-                LiveKind::Link,
-                "{\"type\":\"link\"}",
-            ))
-            .await
+        self.publish(LiveMessage::new(
+            order.clone(),
+            LiveKind::Link,
+            "{\"type\":\"link\"}",
+        ))
+        .await
     }
 }
 

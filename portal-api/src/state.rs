@@ -1,7 +1,10 @@
 //! The server's configuration and shared state: what every handler can reach.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use road_graph::RoadGraph;
 
@@ -9,6 +12,7 @@ use crate::api::TrustedProxies;
 use crate::error::{Error, Result};
 use crate::fanout::FanOut;
 use crate::live::{DirectIntake, LiveUpdates, PositionIntake};
+use crate::ops::{MetricsToken, Readiness, ScrapeHooks};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
@@ -52,6 +56,9 @@ pub struct PortalConfig {
     /// reference an order of the tenant (not cancelled) has is a 409 naming
     /// that order (`--unique-order-references`).
     pub unique_order_references: bool,
+    /// The bearer token `/metrics` asks for; `None` leaves it open (for a
+    /// scraper on a private network).
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// The default of [`PortalConfig::stale_after_s`]: 15 minutes, longer than
@@ -79,6 +86,7 @@ impl PortalConfig {
             stale_after_s: DEFAULT_STALE_AFTER_S,
             max_stop_road_distance_m: DEFAULT_MAX_STOP_ROAD_DISTANCE_M,
             unique_order_references: false,
+            metrics_token: None,
         }
     }
 
@@ -141,10 +149,17 @@ pub(crate) struct Inner {
     pub(crate) fanout: Arc<dyn FanOut>,
     pub(crate) live: LiveUpdates,
     pub(crate) intake: Arc<dyn PositionIntake>,
-    pub(crate) graph: Option<Arc<RoadGraph>>,
+    /// The map, once loaded (the basemap is empty and `/readyz` says "map"
+    /// until then).
+    pub(crate) graph: OnceLock<Arc<RoadGraph>>,
     pub(crate) limiter: RateLimiter,
     pub(crate) started: Instant,
     pub(crate) metrics: Metrics,
+    /// The process's Prometheus recorder, rendered by `/metrics`.
+    pub(crate) prometheus: Option<PrometheusHandle>,
+    /// Run before each render of `/metrics` (values kept elsewhere).
+    pub(crate) scrape_hooks: ScrapeHooks,
+    pub(crate) readiness: Readiness,
 }
 
 /// Counters exported on `/metrics`.
@@ -178,7 +193,14 @@ impl AppState {
         config.validate()?;
         let live =
             LiveUpdates::new(store.clone(), fanout.clone()).with_stale_after_s(config.stale_after_s);
+        // Without a bus (positions recorded as they come) there is no consumer
+        // to wait for.
+        let bus_consuming = intake.is_none();
         let intake = intake.unwrap_or_else(|| Arc::new(DirectIntake::new(live.clone())));
+        let installed = OnceLock::new();
+        if let Some(graph) = graph {
+            let _ = installed.set(graph);
+        }
         Ok(AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(config.public_burst, config.public_per_s),
@@ -187,9 +209,14 @@ impl AppState {
                 fanout,
                 live,
                 intake,
-                graph,
+                graph: installed,
                 started: Instant::now(),
                 metrics: Metrics::default(),
+                prometheus: crate::ops::prometheus(),
+                scrape_hooks: ScrapeHooks::default(),
+                readiness: Readiness {
+                    bus_consuming: AtomicBool::new(bus_consuming),
+                },
             }),
         })
     }
@@ -219,6 +246,32 @@ impl AppState {
     /// writes) on `/metrics` as `name`, a Prometheus counter name.
     pub fn export_counter(&self, name: &'static str, value: Arc<std::sync::atomic::AtomicU64>) {
         self.inner.metrics.external.lock().push((name, value));
+    }
+
+    /// Runs `hook` before every render of `/metrics`: for values kept outside
+    /// the `metrics` recorder (an engine's counters, a queue's length), which
+    /// the hook copies in (`metrics::counter!(…).absolute(n)`, `gauge!(…).set(x)`).
+    pub fn on_scrape(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.inner.scrape_hooks.push(Box::new(hook));
+    }
+
+    /// Installs the map once it is loaded (a second call is ignored): the
+    /// basemap draws from it and `/readyz` stops waiting for it.
+    pub fn install_map(&self, graph: Arc<RoadGraph>) {
+        let _ = self.inner.graph.set(graph);
+    }
+
+    /// The map, once installed.
+    pub fn graph(&self) -> Option<&Arc<RoadGraph>> {
+        self.inner.graph.get()
+    }
+
+    /// Tells `/readyz` that the position bus's consumer runs.
+    pub fn mark_bus_consuming(&self) {
+        self.inner
+            .readiness
+            .bus_consuming
+            .store(true, Ordering::Release);
     }
 
     /// The public tracking URL of a code.

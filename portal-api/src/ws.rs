@@ -161,6 +161,11 @@ async fn run(
                     _ => {
                         metrics.ws_messages_total.fetch_add(1, Ordering::Relaxed);
                         send(socket, Message::Text(message.text.clone())).await?;
+                        // From the update entering the portal (on whichever
+                        // node) to its bytes handed to this viewer's socket.
+                        let latency = Utc::now() - message.published_at;
+                        let latency_s = latency.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+                        metrics::histogram!("tracker_ws_delivery_seconds").record(latency_s);
                     }
                 },
                 Err(RecvError::Lagged(_)) => {

@@ -76,17 +76,30 @@ fn open_map_with(
     opened.map_err(bad_input)
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event, with its spans.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`,
+    /// `span`, `spans`), for log shippers.
+    Json,
+}
+
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise (the long-running
-/// commands: `serve`, `simulate`). A line that cannot be written is dropped and
-/// counted ([`output::StderrOrDrop`]), never a panic.
-pub(crate) fn init_logging() {
+/// commands: `serve`, `simulate`), as text or JSON lines. A line that cannot be
+/// written is dropped and counted ([`output::StderrOrDrop`]), never a panic.
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(output::StderrOrDrop)
         .with_env_filter(filter)
-        .log_internal_errors(false)
-        .try_init();
+        .log_internal_errors(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(false).try_init(),
+    };
 }
 
 /// A spinner on stderr when it is a terminal; hidden otherwise (scripts, CI).

@@ -13,6 +13,11 @@
 //! produced to the topic). Either way they reach [`crate::pipeline::EngineSink`]:
 //! map matching, traffic, ETAs and geofences in the engine, then the store and the
 //! fan-out. See `crate::pipeline` for the threads and where durability is reached.
+//!
+//! HTTP is served from the moment the address is bound, before the map is
+//! loaded: `/healthz` answers at once, `/readyz` answers 503 naming what is
+//! missing (the map, the bus consumer) until the node can do its work, and
+//! `/metrics` renders what is recorded so far.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,10 +37,11 @@ use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
 use road_graph::{LatLon, RoadGraph};
 
 use crate::pipeline::demo::{self, DemoSettings};
+use crate::pipeline::telemetry::{self, MetricClock};
 use crate::pipeline::{self, BusIntake, EngineSink, SharedEngine};
 
-use super::bad_input;
 use super::output::{eprint_line, print_line};
+use super::{LogFormat, bad_input};
 
 /// The bundled demo map: central Baltimore, © OpenStreetMap contributors (ODbL),
 /// see `src/data/README.md`.
@@ -158,6 +164,15 @@ pub(crate) struct ServeArgs {
     /// cancelled) already has: 409 `reference_taken` naming that order.
     #[arg(long)]
     unique_order_references: bool,
+    /// Log lines on stderr: `text` or `json` (one object per line). `RUST_LOG`
+    /// sets the level (default `info`).
+    #[arg(long, value_enum, default_value = "text", env = "TRACKER_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// The name of an environment variable holding a bearer token that
+    /// `/metrics` then requires (the token itself never goes on the command
+    /// line, where `ps` would show it); `/metrics` is open without it.
+    #[arg(long, value_name = "NAME")]
+    metrics_token_env: Option<String>,
 }
 
 impl ServeArgs {
@@ -195,7 +210,7 @@ fn default_max_connections() -> usize {
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    super::init_logging();
+    super::init_logging(args.log_format);
     if let Some(path) = &args.config {
         tracing::info!(config = %path.display(), "settings read from the config file (flags and environment beat it)");
     }
@@ -241,7 +256,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     limits.validate().map_err(bad_input)?;
     let trusted_proxies = TrustedProxies::parse(&args.trusted_proxies)
         .map_err(|e| bad_input(format!("--trusted-proxy: {e}")))?;
-    let graph = Arc::new(load_map(args.map.as_ref())?);
+    let metrics_token = metrics_token(args.metrics_token_env.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -250,8 +265,26 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen,
         limits,
         trusted_proxies,
+        metrics_token,
     };
-    runtime.block_on(serve(args, server, graph, bus, time_zone))
+    runtime.block_on(serve(args, server, bus, time_zone))
+}
+
+/// The `/metrics` bearer token from the environment variable
+/// `--metrics-token-env` names; bad input if that variable is unset or empty
+/// (an operator who asked for a token must not get an open endpoint).
+fn metrics_token(variable: Option<&str>) -> anyhow::Result<Option<portal_api::MetricsToken>> {
+    let Some(variable) = variable else {
+        return Ok(None);
+    };
+    let value = std::env::var(variable).unwrap_or_default();
+    portal_api::MetricsToken::new(value)
+        .map(Some)
+        .ok_or_else(|| {
+            bad_input(format!(
+                "--metrics-token-env {variable}: the environment variable is unset or empty"
+            ))
+        })
 }
 
 /// Opens `--map`, or the bundled map (cached as a snapshot in the temp directory
@@ -294,12 +327,12 @@ struct Server {
     listen: SocketAddr,
     limits: ServerLimits,
     trusted_proxies: TrustedProxies,
+    metrics_token: Option<portal_api::MetricsToken>,
 }
 
 async fn serve(
     args: ServeArgs,
     server: Server,
-    graph: Arc<RoadGraph>,
     bus_url: BusUrl,
     time_zone: Tz,
 ) -> anyhow::Result<()> {
@@ -330,31 +363,7 @@ async fn serve(
     config.stale_after_s = args.stale_after_s;
     config.max_stop_road_distance_m = args.max_stop_road_distance_m;
     config.unique_order_references = args.unique_order_references;
-
-    // The engine: the routing hierarchy (built once per map) and the live state.
-    let router = {
-        let graph = Arc::clone(&graph);
-        tokio::task::spawn_blocking(move || {
-            // The stops' time-zone finder too (~150 ms), while we wait anyway.
-            portal_api::warm_up_time_zones();
-            Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
-        })
-        .await
-        .context("building the router")??
-    };
-    let router = Arc::new(router);
-    let mut live_config = LiveConfig::truck(time_zone);
-    live_config.plausibility.max_speed_mps = args.max_jump_kph / 3.6;
-    live_config.recustomize_every_s = args.recustomize_every_s;
-    live_config.traffic.profile_relearn_every_s = args.relearn_profile_every_s;
-    live_config.shards = args.engine_shards.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    let engine: SharedEngine = Arc::new(Mutex::new(LiveEngine::new(
-        Arc::clone(&router),
-        live_config,
-        SpeedProfile::free_flow(time_zone),
-    )?));
+    config.metrics_token = server.metrics_token;
 
     // The bus: its publishing side for HTTP positions and the demo fleet.
     let (trigger, shutdown) = ingest::shutdown_channel();
@@ -389,30 +398,97 @@ async fn serve(
     };
     let intake: Arc<dyn portal_api::PositionIntake> =
         Arc::new(BusIntake::new(publisher.clone(), bound));
-    let state = AppState::new(
-        config,
-        store.clone(),
-        fanout,
-        Some(intake),
-        Some(graph.clone()),
-    )
-    .map_err(bad_input)?;
+    let state =
+        AppState::new(config, store.clone(), fanout, Some(intake), None).map_err(bad_input)?;
     state.export_counter(
         "tracker_log_write_failures_total",
         super::output::write_failures(),
     );
+    // Served from here on; `/readyz` says what is still missing.
+    let http = tokio::spawn(portal_api::serve(
+        listener,
+        state.clone(),
+        server.limits,
+        shutdown_signal(),
+    ));
+    if let Some(handle) = portal_api::prometheus() {
+        // Histograms keep their samples until rendered: drained every few
+        // seconds even when nobody scrapes.
+        tokio::spawn(pipeline::periodically(
+            Duration::from_secs(5),
+            shutdown.clone(),
+            move || {
+                handle.run_upkeep();
+                std::future::ready(())
+            },
+        ));
+    }
+
+    let graph = {
+        let map = args.map.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || load_map(map.as_ref()))
+                .await
+                .context("the map loading task failed")??,
+        )
+    };
+
+    // The engine: the routing hierarchy (built once per map) and the live state.
+    let router = {
+        let graph = Arc::clone(&graph);
+        tokio::task::spawn_blocking(move || {
+            // The stops' time-zone finder too (~150 ms), while we wait anyway.
+            portal_api::warm_up_time_zones();
+            Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
+        })
+        .await
+        .context("building the router")??
+    };
+    let router = Arc::new(router);
+    let mut live_config = LiveConfig::truck(time_zone);
+    live_config.plausibility.max_speed_mps = args.max_jump_kph / 3.6;
+    live_config.recustomize_every_s = args.recustomize_every_s;
+    live_config.traffic.profile_relearn_every_s = args.relearn_profile_every_s;
+    live_config.shards = args.engine_shards.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let engine: SharedEngine = Arc::new(Mutex::new(LiveEngine::new(
+        Arc::clone(&router),
+        live_config,
+        SpeedProfile::free_flow(time_zone),
+    )?));
+
+    let metric_clock = Arc::new(MetricClock::new());
+    state.install_map(Arc::clone(&graph));
 
     // What the engine learned before a restart, then the orders, so the first
     // positions find their trackers and their windows.
     pipeline::learning::restore(&engine, &*store).await?;
     pipeline::sync_orders_once(&engine, &*store).await?;
     pipeline::learning::resume_trackers(&engine, &*store).await?;
-    let sink = Arc::new(EngineSink::new(
-        Arc::clone(&engine),
-        state.live().clone(),
-        store.clone(),
-        args.max_pending_events,
-    ));
+    let bus_label = match &bus_url {
+        BusUrl::Memory => "http",
+        BusUrl::Kafka { .. } => "kafka",
+    };
+    let sink = Arc::new(
+        EngineSink::new(
+            Arc::clone(&engine),
+            state.live().clone(),
+            store.clone(),
+            args.max_pending_events,
+        )
+        .with_bus_source(bus_label),
+    );
+    telemetry::register_scrape_hooks(
+        &state,
+        Arc::clone(&metric_clock),
+        Arc::clone(&stats),
+        if bus_label == "kafka" {
+            "kafka"
+        } else {
+            "memory"
+        },
+    );
     let consumer = match (memory_consumer, &bus_url) {
         (Some(consumer), _) => {
             tokio::spawn(consumer.run(Arc::clone(&sink), stats.clone(), rules, shutdown.clone()))
@@ -439,6 +515,7 @@ async fn serve(
         }
         (None, BusUrl::Memory) => tokio::spawn(async {}),
     };
+    state.mark_bus_consuming();
     tokio::spawn(pipeline::sync_orders(
         Arc::clone(&engine),
         store.clone(),
@@ -455,9 +532,10 @@ async fn serve(
     let metric_thread = {
         let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop_metric));
         let every = Duration::from_secs_f64(args.recustomize_every_s);
+        let clock = Arc::clone(&metric_clock);
         std::thread::Builder::new()
             .name("metric".into())
-            .spawn(move || pipeline::run_metric_loop(engine, every, stop))
+            .spawn(move || pipeline::run_metric_loop(engine, every, stop, clock))
             .context("starting the metric thread")?
     };
 
@@ -468,7 +546,8 @@ async fn serve(
             .await
             .context("creating the demo orders")?;
         if let Some(key) = &seed.new_api_key {
-            eprint_line(&format!(
+            // On stdout, once, like `tracker tenant create`: never into the log.
+            print_line(&format!(
                 "demo tenant {} created; its API key (shown once): {key}",
                 seed.tenant.id
             ));
@@ -510,8 +589,8 @@ async fn serve(
         });
     }
 
-    portal_api::serve(listener, state, server.limits, shutdown_signal())
-        .await
+    http.await
+        .context("the HTTP server task failed")?
         .context("serving HTTP")?;
     // Stop taking positions, finish what the bus holds, then stop.
     trigger.trigger();

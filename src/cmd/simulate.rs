@@ -64,7 +64,7 @@ pub(crate) struct SimulateArgs {
 }
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    super::init_logging();
+    super::init_logging(super::LogFormat::Text);
     let target = SimTarget::parse(&args.to).map_err(bad_input)?;
     if args.vehicles == 0 {
         return Err(bad_input("--vehicles must be at least 1"));

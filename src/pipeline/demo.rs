@@ -139,10 +139,18 @@ pub(crate) async fn run_demo(
         .await
         .context("the demo fleet task failed")?;
         fleet = back;
-        if !positions.is_empty()
-            && let Err(err) = bus.publish(positions).await
-        {
-            tracing::warn!(error = %err, "publishing demo positions failed");
+        if !positions.is_empty() {
+            // Counted as they are offered to the bus (the publish returns
+            // only once the sink has applied them).
+            metrics::counter!(
+                "tracker_positions_total",
+                "source" => "simulate",
+                "outcome" => "received"
+            )
+            .increment(positions.len() as u64);
+            if let Err(err) = bus.publish(positions).await {
+                tracing::warn!(error = %err, "publishing demo positions failed");
+            }
         }
         for truck in &mut trucks {
             if !fleet.is_idle(&truck.vehicle) {

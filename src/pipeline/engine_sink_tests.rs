@@ -172,6 +172,9 @@ impl Store for FailingStore {
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>> {
         self.inner.recent_dead_letters(limit)
     }
+    fn outbox_pending(&self) -> StoreFuture<'_, u64> {
+        self.inner.outbox_pending()
+    }
 }
 
 /// A sink over a one-road map (`a---------b`) and a failing store, with a

@@ -31,9 +31,12 @@
 //! - [`BusIntake`] is the portal's [`PositionIntake`]: positions posted over HTTP
 //!   go onto the same bus, so they take exactly the same path.
 //! - [`learning`] keeps the engine's calibrator in the store across restarts.
+//! - [`telemetry`] records what all of this does into `/metrics`; every sink
+//!   write runs in an `engine_batch` span.
 
 pub(crate) mod demo;
 pub(crate) mod learning;
+pub(crate) mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,6 +52,7 @@ use futures::future::join_all;
 use ingest::{BusPublisher, DeadLetter, PositionSink, SinkError, SinkReceipt};
 use portal_api::{IntakeFuture, LiveUpdates, NewDeadLetter, Order, PositionIntake, Store};
 use road_graph::LatLon;
+use tracing::Instrument;
 
 /// The engine, shared by the sink, the order sync and the metric loop.
 pub(crate) type SharedEngine = Arc<Mutex<LiveEngine>>;
@@ -71,6 +75,9 @@ pub(crate) struct EngineSink {
     max_pending_events: usize,
     dropped_events: AtomicU64,
     dead_lettered_events: AtomicU64,
+    /// The `source` label of positions that are not the simulator's: `http`
+    /// on the in-process bus, `kafka` on Kafka.
+    bus_source: &'static str,
 }
 
 /// The default bound of the queue between the engine and the store: about a
@@ -92,7 +99,15 @@ impl EngineSink {
             max_pending_events: max_pending_events.max(1),
             dropped_events: AtomicU64::new(0),
             dead_lettered_events: AtomicU64::new(0),
+            bus_source: "http",
         }
+    }
+
+    /// Labels the positions of this sink's bus (not the simulator's) as
+    /// `source` in the metrics (`http` by default; `kafka`).
+    pub(crate) fn with_bus_source(mut self, source: &'static str) -> Self {
+        self.bus_source = source;
+        self
     }
 
     /// Events waiting for the store.
@@ -215,6 +230,12 @@ impl EngineSink {
         };
         self.store.add_dead_letters(vec![letter]).await?;
         self.dead_lettered_events.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(
+            "tracker_dead_letters_total",
+            "path" => "engine_event",
+            "reason" => "store_permanent"
+        )
+        .increment(1);
         tracing::warn!(error = %err, "engine event refused by the store; dead-lettered");
         Ok(())
     }
@@ -250,37 +271,8 @@ fn stored_letter(letter: &DeadLetter) -> NewDeadLetter {
 
 impl PositionSink for EngineSink {
     async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
-        {
-            // Push-back: with the queue full, the store must take the backlog
-            // before the engine makes more; the error makes the source retry
-            // this batch later without advancing.
-            let mut pending = self.pending.lock().await;
-            if pending.len() >= self.max_pending_events {
-                self.deliver(&mut pending).await.map_err(|err| {
-                    SinkError(format!(
-                        "{} engine events wait for the store: {}",
-                        pending.len(),
-                        err.0
-                    ))
-                })?;
-            }
-        }
-        let engine = Arc::clone(&self.engine);
-        let positions = batch.to_vec();
-        let output = tokio::task::spawn_blocking(move || {
-            // The engine's `now` for housekeeping; device times drive the rest.
-            lock(&engine).process(&positions, Utc::now())
-        })
-        .await
-        .map_err(|e| SinkError(format!("the engine task failed: {e}")))?;
-        // Physically implausible fixes (a 300 km jump) were kept off the map and
-        // out of every ETA; they are dead-lettered like any refused message.
-        let outliers: Vec<DeadLetter> = output.outliers.iter().map(outlier_letter).collect();
-        self.dead_letters(&outliers).await?;
-        let mut pending = self.pending.lock().await;
-        pending.extend(output.events);
-        self.deliver(&mut pending).await?;
-        Ok(SinkReceipt::default())
+        let span = tracing::debug_span!("engine_batch", positions = batch.len());
+        self.write_batch(batch).instrument(span).await
     }
 
     async fn last_times(
@@ -311,7 +303,96 @@ impl PositionSink for EngineSink {
         self.store
             .add_dead_letters(letters.iter().map(stored_letter).collect())
             .await
-            .map_err(|e| SinkError(e.to_string()))
+            .map_err(|e| SinkError(e.to_string()))?;
+        for letter in letters {
+            let path = if letter.kafka.is_some() {
+                "kafka"
+            } else if letter.origin == "engine" {
+                "engine"
+            } else {
+                "bus"
+            };
+            metrics::counter!(
+                "tracker_dead_letters_total",
+                "path" => path,
+                "reason" => letter.rejection.reason.as_str()
+            )
+            .increment(1);
+        }
+        Ok(())
+    }
+}
+
+impl EngineSink {
+    /// One batch: the engine (timed by stage), its outliers to the dead
+    /// letters, its events to the store and the fan-out.
+    async fn write_batch(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        {
+            // Push-back: with the queue full, the store must take the backlog
+            // before the engine makes more; the error makes the source retry
+            // this batch later without advancing.
+            let mut pending = self.pending.lock().await;
+            if pending.len() >= self.max_pending_events {
+                self.deliver(&mut pending).await.map_err(|err| {
+                    SinkError(format!(
+                        "{} engine events wait for the store: {}",
+                        pending.len(),
+                        err.0
+                    ))
+                })?;
+            }
+        }
+        let engine = Arc::clone(&self.engine);
+        let positions = batch.to_vec();
+        let (output, snapshot, positions) = tokio::task::spawn_blocking(move || {
+            let mut engine = lock(&engine);
+            // The engine's `now` for housekeeping; device times drive the rest.
+            let output = engine.process_timed(&positions, Utc::now(), std::time::Instant::now);
+            let snapshot = telemetry::EngineSnapshot {
+                counters: engine.counters(),
+                traffic: engine.traffic_counters(),
+                route_queries: engine.router().queries(),
+                vehicles: engine.vehicles(),
+                tracked_orders: engine.tracked_orders(),
+            };
+            (output, snapshot, positions)
+        })
+        .await
+        .map_err(|e| SinkError(format!("the engine task failed: {e}")))?;
+        telemetry::record_engine(output.timings, &snapshot);
+        let applied: Vec<(&str, &str, DateTime<Utc>)> = output
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                EngineEvent::PositionUpdated(p) => {
+                    Some((p.tenant_id.as_str(), p.vehicle_id.as_str(), p.time))
+                }
+                _ => None,
+            })
+            .collect();
+        let outlier_positions: Vec<&Position> =
+            output.outliers.iter().map(|o| &o.position).collect();
+        telemetry::record_outcomes(&positions, self.bus_source, &outlier_positions, &applied);
+        drop(applied);
+        // Physically implausible fixes (a 300 km jump) were kept off the map and
+        // out of every ETA; they are dead-lettered like any refused message.
+        let outliers: Vec<DeadLetter> = output.outliers.iter().map(outlier_letter).collect();
+        self.dead_letters(&outliers).await?;
+        let mut pending = self.pending.lock().await;
+        pending.extend(output.events);
+        let storing = std::time::Instant::now();
+        let delivered = self.deliver(&mut pending).await;
+        // The store writes and their fan-out publishes (each publish is also
+        // timed alone as the `fanout` stage).
+        metrics::histogram!("tracker_stage_seconds", "stage" => "store").record(storing.elapsed());
+        metrics::gauge!("tracker_engine_pending_events").set(pending.len() as f64);
+        tracing::debug!(
+            events_waiting = pending.len(),
+            store_ms = storing.elapsed().as_secs_f64() * 1e3,
+            "engine batch done"
+        );
+        delivered?;
+        Ok(SinkReceipt::default())
     }
 }
 
@@ -418,9 +499,19 @@ where
 
 /// The re-customization thread: every `every`, the traffic model's changes go
 /// into the router without holding up positions. Runs until `stop` is set.
-pub(crate) fn run_metric_loop(engine: SharedEngine, every: Duration, stop: Arc<AtomicBool>) {
+/// Each customization is timed into `tracker_metric_customize_seconds`, and
+/// `clock` learns when a metric was installed (`tracker_metric_age_seconds`).
+pub(crate) fn run_metric_loop(
+    engine: SharedEngine,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    clock: Arc<telemetry::MetricClock>,
+) {
     let step = Duration::from_millis(100).min(every);
     let mut waited = Duration::ZERO;
+    // Exported from the start, before the first traffic change.
+    metrics::counter!("tracker_metrics_installed_total").absolute(0);
+    metrics::counter!("tracker_metric_edges_updated_total").absolute(0);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(step);
         waited += step;
@@ -444,10 +535,25 @@ pub(crate) fn run_metric_loop(engine: SharedEngine, every: Duration, stop: Arc<A
             }
         };
         let n_changes = update.n_changes();
-        match update.apply(&router) {
+        let customizing = std::time::Instant::now();
+        let applied = update.apply(&router);
+        let customize_s = customizing.elapsed().as_secs_f64();
+        metrics::histogram!("tracker_metric_customize_seconds").record(customize_s);
+        match applied {
             Ok(version) => {
-                lock(&engine).install_metric(version);
-                tracing::debug!(edges = n_changes, "traffic metric installed");
+                let counters = {
+                    let mut engine = lock(&engine);
+                    engine.install_metric(version);
+                    engine.counters()
+                };
+                clock.installed_now();
+                metrics::counter!("tracker_metrics_installed_total")
+                    .absolute(counters.metrics_installed);
+                metrics::counter!("tracker_metric_edges_updated_total")
+                    .absolute(counters.edges_updated);
+                metrics::counter!("tracker_profiles_learned_total")
+                    .absolute(counters.profiles_learned);
+                tracing::debug!(edges = n_changes, customize_s, "traffic metric installed");
             }
             Err(err) => tracing::warn!(error = %err, "customizing the router failed"),
         }

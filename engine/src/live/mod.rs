@@ -65,6 +65,25 @@ pub struct LiveOutput {
     /// Fixes refused as physically implausible for their vehicle (not shown,
     /// not matched, not used by the ETA), for the caller to dead-letter.
     pub outliers: Vec<Outlier>,
+    /// How long the batch's stages took, when the caller gave a stopwatch
+    /// ([`LiveEngine::process_timed`]); `None` otherwise.
+    pub timings: Option<StageTimings>,
+}
+
+/// The caller's clock for [`LiveEngine::process_timed`]. The engine reads no
+/// clock of its own: the caller hands one in (`std::time::Instant::now`), and
+/// what it measures goes only into [`LiveOutput::timings`], never into an
+/// event, so the events stay deterministic.
+pub type Stopwatch = fn() -> std::time::Instant;
+
+/// Wall time of one batch's stages, seconds: the slowest shard's (shards run
+/// side by side, so that is what the batch waited for).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimings {
+    /// Plausibility and map matching, and everything else but the trackers.
+    pub match_s: f64,
+    /// The order trackers: routes, ETAs, geofences.
+    pub track_s: f64,
 }
 
 /// A fix the engine refused: the position and why (`implausible_jump`).
@@ -80,6 +99,13 @@ pub struct LiveCounters {
     pub positions: u64,
     /// Positions the matcher placed on a road.
     pub matched: u64,
+    /// Fresh positions the matcher could not place, by reason: no road within
+    /// the search radius…
+    pub unmatched_no_road_nearby: u64,
+    /// …a latitude or longitude out of range…
+    pub unmatched_invalid_position: u64,
+    /// …or no outcome yet for this fix (any other reason).
+    pub unmatched_other: u64,
     /// Positions not newer than the vehicle's last one (the matcher drops them).
     pub stale: u64,
     /// Positions refused as physically implausible (`implausible_jump`).
@@ -105,6 +131,11 @@ impl LiveCounters {
         LiveCounters {
             positions: self.positions + other.positions,
             matched: self.matched + other.matched,
+            unmatched_no_road_nearby: self.unmatched_no_road_nearby
+                + other.unmatched_no_road_nearby,
+            unmatched_invalid_position: self.unmatched_invalid_position
+                + other.unmatched_invalid_position,
+            unmatched_other: self.unmatched_other + other.unmatched_other,
             stale: self.stale + other.stale,
             outliers: self.outliers + other.outliers,
             relocations: self.relocations + other.relocations,
@@ -377,6 +408,27 @@ impl LiveEngine {
     /// (the newest device time) only before any position was seen, to retire
     /// silent vehicles.
     pub fn process(&mut self, positions: &[Position], now: DateTime<Utc>) -> LiveOutput {
+        self.run_batch(positions, now, None)
+    }
+
+    /// [`LiveEngine::process`], timing the batch's stages with the caller's
+    /// `stopwatch` into [`LiveOutput::timings`] (for metrics); the events are
+    /// the same as without it.
+    pub fn process_timed(
+        &mut self,
+        positions: &[Position],
+        now: DateTime<Utc>,
+        stopwatch: Stopwatch,
+    ) -> LiveOutput {
+        self.run_batch(positions, now, Some(stopwatch))
+    }
+
+    fn run_batch(
+        &mut self,
+        positions: &[Position],
+        now: DateTime<Utc>,
+        stopwatch: Option<Stopwatch>,
+    ) -> LiveOutput {
         let (shared, shards) = self.split();
         let n = shards.len();
         let mut parts: Vec<Vec<&Position>> = vec![Vec::new(); n];
@@ -385,12 +437,12 @@ impl LiveEngine {
         }
         let results: Vec<ShardOutput> = if n == 1 {
             // One shard stays on the caller's thread.
-            vec![shards[0].process(&parts[0], &shared)]
+            vec![shards[0].process(&parts[0], &shared, stopwatch)]
         } else {
             shards
                 .par_iter_mut()
                 .zip(parts.par_iter())
-                .map(|(shard, part)| shard.process(part, &shared))
+                .map(|(shard, part)| shard.process(part, &shared, stopwatch))
                 .collect()
         };
         let mut out = LiveOutput::default();
@@ -415,6 +467,11 @@ impl LiveEngine {
             out.predictions.extend(result.out.predictions);
             out.arrivals.extend(result.out.arrivals);
             out.outliers.extend(result.out.outliers);
+            if let Some(shard) = result.timings {
+                let batch = out.timings.get_or_insert_with(StageTimings::default);
+                batch.match_s = batch.match_s.max(shard.match_s);
+                batch.track_s = batch.track_s.max(shard.track_s);
+            }
         }
         self.housekeeping(self.latest.unwrap_or(now));
         out

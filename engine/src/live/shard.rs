@@ -14,10 +14,12 @@ use road_graph::{LatLon, RoadGraph};
 
 use super::orders::OrderState;
 use super::plausibility::{JumpFilter, Verdict};
-use super::{LiveConfig, LiveCounters, LiveOutput, Outlier};
+use super::{LiveConfig, LiveCounters, LiveOutput, Outlier, StageTimings, Stopwatch};
 use crate::eta::{Calibrator, HosReport};
 use crate::events::{EngineEvent, PositionUpdate};
-use crate::matching::{Fix, MatchEvents, MatchState, Matcher, MatcherScratch, Traversal};
+use crate::matching::{
+    Fix, FixOutcome, MatchEvents, MatchState, Matcher, MatcherScratch, Traversal, UnmatchedReason,
+};
 use crate::order::OrderId;
 use crate::position::{Position, TenantId, VehicleId, VehicleKey};
 use crate::routing::Router;
@@ -75,6 +77,8 @@ pub(super) struct ShardOutput {
     pub(super) dwells_s: Vec<f64>,
     /// The newest device time the shard took (stale positions excluded).
     pub(super) latest: Option<DateTime<Utc>>,
+    /// The shard's stage times, when the caller gave a stopwatch.
+    pub(super) timings: Option<StageTimings>,
 }
 
 /// A share of the fleet's live state.
@@ -110,8 +114,16 @@ impl Shard {
     }
 
     /// Runs this shard's positions (in device-time order per vehicle) through
-    /// matching and the trackers.
-    pub(super) fn process(&mut self, positions: &[&Position], shared: &Shared<'_>) -> ShardOutput {
+    /// matching and the trackers; with a `stopwatch`, times the trackers apart
+    /// from the rest.
+    pub(super) fn process(
+        &mut self,
+        positions: &[&Position],
+        shared: &Shared<'_>,
+        stopwatch: Option<Stopwatch>,
+    ) -> ShardOutput {
+        let started = stopwatch.map(|now| now());
+        let mut tracking = std::time::Duration::ZERO;
         let mut result = ShardOutput::default();
         let Ok(mut matcher) = Matcher::with_scratch(
             shared.graph,
@@ -182,16 +194,24 @@ impl Shard {
             }
             vehicle.last_time = p.time;
             result.latest = result.latest.max(Some(p.time));
-            let matched = self
+            let outcome = self
                 .scratch
                 .provisional
                 .iter()
                 .rev()
                 // The matcher keeps times in milliseconds; devices may send finer.
                 .find(|m| m.time.timestamp_millis() == p.time.timestamp_millis())
-                .and_then(|m| m.outcome.matched().copied());
-            if matched.is_some() {
-                self.counters.matched += 1;
+                .map(|m| m.outcome);
+            let matched = outcome.and_then(|o| o.matched().copied());
+            match outcome {
+                Some(FixOutcome::Matched(_)) => self.counters.matched += 1,
+                Some(FixOutcome::Unmatched {
+                    reason: UnmatchedReason::NoRoadNearby,
+                }) => self.counters.unmatched_no_road_nearby += 1,
+                Some(FixOutcome::Unmatched {
+                    reason: UnmatchedReason::InvalidPosition,
+                }) => self.counters.unmatched_invalid_position += 1,
+                Some(FixOutcome::Unmatched { .. }) | None => self.counters.unmatched_other += 1,
             }
             let shown = matched.map_or(fix.pos, |m| m.point);
             result
@@ -219,6 +239,7 @@ impl Shard {
                     ..HosReport::default()
                 },
             };
+            let track_started = stopwatch.map(|now| now());
             for id in order_ids {
                 if let Some(state) = self.orders.get_mut(id) {
                     track(
@@ -231,8 +252,18 @@ impl Shard {
                     );
                 }
             }
+            if let (Some(now), Some(track_started)) = (stopwatch, track_started) {
+                tracking += now().saturating_duration_since(track_started);
+            }
         }
         self.matcher = matcher.into_scratch();
+        if let (Some(now), Some(started)) = (stopwatch, started) {
+            let total = now().saturating_duration_since(started);
+            result.timings = Some(StageTimings {
+                match_s: total.saturating_sub(tracking).as_secs_f64(),
+                track_s: tracking.as_secs_f64(),
+            });
+        }
         for event in &result.out.events {
             match event {
                 EngineEvent::EtaUpdated(_) => self.counters.eta_updates += 1,

@@ -8,6 +8,7 @@
 //! customizations) are serialized by a mutex so that two partial updates cannot
 //! lose each other's changes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -58,6 +59,9 @@ pub struct Router {
     live: ArcSwap<Customized>,
     writer: Mutex<()>,
     pool: Mutex<Vec<Scratch>>,
+    /// Queries answered so far (every kind, one per target of a one-to-many),
+    /// for metrics: a relaxed count that never changes an answer.
+    queries: AtomicU64,
 }
 
 impl Router {
@@ -73,6 +77,7 @@ impl Router {
             live: ArcSwap::from_pointee(first),
             writer: Mutex::new(()),
             pool: Mutex::new(Vec::new()),
+            queries: AtomicU64::new(0),
         })
     }
 
@@ -112,6 +117,16 @@ impl Router {
         Ok(recomputed)
     }
 
+    /// Route queries answered so far (`route`, `duration_ms`, and one per
+    /// pair of `one_to_many` / `many_to_one`; the Dijkstra oracle is not counted).
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    fn count_queries(&self, n: usize) {
+        self.queries.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     pub fn stats(&self) -> RouterStats {
         RouterStats {
             nodes: self.topo.n_nodes(),
@@ -126,6 +141,7 @@ impl Router {
 
     /// The fastest route from one endpoint to another, `None` when there is none.
     pub fn route(&self, from: &Snap, to: &Snap) -> Option<Route> {
+        self.count_queries(1);
         let custom = self.live.load();
         let sources = self.positions(from);
         let targets = self.positions(to);
@@ -148,6 +164,7 @@ impl Router {
     /// The fastest time from one endpoint to another, milliseconds, without the
     /// path (cheaper than [`Router::route`] when only the time is needed).
     pub fn duration_ms(&self, from: &Snap, to: &Snap) -> Option<u32> {
+        self.count_queries(1);
         let custom = self.live.load();
         let sources = self.positions(from);
         let targets = self.positions(to);
@@ -178,6 +195,7 @@ impl Router {
     /// Routes from one endpoint to each of several (a truck to each of its
     /// remaining stops): the search from the start is done once.
     pub fn one_to_many(&self, from: &Snap, to: &[Snap]) -> Vec<Option<Route>> {
+        self.count_queries(to.len());
         let custom = self.live.load();
         let sources = self.positions(from);
         let mut scratch = self.scratch();
@@ -206,6 +224,7 @@ impl Router {
 
     /// Routes from each of several endpoints to one (every truck to a depot).
     pub fn many_to_one(&self, from: &[Snap], to: &Snap) -> Vec<Option<Route>> {
+        self.count_queries(from.len());
         let custom = self.live.load();
         let targets = self.positions(to);
         let mut scratch = self.scratch();

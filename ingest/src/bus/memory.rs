@@ -129,6 +129,14 @@ impl MemoryPublisher {
             .await
     }
 
+    /// `Err(BusClosed)` once the consumer has stopped.
+    pub fn check(&self) -> Result<()> {
+        if self.partitions.iter().any(mpsc::Sender::is_closed) {
+            return Err(Error::BusClosed);
+        }
+        Ok(())
+    }
+
     /// Queues positions without waiting for the sink (the demo fleet, which
     /// regenerates what a crash loses). Waits only for queue space.
     pub async fn enqueue(&self, positions: Vec<Position>) -> Result<()> {

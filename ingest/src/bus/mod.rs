@@ -25,6 +25,15 @@ impl BusPublisher {
             BusPublisher::Kafka(producer) => producer.publish(&positions).await,
         }
     }
+
+    /// Whether the bus answers (a readiness check): the in-process bus's
+    /// consumer still runs; the Kafka brokers return the topic's metadata.
+    pub async fn check(&self) -> Result<()> {
+        match self {
+            BusPublisher::Memory(bus) => bus.check(),
+            BusPublisher::Kafka(producer) => producer.check().await,
+        }
+    }
 }
 
 /// A parsed `--bus` URL.

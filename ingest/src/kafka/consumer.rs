@@ -16,6 +16,11 @@
 //!   and the sink-seeded dedupe makes that replay change nothing.
 //! - Broker outages are librdkafka's business (it reconnects); the loop logs
 //!   consumer errors and carries on. It never exits on bad input.
+//! - Consumer lag comes from librdkafka's own statistics (every
+//!   [`STATS_INTERVAL_MS`]): its per-partition `consumer_lag` (the high
+//!   watermark less the consumer's position) goes to the gauge
+//!   `tracker_kafka_consumer_lag{topic,partition}` for the partitions this
+//!   member is assigned.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,7 +154,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl ClientContext for IngestContext {}
+/// How often librdkafka reports its statistics (consumer lag), milliseconds.
+const STATS_INTERVAL_MS: u32 = 5_000;
+
+impl ClientContext for IngestContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                // -1 is librdkafka's "unassigned" pseudo-partition; a lag of
+                // -1 means not known (a partition this member does not own).
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                metrics::gauge!(
+                    "tracker_kafka_consumer_lag",
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(p.consumer_lag as f64);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -191,6 +217,8 @@ struct Batch {
     /// Highest offset seen per partition slot.
     offsets: HashMap<u32, i64>,
     received: u64,
+    /// Time spent decoding and validating the batch's messages.
+    decoding: Duration,
 }
 
 impl Batch {
@@ -201,6 +229,7 @@ impl Batch {
             letters: Vec::new(),
             offsets: HashMap::new(),
             received: 0,
+            decoding: Duration::ZERO,
         }
     }
 
@@ -236,13 +265,16 @@ pub async fn run_kafka_source<S: PositionSink>(
         revoke_pending: AtomicBool::new(false),
         stats: stats.clone(),
     };
-    let consumer: StreamConsumer<IngestContext> = consumer_config(
+    let mut client = consumer_config(
         &config.brokers,
         &config.group_id,
         config.tuning,
         &config.overrides,
-    )
-    .create_with_context(context)?;
+    );
+    if client.get("statistics.interval.ms").is_none() {
+        client.set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
+    }
+    let consumer: StreamConsumer<IngestContext> = client.create_with_context(context)?;
     let topics: Vec<&str> = config.topics.iter().map(|(t, _)| t.as_str()).collect();
     consumer.subscribe(&topics)?;
     let dead_letters = match &config.dead_letter_topic {
@@ -407,6 +439,7 @@ impl<S: PositionSink> Source<'_, S> {
         let payload = message.payload().unwrap_or_default();
         let format = resolve_format(header, topic_format);
         let resolved = format.as_ref().ok().copied();
+        let decode_started = Instant::now();
         let outcome = match (format, message.payload()) {
             (Err(rejection), _) => Err(rejection),
             (Ok(_), None) => Err(Rejection::new(
@@ -421,6 +454,7 @@ impl<S: PositionSink> Source<'_, S> {
                 decode(format, payload, envelope, Utc::now(), &self.config.rules)
             }
         };
+        batch.decoding += decode_started.elapsed();
         match outcome {
             Ok(position) => {
                 batch.positions.push(position);
@@ -458,6 +492,7 @@ impl<S: PositionSink> Source<'_, S> {
             offsets = ?batch.offsets,
             "processing batch"
         );
+        metrics::histogram!("tracker_stage_seconds", "stage" => "decode").record(batch.decoding);
         let letters: Vec<DeadLetter> = batch.letters.into_iter().map(|(l, _)| l).collect();
         let mut dlq_shutdown = self.shutdown.clone();
         let publish_timeout = if self.dead_letter_topic_down {

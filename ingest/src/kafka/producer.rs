@@ -58,6 +58,22 @@ impl KafkaPublisher {
         &self.topic
     }
 
+    /// Asks the brokers for the topic's metadata (within two seconds): whether
+    /// the cluster answers, for a readiness check.
+    pub async fn check(&self) -> Result<()> {
+        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .map(|_| ())
+                .map_err(Error::from)
+        })
+        .await
+        // Only a panic in the metadata call fails the join.
+        .map_err(|_| Error::Kafka(KafkaError::MetadataFetch(RDKafkaErrorCode::Fail)))?
+    }
+
     /// Publishes positions as canonical JSON (carrying `tenant_id`) keyed
     /// `TENANT/VEHICLE`, and waits for the broker to acknowledge all of them.
     pub async fn publish(&self, positions: &[Position]) -> Result<()> {

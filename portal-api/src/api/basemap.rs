@@ -120,7 +120,7 @@ pub(crate) async fn roads(
             ));
         }
     };
-    let body = match &state.inner.graph {
+    let body = match state.graph() {
         Some(graph) => {
             let graph = graph.clone();
             tokio::task::spawn_blocking(move || roads_geojson(&graph, min, max, major_only))

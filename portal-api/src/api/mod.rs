@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/t/{code}/pod/{pod_id}"),
     ("GET", "/assets/{file}"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
 ];
 
@@ -86,7 +87,7 @@ fn limited(route: MethodRouter<AppState>, bytes: usize) -> MethodRouter<AppState
 pub fn app(state: AppState) -> Router {
     let pod_limit = state.config().pod_max_bytes + 64 * 1024;
     let positions_limit = state.config().max_batch.saturating_mul(POSITION_BODY_BYTES);
-    Router::new()
+    let router = Router::new()
         .route(
             "/api/v1/orders",
             limited(post(orders::create), ORDER_BODY_BYTES).get(orders::list),
@@ -127,13 +128,14 @@ pub fn app(state: AppState) -> Router {
         .route("/t/{code}/pod/{pod_id}", get(track::public_pod))
         .route("/assets/{file}", get(assets::asset))
         .route("/healthz", get(track::healthz))
-        .route("/metrics", get(track::metrics))
+        .route("/readyz", get(crate::ops::readyz))
+        .route("/metrics", get(crate::ops::render))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         // Route limits above sit inside these, so they win where they are set.
         .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
-        .layer(Extension(BodyLimit(SMALL_BODY_BYTES)))
-        .with_state(state)
+        .layer(Extension(BodyLimit(SMALL_BODY_BYTES)));
+    crate::ops::observe(router).with_state(state)
 }
 
 async fn no_route() -> AppError {

@@ -114,9 +114,11 @@ fn order_id(id: String) -> Result<OrderId, AppError> {
     Ok(OrderId(id))
 }
 
-/// Checks a new stop list against the map, when the server has one.
+/// Checks a new stop list against the map, when the server has one (`serve`
+/// installs it once loaded; until then `/readyz` says not ready and orders are
+/// taken unchecked).
 fn stops_on_the_map(state: &AppState, stops: &[NewStop]) -> Result<(), AppError> {
-    match &state.inner.graph {
+    match state.inner.graph.get() {
         Some(graph) => validate::on_the_map(
             stops,
             graph,

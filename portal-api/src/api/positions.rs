@@ -49,6 +49,7 @@ pub(crate) async fn post_batch(
         })?,
     };
     let config = state.config();
+    let decode_started = std::time::Instant::now();
     let decoded = decode_batch(
         format,
         &body,
@@ -69,6 +70,8 @@ pub(crate) async fn post_batch(
             format!("`body`: not a JSON array of positions: {reason}"),
         ),
     })?;
+    metrics::histogram!("tracker_stage_seconds", "stage" => "decode")
+        .record(decode_started.elapsed());
     if decoded.is_empty() {
         return Err(AppError::invalid("body", "the batch is empty"));
     }
@@ -82,6 +85,7 @@ pub(crate) async fn post_batch(
         rejected: count(ItemStatus::Rejected),
         results,
     };
+    count_outcomes(&receipt);
     if receipt.rejected == receipt.results.len() {
         // Nothing usable: the request as a whole is bad; the first item's
         // reason names the field.
@@ -104,6 +108,34 @@ pub(crate) async fn post_batch(
         state.inner.intake.submit(accepted).await?;
     }
     Ok((StatusCode::ACCEPTED, Json(receipt)).into_response())
+}
+
+/// Counts a batch's items into `tracker_positions_total{source="http"}` and
+/// its rejections into `tracker_positions_rejected_total` by reason.
+fn count_outcomes(receipt: &BatchReceipt) {
+    for (outcome, n) in [
+        ("received", receipt.results.len()),
+        ("accepted", receipt.accepted),
+        ("duplicate", receipt.duplicate),
+        ("stale", receipt.stale),
+        ("rejected", receipt.rejected),
+    ] {
+        if n > 0 {
+            metrics::counter!("tracker_positions_total", "source" => "http", "outcome" => outcome)
+                .increment(n as u64);
+        }
+    }
+    for item in &receipt.results {
+        if item.status == ItemStatus::Rejected {
+            let reason = item.reason.unwrap_or("rejected");
+            metrics::counter!(
+                "tracker_positions_rejected_total",
+                "source" => "http",
+                "reason" => reason
+            )
+            .increment(1);
+        }
+    }
 }
 
 /// The newest recorded device time of each vehicle in the batch.

@@ -2,8 +2,6 @@
 //! and revoked codes alike), the order's public view as JSON and as the page, POD
 //! files after delivery, and the health and metrics endpoints.
 
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -174,38 +172,4 @@ pub(crate) async fn public_pod(
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     let uptime_s = state.inner.started.elapsed().as_secs();
     Json(serde_json::json!({"status": "ok", "uptime_s": uptime_s})).into_response()
-}
-
-/// Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let m = &state.inner.metrics;
-    let hub = state.inner.fanout.hub();
-    let mut text = format!(
-        "# TYPE tracker_ws_open gauge\ntracker_ws_open {}\n\
-         # TYPE tracker_ws_opened_total counter\ntracker_ws_opened_total {}\n\
-         # TYPE tracker_ws_messages_total counter\ntracker_ws_messages_total {}\n\
-         # TYPE tracker_ws_resyncs_total counter\ntracker_ws_resyncs_total {}\n\
-         # TYPE tracker_fanout_orders_watched gauge\ntracker_fanout_orders_watched {}\n\
-         # TYPE tracker_fanout_delivered_total counter\ntracker_fanout_delivered_total {}\n",
-        m.ws_open.load(Ordering::Relaxed),
-        m.ws_opened_total.load(Ordering::Relaxed),
-        m.ws_messages_total.load(Ordering::Relaxed),
-        m.ws_resyncs_total.load(Ordering::Relaxed),
-        hub.n_orders(),
-        hub.delivered(),
-    );
-    text.push_str(&format!(
-        "# TYPE tracker_http_connections_open gauge\ntracker_http_connections_open {}\n\
-         # TYPE tracker_http_connections_refused_total counter\n\
-         tracker_http_connections_refused_total {}\n",
-        m.http_connections_open.load(Ordering::Relaxed),
-        m.http_connections_refused_total.load(Ordering::Relaxed),
-    ));
-    for (name, value) in m.external.lock().iter() {
-        text.push_str(&format!(
-            "# TYPE {name} counter\n{name} {}\n",
-            value.load(Ordering::Relaxed)
-        ));
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -149,6 +149,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Keeps what the position stream set aside, all or none: returns once the
     /// letters are durable (the stream commits past them only then).
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()>;
+    /// Outbox messages not yet delivered (the `/metrics` outbox depth, and
+    /// the store's answer to a readiness check).
+    fn outbox_pending(&self) -> StoreFuture<'_, u64>;
     /// The `limit` most recent dead letters, newest first.
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>>;
 }

@@ -153,13 +153,26 @@ impl SqliteStore {
             });
             (ok, reply)
         });
+        let queued_at = std::time::Instant::now();
         self.writer
             .send(job)
             .await
             .map_err(|_| Error::store_retryable("the writer thread has stopped"))?;
-        answered
+        self.record_queue_depth();
+        let answer = answered
             .await
-            .map_err(|_| Error::store_retryable("the writer thread dropped a job"))?
+            .map_err(|_| Error::store_retryable("the writer thread dropped a job"))?;
+        // What a caller waits for a write: the queue, its group's transaction
+        // and the commit.
+        metrics::histogram!("tracker_store_write_seconds").record(queued_at.elapsed());
+        self.record_queue_depth();
+        answer
+    }
+
+    /// Write jobs waiting for the writer thread, as a gauge.
+    fn record_queue_depth(&self) {
+        let waiting = WRITE_QUEUE.saturating_sub(self.writer.capacity());
+        metrics::gauge!("tracker_store_write_queue_depth").set(waiting as f64);
     }
 
     /// Runs `f` on a read connection on the blocking pool.
@@ -372,6 +385,23 @@ impl Store for SqliteStore {
 
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {
         Box::pin(self.write(move |c| dead_letters::add_dead_letters(c, &letters)))
+    }
+
+    fn outbox_pending(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            // A store whose writer has stopped cannot take anything, even if
+            // its file still reads.
+            if self.writer.is_closed() {
+                return Err(Error::store_retryable("the writer thread has stopped"));
+            }
+            self.read(|c| {
+                let n: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")?
+                    .query_row([], |row| row.get(0))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+        })
     }
 
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>> {

@@ -1,0 +1,106 @@
+//! `GET /readyz`: whether this node can do its work, for a load balancer or an
+//! orchestrator deciding where to send traffic. Ready means the map is loaded
+//! (the engine and the basemap have their graph), the position bus answers
+//! (its consumer runs and, for Kafka, the brokers answer) and the store answers.
+//! Until then: 503 with a JSON body naming what is missing. `/healthz` is
+//! liveness only (the process serves HTTP) and is never held back by these.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::state::AppState;
+
+/// How long a dependency may take to answer a readiness check.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the embedding program has told the portal about its start-up.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    /// The position bus's consumer runs (set by the program once it started
+    /// it; true from the start when there is no bus).
+    pub(crate) bus_consuming: AtomicBool,
+}
+
+/// One check's verdict: `Ok` or what is wrong.
+type Check = Result<(), String>;
+
+async fn within(check: impl Future<Output = Check>) -> Check {
+    tokio::time::timeout(CHECK_TIMEOUT, check)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no answer within {} s",
+                CHECK_TIMEOUT.as_secs_f64()
+            ))
+        })
+}
+
+/// Every check, in a fixed order: `(name, verdict)`.
+pub(crate) async fn checks(state: &AppState) -> Vec<(&'static str, Check)> {
+    let map = if state.graph().is_some() {
+        Ok(())
+    } else {
+        Err("the road map is not loaded yet".to_owned())
+    };
+    let bus = if state.inner.readiness.bus_consuming.load(Ordering::Acquire) {
+        within(async {
+            state
+                .inner
+                .intake
+                .ready()
+                .await
+                .map_err(|e| format!("the position bus does not answer: {e}"))
+        })
+        .await
+    } else {
+        Err("the position bus consumer has not started yet".to_owned())
+    };
+    let store = within(async {
+        state
+            .store()
+            .outbox_pending()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the store does not answer: {e}"))
+    })
+    .await;
+    vec![("map", map), ("bus", bus), ("store", store)]
+}
+
+/// `GET /readyz`: 200 `{"status": "ready", "checks": {…}}`, or 503 with the
+/// usual error object naming what is missing and the same `checks`.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let results = checks(&state).await;
+    let mut detail = Map::new();
+    let mut missing = Vec::new();
+    for (name, verdict) in &results {
+        match verdict {
+            Ok(()) => {
+                detail.insert((*name).to_owned(), json!("ok"));
+            }
+            Err(reason) => {
+                detail.insert((*name).to_owned(), json!(reason));
+                missing.push(*name);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Json(json!({"status": "ready", "checks": Value::Object(detail)})).into_response();
+    }
+    let body = json!({
+        "status": "not_ready",
+        "missing": missing,
+        "checks": Value::Object(detail),
+        "error": {
+            "code": "not_ready",
+            "message": format!("not ready: waiting for {}", missing.join(", ")),
+        },
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
