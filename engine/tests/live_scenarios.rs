@@ -81,8 +81,10 @@ fn order_b_to_d(map: &DrawnMap) -> ActiveOrder {
         kind,
         position: map.pos(name),
         window: None,
+        geofence: None,
         arrived_at: None,
         departed_at: None,
+        skipped_at: None,
     };
     ActiveOrder {
         tenant_id: engine::TenantId("ten_test".into()),

@@ -380,7 +380,7 @@ async fn serve(
     // What the engine learned before a restart, then the orders, so the first
     // positions find their trackers and their windows.
     pipeline::learning::restore(&engine, &*store).await?;
-    pipeline::sync_orders_once(&engine, &*store).await?;
+    pipeline::sync_orders_once(&engine, &*store, state.live()).await?;
     pipeline::learning::resume_trackers(&engine, &*store).await?;
     let sink = Arc::new(EngineSink::new(
         Arc::clone(&engine),
@@ -417,6 +417,7 @@ async fn serve(
     tokio::spawn(pipeline::sync_orders(
         Arc::clone(&engine),
         store.clone(),
+        state.live().clone(),
         Duration::from_secs_f64(args.orders_every_s),
         shutdown.clone(),
     ));
@@ -461,7 +462,7 @@ async fn serve(
             }
         }
         // The demo orders' trackers before the first demo fix.
-        pipeline::sync_orders_once(&engine, &*store).await?;
+        pipeline::sync_orders_once(&engine, &*store, state.live()).await?;
         let settings = DemoSettings {
             speedup: args.demo_speedup,
             tick: Duration::from_millis(500),
