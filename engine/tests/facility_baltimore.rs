@@ -149,7 +149,7 @@ fn visit_all(start: LatLon, stops: &[Facility], stand_s: f64, seed: u64) -> (Tri
     let mut trip = Trip::new(TRUCK, start, 0.0, 5.0).noise(5.0, seed);
     let mut visits = Visits::default();
     let radius_m = TrackerConfig::TRUCK.geofence_radius_m;
-    for f in stops {
+    for (k, f) in stops.iter().enumerate() {
         trip.drive(&road(trip.here, f.access), 12.0);
         trip.drive(&[f.point], 3.0);
         visits.standing_s.push(trip.now_s);
@@ -157,7 +157,8 @@ fn visit_all(start: LatLon, stops: &[Facility], stand_s: f64, seed: u64) -> (Tri
         trip.drive(&[f.access], 3.0);
         // On to the next place until out of the fence.
         let before = trip.fixes.len();
-        let onward = road(f.access, offset(f.access, 1500.0, 1500.0));
+        let next = stops.get(k + 1).map_or(start, |n| n.access);
+        let onward = road(f.access, next);
         trip.drive(&onward[..onward.len().min(40)], 12.0);
         let out = trip.fixes[before..]
             .iter()
@@ -193,8 +194,16 @@ fn check_timing(events: &[(f64, EngineEvent)], visits: &Visits) {
         } else {
             visits.out_s[k]
         };
+        // A departure is recorded at the last time the truck went out of the
+        // fence (the road out may wind back through it), and said within two
+        // minutes of the first.
+        let recorded_ok = if arrival {
+            (at_s - reference_s).abs() <= 15.0
+        } else {
+            at_s >= reference_s - 15.0 && at_s <= *t
+        };
         assert!(
-            (at_s - reference_s).abs() <= 15.0,
+            recorded_ok,
             "{:?} at stop {k}: recorded {at_s}, happened {reference_s}",
             s.status
         );
@@ -308,11 +317,18 @@ fn a_truck_that_drives_past_its_stops_without_stopping_arrives_nowhere() {
     let mut trip = Trip::new(TRUCK, start, 0.0, 5.0).noise(5.0, 8);
     trip.drive(&road(start, f[0].access), 12.0);
     trip.drive(&road(f[0].access, f[1].access), 12.0);
-    trip.drive(&road(f[1].access, offset(f[1].access, 1500.0, 1500.0)), 12.0);
+    trip.drive(&road(f[1].access, start), 12.0);
     let events: Vec<EngineEvent> = run(&mut engine, &trip.fixes)
         .into_iter()
         .map(|(_, e)| e)
         .collect();
     assert!(statuses(&events).is_empty(), "{:?}", moves(&events));
-    assert!(etas(&events).iter().all(|u| u.stop_index == 0));
+    // The pickup is still the next stop, with its ETA.
+    assert!(etas(&events).iter().any(|u| u.stop_index == 0));
+    assert_eq!(
+        engine
+            .order(&OrderId("ord_balt".into()))
+            .map(|o| o.stops[0].is_pending()),
+        Some(true)
+    );
 }

@@ -232,6 +232,13 @@ impl OrderState {
             if self.inside(k as usize, position) {
                 self.clocks.outside_since = None;
             } else {
+                if self.clocks.outside_since.is_none()
+                    && let Some(tracker) = self.tracker.as_mut()
+                {
+                    // Out of the yard: the ETAs no longer plan the dwell
+                    // there (the departure itself waits for the debounce).
+                    tracker.leaving();
+                }
                 let since = *self.clocks.outside_since.get_or_insert(at);
                 if seconds(since, at) >= self.config.departure_after_s {
                     changes.extend(self.depart(k, since, out));

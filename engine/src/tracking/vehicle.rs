@@ -667,6 +667,12 @@ impl VehicleTracker {
         self.standing_s = 0.0;
     }
 
+    /// The truck is on its way out of the stop it reached: the ETAs stop
+    /// planning the rest of its dwell there (its dwell ends at `depart`).
+    pub fn leaving(&mut self) {
+        self.departs_at = None;
+    }
+
     /// Whether the tracker has no route to its next stop yet (no fix since it
     /// started or moved on): [`VehicleTracker::prime`] gives it one.
     pub fn needs_route(&self) -> bool {
