@@ -242,7 +242,11 @@ fn a_two_stop_load_between_yards_off_the_road() {
             (OrderStatus::Delivered, Some(1)),
         ]
     );
-    assert!(statuses(&only).iter().all(|s| s.source == StatusSource::Geofence));
+    assert!(
+        statuses(&only)
+            .iter()
+            .all(|s| s.source == StatusSource::Geofence)
+    );
     check_timing(&events, &visits);
     // The delivery had an ETA once the truck was on its way from the pickup.
     assert!(etas(&only).iter().any(|u| u.stop_index == 1));
@@ -292,13 +296,19 @@ fn a_four_stop_load_moves_stop_by_stop_exactly() {
                 reached.extend(s.stop_index);
             }
             EngineEvent::EtaUpdated(u) => {
-                assert!(!reached.contains(&u.stop_index), "ETA for a reached stop: {u:?}");
+                assert!(
+                    !reached.contains(&u.stop_index),
+                    "ETA for a reached stop: {u:?}"
+                );
             }
             _ => {}
         }
     }
     for k in 1..4 {
-        assert!(etas(&only).iter().any(|u| u.stop_index == k), "an ETA for stop {k}");
+        assert!(
+            etas(&only).iter().any(|u| u.stop_index == k),
+            "an ETA for stop {k}"
+        );
     }
 }
 

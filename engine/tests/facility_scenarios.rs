@@ -119,8 +119,7 @@ fn standing_in_a_yard_off_the_road_is_an_arrival_and_leaving_it_a_departure() {
             .is_empty()
     );
     let mut trip = Trip::new(TRUCK, pos(&map, 'a'), 0.0, 5.0).noise(4.0, 7);
-    trip.drive(&[pos(&map, 'c')], 15.0)
-        .drive(&[yard_c], 3.0);
+    trip.drive(&[pos(&map, 'c')], 15.0).drive(&[yard_c], 3.0);
     let standing_c_s = trip.now_s;
     trip.stand(600.0).drive(&[pos(&map, 'c')], 3.0);
     trip.drive(&[pos(&map, 'd')], 15.0).drive(&[yard_d], 3.0);
@@ -181,8 +180,15 @@ fn standing_in_a_yard_off_the_road_is_an_arrival_and_leaving_it_a_departure() {
         .expect("an ETA for the pickup on the way");
     let ahead_s = seconds_since_t0(at_c_s.1.eta) - at_c_s.0;
     let yard_s = 200.0 / TrackerConfig::TRUCK.yard_speed_mps;
-    assert!(ahead_s >= yard_s, "{ahead_s} s ahead, the yard alone is {yard_s} s");
-    assert_eq!(engine.tracked_orders(), 0, "delivered: nothing left to track");
+    assert!(
+        ahead_s >= yard_s,
+        "{ahead_s} s ahead, the yard alone is {yard_s} s"
+    );
+    assert_eq!(
+        engine.tracked_orders(),
+        0,
+        "delivered: nothing left to track"
+    );
 }
 
 #[test]
@@ -223,7 +229,10 @@ fn a_truck_parked_on_the_street_150_m_from_the_stop_arrives() {
     trip.stand(240.0);
     let events = run(&mut engine, &trip.fixes);
     let (said_s, arrived_s) = said(&events, OrderStatus::AtPickup, 0);
-    assert!(arrived_s - parked_s <= 20.0, "arrived at {arrived_s}, parked at {parked_s}");
+    assert!(
+        arrived_s - parked_s <= 20.0,
+        "arrived at {arrived_s}, parked at {parked_s}"
+    );
     assert!(said_s - parked_s <= 120.0);
     assert_eq!(moves(&only_events(&events)).len(), 1, "still there");
 }
@@ -280,7 +289,8 @@ fn a_stop_passed_for_a_later_one_is_skipped() {
     // Past c without stopping, into d's yard for ten minutes.
     trip.drive(&[pos(&map, 'd'), yard_d], 15.0);
     let standing_d_s = trip.now_s;
-    trip.stand(600.0).drive(&[pos(&map, 'd'), pos(&map, 'c')], 15.0);
+    trip.stand(600.0)
+        .drive(&[pos(&map, 'd'), pos(&map, 'c')], 15.0);
     let events = run(&mut engine, &trip.fixes);
     assert_eq!(
         moves(&only_events(&events)),
@@ -296,7 +306,9 @@ fn a_stop_passed_for_a_later_one_is_skipped() {
     let (said_s, arrived_s) = said(&events, OrderStatus::AtDelivery, 2);
     assert!((arrived_s - standing_d_s).abs() <= 10.0);
     assert!(said_s - standing_d_s >= TrackerConfig::TRUCK.skip_after_s - 10.0);
-    let o = engine.order(&OrderId(ORDER.into())).expect("known until the next sync");
+    let o = engine
+        .order(&OrderId(ORDER.into()))
+        .expect("known until the next sync");
     assert!(o.stops[1].skipped_at.is_some() && o.stops[1].arrived_at.is_none());
 }
 
@@ -367,7 +379,11 @@ fn an_order_dispatched_to_a_truck_with_a_known_position_gets_its_eta_at_once() {
     // to d, not towards e): 4 km to d (4 min), into the pickup's yard (150 m
     // at 10 km/h, 54 s): about 5 min from now.
     let ahead_s = (updates[0].eta - now).num_seconds() as f64;
-    assert!((280.0..360.0).contains(&ahead_s), "{ahead_s} s: {:?}", updates[0]);
+    assert!(
+        (280.0..360.0).contains(&ahead_s),
+        "{ahead_s} s: {:?}",
+        updates[0]
+    );
     assert!(
         engine.etas_from_last_fixes(now).events.is_empty(),
         "once, not at every sync"

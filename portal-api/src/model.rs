@@ -150,7 +150,9 @@ pub enum Verdict {
     Early,
     OnTime,
     /// Late by this many whole minutes (rounded up).
-    Late { minutes: i64 },
+    Late {
+        minutes: i64,
+    },
 }
 
 impl Verdict {

@@ -48,10 +48,9 @@ pub(crate) fn progress_step(order: &Order) -> usize {
     }
     let done = |s: &Stop| matches!(s.state(), StopState::Departed | StopState::Skipped);
     let pickups = || order.stops.iter().filter(|s| s.kind == K::Pickup);
-    let delivery_reached = order
-        .stops
-        .iter()
-        .any(|s| s.kind == K::Delivery && matches!(s.state(), StopState::Arrived | StopState::Departed));
+    let delivery_reached = order.stops.iter().any(|s| {
+        s.kind == K::Delivery && matches!(s.state(), StopState::Arrived | StopState::Departed)
+    });
     let by_stops = if delivery_reached {
         4
     } else if pickups().any(|s| s.state() == StopState::Departed) {

@@ -35,10 +35,15 @@ impl Geofence {
     pub fn problem(&self) -> Option<String> {
         match self {
             Geofence::RadiusM(r) => (!(r.is_finite() && *r > 0.0 && *r <= MAX_GEOFENCE_RADIUS_M))
-                .then(|| format!("radius_m must be above 0 and at most {MAX_GEOFENCE_RADIUS_M}, got {r}")),
+                .then(|| {
+                    format!("radius_m must be above 0 and at most {MAX_GEOFENCE_RADIUS_M}, got {r}")
+                }),
             Geofence::Polygon(corners) => {
                 if corners.len() < 3 {
-                    return Some(format!("a polygon needs at least 3 corners, got {}", corners.len()));
+                    return Some(format!(
+                        "a polygon needs at least 3 corners, got {}",
+                        corners.len()
+                    ));
                 }
                 corners.iter().find_map(|&[lon, lat]| {
                     (!LatLon::new(lat, lon).is_valid())
@@ -77,7 +82,12 @@ fn in_polygon(corners: &[[f64; 2]], p: LatLon) -> bool {
 
 /// Whether a stop's fence (its own, or a circle of `default_radius_m`)
 /// holds `p`.
-pub(crate) fn inside(fence: Option<&Geofence>, centre: LatLon, p: LatLon, default_radius_m: f64) -> bool {
+pub(crate) fn inside(
+    fence: Option<&Geofence>,
+    centre: LatLon,
+    p: LatLon,
+    default_radius_m: f64,
+) -> bool {
     match fence {
         Some(fence) => fence.contains(centre, p),
         None => haversine_m(centre, p) <= default_radius_m,
@@ -119,7 +129,9 @@ impl FenceClocks {
         if self.last.is_none_or(|(t, _)| at > t) {
             self.last = Some((at, p));
         }
-        reported_mps.filter(|v| v.is_finite() && *v >= 0.0).or(derived)
+        reported_mps
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .or(derived)
     }
 }
 
@@ -144,7 +156,11 @@ mod tests {
     fn bad_fences_say_why() {
         assert!(Geofence::RadiusM(0.0).problem().is_some());
         assert!(Geofence::RadiusM(f64::NAN).problem().is_some());
-        assert!(Geofence::Polygon(vec![[0.0, 0.0], [1.0, 1.0]]).problem().is_some());
+        assert!(
+            Geofence::Polygon(vec![[0.0, 0.0], [1.0, 1.0]])
+                .problem()
+                .is_some()
+        );
         assert!(
             Geofence::Polygon(vec![[0.0, 0.0], [1.0, 1.0], [200.0, 0.0]])
                 .problem()

@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use road_graph::LatLon;
 use serde::{Deserialize, Serialize};
 
-use crate::eta::{AppointmentWindow, StopPlan};
 use super::geofence::{FenceClocks, Geofence, inside, seconds};
+use crate::eta::{AppointmentWindow, StopPlan};
 use crate::events::{StatusChange, StatusSource};
 use crate::order::{OrderId, OrderStatus, StopKind};
 use crate::position::{TenantId, VehicleId, VehicleKey};
@@ -299,7 +299,12 @@ impl OrderState {
 
     /// The truck reached stop `k` at `at`: the tracker closes its predictions
     /// and moves on; the status change, when the order may take it.
-    fn arrive(&mut self, k: u32, at: DateTime<Utc>, out: &mut TrackerOutput) -> Option<StatusChange> {
+    fn arrive(
+        &mut self,
+        k: u32,
+        at: DateTime<Utc>,
+        out: &mut TrackerOutput,
+    ) -> Option<StatusChange> {
         if let Some(tracker) = self.tracker.as_mut() {
             while tracker.next_stop_index().is_some_and(|i| i < k) {
                 tracker.skip();
@@ -325,7 +330,12 @@ impl OrderState {
 
     /// The truck left stop `k` at `at`: a pickup left is `picked_up`, a
     /// delivery left `out_for_delivery`, the last stop left `delivered`.
-    fn depart(&mut self, k: u32, at: DateTime<Utc>, out: &mut TrackerOutput) -> Option<StatusChange> {
+    fn depart(
+        &mut self,
+        k: u32,
+        at: DateTime<Utc>,
+        out: &mut TrackerOutput,
+    ) -> Option<StatusChange> {
         let last = k as usize + 1 == self.order.stops.len();
         let stop = self.order.stops.get_mut(k as usize)?;
         stop.departed_at.get_or_insert(at);

@@ -253,7 +253,8 @@ impl Shard {
         shared: &Shared<'_>,
         traversals: &mut Vec<Traversal>,
     ) {
-        let keep_fix = Duration::milliseconds((shared.config.dispatch_fix_max_age_s * 1000.0) as i64);
+        let keep_fix =
+            Duration::milliseconds((shared.config.dispatch_fix_max_age_s * 1000.0) as i64);
         self.last_fixes.retain(|_, fix| now - fix.time <= keep_fix);
         let mut silent: Vec<VehicleKey> = self
             .vehicles

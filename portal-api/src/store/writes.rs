@@ -318,7 +318,9 @@ pub(crate) fn update_order(
 /// the truck stands at; for `delivered` the delivery it stands at, else the
 /// next pending one.
 fn implied_stop(order: &Order, status: OrderStatus) -> Option<u32> {
-    let first = order.next_stop().map_or(order.stops.len(), |s| s.index as usize);
+    let first = order
+        .next_stop()
+        .map_or(order.stops.len(), |s| s.index as usize);
     let next_pending = |kind: StopKind| {
         order.stops[first..]
             .iter()
