@@ -33,7 +33,7 @@ pub use eta::{
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{
-    ActiveOrder, ActiveStop, JumpRules, LiveConfig, LiveCounters, LiveEngine, LiveOutput,
+    ActiveOrder, ActiveStop, Geofence, JumpRules, LiveConfig, LiveCounters, LiveEngine, LiveOutput,
     MetricUpdate, Outlier, StageTimings, Stopwatch,
 };
 pub use matching::{

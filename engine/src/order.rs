@@ -111,8 +111,10 @@ impl OrderStatus {
 
     /// Checks a move to `to`. Forward moves may skip steps (a dispatcher often
     /// reports "delivered" without the steps between); backward moves are refused,
-    /// except that a multi-stop order goes from `picked_up`-ish states back to
-    /// `at_pickup` for its next pickup. Nothing leaves a final status.
+    /// except what a multi-stop order needs: from `picked_up`-ish states back to
+    /// `at_pickup` for its next pickup, from `at_delivery` to the next
+    /// `at_delivery`, and to `out_for_delivery` when it leaves a delivery that
+    /// is not its last stop. Nothing leaves a final status.
     pub fn transition(self, to: OrderStatus) -> Result<OrderStatus, StatusTransitionError> {
         let refused = StatusTransitionError { from: self, to };
         if self.is_final() {
@@ -124,7 +126,9 @@ impl OrderStatus {
         let next_pickup = to == OrderStatus::AtPickup
             && matches!(self, OrderStatus::PickedUp | OrderStatus::OutForDelivery);
         let next_delivery = to == OrderStatus::AtDelivery && self == OrderStatus::AtDelivery;
-        if next_pickup || next_delivery {
+        // Leaving a delivery that is not the last stop.
+        let delivery_left = to == OrderStatus::OutForDelivery && self == OrderStatus::AtDelivery;
+        if next_pickup || next_delivery || delivery_left {
             Ok(to)
         } else {
             Err(refused)

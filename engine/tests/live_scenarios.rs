@@ -81,8 +81,10 @@ fn order_b_to_d(map: &DrawnMap) -> ActiveOrder {
         kind,
         position: map.pos(name),
         window: None,
+        geofence: None,
         arrived_at: None,
         departed_at: None,
+        skipped_at: None,
     };
     ActiveOrder {
         tenant_id: engine::TenantId("ten_test".into()),
@@ -554,7 +556,10 @@ fn a_fix_300_km_away_is_an_outlier_and_the_truck_stays_on_its_road() {
     assert!(out.events.is_empty(), "nothing shown: {:?}", out.events);
     assert_eq!(engine.counters().outliers, 1);
 
-    let out = engine.process(rest, at(0.0));
+    // On to b, where it stands at the pickup (arrived: the delivery's ETA).
+    let mut rest = rest.to_vec();
+    rest.extend(standing(rest.last().expect("fixes"), 120.0));
+    let out = engine.process(&rest, at(0.0));
     assert!(out.outliers.is_empty());
     let shown: Vec<f64> = out
         .events

@@ -154,6 +154,7 @@ pub async fn create_load(
         lon: place.lon,
         time_zone: load.time_zone,
         window: Some(window),
+        geofence: None,
     };
     let order = NewOrder {
         reference: load.reference.clone(),

@@ -117,6 +117,53 @@ pub struct NewStop {
     /// IANA time zone of the place (windows are shown in it).
     pub time_zone: Tz,
     pub window: Option<Window>,
+    /// The facility's fence (else the engine's default circle).
+    pub geofence: Option<engine::Geofence>,
+}
+
+/// Where a stop stands: `pending` → `arrived` → `departed`, or `skipped`
+/// (a later stop was reached while it was pending). A stop left without an
+/// arrival on record (a dispatcher reported "picked up" only) is `departed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopState {
+    Pending,
+    Arrived,
+    Departed,
+    Skipped,
+}
+
+impl StopState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopState::Pending => "pending",
+            StopState::Arrived => "arrived",
+            StopState::Departed => "departed",
+            StopState::Skipped => "skipped",
+        }
+    }
+}
+
+/// A reached stop against its appointment window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Early,
+    OnTime,
+    /// Late by this many whole minutes (rounded up).
+    Late {
+        minutes: i64,
+    },
+}
+
+impl Verdict {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Early => "early",
+            Verdict::OnTime => "on_time",
+            Verdict::Late { .. } => "late",
+        }
+    }
 }
 
 /// A stop as stored.
@@ -131,10 +178,43 @@ pub struct Stop {
     pub lon: f64,
     pub time_zone: Tz,
     pub window: Option<Window>,
+    pub geofence: Option<engine::Geofence>,
     pub arrived_at: Option<DateTime<Utc>>,
     pub departed_at: Option<DateTime<Utc>>,
+    pub skipped_at: Option<DateTime<Utc>>,
     /// The latest ETA the engine published for this stop.
     pub eta: Option<EtaRecord>,
+}
+
+impl Stop {
+    pub fn state(&self) -> StopState {
+        if self.skipped_at.is_some() && self.arrived_at.is_none() {
+            StopState::Skipped
+        } else if self.departed_at.is_some() {
+            StopState::Departed
+        } else if self.arrived_at.is_some() {
+            StopState::Arrived
+        } else {
+            StopState::Pending
+        }
+    }
+
+    /// The arrival against the appointment window (the departure when no
+    /// arrival was recorded); `None` before either or without a window.
+    pub fn verdict(&self) -> Option<Verdict> {
+        let window = self.window?;
+        let reached = self.arrived_at.or(self.departed_at)?;
+        Some(if reached < window.from {
+            Verdict::Early
+        } else if reached <= window.to {
+            Verdict::OnTime
+        } else {
+            let late_s = (reached - window.to).num_seconds();
+            Verdict::Late {
+                minutes: (late_s + 59) / 60,
+            }
+        })
+    }
 }
 
 /// An order as a client creates it.
@@ -191,9 +271,15 @@ impl Order {
         !self.status.is_final() && self.status != OrderStatus::Created
     }
 
-    /// The first stop not yet reached: the one the ETA on the page is about.
+    /// The next stop: the first pending one after every stop reached, left or
+    /// skipped; the one the ETA on the page is about.
     pub fn next_stop(&self) -> Option<&Stop> {
-        self.stops.iter().find(|s| s.arrived_at.is_none())
+        let first = self
+            .stops
+            .iter()
+            .rposition(|s| s.state() != StopState::Pending)
+            .map_or(0, |k| k + 1);
+        self.stops.get(first)
     }
 }
 

@@ -15,7 +15,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::model::{EtaRecord, Order, OrderEvent, PodMeta, Stop, TrackView, VehicleFix};
+use crate::model::{
+    EtaRecord, Order, OrderEvent, PodMeta, Stop, StopState, TrackView, VehicleFix, Verdict,
+};
 
 /// When a view is built, and how old a truck's last fix may be before its feed
 /// counts as stale (`tracker serve --stale-after-s`).
@@ -67,25 +69,37 @@ pub(crate) const PROGRESS: [(&str, &str); 6] = [
     ("delivered", "Delivered"),
 ];
 
-/// Index in [`PROGRESS`] reached by an order (at a pickup counts as dispatched;
-/// picked up and moving on counts as in transit).
+/// Index in [`PROGRESS`] reached by an order: the furthest of what its stops
+/// say (a pickup left is picked up, every pickup left or skipped is in transit,
+/// a delivery reached is out for delivery) and what its status says. Stop
+/// states only move forward, so the indicator never goes back, not even when
+/// the status goes to `at_pickup` for a second pickup.
 pub(crate) fn progress_step(order: &Order) -> usize {
     use engine::OrderStatus as S;
-    match order.status {
+    use engine::StopKind as K;
+    let by_status = match order.status {
         S::Created | S::Cancelled => 0,
         S::Dispatched | S::AtPickup => 1,
-        S::PickedUp => {
-            // "Picked up" until the truck has left the (last) pickup.
-            let left = order
-                .stops
-                .iter()
-                .filter(|s| s.kind == engine::StopKind::Pickup)
-                .all(|s| s.departed_at.is_some());
-            if left { 3 } else { 2 }
-        }
+        S::PickedUp => 2,
         S::OutForDelivery | S::AtDelivery => 4,
         S::Delivered => 5,
+    };
+    if order.status == S::Created || order.status == S::Cancelled {
+        return by_status;
     }
+    let done = |s: &Stop| matches!(s.state(), StopState::Departed | StopState::Skipped);
+    let pickups = || order.stops.iter().filter(|s| s.kind == K::Pickup);
+    let delivery_reached = order.stops.iter().any(|s| {
+        s.kind == K::Delivery && matches!(s.state(), StopState::Arrived | StopState::Departed)
+    });
+    let by_stops = if delivery_reached {
+        4
+    } else if pickups().any(|s| s.state() == StopState::Departed) {
+        if pickups().all(done) { 3 } else { 2 }
+    } else {
+        1
+    };
+    by_status.max(by_stops)
 }
 
 /// Human label of a status.
@@ -184,8 +198,15 @@ pub(crate) fn stop_json(stop: &Stop) -> Value {
             "to": rfc3339(w.to),
             "local": window_label(stop),
         })),
+        "state": stop.state().as_str(),
         "arrived_at": stop.arrived_at.map(rfc3339),
         "departed_at": stop.departed_at.map(rfc3339),
+        "skipped_at": stop.skipped_at.map(rfc3339),
+        "verdict": stop.verdict().map(Verdict::as_str),
+        "late_by_min": match stop.verdict() {
+            Some(Verdict::Late { minutes }) => Some(minutes),
+            _ => None,
+        },
     })
 }
 
@@ -255,7 +276,13 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
             "steps": PROGRESS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             "reached": progress_step(order),
         },
-        "stops": order.stops.iter().map(stop_json).collect::<Vec<_>>(),
+        "stops": order.stops.iter().map(|stop| {
+            let mut json = stop_json(stop);
+            // The ETA of every stop still ahead, while the order is live.
+            let ahead = live && stop.state() == StopState::Pending;
+            json["eta"] = stop.eta.as_ref().filter(|_| ahead).map(eta_json).unwrap_or(Value::Null);
+            json
+        }).collect::<Vec<_>>(),
         "next_stop_index": order.next_stop().map(|s| s.index),
         "vehicle": shown_vehicle.map(vehicle_json),
         "feed": feed_json(shown_vehicle.map(|v| v.at), clock),

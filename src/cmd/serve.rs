@@ -464,7 +464,7 @@ async fn serve(
     // What the engine learned before a restart, then the orders, so the first
     // positions find their trackers and their windows.
     pipeline::learning::restore(&engine, &*store).await?;
-    pipeline::sync_orders_once(&engine, &*store).await?;
+    pipeline::sync_orders_once(&engine, &*store, state.live()).await?;
     pipeline::learning::resume_trackers(&engine, &*store).await?;
     let bus_label = match &bus_url {
         BusUrl::Memory => "http",
@@ -519,6 +519,7 @@ async fn serve(
     tokio::spawn(pipeline::sync_orders(
         Arc::clone(&engine),
         store.clone(),
+        state.live().clone(),
         Duration::from_secs_f64(args.orders_every_s),
         shutdown.clone(),
     ));
@@ -565,7 +566,7 @@ async fn serve(
             }
         }
         // The demo orders' trackers before the first demo fix.
-        pipeline::sync_orders_once(&engine, &*store).await?;
+        pipeline::sync_orders_once(&engine, &*store, state.live()).await?;
         let settings = DemoSettings {
             speedup: args.demo_speedup,
             tick: Duration::from_millis(500),

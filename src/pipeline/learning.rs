@@ -339,8 +339,10 @@ mod tests {
                 kind: StopKind::Delivery,
                 position: graph.node_pos(NodeId(1)),
                 window: None,
+                geofence: None,
                 arrived_at: None,
                 departed_at: None,
+                skipped_at: None,
             }],
         }
     }

@@ -431,24 +431,39 @@ pub(crate) fn active_order(order: &Order) -> Option<ActiveOrder> {
                     .window
                     .as_ref()
                     .and_then(|w| AppointmentWindow::new(w.from, w.to).ok()),
+                geofence: s.geofence.clone(),
                 arrived_at: s.arrived_at,
                 departed_at: s.departed_at,
+                skipped_at: s.skipped_at,
             })
             .collect(),
     })
 }
 
-/// Reads the active orders once and gives them to the engine.
+/// Reads the active orders once and gives them to the engine; orders just
+/// dispatched (or moved on by hand) to a truck with a recent fix get their
+/// ETAs from it at once, through `live`.
 pub(crate) async fn sync_orders_once(
     engine: &SharedEngine,
     store: &dyn Store,
+    live: &LiveUpdates,
 ) -> anyhow::Result<()> {
     let orders = store.active_orders().await?;
     let active: Vec<ActiveOrder> = orders.iter().filter_map(active_order).collect();
     let engine = Arc::clone(engine);
-    let untrackable = tokio::task::spawn_blocking(move || lock(&engine).set_orders(active)).await?;
+    let (untrackable, primed) = tokio::task::spawn_blocking(move || {
+        let mut engine = lock(&engine);
+        let untrackable = engine.set_orders(active);
+        (untrackable, engine.etas_from_last_fixes(Utc::now()))
+    })
+    .await?;
     for (order, reason) in untrackable {
         tracing::warn!(order = %order, %reason, "order cannot be tracked (no ETA)");
+    }
+    for event in primed.events {
+        if let Err(err) = live.handle(event).await {
+            tracing::warn!(error = %err, "recording an ETA from a truck's last fix failed");
+        }
     }
     Ok(())
 }
@@ -457,11 +472,12 @@ pub(crate) async fn sync_orders_once(
 pub(crate) async fn sync_orders(
     engine: SharedEngine,
     store: Arc<dyn Store>,
+    live: LiveUpdates,
     every: Duration,
     shutdown: ingest::Shutdown,
 ) {
     periodically(every, shutdown, || async {
-        if let Err(err) = sync_orders_once(&engine, &*store).await {
+        if let Err(err) = sync_orders_once(&engine, &*store, &live).await {
             tracing::warn!(error = %err, "reading the active orders failed");
         }
         let (counters, orders, vehicles) = {

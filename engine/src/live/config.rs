@@ -38,12 +38,17 @@ pub struct LiveConfig {
     /// What a truck can physically do between two fixes; beyond it a fix is
     /// an outlier (`implausible_jump`).
     pub plausibility: JumpRules,
+    /// An order dispatched to a truck whose last fix is at most this old gets
+    /// its ETAs from that fix at once (a truck waiting in a yard may report
+    /// once an hour), seconds.
+    pub dispatch_fix_max_age_s: f64,
 }
 
 impl LiveConfig {
     /// Truck settings: the matcher, tracker and traffic settings for trucks,
     /// the metric re-derived every 10 s, vehicles forgotten after an hour of
-    /// silence, early arrivals taken, one shard.
+    /// silence (their last fix kept six hours for orders dispatched to them),
+    /// early arrivals taken, one shard.
     pub fn truck(time_zone: Tz) -> LiveConfig {
         LiveConfig {
             matcher: MatcherConfig::TRUCK,
@@ -56,6 +61,7 @@ impl LiveConfig {
             early_allowed: true,
             shards: 1,
             plausibility: JumpRules::TRUCK,
+            dispatch_fix_max_age_s: 6.0 * 3600.0,
         }
     }
 
@@ -69,6 +75,7 @@ impl LiveConfig {
         for (setting, value) in [
             ("recustomize_every_s", self.recustomize_every_s),
             ("vehicle_idle_s", self.vehicle_idle_s),
+            ("dispatch_fix_max_age_s", self.dispatch_fix_max_age_s),
         ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(Error::InvalidConfig {

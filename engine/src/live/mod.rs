@@ -25,6 +25,7 @@
 //! takes `now`; a run is deterministic for a given number of shards.
 
 mod config;
+mod geofence;
 mod orders;
 mod plausibility;
 mod shard;
@@ -38,6 +39,7 @@ use road_graph::{EdgeId, RoadGraph};
 use serde::{Deserialize, Serialize};
 
 pub use config::LiveConfig;
+pub use geofence::Geofence;
 use orders::OrderState;
 pub use orders::{ActiveOrder, ActiveStop};
 pub use plausibility::JumpRules;
@@ -322,6 +324,28 @@ impl LiveEngine {
             shard.reindex();
         }
         untrackable
+    }
+
+    /// ETAs at once for orders whose tracker has no route yet (just
+    /// dispatched, or moved on by hand) from their truck's last fix, when it
+    /// is at most `dispatch_fix_max_age_s` old at `now`: call after
+    /// [`LiveEngine::set_orders`] (a truck waiting in a yard may not report
+    /// for an hour). The events are ETA updates, as from a batch.
+    pub fn etas_from_last_fixes(&mut self, now: DateTime<Utc>) -> LiveOutput {
+        let (shared, shards) = self.split();
+        let results: Vec<ShardOutput> = shards.iter_mut().map(|s| s.prime(&shared, now)).collect();
+        let mut out = LiveOutput::default();
+        for result in results {
+            self.calibrator.record_all(
+                result
+                    .closed
+                    .iter()
+                    .map(|c| (c.predicted, c.actual_to_go_s)),
+            );
+            out.events.extend(result.out.events);
+            out.predictions.extend(result.out.predictions);
+        }
+        out
     }
 
     /// The shards, and the fleet-wide state they all read while they run.

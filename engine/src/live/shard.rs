@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use road_graph::{LatLon, RoadGraph};
+use road_graph::RoadGraph;
 
 use super::orders::OrderState;
 use super::plausibility::{JumpFilter, Verdict};
@@ -87,6 +87,9 @@ pub(super) struct Shard {
     vehicles: HashMap<VehicleKey, VehicleState>,
     pub(super) orders: HashMap<OrderId, OrderState>,
     by_vehicle: HashMap<VehicleKey, Vec<OrderId>>,
+    /// Each vehicle's last fix, kept `dispatch_fix_max_age_s` (longer than its
+    /// matcher state): an order dispatched to it gets ETAs from there at once.
+    last_fixes: HashMap<VehicleKey, VehicleFix>,
     scratch: MatchEvents,
     /// The matcher's memory between batches (its per-graph tables take a pass
     /// over every edge to build: far too much per batch).
@@ -138,7 +141,6 @@ impl Shard {
             metric: shared.metric,
             calibrator: shared.calibrator,
         };
-        let departure_radius_m = shared.config.tracker.departure_radius_m;
         for &p in positions {
             self.counters.positions += 1;
             let key = p.key();
@@ -227,9 +229,6 @@ impl Shard {
                     heading_deg: p.heading_deg,
                     matched: matched.is_some(),
                 }));
-            let Some(order_ids) = self.by_vehicle.get(&key) else {
-                continue;
-            };
             let vehicle_fix = VehicleFix {
                 time: p.time,
                 position: fix.pos,
@@ -239,17 +238,19 @@ impl Shard {
                     ..HosReport::default()
                 },
             };
+            match self.last_fixes.get_mut(&key) {
+                Some(last) => *last = vehicle_fix,
+                None => {
+                    self.last_fixes.insert(key.clone(), vehicle_fix);
+                }
+            }
+            let Some(order_ids) = self.by_vehicle.get(&key) else {
+                continue;
+            };
             let track_started = stopwatch.map(|now| now());
             for id in order_ids {
                 if let Some(state) = self.orders.get_mut(id) {
-                    track(
-                        state,
-                        &vehicle_fix,
-                        shown,
-                        &ctx,
-                        departure_radius_m,
-                        &mut result,
-                    );
+                    track(state, &vehicle_fix, p.speed_mps, &ctx, &mut result);
                 }
             }
             if let (Some(now), Some(track_started)) = (stopwatch, track_started) {
@@ -283,6 +284,9 @@ impl Shard {
         shared: &Shared<'_>,
         traversals: &mut Vec<Traversal>,
     ) {
+        let keep_fix =
+            Duration::milliseconds((shared.config.dispatch_fix_max_age_s * 1000.0) as i64);
+        self.last_fixes.retain(|_, fix| now - fix.time <= keep_fix);
         let mut silent: Vec<VehicleKey> = self
             .vehicles
             .iter()
@@ -313,27 +317,77 @@ impl Shard {
     }
 }
 
-/// Advances one order by one fix of its vehicle: the departure from the stop
-/// it stood at, the tracker (ETAs, arrivals), and the status changes they make.
+impl Shard {
+    /// Gives every tracker without a route (an order just dispatched, or
+    /// moved on by hand) its ETAs from its truck's last fix, when that is at
+    /// most `dispatch_fix_max_age_s` old at `now`; in order id order.
+    pub(super) fn prime(&mut self, shared: &Shared<'_>, now: DateTime<Utc>) -> ShardOutput {
+        let mut result = ShardOutput::default();
+        let ctx = TrackingContext {
+            router: shared.router,
+            metric: shared.metric,
+            calibrator: shared.calibrator,
+        };
+        let max_age_ms = (shared.config.dispatch_fix_max_age_s * 1000.0) as i64;
+        let mut ids: Vec<&OrderId> = self.orders.keys().collect();
+        ids.sort();
+        let ids: Vec<OrderId> = ids.into_iter().cloned().collect();
+        for id in ids {
+            let Some(state) = self.orders.get_mut(&id) else {
+                continue;
+            };
+            let Some(fix) = self.last_fixes.get(&state.order.vehicle_key()) else {
+                continue;
+            };
+            if (now - fix.time).num_milliseconds() > max_age_ms {
+                continue;
+            }
+            let Some(tracker) = state.tracker.as_mut().filter(|t| t.needs_route()) else {
+                continue;
+            };
+            let output = tracker.prime(&ctx, fix, now);
+            absorb(output, &mut result);
+        }
+        self.counters.eta_updates += result
+            .out
+            .events
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::EtaUpdated(_)))
+            .count() as u64;
+        result
+    }
+}
+
+/// Advances one order by one fix of its vehicle: its fences (departure from
+/// the stop it stood at, arrival at a pending one) on the raw fix, then the
+/// tracker (ETAs), and the status changes they make, in that order: a page
+/// sees the stop reached, then the ETA to the next.
 fn track(
     state: &mut OrderState,
     fix: &VehicleFix,
-    shown: LatLon,
+    speed_mps: Option<f64>,
     ctx: &TrackingContext<'_>,
-    departure_radius_m: f64,
     result: &mut ShardOutput,
 ) {
-    let out = &mut result.out;
-    // Leaving a stop is judged on the matched place (GPS noise around a parked
-    // truck stays well inside the radius).
-    if fix.matched.is_some()
-        && let Some(change) = state.maybe_departed(shown, fix.time, departure_radius_m)
-    {
-        out.events.push(EngineEvent::StatusChanged(change));
-    }
+    let mut fenced = TrackerOutput::default();
+    let changes = state.on_raw_fix(fix.time, fix.position, speed_mps, &mut fenced);
+    result
+        .out
+        .events
+        .extend(changes.into_iter().map(EngineEvent::StatusChanged));
+    absorb(fenced, result);
     let Some(tracker) = state.tracker.as_mut() else {
         return;
     };
+    let output = tracker.on_fix(ctx, fix);
+    if tracker.done() {
+        state.tracker = None;
+    }
+    absorb(output, result);
+}
+
+/// Hands what a tracker produced to the shard's output.
+fn absorb(output: TrackerOutput, result: &mut ShardOutput) {
     let TrackerOutput {
         updates,
         predictions,
@@ -342,23 +396,15 @@ fn track(
         stalls_s,
         dwells_s,
         ..
-    } = tracker.on_fix(ctx, fix);
-    if tracker.done() {
-        state.tracker = None;
-    }
+    } = output;
     result.closed.extend(closed);
     result.stalls_s.extend(stalls_s);
     result.dwells_s.extend(dwells_s);
-    out.predictions.extend(predictions);
-    // An arrival comes before the ETAs to the next stop that the same fix
-    // produced, so a page sees the stop reached, then the new ETA.
-    for arrival in &arrivals {
-        if let Some(change) = state.arrived(arrival.stop_index, arrival.arrived_at) {
-            out.events.push(EngineEvent::StatusChanged(change));
-        }
-    }
-    out.arrivals.extend(arrivals);
-    out.events
+    result.out.predictions.extend(predictions);
+    result.out.arrivals.extend(arrivals);
+    result
+        .out
+        .events
         .extend(updates.into_iter().map(EngineEvent::EtaUpdated));
 }
 

@@ -51,12 +51,33 @@ pub struct TrackerConfig {
     /// At most this many points of the remaining route go into an `EtaUpdate`
     /// (for drawing; 0: none).
     pub route_points: usize,
+    /// A stop's facility, when its order gives no geofence of its own: a circle
+    /// of this radius round the stop's point, metres. A geocoded warehouse lies
+    /// in its yard, typically 100–300 m from the street the truck waits on.
+    pub geofence_radius_m: f64,
+    /// A truck inside a fence at most this fast is standing or manoeuvring in
+    /// the yard, not driving through, m/s.
+    pub arrival_max_speed_mps: f64,
+    /// Arrived: inside the next stop's fence and slow for this long, seconds.
+    pub arrival_after_s: f64,
+    /// Departed: outside the fence of the stop it stood at for this long,
+    /// seconds.
+    pub departure_after_s: f64,
+    /// A later stop than the next one is arrived at (the stops between are
+    /// skipped) only after standing in its fence this long, seconds: a queue
+    /// near a later stop on the way must not skip the next one.
+    pub skip_after_s: f64,
+    /// Between a stop's point and its access point (the nearest road), the
+    /// truck drives at this speed, m/s (10 km/h: yards, gates, docks).
+    pub yard_speed_mps: f64,
     pub eta: EtaConfig,
 }
 
 impl TrackerConfig {
     /// Trucks: re-route every 10 minutes or on a 10 % / 60 s change; publish on a
-    /// 30 s move or every 5 minutes; stops reached within 50 m.
+    /// 30 s move or every 5 minutes; stops reached within 50 m (the tracker on
+    /// its own); facilities 250 m round, arrived after a minute standing in
+    /// them, departed after a minute out of them (the live engine).
     pub const TRUCK: TrackerConfig = TrackerConfig {
         reroute_max_age_s: 600.0,
         reroute_change_share: 0.1,
@@ -75,12 +96,18 @@ impl TrackerConfig {
         plausible_speed_mps: 45.0,
         checkpoint_every_s: 60.0,
         route_points: 200,
+        geofence_radius_m: 250.0,
+        arrival_max_speed_mps: 2.0,
+        arrival_after_s: 60.0,
+        departure_after_s: 60.0,
+        skip_after_s: 300.0,
+        yard_speed_mps: 10.0 / 3.6,
         eta: EtaConfig::TRUCK,
     };
 
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&'static str, f64); 9] = [
+        let positive: [(&'static str, f64); 12] = [
             ("reroute_max_age_s", self.reroute_max_age_s),
             ("publish_max_interval_s", self.publish_max_interval_s),
             ("arrival_radius_m", self.arrival_radius_m),
@@ -90,6 +117,9 @@ impl TrackerConfig {
             ("pace_max_standing_s", self.pace_max_standing_s),
             ("pace_max_gap_s", self.pace_max_gap_s),
             ("plausible_speed_mps", self.plausible_speed_mps),
+            ("geofence_radius_m", self.geofence_radius_m),
+            ("arrival_max_speed_mps", self.arrival_max_speed_mps),
+            ("yard_speed_mps", self.yard_speed_mps),
         ];
         for (setting, value) in positive {
             if !(value.is_finite() && value > 0.0) {
@@ -99,13 +129,16 @@ impl TrackerConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 6] = [
+        let non_negative: [(&'static str, f64); 9] = [
             ("reroute_change_share", self.reroute_change_share),
             ("reroute_change_min_s", self.reroute_change_min_s),
             ("backtrack_m", self.backtrack_m),
             ("publish_min_change_s", self.publish_min_change_s),
             ("checkpoint_every_s", self.checkpoint_every_s),
             ("standing_after_s", self.standing_after_s),
+            ("arrival_after_s", self.arrival_after_s),
+            ("departure_after_s", self.departure_after_s),
+            ("skip_after_s", self.skip_after_s),
         ];
         for (setting, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {
@@ -119,6 +152,12 @@ impl TrackerConfig {
             return Err(invalid(
                 "departure_radius_m",
                 "must be at least arrival_radius_m".into(),
+            ));
+        }
+        if self.skip_after_s < self.arrival_after_s {
+            return Err(invalid(
+                "skip_after_s",
+                "must be at least arrival_after_s".into(),
             ));
         }
         self.eta.validate()

@@ -179,7 +179,11 @@ struct AtStop {
 #[derive(Debug, Clone)]
 struct StopState {
     stop: TrackedStop,
+    /// The stop's access point: the road nearest its point.
     snap: Snap,
+    /// From the access point to the stop's point (through the yard) at the
+    /// yard speed, seconds; driven in and, for the next leg, out again.
+    yard_s: f64,
     last_published: Option<Published>,
     samples: VecDeque<Sample>,
 }
@@ -247,9 +251,14 @@ impl VehicleTracker {
                         radius_m: config.stop_snap_radius_m,
                     },
                 )?;
+                let yard_m = graph
+                    .nearest_edges(stop.position, config.stop_snap_radius_m, 1)
+                    .first()
+                    .map_or(0.0, |c| c.distance_m);
                 Ok(StopState {
                     stop: *stop,
                     snap,
+                    yard_s: yard_m / config.yard_speed_mps,
                     last_published: None,
                     samples: VecDeque::new(),
                 })
@@ -349,7 +358,9 @@ impl VehicleTracker {
         self.counters.fixes += 1;
         let now = fix.time;
         self.tracked_since.get_or_insert(now);
-        if let Some(stop) = &mut self.at_stop {
+        if let Some(stop) = &mut self.at_stop
+            && self.config.detect_arrival
+        {
             if haversine_m(stop.position, fix.position) > self.config.departure_radius_m {
                 out.dwells_s
                     .push(seconds(stop.last_seen - stop.arrived_at).max(0.0));
@@ -400,8 +411,9 @@ impl VehicleTracker {
 
         if let Some(departs) = self.departs_at
             && self.next > 0
-            && (haversine_m(matched.point, self.stops[self.next - 1].stop.position)
-                > self.config.departure_radius_m
+            && ((self.config.detect_arrival
+                && haversine_m(matched.point, self.stops[self.next - 1].stop.position)
+                    > self.config.departure_radius_m)
                 || departs <= now)
         {
             self.departs_at = None;
@@ -625,6 +637,98 @@ impl VehicleTracker {
         self.pos = None;
     }
 
+    /// The next stop is passed over without a visit (skipped by hand, or a
+    /// later stop reached first): its predictions are dropped, not closed (they
+    /// have no arrival to learn from), and the tracker moves on to the stop
+    /// after it, routing afresh at the next fix.
+    pub fn skip(&mut self) {
+        let Some(state) = self.stops.get_mut(self.next) else {
+            return;
+        };
+        state.samples.clear();
+        self.checkpoints.clear();
+        self.stall = StallClock::default();
+        self.next += 1;
+        self.departs_at = None;
+        self.at_stop = None;
+        if !self.legs.is_empty() {
+            self.legs.remove(0);
+        }
+        self.pos = None;
+    }
+
+    /// The truck left the stop it reached at `at` (a geofence said so): its
+    /// dwell there ends, and the time since is driving again.
+    pub fn depart(&mut self, at: DateTime<Utc>, out: &mut TrackerOutput) {
+        if let Some(stop) = self.at_stop.take() {
+            out.dwells_s.push(seconds(at - stop.arrived_at).max(0.0));
+        }
+        self.departs_at = None;
+        self.standing_s = 0.0;
+    }
+
+    /// The truck is on its way out of the stop it reached: the ETAs stop
+    /// planning the rest of its dwell there (its dwell ends at `depart`).
+    pub fn leaving(&mut self) {
+        self.departs_at = None;
+    }
+
+    /// Whether the tracker has no route to its next stop yet (no fix since it
+    /// started or moved on): [`VehicleTracker::prime`] gives it one.
+    pub fn needs_route(&self) -> bool {
+        !self.done() && self.pos.is_none()
+    }
+
+    /// Computes the ETAs at `now` from a fix the truck already sent (its last
+    /// known position, when the order is dispatched to it or moved on by
+    /// hand), even if the tracker saw it: no pace or hours are learnt from it,
+    /// only a route and ETAs. A fix off the road (a yard) is taken from the
+    /// road nearest it.
+    pub fn prime(
+        &mut self,
+        ctx: &TrackingContext<'_>,
+        fix: &VehicleFix,
+        now: DateTime<Utc>,
+    ) -> TrackerOutput {
+        if !self.needs_route() || self.last_fix.is_some_and(|(t, _)| fix.time < t) {
+            return TrackerOutput::default();
+        }
+        // The truck is taken to be where it last reported until now: the ETA
+        // counts from now, not from the fix's time.
+        let mut fix = VehicleFix {
+            time: fix.time.max(now),
+            ..*fix
+        };
+        if fix.matched.is_none() {
+            // Of the roads nearest the yard (both ways, every road at a
+            // corner), the one the way to the next stop starts on.
+            let target = &self.stops[self.next].snap;
+            fix.matched = ctx
+                .router
+                .graph()
+                .nearest_edges(fix.position, self.config.stop_snap_radius_m, 8)
+                .into_iter()
+                .filter_map(|c| {
+                    let from = Snap::on_edge(c.edge, c.offset_m);
+                    let route = ctx.router.route(&from, target)?;
+                    Some((route.duration_ms, c))
+                })
+                .min_by_key(|(duration_ms, _)| *duration_ms)
+                .map(|(_, c)| MatchedPoint {
+                    edge: c.edge,
+                    offset_m: c.offset_m,
+                    point: c.point,
+                    distance_m: c.distance_m,
+                    confidence: 1.0,
+                });
+        }
+        // Not a fix of this tracker's: the next real one is taken as the first.
+        let saved = self.last_fix.take();
+        let out = self.on_fix(ctx, &fix);
+        self.last_fix = saved;
+        out
+    }
+
     fn observe_pace(&mut self, dt_s: f64, predicted_s: f64, moved_m: f64, standing: bool) {
         let config = &self.config;
         if dt_s > config.pace_max_gap_s || self.departs_at.is_some() {
@@ -726,10 +830,19 @@ impl VehicleTracker {
                 } else {
                     leg.total()
                 };
+                // Through the yard of the stop it ends at, and out of the one
+                // it starts from.
+                let into_s = self.stops[self.next + k].yard_s;
+                let out_of_s = if k == 0 {
+                    0.0
+                } else {
+                    self.stops[self.next + k - 1].yard_s
+                };
+                let yard_s = into_s + out_of_s;
                 Leg {
-                    drive_s: along.time_s,
-                    free_flow_s: along.free_s,
-                    distance_m: along.distance_m,
+                    drive_s: along.time_s + yard_s,
+                    free_flow_s: along.free_s + yard_s,
+                    distance_m: along.distance_m + yard_s * self.config.yard_speed_mps,
                 }
             })
             .collect();

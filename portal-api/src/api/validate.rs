@@ -221,6 +221,7 @@ fn stop(value: &Value, path: &str) -> Result<NewStop, AppError> {
         "lon",
         "time_zone",
         "window",
+        "geofence",
     ])?;
     let kind_text = s.req_str("kind", 20)?;
     let kind = StopKind::parse(&kind_text).ok_or_else(|| {
@@ -271,7 +272,25 @@ fn stop(value: &Value, path: &str) -> Result<NewStop, AppError> {
             .get("window")
             .map(|w| window(w, &s.field("window")))
             .transpose()?,
+        geofence: s
+            .get("geofence")
+            .map(|g| geofence(g, &s.field("geofence")))
+            .transpose()?,
     })
+}
+
+/// A stop's fence: `{"radius_m": 300}` or `{"polygon": [[lon, lat], …]}`.
+fn geofence(value: &Value, field: &str) -> Result<engine::Geofence, AppError> {
+    let fence: engine::Geofence = serde_json::from_value(value.clone()).map_err(|_| {
+        AppError::invalid(
+            field,
+            "expected {\"radius_m\": metres} or {\"polygon\": [[lon, lat], …]}",
+        )
+    })?;
+    match fence.problem() {
+        Some(problem) => Err(AppError::invalid(field, problem)),
+        None => Ok(fence),
+    }
 }
 
 fn stops(value: &Value, path: &str) -> Result<Vec<NewStop>, AppError> {

@@ -257,6 +257,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
     "#,
+    // 8 (issue 18, facilities and per-stop states): a stop's own fence, and
+    // the time it was skipped (a later stop reached while it was pending).
+    r#"
+    ALTER TABLE stops ADD COLUMN geofence_json TEXT;
+    ALTER TABLE stops ADD COLUMN skipped_at TEXT;
+    "#,
 ];
 
 /// Brings the database to the latest schema.

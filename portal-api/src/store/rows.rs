@@ -223,7 +223,8 @@ fn finish_order(c: &Connection, row: OrderRow) -> Result<Order> {
 fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
     let mut stmt = c.prepare_cached(
         "SELECT idx, kind, name, address, lat, lon, time_zone, window_from, window_to, \
-         arrived_at, departed_at, eta_json FROM stops WHERE order_id = ?1 ORDER BY idx",
+         arrived_at, departed_at, eta_json, geofence_json, skipped_at \
+         FROM stops WHERE order_id = ?1 ORDER BY idx",
     )?;
     let raw = stmt
         .query_map([order.as_str()], |r| {
@@ -242,12 +243,26 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                     r.get::<_, Option<String>>(10)?,
                     r.get::<_, Option<String>>(11)?,
                 ),
+                (
+                    r.get::<_, Option<String>>(12)?,
+                    r.get::<_, Option<String>>(13)?,
+                ),
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     raw.into_iter()
         .map(
-            |(index, kind, name, address, lat, lon, tz, (from, to, arrived, departed, eta))| {
+            |(
+                index,
+                kind,
+                name,
+                address,
+                lat,
+                lon,
+                tz,
+                (from, to, arrived, departed, eta),
+                (geofence, skipped),
+            )| {
                 let window = match (from, to) {
                     (Some(from), Some(to)) => Some(Window {
                         from: parse_ts(&from)?,
@@ -261,6 +276,12 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                     })?),
                     None => None,
                 };
+                let geofence = match geofence {
+                    Some(json) => Some(serde_json::from_str::<engine::Geofence>(&json).map_err(
+                        |e| Error::store_permanent(format!("bad geofence in the database: {e}")),
+                    )?),
+                    None => None,
+                };
                 Ok(Stop {
                     index,
                     kind: StopKind::parse(&kind).ok_or_else(|| corrupt("stop kind", &kind))?,
@@ -270,8 +291,10 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                     lon,
                     time_zone: tz.parse::<Tz>().map_err(|_| corrupt("time zone", &tz))?,
                     window,
+                    geofence,
                     arrived_at: parse_opt_ts(arrived)?,
                     departed_at: parse_opt_ts(departed)?,
+                    skipped_at: parse_opt_ts(skipped)?,
                     eta,
                 })
             },

@@ -12,8 +12,9 @@ use serde_json::json;
 use super::rows::{self, ts};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder, NewPod, NewStop, Order,
-    OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId, VehicleFix, Visibility,
+    ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder,
+    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StopState, Tenant,
+    TenantId, VehicleFix, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -119,9 +120,16 @@ pub(crate) fn revoke_api_key(c: &Connection, tenant: &TenantId, id: &str) -> Res
 fn insert_stops(c: &Connection, order: &OrderId, stops: &[NewStop]) -> Result<()> {
     let mut stmt = c.prepare_cached(
         "INSERT INTO stops (order_id, idx, kind, name, address, lat, lon, time_zone, \
-         window_from, window_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         window_from, window_to, geofence_json) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     for (idx, stop) in stops.iter().enumerate() {
+        let geofence = stop
+            .geofence
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::store_permanent(format!("geofence: {e}")))?;
         stmt.execute(params![
             order.as_str(),
             idx as u32,
@@ -133,6 +141,7 @@ fn insert_stops(c: &Connection, order: &OrderId, stops: &[NewStop]) -> Result<()
             stop.time_zone.name(),
             stop.window.map(|w| ts(w.from)),
             stop.window.map(|w| ts(w.to)),
+            geofence,
         ])?;
     }
     Ok(())
@@ -349,14 +358,15 @@ pub(crate) fn update_order(
         for old in &current.stops {
             exec(
                 c,
-                "UPDATE stops SET arrived_at = ?1, departed_at = ?2 \
+                "UPDATE stops SET arrived_at = ?1, departed_at = ?2, skipped_at = ?6 \
                  WHERE order_id = ?3 AND idx = ?4 AND kind = ?5",
                 params![
                     old.arrived_at.map(ts),
                     old.departed_at.map(ts),
                     id.as_str(),
                     old.index,
-                    old.kind.as_str()
+                    old.kind.as_str(),
+                    old.skipped_at.map(ts)
                 ],
             )?;
         }
@@ -370,38 +380,92 @@ pub(crate) fn update_order(
     reload(c, id)
 }
 
-/// Which stop a status is about when the caller did not say: the next pickup not
-/// yet reached for `at_pickup`, the next delivery for `at_delivery`/`delivered`,
-/// the last reached pickup for `picked_up` (its departure).
+/// Which stop a status is about when the caller did not say: the next pending
+/// pickup for `at_pickup`; for `picked_up` the pickup the truck stands at, else
+/// the next pending pickup (left without an arrival on record); for
+/// `at_delivery` the next pending delivery; for `out_for_delivery` the delivery
+/// the truck stands at; for `delivered` the delivery it stands at, else the
+/// next pending one.
 fn implied_stop(order: &Order, status: OrderStatus) -> Option<u32> {
-    let first_unreached = |kind: StopKind| {
+    let first = order
+        .next_stop()
+        .map_or(order.stops.len(), |s| s.index as usize);
+    let next_pending = |kind: StopKind| {
+        order.stops[first..]
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.index)
+    };
+    let standing_at = |kind: StopKind| {
         order
             .stops
             .iter()
-            .find(|s| s.kind == kind && s.arrived_at.is_none())
+            .rev()
+            .find(|s| s.kind == kind && s.state() == StopState::Arrived)
             .map(|s| s.index)
     };
     match status {
-        OrderStatus::AtPickup => first_unreached(StopKind::Pickup),
-        OrderStatus::AtDelivery | OrderStatus::Delivered => first_unreached(StopKind::Delivery)
-            .or_else(|| {
-                // Arrival was recorded by `at_delivery`; `delivered` is the departure.
-                order
-                    .stops
-                    .iter()
-                    .rev()
-                    .find(|s| s.kind == StopKind::Delivery && s.departed_at.is_none())
-                    .map(|s| s.index)
-            }),
-        OrderStatus::PickedUp => order
-            .stops
-            .iter()
-            .rev()
-            .find(|s| {
-                s.kind == StopKind::Pickup && s.arrived_at.is_some() && s.departed_at.is_none()
-            })
-            .map(|s| s.index),
+        OrderStatus::AtPickup => next_pending(StopKind::Pickup),
+        OrderStatus::PickedUp => {
+            standing_at(StopKind::Pickup).or_else(|| next_pending(StopKind::Pickup))
+        }
+        OrderStatus::AtDelivery => next_pending(StopKind::Delivery),
+        OrderStatus::OutForDelivery => standing_at(StopKind::Delivery),
+        OrderStatus::Delivered => {
+            standing_at(StopKind::Delivery).or_else(|| next_pending(StopKind::Delivery))
+        }
         _ => None,
+    }
+}
+
+/// Records what a status says of stop `k`: arriving (`at_pickup`,
+/// `at_delivery`), leaving (`picked_up`, `out_for_delivery`) or both
+/// (`delivered`). Stops before `k` are done with: those still pending are
+/// skipped, one still stood at is left.
+fn record_stop_move(
+    c: &Connection,
+    order: &Order,
+    to: OrderStatus,
+    k: u32,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let (arrives, departs) = match to {
+        OrderStatus::AtPickup | OrderStatus::AtDelivery => (true, false),
+        OrderStatus::PickedUp | OrderStatus::OutForDelivery => (false, true),
+        OrderStatus::Delivered => (true, true),
+        _ => return Ok(()),
+    };
+    for earlier in order.stops.iter().filter(|s| s.index < k) {
+        match earlier.state() {
+            StopState::Pending => {
+                exec(
+                    c,
+                    "UPDATE stops SET skipped_at = ?1 WHERE order_id = ?2 AND idx = ?3",
+                    params![ts(at), order.id.as_str(), earlier.index],
+                )?;
+            }
+            StopState::Arrived => record_departure(c, &order.id, earlier.index, at)?,
+            StopState::Departed | StopState::Skipped => {}
+        }
+    }
+    if arrives {
+        record_arrival(c, &order.id, k, at)?;
+    }
+    if departs {
+        record_departure(c, &order.id, k, at)?;
+    }
+    Ok(())
+}
+
+/// A geofence move about a stop a dispatcher or driver already marked further
+/// (the store wins): refused, so the fence never re-fires it.
+fn geofence_behind(order: &Order, to: OrderStatus, k: u32) -> bool {
+    let Some(stop) = order.stops.get(k as usize) else {
+        return false;
+    };
+    match to {
+        OrderStatus::AtPickup | OrderStatus::AtDelivery => stop.state() != StopState::Pending,
+        _ => matches!(stop.state(), StopState::Departed | StopState::Skipped),
     }
 }
 
@@ -459,17 +523,16 @@ pub(crate) fn add_event(
         let stop = event.stop_index.or_else(|| implied_stop(&order, to));
         stored_event.stop_index = stop;
         if let Some(stop) = stop {
-            match to {
-                OrderStatus::AtPickup | OrderStatus::AtDelivery => {
-                    record_arrival(c, id, stop, event.at)?;
-                }
-                OrderStatus::PickedUp => record_departure(c, id, stop, event.at)?,
-                OrderStatus::Delivered => {
-                    record_arrival(c, id, stop, event.at)?;
-                    record_departure(c, id, stop, event.at)?;
-                }
-                _ => {}
+            if event.source == StatusSource::Geofence && geofence_behind(&order, to, stop) {
+                return Err(Error::Conflict {
+                    code: "stop_already_marked",
+                    message: format!(
+                        "stop {stop} was already marked by hand; the geofence's `{}` is ignored",
+                        to.as_str()
+                    ),
+                });
             }
+            record_stop_move(c, &order, to, stop, event.at)?;
         }
         exec(
             c,
@@ -675,8 +738,12 @@ pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecord
         update.remaining_drive_s,
         reasons.join(","),
     ])?;
+    // The page's next stop: the first pending one after every stop reached,
+    // left or skipped (as `Order::next_stop`).
     let next_stop: Option<u32> = c.query_row(
-        "SELECT MIN(idx) FROM stops WHERE order_id = ?1 AND arrived_at IS NULL",
+        "SELECT MIN(idx) FROM stops WHERE order_id = ?1 AND idx > COALESCE((\
+             SELECT MAX(idx) FROM stops WHERE order_id = ?1 AND (arrived_at IS NOT NULL \
+             OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1)",
         [update.order_id.as_str()],
         |r| r.get(0),
     )?;
