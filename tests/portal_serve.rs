@@ -132,7 +132,9 @@ async fn a_page_follows_its_truck_live_and_a_rotated_link_closes_it() {
 
     http.post(format!("{base}/api/v1/orders/{id}/status"))
         .bearer_auth(&key)
-        .json(&json!({"status": "at_pickup", "note": "Checked in at gate 2", "visibility": "public"}))
+        .json(
+            &json!({"status": "at_pickup", "note": "Checked in at gate 2", "visibility": "public"}),
+        )
         .send()
         .await
         .expect("status");

@@ -39,9 +39,10 @@ pub use fanout::{
 pub use keys::{api_key_json, create_api_key, new_api_key_json, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
-    ApiKey, Created, Customer, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
-    NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
-    Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
+    ApiKey, Created, Customer, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim, ListQuery,
+    NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch,
+    PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView,
+    VehicleFix, Visibility, Window,
 };
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
 pub use secrets::{
@@ -49,9 +50,7 @@ pub use secrets::{
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
 };
 pub use server::{ServerLimits, serve};
-pub use state::{
-    AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig,
-};
+pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
 pub use store::{SqliteStore, Store, StoreFuture, open_store};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 pub use zones::warm_up_time_zones;

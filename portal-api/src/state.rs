@@ -191,8 +191,8 @@ impl AppState {
         graph: Option<Arc<RoadGraph>>,
     ) -> Result<AppState> {
         config.validate()?;
-        let live =
-            LiveUpdates::new(store.clone(), fanout.clone()).with_stale_after_s(config.stale_after_s);
+        let live = LiveUpdates::new(store.clone(), fanout.clone())
+            .with_stale_after_s(config.stale_after_s);
         // Without a bus (positions recorded as they come) there is no consumer
         // to wait for.
         let bus_consuming = intake.is_none();

@@ -39,7 +39,10 @@ pub(crate) fn zone_at(lat: f64, lon: f64) -> Tz {
     let Some(finder) = FINDER.as_ref() else {
         return Tz::UTC;
     };
-    finder.get_tz_name(lon, lat).parse::<Tz>().unwrap_or(Tz::UTC)
+    finder
+        .get_tz_name(lon, lat)
+        .parse::<Tz>()
+        .unwrap_or(Tz::UTC)
 }
 
 #[cfg(test)]

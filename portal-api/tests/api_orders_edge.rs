@@ -217,7 +217,14 @@ async fn with_unique_references_a_second_order_is_a_409_naming_the_first() {
 
 /// Creates `body` and expects a refusal: returns (status, code, message).
 async fn refused(t: &TestApp, body: Value) -> (StatusCode, String, String) {
-    let reply = call(&t.app, Method::POST, "/api/v1/orders", Some(&t.key_a), Some(body)).await;
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/orders",
+        Some(&t.key_a),
+        Some(body),
+    )
+    .await;
     assert!(
         reply.status.is_client_error(),
         "{} {}",
@@ -226,7 +233,10 @@ async fn refused(t: &TestApp, body: Value) -> (StatusCode, String, String) {
     );
     (
         reply.status,
-        reply.json["error"]["code"].as_str().unwrap_or("").to_owned(),
+        reply.json["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
         error_message(&reply),
     )
 }
@@ -273,7 +283,10 @@ async fn the_road_distance_limit_is_a_setting_and_the_message_gives_the_distance
     body["stops"][0]["lat"] = json!(water.lat);
     body["stops"][0]["lon"] = json!(water.lon);
     let (status, code, message) = refused(&t, body.clone()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "stop_off_map"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "stop_off_map")
+    );
     assert!(message.starts_with("`stops[0].lat`"), "{message}");
     let said_m: f64 = message
         .split(") is ")
@@ -281,12 +294,22 @@ async fn the_road_distance_limit_is_a_setting_and_the_message_gives_the_distance
         .and_then(|rest| rest.split(" m from the nearest truck road").next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a distance in m: {message}"));
-    assert!((said_m - distance_m).abs() <= 2.0, "{said_m} vs {distance_m}: {message}");
+    assert!(
+        (said_m - distance_m).abs() <= 2.0,
+        "{said_m} vs {distance_m}: {message}"
+    );
     assert!(message.contains("at most 20 m"), "{message}");
 
     // The default (2 km) takes a stop that far off the road: a yard.
     let t = app_on_baltimore(config()).await;
-    let reply = call(&t.app, Method::POST, "/api/v1/orders", Some(&t.key_a), Some(body)).await;
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/orders",
+        Some(&t.key_a),
+        Some(body),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
 
     // A PATCH that moves a stop off the map is refused too.
@@ -302,7 +325,12 @@ async fn the_road_distance_limit_is_a_setting_and_the_message_gives_the_distance
         Some(json!({"stops": stops})),
     )
     .await;
-    assert_eq!(patch.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", patch.text);
+    assert_eq!(
+        patch.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        patch.text
+    );
     assert!(error_message(&patch).starts_with("`stops[1].lat`"));
 }
 
@@ -313,7 +341,10 @@ async fn a_stop_at_zero_zero_is_a_failed_geocode() {
     body["stops"][0]["lat"] = json!(0.0);
     body["stops"][0]["lon"] = json!(0.0);
     let (status, code, message) = refused(&t, body).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "null_island"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "null_island")
+    );
     assert!(message.starts_with("`stops[0].lat`"), "{message}");
     assert!(message.contains("0,0"), "{message}");
 }
@@ -334,7 +365,10 @@ async fn a_delivery_before_every_pickup_is_refused() {
         (StatusCode::UNPROCESSABLE_ENTITY, "delivery_before_pickup")
     );
     assert!(message.starts_with("`stops[0].kind`"), "{message}");
-    assert!(message.contains("stops[1]"), "names the first pickup: {message}");
+    assert!(
+        message.contains("stops[1]"),
+        "names the first pickup: {message}"
+    );
 }
 
 #[tokio::test]
@@ -346,7 +380,10 @@ async fn windows_that_cannot_be_met_in_order_are_refused() {
     body["stops"][1]["window"] =
         json!({"from": "2025-11-25T20:00:00Z", "to": "2025-11-25T18:00:00Z"});
     let (status, code, message) = refused(&t, body).await;
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_field")
+    );
     assert_eq!(message, "`stops[1].window.to`: is before `from`");
 
     // The delivery's window closes before the pickup's opens.
@@ -354,7 +391,10 @@ async fn windows_that_cannot_be_met_in_order_are_refused() {
     body["stops"][1]["window"] =
         json!({"from": "2025-11-25T10:00:00Z", "to": "2025-11-25T12:00:00Z"});
     let (status, code, message) = refused(&t, body).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "window_order"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "window_order")
+    );
     assert!(message.starts_with("`stops[1].window.to`"), "{message}");
     assert!(
         message.contains("2025-11-25T12:00:00Z") && message.contains("2025-11-25T13:00:00Z"),
@@ -365,17 +405,33 @@ async fn windows_that_cannot_be_met_in_order_are_refused() {
     let mut body = order_body("LOAD-W3", None);
     let mut late_pickup = body["stops"][0].clone();
     late_pickup["window"] = json!({"from": "2025-11-26T09:00:00Z", "to": "2025-11-26T10:00:00Z"});
-    body["stops"].as_array_mut().expect("stops").push(late_pickup);
+    body["stops"]
+        .as_array_mut()
+        .expect("stops")
+        .push(late_pickup);
     let (status, code, message) = refused(&t, body).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "window_order"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "window_order")
+    );
     assert!(message.starts_with("`stops[2].window.from`"), "{message}");
-    assert!(message.contains("stops[1]"), "names the last delivery: {message}");
+    assert!(
+        message.contains("stops[1]"),
+        "names the last delivery: {message}"
+    );
 
     // Overlapping windows in order are fine.
     let mut body = order_body("LOAD-W4", None);
     body["stops"][1]["window"] =
         json!({"from": "2025-11-25T14:00:00Z", "to": "2025-11-25T16:00:00Z"});
-    let reply = call(&t.app, Method::POST, "/api/v1/orders", Some(&t.key_a), Some(body)).await;
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/orders",
+        Some(&t.key_a),
+        Some(body),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
 }
 
@@ -391,7 +447,14 @@ async fn a_stop_without_a_time_zone_gets_the_zone_of_its_place() {
         "kind": "delivery", "name": "Phoenix DC", "lat": 33.4484, "lon": -112.0740,
         "window": {"from": "2025-11-27T15:00:00Z", "to": "2025-11-27T17:00:00Z"}
     }));
-    let reply = call(&t.app, Method::POST, "/api/v1/orders", Some(&t.key_a), Some(body)).await;
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/orders",
+        Some(&t.key_a),
+        Some(body),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let stops = &reply.json["stops"];
     assert_eq!(stops[0]["time_zone"], "America/New_York");
@@ -411,12 +474,22 @@ async fn a_stop_without_a_time_zone_gets_the_zone_of_its_place() {
     .await;
     assert_eq!(public.json["stops"][1]["time_zone"], "America/New_York");
     assert_eq!(public.json["stops"][1]["tz_abbrev"], "EST");
-    assert_eq!(public.json["stops"][2]["window"]["local"], "Thu 27 Nov, 08:00–10:00 MST");
+    assert_eq!(
+        public.json["stops"][2]["window"]["local"],
+        "Thu 27 Nov, 08:00–10:00 MST"
+    );
 
     // A zone given is kept, even when it is not the place's.
     let mut body = order_body("LOAD-TZ-2", None);
     body["stops"][0]["time_zone"] = json!("America/Chicago");
-    let reply = call(&t.app, Method::POST, "/api/v1/orders", Some(&t.key_a), Some(body)).await;
+    let reply = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/orders",
+        Some(&t.key_a),
+        Some(body),
+    )
+    .await;
     assert_eq!(reply.json["stops"][0]["time_zone"], "America/Chicago");
     assert_eq!(reply.json["stops"][0]["tz_abbrev"], "CST");
 }

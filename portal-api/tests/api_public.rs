@@ -487,7 +487,9 @@ async fn the_page_renders_without_javascript() {
         Method::POST,
         &format!("/api/v1/orders/{id}/status"),
         Some(&t.key_a),
-        Some(json!({"status": "note", "note": "Driver checked in <early>", "visibility": "public"})),
+        Some(
+            json!({"status": "note", "note": "Driver checked in <early>", "visibility": "public"}),
+        ),
     )
     .await;
     let page = call(

@@ -24,7 +24,14 @@ async fn post_event(t: &TestApp, id: &str, body: Value) -> Reply {
 }
 
 async fn public_json(t: &TestApp, code: &str) -> Value {
-    let reply = call(&t.app, Method::GET, &format!("/api/v1/track/{code}"), None, None).await;
+    let reply = call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/track/{code}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     reply.json
 }
@@ -85,7 +92,10 @@ async fn internal_notes_stay_off_the_page_and_public_ones_show() {
     let json = public_json(&t, &code).await;
     let text = json.to_string();
     for secret in ["4471", "Reefer", "asleep"] {
-        assert!(!text.contains(secret), "`{secret}` in the public JSON: {text}");
+        assert!(
+            !text.contains(secret),
+            "`{secret}` in the public JSON: {text}"
+        );
     }
     let notes: Vec<&str> = json["events"]
         .as_array()
@@ -93,14 +103,21 @@ async fn internal_notes_stay_off_the_page_and_public_ones_show() {
         .iter()
         .filter_map(|e| e["note"].as_str())
         .collect();
-    assert_eq!(notes, ["Loading started at dock 3", "Loading delayed 30 min"]);
+    assert_eq!(
+        notes,
+        ["Loading started at dock 3", "Loading delayed 30 min"]
+    );
     let statuses: Vec<&str> = json["events"]
         .as_array()
         .expect("events")
         .iter()
         .filter_map(|e| e["status"].as_str())
         .collect();
-    assert_eq!(statuses, ["created", "dispatched", "at_pickup"], "statuses stay");
+    assert_eq!(
+        statuses,
+        ["created", "dispatched", "at_pickup"],
+        "statuses stay"
+    );
 
     let html = page(&t, &code).await;
     for secret in ["4471", "Reefer", "asleep"] {
@@ -142,9 +159,15 @@ async fn post_fix(t: &TestApp, vehicle: &str, at: chrono::DateTime<Utc>) {
 }
 
 async fn order_api(t: &TestApp, id: &str) -> Value {
-    call(&t.app, Method::GET, &format!("/api/v1/orders/{id}"), Some(&t.key_a), None)
-        .await
-        .json
+    call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/orders/{id}"),
+        Some(&t.key_a),
+        None,
+    )
+    .await
+    .json
 }
 
 #[tokio::test]

@@ -187,7 +187,8 @@ async fn internal_notes_never_reach_the_websocket() {
     let id = order["id"].as_str().expect("id");
     set_status(&t.app, &t.key_a, id, "dispatched").await;
     let uri = format!("/api/v1/orders/{id}/status");
-    let post = |body: serde_json::Value| call(&t.app, Method::POST, &uri, Some(&t.key_a), Some(body));
+    let post =
+        |body: serde_json::Value| call(&t.app, Method::POST, &uri, Some(&t.key_a), Some(body));
     // Before the viewer connects: in the snapshot, if anywhere.
     post(serde_json::json!({"status": "note", "note": "Gate code 4471"})).await;
     let addr = serve(t.state.clone()).await;
@@ -204,8 +205,10 @@ async fn internal_notes_never_reach_the_websocket() {
     // then a public note.
     post(serde_json::json!({"status": "exception", "note": "Reefer alarm"})).await;
     post(serde_json::json!({"status": "at_pickup", "note": "Driver asleep in the cab"})).await;
-    post(serde_json::json!({"status": "note", "note": "Loading at dock 3", "visibility": "public"}))
-        .await;
+    post(
+        serde_json::json!({"status": "note", "note": "Loading at dock 3", "visibility": "public"}),
+    )
+    .await;
     while let Some(message) = next_text(&mut ws).await {
         let done = message["event"]["note"] == "Loading at dock 3";
         seen.push(message);
@@ -215,7 +218,10 @@ async fn internal_notes_never_reach_the_websocket() {
     }
     let text = serde_json::Value::Array(seen.clone()).to_string();
     for secret in ["4471", "Reefer", "asleep"] {
-        assert!(!text.contains(secret), "`{secret}` went over the WebSocket: {text}");
+        assert!(
+            !text.contains(secret),
+            "`{secret}` went over the WebSocket: {text}"
+        );
     }
     let kinds: Vec<(&str, &str)> = seen[1..]
         .iter()

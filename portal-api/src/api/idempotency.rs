@@ -148,8 +148,14 @@ mod tests {
         let code = crate::secrets::new_tracking_code();
         let now = Utc::now();
         let claim = key("ten_a", "k-1").claim(&json!({}), &code, now);
-        assert_eq!(key("ten_a", "k-1").open(&claim.sealed_code), Some(code.clone()));
-        assert_ne!(key("ten_a", "k-2").open(&claim.sealed_code), Some(code.clone()));
+        assert_eq!(
+            key("ten_a", "k-1").open(&claim.sealed_code),
+            Some(code.clone())
+        );
+        assert_ne!(
+            key("ten_a", "k-2").open(&claim.sealed_code),
+            Some(code.clone())
+        );
         assert_ne!(key("ten_b", "k-1").open(&claim.sealed_code), Some(code));
         assert!(!claim.sealed_code.contains(&claim.key_hash[..8]));
     }

@@ -95,11 +95,7 @@ async fn one_order_json(state: &AppState, order: &Order) -> Result<Value, AppErr
 
 /// An order with the tracking code just issued for it: the one answer that
 /// carries the code and its URL.
-async fn issued_order_json(
-    state: &AppState,
-    order: &Order,
-    code: &str,
-) -> Result<Value, AppError> {
+async fn issued_order_json(state: &AppState, order: &Order, code: &str) -> Result<Value, AppError> {
     let mut json = one_order_json(state, order).await?;
     json["tracking_code"] = json!(code);
     json["tracking_url"] = json!(state.tracking_url(code));

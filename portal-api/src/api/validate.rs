@@ -14,10 +14,10 @@ use engine::{OrderStatus, StatusSource, StopKind, VehicleId};
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
-use crate::view::rfc3339;
 use crate::model::{
     Customer, EventKind, NewEvent, NewOrder, NewStop, OrderPatch, Visibility, Window,
 };
+use crate::view::rfc3339;
 
 const MAX_STOPS: usize = 50;
 /// Both coordinates this close to 0 are "null island", a failed geocode.

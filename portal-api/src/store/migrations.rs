@@ -349,8 +349,8 @@ mod tests {
         )
         .expect("old rows");
         migrate(&mut conn).expect("migrates");
-        let events = crate::store::rows::events(&conn, &engine::OrderId("ord_1".into()))
-            .expect("reads");
+        let events =
+            crate::store::rows::events(&conn, &engine::OrderId("ord_1".into())).expect("reads");
         let visibility: Vec<&str> = events.iter().map(|e| e.visibility.as_str()).collect();
         assert_eq!(visibility, ["public", "internal", "internal"]);
     }

@@ -25,9 +25,9 @@ use engine::{EtaUpdate, OrderId, VehicleKey};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
-    OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter, Tenant, TenantId,
-    TrackView, VehicleFix,
+    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
+    NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
+    Tenant, TenantId, TrackView, VehicleFix,
 };
 
 pub(crate) use rows::UNKNOWN_CURSOR;

@@ -21,9 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Store, StoreFuture, dead_letters, migrations, rows, writes};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, Order,
-    OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter, Tenant, TenantId,
-    TrackView, VehicleFix,
+    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
+    NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
+    Tenant, TenantId, TrackView, VehicleFix,
 };
 
 /// Queued write jobs before callers wait for room (backpressure).
