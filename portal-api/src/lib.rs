@@ -19,6 +19,7 @@ mod fanout;
 mod keys;
 mod live;
 mod model;
+mod notify;
 mod page;
 mod ratelimit;
 mod secrets;
@@ -41,13 +42,16 @@ pub use model::{
     NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
     Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView, VehicleFix, Window,
 };
+pub use notify::{
+    DelivererConfig, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls, TriggerEvent, run_deliverer,
+};
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
 };
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, PortalConfig};
-pub use store::{SqliteStore, Store, StoreFuture, open_store};
+pub use store::{NotificationStore, SqliteStore, Store, StoreFuture, open_store};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 
 /// Creates a tenant with one API key, `default`, holding every scope; returns

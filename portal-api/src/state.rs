@@ -37,6 +37,13 @@ pub struct PortalConfig {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
     /// for the public rate limit; none by default (the socket peer is the client).
     pub trusted_proxies: TrustedProxies,
+    /// The key that seals tracking codes for milestone e-mails and makes
+    /// unsubscribe tokens (`None`: e-mails are off; codes are not sealed and
+    /// previews show no links).
+    pub notify_key: Option<crate::notify::NotifyKey>,
+    /// Who customers may write to, named in e-mails (`{{contact}}`): the
+    /// sender address by default.
+    pub mail_contact: Option<String>,
 }
 
 impl PortalConfig {
@@ -52,6 +59,8 @@ impl PortalConfig {
             max_batch: 10_000,
             position_rules: engine::ValidationRules::RECOMMENDED,
             trusted_proxies: TrustedProxies::none(),
+            notify_key: None,
+            mail_contact: None,
         }
     }
 

@@ -146,6 +146,9 @@ pub(crate) struct ServeArgs {
     /// seconds.
     #[arg(long, default_value_t = ingest::kafka::DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT.as_secs_f64())]
     dead_letter_timeout_s: f64,
+    /// Milestone e-mails (`--smtp`, `--mail-from`, …).
+    #[command(flatten)]
+    notify: super::serve_notify::NotifyArgs,
 }
 
 impl ServeArgs {
@@ -315,6 +318,11 @@ async fn serve(
     config.public_burst = args.public_burst;
     config.public_per_s = args.public_per_s;
     config.trusted_proxies = server.trusted_proxies;
+    let notify = args.notify.prepare(&args.store, &public_url)?;
+    if let Some(notify) = &notify {
+        config.notify_key = Some(notify.key.clone());
+        config.mail_contact = Some(notify.contact.clone());
+    }
 
     // The engine: the routing hierarchy (built once per map) and the live state.
     let router = {
@@ -434,6 +442,17 @@ async fn serve(
         Duration::from_secs_f64(args.save_learned_every_s),
         shutdown.clone(),
     ));
+    // Milestone e-mails: one deliverer per node (claims are safe to share).
+    let deliverer = notify.map(|notify| {
+        let mut stop = shutdown.clone();
+        tokio::spawn(portal_api::run_deliverer(
+            store.clone(),
+            notify.key,
+            notify.channel,
+            notify.config,
+            async move { stop.wait().await },
+        ))
+    });
     let stop_metric = Arc::new(AtomicBool::new(false));
     let metric_thread = {
         let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop_metric));
@@ -503,6 +522,13 @@ async fn serve(
         .is_err()
     {
         tracing::warn!("the position source did not stop within 10 s");
+    }
+    if let Some(deliverer) = deliverer {
+        match tokio::time::timeout(Duration::from_secs(35), deliverer).await {
+            Ok(Ok(Err(err))) => tracing::error!(error = %err, "the e-mail deliverer stopped"),
+            Err(_) => tracing::warn!("the e-mail deliverer did not stop within 35 s"),
+            _ => {}
+        }
     }
     stop_metric.store(true, Ordering::Relaxed);
     let _ = metric_thread.join();

@@ -75,6 +75,7 @@ pub(crate) async fn create(
 ) -> Result<Response, AppError> {
     let new = validate::new_order(&body)?;
     let code = new_tracking_code();
+    super::notifications::remember_code(&state, &code).await?;
     let order = state
         .store()
         .create_order(tenant.id, new, code.clone())
@@ -437,6 +438,7 @@ pub(crate) async fn rotate_link(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, AppError> {
     let code = new_tracking_code();
+    super::notifications::remember_code(&state, &code).await?;
     let order = state
         .store()
         .rotate_tracking_code(tenant.id, order_id(id)?, code.clone())

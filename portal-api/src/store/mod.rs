@@ -12,6 +12,7 @@
 
 mod dead_letters;
 mod migrations;
+mod notifications;
 mod rows;
 mod sqlite;
 mod writes;
@@ -31,6 +32,7 @@ use crate::model::{
 };
 
 pub(crate) use rows::UNKNOWN_CURSOR;
+pub use notifications::NotificationStore;
 pub use sqlite::SqliteStore;
 
 /// A boxed, sendable future: what every [`Store`] method returns.
@@ -138,6 +140,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()>;
     /// The `limit` most recent dead letters, newest first.
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>>;
+
+    /// The notification rules and messages (milestone e-mails), when the
+    /// backend keeps them; `None` turns the notification routes into 501s.
+    fn notifications(&self) -> Option<&dyn NotificationStore> {
+        None
+    }
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).
