@@ -214,8 +214,18 @@ async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_ne
     let server = serve_with_smtp(dir.path(), &store, sink.port, &[]);
     let base = server.base_url.clone();
 
-    create_rule(&base, &key, json!({"event": "dispatched", "channel": "email", "recipients": ["customer"]})).await;
-    create_rule(&base, &key, json!({"event": "picked_up", "recipients": ["customer"]})).await;
+    create_rule(
+        &base,
+        &key,
+        json!({"event": "dispatched", "channel": "email", "recipients": ["customer"]}),
+    )
+    .await;
+    create_rule(
+        &base,
+        &key,
+        json!({"event": "picked_up", "recipients": ["customer"]}),
+    )
+    .await;
     let order = create_order(&base, &key, "LOAD-MAIL-1").await;
     let id = order["id"].as_str().expect("id").to_owned();
     let tracking_url = order["tracking_url"].as_str().expect("url").to_owned();
@@ -228,20 +238,33 @@ async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_ne
     assert_eq!(mail["from"], MAIL_FROM);
     assert_eq!(mail["subject"], "Shipment LOAD-MAIL-1 is dispatched");
     let text = mail["text"].as_str().expect("a plain-text part");
-    assert!(text.contains(&format!("Track it live: {tracking_url}")), "{text}");
+    assert!(
+        text.contains(&format!("Track it live: {tracking_url}")),
+        "{text}"
+    );
     assert!(text.contains("Hello Receiver Inc,"), "{text}");
     // The window in the stop's own time zone (13:00Z is 08:00 in Baltimore).
     assert!(text.contains("Tue 25 Nov 2025, 08:00–10:00 EST"), "{text}");
     let html = mail["html"].as_str().expect("an HTML part");
-    assert!(html.contains(&format!("<a href=\"{tracking_url}\">")), "{html}");
-    assert!(mail["message_id"].as_str().is_some_and(|m| m.ends_with("@acme.test>")));
+    assert!(
+        html.contains(&format!("<a href=\"{tracking_url}\">")),
+        "{html}"
+    );
+    assert!(
+        mail["message_id"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("@acme.test>"))
+    );
     assert_eq!(mail["list_unsubscribe_post"], "List-Unsubscribe=One-Click");
     let unsubscribe = mail["list_unsubscribe"]
         .as_str()
         .and_then(|h| h.strip_prefix('<')?.strip_suffix('>'))
         .expect("List-Unsubscribe: <URL>")
         .to_owned();
-    assert!(unsubscribe.starts_with(&format!("{base}/unsubscribe/")), "{unsubscribe}");
+    assert!(
+        unsubscribe.starts_with(&format!("{base}/unsubscribe/")),
+        "{unsubscribe}"
+    );
 
     // The link in the e-mail is the order's live page.
     let page = client().get(&tracking_url).send().await.expect("page");
@@ -278,19 +301,33 @@ async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_ne
         .await
         .expect("POST");
     assert_eq!(posted.status(), 200);
-    assert!(posted.text().await.expect("page").contains("You are unsubscribed"));
+    assert!(
+        posted
+            .text()
+            .await
+            .expect("page")
+            .contains("You are unsubscribed")
+    );
 
     set_status(&base, &key, &id, "at_pickup").await;
     set_status(&base, &key, &id, "picked_up").await;
     let list = wait_for_notifications(&base, &key, &id, Duration::from_secs(10), |l| {
-        l.iter().any(|n| n["event"] == "picked_up" && n["state"] != "pending")
+        l.iter()
+            .any(|n| n["event"] == "picked_up" && n["state"] != "pending")
     })
     .await;
-    let picked_up = list.iter().find(|n| n["event"] == "picked_up").expect("the picked_up message");
+    let picked_up = list
+        .iter()
+        .find(|n| n["event"] == "picked_up")
+        .expect("the picked_up message");
     assert_eq!(picked_up["state"], "suppressed", "{picked_up}");
     assert_eq!(picked_up["last_error"], "the recipient unsubscribed");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sink.messages().len(), 1, "nothing more reached the unsubscribed customer");
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "nothing more reached the unsubscribed customer"
+    );
 }
 
 fn url_origin(url: &str) -> String {
@@ -311,19 +348,29 @@ async fn a_server_that_is_down_then_refuses_is_retried_until_it_takes_the_messag
     // Nothing listens on the SMTP port yet.
     let server = serve_with_smtp(dir.path(), &store, smtp_port, &[]);
     let base = server.base_url.clone();
-    create_rule(&base, &key, json!({"event": "dispatched", "recipients": ["customer"], "addresses": ["ops@acme.test"]})).await;
+    create_rule(
+        &base,
+        &key,
+        json!({"event": "dispatched", "recipients": ["customer"], "addresses": ["ops@acme.test"]}),
+    )
+    .await;
     let order = create_order(&base, &key, "LOAD-RETRY-1").await;
     let id = order["id"].as_str().expect("id").to_owned();
     set_status(&base, &key, &id, "dispatched").await;
 
     let list = wait_for_notifications(&base, &key, &id, Duration::from_secs(10), |l| {
-        l.len() == 2 && l.iter().all(|n| n["attempts"].as_u64() >= Some(1) && n["state"] == "pending")
+        l.len() == 2
+            && l.iter()
+                .all(|n| n["attempts"].as_u64() >= Some(1) && n["state"] == "pending")
     })
     .await;
     assert_eq!(list.len(), 2, "one message per recipient: {list:?}");
     for n in &list {
         assert_eq!(n["state"], "pending", "{n}");
-        assert!(n["last_error"].as_str().is_some(), "the refused connection is recorded: {n}");
+        assert!(
+            n["last_error"].as_str().is_some(),
+            "the refused connection is recorded: {n}"
+        );
         assert_eq!(n["attempt_log"][0]["outcome"], "retry");
     }
 
@@ -336,10 +383,20 @@ async fn a_server_that_is_down_then_refuses_is_retried_until_it_takes_the_messag
     })
     .await;
     assert!(list.iter().all(|n| n["state"] == "sent"), "{list:?}");
-    let attempts: u64 = list.iter().map(|n| n["attempts"].as_u64().expect("n")).sum();
-    assert!(attempts >= 5, "refused connections, one 451, two successes: {list:?}");
+    let attempts: u64 = list
+        .iter()
+        .map(|n| n["attempts"].as_u64().expect("n"))
+        .sum();
     assert!(
-        list.iter().any(|n| n["attempt_log"].as_array().expect("log").iter().any(|a| a["detail"].as_str().is_some_and(|d| d.contains("451")))),
+        attempts >= 5,
+        "refused connections, one 451, two successes: {list:?}"
+    );
+    assert!(
+        list.iter().any(|n| n["attempt_log"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .any(|a| a["detail"].as_str().is_some_and(|d| d.contains("451")))),
         "the 451 is in the attempt log: {list:?}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -360,7 +417,12 @@ async fn a_kill_inside_the_send_is_never_followed_by_a_second_send() {
     let lease = ["--notify-lease-s", "4"];
     let server = serve_with_smtp(dir.path(), &store, sink.port, &lease);
     let base = server.base_url.clone();
-    create_rule(&base, &key, json!({"event": "dispatched", "recipients": ["customer"]})).await;
+    create_rule(
+        &base,
+        &key,
+        json!({"event": "dispatched", "recipients": ["customer"]}),
+    )
+    .await;
     let order = create_order(&base, &key, "LOAD-KILL-1").await;
     let id = order["id"].as_str().expect("id").to_owned();
     set_status(&base, &key, &id, "dispatched").await;
@@ -377,7 +439,12 @@ async fn a_kill_inside_the_send_is_never_followed_by_a_second_send() {
     .await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["state"], "failed", "{list:?}");
-    assert!(list[0]["last_error"].as_str().is_some_and(|e| e.starts_with("interrupted")), "{list:?}");
+    assert!(
+        list[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("interrupted")),
+        "{list:?}"
+    );
     assert_eq!(list[0]["attempt_log"][0]["outcome"], "interrupted");
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(sink.messages().len(), 1, "never sent a second time");

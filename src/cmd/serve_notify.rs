@@ -87,10 +87,13 @@ impl NotifyArgs {
             ("--notify-lease-s", self.notify_lease_s),
         ] {
             if !(value.is_finite() && value > 0.0) {
-                return Err(bad_input(format!("{flag} {value}: must be a positive number")));
+                return Err(bad_input(format!(
+                    "{flag} {value}: must be a positive number"
+                )));
             }
         }
-        config.retry_for = chrono::Duration::milliseconds((self.notify_retry_for_s * 1000.0) as i64);
+        config.retry_for =
+            chrono::Duration::milliseconds((self.notify_retry_for_s * 1000.0) as i64);
         config.lease = chrono::Duration::milliseconds((self.notify_lease_s * 1000.0) as i64);
         config
             .validate()

@@ -98,7 +98,10 @@ pub(crate) async fn preview(
     Params(params): Params,
 ) -> Result<Json<Value>, AppError> {
     if let Some(unknown) = params.keys().find(|k| *k != "order_id") {
-        return Err(AppError::invalid(unknown, "unknown parameter; expected order_id"));
+        return Err(AppError::invalid(
+            unknown,
+            "unknown parameter; expected order_id",
+        ));
     }
     let order_id = params
         .get("order_id")
@@ -205,7 +208,10 @@ pub(crate) async fn unsubscribe_page(
     if !looks_like_unsubscribe_token(&token) {
         return Ok(unknown_link());
     }
-    let Some(target) = notes(&state)?.unsubscribe_target(secret_hash(&token)).await? else {
+    let Some(target) = notes(&state)?
+        .unsubscribe_target(secret_hash(&token))
+        .await?
+    else {
         return Ok(unknown_link());
     };
     let who = escape(&target.address);

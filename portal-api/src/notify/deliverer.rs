@@ -254,13 +254,24 @@ async fn round(
         };
         let outcome = give_up_when_late(outcome, &notification);
         match &outcome {
-            Outcome::Sent => tracing::info!(notification = %notification.id, order = %notification.order_id, event = %notification.event, "e-mail sent"),
-            Outcome::Retry { error, .. } => tracing::warn!(notification = %notification.id, attempt = notification.attempts, error = %error, "e-mail not sent; will retry"),
-            Outcome::Failed { error } => tracing::warn!(notification = %notification.id, error = %error, "e-mail failed for good"),
+            Outcome::Sent => {
+                tracing::info!(notification = %notification.id, order = %notification.order_id, event = %notification.event, "e-mail sent")
+            }
+            Outcome::Retry { error, .. } => {
+                tracing::warn!(notification = %notification.id, attempt = notification.attempts, error = %error, "e-mail not sent; will retry")
+            }
+            Outcome::Failed { error } => {
+                tracing::warn!(notification = %notification.id, error = %error, "e-mail failed for good")
+            }
             Outcome::Suppressed { .. } => {}
         }
         if !notes
-            .finish(notification.clone(), config.node.clone(), outcome, Utc::now())
+            .finish(
+                notification.clone(),
+                config.node.clone(),
+                outcome,
+                Utc::now(),
+            )
             .await?
         {
             tracing::warn!(notification = %notification.id, "the claim ran out before the outcome was recorded");
@@ -311,7 +322,7 @@ async fn deliver(
         });
     };
     let contact = if config.contact.is_empty() {
-        channel.from_address()
+        channel.sender_address()
     } else {
         config.contact.clone()
     };
@@ -356,13 +367,18 @@ mod tests {
     fn backoff_doubles_with_jitter_and_is_capped() {
         let config = DelivererConfig::recommended("http://127.0.0.1:1");
         let now = Utc::now();
-        let delay = |attempt, jitter| (config.next_try(attempt, now, jitter) - now).num_milliseconds();
+        let delay =
+            |attempt, jitter| (config.next_try(attempt, now, jitter) - now).num_milliseconds();
         assert_eq!(delay(1, 0.5), 2_000);
         assert_eq!(delay(2, 0.5), 4_000);
         assert_eq!(delay(3, 0.5), 8_000);
         assert_eq!(delay(1, 0.0), 1_000, "jitter takes off up to half");
         assert_eq!(delay(1, 1.0), 3_000, "and adds up to half");
-        assert_eq!(delay(30, 0.5), 15 * 60 * 1000, "capped at the maximum backoff");
+        assert_eq!(
+            delay(30, 0.5),
+            15 * 60 * 1000,
+            "capped at the maximum backoff"
+        );
     }
 
     #[test]
@@ -385,11 +401,20 @@ mod tests {
             created_at: now - Duration::minutes(50),
             sent_at: None,
         };
-        let early = Outcome::Retry { at: now + Duration::minutes(1), error: "451".into() };
+        let early = Outcome::Retry {
+            at: now + Duration::minutes(1),
+            error: "451".into(),
+        };
         assert_eq!(give_up_when_late(early.clone(), &n), early);
-        let late = Outcome::Retry { at: now + Duration::minutes(11), error: "451 busy".into() };
+        let late = Outcome::Retry {
+            at: now + Duration::minutes(11),
+            error: "451 busy".into(),
+        };
         match give_up_when_late(late, &n) {
-            Outcome::Failed { error } => assert!(error.contains("after 7 attempts") && error.contains("451 busy"), "{error}"),
+            Outcome::Failed { error } => assert!(
+                error.contains("after 7 attempts") && error.contains("451 busy"),
+                "{error}"
+            ),
             other => panic!("expected a failure, got {other:?}"),
         }
     }

@@ -17,7 +17,10 @@
 //! mid-send) is marked `failed` ("interrupted"), never sent again: at most once
 //! for that window, exactly once otherwise. Its `Message-ID` is derived from
 //! the idempotency key, so even a resend by hand dedupes at receivers that
-//! honour it.
+//! honour it. The same window seen from a live node is a timeout waiting for
+//! the server's answer to the message: lettre does not say which command
+//! timed out, so that one is retried, with the same `Message-ID` (the only
+//! way a recipient can get a milestone twice, and then as one message id).
 //!
 //! **The tracking link**: the store keeps tracking codes as SHA-256 hashes
 //! only, and an e-mail needs the code. When e-mails are on, the code issued by
@@ -42,11 +45,11 @@ use serde_json::{Value, json};
 use crate::model::TenantId;
 use crate::view::rfc3339;
 
-pub use deliverer::{DelivererConfig, run_deliverer};
 pub(crate) use deliverer::Composer;
+pub use deliverer::{DelivererConfig, run_deliverer};
 pub use seal::NotifyKey;
-pub use smtp::{SmtpChannel, SmtpSettings, SmtpTls};
 pub(crate) use seal::looks_like_unsubscribe_token;
+pub use smtp::{SmtpChannel, SmtpSettings, SmtpTls};
 
 pub(crate) use rules::validate_rule;
 pub(crate) use template::{MessageContext, RenderedMessage, render_message};
@@ -251,11 +254,18 @@ impl Notification {
 pub enum Outcome {
     Sent,
     /// A failure worth retrying, at `at`.
-    Retry { at: DateTime<Utc>, error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
     /// Refused for good, or out of retry time.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// The recipient unsubscribed.
-    Suppressed { reason: String },
+    Suppressed {
+        reason: String,
+    },
 }
 
 /// The idempotency key of one message: SHA-256 (hex) of its order, rule,
@@ -282,7 +292,10 @@ mod tests {
         let a = idempotency_key("ord_1", "nr_1", "evt_1", "Ann@Example.com");
         let b = idempotency_key("ord_1", "nr_1", "evt_1", "ann@example.com");
         assert_eq!(a, b);
-        assert_ne!(a, idempotency_key("ord_1", "nr_1", "evt_2", "ann@example.com"));
+        assert_ne!(
+            a,
+            idempotency_key("ord_1", "nr_1", "evt_2", "ann@example.com")
+        );
         assert_eq!(message_id(&a, "x.test"), message_id(&b, "x.test"));
     }
 }

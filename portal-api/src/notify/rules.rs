@@ -60,13 +60,19 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
         None if NOT_YET.contains(&event_text) => {
             return Err(unsupported(
                 "event",
-                format!("`{event_text}` is not emitted by this server yet; e-mail rules can use: {}", event_names()),
+                format!(
+                    "`{event_text}` is not emitted by this server yet; e-mail rules can use: {}",
+                    event_names()
+                ),
             ));
         }
         None => {
             return Err(AppError::invalid(
                 "event",
-                format!("`{event_text}` is not an event; expected one of: {}", event_names()),
+                format!(
+                    "`{event_text}` is not an event; expected one of: {}",
+                    event_names()
+                ),
             ));
         }
     };
@@ -102,7 +108,9 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
                     _ => {
                         return Err(AppError::invalid(
                             format!("recipients[{i}]"),
-                            format!("{item} is not a recipient; expected \"customer\" (list further addresses in `addresses`)"),
+                            format!(
+                                "{item} is not a recipient; expected \"customer\" (list further addresses in `addresses`)"
+                            ),
                         ));
                     }
                 }
@@ -126,14 +134,22 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
                     .map(|a| a.trim().to_ascii_lowercase())
                     .filter(|a| is_email_address(a))
                     .ok_or_else(|| {
-                        AppError::invalid(format!("addresses[{i}]"), format!("{item} is not an e-mail address"))
+                        AppError::invalid(
+                            format!("addresses[{i}]"),
+                            format!("{item} is not an e-mail address"),
+                        )
                     })?;
                 if !addresses.contains(&address) {
                     addresses.push(address);
                 }
             }
         }
-        Some(_) => return Err(AppError::invalid("addresses", "must be an array of e-mail addresses")),
+        Some(_) => {
+            return Err(AppError::invalid(
+                "addresses",
+                "must be an array of e-mail addresses",
+            ));
+        }
     }
     if !to_customer && addresses.is_empty() {
         return Err(AppError::invalid(
@@ -158,7 +174,10 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
                     .filter(|s| !s.trim().is_empty())
                     .ok_or_else(|| AppError::invalid(&field, "is required (a non-empty string)"))?;
                 if text.chars().count() > max {
-                    return Err(AppError::invalid(&field, format!("longer than {max} characters")));
+                    return Err(AppError::invalid(
+                        &field,
+                        format!("longer than {max} characters"),
+                    ));
                 }
                 let unknown = unknown_placeholders(text);
                 if !unknown.is_empty() {
@@ -166,7 +185,11 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
                         &field,
                         format!(
                             "unknown placeholder {}; known: {}",
-                            unknown.iter().map(|u| format!("{{{{{u}}}}}")).collect::<Vec<_>>().join(", "),
+                            unknown
+                                .iter()
+                                .map(|u| format!("{{{{{u}}}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             super::template::PLACEHOLDERS.join(", ")
                         ),
                     ));
@@ -178,7 +201,12 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
                 body: text("body", MAX_BODY_CHARS)?,
             })
         }
-        Some(_) => return Err(AppError::invalid("template", "must be an object {subject, body}")),
+        Some(_) => {
+            return Err(AppError::invalid(
+                "template",
+                "must be an object {subject, body}",
+            ));
+        }
     };
     Ok(NewRule {
         event,
@@ -207,8 +235,10 @@ mod tests {
 
     #[test]
     fn the_issues_example_is_a_rule_to_the_customer() {
-        let rule = validate_rule(&json!({"event": "dispatched", "channel": "email", "recipients": ["customer"]}))
-            .expect("valid");
+        let rule = validate_rule(
+            &json!({"event": "dispatched", "channel": "email", "recipients": ["customer"]}),
+        )
+        .expect("valid");
         assert_eq!(rule.event, TriggerEvent::Dispatched);
         assert!(rule.to_customer);
         assert!(rule.addresses.is_empty() && rule.template.is_none());
@@ -216,8 +246,10 @@ mod tests {
 
     #[test]
     fn addresses_are_lowercased_and_deduplicated() {
-        let rule = validate_rule(&json!({"event": "delivered", "addresses": ["Ops@Acme.test", "ops@acme.test"]}))
-            .expect("valid");
+        let rule = validate_rule(
+            &json!({"event": "delivered", "addresses": ["Ops@Acme.test", "ops@acme.test"]}),
+        )
+        .expect("valid");
         assert!(!rule.to_customer);
         assert_eq!(rule.addresses, vec!["ops@acme.test".to_owned()]);
     }
@@ -226,17 +258,61 @@ mod tests {
     fn each_error_names_its_field() {
         let cases = [
             (json!({"recipients": ["customer"]}), 400, "`event`"),
-            (json!({"event": "shipped", "recipients": ["customer"]}), 400, "`event`"),
-            (json!({"event": "late_risk", "recipients": ["customer"]}), 422, "`event`"),
-            (json!({"event": "eta_changed", "recipients": ["customer"], "min_change_min": 15}), 422, "`event`"),
-            (json!({"event": "dispatched", "recipients": ["customer"], "min_change_min": 15}), 422, "`min_change_min`"),
-            (json!({"event": "dispatched", "channel": "sms", "recipients": ["customer"]}), 400, "`channel`"),
-            (json!({"event": "dispatched", "recipients": ["customer", "boss"]}), 400, "`recipients[1]`"),
-            (json!({"event": "dispatched", "addresses": ["ok@a.test", "not-an-address"]}), 400, "`addresses[1]`"),
-            (json!({"event": "dispatched", "recipients": []}), 400, "`recipients`"),
-            (json!({"event": "dispatched", "recipients": ["customer"], "template": {"subject": "Hi"}}), 400, "`template.body`"),
-            (json!({"event": "dispatched", "recipients": ["customer"], "template": {"subject": "{{refrence}}", "body": "x"}}), 400, "`template.subject`"),
-            (json!({"event": "dispatched", "recipients": ["customer"], "colour": "red"}), 400, "`colour`"),
+            (
+                json!({"event": "shipped", "recipients": ["customer"]}),
+                400,
+                "`event`",
+            ),
+            (
+                json!({"event": "late_risk", "recipients": ["customer"]}),
+                422,
+                "`event`",
+            ),
+            (
+                json!({"event": "eta_changed", "recipients": ["customer"], "min_change_min": 15}),
+                422,
+                "`event`",
+            ),
+            (
+                json!({"event": "dispatched", "recipients": ["customer"], "min_change_min": 15}),
+                422,
+                "`min_change_min`",
+            ),
+            (
+                json!({"event": "dispatched", "channel": "sms", "recipients": ["customer"]}),
+                400,
+                "`channel`",
+            ),
+            (
+                json!({"event": "dispatched", "recipients": ["customer", "boss"]}),
+                400,
+                "`recipients[1]`",
+            ),
+            (
+                json!({"event": "dispatched", "addresses": ["ok@a.test", "not-an-address"]}),
+                400,
+                "`addresses[1]`",
+            ),
+            (
+                json!({"event": "dispatched", "recipients": []}),
+                400,
+                "`recipients`",
+            ),
+            (
+                json!({"event": "dispatched", "recipients": ["customer"], "template": {"subject": "Hi"}}),
+                400,
+                "`template.body`",
+            ),
+            (
+                json!({"event": "dispatched", "recipients": ["customer"], "template": {"subject": "{{refrence}}", "body": "x"}}),
+                400,
+                "`template.subject`",
+            ),
+            (
+                json!({"event": "dispatched", "recipients": ["customer"], "colour": "red"}),
+                400,
+                "`colour`",
+            ),
         ];
         for (body, status, field) in cases {
             let err = refused(body.clone());

@@ -12,9 +12,9 @@
 use std::fmt;
 use std::path::Path;
 
+use ::hmac::{Hmac, Mac};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use ::hmac::{Hmac, Mac};
 use rand::TryRngCore;
 use sha2::Sha256;
 
@@ -173,12 +173,19 @@ mod tests {
         let code = new_tracking_code();
         let hash = secret_hash(&code);
         let sealed = key.seal(&code, &hash).expect("seals");
-        assert!(!sealed.contains(&code), "the code is not readable in the seal");
+        assert!(
+            !sealed.contains(&code),
+            "the code is not readable in the seal"
+        );
         assert_eq!(key.open(&sealed, &hash).as_deref(), Some(code.as_str()));
         let other = secret_hash(&new_tracking_code());
         assert_eq!(key.open(&sealed, &other), None, "bound to its code's hash");
         let stranger = NotifyKey::from_bytes(&[8; 32]);
-        assert_eq!(stranger.open(&sealed, &hash), None, "another key opens nothing");
+        assert_eq!(
+            stranger.open(&sealed, &hash),
+            None,
+            "another key opens nothing"
+        );
     }
 
     #[test]

@@ -63,9 +63,11 @@ impl SmtpSettings {
             setting: "smtp",
             reason,
         };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad(format!("`{url}`: expected smtp://HOST:PORT or smtps://HOST:PORT")))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            bad(format!(
+                "`{url}`: expected smtp://HOST:PORT or smtps://HOST:PORT"
+            ))
+        })?;
         let (authority, query) = match rest.split_once('?') {
             Some((a, q)) => (a.trim_end_matches('/'), Some(q)),
             None => (rest.trim_end_matches('/'), None),
@@ -80,13 +82,21 @@ impl SmtpSettings {
         let (mut tls, default_port) = match scheme {
             "smtp" => (SmtpTls::None, 25),
             "smtps" => (SmtpTls::Implicit, 465),
-            other => return Err(bad(format!("unknown scheme `{other}`; expected smtp or smtps"))),
+            other => {
+                return Err(bad(format!(
+                    "unknown scheme `{other}`; expected smtp or smtps"
+                )));
+            }
         };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             match pair {
                 "tls=starttls" if scheme == "smtp" => tls = SmtpTls::StartTls,
                 "tls=none" if scheme == "smtp" => tls = SmtpTls::None,
-                other => return Err(bad(format!("unknown option `{other}`; smtp:// takes tls=starttls"))),
+                other => {
+                    return Err(bad(format!(
+                        "unknown option `{other}`; smtp:// takes tls=starttls"
+                    )));
+                }
             }
         }
         let (host, port) = match authority.rsplit_once(':') {
@@ -183,10 +193,11 @@ impl SmtpChannel {
             SmtpTls::StartTls => Tls::Required(tls_parameters()?),
             SmtpTls::Implicit => Tls::Wrapper(tls_parameters()?),
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-            .port(settings.port)
-            .tls(tls)
-            .timeout(Some(timeout));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+                .port(settings.port)
+                .tls(tls)
+                .timeout(Some(timeout));
         if let Some((user, password)) = &settings.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
@@ -202,7 +213,7 @@ impl SmtpChannel {
     }
 
     /// The sender's address, the default contact in messages.
-    pub(crate) fn from_address(&self) -> String {
+    pub(crate) fn sender_address(&self) -> String {
         self.mail_from.email.to_string()
     }
 
@@ -254,8 +265,16 @@ mod tests {
     #[test]
     fn the_url_says_how_the_connection_is_protected() {
         let plain = parse("smtp://127.0.0.1:2525").expect("plain");
-        assert_eq!((plain.host.as_str(), plain.port, plain.tls), ("127.0.0.1", 2525, SmtpTls::None));
-        assert_eq!(parse("smtp://mx.test:587?tls=starttls").expect("starttls").tls, SmtpTls::StartTls);
+        assert_eq!(
+            (plain.host.as_str(), plain.port, plain.tls),
+            ("127.0.0.1", 2525, SmtpTls::None)
+        );
+        assert_eq!(
+            parse("smtp://mx.test:587?tls=starttls")
+                .expect("starttls")
+                .tls,
+            SmtpTls::StartTls
+        );
         let implicit = parse("smtps://mx.test").expect("smtps");
         assert_eq!((implicit.port, implicit.tls), (465, SmtpTls::Implicit));
     }
@@ -264,7 +283,10 @@ mod tests {
     fn credentials_in_the_url_and_junk_are_refused_by_name() {
         let err = parse("smtp://user:secret@mx.test:25").expect_err("refused");
         let text = err.to_string();
-        assert!(text.contains("TRACKER_SMTP_USER") && !text.contains("secret"), "{text}");
+        assert!(
+            text.contains("TRACKER_SMTP_USER") && !text.contains("secret"),
+            "{text}"
+        );
         assert!(parse("http://mx.test").is_err());
         assert!(parse("smtp://mx.test:notaport").is_err());
         assert!(parse("smtp://mx.test?tls=maybe").is_err());

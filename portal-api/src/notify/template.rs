@@ -80,13 +80,21 @@ impl MessageContext {
                 } else {
                     ""
                 };
-                format!("- {} {}: {}{window}{state}", kind_label(s.kind), s.index + 1, place(s))
+                format!(
+                    "- {} {}: {}{window}{state}",
+                    kind_label(s.kind),
+                    s.index + 1,
+                    place(s)
+                )
             })
             .collect::<Vec<_>>()
             .join("\n");
         let values = vec![
             ("reference", Some(order.reference.clone())),
-            ("status", Some(status_label(order.status.as_str()).to_owned())),
+            (
+                "status",
+                Some(status_label(order.status.as_str()).to_owned()),
+            ),
             ("event", Some(status_label(event.as_str()).to_owned())),
             ("customer_name", Some(order.customer.name.clone())),
             ("tracking_url", tracking_url.clone()),
@@ -116,7 +124,10 @@ impl MessageContext {
             ),
             ("stops", Some(stops).filter(|s| !s.is_empty())),
             ("tenant_name", Some(tenant_name.to_owned())),
-            ("contact", Some(contact.to_owned()).filter(|c| !c.is_empty())),
+            (
+                "contact",
+                Some(contact.to_owned()).filter(|c| !c.is_empty()),
+            ),
         ];
         MessageContext {
             values,
@@ -181,7 +192,11 @@ fn window_text(window: Window, tz: Tz) -> String {
             to.format("%H:%M %Z")
         )
     } else {
-        format!("{} – {}", time_text(window.from, tz), time_text(window.to, tz))
+        format!(
+            "{} – {}",
+            time_text(window.from, tz),
+            time_text(window.to, tz)
+        )
     }
 }
 
@@ -351,7 +366,10 @@ pub(crate) fn render_message(
     let mut html_body = String::new();
     for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
         let mut escaped = escape_html(paragraph.trim_matches('\n')).replace('\n', "<br>\n");
-        for url in [&ctx.tracking_url, &ctx.unsubscribe_url].into_iter().flatten() {
+        for url in [&ctx.tracking_url, &ctx.unsubscribe_url]
+            .into_iter()
+            .flatten()
+        {
             let url = escape_html(url);
             escaped = escaped.replace(&url, &format!("<a href=\"{url}\">{url}</a>"));
         }
@@ -457,31 +475,70 @@ mod tests {
 
     #[test]
     fn values_are_escaped_in_html_and_plain_in_text() {
-        let message = render_message(None, TriggerEvent::Dispatched, &context(Some("https://t.test/t/abc")));
-        assert!(message.subject.contains("LOAD-<b>1</b>"), "the subject is text");
+        let message = render_message(
+            None,
+            TriggerEvent::Dispatched,
+            &context(Some("https://t.test/t/abc")),
+        );
+        assert!(
+            message.subject.contains("LOAD-<b>1</b>"),
+            "the subject is text"
+        );
         assert!(message.text.contains("Hello Ann & Co,"), "{}", message.text);
-        assert!(message.html.contains("LOAD-&lt;b&gt;1&lt;/b&gt;"), "{}", message.html);
+        assert!(
+            message.html.contains("LOAD-&lt;b&gt;1&lt;/b&gt;"),
+            "{}",
+            message.html
+        );
         assert!(message.html.contains("Ann &amp; Co"));
         assert!(message.html.contains("Key Highway &lt;Dock 4&gt;"));
         assert!(!message.html.contains("<b>"), "no markup from order data");
         assert!(message.html.contains("<a href=\"https://t.test/t/abc\">"));
-        assert!(message.html.contains("<a href=\"https://t.test/unsubscribe/abc\">"));
-        assert!(message.text.contains("unsubscribe: https://t.test/unsubscribe/abc"));
+        assert!(
+            message
+                .html
+                .contains("<a href=\"https://t.test/unsubscribe/abc\">")
+        );
+        assert!(
+            message
+                .text
+                .contains("unsubscribe: https://t.test/unsubscribe/abc")
+        );
     }
 
     #[test]
     fn times_are_shown_in_the_stops_time_zone() {
         let message = render_message(None, TriggerEvent::Dispatched, &context(None));
         // 14:05 UTC is 09:05 in Baltimore in November.
-        assert!(message.text.contains("Estimated arrival: Tue 25 Nov 2025, 09:05 EST"), "{}", message.text);
-        assert!(message.text.contains("window Tue 25 Nov 2025, 08:55–09:25 EST"), "{}", message.text);
-        assert!(message.text.contains("Tue 25 Nov 2025, 13:00–15:00 EST"), "{}", message.text);
+        assert!(
+            message
+                .text
+                .contains("Estimated arrival: Tue 25 Nov 2025, 09:05 EST"),
+            "{}",
+            message.text
+        );
+        assert!(
+            message
+                .text
+                .contains("window Tue 25 Nov 2025, 08:55–09:25 EST"),
+            "{}",
+            message.text
+        );
+        assert!(
+            message.text.contains("Tue 25 Nov 2025, 13:00–15:00 EST"),
+            "{}",
+            message.text
+        );
     }
 
     #[test]
     fn a_value_the_order_lacks_says_so() {
         let message = render_message(None, TriggerEvent::Dispatched, &context(None));
-        assert!(message.text.contains("Track it live: not available"), "{}", message.text);
+        assert!(
+            message.text.contains("Track it live: not available"),
+            "{}",
+            message.text
+        );
     }
 
     #[test]
@@ -490,9 +547,17 @@ mod tests {
             subject: "{{ reference }} moves\nnow".into(),
             body: "Track {{tracking_url}} {{ not a name }} {{unclosed".into(),
         };
-        let message = render_message(Some(&template), TriggerEvent::Dispatched, &context(Some("https://t.test/t/abc")));
+        let message = render_message(
+            Some(&template),
+            TriggerEvent::Dispatched,
+            &context(Some("https://t.test/t/abc")),
+        );
         assert_eq!(message.subject, "LOAD-<b>1</b> moves now");
-        assert!(message.text.starts_with("Track https://t.test/t/abc {{ not a name }} {{unclosed"));
+        assert!(
+            message
+                .text
+                .starts_with("Track https://t.test/t/abc {{ not a name }} {{unclosed")
+        );
     }
 
     #[test]

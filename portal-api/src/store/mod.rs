@@ -31,8 +31,8 @@ use crate::model::{
     TrackView, VehicleFix,
 };
 
-pub(crate) use rows::UNKNOWN_CURSOR;
 pub use notifications::NotificationStore;
+pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;
 
 /// A boxed, sendable future: what every [`Store`] method returns.

@@ -107,8 +107,7 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
         tenant: TenantId,
         address: String,
     ) -> StoreFuture<'_, ()>;
-    fn unsubscribe_target(&self, token_hash: String)
-    -> StoreFuture<'_, Option<UnsubscribeTarget>>;
+    fn unsubscribe_target(&self, token_hash: String) -> StoreFuture<'_, Option<UnsubscribeTarget>>;
     /// Records the unsubscribe of the token's (tenant, address); false for an
     /// unknown token.
     fn unsubscribe(&self, token_hash: String, now: DateTime<Utc>) -> StoreFuture<'_, bool>;
@@ -131,7 +130,16 @@ fn rule_row(r: &Row<'_>) -> rusqlite::Result<RuleRow> {
 const RULE_COLUMNS: &str =
     "id, tenant_id, event, to_customer, addresses, subject, body, created_at";
 
-type RuleRow = (String, String, String, bool, String, Option<String>, Option<String>, String);
+type RuleRow = (
+    String,
+    String,
+    String,
+    bool,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 fn finish_rule(row: RuleRow) -> Result<Rule> {
     let (id, tenant, event, to_customer, addresses, subject, body, created_at) = row;
@@ -301,17 +309,19 @@ fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
-        .map(|(attempt, channel, node, started, finished, outcome, detail)| {
-            Ok(Attempt {
-                attempt,
-                channel,
-                node,
-                started_at: parse_ts(&started)?,
-                finished_at: finished.as_deref().map(parse_ts).transpose()?,
-                outcome,
-                detail,
-            })
-        })
+        .map(
+            |(attempt, channel, node, started, finished, outcome, detail)| {
+                Ok(Attempt {
+                    attempt,
+                    channel,
+                    node,
+                    started_at: parse_ts(&started)?,
+                    finished_at: finished.as_deref().map(parse_ts).transpose()?,
+                    outcome,
+                    detail,
+                })
+            },
+        )
         .collect()
 }
 
@@ -477,7 +487,9 @@ fn claim_due(
              claimed_until = NULL WHERE state = 'sending' AND claimed_until < ?1 \
              RETURNING id, attempts",
         )?
-        .query_map(params![now_text, INTERRUPTED], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![now_text, INTERRUPTED], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     for (id, attempt) in &interrupted {
         c.prepare_cached(
@@ -524,9 +536,21 @@ fn finish(
 ) -> Result<bool> {
     let (state, next_at, error, sent_at, attempt_outcome) = match outcome {
         Outcome::Sent => ("sent", None, None, Some(ts(now)), "sent"),
-        Outcome::Retry { at, error } => ("pending", Some(ts(*at)), Some(error.as_str()), None, "retry"),
+        Outcome::Retry { at, error } => (
+            "pending",
+            Some(ts(*at)),
+            Some(error.as_str()),
+            None,
+            "retry",
+        ),
         Outcome::Failed { error } => ("failed", None, Some(error.as_str()), None, "failed"),
-        Outcome::Suppressed { reason } => ("suppressed", None, Some(reason.as_str()), None, "suppressed"),
+        Outcome::Suppressed { reason } => (
+            "suppressed",
+            None,
+            Some(reason.as_str()),
+            None,
+            "suppressed",
+        ),
     };
     let changed = c
         .prepare_cached(
@@ -539,7 +563,14 @@ fn finish(
         "UPDATE notification_attempts SET finished_at = ?1, outcome = ?2, detail = ?3 \
          WHERE notification_id = ?4 AND attempt = ?5 AND node = ?6",
     )?
-    .execute(params![ts(now), attempt_outcome, error, n.id, n.attempts, node])?;
+    .execute(params![
+        ts(now),
+        attempt_outcome,
+        error,
+        n.id,
+        n.attempts,
+        node
+    ])?;
     Ok(changed > 0)
 }
 
@@ -600,7 +631,13 @@ impl NotificationStore for SqliteStore {
             c.query_row(
                 "SELECT id, name, created_at FROM tenants WHERE id = ?1",
                 [tenant.as_str()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
             )
             .optional()?
             .map(|(id, name, created_at)| {
@@ -679,15 +716,16 @@ impl NotificationStore for SqliteStore {
                 "INSERT OR IGNORE INTO unsubscribe_tokens (token_hash, tenant_id, address) \
                  VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![token_hash, tenant.as_str(), address.to_ascii_lowercase()])?;
+            .execute(params![
+                token_hash,
+                tenant.as_str(),
+                address.to_ascii_lowercase()
+            ])?;
             Ok(())
         }))
     }
 
-    fn unsubscribe_target(
-        &self,
-        token_hash: String,
-    ) -> StoreFuture<'_, Option<UnsubscribeTarget>> {
+    fn unsubscribe_target(&self, token_hash: String) -> StoreFuture<'_, Option<UnsubscribeTarget>> {
         Box::pin(self.read(move |c| unsubscribe_target(c, &token_hash)))
     }
 
@@ -732,7 +770,8 @@ mod tests {
             trigger_of("order.event", &status),
             Some((TriggerEvent::Dispatched, "evt_1".into()))
         );
-        let exception = serde_json::json!({"order_id": "ord_1", "event_id": "evt_2", "kind": "exception"});
+        let exception =
+            serde_json::json!({"order_id": "ord_1", "event_id": "evt_2", "kind": "exception"});
         assert_eq!(
             trigger_of("order.event", &exception).map(|t| t.0),
             Some(TriggerEvent::Exception)
