@@ -449,3 +449,51 @@ async fn a_kill_inside_the_send_is_never_followed_by_a_second_send() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(sink.messages().len(), 1, "never sent a second time");
 }
+
+#[test]
+fn smtp_flags_are_checked_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "flags.db");
+    for (args, says) in [
+        (vec!["--smtp", "smtp://127.0.0.1:2525"], "--mail-from"),
+        (
+            vec![
+                "--smtp",
+                "smtp://user:hunter2@127.0.0.1:2525",
+                "--mail-from",
+                MAIL_FROM,
+            ],
+            "TRACKER_SMTP_USER",
+        ),
+        (
+            vec!["--smtp", "ftp://127.0.0.1", "--mail-from", MAIL_FROM],
+            "smtp",
+        ),
+        (
+            vec!["--smtp", "smtp://127.0.0.1:2525", "--mail-from", "nobody"],
+            "mail_from",
+        ),
+    ] {
+        let out = Command::new(TRACKER)
+            .current_dir(dir.path())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--demo",
+                "0",
+                "--store",
+                &store,
+            ])
+            .args(&args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password is never echoed: {stderr}"
+        );
+    }
+}

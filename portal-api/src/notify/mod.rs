@@ -235,7 +235,7 @@ impl Notification {
             "created_at": rfc3339(self.created_at),
             "next_attempt_at": (self.state == DeliveryState::Pending).then(|| rfc3339(self.next_attempt_at)),
             "sent_at": self.sent_at.map(rfc3339),
-            "message_id": message_id(&self.idempotency_key, "tracker.invalid"),
+            "idempotency_key": self.idempotency_key,
             "attempt_log": attempts.iter().map(|a| json!({
                 "attempt": a.attempt,
                 "channel": a.channel,
