@@ -35,7 +35,7 @@ enum Command {
     /// free-flow baseline, by horizon.
     EtaEval(cmd::eta_eval::EtaEvalArgs),
     /// Run the portal: orders API, tracking pages and live updates.
-    Serve(cmd::serve::ServeArgs),
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(cmd::tenant::TenantCommand),
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         Command::Match(args) => cmd::matching::run_match(args),
         Command::MatchEval(args) => cmd::matching::run_eval(args),
         Command::EtaEval(args) => cmd::eta_eval::run(args),
-        Command::Serve(args) => cmd::serve::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
         Command::Tenant(command) => cmd::tenant::run(command),
         Command::Simulate(args) => cmd::simulate::run(args),
     };

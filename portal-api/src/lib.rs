@@ -19,6 +19,7 @@ mod fanout;
 mod keys;
 mod live;
 mod model;
+mod notify;
 mod ops;
 mod page;
 mod ratelimit;
@@ -44,6 +45,9 @@ pub use model::{
     PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView,
     VehicleFix, Visibility, Window,
 };
+pub use notify::{
+    DelivererConfig, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls, TriggerEvent, run_deliverer,
+};
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
@@ -51,7 +55,7 @@ pub use secrets::{
 };
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
-pub use store::{SqliteStore, Store, StoreFuture, open_store};
+pub use store::{NotificationStore, SqliteStore, Store, StoreFuture, open_store};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 pub use zones::warm_up_time_zones;
 

@@ -59,6 +59,13 @@ pub struct PortalConfig {
     /// The bearer token `/metrics` asks for; `None` leaves it open (for a
     /// scraper on a private network).
     pub metrics_token: Option<MetricsToken>,
+    /// The key that seals tracking codes for milestone e-mails and makes
+    /// unsubscribe tokens (`None`: e-mails are off; codes are not sealed and
+    /// previews show no links).
+    pub notify_key: Option<crate::notify::NotifyKey>,
+    /// Who customers may write to, named in e-mails (`{{contact}}`): the
+    /// sender address by default.
+    pub mail_contact: Option<String>,
 }
 
 /// The default of [`PortalConfig::stale_after_s`]: 15 minutes, longer than
@@ -87,6 +94,8 @@ impl PortalConfig {
             max_stop_road_distance_m: DEFAULT_MAX_STOP_ROAD_DISTANCE_M,
             unique_order_references: false,
             metrics_token: None,
+            notify_key: None,
+            mail_contact: None,
         }
     }
 

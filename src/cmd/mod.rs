@@ -8,6 +8,7 @@ pub(crate) mod matching;
 pub(crate) mod output;
 pub(crate) mod route;
 pub(crate) mod serve;
+pub(crate) mod serve_notify;
 pub(crate) mod simulate;
 pub(crate) mod tenant;
 

@@ -173,6 +173,9 @@ pub(crate) struct ServeArgs {
     /// line, where `ps` would show it); `/metrics` is open without it.
     #[arg(long, value_name = "NAME")]
     metrics_token_env: Option<String>,
+    /// Milestone e-mails (`--smtp`, `--mail-from`, …).
+    #[command(flatten)]
+    notify: super::serve_notify::NotifyArgs,
 }
 
 impl ServeArgs {
@@ -364,6 +367,12 @@ async fn serve(
     config.max_stop_road_distance_m = args.max_stop_road_distance_m;
     config.unique_order_references = args.unique_order_references;
     config.metrics_token = server.metrics_token;
+    let notify = args.notify.prepare(&args.store, &public_url)?;
+    if let Some(notify) = &notify {
+        config.notify_key = Some(notify.key.clone());
+        config.mail_contact = Some(notify.contact.clone());
+    }
+
 
     // The bus: its publishing side for HTTP positions and the demo fleet.
     let (trigger, shutdown) = ingest::shutdown_channel();
@@ -529,6 +538,17 @@ async fn serve(
         Duration::from_secs_f64(args.save_learned_every_s),
         shutdown.clone(),
     ));
+    // Milestone e-mails: one deliverer per node (claims are safe to share).
+    let deliverer = notify.map(|notify| {
+        let mut stop = shutdown.clone();
+        tokio::spawn(portal_api::run_deliverer(
+            store.clone(),
+            notify.key,
+            notify.channel,
+            notify.config,
+            async move { stop.wait().await },
+        ))
+    });
     let stop_metric = Arc::new(AtomicBool::new(false));
     let metric_thread = {
         let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop_metric));
@@ -600,6 +620,13 @@ async fn serve(
         .is_err()
     {
         tracing::warn!("the position source did not stop within 10 s");
+    }
+    if let Some(deliverer) = deliverer {
+        match tokio::time::timeout(Duration::from_secs(35), deliverer).await {
+            Ok(Ok(Err(err))) => tracing::error!(error = %err, "the e-mail deliverer stopped"),
+            Err(_) => tracing::warn!("the e-mail deliverer did not stop within 35 s"),
+            _ => {}
+        }
     }
     stop_metric.store(true, Ordering::Relaxed);
     let _ = metric_thread.join();

@@ -9,6 +9,7 @@ mod basemap;
 mod client_ip;
 mod idempotency;
 mod keys;
+pub(crate) mod notifications;
 mod openapi;
 mod orders;
 mod positions;
@@ -48,6 +49,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/orders/{id}/tracking-link/rotate"),
     ("DELETE", "/api/v1/orders/{id}/tracking-link"),
     ("POST", "/api/v1/positions"),
+    ("POST", "/api/v1/notification-rules"),
+    ("GET", "/api/v1/notification-rules"),
+    ("DELETE", "/api/v1/notification-rules/{id}"),
+    ("GET", "/api/v1/notification-rules/{id}/preview"),
+    ("GET", "/api/v1/orders/{id}/notifications"),
+    ("GET", "/unsubscribe/{token}"),
+    ("POST", "/unsubscribe/{token}"),
     ("POST", "/api/v1/api-keys"),
     ("GET", "/api/v1/api-keys"),
     ("DELETE", "/api/v1/api-keys/{id}"),
@@ -117,6 +125,26 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/positions",
             limited(post(positions::post_batch), positions_limit),
+        )
+        .route(
+            "/api/v1/notification-rules",
+            post(notifications::create_rule).get(notifications::list_rules),
+        )
+        .route(
+            "/api/v1/notification-rules/{id}",
+            delete(notifications::delete_rule),
+        )
+        .route(
+            "/api/v1/notification-rules/{id}/preview",
+            get(notifications::preview),
+        )
+        .route(
+            "/api/v1/orders/{id}/notifications",
+            get(notifications::order_notifications),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(notifications::unsubscribe_page).post(notifications::unsubscribe),
         )
         .route("/api/v1/api-keys", post(keys::create).get(keys::list))
         .route("/api/v1/api-keys/{id}", delete(keys::revoke))

@@ -138,6 +138,7 @@ pub(crate) async fn create(
     let new = validate::new_order(&body)?;
     stops_on_the_map(&state, &new.stops)?;
     let code = new_tracking_code();
+    super::notifications::remember_code(&state, &code).await?;
     let claim = key.as_ref().map(|k| k.claim(&body, &code, Utc::now()));
     let created = state
         .store()
@@ -547,6 +548,7 @@ pub(crate) async fn rotate_link(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, AppError> {
     let code = new_tracking_code();
+    super::notifications::remember_code(&state, &code).await?;
     let order = state
         .store()
         .rotate_tracking_code(tenant.id, order_id(id)?, code.clone())

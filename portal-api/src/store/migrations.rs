@@ -263,6 +263,87 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE stops ADD COLUMN geofence_json TEXT;
     ALTER TABLE stops ADD COLUMN skipped_at TEXT;
     "#,
+    // 9 (issue 19, milestone e-mails): the tenant's notification rules; one
+    // row per message to send, unique by its idempotency key (order, rule,
+    // event, recipient) and written before anything is sent; every attempt;
+    // the one-click unsubscribes; the tracking codes sealed with the server's
+    // key (the e-mail needs the link, the store keeps no code in the clear);
+    // and how far each outbox reader has read. The e-mail reader starts at the
+    // end of the outbox, so turning e-mails on never mails the past.
+    r#"
+    CREATE TABLE notification_rules (
+        id              TEXT PRIMARY KEY,
+        tenant_id       TEXT NOT NULL REFERENCES tenants(id),
+        event           TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        to_customer     INTEGER NOT NULL,
+        addresses       TEXT NOT NULL,
+        subject         TEXT,
+        body            TEXT,
+        created_at      TEXT NOT NULL,
+        deleted_at      TEXT
+    );
+    CREATE INDEX notification_rules_tenant ON notification_rules(tenant_id, event);
+
+    CREATE TABLE notifications (
+        id               TEXT PRIMARY KEY,
+        idempotency_key  TEXT NOT NULL UNIQUE,
+        tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+        order_id         TEXT NOT NULL REFERENCES orders(id),
+        rule_id          TEXT NOT NULL REFERENCES notification_rules(id),
+        event            TEXT NOT NULL,
+        event_id         TEXT NOT NULL,
+        channel          TEXT NOT NULL,
+        recipient        TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  TEXT NOT NULL,
+        give_up_at       TEXT NOT NULL,
+        claimed_by       TEXT,
+        claimed_until    TEXT,
+        last_error       TEXT,
+        created_at       TEXT NOT NULL,
+        sent_at          TEXT
+    );
+    CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
+    CREATE INDEX notifications_order ON notifications(order_id, created_at);
+
+    CREATE TABLE notification_attempts (
+        notification_id  TEXT NOT NULL REFERENCES notifications(id),
+        attempt          INTEGER NOT NULL,
+        channel          TEXT NOT NULL,
+        node             TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT,
+        outcome          TEXT,
+        detail           TEXT,
+        PRIMARY KEY (notification_id, attempt)
+    );
+
+    CREATE TABLE unsubscribe_tokens (
+        token_hash  TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        address     TEXT NOT NULL
+    );
+    CREATE TABLE unsubscribes (
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+        address     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, address)
+    );
+
+    CREATE TABLE tracking_code_seals (
+        code_hash   TEXT PRIMARY KEY,
+        sealed      TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE outbox_cursors (
+        reader   TEXT PRIMARY KEY,
+        last_id  INTEGER NOT NULL
+    );
+    INSERT INTO outbox_cursors (reader, last_id) SELECT 'email', COALESCE(MAX(id), 0) FROM outbox;
+    "#,
 ];
 
 /// Brings the database to the latest schema.

@@ -12,6 +12,7 @@
 
 mod dead_letters;
 mod migrations;
+mod notifications;
 mod rows;
 mod sqlite;
 mod writes;
@@ -30,6 +31,7 @@ use crate::model::{
     Tenant, TenantId, TrackView, VehicleFix,
 };
 
+pub use notifications::NotificationStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;
 
@@ -154,6 +156,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn outbox_pending(&self) -> StoreFuture<'_, u64>;
     /// The `limit` most recent dead letters, newest first.
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>>;
+
+    /// The notification rules and messages (milestone e-mails), when the
+    /// backend keeps them; `None` turns the notification routes into 501s.
+    fn notifications(&self) -> Option<&dyn NotificationStore> {
+        None
+    }
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).

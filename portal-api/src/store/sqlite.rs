@@ -135,7 +135,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer thread inside a transaction; resolves after commit.
-    async fn write<T: Send + 'static>(
+    pub(super) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -176,7 +176,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a read connection on the blocking pool.
-    async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -406,5 +406,9 @@ impl Store for SqliteStore {
 
     fn recent_dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<StoredDeadLetter>> {
         Box::pin(self.read(move |c| dead_letters::recent_dead_letters(c, limit)))
+    }
+
+    fn notifications(&self) -> Option<&dyn super::NotificationStore> {
+        Some(self)
     }
 }

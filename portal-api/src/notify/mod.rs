@@ -1,0 +1,301 @@
+//! Milestone e-mails: the tenant's notification rules, the messages they make
+//! from the store's outbox, and the deliverer that sends them exactly once per
+//! (order, rule, event, recipient).
+//!
+//! The path of one milestone: a status change writes an `order.event` row to
+//! the outbox in the same transaction (`store/writes.rs`). The deliverer
+//! (`deliverer.rs`, one task per `tracker serve --smtp`) reads the outbox past
+//! its cursor and, in one store transaction, turns each entry into one
+//! `notifications` row per matching rule and recipient, keyed by a hash of the
+//! four (a unique column, so a second node or a replay inserts nothing) and
+//! moves the cursor. It then claims due rows (`pending` → `sending`, with a
+//! lease), renders each (`template.rs`) and hands it to its channel (`smtp.rs`),
+//! then marks it `sent`, retries it later with backoff, or marks it `failed`.
+//!
+//! **The one window SMTP cannot close**: between the server's `250` and our
+//! mark. A row found in `sending` after its lease ran out (the node died
+//! mid-send) is marked `failed` ("interrupted"), never sent again: at most once
+//! for that window, exactly once otherwise. Its `Message-ID` is derived from
+//! the idempotency key, so even a resend by hand dedupes at receivers that
+//! honour it. The same window seen from a live node is a timeout waiting for
+//! the server's answer to the message: lettre does not say which command
+//! timed out, so that one is retried, with the same `Message-ID` (the only
+//! way a recipient can get a milestone twice, and then as one message id).
+//!
+//! **The tracking link**: the store keeps tracking codes as SHA-256 hashes
+//! only, and an e-mail needs the code. When e-mails are on, the code issued by
+//! order creation or a link rotation is also stored sealed (XChaCha20-Poly1305
+//! under the server's key, `seal.rs`, bound to the code's hash) in
+//! `tracking_code_seals`; the deliverer opens the seal of the order's active
+//! code. A database dump without the key file reveals no code; a revoked code
+//! is never mailed (its hash is no longer the active one).
+
+mod deliverer;
+mod rules;
+mod seal;
+mod smtp;
+mod template;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use engine::OrderId;
+use serde_json::{Value, json};
+
+use crate::model::TenantId;
+use crate::view::rfc3339;
+
+pub(crate) use deliverer::Composer;
+pub use deliverer::{DelivererConfig, run_deliverer};
+pub use seal::NotifyKey;
+pub(crate) use seal::looks_like_unsubscribe_token;
+pub use smtp::{SmtpChannel, SmtpSettings, SmtpTls};
+
+pub(crate) use rules::validate_rule;
+pub(crate) use template::{MessageContext, RenderedMessage, render_message};
+
+/// What a rule fires on: the order's milestones and exceptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TriggerEvent {
+    Created,
+    Dispatched,
+    AtPickup,
+    PickedUp,
+    OutForDelivery,
+    AtDelivery,
+    Delivered,
+    Exception,
+}
+
+impl TriggerEvent {
+    pub const ALL: [TriggerEvent; 8] = [
+        TriggerEvent::Created,
+        TriggerEvent::Dispatched,
+        TriggerEvent::AtPickup,
+        TriggerEvent::PickedUp,
+        TriggerEvent::OutForDelivery,
+        TriggerEvent::AtDelivery,
+        TriggerEvent::Delivered,
+        TriggerEvent::Exception,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerEvent::Created => "created",
+            TriggerEvent::Dispatched => "dispatched",
+            TriggerEvent::AtPickup => "at_pickup",
+            TriggerEvent::PickedUp => "picked_up",
+            TriggerEvent::OutForDelivery => "out_for_delivery",
+            TriggerEvent::AtDelivery => "at_delivery",
+            TriggerEvent::Delivered => "delivered",
+            TriggerEvent::Exception => "exception",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TriggerEvent> {
+        TriggerEvent::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+}
+
+impl fmt::Display for TriggerEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule's own wording; `None` on a rule means the event's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub subject: String,
+    pub body: String,
+}
+
+/// A rule as a tenant creates it (validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRule {
+    pub event: TriggerEvent,
+    /// Whether the order's customer e-mail receives it.
+    pub to_customer: bool,
+    /// Further addresses, lowercased, without repeats.
+    pub addresses: Vec<String>,
+    pub template: Option<Template>,
+}
+
+/// A rule as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub rule: NewRule,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Rule {
+    pub(crate) fn json(&self) -> Value {
+        let mut recipients = Vec::new();
+        if self.rule.to_customer {
+            recipients.push("customer");
+        }
+        json!({
+            "id": self.id,
+            "event": self.rule.event.as_str(),
+            "channel": "email",
+            "recipients": recipients,
+            "addresses": self.rule.addresses,
+            "template": self.rule.template.as_ref().map(|t| json!({"subject": t.subject, "body": t.body})),
+            "created_at": rfc3339(self.created_at),
+        })
+    }
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// Claimed by a node that is handing it to the channel.
+    Sending,
+    /// The channel accepted it.
+    Sent,
+    /// Given up: refused for good, out of retry time, or interrupted mid-send.
+    Failed,
+    /// Not sent on purpose: the recipient unsubscribed.
+    Suppressed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryState> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Sending,
+            DeliveryState::Sent,
+            DeliveryState::Failed,
+            DeliveryState::Suppressed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// One message to one recipient, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: String,
+    pub idempotency_key: String,
+    pub tenant_id: TenantId,
+    pub order_id: OrderId,
+    pub rule_id: String,
+    pub event: TriggerEvent,
+    pub event_id: String,
+    pub recipient: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub give_up_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One hand-over of a message to its channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub channel: String,
+    pub node: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `sent`, `retry`, `failed`, `suppressed`, `interrupted`; `None` while running.
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Notification {
+    pub(crate) fn json(&self, attempts: &[Attempt]) -> Value {
+        json!({
+            "id": self.id,
+            "rule_id": self.rule_id,
+            "event": self.event.as_str(),
+            "event_id": self.event_id,
+            "channel": "email",
+            "recipient": self.recipient,
+            "state": self.state.as_str(),
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "created_at": rfc3339(self.created_at),
+            "next_attempt_at": (self.state == DeliveryState::Pending).then(|| rfc3339(self.next_attempt_at)),
+            "sent_at": self.sent_at.map(rfc3339),
+            "idempotency_key": self.idempotency_key,
+            "attempt_log": attempts.iter().map(|a| json!({
+                "attempt": a.attempt,
+                "channel": a.channel,
+                "node": a.node,
+                "started_at": rfc3339(a.started_at),
+                "finished_at": a.finished_at.map(rfc3339),
+                "outcome": a.outcome,
+                "detail": a.detail,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// How a claimed message ended, as the deliverer records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// A failure worth retrying, at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Refused for good, or out of retry time.
+    Failed {
+        error: String,
+    },
+    /// The recipient unsubscribed.
+    Suppressed {
+        reason: String,
+    },
+}
+
+/// The idempotency key of one message: SHA-256 (hex) of its order, rule,
+/// event and recipient. Unique in the store, so a message is made once.
+pub(crate) fn idempotency_key(order: &str, rule: &str, event_id: &str, recipient: &str) -> String {
+    crate::secrets::secret_hash(&format!(
+        "{order}\u{1f}{rule}\u{1f}{event_id}\u{1f}{}",
+        recipient.to_ascii_lowercase()
+    ))
+}
+
+/// The `Message-ID` of a message: the same for every attempt, derived from its
+/// idempotency key, so receivers that dedupe on it never show a resend twice.
+pub(crate) fn message_id(key: &str, domain: &str) -> String {
+    format!("<{}@{domain}>", &key[..key.len().min(40)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_stable_and_ignores_the_recipients_case() {
+        let a = idempotency_key("ord_1", "nr_1", "evt_1", "Ann@Example.com");
+        let b = idempotency_key("ord_1", "nr_1", "evt_1", "ann@example.com");
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            idempotency_key("ord_1", "nr_1", "evt_2", "ann@example.com")
+        );
+        assert_eq!(message_id(&a, "x.test"), message_id(&b, "x.test"));
+    }
+}

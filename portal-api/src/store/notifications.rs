@@ -1,0 +1,785 @@
+//! The store side of milestone e-mails: rules, the outbox reader's cursor,
+//! messages with their unique idempotency keys, attempts, unsubscribes and
+//! sealed tracking codes ([`NotificationStore`], implemented for SQLite).
+//!
+//! **Claiming with several nodes.** Every step that decides who sends what is
+//! one write transaction: expanding the outbox (read past the cursor, insert
+//! messages with `INSERT OR IGNORE` on the idempotency key, move the cursor)
+//! and claiming (`UPDATE … SET state = 'sending' … WHERE id IN (SELECT … due)
+//! RETURNING`). SQLite has one writer at a time across every process sharing
+//! the file, so two nodes never claim the same row. A PostgreSQL backend would
+//! claim with `SELECT … FROM notifications WHERE state = 'pending' AND
+//! next_attempt_at <= now() ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP
+//! LOCKED` inside the updating transaction, and read the outbox under a `FOR
+//! UPDATE` lock on the cursor row (outbox ids there are not commit-ordered, so
+//! it would also re-read a short window behind the cursor; the unique key makes
+//! that harmless).
+
+use chrono::{DateTime, Duration, Utc};
+use engine::OrderId;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::rows::{parse_ts, ts};
+use super::{SqliteStore, StoreFuture};
+use crate::error::{Error, Result};
+use crate::model::{Tenant, TenantId};
+use crate::notify::{
+    Attempt, DeliveryState, NewRule, Notification, Outcome, Rule, Template, TriggerEvent,
+    idempotency_key,
+};
+use crate::secrets::new_id;
+
+/// The outbox reader of the e-mail deliverer.
+const EMAIL_READER: &str = "email";
+
+/// Who an unsubscribe token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsubscribeTarget {
+    pub tenant_name: String,
+    pub address: String,
+    pub unsubscribed: bool,
+}
+
+/// What one claim round found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// Messages now `sending`, owned by the claiming node until their lease ends.
+    pub claimed: Vec<Notification>,
+    /// Messages found `sending` past their lease (a node died mid-send),
+    /// marked `failed` without a resend.
+    pub interrupted: usize,
+}
+
+/// Persistence of rules and messages.
+pub trait NotificationStore: Send + Sync + std::fmt::Debug {
+    fn create_rule(&self, tenant: TenantId, rule: NewRule) -> StoreFuture<'_, Rule>;
+    fn rules(&self, tenant: TenantId) -> StoreFuture<'_, Vec<Rule>>;
+    fn rule(&self, tenant: TenantId, id: String) -> StoreFuture<'_, Option<Rule>>;
+    /// Removes a rule ([`Error::NotFound`] if it is not the tenant's); messages
+    /// it already made stay listed and are still delivered.
+    fn delete_rule(&self, tenant: TenantId, id: String) -> StoreFuture<'_, ()>;
+    /// The order's messages with their attempts, oldest first.
+    fn order_notifications(
+        &self,
+        tenant: TenantId,
+        order: OrderId,
+    ) -> StoreFuture<'_, Vec<(Notification, Vec<Attempt>)>>;
+    fn tenant(&self, tenant: TenantId) -> StoreFuture<'_, Option<Tenant>>;
+
+    /// Keeps a tracking code sealed under the server's key, by its hash.
+    fn save_code_seal(&self, code_hash: String, sealed: String) -> StoreFuture<'_, ()>;
+    /// The order's active code hash and its seal, if it has both.
+    fn active_code_seal(&self, order: OrderId) -> StoreFuture<'_, Option<(String, String)>>;
+
+    /// Turns outbox entries past the e-mail cursor into messages (one per
+    /// matching rule and recipient, each due at once and given up at
+    /// `now + retry_for`); returns how many entries were read.
+    fn expand_outbox(
+        &self,
+        now: DateTime<Utc>,
+        retry_for: Duration,
+        limit: usize,
+    ) -> StoreFuture<'_, usize>;
+    /// Claims up to `limit` due messages for `node` until `now + lease`, after
+    /// failing those whose lease ran out mid-send.
+    fn claim_due(
+        &self,
+        node: String,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreFuture<'_, Claims>;
+    /// Records how a claimed message's attempt ended; false when the claim
+    /// was lost (the lease ran out and another round failed it).
+    fn finish(
+        &self,
+        notification: Notification,
+        node: String,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'_, bool>;
+
+    /// Remembers which (tenant, address) an unsubscribe token stands for.
+    fn register_unsubscribe_token(
+        &self,
+        token_hash: String,
+        tenant: TenantId,
+        address: String,
+    ) -> StoreFuture<'_, ()>;
+    fn unsubscribe_target(&self, token_hash: String) -> StoreFuture<'_, Option<UnsubscribeTarget>>;
+    /// Records the unsubscribe of the token's (tenant, address); false for an
+    /// unknown token.
+    fn unsubscribe(&self, token_hash: String, now: DateTime<Utc>) -> StoreFuture<'_, bool>;
+    fn is_unsubscribed(&self, tenant: TenantId, address: String) -> StoreFuture<'_, bool>;
+}
+
+fn rule_row(r: &Row<'_>) -> rusqlite::Result<RuleRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+const RULE_COLUMNS: &str =
+    "id, tenant_id, event, to_customer, addresses, subject, body, created_at";
+
+type RuleRow = (
+    String,
+    String,
+    String,
+    bool,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+fn finish_rule(row: RuleRow) -> Result<Rule> {
+    let (id, tenant, event, to_customer, addresses, subject, body, created_at) = row;
+    let event = TriggerEvent::parse(&event)
+        .ok_or_else(|| Error::store_permanent(format!("unknown event `{event}` in a rule")))?;
+    let addresses: Vec<String> = serde_json::from_str(&addresses)
+        .map_err(|e| Error::store_permanent(format!("a rule's addresses: {e}")))?;
+    let template = match (subject, body) {
+        (Some(subject), Some(body)) => Some(Template { subject, body }),
+        _ => None,
+    };
+    Ok(Rule {
+        id,
+        tenant_id: TenantId(tenant),
+        rule: NewRule {
+            event,
+            to_customer,
+            addresses,
+            template,
+        },
+        created_at: parse_ts(&created_at)?,
+    })
+}
+
+fn insert_rule(c: &Connection, tenant: &TenantId, rule: &NewRule) -> Result<Rule> {
+    let id = new_id("nr_");
+    let addresses = serde_json::to_string(&rule.addresses)
+        .map_err(|e| Error::store_permanent(format!("serializing addresses: {e}")))?;
+    c.execute(
+        "INSERT INTO notification_rules (id, tenant_id, event, channel, to_customer, addresses, \
+         subject, body, created_at) VALUES (?1, ?2, ?3, 'email', ?4, ?5, ?6, ?7, ?8)",
+        params![
+            id,
+            tenant.as_str(),
+            rule.event.as_str(),
+            rule.to_customer,
+            addresses,
+            rule.template.as_ref().map(|t| &t.subject),
+            rule.template.as_ref().map(|t| &t.body),
+            ts(Utc::now()),
+        ],
+    )?;
+    rule_by_id(c, tenant, &id)?.ok_or(Error::NotFound("notification rule"))
+}
+
+fn rule_by_id(c: &Connection, tenant: &TenantId, id: &str) -> Result<Option<Rule>> {
+    c.query_row(
+        &format!(
+            "SELECT {RULE_COLUMNS} FROM notification_rules \
+             WHERE id = ?1 AND tenant_id = ?2 AND deleted_at IS NULL"
+        ),
+        params![id, tenant.as_str()],
+        rule_row,
+    )
+    .optional()?
+    .map(finish_rule)
+    .transpose()
+}
+
+fn rules_of(c: &Connection, tenant: &TenantId) -> Result<Vec<Rule>> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT {RULE_COLUMNS} FROM notification_rules \
+         WHERE tenant_id = ?1 AND deleted_at IS NULL ORDER BY created_at, id"
+    ))?;
+    let rows = stmt
+        .query_map([tenant.as_str()], rule_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(finish_rule).collect()
+}
+
+const NOTIFICATION_COLUMNS: &str = "id, idempotency_key, tenant_id, order_id, rule_id, event, \
+     event_id, recipient, state, attempts, next_attempt_at, give_up_at, last_error, created_at, sent_at";
+
+type NotificationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    u32,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+fn notification_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+    ))
+}
+
+fn finish_notification(row: NotificationRow) -> Result<Notification> {
+    let (
+        id,
+        key,
+        tenant,
+        order,
+        rule,
+        event,
+        event_id,
+        recipient,
+        state,
+        attempts,
+        next_at,
+        give_up_at,
+        last_error,
+        created_at,
+        sent_at,
+    ) = row;
+    Ok(Notification {
+        id,
+        idempotency_key: key,
+        tenant_id: TenantId(tenant),
+        order_id: OrderId(order),
+        rule_id: rule,
+        event: TriggerEvent::parse(&event)
+            .ok_or_else(|| Error::store_permanent(format!("unknown event `{event}`")))?,
+        event_id,
+        recipient,
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| Error::store_permanent(format!("unknown state `{state}`")))?,
+        attempts,
+        next_attempt_at: parse_ts(&next_at)?,
+        give_up_at: parse_ts(&give_up_at)?,
+        last_error,
+        created_at: parse_ts(&created_at)?,
+        sent_at: sent_at.as_deref().map(parse_ts).transpose()?,
+    })
+}
+
+fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT attempt, channel, node, started_at, finished_at, outcome, detail \
+         FROM notification_attempts WHERE notification_id = ?1 ORDER BY attempt",
+    )?;
+    let rows = stmt
+        .query_map([notification], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(
+            |(attempt, channel, node, started, finished, outcome, detail)| {
+                Ok(Attempt {
+                    attempt,
+                    channel,
+                    node,
+                    started_at: parse_ts(&started)?,
+                    finished_at: finished.as_deref().map(parse_ts).transpose()?,
+                    outcome,
+                    detail,
+                })
+            },
+        )
+        .collect()
+}
+
+fn order_notifications(
+    c: &Connection,
+    tenant: &TenantId,
+    order: &OrderId,
+) -> Result<Vec<(Notification, Vec<Attempt>)>> {
+    let owned: Option<String> = c
+        .query_row(
+            "SELECT id FROM orders WHERE id = ?1 AND tenant_id = ?2",
+            params![order.as_str(), tenant.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if owned.is_none() {
+        return Err(Error::NotFound("order"));
+    }
+    let mut stmt = c.prepare(&format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE order_id = ?1 \
+         ORDER BY created_at, id"
+    ))?;
+    let rows = stmt
+        .query_map([order.as_str()], notification_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|row| {
+            let n = finish_notification(row)?;
+            let attempts = attempts_of(c, &n.id)?;
+            Ok((n, attempts))
+        })
+        .collect()
+}
+
+/// The trigger and event id an outbox entry stands for, if any.
+fn trigger_of(topic: &str, payload: &Value) -> Option<(TriggerEvent, String)> {
+    match topic {
+        "order.created" => Some((TriggerEvent::Created, "created".to_owned())),
+        "order.event" => {
+            let event_id = payload.get("event_id")?.as_str()?.to_owned();
+            let trigger = match payload.get("kind")?.as_str()? {
+                "status" => TriggerEvent::parse(payload.get("status")?.as_str()?)?,
+                "exception" => TriggerEvent::Exception,
+                _ => return None,
+            };
+            // `created` comes from `order.created` only.
+            (trigger != TriggerEvent::Created).then_some((trigger, event_id))
+        }
+        _ => None,
+    }
+}
+
+fn expand_outbox(
+    c: &Connection,
+    now: DateTime<Utc>,
+    retry_for: Duration,
+    limit: usize,
+) -> Result<usize> {
+    let cursor: i64 = c
+        .query_row(
+            "SELECT last_id FROM outbox_cursors WHERE reader = ?1",
+            [EMAIL_READER],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let entries: Vec<(i64, String, String, String)> = c
+        .prepare_cached(
+            "SELECT id, tenant_id, topic, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?
+        .query_map(params![cursor, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(last) = entries.last().map(|e| e.0) else {
+        return Ok(0);
+    };
+    for (_, tenant, topic, payload) in &entries {
+        // An entry this reader cannot parse is not its business (another
+        // topic, or a shape from a later version): skipped, not retried.
+        let Ok(payload) = serde_json::from_str::<Value>(payload) else {
+            continue;
+        };
+        let Some((trigger, event_id)) = trigger_of(topic, &payload) else {
+            continue;
+        };
+        let Some(order) = payload.get("order_id").and_then(Value::as_str) else {
+            continue;
+        };
+        let tenant = TenantId(tenant.clone());
+        let rules: Vec<Rule> = rules_of(c, &tenant)?
+            .into_iter()
+            .filter(|r| r.rule.event == trigger)
+            .collect();
+        if rules.is_empty() {
+            continue;
+        }
+        let customer_email: Option<String> = c
+            .query_row(
+                "SELECT customer_email FROM orders WHERE id = ?1 AND tenant_id = ?2",
+                params![order, tenant.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        for rule in &rules {
+            let mut recipients: Vec<String> = Vec::new();
+            if rule.rule.to_customer
+                && let Some(email) = &customer_email
+            {
+                recipients.push(email.trim().to_ascii_lowercase());
+            }
+            for address in &rule.rule.addresses {
+                if !recipients.contains(address) {
+                    recipients.push(address.clone());
+                }
+            }
+            for recipient in recipients {
+                let key = idempotency_key(order, &rule.id, &event_id, &recipient);
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO notifications (id, idempotency_key, tenant_id, order_id, \
+                     rule_id, event, event_id, channel, recipient, state, attempts, \
+                     next_attempt_at, give_up_at, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'email', ?8, 'pending', 0, ?9, ?10, ?9)",
+                )?
+                .execute(params![
+                    new_id("ntf_"),
+                    key,
+                    tenant.as_str(),
+                    order,
+                    rule.id,
+                    trigger.as_str(),
+                    event_id,
+                    recipient,
+                    ts(now),
+                    ts(now + retry_for),
+                ])?;
+            }
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO outbox_cursors (reader, last_id) VALUES (?1, ?2) \
+         ON CONFLICT (reader) DO UPDATE SET last_id = excluded.last_id",
+    )?
+    .execute(params![EMAIL_READER, last])?;
+    Ok(entries.len())
+}
+
+const INTERRUPTED: &str = "interrupted: the node sending it stopped before the SMTP server's \
+     answer was recorded; not resent, so it is never delivered twice";
+
+fn claim_due(
+    c: &Connection,
+    node: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> Result<Claims> {
+    let now_text = ts(now);
+    let interrupted: Vec<(String, u32)> = c
+        .prepare_cached(
+            "UPDATE notifications SET state = 'failed', last_error = ?2, claimed_by = NULL, \
+             claimed_until = NULL WHERE state = 'sending' AND claimed_until < ?1 \
+             RETURNING id, attempts",
+        )?
+        .query_map(params![now_text, INTERRUPTED], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, attempt) in &interrupted {
+        c.prepare_cached(
+            "UPDATE notification_attempts SET finished_at = ?1, outcome = 'interrupted', \
+             detail = ?2 WHERE notification_id = ?3 AND attempt = ?4 AND finished_at IS NULL",
+        )?
+        .execute(params![now_text, INTERRUPTED, id, attempt])?;
+    }
+    let rows: Vec<NotificationRow> = c
+        .prepare_cached(&format!(
+            "UPDATE notifications SET state = 'sending', claimed_by = ?1, claimed_until = ?2, \
+             attempts = attempts + 1 WHERE id IN (SELECT id FROM notifications \
+             WHERE state = 'pending' AND next_attempt_at <= ?3 ORDER BY next_attempt_at, id \
+             LIMIT ?4) RETURNING {NOTIFICATION_COLUMNS}"
+        ))?
+        .query_map(
+            params![node, ts(now + lease), now_text, limit as i64],
+            notification_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let n = finish_notification(row)?;
+        c.prepare_cached(
+            "INSERT INTO notification_attempts (notification_id, attempt, channel, node, \
+             started_at) VALUES (?1, ?2, 'email', ?3, ?4)",
+        )?
+        .execute(params![n.id, n.attempts, node, now_text])?;
+        claimed.push(n);
+    }
+    claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+    Ok(Claims {
+        claimed,
+        interrupted: interrupted.len(),
+    })
+}
+
+fn finish(
+    c: &Connection,
+    n: &Notification,
+    node: &str,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let (state, next_at, error, sent_at, attempt_outcome) = match outcome {
+        Outcome::Sent => ("sent", None, None, Some(ts(now)), "sent"),
+        Outcome::Retry { at, error } => (
+            "pending",
+            Some(ts(*at)),
+            Some(error.as_str()),
+            None,
+            "retry",
+        ),
+        Outcome::Failed { error } => ("failed", None, Some(error.as_str()), None, "failed"),
+        Outcome::Suppressed { reason } => (
+            "suppressed",
+            None,
+            Some(reason.as_str()),
+            None,
+            "suppressed",
+        ),
+    };
+    let changed = c
+        .prepare_cached(
+            "UPDATE notifications SET state = ?1, next_attempt_at = COALESCE(?2, next_attempt_at), \
+             last_error = ?3, sent_at = ?4, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = ?5 AND state = 'sending' AND claimed_by = ?6",
+        )?
+        .execute(params![state, next_at, error, sent_at, n.id, node])?;
+    c.prepare_cached(
+        "UPDATE notification_attempts SET finished_at = ?1, outcome = ?2, detail = ?3 \
+         WHERE notification_id = ?4 AND attempt = ?5 AND node = ?6",
+    )?
+    .execute(params![
+        ts(now),
+        attempt_outcome,
+        error,
+        n.id,
+        n.attempts,
+        node
+    ])?;
+    Ok(changed > 0)
+}
+
+fn unsubscribe_target(c: &Connection, token_hash: &str) -> Result<Option<UnsubscribeTarget>> {
+    Ok(c.query_row(
+        "SELECT t.name, u.address, EXISTS (SELECT 1 FROM unsubscribes s \
+           WHERE s.tenant_id = u.tenant_id AND s.address = u.address) \
+         FROM unsubscribe_tokens u JOIN tenants t ON t.id = u.tenant_id WHERE u.token_hash = ?1",
+        [token_hash],
+        |r| {
+            Ok(UnsubscribeTarget {
+                tenant_name: r.get(0)?,
+                address: r.get(1)?,
+                unsubscribed: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+impl NotificationStore for SqliteStore {
+    fn create_rule(&self, tenant: TenantId, rule: NewRule) -> StoreFuture<'_, Rule> {
+        Box::pin(self.write(move |c| insert_rule(c, &tenant, &rule)))
+    }
+
+    fn rules(&self, tenant: TenantId) -> StoreFuture<'_, Vec<Rule>> {
+        Box::pin(self.read(move |c| rules_of(c, &tenant)))
+    }
+
+    fn rule(&self, tenant: TenantId, id: String) -> StoreFuture<'_, Option<Rule>> {
+        Box::pin(self.read(move |c| rule_by_id(c, &tenant, &id)))
+    }
+
+    fn delete_rule(&self, tenant: TenantId, id: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| {
+            let changed = c.execute(
+                "UPDATE notification_rules SET deleted_at = ?1 \
+                 WHERE id = ?2 AND tenant_id = ?3 AND deleted_at IS NULL",
+                params![ts(Utc::now()), id, tenant.as_str()],
+            )?;
+            if changed == 0 {
+                return Err(Error::NotFound("notification rule"));
+            }
+            Ok(())
+        }))
+    }
+
+    fn order_notifications(
+        &self,
+        tenant: TenantId,
+        order: OrderId,
+    ) -> StoreFuture<'_, Vec<(Notification, Vec<Attempt>)>> {
+        Box::pin(self.read(move |c| order_notifications(c, &tenant, &order)))
+    }
+
+    fn tenant(&self, tenant: TenantId) -> StoreFuture<'_, Option<Tenant>> {
+        Box::pin(self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, created_at FROM tenants WHERE id = ?1",
+                [tenant.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(id, name, created_at)| {
+                Ok(Tenant {
+                    id: TenantId(id),
+                    name,
+                    created_at: parse_ts(&created_at)?,
+                })
+            })
+            .transpose()
+        }))
+    }
+
+    fn save_code_seal(&self, code_hash: String, sealed: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO tracking_code_seals (code_hash, sealed, created_at) \
+                 VALUES (?1, ?2, ?3)",
+                params![code_hash, sealed, ts(Utc::now())],
+            )?;
+            Ok(())
+        }))
+    }
+
+    fn active_code_seal(&self, order: OrderId) -> StoreFuture<'_, Option<(String, String)>> {
+        Box::pin(self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT t.code_hash, s.sealed FROM tracking_codes t \
+                 JOIN tracking_code_seals s ON s.code_hash = t.code_hash \
+                 WHERE t.order_id = ?1 AND t.revoked_at IS NULL \
+                 ORDER BY t.created_at DESC LIMIT 1",
+                [order.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        }))
+    }
+
+    fn expand_outbox(
+        &self,
+        now: DateTime<Utc>,
+        retry_for: Duration,
+        limit: usize,
+    ) -> StoreFuture<'_, usize> {
+        Box::pin(self.write(move |c| expand_outbox(c, now, retry_for, limit)))
+    }
+
+    fn claim_due(
+        &self,
+        node: String,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreFuture<'_, Claims> {
+        Box::pin(self.write(move |c| claim_due(c, &node, now, lease, limit)))
+    }
+
+    fn finish(
+        &self,
+        notification: Notification,
+        node: String,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(self.write(move |c| finish(c, &notification, &node, &outcome, now)))
+    }
+
+    fn register_unsubscribe_token(
+        &self,
+        token_hash: String,
+        tenant: TenantId,
+        address: String,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO unsubscribe_tokens (token_hash, tenant_id, address) \
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                token_hash,
+                tenant.as_str(),
+                address.to_ascii_lowercase()
+            ])?;
+            Ok(())
+        }))
+    }
+
+    fn unsubscribe_target(&self, token_hash: String) -> StoreFuture<'_, Option<UnsubscribeTarget>> {
+        Box::pin(self.read(move |c| unsubscribe_target(c, &token_hash)))
+    }
+
+    fn unsubscribe(&self, token_hash: String, now: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        Box::pin(self.write(move |c| {
+            let changed = c.execute(
+                "INSERT OR IGNORE INTO unsubscribes (tenant_id, address, created_at) \
+                 SELECT tenant_id, address, ?2 FROM unsubscribe_tokens WHERE token_hash = ?1",
+                params![token_hash, ts(now)],
+            )?;
+            if changed > 0 {
+                return Ok(true);
+            }
+            Ok(unsubscribe_target(c, &token_hash)?.is_some())
+        }))
+    }
+
+    fn is_unsubscribed(&self, tenant: TenantId, address: String) -> StoreFuture<'_, bool> {
+        Box::pin(self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM unsubscribes WHERE tenant_id = ?1 AND address = ?2)",
+                params![tenant.as_str(), address.to_ascii_lowercase()],
+                |r| r.get(0),
+            )?)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_entries_map_to_triggers() {
+        let created = serde_json::json!({"order_id": "ord_1"});
+        assert_eq!(
+            trigger_of("order.created", &created),
+            Some((TriggerEvent::Created, "created".into()))
+        );
+        let status = serde_json::json!({"order_id": "ord_1", "event_id": "evt_1", "kind": "status", "status": "dispatched"});
+        assert_eq!(
+            trigger_of("order.event", &status),
+            Some((TriggerEvent::Dispatched, "evt_1".into()))
+        );
+        let exception =
+            serde_json::json!({"order_id": "ord_1", "event_id": "evt_2", "kind": "exception"});
+        assert_eq!(
+            trigger_of("order.event", &exception).map(|t| t.0),
+            Some(TriggerEvent::Exception)
+        );
+        let cancelled = serde_json::json!({"order_id": "ord_1", "event_id": "evt_3", "kind": "status", "status": "cancelled"});
+        assert_eq!(trigger_of("order.event", &cancelled), None);
+        let note = serde_json::json!({"order_id": "ord_1", "event_id": "evt_4", "kind": "note"});
+        assert_eq!(trigger_of("order.event", &note), None);
+        assert_eq!(trigger_of("order.updated", &created), None);
+    }
+}
