@@ -280,7 +280,12 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
             let mut json = stop_json(stop);
             // The ETA of every stop still ahead, while the order is live.
             let ahead = live && stop.state() == StopState::Pending;
-            json["eta"] = stop.eta.as_ref().filter(|_| ahead).map(eta_json).unwrap_or(Value::Null);
+            json["eta"] = stop
+                .eta
+                .as_ref()
+                .filter(|_| ahead)
+                .map(|e| eta_json(e, overdue(stop, e, clock.now)))
+                .unwrap_or(Value::Null);
             json
         }).collect::<Vec<_>>(),
         "next_stop_index": order.next_stop().map(|s| s.index),

@@ -415,6 +415,8 @@ mod tests {
             }),
             arrived_at: None,
             departed_at: None,
+            skipped_at: None,
+            geofence: None,
             eta: None,
         };
         let mut pickup = stop(
