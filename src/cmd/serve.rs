@@ -373,7 +373,6 @@ async fn serve(
         config.mail_contact = Some(notify.contact.clone());
     }
 
-
     // The bus: its publishing side for HTTP positions and the demo fleet.
     let (trigger, shutdown) = ingest::shutdown_channel();
     let stats = Arc::new(IngestStats::new());
