@@ -175,8 +175,7 @@ fn standing_in_a_yard_off_the_road_is_an_arrival_and_leaving_it_a_departure() {
             EngineEvent::EtaUpdated(u) if u.stop_index == 0 => Some((*t, u.clone())),
             _ => None,
         })
-        .filter(|(t, _)| *t <= standing_c_s - 60.0)
-        .last()
+        .rfind(|(t, _)| *t <= standing_c_s - 60.0)
         .expect("an ETA for the pickup on the way");
     let ahead_s = seconds_since_t0(at_c_s.1.eta) - at_c_s.0;
     let yard_s = 200.0 / TrackerConfig::TRUCK.yard_speed_mps;

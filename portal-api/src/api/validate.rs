@@ -462,8 +462,15 @@ fn metres(m: f64) -> String {
 
 /// How far a point is from a box (0 inside it).
 fn distance_to_box_m(p: road_graph::LatLon, bbox: &road_graph::BBox) -> f64 {
-    if !(bbox.min_lat <= bbox.max_lat) {
-        return 0.0; // an empty map: no box to measure from
+    // An empty map has no box to measure from (and `clamp` needs min ≤ max).
+    let ordered = |min: f64, max: f64| {
+        matches!(
+            min.partial_cmp(&max),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        )
+    };
+    if !ordered(bbox.min_lat, bbox.max_lat) || !ordered(bbox.min_lon, bbox.max_lon) {
+        return 0.0;
     }
     let nearest = road_graph::LatLon::new(
         p.lat.clamp(bbox.min_lat, bbox.max_lat),
