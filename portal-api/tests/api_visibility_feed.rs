@@ -12,30 +12,6 @@ use common::*;
 use portal_api::PortalConfig;
 use serde_json::{Value, json};
 
-async fn post_event(t: &TestApp, id: &str, body: Value) -> Reply {
-    call(
-        &t.app,
-        Method::POST,
-        &format!("/api/v1/orders/{id}/status"),
-        Some(&t.key_a),
-        Some(body),
-    )
-    .await
-}
-
-async fn public_json(t: &TestApp, code: &str) -> Value {
-    let reply = call(
-        &t.app,
-        Method::GET,
-        &format!("/api/v1/track/{code}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.json
-}
-
 async fn page(t: &TestApp, code: &str) -> String {
     let reply = call(&t.app, Method::GET, &format!("/t/{code}"), None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -51,7 +27,7 @@ async fn internal_notes_stay_off_the_page_and_public_ones_show() {
     set_status(&t.app, &t.key_a, id, "dispatched").await;
 
     // Posted without a visibility: internal.
-    let gate = post_event(
+    let gate = post_status(
         &t,
         id,
         json!({"status": "note", "note": "Gate code 4471, dock 3", "source": "driver"}),
@@ -59,7 +35,7 @@ async fn internal_notes_stay_off_the_page_and_public_ones_show() {
     .await;
     assert_eq!(gate.status, StatusCode::CREATED, "{}", gate.text);
     assert_eq!(gate.json["event"]["visibility"], "internal");
-    let jammed = post_event(
+    let jammed = post_status(
         &t,
         id,
         json!({"status": "exception", "note": "Reefer unit alarm at 38F", "visibility": "internal"}),
@@ -67,21 +43,21 @@ async fn internal_notes_stay_off_the_page_and_public_ones_show() {
     .await;
     assert_eq!(jammed.json["event"]["visibility"], "internal");
     // A status is public; an internal note on it is not.
-    let at_pickup = post_event(
+    let at_pickup = post_status(
         &t,
         id,
         json!({"status": "at_pickup", "note": "Driver asleep in the cab until 6"}),
     )
     .await;
     assert_eq!(at_pickup.status, StatusCode::CREATED, "{}", at_pickup.text);
-    let public_note = post_event(
+    let public_note = post_status(
         &t,
         id,
         json!({"status": "note", "note": "Loading started at dock 3", "visibility": "public"}),
     )
     .await;
     assert_eq!(public_note.json["event"]["visibility"], "public");
-    let public_exception = post_event(
+    let public_exception = post_status(
         &t,
         id,
         json!({"status": "exception", "note": "Loading delayed 30 min", "visibility": "public"}),
@@ -89,7 +65,7 @@ async fn internal_notes_stay_off_the_page_and_public_ones_show() {
     .await;
     assert_eq!(public_exception.status, StatusCode::CREATED);
 
-    let json = public_json(&t, &code).await;
+    let json = public_track(&t, &code).await;
     let text = json.to_string();
     for secret in ["4471", "Reefer", "asleep"] {
         assert!(
@@ -132,7 +108,7 @@ async fn a_visibility_that_is_neither_is_refused() {
     let t = test_app().await;
     let order = create_order(&t.app, &t.key_a, "LOAD-VIS-2", None).await;
     let id = order["id"].as_str().expect("id");
-    let reply = post_event(
+    let reply = post_status(
         &t,
         id,
         json!({"status": "note", "note": "x", "visibility": "customers"}),
@@ -179,7 +155,7 @@ async fn the_feed_is_none_then_live_then_stale() {
     set_status(&t.app, &t.key_a, id, "dispatched").await;
 
     // No position yet.
-    let json = public_json(&t, &code).await;
+    let json = public_track(&t, &code).await;
     assert_eq!(json["feed"]["state"], "none");
     assert!(json["feed"]["last_fix_age_s"].is_null());
     assert!(json["feed"]["last_fix_at"].is_null());
@@ -189,7 +165,7 @@ async fn the_feed_is_none_then_live_then_stale() {
     // A fix 20 minutes old: the truck is known, but not live.
     let twenty_min_ago = Utc::now() - Duration::minutes(20);
     post_fix(&t, "TRUCK-F", twenty_min_ago).await;
-    let json = public_json(&t, &code).await;
+    let json = public_track(&t, &code).await;
     assert_eq!(json["feed"]["state"], "stale", "{}", json["feed"]);
     let age = json["feed"]["last_fix_age_s"].as_i64().expect("age");
     assert!((1199..1260).contains(&age), "{age}");
@@ -203,7 +179,7 @@ async fn the_feed_is_none_then_live_then_stale() {
 
     // A fresh fix: live.
     post_fix(&t, "TRUCK-F", Utc::now()).await;
-    let json = public_json(&t, &code).await;
+    let json = public_track(&t, &code).await;
     assert_eq!(json["feed"]["state"], "live");
     assert!(json["feed"]["last_fix_age_s"].as_i64().expect("age") < 60);
     let list = call(&t.app, Method::GET, "/api/v1/orders", Some(&t.key_a), None).await;
@@ -211,7 +187,7 @@ async fn the_feed_is_none_then_live_then_stale() {
 
     // After delivery the page is a record: no truck, no feed.
     set_status(&t.app, &t.key_a, id, "delivered").await;
-    assert_eq!(public_json(&t, &code).await["feed"]["state"], "none");
+    assert_eq!(public_track(&t, &code).await["feed"]["state"], "none");
 }
 
 #[tokio::test]
@@ -223,7 +199,7 @@ async fn the_stale_threshold_is_a_setting() {
     let id = order["id"].as_str().expect("id");
     set_status(&t.app, &t.key_a, id, "dispatched").await;
     post_fix(&t, "TRUCK-G", Utc::now() - Duration::minutes(3)).await;
-    let json = public_json(&t, &code_of(&order)).await;
+    let json = public_track(&t, &code_of(&order)).await;
     assert_eq!(json["feed"]["state"], "stale");
     assert_eq!(json["feed"]["stale_after_s"], 60);
 
@@ -255,14 +231,14 @@ async fn an_eta_that_has_passed_is_overdue_not_a_future_arrival() {
 
     let soon = Utc::now() + Duration::minutes(30);
     assert_eq!(post_eta(soon).await.status, StatusCode::ACCEPTED);
-    let json = public_json(&t, &code).await;
+    let json = public_track(&t, &code).await;
     assert_eq!(json["eta"]["overdue"], false);
     assert_eq!(order_api(&t, id).await["stops"][0]["eta"]["overdue"], false);
 
     // Ten minutes ago, and the truck has not arrived.
     let passed = Utc::now() - Duration::minutes(10);
     assert_eq!(post_eta(passed).await.status, StatusCode::ACCEPTED);
-    let json = public_json(&t, &code).await;
+    let json = public_track(&t, &code).await;
     assert_eq!(json["eta"]["overdue"], true, "{}", json["eta"]);
     assert_eq!(order_api(&t, id).await["stops"][0]["eta"]["overdue"], true);
 

@@ -11,30 +11,6 @@ use axum::http::{Method, StatusCode};
 use common::*;
 use serde_json::{Value, json};
 
-async fn post_status(t: &TestApp, id: &str, body: Value) -> Reply {
-    call(
-        &t.app,
-        Method::POST,
-        &format!("/api/v1/orders/{id}/status"),
-        Some(&t.key_a),
-        Some(body),
-    )
-    .await
-}
-
-async fn track(t: &TestApp, code: &str) -> Value {
-    let reply = call(
-        &t.app,
-        Method::GET,
-        &format!("/api/v1/track/{code}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.json
-}
-
 async fn create(t: &TestApp, body: Value) -> Value {
     let reply = call(
         &t.app,
@@ -69,7 +45,7 @@ async fn a_pickup_reported_without_arrival_is_left_and_the_delivery_is_next() {
     )
     .await;
     assert_eq!(picked.status, StatusCode::CREATED, "{}", picked.text);
-    let view = track(&t, &code).await;
+    let view = public_track(&t, &code).await;
     assert_eq!(view["stops"][0]["state"], "departed");
     assert!(view["stops"][0]["arrived_at"].is_null());
     assert_eq!(view["stops"][0]["departed_at"], "2025-11-25T14:10:00Z");
@@ -100,7 +76,7 @@ async fn a_pickup_reported_without_arrival_is_left_and_the_delivery_is_next() {
         set_status(&t.app, &t.key_a, id, "delivered").await.status,
         StatusCode::CREATED
     );
-    let view = track(&t, &code).await;
+    let view = public_track(&t, &code).await;
     assert_eq!(view["stops"][1]["state"], "departed");
     assert_eq!(view["stops"][1]["verdict"], "late");
     assert_eq!(view["stops"][1]["late_by_min"], 25);
@@ -131,7 +107,7 @@ async fn a_later_stop_reached_first_skips_the_ones_before_it() {
     set_status(&t.app, &t.key_a, id, "picked_up").await;
     let reply = post_status(&t, id, json!({"status": "at_delivery", "stop_index": 2})).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-    let view = track(&t, &code).await;
+    let view = public_track(&t, &code).await;
     let states: Vec<&str> = view["stops"]
         .as_array()
         .expect("stops")
@@ -175,7 +151,7 @@ async fn the_progress_indicator_never_goes_back_at_a_second_pickup() {
             "{status}: {}",
             reply.text
         );
-        let view = track(&t, &code).await;
+        let view = public_track(&t, &code).await;
         reached.push(view["progress"]["reached"].as_u64().expect("reached"));
     }
     assert!(reached.windows(2).all(|w| w[0] <= w[1]), "{reached:?}");

@@ -172,3 +172,31 @@ pub fn error_message(reply: &Reply) -> String {
         .unwrap_or("")
         .to_owned()
 }
+
+/// `POST /api/v1/orders/{id}/status` with tenant A's key (a status, note or
+/// exception, with whatever fields `body` carries).
+pub async fn post_status(t: &TestApp, id: &str, body: Value) -> Reply {
+    call(
+        &t.app,
+        Method::POST,
+        &format!("/api/v1/orders/{id}/status"),
+        Some(&t.key_a),
+        Some(body),
+    )
+    .await
+}
+
+/// The public JSON of a tracking code (`GET /api/v1/track/{code}`), which must
+/// answer 200.
+pub async fn public_track(t: &TestApp, code: &str) -> Value {
+    let reply = call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/track/{code}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json
+}
