@@ -251,7 +251,11 @@
   }
 
   // ---- map ----
+  // The view fits the truck and the stops still ahead and follows the truck as
+  // it drives, until the viewer pans or zooms the map themselves. Stop markers
+  // carry their number in the order and their state.
   var map = null, truck = null, routeLine = null, roads = null, roadsTimer = null, fitted = false;
+  var stopMarkers = [], viewerMoved = false, programmatic = false, lastRoadsKey = '';
   var ROAD_WEIGHT = { motorway: 4, trunk: 3.5, primary: 3, secondary: 2.5, tertiary: 2 };
 
   function initMap() {
@@ -271,15 +275,31 @@
           return { color: ROAD_WEIGHT[base] ? '#9aa4b1' : '#c5ccd6', weight: ROAD_WEIGHT[base] || 1.2, opacity: 1 };
         }
       }).addTo(map);
-      map.on('moveend', function () { clearTimeout(roadsTimer); roadsTimer = setTimeout(loadRoads, 150); });
     }
-    track.stops.forEach(function (s) {
-      L.marker([s.lat, s.lon], {
-        icon: L.divIcon({ className: 'stop-marker ' + s.kind, html: s.kind === 'pickup' ? 'P' : 'D', iconSize: [24, 24] }),
-        title: (s.kind === 'pickup' ? 'Pickup: ' : 'Delivery: ') + s.name, keyboard: false
+    map.on('moveend', function () {
+      programmatic = false;
+      if (roads) { clearTimeout(roadsTimer); roadsTimer = setTimeout(loadRoads, 150); }
+    });
+    // Only the viewer drags; a zoom is the viewer's unless we started it.
+    map.on('dragstart', function () { viewerMoved = true; });
+    map.on('zoomstart', function () { if (!programmatic) { viewerMoved = true; } });
+    stopMarkers = track.stops.map(function (s, i) {
+      return L.marker([s.lat, s.lon], {
+        icon: stopIcon(s, i), title: stopTitle(s), keyboard: false
       }).addTo(map);
     });
     renderMap();
+  }
+
+  function stopState(s) {
+    return s.state || (s.departed_at ? 'departed' : (s.arrived_at ? 'arrived' : 'pending'));
+  }
+
+  function stopIcon(s, i) {
+    return L.divIcon({
+      className: 'stop-marker ' + s.kind + ' ' + stopState(s) + (i === track.next_stop_index ? ' next' : ''),
+      html: String(i + 1), iconSize: [24, 24]
+    });
   }
 
   function loadRoads() {
@@ -287,10 +307,31 @@
     var b = map.getBounds();
     var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (x) { return x.toFixed(5); }).join(',');
     var detail = map.getZoom() < 14 ? 'major' : 'all';
+    var key = bbox + '|' + detail;
+    if (key === lastRoadsKey) { return; }
+    lastRoadsKey = key;
     fetch('/api/v1/map/roads?bbox=' + bbox + '&detail=' + detail)
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) { if (data) { roads.clearLayers(); roads.addData(data); } })
-      .catch(function () {});
+      .catch(function () { lastRoadsKey = ''; });
+  }
+
+  // The truck and the stops still ahead (all stops before the truck reports).
+  function storyPoints(v) {
+    var pts = track.stops.filter(function (s) {
+      var st = stopState(s);
+      return !v || (st !== 'departed' && st !== 'skipped');
+    }).map(function (s) { return [s.lat, s.lon]; });
+    if (v) { pts.push([v.lat, v.lon]); }
+    return pts;
+  }
+
+  function fitStory(v) {
+    var pts = storyPoints(v);
+    if (!pts.length) { return; }
+    programmatic = true;
+    map.fitBounds(L.latLngBounds(pts).pad(0.15), { maxZoom: 15, animate: fitted });
+    fitted = true;
   }
 
   function renderMap() {
@@ -309,6 +350,7 @@
       map.removeLayer(truck);
       truck = null;
     }
+    stopMarkers.forEach(function (m, i) { if (track.stops[i]) { m.setIcon(stopIcon(track.stops[i], i)); } });
     var route = (track.eta && track.eta.route) || [];
     var latlngs = route.map(function (p) { return [p[1], p[0]]; });
     if (latlngs.length > 1) {
@@ -319,12 +361,24 @@
       routeLine = null;
     }
     if (!fitted) {
-      var pts = track.stops.map(function (s) { return [s.lat, s.lon]; });
-      if (v) { pts.push([v.lat, v.lon]); }
-      map.fitBounds(L.latLngBounds(pts).pad(0.15), { maxZoom: 15 });
-      fitted = true;
-      loadRoads();
+      fitStory(v);
+    } else if (v && !viewerMoved && !map.getBounds().pad(-0.1).contains([v.lat, v.lon])) {
+      // The truck is leaving the view: follow it, with what is still ahead.
+      fitStory(v);
     }
+    renderMapText(v);
+  }
+
+  // The map's text alternative: where the truck is, in words.
+  function renderMapText(v) {
+    var el = byId('map-text');
+    if (!el) { return; }
+    var next = nextStop();
+    if (!v) { setText(el, 'The map shows the stops; the truck has no recent position.'); return; }
+    if (!next) { setText(el, 'The map shows the truck and the stops.'); return; }
+    var km = L.latLng(v.lat, v.lon).distanceTo([next.lat, next.lon]) / 1000;
+    var dist = km < 1 ? Math.round(km * 1000) + ' m' : (km < 10 ? km.toFixed(1) : Math.round(km)) + ' km';
+    setText(el, 'The truck is ' + dist + ' in a straight line from the next stop, ' + stopTitle(next) + '.');
   }
 
   function apply(next) {

@@ -33,6 +33,7 @@ use crate::secrets::secret_hash;
 use crate::state::AppState;
 
 pub use client_ip::TrustedProxies;
+pub(crate) use assets::url as asset_url;
 pub use openapi::OPENAPI_JSON;
 
 /// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
@@ -163,7 +164,16 @@ pub fn app(state: AppState) -> Router {
         // Route limits above sit inside these, so they win where they are set.
         .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .layer(Extension(BodyLimit(SMALL_BODY_BYTES)));
-    crate::ops::observe(router).with_state(state)
+    crate::ops::observe(router.layer(compression())).with_state(state)
+}
+
+/// Compresses dynamic responses (the page's HTML, JSON, the roads' GeoJSON) in
+/// the encoding the client accepts, at a level cheap enough for every request.
+/// Assets arrive already compressed at the best level (see `assets`) and are
+/// passed through; so are small bodies, images and WebSocket upgrades.
+fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Precise(4))
 }
 
 async fn no_route() -> AppError {

@@ -142,7 +142,10 @@ pub(crate) async fn page(
         }
         Ok(None) => crate::page::not_found().into_response(),
         Err(err) if err.status == StatusCode::NOT_FOUND => crate::page::not_found().into_response(),
-        Err(err) => err.into_response(),
+        Err(err) if err.status == StatusCode::TOO_MANY_REQUESTS => {
+            crate::page::rate_limited(err.retry_after_s.unwrap_or(60)).into_response()
+        }
+        Err(err) => crate::page::failed(&err).into_response(),
     }
 }
 

@@ -41,10 +41,11 @@ impl Html {
              <meta name=\"referrer\" content=\"no-referrer\">",
         );
         self.out.push_str(&format!("<title>{}</title>", esc(title)));
-        self.out.push_str(
-            "<link rel=\"stylesheet\" href=\"/assets/leaflet.css\">\
-             <link rel=\"stylesheet\" href=\"/assets/track.css\"></head><body>",
-        );
+        self.out.push_str(&format!(
+            "<link rel=\"stylesheet\" href=\"{}\"><link rel=\"stylesheet\" href=\"{}\"></head><body>",
+            crate::api::asset_url("leaflet.css"),
+            crate::api::asset_url("track.css"),
+        ));
     }
 
     pub(crate) fn raw(&mut self, html: &str) {

@@ -30,6 +30,51 @@ pub(crate) fn not_found() -> (axum::http::StatusCode, axum::response::Html<Strin
     )
 }
 
+/// The page for a viewer who has opened too many links too fast: readable, with
+/// the wait, and the same `Retry-After` the JSON API sends.
+pub(crate) fn rate_limited(retry_after_s: u64) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut page = Html::new();
+    page.head("Please wait a moment");
+    page.raw(&format!(
+        "<main class=\"wrap\"><h1>Please wait a moment</h1>\
+         <p>Too many tracking pages were opened from your network just now. \
+         Please try again in {}.</p></main></body></html>",
+        esc(&duration_label(retry_after_s as i64))
+    ));
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [
+            (axum::http::header::RETRY_AFTER, retry_after_s.to_string()),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        axum::response::Html(page.finish()),
+    )
+        .into_response()
+}
+
+/// The page for any other failure (the store unavailable, say): readable, with
+/// the status the API would give and whether trying again may help.
+pub(crate) fn failed(err: &crate::error::AppError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut page = Html::new();
+    page.head("Tracking is unavailable");
+    let advice = if err.status.is_server_error() {
+        "This is on our side. Please try again in a few minutes."
+    } else {
+        "Please check the link, or ask the sender for a current one."
+    };
+    page.raw(&format!(
+        "<main class=\"wrap\"><h1>Tracking is unavailable right now</h1><p>{advice}</p></main></body></html>"
+    ));
+    (
+        err.status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(page.finish()),
+    )
+        .into_response()
+}
+
 fn duration_label(seconds: i64) -> String {
     let seconds = seconds.max(0);
     if seconds < 90 {
@@ -199,7 +244,11 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
             )),
             None => page.raw("<p id=\"vehicle-text\">The truck has not reported a position yet.</p>"),
         }
-        page.raw("<div id=\"map\" class=\"map\" role=\"img\" aria-label=\"Map with the truck, its remaining route and the stops\"></div>");
+        // A region (the zoom buttons inside it are controls, not part of an
+        // image), described by the truck's place in words, which the script
+        // keeps current.
+        page.raw("<div id=\"map\" class=\"map\" role=\"region\" aria-label=\"Map of the truck, its remaining route and the numbered stops\" aria-describedby=\"map-text\"></div>");
+        page.raw("<p id=\"map-text\" class=\"visually-hidden\">The map shows the truck and the stops.</p>");
         page.raw("<p class=\"attribution\">Map data © OpenStreetMap contributors</p></section>");
     }
 
@@ -240,7 +289,11 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
     page.raw("<footer class=\"wrap\"><p>Map data © OpenStreetMap contributors (ODbL). \
               Map display: <a href=\"/assets/LICENSE-leaflet.txt\">Leaflet</a> (BSD-2-Clause).</p></footer>");
     page.data_script(json, state.config().tile_url.as_deref());
-    page.raw("<script src=\"/assets/leaflet.js\"></script><script src=\"/assets/track.js\"></script></body></html>");
+    page.raw(&format!(
+        "<script src=\"{}\"></script><script src=\"{}\"></script></body></html>",
+        crate::api::asset_url("leaflet.js"),
+        crate::api::asset_url("track.js"),
+    ));
     page.finish()
 }
 

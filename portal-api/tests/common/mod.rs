@@ -67,6 +67,8 @@ pub struct Reply {
     pub headers: axum::http::HeaderMap,
     pub json: Value,
     pub text: String,
+    /// The body's bytes as they came (compressed, when the reply says so).
+    pub raw: Vec<u8>,
 }
 
 pub async fn send(app: &Router, request: Request<Body>) -> Reply {
@@ -87,6 +89,7 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
         headers,
         json,
         text,
+        raw: bytes.to_vec(),
     }
 }
 
