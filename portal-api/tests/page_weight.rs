@@ -59,7 +59,13 @@ fn linked_assets(html: &str) -> Vec<String> {
 async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
     let t = test_app().await;
     let order = create_order(&t.app, &t.key_a, "WEIGHT-1", Some("TRUCK-W")).await;
-    set_status(&t.app, &t.key_a, order["id"].as_str().unwrap(), "dispatched").await;
+    set_status(
+        &t.app,
+        &t.key_a,
+        order["id"].as_str().unwrap(),
+        "dispatched",
+    )
+    .await;
     let page = format!("/t/{}", code_of(&order));
 
     let (plain_page, plain_page_bytes, plain_html) = fetch(&t.app, &page, "").await;
@@ -67,7 +73,11 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
     assert!(plain_page.headers.get(header::CONTENT_ENCODING).is_none());
     let html = String::from_utf8(plain_html.clone()).expect("utf-8");
     let assets = linked_assets(&html);
-    assert_eq!(assets.len(), 4, "two scripts and two style sheets: {assets:?}");
+    assert_eq!(
+        assets.len(),
+        4,
+        "two scripts and two style sheets: {assets:?}"
+    );
 
     let mut plain_total = plain_page_bytes;
     let mut wire_total = 0;
@@ -82,9 +92,16 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
         for (i, encoding) in encodings.iter().enumerate() {
             let (reply, wire, decoded) = fetch(&t.app, uri, encoding).await;
             assert_eq!(reply.status, StatusCode::OK, "{uri}");
-            let expected = if encoding.starts_with("br") { "br" } else { "gzip" };
+            let expected = if encoding.starts_with("br") {
+                "br"
+            } else {
+                "gzip"
+            };
             assert_eq!(
-                reply.headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()),
+                reply
+                    .headers
+                    .get(header::CONTENT_ENCODING)
+                    .map(|v| v.to_str().unwrap()),
                 Some(expected),
                 "{uri} with {encoding}"
             );
@@ -95,7 +112,10 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
             } else {
                 assert!(String::from_utf8(decoded).unwrap().contains("WEIGHT-1"));
             }
-            assert!(wire < plain_len, "{uri}: {wire} bytes compressed of {plain_len}");
+            assert!(
+                wire < plain_len,
+                "{uri}: {wire} bytes compressed of {plain_len}"
+            );
             if i == 0 {
                 wire_total += wire;
             }
@@ -109,7 +129,10 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
         wire_total < 150 * 1024,
         "first render {wire_total} bytes compressed, over 150 kB"
     );
-    assert!(wire_total * 3 < plain_total, "compression saves at least two thirds");
+    assert!(
+        wire_total * 3 < plain_total,
+        "compression saves at least two thirds"
+    );
 }
 
 #[tokio::test]
@@ -121,7 +144,10 @@ async fn versioned_assets_are_immutable_and_etags_answer_not_modified() {
     for uri in linked_assets(&String::from_utf8(html).unwrap()) {
         let (first, _, _) = fetch(&t.app, &uri, "br").await;
         let cache = first.headers[header::CACHE_CONTROL].to_str().unwrap();
-        assert!(cache.contains("immutable") && cache.contains("max-age=31536000"), "{uri}: {cache}");
+        assert!(
+            cache.contains("immutable") && cache.contains("max-age=31536000"),
+            "{uri}: {cache}"
+        );
         assert_eq!(first.headers[header::VARY], "Accept-Encoding");
         let etag = first.headers[header::ETAG].to_str().unwrap().to_owned();
         let again = send(
@@ -160,17 +186,46 @@ async fn a_rate_limited_viewer_and_a_dead_link_get_readable_pages() {
     for _ in 0..2 {
         let (reply, _, _) = fetch(&t.app, dead, "").await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
-        assert!(reply.text.contains("<h1>Tracking link not found</h1>"), "{}", reply.text);
-        assert!(reply.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            reply.text.contains("<h1>Tracking link not found</h1>"),
+            "{}",
+            reply.text
+        );
+        assert!(
+            reply.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
     let (limited, _, _) = fetch(&t.app, dead, "").await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(limited.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
-    let retry: u64 = limited.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!(
+        limited.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let retry: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry >= 1);
-    assert!(limited.text.contains("Please wait a moment"), "{}", limited.text);
+    assert!(
+        limited.text.contains("Please wait a moment"),
+        "{}",
+        limited.text
+    );
     assert!(!limited.text.contains("\"error\""), "not the JSON error");
     // The JSON API keeps its JSON error.
-    let json = call(&t.app, Method::GET, "/api/v1/track/abcdefghijklmnopqrstuvwx", None, None).await;
+    let json = call(
+        &t.app,
+        Method::GET,
+        "/api/v1/track/abcdefghijklmnopqrstuvwx",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(json.json["error"]["code"], "rate_limited");
 }

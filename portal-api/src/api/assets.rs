@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn versioned_names_carry_the_hash_before_the_extension() {
         let js = url("track.js");
-        assert!(js.starts_with("/assets/track.") && js.ends_with(".js"), "{js}");
+        assert!(
+            js.starts_with("/assets/track.") && js.ends_with(".js"),
+            "{js}"
+        );
         assert_eq!(js.len(), "/assets/track..js".len() + 10, "{js}");
         assert_ne!(url("track.js"), url("leaflet.js"));
     }
@@ -272,9 +275,18 @@ mod tests {
     #[test]
     fn if_none_match_accepts_lists_weak_tags_and_star() {
         let tag = "\"abc\"";
-        assert!(if_none_match(&headers(&[(header::IF_NONE_MATCH, "\"x\", W/\"abc\"")]), tag));
-        assert!(if_none_match(&headers(&[(header::IF_NONE_MATCH, "*")]), tag));
-        assert!(!if_none_match(&headers(&[(header::IF_NONE_MATCH, "\"x\"")]), tag));
+        assert!(if_none_match(
+            &headers(&[(header::IF_NONE_MATCH, "\"x\", W/\"abc\"")]),
+            tag
+        ));
+        assert!(if_none_match(
+            &headers(&[(header::IF_NONE_MATCH, "*")]),
+            tag
+        ));
+        assert!(!if_none_match(
+            &headers(&[(header::IF_NONE_MATCH, "\"x\"")]),
+            tag
+        ));
         assert!(!if_none_match(&HeaderMap::new(), tag));
     }
 }

@@ -32,8 +32,8 @@ use crate::model::{Scope, Tenant};
 use crate::secrets::secret_hash;
 use crate::state::AppState;
 
-pub use client_ip::TrustedProxies;
 pub(crate) use assets::url as asset_url;
+pub use client_ip::TrustedProxies;
 pub use openapi::OPENAPI_JSON;
 
 /// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
