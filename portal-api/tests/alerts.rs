@@ -123,7 +123,7 @@ async fn a_truck_falling_behind_raises_one_late_risk_then_clears_it_once() {
     let on_time_id = on_time["id"].as_str().expect("id").to_owned();
     for order in [&id, &on_time_id] {
         let reply = set_status(&t.app, &t.key_a, order, "dispatched").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     }
     assert_eq!(get_order(&t, &id).await["late_risk"], Value::Null);
 
@@ -151,7 +151,7 @@ async fn a_truck_falling_behind_raises_one_late_risk_then_clears_it_once() {
     let risky = get_order(&t, &id).await;
     assert_eq!(
         risky["late_risk"],
-        json!({"since": "2025-11-25T18:01:00.000Z", "stop_idx": 1, "by_min": 18}),
+        json!({"since": "2025-11-25T18:01:00Z", "stop_idx": 1, "by_min": 18}),
         "since the first late p90; by the latest overshoot"
     );
     assert_eq!(listed_ids(&t, "late_risk=true").await, vec![id.clone()]);
