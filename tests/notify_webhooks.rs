@@ -286,11 +286,9 @@ async fn signed_webhooks_are_delivered_retried_replayed_rotated_and_disabled() {
                 == 2
         })
         .await;
-    let ok: Vec<&&Value> = about(&list, &id, "at_pickup")
-        .iter()
-        .filter(|d| d["answered"] == 204)
-        .collect::<Vec<_>>()
+    let ok: Vec<&Value> = about(&list, &id, "at_pickup")
         .into_iter()
+        .filter(|d| d["answered"] == 204)
         .collect();
     assert_eq!(ok.len(), 2, "{list:?}");
     assert_eq!(ok[1]["id"], webhook_id.as_str());
@@ -379,6 +377,9 @@ async fn signed_webhooks_are_delivered_retried_replayed_rotated_and_disabled() {
     .await;
     assert_eq!(code, 201, "{failing}");
     let failing_id = failing["id"].as_str().expect("id").to_owned();
+    receiver
+        .control(json!({"secrets": [secret, new_secret, failing["secret"]]}))
+        .await;
     set_status(&base, &key, &id, "at_delivery").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let disabled = loop {

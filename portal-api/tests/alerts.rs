@@ -49,7 +49,7 @@ async fn tenant_a(t: &TestApp) -> TenantId {
 async fn messages(t: &TestApp, order: &str) -> Vec<(TriggerEvent, String)> {
     let notes = t.store.notifications().expect("kept");
     notes
-        .expand_outbox(Utc::now(), Duration::hours(1), 1000, true)
+        .expand_outbox(Utc::now(), Duration::hours(1), 1000)
         .await
         .expect("expands");
     notes

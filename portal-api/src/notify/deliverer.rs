@@ -268,7 +268,7 @@ async fn round(
         .enqueue_positions(Utc::now(), config.webhook_position_every)
         .await?;
     let read = notes
-        .expand_outbox(Utc::now(), config.retry_for, 200, email)
+        .expand_outbox(Utc::now(), config.retry_for, 200)
         .await?;
     let claims = notes
         .claim_due(
@@ -447,6 +447,13 @@ async fn deliver(
     config: &DelivererConfig,
     n: &Notification,
 ) -> Result<Outcome> {
+    // Made while no node had an SMTP server: a milestone that old is news
+    // no more.
+    if n.attempts <= 1 && Utc::now() > n.give_up_at {
+        return Ok(Outcome::Failed {
+            error: "expired before an SMTP server could send it".into(),
+        });
+    }
     if notes
         .is_unsubscribed(n.tenant_id.clone(), n.recipient.clone())
         .await?

@@ -83,14 +83,14 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
     /// Turns outbox entries past the e-mail cursor into messages (one per
     /// matching rule and recipient, each due at once and given up at
     /// `now + retry_for`); returns how many entries were read.
-    /// Webhook messages are made for every enabled endpoint subscribed;
-    /// e-mails only with `email` (an SMTP server configured).
+    /// Webhook messages are made for every enabled endpoint subscribed.
+    /// E-mails are made whatever this node's channels: a node with SMTP
+    /// claims them (see [`NotificationStore::claim_due`]).
     fn expand_outbox(
         &self,
         now: DateTime<Utc>,
         retry_for: Duration,
         limit: usize,
-        email: bool,
     ) -> StoreFuture<'_, usize>;
     /// Claims up to `limit` due messages for `node` until `now + lease`, after
     /// failing those whose lease ran out mid-send; e-mails only with `email`.
@@ -480,7 +480,6 @@ fn expand_outbox(
     now: DateTime<Utc>,
     retry_for: Duration,
     limit: usize,
-    email: bool,
 ) -> Result<usize> {
     let cursor: i64 = c
         .query_row(
@@ -527,9 +526,6 @@ fn expand_outbox(
             only,
             (now, retry_for),
         )?;
-        if !email {
-            continue;
-        }
         let rules: Vec<Rule> = rules_of(c, &tenant)?
             .into_iter()
             .filter(|r| r.rule.event == trigger && only.is_none_or(|id| id == r.id))
@@ -814,9 +810,8 @@ impl NotificationStore for SqliteStore {
         now: DateTime<Utc>,
         retry_for: Duration,
         limit: usize,
-        email: bool,
     ) -> StoreFuture<'_, usize> {
-        Box::pin(self.write(move |c| expand_outbox(c, now, retry_for, limit, email)))
+        Box::pin(self.write(move |c| expand_outbox(c, now, retry_for, limit)))
     }
 
     fn claim_due(
