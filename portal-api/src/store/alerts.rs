@@ -186,12 +186,9 @@ fn announce_eta_changes(
             )?
             .query_row(params![subscriber, order, update.stop_index], |r| r.get(0))
             .optional()?;
-        let last = match last {
-            Some(eta) => Some(Announced {
-                eta: parse_ts(&eta)?,
-            }),
-            None => None,
-        };
+        let last = last
+            .map(|eta| parse_ts(&eta).map(|eta| Announced { eta }))
+            .transpose()?;
         let fired: Option<String> = c
             .prepare_cached(
                 "SELECT fired_at FROM eta_change_fired WHERE subscriber_id = ?1 AND order_id = ?2",

@@ -299,13 +299,10 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                     departed_at: parse_opt_ts(departed)?,
                     skipped_at: parse_opt_ts(skipped)?,
                     eta,
-                    late_risk: match parse_opt_ts(late_since)? {
-                        Some(since) => Some(crate::alerts::LateRisk {
-                            since,
-                            by_min: late_by_min.unwrap_or(0),
-                        }),
-                        None => None,
-                    },
+                    late_risk: parse_opt_ts(late_since)?.map(|since| crate::alerts::LateRisk {
+                        since,
+                        by_min: late_by_min.unwrap_or(0),
+                    }),
                 })
             },
         )
