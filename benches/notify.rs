@@ -270,6 +270,8 @@ fn email(c: &mut Criterion, rt: &Runtime) {
         (s, smtp)
     });
     let mut group = c.benchmark_group("notify");
+    // Each sample delivers a whole batch: ten are enough, and keep the run short.
+    group.sample_size(10);
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("email_smtp", |b| {
         b.iter_custom(|iters| {
@@ -316,6 +318,7 @@ fn webhook(c: &mut Criterion, rt: &Runtime) {
     });
     assert!(url.starts_with("http://127.0.0.1:"));
     let mut group = c.benchmark_group("notify");
+    group.sample_size(10);
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("webhook_http", |b| {
         b.iter_custom(|iters| {

@@ -8,8 +8,12 @@
 //! `--notify-retry-for-s`, default 24 h) it is marked `failed`. A message to a
 //! recipient who unsubscribed is `suppressed`, never sent.
 //!
-//! One deliverer serves both channels: e-mails (only with an SMTP server,
-//! `serve --smtp`) and webhooks (always: an endpoint is one API call away).
+//! One deliverer serves both channels: webhooks always (an endpoint is one
+//! API call away) and e-mails with an SMTP server (`serve --smtp`). The
+//! outbox is expanded into e-mail rows on every node; only a node with SMTP
+//! claims them, and one made while no node could send it fails as expired
+//! rather than mailing old news. Each round also makes the coalesced
+//! `vehicle.position` webhook messages.
 //! A webhook message to an endpoint that was removed is `suppressed`; to a
 //! disabled one, `failed` (replayable once it is enabled again).
 //!
@@ -286,77 +290,98 @@ async fn round(
         );
     }
     let claimed = claims.claimed.len();
-    for notification in claims.claimed {
-        let started = std::time::Instant::now();
-        let mut report = AttemptReport {
-            webhook_disable_after: config.webhook_disable_after,
-            ..AttemptReport::default()
-        };
-        let outcome = match (notification.channel, &channels.smtp) {
-            (Channel::Email, Some(smtp)) => {
-                deliver(store, notes, key, smtp, config, &notification).await
-            }
-            (Channel::Email, None) => Ok(Outcome::Retry {
-                at: config.next_try(notification.attempts, Utc::now(), rand::random()),
-                error: "no SMTP server configured on this node".into(),
-            }),
-            (Channel::Webhook, _) => {
-                deliver_webhook(
-                    notes,
-                    key,
-                    &channels.webhooks,
-                    config,
-                    &notification,
-                    &mut report,
-                )
-                .await
-            }
-        };
-        let elapsed = started.elapsed();
-        report.duration_ms = report.duration_ms.or(Some(elapsed.as_millis() as u64));
-        let channel = notification.channel.as_str();
-        metrics::histogram!("tracker_notification_delivery_seconds", "channel" => channel)
-            .record(elapsed);
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            // The store failed while composing: the message was not sent.
-            Err(err) => Outcome::Retry {
-                at: config.next_try(notification.attempts, Utc::now(), rand::random()),
-                error: format!("composing: {err}"),
-            },
-        };
-        let outcome = give_up_when_late(outcome, &notification);
-        let counted = match &outcome {
-            Outcome::Sent => {
-                tracing::info!(notification = %notification.id, channel, order = %notification.order_id, event = %notification.event, "message delivered");
-                "sent"
-            }
-            Outcome::Retry { error, .. } => {
-                tracing::warn!(notification = %notification.id, channel, attempt = notification.attempts, error = %error, "message not delivered; will retry");
-                "retry"
-            }
-            Outcome::Failed { error } => {
-                tracing::warn!(notification = %notification.id, channel, error = %error, "message failed for good");
-                "failed"
-            }
-            Outcome::Suppressed { .. } => "suppressed",
-        };
-        metrics::counter!("tracker_notifications_total", "channel" => channel, "outcome" => counted)
-            .increment(1);
-        if !notes
-            .finish(
-                notification.clone(),
-                config.node.clone(),
-                outcome,
-                report,
-                Utc::now(),
-            )
-            .await?
-        {
-            tracing::warn!(notification = %notification.id, "the claim ran out before the outcome was recorded");
-        }
+    // The claimed messages go out side by side: each waits on its channel
+    // and on the store's commits, which the writer folds into a few
+    // transactions; one after the other, every message paid for its own.
+    // (Within a batch, two messages of one order may arrive in either order.)
+    let attempts = claims
+        .claimed
+        .into_iter()
+        .map(|n| attempt_one(store, notes, key, channels, config, n));
+    for result in futures::future::join_all(attempts).await {
+        result?;
     }
     Ok(read > 0 || claimed > 0 || positions > 0)
+}
+
+/// One attempt of one claimed message, its outcome recorded.
+async fn attempt_one(
+    store: &dyn Store,
+    notes: &dyn NotificationStore,
+    key: &NotifyKey,
+    channels: &Channels,
+    config: &DelivererConfig,
+    notification: Notification,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut report = AttemptReport {
+        webhook_disable_after: config.webhook_disable_after,
+        ..AttemptReport::default()
+    };
+    let outcome = match (notification.channel, &channels.smtp) {
+        (Channel::Email, Some(smtp)) => {
+            deliver(store, notes, key, smtp, config, &notification).await
+        }
+        (Channel::Email, None) => Ok(Outcome::Retry {
+            at: config.next_try(notification.attempts, Utc::now(), rand::random()),
+            error: "no SMTP server configured on this node".into(),
+        }),
+        (Channel::Webhook, _) => {
+            deliver_webhook(
+                notes,
+                key,
+                &channels.webhooks,
+                config,
+                &notification,
+                &mut report,
+            )
+            .await
+        }
+    };
+    let elapsed = started.elapsed();
+    report.duration_ms = report.duration_ms.or(Some(elapsed.as_millis() as u64));
+    let channel = notification.channel.as_str();
+    metrics::histogram!("tracker_notification_delivery_seconds", "channel" => channel)
+        .record(elapsed);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // The store failed while composing: the message was not sent.
+        Err(err) => Outcome::Retry {
+            at: config.next_try(notification.attempts, Utc::now(), rand::random()),
+            error: format!("composing: {err}"),
+        },
+    };
+    let outcome = give_up_when_late(outcome, &notification);
+    let counted = match &outcome {
+        Outcome::Sent => {
+            tracing::info!(notification = %notification.id, channel, order = %notification.order_id, event = %notification.event, "message delivered");
+            "sent"
+        }
+        Outcome::Retry { error, .. } => {
+            tracing::warn!(notification = %notification.id, channel, attempt = notification.attempts, error = %error, "message not delivered; will retry");
+            "retry"
+        }
+        Outcome::Failed { error } => {
+            tracing::warn!(notification = %notification.id, channel, error = %error, "message failed for good");
+            "failed"
+        }
+        Outcome::Suppressed { .. } => "suppressed",
+    };
+    metrics::counter!("tracker_notifications_total", "channel" => channel, "outcome" => counted)
+        .increment(1);
+    if !notes
+        .finish(
+            notification.clone(),
+            config.node.clone(),
+            outcome,
+            report,
+            Utc::now(),
+        )
+        .await?
+    {
+        tracing::warn!(notification = %notification.id, "the claim ran out before the outcome was recorded");
+    }
+    Ok(())
 }
 
 /// A retry after the message's deadline is a failure.
