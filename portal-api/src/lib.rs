@@ -48,7 +48,7 @@ pub use model::{
     VehicleFix, Visibility, Window,
 };
 pub use notify::{
-    Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
+    Channel, Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
     TriggerEvent, WebhookChannel, WebhookEvent, run_deliverer, validate_allow_hosts,
 };
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};

@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use engine::{EtaUpdate, OrderId};
-use portal_api::{PortalConfig, TenantId, TriggerEvent};
+use portal_api::{Channel, PortalConfig, TenantId, TriggerEvent};
 use serde_json::{Value, json};
 
 /// The delivery window of `order_body`'s second stop ends here.
@@ -45,7 +45,7 @@ async fn tenant_a(t: &TestApp) -> TenantId {
         .id
 }
 
-/// The order's messages by event, after the deliverer's outbox step ran.
+/// The order's e-mails by event, after the deliverer's outbox step ran.
 async fn messages(t: &TestApp, order: &str) -> Vec<(TriggerEvent, String)> {
     let notes = t.store.notifications().expect("kept");
     notes
@@ -57,6 +57,7 @@ async fn messages(t: &TestApp, order: &str) -> Vec<(TriggerEvent, String)> {
         .await
         .expect("reads")
         .into_iter()
+        .filter(|(n, _)| n.channel == Channel::Email)
         .map(|(n, _)| (n.event, n.event_id))
         .collect()
 }
@@ -106,7 +107,20 @@ async fn listed_ids(t: &TestApp, query: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_truck_falling_behind_raises_one_late_risk_then_clears_it_once() {
-    let t = test_app_with(PortalConfig::recommended("https://track.example.com"), None).await;
+    let mut config = PortalConfig::recommended("https://track.example.com");
+    config.notify_key = Some(portal_api::NotifyKey::from_bytes(&[3; 32]));
+    config.webhook_allow_hosts = vec!["127.0.0.1".into()];
+    let t = test_app_with(config, None).await;
+    let hook = call(
+        &t.app,
+        Method::POST,
+        "/api/v1/webhooks",
+        Some(&t.key_a),
+        Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["late_risk"]})),
+    )
+    .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text);
+    let hook_id = hook.json["id"].as_str().expect("id").to_owned();
     rule(
         &t,
         json!({"event": "late_risk", "addresses": ["ops@acme.test"]}),
@@ -184,6 +198,26 @@ async fn a_truck_falling_behind_raises_one_late_risk_then_clears_it_once() {
         sent.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
         vec![TriggerEvent::LateRisk, TriggerEvent::LateRiskCleared],
         "{sent:?}"
+    );
+    // The webhook subscribed to late risks got one message for each.
+    let deliveries = call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/webhooks/{hook_id}/deliveries"),
+        Some(&t.key_a),
+        None,
+    )
+    .await;
+    let events: Vec<&str> = deliveries.json["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| d["event"].as_str().expect("event"))
+        .collect();
+    assert_eq!(
+        events,
+        vec!["late_risk_cleared", "late_risk"],
+        "newest first"
     );
     let bad = call(
         &t.app,
