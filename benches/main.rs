@@ -8,6 +8,7 @@ mod eta;
 mod graph;
 mod ingest;
 mod matching;
+mod notify;
 mod pipeline;
 mod portal;
 mod routing;
@@ -24,5 +25,6 @@ criterion::criterion_main!(
     traffic::benches,
     eta::benches,
     portal::benches,
+    notify::benches,
     pipeline::benches
 );

@@ -12,6 +12,7 @@
 //! events) and `road-graph` (the basemap), never on `ingest`: the binary wires
 //! the pipelines together.
 
+mod alerts;
 mod api;
 pub mod demo;
 mod error;
@@ -31,6 +32,7 @@ mod view;
 mod ws;
 mod zones;
 
+pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use api::{OPENAPI_JSON, ROUTES, TrustedProxies, app};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
@@ -46,7 +48,8 @@ pub use model::{
     VehicleFix, Visibility, Window,
 };
 pub use notify::{
-    DelivererConfig, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls, TriggerEvent, run_deliverer,
+    Channel, Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
+    TriggerEvent, WebhookChannel, WebhookEvent, run_deliverer, validate_allow_hosts,
 };
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
 pub use secrets::{

@@ -21,6 +21,7 @@ use engine::{EngineEvent, EtaUpdate, OrderId, Position, PositionUpdate, StatusCh
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::alerts::AlertPolicy;
 use crate::error::Result;
 use crate::fanout::{FanOut, LiveKind, LiveMessage};
 use crate::model::{
@@ -53,6 +54,8 @@ pub struct LiveUpdates {
     fanout: Arc<dyn FanOut>,
     /// When a truck's feed turns stale in the views it publishes.
     stale_after_s: u64,
+    /// How recorded ETAs are judged for late risk and ETA changes.
+    alerts: AlertPolicy,
 }
 
 impl LiveUpdates {
@@ -61,7 +64,14 @@ impl LiveUpdates {
             store,
             fanout,
             stale_after_s: crate::state::DEFAULT_STALE_AFTER_S,
+            alerts: AlertPolicy::recommended(),
         }
+    }
+
+    /// The same, judging ETAs for alerts under `alerts` (`--late-risk-on`,
+    /// `--late-risk-hold-s`, `--eta-changed-every-s`).
+    pub fn with_alerts(self, alerts: AlertPolicy) -> LiveUpdates {
+        LiveUpdates { alerts, ..self }
     }
 
     /// The same, with feeds stale after `stale_after_s` (`--stale-after-s`).
@@ -135,7 +145,7 @@ impl LiveUpdates {
     pub async fn eta(&self, update: EtaUpdate) -> Result<EtaRecorded> {
         let order = update.order_id.clone();
         let record = EtaRecord::from(&update);
-        let recorded = self.store.record_eta(update).await?;
+        let recorded = self.store.record_eta(update, self.alerts).await?;
         if recorded == EtaRecorded::Shown {
             // The page's stop is not reached (or the ETA would not be shown).
             let overdue = record.eta < chrono::Utc::now();

@@ -184,6 +184,9 @@ pub struct Stop {
     pub skipped_at: Option<DateTime<Utc>>,
     /// The latest ETA the engine published for this stop.
     pub eta: Option<EtaRecord>,
+    /// Raised when its predicted arrival passed the window's end and stayed
+    /// there (`crate::alerts`); cleared when it came back.
+    pub late_risk: Option<crate::alerts::LateRisk>,
 }
 
 impl Stop {
@@ -269,6 +272,18 @@ impl Order {
     /// customer's load; after delivery the link is a record, not a live view.
     pub fn shows_live_location(&self) -> bool {
         !self.status.is_final() && self.status != OrderStatus::Created
+    }
+
+    /// The order's late risk: the first stop still pending that is at risk.
+    /// A stop reached late is no longer a risk (its verdict says how late).
+    pub fn late_risk(&self) -> Option<(&Stop, crate::alerts::LateRisk)> {
+        if self.status.is_final() {
+            return None;
+        }
+        self.stops
+            .iter()
+            .filter(|s| s.state() == StopState::Pending)
+            .find_map(|s| s.late_risk.map(|r| (s, r)))
     }
 
     /// The next stop: the first pending one after every stop reached, left or
@@ -509,6 +524,8 @@ pub struct ListQuery {
     pub status: Option<OrderStatus>,
     pub reference: Option<String>,
     pub vehicle_id: Option<VehicleId>,
+    /// Only orders with (`true`) or without (`false`) a late risk.
+    pub late_risk: Option<bool>,
     /// Orders created before this one (the cursor from the previous page).
     pub after: Option<OrderId>,
     pub limit: u32,

@@ -66,6 +66,16 @@ pub struct PortalConfig {
     /// Who customers may write to, named in e-mails (`{{contact}}`): the
     /// sender address by default.
     pub mail_contact: Option<String>,
+    /// How recorded ETAs are judged for late risk and ETA changes.
+    pub alerts: crate::alerts::AlertPolicy,
+    /// Hosts a webhook may call although they are private or plain http
+    /// (`serve --webhook-allow-host`).
+    pub webhook_allow_hosts: Vec<String>,
+    /// How long a rotated-out webhook secret still signs.
+    pub webhook_rotation_grace: chrono::Duration,
+    /// How long a replayed webhook delivery is retried (the deliverer's
+    /// `--notify-retry-for-s`).
+    pub notify_retry_for: chrono::Duration,
 }
 
 /// The default of [`PortalConfig::stale_after_s`]: 15 minutes, longer than
@@ -96,11 +106,17 @@ impl PortalConfig {
             metrics_token: None,
             notify_key: None,
             mail_contact: None,
+            alerts: crate::alerts::AlertPolicy::recommended(),
+            webhook_allow_hosts: Vec::new(),
+            webhook_rotation_grace: chrono::Duration::hours(24),
+            notify_retry_for: chrono::Duration::hours(24),
         }
     }
 
     /// Checks every setting; the error names the bad one.
     pub fn validate(&self) -> Result<()> {
+        self.alerts.validate()?;
+        crate::notify::validate_allow_hosts(&self.webhook_allow_hosts)?;
         let url = &self.public_base_url;
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
             return Err(Error::InvalidConfig {
@@ -201,7 +217,8 @@ impl AppState {
     ) -> Result<AppState> {
         config.validate()?;
         let live = LiveUpdates::new(store.clone(), fanout.clone())
-            .with_stale_after_s(config.stale_after_s);
+            .with_stale_after_s(config.stale_after_s)
+            .with_alerts(config.alerts);
         // Without a bus (positions recorded as they come) there is no consumer
         // to wait for.
         let bus_consuming = intake.is_none();

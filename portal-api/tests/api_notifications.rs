@@ -1,5 +1,6 @@
 //! The notification routes through the router (no socket, no SMTP): rules are
-//! a tenant's own, errors name their field, an event nothing emits is a 422,
+//! a tenant's own, errors name their field (a threshold on an event that
+//! takes none is a 422),
 //! and a preview renders the rule's message for an order with the order's
 //! own tracking link, opened from its seal, without sending anything.
 
@@ -153,9 +154,21 @@ async fn bad_rules_are_refused_naming_the_field() {
             Some(body),
         )
     };
-    let late = post(json!({"event": "late_risk", "recipients": ["customer"]})).await;
+    let late =
+        post(json!({"event": "late_risk", "recipients": ["customer"], "min_change_min": 5})).await;
     assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(error_message(&late).starts_with("`event`"), "{}", late.text);
+    assert!(
+        error_message(&late).starts_with("`min_change_min`"),
+        "only eta_changed takes a threshold: {}",
+        late.text
+    );
+    let position = post(json!({"event": "position", "recipients": ["customer"]})).await;
+    assert_eq!(position.status, StatusCode::BAD_REQUEST, "webhooks only");
+    assert!(
+        error_message(&position).starts_with("`event`"),
+        "{}",
+        position.text
+    );
     let typo = post(json!({"event": "dispatched", "recipients": ["customer"],
         "template": {"subject": "{{reference}}", "body": "{{trackign_url}}"}}))
     .await;

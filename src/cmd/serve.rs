@@ -367,10 +367,13 @@ async fn serve(
     config.max_stop_road_distance_m = args.max_stop_road_distance_m;
     config.unique_order_references = args.unique_order_references;
     config.metrics_token = server.metrics_token;
+    config.alerts = args.notify.alerts()?;
     let notify = args.notify.prepare(&args.store, &public_url)?;
     if let Some(notify) = &notify {
         config.notify_key = Some(notify.key.clone());
-        config.mail_contact = Some(notify.contact.clone());
+        config.mail_contact = notify.contact.clone();
+        config.webhook_allow_hosts = notify.webhook_allow_hosts.clone();
+        config.notify_retry_for = notify.config.retry_for;
     }
 
     // The bus: its publishing side for HTTP positions and the demo fleet.
@@ -537,13 +540,14 @@ async fn serve(
         Duration::from_secs_f64(args.save_learned_every_s),
         shutdown.clone(),
     ));
-    // Milestone e-mails: one deliverer per node (claims are safe to share).
+    // Milestone e-mails and webhooks: one deliverer per node (claims are
+    // safe to share).
     let deliverer = notify.map(|notify| {
         let mut stop = shutdown.clone();
         tokio::spawn(portal_api::run_deliverer(
             store.clone(),
             notify.key,
-            notify.channel,
+            notify.channels,
             notify.config,
             async move { stop.wait().await },
         ))

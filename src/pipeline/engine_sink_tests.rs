@@ -143,8 +143,12 @@ impl Store for FailingStore {
     fn track_view(&self, order: OrderId) -> StoreFuture<'_, Option<TrackView>> {
         self.inner.track_view(order)
     }
-    fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded> {
-        self.inner.record_eta(update)
+    fn record_eta(
+        &self,
+        update: EtaUpdate,
+        policy: portal_api::AlertPolicy,
+    ) -> StoreFuture<'_, EtaRecorded> {
+        self.inner.record_eta(update, policy)
     }
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
         self.inner.active_orders()

@@ -15,6 +15,7 @@ mod orders;
 mod positions;
 pub(crate) mod track;
 mod validate;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -55,6 +56,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/notification-rules/{id}"),
     ("GET", "/api/v1/notification-rules/{id}/preview"),
     ("GET", "/api/v1/orders/{id}/notifications"),
+    ("POST", "/api/v1/webhooks"),
+    ("GET", "/api/v1/webhooks"),
+    ("DELETE", "/api/v1/webhooks/{id}"),
+    ("POST", "/api/v1/webhooks/{id}/rotate-secret"),
+    ("POST", "/api/v1/webhooks/{id}/enable"),
+    ("GET", "/api/v1/webhooks/{id}/deliveries"),
+    (
+        "POST",
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+    ),
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
     ("POST", "/api/v1/api-keys"),
@@ -142,6 +153,24 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/orders/{id}/notifications",
             get(notifications::order_notifications),
+        )
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route("/api/v1/webhooks/{id}", delete(webhooks::remove))
+        .route(
+            "/api/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/api/v1/webhooks/{id}/enable", post(webhooks::enable))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+            post(webhooks::replay),
         )
         .route(
             "/unsubscribe/{token}",

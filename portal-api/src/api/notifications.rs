@@ -22,7 +22,7 @@ use crate::secrets::secret_hash;
 use crate::state::AppState;
 use crate::store::NotificationStore;
 
-fn notes(state: &AppState) -> Result<&dyn NotificationStore, AppError> {
+pub(crate) fn notes(state: &AppState) -> Result<&dyn NotificationStore, AppError> {
     state.store().notifications().ok_or_else(|| {
         AppError::new(
             StatusCode::NOT_IMPLEMENTED,

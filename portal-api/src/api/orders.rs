@@ -49,6 +49,12 @@ fn order_json(order: &Order, clock: ViewClock) -> Value {
         "driver_name": order.driver_name,
         "status": order.status.as_str(),
         "tracking_active": order.tracking_active,
+        // The first pending stop at risk of missing its window (`alerts`).
+        "late_risk": order.late_risk().map(|(stop, risk)| json!({
+            "since": rfc3339(risk.since),
+            "stop_idx": stop.index,
+            "by_min": risk.by_min,
+        })),
         "stops": stops,
         "created_at": rfc3339(order.created_at),
         "updated_at": rfc3339(order.updated_at),
@@ -213,7 +219,14 @@ pub(crate) async fn list(
     ReadKey(tenant): ReadKey,
     Params(params): Params,
 ) -> Result<Json<Value>, AppError> {
-    let allowed = ["limit", "status", "reference", "vehicle_id", "after"];
+    let allowed = [
+        "limit",
+        "status",
+        "reference",
+        "vehicle_id",
+        "late_risk",
+        "after",
+    ];
     if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(AppError::invalid(
             unknown,
@@ -237,8 +250,20 @@ pub(crate) async fn list(
                 .ok_or_else(|| AppError::invalid("status", format!("`{s}` is not a status")))
         })
         .transpose()?;
+    let late_risk = params
+        .get("late_risk")
+        .map(|text| match text.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(AppError::invalid(
+                "late_risk",
+                format!("`{other}`: expected true or false"),
+            )),
+        })
+        .transpose()?;
     let query = ListQuery {
         status,
+        late_risk,
         reference: params.get("reference").cloned(),
         vehicle_id: params.get("vehicle_id").cloned().map(VehicleId),
         // A malformed cursor gets the answer an unknown one gets (the store's).

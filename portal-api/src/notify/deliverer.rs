@@ -7,6 +7,20 @@
 //! once the next try would fall after the message's `give_up_at` (created +
 //! `--notify-retry-for-s`, default 24 h) it is marked `failed`. A message to a
 //! recipient who unsubscribed is `suppressed`, never sent.
+//!
+//! One deliverer serves both channels: webhooks always (an endpoint is one
+//! API call away) and e-mails with an SMTP server (`serve --smtp`). The
+//! outbox is expanded into e-mail rows on every node; only a node with SMTP
+//! claims them, and one made while no node could send it fails as expired
+//! rather than mailing old news. Each round also makes the coalesced
+//! `vehicle.position` webhook messages.
+//! A webhook message to an endpoint that was removed is `suppressed`; to a
+//! disabled one, `failed` (replayable once it is enabled again).
+//!
+//! Metrics: `tracker_notifications_total{channel, outcome}` (`sent`,
+//! `retry`, `failed`, `suppressed`) and
+//! `tracker_notification_delivery_seconds{channel}` (one attempt, handing
+//! over included).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +29,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::seal::NotifyKey;
 use super::smtp::{SendError, SmtpChannel};
+use super::webhook::WebhookChannel;
 use super::{
-    MessageContext, Notification, Outcome, RenderedMessage, Rule, message_id, render_message,
+    AttemptReport, Channel, MessageContext, Notification, Outcome, RenderedMessage, Rule,
+    message_id, message_webhook_id, render_message,
 };
 use crate::error::{Error, Result};
 use crate::model::{Order, TenantId};
@@ -45,6 +61,12 @@ pub struct DelivererConfig {
     pub batch: usize,
     /// Who customers may write to (`{{contact}}`); empty: the sender address.
     pub contact: String,
+    /// A webhook endpoint is disabled after this many messages in a row
+    /// failed after every retry.
+    pub webhook_disable_after: u32,
+    /// At most one `vehicle.position` webhook per endpoint and vehicle this
+    /// often.
+    pub webhook_position_every: Duration,
 }
 
 impl DelivererConfig {
@@ -60,6 +82,8 @@ impl DelivererConfig {
             poll_every: std::time::Duration::from_millis(500),
             batch: 20,
             contact: String::new(),
+            webhook_disable_after: 5,
+            webhook_position_every: Duration::seconds(30),
         }
     }
 
@@ -79,6 +103,12 @@ impl DelivererConfig {
         positive("notify_lease", self.lease)?;
         positive("notify_first_retry", self.first_retry)?;
         positive("notify_max_backoff", self.max_backoff)?;
+        if self.webhook_disable_after == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "webhook_disable_after",
+                reason: "must be at least 1".into(),
+            });
+        }
         if self.lease < Duration::seconds(2) {
             return Err(Error::InvalidConfig {
                 setting: "notify_lease",
@@ -176,12 +206,20 @@ impl Composer<'_> {
     }
 }
 
+/// The channels a deliverer hands messages to.
+#[derive(Debug, Clone)]
+pub struct Channels {
+    /// E-mails are sent only with an SMTP server.
+    pub smtp: Option<SmtpChannel>,
+    pub webhooks: WebhookChannel,
+}
+
 /// Runs the deliverer until `shutdown` resolves. Store errors are logged and
 /// the round is tried again at the next tick; nothing here ends the task.
 pub async fn run_deliverer(
     store: Arc<dyn Store>,
     key: NotifyKey,
-    channel: SmtpChannel,
+    channels: Channels,
     config: DelivererConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
@@ -192,13 +230,13 @@ pub async fn run_deliverer(
             reason: "this store does not keep notifications".into(),
         });
     }
-    tracing::info!(node = %config.node, "e-mail deliverer started");
+    tracing::info!(node = %config.node, email = channels.smtp.is_some(), "deliverer started");
     tokio::pin!(shutdown);
     loop {
-        let busy = match round(&*store, &key, &channel, &config).await {
+        let busy = match round(&*store, &key, &channels, &config).await {
             Ok(busy) => busy,
             Err(err) => {
-                tracing::warn!(error = %err, "an e-mail delivery round failed; trying again");
+                tracing::warn!(error = %err, "a delivery round failed; trying again");
                 false
             }
         };
@@ -215,7 +253,7 @@ pub async fn run_deliverer(
             _ = tokio::time::sleep(config.poll_every) => {}
         }
     }
-    tracing::info!("e-mail deliverer stopped");
+    tracing::info!("deliverer stopped");
     Ok(())
 }
 
@@ -223,17 +261,27 @@ pub async fn run_deliverer(
 async fn round(
     store: &dyn Store,
     key: &NotifyKey,
-    channel: &SmtpChannel,
+    channels: &Channels,
     config: &DelivererConfig,
 ) -> Result<bool> {
     let notes = store
         .notifications()
         .ok_or_else(|| Error::store_permanent("the store keeps no notifications"))?;
+    let email = channels.smtp.is_some();
+    let positions = notes
+        .enqueue_positions(Utc::now(), config.webhook_position_every)
+        .await?;
     let read = notes
         .expand_outbox(Utc::now(), config.retry_for, 200)
         .await?;
     let claims = notes
-        .claim_due(config.node.clone(), Utc::now(), config.lease, config.batch)
+        .claim_due(
+            config.node.clone(),
+            Utc::now(),
+            config.lease,
+            config.batch,
+            email,
+        )
         .await?;
     if claims.interrupted > 0 {
         tracing::warn!(
@@ -242,42 +290,98 @@ async fn round(
         );
     }
     let claimed = claims.claimed.len();
-    for notification in claims.claimed {
-        let outcome = deliver(store, notes, key, channel, config, &notification).await;
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            // The store failed while composing: the message was not sent.
-            Err(err) => Outcome::Retry {
-                at: config.next_try(notification.attempts, Utc::now(), rand::random()),
-                error: format!("composing: {err}"),
-            },
-        };
-        let outcome = give_up_when_late(outcome, &notification);
-        match &outcome {
-            Outcome::Sent => {
-                tracing::info!(notification = %notification.id, order = %notification.order_id, event = %notification.event, "e-mail sent")
-            }
-            Outcome::Retry { error, .. } => {
-                tracing::warn!(notification = %notification.id, attempt = notification.attempts, error = %error, "e-mail not sent; will retry")
-            }
-            Outcome::Failed { error } => {
-                tracing::warn!(notification = %notification.id, error = %error, "e-mail failed for good")
-            }
-            Outcome::Suppressed { .. } => {}
-        }
-        if !notes
-            .finish(
-                notification.clone(),
-                config.node.clone(),
-                outcome,
-                Utc::now(),
-            )
-            .await?
-        {
-            tracing::warn!(notification = %notification.id, "the claim ran out before the outcome was recorded");
-        }
+    // The claimed messages go out side by side: each waits on its channel
+    // and on the store's commits, which the writer folds into a few
+    // transactions; one after the other, every message paid for its own.
+    // (Within a batch, two messages of one order may arrive in either order.)
+    let attempts = claims
+        .claimed
+        .into_iter()
+        .map(|n| attempt_one(store, notes, key, channels, config, n));
+    for result in futures::future::join_all(attempts).await {
+        result?;
     }
-    Ok(read > 0 || claimed > 0)
+    Ok(read > 0 || claimed > 0 || positions > 0)
+}
+
+/// One attempt of one claimed message, its outcome recorded.
+async fn attempt_one(
+    store: &dyn Store,
+    notes: &dyn NotificationStore,
+    key: &NotifyKey,
+    channels: &Channels,
+    config: &DelivererConfig,
+    notification: Notification,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut report = AttemptReport {
+        webhook_disable_after: config.webhook_disable_after,
+        ..AttemptReport::default()
+    };
+    let outcome = match (notification.channel, &channels.smtp) {
+        (Channel::Email, Some(smtp)) => {
+            deliver(store, notes, key, smtp, config, &notification).await
+        }
+        (Channel::Email, None) => Ok(Outcome::Retry {
+            at: config.next_try(notification.attempts, Utc::now(), rand::random()),
+            error: "no SMTP server configured on this node".into(),
+        }),
+        (Channel::Webhook, _) => {
+            deliver_webhook(
+                notes,
+                key,
+                &channels.webhooks,
+                config,
+                &notification,
+                &mut report,
+            )
+            .await
+        }
+    };
+    let elapsed = started.elapsed();
+    report.duration_ms = report.duration_ms.or(Some(elapsed.as_millis() as u64));
+    let channel = notification.channel.as_str();
+    metrics::histogram!("tracker_notification_delivery_seconds", "channel" => channel)
+        .record(elapsed);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // The store failed while composing: the message was not sent.
+        Err(err) => Outcome::Retry {
+            at: config.next_try(notification.attempts, Utc::now(), rand::random()),
+            error: format!("composing: {err}"),
+        },
+    };
+    let outcome = give_up_when_late(outcome, &notification);
+    let counted = match &outcome {
+        Outcome::Sent => {
+            tracing::info!(notification = %notification.id, channel, order = %notification.order_id, event = %notification.event, "message delivered");
+            "sent"
+        }
+        Outcome::Retry { error, .. } => {
+            tracing::warn!(notification = %notification.id, channel, attempt = notification.attempts, error = %error, "message not delivered; will retry");
+            "retry"
+        }
+        Outcome::Failed { error } => {
+            tracing::warn!(notification = %notification.id, channel, error = %error, "message failed for good");
+            "failed"
+        }
+        Outcome::Suppressed { .. } => "suppressed",
+    };
+    metrics::counter!("tracker_notifications_total", "channel" => channel, "outcome" => counted)
+        .increment(1);
+    if !notes
+        .finish(
+            notification.clone(),
+            config.node.clone(),
+            outcome,
+            report,
+            Utc::now(),
+        )
+        .await?
+    {
+        tracing::warn!(notification = %notification.id, "the claim ran out before the outcome was recorded");
+    }
+    Ok(())
 }
 
 /// A retry after the message's deadline is a failure.
@@ -294,6 +398,72 @@ fn give_up_when_late(outcome: Outcome, n: &Notification) -> Outcome {
     }
 }
 
+/// One webhook attempt: the endpoint as it is now, its signing secrets
+/// opened, the stored body posted.
+async fn deliver_webhook(
+    notes: &dyn NotificationStore,
+    key: &NotifyKey,
+    channel: &WebhookChannel,
+    config: &DelivererConfig,
+    n: &Notification,
+    report: &mut AttemptReport,
+) -> Result<Outcome> {
+    let now = Utc::now();
+    let Some(target) = notes.webhook_target(n.rule_id.clone(), now).await? else {
+        return Ok(Outcome::Suppressed {
+            reason: "the webhook endpoint no longer exists".into(),
+        });
+    };
+    if target.deleted {
+        return Ok(Outcome::Suppressed {
+            reason: "the webhook endpoint was removed before it was sent".into(),
+        });
+    }
+    if let Some(reason) = &target.webhook.disabled_reason {
+        return Ok(Outcome::Failed {
+            error: format!("the endpoint is disabled ({reason}); replay it once enabled"),
+        });
+    }
+    let id = &target.webhook.id;
+    let mut secrets = Vec::new();
+    for sealed in std::iter::once(&target.secret_sealed).chain(target.previous_sealed.as_ref()) {
+        match key.open_webhook_secret(sealed, id) {
+            Some(secret) => secrets.push(secret),
+            None => {
+                return Ok(Outcome::Failed {
+                    error: "the endpoint's secret does not open with this server's key".into(),
+                });
+            }
+        }
+    }
+    let Some(body) = n.body.as_deref() else {
+        return Ok(Outcome::Failed {
+            error: "the message has no body".into(),
+        });
+    };
+    let response = channel
+        .send(
+            &target.webhook.url,
+            &message_webhook_id(&n.idempotency_key),
+            &secrets,
+            body,
+            now,
+        )
+        .await;
+    report.status_code = response.status_code;
+    report.duration_ms = Some(response.duration_ms);
+    Ok(match response.error {
+        None => Outcome::Sent,
+        // Every failure is worth a retry until the message's deadline: an
+        // endpoint that answers 4xx may be fixed meanwhile, and retries are
+        // what count towards disabling it.
+        Some(error) => Outcome::Retry {
+            at: config.next_try(n.attempts, Utc::now(), rand::random()),
+            error,
+        },
+    })
+}
+
 async fn deliver(
     store: &dyn Store,
     notes: &dyn NotificationStore,
@@ -302,6 +472,13 @@ async fn deliver(
     config: &DelivererConfig,
     n: &Notification,
 ) -> Result<Outcome> {
+    // Made while no node had an SMTP server: a milestone that old is news
+    // no more.
+    if n.attempts <= 1 && Utc::now() > n.give_up_at {
+        return Ok(Outcome::Failed {
+            error: "expired before an SMTP server could send it".into(),
+        });
+    }
     if notes
         .is_unsubscribed(n.tenant_id.clone(), n.recipient.clone())
         .await?
@@ -390,6 +567,7 @@ mod tests {
             tenant_id: TenantId("ten_1".into()),
             order_id: engine::OrderId("ord_1".into()),
             rule_id: "nr_1".into(),
+            channel: Channel::Email,
             event: super::super::TriggerEvent::Dispatched,
             event_id: "evt_1".into(),
             recipient: "a@b.test".into(),
@@ -400,6 +578,7 @@ mod tests {
             last_error: None,
             created_at: now - Duration::minutes(50),
             sent_at: None,
+            body: None,
         };
         let early = Outcome::Retry {
             at: now + Duration::minutes(1),

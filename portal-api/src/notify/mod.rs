@@ -35,6 +35,7 @@ mod rules;
 mod seal;
 mod smtp;
 mod template;
+mod webhook;
 
 use std::fmt;
 
@@ -46,15 +47,18 @@ use crate::model::TenantId;
 use crate::view::rfc3339;
 
 pub(crate) use deliverer::Composer;
-pub use deliverer::{DelivererConfig, run_deliverer};
+pub use deliverer::{Channels, DelivererConfig, run_deliverer};
 pub use seal::NotifyKey;
 pub(crate) use seal::looks_like_unsubscribe_token;
 pub use smtp::{SmtpChannel, SmtpSettings, SmtpTls};
+pub use webhook::{WebhookChannel, WebhookEvent, validate_allow_hosts};
+pub(crate) use webhook::{check_url, message_webhook_id, new_secret, payload};
 
 pub(crate) use rules::validate_rule;
 pub(crate) use template::{MessageContext, RenderedMessage, render_message};
 
-/// What a rule fires on: the order's milestones and exceptions.
+/// What a rule fires on: the order's milestones and exceptions, and the
+/// alerts judged from its ETAs (`crate::alerts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TriggerEvent {
     Created,
@@ -65,10 +69,18 @@ pub enum TriggerEvent {
     AtDelivery,
     Delivered,
     Exception,
+    /// A stop's predicted arrival stayed past the end of its window.
+    LateRisk,
+    /// …and came back within it.
+    LateRiskCleared,
+    /// A stop's ETA moved by the rule's `min_change_min` or more.
+    EtaChanged,
+    /// A truck's latest position, coalesced per vehicle (webhooks only).
+    Position,
 }
 
 impl TriggerEvent {
-    pub const ALL: [TriggerEvent; 8] = [
+    pub const ALL: [TriggerEvent; 12] = [
         TriggerEvent::Created,
         TriggerEvent::Dispatched,
         TriggerEvent::AtPickup,
@@ -77,6 +89,10 @@ impl TriggerEvent {
         TriggerEvent::AtDelivery,
         TriggerEvent::Delivered,
         TriggerEvent::Exception,
+        TriggerEvent::LateRisk,
+        TriggerEvent::LateRiskCleared,
+        TriggerEvent::EtaChanged,
+        TriggerEvent::Position,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +105,10 @@ impl TriggerEvent {
             TriggerEvent::AtDelivery => "at_delivery",
             TriggerEvent::Delivered => "delivered",
             TriggerEvent::Exception => "exception",
+            TriggerEvent::LateRisk => "late_risk",
+            TriggerEvent::LateRiskCleared => "late_risk_cleared",
+            TriggerEvent::EtaChanged => "eta_changed",
+            TriggerEvent::Position => "position",
         }
     }
 
@@ -102,6 +122,9 @@ impl fmt::Display for TriggerEvent {
         f.write_str(self.as_str())
     }
 }
+
+/// The `min_change_min` of an `eta_changed` rule that sets none.
+pub(crate) const DEFAULT_MIN_CHANGE_MIN: u32 = 15;
 
 /// A rule's own wording; `None` on a rule means the event's default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +142,9 @@ pub struct NewRule {
     /// Further addresses, lowercased, without repeats.
     pub addresses: Vec<String>,
     pub template: Option<Template>,
+    /// For `eta_changed`: the smallest move worth a message, minutes
+    /// (default 15).
+    pub min_change_min: Option<u32>,
 }
 
 /// A rule as stored.
@@ -143,6 +169,9 @@ impl Rule {
             "recipients": recipients,
             "addresses": self.rule.addresses,
             "template": self.rule.template.as_ref().map(|t| json!({"subject": t.subject, "body": t.body})),
+            "min_change_min": (self.rule.event == TriggerEvent::EtaChanged).then(|| {
+                self.rule.min_change_min.unwrap_or(DEFAULT_MIN_CHANGE_MIN)
+            }),
             "created_at": rfc3339(self.created_at),
         })
     }
@@ -194,7 +223,9 @@ pub struct Notification {
     pub idempotency_key: String,
     pub tenant_id: TenantId,
     pub order_id: OrderId,
+    /// The e-mail rule, or the webhook endpoint, that made it.
     pub rule_id: String,
+    pub channel: Channel,
     pub event: TriggerEvent,
     pub event_id: String,
     pub recipient: String,
@@ -205,6 +236,85 @@ pub struct Notification {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// A webhook's signed body (the same bytes on every attempt).
+    pub body: Option<String>,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Webhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        match text {
+            "email" => Some(Channel::Email),
+            "webhook" => Some(Channel::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// What an attempt measured, besides its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttemptReport {
+    /// The endpoint's HTTP status (webhooks).
+    pub status_code: Option<u16>,
+    pub duration_ms: Option<u64>,
+    /// A webhook endpoint is disabled once this many of its messages in a
+    /// row failed for good.
+    pub webhook_disable_after: u32,
+}
+
+/// A tenant's webhook endpoint, as listed (its secrets are never shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub url: String,
+    pub events: Vec<WebhookEvent>,
+    /// Until when the secret rotated out still signs.
+    pub previous_secret_until: Option<DateTime<Utc>>,
+    /// Messages in a row that failed for good.
+    pub consecutive_failures: u32,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Webhook {
+    pub(crate) fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "url": self.url,
+            "events": self.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+            "enabled": self.disabled_at.is_none(),
+            "disabled_at": self.disabled_at.map(rfc3339),
+            "disabled_reason": self.disabled_reason,
+            "consecutive_failures": self.consecutive_failures,
+            "previous_secret_valid_until": self.previous_secret_until.map(rfc3339),
+            "created_at": rfc3339(self.created_at),
+        })
+    }
+}
+
+/// An endpoint as the deliverer needs it: the sealed secrets that sign now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub webhook: Webhook,
+    pub deleted: bool,
+    pub secret_sealed: String,
+    /// The rotated-out secret, while its grace lasts.
+    pub previous_sealed: Option<String>,
 }
 
 /// One hand-over of a message to its channel.
@@ -218,6 +328,9 @@ pub struct Attempt {
     /// `sent`, `retry`, `failed`, `suppressed`, `interrupted`; `None` while running.
     pub outcome: Option<String>,
     pub detail: Option<String>,
+    /// The endpoint's HTTP status (webhooks), and how long the attempt took.
+    pub status_code: Option<u16>,
+    pub duration_ms: Option<u64>,
 }
 
 impl Notification {
@@ -227,7 +340,7 @@ impl Notification {
             "rule_id": self.rule_id,
             "event": self.event.as_str(),
             "event_id": self.event_id,
-            "channel": "email",
+            "channel": self.channel.as_str(),
             "recipient": self.recipient,
             "state": self.state.as_str(),
             "attempts": self.attempts,
@@ -236,6 +349,9 @@ impl Notification {
             "next_attempt_at": (self.state == DeliveryState::Pending).then(|| rfc3339(self.next_attempt_at)),
             "sent_at": self.sent_at.map(rfc3339),
             "idempotency_key": self.idempotency_key,
+            // The `webhook-id` header of every attempt and replay.
+            "webhook_id": (self.channel == Channel::Webhook)
+                .then(|| message_webhook_id(&self.idempotency_key)),
             "attempt_log": attempts.iter().map(|a| json!({
                 "attempt": a.attempt,
                 "channel": a.channel,
@@ -244,6 +360,8 @@ impl Notification {
                 "finished_at": a.finished_at.map(rfc3339),
                 "outcome": a.outcome,
                 "detail": a.detail,
+                "status_code": a.status_code,
+                "duration_ms": a.duration_ms,
             })).collect::<Vec<_>>(),
         })
     }

@@ -16,8 +16,8 @@ const MAX_ADDRESSES: usize = 20;
 const MAX_SUBJECT_CHARS: usize = 200;
 const MAX_BODY_CHARS: usize = 10_000;
 
-/// Events other issues define; refused until something emits them.
-const NOT_YET: &[&str] = &["late_risk", "late_risk_cleared", "eta_changed"];
+/// The largest `min_change_min` (a day).
+const MAX_MIN_CHANGE_MIN: u64 = 24 * 60;
 
 fn unsupported(field: &str, message: String) -> AppError {
     AppError::new(
@@ -55,40 +55,49 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
         .get("event")
         .and_then(Value::as_str)
         .ok_or_else(|| AppError::invalid("event", "is required (a string)"))?;
-    let event = match TriggerEvent::parse(event_text) {
-        Some(event) => event,
-        None if NOT_YET.contains(&event_text) => {
-            return Err(unsupported(
-                "event",
-                format!(
-                    "`{event_text}` is not emitted by this server yet; e-mail rules can use: {}",
-                    event_names()
-                ),
-            ));
-        }
-        None => {
-            return Err(AppError::invalid(
-                "event",
-                format!(
-                    "`{event_text}` is not an event; expected one of: {}",
-                    event_names()
-                ),
-            ));
-        }
-    };
-    if object.contains_key("min_change_min") {
-        return Err(unsupported(
-            "min_change_min",
-            "only for `eta_changed`, which is not available yet".into(),
+    let event = TriggerEvent::parse(event_text).ok_or_else(|| {
+        AppError::invalid(
+            "event",
+            format!(
+                "`{event_text}` is not an event; expected one of: {}",
+                event_names()
+            ),
+        )
+    })?;
+    if event == TriggerEvent::Position {
+        return Err(AppError::invalid(
+            "event",
+            "`position` is for webhooks (POST /api/v1/webhooks), not e-mail rules",
         ));
     }
+    let min_change_min = match object.get("min_change_min") {
+        None | Some(Value::Null) => None,
+        Some(_) if event != TriggerEvent::EtaChanged => {
+            return Err(unsupported(
+                "min_change_min",
+                format!("only for `eta_changed` rules, not `{event_text}`"),
+            ));
+        }
+        Some(value) => Some(
+            value
+                .as_u64()
+                .filter(|n| (1..=MAX_MIN_CHANGE_MIN).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "min_change_min",
+                        format!("{value}: expected whole minutes, 1..{MAX_MIN_CHANGE_MIN}"),
+                    )
+                })?,
+        ),
+    };
     match object.get("channel") {
         None => {}
         Some(Value::String(c)) if c == "email" => {}
         Some(Value::String(c)) if c == "webhook" => {
             return Err(unsupported(
                 "channel",
-                "webhooks are configured with /api/v1/webhooks, which this server does not have yet".into(),
+                "webhooks are configured with POST /api/v1/webhooks, not as rules".into(),
             ));
         }
         Some(other) => {
@@ -213,12 +222,14 @@ pub(crate) fn validate_rule(body: &Value) -> Result<NewRule, AppError> {
         to_customer,
         addresses,
         template,
+        min_change_min,
     })
 }
 
 fn event_names() -> String {
     TriggerEvent::ALL
         .iter()
+        .filter(|e| **e != TriggerEvent::Position)
         .map(|e| e.as_str())
         .collect::<Vec<_>>()
         .join(", ")
@@ -245,6 +256,21 @@ mod tests {
     }
 
     #[test]
+    fn alert_events_are_rules_and_eta_changed_takes_a_threshold() {
+        let rule = validate_rule(
+            &json!({"event": "eta_changed", "recipients": ["customer"], "min_change_min": 20}),
+        )
+        .expect("valid");
+        assert_eq!(rule.event, TriggerEvent::EtaChanged);
+        assert_eq!(rule.min_change_min, Some(20));
+        for event in ["late_risk", "late_risk_cleared"] {
+            let rule =
+                validate_rule(&json!({"event": event, "recipients": ["customer"]})).expect("valid");
+            assert_eq!(rule.event.as_str(), event);
+        }
+    }
+
+    #[test]
     fn addresses_are_lowercased_and_deduplicated() {
         let rule = validate_rule(
             &json!({"event": "delivered", "addresses": ["Ops@Acme.test", "ops@acme.test"]}),
@@ -264,14 +290,9 @@ mod tests {
                 "`event`",
             ),
             (
-                json!({"event": "late_risk", "recipients": ["customer"]}),
-                422,
-                "`event`",
-            ),
-            (
-                json!({"event": "eta_changed", "recipients": ["customer"], "min_change_min": 15}),
-                422,
-                "`event`",
+                json!({"event": "eta_changed", "recipients": ["customer"], "min_change_min": 0}),
+                400,
+                "`min_change_min`",
             ),
             (
                 json!({"event": "dispatched", "recipients": ["customer"], "min_change_min": 15}),

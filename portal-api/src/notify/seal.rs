@@ -1,6 +1,7 @@
 //! The server's notification key and what it protects: tracking codes sealed
-//! for the e-mails that carry them, and the stable one-click unsubscribe token
-//! of each (tenant, recipient).
+//! for the e-mails that carry them, webhook signing secrets (kept to sign,
+//! never in the clear), and the stable one-click unsubscribe token of each
+//! (tenant, recipient).
 //!
 //! The key is 32 random bytes in a file of its own (mode 0600), made on first
 //! use, apart from the database: a copy of the database alone opens no seal.
@@ -85,6 +86,30 @@ impl NotifyKey {
 
     /// Seals a tracking code; `code_hash` (its SHA-256) is bound to the seal.
     pub(crate) fn seal(&self, code: &str, code_hash: &str) -> Result<String> {
+        self.seal_bound(code, code_hash)
+    }
+
+    /// Opens a seal made by [`NotifyKey::seal`] for the code of `code_hash`;
+    /// `None` if it was made under another key or for another code.
+    pub(crate) fn open(&self, sealed: &str, code_hash: &str) -> Option<String> {
+        let code = self.open_bound(sealed, code_hash)?;
+        (crate::secrets::secret_hash(&code) == code_hash).then_some(code)
+    }
+
+    /// Seals a webhook endpoint's signing secret, bound to the endpoint's id
+    /// (a seal copied onto another endpoint does not open).
+    pub fn seal_webhook_secret(&self, secret: &str, endpoint_id: &str) -> Result<String> {
+        self.seal_bound(secret, &format!("webhook secret {endpoint_id}"))
+    }
+
+    /// Opens a seal made by [`NotifyKey::seal_webhook_secret`].
+    pub(crate) fn open_webhook_secret(&self, sealed: &str, endpoint_id: &str) -> Option<String> {
+        self.open_bound(sealed, &format!("webhook secret {endpoint_id}"))
+    }
+
+    /// XChaCha20-Poly1305 of `plain` with `bound` as associated data, as hex
+    /// `nonce ‖ ciphertext`.
+    fn seal_bound(&self, plain: &str, bound: &str) -> Result<String> {
         let cipher = XChaCha20Poly1305::new((&self.seal).into());
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rngs::OsRng
@@ -94,36 +119,33 @@ impl NotifyKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: code.as_bytes(),
-                    aad: code_hash.as_bytes(),
+                    msg: plain.as_bytes(),
+                    aad: bound.as_bytes(),
                 },
             )
-            .map_err(|_| Error::store_permanent("sealing a tracking code failed"))?;
+            .map_err(|_| Error::store_permanent("sealing a secret failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(data_encoding::HEXLOWER.encode(&out))
     }
 
-    /// Opens a seal made by [`NotifyKey::seal`] for the code of `code_hash`;
-    /// `None` if it was made under another key or for another code.
-    pub(crate) fn open(&self, sealed: &str, code_hash: &str) -> Option<String> {
+    fn open_bound(&self, sealed: &str, bound: &str) -> Option<String> {
         let bytes = data_encoding::HEXLOWER.decode(sealed.as_bytes()).ok()?;
         if bytes.len() <= NONCE_BYTES {
             return None;
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         let cipher = XChaCha20Poly1305::new((&self.seal).into());
-        let code = cipher
+        let plain = cipher
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: code_hash.as_bytes(),
+                    aad: bound.as_bytes(),
                 },
             )
             .ok()?;
-        let code = String::from_utf8(code).ok()?;
-        (crate::secrets::secret_hash(&code) == code_hash).then_some(code)
+        String::from_utf8(plain).ok()
     }
 
     /// The one-click unsubscribe token of `address` at `tenant`: the same in
@@ -186,6 +208,18 @@ mod tests {
             None,
             "another key opens nothing"
         );
+    }
+
+    #[test]
+    fn a_webhook_secret_opens_only_for_its_own_endpoint() {
+        let key = NotifyKey::from_bytes(&[9; 32]);
+        let sealed = key.seal_webhook_secret("whsec_abc", "wh_1").expect("seals");
+        assert!(!sealed.contains("abc"));
+        assert_eq!(
+            key.open_webhook_secret(&sealed, "wh_1").as_deref(),
+            Some("whsec_abc")
+        );
+        assert_eq!(key.open_webhook_secret(&sealed, "wh_2"), None);
     }
 
     #[test]

@@ -170,6 +170,9 @@ fn status_label(status: &str) -> &str {
         "delivered" => "delivered",
         "exception" => "exception",
         "cancelled" => "cancelled",
+        "late_risk" => "at risk of arriving late",
+        "late_risk_cleared" => "back on schedule",
+        "eta_changed" => "new arrival time",
         other => other,
     }
 }
@@ -299,6 +302,23 @@ pub(crate) fn default_template(event: TriggerEvent) -> Template {
             "Update on shipment {{reference}}",
             "There is an update on your shipment {{reference}} that may affect its timing. We are on it.",
         ),
+        TriggerEvent::LateRisk => (
+            "Shipment {{reference}} may arrive late",
+            "Your shipment {{reference}} may arrive after its appointment window. We are watching it closely.",
+        ),
+        TriggerEvent::LateRiskCleared => (
+            "Shipment {{reference}} is back on schedule",
+            "Your shipment {{reference}} is expected within its appointment window again.",
+        ),
+        TriggerEvent::EtaChanged => (
+            "New arrival time for shipment {{reference}}",
+            "The estimated arrival of your shipment {{reference}} has changed.",
+        ),
+        // Webhooks only (rules refuse it); a wording for completeness.
+        TriggerEvent::Position => (
+            "Shipment {{reference}}: where the truck is",
+            "The truck with your shipment {{reference}} is on its way.",
+        ),
     };
     let body = format!(
         "Hello {{{{customer_name}}}},\n\n{line}\n\n\
@@ -418,6 +438,7 @@ mod tests {
             skipped_at: None,
             geofence: None,
             eta: None,
+            late_risk: None,
         };
         let mut pickup = stop(
             0,

@@ -158,6 +158,20 @@ async fn record_portal(state: &AppState) {
         Ok(pending) => metrics::gauge!("tracker_outbox_depth").set(pending as f64),
         Err(err) => tracing::debug!(error = %err, "reading the outbox depth failed"),
     }
+    // Messages made from it and not yet delivered, and disabled webhooks.
+    if let Some(notes) = state.store().notifications() {
+        match notes.delivery_gauges().await {
+            Ok(g) => {
+                metrics::gauge!("tracker_webhook_endpoints_disabled")
+                    .set(g.webhooks_disabled as f64);
+                metrics::gauge!("tracker_notifications_waiting", "channel" => "email")
+                    .set(g.email_waiting as f64);
+                metrics::gauge!("tracker_notifications_waiting", "channel" => "webhook")
+                    .set(g.webhook_waiting as f64);
+            }
+            Err(err) => tracing::debug!(error = %err, "reading the delivery gauges failed"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -344,6 +344,102 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO outbox_cursors (reader, last_id) SELECT 'email', COALESCE(MAX(id), 0) FROM outbox;
     "#,
+    // 10 (issue 19, alerts): a stop's late risk (raised since, by how many
+    // minutes; when the opposite condition was first seen, for the hold);
+    // an `eta_changed` rule's threshold; the last ETA announced to each
+    // subscriber (rule or webhook) per order stop, and when it was last told
+    // anything about the order (the interval between two announcements).
+    r#"
+    ALTER TABLE stops ADD COLUMN late_risk_since TEXT;
+    ALTER TABLE stops ADD COLUMN late_risk_by_min INTEGER;
+    ALTER TABLE stops ADD COLUMN late_turning_since TEXT;
+    CREATE INDEX stops_late_risk ON stops(order_id) WHERE late_risk_since IS NOT NULL;
+    ALTER TABLE notification_rules ADD COLUMN min_change_min INTEGER;
+
+    CREATE TABLE eta_announcements (
+        subscriber_id  TEXT NOT NULL,
+        order_id       TEXT NOT NULL REFERENCES orders(id),
+        stop_idx       INTEGER NOT NULL,
+        eta            TEXT NOT NULL,
+        announced_at   TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, order_id, stop_idx)
+    );
+    CREATE TABLE eta_change_fired (
+        subscriber_id  TEXT NOT NULL,
+        order_id       TEXT NOT NULL REFERENCES orders(id),
+        fired_at       TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, order_id)
+    );
+    "#,
+    // 11 (issue 19, webhooks): a tenant's endpoints, each with its secret
+    // sealed under the server's key (it must sign, so it is kept, never in
+    // the clear) and the previous one during a rotation's grace; an endpoint
+    // that keeps failing is disabled with a reason. Webhook messages are
+    // `notifications` rows of channel `webhook` (one deliverer, one claim):
+    // `rule_id` then names the endpoint, so the table is rebuilt without its
+    // foreign key to the rules, and gains the signed `body`. Attempts keep
+    // the HTTP status and how long each took.
+    r#"
+    CREATE TABLE webhook_endpoints (
+        id                     TEXT PRIMARY KEY,
+        tenant_id              TEXT NOT NULL REFERENCES tenants(id),
+        url                    TEXT NOT NULL,
+        events                 TEXT NOT NULL,
+        secret_sealed          TEXT NOT NULL,
+        previous_secret_sealed TEXT,
+        previous_until         TEXT,
+        consecutive_failures   INTEGER NOT NULL DEFAULT 0,
+        disabled_at            TEXT,
+        disabled_reason        TEXT,
+        created_at             TEXT NOT NULL,
+        deleted_at             TEXT
+    );
+    CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints(tenant_id, created_at);
+
+    CREATE TABLE notifications_new (
+        id               TEXT PRIMARY KEY,
+        idempotency_key  TEXT NOT NULL UNIQUE,
+        tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+        order_id         TEXT NOT NULL REFERENCES orders(id),
+        rule_id          TEXT NOT NULL,
+        event            TEXT NOT NULL,
+        event_id         TEXT NOT NULL,
+        channel          TEXT NOT NULL,
+        recipient        TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  TEXT NOT NULL,
+        give_up_at       TEXT NOT NULL,
+        claimed_by       TEXT,
+        claimed_until    TEXT,
+        last_error       TEXT,
+        created_at       TEXT NOT NULL,
+        sent_at          TEXT,
+        body             TEXT
+    );
+    INSERT INTO notifications_new (id, idempotency_key, tenant_id, order_id, rule_id, event,
+        event_id, channel, recipient, state, attempts, next_attempt_at, give_up_at, claimed_by,
+        claimed_until, last_error, created_at, sent_at)
+      SELECT id, idempotency_key, tenant_id, order_id, rule_id, event, event_id, channel,
+        recipient, state, attempts, next_attempt_at, give_up_at, claimed_by, claimed_until,
+        last_error, created_at, sent_at FROM notifications;
+    DROP TABLE notifications;
+    ALTER TABLE notifications_new RENAME TO notifications;
+    CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
+    CREATE INDEX notifications_order ON notifications(order_id, created_at);
+    CREATE INDEX notifications_rule ON notifications(rule_id, created_at);
+
+    ALTER TABLE notification_attempts ADD COLUMN status_code INTEGER;
+    ALTER TABLE notification_attempts ADD COLUMN duration_ms INTEGER;
+
+    CREATE TABLE webhook_position_marks (
+        endpoint_id  TEXT NOT NULL,
+        vehicle_id   TEXT NOT NULL,
+        fix_at       TEXT NOT NULL,
+        sent_at      TEXT NOT NULL,
+        PRIMARY KEY (endpoint_id, vehicle_id)
+    );
+    "#,
 ];
 
 /// Brings the database to the latest schema.

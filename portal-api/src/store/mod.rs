@@ -10,11 +10,13 @@
 //! Tenant-scoped methods take the tenant: an order of another tenant is simply
 //! "not found", which is what makes tenant isolation hold by construction.
 
+mod alerts;
 mod dead_letters;
 mod migrations;
 mod notifications;
 mod rows;
 mod sqlite;
+mod webhooks;
 mod writes;
 
 use std::future::Future;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, VehicleKey};
 
+use crate::alerts::AlertPolicy;
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
@@ -124,8 +127,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         tenant: TenantId,
         fix: VehicleFix,
     ) -> StoreFuture<'_, PositionOutcome>;
-    /// Logs an ETA prediction and makes it the stop's latest.
-    fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded>;
+    /// Logs an ETA prediction and makes it the stop's latest; in the same
+    /// transaction judges the stop's late risk and its `eta_changed`
+    /// subscribers under `policy` (`crate::alerts`), writing what fired to
+    /// the outbox.
+    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded>;
     /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>>;
     /// The device time of the newest recorded position of each vehicle (tenant

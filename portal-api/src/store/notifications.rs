@@ -21,12 +21,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::rows::{parse_ts, ts};
-use super::{SqliteStore, StoreFuture};
+use super::{SqliteStore, StoreFuture, webhooks};
 use crate::error::{Error, Result};
 use crate::model::{Tenant, TenantId};
 use crate::notify::{
-    Attempt, DeliveryState, NewRule, Notification, Outcome, Rule, Template, TriggerEvent,
-    idempotency_key,
+    Attempt, AttemptReport, Channel, DeliveryState, NewRule, Notification, Outcome, Rule, Template,
+    TriggerEvent, Webhook, WebhookEvent, WebhookTarget, idempotency_key,
 };
 use crate::secrets::new_id;
 
@@ -39,6 +39,14 @@ pub struct UnsubscribeTarget {
     pub tenant_name: String,
     pub address: String,
     pub unsubscribed: bool,
+}
+
+/// The deliverer's gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryGauges {
+    pub webhooks_disabled: u64,
+    pub email_waiting: u64,
+    pub webhook_waiting: u64,
 }
 
 /// What one claim round found.
@@ -75,6 +83,9 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
     /// Turns outbox entries past the e-mail cursor into messages (one per
     /// matching rule and recipient, each due at once and given up at
     /// `now + retry_for`); returns how many entries were read.
+    /// Webhook messages are made for every enabled endpoint subscribed.
+    /// E-mails are made whatever this node's channels: a node with SMTP
+    /// claims them (see [`NotificationStore::claim_due`]).
     fn expand_outbox(
         &self,
         now: DateTime<Utc>,
@@ -82,23 +93,78 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> StoreFuture<'_, usize>;
     /// Claims up to `limit` due messages for `node` until `now + lease`, after
-    /// failing those whose lease ran out mid-send.
+    /// failing those whose lease ran out mid-send; e-mails only with `email`.
     fn claim_due(
         &self,
         node: String,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
+        email: bool,
     ) -> StoreFuture<'_, Claims>;
     /// Records how a claimed message's attempt ended; false when the claim
-    /// was lost (the lease ran out and another round failed it).
+    /// was lost (the lease ran out and another round failed it). A webhook's
+    /// outcome also counts towards disabling its endpoint.
     fn finish(
         &self,
         notification: Notification,
         node: String,
         outcome: Outcome,
+        report: AttemptReport,
         now: DateTime<Utc>,
     ) -> StoreFuture<'_, bool>;
+
+    /// Creates an endpoint with its sealed secret.
+    fn create_webhook(
+        &self,
+        tenant: TenantId,
+        id: String,
+        url: String,
+        events: Vec<WebhookEvent>,
+        secret_sealed: String,
+    ) -> StoreFuture<'_, Webhook>;
+    fn webhooks(&self, tenant: TenantId) -> StoreFuture<'_, Vec<Webhook>>;
+    fn webhook(&self, tenant: TenantId, id: String) -> StoreFuture<'_, Option<Webhook>>;
+    /// Removes an endpoint; its pending messages are suppressed when due.
+    fn delete_webhook(&self, tenant: TenantId, id: String) -> StoreFuture<'_, ()>;
+    /// Replaces the secret; the old one signs too until `grace_until`.
+    fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: String,
+        secret_sealed: String,
+        grace_until: DateTime<Utc>,
+    ) -> StoreFuture<'_, Webhook>;
+    /// Re-enables a disabled endpoint (its failure count starts again).
+    fn enable_webhook(&self, tenant: TenantId, id: String) -> StoreFuture<'_, Webhook>;
+    /// The endpoint a message goes to, with the secrets that sign at `now`.
+    fn webhook_target(
+        &self,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'_, Option<WebhookTarget>>;
+    /// An endpoint's most recent `limit` messages with every attempt.
+    fn webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        id: String,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<(Notification, Vec<Attempt>)>>;
+    /// Sends a finished message again (same `webhook-id`), due at `now`.
+    fn replay_delivery(
+        &self,
+        tenant: TenantId,
+        webhook: String,
+        delivery: String,
+        now: DateTime<Utc>,
+        retry_for: Duration,
+    ) -> StoreFuture<'_, Notification>;
+    /// Makes the coalesced `vehicle.position` webhook messages due at `now`
+    /// (at most one per endpoint and vehicle every `every`); returns how many.
+    fn enqueue_positions(&self, now: DateTime<Utc>, every: Duration) -> StoreFuture<'_, usize>;
+    /// For `/metrics`: endpoints disabled, and messages waiting per channel
+    /// (`pending` or `sending`).
+    fn delivery_gauges(&self) -> StoreFuture<'_, DeliveryGauges>;
 
     /// Remembers which (tenant, address) an unsubscribe token stands for.
     fn register_unsubscribe_token(
@@ -124,11 +190,12 @@ fn rule_row(r: &Row<'_>) -> rusqlite::Result<RuleRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 const RULE_COLUMNS: &str =
-    "id, tenant_id, event, to_customer, addresses, subject, body, created_at";
+    "id, tenant_id, event, to_customer, addresses, subject, body, created_at, min_change_min";
 
 type RuleRow = (
     String,
@@ -139,10 +206,12 @@ type RuleRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<u32>,
 );
 
 fn finish_rule(row: RuleRow) -> Result<Rule> {
-    let (id, tenant, event, to_customer, addresses, subject, body, created_at) = row;
+    let (id, tenant, event, to_customer, addresses, subject, body, created_at, min_change_min) =
+        row;
     let event = TriggerEvent::parse(&event)
         .ok_or_else(|| Error::store_permanent(format!("unknown event `{event}` in a rule")))?;
     let addresses: Vec<String> = serde_json::from_str(&addresses)
@@ -159,6 +228,7 @@ fn finish_rule(row: RuleRow) -> Result<Rule> {
             to_customer,
             addresses,
             template,
+            min_change_min,
         },
         created_at: parse_ts(&created_at)?,
     })
@@ -170,7 +240,8 @@ fn insert_rule(c: &Connection, tenant: &TenantId, rule: &NewRule) -> Result<Rule
         .map_err(|e| Error::store_permanent(format!("serializing addresses: {e}")))?;
     c.execute(
         "INSERT INTO notification_rules (id, tenant_id, event, channel, to_customer, addresses, \
-         subject, body, created_at) VALUES (?1, ?2, ?3, 'email', ?4, ?5, ?6, ?7, ?8)",
+         subject, body, created_at, min_change_min) \
+         VALUES (?1, ?2, ?3, 'email', ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             id,
             tenant.as_str(),
@@ -180,6 +251,7 @@ fn insert_rule(c: &Connection, tenant: &TenantId, rule: &NewRule) -> Result<Rule
             rule.template.as_ref().map(|t| &t.subject),
             rule.template.as_ref().map(|t| &t.body),
             ts(Utc::now()),
+            rule.min_change_min,
         ],
     )?;
     rule_by_id(c, tenant, &id)?.ok_or(Error::NotFound("notification rule"))
@@ -210,10 +282,11 @@ fn rules_of(c: &Connection, tenant: &TenantId) -> Result<Vec<Rule>> {
     rows.into_iter().map(finish_rule).collect()
 }
 
-const NOTIFICATION_COLUMNS: &str = "id, idempotency_key, tenant_id, order_id, rule_id, event, \
-     event_id, recipient, state, attempts, next_attempt_at, give_up_at, last_error, created_at, sent_at";
+pub(super) const NOTIFICATION_COLUMNS: &str = "id, idempotency_key, tenant_id, order_id, rule_id, \
+     event, event_id, recipient, state, attempts, next_attempt_at, give_up_at, last_error, \
+     created_at, sent_at, channel, body";
 
-type NotificationRow = (
+pub(super) type NotificationRow = (
     String,
     String,
     String,
@@ -229,9 +302,10 @@ type NotificationRow = (
     Option<String>,
     String,
     Option<String>,
+    (String, Option<String>),
 );
 
-fn notification_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
+pub(super) fn notification_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -248,10 +322,11 @@ fn notification_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
         r.get(12)?,
         r.get(13)?,
         r.get(14)?,
+        (r.get(15)?, r.get(16)?),
     ))
 }
 
-fn finish_notification(row: NotificationRow) -> Result<Notification> {
+pub(super) fn finish_notification(row: NotificationRow) -> Result<Notification> {
     let (
         id,
         key,
@@ -268,6 +343,7 @@ fn finish_notification(row: NotificationRow) -> Result<Notification> {
         last_error,
         created_at,
         sent_at,
+        (channel, body),
     ) = row;
     Ok(Notification {
         id,
@@ -275,6 +351,8 @@ fn finish_notification(row: NotificationRow) -> Result<Notification> {
         tenant_id: TenantId(tenant),
         order_id: OrderId(order),
         rule_id: rule,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| Error::store_permanent(format!("unknown channel `{channel}`")))?,
         event: TriggerEvent::parse(&event)
             .ok_or_else(|| Error::store_permanent(format!("unknown event `{event}`")))?,
         event_id,
@@ -287,13 +365,14 @@ fn finish_notification(row: NotificationRow) -> Result<Notification> {
         last_error,
         created_at: parse_ts(&created_at)?,
         sent_at: sent_at.as_deref().map(parse_ts).transpose()?,
+        body,
     })
 }
 
-fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
+pub(super) fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
     let mut stmt = c.prepare_cached(
-        "SELECT attempt, channel, node, started_at, finished_at, outcome, detail \
-         FROM notification_attempts WHERE notification_id = ?1 ORDER BY attempt",
+        "SELECT attempt, channel, node, started_at, finished_at, outcome, detail, status_code, \
+         duration_ms FROM notification_attempts WHERE notification_id = ?1 ORDER BY attempt",
     )?;
     let rows = stmt
         .query_map([notification], |r| {
@@ -305,12 +384,22 @@ fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Option<String>>(5)?,
                 r.get::<_, Option<String>>(6)?,
+                (r.get::<_, Option<u16>>(7)?, r.get::<_, Option<u64>>(8)?),
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(
-            |(attempt, channel, node, started, finished, outcome, detail)| {
+            |(
+                attempt,
+                channel,
+                node,
+                started,
+                finished,
+                outcome,
+                detail,
+                (status_code, duration_ms),
+            )| {
                 Ok(Attempt {
                     attempt,
                     channel,
@@ -319,6 +408,8 @@ fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
                     finished_at: finished.as_deref().map(parse_ts).transpose()?,
                     outcome,
                     detail,
+                    status_code,
+                    duration_ms,
                 })
             },
         )
@@ -358,7 +449,17 @@ fn order_notifications(
 
 /// The trigger and event id an outbox entry stands for, if any.
 fn trigger_of(topic: &str, payload: &Value) -> Option<(TriggerEvent, String)> {
+    let event_id = || Some(payload.get("event_id")?.as_str()?.to_owned());
     match topic {
+        "order.late_risk" => {
+            let trigger = match payload.get("kind")?.as_str()? {
+                "late_risk" => TriggerEvent::LateRisk,
+                "late_risk_cleared" => TriggerEvent::LateRiskCleared,
+                _ => return None,
+            };
+            Some((trigger, event_id()?))
+        }
+        "order.eta_changed" => Some((TriggerEvent::EtaChanged, event_id()?)),
         "order.created" => Some((TriggerEvent::Created, "created".to_owned())),
         "order.event" => {
             let event_id = payload.get("event_id")?.as_str()?.to_owned();
@@ -412,9 +513,22 @@ fn expand_outbox(
             continue;
         };
         let tenant = TenantId(tenant.clone());
+        // An `eta_changed` entry was judged for one subscriber (its own
+        // threshold and interval): only that rule or endpoint sends it.
+        let only = payload.get("subscriber_id").and_then(Value::as_str);
+        super::webhooks::expand_entry(
+            c,
+            &tenant,
+            order,
+            topic,
+            &payload,
+            (trigger, event_id.as_str()),
+            only,
+            (now, retry_for),
+        )?;
         let rules: Vec<Rule> = rules_of(c, &tenant)?
             .into_iter()
-            .filter(|r| r.rule.event == trigger)
+            .filter(|r| r.rule.event == trigger && only.is_none_or(|id| id == r.id))
             .collect();
         if rules.is_empty() {
             continue;
@@ -479,6 +593,7 @@ fn claim_due(
     now: DateTime<Utc>,
     lease: Duration,
     limit: usize,
+    email: bool,
 ) -> Result<Claims> {
     let now_text = ts(now);
     let interrupted: Vec<(String, u32)> = c
@@ -502,11 +617,12 @@ fn claim_due(
         .prepare_cached(&format!(
             "UPDATE notifications SET state = 'sending', claimed_by = ?1, claimed_until = ?2, \
              attempts = attempts + 1 WHERE id IN (SELECT id FROM notifications \
-             WHERE state = 'pending' AND next_attempt_at <= ?3 ORDER BY next_attempt_at, id \
+             WHERE state = 'pending' AND next_attempt_at <= ?3 \
+             AND (channel = 'webhook' OR ?5) ORDER BY next_attempt_at, id \
              LIMIT ?4) RETURNING {NOTIFICATION_COLUMNS}"
         ))?
         .query_map(
-            params![node, ts(now + lease), now_text, limit as i64],
+            params![node, ts(now + lease), now_text, limit as i64, email],
             notification_row,
         )?
         .collect::<rusqlite::Result<_>>()?;
@@ -515,9 +631,15 @@ fn claim_due(
         let n = finish_notification(row)?;
         c.prepare_cached(
             "INSERT INTO notification_attempts (notification_id, attempt, channel, node, \
-             started_at) VALUES (?1, ?2, 'email', ?3, ?4)",
+             started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![n.id, n.attempts, node, now_text])?;
+        .execute(params![
+            n.id,
+            n.attempts,
+            n.channel.as_str(),
+            node,
+            now_text
+        ])?;
         claimed.push(n);
     }
     claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
@@ -532,6 +654,7 @@ fn finish(
     n: &Notification,
     node: &str,
     outcome: &Outcome,
+    report: &AttemptReport,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let (state, next_at, error, sent_at, attempt_outcome) = match outcome {
@@ -560,7 +683,8 @@ fn finish(
         )?
         .execute(params![state, next_at, error, sent_at, n.id, node])?;
     c.prepare_cached(
-        "UPDATE notification_attempts SET finished_at = ?1, outcome = ?2, detail = ?3 \
+        "UPDATE notification_attempts SET finished_at = ?1, outcome = ?2, detail = ?3, \
+         status_code = ?7, duration_ms = ?8 \
          WHERE notification_id = ?4 AND attempt = ?5 AND node = ?6",
     )?
     .execute(params![
@@ -569,8 +693,13 @@ fn finish(
         error,
         n.id,
         n.attempts,
-        node
+        node,
+        report.status_code,
+        report.duration_ms,
     ])?;
+    if changed > 0 && n.channel == Channel::Webhook {
+        super::webhooks::count_outcome(c, &n.rule_id, outcome, report, now)?;
+    }
     Ok(changed > 0)
 }
 
@@ -691,8 +820,9 @@ impl NotificationStore for SqliteStore {
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
+        email: bool,
     ) -> StoreFuture<'_, Claims> {
-        Box::pin(self.write(move |c| claim_due(c, &node, now, lease, limit)))
+        Box::pin(self.write(move |c| claim_due(c, &node, now, lease, limit, email)))
     }
 
     fn finish(
@@ -700,9 +830,89 @@ impl NotificationStore for SqliteStore {
         notification: Notification,
         node: String,
         outcome: Outcome,
+        report: AttemptReport,
         now: DateTime<Utc>,
     ) -> StoreFuture<'_, bool> {
-        Box::pin(self.write(move |c| finish(c, &notification, &node, &outcome, now)))
+        Box::pin(self.write(move |c| finish(c, &notification, &node, &outcome, &report, now)))
+    }
+
+    fn create_webhook(
+        &self,
+        tenant: TenantId,
+        id: String,
+        url: String,
+        events: Vec<WebhookEvent>,
+        secret_sealed: String,
+    ) -> StoreFuture<'_, Webhook> {
+        Box::pin(
+            self.write(move |c| webhooks::create(c, &tenant, &id, &url, &events, &secret_sealed)),
+        )
+    }
+
+    fn webhooks(&self, tenant: TenantId) -> StoreFuture<'_, Vec<Webhook>> {
+        Box::pin(self.read(move |c| webhooks::list(c, &tenant)))
+    }
+
+    fn webhook(&self, tenant: TenantId, id: String) -> StoreFuture<'_, Option<Webhook>> {
+        Box::pin(self.read(move |c| webhooks::one(c, &tenant, &id)))
+    }
+
+    fn delete_webhook(&self, tenant: TenantId, id: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| webhooks::delete(c, &tenant, &id)))
+    }
+
+    fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: String,
+        secret_sealed: String,
+        grace_until: DateTime<Utc>,
+    ) -> StoreFuture<'_, Webhook> {
+        Box::pin(
+            self.write(move |c| webhooks::rotate(c, &tenant, &id, &secret_sealed, grace_until)),
+        )
+    }
+
+    fn enable_webhook(&self, tenant: TenantId, id: String) -> StoreFuture<'_, Webhook> {
+        Box::pin(self.write(move |c| webhooks::enable(c, &tenant, &id)))
+    }
+
+    fn webhook_target(
+        &self,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'_, Option<WebhookTarget>> {
+        Box::pin(self.read(move |c| webhooks::target(c, &id, now)))
+    }
+
+    fn webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        id: String,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<(Notification, Vec<Attempt>)>> {
+        Box::pin(self.read(move |c| webhooks::deliveries(c, &tenant, &id, limit)))
+    }
+
+    fn replay_delivery(
+        &self,
+        tenant: TenantId,
+        webhook: String,
+        delivery: String,
+        now: DateTime<Utc>,
+        retry_for: Duration,
+    ) -> StoreFuture<'_, Notification> {
+        Box::pin(
+            self.write(move |c| webhooks::replay(c, &tenant, &webhook, &delivery, now, retry_for)),
+        )
+    }
+
+    fn enqueue_positions(&self, now: DateTime<Utc>, every: Duration) -> StoreFuture<'_, usize> {
+        Box::pin(self.write(move |c| webhooks::enqueue_positions(c, now, every)))
+    }
+
+    fn delivery_gauges(&self) -> StoreFuture<'_, DeliveryGauges> {
+        Box::pin(self.read(webhooks::gauges))
     }
 
     fn register_unsubscribe_token(
@@ -781,5 +991,16 @@ mod tests {
         let note = serde_json::json!({"order_id": "ord_1", "event_id": "evt_4", "kind": "note"});
         assert_eq!(trigger_of("order.event", &note), None);
         assert_eq!(trigger_of("order.updated", &created), None);
+        let risk = serde_json::json!({"order_id": "ord_1", "event_id": "alr_1", "kind": "late_risk_cleared"});
+        assert_eq!(
+            trigger_of("order.late_risk", &risk),
+            Some((TriggerEvent::LateRiskCleared, "alr_1".into()))
+        );
+        let moved =
+            serde_json::json!({"order_id": "ord_1", "event_id": "eta_1", "subscriber_id": "nr_1"});
+        assert_eq!(
+            trigger_of("order.eta_changed", &moved),
+            Some((TriggerEvent::EtaChanged, "eta_1".into()))
+        );
     }
 }

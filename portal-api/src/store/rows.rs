@@ -223,7 +223,8 @@ fn finish_order(c: &Connection, row: OrderRow) -> Result<Order> {
 fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
     let mut stmt = c.prepare_cached(
         "SELECT idx, kind, name, address, lat, lon, time_zone, window_from, window_to, \
-         arrived_at, departed_at, eta_json, geofence_json, skipped_at \
+         arrived_at, departed_at, eta_json, geofence_json, skipped_at, late_risk_since, \
+         late_risk_by_min \
          FROM stops WHERE order_id = ?1 ORDER BY idx",
     )?;
     let raw = stmt
@@ -246,6 +247,8 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                 (
                     r.get::<_, Option<String>>(12)?,
                     r.get::<_, Option<String>>(13)?,
+                    r.get::<_, Option<String>>(14)?,
+                    r.get::<_, Option<i64>>(15)?,
                 ),
             ))
         })?
@@ -261,7 +264,7 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                 lon,
                 tz,
                 (from, to, arrived, departed, eta),
-                (geofence, skipped),
+                (geofence, skipped, late_since, late_by_min),
             )| {
                 let window = match (from, to) {
                     (Some(from), Some(to)) => Some(Window {
@@ -296,6 +299,10 @@ fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
                     departed_at: parse_opt_ts(departed)?,
                     skipped_at: parse_opt_ts(skipped)?,
                     eta,
+                    late_risk: parse_opt_ts(late_since)?.map(|since| crate::alerts::LateRisk {
+                        since,
+                        by_min: late_by_min.unwrap_or(0),
+                    }),
                 })
             },
         )
@@ -344,6 +351,19 @@ pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> R
     }
     if q.vehicle_id.is_some() {
         sql.push_str(" AND o.vehicle_id = ?4");
+    }
+    // The order's late risk as `Order::late_risk` judges it: a pending stop
+    // at risk, the order not finished.
+    if let Some(wanted) = q.late_risk {
+        let at_risk = "EXISTS (SELECT 1 FROM stops s WHERE s.order_id = o.id \
+             AND s.late_risk_since IS NOT NULL AND s.arrived_at IS NULL \
+             AND s.departed_at IS NULL AND s.skipped_at IS NULL) \
+             AND o.status NOT IN ('delivered', 'cancelled')";
+        if wanted {
+            sql.push_str(&format!(" AND {at_risk}"));
+        } else {
+            sql.push_str(&format!(" AND NOT ({at_risk})"));
+        }
     }
     if q.after.is_some() {
         // Keyset pagination on insertion order: stable under inserts, no OFFSET

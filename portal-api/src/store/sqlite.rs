@@ -355,8 +355,12 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| writes::record_position(c, &tenant, &fix)))
     }
 
-    fn record_eta(&self, update: EtaUpdate) -> StoreFuture<'_, EtaRecorded> {
-        Box::pin(self.write(move |c| writes::record_eta(c, &update)))
+    fn record_eta(
+        &self,
+        update: EtaUpdate,
+        policy: crate::alerts::AlertPolicy,
+    ) -> StoreFuture<'_, EtaRecorded> {
+        Box::pin(self.write(move |c| writes::record_eta(c, &update, &policy)))
     }
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {

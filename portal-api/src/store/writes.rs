@@ -38,7 +38,7 @@ fn exec(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::R
     c.prepare_cached(sql)?.execute(params)
 }
 
-fn outbox(
+pub(super) fn outbox(
     c: &Connection,
     tenant: &TenantId,
     topic: &str,
@@ -156,7 +156,11 @@ fn insert_code(c: &Connection, order: &OrderId, code: &str) -> Result<()> {
     Ok(())
 }
 
-fn insert_event(c: &Connection, order: &OrderId, event: &NewEvent) -> Result<OrderEvent> {
+pub(super) fn insert_event(
+    c: &Connection,
+    order: &OrderId,
+    event: &NewEvent,
+) -> Result<OrderEvent> {
     let stored = OrderEvent {
         id: new_id("evt_"),
         kind: event.kind,
@@ -695,15 +699,16 @@ fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()>
     Ok(())
 }
 
-pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecorded> {
-    let live: Option<String> = c
-        .query_row(
-            "SELECT status FROM orders WHERE id = ?1",
-            [update.order_id.as_str()],
-            |r| r.get(0),
-        )
+pub(crate) fn record_eta(
+    c: &Connection,
+    update: &EtaUpdate,
+    policy: &crate::alerts::AlertPolicy,
+) -> Result<EtaRecorded> {
+    let live: Option<(String, String)> = c
+        .prepare_cached("SELECT status, tenant_id FROM orders WHERE id = ?1")?
+        .query_row([update.order_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(status) = live else {
+    let Some((status, tenant)) = live else {
         return Ok(EtaRecorded::Ignored);
     };
     if OrderStatus::parse(&status).is_none_or(|s| s.is_final()) {
@@ -738,6 +743,7 @@ pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecord
         update.remaining_drive_s,
         reasons.join(","),
     ])?;
+    super::alerts::assess_recorded_eta(c, &TenantId(tenant), update, policy)?;
     // The page's next stop: the first pending one after every stop reached,
     // left or skipped (as `Order::next_stop`).
     let next_stop: Option<u32> = c.query_row(
