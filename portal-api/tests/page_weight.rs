@@ -62,7 +62,7 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
     set_status(
         &t.app,
         &t.key_a,
-        order["id"].as_str().unwrap(),
+        order["id"].as_str().expect("valid in this test"),
         "dispatched",
     )
     .await;
@@ -101,7 +101,7 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
                 reply
                     .headers
                     .get(header::CONTENT_ENCODING)
-                    .map(|v| v.to_str().unwrap()),
+                    .map(|v| v.to_str().expect("valid in this test")),
                 Some(expected),
                 "{uri} with {encoding}"
             );
@@ -110,7 +110,11 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
             if uri != &page {
                 assert_eq!(decoded, plain, "{uri} decodes to the same bytes");
             } else {
-                assert!(String::from_utf8(decoded).unwrap().contains("WEIGHT-1"));
+                assert!(
+                    String::from_utf8(decoded)
+                        .expect("valid in this test")
+                        .contains("WEIGHT-1")
+                );
             }
             assert!(
                 wire < plain_len,
@@ -141,22 +145,27 @@ async fn versioned_assets_are_immutable_and_etags_answer_not_modified() {
     let order = create_order(&t.app, &t.key_a, "CACHE-1", Some("TRUCK-C")).await;
     let (page, _, html) = fetch(&t.app, &format!("/t/{}", code_of(&order)), "").await;
     assert_eq!(page.status, StatusCode::OK);
-    for uri in linked_assets(&String::from_utf8(html).unwrap()) {
+    for uri in linked_assets(&String::from_utf8(html).expect("valid in this test")) {
         let (first, _, _) = fetch(&t.app, &uri, "br").await;
-        let cache = first.headers[header::CACHE_CONTROL].to_str().unwrap();
+        let cache = first.headers[header::CACHE_CONTROL]
+            .to_str()
+            .expect("valid in this test");
         assert!(
             cache.contains("immutable") && cache.contains("max-age=31536000"),
             "{uri}: {cache}"
         );
         assert_eq!(first.headers[header::VARY], "Accept-Encoding");
-        let etag = first.headers[header::ETAG].to_str().unwrap().to_owned();
+        let etag = first.headers[header::ETAG]
+            .to_str()
+            .expect("valid in this test")
+            .to_owned();
         let again = send(
             &t.app,
             Request::builder()
                 .uri(&uri)
                 .header(header::IF_NONE_MATCH, &etag)
                 .body(Body::empty())
-                .unwrap(),
+                .expect("valid in this test"),
         )
         .await;
         assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{uri}");
@@ -194,7 +203,7 @@ async fn a_rate_limited_viewer_and_a_dead_link_get_readable_pages() {
         assert!(
             reply.headers[header::CONTENT_TYPE]
                 .to_str()
-                .unwrap()
+                .expect("valid in this test")
                 .starts_with("text/html")
         );
     }
@@ -203,14 +212,14 @@ async fn a_rate_limited_viewer_and_a_dead_link_get_readable_pages() {
     assert!(
         limited.headers[header::CONTENT_TYPE]
             .to_str()
-            .unwrap()
+            .expect("valid in this test")
             .starts_with("text/html")
     );
     let retry: u64 = limited.headers[header::RETRY_AFTER]
         .to_str()
-        .unwrap()
+        .expect("valid in this test")
         .parse()
-        .unwrap();
+        .expect("valid in this test");
     assert!(retry >= 1);
     assert!(
         limited.text.contains("Please wait a moment"),

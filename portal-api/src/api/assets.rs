@@ -230,7 +230,10 @@ mod tests {
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.append(name.clone(), HeaderValue::from_str(value).unwrap());
+            map.append(
+                name.clone(),
+                HeaderValue::from_str(value).expect("valid in this test"),
+            );
         }
         map
     }
@@ -262,12 +265,12 @@ mod tests {
         let mut plain = Vec::new();
         flate2::read::GzDecoder::new(&asset.encoded().gzip[..])
             .read_to_end(&mut plain)
-            .unwrap();
+            .expect("valid in this test");
         assert_eq!(plain, asset.bytes);
         let mut plain = Vec::new();
         brotli::Decompressor::new(&asset.encoded().br[..], 4096)
             .read_to_end(&mut plain)
-            .unwrap();
+            .expect("valid in this test");
         assert_eq!(plain, asset.bytes);
         assert!(asset.encoded().br.len() < asset.bytes.len() / 2);
     }
