@@ -13,6 +13,8 @@
 //! the pipelines together.
 
 mod api;
+pub mod client;
+pub mod contract;
 pub mod demo;
 mod error;
 mod fanout;
@@ -31,7 +33,7 @@ mod view;
 mod ws;
 mod zones;
 
-pub use api::{OPENAPI_JSON, ROUTES, TrustedProxies, app};
+pub use api::{TrustedProxies, app, openapi_document};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,

@@ -5,6 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::PathParams;
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 
 /// `(name, content type, bytes)` of every asset.
@@ -36,6 +37,18 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "public",
+    summary = "An embedded page asset",
+    params(("file" = String, Path)),
+    responses(
+        (status = 200, description = "the file"),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn asset(PathParams(file): PathParams<String>) -> Result<Response, AppError> {
     let (_, content_type, bytes) = ASSETS
         .iter()
