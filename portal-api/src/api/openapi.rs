@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::contract::ErrorBody;
+use crate::contract::{ErrorBody, OrderStatusName, PositionFormatName};
 
 /// The parts of the document that belong to no route: title, version, the
 /// bearer scheme, the error object every 4xx/5xx carries.
@@ -25,7 +25,7 @@ use crate::contract::ErrorBody;
                        times are RFC 3339 UTC."
     ),
     modifiers(&BearerKey),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, OrderStatusName, PositionFormatName)),
     tags(
         (name = "orders", description = "Orders, their statuses, ETAs, POD and tracking links (API key)"),
         (name = "positions", description = "Vehicle positions (API key of scope `positions`)"),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, idempotency, map_check};
 use crate::contract::{
     CustomerBody, ErrorBody, EventView, ExternalEtaBody, NewOrderBody, OrderListView,
-    OrderPatchBody, OrderView, PodUpload, StatusUpdateBody, StopView, from_json,
+    OrderPatchBody, OrderStatusName, OrderView, PodUpload, StatusUpdateBody, StopView, from_json,
 };
 use crate::error::AppError;
 use crate::model::{Created, ListQuery, NewPod, NewStop, Order, PodMeta};
@@ -264,7 +264,7 @@ pub(crate) async fn get_one(
     path = "/api/v1/orders",
     tag = "orders",
     summary = "List orders, newest first",
-    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200), ("status" = Option<String>, Query), ("reference" = Option<String>, Query), ("vehicle_id" = Option<String>, Query), ("after" = Option<String>, Query, description = "the `next_cursor` of the page before")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200), ("status" = Option<OrderStatusName>, Query), ("reference" = Option<String>, Query), ("vehicle_id" = Option<String>, Query), ("after" = Option<String>, Query, description = "the `next_cursor` of the page before")),
     responses(
         (status = 200, description = "a page of orders", body = OrderListView),
         (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),

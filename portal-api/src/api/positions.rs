@@ -20,7 +20,7 @@ use engine::{BatchError, Format, ItemReport, ItemStatus, VehicleKey, decode_batc
 use serde::Serialize;
 
 use super::{Params, PositionsKey, RawBody};
-use crate::contract::{ErrorBody, PositionBody};
+use crate::contract::{ErrorBody, PositionBody, PositionFormatName};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -39,7 +39,7 @@ struct BatchReceipt {
     path = "/api/v1/positions",
     tag = "positions",
     summary = "Post a batch of positions",
-    params(("format" = Option<String>, Query, description = "canonical (default), samsara, motive or geotab")),
+    params(("format" = Option<PositionFormatName>, Query, description = "canonical (default), samsara, motive or geotab")),
     request_body(content = Vec<PositionBody>, description = "positions in the canonical shape (or a vendor's, with `?format=`)"),
     responses(
         (status = 202, description = "a result per item: accepted, duplicate, stale or rejected with its reason", body = Object),

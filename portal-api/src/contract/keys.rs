@@ -14,7 +14,7 @@ use crate::model::Scope;
 #[serde(deny_unknown_fields)]
 pub struct NewApiKeyBody {
     /// What the key is for ("ELD feed", "dispatch app").
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Names of scopes (kept as text so an unknown one is named in the answer).
     #[schema(value_type = Vec<ScopeName>, min_items = 1)]
@@ -34,7 +34,7 @@ pub enum ScopeName {
 impl NewApiKeyBody {
     /// The key's name and scopes, or a 400 naming the field.
     pub(crate) fn check(&self) -> Result<(String, Vec<Scope>), AppError> {
-        let name = required_text(&self.name, "name", 200)?;
+        let name = required_text(&self.name, "name", 100)?;
         let names: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
         Ok((name, scopes_from_names(&names, "scopes")?))
     }

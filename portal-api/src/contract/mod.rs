@@ -33,13 +33,16 @@ use utoipa::ToSchema;
 use crate::error::AppError;
 
 pub use keys::{NewApiKeyBody, ScopeName};
-pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody};
+pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody, TriggerEventName};
 pub use orders::{
     CustomerBody, EtaReasonName, ExternalEtaBody, GeofenceBody, NewOrderBody, OrderPatchBody,
     SourceName, StatusName, StatusUpdateBody, StopBody, StopKindName, VisibilityName, WindowBody,
 };
 pub use positions::PositionBody;
-pub use views::{EtaView, EventView, FeedView, OrderListView, OrderView, StopView, WindowView};
+pub use views::{
+    EtaView, EventView, FeedView, OrderListView, OrderStatusName, OrderView, PositionFormatName,
+    StopView, WindowView,
+};
 
 /// Every 4xx and 5xx answer: a stable machine-readable code and a message for
 /// people that names the bad field first (`` `stops[1].lat`: … ``).

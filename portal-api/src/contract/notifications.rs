@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct NewNotificationRuleBody {
     /// A milestone: `dispatched`, `picked_up`, `delivered`, …
+    #[schema(value_type = TriggerEventName)]
     pub event: String,
     /// `email` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,6 +34,21 @@ pub struct NewNotificationRuleBody {
     pub min_change_min: Option<u32>,
 }
 
+/// The events an e-mail rule can name (the document's names for
+/// `notify::TriggerEvent`; a test holds them together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerEventName {
+    Created,
+    Dispatched,
+    AtPickup,
+    PickedUp,
+    OutForDelivery,
+    AtDelivery,
+    Delivered,
+    Exception,
+}
+
 /// A rule's own e-mail text, with `{{placeholders}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,4 +65,28 @@ pub struct TemplateBody {
 pub struct PodUpload {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::TriggerEvent;
+
+    #[test]
+    fn the_documented_events_are_the_trigger_events() {
+        for name in [
+            TriggerEventName::Created,
+            TriggerEventName::Dispatched,
+            TriggerEventName::AtPickup,
+            TriggerEventName::PickedUp,
+            TriggerEventName::OutForDelivery,
+            TriggerEventName::AtDelivery,
+            TriggerEventName::Delivered,
+            TriggerEventName::Exception,
+        ] {
+            let text = serde_json::to_value(name).expect("a name");
+            let text = text.as_str().expect("text");
+            assert!(TriggerEvent::parse(text).is_some(), "{text}");
+        }
+    }
 }

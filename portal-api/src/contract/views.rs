@@ -10,6 +10,30 @@ use utoipa::ToSchema;
 
 use super::CustomerBody;
 
+/// An order's status (the `status` filter of `GET /api/v1/orders`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatusName {
+    Created,
+    Dispatched,
+    AtPickup,
+    PickedUp,
+    OutForDelivery,
+    AtDelivery,
+    Delivered,
+    Cancelled,
+}
+
+/// The shape of `POST /api/v1/positions` items (`?format=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionFormatName {
+    Canonical,
+    Samsara,
+    Motive,
+    Geotab,
+}
+
 /// An order as its tenant sees it. `tracking_code` and `tracking_url` appear
 /// only in the answers that issue a link (creating the order, rotating it);
 /// `event` only in the answer to a status update.
