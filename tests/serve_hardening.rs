@@ -221,3 +221,141 @@ fn the_server_flags_cut_off_slow_headers_and_refuse_connections_over_the_cap() {
     assert!(text.to_lowercase().contains("retry-after: 1"), "{text}");
     assert!(closed_within(&mut third, Duration::from_secs(2)));
 }
+
+/// Starts `tracker serve` on `port` with `store` and no demo, its stderr (the
+/// log, at info) in `log`; waits until `/readyz` says ready.
+async fn start_ready(
+    dir: &std::path::Path,
+    port: u16,
+    store: &str,
+    log: &std::path::Path,
+) -> Killed {
+    let server = Killed(
+        Command::new(TRACKER)
+            .current_dir(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--store", store, "--demo", "0", "--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("tracker starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = client()
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "tracker serve never got ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// SIGTERM while positions flow in over HTTP: the node stops taking them,
+/// finishes what it took, saves, and exits 0 within the bound; every position
+/// it answered `accepted` went through the engine (the shutdown log line
+/// counts them) and the last one is the truck's latest fix in the store (a
+/// restart on the same store shows it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_positions_flowing_stops_cleanly_and_keeps_every_accepted_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_url(dir.path(), "sigterm.db");
+    let key = create_tenant(dir.path(), &store, "Sigterm Freight");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = dir.path().join("serve.log");
+    let mut server = start_ready(dir.path(), port, &store, &log).await;
+    let order = dispatched_order(&base, &key, "TERM-1", "TRUCK-TERM").await;
+    let order_id = order["id"].as_str().expect("id").to_owned();
+
+    // A truck driving east along Key Highway, a fix a second (device time),
+    // posted as fast as the server answers, until the server stops answering.
+    let poster = {
+        let api = api(&base, &key);
+        tokio::spawn(async move {
+            let start = chrono::Utc::now() - chrono::Duration::seconds(600);
+            let mut accepted = 0_u64;
+            let mut last_accepted_at = None;
+            for i in 0..3000_i64 {
+                let at = start + chrono::Duration::seconds(i / 10);
+                let at = at + chrono::Duration::milliseconds(100 * (i % 10));
+                let lon = -76.6080 + 0.00001 * i as f64;
+                let position = portal_api::contract::PositionBody {
+                    speed_mps: Some(10.0),
+                    ..portal_api::contract::PositionBody::new("TRUCK-TERM", at, 39.2770, lon)
+                };
+                match api.post_positions(&[position]).await {
+                    Ok(receipt) => {
+                        if receipt["accepted"] == 1 {
+                            accepted += 1;
+                            last_accepted_at = Some(at);
+                        }
+                    }
+                    // Refused or unreachable: the server is stopping.
+                    Err(_) => break,
+                }
+            }
+            (accepted, last_accepted_at)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(45),
+            "tracker serve did not stop within 45 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let (accepted, last_accepted_at) = poster.await.expect("poster");
+    assert!(
+        accepted > 10,
+        "only {accepted} positions were accepted before the stop"
+    );
+    let last_accepted_at = last_accepted_at.expect("a last accepted fix");
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    let stopped: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "pipeline stopped")
+        .unwrap_or_else(|| panic!("no shutdown summary in the log:\n{text}"));
+    let positions = stopped["fields"]["positions"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no position count in: {stopped}"));
+    assert!(
+        positions >= accepted,
+        "{accepted} accepted but the engine saw {positions}: {stopped}"
+    );
+    assert_eq!(
+        stopped["fields"]["every_task_stopped"], true,
+        "a task outlived its stage: {stopped}"
+    );
+
+    // The store kept the last accepted fix: a restart shows it as the truck's
+    // latest.
+    let _restarted = start_ready(dir.path(), port, &store, &dir.path().join("again.log")).await;
+    let view = api(&base, &key).order(&order_id).await.expect("the order");
+    let expected = last_accepted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        view.feed.last_fix_at.as_deref(),
+        Some(expected.as_str()),
+        "the latest fix after the restart is not the last accepted one"
+    );
+    drop(server);
+}

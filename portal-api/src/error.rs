@@ -35,6 +35,18 @@ pub enum Error {
     /// A field of a request is invalid.
     #[error("`{field}`: {message}")]
     Invalid { field: String, message: String },
+    /// Another tracker server answered a [`crate::client::Client`] request
+    /// with an error: its status and error code.
+    #[error("HTTP {status} `{code}`: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// A [`crate::client::Client`] request got no answer (connection refused,
+    /// reset, timed out).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// `Result` with the portal's [`Error`].
@@ -133,7 +145,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Store { kind, .. } => *kind == StoreErrorKind::Retryable,
-            Error::FanOut(_) => true,
+            Error::FanOut(_) | Error::Unreachable(_) => true,
+            // Overload, rate limits and server trouble pass; refusals do not.
+            Error::Api { status, .. } => *status == 429 || *status >= 500,
             Error::InvalidConfig { .. }
             | Error::NotFound(_)
             | Error::Conflict { .. }

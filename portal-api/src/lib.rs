@@ -14,6 +14,8 @@
 
 mod alerts;
 mod api;
+pub mod client;
+pub mod contract;
 pub mod demo;
 mod error;
 mod fanout;
@@ -33,7 +35,7 @@ mod ws;
 mod zones;
 
 pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
-pub use api::{OPENAPI_JSON, ROUTES, TrustedProxies, app};
+pub use api::{TrustedProxies, app, openapi_document};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,

@@ -32,6 +32,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use crate::error::{Error, Result};
@@ -94,9 +95,10 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSING));
     // Dropping `stop_tx` tells every connection to finish gracefully; every
-    // connection task holds a `done_rx` clone, so `done_tx.closed()` is "all done".
+    // connection task (and every 503 being written) is in `connections`, which
+    // is waited for before returning: nothing is left running.
     let (stop_tx, stop_rx) = watch::channel(());
-    let (done_tx, done_rx) = watch::channel(());
+    let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -119,11 +121,8 @@ pub async fn serve(
                     .http_connections_open
                     .fetch_add(1, Ordering::Relaxed);
                 let watched = Watched::new(stream, permit, state.clone());
-                let (app, stop_rx, done_rx) = (app.clone(), stop_rx.clone(), done_rx.clone());
-                tokio::spawn(async move {
-                    serve_connection(watched, peer, app, limits, stop_rx).await;
-                    drop(done_rx);
-                });
+                let (app, stop_rx) = (app.clone(), stop_rx.clone());
+                connections.spawn(serve_connection(watched, peer, app, limits, stop_rx));
             }
             Err(_) => {
                 metrics
@@ -131,7 +130,7 @@ pub async fn serve(
                     .fetch_add(1, Ordering::Relaxed);
                 if let Ok(slot) = Arc::clone(&refusals).try_acquire_owned() {
                     let max = limits.max_connections;
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         refuse_overloaded(stream, max).await;
                         drop(slot);
                     });
@@ -142,8 +141,8 @@ pub async fn serve(
     drop(listener);
     drop(stop_rx);
     drop(stop_tx);
-    drop(done_rx);
-    done_tx.closed().await;
+    connections.close();
+    connections.wait().await;
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use crate::contract::{EtaView, EventView, FeedView, StopView, WindowView};
 use crate::model::{
     EtaRecord, Order, OrderEvent, PodMeta, Stop, StopState, TrackView, VehicleFix, Verdict,
 };
@@ -30,23 +31,28 @@ pub(crate) struct ViewClock {
 /// The truck's feed as the page should judge it: `live` while its last fix is
 /// at most `stale_after_s` old, `stale` after, `none` without a fix to show
 /// (none received, or the order not under way, when the truck is not shown).
-pub(crate) fn feed_json(last_fix_at: Option<DateTime<Utc>>, clock: ViewClock) -> Value {
+pub(crate) fn feed_view(last_fix_at: Option<DateTime<Utc>>, clock: ViewClock) -> FeedView {
     let Some(last_fix_at) = last_fix_at else {
-        return json!({
-            "state": "none",
-            "last_fix_at": null,
-            "last_fix_age_s": null,
-            "stale_after_s": clock.stale_after_s,
-        });
+        return FeedView {
+            state: "none".to_owned(),
+            last_fix_at: None,
+            last_fix_age_s: None,
+            stale_after_s: clock.stale_after_s,
+        };
     };
     let age_s = (clock.now - last_fix_at).num_seconds().max(0);
     let stale = u64::try_from(age_s).unwrap_or(0) > clock.stale_after_s;
-    json!({
-        "state": if stale { "stale" } else { "live" },
-        "last_fix_at": rfc3339(last_fix_at),
-        "last_fix_age_s": age_s,
-        "stale_after_s": clock.stale_after_s,
-    })
+    FeedView {
+        state: if stale { "stale" } else { "live" }.to_owned(),
+        last_fix_at: Some(rfc3339(last_fix_at)),
+        last_fix_age_s: Some(age_s),
+        stale_after_s: clock.stale_after_s,
+    }
+}
+
+/// [`feed_view`] as JSON.
+pub(crate) fn feed_json(last_fix_at: Option<DateTime<Utc>>, clock: ViewClock) -> Value {
+    json!(feed_view(last_fix_at, clock))
 }
 
 /// Whether a stop's ETA has passed without the stop being reached.
@@ -129,20 +135,24 @@ pub(crate) fn vehicle_json(fix: &VehicleFix) -> Value {
 
 /// An ETA; `overdue` when its time has passed and its stop is not reached
 /// (see [`overdue`]).
+pub(crate) fn eta_view(eta: &EtaRecord, overdue: bool) -> EtaView {
+    EtaView {
+        stop_index: eta.stop_index,
+        at: rfc3339(eta.eta),
+        overdue,
+        p10: rfc3339(eta.p10),
+        p90: rfc3339(eta.p90),
+        updated_at: rfc3339(eta.computed_at),
+        reasons: eta.reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+        remaining_distance_m: eta.remaining_distance_m,
+        remaining_drive_s: eta.remaining_drive_s,
+        route: eta.route.clone(),
+    }
+}
+
+/// [`eta_view`] as JSON.
 pub(crate) fn eta_json(eta: &EtaRecord, overdue: bool) -> Value {
-    let reasons: Vec<&str> = eta.reasons.iter().map(|r| r.as_str()).collect();
-    json!({
-        "stop_index": eta.stop_index,
-        "at": rfc3339(eta.eta),
-        "overdue": overdue,
-        "p10": rfc3339(eta.p10),
-        "p90": rfc3339(eta.p90),
-        "updated_at": rfc3339(eta.computed_at),
-        "reasons": reasons,
-        "remaining_distance_m": eta.remaining_distance_m,
-        "remaining_drive_s": eta.remaining_drive_s,
-        "route": eta.route,
-    })
+    json!(eta_view(eta, overdue))
 }
 
 /// A window in the stop's local time, e.g. `Tue 25 Nov, 08:00–10:00 EST`.
@@ -181,45 +191,56 @@ pub(crate) fn local_label(t: DateTime<Utc>, stop: &Stop) -> String {
         .to_string()
 }
 
-pub(crate) fn stop_json(stop: &Stop) -> Value {
-    json!({
-        "index": stop.index,
-        "kind": stop.kind.as_str(),
-        "name": stop.name,
-        "address": stop.address,
-        "lat": stop.lat,
-        "lon": stop.lon,
-        "time_zone": stop.time_zone.name(),
+/// A stop without its ETA (`eta` is `None`; the order and the public view
+/// each decide which ETA to show).
+pub(crate) fn stop_view(stop: &Stop) -> StopView {
+    StopView {
+        index: stop.index,
+        kind: stop.kind.as_str().to_owned(),
+        name: stop.name.clone(),
+        address: stop.address.clone(),
+        lat: stop.lat,
+        lon: stop.lon,
+        time_zone: stop.time_zone.name().to_owned(),
         // The zone's abbreviation at the window's start (`EST`), for pages
         // that show the window's times in the stop's local time.
-        "tz_abbrev": stop.window.map(|w| tz_abbrev(w.from, stop)),
-        "window": stop.window.map(|w| json!({
-            "from": rfc3339(w.from),
-            "to": rfc3339(w.to),
-            "local": window_label(stop),
-        })),
-        "state": stop.state().as_str(),
-        "arrived_at": stop.arrived_at.map(rfc3339),
-        "departed_at": stop.departed_at.map(rfc3339),
-        "skipped_at": stop.skipped_at.map(rfc3339),
-        "verdict": stop.verdict().map(Verdict::as_str),
-        "late_by_min": match stop.verdict() {
+        tz_abbrev: stop.window.map(|w| tz_abbrev(w.from, stop)),
+        window: stop.window.map(|w| WindowView {
+            from: rfc3339(w.from),
+            to: rfc3339(w.to),
+            local: window_label(stop),
+        }),
+        state: stop.state().as_str().to_owned(),
+        arrived_at: stop.arrived_at.map(rfc3339),
+        departed_at: stop.departed_at.map(rfc3339),
+        skipped_at: stop.skipped_at.map(rfc3339),
+        verdict: stop.verdict().map(|v| v.as_str().to_owned()),
+        late_by_min: match stop.verdict() {
             Some(Verdict::Late { minutes }) => Some(minutes),
             _ => None,
         },
-    })
+        eta: None,
+    }
 }
 
+/// A timeline entry as the public sees it (no id, no visibility).
+pub(crate) fn event_view(event: &OrderEvent) -> EventView {
+    EventView {
+        id: None,
+        at: rfc3339(event.at),
+        kind: event.kind.as_str().to_owned(),
+        status: event.status.map(|s| s.as_str().to_owned()),
+        label: event.status.map(|s| status_label(s).to_owned()),
+        note: event.note.clone(),
+        source: event.source.as_str().to_owned(),
+        stop_index: event.stop_index,
+        visibility: None,
+    }
+}
+
+/// [`event_view`] as JSON.
 pub(crate) fn event_json(event: &OrderEvent) -> Value {
-    json!({
-        "at": rfc3339(event.at),
-        "kind": event.kind.as_str(),
-        "status": event.status.map(|s| s.as_str()),
-        "label": event.status.map(status_label),
-        "note": event.note,
-        "source": event.source.as_str(),
-        "stop_index": event.stop_index,
-    })
+    json!(event_view(event))
 }
 
 /// A POD file's public metadata. Its `url` needs the tracking code, which the
@@ -277,16 +298,16 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
             "reached": progress_step(order),
         },
         "stops": order.stops.iter().map(|stop| {
-            let mut json = stop_json(stop);
             // The ETA of every stop still ahead, while the order is live.
             let ahead = live && stop.state() == StopState::Pending;
-            json["eta"] = stop
-                .eta
-                .as_ref()
-                .filter(|_| ahead)
-                .map(|e| eta_json(e, overdue(stop, e, clock.now)))
-                .unwrap_or(Value::Null);
-            json
+            StopView {
+                eta: stop
+                    .eta
+                    .as_ref()
+                    .filter(|_| ahead)
+                    .map(|e| eta_view(e, overdue(stop, e, clock.now))),
+                ..stop_view(stop)
+            }
         }).collect::<Vec<_>>(),
         "next_stop_index": order.next_stop().map(|s| s.index),
         "vehicle": shown_vehicle.map(vehicle_json),

@@ -25,6 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use crate::api::{ClientIp, PathParams};
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::fanout::LiveKind;
 use crate::secrets::secret_hash;
@@ -44,6 +45,19 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code for a link that was revoked or rotated while open.
 const CLOSE_LINK_GONE: u16 = 4404;
 
+#[utoipa::path(
+    get,
+    path = "/t/{code}/ws",
+    tag = "public",
+    summary = "Live updates (WebSocket: a snapshot, then deltas)",
+    params(("code" = String, Path, description = "the tracking code")),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket upgrade", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     ip: ClientIp,

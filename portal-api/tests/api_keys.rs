@@ -378,7 +378,8 @@ async fn no_secret_is_written_to_the_database_in_the_clear() {
 
 /// Every tenant route checks a scope: a key that may only post positions is
 /// refused (403, before anything else is looked at) on every orders and
-/// API-key route of `ROUTES`, so a route added later without a scope fails here.
+/// API-key route of the OpenAPI document, so a route added later without a
+/// scope fails here.
 #[tokio::test]
 async fn every_orders_and_key_route_refuses_a_positions_only_key() {
     let t = test_app().await;
@@ -386,7 +387,24 @@ async fn every_orders_and_key_route_refuses_a_positions_only_key() {
     let order = create_order(&t.app, &t.key_a, "LOAD-SCOPE", None).await;
     let id = order["id"].as_str().expect("id");
     let mut checked = 0;
-    for (method, path) in portal_api::ROUTES {
+    let doc = serde_json::to_value(portal_api::openapi_document()).expect("the document");
+    let routes: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods: Vec<String> = item
+                .as_object()
+                .expect("a path item")
+                .keys()
+                .cloned()
+                .collect();
+            methods
+                .into_iter()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    for (method, path) in &routes {
         if !(path.starts_with("/api/v1/orders") || path.starts_with("/api/v1/api-keys")) {
             continue;
         }

@@ -5,6 +5,7 @@ pub(crate) mod config_file;
 pub(crate) mod eta_eval;
 pub(crate) mod graph;
 pub(crate) mod matching;
+pub(crate) mod node;
 pub(crate) mod output;
 pub(crate) mod route;
 pub(crate) mod serve;

@@ -21,8 +21,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,6 +32,7 @@ use clap::Args;
 use engine::{LiveConfig, LiveEngine, Metric, Router, SpeedProfile, TurnCosts};
 use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
 use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
+use parking_lot::Mutex;
 use portal_api::demo::DemoPlace;
 use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
 use road_graph::{LatLon, RoadGraph};
@@ -40,6 +41,7 @@ use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::telemetry::{self, MetricClock};
 use crate::pipeline::{self, BusIntake, EngineSink, SharedEngine};
 
+use super::node::{Node, StopBudget};
 use super::output::{eprint_line, print_line};
 use super::{LogFormat, bad_input};
 
@@ -376,8 +378,10 @@ async fn serve(
         config.notify_retry_for = notify.config.retry_for;
     }
 
+    // Every task of the node, in the stages it stops in (see `node.rs`).
+    let node = Node::new();
+    let mut signals = StopSignals::listen();
     // The bus: its publishing side for HTTP positions and the demo fleet.
-    let (trigger, shutdown) = ingest::shutdown_channel();
     let stats = Arc::new(IngestStats::new());
     let (publisher, memory_consumer) = match &bus_url {
         BusUrl::Memory => {
@@ -416,18 +420,18 @@ async fn serve(
         super::output::write_failures(),
     );
     // Served from here on; `/readyz` says what is still missing.
-    let http = tokio::spawn(portal_api::serve(
+    let mut http = node.intake.spawn(portal_api::serve(
         listener,
         state.clone(),
         server.limits,
-        shutdown_signal(),
+        node.intake.stopped(),
     ));
     if let Some(handle) = portal_api::prometheus() {
         // Histograms keep their samples until rendered: drained every few
         // seconds even when nobody scrapes.
-        tokio::spawn(pipeline::periodically(
+        node.background.spawn(pipeline::periodically(
             Duration::from_secs(5),
-            shutdown.clone(),
+            node.background.ingest_shutdown(),
             move || {
                 handle.run_upkeep();
                 std::future::ready(())
@@ -500,9 +504,14 @@ async fn serve(
             "memory"
         },
     );
-    let consumer = match (memory_consumer, &bus_url) {
+    match (memory_consumer, &bus_url) {
         (Some(consumer), _) => {
-            tokio::spawn(consumer.run(Arc::clone(&sink), stats.clone(), rules, shutdown.clone()))
+            node.pipeline.spawn(consumer.run(
+                Arc::clone(&sink),
+                stats.clone(),
+                rules,
+                node.pipeline.ingest_shutdown(),
+            ));
         }
         (
             None,
@@ -517,41 +526,50 @@ async fn serve(
             config.tenant = tenant.clone();
             config.dead_letter_publish_timeout =
                 Duration::from_secs_f64(args.dead_letter_timeout_s);
-            let (sink, stats, shutdown) = (Arc::clone(&sink), stats.clone(), shutdown.clone());
-            tokio::spawn(async move {
+            let (sink, stats, shutdown) = (
+                Arc::clone(&sink),
+                stats.clone(),
+                node.pipeline.ingest_shutdown(),
+            );
+            node.pipeline.spawn(async move {
                 if let Err(err) = run_kafka_source(&config, sink, stats, shutdown).await {
                     tracing::error!(error = %err, "the Kafka source stopped");
                 }
-            })
+            });
         }
-        (None, BusUrl::Memory) => tokio::spawn(async {}),
-    };
+        // The memory bus always comes with its consumer.
+        (None, BusUrl::Memory) => {}
+    }
     state.mark_bus_consuming();
-    tokio::spawn(pipeline::sync_orders(
+    node.background.spawn(pipeline::sync_orders(
         Arc::clone(&engine),
         store.clone(),
         state.live().clone(),
         Duration::from_secs_f64(args.orders_every_s),
-        shutdown.clone(),
+        node.background.ingest_shutdown(),
     ));
-    tokio::spawn(pipeline::learning::keep_saved(
+    node.background.spawn(pipeline::learning::keep_saved(
         Arc::clone(&engine),
         store.clone(),
         Duration::from_secs_f64(args.save_learned_every_s),
-        shutdown.clone(),
+        node.background.ingest_shutdown(),
     ));
     // Milestone e-mails and webhooks: one deliverer per node (claims are
     // safe to share).
-    let deliverer = notify.map(|notify| {
-        let mut stop = shutdown.clone();
-        tokio::spawn(portal_api::run_deliverer(
+    if let Some(notify) = notify {
+        let deliverer = portal_api::run_deliverer(
             store.clone(),
             notify.key,
             notify.channels,
             notify.config,
-            async move { stop.wait().await },
-        ))
-    });
+            node.outbound.stopped(),
+        );
+        node.outbound.spawn(async move {
+            if let Err(err) = deliverer.await {
+                tracing::error!(error = %err, "the notification deliverer stopped");
+            }
+        });
+    }
     let stop_metric = Arc::new(AtomicBool::new(false));
     let metric_thread = {
         let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop_metric));
@@ -604,37 +622,38 @@ async fn serve(
             places,
             seed,
             settings,
-            shutdown.clone(),
+            node.intake.ingest_shutdown(),
         );
-        tokio::spawn(async move {
+        node.intake.spawn(async move {
             if let Err(err) = demo.await {
                 tracing::error!(error = %err, "the demo fleet stopped");
             }
         });
     }
 
-    http.await
-        .context("the HTTP server task failed")?
-        .context("serving HTTP")?;
-    // Stop taking positions, finish what the bus holds, then stop.
-    trigger.trigger();
-    if tokio::time::timeout(Duration::from_secs(10), consumer)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the position source did not stop within 10 s");
-    }
-    if let Some(deliverer) = deliverer {
-        match tokio::time::timeout(Duration::from_secs(35), deliverer).await {
-            Ok(Ok(Err(err))) => tracing::error!(error = %err, "the e-mail deliverer stopped"),
-            Err(_) => tracing::warn!("the e-mail deliverer did not stop within 35 s"),
-            _ => {}
+    // Until a signal, or the HTTP server fails; then the stages stop in
+    // order: intake, pipeline, background, the final save, outbound.
+    let served = tokio::select! {
+        () = signals.recv() => None,
+        joined = &mut http => Some(joined),
+    };
+    let final_save = async {
+        stop_metric.store(true, Ordering::Relaxed);
+        let _ = metric_thread.join();
+        if let Err(err) = pipeline::learning::save(&engine, &*store).await {
+            tracing::warn!(error = %err, "saving what the engine learned at shutdown failed");
         }
-    }
-    stop_metric.store(true, Ordering::Relaxed);
-    let _ = metric_thread.join();
-    if let Err(err) = pipeline::learning::save(&engine, &*store).await {
-        tracing::warn!(error = %err, "saving what the engine learned at shutdown failed");
+    };
+    let clean = node.shut_down(StopBudget::RECOMMENDED, final_save).await;
+    let served = match served {
+        Some(joined) => Some(joined),
+        None if http.is_finished() => Some(http.await),
+        None => None,
+    };
+    if let Some(joined) = served {
+        joined
+            .context("the HTTP server task failed")?
+            .context("serving HTTP")?;
     }
     let counters = pipeline::lock(&engine).counters();
     tracing::info!(
@@ -643,30 +662,58 @@ async fn serve(
         eta_updates = counters.eta_updates,
         status_changes = counters.status_changes,
         dropped_events = sink.dropped_events(),
+        every_task_stopped = clean,
         "pipeline stopped"
     );
     eprint_line("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, listened for from the moment this is made: a signal
+/// that comes while the node starts (the map loading) is kept, and the node
+/// stops in order as soon as it has started.
+struct StopSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                terminate: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Completes at the first signal.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(&mut self.terminate) => {},
+                () = next(&mut self.interrupt) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

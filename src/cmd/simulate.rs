@@ -144,12 +144,18 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         {
             ingest::kafka::ensure_topics(brokers, &[(topic, partitions)]).await?;
         }
+        // Ctrl-C asks the simulation to stop and still waits for its report;
+        // no task is left behind.
         let (stop, shutdown) = shutdown_channel();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            stop.trigger();
-        });
-        run_simulation(fleet, Arc::new(router), start, settings, shutdown).await
+        let simulation = run_simulation(fleet, Arc::new(router), start, settings, shutdown);
+        tokio::pin!(simulation);
+        tokio::select! {
+            report = &mut simulation => report,
+            _ = tokio::signal::ctrl_c() => {
+                stop.trigger();
+                simulation.await
+            }
+        }
     })?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

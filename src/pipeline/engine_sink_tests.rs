@@ -4,7 +4,7 @@
 //! pushes back on the bus instead of growing; dead letters handed to the sink
 //! are kept in the store's table.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use engine::{
@@ -31,11 +31,11 @@ struct FailingStore {
 
 impl FailingStore {
     fn fail(&self, kind: StoreErrorKind, vehicle: &str) {
-        *self.failing.lock().expect("lock") = Some((kind, vehicle.to_owned()));
+        *self.failing.lock() = Some((kind, vehicle.to_owned()));
     }
 
     fn heal(&self) {
-        *self.failing.lock().expect("lock") = None;
+        *self.failing.lock() = None;
     }
 }
 
@@ -45,7 +45,7 @@ impl Store for FailingStore {
         tenant: TenantId,
         fix: VehicleFix,
     ) -> StoreFuture<'_, PositionOutcome> {
-        let failing = self.failing.lock().expect("lock").clone();
+        let failing = self.failing.lock().clone();
         match failing {
             Some((kind, vehicle)) if vehicle == "*" || vehicle == fix.vehicle_id.0 => {
                 Box::pin(std::future::ready(Err(portal_api::Error::Store {

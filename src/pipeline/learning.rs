@@ -193,7 +193,7 @@ pub(crate) async fn keep_saved(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     use engine::{
         ActiveOrder, ActiveStop, CalibrationConfig, EtaConfig, Horizon, LiveConfig, LiveEngine,

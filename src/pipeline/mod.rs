@@ -39,8 +39,8 @@ pub(crate) mod learning;
 pub(crate) mod telemetry;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -50,6 +50,7 @@ use engine::{
 };
 use futures::future::join_all;
 use ingest::{BusPublisher, DeadLetter, PositionSink, SinkError, SinkReceipt};
+use parking_lot::{Mutex, MutexGuard};
 use portal_api::{IntakeFuture, LiveUpdates, NewDeadLetter, Order, PositionIntake, Store};
 use road_graph::LatLon;
 use tracing::Instrument;
@@ -58,9 +59,10 @@ use tracing::Instrument;
 pub(crate) type SharedEngine = Arc<Mutex<LiveEngine>>;
 
 pub(crate) fn lock(engine: &SharedEngine) -> MutexGuard<'_, LiveEngine> {
-    // A panic while holding the lock leaves the engine as it was at the panic:
-    // carrying on is better than stopping every truck's live view.
-    engine.lock().unwrap_or_else(|e| e.into_inner())
+    // parking_lot does not poison: a panic while holding the lock leaves the
+    // engine as it was at the panic, and carrying on is better than stopping
+    // every truck's live view.
+    engine.lock()
 }
 
 /// The bus's destination: the engine, then the store and the fan-out.

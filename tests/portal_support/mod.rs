@@ -10,6 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use portal_api::contract::{
+    CustomerBody, NewOrderBody, PositionBody, StatusName, StatusUpdateBody, StopBody, StopKindName,
+    WindowBody,
+};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -161,49 +165,93 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
-/// Creates a dispatched order for `vehicle` in central Baltimore; returns its JSON.
+/// The typed API client for one tenant of a running server.
+pub fn api(base: &str, key: &str) -> portal_api::client::Client {
+    portal_api::client::Client::new(base, key).expect("API client")
+}
+
+/// A stop in central Baltimore with a window on 25 Nov 2025 (UTC hours).
+fn baltimore_stop(
+    kind: StopKindName,
+    name: &str,
+    lat: f64,
+    lon: f64,
+    hours: (u32, u32),
+) -> StopBody {
+    let at = |h: u32| {
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 25)
+            .and_then(|d| d.and_hms_opt(h, 0, 0))
+            .expect("a time")
+            .and_utc()
+    };
+    StopBody {
+        kind,
+        name: name.to_owned(),
+        address: None,
+        lat,
+        lon,
+        time_zone: Some("America/New_York".to_owned()),
+        window: Some(WindowBody {
+            from: at(hours.0),
+            to: at(hours.1),
+        }),
+        geofence: None,
+    }
+}
+
+/// Creates a dispatched order for `vehicle` in central Baltimore through the
+/// typed client; returns its JSON (with the tracking code).
 pub async fn dispatched_order(base: &str, key: &str, reference: &str, vehicle: &str) -> Value {
-    let http = client();
-    let body = json!({
-        "reference": reference,
-        "customer": {"name": "Receiver Inc"},
-        "vehicle_id": vehicle,
-        "stops": [
-            {"kind": "pickup", "name": "Key Highway Warehouse", "lat": 39.2770, "lon": -76.6080,
-             "time_zone": "America/New_York",
-             "window": {"from": "2025-11-25T13:00:00Z", "to": "2025-11-25T15:00:00Z"}},
-            {"kind": "delivery", "name": "Canton Crossing", "lat": 39.2760, "lon": -76.5700,
-             "time_zone": "America/New_York",
-             "window": {"from": "2025-11-25T18:00:00Z", "to": "2025-11-25T20:00:00Z"}}
-        ]
-    });
-    let created: Value = http
-        .post(format!("{base}/api/v1/orders"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .expect("create order")
-        .json()
-        .await
-        .expect("order JSON");
-    let id = created["id"].as_str().expect("order id");
-    let status = http
-        .post(format!("{base}/api/v1/orders/{id}/status"))
-        .bearer_auth(key)
-        .json(&json!({"status": "dispatched"}))
-        .send()
+    let api = api(base, key);
+    let order = NewOrderBody {
+        reference: reference.to_owned(),
+        customer: CustomerBody {
+            name: "Receiver Inc".to_owned(),
+            email: None,
+        },
+        vehicle_id: Some(vehicle.to_owned()),
+        driver_name: None,
+        stops: vec![
+            baltimore_stop(
+                StopKindName::Pickup,
+                "Key Highway Warehouse",
+                39.2770,
+                -76.6080,
+                (13, 15),
+            ),
+            baltimore_stop(
+                StopKindName::Delivery,
+                "Canton Crossing",
+                39.2760,
+                -76.5700,
+                (18, 20),
+            ),
+        ],
+    };
+    let created = api.create_order(&order).await.expect("create order");
+    let dispatched = api
+        .post_status(
+            &created.id,
+            &StatusUpdateBody {
+                status: StatusName::Dispatched,
+                at: None,
+                note: None,
+                source: None,
+                stop_index: None,
+                visibility: None,
+            },
+        )
         .await
         .expect("dispatch");
-    assert_eq!(status.status(), 201);
-    created
+    assert_eq!(dispatched.status, "dispatched");
+    serde_json::to_value(created).expect("order JSON")
 }
 
 pub async fn post_position(base: &str, key: &str, vehicle: &str, lat: f64, lon: f64) {
     post_position_at(base, key, vehicle, lat, lon, chrono::Utc::now()).await;
 }
 
-/// Posts one position with the given device time.
+/// Posts one position with the given device time (202, through the typed client).
 pub async fn post_position_at(
     base: &str,
     key: &str,
@@ -212,14 +260,14 @@ pub async fn post_position_at(
     lon: f64,
     at: chrono::DateTime<chrono::Utc>,
 ) {
-    let reply = client()
-        .post(format!("{base}/api/v1/positions"))
-        .bearer_auth(key)
-        .json(&json!([{"vehicle_id": vehicle, "time": at.to_rfc3339(), "lat": lat, "lon": lon, "speed_mps": 12.0}]))
-        .send()
+    let position = PositionBody {
+        speed_mps: Some(12.0),
+        ..PositionBody::new(vehicle, at, lat, lon)
+    };
+    api(base, key)
+        .post_positions(&[position])
         .await
         .expect("post positions");
-    assert_eq!(reply.status(), 202);
 }
 
 pub type Ws =

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::PathParams;
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 
 /// `(name, content type, bytes)` of every asset.
@@ -159,6 +160,19 @@ fn is_text(content_type: &str) -> bool {
     content_type.starts_with("text/")
 }
 
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "public",
+    summary = "An embedded page asset, by its plain or versioned name",
+    params(("file" = String, Path)),
+    responses(
+        (status = 200, description = "the file (brotli or gzip when accepted)"),
+        (status = 304, description = "not modified (If-None-Match named its ETag)"),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn asset(
     headers: HeaderMap,
     PathParams(file): PathParams<String>,

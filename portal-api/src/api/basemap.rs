@@ -12,6 +12,7 @@ use road_graph::{LatLon, RoadClass, RoadGraph};
 use serde_json::{Value, json};
 
 use super::Params;
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -102,6 +103,17 @@ pub(crate) fn roads_geojson(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/map/roads",
+    tag = "public",
+    summary = "Roads in a box, as GeoJSON (the page's basemap)",
+    params(("bbox" = String, Query, description = "min_lon,min_lat,max_lon,max_lat"), ("detail" = Option<String>, Query, description = "all (default) or major")),
+    responses(
+        (status = 200, description = "a GeoJSON FeatureCollection", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn roads(
     State(state): State<AppState>,
     Params(params): Params,

@@ -9,45 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{AdminKey, JsonBody, PathParams};
+use crate::contract::{ErrorBody, NewApiKeyBody, from_json};
 use crate::error::AppError;
-use crate::keys::{api_key_json, create_api_key, new_api_key_json, scopes_from_names};
+use crate::keys::{api_key_json, create_api_key, new_api_key_json};
 use crate::state::AppState;
-
-/// `{"name": "…", "scopes": ["orders", …]}`: both required, nothing else.
-fn new_key_body(body: &Value) -> Result<(String, Vec<&str>), AppError> {
-    let fields = body
-        .as_object()
-        .ok_or_else(|| AppError::invalid("body", "must be a JSON object"))?;
-    if let Some(unknown) = fields.keys().find(|k| *k != "name" && *k != "scopes") {
-        return Err(AppError::invalid(
-            unknown,
-            "unknown field; expected one of: name, scopes",
-        ));
-    }
-    let name = match fields.get("name") {
-        Some(Value::String(name)) => name.clone(),
-        Some(_) => return Err(AppError::invalid("name", "must be a string")),
-        None => return Err(AppError::invalid("name", "is required")),
-    };
-    let scopes = match fields.get("scopes") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                item.as_str()
-                    .ok_or_else(|| AppError::invalid(format!("scopes[{i}]"), "must be a string"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => {
-            return Err(AppError::invalid(
-                "scopes",
-                "must be an array of scope names",
-            ));
-        }
-        None => return Err(AppError::invalid("scopes", "is required")),
-    };
-    Ok((name, scopes))
-}
 
 /// Key ids are ours; anything else cannot exist (and must not reach SQL as junk).
 fn key_id(id: String) -> Result<String, AppError> {
@@ -57,17 +22,44 @@ fn key_id(id: String) -> Result<String, AppError> {
     Ok(id)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    summary = "Create an API key (shown once)",
+    request_body = NewApiKeyBody,
+    responses(
+        (status = 201, description = "the key's description and `api_key`", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
-    let (name, scope_names) = new_key_body(&body)?;
-    let scopes = scopes_from_names(&scope_names, "scopes")?;
+    let (name, scopes) = from_json::<NewApiKeyBody>(&body)?.check()?;
     let (key, secret) = create_api_key(&**state.store(), &tenant.id, &name, scopes).await?;
     Ok((StatusCode::CREATED, Json(new_api_key_json(&key, &secret))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    summary = "The tenant's API keys (prefixes only)",
+    responses(
+        (status = 200, description = "the keys, in `api_keys`", body = Object),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,
@@ -78,6 +70,21 @@ pub(crate) async fn list(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    tag = "api-keys",
+    summary = "Revoke an API key",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the revoked key", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,

@@ -9,12 +9,12 @@ mod basemap;
 mod client_ip;
 mod idempotency;
 mod keys;
+mod map_check;
 pub(crate) mod notifications;
 mod openapi;
 mod orders;
 mod positions;
 pub(crate) mod track;
-mod validate;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -25,8 +25,11 @@ use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::MethodRouter;
 use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::AppError;
 use crate::model::{Scope, Tenant};
@@ -35,53 +38,6 @@ use crate::state::AppState;
 
 pub(crate) use assets::url as asset_url;
 pub use client_ip::TrustedProxies;
-pub use openapi::OPENAPI_JSON;
-
-/// Every route as `(method, path)`, in the router's syntax. The OpenAPI document
-/// must describe exactly these (a test checks both ways).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/v1/orders"),
-    ("GET", "/api/v1/orders"),
-    ("GET", "/api/v1/orders/{id}"),
-    ("PATCH", "/api/v1/orders/{id}"),
-    ("POST", "/api/v1/orders/{id}/status"),
-    ("POST", "/api/v1/orders/{id}/eta"),
-    ("POST", "/api/v1/orders/{id}/pod"),
-    ("GET", "/api/v1/orders/{id}/pod/{pod_id}"),
-    ("POST", "/api/v1/orders/{id}/tracking-link/rotate"),
-    ("DELETE", "/api/v1/orders/{id}/tracking-link"),
-    ("POST", "/api/v1/positions"),
-    ("POST", "/api/v1/notification-rules"),
-    ("GET", "/api/v1/notification-rules"),
-    ("DELETE", "/api/v1/notification-rules/{id}"),
-    ("GET", "/api/v1/notification-rules/{id}/preview"),
-    ("GET", "/api/v1/orders/{id}/notifications"),
-    ("POST", "/api/v1/webhooks"),
-    ("GET", "/api/v1/webhooks"),
-    ("DELETE", "/api/v1/webhooks/{id}"),
-    ("POST", "/api/v1/webhooks/{id}/rotate-secret"),
-    ("POST", "/api/v1/webhooks/{id}/enable"),
-    ("GET", "/api/v1/webhooks/{id}/deliveries"),
-    (
-        "POST",
-        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
-    ),
-    ("GET", "/unsubscribe/{token}"),
-    ("POST", "/unsubscribe/{token}"),
-    ("POST", "/api/v1/api-keys"),
-    ("GET", "/api/v1/api-keys"),
-    ("DELETE", "/api/v1/api-keys/{id}"),
-    ("GET", "/api/v1/track/{code}"),
-    ("GET", "/api/v1/map/roads"),
-    ("GET", "/api/openapi.json"),
-    ("GET", "/t/{code}"),
-    ("GET", "/t/{code}/ws"),
-    ("GET", "/t/{code}/pod/{pod_id}"),
-    ("GET", "/assets/{file}"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-];
 
 /// The body limit of routes that name none: status changes, ETAs, patches.
 const SMALL_BODY_BYTES: usize = 64 * 1024;
@@ -107,90 +63,15 @@ fn limited(route: MethodRouter<AppState>, bytes: usize) -> MethodRouter<AppState
 pub fn app(state: AppState) -> Router {
     let pod_limit = state.config().pod_max_bytes + 64 * 1024;
     let positions_limit = state.config().max_batch.saturating_mul(POSITION_BODY_BYTES);
-    let router = Router::new()
-        .route(
-            "/api/v1/orders",
-            limited(post(orders::create), ORDER_BODY_BYTES).get(orders::list),
-        )
-        .route(
-            "/api/v1/orders/{id}",
-            get(orders::get_one).patch(orders::update),
-        )
-        .route("/api/v1/orders/{id}/status", post(orders::add_status))
-        .route("/api/v1/orders/{id}/eta", post(orders::post_eta))
-        .route(
-            "/api/v1/orders/{id}/pod",
-            limited(post(orders::upload_pod), pod_limit),
-        )
-        .route(
-            "/api/v1/orders/{id}/pod/{pod_id}",
-            get(orders::download_pod),
-        )
-        .route(
-            "/api/v1/orders/{id}/tracking-link/rotate",
-            post(orders::rotate_link),
-        )
-        .route(
-            "/api/v1/orders/{id}/tracking-link",
-            delete(orders::revoke_link),
-        )
-        .route(
-            "/api/v1/positions",
-            limited(post(positions::post_batch), positions_limit),
-        )
-        .route(
-            "/api/v1/notification-rules",
-            post(notifications::create_rule).get(notifications::list_rules),
-        )
-        .route(
-            "/api/v1/notification-rules/{id}",
-            delete(notifications::delete_rule),
-        )
-        .route(
-            "/api/v1/notification-rules/{id}/preview",
-            get(notifications::preview),
-        )
-        .route(
-            "/api/v1/orders/{id}/notifications",
-            get(notifications::order_notifications),
-        )
-        .route(
-            "/api/v1/webhooks",
-            post(webhooks::create).get(webhooks::list),
-        )
-        .route("/api/v1/webhooks/{id}", delete(webhooks::remove))
-        .route(
-            "/api/v1/webhooks/{id}/rotate-secret",
-            post(webhooks::rotate_secret),
-        )
-        .route("/api/v1/webhooks/{id}/enable", post(webhooks::enable))
-        .route(
-            "/api/v1/webhooks/{id}/deliveries",
-            get(webhooks::deliveries),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
-            post(webhooks::replay),
-        )
-        .route(
-            "/unsubscribe/{token}",
-            get(notifications::unsubscribe_page).post(notifications::unsubscribe),
-        )
-        .route("/api/v1/api-keys", post(keys::create).get(keys::list))
-        .route("/api/v1/api-keys/{id}", delete(keys::revoke))
-        .route("/api/v1/track/{code}", get(track::track_json))
-        .route("/api/v1/map/roads", get(basemap::roads))
-        .route("/api/openapi.json", get(openapi::document))
-        .route("/t/{code}", get(track::page))
-        .route("/t/{code}/ws", get(crate::ws::upgrade))
-        .route("/t/{code}/pod/{pod_id}", get(track::public_pod))
-        .route("/assets/{file}", get(assets::asset))
-        .route("/healthz", get(track::healthz))
-        .route("/readyz", get(crate::ops::readyz))
-        .route("/metrics", get(crate::ops::render))
+    let (router, doc) = router(pod_limit, positions_limit).split_for_parts();
+    // Serializing a document of plain strings and maps cannot fail; if it
+    // ever did, the route would serve an empty object rather than panic.
+    let doc = openapi::DocumentJson(doc.to_json().unwrap_or_else(|_| "{}".to_owned()).into());
+    let router = router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        // Route limits above sit inside these, so they win where they are set.
+        .layer(Extension(doc))
+        // Route limits inside these win where they are set.
         .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .layer(Extension(BodyLimit(SMALL_BODY_BYTES)));
     crate::ops::observe(router.layer(compression())).with_state(state)
@@ -203,6 +84,59 @@ pub fn app(state: AppState) -> Router {
 fn compression() -> tower_http::compression::CompressionLayer {
     tower_http::compression::CompressionLayer::new()
         .quality(tower_http::CompressionLevel::Precise(4))
+}
+
+/// The OpenAPI document of [`app`]'s routes, as `GET /api/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    router(0, 0).into_openapi()
+}
+
+/// Every route with its documentation. To add one: annotate the handler with
+/// `#[utoipa::path(method, path = "...", ...)]` (request body type from
+/// [`crate::contract`], every status it answers), then add
+/// `.routes(routes!(module::handler))` here; a body limit other than
+/// [`SMALL_BODY_BYTES`] goes in `.map(|r| limited(r, bytes))`.
+fn router(pod_limit: usize, positions_limit: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(orders::create).map(|r| limited(r, ORDER_BODY_BYTES)))
+        .routes(routes!(orders::list))
+        .routes(routes!(orders::get_one, orders::update))
+        .routes(routes!(orders::add_status))
+        .routes(routes!(orders::post_eta))
+        .routes(routes!(orders::upload_pod).map(|r| limited(r, pod_limit)))
+        .routes(routes!(orders::download_pod))
+        .routes(routes!(orders::rotate_link))
+        .routes(routes!(orders::revoke_link))
+        .routes(routes!(positions::post_batch).map(|r| limited(r, positions_limit)))
+        .routes(routes!(
+            notifications::create_rule,
+            notifications::list_rules
+        ))
+        .routes(routes!(notifications::delete_rule))
+        .routes(routes!(notifications::preview))
+        .routes(routes!(notifications::order_notifications))
+        .routes(routes!(
+            notifications::unsubscribe_page,
+            notifications::unsubscribe
+        ))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::enable))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(track::track_json))
+        .routes(routes!(basemap::roads))
+        .routes(routes!(openapi::document))
+        .routes(routes!(track::page))
+        .routes(routes!(crate::ws::upgrade))
+        .routes(routes!(track::public_pod))
+        .routes(routes!(assets::asset))
+        .routes(routes!(track::healthz))
+        .routes(routes!(crate::ops::readyz))
+        .routes(routes!(crate::ops::render))
 }
 
 async fn no_route() -> AppError {

@@ -16,6 +16,7 @@ use engine::OrderId;
 use serde_json::{Value, json};
 
 use super::{ClientIp, JsonBody, OrdersKey, Params, PathParams, rate_limit};
+use crate::contract::{ErrorBody, NewNotificationRuleBody, from_json};
 use crate::error::AppError;
 use crate::notify::{Composer, looks_like_unsubscribe_token, validate_rule};
 use crate::secrets::secret_hash;
@@ -55,11 +56,29 @@ pub(crate) async fn remember_code(state: &AppState, code: &str) -> Result<(), Ap
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/notification-rules",
+    tag = "notifications",
+    summary = "Create an e-mail rule",
+    request_body = NewNotificationRuleBody,
+    responses(
+        (status = 201, description = "the rule", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "well formed but cannot be tracked; names the field", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create_rule(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
+    from_json::<NewNotificationRuleBody>(&body)?;
     let rule = validate_rule(&body)?;
     let rule = notes(&state)?.create_rule(tenant.id, rule).await?;
     let location = format!("/api/v1/notification-rules/{}", rule.id);
@@ -71,6 +90,18 @@ pub(crate) async fn create_rule(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/notification-rules",
+    tag = "notifications",
+    summary = "The tenant's rules",
+    responses(
+        (status = 200, description = "the rules, in `rules`", body = Object),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list_rules(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -81,6 +112,21 @@ pub(crate) async fn list_rules(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/notification-rules/{id}",
+    tag = "notifications",
+    summary = "Delete a rule",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn delete_rule(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -91,6 +137,21 @@ pub(crate) async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/notification-rules/{id}/preview",
+    tag = "notifications",
+    summary = "The e-mail a rule would send about an order",
+    params(("id" = String, Path), ("order_id" = String, Query)),
+    responses(
+        (status = 200, description = "the message", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn preview(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -145,6 +206,21 @@ pub(crate) async fn preview(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}/notifications",
+    tag = "notifications",
+    summary = "What was sent about an order",
+    params(("id" = String, Path, description = "the order id")),
+    responses(
+        (status = 200, description = "the messages, in `notifications`", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn order_notifications(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -199,6 +275,19 @@ fn escape(text: &str) -> String {
 
 /// `GET /unsubscribe/{token}`: who is asking to unsubscribe from whom, and a
 /// button that posts the one-click request.
+#[utoipa::path(
+    get,
+    path = "/unsubscribe/{token}",
+    tag = "public",
+    summary = "The unsubscribe page",
+    params(("token" = String, Path)),
+    responses(
+        (status = 200, description = "who would be unsubscribed, with a button", content_type = "text/html", body = String),
+        (status = 404, description = "an unknown link", content_type = "text/html", body = String),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn unsubscribe_page(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -235,6 +324,19 @@ pub(crate) async fn unsubscribe_page(
 }
 
 /// `POST /unsubscribe/{token}`: the one-click unsubscribe (whatever the body).
+#[utoipa::path(
+    post,
+    path = "/unsubscribe/{token}",
+    tag = "public",
+    summary = "One-click unsubscribe (RFC 8058)",
+    params(("token" = String, Path)),
+    responses(
+        (status = 200, description = "unsubscribed", content_type = "text/html", body = String),
+        (status = 404, description = "an unknown link", content_type = "text/html", body = String),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
     ip: ClientIp,

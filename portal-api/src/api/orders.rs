@@ -15,7 +15,12 @@ use chrono::Utc;
 use engine::{OrderId, OrderStatus, VehicleId, VehicleKey};
 use serde_json::{Value, json};
 
-use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, idempotency, validate};
+use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, idempotency, map_check};
+use crate::contract::LateRiskView;
+use crate::contract::{
+    CustomerBody, ErrorBody, EventView, ExternalEtaBody, NewOrderBody, OrderListView,
+    OrderPatchBody, OrderStatusName, OrderView, PodUpload, StatusUpdateBody, StopView, from_json,
+};
 use crate::error::AppError;
 use crate::model::{Created, ListQuery, NewPod, NewStop, Order, PodMeta};
 use crate::secrets::{new_tracking_code, secret_hash};
@@ -26,45 +31,53 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
 /// An order as its tenant sees it (whether a tracking link is active, not the
-/// link: see [`issued_order_json`]).
-fn order_json(order: &Order, clock: ViewClock) -> Value {
-    let stops: Vec<Value> = order
-        .stops
-        .iter()
-        .map(|stop| {
-            let mut json = view::stop_json(stop);
-            json["eta"] = stop
-                .eta
-                .as_ref()
-                .map(|eta| view::eta_json(eta, view::overdue(stop, eta, clock.now)))
-                .unwrap_or(Value::Null);
-            json
-        })
-        .collect();
-    json!({
-        "id": order.id.as_str(),
-        "reference": order.reference,
-        "customer": order.customer,
-        "vehicle_id": order.vehicle_id.as_ref().map(|v| v.as_str()),
-        "driver_name": order.driver_name,
-        "status": order.status.as_str(),
-        "tracking_active": order.tracking_active,
+/// link: see [`issued_order_view`]), with its truck's feed.
+fn order_view(
+    order: &Order,
+    last_fix_at: Option<chrono::DateTime<Utc>>,
+    clock: ViewClock,
+) -> OrderView {
+    OrderView {
+        id: order.id.as_str().to_owned(),
+        reference: order.reference.clone(),
+        customer: CustomerBody {
+            name: order.customer.name.clone(),
+            email: order.customer.email.clone(),
+        },
+        vehicle_id: order.vehicle_id.as_ref().map(|v| v.as_str().to_owned()),
+        driver_name: order.driver_name.clone(),
+        status: order.status.as_str().to_owned(),
+        tracking_active: order.tracking_active,
         // The first pending stop at risk of missing its window (`alerts`).
-        "late_risk": order.late_risk().map(|(stop, risk)| json!({
-            "since": rfc3339(risk.since),
-            "stop_idx": stop.index,
-            "by_min": risk.by_min,
-        })),
-        "stops": stops,
-        "created_at": rfc3339(order.created_at),
-        "updated_at": rfc3339(order.updated_at),
-    })
+        late_risk: order.late_risk().map(|(stop, risk)| LateRiskView {
+            since: rfc3339(risk.since),
+            stop_idx: stop.index,
+            by_min: risk.by_min,
+        }),
+        stops: order
+            .stops
+            .iter()
+            .map(|stop| StopView {
+                eta: stop
+                    .eta
+                    .as_ref()
+                    .map(|eta| view::eta_view(eta, view::overdue(stop, eta, clock.now))),
+                ..view::stop_view(stop)
+            })
+            .collect(),
+        created_at: rfc3339(order.created_at),
+        updated_at: rfc3339(order.updated_at),
+        feed: view::feed_view(last_fix_at, clock),
+        tracking_code: None,
+        tracking_url: None,
+        event: None,
+    }
 }
 
 /// Orders as their tenant sees them, each with its truck's `feed` (how old
 /// the assigned vehicle's latest fix is: the tracking page's `feed` object,
 /// shown here whatever the order's status), read in one go.
-async fn orders_json(state: &AppState, orders: &[Order]) -> Result<Vec<Value>, AppError> {
+async fn order_views(state: &AppState, orders: &[Order]) -> Result<Vec<OrderView>, AppError> {
     let clock = state.view_clock();
     let vehicles: Vec<VehicleKey> = orders
         .iter()
@@ -87,25 +100,29 @@ async fn orders_json(state: &AppState, orders: &[Order]) -> Result<Vec<Value>, A
                 Some(_) => times.next().flatten(),
                 None => None,
             };
-            let mut json = order_json(order, clock);
-            json["feed"] = view::feed_json(last_fix_at, clock);
-            json
+            order_view(order, last_fix_at, clock)
         })
         .collect())
 }
 
-async fn one_order_json(state: &AppState, order: &Order) -> Result<Value, AppError> {
-    let mut all = orders_json(state, std::slice::from_ref(order)).await?;
-    Ok(all.pop().unwrap_or(Value::Null))
+async fn one_order_view(state: &AppState, order: &Order) -> Result<OrderView, AppError> {
+    let mut all = order_views(state, std::slice::from_ref(order)).await?;
+    all.pop()
+        .ok_or_else(|| AppError::from(crate::Error::store_permanent("an order without its view")))
 }
 
 /// An order with the tracking code just issued for it: the one answer that
 /// carries the code and its URL.
-async fn issued_order_json(state: &AppState, order: &Order, code: &str) -> Result<Value, AppError> {
-    let mut json = one_order_json(state, order).await?;
-    json["tracking_code"] = json!(code);
-    json["tracking_url"] = json!(state.tracking_url(code));
-    Ok(json)
+async fn issued_order_view(
+    state: &AppState,
+    order: &Order,
+    code: &str,
+) -> Result<OrderView, AppError> {
+    Ok(OrderView {
+        tracking_code: Some(code.to_owned()),
+        tracking_url: Some(state.tracking_url(code)),
+        ..one_order_view(state, order).await?
+    })
 }
 
 fn order_id(id: String) -> Result<OrderId, AppError> {
@@ -121,7 +138,7 @@ fn order_id(id: String) -> Result<OrderId, AppError> {
 /// taken unchecked).
 fn stops_on_the_map(state: &AppState, stops: &[NewStop]) -> Result<(), AppError> {
     match state.inner.graph.get() {
-        Some(graph) => validate::on_the_map(
+        Some(graph) => map_check::on_the_map(
             stops,
             graph,
             state.config().max_stop_road_distance_m,
@@ -134,6 +151,26 @@ fn stops_on_the_map(state: &AppState, stops: &[NewStop]) -> Result<(), AppError>
 /// `POST /api/v1/orders`: 201 with the new order and its tracking link; with
 /// an `Idempotency-Key` seen in the last 24 h and the same body, 200 with the
 /// order the first request made (and its link while that link is active).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    summary = "Create an order and its tracking link",
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays within 24 h return the first answer")),
+    request_body = NewOrderBody,
+    responses(
+        (status = 201, description = "the new order with its tracking code and URL", body = OrderView),
+        (status = 200, description = "an `Idempotency-Key` replay: the order the first request made", body = OrderView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 409, description = "not allowed in the current state", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "well formed but cannot be tracked; names the field", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -141,7 +178,7 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
     let key = idempotency::from_headers(&headers, &tenant.id)?;
-    let new = validate::new_order(&body)?;
+    let new = from_json::<NewOrderBody>(&body)?.check()?;
     stops_on_the_map(&state, &new.stops)?;
     let code = new_tracking_code();
     super::notifications::remember_code(&state, &code).await?;
@@ -174,11 +211,11 @@ pub(crate) async fn create(
                 }
                 _ => None,
             };
-            let json = match code {
-                Some(code) => issued_order_json(&state, &order, &code).await?,
-                None => one_order_json(&state, &order).await?,
+            let view = match code {
+                Some(code) => issued_order_view(&state, &order, &code).await?,
+                None => one_order_view(&state, &order).await?,
             };
-            return Ok((StatusCode::OK, Json(json)).into_response());
+            return Ok((StatusCode::OK, Json(view)).into_response());
         }
         Created::KeyReused => return Err(idempotency::reused()),
         Created::ReferenceTaken(existing) => {
@@ -196,29 +233,58 @@ pub(crate) async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(issued_order_json(&state, &order, &code).await?),
+        Json(issued_order_view(&state, &order, &code).await?),
     )
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    summary = "One order",
+    params(("id" = String, Path, description = "the order id")),
+    responses(
+        (status = 200, description = "the order", body = OrderView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ReadKey(tenant): ReadKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<OrderView>, AppError> {
     let order = state
         .store()
         .order(tenant.id, order_id(id)?)
         .await?
         .ok_or_else(|| AppError::not_found("order"))?;
-    Ok(Json(one_order_json(&state, &order).await?))
+    Ok(Json(one_order_view(&state, &order).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    summary = "List orders, newest first",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200), ("status" = Option<OrderStatusName>, Query), ("reference" = Option<String>, Query), ("vehicle_id" = Option<String>, Query), ("late_risk" = Option<bool>, Query, description = "only orders with (true) or without (false) a stop at late risk"), ("after" = Option<String>, Query, description = "the `next_cursor` of the page before")),
+    responses(
+        (status = 200, description = "a page of orders", body = OrderListView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ReadKey(tenant): ReadKey,
     Params(params): Params,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<OrderListView>, AppError> {
     let allowed = [
         "limit",
         "status",
@@ -282,19 +348,39 @@ pub(crate) async fn list(
     } else {
         None
     };
-    Ok(Json(json!({
-        "orders": orders_json(&state, &orders).await?,
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(OrderListView {
+        orders: order_views(&state, &orders).await?,
+        next_cursor,
+    }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    summary = "Change an order",
+    params(("id" = String, Path, description = "the order id")),
+    request_body = OrderPatchBody,
+    responses(
+        (status = 200, description = "the changed order", body = OrderView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 409, description = "not allowed in the current state", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "well formed but cannot be tracked; names the field", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn update(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, AppError> {
-    let patch = validate::order_patch(&body)?;
+) -> Result<Json<OrderView>, AppError> {
+    let patch = from_json::<OrderPatchBody>(&body)?.check()?;
     if let Some(stops) = &patch.stops {
         stops_on_the_map(&state, stops)?;
     }
@@ -307,27 +393,69 @@ pub(crate) async fn update(
         // The page shows stops, windows and the truck: let viewers refresh.
         state.live().publish_status(&order.id, None).await?;
     }
-    Ok(Json(one_order_json(&state, &order).await?))
+    Ok(Json(one_order_view(&state, &order).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/status",
+    tag = "orders",
+    summary = "Record a status, exception or note",
+    params(("id" = String, Path, description = "the order id")),
+    request_body = StatusUpdateBody,
+    responses(
+        (status = 201, description = "the order and the recorded `event`", body = OrderView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 409, description = "not allowed in the current state", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn add_status(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
-    let event = validate::status_update(&body, Utc::now())?;
+    let event = from_json::<StatusUpdateBody>(&body)?.check(Utc::now())?;
     let (order, stored) = state
         .live()
         .event(Some(tenant.id), order_id(id)?, event)
         .await?;
-    let mut body = one_order_json(&state, &order).await?;
-    body["event"] = view::event_json(&stored);
-    body["event"]["id"] = json!(stored.id);
-    body["event"]["visibility"] = json!(stored.visibility.as_str());
+    let body = OrderView {
+        event: Some(EventView {
+            id: Some(stored.id.clone()),
+            visibility: Some(stored.visibility.as_str().to_owned()),
+            ..view::event_view(&stored)
+        }),
+        ..one_order_view(&state, &order).await?
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/eta",
+    tag = "orders",
+    summary = "Give an ETA from your own planning",
+    params(("id" = String, Path, description = "the order id")),
+    request_body = ExternalEtaBody,
+    responses(
+        (status = 202, description = "recorded; `shown` says whether the page shows it", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 409, description = "not allowed in the current state", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn post_eta(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -340,7 +468,7 @@ pub(crate) async fn post_eta(
         .order(tenant.id, id.clone())
         .await?
         .ok_or_else(|| AppError::not_found("order"))?;
-    let update = validate::external_eta(&body, id, Utc::now())?;
+    let update = from_json::<ExternalEtaBody>(&body)?.check(id, Utc::now())?;
     if update.stop_index as usize >= order.stops.len() {
         return Err(AppError::invalid(
             "stop_index",
@@ -408,6 +536,24 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/pod",
+    tag = "orders",
+    summary = "Upload a proof of delivery",
+    params(("id" = String, Path, description = "the order id")),
+    request_body(content = PodUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "the stored file's description", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn upload_pod(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -547,6 +693,21 @@ fn extension(content_type: &str) -> &'static str {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}/pod/{pod_id}",
+    tag = "orders",
+    summary = "Download a proof of delivery",
+    params(("id" = String, Path, description = "the order id"), ("pod_id" = String, Path)),
+    responses(
+        (status = 200, description = "the file", content_type = "application/octet-stream", body = String),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn download_pod(
     State(state): State<AppState>,
     ReadKey(tenant): ReadKey,
@@ -567,11 +728,26 @@ pub(crate) async fn download_pod(
     Ok(file_response(&meta, data))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/tracking-link/rotate",
+    tag = "orders",
+    summary = "Issue a new tracking link (the old one stops working)",
+    params(("id" = String, Path, description = "the order id")),
+    responses(
+        (status = 200, description = "the order with its new tracking code and URL", body = OrderView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn rotate_link(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<OrderView>, AppError> {
     let code = new_tracking_code();
     super::notifications::remember_code(&state, &code).await?;
     let order = state
@@ -579,18 +755,33 @@ pub(crate) async fn rotate_link(
         .rotate_tracking_code(tenant.id, order_id(id)?, code.clone())
         .await?;
     state.live().link_changed(&order.id).await?;
-    Ok(Json(issued_order_json(&state, &order, &code).await?))
+    Ok(Json(issued_order_view(&state, &order, &code).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orders/{id}/tracking-link",
+    tag = "orders",
+    summary = "Revoke the tracking link",
+    params(("id" = String, Path, description = "the order id")),
+    responses(
+        (status = 200, description = "the order", body = OrderView),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn revoke_link(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<OrderView>, AppError> {
     let order = state
         .store()
         .revoke_tracking_code(tenant.id, order_id(id)?)
         .await?;
     state.live().link_changed(&order.id).await?;
-    Ok(Json(one_order_json(&state, &order).await?))
+    Ok(Json(one_order_view(&state, &order).await?))
 }

@@ -20,6 +20,7 @@ use engine::{BatchError, Format, ItemReport, ItemStatus, VehicleKey, decode_batc
 use serde::Serialize;
 
 use super::{Params, PositionsKey, RawBody};
+use crate::contract::{ErrorBody, PositionBody, PositionFormatName};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,6 +34,23 @@ struct BatchReceipt {
     results: Vec<ItemReport>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/positions",
+    tag = "positions",
+    summary = "Post a batch of positions",
+    params(("format" = Option<PositionFormatName>, Query, description = "canonical (default), samsara, motive or geotab")),
+    request_body(content = Vec<PositionBody>, description = "positions in the canonical shape (or a vendor's, with `?format=`)"),
+    responses(
+        (status = 202, description = "a result per item: accepted, duplicate, stale or rejected with its reason", body = Object),
+        (status = 400, description = "nothing in the batch was usable: the receipt and an `error`", body = Object),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn post_batch(
     State(state): State<AppState>,
     PositionsKey(tenant): PositionsKey,

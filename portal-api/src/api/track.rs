@@ -10,6 +10,7 @@ use engine::OrderId;
 use serde_json::Value;
 
 use super::{ClientIp, PathParams, rate_limit};
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::model::{TrackView, VehicleFix};
 use crate::secrets::{looks_like_tracking_code, secret_hash};
@@ -105,6 +106,19 @@ fn parse_vehicle(text: &str, track: &TrackView) -> Option<VehicleFix> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/track/{code}",
+    tag = "public",
+    summary = "What the tracking page shows, as JSON",
+    params(("code" = String, Path, description = "the tracking code")),
+    responses(
+        (status = 200, description = "reference, status, stops, vehicle, eta, feed, events", body = Object),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn track_json(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -117,6 +131,19 @@ pub(crate) async fn track_json(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(json)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/t/{code}",
+    tag = "public",
+    summary = "The tracking page",
+    params(("code" = String, Path, description = "the tracking code")),
+    responses(
+        (status = 200, description = "the page", content_type = "text/html", body = String),
+        (status = 404, description = "an unknown or revoked link", content_type = "text/html", body = String),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn page(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -149,6 +176,19 @@ pub(crate) async fn page(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/t/{code}/pod/{pod_id}",
+    tag = "public",
+    summary = "A delivered order's proof of delivery",
+    params(("code" = String, Path, description = "the tracking code"), ("pod_id" = String, Path)),
+    responses(
+        (status = 200, description = "the file", content_type = "application/octet-stream", body = String),
+        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn public_pod(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -172,6 +212,15 @@ pub(crate) async fn public_pod(
     Ok(super::orders::file_response(&meta, data))
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "alive, with `uptime_s`", body = Object)
+    ),
+)]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     let uptime_s = state.inner.started.elapsed().as_secs();
     Json(serde_json::json!({"status": "ok", "uptime_s": uptime_s})).into_response()

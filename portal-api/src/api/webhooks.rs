@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{JsonBody, OrdersKey, PathParams};
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::notify::{NotifyKey, WebhookEvent, check_url, new_secret};
 use crate::secrets::new_id;
@@ -32,10 +33,14 @@ const MAX_ENDPOINTS: usize = 20;
 const DELIVERIES_LISTED: usize = 100;
 
 /// `POST /api/v1/webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewWebhookBody {
+pub(crate) struct NewWebhookBody {
+    /// `https://` to a public address (or an allowed host, see
+    /// `serve --webhook-allow-host`).
     url: String,
+    /// Any of `status_changed`, `eta_changed`, `late_risk`, `position`.
+    #[schema(min_items = 1)]
     events: Vec<String>,
 }
 
@@ -59,27 +64,33 @@ fn plain_id(id: &str, what: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// A body as `T`; serde's words name the unknown or missing field.
-fn typed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, AppError> {
-    serde_json::from_value(body).map_err(|e| {
-        let text = e.to_string();
-        let field = text
-            .split('`')
-            .nth(1)
-            .filter(|_| text.starts_with("unknown field") || text.starts_with("missing field"))
-            .unwrap_or("body")
-            .to_owned();
-        AppError::invalid(field, text)
-    })
-}
-
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    summary = "Create a webhook endpoint (its secret is shown once)",
+    request_body = NewWebhookBody,
+    responses(
+        (status = 201, description = "the endpoint, with `secret` (`whsec_…`) shown this once", body = Object),
+        (status = 400, description = "a field is invalid; the message names it", body = ErrorBody),
+        (status = 409, description = "the tenant has the most endpoints allowed", body = ErrorBody),
+        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
+        (status = 415, description = "the body is not JSON", body = ErrorBody),
+        (status = 422, description = "the `url` is refused (not https, or not a public address)", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
     let (notes, key) = parts(&state)?;
-    let body: NewWebhookBody = typed(body)?;
+    let body: NewWebhookBody = crate::contract::from_json(&body)?;
     if body.events.is_empty() {
         return Err(AppError::invalid(
             "events",
@@ -143,6 +154,19 @@ fn event_names() -> String {
         .join(", ")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    summary = "The tenant's webhook endpoints (never their secrets)",
+    responses(
+        (status = 200, description = "the endpoints, in `webhooks`, each with its state and why it was disabled", body = Object),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -154,6 +178,21 @@ pub(crate) async fn list(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Remove a webhook endpoint",
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -166,6 +205,21 @@ pub(crate) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    summary = "A new secret; the old one also signs for the grace period",
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 200, description = "the new `secret`, shown this once, and `previous_valid_until`", body = Object),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn rotate_secret(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -191,6 +245,21 @@ pub(crate) async fn rotate_secret(
     Ok(Json(json))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/enable",
+    tag = "webhooks",
+    summary = "Re-enable an endpoint that was disabled after failing",
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 200, description = "the endpoint", body = Object),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn enable(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -211,6 +280,21 @@ fn delivery_json(n: &crate::notify::Notification, attempts: &[crate::notify::Att
     json
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    summary = "Deliveries to an endpoint, newest first, each with every attempt",
+    params(("id" = String, Path, description = "the endpoint id")),
+    responses(
+        (status = 200, description = "the deliveries, in `deliveries`", body = Object),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn deliveries(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
@@ -225,6 +309,21 @@ pub(crate) async fn deliveries(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+    tag = "webhooks",
+    summary = "Deliver a message again (same `webhook-id`)",
+    params(("id" = String, Path, description = "the endpoint id"), ("delivery_id" = String, Path, description = "the delivery id")),
+    responses(
+        (status = 202, description = "queued again", body = Object),
+        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
+        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
+        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn replay(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -101,6 +102,17 @@ impl std::fmt::Debug for MetricsToken {
 }
 
 /// `GET /metrics`: 401 without the token when one is set; the text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "the Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "a metrics token is set and was not given", body = ErrorBody),
+        (status = 503, description = "another recorder owns this process", body = ErrorBody)
+    ),
+)]
 pub(crate) async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.config().metrics_token {
         let presented = headers

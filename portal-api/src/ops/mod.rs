@@ -9,7 +9,7 @@ mod metrics;
 mod ready;
 mod request;
 
+pub(crate) use metrics::{__path_render, ScrapeHooks, render};
 pub use metrics::{MetricsToken, SECONDS_BUCKETS, prometheus};
-pub(crate) use metrics::{ScrapeHooks, render};
-pub(crate) use ready::{Readiness, readyz};
+pub(crate) use ready::{__path_readyz, Readiness, readyz};
 pub(crate) use request::observe;

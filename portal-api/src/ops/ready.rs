@@ -75,6 +75,16 @@ pub(crate) async fn checks(state: &AppState) -> Vec<(&'static str, Check)> {
 
 /// `GET /readyz`: 200 `{"status": "ready", "checks": {…}}`, or 503 with the
 /// usual error object naming what is missing and the same `checks`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "Readiness: map, bus and store",
+    responses(
+        (status = 200, description = "ready, with each check", body = Object),
+        (status = 503, description = "not ready: the error object, `missing` and `checks`", body = Object)
+    ),
+)]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let results = checks(&state).await;
     let mut detail = Map::new();
