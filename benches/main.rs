@@ -4,6 +4,7 @@
 //! baseline measured in the same run, since the machines are small and noisy.
 
 mod alloc_counter;
+mod analytics;
 mod eta;
 mod graph;
 mod ingest;
@@ -24,5 +25,6 @@ criterion::criterion_main!(
     traffic::benches,
     eta::benches,
     portal::benches,
-    pipeline::benches
+    pipeline::benches,
+    analytics::benches
 );

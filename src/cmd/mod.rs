@@ -3,6 +3,7 @@
 
 pub(crate) mod config_file;
 pub(crate) mod eta_eval;
+pub(crate) mod export;
 pub(crate) mod graph;
 pub(crate) mod matching;
 pub(crate) mod output;

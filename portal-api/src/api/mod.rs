@@ -4,6 +4,7 @@
 //! JSON bodies and query strings whose every failure is a JSON 4xx naming what
 //! was wrong.
 
+mod analytics;
 mod assets;
 mod basemap;
 mod client_ip;
@@ -13,6 +14,7 @@ pub(crate) mod notifications;
 mod openapi;
 mod orders;
 mod positions;
+mod staff;
 pub(crate) mod track;
 mod validate;
 
@@ -54,6 +56,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/notification-rules/{id}"),
     ("GET", "/api/v1/notification-rules/{id}/preview"),
     ("GET", "/api/v1/orders/{id}/notifications"),
+    ("GET", "/api/v1/orders/{id}/views"),
+    ("GET", "/api/v1/analytics/eta-accuracy"),
+    ("GET", "/api/v1/analytics/on-time"),
+    ("GET", "/api/v1/analytics/views"),
+    ("GET", "/staff"),
+    ("POST", "/staff/sign-in"),
+    ("POST", "/staff/sign-out"),
+    ("GET", "/staff/analytics"),
+    ("GET", "/staff/orders"),
+    ("POST", "/staff/orders/{id}/rotate"),
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
     ("POST", "/api/v1/api-keys"),
@@ -146,6 +158,19 @@ pub fn app(state: AppState) -> Router {
             "/unsubscribe/{token}",
             get(notifications::unsubscribe_page).post(notifications::unsubscribe),
         )
+        .route("/api/v1/orders/{id}/views", get(analytics::order_views))
+        .route(
+            "/api/v1/analytics/eta-accuracy",
+            get(analytics::eta_accuracy),
+        )
+        .route("/api/v1/analytics/on-time", get(analytics::on_time))
+        .route("/api/v1/analytics/views", get(analytics::views))
+        .route("/staff", get(staff::home))
+        .route("/staff/sign-in", post(staff::sign_in))
+        .route("/staff/sign-out", post(staff::sign_out))
+        .route("/staff/analytics", get(staff::analytics_page))
+        .route("/staff/orders", get(staff::orders_page))
+        .route("/staff/orders/{id}/rotate", post(staff::rotate))
         .route("/api/v1/api-keys", post(keys::create).get(keys::list))
         .route("/api/v1/api-keys/{id}", delete(keys::revoke))
         .route("/api/v1/track/{code}", get(track::track_json))

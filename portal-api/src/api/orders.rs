@@ -102,7 +102,7 @@ async fn issued_order_json(state: &AppState, order: &Order, code: &str) -> Resul
     Ok(json)
 }
 
-fn order_id(id: String) -> Result<OrderId, AppError> {
+pub(super) fn order_id(id: String) -> Result<OrderId, AppError> {
     // Ids are ours; anything else cannot exist (and must not reach SQL as junk).
     if id.len() > 40 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(AppError::not_found("order"));

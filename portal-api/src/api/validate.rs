@@ -724,6 +724,8 @@ pub(crate) fn external_eta(
         remaining_drive_s: non_negative("remaining_drive_s")?,
         reasons,
         computed_at: now,
+        // A dispatcher's ETA has no route of ours behind it, so no baseline.
+        free_flow_drive_s: None,
         route,
     })
 }

@@ -10,6 +10,7 @@
 //! Tenant-scoped methods take the tenant: an order of another tenant is simply
 //! "not found", which is what makes tenant isolation hold by construction.
 
+mod analytics;
 mod dead_letters;
 mod migrations;
 mod notifications;
@@ -31,6 +32,7 @@ use crate::model::{
     Tenant, TenantId, TrackView, VehicleFix,
 };
 
+pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use notifications::NotificationStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;
@@ -160,6 +162,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The notification rules and messages (milestone e-mails), when the
     /// backend keeps them; `None` turns the notification routes into 501s.
     fn notifications(&self) -> Option<&dyn NotificationStore> {
+        None
+    }
+
+    /// The analytics queries and tracking-page view counts, when the backend
+    /// keeps them; `None` turns the analytics routes into 501s.
+    fn analytics(&self) -> Option<&dyn AnalyticsStore> {
         None
     }
 }

@@ -696,14 +696,14 @@ fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()>
 }
 
 pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecorded> {
-    let live: Option<String> = c
+    let live: Option<(String, String)> = c
         .query_row(
-            "SELECT status FROM orders WHERE id = ?1",
+            "SELECT status, tenant_id FROM orders WHERE id = ?1",
             [update.order_id.as_str()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some(status) = live else {
+    let Some((status, tenant_id)) = live else {
         return Ok(EtaRecorded::Ignored);
     };
     if OrderStatus::parse(&status).is_none_or(|s| s.is_final()) {
@@ -723,8 +723,8 @@ pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecord
     let reasons: Vec<&str> = update.reasons.iter().map(|r| r.as_str()).collect();
     c.prepare_cached(
         "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, horizon_s, \
-         remaining_distance_m, remaining_drive_s, reasons) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         remaining_distance_m, remaining_drive_s, reasons, tenant_id, free_flow_eta) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         update.order_id.as_str(),
@@ -737,6 +737,11 @@ pub(crate) fn record_eta(c: &Connection, update: &EtaUpdate) -> Result<EtaRecord
         update.remaining_distance_m,
         update.remaining_drive_s,
         reasons.join(","),
+        tenant_id,
+        update
+            .free_flow_drive_s
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64))),
     ])?;
     // The page's next stop: the first pending one after every stop reached,
     // left or skipped (as `Order::next_stop`).
