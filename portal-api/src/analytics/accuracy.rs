@@ -58,7 +58,9 @@ pub struct AccuracyGroup {
     pub key: String,
     /// Predictions evaluated.
     pub n: u64,
-    /// Distinct (order, stop) pairs behind them.
+    /// Distinct (order, stop) pairs behind them. Daily aggregates count a
+    /// trace once per aggregate cell (day, horizon bucket, …), so where they
+    /// contribute this is an upper bound.
     pub traces: u64,
     pub mae_s: f64,
     /// How many predictions the median, p90 and width are over: the raw
