@@ -72,36 +72,45 @@ fn generate(path: &std::path::Path, n: usize) {
                 .expect("stop");
             }
         }
-        let mut insert = tx
-            .prepare(
-                "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
-                 horizon_s, remaining_distance_m, remaining_drive_s, reasons, actual_arrival, \
-                 tenant_id, free_flow_eta) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, '', ?7, ?8, ?9)",
-            )
-            .expect("insert");
-        let span_s = DAYS * 86_400;
-        for i in 0..count {
-            let order = i % orders;
-            let made = t0 + Duration::seconds((i as i64 * 7919) % span_s);
-            let to_go = Duration::seconds(60 + (i as i64 * 104_729) % 36_000);
-            let actual = made + to_go;
-            let eta = actual + Duration::seconds((i as i64 % 1201) - 600);
-            insert
-                .execute(params![
-                    format!("{tenant}_ord_{order}"),
-                    (i % 2) as i64,
-                    ts(made),
-                    ts(eta),
-                    ts(eta - Duration::minutes(15)),
-                    ts(eta + Duration::minutes(15)),
-                    ts(actual),
-                    tenant,
-                    ts(made + to_go * 4 / 5),
-                ])
-                .expect("prediction");
-        }
     }
+    // The log is append-only, so rows lie in the order they were made, the
+    // two tenants interleaved (one row in five is `ten_b`'s).
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
+             horizon_s, remaining_distance_m, remaining_drive_s, reasons, actual_arrival, \
+             tenant_id, free_flow_eta) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, '', ?7, ?8, ?9)",
+        )
+        .expect("insert");
+    let total = n + n / 4;
+    let span_ms = DAYS * 86_400_000;
+    for i in 0..total {
+        let (tenant, orders) = if i % 5 == 4 {
+            ("ten_b", (n / 4 / 100).max(1))
+        } else {
+            ("ten_a", (n / 100).max(1))
+        };
+        let order = (i * 7919) % orders;
+        let made = t0 + Duration::milliseconds(i as i64 * span_ms / total as i64);
+        let to_go = Duration::seconds(60 + (i as i64 * 104_729) % 36_000);
+        let actual = made + to_go;
+        let eta = actual + Duration::seconds((i as i64 % 1201) - 600);
+        insert
+            .execute(params![
+                format!("{tenant}_ord_{order}"),
+                (i % 2) as i64,
+                ts(made),
+                ts(eta),
+                ts(eta - Duration::minutes(15)),
+                ts(eta + Duration::minutes(15)),
+                ts(actual),
+                tenant,
+                ts(made + to_go * 4 / 5),
+            ])
+            .expect("prediction");
+    }
+    drop(insert);
     tx.commit().expect("commit");
 }
 

@@ -168,7 +168,9 @@ pub(crate) fn analytics(f: &AnalyticsFigures<'_>) -> String {
     page.raw("</section>");
 
     page.raw("<section class=\"card\" id=\"coverage-by-horizon\"><h2>Coverage by horizon</h2>");
-    if !f.by_horizon.is_empty() {
+    if f.by_horizon.is_empty() {
+        page.raw("<p>No evaluated predictions in this range yet.</p>");
+    } else {
         let rows: Vec<(String, f64, Option<f64>)> = f
             .by_horizon
             .iter()
