@@ -440,7 +440,7 @@ async fn staff_pages_need_a_session_made_from_a_key_and_never_keep_the_key() {
     use axum::body::Body;
     use axum::http::{Request, header};
     let t = test_app().await;
-    logged_trip(&t).await;
+    let trip = logged_trip(&t).await;
 
     let anonymous = call(&t.app, Method::GET, "/staff/analytics", None, None).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
@@ -512,6 +512,38 @@ async fn staff_pages_need_a_session_made_from_a_key_and_never_keep_the_key() {
     assert!(orders.text.contains("LOAD-A1"));
     // Codes are stored hashed and this server seals none: rotate instead.
     assert!(orders.text.contains("Rotate to get a new link"));
+
+    // An `orders` key may rotate: the new link is shown once and works, the
+    // old one no longer does.
+    let order_id = trip["id"].as_str().expect("id").to_owned();
+    assert!(orders.text.contains(&format!("data-order=\"{order_id}\"")));
+    let old_code = code_of(&trip);
+    let rotated = send(
+        &t.app,
+        with_cookie(&format!("/staff/orders/{order_id}/rotate"), Method::POST),
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let link = rotated
+        .text
+        .split("id=\"issued\"")
+        .nth(1)
+        .and_then(|rest| rest.split("href=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("the new link")
+        .to_owned();
+    let new_code = link.rsplit('/').next().expect("code").to_owned();
+    assert_ne!(new_code, old_code);
+    for (code, status) in [
+        (new_code, StatusCode::OK),
+        (old_code, StatusCode::NOT_FOUND),
+    ] {
+        let uri = format!("/api/v1/track/{code}");
+        assert_eq!(
+            call(&t.app, Method::GET, &uri, None, None).await.status,
+            status
+        );
+    }
 
     let path = t.db_url.trim_start_matches("sqlite://").to_owned();
     for file in [path.clone(), format!("{path}-wal")] {
