@@ -151,6 +151,10 @@ async fn the_accuracy_api_agrees_with_the_raw_log_of_simulated_trips() {
         n_expected > 0,
         "no simulated delivery was reached: nothing to evaluate"
     );
+    eprintln!(
+        "{n_expected} evaluated predictions in {} horizon buckets",
+        expected.len()
+    );
 
     let reply: Value = portal_support::client()
         .get(format!(
