@@ -35,7 +35,7 @@ enum Command {
     /// free-flow baseline, by horizon.
     EtaEval(cmd::eta_eval::EtaEvalArgs),
     /// Export the prediction log, stop arrivals or orders of a time range as
-    /// CSV, for analysts' own tools.
+    /// CSV or Parquet, for analysts' own tools.
     Export(cmd::export::ExportArgs),
     /// Run the portal: orders API, tracking pages and live updates.
     Serve(Box<cmd::serve::ServeArgs>),

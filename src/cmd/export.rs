@@ -1,10 +1,10 @@
 //! `tracker export predictions|arrivals|orders --store URL --from T --to T
-//! --format csv --out FILE`: the prediction log, stop arrivals or
+//! --format csv|parquet --out FILE`: the prediction log, stop arrivals or
 //! orders of every tenant in a time range, for analysts' own tools (DuckDB,
 //! pandas, a spreadsheet). The store gives a typed table
 //! (`portal_api::analytics::ExportTable`); this module only writes it: CSV
-//! with a header (times RFC 3339 UTC with milliseconds, nulls empty).
-//! Parquet (typed columns) is not written yet.
+//! with a header (times RFC 3339 UTC with milliseconds, nulls empty), or
+//! Parquet with typed columns (`parquet_out.rs`).
 //!
 //! The file is written under a temporary name beside `--out` and renamed
 //! when complete, so a failed export never leaves a half file behind.
@@ -35,6 +35,7 @@ pub(crate) enum ExportWhat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ExportFormat {
     Csv,
+    Parquet,
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +52,7 @@ pub(crate) struct ExportArgs {
     /// End of the range (RFC 3339, excluded); default: now.
     #[arg(long)]
     to: Option<String>,
-    /// `csv` (Parquet is not written yet).
+    /// `csv` or `parquet`.
     #[arg(long, value_enum, default_value = "csv")]
     format: ExportFormat,
     /// The file to write.
@@ -100,6 +101,7 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
     let partial = partial_path(&args.out);
     match args.format {
         ExportFormat::Csv => write_csv(&table, &partial),
+        ExportFormat::Parquet => super::parquet_out::write_parquet(&table, &partial),
     }
     .with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, &args.out)

@@ -7,6 +7,7 @@ pub(crate) mod export;
 pub(crate) mod graph;
 pub(crate) mod matching;
 pub(crate) mod output;
+pub(crate) mod parquet_out;
 pub(crate) mod route;
 pub(crate) mod serve;
 pub(crate) mod serve_notify;
