@@ -244,4 +244,65 @@ async fn the_accuracy_api_agrees_with_the_raw_log_of_simulated_trips() {
         evaluated >= n_expected,
         "the export has {evaluated} evaluated rows, the API counted {n_expected}"
     );
+
+    // The same as Parquet: typed columns, read back by the parquet crate
+    // and, where installed (always under CI), by pyarrow.
+    let parquet_path = dir.path().join("predictions.parquet");
+    let report = portal_support::tracker_json(
+        dir.path(),
+        &[
+            "export",
+            "predictions",
+            "--store",
+            &store,
+            "--format",
+            "parquet",
+            "--out",
+            parquet_path.to_str().expect("utf-8 path"),
+        ],
+    );
+    let file = std::fs::File::open(&parquet_path).expect("the Parquet file");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a Parquet file");
+    let schema = reader.schema().clone();
+    let field = schema
+        .field_with_name("actual_arrival")
+        .expect("actual_arrival");
+    assert!(
+        matches!(field.data_type(), arrow_schema::DataType::Timestamp(_, Some(tz)) if tz.as_ref() == "UTC"),
+        "{field:?}"
+    );
+    let rows: usize = reader
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("a batch").num_rows())
+        .sum();
+    assert_eq!(report["rows"].as_u64(), Some(rows as u64));
+    assert!(
+        rows >= records.len(),
+        "{rows} Parquet rows, {} CSV rows",
+        records.len()
+    );
+    let pyarrow = std::process::Command::new("python3")
+        .args(["-c", "import pyarrow"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if portal_support::service_available("python3 with pyarrow", pyarrow) {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); \
+                 print(t.num_rows, t.schema.field('predicted_at').type)",
+                parquet_path.to_str().expect("utf-8 path"),
+            ])
+            .output()
+            .expect("python3 runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text.trim(), format!("{rows} timestamp[ms, tz=UTC]"));
+    }
 }
