@@ -4,6 +4,7 @@
 //! baseline measured in the same run, since the machines are small and noisy.
 
 mod alloc_counter;
+mod analytics;
 mod eta;
 mod graph;
 mod ingest;
@@ -26,5 +27,6 @@ criterion::criterion_main!(
     eta::benches,
     portal::benches,
     notify::benches,
-    pipeline::benches
+    pipeline::benches,
+    analytics::benches
 );

@@ -34,6 +34,9 @@ enum Command {
     /// Replay timed traces and score the ETA against the real arrival and the
     /// free-flow baseline, by horizon.
     EtaEval(cmd::eta_eval::EtaEvalArgs),
+    /// Export the prediction log, stop arrivals or orders of a time range as
+    /// CSV or Parquet, for analysts' own tools.
+    Export(cmd::export::ExportArgs),
     /// Run the portal: orders API, tracking pages and live updates.
     Serve(Box<cmd::serve::ServeArgs>),
     /// Manage tenants.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Match(args) => cmd::matching::run_match(args),
         Command::MatchEval(args) => cmd::matching::run_eval(args),
         Command::EtaEval(args) => cmd::eta_eval::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Tenant(command) => cmd::tenant::run(command),
         Command::Simulate(args) => cmd::simulate::run(args),

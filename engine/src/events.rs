@@ -83,6 +83,11 @@ pub struct EtaUpdate {
     pub reasons: Vec<EtaReason>,
     /// When the engine computed this ETA (the `now` it was given).
     pub computed_at: DateTime<Utc>,
+    /// The remaining drive to the stop at free flow, seconds: the baseline
+    /// the accuracy log keeps beside the ETA (`None` for ETAs from outside
+    /// the engine, such as a dispatcher's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_flow_drive_s: Option<f64>,
     /// The remaining route from the truck to the stop as `[lon, lat]` pairs (GeoJSON
     /// order), for drawing; empty when the engine has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -27,9 +27,10 @@ pub use contract::{
 pub use error::{Error, Result};
 pub use eta::{
     AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, DwellConfig, DwellHistory,
-    EtaConfig, EtaInput, Horizon, HosClocks, HosEstimator, HosObservation, HosReport, HosRules,
-    HosStop, HosStopKind, Leg, OwnErrors, OwnQuantiles, PaceConfig, PaceEstimator, StallConfig,
-    StallTail, StopEta, StopPlan, estimate_stops,
+    EtaConfig, EtaInput, HORIZONS_S, Horizon, HosClocks, HosEstimator, HosObservation, HosReport,
+    HosRules, HosStop, HosStopKind, Leg, N_HORIZON_BUCKETS, OwnErrors, OwnQuantiles, PaceConfig,
+    PaceEstimator, StallConfig, StallTail, StopEta, StopPlan, estimate_stops, horizon_bounds,
+    horizon_bucket,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{

@@ -13,6 +13,7 @@
 //! the pipelines together.
 
 mod alerts;
+pub mod analytics;
 mod api;
 pub mod client;
 pub mod contract;
@@ -44,10 +45,10 @@ pub use fanout::{
 pub use keys::{api_key_json, create_api_key, new_api_key_json, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
-    ApiKey, Created, Customer, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim, ListQuery,
-    NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch,
-    PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId, TrackView,
-    VehicleFix, Visibility, Window,
+    ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
+    ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
+    OrderPatch, PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId,
+    TrackView, VehicleFix, Visibility, Window,
 };
 pub use notify::{
     Channel, Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
@@ -60,7 +61,10 @@ pub use secrets::{
 };
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
-pub use store::{NotificationStore, SqliteStore, Store, StoreFuture, open_store};
+pub use store::{
+    AnalyticsStore, NotificationStore, PredictionScan, SqliteStore, Store, StoreFuture, open_store,
+    read_evaluated_predictions,
+};
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 pub use zones::warm_up_time_zones;
 

@@ -485,6 +485,18 @@ pub struct TrackView {
     /// [`Order::shows_live_location`]).
     pub vehicle: Option<VehicleFix>,
     pub pods: Vec<PodMeta>,
+    /// How the ETA of the next stop (after the last one is reached, of the
+    /// last delivery) moved, thinned for the page.
+    pub eta_history: Option<EtaHistory>,
+}
+
+/// The ETAs logged for one stop, at most one per few minutes, and the actual
+/// arrival once known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtaHistory {
+    pub stop_index: u32,
+    pub points: Vec<crate::analytics::EtaPoint>,
+    pub actual_arrival: Option<DateTime<Utc>>,
 }
 
 /// An `Idempotency-Key` claimed by an order creation: hashes only, scoped

@@ -69,6 +69,14 @@ pub fn api_key_prefix(key: &str) -> String {
     key.chars().take(API_KEY_SHOWN_CHARS).collect()
 }
 
+/// A fresh staff session token (256 bits): the cookie holds it, the store
+/// only its [`secret_hash`].
+pub(crate) fn new_session_token() -> String {
+    let mut bytes = [0u8; 32];
+    os_random(&mut bytes);
+    base32_lower(&bytes)
+}
+
 /// A fresh record id: `prefix` + 16 characters (80 random bits). Random rather than
 /// sequential so ids can be made on any node without coordination and say nothing
 /// about volumes.

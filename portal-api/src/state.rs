@@ -185,6 +185,8 @@ pub(crate) struct Inner {
     /// Run before each render of `/metrics` (values kept elsewhere).
     pub(crate) scrape_hooks: ScrapeHooks,
     pub(crate) readiness: Readiness,
+    /// Today's salt of tracking-page viewer hashes (memory only).
+    pub(crate) viewer_salt: crate::analytics::ViewerSalt,
 }
 
 /// Counters exported on `/metrics`.
@@ -243,6 +245,7 @@ impl AppState {
                 readiness: Readiness {
                     bus_consuming: AtomicBool::new(bus_consuming),
                 },
+                viewer_salt: crate::analytics::ViewerSalt::default(),
             }),
         })
     }

@@ -318,5 +318,18 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
         "pod": if finished { view.pods.iter().map(|p| pod_json(p, code)).collect::<Vec<_>>() } else { Vec::new() },
         "live": live,
         "updated_at": rfc3339(order.updated_at),
+        "eta_history_stop_index": view.eta_history.as_ref().map(|h| h.stop_index),
+        "eta_history": view.eta_history.as_ref().map_or_else(Vec::new, |h| {
+            h.points
+                .iter()
+                .map(|p| json!({
+                    "at": rfc3339(p.at),
+                    "eta": rfc3339(p.eta),
+                    "p10": rfc3339(p.p10),
+                    "p90": rfc3339(p.p90),
+                }))
+                .collect()
+        }),
+        "actual_arrival": view.eta_history.as_ref().and_then(|h| h.actual_arrival).map(rfc3339),
     })
 }

@@ -31,6 +31,7 @@ fn delivery_eta(order: &str, computed_at: DateTime<Utc>, eta: DateTime<Utc>) -> 
         remaining_drive_s: 1_800.0,
         reasons: Vec::new(),
         computed_at,
+        free_flow_drive_s: None,
         route: Vec::new(),
     }
 }

@@ -1,7 +1,8 @@
-//! H3 cells of points and edges (h3o): a stable, hierarchical grid. Nothing
-//! calls this yet (vehicles are sharded and partitioned by a hash of their key,
-//! not by cell); it is meant for the analytics lanes and for coarsening the
-//! positions shown to the public (location privacy).
+//! H3 cells of points and edges (h3o): a stable, hierarchical grid. The
+//! portal's analytics name a lane by the cells of its first pickup and last
+//! delivery (`cell_of`); vehicles are sharded and partitioned by a hash of
+//! their key, not by cell. Also meant for coarsening the positions shown to
+//! the public (location privacy).
 
 use h3o::{CellIndex, LatLng, Resolution};
 

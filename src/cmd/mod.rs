@@ -3,10 +3,12 @@
 
 pub(crate) mod config_file;
 pub(crate) mod eta_eval;
+pub(crate) mod export;
 pub(crate) mod graph;
 pub(crate) mod matching;
 pub(crate) mod node;
 pub(crate) mod output;
+pub(crate) mod parquet_out;
 pub(crate) mod route;
 pub(crate) mod serve;
 pub(crate) mod serve_notify;

@@ -17,6 +17,8 @@ use portal_api::contract::{
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod browser;
+
 pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker");
 
 /// Whether a needed service is there. Without it: a failure under CI, a skip

@@ -70,6 +70,10 @@ pub struct StopEta {
     /// Live traffic against free flow on the way here, seconds (negative when
     /// faster).
     pub traffic_s: f64,
+    /// The drive from the truck to this stop at free flow, seconds: the
+    /// naive baseline (no traffic, pace, breaks, dwell or waits) that
+    /// accuracy reports set beside the ETA, as `tracker eta-eval` does.
+    pub free_flow_s: f64,
     /// Hours-of-service stops on the way here, seconds.
     pub hos_break_s: f64,
     /// Dwell at earlier stops on the way here, seconds.
@@ -252,6 +256,7 @@ pub fn estimate_stops(
             drive_s: r.drive_s,
             distance_m,
             traffic_s,
+            free_flow_s: free_s,
             hos_break_s: r.hos_break_s,
             dwell_s: r.dwell_s,
             wait_s: r.wait_s,

@@ -10,12 +10,14 @@
 //! - [`dwell`]: how long the fleet stays at the stops it leaves again.
 //! - [`calibrate`]: the error distribution by horizon and the p10/p90 window.
 //! - [`window`]: appointment windows and stop plans.
+//! - [`horizon`]: the horizon buckets every accuracy report shares.
 //! - [`config`]: the settings.
 
 mod calibrate;
 mod compute;
 mod config;
 mod dwell;
+mod horizon;
 mod hos;
 mod pace;
 mod stall;
@@ -27,6 +29,7 @@ pub use calibrate::{
 pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
 pub use dwell::{DwellConfig, DwellHistory};
+pub use horizon::{HORIZONS_S, N_HORIZON_BUCKETS, horizon_bounds, horizon_bucket};
 pub use hos::{HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind};
 pub use pace::{PaceConfig, PaceEstimator};
 pub use stall::{StallConfig, StallTail};

@@ -4,6 +4,7 @@
 //! JSON bodies and query strings whose every failure is a JSON 4xx naming what
 //! was wrong.
 
+mod analytics;
 mod assets;
 mod basemap;
 mod client_ip;
@@ -14,6 +15,7 @@ pub(crate) mod notifications;
 mod openapi;
 mod orders;
 mod positions;
+mod staff;
 pub(crate) mod track;
 mod webhooks;
 
@@ -68,6 +70,7 @@ pub fn app(state: AppState) -> Router {
     // ever did, the route would serve an empty object rather than panic.
     let doc = openapi::DocumentJson(doc.to_json().unwrap_or_else(|_| "{}".to_owned()).into());
     let router = router
+        .merge(staff_pages())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(Extension(doc))
@@ -125,6 +128,10 @@ fn router(pod_limit: usize, positions_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::enable))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(analytics::order_views))
+        .routes(routes!(analytics::eta_accuracy))
+        .routes(routes!(analytics::on_time))
+        .routes(routes!(analytics::views))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
         .routes(routes!(track::track_json))
@@ -137,6 +144,19 @@ fn router(pod_limit: usize, positions_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(track::healthz))
         .routes(routes!(crate::ops::readyz))
         .routes(routes!(crate::ops::render))
+}
+
+/// The staff pages: HTML and forms for people signed in with an API key,
+/// not part of the API's contract (they are not in the OpenAPI document).
+fn staff_pages() -> Router<AppState> {
+    use axum::routing::{get, post};
+    Router::new()
+        .route("/staff", get(staff::home))
+        .route("/staff/sign-in", post(staff::sign_in))
+        .route("/staff/sign-out", post(staff::sign_out))
+        .route("/staff/analytics", get(staff::analytics_page))
+        .route("/staff/orders", get(staff::orders_page))
+        .route("/staff/orders/{id}/rotate", post(staff::rotate))
 }
 
 async fn no_route() -> AppError {

@@ -125,7 +125,7 @@ async fn issued_order_view(
     })
 }
 
-fn order_id(id: String) -> Result<OrderId, AppError> {
+pub(super) fn order_id(id: String) -> Result<OrderId, AppError> {
     // Ids are ours; anything else cannot exist (and must not reach SQL as junk).
     if id.len() > 40 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(AppError::not_found("order"));

@@ -155,6 +155,7 @@ pub(crate) async fn page(
     };
     match resolved {
         Ok(Some((track, json))) => {
+            count_view(&state, ip, &track).await;
             let html = crate::page::render(&state, &track, &json, &code.to_ascii_lowercase());
             (
                 [
@@ -173,6 +174,25 @@ pub(crate) async fn page(
             crate::page::rate_limited(err.retry_after_s.unwrap_or(60)).into_response()
         }
         Err(err) => crate::page::failed(&err).into_response(),
+    }
+}
+
+/// Counts a page load for the order's analytics (HTML only: WebSocket
+/// messages, JSON lookups and assets are not views). A failure to count is
+/// logged and never fails the page.
+async fn count_view(state: &AppState, ip: ClientIp, track: &TrackView) {
+    let Some(analytics) = state.store().analytics() else {
+        return;
+    };
+    let now = chrono::Utc::now();
+    let view = crate::analytics::PageView {
+        order_id: track.order.id.as_str().to_owned(),
+        viewer_hash: state.inner.viewer_salt.viewer_hash(ip.0, now),
+        at: now,
+        delivered: track.order.status == engine::OrderStatus::Delivered,
+    };
+    if let Err(err) = analytics.record_view(view).await {
+        tracing::warn!(error = %err, "a tracking-page view was not counted");
     }
 }
 

@@ -621,6 +621,8 @@ impl ExternalEtaBody {
                 })
                 .collect(),
             computed_at: now,
+            // A dispatcher's ETA has no route of ours behind it, so no baseline.
+            free_flow_drive_s: None,
             route: self.route.clone(),
         })
     }

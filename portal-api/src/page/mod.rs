@@ -4,7 +4,9 @@
 //! draws the map and keeps every part current; it re-renders the same sections
 //! from the same JSON (`view::track_json`), so both paths show the same thing.
 
-mod html;
+mod chart;
+pub(crate) mod html;
+pub(crate) mod staff;
 
 use chrono::Utc;
 use serde_json::Value;
@@ -231,6 +233,33 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
             }
         }
         page.raw("</section>");
+    }
+
+    // How the estimate moved, against the actual arrival once known.
+    if let Some(history) = &track.eta_history
+        && let Some(stop) = order.stops.get(history.stop_index as usize)
+        && let Some(svg) = chart::eta_history_svg(&history.points, history.actual_arrival, |t| {
+            local_label(t, stop)
+        })
+    {
+        page.raw("<section class=\"card\" id=\"eta-history\" aria-labelledby=\"eta-history-h\">");
+        page.raw(&format!(
+            "<h2 id=\"eta-history-h\">How the estimate for {} changed</h2>",
+            esc(&stop_title(&order.stops, stop))
+        ));
+        page.raw(&svg);
+        let actual = match history.actual_arrival {
+            Some(at) => format!(
+                " The dashed line is the actual arrival, {}.",
+                esc(&local_label(at, stop))
+            ),
+            None => String::new(),
+        };
+        page.raw(&format!(
+            "<p class=\"muted\">Each point is the estimate as it stood then (the band is \
+             its likely range), from the first estimate on the left to the latest on the \
+             right.{actual}</p></section>"
+        ));
     }
 
     // Map (only while the order is under way).

@@ -440,6 +440,71 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (endpoint_id, vehicle_id)
     );
     "#,
+    // 12 (issue 20, analytics): the prediction log names its tenant (so a
+    // tenant's range is an index range, not a join over every order) and
+    // keeps the free-flow ETA of the same moment, the baseline the accuracy
+    // API sets beside ours. Stops are found by arrival time for on-time
+    // rates. Tracking-page views are counted per order, UTC day and viewer,
+    // where a viewer is a hash of the client address with a salt that lives
+    // one day in memory only: no address or user agent is kept, and old
+    // days' hashes cannot be linked to each other or recomputed.
+    r#"
+    ALTER TABLE eta_predictions ADD COLUMN tenant_id TEXT;
+    ALTER TABLE eta_predictions ADD COLUMN free_flow_eta TEXT;
+    UPDATE eta_predictions
+       SET tenant_id = (SELECT o.tenant_id FROM orders o WHERE o.id = eta_predictions.order_id);
+    CREATE INDEX eta_predictions_tenant_time ON eta_predictions(tenant_id, predicted_at);
+    CREATE INDEX stops_arrived ON stops(arrived_at);
+
+    CREATE TABLE link_views (
+        order_id         TEXT NOT NULL REFERENCES orders(id),
+        day              TEXT NOT NULL,
+        viewer_hash      TEXT NOT NULL,
+        views            INTEGER NOT NULL,
+        before_delivery  INTEGER NOT NULL,
+        after_delivery   INTEGER NOT NULL,
+        first_at         TEXT NOT NULL,
+        last_at          TEXT NOT NULL,
+        PRIMARY KEY (order_id, day, viewer_hash)
+    );
+    CREATE INDEX link_views_day ON link_views(day);
+
+    -- Retention (`serve --prediction-retention-days`): evaluated predictions
+    -- of whole UTC days older than the retention are summed here, per
+    -- tenant, day, horizon bucket, stop kind, customer, vehicle and lane
+    -- (the H3 cells at resolution 5 of the first pickup and last delivery,
+    -- '' when unknown), before the raw rows are deleted. Sums, not
+    -- distributions: medians and p90s come from raw rows only. `traces` is
+    -- per day, so a trace spanning days counts once per day.
+    CREATE TABLE eta_accuracy_daily (
+        tenant_id                 TEXT NOT NULL,
+        day                       TEXT NOT NULL,
+        horizon_bucket            INTEGER NOT NULL,
+        stop_kind                 TEXT NOT NULL,
+        customer                  TEXT NOT NULL,
+        vehicle_id                TEXT NOT NULL,
+        lane                      TEXT NOT NULL,
+        n                         INTEGER NOT NULL,
+        traces                    INTEGER NOT NULL,
+        sum_abs_error_s           REAL NOT NULL,
+        sum_error_s               REAL NOT NULL,
+        sum_sq_error_s            REAL NOT NULL,
+        covered                   INTEGER NOT NULL,
+        baseline_n                INTEGER NOT NULL,
+        baseline_sum_abs_error_s  REAL NOT NULL,
+        PRIMARY KEY (tenant_id, day, horizon_bucket, stop_kind, customer, vehicle_id, lane)
+    );
+
+    -- Staff pages: a session made by signing in with an API key. The cookie
+    -- holds a random token; only its hash is here, and never the key. A
+    -- revoked key ends its sessions (they are checked against it).
+    CREATE TABLE staff_sessions (
+        token_hash  TEXT PRIMARY KEY,
+        api_key_id  TEXT NOT NULL REFERENCES api_keys(id),
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the latest schema.

@@ -11,6 +11,7 @@
 //! "not found", which is what makes tenant isolation hold by construction.
 
 mod alerts;
+mod analytics;
 mod dead_letters;
 mod migrations;
 mod notifications;
@@ -34,6 +35,7 @@ use crate::model::{
     Tenant, TenantId, TrackView, VehicleFix,
 };
 
+pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use notifications::NotificationStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;
@@ -166,6 +168,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The notification rules and messages (milestone e-mails), when the
     /// backend keeps them; `None` turns the notification routes into 501s.
     fn notifications(&self) -> Option<&dyn NotificationStore> {
+        None
+    }
+
+    /// The analytics queries and tracking-page view counts, when the backend
+    /// keeps them; `None` turns the analytics routes into 501s.
+    fn analytics(&self) -> Option<&dyn AnalyticsStore> {
         None
     }
 }

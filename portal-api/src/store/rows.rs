@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Customer, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta, Scope, Stop,
-    Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
+    ApiKey, Customer, EtaHistory, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta,
+    Scope, Stop, Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
 };
 
 /// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
@@ -551,7 +551,29 @@ pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackVie
         Some(v) => vehicle_fix(c, &order.tenant_id, v)?,
         None => None,
     };
+    // The stop the page's ETA is about; once every stop is reached, the
+    // last delivery, so the customer still sees how the estimate fared.
+    let history_stop = order.next_stop().map(|s| s.index).or_else(|| {
+        order
+            .stops
+            .iter()
+            .rev()
+            .find(|s| s.kind == StopKind::Delivery)
+            .map(|s| s.index)
+    });
+    let eta_history = match history_stop {
+        Some(stop_index) => {
+            let (points, actual_arrival) = super::analytics::eta_history(c, id, stop_index)?;
+            Some(EtaHistory {
+                stop_index,
+                points: crate::analytics::thin_history(&points, crate::analytics::HISTORY_STEP_S),
+                actual_arrival,
+            })
+        }
+        None => None,
+    };
     Ok(Some(TrackView {
+        eta_history,
         events: events(c, id)?
             .iter()
             .filter_map(OrderEvent::public)

@@ -415,4 +415,8 @@ impl Store for SqliteStore {
     fn notifications(&self) -> Option<&dyn super::NotificationStore> {
         Some(self)
     }
+
+    fn analytics(&self) -> Option<&dyn super::AnalyticsStore> {
+        Some(self)
+    }
 }

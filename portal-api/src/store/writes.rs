@@ -708,7 +708,7 @@ pub(crate) fn record_eta(
         .prepare_cached("SELECT status, tenant_id FROM orders WHERE id = ?1")?
         .query_row([update.order_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((status, tenant)) = live else {
+    let Some((status, tenant_id)) = live else {
         return Ok(EtaRecorded::Ignored);
     };
     if OrderStatus::parse(&status).is_none_or(|s| s.is_final()) {
@@ -728,8 +728,8 @@ pub(crate) fn record_eta(
     let reasons: Vec<&str> = update.reasons.iter().map(|r| r.as_str()).collect();
     c.prepare_cached(
         "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, horizon_s, \
-         remaining_distance_m, remaining_drive_s, reasons) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         remaining_distance_m, remaining_drive_s, reasons, tenant_id, free_flow_eta) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         update.order_id.as_str(),
@@ -742,8 +742,13 @@ pub(crate) fn record_eta(
         update.remaining_distance_m,
         update.remaining_drive_s,
         reasons.join(","),
+        tenant_id.clone(),
+        update
+            .free_flow_drive_s
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64))),
     ])?;
-    super::alerts::assess_recorded_eta(c, &TenantId(tenant), update, policy)?;
+    super::alerts::assess_recorded_eta(c, &TenantId(tenant_id), update, policy)?;
     // The page's next stop: the first pending one after every stop reached,
     // left or skipped (as `Order::next_stop`).
     let next_stop: Option<u32> = c.query_row(

@@ -20,10 +20,9 @@
 
 use serde_json::{Value, json};
 
-/// Horizon buckets (actual time to arrival), upper bounds in seconds.
-pub(super) const HORIZONS_S: [f64; 9] = [
-    300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0, 604_800.0,
-];
+/// Horizon buckets (actual time to arrival): the engine's, which the
+/// analytics API shares.
+pub(super) use engine::HORIZONS_S;
 
 /// Errors of all predictions and by horizon.
 #[derive(Debug, Clone)]
@@ -178,7 +177,7 @@ pub(super) fn round1(v: f64) -> f64 {
 
 /// The horizon bucket of a real time to arrival.
 pub(super) fn bucket(actual_s: f64) -> usize {
-    HORIZONS_S.partition_point(|&max| max < actual_s)
+    engine::horizon_bucket(actual_s)
 }
 
 #[cfg(test)]

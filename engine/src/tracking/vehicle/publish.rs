@@ -190,6 +190,7 @@ impl VehicleTracker {
                 remaining_drive_s: eta.drive_s,
                 reasons: eta.reasons.clone(),
                 computed_at: now,
+                free_flow_drive_s: Some(eta.free_flow_s),
                 route,
             });
             out.predictions.push(PredictionRecord {

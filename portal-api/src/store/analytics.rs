@@ -1,0 +1,729 @@
+//! The analytics side of the store: finding the evaluated predictions and
+//! reached stops of a tenant's range (the grouping is `crate::analytics`,
+//! pure), counting tracking-page views, and the ETA history of one stop.
+//!
+//! **Cost.** A tenant's predictions are one range of the index
+//! `eta_predictions_tenant_time (tenant_id, predicted_at)`; the query then
+//! reads each evaluated row of the range once (joined to its order and stop
+//! by primary key) and the aggregation sorts each group's errors for the
+//! median and p90: O(r log r) in the rows r of the range, independent of the
+//! rest of the table. The prediction table is the query's outer loop on
+//! purpose (`CROSS JOIN` fixes the order in SQLite), so a filter on customer
+//! or vehicle never makes the planner walk orders first. Reached stops are
+//! found by `stops_arrived (arrived_at)`.
+//!
+//! **Retention.** Whole UTC days past `serve --prediction-retention-days`
+//! are summed into `eta_accuracy_daily` (a tenant-day per write job) and
+//! their raw rows deleted; the accuracy API adds those sums for the days of
+//! its range. Medians and p90s come from raw rows only (`quantiles_n`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use engine::OrderId;
+use road_graph::LatLon;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::{parse_ts, ts};
+use super::{SqliteStore, StoreFuture};
+use crate::analytics::{
+    AnalyticsFilter, Cell, ColumnType, DailyAccuracy, EtaPoint, EvaluatedPrediction, ExportKind,
+    ExportTable, OrderViews, PageView, StopVisit, ViewsSummary, roll_up,
+};
+use crate::error::{Error, Result};
+use crate::model::TenantId;
+
+/// How a range of predictions is read: through the tenant-and-time index (what
+/// the API does), or by a scan of the whole log (the baseline the bench
+/// measures the index against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionScan {
+    Indexed,
+    FullScan,
+}
+
+/// The analytics queries and view counts, when the backend keeps them.
+pub trait AnalyticsStore: Send + Sync {
+    /// The tenant's predictions in the filter's range whose stop was reached.
+    fn evaluated_predictions(
+        &self,
+        tenant: TenantId,
+        filter: AnalyticsFilter,
+    ) -> StoreFuture<'_, Vec<EvaluatedPrediction>>;
+    /// The tenant's stops reached in the range that had a window.
+    fn stop_visits(
+        &self,
+        tenant: TenantId,
+        filter: AnalyticsFilter,
+    ) -> StoreFuture<'_, Vec<StopVisit>>;
+    /// The tenant's daily aggregates (days past the retention) whose UTC
+    /// day starts inside the filter's range, filtered alike.
+    fn daily_accuracy(
+        &self,
+        tenant: TenantId,
+        filter: AnalyticsFilter,
+    ) -> StoreFuture<'_, Vec<DailyAccuracy>>;
+    /// Rolls every whole UTC day of predictions made before `before` into
+    /// the daily aggregates and deletes their raw rows (those never
+    /// evaluated too), a tenant-day per write; returns the rows deleted.
+    fn roll_up_predictions(&self, before: DateTime<Utc>) -> StoreFuture<'_, u64>;
+    /// A table for `tracker export`, every tenant's rows in the range
+    /// (`tenant_id` is a column), oldest first.
+    fn export_table(
+        &self,
+        kind: ExportKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreFuture<'_, ExportTable>;
+    /// Keeps a staff session (by its token's hash) for an API key.
+    fn create_staff_session(
+        &self,
+        token_hash: String,
+        api_key_id: String,
+        expires_at: DateTime<Utc>,
+    ) -> StoreFuture<'_, ()>;
+    /// The tenant and key of a live staff session (not expired, key not
+    /// revoked).
+    fn staff_session(
+        &self,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'_, Option<(crate::model::Tenant, crate::model::ApiKey)>>;
+    /// Ends a staff session (and drops every expired one).
+    fn end_staff_session(&self, token_hash: String, now: DateTime<Utc>) -> StoreFuture<'_, ()>;
+    /// Counts one tracking-page load.
+    fn record_view(&self, view: PageView) -> StoreFuture<'_, ()>;
+    /// The views of one of the tenant's orders ([`Error::NotFound`] for
+    /// another tenant's).
+    fn order_views(&self, tenant: TenantId, order: OrderId) -> StoreFuture<'_, OrderViews>;
+    /// Viewed shipments among the tenant's orders created in the range.
+    fn views_summary(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreFuture<'_, ViewsSummary>;
+}
+
+/// The evaluated predictions of `tenant` in `filter`, read as `scan` says.
+pub fn read_evaluated_predictions(
+    c: &Connection,
+    tenant: &TenantId,
+    filter: &AnalyticsFilter,
+    scan: PredictionScan,
+) -> Result<Vec<EvaluatedPrediction>> {
+    let source = match scan {
+        PredictionScan::Indexed => "eta_predictions p INDEXED BY eta_predictions_tenant_time",
+        PredictionScan::FullScan => "eta_predictions p NOT INDEXED",
+    };
+    let sql = format!(
+        "SELECT p.order_id, p.stop_idx, p.predicted_at, p.eta, p.p10, p.p90, p.free_flow_eta, \
+                p.actual_arrival, s.kind, o.customer_name, o.vehicle_id \
+         FROM {source} \
+         CROSS JOIN orders o ON o.id = p.order_id \
+         CROSS JOIN stops s ON s.order_id = p.order_id AND s.idx = p.stop_idx \
+         WHERE p.tenant_id = ?1 AND p.predicted_at >= ?2 AND p.predicted_at < ?3 \
+           AND p.actual_arrival IS NOT NULL \
+           AND (?4 IS NULL OR o.customer_name = ?4) \
+           AND (?5 IS NULL OR o.vehicle_id = ?5) \
+           AND (?6 IS NULL OR s.kind = ?6)"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![
+        tenant.as_str(),
+        ts(filter.from),
+        ts(filter.to),
+        filter.customer,
+        filter.vehicle_id,
+        filter.stop_kind,
+    ])?;
+    let mut lanes = LaneCache::default();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let order_id: String = r.get(0)?;
+        let free_flow: Option<String> = r.get(6)?;
+        let lane_ends = lanes.ends(c, &order_id)?;
+        out.push(EvaluatedPrediction {
+            stop_index: r.get(1)?,
+            predicted_at: parse_ts(&r.get::<_, String>(2)?)?,
+            eta: parse_ts(&r.get::<_, String>(3)?)?,
+            p10: parse_ts(&r.get::<_, String>(4)?)?,
+            p90: parse_ts(&r.get::<_, String>(5)?)?,
+            free_flow_eta: free_flow.as_deref().map(parse_ts).transpose()?,
+            actual_arrival: parse_ts(&r.get::<_, String>(7)?)?,
+            stop_kind: r.get(8)?,
+            customer: r.get(9)?,
+            vehicle_id: r.get(10)?,
+            lane_ends,
+            order_id,
+        });
+    }
+    Ok(out)
+}
+
+/// The query of [`read_evaluated_predictions`], for one tenant's half-open
+/// range with no other filter: what a rollup sums.
+fn evaluated_in(
+    c: &Connection,
+    tenant: &TenantId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<EvaluatedPrediction>> {
+    let filter = AnalyticsFilter {
+        from,
+        to,
+        customer: None,
+        vehicle_id: None,
+        stop_kind: None,
+    };
+    read_evaluated_predictions(c, tenant, &filter, PredictionScan::Indexed)
+}
+
+/// The start of the UTC day of `t`.
+fn day_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The next tenant-day to roll up before `before` (a day start): the
+/// tenant with the oldest prediction, and that prediction's day.
+fn oldest_tenant_day(
+    c: &Connection,
+    before: DateTime<Utc>,
+) -> Result<Option<(TenantId, DateTime<Utc>)>> {
+    let tenants: Vec<String> = c
+        .prepare_cached("SELECT id FROM tenants")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut oldest: Option<(TenantId, DateTime<Utc>)> = None;
+    let mut stmt = c.prepare_cached(
+        "SELECT MIN(predicted_at) FROM eta_predictions WHERE tenant_id = ?1 AND predicted_at < ?2",
+    )?;
+    for tenant in tenants {
+        let first: Option<String> = stmt.query_row(params![tenant, ts(before)], |r| r.get(0))?;
+        if let Some(first) = first {
+            let day = day_start(parse_ts(&first)?);
+            if oldest.as_ref().is_none_or(|(_, d)| day < *d) {
+                oldest = Some((TenantId(tenant), day));
+            }
+        }
+    }
+    Ok(oldest)
+}
+
+/// Sums one tenant's day into `eta_accuracy_daily` and deletes its raw rows.
+fn roll_up_day(c: &Connection, tenant: &TenantId, day: DateTime<Utc>) -> Result<u64> {
+    let end = day + chrono::Duration::days(1);
+    let rows = evaluated_in(c, tenant, day, end)?;
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO eta_accuracy_daily (tenant_id, day, horizon_bucket, stop_kind, customer,              vehicle_id, lane, n, traces, sum_abs_error_s, sum_error_s, sum_sq_error_s, covered,              baseline_n, baseline_sum_abs_error_s)          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)          ON CONFLICT (tenant_id, day, horizon_bucket, stop_kind, customer, vehicle_id, lane)          DO UPDATE SET n = n + excluded.n, traces = traces + excluded.traces,              sum_abs_error_s = sum_abs_error_s + excluded.sum_abs_error_s,              sum_error_s = sum_error_s + excluded.sum_error_s,              sum_sq_error_s = sum_sq_error_s + excluded.sum_sq_error_s,              covered = covered + excluded.covered, baseline_n = baseline_n + excluded.baseline_n,              baseline_sum_abs_error_s = baseline_sum_abs_error_s + excluded.baseline_sum_abs_error_s",
+    )?;
+    for d in roll_up(&rows) {
+        upsert.execute(params![
+            tenant.as_str(),
+            d.day,
+            d.horizon_bucket as i64,
+            d.stop_kind,
+            d.customer,
+            d.vehicle_id.unwrap_or_default(),
+            d.lane.unwrap_or_default(),
+            d.n as i64,
+            d.traces as i64,
+            d.sum_abs_error_s,
+            d.sum_error_s,
+            d.sum_sq_error_s,
+            d.covered as i64,
+            d.baseline_n as i64,
+            d.baseline_sum_abs_error_s,
+        ])?;
+    }
+    let deleted = c
+        .prepare_cached(
+            "DELETE FROM eta_predictions WHERE tenant_id = ?1 AND predicted_at >= ?2              AND predicted_at < ?3",
+        )?
+        .execute(params![tenant.as_str(), ts(day), ts(end)])?;
+    Ok(deleted as u64)
+}
+
+fn daily_accuracy(
+    c: &Connection,
+    tenant: &TenantId,
+    f: &AnalyticsFilter,
+) -> Result<Vec<DailyAccuracy>> {
+    // Days whose start lies in [from, to): from the first midnight at or
+    // after `from` to the last one before `to`.
+    let first = if f.from == day_start(f.from) {
+        f.from
+    } else {
+        day_start(f.from) + chrono::Duration::days(1)
+    };
+    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    let mut stmt = c.prepare_cached(
+        "SELECT day, horizon_bucket, stop_kind, customer, vehicle_id, lane, n, traces,                 sum_abs_error_s, sum_error_s, sum_sq_error_s, covered, baseline_n,                 baseline_sum_abs_error_s          FROM eta_accuracy_daily          WHERE tenant_id = ?1 AND day >= ?2 AND day < ?3            AND (?4 IS NULL OR customer = ?4)            AND (?5 IS NULL OR vehicle_id = ?5)            AND (?6 IS NULL OR stop_kind = ?6)",
+    )?;
+    // A day starts before `to` when its date is before `to`'s, or equal
+    // and `to` is past midnight.
+    let end = if f.to == day_start(f.to) {
+        day(f.to)
+    } else {
+        day(f.to + chrono::Duration::days(1))
+    };
+    let rows = stmt
+        .query_map(
+            params![
+                tenant.as_str(),
+                day(first),
+                end,
+                f.customer,
+                f.vehicle_id,
+                f.stop_kind
+            ],
+            |r| {
+                let vehicle: String = r.get(4)?;
+                let lane: String = r.get(5)?;
+                Ok(DailyAccuracy {
+                    day: r.get(0)?,
+                    horizon_bucket: r.get::<_, i64>(1)?.max(0) as usize,
+                    stop_kind: r.get(2)?,
+                    customer: r.get(3)?,
+                    vehicle_id: (!vehicle.is_empty()).then_some(vehicle),
+                    lane: (!lane.is_empty()).then_some(lane),
+                    n: r.get::<_, i64>(6)?.max(0) as u64,
+                    traces: r.get::<_, i64>(7)?.max(0) as u64,
+                    sum_abs_error_s: r.get(8)?,
+                    sum_error_s: r.get(9)?,
+                    sum_sq_error_s: r.get(10)?,
+                    covered: r.get::<_, i64>(11)?.max(0) as u64,
+                    baseline_n: r.get::<_, i64>(12)?.max(0) as u64,
+                    baseline_sum_abs_error_s: r.get(13)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The columns of each export: name, type and the SQL that reads it.
+fn export_columns(
+    kind: ExportKind,
+) -> (
+    &'static [(&'static str, ColumnType, &'static str)],
+    &'static str,
+) {
+    use ColumnType::{Float, Int, Text, Time};
+    match kind {
+        ExportKind::Predictions => (
+            &[
+                ("tenant_id", Text, "p.tenant_id"),
+                ("order_id", Text, "p.order_id"),
+                ("reference", Text, "o.reference"),
+                ("customer", Text, "o.customer_name"),
+                ("vehicle_id", Text, "o.vehicle_id"),
+                ("stop_index", Int, "p.stop_idx"),
+                ("stop_kind", Text, "s.kind"),
+                ("predicted_at", Time, "p.predicted_at"),
+                ("eta", Time, "p.eta"),
+                ("p10", Time, "p.p10"),
+                ("p90", Time, "p.p90"),
+                ("free_flow_eta", Time, "p.free_flow_eta"),
+                ("actual_arrival", Time, "p.actual_arrival"),
+                ("horizon_s", Float, "p.horizon_s"),
+                ("remaining_distance_m", Float, "p.remaining_distance_m"),
+                ("remaining_drive_s", Float, "p.remaining_drive_s"),
+                ("reasons", Text, "p.reasons"),
+            ],
+            "FROM eta_predictions p \
+             CROSS JOIN orders o ON o.id = p.order_id \
+             CROSS JOIN stops s ON s.order_id = p.order_id AND s.idx = p.stop_idx \
+             WHERE p.predicted_at >= ?1 AND p.predicted_at < ?2 ORDER BY p.predicted_at, p.id",
+        ),
+        ExportKind::Arrivals => (
+            &[
+                ("tenant_id", Text, "o.tenant_id"),
+                ("order_id", Text, "s.order_id"),
+                ("reference", Text, "o.reference"),
+                ("customer", Text, "o.customer_name"),
+                ("vehicle_id", Text, "o.vehicle_id"),
+                ("stop_index", Int, "s.idx"),
+                ("stop_kind", Text, "s.kind"),
+                ("stop_name", Text, "s.name"),
+                ("lat", Float, "s.lat"),
+                ("lon", Float, "s.lon"),
+                ("window_from", Time, "s.window_from"),
+                ("window_to", Time, "s.window_to"),
+                ("arrived_at", Time, "s.arrived_at"),
+                ("departed_at", Time, "s.departed_at"),
+            ],
+            "FROM stops s INDEXED BY stops_arrived CROSS JOIN orders o ON o.id = s.order_id \
+             WHERE s.arrived_at >= ?1 AND s.arrived_at < ?2 ORDER BY s.arrived_at",
+        ),
+        ExportKind::Orders => (
+            &[
+                ("tenant_id", Text, "o.tenant_id"),
+                ("order_id", Text, "o.id"),
+                ("reference", Text, "o.reference"),
+                ("customer", Text, "o.customer_name"),
+                ("vehicle_id", Text, "o.vehicle_id"),
+                ("status", Text, "o.status"),
+                ("created_at", Time, "o.created_at"),
+                ("updated_at", Time, "o.updated_at"),
+                (
+                    "n_stops",
+                    Int,
+                    "(SELECT COUNT(*) FROM stops s WHERE s.order_id = o.id)",
+                ),
+            ],
+            "FROM orders o WHERE o.created_at >= ?1 AND o.created_at < ?2 ORDER BY o.created_at",
+        ),
+    }
+}
+
+fn export_table(
+    c: &Connection,
+    kind: ExportKind,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<ExportTable> {
+    let (columns, rest) = export_columns(kind);
+    let select: Vec<&str> = columns.iter().map(|c| c.2).collect();
+    let sql = format!("SELECT {} {rest}", select.join(", "));
+    let mut stmt = c.prepare(&sql)?;
+    let mut rows = stmt.query(params![ts(from), ts(to)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut row = Vec::with_capacity(columns.len());
+        for (i, (_, ty, _)) in columns.iter().enumerate() {
+            row.push(match ty {
+                ColumnType::Text => Cell::Text(r.get(i)?),
+                ColumnType::Int => Cell::Int(r.get(i)?),
+                ColumnType::Float => Cell::Float(r.get(i)?),
+                ColumnType::Time => Cell::Time(
+                    r.get::<_, Option<String>>(i)?
+                        .as_deref()
+                        .map(parse_ts)
+                        .transpose()?,
+                ),
+            });
+        }
+        out.push(row);
+    }
+    Ok(ExportTable {
+        columns: columns.iter().map(|(n, t, _)| (*n, *t)).collect(),
+        rows: out,
+    })
+}
+
+/// Each order's lane ends (first pickup, last delivery), read once per order.
+#[derive(Debug, Default)]
+struct LaneCache(HashMap<String, Option<(LatLon, LatLon)>>);
+
+impl LaneCache {
+    fn ends(&mut self, c: &Connection, order_id: &str) -> Result<Option<(LatLon, LatLon)>> {
+        if let Some(ends) = self.0.get(order_id) {
+            return Ok(*ends);
+        }
+        let mut stmt =
+            c.prepare_cached("SELECT kind, lat, lon FROM stops WHERE order_id = ?1 ORDER BY idx")?;
+        let stops = stmt
+            .query_map([order_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, f64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let first_pickup = stops.iter().find(|s| s.0 == "pickup");
+        let last_delivery = stops.iter().rev().find(|s| s.0 == "delivery");
+        let ends = first_pickup
+            .zip(last_delivery)
+            .map(|(a, b)| (LatLon::new(a.1, a.2), LatLon::new(b.1, b.2)));
+        self.0.insert(order_id.to_owned(), ends);
+        Ok(ends)
+    }
+}
+
+fn stop_visits(c: &Connection, tenant: &TenantId, f: &AnalyticsFilter) -> Result<Vec<StopVisit>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT s.order_id, s.idx, s.kind, o.customer_name, o.vehicle_id, s.arrived_at, \
+                s.window_from, s.window_to \
+         FROM stops s INDEXED BY stops_arrived \
+         CROSS JOIN orders o ON o.id = s.order_id \
+         WHERE s.arrived_at >= ?2 AND s.arrived_at < ?3 AND o.tenant_id = ?1 \
+           AND s.window_from IS NOT NULL AND s.window_to IS NOT NULL \
+           AND (?4 IS NULL OR o.customer_name = ?4) \
+           AND (?5 IS NULL OR o.vehicle_id = ?5) \
+           AND (?6 IS NULL OR s.kind = ?6)",
+    )?;
+    let mut rows = stmt.query(params![
+        tenant.as_str(),
+        ts(f.from),
+        ts(f.to),
+        f.customer,
+        f.vehicle_id,
+        f.stop_kind,
+    ])?;
+    let mut lanes = LaneCache::default();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let order_id: String = r.get(0)?;
+        out.push(StopVisit {
+            stop_index: r.get(1)?,
+            stop_kind: r.get(2)?,
+            customer: r.get(3)?,
+            vehicle_id: r.get(4)?,
+            arrived_at: parse_ts(&r.get::<_, String>(5)?)?,
+            window_from: parse_ts(&r.get::<_, String>(6)?)?,
+            window_to: parse_ts(&r.get::<_, String>(7)?)?,
+            lane_ends: lanes.ends(c, &order_id)?,
+            order_id,
+        });
+    }
+    Ok(out)
+}
+
+fn record_view(c: &Connection, view: &PageView) -> Result<()> {
+    let (before, after) = if view.delivered { (0, 1) } else { (1, 0) };
+    c.prepare_cached(
+        "INSERT INTO link_views (order_id, day, viewer_hash, views, before_delivery, \
+                                 after_delivery, first_at, last_at) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?6) \
+         ON CONFLICT (order_id, day, viewer_hash) DO UPDATE SET \
+             views = views + 1, \
+             before_delivery = before_delivery + excluded.before_delivery, \
+             after_delivery = after_delivery + excluded.after_delivery, \
+             last_at = excluded.last_at",
+    )?
+    .execute(params![
+        view.order_id,
+        view.at.format("%Y-%m-%d").to_string(),
+        view.viewer_hash,
+        before,
+        after,
+        ts(view.at),
+    ])?;
+    Ok(())
+}
+
+fn order_views(c: &Connection, tenant: &TenantId, order: &OrderId) -> Result<OrderViews> {
+    let owned: Option<i64> = c
+        .prepare_cached("SELECT 1 FROM orders WHERE id = ?1 AND tenant_id = ?2")?
+        .query_row([order.as_str(), tenant.as_str()], |r| r.get(0))
+        .optional()?;
+    if owned.is_none() {
+        return Err(Error::NotFound("order"));
+    }
+    let (views, viewers, first, last, before, after) = c
+        .prepare_cached(
+            "SELECT COALESCE(SUM(views), 0), COUNT(*), MIN(first_at), MAX(last_at), \
+                    COALESCE(SUM(before_delivery), 0), COALESCE(SUM(after_delivery), 0) \
+             FROM link_views WHERE order_id = ?1",
+        )?
+        .query_row([order.as_str()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+    let rfc = |t: Option<String>| -> Result<Option<String>> {
+        Ok(t.as_deref()
+            .map(parse_ts)
+            .transpose()?
+            .map(crate::view::rfc3339))
+    };
+    Ok(OrderViews {
+        order_id: order.as_str().to_owned(),
+        views: views.max(0) as u64,
+        unique_viewers: viewers.max(0) as u64,
+        first_view_at: rfc(first)?,
+        last_view_at: rfc(last)?,
+        views_before_delivery: before.max(0) as u64,
+        views_after_delivery: after.max(0) as u64,
+    })
+}
+
+fn views_summary(
+    c: &Connection,
+    tenant: &TenantId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<ViewsSummary> {
+    let (shipments, viewed, views) = c
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(v.order_id), COALESCE(SUM(v.views), 0) \
+             FROM orders o \
+             LEFT JOIN (SELECT order_id, SUM(views) AS views FROM link_views GROUP BY order_id) v \
+               ON v.order_id = o.id \
+             WHERE o.tenant_id = ?1 AND o.created_at >= ?2 AND o.created_at < ?3",
+        )?
+        .query_row(params![tenant.as_str(), ts(from), ts(to)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+    let shipments = shipments.max(0) as u64;
+    let viewed = viewed.max(0) as u64;
+    Ok(ViewsSummary {
+        from: crate::view::rfc3339(from),
+        to: crate::view::rfc3339(to),
+        shipments,
+        viewed,
+        viewed_share: if shipments == 0 {
+            0.0
+        } else {
+            (viewed as f64 / shipments as f64 * 1000.0).round() / 1000.0
+        },
+        views: views.max(0) as u64,
+    })
+}
+
+/// Every ETA logged for one stop, oldest first, and its actual arrival.
+pub(crate) fn eta_history(
+    c: &Connection,
+    order: &OrderId,
+    stop: u32,
+) -> Result<(Vec<EtaPoint>, Option<DateTime<Utc>>)> {
+    let mut stmt = c.prepare_cached(
+        "SELECT predicted_at, eta, p10, p90, actual_arrival FROM eta_predictions \
+         WHERE order_id = ?1 AND stop_idx = ?2 ORDER BY predicted_at",
+    )?;
+    let mut rows = stmt.query(params![order.as_str(), stop])?;
+    let mut points = Vec::new();
+    let mut actual = None;
+    while let Some(r) = rows.next()? {
+        points.push(EtaPoint {
+            at: parse_ts(&r.get::<_, String>(0)?)?,
+            eta: parse_ts(&r.get::<_, String>(1)?)?,
+            p10: parse_ts(&r.get::<_, String>(2)?)?,
+            p90: parse_ts(&r.get::<_, String>(3)?)?,
+        });
+        if let Some(t) = r.get::<_, Option<String>>(4)? {
+            actual = Some(parse_ts(&t)?);
+        }
+    }
+    Ok((points, actual))
+}
+
+impl AnalyticsStore for SqliteStore {
+    fn evaluated_predictions(
+        &self,
+        tenant: TenantId,
+        filter: AnalyticsFilter,
+    ) -> StoreFuture<'_, Vec<EvaluatedPrediction>> {
+        Box::pin(self.read(move |c| {
+            read_evaluated_predictions(c, &tenant, &filter, PredictionScan::Indexed)
+        }))
+    }
+
+    fn stop_visits(
+        &self,
+        tenant: TenantId,
+        filter: AnalyticsFilter,
+    ) -> StoreFuture<'_, Vec<StopVisit>> {
+        Box::pin(self.read(move |c| stop_visits(c, &tenant, &filter)))
+    }
+
+    fn daily_accuracy(
+        &self,
+        tenant: TenantId,
+        filter: AnalyticsFilter,
+    ) -> StoreFuture<'_, Vec<DailyAccuracy>> {
+        Box::pin(self.read(move |c| daily_accuracy(c, &tenant, &filter)))
+    }
+
+    fn roll_up_predictions(&self, before: DateTime<Utc>) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let before = day_start(before);
+            let mut deleted = 0;
+            // A tenant-day per write job, so the writer is never held long.
+            while let Some((tenant, day)) = self.read(move |c| oldest_tenant_day(c, before)).await?
+            {
+                deleted += self.write(move |c| roll_up_day(c, &tenant, day)).await?;
+            }
+            Ok(deleted)
+        })
+    }
+
+    fn export_table(
+        &self,
+        kind: ExportKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreFuture<'_, ExportTable> {
+        Box::pin(self.read(move |c| export_table(c, kind, from, to)))
+    }
+
+    fn create_staff_session(
+        &self,
+        token_hash: String,
+        api_key_id: String,
+        expires_at: DateTime<Utc>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO staff_sessions (token_hash, api_key_id, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                token_hash,
+                api_key_id,
+                ts(Utc::now()),
+                ts(expires_at)
+            ])?;
+            Ok(())
+        }))
+    }
+
+    fn staff_session(
+        &self,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'_, Option<(crate::model::Tenant, crate::model::ApiKey)>> {
+        Box::pin(self.read(move |c| {
+            let key_hash: Option<String> = c
+                .prepare_cached(
+                    "SELECT k.key_hash FROM staff_sessions s JOIN api_keys k ON k.id = s.api_key_id \
+                     WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                )?
+                .query_row(params![token_hash, ts(now)], |r| r.get(0))
+                .optional()?;
+            match key_hash {
+                // The key's own lookup, which refuses a revoked key.
+                Some(hash) => super::rows::api_key_by_hash(c, &hash),
+                None => Ok(None),
+            }
+        }))
+    }
+
+    fn end_staff_session(&self, token_hash: String, now: DateTime<Utc>) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM staff_sessions WHERE token_hash = ?1 OR expires_at <= ?2",
+            )?
+            .execute(params![token_hash, ts(now)])?;
+            Ok(())
+        }))
+    }
+
+    fn record_view(&self, view: PageView) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| record_view(c, &view)))
+    }
+
+    fn order_views(&self, tenant: TenantId, order: OrderId) -> StoreFuture<'_, OrderViews> {
+        Box::pin(self.read(move |c| order_views(c, &tenant, &order)))
+    }
+
+    fn views_summary(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreFuture<'_, ViewsSummary> {
+        Box::pin(self.read(move |c| views_summary(c, &tenant, from, to)))
+    }
+}
