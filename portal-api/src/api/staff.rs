@@ -261,6 +261,17 @@ async fn order_rows(
             .transpose()
     };
     let (from, to) = (date("from")?, date("to")?);
+    let late_risk = match nonempty("late_risk").as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(AppError::invalid(
+                "late_risk",
+                format!("`{other}`: expected true or false"),
+            ));
+        }
+    };
     let orders = state
         .store()
         .list_orders(
@@ -269,7 +280,7 @@ async fn order_rows(
                 status,
                 reference: nonempty("reference"),
                 vehicle_id: None,
-                late_risk: None,
+                late_risk,
                 after: None,
                 limit: ORDER_LIMIT,
             },
@@ -316,12 +327,21 @@ async fn order_rows(
             status: order.status.as_str(),
             created_at: view::rfc3339(order.created_at),
             eta,
+            late_risk: order.late_risk().map(|(stop, risk)| {
+                format!(
+                    "{} {} ({}) predicted {} min past its window",
+                    stop.kind.as_str(),
+                    stop.index + 1,
+                    stop.name,
+                    risk.by_min
+                )
+            }),
             stops,
             link,
         });
     }
     let mut filter = Vec::new();
-    for name in ["reference", "status", "from", "to"] {
+    for name in ["reference", "status", "late_risk", "from", "to"] {
         if let Some(v) = nonempty(name) {
             filter.push((name, v));
         }

@@ -268,6 +268,8 @@ pub(crate) struct OrderRow {
     pub(crate) created_at: String,
     /// The next stop's ETA, as text.
     pub(crate) eta: Option<String>,
+    /// The stop at risk of missing its window, as text.
+    pub(crate) late_risk: Option<String>,
     /// Per stop: kind, name, arrived, departed (as text).
     pub(crate) stops: Vec<String>,
     /// The tracking link, where it can be recovered (sealed under the
@@ -322,9 +324,17 @@ pub(crate) fn orders(
         page.raw(&format!("<option value=\"{s}\"{sel}>{s}</option>"));
     }
     page.raw(&format!(
-        "</select></label> <label>Created from <input type=\"date\" name=\"from\" value=\"{}\"></label> \
+        "</select></label> <label>Late risk <select name=\"late_risk\">{}</select></label> \
+         <label>Created from <input type=\"date\" name=\"from\" value=\"{}\"></label> \
          <label>to <input type=\"date\" name=\"to\" value=\"{}\"></label> \
          <button type=\"submit\">Filter</button></form>",
+        [("", "any"), ("true", "at risk"), ("false", "not at risk")]
+            .iter()
+            .map(|(v, label)| {
+                let sel = if value("late_risk") == *v { " selected" } else { "" };
+                format!("<option value=\"{v}\"{sel}>{label}</option>")
+            })
+            .collect::<String>(),
         value("from"),
         value("to")
     ));
@@ -334,12 +344,16 @@ pub(crate) fn orders(
     );
     for r in rows {
         page.raw(&format!(
-            "<tr data-order=\"{}\"><td>{}<br><small>{}</small></td><td>{}</td><td class=\"status\">{}</td><td>{}</td><td><ul>",
+            "<tr data-order=\"{}\"><td>{}<br><small>{}</small></td><td>{}</td><td class=\"status\">{}{}</td><td>{}</td><td><ul>",
             esc(&r.id),
             esc(&r.reference),
             esc(&r.created_at),
             esc(&r.customer),
             r.status,
+            r.late_risk
+                .as_ref()
+                .map(|risk| format!("<br><strong class=\"late-risk\">Late risk: {}</strong>", esc(risk)))
+                .unwrap_or_default(),
             esc(r.eta.as_deref().unwrap_or("–"))
         ));
         for s in &r.stops {
@@ -387,11 +401,35 @@ mod tests {
             status: "dispatched",
             created_at: "2026-01-01".into(),
             eta: None,
+            late_risk: None,
             stops: vec![],
             link: None,
         };
         let html = orders(&[row], &[], true, None);
         assert!(!html.contains("<script>x"));
         assert!(html.contains("Rotate to get a new link"));
+        assert!(!html.contains("Late risk:"));
+    }
+
+    #[test]
+    fn an_order_at_late_risk_says_which_stop_and_the_filter_keeps_its_choice() {
+        let row = OrderRow {
+            id: "ord_2".into(),
+            reference: "L-2".into(),
+            customer: "Acme".into(),
+            status: "picked_up",
+            created_at: "2026-01-01".into(),
+            eta: None,
+            late_risk: Some("delivery 2 (<b>Store</b>) predicted 12 min past its window".into()),
+            stops: vec![],
+            link: None,
+        };
+        let html = orders(&[row], &[("late_risk", "true".to_owned())], false, None);
+        assert!(
+            html.contains("Late risk: delivery 2 (&lt;b&gt;Store&lt;/b&gt;) predicted 12 min"),
+            "{html}"
+        );
+        assert!(html.contains("<option value=\"true\" selected>at risk</option>"));
+        assert!(html.contains("<option value=\"\">any</option>"));
     }
 }
