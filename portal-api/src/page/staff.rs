@@ -331,7 +331,11 @@ pub(crate) fn orders(
         [("", "any"), ("true", "at risk"), ("false", "not at risk")]
             .iter()
             .map(|(v, label)| {
-                let sel = if value("late_risk") == *v { " selected" } else { "" };
+                let sel = if value("late_risk") == *v {
+                    " selected"
+                } else {
+                    ""
+                };
                 format!("<option value=\"{v}\"{sel}>{label}</option>")
             })
             .collect::<String>(),
