@@ -280,6 +280,8 @@ async fn bad_parameters_are_400s_naming_them_and_keys_are_required() {
         ("group_by=weather", "`group_by`"),
         ("from=last-week", "`from`"),
         ("group_by=lane&lane_res=99", "`lane_res`"),
+        // Checked even when the grouping does not use it.
+        ("lane_res=2147483648", "`lane_res`"),
         ("stop_kind=depot", "`stop_kind`"),
         (
             "from=2025-11-26T00:00:00Z&to=2025-11-25T00:00:00Z",

@@ -48,12 +48,14 @@ const FILTER_PARAMS: [&str; 5] = ["from", "to", "customer", "vehicle", "stop_kin
 impl AccuracyQuery {
     pub fn parse(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<AccuracyQuery> {
         refuse_unknown(params, &["group_by", "lane_res"])?;
+        // Checked whatever the grouping: a bad parameter is never ignored.
+        let lane = lane_res(params)?;
         let group_by = match params.get("group_by").map(String::as_str) {
             None | Some("horizon") => GroupBy::Horizon,
             Some("stop_kind") => GroupBy::StopKind,
             Some("customer") => GroupBy::Customer,
             Some("vehicle") => GroupBy::Vehicle,
-            Some("lane") => GroupBy::Lane(lane_res(params)?),
+            Some("lane") => GroupBy::Lane(lane),
             Some("day") => GroupBy::Day,
             Some(other) => {
                 return Err(Error::invalid(
@@ -74,10 +76,12 @@ impl AccuracyQuery {
 impl OnTimeQuery {
     pub fn parse(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<OnTimeQuery> {
         refuse_unknown(params, &["group_by", "lane_res"])?;
+        // Checked whatever the grouping: a bad parameter is never ignored.
+        let lane = lane_res(params)?;
         let group_by = match params.get("group_by").map(String::as_str) {
             None | Some("day") => OnTimeBy::Day,
             Some("customer") => OnTimeBy::Customer,
-            Some("lane") => OnTimeBy::Lane(lane_res(params)?),
+            Some("lane") => OnTimeBy::Lane(lane),
             Some(other) => {
                 return Err(Error::invalid(
                     "group_by",

@@ -64,7 +64,7 @@ fn group_name(by: crate::analytics::GroupBy) -> &'static str {
     path = "/api/v1/analytics/eta-accuracy",
     tag = "analytics",
     summary = "ETA accuracy, grouped",
-    params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)"), ("customer" = Option<String>, Query), ("vehicle" = Option<String>, Query), ("stop_kind" = Option<String>, Query, description = "`pickup` or `delivery`"), ("group_by" = Option<String>, Query, description = "`horizon` (default), `stop_kind`, `customer`, `vehicle`, `lane` or `day`"), ("lane_res" = Option<u8>, Query, description = "H3 resolution of lanes (default 5)")),
+    params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)"), ("customer" = Option<String>, Query), ("vehicle" = Option<String>, Query), ("stop_kind" = Option<String>, Query, description = "`pickup` or `delivery`"), ("group_by" = Option<String>, Query, description = "`horizon` (default), `stop_kind`, `customer`, `vehicle`, `lane` or `day`"), ("lane_res" = Option<u8>, Query, minimum = 0, maximum = 15, description = "H3 resolution of lanes (default 5)")),
     responses(
         (status = 200, description = "`groups`, each with n, traces, mae_s, median_abs_error_s, p90_abs_error_s, bias_s, coverage, median_width_s, baseline_mae_s", body = Object),
         (status = 400, description = "a parameter is invalid; the message names it", body = ErrorBody),
@@ -102,7 +102,7 @@ pub(crate) async fn eta_accuracy(
     path = "/api/v1/analytics/on-time",
     tag = "analytics",
     summary = "Share of stops reached inside their window, grouped",
-    params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)"), ("customer" = Option<String>, Query), ("vehicle" = Option<String>, Query), ("stop_kind" = Option<String>, Query, description = "`pickup` or `delivery`"), ("group_by" = Option<String>, Query, description = "`customer`, `lane` or `day`"), ("lane_res" = Option<u8>, Query)),
+    params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)"), ("customer" = Option<String>, Query), ("vehicle" = Option<String>, Query), ("stop_kind" = Option<String>, Query, description = "`pickup` or `delivery`"), ("group_by" = Option<String>, Query, description = "`customer`, `lane` or `day`"), ("lane_res" = Option<u8>, Query, minimum = 0, maximum = 15, description = "H3 resolution of lanes (default 5)")),
     responses(
         (status = 200, description = "`groups` with stops, on_time and the rate", body = Object),
         (status = 400, description = "a parameter is invalid; the message names it", body = ErrorBody),

@@ -141,7 +141,8 @@ pub(crate) async fn track_json(
         (status = 200, description = "the page", content_type = "text/html", body = String),
         (status = 404, description = "an unknown or revoked link", content_type = "text/html", body = String),
         (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        (status = 429, description = "too many lookups from this address: a page saying how long to wait, with `Retry-After`", content_type = "text/html", body = String),
+        (status = 503, description = "the store is unavailable: a page saying so", content_type = "text/html", body = String)
     ),
 )]
 pub(crate) async fn page(
