@@ -3,13 +3,20 @@
 //! stops, every prediction evaluated), next to another tenant's. The query the
 //! API runs (the tenant-and-time index, `PredictionScan::Indexed`) against a
 //! scan of the whole log (`PredictionScan::FullScan`), for one day and for the
-//! whole month, both followed by the same grouping by horizon. In test mode
-//! (`cargo test --benches`, no `--bench`) the log is 20 000 predictions.
+//! whole month, both followed by the same grouping by horizon; and the month
+//! as the API reads it once its days are summed (`read_accuracy_inputs`: a
+//! few aggregate rows per day with their sketches), against the raw month in
+//! the same run. In test mode (`cargo test --benches`, no `--bench`) the log
+//! is 20 000 predictions.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::Criterion;
-use portal_api::analytics::{AnalyticsFilter, GroupBy, accuracy_groups};
-use portal_api::{PredictionScan, TenantId, read_evaluated_predictions};
+use portal_api::analytics::{
+    AnalyticsFilter, GroupBy, accuracy_groups, accuracy_groups_with_daily,
+};
+use portal_api::{
+    AnalyticsStore, PredictionScan, TenantId, read_accuracy_inputs, read_evaluated_predictions,
+};
 use rusqlite::params;
 
 const DAYS: i64 = 30;
@@ -120,6 +127,22 @@ fn accuracy(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("analytics.db");
     generate(&path, n);
+    // One summary pass over the month, as `serve` runs it after midnight.
+    {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let store = runtime
+            .block_on(portal_api::SqliteStore::open(&path))
+            .expect("store");
+        let began = std::time::Instant::now();
+        let pass = runtime
+            .block_on(store.summarize_days(start() + Duration::days(DAYS + 1), None))
+            .expect("summary pass");
+        eprintln!(
+            "summary pass: {} tenant-days summed in {:.1} s",
+            pass.days_summed,
+            began.elapsed().as_secs_f64()
+        );
+    }
     let conn =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("read connection");
@@ -145,6 +168,24 @@ fn accuracy(c: &mut Criterion) {
         run(&day, PredictionScan::Indexed),
         run(&day, PredictionScan::FullScan)
     );
+    let summed = |filter: &AnalyticsFilter| {
+        let inputs = read_accuracy_inputs(&conn, &tenant, filter, true).expect("query");
+        accuracy_groups_with_daily(&inputs.raw, &inputs.daily, GroupBy::Horizon)
+    };
+    // The summed month agrees with the raw one but for its sketched
+    // quantiles and its trace counts (upper bounds).
+    for (s, r) in summed(&month)
+        .iter()
+        .zip(run(&month, PredictionScan::Indexed).iter())
+    {
+        assert_eq!((&s.key, s.n, s.coverage), (&r.key, r.n, r.coverage));
+        assert!((s.mae_s - r.mae_s).abs() < 0.2, "{s:?} vs {r:?}");
+        let (a, b) = (
+            s.median_abs_error_s.expect("median"),
+            r.median_abs_error_s.expect("median"),
+        );
+        assert!((a - b).abs() <= b * 0.0101 + 0.1, "{s:?} vs {r:?}");
+    }
     let mut group = c.benchmark_group("analytics");
     group.sample_size(10);
     group.bench_function("accuracy_1_day_indexed", |b| {
@@ -156,6 +197,7 @@ fn accuracy(c: &mut Criterion) {
     group.bench_function("accuracy_30_days_indexed", |b| {
         b.iter(|| run(&month, PredictionScan::Indexed))
     });
+    group.bench_function("accuracy_30_days_summed", |b| b.iter(|| summed(&month)));
     group.finish();
 }
 

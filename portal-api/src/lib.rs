@@ -62,7 +62,8 @@ pub use secrets::{
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
 pub use store::{
-    AnalyticsStore, NotificationStore, PredictionScan, SqliteStore, Store, StoreFuture, open_store,
+    AccuracyInputs, AnalyticsStore, NotificationStore, PredictionScan, SqliteStore, Store,
+    StoreFuture, SummaryPass, aggregates_serve, open_store, read_accuracy_inputs,
     read_evaluated_predictions,
 };
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};

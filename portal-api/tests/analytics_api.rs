@@ -389,57 +389,125 @@ async fn the_tracking_json_and_page_carry_the_eta_history_and_the_arrival() {
     assert!(page.text.contains("class=\"actual\""));
 }
 
-/// Retention: the day rolled into aggregates answers with the same n, MAE,
-/// bias, coverage and baseline; its quantiles go (from raw rows only), its
-/// trace count becomes an upper bound, and the raw rows are gone.
+/// A whole day is summed into aggregates once it is over: the accuracy API
+/// then answers from them with the same n, MAE, bias, coverage and baseline,
+/// its quantiles read from the day's sketch (within 1 %), its trace count an
+/// upper bound. A prediction logged into the summed day makes it stale (read
+/// raw, exact again) until the next pass sums it again; past the retention
+/// only the aggregates stay.
 #[tokio::test]
-async fn a_day_past_the_retention_answers_from_its_aggregate() {
+async fn a_summed_day_answers_from_its_aggregate_and_survives_the_retention() {
     let t = test_app().await;
-    logged_trip(&t).await;
+    let order = logged_trip(&t).await;
+    let id = order["id"].as_str().expect("id").to_owned();
     let uri = format!("/api/v1/analytics/eta-accuracy?{RANGE}&group_by=stop_kind");
     let before = get(&t, &uri).await.json;
+    let groups = |v: &Value| v["groups"].as_array().expect("groups").clone();
+    for g in groups(&before) {
+        assert_eq!(g["quantiles_exact"], true, "{g}");
+    }
 
     let analytics = t
         .store
         .analytics()
         .expect("the SQLite store keeps analytics");
-    let deleted = analytics
-        .roll_up_predictions(time("2025-11-27T06:00:00Z"))
+    let morning_after = time("2025-11-27T06:00:00Z");
+    // Today (the 27th) is never summed; the 25th is, once.
+    let pass = analytics
+        .summarize_days(time("2025-11-25T23:00:00Z"), None)
         .await
-        .expect("rolled up");
-    assert_eq!(deleted, 3);
+        .expect("pass");
     assert_eq!(
-        analytics
-            .roll_up_predictions(time("2025-11-27T06:00:00Z"))
-            .await
-            .expect("again"),
-        0,
-        "nothing left to roll"
+        pass,
+        portal_api::SummaryPass::default(),
+        "the day is not over"
+    );
+    let pass = analytics
+        .summarize_days(morning_after, None)
+        .await
+        .expect("pass");
+    assert_eq!((pass.days_summed, pass.raw_deleted), (1, 0));
+    let again = analytics
+        .summarize_days(morning_after, None)
+        .await
+        .expect("again");
+    assert_eq!(
+        again,
+        portal_api::SummaryPass::default(),
+        "nothing left to sum"
     );
 
-    let after = get(&t, &uri).await.json;
-    for (b, a) in before["groups"]
-        .as_array()
-        .expect("groups")
-        .iter()
-        .zip(after["groups"].as_array().expect("groups"))
-    {
-        for field in ["key", "n", "mae_s", "bias_s", "coverage", "baseline_mae_s"] {
-            assert_eq!(a[field], b[field], "{field}: {a} vs {b}");
+    let same_but_sketched = |after: &Value| {
+        for (b, a) in groups(&before).iter().zip(groups(after).iter()) {
+            for field in ["key", "n", "mae_s", "bias_s", "coverage", "baseline_mae_s"] {
+                assert_eq!(a[field], b[field], "{field}: {a} vs {b}");
+            }
+            assert_eq!(a["quantiles_exact"], false, "{a}");
+            assert_eq!(a["quantiles_n"], b["n"], "{a}");
+            for field in ["median_abs_error_s", "p90_abs_error_s", "median_width_s"] {
+                let (x, y) = (
+                    a[field].as_f64().expect("sketched"),
+                    b[field].as_f64().expect("exact"),
+                );
+                assert!((x - y).abs() <= y * 0.0101 + 0.1, "{field}: {a} vs {b}");
+            }
+            // Aggregates count a trace once per (day, bucket, …) cell: an
+            // upper bound (the delivery's two predictions sit in two
+            // horizon buckets).
+            assert!(a["traces"].as_u64() >= b["traces"].as_u64(), "{a} vs {b}");
         }
-        assert_eq!(a["quantiles_n"], 0);
-        assert!(a["median_abs_error_s"].is_null());
-        // Aggregates count a trace once per (day, bucket, …) cell: an upper
-        // bound (the delivery's two predictions sit in two horizon buckets).
-        assert!(a["traces"].as_u64() >= b["traces"].as_u64(), "{a} vs {b}");
+    };
+    let summed = get(&t, &uri).await.json;
+    same_but_sketched(&summed);
+
+    // A replayed prediction lands in the summed day: the day is read raw,
+    // exactly, until the next pass.
+    t.store
+        .record_eta(
+            eta(
+                &id,
+                1,
+                "2025-11-25T18:00:00Z",
+                "2025-11-25T18:41:00Z",
+                5,
+                40.0,
+            ),
+            portal_api::AlertPolicy::recommended(),
+        )
+        .await
+        .expect("logged");
+    let stale = get(&t, &uri).await.json;
+    for g in groups(&stale) {
+        assert_eq!(g["quantiles_exact"], true, "{g}");
     }
-    // A range starting after midnight leaves the aggregated day out.
+    let pass = analytics
+        .summarize_days(morning_after, None)
+        .await
+        .expect("pass");
+    assert_eq!(pass.days_summed, 1, "the stale day is summed again");
+
+    // Past a one-day retention the raw rows go, the answer stays.
+    let pass = analytics
+        .summarize_days(morning_after, Some(1))
+        .await
+        .expect("pass");
+    assert_eq!((pass.days_summed, pass.raw_deleted), (0, 4));
+    let pruned = get(&t, &uri).await.json;
+    assert_eq!(groups(&pruned), groups(&summed), "{pruned}");
+    // A range starting after midnight leaves the pruned day out (its raw
+    // rows are gone), and one ending before the next midnight keeps it.
     let later = get(
         &t,
         "/api/v1/analytics/eta-accuracy?from=2025-11-25T01:00:00Z&to=2025-11-26T00:00:00Z",
     )
     .await;
     assert_eq!(later.json["groups"], json!([]));
+    let shorter = get(
+        &t,
+        "/api/v1/analytics/eta-accuracy?from=2025-11-25T00:00:00Z&to=2025-11-25T20:00:00Z&group_by=stop_kind",
+    )
+    .await;
+    assert_eq!(groups(&shorter.json), groups(&summed));
 }
 
 /// Staff pages: nothing without a session; signing in with a key sets an

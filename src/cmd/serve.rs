@@ -175,9 +175,10 @@ pub(crate) struct ServeArgs {
     /// line, where `ps` would show it); `/metrics` is open without it.
     #[arg(long, value_name = "NAME")]
     metrics_token_env: Option<String>,
-    /// Raw ETA predictions older than this many days are summed into daily
-    /// accuracy aggregates and deleted (checked hourly); the accuracy API
-    /// reads the aggregates for those days. 0 keeps every prediction.
+    /// Raw ETA predictions older than this many days are deleted (checked
+    /// hourly); every whole day is summed into daily accuracy aggregates
+    /// (with its error distribution) as soon as it is over, and those stay.
+    /// 0 keeps every prediction.
     #[arg(long, default_value_t = 90)]
     prediction_retention_days: u32,
     /// Milestone e-mails (`--smtp`, `--mail-from`, …).
@@ -559,13 +560,11 @@ async fn serve(
         Duration::from_secs_f64(args.save_learned_every_s),
         node.background.ingest_shutdown(),
     ));
-    if args.prediction_retention_days > 0 {
-        node.background.spawn(roll_up_predictions(
-            store.clone(),
-            args.prediction_retention_days,
-            node.background.ingest_shutdown(),
-        ));
-    }
+    node.background.spawn(summarize_predictions(
+        store.clone(),
+        (args.prediction_retention_days > 0).then_some(args.prediction_retention_days),
+        node.background.ingest_shutdown(),
+    ));
     // Milestone e-mails and webhooks: one deliverer per node (claims are
     // safe to share).
     if let Some(notify) = notify {
@@ -806,32 +805,38 @@ fn demo_places(graph: &RoadGraph) -> Vec<DemoPlace> {
         .collect()
 }
 
-/// The prediction log's retention: at start and then hourly, whole days past
-/// `retention_days` are rolled into the daily accuracy aggregates (a
-/// tenant-day per store write, so positions are never held up for long).
-async fn roll_up_predictions(
+/// The prediction log's daily aggregates and retention: at start and then
+/// hourly, every whole day not summed yet (or touched since) is summed into
+/// the daily accuracy aggregates, and raw rows past `retention_days` are
+/// deleted (a tenant-day per store write, so positions are never held up
+/// for long).
+async fn summarize_predictions(
     store: Arc<dyn portal_api::Store>,
-    retention_days: u32,
+    retention_days: Option<u32>,
     shutdown: ingest::Shutdown,
 ) {
-    let roll = move || {
+    let pass = move || {
         let store = store.clone();
         async move {
             let Some(analytics) = store.analytics() else {
                 return;
             };
-            let before = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
-            match analytics.roll_up_predictions(before).await {
-                Ok(0) => {}
-                Ok(deleted) => {
-                    tracing::info!(deleted, "old ETA predictions rolled into daily aggregates")
-                }
+            match analytics
+                .summarize_days(chrono::Utc::now(), retention_days)
+                .await
+            {
+                Ok(pass) if pass == portal_api::SummaryPass::default() => {}
+                Ok(pass) => tracing::info!(
+                    days_summed = pass.days_summed,
+                    raw_deleted = pass.raw_deleted,
+                    "ETA predictions summed into daily aggregates"
+                ),
                 Err(err) => {
-                    tracing::warn!(error = %err, "rolling up old ETA predictions failed; retried in an hour")
+                    tracing::warn!(error = %err, "summing ETA predictions by day failed; retried in an hour")
                 }
             }
         }
     };
-    roll().await;
-    pipeline::periodically(Duration::from_secs(3600), shutdown, roll).await;
+    pass().await;
+    pipeline::periodically(Duration::from_secs(3600), shutdown, pass).await;
 }

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use road_graph::{LatLon, Resolution, cell_of};
 use serde::Serialize;
 
+use super::Sketch;
+
 /// One logged ETA whose stop has been reached, with what it is grouped by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvaluatedPrediction {
@@ -63,11 +65,14 @@ pub struct AccuracyGroup {
     /// contribute this is an upper bound.
     pub traces: u64,
     pub mae_s: f64,
-    /// How many predictions the median, p90 and width are over: the raw
-    /// rows only, since days past the retention keep sums, not
-    /// distributions (`n` minus this came from daily aggregates).
+    /// How many predictions the median, p90 and width are over: all of
+    /// them, but for daily aggregates rolled up before they kept sketches
+    /// (`n` minus this).
     pub quantiles_n: u64,
-    /// `None` where the group's figures come only from daily aggregates.
+    /// Whether the median, p90 and width are exact (nearest rank over raw
+    /// rows) or read from daily sketches (within 1 %: `super::Sketch`).
+    pub quantiles_exact: bool,
+    /// `None` where the group has no prediction with a distribution.
     pub median_abs_error_s: Option<f64>,
     pub p90_abs_error_s: Option<f64>,
     /// Mean signed error (positive: predicted too late).
@@ -98,6 +103,9 @@ pub struct AccuracySums {
     /// Raw absolute errors and widths; empty for aggregated days.
     pub abs_errors_s: Vec<f64>,
     pub widths_s: Vec<f64>,
+    /// The distributions of the daily aggregates that kept one.
+    pub daily_abs_errors: Sketch,
+    pub daily_widths: Sketch,
 }
 
 impl AccuracySums {
@@ -128,6 +136,36 @@ impl AccuracySums {
         self.baseline_n += d.baseline_n;
         self.baseline_sum_abs_error_s += d.baseline_sum_abs_error_s;
         self.aggregated_traces += d.traces;
+        if let Some((abs_errors, widths)) = &d.sketches {
+            self.daily_abs_errors.merge(abs_errors);
+            self.daily_widths.merge(widths);
+        }
+    }
+
+    /// Median and p90 of the absolute error, median width, how many
+    /// predictions they are over, and whether they are exact.
+    fn quantiles(&self) -> (Option<f64>, Option<f64>, Option<f64>, u64, bool) {
+        if self.daily_abs_errors.is_empty() {
+            let raw = !self.abs_errors_s.is_empty();
+            return (
+                raw.then(|| nearest_rank(&self.abs_errors_s, 0.5)),
+                raw.then(|| nearest_rank(&self.abs_errors_s, 0.9)),
+                raw.then(|| nearest_rank(&self.widths_s, 0.5)),
+                self.abs_errors_s.len() as u64,
+                true,
+            );
+        }
+        let mut abs_errors = self.daily_abs_errors.clone();
+        let mut widths = self.daily_widths.clone();
+        self.abs_errors_s.iter().for_each(|&v| abs_errors.add(v));
+        self.widths_s.iter().for_each(|&v| widths.add(v));
+        (
+            abs_errors.quantile(0.5),
+            abs_errors.quantile(0.9),
+            widths.quantile(0.5),
+            abs_errors.len(),
+            false,
+        )
     }
 
     /// The group's figures; `None` for an empty group.
@@ -136,18 +174,19 @@ impl AccuracySums {
             return None;
         }
         let n = self.n as f64;
-        let raw = !self.abs_errors_s.is_empty();
+        let (median, p90, width, quantiles_n, quantiles_exact) = self.quantiles();
         Some(AccuracyGroup {
             key,
             n: self.n,
             traces: self.traces.len() as u64 + self.aggregated_traces,
-            quantiles_n: self.abs_errors_s.len() as u64,
+            quantiles_n,
+            quantiles_exact,
             mae_s: round1(self.sum_abs_error_s / n),
-            median_abs_error_s: raw.then(|| round1(nearest_rank(&self.abs_errors_s, 0.5))),
-            p90_abs_error_s: raw.then(|| round1(nearest_rank(&self.abs_errors_s, 0.9))),
+            median_abs_error_s: median.map(round1),
+            p90_abs_error_s: p90.map(round1),
             bias_s: round1(self.sum_error_s / n),
             coverage: round3(self.covered as f64 / n),
-            median_width_s: raw.then(|| round1(nearest_rank(&self.widths_s, 0.5))),
+            median_width_s: width.map(round1),
             baseline_mae_s: (self.baseline_n > 0)
                 .then(|| round1(self.baseline_sum_abs_error_s / self.baseline_n as f64)),
             baseline_n: self.baseline_n,
@@ -185,7 +224,8 @@ pub fn lane_key(from: LatLon, to: LatLon, res: Resolution) -> Option<String> {
 }
 
 /// One day's sums for one (horizon bucket, stop kind, customer, vehicle,
-/// lane) of a tenant: what is left of raw predictions past the retention.
+/// lane) of a tenant: what long ranges are read from, and all that is left
+/// of raw predictions past the retention.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DailyAccuracy {
     /// UTC day, `YYYY-MM-DD`.
@@ -206,6 +246,9 @@ pub struct DailyAccuracy {
     pub covered: u64,
     pub baseline_n: u64,
     pub baseline_sum_abs_error_s: f64,
+    /// The distributions of absolute errors and of window widths; `None`
+    /// for aggregates rolled up before the store kept them.
+    pub sketches: Option<(Sketch, Sketch)>,
 }
 
 /// The H3 resolution daily aggregates keep lanes at (the API's default):
@@ -271,6 +314,7 @@ pub fn roll_up(rows: &[EvaluatedPrediction]) -> Vec<DailyAccuracy> {
                     customer: key.3,
                     vehicle_id: key.4,
                     lane: key.5,
+                    sketches: Some((Sketch::default(), Sketch::default())),
                     ..DailyAccuracy::default()
                 },
                 BTreeSet::new(),
@@ -281,6 +325,10 @@ pub fn roll_up(rows: &[EvaluatedPrediction]) -> Vec<DailyAccuracy> {
         d.sum_abs_error_s += error_s.abs();
         d.sum_error_s += error_s;
         d.sum_sq_error_s += error_s * error_s;
+        if let Some((abs_errors, widths)) = &mut d.sketches {
+            abs_errors.add(error_s);
+            widths.add(seconds(p.p90 - p.p10));
+        }
         if p.p10 <= p.actual_arrival && p.actual_arrival <= p.p90 {
             d.covered += 1;
         }
@@ -429,7 +477,7 @@ mod tests {
     /// coverage and baseline as its raw rows did; the quantiles go and the
     /// trace count becomes an upper bound.
     #[test]
-    fn a_rolled_up_day_keeps_every_figure_but_the_quantiles() {
+    fn a_summed_day_keeps_every_figure_and_its_quantiles_within_one_percent() {
         let rows = [
             prediction("o1", 0, 61, 5),
             prediction("o1", 10, 62, 5),
@@ -449,10 +497,31 @@ mod tests {
             (a.coverage, a.baseline_mae_s),
             (r.coverage, r.baseline_mae_s)
         );
-        assert_eq!((a.quantiles_n, a.median_abs_error_s), (0, None));
-        // Mixed: raw rows of recent days keep their quantiles.
+        // The quantiles come from the day's sketch, within 1 %.
+        assert_eq!((a.quantiles_n, a.quantiles_exact), (4, false));
+        let (exact, read) = (
+            r.median_abs_error_s.expect("raw median"),
+            a.median_abs_error_s.expect("sketched median"),
+        );
+        assert!(
+            (read - exact).abs() <= exact * 0.01 + 0.1,
+            "{read} vs {exact}"
+        );
+        // Mixed: raw rows join the sketch.
         let mixed = accuracy_groups_with_daily(&rows[..1], &daily, GroupBy::StopKind);
+        assert_eq!((mixed[0].n, mixed[0].quantiles_n), (5, 5));
+        // An aggregate from before sketches leaves its predictions out of
+        // the quantiles.
+        let old: Vec<DailyAccuracy> = daily
+            .iter()
+            .map(|d| DailyAccuracy {
+                sketches: None,
+                ..d.clone()
+            })
+            .collect();
+        let mixed = accuracy_groups_with_daily(&rows[..1], &old, GroupBy::StopKind);
         assert_eq!((mixed[0].n, mixed[0].quantiles_n), (5, 1));
+        assert!(mixed[0].quantiles_exact);
         assert_eq!(mixed[0].median_abs_error_s, Some(60.0));
     }
 

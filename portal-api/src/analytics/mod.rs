@@ -2,14 +2,17 @@
 //! ([`accuracy`]), on-time performance of stops ([`on_time`]), tracking-page
 //! views counted without keeping viewers ([`views`]), the thinned ETA history
 //! a tracking page draws ([`history`]), the tables `tracker export` writes
-//! ([`export`]) and the API's query strings ([`query`]). The store finds the rows (`store/analytics.rs`); the HTTP
-//! handlers are `api/analytics.rs`.
+//! ([`export`]), the API's query strings ([`query`]) and the mergeable
+//! histogram daily aggregates keep distributions in ([`sketch`]). The store
+//! finds the rows (`store/analytics.rs`); the HTTP handlers are
+//! `api/analytics.rs`.
 
 pub mod accuracy;
 pub mod export;
 pub mod history;
 pub mod on_time;
 pub mod query;
+pub mod sketch;
 pub mod views;
 
 pub use accuracy::{
@@ -21,4 +24,5 @@ pub use export::{Cell, ColumnType, ExportKind, ExportTable};
 pub use history::{EtaPoint, HISTORY_STEP_S, thin_history};
 pub use on_time::{OnTimeBy, OnTimeGroup, StopVisit, on_time_groups};
 pub use query::{AccuracyQuery, AnalyticsFilter, DEFAULT_LANE_RES, OnTimeQuery};
+pub use sketch::Sketch;
 pub use views::{OrderViews, PageView, ViewerSalt, ViewsSummary};

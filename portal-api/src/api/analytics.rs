@@ -81,19 +81,24 @@ pub(crate) async fn eta_accuracy(
 ) -> Result<Json<AccuracyResponse>, AppError> {
     let query = AccuracyQuery::parse(&params, Utc::now())?;
     let store = analytics(&state)?;
-    // Raw rows for recent days, daily sums for days past the retention
-    // (rolled up and deleted, so never both for one prediction).
-    let rows = store
-        .evaluated_predictions(tenant.id.clone(), query.filter.clone())
-        .await?;
-    let daily = store
-        .daily_accuracy(tenant.id, query.filter.clone())
+    // Whole summed days from their aggregates, the rest from raw rows
+    // (`store/daily.rs`): bounded by the days in range, not the predictions.
+    let lane_res = match query.group_by {
+        crate::analytics::GroupBy::Lane(res) => Some(u8::from(res)),
+        _ => None,
+    };
+    let inputs = store
+        .accuracy_inputs(
+            tenant.id,
+            query.filter.clone(),
+            crate::store::aggregates_serve(lane_res),
+        )
         .await?;
     Ok(Json(AccuracyResponse {
         from: crate::view::rfc3339(query.filter.from),
         to: crate::view::rfc3339(query.filter.to),
         group_by: group_name(query.group_by),
-        groups: accuracy_groups_with_daily(&rows, &daily, query.group_by),
+        groups: accuracy_groups_with_daily(&inputs.raw, &inputs.daily, query.group_by),
     }))
 }
 

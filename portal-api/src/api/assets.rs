@@ -1,5 +1,6 @@
-//! The page's static files, embedded in the binary: our own script and style, and
-//! the vendored Leaflet (BSD-2-Clause, its licence served alongside).
+//! The pages' static files, embedded in the binary: our own scripts (the
+//! tracking page's, the staff pages' copy buttons) and style, and the vendored
+//! Leaflet (BSD-2-Clause, its licence served alongside).
 //!
 //! Each asset has a versioned name carrying a hash of its bytes
 //! (`track.3f2a9c1b0d.js`): the page links to that name, which is cached for a
@@ -32,6 +33,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "track.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/track.css"),
+    ),
+    (
+        "staff.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/staff.js"),
     ),
     (
         "leaflet.js",

@@ -31,9 +31,10 @@ const SESSION_HOURS: i64 = 12;
 /// Orders shown on one page of the list.
 const ORDER_LIMIT: u32 = 200;
 
-/// The staff pages allow only our own styles; no script at all.
-const STAFF_CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The staff pages allow only our own styles and our own script file (the
+/// copy buttons); no inline script.
+const STAFF_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn html(status: StatusCode, body: String) -> Response {
     (
@@ -195,17 +196,21 @@ async fn analytics_figures(
     }
     let query = AccuracyQuery::parse(&range, now)?;
     let store = analytics_store(state)?;
-    let rows = store
-        .evaluated_predictions(tenant.id.clone(), query.filter.clone())
-        .await?;
-    let daily = store
-        .daily_accuracy(tenant.id.clone(), query.filter.clone())
-        .await?;
+    // The staff page groups lanes at the aggregates' own resolution, so one
+    // read serves both tables.
     let lane_res = road_graph::h3_resolution(crate::analytics::DEFAULT_LANE_RES)
         .map_err(|e| AppError::invalid("lane_res", e))?;
-    let by_horizon = crate::analytics::accuracy_groups_with_daily(&rows, &daily, GroupBy::Horizon);
+    let inputs = store
+        .accuracy_inputs(
+            tenant.id.clone(),
+            query.filter.clone(),
+            crate::store::aggregates_serve(Some(crate::analytics::DEFAULT_LANE_RES)),
+        )
+        .await?;
+    let (rows, daily) = (&inputs.raw, &inputs.daily);
+    let by_horizon = crate::analytics::accuracy_groups_with_daily(rows, daily, GroupBy::Horizon);
     let by_lane =
-        crate::analytics::accuracy_groups_with_daily(&rows, &daily, GroupBy::Lane(lane_res));
+        crate::analytics::accuracy_groups_with_daily(rows, daily, GroupBy::Lane(lane_res));
     let on_time = OnTimeQuery::parse(&range, now)?;
     let visits = store
         .stop_visits(tenant.id.clone(), on_time.filter.clone())

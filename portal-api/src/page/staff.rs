@@ -2,7 +2,8 @@
 //! horizon beside the free-flow baseline, coverage by horizon against the
 //! 80 % target, on-time rate by day, the worst lanes) and the order list.
 //! Server-rendered, with inline SVG bar charts: complete without
-//! JavaScript. Pure: figures in, markup out.
+//! JavaScript (one script file only adds "Copy link" buttons to the order
+//! list). Pure: figures in, markup out.
 
 use super::html::{Html, esc};
 use crate::analytics::{AccuracyGroup, OnTimeGroup};
@@ -366,7 +367,9 @@ pub(crate) fn orders(
         page.raw("</ul></td><td>");
         match (&r.link, can_rotate) {
             (Some(link), _) => page.raw(&format!(
-                "<a class=\"link\" href=\"{l}\">{l}</a>",
+                "<a class=\"link\" href=\"{l}\">{l}</a> \
+                 <button type=\"button\" class=\"copy\" data-copy=\"{l}\" hidden>Copy link</button>\
+                 <span class=\"copied\" role=\"status\" aria-live=\"polite\"></span>",
                 l = esc(link)
             )),
             (None, true) => page.raw(&format!(
@@ -381,7 +384,10 @@ pub(crate) fn orders(
         }
         page.raw("</td></tr>");
     }
-    page.raw("</tbody></table></main></body></html>");
+    page.raw(&format!(
+        "</tbody></table></main><script src=\"{}\"></script></body></html>",
+        crate::api::asset_url("staff.js")
+    ));
     page.finish()
 }
 

@@ -12,10 +12,9 @@
 //! or vehicle never makes the planner walk orders first. Reached stops are
 //! found by `stops_arrived (arrived_at)`.
 //!
-//! **Retention.** Whole UTC days past `serve --prediction-retention-days`
-//! are summed into `eta_accuracy_daily` (a tenant-day per write job) and
-//! their raw rows deleted; the accuracy API adds those sums for the days of
-//! its range. Medians and p90s come from raw rows only (`quantiles_n`).
+//! **Daily aggregates and retention** are `store/daily.rs`: whole days are
+//! summed as soon as they are over, so long ranges read aggregates, and
+//! past `serve --prediction-retention-days` only the aggregates stay.
 
 use std::collections::HashMap;
 
@@ -24,11 +23,12 @@ use engine::OrderId;
 use road_graph::LatLon;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::daily::{self, AccuracyInputs, DayWork, SummaryPass, read_accuracy_inputs};
 use super::rows::{parse_ts, ts};
 use super::{SqliteStore, StoreFuture};
 use crate::analytics::{
-    AnalyticsFilter, Cell, ColumnType, DailyAccuracy, EtaPoint, EvaluatedPrediction, ExportKind,
-    ExportTable, OrderViews, PageView, StopVisit, ViewsSummary, roll_up,
+    AnalyticsFilter, Cell, ColumnType, EtaPoint, EvaluatedPrediction, ExportKind, ExportTable,
+    OrderViews, PageView, StopVisit, ViewsSummary,
 };
 use crate::error::{Error, Result};
 use crate::model::TenantId;
@@ -44,29 +44,31 @@ pub enum PredictionScan {
 
 /// The analytics queries and view counts, when the backend keeps them.
 pub trait AnalyticsStore: Send + Sync {
-    /// The tenant's predictions in the filter's range whose stop was reached.
-    fn evaluated_predictions(
+    /// What the tenant's accuracy query over the filter reads: raw
+    /// predictions (stop reached) and daily aggregates, no prediction in
+    /// both (`store/daily.rs`). `aggregates` false reads raw rows for every
+    /// day that still has them ([`super::daily::aggregates_serve`]).
+    fn accuracy_inputs(
         &self,
         tenant: TenantId,
         filter: AnalyticsFilter,
-    ) -> StoreFuture<'_, Vec<EvaluatedPrediction>>;
+        aggregates: bool,
+    ) -> StoreFuture<'_, AccuracyInputs>;
     /// The tenant's stops reached in the range that had a window.
     fn stop_visits(
         &self,
         tenant: TenantId,
         filter: AnalyticsFilter,
     ) -> StoreFuture<'_, Vec<StopVisit>>;
-    /// The tenant's daily aggregates (days past the retention) whose UTC
-    /// day starts inside the filter's range, filtered alike.
-    fn daily_accuracy(
+    /// One summary pass over every tenant's days before the day of `now`:
+    /// sums each day not summed yet or stale into the daily aggregates and,
+    /// with a retention, deletes the raw rows of summed days older than
+    /// `retention_days` (those never evaluated too). A tenant-day per write.
+    fn summarize_days(
         &self,
-        tenant: TenantId,
-        filter: AnalyticsFilter,
-    ) -> StoreFuture<'_, Vec<DailyAccuracy>>;
-    /// Rolls every whole UTC day of predictions made before `before` into
-    /// the daily aggregates and deletes their raw rows (those never
-    /// evaluated too), a tenant-day per write; returns the rows deleted.
-    fn roll_up_predictions(&self, before: DateTime<Utc>) -> StoreFuture<'_, u64>;
+        now: DateTime<Utc>,
+        retention_days: Option<u32>,
+    ) -> StoreFuture<'_, SummaryPass>;
     /// A table for `tracker export`, every tenant's rows in the range
     /// (`tenant_id` is a column), oldest first.
     fn export_table(
@@ -159,147 +161,6 @@ pub fn read_evaluated_predictions(
         });
     }
     Ok(out)
-}
-
-/// The query of [`read_evaluated_predictions`], for one tenant's half-open
-/// range with no other filter: what a rollup sums.
-fn evaluated_in(
-    c: &Connection,
-    tenant: &TenantId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<EvaluatedPrediction>> {
-    let filter = AnalyticsFilter {
-        from,
-        to,
-        customer: None,
-        vehicle_id: None,
-        stop_kind: None,
-    };
-    read_evaluated_predictions(c, tenant, &filter, PredictionScan::Indexed)
-}
-
-/// The start of the UTC day of `t`.
-fn day_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
-}
-
-/// The next tenant-day to roll up before `before` (a day start): the
-/// tenant with the oldest prediction, and that prediction's day.
-fn oldest_tenant_day(
-    c: &Connection,
-    before: DateTime<Utc>,
-) -> Result<Option<(TenantId, DateTime<Utc>)>> {
-    let tenants: Vec<String> = c
-        .prepare_cached("SELECT id FROM tenants")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut oldest: Option<(TenantId, DateTime<Utc>)> = None;
-    let mut stmt = c.prepare_cached(
-        "SELECT MIN(predicted_at) FROM eta_predictions WHERE tenant_id = ?1 AND predicted_at < ?2",
-    )?;
-    for tenant in tenants {
-        let first: Option<String> = stmt.query_row(params![tenant, ts(before)], |r| r.get(0))?;
-        if let Some(first) = first {
-            let day = day_start(parse_ts(&first)?);
-            if oldest.as_ref().is_none_or(|(_, d)| day < *d) {
-                oldest = Some((TenantId(tenant), day));
-            }
-        }
-    }
-    Ok(oldest)
-}
-
-/// Sums one tenant's day into `eta_accuracy_daily` and deletes its raw rows.
-fn roll_up_day(c: &Connection, tenant: &TenantId, day: DateTime<Utc>) -> Result<u64> {
-    let end = day + chrono::Duration::days(1);
-    let rows = evaluated_in(c, tenant, day, end)?;
-    let mut upsert = c.prepare_cached(
-        "INSERT INTO eta_accuracy_daily (tenant_id, day, horizon_bucket, stop_kind, customer,              vehicle_id, lane, n, traces, sum_abs_error_s, sum_error_s, sum_sq_error_s, covered,              baseline_n, baseline_sum_abs_error_s)          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)          ON CONFLICT (tenant_id, day, horizon_bucket, stop_kind, customer, vehicle_id, lane)          DO UPDATE SET n = n + excluded.n, traces = traces + excluded.traces,              sum_abs_error_s = sum_abs_error_s + excluded.sum_abs_error_s,              sum_error_s = sum_error_s + excluded.sum_error_s,              sum_sq_error_s = sum_sq_error_s + excluded.sum_sq_error_s,              covered = covered + excluded.covered, baseline_n = baseline_n + excluded.baseline_n,              baseline_sum_abs_error_s = baseline_sum_abs_error_s + excluded.baseline_sum_abs_error_s",
-    )?;
-    for d in roll_up(&rows) {
-        upsert.execute(params![
-            tenant.as_str(),
-            d.day,
-            d.horizon_bucket as i64,
-            d.stop_kind,
-            d.customer,
-            d.vehicle_id.unwrap_or_default(),
-            d.lane.unwrap_or_default(),
-            d.n as i64,
-            d.traces as i64,
-            d.sum_abs_error_s,
-            d.sum_error_s,
-            d.sum_sq_error_s,
-            d.covered as i64,
-            d.baseline_n as i64,
-            d.baseline_sum_abs_error_s,
-        ])?;
-    }
-    let deleted = c
-        .prepare_cached(
-            "DELETE FROM eta_predictions WHERE tenant_id = ?1 AND predicted_at >= ?2              AND predicted_at < ?3",
-        )?
-        .execute(params![tenant.as_str(), ts(day), ts(end)])?;
-    Ok(deleted as u64)
-}
-
-fn daily_accuracy(
-    c: &Connection,
-    tenant: &TenantId,
-    f: &AnalyticsFilter,
-) -> Result<Vec<DailyAccuracy>> {
-    // Days whose start lies in [from, to): from the first midnight at or
-    // after `from` to the last one before `to`.
-    let first = if f.from == day_start(f.from) {
-        f.from
-    } else {
-        day_start(f.from) + chrono::Duration::days(1)
-    };
-    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
-    let mut stmt = c.prepare_cached(
-        "SELECT day, horizon_bucket, stop_kind, customer, vehicle_id, lane, n, traces,                 sum_abs_error_s, sum_error_s, sum_sq_error_s, covered, baseline_n,                 baseline_sum_abs_error_s          FROM eta_accuracy_daily          WHERE tenant_id = ?1 AND day >= ?2 AND day < ?3            AND (?4 IS NULL OR customer = ?4)            AND (?5 IS NULL OR vehicle_id = ?5)            AND (?6 IS NULL OR stop_kind = ?6)",
-    )?;
-    // A day starts before `to` when its date is before `to`'s, or equal
-    // and `to` is past midnight.
-    let end = if f.to == day_start(f.to) {
-        day(f.to)
-    } else {
-        day(f.to + chrono::Duration::days(1))
-    };
-    let rows = stmt
-        .query_map(
-            params![
-                tenant.as_str(),
-                day(first),
-                end,
-                f.customer,
-                f.vehicle_id,
-                f.stop_kind
-            ],
-            |r| {
-                let vehicle: String = r.get(4)?;
-                let lane: String = r.get(5)?;
-                Ok(DailyAccuracy {
-                    day: r.get(0)?,
-                    horizon_bucket: r.get::<_, i64>(1)?.max(0) as usize,
-                    stop_kind: r.get(2)?,
-                    customer: r.get(3)?,
-                    vehicle_id: (!vehicle.is_empty()).then_some(vehicle),
-                    lane: (!lane.is_empty()).then_some(lane),
-                    n: r.get::<_, i64>(6)?.max(0) as u64,
-                    traces: r.get::<_, i64>(7)?.max(0) as u64,
-                    sum_abs_error_s: r.get(8)?,
-                    sum_error_s: r.get(9)?,
-                    sum_sq_error_s: r.get(10)?,
-                    covered: r.get::<_, i64>(11)?.max(0) as u64,
-                    baseline_n: r.get::<_, i64>(12)?.max(0) as u64,
-                    baseline_sum_abs_error_s: r.get(13)?,
-                })
-            },
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
 }
 
 /// The columns of each export: name, type and the SQL that reads it.
@@ -610,14 +471,13 @@ pub(crate) fn eta_history(
 }
 
 impl AnalyticsStore for SqliteStore {
-    fn evaluated_predictions(
+    fn accuracy_inputs(
         &self,
         tenant: TenantId,
         filter: AnalyticsFilter,
-    ) -> StoreFuture<'_, Vec<EvaluatedPrediction>> {
-        Box::pin(self.read(move |c| {
-            read_evaluated_predictions(c, &tenant, &filter, PredictionScan::Indexed)
-        }))
+        aggregates: bool,
+    ) -> StoreFuture<'_, AccuracyInputs> {
+        Box::pin(self.read(move |c| read_accuracy_inputs(c, &tenant, &filter, aggregates)))
     }
 
     fn stop_visits(
@@ -628,24 +488,35 @@ impl AnalyticsStore for SqliteStore {
         Box::pin(self.read(move |c| stop_visits(c, &tenant, &filter)))
     }
 
-    fn daily_accuracy(
+    fn summarize_days(
         &self,
-        tenant: TenantId,
-        filter: AnalyticsFilter,
-    ) -> StoreFuture<'_, Vec<DailyAccuracy>> {
-        Box::pin(self.read(move |c| daily_accuracy(c, &tenant, &filter)))
-    }
-
-    fn roll_up_predictions(&self, before: DateTime<Utc>) -> StoreFuture<'_, u64> {
+        now: DateTime<Utc>,
+        retention_days: Option<u32>,
+    ) -> StoreFuture<'_, SummaryPass> {
         Box::pin(async move {
-            let before = day_start(before);
-            let mut deleted = 0;
-            // A tenant-day per write job, so the writer is never held long.
-            while let Some((tenant, day)) = self.read(move |c| oldest_tenant_day(c, before)).await?
-            {
-                deleted += self.write(move |c| roll_up_day(c, &tenant, day)).await?;
+            let today = daily::day_start(now);
+            let keep_raw_from =
+                retention_days.map(|d| today - chrono::Duration::days(i64::from(d)));
+            let mut pass = SummaryPass::default();
+            for tenant in self.read(daily::tenants).await? {
+                let mut from = DateTime::<Utc>::MIN_UTC;
+                loop {
+                    let t = tenant.clone();
+                    let next = self
+                        .read(move |c| daily::next_work(c, &t, from, today, keep_raw_from))
+                        .await?;
+                    let Some((day, work)) = next else { break };
+                    let t = tenant.clone();
+                    pass.raw_deleted += self
+                        .write(move |c| daily::do_work(c, &t, day, work, keep_raw_from))
+                        .await?;
+                    if work != DayWork::Prune {
+                        pass.days_summed += 1;
+                    }
+                    from = day + chrono::Duration::days(1);
+                }
             }
-            Ok(deleted)
+            Ok(pass)
         })
     }
 

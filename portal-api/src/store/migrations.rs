@@ -505,6 +505,29 @@ const MIGRATIONS: &[&str] = &[
         expires_at  TEXT NOT NULL
     );
     "#,
+    // 13 (issue 20, bounded accuracy queries): every whole UTC day is summed
+    // into `eta_accuracy_daily` once it is over, not only past the
+    // retention, and each aggregate keeps the distributions of its absolute
+    // errors and window widths (`analytics::Sketch` blobs; NULL for rows
+    // summed before), so a month is read from a few rows per day.
+    // `eta_accuracy_days` says which tenant-days are summed: `raw_kept` while
+    // their raw predictions are still in the log, `stale` when a prediction
+    // or an arrival touched the day after it was summed (the query then
+    // reads the day's raw rows, and the next pass sums it again). Days
+    // rolled up before this migration keep their sums, raw rows gone.
+    r#"
+    ALTER TABLE eta_accuracy_daily ADD COLUMN abs_error_sketch BLOB;
+    ALTER TABLE eta_accuracy_daily ADD COLUMN width_sketch BLOB;
+    CREATE TABLE eta_accuracy_days (
+        tenant_id  TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        raw_kept   INTEGER NOT NULL,
+        stale      INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, day)
+    );
+    INSERT OR IGNORE INTO eta_accuracy_days (tenant_id, day, raw_kept, stale)
+        SELECT DISTINCT tenant_id, day, 0, 0 FROM eta_accuracy_daily;
+    "#,
 ];
 
 /// Brings the database to the latest schema.

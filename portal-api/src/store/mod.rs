@@ -12,6 +12,7 @@
 
 mod alerts;
 mod analytics;
+mod daily;
 mod dead_letters;
 mod migrations;
 mod notifications;
@@ -36,6 +37,7 @@ use crate::model::{
 };
 
 pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
+pub use daily::{AccuracyInputs, SummaryPass, aggregates_serve, read_accuracy_inputs};
 pub use notifications::NotificationStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;

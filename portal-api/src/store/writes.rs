@@ -487,6 +487,7 @@ fn record_arrival(c: &Connection, order: &OrderId, stop: u32, at: DateTime<Utc>)
             "UPDATE eta_predictions SET actual_arrival = ?1 WHERE order_id = ?2 AND stop_idx = ?3",
             params![ts(at), order.as_str(), stop],
         )?;
+        super::daily::arrival_logged(c, order.as_str(), stop)?;
     }
     Ok(())
 }
@@ -748,6 +749,7 @@ pub(crate) fn record_eta(
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64))),
     ])?;
+    super::daily::prediction_logged(c, &tenant_id, update.computed_at)?;
     super::alerts::assess_recorded_eta(c, &TenantId(tenant_id), update, policy)?;
     // The page's next stop: the first pending one after every stop reached,
     // left or skipped (as `Order::next_stop`).
