@@ -115,7 +115,7 @@ async fn an_analyst_signs_in_with_a_read_key_and_reads_analytics_and_orders() {
         .eval("document.querySelectorAll('#error-by-horizon rect.ours').length")
         .await;
     assert!(bars.as_u64().is_some_and(|n| n >= 1), "bars: {bars}");
-    screenshot(&mut browser, "staff-analytics.png").await;
+    browser.screenshot("staff-analytics.png").await;
 
     browser
         .call(
@@ -186,7 +186,7 @@ async fn an_analyst_signs_in_with_a_read_key_and_reads_analytics_and_orders() {
         )
         .await;
     assert_eq!(pasted["result"]["value"], json!(link), "{pasted}");
-    screenshot(&mut browser, "staff-orders.png").await;
+    browser.screenshot("staff-orders.png").await;
 
     // The delivered order's page: the ETA history against the arrival.
     let url = delivered["tracking_url"].as_str().expect("tracking url");
@@ -204,7 +204,7 @@ async fn an_analyst_signs_in_with_a_read_key_and_reads_analytics_and_orders() {
         points.as_u64().is_some_and(|n| n >= 2),
         "a point per ETA logged on the way: {points}"
     );
-    screenshot(&mut browser, "eta-history.png").await;
+    browser.screenshot("eta-history.png").await;
 }
 
 /// An order driven to delivery: picked up forty minutes ago, then two fixes
@@ -261,14 +261,4 @@ async fn delivered_trip(base: &str, key: &str) -> serde_json::Value {
         api.post_status(&id, &status(s, ago)).await.expect("status");
     }
     order
-}
-
-async fn screenshot(browser: &mut Browser, name: &str) {
-    let shot = browser
-        .call("Page.captureScreenshot", json!({"format": "png"}))
-        .await;
-    let png = data_encoding::BASE64
-        .decode(shot["data"].as_str().expect("png data").as_bytes())
-        .expect("DevTools sends valid base64");
-    std::fs::write(artifacts_dir().join(name), png).expect("screenshot");
 }

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Ws, client, ws_connect};
+use super::{Ws, artifacts_dir, client, ws_connect};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -123,6 +123,17 @@ impl Browser {
             )
             .await;
         result["result"]["value"].clone()
+    }
+
+    /// Saves a PNG of the page as `test-artifacts/NAME` for review.
+    pub async fn screenshot(&mut self, name: &str) {
+        let shot = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = data_encoding::BASE64
+            .decode(shot["data"].as_str().expect("png data").as_bytes())
+            .expect("DevTools sends valid base64");
+        std::fs::write(artifacts_dir().join(name), png).expect("screenshot");
     }
 
     /// Polls `expression` until it is truthy; returns its value.
