@@ -3,7 +3,6 @@
 //! its SHA-256 plus its first characters; the CLI and the API both come through
 //! these functions, so both make and show keys the same way.
 
-
 use crate::contract::{ApiKeyView, NewApiKeyView};
 use crate::error::{Error, Result};
 use crate::model::{ApiKey, NewApiKey, Scope, TenantId};

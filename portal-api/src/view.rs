@@ -288,7 +288,11 @@ pub(crate) fn delivered_at(view: &TrackView) -> Option<DateTime<Utc>> {
 
 /// The full public view of an order, as seen through `code` when the caller
 /// holds it (see [`pod_view`]).
-pub(crate) fn public_view(view: &TrackView, code: Option<&str>, clock: ViewClock) -> PublicOrderView {
+pub(crate) fn public_view(
+    view: &TrackView,
+    code: Option<&str>,
+    clock: ViewClock,
+) -> PublicOrderView {
     let order = &view.order;
     let live = order.shows_live_location();
     let finished = order.status.is_final();

@@ -24,13 +24,13 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use crate::api::responses::{NotFound, RateLimited};
 use crate::api::{ClientIp, PathParams};
 use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::fanout::LiveKind;
 use crate::secrets::secret_hash;
 use crate::state::AppState;
-use crate::api::responses::{NotFound, RateLimited};
 
 /// Bytes tungstenite reads from the socket at a time. Clients only send control
 /// frames, so a small buffer is plenty.

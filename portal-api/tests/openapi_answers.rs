@@ -72,7 +72,10 @@ fn every_json_answer_in_the_document_is_typed() {
         .values()
         .map(|item| item.as_object().map_or(0, |m| m.len()))
         .sum();
-    assert!(n_operations > 30, "the whole API: {n_operations} operations");
+    assert!(
+        n_operations > 30,
+        "the whole API: {n_operations} operations"
+    );
     let untyped = untyped_answers(&doc);
     assert!(
         untyped.is_empty(),

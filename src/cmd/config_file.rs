@@ -126,10 +126,7 @@ fn flags_from_toml(
                 .value_parser(arg.get_value_parser().clone()),
         );
         let checked = |value: OsString| -> anyhow::Result<OsString> {
-            match probe
-                .clone()
-                .try_get_matches_from([value.clone()])
-            {
+            match probe.clone().try_get_matches_from([value.clone()]) {
                 Ok(_) => Ok(value),
                 Err(err) => Err(wrong(&format!(
                     "= {}: {}",

@@ -12,8 +12,8 @@ use futures::future::BoxFuture;
 use ingest::simulate::{OrderCreator, PositionPublisher, TripPlan};
 use portal_api::client::Client;
 use portal_api::contract::{
-    CustomerBody, NewOrderBody, PositionBody, StatusName, StatusUpdateBody, StopBody,
-    StopKindName, WindowBody,
+    CustomerBody, NewOrderBody, PositionBody, StatusName, StatusUpdateBody, StopBody, StopKindName,
+    WindowBody,
 };
 
 /// A tenant's session with the tracker API, as the simulator's publisher.
@@ -102,11 +102,7 @@ fn trip_order(trip: &TripPlan) -> NewOrderBody {
         geofence: None,
     };
     NewOrderBody {
-        reference: format!(
-            "LOAD-{}-{}",
-            trip.vehicle_id,
-            trip.depart_at.timestamp()
-        ),
+        reference: format!("LOAD-{}-{}", trip.vehicle_id, trip.depart_at.timestamp()),
         customer: CustomerBody {
             name: "Simulated Customer".to_owned(),
             email: Some("dispatch@example.invalid".to_owned()),

@@ -94,7 +94,10 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 let (key, secret) = portal_api::create_api_key(&*store, &tenant, &name, scopes)
                     .await
                     .map_err(|e| refusal_for(e, &tenant))?;
-                println!("{}", serde_json::to_string(&portal_api::new_api_key_view(&key, &secret))?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&portal_api::new_api_key_view(&key, &secret))?
+                );
             }
             TenantCommand::Key(KeyCommand::List { tenant_id, store }) => {
                 let store = super::open_store(&store).await?;
@@ -122,7 +125,10 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                         }
                         other => refusal(other),
                     })?;
-                println!("{}", serde_json::to_string(&portal_api::api_key_view(&key))?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&portal_api::api_key_view(&key))?
+                );
             }
         }
         Ok(())

@@ -95,8 +95,7 @@ impl KafkaPositions {
 impl PositionPublisher for KafkaPositions {
     fn publish<'a>(&'a self, positions: &'a [Position]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let payloads: Vec<Vec<u8>> =
-                positions.iter().map(|p| encode(self.format, p)).collect();
+            let payloads: Vec<Vec<u8>> = positions.iter().map(|p| encode(self.format, p)).collect();
             // Vendor shapes carry no tenant: the `TENANT/VEHICLE` key does.
             let keys: Vec<String> = positions.iter().map(|p| p.key().wire_key()).collect();
             let records: Vec<OutRecord<'_>> = keys
@@ -267,4 +266,3 @@ fn generate(
         std::thread::sleep(next.saturating_sub(wall.elapsed()));
     }
 }
-

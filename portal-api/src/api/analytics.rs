@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::responses::{InvalidParameter, KeyedErrors, NoAnalytics};
 use super::{Params, PathParams, ReadKey};
 use crate::analytics::{
     AccuracyGroup, AccuracyQuery, AnalyticsFilter, OnTimeGroup, OnTimeQuery, OrderViews,
@@ -18,7 +19,6 @@ use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::AnalyticsStore;
-use super::responses::{InvalidParameter, KeyedErrors, NoAnalytics};
 
 /// `GET /api/v1/analytics/eta-accuracy`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

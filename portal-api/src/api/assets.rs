@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::PathParams;
-use crate::error::AppError;
 use super::responses::{Invalid, NotFound};
+use crate::error::AppError;
 
 /// `(name, content type, bytes)` of every asset.
 const FILES: &[(&str, &str, &[u8])] = &[

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use road_graph::{LatLon, RoadClass, RoadGraph};
 
 use super::Params;
+use super::responses::Invalid;
 use crate::contract::{
     FeatureCollectionType, FeatureType, LineStringGeometry, LineStringType, RoadFeature,
     RoadProperties, RoadsView,
 };
 use crate::error::AppError;
 use crate::state::AppState;
-use super::responses::Invalid;
 
 /// Largest box side, degrees (about 50 km): bigger views get no basemap detail.
 const MAX_SPAN_DEG: f64 = 0.5;

@@ -7,12 +7,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NotFound};
 use super::{AdminKey, JsonBody, PathParams};
 use crate::contract::{ApiKeyListView, ApiKeyView, NewApiKeyBody, NewApiKeyView, from_json};
 use crate::error::AppError;
 use crate::keys::{api_key_view, create_api_key, new_api_key_view};
 use crate::state::AppState;
-use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NotFound};
 
 /// Key ids are ours; anything else cannot exist (and must not reach SQL as junk).
 fn key_id(id: String) -> Result<String, AppError> {

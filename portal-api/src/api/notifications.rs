@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use engine::OrderId;
 
+use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NotFound, RateLimited, Untrackable};
 use super::{ClientIp, JsonBody, OrdersKey, Params, PathParams, rate_limit};
 use crate::contract::{
     NewNotificationRuleBody, NotificationListView, NotificationPreviewView,
@@ -24,7 +25,6 @@ use crate::notify::{Composer, looks_like_unsubscribe_token, validate_rule};
 use crate::secrets::secret_hash;
 use crate::state::AppState;
 use crate::store::NotificationStore;
-use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NotFound, RateLimited, Untrackable};
 
 pub(crate) fn notes(state: &AppState) -> Result<&dyn NotificationStore, AppError> {
     state.store().notifications().ok_or_else(|| {

@@ -14,19 +14,19 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use engine::{OrderId, OrderStatus, VehicleId, VehicleKey};
 
+use super::responses::{Conflict, Invalid, KeyedBodyErrors, KeyedErrors, NotFound, Untrackable};
 use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, idempotency, map_check};
 use crate::contract::LateRiskView;
 use crate::contract::{
-    CustomerBody, EventView, ExternalEtaBody, ExternalEtaRecorded, NewOrderBody,
-    OrderListView, OrderPatchBody, OrderStatusName, OrderView, PodFileView, PodUpload,
-    StatusUpdateBody, StopView, from_json,
+    CustomerBody, EventView, ExternalEtaBody, ExternalEtaRecorded, NewOrderBody, OrderListView,
+    OrderPatchBody, OrderStatusName, OrderView, PodFileView, PodUpload, StatusUpdateBody, StopView,
+    from_json,
 };
 use crate::error::AppError;
 use crate::model::{Created, ListQuery, NewPod, NewStop, Order, PodMeta};
 use crate::secrets::{new_tracking_code, secret_hash};
 use crate::state::AppState;
 use crate::view::{self, ViewClock, rfc3339};
-use super::responses::{Conflict, Invalid, KeyedBodyErrors, KeyedErrors, NotFound, Untrackable};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;

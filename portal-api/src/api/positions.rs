@@ -18,14 +18,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use engine::{BatchError, Format, VehicleKey, decode_batch, receipts};
 
+use super::responses::{BodyErrors, KeyedErrors};
 use super::{Params, PositionsKey, RawBody};
 use crate::contract::{
     ErrorDetail, PositionBody, PositionFormatName, PositionResultView, PositionStatusName,
-    PositionsReceipt, PositionsRefused,
+    PositionsBadRequest, PositionsReceipt, PositionsRefused,
 };
 use crate::error::AppError;
 use crate::state::AppState;
-use super::responses::{BodyErrors, KeyedErrors};
 
 #[utoipa::path(
     post,
@@ -36,7 +36,7 @@ use super::responses::{BodyErrors, KeyedErrors};
     request_body(content = Vec<PositionBody>, description = "positions in the canonical shape (or a vendor's, with `?format=`)"),
     responses(
         (status = 202, description = "a result per item: accepted, duplicate, stale or rejected with its reason", body = PositionsReceipt),
-        (status = 400, description = "nothing in the batch was usable: the receipt and an `error`", body = PositionsRefused),
+        (status = 400, description = "nothing in the batch was usable: the receipt and an `error`; or the request was refused (`format`, not an array, empty): the error object", body = PositionsBadRequest),
         KeyedErrors,
         BodyErrors
     ),
@@ -117,7 +117,11 @@ pub(crate) async fn post_batch(
                 message,
             },
         };
-        return Ok((StatusCode::BAD_REQUEST, Json(refused)).into_response());
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Json(PositionsBadRequest::Refused(refused)),
+        )
+            .into_response());
     }
     if !accepted.is_empty() {
         state.inner.intake.submit(accepted).await?;

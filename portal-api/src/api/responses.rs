@@ -58,7 +58,10 @@ pub(crate) struct Invalid(ErrorBody);
 
 /// A query parameter that does not parse or is out of range.
 #[derive(IntoResponses)]
-#[response(status = 400, description = "a parameter is invalid; the message names it")]
+#[response(
+    status = 400,
+    description = "a parameter is invalid; the message names it"
+)]
 pub(crate) struct InvalidParameter(ErrorBody);
 
 /// An id that names nothing of the caller's tenant.

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use engine::OrderId;
 use serde_json::Value;
 
+use super::responses::{Invalid, NotFound, RateLimited};
 use super::{ClientIp, PathParams, rate_limit};
 use crate::contract::{EtaView, HealthView, PublicOrderView};
 use crate::error::AppError;
@@ -16,7 +17,6 @@ use crate::model::{TrackView, VehicleFix};
 use crate::secrets::{looks_like_tracking_code, secret_hash};
 use crate::state::AppState;
 use crate::view;
-use super::responses::{Invalid, NotFound, RateLimited};
 
 /// The page runs only our own script; images may come from a configured tile
 /// server; the WebSocket and the roads endpoint are same-origin.
@@ -76,8 +76,8 @@ pub(crate) async fn current_view(
             let for_next_stop = Some(eta.stop_index) == public.next_stop_index;
             if newer && for_next_stop {
                 // Judged now, not when it was published: it may have passed since.
-                eta.overdue = chrono::DateTime::parse_from_rfc3339(&eta.at)
-                    .is_ok_and(|at| at < clock.now);
+                eta.overdue =
+                    chrono::DateTime::parse_from_rfc3339(&eta.at).is_ok_and(|at| at < clock.now);
                 public.eta = Some(eta);
             }
         }

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::responses::{BodyErrors, KeyedErrors, NoNotifyKey, NotFound};
 use super::{JsonBody, OrdersKey, PathParams};
 use crate::contract::{
     DeliveryListView, DeliveryView, ErrorBody, WebhookListView, WebhookSecretView, WebhookView,
@@ -26,7 +27,6 @@ use crate::notify::{NotifyKey, WebhookEvent, check_url, new_secret};
 use crate::secrets::new_id;
 use crate::state::AppState;
 use crate::store::NotificationStore;
-use super::responses::{BodyErrors, KeyedErrors, NoNotifyKey, NotFound};
 
 /// Most endpoints a tenant may have.
 const MAX_ENDPOINTS: usize = 20;
@@ -270,7 +270,10 @@ pub(crate) async fn enable(
     Ok(Json(webhook.view()))
 }
 
-fn delivery_view(n: &crate::notify::Notification, attempts: &[crate::notify::Attempt]) -> DeliveryView {
+fn delivery_view(
+    n: &crate::notify::Notification,
+    attempts: &[crate::notify::Attempt],
+) -> DeliveryView {
     DeliveryView {
         delivery_id: n.id.clone(),
         order_id: n.order_id.as_str().to_owned(),

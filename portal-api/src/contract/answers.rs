@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ErrorDetail, EtaView, EventView, FeedView, StopView, TemplateBody};
+use super::{ErrorBody, ErrorDetail, EtaView, EventView, FeedView, StopView, TemplateBody};
 
 /// An API key as listed: its prefix, never the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -240,6 +240,16 @@ pub struct PositionsRefused {
     #[serde(flatten)]
     pub receipt: PositionsReceipt,
     pub error: ErrorDetail,
+}
+
+/// `POST /api/v1/positions` 400: nothing in the batch was usable (the receipt
+/// and the error), or the request itself was refused (a bad `format`, not a
+/// JSON array, an empty batch: the error object alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PositionsBadRequest {
+    Refused(PositionsRefused),
+    Invalid(ErrorBody),
 }
 
 /// `POST /api/v1/orders/{id}/eta`: recorded, and whether the page shows it.

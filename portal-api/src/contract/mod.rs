@@ -38,9 +38,9 @@ pub use answers::{
     ExternalEtaRecorded, FeatureCollectionType, FeatureType, HealthView, LineStringGeometry,
     LineStringType, NewApiKeyView, NotReadyView, NotificationListView, NotificationPreviewView,
     NotificationRuleListView, NotificationRuleView, NotificationView, OpenApiDocumentView,
-    PodFileView, PositionResultView, PositionStatusName, PositionsReceipt, PositionsRefused,
-    ProgressView, PublicOrderView, PublicPodView, ReadyView, RoadFeature, RoadProperties,
-    RoadsView, VehicleView, WebhookListView, WebhookSecretView, WebhookView,
+    PodFileView, PositionResultView, PositionStatusName, PositionsBadRequest, PositionsReceipt,
+    PositionsRefused, ProgressView, PublicOrderView, PublicPodView, ReadyView, RoadFeature,
+    RoadProperties, RoadsView, VehicleView, WebhookListView, WebhookSecretView, WebhookView,
 };
 pub use keys::{NewApiKeyBody, ScopeName};
 pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody, TriggerEventName};
