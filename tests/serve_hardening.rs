@@ -291,7 +291,7 @@ async fn sigterm_with_positions_flowing_stops_cleanly_and_keeps_every_accepted_p
                 };
                 match api.post_positions(&[position]).await {
                     Ok(receipt) => {
-                        if receipt["accepted"] == 1 {
+                        if receipt.accepted == 1 {
                             accepted += 1;
                             last_accepted_at = Some(at);
                         }

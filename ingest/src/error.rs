@@ -30,9 +30,10 @@ pub enum Error {
     /// The in-process bus was shut down while a publisher still used it.
     #[error("the in-process bus is closed")]
     BusClosed,
-    /// An HTTP publish failed (connection, status).
-    #[error("http: {0}")]
-    Http(String),
+    /// The simulator's publisher failed (the binary's HTTP client: a
+    /// connection, a refusal); `retryable` says whether trying again can help.
+    #[error("publishing: {reason}")]
+    Publish { reason: String, retryable: bool },
     /// The simulator cannot run on this map.
     #[error("simulator: {0}")]
     Simulator(String),

@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::contract::{
-    ErrorBody, NewOrderBody, OrderPatchBody, OrderView, PositionBody, StatusUpdateBody,
+    ErrorBody, NewOrderBody, OrderPatchBody, OrderView, PositionBody, PositionsReceipt,
+    StatusUpdateBody,
 };
 use crate::error::{Error, Result};
 
@@ -84,7 +85,7 @@ impl Client {
 
     /// `POST /api/v1/positions` in the canonical shape: the receipt, with a
     /// result per position.
-    pub async fn post_positions(&self, positions: &[PositionBody]) -> Result<serde_json::Value> {
+    pub async fn post_positions(&self, positions: &[PositionBody]) -> Result<PositionsReceipt> {
         self.send(Method::POST, "/api/v1/positions", Some(positions))
             .await
     }

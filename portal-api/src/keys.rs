@@ -3,8 +3,7 @@
 //! its SHA-256 plus its first characters; the CLI and the API both come through
 //! these functions, so both make and show keys the same way.
 
-use serde_json::{Value, json};
-
+use crate::contract::{ApiKeyView, NewApiKeyView};
 use crate::error::{Error, Result};
 use crate::model::{ApiKey, NewApiKey, Scope, TenantId};
 use crate::secrets::{api_key_prefix, new_api_key, secret_hash};
@@ -89,24 +88,25 @@ pub async fn create_api_key(
     Ok((stored, key))
 }
 
-/// A key as listings show it: its prefix, never the key.
-pub fn api_key_json(key: &ApiKey) -> Value {
-    json!({
-        "id": key.id,
-        "name": key.name,
-        "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "prefix": key.prefix,
-        "created_at": rfc3339(key.created_at),
-        "revoked_at": key.revoked_at.map(rfc3339),
-    })
+/// A key as listed (its prefix, never the key).
+pub fn api_key_view(key: &ApiKey) -> ApiKeyView {
+    ApiKeyView {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        prefix: key.prefix.clone(),
+        created_at: rfc3339(key.created_at),
+        revoked_at: key.revoked_at.map(rfc3339),
+    }
 }
 
 /// A key just made, as its maker sees it this once: the listing's fields and
 /// `api_key`.
-pub fn new_api_key_json(key: &ApiKey, secret: &str) -> Value {
-    let mut json = api_key_json(key);
-    json["api_key"] = json!(secret);
-    json
+pub fn new_api_key_view(key: &ApiKey, secret: &str) -> NewApiKeyView {
+    NewApiKeyView {
+        key: api_key_view(key),
+        api_key: secret.to_owned(),
+    }
 }
 
 #[cfg(test)]

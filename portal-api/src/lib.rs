@@ -42,7 +42,7 @@ pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
     Subscription, open_fanout,
 };
-pub use keys::{api_key_json, create_api_key, new_api_key_json, parse_scopes};
+pub use keys::{api_key_view, create_api_key, new_api_key_view, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,

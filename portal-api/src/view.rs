@@ -15,7 +15,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::contract::{EtaView, EventView, FeedView, StopView, WindowView};
+use crate::contract::{
+    EtaHistoryPointView, EtaView, EventView, FeedView, ProgressView, PublicOrderView,
+    PublicPodView, StopView, VehicleView, WindowView,
+};
 use crate::model::{
     EtaRecord, Order, OrderEvent, PodMeta, Stop, StopState, TrackView, VehicleFix, Verdict,
 };
@@ -123,14 +126,19 @@ pub(crate) fn status_label(status: engine::OrderStatus) -> &'static str {
     }
 }
 
+pub(crate) fn vehicle_view(fix: &VehicleFix) -> VehicleView {
+    VehicleView {
+        lat: fix.lat,
+        lon: fix.lon,
+        at: rfc3339(fix.at),
+        speed_mps: fix.speed_mps,
+        heading_deg: fix.heading_deg,
+    }
+}
+
+/// [`vehicle_view`] as JSON.
 pub(crate) fn vehicle_json(fix: &VehicleFix) -> Value {
-    json!({
-        "lat": fix.lat,
-        "lon": fix.lon,
-        "at": rfc3339(fix.at),
-        "speed_mps": fix.speed_mps,
-        "heading_deg": fix.heading_deg,
-    })
+    json!(vehicle_view(fix))
 }
 
 /// An ETA; `overdue` when its time has passed and its stop is not reached
@@ -247,18 +255,18 @@ pub(crate) fn event_json(event: &OrderEvent) -> Value {
 /// store does not keep: with no code (the `status` deltas every viewer of the
 /// order shares) it is `null`, and a client builds `/t/{code}/pod/{id}` from
 /// the code it holds.
-pub(crate) fn pod_json(pod: &PodMeta, code: Option<&str>) -> Value {
-    json!({
-        "id": pod.id,
-        "content_type": pod.content_type,
-        "file_name": pod.file_name,
-        "size_bytes": pod.size_bytes,
-        "signed_by": pod.signed_by,
-        "note": pod.note,
-        "taken_at": pod.taken_at.map(rfc3339),
-        "uploaded_at": rfc3339(pod.uploaded_at),
-        "url": code.map(|code| format!("/t/{code}/pod/{}", pod.id)),
-    })
+pub(crate) fn pod_view(pod: &PodMeta, code: Option<&str>) -> PublicPodView {
+    PublicPodView {
+        id: pod.id.clone(),
+        content_type: pod.content_type.clone(),
+        file_name: pod.file_name.clone(),
+        size_bytes: pod.size_bytes,
+        signed_by: pod.signed_by.clone(),
+        note: pod.note.clone(),
+        taken_at: pod.taken_at.map(rfc3339),
+        uploaded_at: rfc3339(pod.uploaded_at),
+        url: code.map(|code| format!("/t/{code}/pod/{}", pod.id)),
+    }
 }
 
 /// The ETA shown on the page: the latest one for the next stop not yet reached.
@@ -279,8 +287,12 @@ pub(crate) fn delivered_at(view: &TrackView) -> Option<DateTime<Utc>> {
 }
 
 /// The full public view of an order, as seen through `code` when the caller
-/// holds it (see [`pod_json`]).
-pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock) -> Value {
+/// holds it (see [`pod_view`]).
+pub(crate) fn public_view(
+    view: &TrackView,
+    code: Option<&str>,
+    clock: ViewClock,
+) -> PublicOrderView {
     let order = &view.order;
     let live = order.shows_live_location();
     let finished = order.status.is_final();
@@ -288,48 +300,65 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
     let eta = order
         .next_stop()
         .zip(shown_eta(order))
-        .map(|(stop, eta)| eta_json(eta, overdue(stop, eta, clock.now)));
-    json!({
-        "reference": order.reference,
-        "status": order.status.as_str(),
-        "status_label": status_label(order.status),
-        "progress": {
-            "steps": PROGRESS.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-            "reached": progress_step(order),
+        .map(|(stop, eta)| eta_view(eta, overdue(stop, eta, clock.now)));
+    PublicOrderView {
+        reference: order.reference.clone(),
+        status: order.status.as_str().to_owned(),
+        status_label: status_label(order.status).to_owned(),
+        progress: ProgressView {
+            steps: PROGRESS.iter().map(|(k, _)| (*k).to_owned()).collect(),
+            reached: progress_step(order),
         },
-        "stops": order.stops.iter().map(|stop| {
-            // The ETA of every stop still ahead, while the order is live.
-            let ahead = live && stop.state() == StopState::Pending;
-            StopView {
-                eta: stop
-                    .eta
-                    .as_ref()
-                    .filter(|_| ahead)
-                    .map(|e| eta_view(e, overdue(stop, e, clock.now))),
-                ..stop_view(stop)
-            }
-        }).collect::<Vec<_>>(),
-        "next_stop_index": order.next_stop().map(|s| s.index),
-        "vehicle": shown_vehicle.map(vehicle_json),
-        "feed": feed_json(shown_vehicle.map(|v| v.at), clock),
-        "eta": eta,
-        "events": view.events.iter().map(event_json).collect::<Vec<_>>(),
-        "delivered_at": delivered_at(view).map(rfc3339),
-        "pod": if finished { view.pods.iter().map(|p| pod_json(p, code)).collect::<Vec<_>>() } else { Vec::new() },
-        "live": live,
-        "updated_at": rfc3339(order.updated_at),
-        "eta_history_stop_index": view.eta_history.as_ref().map(|h| h.stop_index),
-        "eta_history": view.eta_history.as_ref().map_or_else(Vec::new, |h| {
+        stops: order
+            .stops
+            .iter()
+            .map(|stop| {
+                // The ETA of every stop still ahead, while the order is live.
+                let ahead = live && stop.state() == StopState::Pending;
+                StopView {
+                    eta: stop
+                        .eta
+                        .as_ref()
+                        .filter(|_| ahead)
+                        .map(|e| eta_view(e, overdue(stop, e, clock.now))),
+                    ..stop_view(stop)
+                }
+            })
+            .collect(),
+        next_stop_index: order.next_stop().map(|s| s.index),
+        vehicle: shown_vehicle.map(vehicle_view),
+        feed: feed_view(shown_vehicle.map(|v| v.at), clock),
+        eta,
+        events: view.events.iter().map(event_view).collect(),
+        delivered_at: delivered_at(view).map(rfc3339),
+        pod: if finished {
+            view.pods.iter().map(|p| pod_view(p, code)).collect()
+        } else {
+            Vec::new()
+        },
+        live,
+        updated_at: rfc3339(order.updated_at),
+        eta_history_stop_index: view.eta_history.as_ref().map(|h| h.stop_index),
+        eta_history: view.eta_history.as_ref().map_or_else(Vec::new, |h| {
             h.points
                 .iter()
-                .map(|p| json!({
-                    "at": rfc3339(p.at),
-                    "eta": rfc3339(p.eta),
-                    "p10": rfc3339(p.p10),
-                    "p90": rfc3339(p.p90),
-                }))
+                .map(|p| EtaHistoryPointView {
+                    at: rfc3339(p.at),
+                    eta: rfc3339(p.eta),
+                    p10: rfc3339(p.p10),
+                    p90: rfc3339(p.p90),
+                })
                 .collect()
         }),
-        "actual_arrival": view.eta_history.as_ref().and_then(|h| h.actual_arrival).map(rfc3339),
-    })
+        actual_arrival: view
+            .eta_history
+            .as_ref()
+            .and_then(|h| h.actual_arrival)
+            .map(rfc3339),
+    }
+}
+
+/// [`public_view`] as JSON (the page's renderer and the live messages read it so).
+pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock) -> Value {
+    json!(public_view(view, code, clock))
 }

@@ -24,6 +24,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use crate::api::responses::{NotFound, RateLimited};
 use crate::api::{ClientIp, PathParams};
 use crate::contract::ErrorBody;
 use crate::error::AppError;
@@ -54,8 +55,8 @@ const CLOSE_LINK_GONE: u16 = 4404;
     responses(
         (status = 101, description = "switching to the WebSocket protocol"),
         (status = 400, description = "not a WebSocket upgrade", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        NotFound,
+        RateLimited
     ),
 )]
 pub(crate) async fn upgrade(
@@ -101,7 +102,8 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), End> {
 
 async fn snapshot_message(state: &AppState, order: &OrderId, code: &str) -> Result<Utf8Bytes, End> {
     match crate::api::track::current_view(state, order, code).await {
-        Ok(Some((_, mut json))) => {
+        Ok(Some((_, public))) => {
+            let mut json = json!(public);
             json["type"] = json!("snapshot");
             json["server_time"] = json!(crate::view::rfc3339(Utc::now()));
             Ok(json.to_string().into())

@@ -117,6 +117,24 @@ fn flags_from_toml(
         }
         let flag = OsString::from(format!("--{long}"));
         let wrong = |what: &str| bad_input(format!("--config {file}: `{key}` {what}"));
+        // Each value goes through the flag's own parser here, so a bad one is
+        // reported with the file and the key it was written under.
+        let probe = Command::new("config").no_binary_name(true).arg(
+            clap::Arg::new(arg.get_id().clone())
+                .action(arg.get_action().clone())
+                .allow_hyphen_values(true)
+                .value_parser(arg.get_value_parser().clone()),
+        );
+        let checked = |value: OsString| -> anyhow::Result<OsString> {
+            match probe.clone().try_get_matches_from([value.clone()]) {
+                Ok(_) => Ok(value),
+                Err(err) => Err(wrong(&format!(
+                    "= {}: {}",
+                    value.to_string_lossy(),
+                    clap_reason(&err)
+                ))),
+            }
+        };
         match (arg.get_action(), value) {
             (ArgAction::SetTrue, toml::Value::Boolean(on)) => {
                 if *on {
@@ -127,21 +145,37 @@ fn flags_from_toml(
             (ArgAction::Append, toml::Value::Array(items)) => {
                 for item in items {
                     flags.push(flag.clone());
-                    flags.push(scalar(item).ok_or_else(|| {
+                    flags.push(checked(scalar(item).ok_or_else(|| {
                         wrong("must be an array of strings, numbers or booleans")
-                    })?);
+                    })?)?);
                 }
             }
             (_, toml::Value::Array(_)) => return Err(wrong("takes one value, not an array")),
             (_, v) => {
-                flags.push(flag);
-                flags.push(
+                let value = checked(
                     scalar(v).ok_or_else(|| wrong("must be a string, a number or a boolean"))?,
-                );
+                )?;
+                flags.push(flag);
+                flags.push(value);
             }
         }
     }
     Ok(flags)
+}
+
+/// Why clap refused a value, in one line: the parser's own reason when it has
+/// one (`invalid digit found in string`), else the first line of clap's message
+/// (which lists the possible values on the lines after).
+fn clap_reason(err: &clap::Error) -> String {
+    use std::error::Error as _;
+    match err.source() {
+        Some(reason) => reason.to_string(),
+        None => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_owned()
+        }
+    }
 }
 
 fn scalar(value: &toml::Value) -> Option<OsString> {
@@ -164,7 +198,11 @@ mod tests {
             Command::new("serve")
                 .arg(Arg::new("config").long("config"))
                 .arg(Arg::new("listen").long("listen").env("TRACKER_LISTEN"))
-                .arg(Arg::new("max-connections").long("max-connections"))
+                .arg(
+                    Arg::new("max-connections")
+                        .long("max-connections")
+                        .value_parser(clap::value_parser!(usize)),
+                )
                 .arg(
                     Arg::new("trusted-proxy")
                         .long("trusted-proxy")
@@ -273,6 +311,54 @@ mod tests {
         let syntax = run("listen = \n", &[], &[]).expect_err("not TOML");
         assert!(syntax.to_string().contains("--config"), "{syntax}");
         assert!(unknown.downcast_ref::<super::super::BadInput>().is_some());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_file_and_the_key() {
+        let err = run("max-connections = \"many\"\n", &[], &[]).expect_err("not a number");
+        let message = err.to_string();
+        assert!(message.contains("tracker.toml"), "{message}");
+        assert!(
+            message.contains("`max-connections` = many: invalid digit"),
+            "{message}"
+        );
+        assert!(err.downcast_ref::<super::super::BadInput>().is_some());
+        let negative = run("max-connections = -3\n", &[], &[]).expect_err("negative");
+        assert!(
+            negative.to_string().contains("`max-connections` = -3"),
+            "{negative}"
+        );
+    }
+
+    /// The shipped example (`tracker.example.toml`) parses with the real
+    /// command line into the serve settings, so it cannot go stale.
+    #[test]
+    fn the_example_file_is_a_valid_serve_configuration() {
+        use clap::{CommandFactory, Parser};
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tracker.example.toml");
+        let args: Vec<OsString> = vec![
+            "tracker".into(),
+            "serve".into(),
+            "--config".into(),
+            path.clone().into(),
+        ];
+        let expanded =
+            expand(args, &crate::Cli::command(), &|_| None).expect("the example is valid");
+        assert!(
+            expanded.len() > 4,
+            "the example sets something: {expanded:?}"
+        );
+        let cli = crate::Cli::try_parse_from(&expanded).expect("clap accepts the example");
+        let crate::Command::Serve(settings) = cli.command else {
+            panic!("the example is for serve");
+        };
+        let text = std::fs::read_to_string(&path).expect("the example file");
+        let table: toml::Table = text.parse().expect("TOML");
+        assert_eq!(
+            settings.listen(),
+            table["listen"].as_str().expect("listen is a string"),
+            "the file's listen address is the one serve gets"
+        );
     }
 
     #[test]

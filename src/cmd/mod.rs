@@ -13,6 +13,7 @@ pub(crate) mod route;
 pub(crate) mod serve;
 pub(crate) mod serve_notify;
 pub(crate) mod simulate;
+pub(crate) mod simulate_http;
 pub(crate) mod tenant;
 
 use std::path::Path;

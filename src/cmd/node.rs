@@ -3,8 +3,9 @@
 //! [`CancellationToken`] with its own [`TaskTracker`], and the node stops them
 //! in order, waiting for each before the next:
 //!
-//! 1. **intake**: the HTTP server (graceful: open requests finish) and the
-//!    demo fleet, so no new position enters;
+//! 1. **intake**: the HTTP server (graceful: open requests finish), the
+//!    demo fleet and the Redis fan-out's subscriber (it feeds this node's
+//!    WebSocket viewers), so no new position enters;
 //! 2. **pipeline**: the bus consumer (memory partitions or Kafka), which
 //!    finishes what the bus holds;
 //! 3. **background**: the order sync, the periodic learned-state save and the
@@ -48,6 +49,17 @@ impl Stage {
         F::Output: Send + 'static,
     {
         self.tasks.spawn(task)
+    }
+
+    /// This stage's tracker, for a library that spawns its own tasks (the
+    /// Redis fan-out's subscriber) into the tree.
+    pub(crate) fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// This stage's token, for such a library's tasks to stop on.
+    pub(crate) fn token(&self) -> CancellationToken {
+        self.token.clone()
     }
 
     /// Completes when this stage is asked to stop.

@@ -187,6 +187,12 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The address to listen on, as given (tests of the settings' sources).
+    #[cfg(test)]
+    pub(crate) fn listen(&self) -> &str {
+        &self.listen
+    }
+
     /// The one position rule set of every path (HTTP, the bus, Kafka).
     fn position_rules(&self) -> anyhow::Result<ValidationRules> {
         let rules = ValidationRules {
@@ -347,8 +353,12 @@ async fn serve(
     bus_url: BusUrl,
     time_zone: Tz,
 ) -> anyhow::Result<()> {
+    // Every task of the node, in the stages it stops in (see `node.rs`).
+    let node = Node::new();
     let store = super::open_store(&args.store).await?;
-    let fanout = portal_api::open_fanout(&args.fanout)
+    // The Redis subscriber feeds this node's WebSocket viewers: it stops with
+    // them, in the intake stage.
+    let fanout = portal_api::open_fanout(&args.fanout, node.intake.tasks(), node.intake.token())
         .await
         .map_err(|e| bad_input(format!("--fanout {}: {e}", args.fanout)))?;
     let listen = server.listen;
@@ -384,8 +394,6 @@ async fn serve(
         config.notify_retry_for = notify.config.retry_for;
     }
 
-    // Every task of the node, in the stages it stops in (see `node.rs`).
-    let node = Node::new();
     let mut signals = StopSignals::listen();
     // The bus: its publishing side for HTTP positions and the demo fleet.
     let stats = Arc::new(IngestStats::new());

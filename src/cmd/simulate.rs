@@ -11,9 +11,14 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use engine::{Metric, Router, TenantId, TurnCosts};
-use ingest::simulate::{Fleet, FleetConfig, PublishSettings, SimTarget, run_simulation, sim_start};
+use ingest::simulate::{
+    Fleet, FleetConfig, KafkaPositions, OrderCreator, PositionPublisher, PublishSettings,
+    SimTarget, run_simulation, sim_start,
+};
 use ingest::{Format, shutdown_channel};
+use portal_api::client::Client;
 
+use super::simulate_http::HttpApi;
 use super::{bad_input, open_map};
 
 #[derive(Debug, Args)]
@@ -79,6 +84,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         Some(s) => Some(Duration::from_secs_f64(s)),
         None => None,
     };
+    if args.http_batch == 0 {
+        return Err(bad_input("--http-batch must be at least 1"));
+    }
     let orders_api = match (&target, args.create_orders, &args.api_url) {
         (_, false, _) => None,
         (SimTarget::Http { base_url }, true, None) => Some(base_url.clone()),
@@ -112,6 +120,24 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
     };
 
+    // The API's typed client, for positions over HTTP and for orders.
+    let api = |base_url: &str| -> anyhow::Result<HttpApi> {
+        let key = args.api_key.as_deref().ok_or_else(|| {
+            bad_input("the HTTP API needs --api-key (or TRACKER_API_KEY): a tenant's key")
+        })?;
+        Ok(HttpApi::new(
+            Client::new(base_url, key).map_err(bad_input)?,
+            args.http_batch,
+        ))
+    };
+    let positions: Box<dyn PositionPublisher> = match &target {
+        SimTarget::Http { base_url } => Box::new(api(base_url)?),
+        SimTarget::Kafka { brokers, topic, .. } => {
+            Box::new(KafkaPositions::new(brokers, topic, args.format)?)
+        }
+    };
+    let orders = orders_api.as_deref().map(api).transpose()?;
+
     let (graph, _) = open_map(&args.map)?;
     let graph = Arc::new(graph);
     let router = Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
@@ -124,14 +150,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     let fleet = Fleet::new(graph, config, start).map_err(bad_input)?;
     let settings = PublishSettings {
-        target: target.clone(),
-        format: args.format,
         speedup: args.speedup,
         tick: Duration::from_millis(200),
         duration,
-        api_key: args.api_key,
-        orders_api,
-        http_batch: args.http_batch,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -146,8 +167,17 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
         // Ctrl-C asks the simulation to stop and still waits for its report;
         // no task is left behind.
+        let orders = orders.as_ref().map(|o| o as &dyn OrderCreator);
         let (stop, shutdown) = shutdown_channel();
-        let simulation = run_simulation(fleet, Arc::new(router), start, settings, shutdown);
+        let simulation = run_simulation(
+            fleet,
+            Arc::new(router),
+            start,
+            settings,
+            positions.as_ref(),
+            orders,
+            shutdown,
+        );
         tokio::pin!(simulation);
         tokio::select! {
             report = &mut simulation => report,

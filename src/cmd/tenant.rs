@@ -94,7 +94,10 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                 let (key, secret) = portal_api::create_api_key(&*store, &tenant, &name, scopes)
                     .await
                     .map_err(|e| refusal_for(e, &tenant))?;
-                println!("{}", portal_api::new_api_key_json(&key, &secret));
+                println!(
+                    "{}",
+                    serde_json::to_string(&portal_api::new_api_key_view(&key, &secret))?
+                );
             }
             TenantCommand::Key(KeyCommand::List { tenant_id, store }) => {
                 let store = super::open_store(&store).await?;
@@ -103,8 +106,8 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                     .api_keys(tenant.clone())
                     .await
                     .map_err(|e| refusal_for(e, &tenant))?;
-                let listed: Vec<_> = keys.iter().map(portal_api::api_key_json).collect();
-                println!("{}", serde_json::Value::Array(listed));
+                let listed: Vec<_> = keys.iter().map(portal_api::api_key_view).collect();
+                println!("{}", serde_json::to_string(&listed)?);
             }
             TenantCommand::Key(KeyCommand::Revoke {
                 tenant_id,
@@ -122,7 +125,10 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                         }
                         other => refusal(other),
                     })?;
-                println!("{}", portal_api::api_key_json(&key));
+                println!(
+                    "{}",
+                    serde_json::to_string(&portal_api::api_key_view(&key))?
+                );
             }
         }
         Ok(())

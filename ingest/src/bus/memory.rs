@@ -209,23 +209,23 @@ impl MemoryBusConsumer {
         shutdown: Shutdown,
     ) {
         let max_batch = self.config.max_batch;
-        let tasks: Vec<_> = self
-            .receivers
-            .into_iter()
-            .map(|rx| {
-                let partition = Partition {
-                    rx,
-                    sink: sink.clone(),
-                    stats: stats.clone(),
-                    rules,
-                    max_batch,
-                    dedupe: Dedupe::default(),
-                };
-                tokio::spawn(partition.run(shutdown.clone()))
-            })
-            .collect();
-        for task in tasks {
-            if let Err(err) = task.await {
+        // The partitions are this future's own: each is waited for, and a
+        // dropped (aborted) consumer aborts them with the set, so none
+        // outlives the task tree that runs the consumer.
+        let mut tasks = tokio::task::JoinSet::new();
+        for rx in self.receivers {
+            let partition = Partition {
+                rx,
+                sink: sink.clone(),
+                stats: stats.clone(),
+                rules,
+                max_batch,
+                dedupe: Dedupe::default(),
+            };
+            tasks.spawn(partition.run(shutdown.clone()));
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(err) = joined {
                 tracing::error!(error = %err, "memory bus partition task failed");
             }
         }

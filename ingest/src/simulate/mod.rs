@@ -2,7 +2,8 @@
 //! it. The fleet ([`Fleet`]) is pure and deterministic: a seed, a start time and
 //! `advance(until)` calls give the same positions every run, so the demo fleet of
 //! `tracker serve` can run it in-process and tests can pin its behaviour. The
-//! publishing loop ([`run_simulation`]) is the I/O edge (Kafka or HTTP).
+//! publishing loop ([`run_simulation`]) is the I/O edge: Kafka here, HTTP in the
+//! binary, behind [`PositionPublisher`] and [`OrderCreator`].
 //!
 //! Trucks drive routes between random points 3–25 km apart (planned by any
 //! [`RoutePlanner`]; the engine's CCH [`engine::Router`] implements it), at the
@@ -16,4 +17,7 @@ mod fleet;
 mod publish;
 
 pub use fleet::{Fleet, FleetConfig, PlannedRoute, RoutePlanner, TripPlan};
-pub use publish::{PublishSettings, SimReport, SimTarget, run_simulation, sim_start};
+pub use publish::{
+    KafkaPositions, OrderCreator, PositionPublisher, PublishSettings, SimReport, SimTarget,
+    run_simulation, sim_start,
+};

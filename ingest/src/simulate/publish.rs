@@ -1,7 +1,10 @@
 //! The simulator's I/O edge: a generator thread advances the fleet with the wall
-//! clock (times `speedup`), and an async task publishes what it produces to Kafka
-//! (in any vendor format) or to the HTTP API (canonical batches), optionally
-//! creating an order per trip through the API so a demo runs end to end.
+//! clock (times `speedup`), and an async task hands what it produces to a
+//! [`PositionPublisher`] (Kafka in any vendor format here, [`KafkaPositions`];
+//! the HTTP API in the binary, over portal-api's typed client) and, when asked,
+//! each new trip to an [`OrderCreator`] (the binary's, through the orders API)
+//! so a demo runs end to end. This crate knows no HTTP: ingest and portal-api
+//! never depend on each other, so the HTTP side lives where both are known.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::Position;
+use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -28,7 +32,8 @@ pub enum SimTarget {
         topic: String,
         tenant: Option<engine::TenantId>,
     },
-    /// `http://HOST:PORT` (the tracker API): positions to `/api/v1/positions`.
+    /// `http://HOST:PORT` (the tracker API): positions to `/api/v1/positions`
+    /// (published by the binary, which knows the API's client).
     Http { base_url: String },
 }
 
@@ -57,24 +62,65 @@ impl SimTarget {
     }
 }
 
-/// How to publish. No `Default`: the CLI builds it from flags.
+/// Where a run's positions go. Implemented here for Kafka ([`KafkaPositions`])
+/// and by the binary for the HTTP API.
+pub trait PositionPublisher: Send + Sync {
+    /// Publishes one tick's positions (any number, the implementation splits
+    /// them as its transport needs); an error counts as one publish error.
+    fn publish<'a>(&'a self, positions: &'a [Position]) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Creates (and dispatches) the order of each simulated trip, so the engine
+/// tracks it. Implemented by the binary over the orders API.
+pub trait OrderCreator: Send + Sync {
+    fn create<'a>(&'a self, trip: &'a TripPlan) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Positions to a Kafka topic in any wire format, keyed `TENANT/VEHICLE`.
+#[derive(Debug)]
+pub struct KafkaPositions {
+    producer: KafkaPublisher,
+    format: Format,
+}
+
+impl KafkaPositions {
+    pub fn new(brokers: &str, topic: &str, format: Format) -> Result<KafkaPositions> {
+        Ok(KafkaPositions {
+            producer: KafkaPublisher::new(brokers, topic, ClientTuning::Tuned, &[])?,
+            format,
+        })
+    }
+}
+
+impl PositionPublisher for KafkaPositions {
+    fn publish<'a>(&'a self, positions: &'a [Position]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let payloads: Vec<Vec<u8>> = positions.iter().map(|p| encode(self.format, p)).collect();
+            // Vendor shapes carry no tenant: the `TENANT/VEHICLE` key does.
+            let keys: Vec<String> = positions.iter().map(|p| p.key().wire_key()).collect();
+            let records: Vec<OutRecord<'_>> = keys
+                .iter()
+                .zip(&payloads)
+                .map(|(key, payload)| OutRecord {
+                    key: Some(key.as_bytes()),
+                    payload,
+                    headers: vec![(FORMAT_HEADER, self.format.as_str().as_bytes())],
+                })
+                .collect();
+            self.producer.send_all(&records).await
+        })
+    }
+}
+
+/// How to run. No `Default`: the CLI builds it from flags.
 #[derive(Debug, Clone)]
 pub struct PublishSettings {
-    pub target: SimTarget,
-    /// Wire format for Kafka (HTTP always sends canonical batches).
-    pub format: Format,
     /// Simulated seconds per wall-clock second.
     pub speedup: f64,
     /// How often the generator advances the fleet.
     pub tick: Duration,
     /// Stop after this much wall-clock time (`None`: until shutdown).
     pub duration: Option<Duration>,
-    /// Bearer key for the HTTP API.
-    pub api_key: Option<String>,
-    /// Create an order per trip through the API at this base URL.
-    pub orders_api: Option<String>,
-    /// Positions per HTTP request.
-    pub http_batch: usize,
 }
 
 /// What a run did.
@@ -109,12 +155,15 @@ pub fn sim_start(now: DateTime<Utc>, speedup: f64, duration: Option<Duration>) -
     now - TimeDelta::seconds(back_s.ceil() as i64)
 }
 
-/// Runs the fleet and publishes until `duration` or shutdown.
+/// Runs the fleet until `duration` or shutdown, publishing its positions to
+/// `positions` and, with `orders`, creating an order per trip.
 pub async fn run_simulation(
     fleet: Fleet,
     planner: Arc<dyn RoutePlanner>,
     start: DateTime<Utc>,
     settings: PublishSettings,
+    positions: &dyn PositionPublisher,
+    orders: Option<&dyn OrderCreator>,
     mut shutdown: Shutdown,
 ) -> Result<SimReport> {
     if !(settings.speedup.is_finite() && settings.speedup > 0.0) {
@@ -124,7 +173,6 @@ pub async fn run_simulation(
         });
     }
     let vehicles = fleet.n_vehicles();
-    let sink = Publisher::new(&settings)?;
     let (tx, mut rx) = mpsc::channel::<Tick>(4);
     let stop = Arc::new(AtomicBool::new(false));
     let generator = {
@@ -146,17 +194,18 @@ pub async fn run_simulation(
         report.positions += tick.positions.len() as u64;
         report.trips += tick.trips.len() as u64;
         report.simulated_s = (tick.sim_now - start).as_seconds_f64();
-        if let Err(err) = sink.positions(&tick.positions).await {
+        if let Err(err) = positions.publish(&tick.positions).await {
             report.publish_errors += 1;
             tracing::warn!(error = %err, "publishing positions failed");
         }
-        for trip in &tick.trips {
-            match sink.order(trip).await {
-                Ok(true) => report.orders_created += 1,
-                Ok(false) => {}
-                Err(err) => {
-                    report.publish_errors += 1;
-                    tracing::warn!(error = %err, "creating an order failed");
+        if let Some(orders) = orders {
+            for trip in &tick.trips {
+                match orders.create(trip).await {
+                    Ok(()) => report.orders_created += 1,
+                    Err(err) => {
+                        report.publish_errors += 1;
+                        tracing::warn!(error = %err, "creating an order failed");
+                    }
                 }
             }
         }
@@ -215,159 +264,5 @@ fn generate(
         }
         let next = elapsed + settings.tick;
         std::thread::sleep(next.saturating_sub(wall.elapsed()));
-    }
-}
-
-enum Publisher {
-    Kafka {
-        producer: KafkaPublisher,
-        format: Format,
-        http: Option<HttpApi>,
-    },
-    Http(HttpApi),
-}
-
-struct HttpApi {
-    client: reqwest::Client,
-    base_url: String,
-    api_key: Option<String>,
-    batch: usize,
-    create_orders: bool,
-}
-
-impl Publisher {
-    fn new(settings: &PublishSettings) -> Result<Publisher> {
-        let http = |base_url: &str| -> Result<HttpApi> {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| Error::Http(e.to_string()))?;
-            Ok(HttpApi {
-                client,
-                base_url: base_url.trim_end_matches('/').to_owned(),
-                api_key: settings.api_key.clone(),
-                batch: settings.http_batch.max(1),
-                create_orders: settings.orders_api.is_some(),
-            })
-        };
-        match &settings.target {
-            SimTarget::Kafka { brokers, topic, .. } => Ok(Publisher::Kafka {
-                producer: KafkaPublisher::new(brokers, topic, ClientTuning::Tuned, &[])?,
-                format: settings.format,
-                http: settings.orders_api.as_deref().map(http).transpose()?,
-            }),
-            SimTarget::Http { base_url } => {
-                let base = settings.orders_api.as_deref().unwrap_or(base_url);
-                let mut api = http(base)?;
-                api.base_url = base_url.clone();
-                Ok(Publisher::Http(api))
-            }
-        }
-    }
-
-    async fn positions(&self, positions: &[Position]) -> Result<()> {
-        match self {
-            Publisher::Kafka {
-                producer, format, ..
-            } => {
-                let payloads: Vec<Vec<u8>> = positions.iter().map(|p| encode(*format, p)).collect();
-                // Vendor shapes carry no tenant: the `TENANT/VEHICLE` key does.
-                let keys: Vec<String> = positions.iter().map(|p| p.key().wire_key()).collect();
-                let records: Vec<OutRecord<'_>> = keys
-                    .iter()
-                    .zip(&payloads)
-                    .map(|(key, payload)| OutRecord {
-                        key: Some(key.as_bytes()),
-                        payload,
-                        headers: vec![(FORMAT_HEADER, format.as_str().as_bytes())],
-                    })
-                    .collect();
-                producer.send_all(&records).await
-            }
-            Publisher::Http(api) => {
-                // The API key names the tenant; the items name none.
-                let items: Vec<serde_json::Value> = positions
-                    .iter()
-                    .map(|p| {
-                        let mut item = serde_json::to_value(p).unwrap_or_default();
-                        if let Some(fields) = item.as_object_mut() {
-                            fields.remove("tenant_id");
-                        }
-                        item
-                    })
-                    .collect();
-                for chunk in items.chunks(api.batch) {
-                    api.post("/api/v1/positions", &chunk).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Creates the order of a trip when asked to; `Ok(false)` when not.
-    async fn order(&self, trip: &TripPlan) -> Result<bool> {
-        let api = match self {
-            Publisher::Kafka {
-                http: Some(api), ..
-            } => api,
-            Publisher::Http(api) if api.create_orders => api,
-            _ => return Ok(false),
-        };
-        let arrive =
-            trip.depart_at + TimeDelta::seconds((trip.planned_duration_s * 1.5) as i64 + 1800);
-        let body = serde_json::json!({
-            "reference": format!("LOAD-{}-{}", trip.vehicle_id, trip.depart_at.timestamp()),
-            "customer": {"name": "Simulated Customer", "email": "dispatch@example.invalid"},
-            "vehicle_id": trip.vehicle_id.as_str(),
-            "stops": [
-                {"kind": "pickup", "name": "Origin", "address": "simulated",
-                 "lat": trip.origin.lat, "lon": trip.origin.lon,
-                 "window": {"from": trip.depart_at.to_rfc3339(), "to": (trip.depart_at + TimeDelta::hours(1)).to_rfc3339()}},
-                {"kind": "delivery", "name": "Destination", "address": "simulated",
-                 "lat": trip.destination.lat, "lon": trip.destination.lon,
-                 "window": {"from": trip.depart_at.to_rfc3339(), "to": arrive.to_rfc3339()}}
-            ]
-        });
-        let created = api.post("/api/v1/orders", &body).await?;
-        // Dispatched at once, as a broker does when the truck is booked: the
-        // engine tracks dispatched orders only.
-        let id = created
-            .get("id")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| Error::Http("POST /api/v1/orders: no order id in the reply".into()))?;
-        api.post(
-            &format!("/api/v1/orders/{id}/status"),
-            &serde_json::json!({"status": "dispatched", "note": "simulated trip"}),
-        )
-        .await?;
-        Ok(true)
-    }
-}
-
-impl HttpApi {
-    /// POSTs `body`; the reply's JSON (`null` when it has none).
-    async fn post<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<serde_json::Value> {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.base_url))
-            .json(body);
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::Http(e.to_string()))?;
-        let status = response.status();
-        if status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
-        } else {
-            let text = response.text().await.unwrap_or_default();
-            Err(Error::Http(format!(
-                "POST {path}: {status}: {}",
-                text.chars().take(200).collect::<String>()
-            )))
-        }
     }
 }

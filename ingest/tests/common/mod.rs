@@ -7,7 +7,9 @@
 pub mod kafka;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use engine::{Position, PositionSource, VehicleId, VehicleKey};
@@ -36,8 +38,8 @@ pub struct Recorded {
 pub struct TestSink(pub Arc<Mutex<Recorded>>);
 
 impl TestSink {
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.0.lock().expect("test sink lock")
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, Recorded> {
+        self.0.lock()
     }
 
     /// Every (vehicle, time) written exactly once and in increasing time per

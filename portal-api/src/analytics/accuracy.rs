@@ -53,7 +53,7 @@ pub enum GroupBy {
 }
 
 /// The accuracy of one group of predictions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AccuracyGroup {
     /// The group: a horizon range (`"300-900"`, `"604800-"`), a stop kind, a
     /// customer, a vehicle, a lane (`"CELL>CELL"`) or a day (`2026-12-06`).

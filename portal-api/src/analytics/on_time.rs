@@ -35,7 +35,7 @@ pub enum OnTimeBy {
 }
 
 /// One group's on-time performance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OnTimeGroup {
     pub key: String,
     /// Stops reached with a window.

@@ -58,7 +58,7 @@ pub struct PageView {
 }
 
 /// `GET /api/v1/orders/{id}/views`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrderViews {
     pub order_id: String,
     /// HTML page loads of the tracking page.
@@ -72,7 +72,7 @@ pub struct OrderViews {
 }
 
 /// `GET /api/v1/analytics/views`: orders created in the range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ViewsSummary {
     pub from: String,
     pub to: String,

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::responses::{InvalidParameter, KeyedErrors, NoAnalytics};
 use super::{Params, PathParams, ReadKey};
 use crate::analytics::{
     AccuracyGroup, AccuracyQuery, AnalyticsFilter, OnTimeGroup, OnTimeQuery, OrderViews,
@@ -20,7 +21,7 @@ use crate::state::AppState;
 use crate::store::AnalyticsStore;
 
 /// `GET /api/v1/analytics/eta-accuracy`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AccuracyResponse {
     pub(crate) from: String,
     pub(crate) to: String,
@@ -29,7 +30,7 @@ pub(crate) struct AccuracyResponse {
 }
 
 /// `GET /api/v1/analytics/on-time`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct OnTimeResponse {
     pub(crate) from: String,
     pub(crate) to: String,
@@ -66,11 +67,10 @@ fn group_name(by: crate::analytics::GroupBy) -> &'static str {
     summary = "ETA accuracy, grouped",
     params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)"), ("customer" = Option<String>, Query), ("vehicle" = Option<String>, Query), ("stop_kind" = Option<String>, Query, description = "`pickup` or `delivery`"), ("group_by" = Option<String>, Query, description = "`horizon` (default), `stop_kind`, `customer`, `vehicle`, `lane` or `day`"), ("lane_res" = Option<u8>, Query, minimum = 0, maximum = 15, description = "H3 resolution of lanes (default 5)")),
     responses(
-        (status = 200, description = "`groups`, each with n, traces, mae_s, median_abs_error_s, p90_abs_error_s, bias_s, coverage, median_width_s, baseline_mae_s", body = Object),
-        (status = 400, description = "a parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 501, description = "this store keeps no analytics", body = ErrorBody)
+        (status = 200, description = "`groups`, each with n, traces, mae_s, median_abs_error_s, p90_abs_error_s, bias_s, coverage, median_width_s, baseline_mae_s", body = AccuracyResponse),
+        KeyedErrors,
+        InvalidParameter,
+        NoAnalytics
     ),
     security(("bearer" = [])),
 )]
@@ -109,11 +109,10 @@ pub(crate) async fn eta_accuracy(
     summary = "Share of stops reached inside their window, grouped",
     params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)"), ("customer" = Option<String>, Query), ("vehicle" = Option<String>, Query), ("stop_kind" = Option<String>, Query, description = "`pickup` or `delivery`"), ("group_by" = Option<String>, Query, description = "`customer`, `lane` or `day`"), ("lane_res" = Option<u8>, Query, minimum = 0, maximum = 15, description = "H3 resolution of lanes (default 5)")),
     responses(
-        (status = 200, description = "`groups` with stops, on_time and the rate", body = Object),
-        (status = 400, description = "a parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 501, description = "this store keeps no analytics", body = ErrorBody)
+        (status = 200, description = "`groups` with stops, on_time and the rate", body = OnTimeResponse),
+        KeyedErrors,
+        InvalidParameter,
+        NoAnalytics
     ),
     security(("bearer" = [])),
 )]
@@ -146,11 +145,10 @@ pub(crate) async fn on_time(
     summary = "Shipments whose tracking page was opened",
     params(("from" = Option<String>, Query, format = DateTime, description = "start (RFC 3339; default 30 days before `to`)"), ("to" = Option<String>, Query, format = DateTime, description = "end (RFC 3339; default now)")),
     responses(
-        (status = 200, description = "orders, orders viewed at least once, views", body = Object),
-        (status = 400, description = "a parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 501, description = "this store keeps no analytics", body = ErrorBody)
+        (status = 200, description = "orders, orders viewed at least once, views", body = ViewsSummary),
+        KeyedErrors,
+        InvalidParameter,
+        NoAnalytics
     ),
     security(("bearer" = [])),
 )]
@@ -175,11 +173,10 @@ pub(crate) async fn views(
     params(("id" = String, Path, description = "the order id")),
     responses(
         (status = 404, description = "no such order (or another tenant's)", body = ErrorBody),
-        (status = 200, description = "views, unique viewers by day, first and last view, before and after delivery", body = Object),
-        (status = 400, description = "a parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 501, description = "this store keeps no analytics", body = ErrorBody)
+        (status = 200, description = "views, unique viewers by day, first and last view, before and after delivery", body = OrderViews),
+        KeyedErrors,
+        InvalidParameter,
+        NoAnalytics
     ),
     security(("bearer" = [])),
 )]

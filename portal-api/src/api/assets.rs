@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::PathParams;
-use crate::contract::ErrorBody;
+use super::responses::{Invalid, NotFound};
 use crate::error::AppError;
 
 /// `(name, content type, bytes)` of every asset.
@@ -175,8 +175,8 @@ fn is_text(content_type: &str) -> bool {
     responses(
         (status = 200, description = "the file (brotli or gzip when accepted)"),
         (status = 304, description = "not modified (If-None-Match named its ETag)"),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        Invalid,
+        NotFound
     ),
 )]
 pub(crate) async fn asset(

@@ -9,10 +9,13 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use road_graph::{LatLon, RoadClass, RoadGraph};
-use serde_json::{Value, json};
 
 use super::Params;
-use crate::contract::ErrorBody;
+use super::responses::Invalid;
+use crate::contract::{
+    FeatureCollectionType, FeatureType, LineStringGeometry, LineStringType, RoadFeature,
+    RoadProperties, RoadsView,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -70,7 +73,7 @@ pub(crate) fn roads_geojson(
     min: LatLon,
     max: LatLon,
     major_only: bool,
-) -> Value {
+) -> RoadsView {
     let mut features = Vec::new();
     let mut truncated = false;
     for geom in graph.geoms_in_bbox(min, max) {
@@ -89,18 +92,27 @@ pub(crate) fn roads_geojson(
             .geom_points(geom)
             .map(|p| [round6(p.lon), round6(p.lat)])
             .collect();
-        features.push(json!({
-            "type": "Feature",
-            "properties": {"class": class.as_str()},
-            "geometry": {"type": "LineString", "coordinates": coordinates},
-        }));
+        features.push(RoadFeature {
+            kind: FeatureType::Feature,
+            properties: RoadProperties {
+                class: class.as_str().to_owned(),
+            },
+            geometry: LineStringGeometry {
+                kind: LineStringType::LineString,
+                coordinates,
+            },
+        });
     }
-    json!({
-        "type": "FeatureCollection",
-        "features": features,
-        "truncated": truncated,
-        "attribution": ATTRIBUTION,
-    })
+    roads_view(features, truncated)
+}
+
+fn roads_view(features: Vec<RoadFeature>, truncated: bool) -> RoadsView {
+    RoadsView {
+        kind: FeatureCollectionType::FeatureCollection,
+        features,
+        truncated,
+        attribution: ATTRIBUTION.to_owned(),
+    }
 }
 
 #[utoipa::path(
@@ -110,8 +122,8 @@ pub(crate) fn roads_geojson(
     summary = "Roads in a box, as GeoJSON (the page's basemap)",
     params(("bbox" = String, Query, description = "min_lon,min_lat,max_lon,max_lat"), ("detail" = Option<String>, Query, description = "all (default) or major")),
     responses(
-        (status = 200, description = "a GeoJSON FeatureCollection", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody)
+        (status = 200, description = "a GeoJSON FeatureCollection", body = RoadsView),
+        Invalid
     ),
 )]
 pub(crate) async fn roads(
@@ -141,9 +153,7 @@ pub(crate) async fn roads(
                     AppError::from(crate::Error::store_retryable(format!("basemap task: {e}")))
                 })?
         }
-        None => {
-            json!({"type": "FeatureCollection", "features": [], "truncated": false, "attribution": ATTRIBUTION})
-        }
+        None => roads_view(Vec::new(), false),
     };
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=3600")],

@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
+use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NotFound};
 use super::{AdminKey, JsonBody, PathParams};
-use crate::contract::{ErrorBody, NewApiKeyBody, from_json};
+use crate::contract::{ApiKeyListView, ApiKeyView, NewApiKeyBody, NewApiKeyView, from_json};
 use crate::error::AppError;
-use crate::keys::{api_key_json, create_api_key, new_api_key_json};
+use crate::keys::{api_key_view, create_api_key, new_api_key_view};
 use crate::state::AppState;
 
 /// Key ids are ours; anything else cannot exist (and must not reach SQL as junk).
@@ -29,12 +29,8 @@ fn key_id(id: String) -> Result<String, AppError> {
     summary = "Create an API key (shown once)",
     request_body = NewApiKeyBody,
     responses(
-        (status = 201, description = "the key's description and `api_key`", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody)
+        (status = 201, description = "the key's description and `api_key`", body = NewApiKeyView),
+        KeyedBodyErrors
     ),
     security(("bearer" = [])),
 )]
@@ -45,7 +41,7 @@ pub(crate) async fn create(
 ) -> Result<Response, AppError> {
     let (name, scopes) = from_json::<NewApiKeyBody>(&body)?.check()?;
     let (key, secret) = create_api_key(&**state.store(), &tenant.id, &name, scopes).await?;
-    Ok((StatusCode::CREATED, Json(new_api_key_json(&key, &secret))).into_response())
+    Ok((StatusCode::CREATED, Json(new_api_key_view(&key, &secret))).into_response())
 }
 
 #[utoipa::path(
@@ -54,20 +50,19 @@ pub(crate) async fn create(
     tag = "api-keys",
     summary = "The tenant's API keys (prefixes only)",
     responses(
-        (status = 200, description = "the keys, in `api_keys`", body = Object),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody)
+        (status = 200, description = "the keys, in `api_keys`", body = ApiKeyListView),
+        KeyedErrors
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ApiKeyListView>, AppError> {
     let keys = state.store().api_keys(tenant.id).await?;
-    Ok(Json(json!({
-        "api_keys": keys.iter().map(api_key_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(ApiKeyListView {
+        api_keys: keys.iter().map(api_key_view).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -77,11 +72,10 @@ pub(crate) async fn list(
     summary = "Revoke an API key",
     params(("id" = String, Path)),
     responses(
-        (status = 200, description = "the revoked key", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        (status = 200, description = "the revoked key", body = ApiKeyView),
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -89,7 +83,7 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ApiKeyView>, AppError> {
     let key = state.store().revoke_api_key(tenant.id, key_id(id)?).await?;
-    Ok(Json(api_key_json(&key)))
+    Ok(Json(api_key_view(&key)))
 }

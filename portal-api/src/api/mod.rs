@@ -15,6 +15,7 @@ pub(crate) mod notifications;
 mod openapi;
 mod orders;
 mod positions;
+pub(crate) mod responses;
 mod staff;
 pub(crate) mod track;
 mod webhooks;

@@ -13,10 +13,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use engine::OrderId;
-use serde_json::{Value, json};
 
+use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NotFound, RateLimited, Untrackable};
 use super::{ClientIp, JsonBody, OrdersKey, Params, PathParams, rate_limit};
-use crate::contract::{ErrorBody, NewNotificationRuleBody, from_json};
+use crate::contract::{
+    NewNotificationRuleBody, NotificationListView, NotificationPreviewView,
+    NotificationRuleListView, NotificationRuleView, from_json,
+};
 use crate::error::AppError;
 use crate::notify::{Composer, looks_like_unsubscribe_token, validate_rule};
 use crate::secrets::secret_hash;
@@ -63,13 +66,9 @@ pub(crate) async fn remember_code(state: &AppState, code: &str) -> Result<(), Ap
     summary = "Create an e-mail rule",
     request_body = NewNotificationRuleBody,
     responses(
-        (status = 201, description = "the rule", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "well formed but cannot be tracked; names the field", body = ErrorBody)
+        (status = 201, description = "the rule", body = NotificationRuleView),
+        KeyedBodyErrors,
+        Untrackable
     ),
     security(("bearer" = [])),
 )]
@@ -85,7 +84,7 @@ pub(crate) async fn create_rule(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(rule.json()),
+        Json(rule.view()),
     )
         .into_response())
 }
@@ -96,20 +95,19 @@ pub(crate) async fn create_rule(
     tag = "notifications",
     summary = "The tenant's rules",
     responses(
-        (status = 200, description = "the rules, in `rules`", body = Object),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody)
+        (status = 200, description = "the rules, in `rules`", body = NotificationRuleListView),
+        KeyedErrors
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list_rules(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<NotificationRuleListView>, AppError> {
     let rules = notes(&state)?.rules(tenant.id).await?;
-    Ok(Json(json!({
-        "rules": rules.iter().map(|r| r.json()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(NotificationRuleListView {
+        rules: rules.iter().map(|r| r.view()).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -120,10 +118,9 @@ pub(crate) async fn list_rules(
     params(("id" = String, Path)),
     responses(
         (status = 204, description = "deleted"),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -144,11 +141,10 @@ pub(crate) async fn delete_rule(
     summary = "The e-mail a rule would send about an order",
     params(("id" = String, Path), ("order_id" = String, Query)),
     responses(
-        (status = 200, description = "the message", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        (status = 200, description = "the message", body = NotificationPreviewView),
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -157,7 +153,7 @@ pub(crate) async fn preview(
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
     Params(params): Params,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<NotificationPreviewView>, AppError> {
     if let Some(unknown) = params.keys().find(|k| *k != "order_id") {
         return Err(AppError::invalid(
             unknown,
@@ -195,15 +191,15 @@ pub(crate) async fn preview(
     };
     // The preview has no recipient: no unsubscribe token is made for it.
     let composed = composer.compose(notes, &rule, &order, None).await?;
-    Ok(Json(json!({
-        "rule_id": rule.id,
-        "order_id": order.id.as_str(),
-        "event": rule.rule.event.as_str(),
-        "to": recipients,
-        "subject": composed.message.subject,
-        "text": composed.message.text,
-        "html": composed.message.html,
-    })))
+    Ok(Json(NotificationPreviewView {
+        rule_id: rule.id,
+        order_id: order.id.as_str().to_owned(),
+        event: rule.rule.event.as_str().to_owned(),
+        to: recipients,
+        subject: composed.message.subject,
+        text: composed.message.text,
+        html: composed.message.html,
+    }))
 }
 
 #[utoipa::path(
@@ -213,11 +209,10 @@ pub(crate) async fn preview(
     summary = "What was sent about an order",
     params(("id" = String, Path, description = "the order id")),
     responses(
-        (status = 200, description = "the messages, in `notifications`", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        (status = 200, description = "the messages, in `notifications`", body = NotificationListView),
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -225,14 +220,14 @@ pub(crate) async fn order_notifications(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<NotificationListView>, AppError> {
     plain_id(&id, "order")?;
     let list = notes(&state)?
         .order_notifications(tenant.id, OrderId(id))
         .await?;
-    Ok(Json(json!({
-        "notifications": list.iter().map(|(n, attempts)| n.json(attempts)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(NotificationListView {
+        notifications: list.iter().map(|(n, attempts)| n.view(attempts)).collect(),
+    }))
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -284,8 +279,8 @@ fn escape(text: &str) -> String {
     responses(
         (status = 200, description = "who would be unsubscribed, with a button", content_type = "text/html", body = String),
         (status = 404, description = "an unknown link", content_type = "text/html", body = String),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        Invalid,
+        RateLimited
     ),
 )]
 pub(crate) async fn unsubscribe_page(
@@ -333,8 +328,8 @@ pub(crate) async fn unsubscribe_page(
     responses(
         (status = 200, description = "unsubscribed", content_type = "text/html", body = String),
         (status = 404, description = "an unknown link", content_type = "text/html", body = String),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        Invalid,
+        RateLimited
     ),
 )]
 pub(crate) async fn unsubscribe(

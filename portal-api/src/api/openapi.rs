@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::contract::{ErrorBody, OrderStatusName, PositionFormatName};
+use crate::contract::{ErrorBody, OpenApiDocumentView, OrderStatusName, PositionFormatName};
 
 /// The parts of the document that belong to no route: title, version, the
 /// bearer scheme, the error object every 4xx/5xx carries.
@@ -59,7 +59,7 @@ pub(crate) struct DocumentJson(pub(crate) Arc<str>);
     path = "/api/openapi.json",
     tag = "ops",
     summary = "This document",
-    responses((status = 200, description = "the OpenAPI document", body = Object)),
+    responses((status = 200, description = "the OpenAPI document", body = OpenApiDocumentView)),
 )]
 pub(crate) async fn document(Extension(doc): Extension<DocumentJson>) -> Response {
     (

@@ -13,13 +13,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use engine::{OrderId, OrderStatus, VehicleId, VehicleKey};
-use serde_json::{Value, json};
 
+use super::responses::{Conflict, Invalid, KeyedBodyErrors, KeyedErrors, NotFound, Untrackable};
 use super::{JsonBody, OrdersKey, Params, PathParams, ReadKey, idempotency, map_check};
 use crate::contract::LateRiskView;
 use crate::contract::{
-    CustomerBody, ErrorBody, EventView, ExternalEtaBody, NewOrderBody, OrderListView,
-    OrderPatchBody, OrderStatusName, OrderView, PodUpload, StatusUpdateBody, StopView, from_json,
+    CustomerBody, EventView, ExternalEtaBody, ExternalEtaRecorded, NewOrderBody, OrderListView,
+    OrderPatchBody, OrderStatusName, OrderView, PodFileView, PodUpload, StatusUpdateBody, StopView,
+    from_json,
 };
 use crate::error::AppError;
 use crate::model::{Created, ListQuery, NewPod, NewStop, Order, PodMeta};
@@ -161,13 +162,9 @@ fn stops_on_the_map(state: &AppState, stops: &[NewStop]) -> Result<(), AppError>
     responses(
         (status = 201, description = "the new order with its tracking code and URL", body = OrderView),
         (status = 200, description = "an `Idempotency-Key` replay: the order the first request made", body = OrderView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 409, description = "not allowed in the current state", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "well formed but cannot be tracked; names the field", body = ErrorBody)
+        KeyedBodyErrors,
+        Conflict,
+        Untrackable
     ),
     security(("bearer" = [])),
 )]
@@ -246,10 +243,9 @@ pub(crate) async fn create(
     params(("id" = String, Path, description = "the order id")),
     responses(
         (status = 200, description = "the order", body = OrderView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -274,9 +270,8 @@ pub(crate) async fn get_one(
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200), ("status" = Option<OrderStatusName>, Query), ("reference" = Option<String>, Query), ("vehicle_id" = Option<String>, Query), ("late_risk" = Option<bool>, Query, description = "only orders with (true) or without (false) a stop at late risk"), ("after" = Option<String>, Query, description = "the `next_cursor` of the page before")),
     responses(
         (status = 200, description = "a page of orders", body = OrderListView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody)
+        KeyedErrors,
+        Invalid
     ),
     security(("bearer" = [])),
 )]
@@ -363,14 +358,10 @@ pub(crate) async fn list(
     request_body = OrderPatchBody,
     responses(
         (status = 200, description = "the changed order", body = OrderView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 409, description = "not allowed in the current state", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 422, description = "well formed but cannot be tracked; names the field", body = ErrorBody)
+        KeyedBodyErrors,
+        NotFound,
+        Conflict,
+        Untrackable
     ),
     security(("bearer" = [])),
 )]
@@ -405,13 +396,9 @@ pub(crate) async fn update(
     request_body = StatusUpdateBody,
     responses(
         (status = 201, description = "the order and the recorded `event`", body = OrderView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 409, description = "not allowed in the current state", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody)
+        KeyedBodyErrors,
+        NotFound,
+        Conflict
     ),
     security(("bearer" = [])),
 )]
@@ -445,14 +432,10 @@ pub(crate) async fn add_status(
     params(("id" = String, Path, description = "the order id")),
     request_body = ExternalEtaBody,
     responses(
-        (status = 202, description = "recorded; `shown` says whether the page shows it", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 409, description = "not allowed in the current state", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody)
+        (status = 202, description = "recorded; `shown` says whether the page shows it", body = ExternalEtaRecorded),
+        KeyedBodyErrors,
+        NotFound,
+        Conflict
     ),
     security(("bearer" = [])),
 )]
@@ -486,7 +469,10 @@ pub(crate) async fn post_eta(
     let shown = recorded == crate::model::EtaRecorded::Shown;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"recorded": true, "shown": shown})),
+        Json(ExternalEtaRecorded {
+            recorded: true,
+            shown,
+        }),
     )
         .into_response())
 }
@@ -507,20 +493,20 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-fn pod_json(order: &OrderId, pod: &PodMeta) -> Value {
-    json!({
-        "id": pod.id,
-        "order_id": order.as_str(),
-        "content_type": pod.content_type,
-        "file_name": pod.file_name,
-        "size_bytes": pod.size_bytes,
-        "sha256": pod.sha256,
-        "signed_by": pod.signed_by,
-        "note": pod.note,
-        "taken_at": pod.taken_at.map(rfc3339),
-        "uploaded_at": rfc3339(pod.uploaded_at),
-        "url": format!("/api/v1/orders/{order}/pod/{}", pod.id),
-    })
+fn pod_view(order: &OrderId, pod: &PodMeta) -> PodFileView {
+    PodFileView {
+        id: pod.id.clone(),
+        order_id: order.as_str().to_owned(),
+        content_type: pod.content_type.clone(),
+        file_name: pod.file_name.clone(),
+        size_bytes: pod.size_bytes,
+        sha256: pod.sha256.clone(),
+        signed_by: pod.signed_by.clone(),
+        note: pod.note.clone(),
+        taken_at: pod.taken_at.map(rfc3339),
+        uploaded_at: rfc3339(pod.uploaded_at),
+        url: format!("/api/v1/orders/{order}/pod/{}", pod.id),
+    }
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
@@ -544,13 +530,9 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> AppError {
     params(("id" = String, Path, description = "the order id")),
     request_body(content = PodUpload, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "the stored file's description", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody)
+        (status = 201, description = "the stored file's description", body = PodFileView),
+        KeyedBodyErrors,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -650,7 +632,7 @@ pub(crate) async fn upload_pod(
     };
     let meta = state.store().add_pod(tenant.id, id.clone(), pod).await?;
     state.live().publish_status(&id, None).await?;
-    Ok((StatusCode::CREATED, Json(pod_json(&id, &meta))).into_response())
+    Ok((StatusCode::CREATED, Json(pod_view(&id, &meta))).into_response())
 }
 
 /// Serves a stored file with headers that keep browsers from sniffing or running it.
@@ -701,10 +683,9 @@ fn extension(content_type: &str) -> &'static str {
     params(("id" = String, Path, description = "the order id"), ("pod_id" = String, Path)),
     responses(
         (status = 200, description = "the file", content_type = "application/octet-stream", body = String),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -736,10 +717,9 @@ pub(crate) async fn download_pod(
     params(("id" = String, Path, description = "the order id")),
     responses(
         (status = 200, description = "the order with its new tracking code and URL", body = OrderView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]
@@ -766,10 +746,9 @@ pub(crate) async fn rotate_link(
     params(("id" = String, Path, description = "the order id")),
     responses(
         (status = 200, description = "the order", body = OrderView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody)
+        KeyedErrors,
+        Invalid,
+        NotFound
     ),
     security(("bearer" = [])),
 )]

@@ -16,23 +16,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use engine::{BatchError, Format, ItemReport, ItemStatus, VehicleKey, decode_batch, receipts};
-use serde::Serialize;
+use engine::{BatchError, Format, VehicleKey, decode_batch, receipts};
 
+use super::responses::{BodyErrors, KeyedErrors};
 use super::{Params, PositionsKey, RawBody};
-use crate::contract::{ErrorBody, PositionBody, PositionFormatName};
+use crate::contract::{
+    ErrorDetail, PositionBody, PositionFormatName, PositionResultView, PositionStatusName,
+    PositionsBadRequest, PositionsReceipt, PositionsRefused,
+};
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// The 202 body (and the 400 body when nothing was usable).
-#[derive(Debug, Serialize)]
-struct BatchReceipt {
-    accepted: usize,
-    duplicate: usize,
-    stale: usize,
-    rejected: usize,
-    results: Vec<ItemReport>,
-}
 
 #[utoipa::path(
     post,
@@ -42,12 +35,10 @@ struct BatchReceipt {
     params(("format" = Option<PositionFormatName>, Query, description = "canonical (default), samsara, motive or geotab")),
     request_body(content = Vec<PositionBody>, description = "positions in the canonical shape (or a vendor's, with `?format=`)"),
     responses(
-        (status = 202, description = "a result per item: accepted, duplicate, stale or rejected with its reason", body = Object),
-        (status = 400, description = "nothing in the batch was usable: the receipt and an `error`", body = Object),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody)
+        (status = 202, description = "a result per item: accepted, duplicate, stale or rejected with its reason", body = PositionsReceipt),
+        (status = 400, description = "nothing in the batch was usable: the receipt and an `error`; or the request was refused (`format`, not an array, empty): the error object", body = PositionsBadRequest),
+        KeyedErrors,
+        BodyErrors
     ),
     security(("bearer" = [])),
 )]
@@ -95,12 +86,13 @@ pub(crate) async fn post_batch(
     }
     let newest = newest_times(&state, &decoded).await?;
     let (results, accepted) = receipts(decoded, |key| newest.get(key).copied().flatten());
+    let results: Vec<PositionResultView> = results.iter().map(PositionResultView::from).collect();
     let count = |status| results.iter().filter(|r| r.status == status).count();
-    let receipt = BatchReceipt {
+    let receipt = PositionsReceipt {
         accepted: accepted.len(),
-        duplicate: count(ItemStatus::Duplicate),
-        stale: count(ItemStatus::Stale),
-        rejected: count(ItemStatus::Rejected),
+        duplicate: count(PositionStatusName::Duplicate),
+        stale: count(PositionStatusName::Stale),
+        rejected: count(PositionStatusName::Rejected),
         results,
     };
     count_outcomes(&receipt);
@@ -116,11 +108,20 @@ pub(crate) async fn post_batch(
                 .map(|f| format!(".{f}"))
                 .unwrap_or_default(),
             first.detail.as_deref().unwrap_or("rejected"),
-            first.reason.unwrap_or("rejected"),
+            first.reason.as_deref().unwrap_or("rejected"),
         );
-        let mut body = serde_json::to_value(&receipt).unwrap_or_default();
-        body["error"] = serde_json::json!({"code": "invalid_field", "message": message});
-        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        let refused = PositionsRefused {
+            receipt,
+            error: ErrorDetail {
+                code: "invalid_field".to_owned(),
+                message,
+            },
+        };
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            Json(PositionsBadRequest::Refused(refused)),
+        )
+            .into_response());
     }
     if !accepted.is_empty() {
         state.inner.intake.submit(accepted).await?;
@@ -130,7 +131,7 @@ pub(crate) async fn post_batch(
 
 /// Counts a batch's items into `tracker_positions_total{source="http"}` and
 /// its rejections into `tracker_positions_rejected_total` by reason.
-fn count_outcomes(receipt: &BatchReceipt) {
+fn count_outcomes(receipt: &PositionsReceipt) {
     for (outcome, n) in [
         ("received", receipt.results.len()),
         ("accepted", receipt.accepted),
@@ -144,8 +145,8 @@ fn count_outcomes(receipt: &BatchReceipt) {
         }
     }
     for item in &receipt.results {
-        if item.status == ItemStatus::Rejected {
-            let reason = item.reason.unwrap_or("rejected");
+        if item.status == PositionStatusName::Rejected {
+            let reason = item.reason.clone().unwrap_or_else(|| "rejected".to_owned());
             metrics::counter!(
                 "tracker_positions_rejected_total",
                 "source" => "http",

@@ -9,8 +9,9 @@ use axum::response::{Html, IntoResponse, Response};
 use engine::OrderId;
 use serde_json::Value;
 
+use super::responses::{Invalid, NotFound, RateLimited};
 use super::{ClientIp, PathParams, rate_limit};
-use crate::contract::ErrorBody;
+use crate::contract::{EtaView, HealthView, PublicOrderView};
 use crate::error::AppError;
 use crate::model::{TrackView, VehicleFix};
 use crate::secrets::{looks_like_tracking_code, secret_hash};
@@ -49,46 +50,48 @@ pub(crate) async fn current_view(
     state: &AppState,
     order: &OrderId,
     code: &str,
-) -> Result<Option<(TrackView, Value)>, AppError> {
+) -> Result<Option<(TrackView, PublicOrderView)>, AppError> {
     let Some(mut track) = state.store().track_view(order.clone()).await? else {
         return Ok(None);
     };
     let latest = state.inner.fanout.latest(order.clone()).await?;
     let clock = state.view_clock();
-    let mut json = view::track_json(&track, Some(code), clock);
+    let mut public = view::public_view(&track, Some(code), clock);
     if track.order.shows_live_location() {
         if let Some(text) = &latest.position
             && let Some(fix) = parse_vehicle(text, &track)
             && track.vehicle.as_ref().is_none_or(|v| v.at < fix.at)
         {
-            json["vehicle"] = view::vehicle_json(&fix);
-            json["feed"] = view::feed_json(Some(fix.at), clock);
+            public.vehicle = Some(view::vehicle_view(&fix));
+            public.feed = view::feed_view(Some(fix.at), clock);
             track.vehicle = Some(fix);
         }
         if let Some(text) = &latest.eta
-            && let Ok(message) = serde_json::from_str::<Value>(text)
+            && let Some(mut eta) = parse_eta(text)
         {
-            let newer = match (
-                json["eta"]["updated_at"].as_str(),
-                message["eta"]["updated_at"].as_str(),
-            ) {
-                (Some(have), Some(got)) => got > have,
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            let for_next_stop = message["eta"]["stop_index"] == json["next_stop_index"];
+            let newer = public
+                .eta
+                .as_ref()
+                .is_none_or(|have| eta.updated_at > have.updated_at);
+            let for_next_stop = Some(eta.stop_index) == public.next_stop_index;
             if newer && for_next_stop {
                 // Judged now, not when it was published: it may have passed since.
-                let passed = message["eta"]["at"]
-                    .as_str()
-                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-                    .is_some_and(|at| at < clock.now);
-                json["eta"] = message["eta"].clone();
-                json["eta"]["overdue"] = Value::Bool(passed);
+                eta.overdue =
+                    chrono::DateTime::parse_from_rfc3339(&eta.at).is_ok_and(|at| at < clock.now);
+                public.eta = Some(eta);
             }
         }
     }
-    Ok(Some((track, json)))
+    Ok(Some((track, public)))
+}
+
+/// The ETA of a fan-out `eta` message (`{"type": "eta", "eta": {…}}`).
+fn parse_eta(text: &str) -> Option<EtaView> {
+    #[derive(serde::Deserialize)]
+    struct EtaMessage {
+        eta: EtaView,
+    }
+    serde_json::from_str::<EtaMessage>(text).ok().map(|m| m.eta)
 }
 
 fn parse_vehicle(text: &str, track: &TrackView) -> Option<VehicleFix> {
@@ -113,10 +116,10 @@ fn parse_vehicle(text: &str, track: &TrackView) -> Option<VehicleFix> {
     summary = "What the tracking page shows, as JSON",
     params(("code" = String, Path, description = "the tracking code")),
     responses(
-        (status = 200, description = "reference, status, stops, vehicle, eta, feed, events", body = Object),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        (status = 200, description = "reference, status, stops, vehicle, eta, feed, events", body = PublicOrderView),
+        Invalid,
+        NotFound,
+        RateLimited
     ),
 )]
 pub(crate) async fn track_json(
@@ -125,10 +128,10 @@ pub(crate) async fn track_json(
     PathParams(code): PathParams<String>,
 ) -> Result<Response, AppError> {
     let order = resolve(&state, ip, &code).await?;
-    let (_, json) = current_view(&state, &order, &code.to_ascii_lowercase())
+    let (_, public) = current_view(&state, &order, &code.to_ascii_lowercase())
         .await?
         .ok_or_else(|| AppError::not_found("tracking link"))?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(json)).into_response())
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(public)).into_response())
 }
 
 #[utoipa::path(
@@ -140,9 +143,9 @@ pub(crate) async fn track_json(
     responses(
         (status = 200, description = "the page", content_type = "text/html", body = String),
         (status = 404, description = "an unknown or revoked link", content_type = "text/html", body = String),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
         (status = 429, description = "too many lookups from this address: a page saying how long to wait, with `Retry-After`", content_type = "text/html", body = String),
-        (status = 503, description = "the store is unavailable: a page saying so", content_type = "text/html", body = String)
+        (status = 503, description = "the store is unavailable: a page saying so", content_type = "text/html", body = String),
+        Invalid
     ),
 )]
 pub(crate) async fn page(
@@ -155,8 +158,9 @@ pub(crate) async fn page(
         Err(err) => Err(err),
     };
     match resolved {
-        Ok(Some((track, json))) => {
+        Ok(Some((track, public))) => {
             count_view(&state, ip, &track).await;
+            let json = serde_json::to_value(&public).unwrap_or_default();
             let html = crate::page::render(&state, &track, &json, &code.to_ascii_lowercase());
             (
                 [
@@ -205,9 +209,9 @@ async fn count_view(state: &AppState, ip: ClientIp, track: &TrackView) {
     params(("code" = String, Path, description = "the tracking code"), ("pod_id" = String, Path)),
     responses(
         (status = 200, description = "the file", content_type = "application/octet-stream", body = String),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        Invalid,
+        NotFound,
+        RateLimited
     ),
 )]
 pub(crate) async fn public_pod(
@@ -239,10 +243,14 @@ pub(crate) async fn public_pod(
     tag = "ops",
     summary = "Liveness",
     responses(
-        (status = 200, description = "alive, with `uptime_s`", body = Object)
+        (status = 200, description = "alive, with `uptime_s`", body = HealthView)
     ),
 )]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     let uptime_s = state.inner.started.elapsed().as_secs();
-    Json(serde_json::json!({"status": "ok", "uptime_s": uptime_s})).into_response()
+    Json(HealthView {
+        status: "ok".to_owned(),
+        uptime_s,
+    })
+    .into_response()
 }

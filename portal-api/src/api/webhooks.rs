@@ -16,16 +16,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::responses::{BodyErrors, KeyedErrors, NoNotifyKey, NotFound};
 use super::{JsonBody, OrdersKey, PathParams};
-use crate::contract::ErrorBody;
+use crate::contract::{
+    DeliveryListView, DeliveryView, ErrorBody, WebhookListView, WebhookSecretView, WebhookView,
+};
 use crate::error::AppError;
 use crate::notify::{NotifyKey, WebhookEvent, check_url, new_secret};
 use crate::secrets::new_id;
 use crate::state::AppState;
 use crate::store::NotificationStore;
-use crate::view::rfc3339;
 
 /// Most endpoints a tenant may have.
 const MAX_ENDPOINTS: usize = 20;
@@ -72,15 +73,13 @@ fn plain_id(id: &str, what: &str) -> Result<(), AppError> {
     summary = "Create a webhook endpoint (its secret is shown once)",
     request_body = NewWebhookBody,
     responses(
-        (status = 201, description = "the endpoint, with `secret` (`whsec_…`) shown this once", body = Object),
+        (status = 201, description = "the endpoint, with `secret` (`whsec_…`) shown this once", body = WebhookSecretView),
         (status = 400, description = "a field is invalid; the message names it", body = ErrorBody),
         (status = 409, description = "the tenant has the most endpoints allowed", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
         (status = 422, description = "the `url` is refused (not https, or not a public address)", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        KeyedErrors,
+        BodyErrors,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
@@ -135,13 +134,15 @@ pub(crate) async fn create(
     let webhook = notes
         .create_webhook(tenant.id, id, url, events, sealed)
         .await?;
-    let mut json = webhook.json();
     // The only time the secret is shown.
-    json["secret"] = Value::String(secret);
+    let shown = WebhookSecretView {
+        webhook: webhook.view(),
+        secret,
+    };
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/webhooks/{}", webhook.id))],
-        Json(json),
+        Json(shown),
     )
         .into_response())
 }
@@ -160,22 +161,21 @@ fn event_names() -> String {
     tag = "webhooks",
     summary = "The tenant's webhook endpoints (never their secrets)",
     responses(
-        (status = 200, description = "the endpoints, in `webhooks`, each with its state and why it was disabled", body = Object),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        (status = 200, description = "the endpoints, in `webhooks`, each with its state and why it was disabled", body = WebhookListView),
+        KeyedErrors,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<WebhookListView>, AppError> {
     let notes = super::notifications::notes(&state)?;
     let hooks = notes.webhooks(tenant.id).await?;
-    Ok(Json(json!({
-        "webhooks": hooks.iter().map(|w| w.json()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(WebhookListView {
+        webhooks: hooks.iter().map(|w| w.view()).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -186,10 +186,9 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
         (status = 204, description = "removed"),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        KeyedErrors,
+        NotFound,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
@@ -212,11 +211,10 @@ pub(crate) async fn remove(
     summary = "A new secret; the old one also signs for the grace period",
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
-        (status = 200, description = "the new `secret`, shown this once, and `previous_valid_until`", body = Object),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        (status = 200, description = "the endpoint with its new `secret`, shown this once; the old one signs until `previous_secret_valid_until`", body = WebhookSecretView),
+        KeyedErrors,
+        NotFound,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
@@ -224,7 +222,7 @@ pub(crate) async fn rotate_secret(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<WebhookSecretView>, AppError> {
     plain_id(&id, "webhook")?;
     let (notes, key) = parts(&state)?;
     if notes
@@ -240,9 +238,10 @@ pub(crate) async fn rotate_secret(
     let webhook = notes
         .rotate_webhook_secret(tenant.id, id, sealed, grace_until)
         .await?;
-    let mut json = webhook.json();
-    json["secret"] = Value::String(secret);
-    Ok(Json(json))
+    Ok(Json(WebhookSecretView {
+        webhook: webhook.view(),
+        secret,
+    }))
 }
 
 #[utoipa::path(
@@ -252,11 +251,10 @@ pub(crate) async fn rotate_secret(
     summary = "Re-enable an endpoint that was disabled after failing",
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
-        (status = 200, description = "the endpoint", body = Object),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        (status = 200, description = "the endpoint", body = WebhookView),
+        KeyedErrors,
+        NotFound,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
@@ -264,20 +262,23 @@ pub(crate) async fn enable(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<WebhookView>, AppError> {
     plain_id(&id, "webhook")?;
     let webhook = super::notifications::notes(&state)?
         .enable_webhook(tenant.id, id)
         .await?;
-    Ok(Json(webhook.json()))
+    Ok(Json(webhook.view()))
 }
 
-fn delivery_json(n: &crate::notify::Notification, attempts: &[crate::notify::Attempt]) -> Value {
-    let mut json = n.json(attempts);
-    json["delivery_id"] = json["id"].clone();
-    json["order_id"] = Value::String(n.order_id.as_str().to_owned());
-    json["created_at"] = Value::String(rfc3339(n.created_at));
-    json
+fn delivery_view(
+    n: &crate::notify::Notification,
+    attempts: &[crate::notify::Attempt],
+) -> DeliveryView {
+    DeliveryView {
+        delivery_id: n.id.clone(),
+        order_id: n.order_id.as_str().to_owned(),
+        message: n.view(attempts),
+    }
 }
 
 #[utoipa::path(
@@ -287,11 +288,10 @@ fn delivery_json(n: &crate::notify::Notification, attempts: &[crate::notify::Att
     summary = "Deliveries to an endpoint, newest first, each with every attempt",
     params(("id" = String, Path, description = "the endpoint id")),
     responses(
-        (status = 200, description = "the deliveries, in `deliveries`", body = Object),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        (status = 200, description = "the deliveries, in `deliveries`", body = DeliveryListView),
+        KeyedErrors,
+        NotFound,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
@@ -299,14 +299,14 @@ pub(crate) async fn deliveries(
     State(state): State<AppState>,
     OrdersKey(tenant): OrdersKey,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DeliveryListView>, AppError> {
     plain_id(&id, "webhook")?;
     let list = super::notifications::notes(&state)?
         .webhook_deliveries(tenant.id, id, DELIVERIES_LISTED)
         .await?;
-    Ok(Json(json!({
-        "deliveries": list.iter().map(|(n, a)| delivery_json(n, a)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(DeliveryListView {
+        deliveries: list.iter().map(|(n, a)| delivery_view(n, a)).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -316,11 +316,10 @@ pub(crate) async fn deliveries(
     summary = "Deliver a message again (same `webhook-id`)",
     params(("id" = String, Path, description = "the endpoint id"), ("delivery_id" = String, Path, description = "the delivery id")),
     responses(
-        (status = 202, description = "queued again", body = Object),
-        (status = 404, description = "no such thing (or another tenant's)", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 503, description = "the server has no notification key to seal secrets with", body = ErrorBody)
+        (status = 202, description = "queued again: the delivery", body = DeliveryView),
+        KeyedErrors,
+        NotFound,
+        NoNotifyKey
     ),
     security(("bearer" = [])),
 )]
@@ -340,5 +339,5 @@ pub(crate) async fn replay(
             state.config().notify_retry_for,
         )
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(delivery_json(&n, &[]))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(delivery_view(&n, &[]))).into_response())
 }

@@ -17,6 +17,7 @@
 //! responses, and register the handler in `api::router` with
 //! `routes!(handler)`. The route and its documentation are then one entry.
 
+mod answers;
 #[cfg(test)]
 mod fuzz;
 mod keys;
@@ -32,6 +33,15 @@ use utoipa::ToSchema;
 
 use crate::error::AppError;
 
+pub use answers::{
+    ApiKeyListView, ApiKeyView, AttemptView, DeliveryListView, DeliveryView, EtaHistoryPointView,
+    ExternalEtaRecorded, FeatureCollectionType, FeatureType, HealthView, LineStringGeometry,
+    LineStringType, NewApiKeyView, NotReadyView, NotificationListView, NotificationPreviewView,
+    NotificationRuleListView, NotificationRuleView, NotificationView, OpenApiDocumentView,
+    PodFileView, PositionResultView, PositionStatusName, PositionsBadRequest, PositionsReceipt,
+    PositionsRefused, ProgressView, PublicOrderView, PublicPodView, ReadyView, RoadFeature,
+    RoadProperties, RoadsView, VehicleView, WebhookListView, WebhookSecretView, WebhookView,
+};
 pub use keys::{NewApiKeyBody, ScopeName};
 pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody, TriggerEventName};
 pub use orders::{

@@ -57,6 +57,24 @@ impl PositionBody {
     }
 }
 
+impl From<&engine::Position> for PositionBody {
+    /// The fix as a client posts it: without its tenant (the API key's) and
+    /// its source (the server's to say).
+    fn from(p: &engine::Position) -> PositionBody {
+        PositionBody {
+            vehicle_id: p.vehicle_id.as_str().to_owned(),
+            time: p.time,
+            lat: p.lat,
+            lon: p.lon,
+            speed_mps: p.speed_mps,
+            heading_deg: p.heading_deg,
+            odometer_m: p.odometer_m,
+            hos_drive_remaining_s: p.hos_drive_remaining_s,
+            accuracy_m: p.accuracy_m,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use engine::{Format, TenantId, ValidationRules, decode_batch};

@@ -25,6 +25,8 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
 use engine::OrderId;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 
@@ -120,12 +122,18 @@ pub trait FanOut: Send + Sync + std::fmt::Debug {
     fn hub(&self) -> &Hub;
 }
 
-/// Opens the fan-out a URL names: `memory://` or `redis://HOST:PORT`.
-pub async fn open_fanout(url: &str) -> Result<Arc<dyn FanOut>> {
+/// Opens the fan-out a URL names: `memory://` or `redis://HOST:PORT`. A
+/// backend's own tasks (Redis: the subscriber) run in `tasks` and stop when
+/// `stop` is cancelled, so the caller's task tree owns them.
+pub async fn open_fanout(
+    url: &str,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<Arc<dyn FanOut>> {
     if url == "memory://" || url == "memory" {
         Ok(Arc::new(MemoryFanOut::new()))
     } else if url.starts_with("redis://") {
-        Ok(Arc::new(RedisFanOut::connect(url).await?))
+        Ok(Arc::new(RedisFanOut::connect_in(url, tasks, stop).await?))
     } else {
         Err(Error::InvalidConfig {
             setting: "fanout",

@@ -8,7 +8,7 @@
 //! snapshot always matches the last message published
 //! (`tests/fanout_redis.rs`). Every node runs one subscriber that hands what arrives to its
 //! local hub, including the node's own updates, so all nodes see the same order of
-//! events. After a dropped subscription the subscriber reconnects and tells every
+//! events; it runs in the caller's task tree ([`RedisFanOut::connect_in`]). After a dropped subscription the subscriber reconnects and tells every
 //! local viewer to resync from a fresh snapshot, since updates may have been missed.
 //!
 //! One channel for all orders keeps subscription management trivial; every node
@@ -16,13 +16,15 @@
 //! per node. Beyond that, shard the channel (for example by a hash of the order id)
 //! and subscribe to the shards with local viewers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::OrderId;
 use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::{FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage};
 use crate::error::{Error, Result};
@@ -40,7 +42,8 @@ fn latest_key(order: &OrderId) -> String {
 pub struct RedisFanOut {
     hub: Arc<Hub>,
     conn: ConnectionManager,
-    subscriber: tokio::task::JoinHandle<()>,
+    /// Stops the subscriber (a child of the owner's token; also on drop).
+    stop: CancellationToken,
 }
 
 impl std::fmt::Debug for RedisFanOut {
@@ -53,7 +56,7 @@ impl std::fmt::Debug for RedisFanOut {
 
 impl Drop for RedisFanOut {
     fn drop(&mut self) {
-        self.subscriber.abort();
+        self.stop.cancel();
     }
 }
 
@@ -77,9 +80,21 @@ fn decode(frame: &str) -> Option<LiveMessage> {
 }
 
 impl RedisFanOut {
-    /// Connects (publisher and subscriber) and waits until the subscription is
-    /// live, so nothing published after this returns is missed.
+    /// [`RedisFanOut::connect_in`] with a task tracker and token of its own:
+    /// the subscriber stops when the fan-out is dropped (tests, tools).
     pub async fn connect(url: &str) -> Result<RedisFanOut> {
+        RedisFanOut::connect_in(url, &TaskTracker::new(), CancellationToken::new()).await
+    }
+
+    /// Connects (publisher and subscriber) and waits until the subscription is
+    /// live, so nothing published after this returns is missed. The subscriber
+    /// runs in `tasks` until `stop` is cancelled or the fan-out is dropped.
+    pub async fn connect_in(
+        url: &str,
+        tasks: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Result<RedisFanOut> {
+        let stop = stop.child_token();
         let bad_url = |e: redis::RedisError| Error::InvalidConfig {
             setting: "fanout",
             reason: format!("{url}: {e}"),
@@ -93,23 +108,27 @@ impl RedisFanOut {
         .map_err(|_| Error::FanOut(format!("{url}: no answer within 5 s")))??;
         let hub = Arc::new(Hub::new());
         let (ready, is_ready) = tokio::sync::oneshot::channel();
-        let subscriber = tokio::spawn(subscribe_loop(client, hub.clone(), Some(ready)));
+        tasks.spawn({
+            let (hub, stop) = (hub.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = subscribe_loop(client, hub, Some(ready)) => {}
+                }
+            }
+        });
         match tokio::time::timeout(Duration::from_secs(5), is_ready).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => {
-                subscriber.abort();
+                stop.cancel();
                 return Err(err);
             }
             _ => {
-                subscriber.abort();
+                stop.cancel();
                 return Err(Error::FanOut(format!("{url}: subscribing timed out")));
             }
         }
-        Ok(RedisFanOut {
-            hub,
-            conn,
-            subscriber,
-        })
+        Ok(RedisFanOut { hub, conn, stop })
     }
 }
 

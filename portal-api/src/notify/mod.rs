@@ -41,8 +41,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use engine::OrderId;
-use serde_json::{Value, json};
 
+use crate::contract::{
+    AttemptView, NotificationRuleView, NotificationView, TemplateBody, WebhookView,
+};
 use crate::model::TenantId;
 use crate::view::rfc3339;
 
@@ -157,23 +159,25 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub(crate) fn json(&self) -> Value {
+    pub(crate) fn view(&self) -> NotificationRuleView {
         let mut recipients = Vec::new();
         if self.rule.to_customer {
-            recipients.push("customer");
+            recipients.push("customer".to_owned());
         }
-        json!({
-            "id": self.id,
-            "event": self.rule.event.as_str(),
-            "channel": "email",
-            "recipients": recipients,
-            "addresses": self.rule.addresses,
-            "template": self.rule.template.as_ref().map(|t| json!({"subject": t.subject, "body": t.body})),
-            "min_change_min": (self.rule.event == TriggerEvent::EtaChanged).then(|| {
-                self.rule.min_change_min.unwrap_or(DEFAULT_MIN_CHANGE_MIN)
+        NotificationRuleView {
+            id: self.id.clone(),
+            event: self.rule.event.as_str().to_owned(),
+            channel: "email".to_owned(),
+            recipients,
+            addresses: self.rule.addresses.clone(),
+            template: self.rule.template.as_ref().map(|t| TemplateBody {
+                subject: t.subject.clone(),
+                body: t.body.clone(),
             }),
-            "created_at": rfc3339(self.created_at),
-        })
+            min_change_min: (self.rule.event == TriggerEvent::EtaChanged)
+                .then(|| self.rule.min_change_min.unwrap_or(DEFAULT_MIN_CHANGE_MIN)),
+            created_at: rfc3339(self.created_at),
+        }
     }
 }
 
@@ -292,18 +296,18 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub(crate) fn json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "url": self.url,
-            "events": self.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-            "enabled": self.disabled_at.is_none(),
-            "disabled_at": self.disabled_at.map(rfc3339),
-            "disabled_reason": self.disabled_reason,
-            "consecutive_failures": self.consecutive_failures,
-            "previous_secret_valid_until": self.previous_secret_until.map(rfc3339),
-            "created_at": rfc3339(self.created_at),
-        })
+    pub(crate) fn view(&self) -> WebhookView {
+        WebhookView {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            events: self.events.iter().map(|e| e.as_str().to_owned()).collect(),
+            enabled: self.disabled_at.is_none(),
+            disabled_at: self.disabled_at.map(rfc3339),
+            disabled_reason: self.disabled_reason.clone(),
+            consecutive_failures: self.consecutive_failures,
+            previous_secret_valid_until: self.previous_secret_until.map(rfc3339),
+            created_at: rfc3339(self.created_at),
+        }
     }
 }
 
@@ -334,36 +338,40 @@ pub struct Attempt {
 }
 
 impl Notification {
-    pub(crate) fn json(&self, attempts: &[Attempt]) -> Value {
-        json!({
-            "id": self.id,
-            "rule_id": self.rule_id,
-            "event": self.event.as_str(),
-            "event_id": self.event_id,
-            "channel": self.channel.as_str(),
-            "recipient": self.recipient,
-            "state": self.state.as_str(),
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "created_at": rfc3339(self.created_at),
-            "next_attempt_at": (self.state == DeliveryState::Pending).then(|| rfc3339(self.next_attempt_at)),
-            "sent_at": self.sent_at.map(rfc3339),
-            "idempotency_key": self.idempotency_key,
+    pub(crate) fn view(&self, attempts: &[Attempt]) -> NotificationView {
+        NotificationView {
+            id: self.id.clone(),
+            rule_id: self.rule_id.clone(),
+            event: self.event.as_str().to_owned(),
+            event_id: self.event_id.clone(),
+            channel: self.channel.as_str().to_owned(),
+            recipient: self.recipient.clone(),
+            state: self.state.as_str().to_owned(),
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            created_at: rfc3339(self.created_at),
+            next_attempt_at: (self.state == DeliveryState::Pending)
+                .then(|| rfc3339(self.next_attempt_at)),
+            sent_at: self.sent_at.map(rfc3339),
+            idempotency_key: self.idempotency_key.clone(),
             // The `webhook-id` header of every attempt and replay.
-            "webhook_id": (self.channel == Channel::Webhook)
+            webhook_id: (self.channel == Channel::Webhook)
                 .then(|| message_webhook_id(&self.idempotency_key)),
-            "attempt_log": attempts.iter().map(|a| json!({
-                "attempt": a.attempt,
-                "channel": a.channel,
-                "node": a.node,
-                "started_at": rfc3339(a.started_at),
-                "finished_at": a.finished_at.map(rfc3339),
-                "outcome": a.outcome,
-                "detail": a.detail,
-                "status_code": a.status_code,
-                "duration_ms": a.duration_ms,
-            })).collect::<Vec<_>>(),
-        })
+            attempt_log: attempts
+                .iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    channel: a.channel.clone(),
+                    node: a.node.clone(),
+                    started_at: rfc3339(a.started_at),
+                    finished_at: a.finished_at.map(rfc3339),
+                    outcome: a.outcome.clone(),
+                    detail: a.detail.clone(),
+                    status_code: a.status_code,
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }
     }
 }
 

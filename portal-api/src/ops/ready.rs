@@ -5,6 +5,7 @@
 //! Until then: 503 with a JSON body naming what is missing. `/healthz` is
 //! liveness only (the process serves HTTP) and is never held back by these.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
 
+use crate::contract::{ErrorDetail, NotReadyView, ReadyView};
 use crate::state::AppState;
 
 /// How long a dependency may take to answer a readiness check.
@@ -81,36 +82,41 @@ pub(crate) async fn checks(state: &AppState) -> Vec<(&'static str, Check)> {
     tag = "ops",
     summary = "Readiness: map, bus and store",
     responses(
-        (status = 200, description = "ready, with each check", body = Object),
-        (status = 503, description = "not ready: the error object, `missing` and `checks`", body = Object)
+        (status = 200, description = "ready, with each check", body = ReadyView),
+        (status = 503, description = "not ready: the error object, `missing` and `checks`", body = NotReadyView)
     ),
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let results = checks(&state).await;
-    let mut detail = Map::new();
+    let mut checks = BTreeMap::new();
     let mut missing = Vec::new();
     for (name, verdict) in &results {
         match verdict {
             Ok(()) => {
-                detail.insert((*name).to_owned(), json!("ok"));
+                checks.insert((*name).to_owned(), "ok".to_owned());
             }
             Err(reason) => {
-                detail.insert((*name).to_owned(), json!(reason));
-                missing.push(*name);
+                checks.insert((*name).to_owned(), reason.clone());
+                missing.push((*name).to_owned());
             }
         }
     }
     if missing.is_empty() {
-        return Json(json!({"status": "ready", "checks": Value::Object(detail)})).into_response();
+        return Json(ReadyView {
+            status: "ready".to_owned(),
+            checks,
+        })
+        .into_response();
     }
-    let body = json!({
-        "status": "not_ready",
-        "missing": missing,
-        "checks": Value::Object(detail),
-        "error": {
-            "code": "not_ready",
-            "message": format!("not ready: waiting for {}", missing.join(", ")),
+    let message = format!("not ready: waiting for {}", missing.join(", "));
+    let body = NotReadyView {
+        status: "not_ready".to_owned(),
+        missing,
+        checks,
+        error: ErrorDetail {
+            code: "not_ready".to_owned(),
+            message,
         },
-    });
+    };
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
