@@ -11,7 +11,7 @@ use engine::{FixOutcome, Matcher, MatcherConfig};
 use road_graph::{LatLon, RoadGraph};
 use serde_json::{Value, json};
 
-use super::{bad_input, open_map_for_matching};
+use super::{bad_input, open_map};
 
 /// `tracker match`.
 #[derive(Debug, clap::Args)]
@@ -154,7 +154,7 @@ fn match_geojson(
 pub(crate) fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let config = config_with(&args.set)?;
     let fixes = read_trace(&args.trace)?;
-    let (graph, _) = open_map_for_matching(&args.map)?;
+    let (graph, _) = open_map(&args.map)?;
     let (doc, counters) = match_geojson(&graph, &fixes, &config)?;
     let text = serde_json::to_string(&doc)?;
     match &args.out {
@@ -213,12 +213,12 @@ struct Track {
 
 fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
     let folder = dir.join(id);
-    // Every component: the extracts are clipped around the track, and the largest
-    // strongly connected one alone drops one-way roads cut at the clip's edge,
-    // sometimes on the true route.
+    // The same graph as `tracker match` (every component: the extracts are
+    // clipped around the track, and the largest strongly connected one alone
+    // drops one-way roads cut at the clip's edge, sometimes on the true route).
     let (graph, _) = road_graph::import_pbf(
         &folder.join(format!("{id}.osm.pbf")),
-        &road_graph::ProfileConfig::TRUCK.with_all_components(),
+        &road_graph::ProfileConfig::TRUCK,
         &mut |_| {},
     )
     .map_err(|e| bad_input(format!("track {id}: {e}")))?;
