@@ -140,7 +140,7 @@ pub(super) fn cross_validate(
                 })
                 .collect::<anyhow::Result<Vec<f64>>>();
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 16 == 0 || n == runs {
+            if n.is_multiple_of(16) || n == runs {
                 eprint!(
                     "\rcross-validation: {n}/{runs} runs ({n_points} settings × {} tracks)",
                     tracks.len()
