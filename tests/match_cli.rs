@@ -116,8 +116,9 @@ fn lines_of(path: &std::path::Path) -> Vec<serde_json::Value> {
 /// Issue 24: `tracker match` matched on the largest strongly connected component
 /// only, while `match-eval` kept them all, so on an extract clipped tight
 /// around the track (00000024 loses a one-way carriageway on its true route)
-/// the CLI and the evaluator disagreed. Now both keep every component and give
-/// the same path.
+/// the CLI and the evaluator disagreed. Now every command opens maps one way,
+/// keeping every component, so both give the same path, from the PBF or from a
+/// snapshot `graph build` wrote.
 #[test]
 fn tracker_match_and_match_eval_give_the_same_path_on_a_clipped_map() {
     let dir = kubicka("00000024");
@@ -149,6 +150,32 @@ fn tracker_match_and_match_eval_give_the_same_path_on_a_clipped_map() {
     let cli = lines_of(&matched);
     assert!(!cli.is_empty());
     assert_eq!(cli, lines_of(&eval_dir.join("00000024.every-1.geojson")));
+    // A snapshot (what `serve --map` loads) holds every component too.
+    let snapshot = out.path().join("00000024.graph");
+    let built = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["graph", "build", "--osm"])
+        .arg(dir.join("00000024.osm.pbf"))
+        .arg("--out")
+        .arg(&snapshot)
+        .output()
+        .expect("tracker runs");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let from_snapshot = out.path().join("snapshot-match.geojson");
+    let status = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["match", "--map"])
+        .arg(&snapshot)
+        .arg("--trace")
+        .arg(dir.join("00000024.track.csv"))
+        .arg("--out")
+        .arg(&from_snapshot)
+        .status()
+        .expect("tracker runs");
+    assert!(status.success());
+    assert_eq!(cli, lines_of(&from_snapshot));
 }
 
 /// Issue 24: a GPX without `<time>` (a drawn or exported route) was refused; it

@@ -73,7 +73,7 @@ fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
     // clipped around the tracks.
     let (graph, _) = import_pbf(
         &dir.join(format!("{id}.osm.pbf")),
-        &ProfileConfig::TRUCK.with_all_components(),
+        &ProfileConfig::TRUCK,
         &mut |_| {},
     )
     .expect("the track's network imports");

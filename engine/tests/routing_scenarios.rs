@@ -465,3 +465,43 @@ fn a_metric_of_the_wrong_size_and_unknown_edges_are_refused() {
     }]);
     assert_eq!(router.route(&nowhere, &at(EdgeId(0), 0.0)), None);
 }
+
+/// Issue 24: the graph keeps every strongly connected component (map matching
+/// must see a one-way road cut off at a clipped map's edge), so a query point
+/// next to such a trap must not snap onto it: from there nothing is reachable.
+///
+/// ```text
+/// a---b---c---g     c → g one-way, g a dead end (the map's edge)
+/// |       |
+/// d---e---f
+/// ```
+#[test]
+fn a_query_point_by_a_cut_off_one_way_snaps_to_the_connected_roads() {
+    let mut map = DrawnMap::new("a---b---c---g\n|       |\nd---e---f", GRID_M);
+    map.way("abc", &[]);
+    map.way("cf", &[]);
+    map.way("fed", &[]);
+    map.way("da", &[]);
+    map.way("cg", &[("oneway", "yes")]);
+    let (graph, _) = road_graph::build_graph_keeping(map.osm(), road_graph::Components::All)
+        .expect("the drawing builds");
+    let cg = edge(&graph, &map, 'c', 'g');
+    assert!(!graph.in_main_component(cg), "c → g leads nowhere");
+    assert!(graph.in_main_component(edge(&graph, &map, 'd', 'a')));
+    let graph = Arc::new(graph);
+    let costs = TurnCosts::TRUCK;
+    let router = Router::new(graph.clone(), &costs, Metric::free_flow(&graph)).expect("fits");
+    let to = Snap::nearest(&graph, map.pos('d'), 50.0).expect("d is on a road");
+    // The spur is kept and routable into, but a route out of it does not exist.
+    assert!(checked(&router, &costs, &at(cg, 10.0), &to).is_none());
+    // At g the spur is the nearest road; the snap passes it over for c's roads.
+    let from = Snap::nearest(&graph, map.pos('g'), 200.0).expect("roads near g");
+    assert!(
+        from.candidates()
+            .iter()
+            .all(|c| graph.in_main_component(c.edge)),
+        "{from:?}"
+    );
+    assert!(checked(&router, &costs, &from, &to).is_some());
+    assert!(checked(&router, &costs, &to, &at(cg, 10.0)).is_some());
+}

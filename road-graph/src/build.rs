@@ -210,6 +210,7 @@ pub fn build_graph_keeping(
         geom_limits: Vec::new(),
         restrictions: Vec::new(),
         index: SpatialIndex::default(),
+        main_nodes: std::sync::OnceLock::new(),
     };
     for (e, &(tail, head, p, reversed)) in edges.iter().enumerate() {
         let piece = &pieces[p as usize];
@@ -272,11 +273,24 @@ fn largest_component(
     edges: &[(u32, u32, u32, bool)],
     report: &mut ImportReport,
 ) -> Result<Vec<bool>> {
+    let (keep, n_components) = largest_scc(n, edges.iter().map(|&(a, b, _, _)| (a, b)))?;
+    report.components_dropped = n_components as u64 - 1;
+    report.nodes_dropped_disconnected = keep.iter().filter(|k| !**k).count() as u64;
+    Ok(keep)
+}
+
+/// The nodes of the largest strongly connected component of a directed graph of
+/// `n` nodes (ties: the one petgraph finds first, deterministic for one graph),
+/// and the number of components.
+pub(crate) fn largest_scc(
+    n: usize,
+    edges: impl ExactSizeIterator<Item = (u32, u32)>,
+) -> Result<(Vec<bool>, usize)> {
     let mut g = DiGraph::<(), (), u32>::with_capacity(n, edges.len());
     for _ in 0..n {
         g.add_node(());
     }
-    for &(a, b, _, _) in edges {
+    for (a, b) in edges {
         g.add_edge(a.into(), b.into(), ());
     }
     let components = petgraph::algo::kosaraju_scc(&g);
@@ -284,13 +298,11 @@ fn largest_component(
         .iter()
         .max_by_key(|c| c.len())
         .ok_or(Error::EmptyGraph)?;
-    report.components_dropped = components.len() as u64 - 1;
     let mut keep = vec![false; n];
     for v in largest {
         keep[v.index()] = true;
     }
-    report.nodes_dropped_disconnected = (n - largest.len()) as u64;
-    Ok(keep)
+    Ok((keep, components.len()))
 }
 
 fn push_profile(graph: &mut RoadGraph, profile: &WayProfile) {

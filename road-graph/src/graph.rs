@@ -14,6 +14,7 @@ use crate::geo::{BBox, E7, LatLon};
 use crate::profile::{EdgeFlags, RoadClass, TruckLimits};
 use crate::spatial::SpatialIndex;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Index of an intersection (or dead end) in the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,6 +94,10 @@ pub struct RoadGraph {
     pub(crate) restrictions: Vec<TurnRestriction>,
     /// Derived from the geometry; rebuilt on load, never stored.
     pub(crate) index: SpatialIndex,
+    /// Per node: whether it is in the largest strongly connected component.
+    /// Derived from the topology on first use (see
+    /// [`RoadGraph::in_main_component`]), never stored.
+    pub(crate) main_nodes: OnceLock<Vec<bool>>,
 }
 
 impl PartialEq for RoadGraph {
@@ -125,6 +130,29 @@ impl RoadGraph {
     /// Number of directed edges.
     pub fn n_edges(&self) -> usize {
         self.edge_head.len()
+    }
+
+    /// Whether the edge lies in the largest strongly connected component, where
+    /// every edge reaches every other. The graph keeps every component, because a
+    /// vehicle may drive a road that is cut off within the extract (a one-way
+    /// carriageway leaving a clipped map) and map matching must see it; routing
+    /// snaps its query points to this component so that no route starts or ends
+    /// in such a trap. Computed once, on first use (linear in the graph).
+    pub fn in_main_component(&self, edge: EdgeId) -> bool {
+        let main = self.main_nodes.get_or_init(|| {
+            let arcs = self
+                .edge_tail
+                .iter()
+                .zip(&self.edge_head)
+                .map(|(&a, &b)| (a, b));
+            crate::build::largest_scc(self.n_nodes(), arcs)
+                .map(|(main, _)| main)
+                .unwrap_or_default()
+        });
+        let tail = self.edge_tail.get(edge.idx()).copied();
+        let head = self.edge_head.get(edge.idx()).copied();
+        let in_main = |n: Option<u32>| n.is_some_and(|n| main.get(n as usize) == Some(&true));
+        in_main(tail) && in_main(head)
     }
 
     pub fn n_geoms(&self) -> usize {

@@ -124,30 +124,24 @@ pub struct ProfileConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Components {
     /// Only the largest strongly connected component: every edge reaches every
-    /// other, which routing wants (no route ends in a one-way trap). On an extract
-    /// clipped tight around a track this drops real roads at its edges (a one-way
-    /// carriageway cut at the boundary).
+    /// other. On an extract clipped tight around a track this drops real roads at
+    /// its edges (a one-way carriageway cut at the boundary), so only drawn test
+    /// maps use it.
     Largest,
-    /// Every edge the profile accepts: what map matching wants on clipped extracts,
-    /// where a vehicle may well drive a road it could not leave within the clip.
+    /// Every edge the profile accepts: what the product uses, so that map
+    /// matching sees every road a vehicle may drive; routing snaps its query
+    /// points to the largest component ([`crate::RoadGraph::in_main_component`]).
     All,
 }
 
 impl ProfileConfig {
     /// A typical heavy goods vehicle: limited to 90 km/h in the EU, commonly 65 mph
-    /// (105 km/h) in the US; 100 km/h is the middle ground for a mixed fleet.
+    /// (105 km/h) in the US; 100 km/h is the middle ground for a mixed fleet. Every
+    /// component is kept: one graph serves matching and routing alike.
     pub const TRUCK: ProfileConfig = ProfileConfig {
         max_speed_kph: 100.0,
-        components: Components::Largest,
+        components: Components::All,
     };
-
-    /// The same profile, keeping every component ([`Components::All`]).
-    pub const fn with_all_components(self) -> ProfileConfig {
-        ProfileConfig {
-            components: Components::All,
-            ..self
-        }
-    }
 }
 
 /// Per-edge bit flags.

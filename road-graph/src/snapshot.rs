@@ -189,6 +189,7 @@ fn decode(bytes: &[u8]) -> Result<RoadGraph, Fault> {
         geom_limits: Vec::new(),
         restrictions: Vec::new(),
         index: SpatialIndex::default(),
+        main_nodes: std::sync::OnceLock::new(),
     };
     let limit_geom: Vec<u32> = r.take()?;
     let limit_values: Vec<[u32; 3]> = r.take()?;

@@ -1,7 +1,10 @@
 //! `tracker match`: a whole trace file through the online matcher, written as
 //! GeoJSON; and `tracker match-eval`: the accuracy harness over track folders with
 //! ground truth (the Kubicka data set), scored by route mismatch fraction at
-//! several sampling intervals.
+//! several sampling intervals, or by k-fold cross-validation of the settings
+//! (`--cv`, in `cv.rs`).
+
+mod cv;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -11,7 +14,7 @@ use engine::{FixOutcome, Matcher, MatcherConfig};
 use road_graph::{LatLon, RoadGraph};
 use serde_json::{Value, json};
 
-use super::{bad_input, open_map_for_matching};
+use super::{bad_input, open_map};
 
 /// `tracker match`.
 #[derive(Debug, clap::Args)]
@@ -57,6 +60,14 @@ pub(crate) struct MatchEvalArgs {
     /// Override a matcher setting, `name=value` (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// Cross-validate: K folds over the unflagged tracks; each fold's tracks are
+    /// scored with the grid point chosen on the other folds' tracks.
+    #[arg(long, value_name = "K")]
+    cv: Option<usize>,
+    /// The grid `--cv` searches, `name=v1,v2,…` per setting (repeatable);
+    /// default: sigma_m=3,5,8 beta_m=4,8,16 u_turn_penalty_m=50,100,200.
+    #[arg(long = "cv-grid", value_name = "NAME=V1,V2")]
+    cv_grid: Vec<String>,
 }
 
 /// The truck settings with `name=value` overrides applied and checked.
@@ -154,7 +165,7 @@ fn match_geojson(
 pub(crate) fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let config = config_with(&args.set)?;
     let fixes = read_trace(&args.trace)?;
-    let (graph, _) = open_map_for_matching(&args.map)?;
+    let (graph, _) = open_map(&args.map)?;
     let (doc, counters) = match_geojson(&graph, &fixes, &config)?;
     let text = serde_json::to_string(&doc)?;
     match &args.out {
@@ -213,12 +224,12 @@ struct Track {
 
 fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
     let folder = dir.join(id);
-    // Every component: the extracts are clipped around the track, and the largest
-    // strongly connected one alone drops one-way roads cut at the clip's edge,
-    // sometimes on the true route.
+    // The same graph as `tracker match` (every component: the extracts are
+    // clipped around the track, and the largest strongly connected one alone
+    // drops one-way roads cut at the clip's edge, sometimes on the true route).
     let (graph, _) = road_graph::import_pbf(
         &folder.join(format!("{id}.osm.pbf")),
-        &road_graph::ProfileConfig::TRUCK.with_all_components(),
+        &road_graph::ProfileConfig::TRUCK,
         &mut |_| {},
     )
     .map_err(|e| bad_input(format!("track {id}: {e}")))?;
@@ -236,6 +247,37 @@ fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
         graph,
         fixes,
         truth,
+    })
+}
+
+/// One track's fixes matched and scored against its true route.
+struct Scored {
+    score: engine::RouteMismatch,
+    counters: engine::MatchCounters,
+    lines: Vec<Vec<LatLon>>,
+    seconds: f64,
+}
+
+fn match_and_score(
+    track: &Track,
+    fixes: &[engine::Fix],
+    config: &MatcherConfig,
+    tolerance_m: f64,
+) -> anyhow::Result<Scored> {
+    let mut matcher = Matcher::new(&track.graph, config.clone()).map_err(bad_input)?;
+    let started = Instant::now();
+    let (_, traversals, counters) = engine::match_trace(&mut matcher, fixes);
+    let seconds = started.elapsed().as_secs_f64();
+    let lines: Vec<Vec<LatLon>> = engine::traversal_paths(&track.graph, &traversals)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let score = engine::route_mismatch(&track.truth, &lines, tolerance_m);
+    Ok(Scored {
+        score,
+        counters,
+        lines,
+        seconds,
     })
 }
 
@@ -318,6 +360,9 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
             args.dir.display()
         )));
     }
+    if let Some(k) = args.cv {
+        return run_cv(&args, &ids, k);
+    }
     if let Some(out_dir) = &args.out_dir {
         std::fs::create_dir_all(out_dir)?;
     }
@@ -336,13 +381,12 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
         );
         for (k, &every_s) in args.every.iter().enumerate() {
             let fixes = thin(&track.fixes, every_s);
-            let mut matcher = Matcher::new(&track.graph, config.clone()).map_err(bad_input)?;
-            let started = Instant::now();
-            let (_, traversals, counters) = engine::match_trace(&mut matcher, &fixes);
-            let seconds = started.elapsed().as_secs_f64();
-            let paths = engine::traversal_paths(&track.graph, &traversals);
-            let lines: Vec<Vec<LatLon>> = paths.iter().map(|(p, _)| p.clone()).collect();
-            let score = engine::route_mismatch(&track.truth, &lines, args.tolerance_m);
+            let Scored {
+                score,
+                counters,
+                lines,
+                seconds,
+            } = match_and_score(&track, &fixes, &config, args.tolerance_m)?;
             if let Some(out_dir) = &args.out_dir {
                 let features: Vec<Value> = lines
                     .iter()
@@ -431,6 +475,29 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
                 r["fixes_per_s"].as_f64().unwrap_or(0.0)
             );
         }
+    }
+    Ok(())
+}
+
+/// `match-eval --cv K`: loads the unflagged tracks (in parallel) and
+/// cross-validates the grid over them.
+fn run_cv(args: &MatchEvalArgs, ids: &[(String, String)], k: usize) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let tracks: Vec<Track> = ids
+        .par_iter()
+        .filter(|(_, flag)| flag.is_empty())
+        .map(|(id, flag)| load_track(&args.dir, id, flag))
+        .collect::<anyhow::Result<_>>()?;
+    let grid: Vec<String> = if args.cv_grid.is_empty() {
+        cv::DEFAULT_GRID.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.cv_grid.clone()
+    };
+    let report = cv::cross_validate(&tracks, &args.every, k, &args.set, &grid, args.tolerance_m)?;
+    if args.json {
+        println!("{}", report.to_json(&args.every, args.tolerance_m));
+    } else {
+        report.print(&args.every, args.tolerance_m);
     }
     Ok(())
 }

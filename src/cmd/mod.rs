@@ -47,24 +47,11 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn p
 }
 
 /// Opens a map (a `.graph` snapshot or an `.osm.pbf` imported on the fly), with a
-/// progress spinner on a terminal. Errors reading the map are bad input.
+/// progress spinner on a terminal. Errors reading the map are bad input. Every
+/// command opens maps this way: the graph keeps every component, so `match`,
+/// `match-eval`, `eta-eval` and `serve` match on the same roads, and routing
+/// snaps to the largest component.
 pub(crate) fn open_map(path: &Path) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {
-    open_map_with(path, &ProfileConfig::TRUCK)
-}
-
-/// Opens a map for matching: a PBF keeps every strongly connected component, as
-/// `match-eval` does, since a truck may well be on a road it could not leave
-/// within a clipped extract (a snapshot holds what it was built with).
-pub(crate) fn open_map_for_matching(
-    path: &Path,
-) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {
-    open_map_with(path, &ProfileConfig::TRUCK.with_all_components())
-}
-
-fn open_map_with(
-    path: &Path,
-    profile: &ProfileConfig,
-) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {
     if !path.exists() {
         return Err(bad_input(format!("{}: no such file", path.display())));
     }
@@ -76,7 +63,7 @@ fn open_map_with(
             ImportStage::Topology => "building topology",
         });
     };
-    let opened = road_graph::open_map(path, profile, &mut progress);
+    let opened = road_graph::open_map(path, &ProfileConfig::TRUCK, &mut progress);
     bar.finish_and_clear();
     opened.map_err(bad_input)
 }

@@ -311,8 +311,10 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
         return Ok(super::open_map(path)?.0);
     }
     let dir = std::env::temp_dir();
+    // `all`: the cache holds every component (older ones, named without it,
+    // held only the largest and are not reused).
     let tag = format!(
-        "{:08x}-v{}",
+        "{:08x}-v{}-all",
         crc32fast::hash(BUNDLED_MAP),
         road_graph::SNAPSHOT_VERSION
     );

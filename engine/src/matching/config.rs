@@ -10,8 +10,18 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatcherConfig {
     /// GPS noise (1 sigma) when the device reports no accuracy, metres. The
-    /// emission is a Gaussian in the distance from the fix to the road.
+    /// emission is a Gaussian in the distance from the fix to the road. With
+    /// `learn_sigma` it is the prior of the vehicle's own estimate.
     pub sigma_m: f64,
+    /// Learn each vehicle's GPS noise from its own final matches (Newson &
+    /// Krumm's estimate from the distances of fixes to their roads, online),
+    /// so one setting serves a 5 m phone and a 50 m ELD alike.
+    #[serde(default)]
+    pub learn_sigma: bool,
+    /// Weight of `sigma_m` in the learned estimate, in fixes: after this many
+    /// matched fixes the vehicle's own distances count as much as the prior.
+    #[serde(default)]
+    pub sigma_prior_fixes: f64,
     /// Emission tail: beyond `sigma_m * robust_from_sigmas` the log-likelihood
     /// grows linearly rather than quadratically, so one multipath outlier does not
     /// drag the path onto another road.
@@ -70,6 +80,8 @@ impl MatcherConfig {
     /// every interval, and a small turn cost mattered most at 300 s.
     pub const TRUCK: MatcherConfig = MatcherConfig {
         sigma_m: 5.0,
+        learn_sigma: false,
+        sigma_prior_fixes: 50.0,
         robust_from_sigmas: 3.0,
         search_radius_m: 50.0,
         max_roads: 14,
@@ -113,7 +125,8 @@ impl MatcherConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 7] = [
+        let non_negative: [(&'static str, f64); 8] = [
+            ("sigma_prior_fixes", self.sigma_prior_fixes),
             ("turn_penalty_m", self.turn_penalty_m),
             ("reorder_window_s", self.reorder_window_s),
             ("beta_per_m", self.beta_per_m),

@@ -105,6 +105,49 @@ pub struct MatchState {
     pub(crate) root_final: bool,
     pub(crate) open: Option<OpenTraversal>,
     pub(crate) counters: MatchCounters,
+    /// The vehicle's GPS noise as learned so far (absent in states saved before
+    /// it existed: nothing learned yet).
+    #[serde(default)]
+    pub(crate) noise: NoiseEstimate,
+}
+
+/// What a vehicle's final matches say of its GPS noise: the count and sum of
+/// their distances to the road (each capped, so one multipath jump or a wrong
+/// match moves it little).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NoiseEstimate {
+    pub(crate) n: u32,
+    pub(crate) sum_abs_m: f64,
+}
+
+/// The mean distance of a fix to its road is `sqrt(2 / pi)` sigma when the error
+/// across the road is Gaussian: sigma is the mean times this.
+const SIGMA_PER_MEAN_ABS: f64 = 1.253_314;
+/// Learned sigmas stay above this (metres): survey-grade tracks would otherwise
+/// make the emission so sharp that a map's own offset from the road decides.
+const MIN_LEARNED_SIGMA_M: f64 = 2.0;
+
+impl NoiseEstimate {
+    /// The sigma to use: the prior and the vehicle's own estimate, weighted by
+    /// `prior_fixes` and the number of fixes seen.
+    pub(crate) fn sigma_m(&self, prior_m: f64, prior_fixes: f64) -> f64 {
+        let n = f64::from(self.n);
+        let sigma = (prior_m * prior_fixes + SIGMA_PER_MEAN_ABS * self.sum_abs_m)
+            / (prior_fixes + n).max(1e-9);
+        sigma.max(MIN_LEARNED_SIGMA_M)
+    }
+
+    /// Adds the distances of final matches, each capped at `cap_m`.
+    pub(crate) fn observe(&mut self, finals: &[super::types::FixMatch], cap_m: f64) {
+        for m in finals {
+            if let super::types::FixOutcome::Matched(p) = &m.outcome
+                && p.distance_m.is_finite()
+            {
+                self.n = self.n.saturating_add(1);
+                self.sum_abs_m += p.distance_m.min(cap_m);
+            }
+        }
+    }
 }
 
 pub(crate) fn to_time(ms: i64) -> DateTime<Utc> {
@@ -443,5 +486,45 @@ fn emit_transition(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NoiseEstimate;
+    use crate::matching::types::{FixMatch, FixOutcome, MatchedPoint};
+    use road_graph::{EdgeId, LatLon};
+
+    fn at(distance_m: f64) -> FixMatch {
+        FixMatch {
+            seq: 0,
+            time: chrono::DateTime::UNIX_EPOCH,
+            outcome: FixOutcome::Matched(MatchedPoint {
+                edge: EdgeId(0),
+                offset_m: 0.0,
+                point: LatLon::new(0.0, 0.0),
+                distance_m,
+                confidence: 1.0,
+            }),
+        }
+    }
+
+    /// A 50 m ELD and a 5 m phone, both starting from the 5 m prior: after a
+    /// thousand fixes each vehicle's sigma is near its own (the mean distance
+    /// across the road is 0.8 sigma), and one multipath jump moves it little.
+    #[test]
+    fn the_learned_noise_follows_the_device_not_the_prior() {
+        let mut eld = NoiseEstimate::default();
+        let mut phone = NoiseEstimate::default();
+        assert_eq!(eld.sigma_m(5.0, 50.0), 5.0, "nothing learned yet");
+        let eld_fixes: Vec<FixMatch> = (0..1000).map(|_| at(0.798 * 50.0)).collect();
+        eld.observe(&eld_fixes, 150.0);
+        let phone_fixes: Vec<FixMatch> = (0..1000).map(|_| at(0.798 * 5.0)).collect();
+        phone.observe(&phone_fixes, 15.0);
+        phone.observe(&[at(400.0)], 15.0);
+        let eld_m = eld.sigma_m(5.0, 50.0);
+        let phone_m = phone.sigma_m(5.0, 50.0);
+        assert!((45.0..50.0).contains(&eld_m), "{eld_m}");
+        assert!((4.8..5.3).contains(&phone_m), "{phone_m}");
     }
 }

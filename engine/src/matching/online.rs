@@ -101,6 +101,18 @@ impl<'g> Matcher<'g> {
     /// Advances the vehicle by one fix. Appends to `events`: the provisional match
     /// of this fix, and whatever became final.
     pub fn push(&mut self, state: &mut MatchState, fix: &Fix, events: &mut MatchEvents) {
+        let finals_before = events.finalized.len();
+        self.push_fix(state, fix, events);
+        if self.config.learn_sigma {
+            let sigma_m = self.learned_sigma_m(state);
+            let cap_m = sigma_m * self.config.robust_from_sigmas;
+            state
+                .noise
+                .observe(&events.finalized[finals_before..], cap_m);
+        }
+    }
+
+    fn push_fix(&mut self, state: &mut MatchState, fix: &Fix, events: &mut MatchEvents) {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.counters.fixes += 1;
@@ -194,10 +206,24 @@ impl<'g> Matcher<'g> {
         }
     }
 
-    fn sigma_m(&self, accuracy_m: Option<f64>) -> f64 {
+    /// The GPS noise of a fix: the device's reported accuracy when it gives
+    /// one (never below the vehicle's noise), else the vehicle's noise.
+    fn sigma_m(&self, state: &MatchState, accuracy_m: Option<f64>) -> f64 {
+        let vehicle_m = self.learned_sigma_m(state);
         match accuracy_m {
-            Some(a) if a.is_finite() && a > 0.0 => a.max(self.config.sigma_m),
-            _ => self.config.sigma_m,
+            Some(a) if a.is_finite() && a > 0.0 => a.max(vehicle_m),
+            _ => vehicle_m,
+        }
+    }
+
+    /// `sigma_m` of the settings, or the vehicle's learned noise.
+    fn learned_sigma_m(&self, state: &MatchState) -> f64 {
+        if self.config.learn_sigma {
+            state
+                .noise
+                .sigma_m(self.config.sigma_m, self.config.sigma_prior_fixes)
+        } else {
+            self.config.sigma_m
         }
     }
 
@@ -257,7 +283,7 @@ impl<'g> Matcher<'g> {
             state.end_chain(graph, events);
         }
 
-        let sigma_m = self.sigma_m(accuracy_m);
+        let sigma_m = self.sigma_m(state, accuracy_m);
         find_candidates(
             graph,
             &self.config,

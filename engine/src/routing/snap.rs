@@ -28,6 +28,9 @@ pub struct Snap {
 const SNAP_TIE_M: f64 = 5.0;
 /// At most this many road pieces per snapped point.
 const SNAP_MAX_ROADS: usize = 4;
+/// Road pieces looked at per snapped point: more than are kept, since those
+/// outside the largest component are passed over.
+const SNAP_SEARCH_ROADS: usize = 16;
 
 impl Snap {
     /// A known position, e.g. a matched truck heading along its edge.
@@ -43,14 +46,32 @@ impl Snap {
     }
 
     /// The nearest road to `p` within `radius_m`, in both directions where it is
-    /// two-way (plus other roads equally near, as at an intersection). `None` when
-    /// no road is that close.
+    /// two-way (plus other roads equally near, as at an intersection). Only roads
+    /// of the largest strongly connected component count
+    /// ([`RoadGraph::in_main_component`]): a query point snapped to a one-way road
+    /// cut off at the map's edge could reach nothing, or be reached from nothing.
+    /// `None` when no such road is that close.
     pub fn nearest(graph: &RoadGraph, p: LatLon, radius_m: f64) -> Option<Snap> {
-        let found = graph.nearest_edges(p, radius_m, SNAP_MAX_ROADS);
+        let found: Vec<_> = graph
+            .nearest_edges(p, radius_m, SNAP_SEARCH_ROADS)
+            .into_iter()
+            .filter(|c| graph.in_main_component(c.edge))
+            .collect();
         let nearest_m = found.first()?.distance_m;
+        let mut roads = Vec::with_capacity(SNAP_MAX_ROADS);
         let candidates = found
             .iter()
             .filter(|c| c.distance_m <= nearest_m + SNAP_TIE_M)
+            .filter(|c| {
+                let (geom, _) = graph.edge_geom(c.edge);
+                if !roads.contains(&geom) {
+                    if roads.len() == SNAP_MAX_ROADS {
+                        return false;
+                    }
+                    roads.push(geom);
+                }
+                true
+            })
             .map(|c| EdgePosition {
                 edge: c.edge,
                 offset_m: c.offset_m,

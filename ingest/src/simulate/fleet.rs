@@ -193,7 +193,7 @@ impl Fleet {
                     }
                     pick = pick.saturating_sub(*weight);
                 }
-                let edge = EdgeId(rng.random_range(0..graph.n_edges() as u32));
+                let edge = random_main_edge(&mut rng, &graph);
                 let offset_m = rng.random_range(0.0..=1.0) * graph.edge_length_m(edge);
                 let depart = start + TimeDelta::seconds(rng.random_range(0..600));
                 let first_fix = start
@@ -500,7 +500,7 @@ impl Vehicle {
         here: LatLon,
     ) -> Option<(EdgeId, f64)> {
         for _ in 0..40 {
-            let edge = EdgeId(self.rng.random_range(0..graph.n_edges() as u32));
+            let edge = random_main_edge(&mut self.rng, graph);
             let offset = self.rng.random_range(0.0..=1.0) * graph.edge_length_m(edge);
             let d = haversine_m(here, graph.point_along_edge(edge, offset));
             if (config.min_trip_m..=config.max_trip_m).contains(&d) {
@@ -508,7 +508,7 @@ impl Vehicle {
             }
         }
         // Small maps: any other place will do.
-        let edge = EdgeId(self.rng.random_range(0..graph.n_edges() as u32));
+        let edge = random_main_edge(&mut self.rng, graph);
         (edge != self.edge).then_some((edge, graph.edge_length_m(edge) / 2.0))
     }
 
@@ -572,4 +572,19 @@ fn gaussian(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random_range(0.0..1.0);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// A random road of the map's largest strongly connected component (the graph
+/// keeps every component for matching, but a truck parked on a road cut off at
+/// the map's edge could never leave it); any road after a bounded number of
+/// draws, so a map that is all islands still gets a fleet.
+fn random_main_edge(rng: &mut StdRng, graph: &RoadGraph) -> EdgeId {
+    let mut edge = EdgeId(0);
+    for _ in 0..64 {
+        edge = EdgeId(rng.random_range(0..graph.n_edges() as u32));
+        if graph.in_main_component(edge) {
+            break;
+        }
+    }
+    edge
 }
