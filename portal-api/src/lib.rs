@@ -15,6 +15,7 @@
 mod alerts;
 pub mod analytics;
 mod api;
+mod branding;
 pub mod client;
 pub mod contract;
 pub mod demo;
@@ -26,6 +27,7 @@ mod model;
 mod notify;
 mod ops;
 mod page;
+mod privacy;
 mod ratelimit;
 mod secrets;
 mod server;
@@ -35,6 +37,8 @@ mod view;
 mod ws;
 mod zones;
 
+pub use branding::{Branding, LogoMeta};
+pub use privacy::LocationPrivacy;
 pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use api::{TrustedProxies, app, openapi_document};
 pub use error::{AppError, Error, Result, StoreErrorKind};
@@ -48,7 +52,7 @@ pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
     OrderPatch, PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId,
-    TrackView, VehicleFix, Visibility, Window,
+    TrackView, TrailPoint, VehicleFix, Visibility, Window,
 };
 pub use notify::{
     Channel, Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
@@ -62,7 +66,8 @@ pub use secrets::{
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
 pub use store::{
-    AnalyticsStore, NotificationStore, PredictionScan, SqliteStore, Store, StoreFuture, open_store,
+    AnalyticsStore, NotificationStore, PredictionScan, SettingsStore, SqliteStore, Store,
+    StoreFuture, open_store,
     read_evaluated_predictions,
 };
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};

@@ -16,6 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::contract::{EtaView, EventView, FeedView, StopView, WindowView};
+use crate::privacy::{LocationPrivacy, public_position};
 use crate::model::{
     EtaRecord, Order, OrderEvent, PodMeta, Stop, StopState, TrackView, VehicleFix, Verdict,
 };
@@ -123,14 +124,80 @@ pub(crate) fn status_label(status: engine::OrderStatus) -> &'static str {
     }
 }
 
-pub(crate) fn vehicle_json(fix: &VehicleFix) -> Value {
+/// Below this distance between two fixes, a bearing between them is noise.
+const MIN_BEARING_STEP_M: f64 = 15.0;
+
+/// Where a truck is heading: its fix's own heading, else the bearing from
+/// the point before it (`previous`, its last trail point) when the two are
+/// far enough apart to say; `None` otherwise.
+pub(crate) fn heading_deg(fix: &VehicleFix, previous: Option<(f64, f64)>) -> Option<f64> {
+    if let Some(h) = fix.heading_deg.filter(|h| h.is_finite()) {
+        return Some(h.rem_euclid(360.0));
+    }
+    let (lat, lon) = previous?;
+    let from = road_graph::LatLon::new(lat, lon);
+    let to = road_graph::LatLon::new(fix.lat, fix.lon);
+    (road_graph::haversine_m(from, to) >= MIN_BEARING_STEP_M)
+        .then(|| road_graph::bearing_deg(from, to).rem_euclid(360.0))
+}
+
+/// The truck as the public sees it: under the tenant's location privacy
+/// ([`crate::privacy::public_position`]) with `pending_stops` still ahead.
+/// An approximate position carries no speed and no heading (they would help
+/// place the truck inside its area) and says `"approximate": true`.
+pub(crate) fn vehicle_json(
+    fix: &VehicleFix,
+    privacy: &LocationPrivacy,
+    pending_stops: &[(f64, f64)],
+    previous: Option<(f64, f64)>,
+) -> Value {
+    let shown = public_position(fix.lat, fix.lon, privacy, pending_stops);
+    if shown.approximate {
+        return json!({
+            "lat": shown.lat,
+            "lon": shown.lon,
+            "at": rfc3339(fix.at),
+            "speed_mps": null,
+            "heading_deg": null,
+            "approximate": true,
+            "area_resolution": privacy.cell_resolution,
+        });
+    }
     json!({
         "lat": fix.lat,
         "lon": fix.lon,
         "at": rfc3339(fix.at),
         "speed_mps": fix.speed_mps,
-        "heading_deg": fix.heading_deg,
+        "heading_deg": heading_deg(fix, previous),
+        "approximate": false,
     })
+}
+
+/// The (lat, lon) of an order's stops still ahead: where privacy shows the
+/// exact position.
+pub(crate) fn pending_stops(order: &Order) -> Vec<(f64, f64)> {
+    order
+        .stops
+        .iter()
+        .filter(|s| s.state() == StopState::Pending)
+        .map(|s| (s.lat, s.lon))
+        .collect()
+}
+
+/// The road already driven, as `[lon, lat]` pairs (GeoJSON order, as the
+/// route ahead), each point under the same privacy rule as the truck: with
+/// privacy on, points far from the stops ahead become their area's centre,
+/// and repeats of one centre in a row are dropped.
+pub(crate) fn trail_json(view: &TrackView, pending: &[(f64, f64)]) -> Vec<[f64; 2]> {
+    let mut out: Vec<[f64; 2]> = Vec::with_capacity(view.trail.len());
+    for p in &view.trail {
+        let shown = public_position(p.lat, p.lon, &view.privacy, pending);
+        let point = [shown.lon, shown.lat];
+        if out.last() != Some(&point) {
+            out.push(point);
+        }
+    }
+    out
 }
 
 /// An ETA; `overdue` when its time has passed and its stop is not reached
@@ -285,6 +352,13 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
     let live = order.shows_live_location();
     let finished = order.status.is_final();
     let shown_vehicle = if live { view.vehicle.as_ref() } else { None };
+    let pending = pending_stops(order);
+    let previous = view
+        .trail
+        .iter()
+        .rev()
+        .find(|p| shown_vehicle.is_some_and(|v| p.at < v.at))
+        .map(|p| (p.lat, p.lon));
     let eta = order
         .next_stop()
         .zip(shown_eta(order))
@@ -310,7 +384,9 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
             }
         }).collect::<Vec<_>>(),
         "next_stop_index": order.next_stop().map(|s| s.index),
-        "vehicle": shown_vehicle.map(vehicle_json),
+        "vehicle": shown_vehicle.map(|v| vehicle_json(v, &view.privacy, &pending, previous)),
+        "trail": if live { trail_json(view, &pending) } else { Vec::new() },
+        "privacy": {"approximate_far_from_stops": view.privacy.enabled},
         "feed": feed_json(shown_vehicle.map(|v| v.at), clock),
         "eta": eta,
         "events": view.events.iter().map(event_json).collect::<Vec<_>>(),

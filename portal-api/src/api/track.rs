@@ -61,7 +61,15 @@ pub(crate) async fn current_view(
             && let Some(fix) = parse_vehicle(text, &track)
             && track.vehicle.as_ref().is_none_or(|v| v.at < fix.at)
         {
-            json["vehicle"] = view::vehicle_json(&fix);
+            // The message was published under the tenant's privacy already;
+            // applying it again here keeps this path safe on its own.
+            let previous = track.vehicle.as_ref().map(|v| (v.lat, v.lon));
+            json["vehicle"] = view::vehicle_json(
+                &fix,
+                &track.privacy,
+                &view::pending_stops(&track.order),
+                previous,
+            );
             json["feed"] = view::feed_json(Some(fix.at), clock);
             track.vehicle = Some(fix);
         }

@@ -18,6 +18,7 @@
 //! `routes!(handler)`. The route and its documentation are then one entry.
 
 #[cfg(test)]
+mod branding;
 mod fuzz;
 mod keys;
 mod notifications;
@@ -32,6 +33,7 @@ use utoipa::ToSchema;
 
 use crate::error::AppError;
 
+pub use branding::{BrandingBody, PrivacyBody};
 pub use keys::{NewApiKeyBody, ScopeName};
 pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody, TriggerEventName};
 pub use orders::{

@@ -16,6 +16,7 @@ mod dead_letters;
 mod migrations;
 mod notifications;
 mod rows;
+mod settings;
 mod sqlite;
 mod webhooks;
 mod writes;
@@ -37,6 +38,7 @@ use crate::model::{
 
 pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use notifications::NotificationStore;
+pub use settings::SettingsStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
 pub use sqlite::SqliteStore;
 
@@ -174,6 +176,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The analytics queries and tracking-page view counts, when the backend
     /// keeps them; `None` turns the analytics routes into 501s.
     fn analytics(&self) -> Option<&dyn AnalyticsStore> {
+        None
+    }
+
+    /// The tenants' brands and location privacy, when the backend keeps
+    /// them; `None` turns their routes into 501s (pages look unbranded).
+    fn settings(&self) -> Option<&dyn SettingsStore> {
         None
     }
 }
