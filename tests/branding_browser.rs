@@ -36,11 +36,11 @@ fn png(w: u32, h: u32, colors: &[[u8; 3]]) -> Vec<u8> {
         out.extend_from_slice(&crc32(&body).to_be_bytes());
     }
     let mut raw = Vec::new();
-    for y in 0..h {
+    let n_colors = u32::try_from(colors.len()).expect("a few colours");
+    for _ in 0..h {
         raw.push(0); // filter: none
         for x in 0..w {
-            let stripe = (x * u32::try_from(colors.len()).expect("few") / w) as usize;
-            let _ = y;
+            let stripe = usize::try_from(x * n_colors / w).expect("an index");
             raw.extend_from_slice(&colors[stripe]);
         }
     }

@@ -141,11 +141,6 @@ impl Branding {
         (!digits.is_empty()).then(|| format!("tel:{digits}"))
     }
 
-    /// Whether any field is set: an unbranded tenant's page looks as before.
-    pub(crate) fn is_empty(&self) -> bool {
-        *self == Branding::default()
-    }
-
     /// The contact line of e-mails: the support e-mail, phone and link that
     /// are set, in that order; `None` when none is.
     pub(crate) fn contact_line(&self) -> Option<String> {
@@ -285,6 +280,23 @@ pub(crate) enum LogoError {
     TooManyPixels { width_px: u32, height_px: u32 },
 }
 
+/// The type of an uploaded file by its first bytes (the declared type is
+/// never trusted): JPEG, PNG, WebP or PDF. The one check for POD files and
+/// logos alike.
+pub(crate) fn sniff_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
 /// Recognises a logo by its magic bytes and reads its size from its header.
 pub(crate) fn sniff_logo(bytes: &[u8]) -> std::result::Result<LogoInfo, LogoError> {
     if bytes.len() > MAX_LOGO_BYTES {
@@ -292,14 +304,11 @@ pub(crate) fn sniff_logo(bytes: &[u8]) -> std::result::Result<LogoInfo, LogoErro
             size_bytes: bytes.len(),
         });
     }
-    let (content_type, dims) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        ("image/png", png_size(bytes).ok_or(LogoError::BadHeader { format: "PNG" }))
-    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-        ("image/jpeg", jpeg_size(bytes).ok_or(LogoError::BadHeader { format: "JPEG" }))
-    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        ("image/webp", webp_size(bytes).ok_or(LogoError::BadHeader { format: "WebP" }))
-    } else {
-        return Err(LogoError::UnknownFormat);
+    let (content_type, dims) = match sniff_type(bytes) {
+        Some("image/png") => ("image/png", png_size(bytes).ok_or(LogoError::BadHeader { format: "PNG" })),
+        Some("image/jpeg") => ("image/jpeg", jpeg_size(bytes).ok_or(LogoError::BadHeader { format: "JPEG" })),
+        Some("image/webp") => ("image/webp", webp_size(bytes).ok_or(LogoError::BadHeader { format: "WebP" })),
+        _ => return Err(LogoError::UnknownFormat),
     };
     let (width_px, height_px) = dims?;
     if width_px == 0 || height_px == 0 {
@@ -478,7 +487,7 @@ mod tests {
             assert!(err.to_string().contains(field), "{b}: {err}");
         }
         let empty = body(json!({"display_name": "  "}));
-        assert!(Branding::checked(empty, None).expect("empty").is_empty());
+        assert_eq!(Branding::checked(empty, None).expect("empty"), Branding::default());
     }
 
     #[test]

@@ -154,7 +154,14 @@ impl LiveUpdates {
         if recorded == EtaRecorded::Shown {
             // The page's stop is not reached (or the ETA would not be shown).
             let overdue = record.eta < chrono::Utc::now();
-            let text = json!({"type": "eta", "eta": view::eta_json(&record, overdue)}).to_string();
+            // The route ahead starts at the truck: under the tenant's
+            // location privacy it is shown as the truck is.
+            let (privacy, pending) = match self.store.settings() {
+                Some(settings) => settings.order_privacy(order.clone()).await?,
+                None => Default::default(),
+            };
+            let eta = view::public_eta_view(&record, overdue, &privacy, &pending);
+            let text = json!({"type": "eta", "eta": eta}).to_string();
             self.publish(LiveMessage::new(order, LiveKind::Eta, text))
                 .await?;
         }

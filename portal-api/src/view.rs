@@ -184,20 +184,40 @@ pub(crate) fn pending_stops(order: &Order) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// The road already driven, as `[lon, lat]` pairs (GeoJSON order, as the
-/// route ahead), each point under the same privacy rule as the truck: with
-/// privacy on, points far from the stops ahead become their area's centre,
-/// and repeats of one centre in a row are dropped.
-pub(crate) fn trail_json(view: &TrackView, pending: &[(f64, f64)]) -> Vec<[f64; 2]> {
-    let mut out: Vec<[f64; 2]> = Vec::with_capacity(view.trail.len());
-    for p in &view.trail {
-        let shown = public_position(p.lat, p.lon, &view.privacy, pending);
+/// A line of `[lon, lat]` pairs (the road driven, the route ahead) as the
+/// public may see it: each point under the same rule as the truck, so with
+/// privacy on, points far from the stops ahead become their area's centre
+/// (the route ahead starts where the truck is: left exact, it would give the
+/// truck away), and repeats of one centre in a row are dropped.
+pub(crate) fn public_line(
+    line: &[[f64; 2]],
+    privacy: &LocationPrivacy,
+    pending: &[(f64, f64)],
+) -> Vec<[f64; 2]> {
+    if !privacy.enabled {
+        return line.to_vec();
+    }
+    let mut out: Vec<[f64; 2]> = Vec::with_capacity(line.len());
+    for &[lon, lat] in line {
+        let shown = public_position(lat, lon, privacy, pending);
         let point = [shown.lon, shown.lat];
         if out.last() != Some(&point) {
             out.push(point);
         }
     }
     out
+}
+
+/// An ETA as the public sees it: its route ahead under the tenant's privacy.
+pub(crate) fn public_eta_view(
+    eta: &EtaRecord,
+    overdue: bool,
+    privacy: &LocationPrivacy,
+    pending: &[(f64, f64)],
+) -> EtaView {
+    let mut view = eta_view(eta, overdue);
+    view.route = public_line(&view.route, privacy, pending);
+    view
 }
 
 /// An ETA; `overdue` when its time has passed and its stop is not reached
@@ -217,10 +237,6 @@ pub(crate) fn eta_view(eta: &EtaRecord, overdue: bool) -> EtaView {
     }
 }
 
-/// [`eta_view`] as JSON.
-pub(crate) fn eta_json(eta: &EtaRecord, overdue: bool) -> Value {
-    json!(eta_view(eta, overdue))
-}
 
 /// A window in the stop's local time, e.g. `Tue 25 Nov, 08:00–10:00 EST`.
 pub(crate) fn window_label(stop: &Stop) -> Option<String> {
@@ -362,7 +378,9 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
     let eta = order
         .next_stop()
         .zip(shown_eta(order))
-        .map(|(stop, eta)| eta_json(eta, overdue(stop, eta, clock.now)));
+        .map(|(stop, eta)| {
+            json!(public_eta_view(eta, overdue(stop, eta, clock.now), &view.privacy, &pending))
+        });
     json!({
         "reference": order.reference,
         "status": order.status.as_str(),
@@ -379,13 +397,18 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
                     .eta
                     .as_ref()
                     .filter(|_| ahead)
-                    .map(|e| eta_view(e, overdue(stop, e, clock.now))),
+                    .map(|e| public_eta_view(e, overdue(stop, e, clock.now), &view.privacy, &pending)),
                 ..stop_view(stop)
             }
         }).collect::<Vec<_>>(),
         "next_stop_index": order.next_stop().map(|s| s.index),
         "vehicle": shown_vehicle.map(|v| vehicle_json(v, &view.privacy, &pending, previous)),
-        "trail": if live { trail_json(view, &pending) } else { Vec::new() },
+        "trail": if live {
+            let driven: Vec<[f64; 2]> = view.trail.iter().map(|p| [p.lon, p.lat]).collect();
+            public_line(&driven, &view.privacy, &pending)
+        } else {
+            Vec::new()
+        },
         "privacy": {"approximate_far_from_stops": view.privacy.enabled},
         "feed": feed_json(shown_vehicle.map(|v| v.at), clock),
         "eta": eta,

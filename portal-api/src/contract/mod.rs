@@ -17,8 +17,8 @@
 //! responses, and register the handler in `api::router` with
 //! `routes!(handler)`. The route and its documentation are then one entry.
 
-#[cfg(test)]
 mod branding;
+#[cfg(test)]
 mod fuzz;
 mod keys;
 mod notifications;

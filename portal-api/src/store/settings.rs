@@ -16,7 +16,7 @@ use crate::model::TenantId;
 use crate::privacy::LocationPrivacy;
 
 /// Reading and setting a tenant's brand and location privacy.
-pub trait SettingsStore: Send + Sync {
+pub trait SettingsStore: Send + Sync + std::fmt::Debug {
     /// The tenant's brand (all `None` when never set).
     fn branding(&self, tenant: TenantId) -> StoreFuture<'_, Branding>;
     /// Sets the brand's fields; the logo stays as it is.
@@ -31,6 +31,13 @@ pub trait SettingsStore: Send + Sync {
     /// The tenant's location privacy (the default, off, when never set).
     fn privacy(&self, tenant: TenantId) -> StoreFuture<'_, LocationPrivacy>;
     fn set_privacy(&self, tenant: TenantId, privacy: LocationPrivacy) -> StoreFuture<'_, ()>;
+    /// The location privacy of an order's tenant and, when it is on, the
+    /// (lat, lon) of the order's stops still ahead (for what is published
+    /// about the order outside a full view: its ETA's route).
+    fn order_privacy(
+        &self,
+        order: OrderId,
+    ) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)>;
 }
 
 /// The tenant's brand, logo metadata included (not its bytes).
@@ -194,6 +201,35 @@ impl SettingsStore for SqliteStore {
 
     fn privacy(&self, tenant: TenantId) -> StoreFuture<'_, LocationPrivacy> {
         Box::pin(self.read(move |c| privacy(c, &tenant)))
+    }
+
+    fn order_privacy(
+        &self,
+        order: OrderId,
+    ) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)> {
+        Box::pin(self.read(move |c| {
+            let privacy = c
+                .prepare_cached(
+                    "SELECT p.enabled, p.exact_within_m, p.cell_resolution \
+                     FROM orders o JOIN tenant_privacy p ON p.tenant_id = o.tenant_id \
+                     WHERE o.id = ?1",
+                )?
+                .query_row([order.as_str()], |r| {
+                    Ok(LocationPrivacy {
+                        enabled: r.get(0)?,
+                        exact_within_m: r.get(1)?,
+                        cell_resolution: r.get(2)?,
+                    })
+                })
+                .optional()?
+                .unwrap_or_default();
+            let pending = if privacy.enabled {
+                super::writes::pending_stops(c, &order)?
+            } else {
+                Vec::new()
+            };
+            Ok((privacy, pending))
+        }))
     }
 
     fn set_privacy(&self, tenant: TenantId, p: LocationPrivacy) -> StoreFuture<'_, ()> {

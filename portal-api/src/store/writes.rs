@@ -677,7 +677,7 @@ pub(crate) fn record_position(
 }
 
 /// The (lat, lon) of an order's stops not yet reached or skipped.
-fn pending_stops(c: &Connection, order: &OrderId) -> Result<Vec<(f64, f64)>> {
+pub(crate) fn pending_stops(c: &Connection, order: &OrderId) -> Result<Vec<(f64, f64)>> {
     let mut stmt = c.prepare_cached(
         "SELECT lat, lon FROM stops WHERE order_id = ?1 \
          AND arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL",
