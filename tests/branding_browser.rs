@@ -23,7 +23,11 @@ fn png(w: u32, h: u32, colors: &[[u8; 3]]) -> Vec<u8> {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -96,7 +100,8 @@ async fn screenshot(browser: &mut Browser, name: &str) {
     std::fs::write(artifacts_dir().join(name), png).expect("screenshot");
 }
 
-const SIZES: [(&str, u32, u32, bool); 2] = [("phone", 390, 844, true), ("desktop", 1280, 900, false)];
+const SIZES: [(&str, u32, u32, bool); 2] =
+    [("phone", 390, 844, true), ("desktop", 1280, 900, false)];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
@@ -118,17 +123,42 @@ async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
     let brand = json!({"display_name": "Acme Freight", "primary_color": "#2a9df4",
         "support_phone": "+1 555 010 0199", "support_email": "help@acme.example",
         "support_url": "https://acme.example/help"});
-    let set = put(&base, &branded_key, "/api/v1/branding", "application/json", brand.to_string().into_bytes()).await;
+    let set = put(
+        &base,
+        &branded_key,
+        "/api/v1/branding",
+        "application/json",
+        brand.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(set["adjusted"], true, "{set}");
-    let logo = png(160, 48, &[[0x0b, 0x3d, 0x91], [0xff, 0xff, 0xff], [0xf4, 0x7c, 0x20]]);
-    put(&base, &branded_key, "/api/v1/branding/logo", "image/png", logo).await;
+    let logo = png(
+        160,
+        48,
+        &[[0x0b, 0x3d, 0x91], [0xff, 0xff, 0xff], [0xf4, 0x7c, 0x20]],
+    );
+    put(
+        &base,
+        &branded_key,
+        "/api/v1/branding/logo",
+        "image/png",
+        logo,
+    )
+    .await;
     let branded = dispatched_order(&base, &branded_key, "ACME-77", "TRUCK-A").await;
     post_position(&base, &branded_key, "TRUCK-A", 39.2790, -76.6000).await;
 
     // Carrier B: location privacy on, exact within 1 km; its truck is ~4 km
     // from both stops.
     let privacy = json!({"enabled": true, "exact_within_m": 1000, "cell_resolution": 7});
-    put(&base, &private_key, "/api/v1/tracking-privacy", "application/json", privacy.to_string().into_bytes()).await;
+    put(
+        &base,
+        &private_key,
+        "/api/v1/tracking-privacy",
+        "application/json",
+        privacy.to_string().into_bytes(),
+    )
+    .await;
     let private = dispatched_order(&base, &private_key, "QUIET-5", "TRUCK-Q").await;
     let (truck_lat, truck_lon) = (39.3120, -76.6150);
     post_position(&base, &private_key, "TRUCK-Q", truck_lat, truck_lon).await;
@@ -157,7 +187,11 @@ async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
                 "(function(){var i=document.getElementById('brand-logo');return i&&i.complete&&i.naturalWidth;})()",
             )
             .await;
-        assert_eq!(logo_width, json!(160), "{size}: the browser decoded the PNG");
+        assert_eq!(
+            logo_width,
+            json!(160),
+            "{size}: the browser decoded the PNG"
+        );
         let support = browser
             .eval("(function(){var a=document.getElementById('support-link');return a&&a.href;})()")
             .await;
@@ -172,10 +206,17 @@ async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
             .await;
         let used = set["primary_color_used"].as_str().expect("colour");
         let rgb = |i: usize| u8::from_str_radix(&used[i..i + 2], 16).expect("hex");
-        assert_eq!(header_bg, json!(format!("rgb({}, {}, {})", rgb(1), rgb(3), rgb(5))), "{size}");
+        assert_eq!(
+            header_bg,
+            json!(format!("rgb({}, {}, {})", rgb(1), rgb(3), rgb(5))),
+            "{size}"
+        );
         // The route driven and the truck's heading are drawn.
         browser
-            .wait_for("the truck marker", "!!document.querySelector('.truck-marker')")
+            .wait_for(
+                "the truck marker",
+                "!!document.querySelector('.truck-marker')",
+            )
             .await;
         screenshot(&mut browser, &format!("branding-{size}.png")).await;
 
@@ -184,9 +225,14 @@ async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
             .call("Page.navigate", json!({"url": format!("{base}/t/{code}")}))
             .await;
         browser
-            .wait_for("the truck's area", "!!document.querySelector('.truck-area')")
+            .wait_for(
+                "the truck's area",
+                "!!document.querySelector('.truck-area')",
+            )
             .await;
-        let exact_marker = browser.eval("!!document.querySelector('.truck-marker')").await;
+        let exact_marker = browser
+            .eval("!!document.querySelector('.truck-marker')")
+            .await;
         assert_eq!(exact_marker, json!(false), "{size}: no exact truck marker");
         let text = browser
             .eval("document.getElementById('map-text').textContent + ' ' + document.getElementById('vehicle-text').textContent")
@@ -200,8 +246,14 @@ async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
             .await;
         assert_eq!(data["approximate"], true, "{data}");
         assert_ne!(data["lat"].as_f64(), Some(truck_lat), "{data}");
-        let no_brand = browser.eval("!!document.getElementById('brand-name')").await;
-        assert_eq!(no_brand, json!(false), "{size}: A's brand is not on B's page");
+        let no_brand = browser
+            .eval("!!document.getElementById('brand-name')")
+            .await;
+        assert_eq!(
+            no_brand,
+            json!(false),
+            "{size}: A's brand is not on B's page"
+        );
         screenshot(&mut browser, &format!("privacy-{size}.png")).await;
     }
 }

@@ -60,9 +60,7 @@ impl Branding {
     /// The brand a `PUT /api/v1/branding` body sets, checked field by field
     /// (an empty text unsets its field); the logo is kept as it was (`logo`).
     pub(crate) fn checked(body: BrandingBody, logo: Option<LogoMeta>) -> Result<Branding> {
-        let text = |v: Option<String>| {
-            v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-        };
+        let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         let branding = Branding {
             display_name: text(body.display_name),
             primary_color: text(body.primary_color),
@@ -183,7 +181,9 @@ fn looks_like_email(text: &str) -> bool {
         return false;
     };
     !local.is_empty()
-        && !text.chars().any(|c| c.is_whitespace() || "<>\"',;?".contains(c))
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || "<>\"',;?".contains(c))
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
@@ -196,7 +196,9 @@ fn looks_like_web_url(text: &str) -> bool {
     let Some(rest) = rest else { return false };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     !host.is_empty()
-        && !text.chars().any(|c| c.is_whitespace() || "<>\"'\\`".contains(c))
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || "<>\"'\\`".contains(c))
 }
 
 /// An sRGB colour, 8 bits a channel.
@@ -305,9 +307,18 @@ pub(crate) fn sniff_logo(bytes: &[u8]) -> std::result::Result<LogoInfo, LogoErro
         });
     }
     let (content_type, dims) = match sniff_type(bytes) {
-        Some("image/png") => ("image/png", png_size(bytes).ok_or(LogoError::BadHeader { format: "PNG" })),
-        Some("image/jpeg") => ("image/jpeg", jpeg_size(bytes).ok_or(LogoError::BadHeader { format: "JPEG" })),
-        Some("image/webp") => ("image/webp", webp_size(bytes).ok_or(LogoError::BadHeader { format: "WebP" })),
+        Some("image/png") => (
+            "image/png",
+            png_size(bytes).ok_or(LogoError::BadHeader { format: "PNG" }),
+        ),
+        Some("image/jpeg") => (
+            "image/jpeg",
+            jpeg_size(bytes).ok_or(LogoError::BadHeader { format: "JPEG" }),
+        ),
+        Some("image/webp") => (
+            "image/webp",
+            webp_size(bytes).ok_or(LogoError::BadHeader { format: "WebP" }),
+        ),
         _ => return Err(LogoError::UnknownFormat),
     };
     let (width_px, height_px) = dims?;
@@ -334,11 +345,15 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(u32::from(u16::from_be_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(u32::from(u16::from_le_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn le24(b: &[u8], at: usize) -> Option<u32> {
@@ -429,7 +444,10 @@ mod tests {
 
     #[test]
     fn a_dark_enough_colour_is_kept() {
-        assert_eq!(accessible_behind_white([0x14, 0x21, 0x3d]), ([0x14, 0x21, 0x3d], false));
+        assert_eq!(
+            accessible_behind_white([0x14, 0x21, 0x3d]),
+            ([0x14, 0x21, 0x3d], false)
+        );
     }
 
     #[test]
@@ -449,8 +467,18 @@ mod tests {
 
     #[test]
     fn colours_are_read_only_as_hash_rrggbb() {
-        assert_eq!(parse_hex_color("#0A5bD3").expect("valid"), [0x0a, 0x5b, 0xd3]);
-        for bad in ["0a5bd3", "#0a5bd", "#0a5bd3ff", "#gg0000", "red", "#0a5bd3;x"] {
+        assert_eq!(
+            parse_hex_color("#0A5bD3").expect("valid"),
+            [0x0a, 0x5b, 0xd3]
+        );
+        for bad in [
+            "0a5bd3",
+            "#0a5bd",
+            "#0a5bd3ff",
+            "#gg0000",
+            "red",
+            "#0a5bd3;x",
+        ] {
             let err = parse_hex_color(bad).expect_err(bad);
             assert!(err.to_string().contains("primary_color"), "{err}");
         }
@@ -463,9 +491,11 @@ mod tests {
     #[test]
     fn a_branding_body_is_validated_field_by_field() {
         let ok = Branding::checked(
-            body(json!({"display_name": " Acme Freight ", "primary_color": "#ffcc00",
+            body(
+                json!({"display_name": " Acme Freight ", "primary_color": "#ffcc00",
                     "support_phone": "+1 (555) 010-0199", "support_email": "help@acme.example",
-                    "support_url": "https://acme.example/help"})),
+                    "support_url": "https://acme.example/help"}),
+            ),
             None,
         )
         .expect("valid");
@@ -487,7 +517,10 @@ mod tests {
             assert!(err.to_string().contains(field), "{b}: {err}");
         }
         let empty = body(json!({"display_name": "  "}));
-        assert_eq!(Branding::checked(empty, None).expect("empty"), Branding::default());
+        assert_eq!(
+            Branding::checked(empty, None).expect("empty"),
+            Branding::default()
+        );
     }
 
     #[test]
@@ -495,23 +528,35 @@ mod tests {
         let png = samples::png_header(320, 80);
         assert_eq!(
             sniff_logo(&png),
-            Ok(LogoInfo { content_type: "image/png", width_px: 320, height_px: 80 })
+            Ok(LogoInfo {
+                content_type: "image/png",
+                width_px: 320,
+                height_px: 80
+            })
         );
         // JPEG: SOI, an APP0 segment, then SOF0 with height 60, width 200.
         let jpeg = [
-            0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00,
-            60, 0x00, 200, 0x01, 0x01, 0x11, 0x00,
+            0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 60,
+            0x00, 200, 0x01, 0x01, 0x11, 0x00,
         ];
         assert_eq!(
             sniff_logo(&jpeg),
-            Ok(LogoInfo { content_type: "image/jpeg", width_px: 200, height_px: 60 })
+            Ok(LogoInfo {
+                content_type: "image/jpeg",
+                width_px: 200,
+                height_px: 60
+            })
         );
         // WebP extended (VP8X): 24-bit sizes minus one: 512×128.
         let mut webp = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00".to_vec();
         webp.extend_from_slice(&[0xff, 0x01, 0x00, 0x7f, 0x00, 0x00]);
         assert_eq!(
             sniff_logo(&webp),
-            Ok(LogoInfo { content_type: "image/webp", width_px: 512, height_px: 128 })
+            Ok(LogoInfo {
+                content_type: "image/webp",
+                width_px: 512,
+                height_px: 128
+            })
         );
     }
 
@@ -523,15 +568,23 @@ mod tests {
         assert!(err.to_string().contains("SVG"), "{err}");
         assert_eq!(
             sniff_logo(&samples::png_header(2048, 10)),
-            Err(LogoError::TooManyPixels { width_px: 2048, height_px: 10 })
+            Err(LogoError::TooManyPixels {
+                width_px: 2048,
+                height_px: 10
+            })
         );
         assert_eq!(
             sniff_logo(&vec![0u8; MAX_LOGO_BYTES + 1]),
-            Err(LogoError::TooLarge { size_bytes: MAX_LOGO_BYTES + 1 })
+            Err(LogoError::TooLarge {
+                size_bytes: MAX_LOGO_BYTES + 1
+            })
         );
         let cut = &samples::png_header(10, 10)[..18];
         assert_eq!(sniff_logo(cut), Err(LogoError::BadHeader { format: "PNG" }));
         // A JPEG that never reaches a frame header.
-        assert!(matches!(sniff_logo(&[0xff, 0xd8, 0xff, 0xe0, 0x00]), Err(LogoError::BadHeader { .. })));
+        assert!(matches!(
+            sniff_logo(&[0xff, 0xd8, 0xff, 0xe0, 0x00]),
+            Err(LogoError::BadHeader { .. })
+        ));
     }
 }

@@ -37,10 +37,9 @@ mod view;
 mod ws;
 mod zones;
 
-pub use branding::{Branding, LogoMeta};
-pub use privacy::LocationPrivacy;
 pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use api::{TrustedProxies, app, openapi_document};
+pub use branding::{Branding, LogoMeta};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
@@ -59,6 +58,7 @@ pub use notify::{
     TriggerEvent, WebhookChannel, WebhookEvent, run_deliverer, validate_allow_hosts,
 };
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
+pub use privacy::LocationPrivacy;
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
@@ -67,8 +67,7 @@ pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
 pub use store::{
     AnalyticsStore, NotificationStore, PredictionScan, SettingsStore, SqliteStore, Store,
-    StoreFuture, open_store,
-    read_evaluated_predictions,
+    StoreFuture, open_store, read_evaluated_predictions,
 };
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 pub use zones::warm_up_time_zones;

@@ -98,9 +98,9 @@ pub(crate) fn public_position(
         };
     }
     let here = LatLon::new(lat, lon);
-    let near_stop = pending_stops
-        .iter()
-        .any(|&(s_lat, s_lon)| haversine_m(here, LatLon::new(s_lat, s_lon)) <= privacy.exact_within_m);
+    let near_stop = pending_stops.iter().any(|&(s_lat, s_lon)| {
+        haversine_m(here, LatLon::new(s_lat, s_lon)) <= privacy.exact_within_m
+    });
     if near_stop {
         return PublicPosition {
             lat,
@@ -161,7 +161,9 @@ mod tests {
         let same_cell = LatLng::new(TRUCK.0 + 0.0005, TRUCK.1)
             .expect("valid")
             .to_cell(Resolution::Seven)
-            == LatLng::new(TRUCK.0, TRUCK.1).expect("valid").to_cell(Resolution::Seven);
+            == LatLng::new(TRUCK.0, TRUCK.1)
+                .expect("valid")
+                .to_cell(Resolution::Seven);
         assert_eq!(same_cell, (nudged.lat, nudged.lon) == (p.lat, p.lon));
     }
 

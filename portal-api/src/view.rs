@@ -16,10 +16,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::contract::{EtaView, EventView, FeedView, StopView, WindowView};
-use crate::privacy::{LocationPrivacy, public_position};
 use crate::model::{
     EtaRecord, Order, OrderEvent, PodMeta, Stop, StopState, TrackView, VehicleFix, Verdict,
 };
+use crate::privacy::{LocationPrivacy, public_position};
 
 /// When a view is built, and how old a truck's last fix may be before its feed
 /// counts as stale (`tracker serve --stale-after-s`).
@@ -237,7 +237,6 @@ pub(crate) fn eta_view(eta: &EtaRecord, overdue: bool) -> EtaView {
     }
 }
 
-
 /// A window in the stop's local time, e.g. `Tue 25 Nov, 08:00–10:00 EST`.
 pub(crate) fn window_label(stop: &Stop) -> Option<String> {
     let window = stop.window?;
@@ -375,12 +374,14 @@ pub(crate) fn track_json(view: &TrackView, code: Option<&str>, clock: ViewClock)
         .rev()
         .find(|p| shown_vehicle.is_some_and(|v| p.at < v.at))
         .map(|p| (p.lat, p.lon));
-    let eta = order
-        .next_stop()
-        .zip(shown_eta(order))
-        .map(|(stop, eta)| {
-            json!(public_eta_view(eta, overdue(stop, eta, clock.now), &view.privacy, &pending))
-        });
+    let eta = order.next_stop().zip(shown_eta(order)).map(|(stop, eta)| {
+        json!(public_eta_view(
+            eta,
+            overdue(stop, eta, clock.now),
+            &view.privacy,
+            &pending
+        ))
+    });
     json!({
         "reference": order.reference,
         "status": order.status.as_str(),

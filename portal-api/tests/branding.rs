@@ -46,7 +46,14 @@ async fn page(t: &TestApp, code: &str) -> String {
 }
 
 async fn put_branding(t: &TestApp, key: &str, body: Value) -> Reply {
-    call(&t.app, Method::PUT, "/api/v1/branding", Some(key), Some(body)).await
+    call(
+        &t.app,
+        Method::PUT,
+        "/api/v1/branding",
+        Some(key),
+        Some(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -66,14 +73,39 @@ async fn each_tenant_sets_and_sees_only_its_own_brand() {
     assert_ne!(set.json["primary_color_used"], "#ffcc00");
     assert!(set.json["contrast_with_white"].as_f64().expect("ratio") >= 4.5);
 
-    let a = call(&t.app, Method::GET, "/api/v1/branding", Some(&t.key_a), None).await;
+    let a = call(
+        &t.app,
+        Method::GET,
+        "/api/v1/branding",
+        Some(&t.key_a),
+        None,
+    )
+    .await;
     assert_eq!(a.json["display_name"], "Acme Freight");
-    let b = call(&t.app, Method::GET, "/api/v1/branding", Some(&t.key_b), None).await;
+    let b = call(
+        &t.app,
+        Method::GET,
+        "/api/v1/branding",
+        Some(&t.key_b),
+        None,
+    )
+    .await;
     assert_eq!(b.status, StatusCode::OK);
-    assert_eq!(b.json["display_name"], Value::Null, "B sees none of A's brand");
+    assert_eq!(
+        b.json["display_name"],
+        Value::Null,
+        "B sees none of A's brand"
+    );
     // B setting its own leaves A's alone.
     put_branding(&t, &t.key_b, json!({"display_name": "Other Haulage"})).await;
-    let a = call(&t.app, Method::GET, "/api/v1/branding", Some(&t.key_a), None).await;
+    let a = call(
+        &t.app,
+        Method::GET,
+        "/api/v1/branding",
+        Some(&t.key_a),
+        None,
+    )
+    .await;
     assert_eq!(a.json["display_name"], "Acme Freight");
 
     // A key without scope `admin` may not touch the brand.
@@ -105,8 +137,17 @@ async fn invalid_brand_fields_are_400s_naming_the_field() {
         (json!({"colour": "#000000"}), "colour"),
     ] {
         let reply = put_branding(&t, &t.key_a, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
-        assert!(error_message(&reply).contains(field), "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
+        assert!(
+            error_message(&reply).contains(field),
+            "{body}: {}",
+            reply.text
+        );
     }
 }
 
@@ -120,21 +161,46 @@ async fn a_logo_is_checked_by_its_bytes_and_shows_only_on_its_tenants_pages() {
     // Refusals first: SVG (by its declared type), bytes that are not the
     // declared type, too many pixels, too many bytes.
     let svg = put_logo(&t, &t.key_a, "image/svg+xml", b"<svg/>".to_vec()).await;
-    assert_eq!(svg.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", svg.text);
+    assert_eq!(
+        svg.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{}",
+        svg.text
+    );
     assert!(error_message(&svg).contains("SVG"));
-    let lying = put_logo(&t, &t.key_a, "image/png", b"<svg onload=alert(1)/>".to_vec()).await;
-    assert_eq!(lying.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", lying.text);
+    let lying = put_logo(
+        &t,
+        &t.key_a,
+        "image/png",
+        b"<svg onload=alert(1)/>".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        lying.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        lying.text
+    );
     assert!(error_message(&lying).contains("`logo`"), "{}", lying.text);
     let mislabelled = put_logo(&t, &t.key_a, "image/jpeg", png_header(10, 10)).await;
     assert_eq!(mislabelled.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(error_message(&mislabelled).contains("image/png"), "{}", mislabelled.text);
+    assert!(
+        error_message(&mislabelled).contains("image/png"),
+        "{}",
+        mislabelled.text
+    );
     let huge = put_logo(&t, &t.key_a, "image/png", png_header(4000, 100)).await;
     assert_eq!(huge.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error_message(&huge).contains("4000"), "{}", huge.text);
     let mut heavy = png_header(100, 100);
     heavy.resize(300 * 1024, 0);
     let heavy = put_logo(&t, &t.key_a, "image/png", heavy).await;
-    assert_eq!(heavy.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", heavy.text);
+    assert_eq!(
+        heavy.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        heavy.text
+    );
 
     let logo = png_header(320, 80);
     let stored = put_logo(&t, &t.key_a, "image/png", logo.clone()).await;
@@ -145,18 +211,38 @@ async fn a_logo_is_checked_by_its_bytes_and_shows_only_on_its_tenants_pages() {
     // A's page links it under A's code; B's page has no logo, and B's code
     // never serves A's.
     let html_a = page(&t, &code_a).await;
-    assert!(html_a.contains(&format!("src=\"/t/{code_a}/logo?v=")), "{html_a}");
+    assert!(
+        html_a.contains(&format!("src=\"/t/{code_a}/logo?v=")),
+        "{html_a}"
+    );
     let html_b = page(&t, &code_b).await;
     assert!(!html_b.contains("brand-logo"), "B's page shows no logo");
-    let from_b = call(&t.app, Method::GET, &format!("/t/{code_b}/logo"), None, None).await;
+    let from_b = call(
+        &t.app,
+        Method::GET,
+        &format!("/t/{code_b}/logo"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(from_b.status, StatusCode::NOT_FOUND);
 
-    let served = call(&t.app, Method::GET, &format!("/t/{code_a}/logo"), None, None).await;
+    let served = call(
+        &t.app,
+        Method::GET,
+        &format!("/t/{code_a}/logo"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(served.status, StatusCode::OK);
     assert_eq!(served.raw, logo);
     assert_eq!(served.headers[header::CONTENT_TYPE], "image/png");
     assert_eq!(served.headers[header::CACHE_CONTROL], "no-cache");
-    let etag = served.headers[header::ETAG].to_str().expect("etag").to_owned();
+    let etag = served.headers[header::ETAG]
+        .to_str()
+        .expect("etag")
+        .to_owned();
     let sha = stored.json["logo"]["sha256"].as_str().expect("sha");
     let versioned = call(
         &t.app,
@@ -166,10 +252,12 @@ async fn a_logo_is_checked_by_its_bytes_and_shows_only_on_its_tenants_pages() {
         None,
     )
     .await;
-    assert!(versioned.headers[header::CACHE_CONTROL]
-        .to_str()
-        .expect("text")
-        .contains("immutable"));
+    assert!(
+        versioned.headers[header::CACHE_CONTROL]
+            .to_str()
+            .expect("text")
+            .contains("immutable")
+    );
     let again = send(
         &t.app,
         Request::builder()
@@ -182,11 +270,32 @@ async fn a_logo_is_checked_by_its_bytes_and_shows_only_on_its_tenants_pages() {
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 
     // B cannot delete A's logo (B has none), A can.
-    let b_delete = call(&t.app, Method::DELETE, "/api/v1/branding/logo", Some(&t.key_b), None).await;
+    let b_delete = call(
+        &t.app,
+        Method::DELETE,
+        "/api/v1/branding/logo",
+        Some(&t.key_b),
+        None,
+    )
+    .await;
     assert_eq!(b_delete.status, StatusCode::NOT_FOUND);
-    let a_delete = call(&t.app, Method::DELETE, "/api/v1/branding/logo", Some(&t.key_a), None).await;
+    let a_delete = call(
+        &t.app,
+        Method::DELETE,
+        "/api/v1/branding/logo",
+        Some(&t.key_a),
+        None,
+    )
+    .await;
     assert_eq!(a_delete.status, StatusCode::NO_CONTENT);
-    let gone = call(&t.app, Method::GET, &format!("/t/{code_a}/logo"), None, None).await;
+    let gone = call(
+        &t.app,
+        Method::GET,
+        &format!("/t/{code_a}/logo"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 
@@ -217,18 +326,30 @@ async fn the_brand_and_support_contact_show_escaped_and_unbranded_pages_look_as_
     assert!(html.contains("href=\"mailto:help@acme.example\""));
     assert!(html.contains("href=\"https://acme.example/help?x=1&amp;y=2\""));
     let html_b = page(&t, &code_of(&order_b)).await;
-    assert!(!html_b.contains("Acme"), "A's brand never shows on B's page");
+    assert!(
+        !html_b.contains("Acme"),
+        "A's brand never shows on B's page"
+    );
     assert!(!html_b.contains("--brand"));
 }
 
 /// A position posted with tenant A's key for `vehicle`.
-async fn post_position(t: &TestApp, vehicle: &str, lat: f64, lon: f64, heading: Option<f64>) {
+/// Positions are taken per whole second: each call is given its own, `ago_s`
+/// seconds back.
+async fn post_position(
+    t: &TestApp,
+    vehicle: &str,
+    (lat, lon): (f64, f64),
+    heading: Option<f64>,
+    ago_s: i64,
+) {
+    let at = Utc::now() - chrono::Duration::seconds(ago_s);
     let reply = call(
         &t.app,
         Method::POST,
         "/api/v1/positions",
         Some(&t.key_a),
-        Some(json!([{"vehicle_id": vehicle, "time": Utc::now().to_rfc3339(),
+        Some(json!([{"vehicle_id": vehicle, "time": at.to_rfc3339(),
                      "lat": lat, "lon": lon, "heading_deg": heading}])),
     )
     .await;
@@ -286,7 +407,11 @@ async fn with_privacy_on_every_public_view_shows_the_area_far_from_the_stops() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(error_message(&bad).contains("cell_resolution"), "{}", bad.text);
+    assert!(
+        error_message(&bad).contains("cell_resolution"),
+        "{}",
+        bad.text
+    );
     let on = call(
         &t.app,
         Method::PUT,
@@ -296,9 +421,22 @@ async fn with_privacy_on_every_public_view_shows_the_area_far_from_the_stops() {
     )
     .await;
     assert_eq!(on.status, StatusCode::OK, "{}", on.text);
-    assert_eq!(on.json, json!({"enabled": true, "exact_within_m": 5000.0, "cell_resolution": 7}));
-    let b_sees = call(&t.app, Method::GET, "/api/v1/tracking-privacy", Some(&t.key_b), None).await;
-    assert_eq!(b_sees.json["enabled"], false, "privacy is per tenant, off by default");
+    assert_eq!(
+        on.json,
+        json!({"enabled": true, "exact_within_m": 5000.0, "cell_resolution": 7})
+    );
+    let b_sees = call(
+        &t.app,
+        Method::GET,
+        "/api/v1/tracking-privacy",
+        Some(&t.key_b),
+        None,
+    )
+    .await;
+    assert_eq!(
+        b_sees.json["enabled"], false,
+        "privacy is per tenant, off by default"
+    );
 
     let order = create_order(&t.app, &t.key_a, "PRIV-1", Some("TRUCK-P")).await;
     let id = order["id"].as_str().expect("id");
@@ -306,21 +444,31 @@ async fn with_privacy_on_every_public_view_shows_the_area_far_from_the_stops() {
     set_status(&t.app, &t.key_a, id, "dispatched").await;
     // Near York, PA: ~70 km from both Baltimore stops.
     let (far_lat, far_lon) = (39.9626, -76.7277);
-    post_position(&t, "TRUCK-P", far_lat, far_lon, Some(120.0)).await;
+    post_position(&t, "TRUCK-P", (far_lat, far_lon), Some(120.0), 30).await;
 
     let public = public_track(&t, &code).await;
     let (c_lat, c_lon) = cell_centre(far_lat, far_lon);
-    assert_eq!(public["vehicle"]["approximate"], true, "{}", public["vehicle"]);
+    assert_eq!(
+        public["vehicle"]["approximate"], true,
+        "{}",
+        public["vehicle"]
+    );
     assert_eq!(public["vehicle"]["lat"].as_f64(), Some(c_lat));
     assert_eq!(public["vehicle"]["lon"].as_f64(), Some(c_lon));
     assert_eq!(public["vehicle"]["heading_deg"], Value::Null);
     let text = public.to_string();
     for exact in [far_lat.to_string(), far_lon.to_string()] {
-        assert!(!text.contains(&exact), "{exact} leaked in the public JSON: {text}");
+        assert!(
+            !text.contains(&exact),
+            "{exact} leaked in the public JSON: {text}"
+        );
     }
     let html = page(&t, &code).await;
     assert!(html.contains("approximate area"));
-    assert!(!html.contains(&far_lat.to_string()), "the page leaks the exact position");
+    assert!(
+        !html.contains(&far_lat.to_string()),
+        "the page leaks the exact position"
+    );
 
     // The WebSocket: the snapshot and a delta far away are areas; a delta
     // within 5 km of the delivery is exact.
@@ -332,11 +480,14 @@ async fn with_privacy_on_every_public_view_shows_the_area_far_from_the_stops() {
     assert_eq!(snapshot["vehicle"]["approximate"], true);
     assert!(!snapshot.to_string().contains(&far_lat.to_string()));
     let (far2_lat, far2_lon) = (39.8012, -76.6604);
-    post_position(&t, "TRUCK-P", far2_lat, far2_lon, None).await;
+    post_position(&t, "TRUCK-P", (far2_lat, far2_lon), None, 20).await;
     let delta = next_of_type(&mut ws, "position").await;
     assert_eq!(delta["vehicle"]["approximate"], true, "{delta}");
     assert_eq!(
-        (delta["vehicle"]["lat"].as_f64(), delta["vehicle"]["lon"].as_f64()),
+        (
+            delta["vehicle"]["lat"].as_f64(),
+            delta["vehicle"]["lon"].as_f64()
+        ),
         {
             let (a, b) = cell_centre(far2_lat, far2_lon);
             (Some(a), Some(b))
@@ -344,7 +495,7 @@ async fn with_privacy_on_every_public_view_shows_the_area_far_from_the_stops() {
     );
     assert!(!delta.to_string().contains(&far2_lat.to_string()));
     let (near_lat, near_lon) = (39.2905, -76.5900); // ~1.6 km from the pickup
-    post_position(&t, "TRUCK-P", near_lat, near_lon, Some(90.0)).await;
+    post_position(&t, "TRUCK-P", (near_lat, near_lon), Some(90.0), 10).await;
     let delta = next_of_type(&mut ws, "position").await;
     assert_eq!(delta["vehicle"]["approximate"], false, "{delta}");
     assert_eq!(delta["vehicle"]["lat"].as_f64(), Some(near_lat));
@@ -365,13 +516,14 @@ async fn without_privacy_the_truck_has_a_heading_and_a_trail() {
     let order = create_order(&t.app, &t.key_a, "HEAD-1", Some("TRUCK-H")).await;
     let id = order["id"].as_str().expect("id");
     set_status(&t.app, &t.key_a, id, "dispatched").await;
-    post_position(&t, "TRUCK-H", 39.2600, -76.6500, None).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    post_position(&t, "TRUCK-H", (39.2600, -76.6500), None, 20).await;
     // ~1.1 km due east: the heading, not given, comes from the trail.
-    post_position(&t, "TRUCK-H", 39.2600, -76.6373, None).await;
+    post_position(&t, "TRUCK-H", (39.2600, -76.6373), None, 10).await;
     let public = public_track(&t, &code_of(&order)).await;
     assert_eq!(public["vehicle"]["approximate"], false);
-    let heading = public["vehicle"]["heading_deg"].as_f64().expect("a heading");
+    let heading = public["vehicle"]["heading_deg"]
+        .as_f64()
+        .expect("a heading");
     assert!((heading - 90.0).abs() < 1.0, "{heading}");
     assert_eq!(
         public["trail"],

@@ -113,7 +113,13 @@ pub(crate) async fn put_logo(
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     if !matches!(declared.as_str(), "image/png" | "image/jpeg" | "image/webp") {
         return Err(AppError::new(
@@ -124,9 +130,11 @@ pub(crate) async fn put_logo(
         ));
     }
     let info = sniff_logo(&bytes).map_err(|err| match err {
-        LogoError::TooLarge { .. } => {
-            AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("`logo`: {err}"))
-        }
+        LogoError::TooLarge { .. } => AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("`logo`: {err}"),
+        ),
         _ => AppError::unprocessable("invalid_logo", "logo", err),
     })?;
     if info.content_type != declared {
@@ -234,7 +242,10 @@ pub(crate) async fn put_privacy(
 /// the logo's hash so a new logo is a new URL and the old one may be cached
 /// for good.
 pub(crate) fn logo_url(code: &str, logo: &LogoMeta) -> String {
-    format!("/t/{code}/logo?v={}", &logo.sha256[..logo.sha256.len().min(16)])
+    format!(
+        "/t/{code}/logo?v={}",
+        &logo.sha256[..logo.sha256.len().min(16)]
+    )
 }
 
 #[utoipa::path(
@@ -285,15 +296,13 @@ pub(crate) async fn public_logo(
         (header::ETAG, etag.clone()),
         (header::CACHE_CONTROL, cache.to_owned()),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'".to_owned()),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'".to_owned(),
+        ),
     ];
     if fresh {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    Ok((
-        common,
-        [(header::CONTENT_TYPE, meta.content_type)],
-        bytes,
-    )
-        .into_response())
+    Ok((common, [(header::CONTENT_TYPE, meta.content_type)], bytes).into_response())
 }

@@ -38,8 +38,8 @@ use crate::model::{
 
 pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use notifications::NotificationStore;
-pub use settings::SettingsStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
+pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
 
 /// A boxed, sendable future: what every [`Store`] method returns.

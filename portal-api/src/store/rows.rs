@@ -553,12 +553,22 @@ fn trail(c: &Connection, id: &OrderId) -> Result<Vec<TrailPoint>> {
     )?;
     let rows = stmt
         .query_map(params![id.as_str(), TRAIL_POINTS], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut points = rows
         .into_iter()
-        .map(|(at, lat, lon)| Ok(TrailPoint { at: parse_ts(&at)?, lat, lon }))
+        .map(|(at, lat, lon)| {
+            Ok(TrailPoint {
+                at: parse_ts(&at)?,
+                lat,
+                lon,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     points.reverse();
     Ok(points)

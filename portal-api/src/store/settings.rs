@@ -22,8 +22,12 @@ pub trait SettingsStore: Send + Sync + std::fmt::Debug {
     /// Sets the brand's fields; the logo stays as it is.
     fn set_branding(&self, tenant: TenantId, branding: Branding) -> StoreFuture<'_, Branding>;
     /// Replaces the logo (already checked: [`crate::branding::sniff_logo`]).
-    fn set_logo(&self, tenant: TenantId, meta: LogoMeta, bytes: Vec<u8>)
-    -> StoreFuture<'_, Branding>;
+    fn set_logo(
+        &self,
+        tenant: TenantId,
+        meta: LogoMeta,
+        bytes: Vec<u8>,
+    ) -> StoreFuture<'_, Branding>;
     /// Removes the logo; `false` when there was none.
     fn delete_logo(&self, tenant: TenantId) -> StoreFuture<'_, bool>;
     /// The logo of the tenant that owns an order (for its public page).
@@ -34,10 +38,7 @@ pub trait SettingsStore: Send + Sync + std::fmt::Debug {
     /// The location privacy of an order's tenant and, when it is on, the
     /// (lat, lon) of the order's stops still ahead (for what is published
     /// about the order outside a full view: its ETA's route).
-    fn order_privacy(
-        &self,
-        order: OrderId,
-    ) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)>;
+    fn order_privacy(&self, order: OrderId) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)>;
 }
 
 /// The tenant's brand, logo metadata included (not its bytes).
@@ -203,10 +204,7 @@ impl SettingsStore for SqliteStore {
         Box::pin(self.read(move |c| privacy(c, &tenant)))
     }
 
-    fn order_privacy(
-        &self,
-        order: OrderId,
-    ) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)> {
+    fn order_privacy(&self, order: OrderId) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)> {
         Box::pin(self.read(move |c| {
             let privacy = c
                 .prepare_cached(
