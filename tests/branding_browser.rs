@@ -39,15 +39,14 @@ fn png(w: u32, h: u32, colors: &[[u8; 3]]) -> Vec<u8> {
         out.extend_from_slice(&body);
         out.extend_from_slice(&crc32(&body).to_be_bytes());
     }
-    let mut raw = Vec::new();
+    // One row: filter byte 0 (none), then the stripes; every row alike.
     let n_colors = u32::try_from(colors.len()).expect("a few colours");
-    for _ in 0..h {
-        raw.push(0); // filter: none
-        for x in 0..w {
-            let stripe = usize::try_from(x * n_colors / w).expect("an index");
-            raw.extend_from_slice(&colors[stripe]);
-        }
+    let mut row = vec![0u8];
+    for x in 0..w {
+        let stripe = usize::try_from(x * n_colors / w).expect("an index");
+        row.extend_from_slice(&colors[stripe]);
     }
+    let raw = row.repeat(usize::try_from(h).expect("a height"));
     let mut zlib = vec![0x78, 0x01];
     let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
     for (i, block) in blocks.iter().enumerate() {
