@@ -246,7 +246,10 @@
     var upd = byId('eta-updated');
     if (upd && upd.getAttribute('data-at')) { setText(upd, 'updated ' + ago(upd.getAttribute('data-at')) + ' ago'); }
     var veh = byId('vehicle-text');
-    if (veh && track.vehicle) { setText(veh, 'Last position reported ' + ago(track.vehicle.at) + ' ago.'); }
+    if (veh && track.vehicle) {
+      setText(veh, 'Last position reported ' + ago(track.vehicle.at) + ' ago.' + (track.vehicle.approximate
+        ? ' The map shows its approximate area while it is far from the next stop; the exact position shows again as it gets close.' : ''));
+    }
     renderFeed();
   }
 
@@ -254,7 +257,10 @@
   // The view fits the truck and the stops still ahead and follows the truck as
   // it drives, until the viewer pans or zooms the map themselves. Stop markers
   // carry their number in the order and their state.
-  var map = null, truck = null, routeLine = null, roads = null, roadsTimer = null, fitted = false;
+  var map = null, truck = null, routeLine = null, drivenLine = null, roads = null, roadsTimer = null, fitted = false;
+  var truckKey = '', lastExact = null, lastHeading = null;
+  var brandEl = document.querySelector('.brand');
+  var BRAND = (brandEl && getComputedStyle(brandEl).getPropertyValue('--brand').trim()) || '#14213d';
   var stopMarkers = [], viewerMoved = false, programmatic = false, lastRoadsKey = '';
   var ROAD_WEIGHT = { motorway: 4, trunk: 3.5, primary: 3, secondary: 2.5, tertiary: 2 };
 
@@ -334,32 +340,69 @@
     fitted = true;
   }
 
+  // Initial bearing from a to b ([lat, lon]), degrees clockwise from north.
+  function bearing(a, b) {
+    var r = Math.PI / 180, la1 = a[0] * r, la2 = b[0] * r, dl = (b[1] - a[1]) * r;
+    var y = Math.sin(dl) * Math.cos(la2);
+    var x = Math.cos(la1) * Math.sin(la2) - Math.sin(la1) * Math.cos(la2) * Math.cos(dl);
+    return (Math.atan2(y, x) / r + 360) % 360;
+  }
+
+  // The heading to draw: the server's (the fix's own, or from the trail),
+  // else the bearing from the last exact position we drew when the truck
+  // moved enough to tell, else the last one known. None for an area.
+  function headingOf(v) {
+    if (v.approximate) { lastExact = null; return null; }
+    var h = typeof v.heading_deg === 'number' ? v.heading_deg : null;
+    if (h === null && lastExact && L.latLng(lastExact).distanceTo([v.lat, v.lon]) >= 15) {
+      h = bearing(lastExact, [v.lat, v.lon]);
+    }
+    if (h === null) { h = lastHeading; }
+    if (!lastExact || L.latLng(lastExact).distanceTo([v.lat, v.lon]) >= 15) { lastExact = [v.lat, v.lon]; }
+    lastHeading = h;
+    return h;
+  }
+
+  // The truck: a marker with an arrow turned to its heading, or, under the
+  // carrier's location privacy, a dashed disc on the centre of its area.
+  function truckIcon(v, h) {
+    if (v.approximate) {
+      return L.divIcon({ className: 'truck-area', html: '', iconSize: [44, 44] });
+    }
+    var arrow = h === null ? '' : '<span class="truck-arrow" data-heading="' + Math.round(h) +
+      '" style="transform: rotate(' + h.toFixed(0) + 'deg)"><span class="truck-heading"></span></span>';
+    return L.divIcon({ className: 'truck-marker', html: arrow + '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="#fff" d="M2 6h12v10H2zM14 9h4.5L22 12.5V16h-8z"/><circle cx="6" cy="17.5" r="2" fill="#fff" stroke="#14213d"/><circle cx="17" cy="17.5" r="2" fill="#fff" stroke="#14213d"/></svg>', iconSize: [30, 30] });
+  }
+
   function renderMap() {
     if (!map) { return; }
     var v = track.live ? track.vehicle : null;
     if (v) {
+      var h = headingOf(v);
+      var key = v.approximate ? 'area' : 'truck:' + (h === null ? '' : Math.round(h));
+      var title = v.approximate ? 'Approximate area of the truck' : 'Truck';
       if (!truck) {
         truck = L.marker([v.lat, v.lon], {
-          icon: L.divIcon({ className: 'truck-marker', html: '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="#fff" d="M2 6h12v10H2zM14 9h4.5L22 12.5V16h-8z"/><circle cx="6" cy="17.5" r="2" fill="#fff" stroke="#14213d"/><circle cx="17" cy="17.5" r="2" fill="#fff" stroke="#14213d"/></svg>', iconSize: [30, 30] }),
-          title: 'Truck', alt: 'Truck', keyboard: false, zIndexOffset: 1000
+          icon: truckIcon(v, h), title: title, alt: title, keyboard: false, zIndexOffset: 1000
         }).addTo(map);
       } else {
         truck.setLatLng([v.lat, v.lon]);
+        if (key !== truckKey) { truck.setIcon(truckIcon(v, h)); truck.options.title = title; }
       }
+      truckKey = key;
     } else if (truck) {
       map.removeLayer(truck);
       truck = null;
     }
     stopMarkers.forEach(function (m, i) { if (track.stops[i]) { m.setIcon(stopIcon(track.stops[i], i)); } });
+    // The road already driven (grey, solid) up to the truck, and the road
+    // ahead (the carrier's colour, dashed) from it.
+    var driven = (track.trail || []).map(function (p) { return [p[1], p[0]]; });
+    if (v) { driven.push([v.lat, v.lon]); }
+    drivenLine = polyline(drivenLine, driven, { color: '#8a94a3', weight: 5, opacity: 0.9 });
     var route = (track.eta && track.eta.route) || [];
     var latlngs = route.map(function (p) { return [p[1], p[0]]; });
-    if (latlngs.length > 1) {
-      if (!routeLine) { routeLine = L.polyline(latlngs, { color: '#1f6feb', weight: 5, opacity: 0.8 }).addTo(map); }
-      else { routeLine.setLatLngs(latlngs); }
-    } else if (routeLine) {
-      map.removeLayer(routeLine);
-      routeLine = null;
-    }
+    routeLine = polyline(routeLine, latlngs, { color: BRAND, weight: 5, opacity: 0.9, dashArray: '10 8' });
     if (!fitted) {
       fitStory(v);
     } else if (v && !viewerMoved && !map.getBounds().pad(-0.1).contains([v.lat, v.lon])) {
@@ -367,6 +410,17 @@
       fitStory(v);
     }
     renderMapText(v);
+  }
+
+  // Draws (or updates, or removes) one line of the map.
+  function polyline(line, latlngs, style) {
+    if (latlngs.length > 1) {
+      if (!line) { return L.polyline(latlngs, style).addTo(map); }
+      line.setLatLngs(latlngs);
+      return line;
+    }
+    if (line) { map.removeLayer(line); }
+    return null;
   }
 
   // The map's text alternative: where the truck is, in words.
@@ -378,6 +432,11 @@
     if (!next) { setText(el, 'The map shows the truck and the stops.'); return; }
     var km = L.latLng(v.lat, v.lon).distanceTo([next.lat, next.lon]) / 1000;
     var dist = km < 1 ? Math.round(km * 1000) + ' m' : (km < 10 ? km.toFixed(1) : Math.round(km)) + ' km';
+    if (v.approximate) {
+      setText(el, 'The map shows the approximate area of the truck, about ' + dist +
+        ' in a straight line from the next stop, ' + stopTitle(next) + '.');
+      return;
+    }
     setText(el, 'The truck is ' + dist + ' in a straight line from the next stop, ' + stopTitle(next) + '.');
   }
 
@@ -426,6 +485,8 @@
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg.type === 'snapshot') { apply(msg); }
       else if (msg.type === 'position') {
+        // The position just left joins the road driven.
+        if (track.vehicle && track.trail) { track.trail.push([track.vehicle.lon, track.vehicle.lat]); }
         track.vehicle = msg.vehicle;
         if (msg.feed) { track.feed = msg.feed; }
         else if (track.feed && msg.vehicle) {

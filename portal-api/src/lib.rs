@@ -15,6 +15,7 @@
 mod alerts;
 pub mod analytics;
 mod api;
+mod branding;
 pub mod client;
 pub mod contract;
 pub mod demo;
@@ -26,6 +27,7 @@ mod model;
 mod notify;
 mod ops;
 mod page;
+mod privacy;
 mod ratelimit;
 mod secrets;
 mod server;
@@ -37,6 +39,7 @@ mod zones;
 
 pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use api::{TrustedProxies, app, openapi_document};
+pub use branding::{Branding, LogoMeta};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
@@ -48,13 +51,14 @@ pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
     OrderPatch, PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId,
-    TrackView, VehicleFix, Visibility, Window,
+    TrackView, TrailPoint, VehicleFix, Visibility, Window,
 };
 pub use notify::{
     Channel, Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
     TriggerEvent, WebhookChannel, WebhookEvent, run_deliverer, validate_allow_hosts,
 };
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
+pub use privacy::LocationPrivacy;
 pub use secrets::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, TRACKING_CODE_LEN, api_key_prefix,
     looks_like_tracking_code, new_api_key, new_tracking_code, secret_hash,
@@ -62,8 +66,8 @@ pub use secrets::{
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
 pub use store::{
-    AccuracyInputs, AnalyticsStore, NotificationStore, PredictionScan, SqliteStore, Store,
-    StoreFuture, SummaryPass, aggregates_serve, open_store, read_accuracy_inputs,
+    AccuracyInputs, AnalyticsStore, NotificationStore, PredictionScan, SettingsStore, SqliteStore,
+    Store, StoreFuture, SummaryPass, aggregates_serve, open_store, read_accuracy_inputs,
     read_evaluated_predictions,
 };
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};

@@ -123,20 +123,25 @@ impl LiveUpdates {
         if outcome.orders.is_empty() {
             return Ok(0);
         }
-        let text: Utf8Bytes = json!({
-            "type": "position",
-            "vehicle": view::vehicle_json(&fix),
-            "feed": view::feed_json(Some(fix.at), self.clock()),
-        })
-        .to_string()
-        .into();
-        for order in &outcome.orders {
-            self.publish(LiveMessage::new(
-                order.clone(),
-                LiveKind::Position,
-                text.clone(),
-            ))
-            .await?;
+        let message = |pending: &[(f64, f64)]| -> Utf8Bytes {
+            json!({
+                "type": "position",
+                "vehicle": view::vehicle_json(&fix, &outcome.privacy, pending, None),
+                "feed": view::feed_json(Some(fix.at), self.clock()),
+            })
+            .to_string()
+            .into()
+        };
+        // Without privacy every order's viewers get the same text, made
+        // once; with it, each order's own stops decide what is shown.
+        let shared = (!outcome.privacy.enabled).then(|| message(&[]));
+        for (i, order) in outcome.orders.iter().enumerate() {
+            let text = match &shared {
+                Some(text) => text.clone(),
+                None => message(outcome.pending_stops.get(i).map_or(&[], Vec::as_slice)),
+            };
+            self.publish(LiveMessage::new(order.clone(), LiveKind::Position, text))
+                .await?;
         }
         Ok(outcome.orders.len())
     }
@@ -149,7 +154,14 @@ impl LiveUpdates {
         if recorded == EtaRecorded::Shown {
             // The page's stop is not reached (or the ETA would not be shown).
             let overdue = record.eta < chrono::Utc::now();
-            let text = json!({"type": "eta", "eta": view::eta_json(&record, overdue)}).to_string();
+            // The route ahead starts at the truck: under the tenant's
+            // location privacy it is shown as the truck is.
+            let (privacy, pending) = match self.store.settings() {
+                Some(settings) => settings.order_privacy(order.clone()).await?,
+                None => Default::default(),
+            };
+            let eta = view::public_eta_view(&record, overdue, &privacy, &pending);
+            let text = json!({"type": "eta", "eta": eta}).to_string();
             self.publish(LiveMessage::new(order, LiveKind::Eta, text))
                 .await?;
         }

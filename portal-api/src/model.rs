@@ -488,6 +488,21 @@ pub struct TrackView {
     /// How the ETA of the next stop (after the last one is reached, of the
     /// last delivery) moved, thinned for the page.
     pub eta_history: Option<EtaHistory>,
+    /// Where the vehicle has been while carrying the order, oldest first
+    /// (downsampled; the road already driven on the map).
+    pub trail: Vec<TrailPoint>,
+    /// The tenant's brand (logo metadata, not its bytes).
+    pub branding: crate::branding::Branding,
+    /// The tenant's location privacy, applied to every position shown.
+    pub privacy: crate::privacy::LocationPrivacy,
+}
+
+/// A kept point of an order's position trail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrailPoint {
+    pub at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
 }
 
 /// The ETAs logged for one stop, at most one per few minutes, and the actual
@@ -551,6 +566,11 @@ pub struct PositionOutcome {
     /// Active orders (dispatched, not delivered) carried by the vehicle: the pages
     /// that should see this position.
     pub orders: Vec<OrderId>,
+    /// The tenant's location privacy, read in the same transaction.
+    pub privacy: crate::privacy::LocationPrivacy,
+    /// With privacy on, the (lat, lon) of each order's stops still ahead, in
+    /// the order of `orders` (where the exact position may show); else empty.
+    pub pending_stops: Vec<Vec<(f64, f64)>>,
 }
 
 /// What recording an ETA did.

@@ -17,11 +17,12 @@ use serde_json::{Value, json};
 
 use crate::contract::{
     EtaHistoryPointView, EtaView, EventView, FeedView, ProgressView, PublicOrderView,
-    PublicPodView, StopView, VehicleView, WindowView,
+    PublicPodView, PublicPrivacyView, StopView, VehicleView, WindowView,
 };
 use crate::model::{
     EtaRecord, Order, OrderEvent, PodMeta, Stop, StopState, TrackView, VehicleFix, Verdict,
 };
+use crate::privacy::{LocationPrivacy, public_position};
 
 /// When a view is built, and how old a truck's last fix may be before its feed
 /// counts as stale (`tracker serve --stale-after-s`).
@@ -126,6 +127,24 @@ pub(crate) fn status_label(status: engine::OrderStatus) -> &'static str {
     }
 }
 
+/// Below this distance between two fixes, a bearing between them is noise.
+const MIN_BEARING_STEP_M: f64 = 15.0;
+
+/// Where a truck is heading: its fix's own heading, else the bearing from
+/// the point before it (`previous`, its last trail point) when the two are
+/// far enough apart to say; `None` otherwise.
+pub(crate) fn heading_deg(fix: &VehicleFix, previous: Option<(f64, f64)>) -> Option<f64> {
+    if let Some(h) = fix.heading_deg.filter(|h| h.is_finite()) {
+        return Some(h.rem_euclid(360.0));
+    }
+    let (lat, lon) = previous?;
+    let from = road_graph::LatLon::new(lat, lon);
+    let to = road_graph::LatLon::new(fix.lat, fix.lon);
+    (road_graph::haversine_m(from, to) >= MIN_BEARING_STEP_M)
+        .then(|| road_graph::bearing_deg(from, to).rem_euclid(360.0))
+}
+
+/// The truck exactly, as its tenant sees it.
 pub(crate) fn vehicle_view(fix: &VehicleFix) -> VehicleView {
     VehicleView {
         lat: fix.lat,
@@ -133,12 +152,95 @@ pub(crate) fn vehicle_view(fix: &VehicleFix) -> VehicleView {
         at: rfc3339(fix.at),
         speed_mps: fix.speed_mps,
         heading_deg: fix.heading_deg,
+        approximate: false,
+        area_resolution: None,
     }
 }
 
-/// [`vehicle_view`] as JSON.
-pub(crate) fn vehicle_json(fix: &VehicleFix) -> Value {
-    json!(vehicle_view(fix))
+/// The truck as the public sees it: under the tenant's location privacy
+/// ([`crate::privacy::public_position`]) with `pending_stops` still ahead.
+/// An approximate position carries no speed and no heading (they would help
+/// place the truck inside its area) and says `"approximate": true`; an exact
+/// one carries its heading, from the fix or from `previous`.
+pub(crate) fn public_vehicle_view(
+    fix: &VehicleFix,
+    privacy: &LocationPrivacy,
+    pending_stops: &[(f64, f64)],
+    previous: Option<(f64, f64)>,
+) -> VehicleView {
+    let shown = public_position(fix.lat, fix.lon, privacy, pending_stops);
+    if shown.approximate {
+        return VehicleView {
+            lat: shown.lat,
+            lon: shown.lon,
+            at: rfc3339(fix.at),
+            speed_mps: None,
+            heading_deg: None,
+            approximate: true,
+            area_resolution: Some(privacy.cell_resolution),
+        };
+    }
+    VehicleView {
+        heading_deg: heading_deg(fix, previous),
+        ..vehicle_view(fix)
+    }
+}
+
+/// [`public_vehicle_view`] as JSON (the live messages).
+pub(crate) fn vehicle_json(
+    fix: &VehicleFix,
+    privacy: &LocationPrivacy,
+    pending_stops: &[(f64, f64)],
+    previous: Option<(f64, f64)>,
+) -> Value {
+    json!(public_vehicle_view(fix, privacy, pending_stops, previous))
+}
+
+/// The (lat, lon) of an order's stops still ahead: where privacy shows the
+/// exact position.
+pub(crate) fn pending_stops(order: &Order) -> Vec<(f64, f64)> {
+    order
+        .stops
+        .iter()
+        .filter(|s| s.state() == StopState::Pending)
+        .map(|s| (s.lat, s.lon))
+        .collect()
+}
+
+/// A line of `[lon, lat]` pairs (the road driven, the route ahead) as the
+/// public may see it: each point under the same rule as the truck, so with
+/// privacy on, points far from the stops ahead become their area's centre
+/// (the route ahead starts where the truck is: left exact, it would give the
+/// truck away), and repeats of one centre in a row are dropped.
+pub(crate) fn public_line(
+    line: &[[f64; 2]],
+    privacy: &LocationPrivacy,
+    pending: &[(f64, f64)],
+) -> Vec<[f64; 2]> {
+    if !privacy.enabled {
+        return line.to_vec();
+    }
+    let mut out: Vec<[f64; 2]> = Vec::with_capacity(line.len());
+    for &[lon, lat] in line {
+        let shown = public_position(lat, lon, privacy, pending);
+        let point = [shown.lon, shown.lat];
+        if out.last() != Some(&point) {
+            out.push(point);
+        }
+    }
+    out
+}
+
+/// An ETA as the public sees it: its route ahead under the tenant's privacy.
+pub(crate) fn public_eta_view(
+    eta: &EtaRecord,
+    overdue: bool,
+    privacy: &LocationPrivacy,
+    pending: &[(f64, f64)],
+) -> EtaView {
+    let mut view = eta_view(eta, overdue);
+    view.route = public_line(&view.route, privacy, pending);
+    view
 }
 
 /// An ETA; `overdue` when its time has passed and its stop is not reached
@@ -156,11 +258,6 @@ pub(crate) fn eta_view(eta: &EtaRecord, overdue: bool) -> EtaView {
         remaining_drive_s: eta.remaining_drive_s,
         route: eta.route.clone(),
     }
-}
-
-/// [`eta_view`] as JSON.
-pub(crate) fn eta_json(eta: &EtaRecord, overdue: bool) -> Value {
-    json!(eta_view(eta, overdue))
 }
 
 /// A window in the stop's local time, e.g. `Tue 25 Nov, 08:00–10:00 EST`.
@@ -297,10 +394,16 @@ pub(crate) fn public_view(
     let live = order.shows_live_location();
     let finished = order.status.is_final();
     let shown_vehicle = if live { view.vehicle.as_ref() } else { None };
-    let eta = order
-        .next_stop()
-        .zip(shown_eta(order))
-        .map(|(stop, eta)| eta_view(eta, overdue(stop, eta, clock.now)));
+    let pending = pending_stops(order);
+    let previous = view
+        .trail
+        .iter()
+        .rev()
+        .find(|p| shown_vehicle.is_some_and(|v| p.at < v.at))
+        .map(|p| (p.lat, p.lon));
+    let eta = order.next_stop().zip(shown_eta(order)).map(|(stop, eta)| {
+        public_eta_view(eta, overdue(stop, eta, clock.now), &view.privacy, &pending)
+    });
     PublicOrderView {
         reference: order.reference.clone(),
         status: order.status.as_str().to_owned(),
@@ -316,17 +419,24 @@ pub(crate) fn public_view(
                 // The ETA of every stop still ahead, while the order is live.
                 let ahead = live && stop.state() == StopState::Pending;
                 StopView {
-                    eta: stop
-                        .eta
-                        .as_ref()
-                        .filter(|_| ahead)
-                        .map(|e| eta_view(e, overdue(stop, e, clock.now))),
+                    eta: stop.eta.as_ref().filter(|_| ahead).map(|e| {
+                        public_eta_view(e, overdue(stop, e, clock.now), &view.privacy, &pending)
+                    }),
                     ..stop_view(stop)
                 }
             })
             .collect(),
         next_stop_index: order.next_stop().map(|s| s.index),
-        vehicle: shown_vehicle.map(vehicle_view),
+        vehicle: shown_vehicle.map(|v| public_vehicle_view(v, &view.privacy, &pending, previous)),
+        trail: if live {
+            let driven: Vec<[f64; 2]> = view.trail.iter().map(|p| [p.lon, p.lat]).collect();
+            public_line(&driven, &view.privacy, &pending)
+        } else {
+            Vec::new()
+        },
+        privacy: PublicPrivacyView {
+            approximate_far_from_stops: view.privacy.enabled,
+        },
         feed: feed_view(shown_vehicle.map(|v| v.at), clock),
         eta,
         events: view.events.iter().map(event_view).collect(),

@@ -7,6 +7,7 @@
 mod analytics;
 mod assets;
 mod basemap;
+mod branding;
 mod client_ip;
 mod idempotency;
 mod keys;
@@ -40,6 +41,7 @@ use crate::secrets::secret_hash;
 use crate::state::AppState;
 
 pub(crate) use assets::url as asset_url;
+pub(crate) use branding::logo_url;
 pub use client_ip::TrustedProxies;
 
 /// The body limit of routes that name none: status changes, ETAs, patches.
@@ -135,12 +137,19 @@ fn router(pod_limit: usize, positions_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::views))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
+        .routes(routes!(branding::get_branding, branding::put_branding))
+        .routes(
+            routes!(branding::put_logo, branding::delete_logo)
+                .map(|r| limited(r, branding::LOGO_BODY_BYTES)),
+        )
+        .routes(routes!(branding::get_privacy, branding::put_privacy))
         .routes(routes!(track::track_json))
         .routes(routes!(basemap::roads))
         .routes(routes!(openapi::document))
         .routes(routes!(track::page))
         .routes(routes!(crate::ws::upgrade))
         .routes(routes!(track::public_pod))
+        .routes(routes!(branding::public_logo))
         .routes(routes!(assets::asset))
         .routes(routes!(track::healthz))
         .routes(routes!(crate::ops::readyz))

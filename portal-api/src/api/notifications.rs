@@ -188,6 +188,7 @@ pub(crate) async fn preview(
         key: config.notify_key.as_ref(),
         public_base_url: &config.public_base_url,
         contact: &contact,
+        settings: state.store().settings(),
     };
     // The preview has no recipient: no unsubscribe token is made for it.
     let composed = composer.compose(notes, &rule, &order, None).await?;

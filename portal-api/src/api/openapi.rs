@@ -30,6 +30,7 @@ use crate::contract::{ErrorBody, OpenApiDocumentView, OrderStatusName, PositionF
         (name = "orders", description = "Orders, their statuses, ETAs, POD and tracking links (API key)"),
         (name = "positions", description = "Vehicle positions (API key of scope `positions`)"),
         (name = "api-keys", description = "The tenant's API keys (scope `admin`)"),
+        (name = "branding", description = "The tenant's brand and location privacy on its public pages (scope `admin`)"),
         (name = "notifications", description = "E-mail rules and what was sent"),
         (name = "public", description = "No login: tracking pages, their data, the basemap"),
         (name = "ops", description = "Health, readiness, metrics, this document"),

@@ -477,22 +477,6 @@ pub(crate) async fn post_eta(
         .into_response())
 }
 
-/// The file types a POD may be, recognised by their first bytes (the declared
-/// type is not trusted).
-fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
-    }
-}
-
 fn pod_view(order: &OrderId, pod: &PodMeta) -> PodFileView {
     PodFileView {
         id: pod.id.clone(),
@@ -605,7 +589,7 @@ pub(crate) async fn upload_pod(
     if data.is_empty() {
         return Err(AppError::invalid("file", "is empty"));
     }
-    let content_type = sniff(&data).ok_or_else(|| {
+    let content_type = crate::branding::sniff_type(&data).ok_or_else(|| {
         AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

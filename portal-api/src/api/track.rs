@@ -62,7 +62,15 @@ pub(crate) async fn current_view(
             && let Some(fix) = parse_vehicle(text, &track)
             && track.vehicle.as_ref().is_none_or(|v| v.at < fix.at)
         {
-            public.vehicle = Some(view::vehicle_view(&fix));
+            // The message was published under the tenant's privacy already;
+            // applying it again here keeps this path safe on its own.
+            let previous = track.vehicle.as_ref().map(|v| (v.lat, v.lon));
+            public.vehicle = Some(view::public_vehicle_view(
+                &fix,
+                &track.privacy,
+                &view::pending_stops(&track.order),
+                previous,
+            ));
             public.feed = view::feed_view(Some(fix.at), clock);
             track.vehicle = Some(fix);
         }

@@ -304,6 +304,21 @@ pub struct VehicleView {
     pub at: String,
     pub speed_mps: Option<f64>,
     pub heading_deg: Option<f64>,
+    /// The centre of the truck's H3 cell instead of its position: the
+    /// tenant's location privacy, far from the stops ahead (public views
+    /// only; then no speed or heading).
+    #[serde(default)]
+    pub approximate: bool,
+    /// The H3 resolution of that cell, when approximate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_resolution: Option<u8>,
+}
+
+/// Whether the tenant shows the truck's area instead of its position far
+/// from the stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PublicPrivacyView {
+    pub approximate_far_from_stops: bool,
 }
 
 /// The progress indicator: the steps and how many are reached.
@@ -338,6 +353,10 @@ pub struct PublicOrderView {
     pub next_stop_index: Option<u32>,
     /// While tracking is on.
     pub vehicle: Option<VehicleView>,
+    /// The road driven as `[lon, lat]` pairs (newest last), while tracking
+    /// is on; under the tenant's location privacy like the truck.
+    pub trail: Vec<[f64; 2]>,
+    pub privacy: PublicPrivacyView,
     pub feed: FeedView,
     /// The ETA at the next stop.
     pub eta: Option<EtaView>,

@@ -18,6 +18,7 @@
 //! `routes!(handler)`. The route and its documentation are then one entry.
 
 mod answers;
+mod branding;
 #[cfg(test)]
 mod fuzz;
 mod keys;
@@ -39,9 +40,11 @@ pub use answers::{
     LineStringType, NewApiKeyView, NotReadyView, NotificationListView, NotificationPreviewView,
     NotificationRuleListView, NotificationRuleView, NotificationView, OpenApiDocumentView,
     PodFileView, PositionResultView, PositionStatusName, PositionsBadRequest, PositionsReceipt,
-    PositionsRefused, ProgressView, PublicOrderView, PublicPodView, ReadyView, RoadFeature,
-    RoadProperties, RoadsView, VehicleView, WebhookListView, WebhookSecretView, WebhookView,
+    PositionsRefused, ProgressView, PublicOrderView, PublicPodView, PublicPrivacyView, ReadyView,
+    RoadFeature, RoadProperties, RoadsView, VehicleView, WebhookListView, WebhookSecretView,
+    WebhookView,
 };
+pub use branding::{BrandingBody, PrivacyBody};
 pub use keys::{NewApiKeyBody, ScopeName};
 pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody, TriggerEventName};
 pub use orders::{

@@ -144,6 +144,9 @@ pub(crate) struct Composer<'a> {
     pub(crate) key: Option<&'a NotifyKey>,
     pub(crate) public_base_url: &'a str,
     pub(crate) contact: &'a str,
+    /// Where the tenant's brand is kept: its display name and support
+    /// contact, when set, fill `{{tenant_name}}` and `{{contact}}`.
+    pub(crate) settings: Option<&'a dyn crate::store::SettingsStore>,
 }
 
 /// A composed message and its one-click unsubscribe URL.
@@ -164,11 +167,21 @@ impl Composer<'_> {
         order: &Order,
         recipient: Option<&str>,
     ) -> Result<Composed> {
-        let tenant_name = notes
-            .tenant(order.tenant_id.clone())
-            .await?
-            .map(|t| t.name)
-            .unwrap_or_default();
+        let brand = match self.settings {
+            Some(settings) => settings.branding(order.tenant_id.clone()).await?,
+            None => crate::branding::Branding::default(),
+        };
+        let tenant_name = match brand.display_name.clone() {
+            Some(name) => name,
+            None => notes
+                .tenant(order.tenant_id.clone())
+                .await?
+                .map(|t| t.name)
+                .unwrap_or_default(),
+        };
+        let contact = brand
+            .contact_line()
+            .unwrap_or_else(|| self.contact.to_owned());
         let tracking_url = match (self.key, order.tracking_active) {
             (Some(key), true) => notes
                 .active_code_seal(order.id.clone())
@@ -195,7 +208,7 @@ impl Composer<'_> {
             order,
             rule.rule.event,
             &tenant_name,
-            self.contact,
+            &contact,
             tracking_url,
             unsubscribe_url.clone(),
         );
@@ -507,6 +520,7 @@ async fn deliver(
         key: Some(key),
         public_base_url: &config.public_base_url,
         contact: &contact,
+        settings: store.settings(),
     };
     let composed = composer
         .compose(notes, &rule, &order, Some(&n.recipient))

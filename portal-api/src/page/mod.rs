@@ -98,17 +98,104 @@ fn reason_label(reason: &str) -> &'static str {
     }
 }
 
+/// What the page says when the map shows the truck's area, not its position
+/// (the script writes the same).
+const APPROXIMATE_NOTE: &str = " The map shows its approximate area while it is far from the \
+     next stop; the exact position shows again as it gets close.";
+
+/// Opens the page's body: a wrapper carrying the tenant's colour (a CSS
+/// custom property, `--brand`, from [`crate::branding::Branding::primary_color_used`]:
+/// always `#rrggbb` we wrote ourselves), then the header with the logo and
+/// the display name. An unbranded tenant's page looks as it always did.
+fn open_brand(page: &mut Html, track: &TrackView, code: &str) {
+    let brand = &track.branding;
+    match brand.primary_color_used() {
+        Some((color, _)) => page.raw(&format!(
+            "<div class=\"brand branded\" style=\"--brand: {}\">",
+            esc(&color)
+        )),
+        None => page.raw("<div class=\"brand\">"),
+    }
+    page.raw("<header class=\"top\"><div class=\"wrap\">");
+    if brand.logo.is_some() || brand.display_name.is_some() {
+        page.raw("<p class=\"brand-bar\">");
+        if let Some(logo) = &brand.logo {
+            let alt = brand
+                .display_name
+                .as_deref()
+                .map_or_else(|| "Carrier logo".to_owned(), |n| format!("{n} logo"));
+            page.raw(&format!(
+                "<img class=\"brand-logo\" id=\"brand-logo\" src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\">",
+                esc(&crate::api::logo_url(code, logo)),
+                esc(&alt),
+                logo.width_px,
+                logo.height_px
+            ));
+        }
+        if let Some(name) = &brand.display_name {
+            page.raw(&format!(
+                "<span class=\"brand-name\" id=\"brand-name\">{}</span>",
+                esc(name)
+            ));
+        }
+        page.raw("</p>");
+    }
+}
+
+/// The carrier's support contact, when it set one: phone (`tel:`), e-mail
+/// (`mailto:`) and a link, every value escaped and every URL one the
+/// branding rules accepted (`http(s)://`, digits for `tel:`).
+fn support_block(page: &mut Html, brand: &crate::branding::Branding) {
+    if brand.support_phone.is_none() && brand.support_email.is_none() && brand.support_url.is_none()
+    {
+        return;
+    }
+    let who = brand.display_name.as_deref().unwrap_or("the carrier");
+    page.raw(&format!(
+        "<section class=\"card support\" id=\"support\" aria-labelledby=\"support-h\">\
+         <h2 id=\"support-h\">Questions about this shipment?</h2><p>Contact {}:</p><ul>",
+        esc(who)
+    ));
+    if let (Some(phone), Some(href)) = (&brand.support_phone, brand.phone_href()) {
+        page.raw(&format!(
+            "<li>Phone: <a href=\"{}\">{}</a></li>",
+            esc(&href),
+            esc(phone)
+        ));
+    }
+    if let Some(email) = &brand.support_email {
+        page.raw(&format!(
+            "<li>E-mail: <a href=\"mailto:{}\">{}</a></li>",
+            esc(email),
+            esc(email)
+        ));
+    }
+    if let Some(url) = &brand.support_url {
+        page.raw(&format!(
+            "<li><a id=\"support-link\" href=\"{}\" rel=\"noopener noreferrer\">Help centre</a></li>",
+            esc(url)
+        ));
+    }
+    page.raw("</ul></section>");
+}
+
 /// Renders the page for an order.
 pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &str) -> String {
     let order = &track.order;
     let now = Utc::now();
+    let brand = &track.branding;
     let mut page = Html::new();
+    let title_brand = brand
+        .display_name
+        .as_deref()
+        .map(|n| format!(" · {n}"))
+        .unwrap_or_default();
     page.head(&format!(
-        "Shipment {} · {}",
+        "Shipment {} · {}{title_brand}",
         order.reference,
         status_label(order.status)
     ));
-    page.raw("<header class=\"top\"><div class=\"wrap\">");
+    open_brand(&mut page, track, code);
     page.raw(&format!(
         "<p class=\"kicker\">Shipment tracking</p><h1>Shipment <span class=\"ref\">{}</span></h1>",
         esc(&order.reference)
@@ -265,11 +352,13 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
     // Map (only while the order is under way).
     if order.shows_live_location() {
         page.raw("<section class=\"card\" id=\"map-section\" aria-labelledby=\"map-h\"><h2 id=\"map-h\">Where it is</h2>");
+        let approximate = json["vehicle"]["approximate"] == Value::Bool(true);
         match &track.vehicle {
             Some(fix) => page.raw(&format!(
-                "<p id=\"vehicle-text\">Last position reported <time datetime=\"{}\">{} ago</time>.</p>",
+                "<p id=\"vehicle-text\">Last position reported <time datetime=\"{}\">{} ago</time>.{}</p>",
                 view::rfc3339(fix.at),
-                duration_label((now - fix.at).num_seconds())
+                duration_label((now - fix.at).num_seconds()),
+                if approximate { APPROXIMATE_NOTE } else { "" }
             )),
             None => page.raw("<p id=\"vehicle-text\">The truck has not reported a position yet.</p>"),
         }
@@ -278,6 +367,7 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
         // keeps current.
         page.raw("<div id=\"map\" class=\"map\" role=\"region\" aria-label=\"Map of the truck, its remaining route and the numbered stops\" aria-describedby=\"map-text\"></div>");
         page.raw("<p id=\"map-text\" class=\"visually-hidden\">The map shows the truck and the stops.</p>");
+        page.raw("<p class=\"legend\" aria-hidden=\"true\"><span class=\"driven\"></span>driven<span class=\"ahead\"></span>ahead</p>");
         page.raw("<p class=\"attribution\">Map data © OpenStreetMap contributors</p></section>");
     }
 
@@ -314,9 +404,13 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
         }
         page.raw("</li>");
     }
-    page.raw("</ol></section></main>");
+    page.raw("</ol></section>");
+    support_block(&mut page, brand);
+    page.raw("</main>");
     page.raw("<footer class=\"wrap\"><p>Map data © OpenStreetMap contributors (ODbL). \
               Map display: <a href=\"/assets/LICENSE-leaflet.txt\">Leaflet</a> (BSD-2-Clause).</p></footer>");
+    // Closes the brand's wrapper (see `open_brand`).
+    page.raw("</div>");
     page.data_script(json, state.config().tile_url.as_deref());
     page.raw(&format!(
         "<script src=\"{}\"></script><script src=\"{}\"></script></body></html>",

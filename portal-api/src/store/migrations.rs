@@ -528,6 +528,33 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO eta_accuracy_days (tenant_id, day, raw_kept, stale)
         SELECT DISTINCT tenant_id, day, 0, 0 FROM eta_accuracy_daily;
     "#,
+    // 14 (issue 23, branding and privacy): a tenant's brand (name, colour,
+    // support contact; the logo's bytes with their sniffed type, size and
+    // SHA-256, the public URL's ETag) and its location privacy (off unless
+    // a row says on). One row per tenant each, absent until set.
+    r#"
+    CREATE TABLE tenant_branding (
+        tenant_id      TEXT PRIMARY KEY REFERENCES tenants(id),
+        display_name   TEXT,
+        primary_color  TEXT,
+        support_phone  TEXT,
+        support_email  TEXT,
+        support_url    TEXT,
+        logo           BLOB,
+        logo_type      TEXT,
+        logo_sha256    TEXT,
+        logo_width     INTEGER,
+        logo_height    INTEGER,
+        updated_at     TEXT NOT NULL
+    );
+    CREATE TABLE tenant_privacy (
+        tenant_id        TEXT PRIMARY KEY REFERENCES tenants(id),
+        enabled          INTEGER NOT NULL,
+        exact_within_m   REAL NOT NULL,
+        cell_resolution  INTEGER NOT NULL,
+        updated_at       TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the latest schema.

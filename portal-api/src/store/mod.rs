@@ -17,6 +17,7 @@ mod dead_letters;
 mod migrations;
 mod notifications;
 mod rows;
+mod settings;
 mod sqlite;
 mod webhooks;
 mod writes;
@@ -40,6 +41,7 @@ pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use daily::{AccuracyInputs, SummaryPass, aggregates_serve, read_accuracy_inputs};
 pub use notifications::NotificationStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
+pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
 
 /// A boxed, sendable future: what every [`Store`] method returns.
@@ -176,6 +178,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The analytics queries and tracking-page view counts, when the backend
     /// keeps them; `None` turns the analytics routes into 501s.
     fn analytics(&self) -> Option<&dyn AnalyticsStore> {
+        None
+    }
+
+    /// The tenants' brands and location privacy, when the backend keeps
+    /// them; `None` turns their routes into 501s (pages look unbranded).
+    fn settings(&self) -> Option<&dyn SettingsStore> {
         None
     }
 }

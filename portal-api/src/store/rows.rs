@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Customer, EtaHistory, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta,
-    Scope, Stop, Tenant, TenantId, TrackView, VehicleFix, Visibility, Window,
+    Scope, Stop, Tenant, TenantId, TrackView, TrailPoint, VehicleFix, Visibility, Window,
 };
 
 /// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
@@ -543,6 +543,37 @@ pub(crate) fn vehicle_fix(
     .transpose()
 }
 
+/// Most trail points the public view carries: the newest ones.
+const TRAIL_POINTS: usize = 500;
+
+/// The newest [`TRAIL_POINTS`] of an order's trail, oldest first.
+fn trail(c: &Connection, id: &OrderId) -> Result<Vec<TrailPoint>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT at, lat, lon FROM position_trail WHERE order_id = ?1 ORDER BY at DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![id.as_str(), TRAIL_POINTS], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut points = rows
+        .into_iter()
+        .map(|(at, lat, lon)| {
+            Ok(TrailPoint {
+                at: parse_ts(&at)?,
+                lat,
+                lon,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    points.reverse();
+    Ok(points)
+}
+
 pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackView>> {
     let Some(order) = order_any(c, id)? else {
         return Ok(None);
@@ -573,6 +604,9 @@ pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackVie
         None => None,
     };
     Ok(Some(TrackView {
+        trail: trail(c, id)?,
+        branding: super::settings::branding(c, &order.tenant_id)?,
+        privacy: super::settings::privacy(c, &order.tenant_id)?,
         eta_history,
         events: events(c, id)?
             .iter()

@@ -416,6 +416,10 @@ impl Store for SqliteStore {
         Some(self)
     }
 
+    fn settings(&self) -> Option<&dyn super::SettingsStore> {
+        Some(self)
+    }
+
     fn analytics(&self) -> Option<&dyn super::AnalyticsStore> {
         Some(self)
     }

@@ -658,10 +658,35 @@ pub(crate) fn record_position(
     for order in &orders {
         extend_trail(c, order, fix)?;
     }
+    // Read here, in the write, so that publishing the position needs no
+    // second trip to the store (only tenants with privacy on pay for stops).
+    let privacy = super::settings::privacy(c, tenant)?;
+    let pending_stops = if privacy.enabled {
+        orders
+            .iter()
+            .map(|order| pending_stops(c, order))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
     Ok(PositionOutcome {
         newest: true,
         orders,
+        privacy,
+        pending_stops,
     })
+}
+
+/// The (lat, lon) of an order's stops not yet reached or skipped.
+pub(crate) fn pending_stops(c: &Connection, order: &OrderId) -> Result<Vec<(f64, f64)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT lat, lon FROM stops WHERE order_id = ?1 \
+         AND arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL",
+    )?;
+    let rows = stmt
+        .query_map([order.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()> {

@@ -1,0 +1,44 @@
+//! The bodies of `PUT /api/v1/branding` and `PUT /api/v1/tracking-privacy`:
+//! a tenant's brand fields and its location privacy. Checking the values
+//! (lengths, e-mail and URL shapes, colour format, ranges) is
+//! [`crate::branding::Branding::checked`]'s and
+//! [`crate::privacy::LocationPrivacy::validated`]'s job.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `PUT /api/v1/branding`: every field optional; absent, `null` or empty
+/// unsets it. The logo has its own route (`PUT /api/v1/branding/logo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrandingBody {
+    /// The carrier's name as customers know it (header, e-mails).
+    #[schema(max_length = 80)]
+    pub display_name: Option<String>,
+    /// `#RRGGBB`; darkened to pass WCAG AA behind white text when needed.
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
+    pub primary_color: Option<String>,
+    /// Digits, spaces and `+ - ( ) .`.
+    #[schema(max_length = 40)]
+    pub support_phone: Option<String>,
+    #[schema(max_length = 254)]
+    pub support_email: Option<String>,
+    /// An `http://` or `https://` URL.
+    #[schema(max_length = 500)]
+    pub support_url: Option<String>,
+}
+
+/// `PUT /api/v1/tracking-privacy`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyBody {
+    /// Show the truck's area instead of its position far from the stops.
+    pub enabled: bool,
+    /// Within this distance of a stop still ahead the exact position shows
+    /// (default 5000).
+    #[schema(minimum = 0, maximum = 500000)]
+    pub exact_within_m: Option<f64>,
+    /// The H3 resolution of the area shown, 4 (coarse) to 9 (default 7).
+    #[schema(minimum = 4, maximum = 9)]
+    pub cell_resolution: Option<u8>,
+}
