@@ -101,21 +101,13 @@ fn a_damaged_or_foreign_preparation_is_refused_naming_the_file() {
         "damaged.graph: corrupt snapshot (section `ROUTER`: checksum mismatch)",
     );
 
-    // Harrisburg's graph with Monaco's preparation: every checksum holds.
+    // Monaco's graph with Harrisburg's preparation: every checksum holds.
     let harrisburg_bytes = std::fs::read(&harrisburg).expect("reads");
-    let mut spliced = harrisburg_bytes[..graph_end(&harrisburg_bytes)].to_vec();
-    spliced.extend_from_slice(&monaco_bytes[graph_end(&monaco_bytes)..]);
+    let mut spliced = monaco_bytes[..graph_end(&monaco_bytes)].to_vec();
+    spliced.extend_from_slice(&harrisburg_bytes[graph_end(&harrisburg_bytes)..]);
     let spliced_path = dir.path().join("spliced.graph");
     std::fs::write(&spliced_path, &spliced).expect("writes");
-    let out = tracker(&[
-        "route",
-        "--map",
-        utf8(&spliced_path),
-        "--from",
-        "40.2636,-76.8826",
-        "--to",
-        "40.2700,-76.8750",
-    ]);
+    let out = route(&spliced_path);
     cli_support::assert_refused(
         &out,
         "a preparation for another graph",

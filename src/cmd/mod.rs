@@ -94,6 +94,7 @@ pub(crate) fn open_map_for_matching(
     path: &Path,
 ) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {
     open_map_with(path, &ProfileConfig::TRUCK.with_all_components())
+        .map(|(snapshot, report)| (snapshot.graph, report))
 }
 
 fn open_map_with(
