@@ -43,8 +43,12 @@ fn ready_to_route(c: &mut Criterion) {
     let (graph, _) =
         import_pbf(&porto_pbf(), &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
     let graph = Arc::new(graph);
-    let router = Router::new(Arc::clone(&graph), &TurnCosts::TRUCK, Metric::free_flow(&graph))
-        .expect("the metric fits");
+    let router = Router::new(
+        Arc::clone(&graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&graph),
+    )
+    .expect("the metric fits");
     let prepared = Section {
         tag: ROUTER_SECTION,
         bytes: router.prepared(),

@@ -17,7 +17,7 @@ for run in $(seq "$runs"); do
     dir=$(mktemp -d)
     start=$(now_ms)
     "$bin" serve --map "$map" --listen "127.0.0.1:$port" --store "sqlite://$dir/tracker.db" \
-        --demo 0 2>"$dir/serve.log" &
+        --demo 0 >/dev/null 2>"$dir/serve.log" &
     pid=$!
     healthy=""
     ready=""
@@ -36,7 +36,7 @@ for run in $(seq "$runs"); do
             sleep 0.002
         fi
     done
-    echo "run $run: healthz ${healthy:-?} ms, readyz $ready ms ($(grep -o 'elapsed_ms=[0-9]*' "$dir/serve.log" | head -1) map+router)"
+    echo "run $run: healthz ${healthy:-?} ms, readyz $ready ms (map and router: $(sed 's/\x1b\[[0-9;]*m//g' "$dir/serve.log" | grep -o 'elapsed_ms=[0-9]*' | head -1))"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     rm -rf "$dir"

@@ -43,7 +43,14 @@ fn build(name: &str, out: &Path) {
 
 fn route(map: &Path) -> Output {
     tracker(&[
-        "route", "--map", utf8(map), "--from", PALACE, "--to", CASINO, "--json",
+        "route",
+        "--map",
+        utf8(map),
+        "--from",
+        PALACE,
+        "--to",
+        CASINO,
+        "--json",
     ])
 }
 
@@ -62,8 +69,16 @@ fn a_snapshot_routes_as_its_pbf_with_or_without_the_preparation() {
     let from_pbf = route(&osm("monaco.osm.pbf"));
     assert!(from_pbf.status.success());
     let prepared = route(&snapshot);
-    assert!(prepared.status.success(), "{}", String::from_utf8_lossy(&prepared.stderr));
-    assert!(prepared.stderr.is_empty(), "{}", String::from_utf8_lossy(&prepared.stderr));
+    assert!(
+        prepared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prepared.stderr)
+    );
+    assert!(
+        prepared.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&prepared.stderr)
+    );
     assert_eq!(prepared.stdout, from_pbf.stdout);
 
     // The same graph without its sections.

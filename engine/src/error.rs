@@ -23,7 +23,9 @@ pub enum Error {
     StalePreparation { reason: String },
     /// A stored router preparation made for another graph than the one it came
     /// with: refused, the file was not written as one piece.
-    #[error("the stored router preparation was made for another graph (routing fingerprint {found:08x}, this graph's is {expected:08x})")]
+    #[error(
+        "the stored router preparation was made for another graph (routing fingerprint {found:08x}, this graph's is {expected:08x})"
+    )]
     PreparationForOtherGraph { found: u32, expected: u32 },
     /// A stored router preparation that fails its checks (a length, an index, a
     /// property the queries rely on); names what failed.

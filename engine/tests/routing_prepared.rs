@@ -101,10 +101,18 @@ fn a_loaded_router_answers_as_the_built_one_and_stores_the_same_bytes() {
     )
     .expect("its own preparation loads");
     assert_eq!(shape(&loaded), shape(&built));
-    assert_eq!(loaded.prepared(), prepared, "nothing lost or changed on the way");
+    assert_eq!(
+        loaded.prepared(),
+        prepared,
+        "nothing lost or changed on the way"
+    );
     let pairs = every_pair(&graph);
     let found = same_answers(&built, &loaded, &pairs);
-    assert!(found > pairs.len() / 2, "only {found} of {} had a route", pairs.len());
+    assert!(
+        found > pairs.len() / 2,
+        "only {found} of {} had a route",
+        pairs.len()
+    );
     let targets: Vec<Snap> = pairs.iter().take(20).map(|(_, to)| to.clone()).collect();
     assert_eq!(
         loaded.one_to_many(&pairs[0].0, &targets),
@@ -120,9 +128,13 @@ fn another_metric_at_load_and_after_it_gives_what_a_fresh_router_gives() {
     let base = Metric::free_flow(&graph);
     let rush = random_metric(&graph, &base, &mut rng, true);
     let built = Router::new(Arc::clone(&graph), &TurnCosts::TRUCK, rush.clone()).expect("fits");
-    let loaded =
-        Router::from_prepared(Arc::clone(&graph), &TurnCosts::TRUCK, rush.clone(), &prepared)
-            .expect("loads with another metric");
+    let loaded = Router::from_prepared(
+        Arc::clone(&graph),
+        &TurnCosts::TRUCK,
+        rush.clone(),
+        &prepared,
+    )
+    .expect("loads with another metric");
     assert_eq!(loaded.metric(), rush);
     let pairs = every_pair(&graph);
     same_answers(&built, &loaded, &pairs);
@@ -155,7 +167,10 @@ fn a_preparation_for_another_graph_is_refused() {
         &prepared,
     )
     .expect_err("another graph");
-    assert!(matches!(err, Error::PreparationForOtherGraph { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::PreparationForOtherGraph { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("made for another graph"), "{err}");
 }
 
@@ -205,12 +220,18 @@ fn a_preparation_cut_short_or_with_bytes_after_it_is_corrupt() {
     };
     for cut in [0, 7, 40, prepared.len() / 2, prepared.len() - 1] {
         let err = load(&prepared[..cut]).expect_err("cut short");
-        assert!(matches!(err, Error::CorruptPreparation { .. }), "{cut}: {err:?}");
+        assert!(
+            matches!(err, Error::CorruptPreparation { .. }),
+            "{cut}: {err:?}"
+        );
     }
     let mut longer = prepared.clone();
     longer.push(0);
     let err = load(&longer).expect_err("a byte after the end");
-    assert!(err.to_string().contains("bytes after the last array"), "{err}");
+    assert!(
+        err.to_string().contains("bytes after the last array"),
+        "{err}"
+    );
 }
 
 /// Whatever one word of the preparation is changed to, loading either refuses
@@ -230,7 +251,14 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
                 .try_into()
                 .expect("four bytes"),
         );
-        for value in [0, 1, original ^ 1, original.wrapping_add(3), u32::MAX, 1 << 31] {
+        for value in [
+            0,
+            1,
+            original ^ 1,
+            original.wrapping_add(3),
+            u32::MAX,
+            1 << 31,
+        ] {
             if value == original {
                 continue;
             }
@@ -259,7 +287,10 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
     }
     // Times and weights are not checkable without recomputing them; everything
     // that indexes is.
-    assert!(refused > accepted / 4, "{refused} refused, {accepted} accepted");
+    assert!(
+        refused > accepted / 4,
+        "{refused} refused, {accepted} accepted"
+    );
 }
 
 fn import(name: &str) -> Arc<RoadGraph> {
@@ -288,7 +319,10 @@ fn on_real_extracts_a_loaded_router_answers_as_the_built_one() {
         assert_eq!(shape(&loaded), shape(&built), "{name}");
         let pairs = random_pairs(&graph, &mut Rng::new(seed), 300);
         let found = same_answers(&built, &loaded, &pairs);
-        assert!(found >= 200, "{name}: only {found} of 300 pairs had a route");
+        assert!(
+            found >= 200,
+            "{name}: only {found} of 300 pairs had a route"
+        );
         assert!(loaded.prepared() == prepared, "{name}: stored bytes differ");
     }
 }

@@ -40,8 +40,8 @@ pub use profile::{
     evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
 pub use snapshot::{
-    SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot, load_snapshot, put_array,
-    save_snapshot, tag_name,
+    SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot, load_snapshot,
+    put_array, save_snapshot, tag_name,
 };
 pub use spatial::EdgeCandidate;
 

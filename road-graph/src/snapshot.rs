@@ -103,7 +103,11 @@ impl Sections {
 impl std::fmt::Debug for Sections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.table.iter().map(|(tag, range)| (tag_name(tag), range.len())))
+            .entries(
+                self.table
+                    .iter()
+                    .map(|(tag, range)| (tag_name(tag), range.len())),
+            )
             .finish()
     }
 }
@@ -376,7 +380,9 @@ fn sections(bytes: &[u8], start: usize) -> Result<Vec<([u8; 8], Range<usize>)>, 
             return Err(Fault::Corrupt(format!("section `{name}` appears twice")));
         }
         if crc32fast::hash(&bytes[body.clone()]) != crc {
-            return Err(Fault::Corrupt(format!("section `{name}`: checksum mismatch")));
+            return Err(Fault::Corrupt(format!(
+                "section `{name}`: checksum mismatch"
+            )));
         }
         at = body.end;
         found.push((tag, body));
@@ -497,7 +503,9 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take<T: bytemuck::Pod>(&mut self) -> Result<Vec<T>, Fault> {
-        self.inner.take().map_err(|_| Fault::Corrupt("payload ends inside an array".into()))
+        self.inner
+            .take()
+            .map_err(|_| Fault::Corrupt("payload ends inside an array".into()))
     }
 }
 
@@ -531,7 +539,10 @@ mod tests {
         let mut arrays = Vec::new();
         put_array(&mut arrays, &[1u32, 2, 3]);
         put_array(&mut arrays, &[[7u32, 8]]);
-        let written = [section(b"ROUTER\0\0", &arrays), section(b"OTHER\0\0\0", b"")];
+        let written = [
+            section(b"ROUTER\0\0", &arrays),
+            section(b"OTHER\0\0\0", b""),
+        ];
         save_snapshot(&graph, &written, &path).expect("saves");
 
         let loaded = load_snapshot(&path).expect("loads");
@@ -561,11 +572,17 @@ mod tests {
         std::fs::write(&path, &flipped).expect("writes");
         let err = load_snapshot(&path).expect_err("a flipped bit in the section");
         let text = err.to_string();
-        assert!(text.contains("tiny.graph") && text.contains("section `ROUTER`: checksum mismatch"), "{text}");
+        assert!(
+            text.contains("tiny.graph") && text.contains("section `ROUTER`: checksum mismatch"),
+            "{text}"
+        );
 
         std::fs::write(&path, &good[..good.len() - 1]).expect("writes");
         let err = load_snapshot(&path).expect_err("a cut section");
-        assert!(err.to_string().contains("section `ROUTER` says 64 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("section `ROUTER` says 64 bytes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -585,7 +602,11 @@ mod tests {
         bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
         std::fs::write(&path, &bytes).expect("writes");
         let err = load_snapshot(&path).expect_err("version 9");
-        assert!(err.to_string().contains("version 9, this build reads version 3"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("version 9, this build reads version 3"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -594,7 +615,10 @@ mod tests {
         let path = dir.path().join("tiny.graph");
         let twice = [section(b"ROUTER\0\0", b"a"), section(b"ROUTER\0\0", b"b")];
         let err = save_snapshot(&tiny(), &twice, &path).expect_err("the same tag twice");
-        assert!(err.to_string().contains("section `ROUTER` given twice"), "{err}");
+        assert!(
+            err.to_string().contains("section `ROUTER` given twice"),
+            "{err}"
+        );
         assert!(!path.exists());
     }
 }

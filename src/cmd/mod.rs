@@ -81,7 +81,13 @@ pub(crate) fn truck_router(
         Ok(router) => Ok((router, None)),
         Err(err @ EngineError::StalePreparation { .. }) => {
             let router = Router::new(graph, costs, metric)?;
-            Ok((router, Some(format!("{}: {err}, so the router was built; {rebuild}", path.display()))))
+            Ok((
+                router,
+                Some(format!(
+                    "{}: {err}, so the router was built; {rebuild}",
+                    path.display()
+                )),
+            ))
         }
         Err(err) => Err(bad_input(format!("{}: {err}; {rebuild}", path.display()))),
     }

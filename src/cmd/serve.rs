@@ -477,10 +477,13 @@ async fn serve(
     let router = {
         let graph = Arc::clone(&graph);
         tokio::task::spawn_blocking(move || {
-            // The stops' time-zone finder too (~150 ms), while we wait anyway.
-            portal_api::warm_up_time_zones();
-            let metric = Metric::free_flow(&graph);
-            super::truck_router(&map_path, &sections, graph, metric)
+            // The stops' time-zone finder too (~150 ms), on a thread of its
+            // own: loading the router takes about as long.
+            std::thread::scope(|scope| {
+                scope.spawn(portal_api::warm_up_time_zones);
+                let metric = Metric::free_flow(&graph);
+                super::truck_router(&map_path, &sections, graph, metric)
+            })
         })
         .await
         .context("building the router")??

@@ -115,8 +115,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let (road_graph::Snapshot { graph, sections }, _) = open_map(&args.map)?;
     let graph = Arc::new(graph);
     let metric = Metric::free_flow(&graph);
-    let (router, notice) = truck_router(&args.map, &sections, graph.clone(), metric)
-        .context("building the router")?;
+    let (router, notice) =
+        truck_router(&args.map, &sections, graph.clone(), metric).context("building the router")?;
     drop(sections);
     if let Some(notice) = notice {
         tracing::warn!("{notice}");

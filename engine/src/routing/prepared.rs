@@ -177,7 +177,11 @@ pub(crate) fn decode(
     for (rank, &e) in edge_at.iter().enumerate() {
         match rank_of.get_mut(e as usize) {
             Some(slot) if *slot == NONE => *slot = rank as u32,
-            _ => return Err(corrupt("the order is not a permutation of the edges".into())),
+            _ => {
+                return Err(corrupt(
+                    "the order is not a permutation of the edges".into(),
+                ));
+            }
         }
     }
     check_csr("hierarchy", &first_up, n, n_arcs).map_err(corrupt)?;
@@ -218,7 +222,9 @@ pub(crate) fn decode(
     }
     let metric = Metric::from_edge_ms(graph, edge_ms).map_err(|e| corrupt(e.to_string()))?;
 
-    let mut topo = derive(graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells);
+    let mut topo = derive(
+        graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
+    );
     check_middle(&topo, &middle).map_err(corrupt)?;
     for s in &mut search {
         s.head = s.arc.iter().map(|&a| topo.up_head[a as usize]).collect();
