@@ -82,8 +82,11 @@ impl From<RoadGraph> for Snapshot {
 #[derive(Default)]
 pub struct Sections {
     bytes: Vec<u8>,
-    table: Vec<([u8; 8], Range<usize>)>,
+    table: Vec<TableEntry>,
 }
+
+/// A section's tag and where its bytes are in the file.
+type TableEntry = ([u8; 8], Range<usize>);
 
 impl Sections {
     /// The bytes of the section under `tag`.
@@ -351,8 +354,8 @@ fn decode(bytes: Vec<u8>) -> Result<Snapshot, Fault> {
 
 /// The sections from `start` to the end of the file, each checked against its
 /// checksum; a tag may appear once.
-fn sections(bytes: &[u8], start: usize) -> Result<Vec<([u8; 8], Range<usize>)>, Fault> {
-    let mut found: Vec<([u8; 8], Range<usize>)> = Vec::new();
+fn sections(bytes: &[u8], start: usize) -> Result<Vec<TableEntry>, Fault> {
+    let mut found: Vec<TableEntry> = Vec::new();
     let mut at = start;
     while at < bytes.len() {
         let head = bytes
