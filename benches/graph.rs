@@ -1,12 +1,17 @@
 //! Road-graph hot paths on `porto.osm.pbf`: PBF import vs snapshot load (the
-//! snapshot must load at least 10× faster), and k-nearest-edge queries.
+//! snapshot must load at least 10× faster), k-nearest-edge queries, and how
+//! soon a process can route (`graph/ready_porto`): a snapshot loaded with and
+//! without the router's preparation (section `ROUTER`), then the router from
+//! that preparation vs built from scratch.
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use road_graph::{LatLon, ProfileConfig, import_pbf, load_snapshot, save_snapshot};
+use engine::{Metric, ROUTER_SECTION, Router, TurnCosts};
+use road_graph::{LatLon, ProfileConfig, Section, import_pbf, load_snapshot, save_snapshot};
 
 pub(crate) fn porto_pbf() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/porto.osm.pbf")
@@ -17,7 +22,7 @@ fn import_vs_snapshot(c: &mut Criterion) {
     let (graph, _) = import_pbf(&pbf, &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
     let dir = tempfile::tempdir().expect("tempdir");
     let snapshot = dir.path().join("porto.graph");
-    save_snapshot(&graph, &snapshot).expect("snapshot saves");
+    save_snapshot(&graph, &[], &snapshot).expect("snapshot saves");
 
     let mut group = c.benchmark_group("graph/open_porto");
     group
@@ -32,6 +37,60 @@ fn import_vs_snapshot(c: &mut Criterion) {
     group.finish();
 }
 
+/// From a file to a router that answers: the snapshot without and with the
+/// router's preparation, and the router from it or built.
+fn ready_to_route(c: &mut Criterion) {
+    let (graph, _) =
+        import_pbf(&porto_pbf(), &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
+    let graph = Arc::new(graph);
+    let router = Router::new(
+        Arc::clone(&graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&graph),
+    )
+    .expect("the metric fits");
+    let prepared = Section {
+        tag: ROUTER_SECTION,
+        bytes: router.prepared(),
+    };
+    drop(router);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bare = dir.path().join("porto-bare.graph");
+    let full = dir.path().join("porto.graph");
+    save_snapshot(&graph, &[], &bare).expect("snapshot saves");
+    save_snapshot(&graph, &[prepared], &full).expect("snapshot saves");
+    eprintln!(
+        "graph/ready_porto: snapshot {:.1} MiB without the router's preparation, {:.1} MiB with it",
+        std::fs::metadata(&bare).expect("written").len() as f64 / (1 << 20) as f64,
+        std::fs::metadata(&full).expect("written").len() as f64 / (1 << 20) as f64,
+    );
+    let ready = |path: &PathBuf, from_section: bool| {
+        let snapshot = load_snapshot(path).expect("loads");
+        let graph = Arc::new(snapshot.graph);
+        let metric = Metric::free_flow(&graph);
+        if from_section {
+            let bytes = snapshot.sections.get(&ROUTER_SECTION).expect("stored");
+            Router::from_prepared(graph, &TurnCosts::TRUCK, metric, bytes).expect("loads")
+        } else {
+            Router::new(graph, &TurnCosts::TRUCK, metric).expect("fits")
+        }
+    };
+
+    let mut group = c.benchmark_group("graph/ready_porto");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    group.bench_function("load_without_router_section", |b| {
+        b.iter(|| load_snapshot(&bare).expect("loads"))
+    });
+    group.bench_function("load_with_router_section", |b| {
+        b.iter(|| load_snapshot(&full).expect("loads"))
+    });
+    group.bench_function("router_from_section", |b| b.iter(|| ready(&full, true)));
+    group.bench_function("router_built", |b| b.iter(|| ready(&bare, false)));
+    group.finish();
+}
+
 /// Bytes per directed edge of a loaded porto snapshot, counted by the allocator:
 /// every array, the geometry and the spatial index (goal: at most 80).
 fn memory(_c: &mut Criterion) {
@@ -39,10 +98,10 @@ fn memory(_c: &mut Criterion) {
         import_pbf(&porto_pbf(), &ProfileConfig::TRUCK, &mut |_| {}).expect("porto imports");
     let dir = tempfile::tempdir().expect("tempdir");
     let snapshot = dir.path().join("porto.graph");
-    save_snapshot(&graph, &snapshot).expect("snapshot saves");
+    save_snapshot(&graph, &[], &snapshot).expect("snapshot saves");
     drop(graph);
     let before = crate::alloc_counter::live_bytes();
-    let loaded = load_snapshot(&snapshot).expect("loads");
+    let loaded = load_snapshot(&snapshot).expect("loads").graph;
     let bytes = crate::alloc_counter::live_bytes().saturating_sub(before);
     let arrays = loaded.heap_bytes();
     eprintln!(
@@ -90,4 +149,10 @@ fn nearest_edges(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(benches, memory, import_vs_snapshot, nearest_edges);
+criterion::criterion_group!(
+    benches,
+    memory,
+    import_vs_snapshot,
+    nearest_edges,
+    ready_to_route
+);

@@ -20,7 +20,7 @@ pub enum Error {
         found: u32,
         expected: u32,
     },
-    #[error("{}: corrupt snapshot ({reason})", path.display())]
+    #[error("{}: corrupt snapshot ({reason}); rebuild it with `tracker graph build`", path.display())]
     CorruptSnapshot { path: PathBuf, reason: String },
     #[error("the map has no roads a truck may use")]
     EmptyGraph,

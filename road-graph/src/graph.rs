@@ -373,6 +373,33 @@ impl RoadGraph {
             / 1000.0
     }
 
+    /// A checksum of what routing depends on besides travel times: the edges and
+    /// their ends, which edge reverses which, and the turn restrictions. Work
+    /// prepared for one graph (the router's hierarchy) records it, so that it is
+    /// never used on another.
+    pub fn routing_fingerprint(&self) -> u32 {
+        let mut hasher = crc32fast::Hasher::new();
+        for array in [
+            &self.first_out,
+            &self.edge_head,
+            &self.edge_tail,
+            &self.edge_geom,
+        ] {
+            hasher.update(&(array.len() as u64).to_le_bytes());
+            hasher.update(bytemuck::cast_slice(array));
+        }
+        hasher.update(&(self.geom_edges.len() as u64).to_le_bytes());
+        hasher.update(bytemuck::cast_slice(&self.geom_edges));
+        hasher.update(&(self.restrictions.len() as u64).to_le_bytes());
+        for r in &self.restrictions {
+            let only = u32::from(r.kind == RestrictionKind::Only);
+            for word in [r.from.0, r.via.0, r.to.0, only] {
+                hasher.update(&word.to_le_bytes());
+            }
+        }
+        hasher.finalize()
+    }
+
     /// Bytes of memory held by the graph's arrays (excluding the spatial index).
     pub fn heap_bytes(&self) -> usize {
         fn bytes<T>(v: &Vec<T>) -> usize {

@@ -39,7 +39,10 @@ pub use profile::{
     Components, EdgeFlags, ProfileConfig, Rejection, RoadClass, TruckLimits, WayProfile,
     evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
-pub use snapshot::{SNAPSHOT_VERSION, is_snapshot, load_snapshot, save_snapshot};
+pub use snapshot::{
+    SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot, load_snapshot,
+    put_array, save_snapshot, tag_name,
+};
 pub use spatial::EdgeCandidate;
 
 pub use h3o::{CellIndex, Resolution};
@@ -54,17 +57,18 @@ pub fn import_pbf(
     build_graph_keeping(&osm, config.components)
 }
 
-/// Opens a map: a snapshot when the file is one, otherwise a PBF imported with the
-/// given profile. The report is `None` for a snapshot.
+/// Opens a map: a snapshot (with its sections) when the file is one, otherwise a
+/// PBF imported with the given profile (no sections). The report is `None` for a
+/// snapshot.
 pub fn open_map(
     path: &Path,
     config: &ProfileConfig,
     progress: &mut dyn FnMut(ImportStage),
-) -> Result<(RoadGraph, Option<ImportReport>)> {
+) -> Result<(Snapshot, Option<ImportReport>)> {
     if is_snapshot(path) {
         Ok((load_snapshot(path)?, None))
     } else {
         let (graph, report) = import_pbf(path, config, progress)?;
-        Ok((graph, Some(report)))
+        Ok((Snapshot::from(graph), Some(report)))
     }
 }

@@ -278,7 +278,7 @@ struct Sessions {
 impl Sessions {
     fn open(&mut self, path: &Path) -> anyhow::Result<&MapSession> {
         if self.current.as_ref().is_none_or(|(p, _)| p != path) {
-            let (graph, _) = open_map(path)?;
+            let graph = open_map(path)?.0.graph;
             self.current = Some((path.to_path_buf(), MapSession::new(Arc::new(graph))?));
         }
         self.current

@@ -1,10 +1,14 @@
-//! `tracker graph build` and `tracker graph info`.
+//! `tracker graph build` and `tracker graph info`. A built snapshot carries the
+//! truck router's preparation (section `ROUTER`) next to the graph.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Subcommand;
+use engine::{Metric, ROUTER_SECTION, Router, TurnCosts};
+use road_graph::{Section, Snapshot};
 use serde_json::json;
 
 use super::{bad_input, open_map};
@@ -44,9 +48,24 @@ fn build(osm: PathBuf, out: PathBuf) -> anyhow::Result<()> {
         )));
     }
     let started = Instant::now();
-    let (graph, report) = open_map(&osm)?;
+    let (Snapshot { graph, .. }, report) = open_map(&osm)?;
     let import_s = started.elapsed().as_secs_f64();
-    road_graph::save_snapshot(&graph, &out)
+    // The router's preparation goes with the graph, so that `route` and
+    // `serve` on the snapshot start in milliseconds.
+    let started = Instant::now();
+    let graph = Arc::new(graph);
+    let router = Router::new(
+        Arc::clone(&graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&graph),
+    )?;
+    let prepared = Section {
+        tag: ROUTER_SECTION,
+        bytes: router.prepared(),
+    };
+    drop(router);
+    let prepare_s = started.elapsed().as_secs_f64();
+    road_graph::save_snapshot(&graph, std::slice::from_ref(&prepared), &out)
         .with_context(|| format!("writing snapshot {}", out.display()))?;
     if let Some(report) = report {
         eprintln!(
@@ -80,13 +99,18 @@ fn build(osm: PathBuf, out: PathBuf) -> anyhow::Result<()> {
             report.read.restrictions_not_for_trucks
         );
     }
+    eprintln!(
+        "prepared the truck router in {prepare_s:.2} s ({:.1} MiB stored with the graph)",
+        prepared.bytes.len() as f64 / (1024.0 * 1024.0)
+    );
     eprintln!("wrote {}", out.display());
     Ok(())
 }
 
 fn info(path: PathBuf, as_json: bool) -> anyhow::Result<()> {
-    let (graph, _) = open_map(&path)?;
+    let (Snapshot { graph, sections }, _) = open_map(&path)?;
     let bbox = graph.bbox().as_array();
+    let section_names: Vec<String> = sections.tags().map(road_graph::tag_name).collect();
     if as_json {
         let value = json!({
             "nodes": graph.n_nodes(),
@@ -94,6 +118,7 @@ fn info(path: PathBuf, as_json: bool) -> anyhow::Result<()> {
             "length_km": (graph.length_km() * 1000.0).round() / 1000.0,
             "bbox": bbox,
             "turn_restrictions": graph.turn_restrictions().len(),
+            "sections": section_names,
         });
         println!("{value}");
     } else {
@@ -105,6 +130,14 @@ fn info(path: PathBuf, as_json: bool) -> anyhow::Result<()> {
             bbox[0], bbox[1], bbox[2], bbox[3]
         );
         println!("turn restrictions: {}", graph.turn_restrictions().len());
+        println!(
+            "sections:   {}",
+            if section_names.is_empty() {
+                "none".to_owned()
+            } else {
+                section_names.join(", ")
+            }
+        );
     }
     Ok(())
 }

@@ -165,7 +165,7 @@ fn match_geojson(
 pub(crate) fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let config = config_with(&args.set)?;
     let fixes = read_trace(&args.trace)?;
-    let (graph, _) = open_map(&args.map)?;
+    let (road_graph::Snapshot { graph, .. }, _) = open_map(&args.map)?;
     let (doc, counters) = match_geojson(&graph, &fixes, &config)?;
     let text = serde_json::to_string(&doc)?;
     match &args.out {

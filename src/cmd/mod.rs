@@ -17,8 +17,10 @@ pub(crate) mod simulate_http;
 pub(crate) mod tenant;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use road_graph::{ImportReport, ImportStage, ProfileConfig, RoadGraph};
+use engine::{Error as EngineError, Metric, ROUTER_SECTION, Router, TurnCosts};
+use road_graph::{ImportReport, ImportStage, ProfileConfig, RoadGraph, Sections, Snapshot};
 
 /// Marks an error as the user's input being wrong (exit code 2), as opposed to a
 /// failure of the program or its environment (exit code 1).
@@ -46,12 +48,53 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn p
     }
 }
 
+/// The truck router for a map opened from `path`: from the preparation its
+/// snapshot carries (milliseconds), else built (about a second on a metro area).
+/// Returns a notice to log when it was built though the map is a snapshot: the
+/// snapshot has no preparation, or one made by another version or for other turn
+/// costs. A preparation that is corrupt or made for another graph is an error
+/// naming the file (exit 2), not a silent rebuild: the file is damaged.
+pub(crate) fn truck_router(
+    path: &Path,
+    sections: &Sections,
+    graph: Arc<RoadGraph>,
+    metric: Metric,
+) -> anyhow::Result<(Router, Option<String>)> {
+    let costs = &TurnCosts::TRUCK;
+    let rebuild = "rebuild the snapshot with `tracker graph build` to start in milliseconds";
+    let Some(prepared) = sections.get(&ROUTER_SECTION) else {
+        let router = Router::new(graph, costs, metric)?;
+        let notice = road_graph::is_snapshot(path).then(|| {
+            format!(
+                "{}: the snapshot has no router preparation, so the router was built; {rebuild}",
+                path.display()
+            )
+        });
+        return Ok((router, notice));
+    };
+    match Router::from_prepared(Arc::clone(&graph), costs, metric.clone(), prepared) {
+        Ok(router) => Ok((router, None)),
+        Err(err @ EngineError::StalePreparation { .. }) => {
+            let router = Router::new(graph, costs, metric)?;
+            Ok((
+                router,
+                Some(format!(
+                    "{}: {err}, so the router was built; {rebuild}",
+                    path.display()
+                )),
+            ))
+        }
+        Err(err) => Err(bad_input(format!("{}: {err}; {rebuild}", path.display()))),
+    }
+}
+
 /// Opens a map (a `.graph` snapshot or an `.osm.pbf` imported on the fly), with a
 /// progress spinner on a terminal. Errors reading the map are bad input. Every
 /// command opens maps this way: the graph keeps every component, so `match`,
 /// `match-eval`, `eta-eval` and `serve` match on the same roads, and routing
-/// snaps to the largest component.
-pub(crate) fn open_map(path: &Path) -> anyhow::Result<(RoadGraph, Option<ImportReport>)> {
+/// snaps to the largest component. A snapshot's sections (the router's
+/// preparation) come with it; see [`truck_router`].
+pub(crate) fn open_map(path: &Path) -> anyhow::Result<(Snapshot, Option<ImportReport>)> {
     if !path.exists() {
         return Err(bad_input(format!("{}: no such file", path.display())));
     }

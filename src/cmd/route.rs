@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
-use engine::{HourOfWeek, Metric, Router, Snap, TurnCosts, WeeklyProfile};
+use engine::{HourOfWeek, Metric, Snap, WeeklyProfile};
 use road_graph::LatLon;
 use serde_json::json;
 
-use super::{bad_input, open_map};
+use super::{bad_input, open_map, truck_router};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RouteArgs {
@@ -93,7 +93,7 @@ impl RouteArgs {
 
 pub(crate) fn run(args: RouteArgs) -> anyhow::Result<()> {
     let request = args.validate()?;
-    let (graph, _) = open_map(&args.map)?;
+    let (road_graph::Snapshot { graph, sections }, _) = open_map(&args.map)?;
     let graph = Arc::new(graph);
     let snap = |flag: &str, p: LatLon| {
         Snap::nearest(&graph, p, args.snap_radius_m).ok_or_else(|| {
@@ -111,7 +111,11 @@ pub(crate) fn run(args: RouteArgs) -> anyhow::Result<()> {
         Some(t) => WeeklyProfile::flat(&graph).metric_at(&free_flow, HourOfWeek::from_time(t)),
         None => free_flow,
     };
-    let router = Router::new(graph.clone(), &TurnCosts::TRUCK, metric)?;
+    let (router, notice) = truck_router(&args.map, &sections, graph.clone(), metric)?;
+    drop(sections);
+    if let Some(notice) = notice {
+        eprintln!("note: {notice}");
+    }
     let route = router
         .route(&from, &to)
         .ok_or_else(|| bad_input("no truck route between --from and --to on this map"))?;

@@ -29,13 +29,13 @@ use anyhow::Context;
 use chrono::Utc;
 use chrono_tz::Tz;
 use clap::Args;
-use engine::{LiveConfig, LiveEngine, Metric, Router, SpeedProfile, TurnCosts};
+use engine::{LiveConfig, LiveEngine, Metric, ROUTER_SECTION, Router, SpeedProfile, TurnCosts};
 use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
 use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
 use parking_lot::Mutex;
 use portal_api::demo::DemoPlace;
 use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
-use road_graph::{LatLon, RoadGraph};
+use road_graph::{LatLon, RoadGraph, Section, Snapshot};
 
 use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::telemetry::{self, MetricClock};
@@ -304,11 +304,12 @@ fn metrics_token(variable: Option<&str>) -> anyhow::Result<Option<portal_api::Me
         })
 }
 
-/// Opens `--map`, or the bundled map (cached as a snapshot in the temp directory
-/// after the first import, so restarts are quick).
-fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
+/// Opens `--map`, or the bundled map (cached as a snapshot with the router's
+/// preparation in the temp directory after the first import, so restarts are
+/// quick). Returns the file the map came from, for messages.
+fn load_map(path: Option<&PathBuf>) -> anyhow::Result<(Snapshot, PathBuf)> {
     if let Some(path) = path {
-        return Ok(super::open_map(path)?.0);
+        return Ok((super::open_map(path)?.0, path.clone()));
     }
     let dir = std::env::temp_dir();
     // `all`: the cache holds every component (older ones, named without it,
@@ -319,8 +320,8 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
         road_graph::SNAPSHOT_VERSION
     );
     let snapshot = dir.join(format!("tracker-baltimore-{tag}.graph"));
-    if let Ok(graph) = road_graph::load_snapshot(&snapshot) {
-        return Ok(graph);
+    if let Ok(loaded) = road_graph::load_snapshot(&snapshot) {
+        return Ok((loaded, snapshot));
     }
     // This process's own copy: several servers starting at once (tests, a
     // supervisor's restarts) must not read each other's half-written file.
@@ -332,12 +333,29 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<RoadGraph> {
     let opened = super::open_map(&pbf);
     // The snapshot is the cache; the copy has served.
     let _ = std::fs::remove_file(&pbf);
-    let (graph, _) = opened?;
+    let (Snapshot { graph, .. }, _) = opened?;
+    let graph = Arc::new(graph);
+    let router = Router::new(
+        Arc::clone(&graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&graph),
+    )?;
+    let prepared = Section {
+        tag: ROUTER_SECTION,
+        bytes: router.prepared(),
+    };
+    drop(router);
     // A failed cache write only costs the next start an import.
-    if let Err(err) = road_graph::save_snapshot(&graph, &snapshot) {
-        tracing::warn!(error = %err, "could not cache the bundled map as a snapshot");
+    let cached = road_graph::save_snapshot(&graph, &[prepared], &snapshot)
+        .and_then(|()| road_graph::load_snapshot(&snapshot));
+    match cached {
+        Ok(loaded) => Ok((loaded, snapshot)),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not cache the bundled map as a snapshot");
+            let graph = Arc::try_unwrap(graph).unwrap_or_else(|shared| RoadGraph::clone(&shared));
+            Ok((Snapshot::from(graph), pbf))
+        }
     }
-    Ok(graph)
 }
 
 /// The HTTP server's settings, validated from the flags.
@@ -455,26 +473,43 @@ async fn serve(
         ));
     }
 
-    let graph = {
+    let map_started = std::time::Instant::now();
+    let (graph, sections, map_path) = {
         let map = args.map.clone();
-        Arc::new(
+        let (Snapshot { graph, sections }, path) =
             tokio::task::spawn_blocking(move || load_map(map.as_ref()))
                 .await
-                .context("the map loading task failed")??,
-        )
+                .context("the map loading task failed")??;
+        (Arc::new(graph), sections, path)
     };
 
-    // The engine: the routing hierarchy (built once per map) and the live state.
+    // The engine: the routing hierarchy (from the snapshot's preparation, or
+    // built once per map) and the live state.
     let router = {
         let graph = Arc::clone(&graph);
         tokio::task::spawn_blocking(move || {
-            // The stops' time-zone finder too (~150 ms), while we wait anyway.
-            portal_api::warm_up_time_zones();
-            Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
+            // The stops' time-zone finder too (~150 ms), on a thread of its
+            // own: loading the router takes about as long.
+            std::thread::scope(|scope| {
+                scope.spawn(portal_api::warm_up_time_zones);
+                let metric = Metric::free_flow(&graph);
+                super::truck_router(&map_path, &sections, graph, metric)
+            })
         })
         .await
         .context("building the router")??
     };
+    let router = match router {
+        (router, Some(notice)) => {
+            tracing::warn!("{notice}");
+            router
+        }
+        (router, None) => router,
+    };
+    tracing::info!(
+        elapsed_ms = map_started.elapsed().as_millis() as u64,
+        "map loaded and router ready"
+    );
     let router = Arc::new(router);
     let mut live_config = LiveConfig::truck(time_zone);
     live_config.plausibility.max_speed_mps = args.max_jump_kph / 3.6;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use engine::{Metric, Router, TenantId, TurnCosts};
+use engine::{Metric, TenantId};
 use ingest::simulate::{
     Fleet, FleetConfig, KafkaPositions, OrderCreator, PositionPublisher, PublishSettings,
     SimTarget, run_simulation, sim_start,
@@ -19,7 +19,7 @@ use ingest::{Format, shutdown_channel};
 use portal_api::client::Client;
 
 use super::simulate_http::HttpApi;
-use super::{bad_input, open_map};
+use super::{bad_input, open_map, truck_router};
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
@@ -138,10 +138,15 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let orders = orders_api.as_deref().map(api).transpose()?;
 
-    let (graph, _) = open_map(&args.map)?;
+    let (road_graph::Snapshot { graph, sections }, _) = open_map(&args.map)?;
     let graph = Arc::new(graph);
-    let router = Router::new(graph.clone(), &TurnCosts::TRUCK, Metric::free_flow(&graph))
-        .context("building the router")?;
+    let metric = Metric::free_flow(&graph);
+    let (router, notice) =
+        truck_router(&args.map, &sections, graph.clone(), metric).context("building the router")?;
+    drop(sections);
+    if let Some(notice) = notice {
+        tracing::warn!("{notice}");
+    }
     // Sped-up runs start in the past so device times never run ahead of now.
     let start = sim_start(Utc::now(), args.speedup, duration);
     let mut config = FleetConfig::recommended(args.vehicles, args.seed);

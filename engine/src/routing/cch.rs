@@ -158,16 +158,7 @@ impl Topology {
             rank_of[e as usize] = rank as u32;
         }
 
-        let (first_up, up_head, parent) = contract(n, &first, &adj, &rank_of);
-        let n_arcs = up_head.len();
-        let mut arc_tail = vec![0u32; n_arcs];
-        for v in 0..n {
-            for a in first_up[v]..first_up[v + 1] {
-                arc_tail[a as usize] = v as u32;
-            }
-        }
-        let (first_down, down_arc) = downward(n, &first_up, &up_head);
-
+        let (first_up, up_head) = contract(n, &first, &adj, &rank_of);
         let mut turn_arc = vec![NONE; turns.n_turns()];
         for (t, &f) in turns.to.iter().enumerate() {
             let e = turn_from[t];
@@ -181,25 +172,9 @@ impl Topology {
             turn_arc[t] = arc << 1 | downward as u32;
         }
 
-        let mut topo = Topology {
-            turns,
-            turn_from,
-            turn_arc,
-            rank_of,
-            rank_edge: edge_at
-                .iter()
-                .map(|&e| (e, graph.edge_length_m(road_graph::EdgeId(e)) as f32))
-                .collect(),
-            edge_at,
-            first_up,
-            up_head,
-            arc_tail,
-            first_down,
-            down_arc,
-            parent,
-            cells,
-            search: Default::default(),
-        };
+        let mut topo = derive(
+            graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
+        );
         // Which arc directions can ever be finite: customize with every edge at 1 ms.
         let (probe, _) = basic(&topo, &vec![1; n]);
         topo.search = [
@@ -294,6 +269,63 @@ impl Topology {
     }
 }
 
+/// The hierarchy from what takes time to compute (the turn graph, the order, the
+/// upward arcs and the cells), with what one pass over them gives: the turns'
+/// rows, the ranks' edges and lengths, the arcs' tails, the downward lists and the
+/// elimination tree. The search arcs are left empty for the caller. The inputs
+/// must be consistent (as built, or as [`super::prepared`] checks them).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn derive(
+    graph: &RoadGraph,
+    turns: TurnGraph,
+    turn_arc: Vec<u32>,
+    rank_of: Vec<u32>,
+    edge_at: Vec<u32>,
+    first_up: Vec<u32>,
+    up_head: Vec<u32>,
+    cells: CellTree,
+) -> Topology {
+    let n = edge_at.len();
+    let mut turn_from = vec![0u32; turns.n_turns()];
+    for e in 0..n as u32 {
+        for t in turns.turns_from(e) {
+            turn_from[t] = e;
+        }
+    }
+    let mut arc_tail = vec![0u32; up_head.len()];
+    // The parent is the lowest upward neighbour (the rows are sorted).
+    let mut parent = vec![NONE; n];
+    for v in 0..n {
+        let row = first_up[v]..first_up[v + 1];
+        if !row.is_empty() {
+            parent[v] = up_head[row.start as usize];
+        }
+        for a in row {
+            arc_tail[a as usize] = v as u32;
+        }
+    }
+    let (first_down, down_arc) = downward(n, &first_up, &up_head);
+    Topology {
+        turns,
+        turn_from,
+        turn_arc,
+        rank_of,
+        rank_edge: edge_at
+            .iter()
+            .map(|&e| (e, graph.edge_length_m(road_graph::EdgeId(e)) as f32))
+            .collect(),
+        edge_at,
+        first_up,
+        up_head,
+        arc_tail,
+        first_down,
+        down_arc,
+        parent,
+        cells,
+        search: Default::default(),
+    }
+}
+
 fn find_arc(first_up: &[u32], up_head: &[u32], low: u32, high: u32) -> Option<u32> {
     let start = first_up[low as usize] as usize;
     let end = first_up[low as usize + 1] as usize;
@@ -306,13 +338,8 @@ fn find_arc(first_up: &[u32], up_head: &[u32], low: u32, high: u32) -> Option<u3
 /// Contracts the nodes in rank order without looking at any weight: the upward
 /// neighbours of a contracted node become a clique, which it suffices to pass on
 /// to the lowest of them (its elimination-tree parent). Returns the upward CSR over
-/// ranks and the parents.
-fn contract(
-    n: usize,
-    first: &[u32],
-    adj: &[u32],
-    rank_of: &[u32],
-) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+/// ranks.
+fn contract(n: usize, first: &[u32], adj: &[u32], rank_of: &[u32]) -> (Vec<u32>, Vec<u32>) {
     let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
     for v in 0..n {
         let rv = rank_of[v];
@@ -327,12 +354,10 @@ fn contract(
         list.sort_unstable();
         list.dedup();
     }
-    let mut parent = vec![NONE; n];
     let mut merged = Vec::new();
     for r in 0..n {
         let list = std::mem::take(&mut up[r]);
         if let Some((&p, rest)) = list.split_first() {
-            parent[r] = p;
             let target = &up[p as usize];
             merged.clear();
             merged.reserve(target.len() + rest.len());
@@ -371,7 +396,7 @@ fn contract(
         up_head.extend_from_slice(list);
         first_up.push(up_head.len() as u32);
     }
-    (first_up, up_head, parent)
+    (first_up, up_head)
 }
 
 /// The downward CSR: for each node, its arcs from lower nodes, sorted by lower node.

@@ -96,7 +96,7 @@ pub(crate) fn basic(topo: &Topology, ms: &[u32]) -> (Vec<[u32; 2]>, Vec<Halves>)
 }
 
 /// The weights of the search arcs of one direction, in their order.
-fn gather(topo: &Topology, weight: &[[u32; 2]], dir: usize) -> Vec<u32> {
+pub(crate) fn gather(topo: &Topology, weight: &[[u32; 2]], dir: usize) -> Vec<u32> {
     topo.search[dir]
         .arc
         .par_iter()

@@ -7,6 +7,8 @@
 //! - [`cch`]: the metric-independent Customizable Contraction Hierarchy.
 //! - [`customize`]: full and partial customization of a metric, in parallel.
 //! - [`query`]: elimination-tree queries and path unpacking.
+//! - [`prepared`]: the hierarchy and last metric as bytes for the map snapshot,
+//!   checked on load.
 //! - [`router`]: the public face, with the atomically swapped metric.
 //! - [`metric`], [`snap`]: travel times, time-of-day profiles, endpoints, routes.
 //! - [`dijkstra`]: the plain baseline.
@@ -17,6 +19,7 @@ mod dijkstra;
 mod flow;
 mod metric;
 mod order;
+mod prepared;
 mod query;
 mod router;
 mod snap;
@@ -25,6 +28,7 @@ mod tests;
 mod turns;
 
 pub use metric::{HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, ShapeId, WeeklyProfile, travel_ms};
+pub use prepared::ROUTER_SECTION;
 pub use router::{Router, RouterStats};
 pub use snap::{EdgePosition, Route, Snap};
 pub use turns::TurnCosts;

@@ -1,0 +1,361 @@
+//! The router's preparation as bytes, stored in the map snapshot (the section
+//! [`ROUTER_SECTION`]) so that a process starts routing in milliseconds instead of
+//! ordering and contracting the hierarchy again (and customizing its first metric).
+//!
+//! What is stored is what costs time to compute: the turn graph, the nested
+//! dissection order and its cell tree, the upward arcs of the hierarchy, the
+//! search arcs, and the last customized metric (its edge times, weights and
+//! unpacking). What a pass over those gives back is derived on load instead (ranks
+//! of edges, arc tails, the downward lists, the elimination tree, the search
+//! weights), so it cannot disagree with them.
+//!
+//! Nothing is trusted: on load every length, every index and every property a
+//! query or a later customization relies on to stay in bounds is checked (a row
+//! sorted, an arc going up, the elimination property that makes the hierarchy
+//! chordal, the cells that customization splits the arcs by, unpacking that always
+//! descends), and the graph's routing fingerprint must be the one the preparation
+//! was made for. A preparation from another format version or for other turn costs
+//! is [`Error::StalePreparation`] (build the router instead); anything else wrong is
+//! [`Error::CorruptPreparation`].
+
+use road_graph::{RoadGraph, SectionReader, put_array};
+
+use super::cch::{NONE, SearchArcs, Topology, derive};
+use super::customize::{Customized, Halves, gather};
+use super::metric::Metric;
+use super::order::CellTree;
+use super::turns::{TurnCosts, TurnGraph};
+use crate::error::{Error, Result};
+
+/// The snapshot section that holds the router's preparation.
+pub const ROUTER_SECTION: [u8; 8] = *b"ROUTER\0\0";
+
+/// Bump on any change of what the section holds or means.
+const PREPARED_VERSION: u32 = 1;
+
+/// Deeper cell trees than this are refused: nested dissection halves the graph at
+/// every level, and customization recurses along the tree.
+const MAX_CELL_DEPTH: usize = 256;
+
+/// The header: version, graph fingerprint, edge count, turn costs.
+fn header(graph: &RoadGraph, costs: &TurnCosts) -> [u32; 6] {
+    [
+        PREPARED_VERSION,
+        graph.routing_fingerprint(),
+        graph.n_edges() as u32,
+        costs.dead_end_u_turn_s,
+        u32::from(costs.u_turn_s.is_some()),
+        costs.u_turn_s.unwrap_or(0),
+    ]
+}
+
+/// The preparation as the bytes of [`ROUTER_SECTION`].
+pub(crate) fn encode(
+    graph: &RoadGraph,
+    costs: &TurnCosts,
+    topo: &Topology,
+    custom: &Customized,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(topo.heap_bytes() + custom.heap_bytes());
+    put_array(&mut out, &header(graph, costs));
+    put_array(&mut out, &topo.turns.first);
+    put_array(&mut out, &topo.turns.to);
+    put_array(&mut out, &topo.turns.penalty_ms);
+    put_array(&mut out, &topo.turn_arc);
+    put_array(&mut out, &topo.edge_at);
+    put_array(&mut out, &topo.first_up);
+    put_array(&mut out, &topo.up_head);
+    let mut cells = Vec::new();
+    flatten(&topo.cells, &mut cells);
+    put_array(&mut out, &cells);
+    for search in &topo.search {
+        put_array(&mut out, &search.first);
+        put_array(&mut out, &search.arc);
+    }
+    put_array(&mut out, &custom.weight);
+    put_array(&mut out, &custom.middle);
+    put_array(&mut out, custom.metric.as_slice());
+    out
+}
+
+/// The cell tree in preorder, `[len, own, children]` per cell.
+fn flatten(cell: &CellTree, out: &mut Vec<[u32; 3]>) {
+    out.push([cell.len, cell.own, cell.children.len() as u32]);
+    for child in &cell.children {
+        flatten(child, out);
+    }
+}
+
+/// Reads and checks a preparation for `graph` and `costs`: the hierarchy, and the
+/// metric it was last customized with.
+pub(crate) fn decode(
+    graph: &RoadGraph,
+    costs: &TurnCosts,
+    bytes: &[u8],
+) -> Result<(Topology, Customized)> {
+    let corrupt = |reason: String| Error::CorruptPreparation { reason };
+    let mut r = SectionReader::new(bytes);
+    let head: Vec<u32> = r.take().map_err(corrupt)?;
+    let expected = header(graph, costs);
+    match head.first() {
+        Some(&PREPARED_VERSION) => {}
+        Some(&found) => {
+            return Err(Error::StalePreparation {
+                reason: format!(
+                    "made by preparation format {found}, this build reads {PREPARED_VERSION}"
+                ),
+            });
+        }
+        None => return Err(corrupt("no header".into())),
+    }
+    if head.len() != expected.len() {
+        return Err(corrupt(format!("header of {} words", head.len())));
+    }
+    if head[1..3] != expected[1..3] {
+        return Err(Error::PreparationForOtherGraph {
+            found: head[1],
+            expected: expected[1],
+        });
+    }
+    if head[3..] != expected[3..] {
+        return Err(Error::StalePreparation {
+            reason: format!(
+                "made for other turn costs (dead-end U-turn {} s, U-turns {}), asked for {costs:?}",
+                head[3],
+                if head[4] == 1 {
+                    format!("{} s", head[5])
+                } else {
+                    "only at dead ends".into()
+                },
+            ),
+        });
+    }
+
+    let n = graph.n_edges();
+    let turns = TurnGraph {
+        first: r.take().map_err(corrupt)?,
+        to: r.take().map_err(corrupt)?,
+        penalty_ms: r.take().map_err(corrupt)?,
+    };
+    let turn_arc: Vec<u32> = r.take().map_err(corrupt)?;
+    let edge_at: Vec<u32> = r.take().map_err(corrupt)?;
+    let first_up: Vec<u32> = r.take().map_err(corrupt)?;
+    let up_head: Vec<u32> = r.take().map_err(corrupt)?;
+    let cells: Vec<[u32; 3]> = r.take().map_err(corrupt)?;
+    let mut search: [SearchArcs; 2] = Default::default();
+    for s in &mut search {
+        s.first = r.take().map_err(corrupt)?;
+        s.arc = r.take().map_err(corrupt)?;
+    }
+    let weight: Vec<[u32; 2]> = r.take().map_err(corrupt)?;
+    let middle: Vec<Halves> = r.take().map_err(corrupt)?;
+    let edge_ms: Vec<u32> = r.take().map_err(corrupt)?;
+    if !r.is_empty() {
+        return Err(corrupt("bytes after the last array".into()));
+    }
+
+    let n_turns = turns.to.len();
+    check_csr("turn graph", &turns.first, n, n_turns).map_err(corrupt)?;
+    if turns.to.iter().any(|&e| e as usize >= n) || turns.penalty_ms.len() != n_turns {
+        return Err(corrupt("a turn leads outside the graph".into()));
+    }
+    let n_arcs = up_head.len();
+    if turn_arc.len() != n_turns
+        || turn_arc
+            .iter()
+            .any(|&c| c != NONE && (c >> 1) as usize >= n_arcs)
+    {
+        return Err(corrupt("a turn's hierarchy arc is out of range".into()));
+    }
+    if edge_at.len() != n {
+        return Err(corrupt(format!(
+            "an order of {} edges for a graph of {n}",
+            edge_at.len()
+        )));
+    }
+    let mut rank_of = vec![NONE; n];
+    for (rank, &e) in edge_at.iter().enumerate() {
+        match rank_of.get_mut(e as usize) {
+            Some(slot) if *slot == NONE => *slot = rank as u32,
+            _ => {
+                return Err(corrupt(
+                    "the order is not a permutation of the edges".into(),
+                ));
+            }
+        }
+    }
+    check_csr("hierarchy", &first_up, n, n_arcs).map_err(corrupt)?;
+    for v in 0..n {
+        let row = &up_head[first_up[v] as usize..first_up[v + 1] as usize];
+        // Upward (above `v`), inside the graph, strictly increasing.
+        let mut floor = v as u32;
+        for &x in row {
+            if x <= floor || x as usize >= n {
+                return Err(corrupt(format!(
+                    "the arcs of rank {v} are not sorted upward arcs"
+                )));
+            }
+            floor = x;
+        }
+    }
+    check_elimination(&first_up, &up_head).map_err(corrupt)?;
+    let cells = unflatten(&cells, n).map_err(corrupt)?;
+    check_cells(&cells, &first_up, &up_head).map_err(corrupt)?;
+    for (dir, s) in search.iter().enumerate() {
+        check_csr("search arcs", &s.first, n, s.arc.len()).map_err(corrupt)?;
+        for v in 0..n {
+            let (lo, hi) = (first_up[v], first_up[v + 1]);
+            let mut floor = None;
+            for &a in &s.arc[s.first[v] as usize..s.first[v + 1] as usize] {
+                if a < lo || a >= hi || floor.is_some_and(|f| a <= f) {
+                    return Err(corrupt(format!(
+                        "search arcs ({}) of rank {v} are not its arcs in order",
+                        ["upward", "downward"][dir]
+                    )));
+                }
+                floor = Some(a);
+            }
+        }
+    }
+    if weight.len() != n_arcs || middle.len() != n_arcs {
+        return Err(corrupt("weights for another number of arcs".into()));
+    }
+    let metric = Metric::from_edge_ms(graph, edge_ms).map_err(|e| corrupt(e.to_string()))?;
+
+    let mut topo = derive(
+        graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
+    );
+    check_middle(&topo, &middle).map_err(corrupt)?;
+    for s in &mut search {
+        s.head = s.arc.iter().map(|&a| topo.up_head[a as usize]).collect();
+    }
+    topo.search = search;
+    let search_weight = [gather(&topo, &weight, 0), gather(&topo, &weight, 1)];
+    let custom = Customized {
+        weight,
+        middle,
+        search_weight,
+        metric,
+    };
+    Ok((topo, custom))
+}
+
+/// A CSR offset array over `n` rows into `len` items: starts at 0, never goes
+/// down, ends at `len`.
+fn check_csr(what: &str, first: &[u32], n: usize, len: usize) -> Result<(), String> {
+    if first.len() != n + 1
+        || first[0] != 0
+        || first.windows(2).any(|w| w[0] > w[1])
+        || first[n] as usize != len
+    {
+        return Err(format!("the {what}'s offsets are not a valid index"));
+    }
+    Ok(())
+}
+
+/// The elimination property: every node's upward neighbours but the lowest (its
+/// parent) are upward neighbours of the parent. It makes the hierarchy chordal
+/// (two upward neighbours of a node are joined by an arc), which customization
+/// relies on to find every triangle's third arc.
+fn check_elimination(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
+    let row = |v: usize| &up_head[first_up[v] as usize..first_up[v + 1] as usize];
+    for v in 0..first_up.len() - 1 {
+        let Some((&parent, rest)) = row(v).split_first() else {
+            continue;
+        };
+        let above = row(parent as usize);
+        if rest.iter().any(|x| above.binary_search(x).is_err()) {
+            return Err(format!(
+                "rank {v} has an upward neighbour that its parent {parent} lacks"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The cell tree from preorder, checking that the sizes add up and that it is not
+/// deeper than [`MAX_CELL_DEPTH`].
+fn unflatten(flat: &[[u32; 3]], n: usize) -> Result<CellTree, String> {
+    fn read(flat: &[[u32; 3]], at: &mut usize, depth: usize) -> Result<CellTree, String> {
+        if depth > MAX_CELL_DEPTH {
+            return Err("the cell tree is too deep".into());
+        }
+        let [len, own, n_children] = *flat.get(*at).ok_or("the cell tree ends early")?;
+        *at += 1;
+        if own > len || n_children as usize > flat.len() - *at {
+            return Err("a cell is smaller than its parts".into());
+        }
+        let mut children = Vec::with_capacity(n_children as usize);
+        let mut inside = u64::from(own);
+        for _ in 0..n_children {
+            let child = read(flat, at, depth + 1)?;
+            inside += u64::from(child.len);
+            children.push(child);
+        }
+        if !children.is_empty() && inside != u64::from(len) {
+            return Err("a cell's children and separator do not add up to it".into());
+        }
+        Ok(CellTree { len, own, children })
+    }
+    let mut at = 0;
+    let root = read(flat, &mut at, 0)?;
+    if root.len as usize != n || at != flat.len() {
+        return Err("the cell tree does not cover the order".into());
+    }
+    Ok(root)
+}
+
+/// Customization splits the arcs at the cells' boundaries and works on each
+/// child apart: every arc into a node must come from inside the smallest cell
+/// that holds that node (or from that cell's separator).
+fn check_cells(root: &CellTree, first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
+    let n = first_up.len() - 1;
+    // The lowest rank of the smallest cell holding each rank.
+    let mut floor = vec![0u32; n];
+    let mut stack = vec![(root, 0u32)];
+    while let Some((cell, lo)) = stack.pop() {
+        let hi = lo + cell.len;
+        let own_lo = if cell.children.is_empty() {
+            lo
+        } else {
+            hi - cell.own
+        };
+        floor[own_lo as usize..hi as usize].fill(lo);
+        let mut child_lo = lo;
+        for child in &cell.children {
+            stack.push((child, child_lo));
+            child_lo += child.len;
+        }
+    }
+    for u in 0..n {
+        for &x in &up_head[first_up[u] as usize..first_up[u + 1] as usize] {
+            if (u as u32) < floor[x as usize] {
+                return Err(format!(
+                    "the arc from rank {u} to {x} crosses the cell boundaries"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every arc unpacks into two arcs of a lower triangle (both or neither), whose
+/// lower node is below the arc's own: unpacking always ends.
+fn check_middle(topo: &Topology, middle: &[Halves]) -> Result<(), String> {
+    let n_arcs = topo.n_arcs();
+    for (a, halves) in middle.iter().enumerate() {
+        let tail = topo.arc_tail[a];
+        for pair in halves.chunks_exact(2) {
+            let ok = match (pair[0], pair[1]) {
+                (NONE, NONE) => true,
+                (first, second) => [first, second]
+                    .iter()
+                    .all(|&h| (h as usize) < n_arcs && topo.arc_tail[h as usize] < tail),
+            };
+            if !ok {
+                return Err(format!("arc {a} unpacks into arcs that are not below it"));
+            }
+        }
+    }
+    Ok(())
+}
