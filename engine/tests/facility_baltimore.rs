@@ -55,7 +55,7 @@ struct Facility {
     off_road_m: f64,
 }
 
-/// Facilities 120–280 m from the nearest road, at least `spacing_m` apart,
+/// Facilities 120–280 m from the nearest routable road, at least `spacing_m` apart,
 /// found deterministically from the map's nodes (every `stride`-th node, a
 /// point 250 m off it in one of four directions).
 fn facilities(graph: &RoadGraph, n: usize, spacing_m: f64, stride: usize) -> Vec<Facility> {
@@ -68,7 +68,13 @@ fn facilities(graph: &RoadGraph, n: usize, spacing_m: f64, stride: usize) -> Vec
         }
         for (e, north) in [(0.0, 250.0), (250.0, 0.0), (0.0, -250.0), (-250.0, 0.0)] {
             let point = offset(node, e, north);
-            let Some(nearest) = graph.nearest_edges(point, 400.0, 1).into_iter().next() else {
+            // The nearest road a route can reach (the largest component):
+            // what the engine's access point is.
+            let Some(nearest) = graph
+                .nearest_edges(point, 400.0, 16)
+                .into_iter()
+                .find(|c| graph.in_main_component(c.edge))
+            else {
                 continue;
             };
             let far_enough = found

@@ -12,9 +12,7 @@
 //! that can carry scripts and external references, and showing it safely
 //! would need a sanitiser we do not want on this path.
 
-use serde_json::{Value, json};
-
-use crate::contract::BrandingBody;
+use crate::contract::{BrandingBody, BrandingView, LogoView};
 use crate::error::{Error, Result};
 
 /// Longest display name, in characters.
@@ -151,28 +149,28 @@ impl Branding {
 
     /// The API's view: the fields, the colour the page uses and the logo's
     /// metadata.
-    pub(crate) fn to_json(&self) -> Value {
+    pub(crate) fn view(&self) -> BrandingView {
         let used = self.primary_color_used();
-        json!({
-            "display_name": self.display_name,
-            "primary_color": self.primary_color,
-            "primary_color_used": used.as_ref().map(|(c, _)| c.clone()),
-            "adjusted": used.as_ref().is_some_and(|(_, adjusted)| *adjusted),
-            "contrast_with_white": used
+        BrandingView {
+            display_name: self.display_name.clone(),
+            primary_color: self.primary_color.clone(),
+            primary_color_used: used.as_ref().map(|(c, _)| c.clone()),
+            adjusted: used.as_ref().is_some_and(|(_, adjusted)| *adjusted),
+            contrast_with_white: used
                 .as_ref()
                 .and_then(|(c, _)| parse_hex_color(c).ok())
                 .map(|rgb| (contrast_ratio(rgb, WHITE) * 100.0).round() / 100.0),
-            "support_phone": self.support_phone,
-            "support_email": self.support_email,
-            "support_url": self.support_url,
-            "logo": self.logo.as_ref().map(|l| json!({
-                "content_type": l.content_type,
-                "sha256": l.sha256,
-                "width_px": l.width_px,
-                "height_px": l.height_px,
-                "size_bytes": l.size_bytes,
-            })),
-        })
+            support_phone: self.support_phone.clone(),
+            support_email: self.support_email.clone(),
+            support_url: self.support_url.clone(),
+            logo: self.logo.as_ref().map(|l| LogoView {
+                content_type: l.content_type.clone(),
+                sha256: l.sha256.clone(),
+                width_px: l.width_px,
+                height_px: l.height_px,
+                size_bytes: l.size_bytes,
+            }),
+        }
     }
 }
 
@@ -429,6 +427,7 @@ pub(crate) mod samples {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn luminance_and_contrast_match_wcag_reference_values() {
@@ -501,9 +500,9 @@ mod tests {
         .expect("valid");
         assert_eq!(ok.display_name.as_deref(), Some("Acme Freight"));
         assert_eq!(ok.phone_href().as_deref(), Some("tel:+15550100199"));
-        let json = ok.to_json();
-        assert_eq!(json["adjusted"], true);
-        assert!(json["contrast_with_white"].as_f64().expect("a number") >= 4.5);
+        let view = ok.view();
+        assert!(view.adjusted);
+        assert!(view.contrast_with_white.expect("a number") >= 4.5);
         for (b, field) in [
             (json!({"support_email": "no-at-sign"}), "support_email"),
             (json!({"support_url": "javascript:alert(1)"}), "support_url"),

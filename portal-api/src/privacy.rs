@@ -27,7 +27,7 @@ const RESOLUTIONS: std::ops::RangeInclusive<u8> = 4..=9;
 
 /// A tenant's location privacy. `enabled: false` (the default) shows the
 /// exact position everywhere.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct LocationPrivacy {
     pub enabled: bool,
     pub exact_within_m: f64,

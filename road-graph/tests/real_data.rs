@@ -1,12 +1,13 @@
 //! Real-data checks on every extract in `../shared/data/osm`: the import succeeds,
-//! the graph is one strongly connected component, speeds and lengths are sane, and
-//! a snapshot round-trips exactly.
+//! its largest strongly connected component is strongly connected and is exactly
+//! what the product's graph (every component kept) calls its main component,
+//! speeds and lengths are sane, and a snapshot round-trips exactly.
 
 use std::path::PathBuf;
 
 use road_graph::{
-    EdgeId, ImportReport, NodeId, ProfileConfig, RoadClass, RoadGraph, haversine_m, import_pbf,
-    load_snapshot, save_snapshot,
+    Components, EdgeId, ImportReport, NodeId, ProfileConfig, RoadClass, RoadGraph, haversine_m,
+    import_pbf, load_snapshot, save_snapshot,
 };
 
 fn data_dir() -> PathBuf {
@@ -61,7 +62,23 @@ fn assert_strongly_connected(g: &RoadGraph) {
 #[test]
 fn every_extract_imports_into_one_sane_component() {
     for name in EXTRACTS {
-        let (g, report) = import(name);
+        let largest_only = ProfileConfig {
+            components: Components::Largest,
+            ..ProfileConfig::TRUCK
+        };
+        let (g, report) = import_pbf(&data_dir().join(name), &largest_only, &mut |_| {})
+            .unwrap_or_else(|e| panic!("importing {name}: {e}"));
+        // The product keeps every component and routes on the main one: the
+        // same edges as the largest-only import.
+        let (all, _) = import(name);
+        let main = (0..all.n_edges() as u32)
+            .filter(|&e| all.in_main_component(EdgeId(e)))
+            .count();
+        assert_eq!(
+            main,
+            g.n_edges(),
+            "{name}: main component vs largest-only import"
+        );
         eprintln!(
             "{name}: {} nodes, {} edges, {:.0} km, dropped {} nodes in {} components",
             g.n_nodes(),

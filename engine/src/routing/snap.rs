@@ -52,11 +52,19 @@ impl Snap {
     /// cut off at the map's edge could reach nothing, or be reached from nothing.
     /// `None` when no such road is that close.
     pub fn nearest(graph: &RoadGraph, p: LatLon, radius_m: f64) -> Option<Snap> {
-        let found: Vec<_> = graph
-            .nearest_edges(p, radius_m, SNAP_SEARCH_ROADS)
-            .into_iter()
-            .filter(|c| graph.in_main_component(c.edge))
-            .collect();
+        let main_roads = |max_roads| -> Vec<_> {
+            graph
+                .nearest_edges(p, radius_m, max_roads)
+                .into_iter()
+                .filter(|c| graph.in_main_component(c.edge))
+                .collect()
+        };
+        let mut found = main_roads(SNAP_SEARCH_ROADS);
+        if found.is_empty() {
+            // Dense roads cut off from the rest (a yard's aisles) may fill the
+            // first look: look at every road piece in the radius.
+            found = main_roads(usize::MAX);
+        }
         let nearest_m = found.first()?.distance_m;
         let mut roads = Vec::with_capacity(SNAP_MAX_ROADS);
         let candidates = found

@@ -12,11 +12,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use super::{AdminKey, ClientIp, JsonBody, Params, PathParams, RawBody};
 use crate::branding::{Branding, LogoError, LogoMeta, sniff_logo};
-use crate::contract::{BrandingBody, ErrorBody, PrivacyBody, from_json};
+use crate::contract::{BrandingBody, BrandingView, ErrorBody, PrivacyBody, from_json};
 use crate::error::AppError;
 use crate::privacy::{DEFAULT_CELL_RESOLUTION, DEFAULT_EXACT_WITHIN_M, LocationPrivacy};
 use crate::secrets::bytes_sha256;
@@ -43,7 +42,7 @@ fn settings(state: &AppState) -> Result<&dyn SettingsStore, AppError> {
     tag = "branding",
     summary = "The tenant's brand on its tracking pages and e-mails",
     responses(
-        (status = 200, description = "the brand: fields, `primary_color_used` (after the contrast check), `adjusted`, `logo`", body = Object),
+        (status = 200, description = "the brand: fields, `primary_color_used` (after the contrast check), `adjusted`, `logo`", body = BrandingView),
         (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
         (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
         (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
@@ -53,9 +52,9 @@ fn settings(state: &AppState) -> Result<&dyn SettingsStore, AppError> {
 pub(crate) async fn get_branding(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BrandingView>, AppError> {
     let branding = settings(&state)?.branding(tenant.id).await?;
-    Ok(Json(branding.to_json()))
+    Ok(Json(branding.view()))
 }
 
 #[utoipa::path(
@@ -65,7 +64,7 @@ pub(crate) async fn get_branding(
     summary = "Set the tenant's brand (the logo has its own route)",
     request_body = BrandingBody,
     responses(
-        (status = 200, description = "the brand as stored; `adjusted: true` when the colour was darkened to pass WCAG AA behind white text", body = Object),
+        (status = 200, description = "the brand as stored; `adjusted: true` when the colour was darkened to pass WCAG AA behind white text", body = BrandingView),
         (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
         (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
         (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
@@ -79,12 +78,12 @@ pub(crate) async fn put_branding(
     State(state): State<AppState>,
     AdminKey(tenant): AdminKey,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BrandingView>, AppError> {
     let body = from_json::<BrandingBody>(&body)?;
     let store = settings(&state)?;
     let branding = Branding::checked(body, None)?;
     let stored = store.set_branding(tenant.id, branding).await?;
-    Ok(Json(stored.to_json()))
+    Ok(Json(stored.view()))
 }
 
 #[utoipa::path(
@@ -94,7 +93,7 @@ pub(crate) async fn put_branding(
     summary = "Upload the tenant's logo (PNG, JPEG or WebP; at most 256 KiB and 1024×1024 px)",
     request_body(content = Vec<u8>, description = "the image's bytes", content_type = "image/png"),
     responses(
-        (status = 200, description = "the brand with the new logo's metadata", body = Object),
+        (status = 200, description = "the brand with the new logo's metadata", body = BrandingView),
         (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
         (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
         (status = 413, description = "the file is over 256 KiB", body = ErrorBody),
@@ -109,7 +108,7 @@ pub(crate) async fn put_logo(
     AdminKey(tenant): AdminKey,
     headers: HeaderMap,
     RawBody(bytes): RawBody,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BrandingView>, AppError> {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -157,7 +156,7 @@ pub(crate) async fn put_logo(
     let stored = settings(&state)?
         .set_logo(tenant.id, meta, bytes.to_vec())
         .await?;
-    Ok(Json(stored.to_json()))
+    Ok(Json(stored.view()))
 }
 
 #[utoipa::path(
@@ -191,7 +190,7 @@ pub(crate) async fn delete_logo(
     tag = "branding",
     summary = "The tenant's location privacy on its public pages",
     responses(
-        (status = 200, description = "`enabled`, `exact_within_m`, `cell_resolution`", body = Object),
+        (status = 200, description = "`enabled`, `exact_within_m`, `cell_resolution`", body = LocationPrivacy),
         (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
         (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
         (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
@@ -212,7 +211,7 @@ pub(crate) async fn get_privacy(
     summary = "Set the tenant's location privacy (off by default)",
     request_body = PrivacyBody,
     responses(
-        (status = 200, description = "the setting as stored", body = Object),
+        (status = 200, description = "the setting as stored", body = LocationPrivacy),
         (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
         (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
         (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),

@@ -44,7 +44,7 @@ pub use answers::{
     RoadFeature, RoadProperties, RoadsView, VehicleView, WebhookListView, WebhookSecretView,
     WebhookView,
 };
-pub use branding::{BrandingBody, PrivacyBody};
+pub use branding::{BrandingBody, BrandingView, LogoView, PrivacyBody};
 pub use keys::{NewApiKeyBody, ScopeName};
 pub use notifications::{NewNotificationRuleBody, PodUpload, TemplateBody, TriggerEventName};
 pub use orders::{
