@@ -16,8 +16,9 @@ pub struct BrandingBody {
     /// The carrier's name as customers know it (header, e-mails).
     #[schema(max_length = 80)]
     pub display_name: Option<String>,
-    /// `#RRGGBB`; darkened to pass WCAG AA behind white text when needed.
-    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
+    /// `#RRGGBB` (empty unsets it); darkened to pass WCAG AA behind white
+    /// text when needed.
+    #[schema(pattern = "^(#[0-9A-Fa-f]{6})?$")]
     pub primary_color: Option<String>,
     /// Digits, spaces and `+ - ( ) .`.
     #[schema(max_length = 40)]
