@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Subcommand;
-use engine::{Metric, ROUTER_SECTION, Router, TurnCosts};
-use road_graph::{Section, Snapshot};
+use road_graph::Snapshot;
 use serde_json::json;
 
 use super::{bad_input, open_map};
@@ -54,16 +53,7 @@ fn build(osm: PathBuf, out: PathBuf) -> anyhow::Result<()> {
     // `serve` on the snapshot start in milliseconds.
     let started = Instant::now();
     let graph = Arc::new(graph);
-    let router = Router::new(
-        Arc::clone(&graph),
-        &TurnCosts::TRUCK,
-        Metric::free_flow(&graph),
-    )?;
-    let prepared = Section {
-        tag: ROUTER_SECTION,
-        bytes: router.prepared(),
-    };
-    drop(router);
+    let prepared = super::router_section(&graph)?;
     let prepare_s = started.elapsed().as_secs_f64();
     road_graph::save_snapshot(&graph, std::slice::from_ref(&prepared), &out)
         .with_context(|| format!("writing snapshot {}", out.display()))?;

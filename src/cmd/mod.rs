@@ -20,7 +20,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use engine::{Error as EngineError, Metric, ROUTER_SECTION, Router, TurnCosts};
-use road_graph::{ImportReport, ImportStage, ProfileConfig, RoadGraph, Sections, Snapshot};
+use road_graph::{
+    ImportReport, ImportStage, ProfileConfig, RoadGraph, Section, Sections, Snapshot,
+};
 
 /// Marks an error as the user's input being wrong (exit code 2), as opposed to a
 /// failure of the program or its environment (exit code 1).
@@ -86,6 +88,21 @@ pub(crate) fn truck_router(
         }
         Err(err) => Err(bad_input(format!("{}: {err}; {rebuild}", path.display()))),
     }
+}
+
+/// The truck router's preparation for `graph` (free-flow metric), as the
+/// snapshot section [`truck_router`] loads: what `graph build` and the
+/// bundled map's cache store.
+pub(crate) fn router_section(graph: &Arc<RoadGraph>) -> anyhow::Result<Section> {
+    let router = Router::new(
+        Arc::clone(graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(graph),
+    )?;
+    Ok(Section {
+        tag: ROUTER_SECTION,
+        bytes: router.prepared(),
+    })
 }
 
 /// Opens a map (a `.graph` snapshot or an `.osm.pbf` imported on the fly), with a

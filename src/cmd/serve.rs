@@ -29,13 +29,13 @@ use anyhow::Context;
 use chrono::Utc;
 use chrono_tz::Tz;
 use clap::Args;
-use engine::{LiveConfig, LiveEngine, Metric, ROUTER_SECTION, Router, SpeedProfile, TurnCosts};
+use engine::{LiveConfig, LiveEngine, Metric, SpeedProfile};
 use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
 use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
 use parking_lot::Mutex;
 use portal_api::demo::DemoPlace;
 use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
-use road_graph::{LatLon, RoadGraph, Section, Snapshot};
+use road_graph::{LatLon, RoadGraph, Snapshot};
 
 use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::telemetry::{self, MetricClock};
@@ -335,16 +335,7 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<(Snapshot, PathBuf)> {
     let _ = std::fs::remove_file(&pbf);
     let (Snapshot { graph, .. }, _) = opened?;
     let graph = Arc::new(graph);
-    let router = Router::new(
-        Arc::clone(&graph),
-        &TurnCosts::TRUCK,
-        Metric::free_flow(&graph),
-    )?;
-    let prepared = Section {
-        tag: ROUTER_SECTION,
-        bytes: router.prepared(),
-    };
-    drop(router);
+    let prepared = super::router_section(&graph)?;
     // A failed cache write only costs the next start an import.
     let cached = road_graph::save_snapshot(&graph, &[prepared], &snapshot)
         .and_then(|()| road_graph::load_snapshot(&snapshot));
