@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NoSettings, RateLimited};
 use super::{AdminKey, ClientIp, JsonBody, Params, PathParams, RawBody};
 use crate::branding::{Branding, LogoError, LogoMeta, sniff_logo};
 use crate::contract::{BrandingBody, BrandingView, ErrorBody, PrivacyBody, from_json};
@@ -43,9 +44,8 @@ fn settings(state: &AppState) -> Result<&dyn SettingsStore, AppError> {
     summary = "The tenant's brand on its tracking pages and e-mails",
     responses(
         (status = 200, description = "the brand: fields, `primary_color_used` (after the contrast check), `adjusted`, `logo`", body = BrandingView),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
+        KeyedErrors,
+        NoSettings
     ),
     security(("bearer" = [])),
 )]
@@ -65,12 +65,8 @@ pub(crate) async fn get_branding(
     request_body = BrandingBody,
     responses(
         (status = 200, description = "the brand as stored; `adjusted: true` when the colour was darkened to pass WCAG AA behind white text", body = BrandingView),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
+        KeyedBodyErrors,
+        NoSettings
     ),
     security(("bearer" = [])),
 )]
@@ -94,12 +90,11 @@ pub(crate) async fn put_branding(
     request_body(content = Vec<u8>, description = "the image's bytes", content_type = "image/png"),
     responses(
         (status = 200, description = "the brand with the new logo's metadata", body = BrandingView),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        KeyedErrors,
         (status = 413, description = "the file is over 256 KiB", body = ErrorBody),
         (status = 415, description = "the declared type is not image/png, image/jpeg or image/webp (SVG is refused: it can carry scripts)", body = ErrorBody),
         (status = 422, description = "the bytes are not the declared image type, or the image is over 1024×1024 px; the message says which", body = ErrorBody),
-        (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
+        NoSettings
     ),
     security(("bearer" = [])),
 )]
@@ -166,10 +161,9 @@ pub(crate) async fn put_logo(
     summary = "Remove the tenant's logo",
     responses(
         (status = 204, description = "removed"),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
+        KeyedErrors,
         (status = 404, description = "the tenant has no logo", body = ErrorBody),
-        (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
+        NoSettings
     ),
     security(("bearer" = [])),
 )]
@@ -191,9 +185,8 @@ pub(crate) async fn delete_logo(
     summary = "The tenant's location privacy on its public pages",
     responses(
         (status = 200, description = "`enabled`, `exact_within_m`, `cell_resolution`", body = LocationPrivacy),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
+        KeyedErrors,
+        NoSettings
     ),
     security(("bearer" = [])),
 )]
@@ -212,12 +205,8 @@ pub(crate) async fn get_privacy(
     request_body = PrivacyBody,
     responses(
         (status = 200, description = "the setting as stored", body = LocationPrivacy),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "no, an unknown or a revoked API key", body = ErrorBody),
-        (status = 403, description = "the key lacks the scope this route needs", body = ErrorBody),
-        (status = 413, description = "the body is over the route's limit", body = ErrorBody),
-        (status = 415, description = "the body is not JSON", body = ErrorBody),
-        (status = 501, description = "the store keeps no tenant settings", body = ErrorBody)
+        KeyedBodyErrors,
+        NoSettings
     ),
     security(("bearer" = [])),
 )]
@@ -259,9 +248,9 @@ pub(crate) fn logo_url(code: &str, logo: &LogoMeta) -> String {
     responses(
         (status = 200, description = "the image, with an `ETag`", content_type = "image/png", body = Vec<u8>),
         (status = 304, description = "the `If-None-Match` ETag is current"),
-        (status = 400, description = "a field or parameter is invalid; the message names it", body = ErrorBody),
+        Invalid,
         (status = 404, description = "an unknown or revoked link, or no logo", body = ErrorBody),
-        (status = 429, description = "too many lookups from this address", body = ErrorBody)
+        RateLimited
     ),
 )]
 pub(crate) async fn public_logo(

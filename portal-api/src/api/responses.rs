@@ -99,3 +99,8 @@ pub(crate) struct NoNotifyKey(ErrorBody);
 #[derive(IntoResponses)]
 #[response(status = 501, description = "this store keeps no analytics")]
 pub(crate) struct NoAnalytics(ErrorBody);
+
+/// A tenant-settings route (branding, privacy) on a store that keeps none.
+#[derive(IntoResponses)]
+#[response(status = 501, description = "the store keeps no tenant settings")]
+pub(crate) struct NoSettings(ErrorBody);
