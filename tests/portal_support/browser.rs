@@ -1,6 +1,5 @@
 //! Headless Chromium (Debian's `chromium`) driven over the DevTools
-//! protocol, for browser scenarios. The same driver as `portal_browser.rs`
-//! (which keeps its own copy), shared here for newer scenarios.
+//! protocol: the one driver of every browser scenario.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
