@@ -34,8 +34,9 @@ pub use eta::{
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{
-    ActiveOrder, ActiveStop, Geofence, JumpRules, LiveConfig, LiveCounters, LiveEngine, LiveOutput,
-    MetricUpdate, Outlier, StageTimings, Stopwatch,
+    ActiveOrder, ActiveStop, FleetDecodeError, FleetLearning, Geofence, JumpRules, LiveConfig,
+    LiveCounters, LiveEngine, LiveOutput, MapIdentity, MetricUpdate, Outlier, StageTimings,
+    Stopwatch,
 };
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,

@@ -381,6 +381,86 @@ fn slow_traffic_seen_by_the_fleet_reaches_the_metric_off_the_positions_path() {
     );
 }
 
+#[test]
+fn a_jam_seen_by_one_nodes_trucks_reaches_the_other_nodes_metric() {
+    // Two nodes, each with half the fleet: node A's trucks crawl through b–c,
+    // node B has no truck there. B learns the jam from A's shared batch, as
+    // bytes on the fleet topic, and its metric slows b–c as A's does.
+    let (map, graph) = straight_road();
+    let (mut node_a, mut node_b) = (engine(&graph), engine(&graph));
+    node_a.share_learning(true);
+    node_b.share_learning(true);
+    let (ab, bc, cd) = (
+        edge(&map, &graph, 'a', 'b'),
+        edge(&map, &graph, 'b', 'c'),
+        edge(&map, &graph, 'c', 'd'),
+    );
+    let free_bc_ms = node_b.router().metric().edge_ms(bc);
+    let mut last_s: f64 = 0.0;
+    for (k, truck) in ["S1", "S2", "S3"].iter().enumerate() {
+        let mut fixes = driving(&graph, truck, &[ab], 16.0, k as f64 * 30.0);
+        let t = seconds_since(fixes.last().expect("fixes").time) + 5.0;
+        fixes.extend(driving(&graph, truck, &[bc], 5.0, t));
+        let t = seconds_since(fixes.last().expect("fixes").time) + 5.0;
+        fixes.extend(driving(&graph, truck, &[cd], 16.0, t));
+        last_s = last_s.max(seconds_since(fixes.last().expect("fixes").time));
+        node_a.process(&fixes, fixes[0].time);
+    }
+    let map_id = engine::MapIdentity::of(&graph);
+    let learned = node_a.take_fleet_learning();
+    assert!(
+        learned.passages.iter().filter(|p| p.edge == bc).count() >= 3,
+        "{learned:?}"
+    );
+    assert!(
+        node_a.take_fleet_learning().is_empty(),
+        "taken once, not twice"
+    );
+    let bytes = learned.encode(map_id);
+    let batch = engine::FleetLearning::decode(&bytes, map_id).expect("a batch of our map");
+    let accepted = node_b.learn_from_fleet(&batch);
+    assert!(accepted >= 3, "{accepted} passages taken");
+    assert_eq!(
+        node_b.counters().fleet_learned,
+        batch.len() as u64,
+        "counted"
+    );
+    assert!(
+        node_b.take_fleet_learning().is_empty(),
+        "what B learned from A is not shared again (no echo between nodes)"
+    );
+
+    let now = at(last_s + 10.0);
+    for node in [&mut node_a, &mut node_b] {
+        let update = node
+            .prepare_metric(now)
+            .expect("metric")
+            .expect("b–c changed");
+        let router = Arc::clone(node.router());
+        update.apply(&router).expect("customized");
+    }
+    let (a_ms, b_ms) = (
+        node_a.router().metric().edge_ms(bc),
+        node_b.router().metric().edge_ms(bc),
+    );
+    assert!(
+        b_ms > 2 * free_bc_ms,
+        "B sees the jam: {b_ms} ms against {free_bc_ms} ms"
+    );
+    // Alike up to the wire's rounding (milliseconds, f32 metres).
+    assert!(
+        a_ms.abs_diff(b_ms) * 100 <= a_ms,
+        "both nodes time b–c alike: A {a_ms} ms, B {b_ms} ms"
+    );
+
+    // A node on another map refuses the batch instead of learning nonsense.
+    let other = engine::MapIdentity {
+        routing_fingerprint: map_id.routing_fingerprint ^ 1,
+        ..map_id
+    };
+    assert!(engine::FleetLearning::decode(&bytes, other).is_err());
+}
+
 /// Each vehicle's and each order's events, in their order (what a page of one
 /// order or one truck sees; the interleaving across trucks is not promised).
 fn per_subject(events: &[EngineEvent]) -> std::collections::BTreeMap<String, Vec<EngineEvent>> {

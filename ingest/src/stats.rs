@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use engine::RejectReason;
 
+use crate::kafka::GroupMembership;
+
 /// Live counters. Share it behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct IngestStats {
@@ -23,6 +25,8 @@ pub struct IngestStats {
     dead_letter_retries: AtomicU64,
     rebalances: AtomicU64,
     discarded_on_revoke: AtomicU64,
+    /// The Kafka source's place in its consumer group (empty for other sources).
+    membership: GroupMembership,
 }
 
 /// A point-in-time copy of [`IngestStats`].
@@ -117,6 +121,11 @@ impl IngestStats {
     }
     pub(crate) fn discarded_on_revoke(&self, n: u64) {
         add(&self.discarded_on_revoke, n);
+    }
+
+    /// The Kafka source's partitions, lag and peers (empty for other sources).
+    pub fn membership(&self) -> &GroupMembership {
+        &self.membership
     }
 
     /// Copies the counters.

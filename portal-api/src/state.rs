@@ -244,6 +244,7 @@ impl AppState {
                 scrape_hooks: ScrapeHooks::default(),
                 readiness: Readiness {
                     bus_consuming: AtomicBool::new(bus_consuming),
+                    node: OnceLock::new(),
                 },
                 viewer_salt: crate::analytics::ViewerSalt::default(),
             }),
@@ -301,6 +302,15 @@ impl AppState {
             .readiness
             .bus_consuming
             .store(true, Ordering::Release);
+    }
+
+    /// Lets `/readyz` show this node among the others: `report` is called on
+    /// every readiness check (keep it cheap). A second call is ignored.
+    pub fn report_node(
+        &self,
+        report: impl Fn() -> crate::contract::NodeView + Send + Sync + 'static,
+    ) {
+        let _ = self.inner.readiness.node.set(Box::new(report));
     }
 
     /// The public tracking URL of a code.

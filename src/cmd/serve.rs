@@ -30,7 +30,9 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use clap::Args;
 use engine::{LiveConfig, LiveEngine, Metric, SpeedProfile};
-use ingest::kafka::{KafkaSourceConfig, run_kafka_source};
+use ingest::kafka::{
+    FleetPublisher, FleetTopicConfig, FleetTopicStats, KafkaSourceConfig, run_kafka_source,
+};
 use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules, memory_bus};
 use parking_lot::Mutex;
 use portal_api::demo::DemoPlace;
@@ -69,6 +71,26 @@ pub(crate) struct ServeArgs {
     /// Kafka consumer group (nodes in one group share the partitions).
     #[arg(long, default_value = "tracker", env = "TRACKER_KAFKA_GROUP")]
     kafka_group: String,
+    /// This node's name, in `/readyz` and as its Kafka `client.id`
+    /// (`tracker-NAME`); default: the host name and process id.
+    #[arg(long, env = "TRACKER_NODE_NAME", value_parser = parse_node_name)]
+    node_name: Option<String>,
+    /// The topic where nodes share what they learn from their trucks (edge
+    /// passages, ETA outcomes), read in full by every node (Kafka bus only).
+    #[arg(long, default_value = ingest::kafka::DEFAULT_FLEET_TOPIC, env = "TRACKER_FLEET_TOPIC")]
+    fleet_topic: String,
+    /// How often this node publishes what it learned to the fleet topic.
+    #[arg(long, default_value_t = 2.0)]
+    fleet_share_every_s: f64,
+    /// An extra librdkafka setting for every Kafka client (repeatable), e.g.
+    /// `security.protocol=SASL_SSL`, `sasl.mechanisms=SCRAM-SHA-512`,
+    /// `sasl.username=fleet`, `ssl.ca.location=/etc/ssl/certs/ca.pem`.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    kafka_options: Vec<String>,
+    /// The environment variable holding the Kafka SASL password (kept out of
+    /// the command line and the config file).
+    #[arg(long, value_name = "VAR")]
+    kafka_password_env: Option<String>,
     /// Live-update fan-out: `memory://` or `redis://HOST:PORT`.
     #[arg(long, default_value = "memory://", env = "TRACKER_FANOUT")]
     fanout: String,
@@ -245,6 +267,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("--header-read-timeout-s", args.header_read_timeout_s),
         ("--idle-timeout-s", args.idle_timeout_s),
         ("--dead-letter-timeout-s", args.dead_letter_timeout_s),
+        ("--fleet-share-every-s", args.fleet_share_every_s),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(bad_input(format!(
@@ -274,6 +297,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let trusted_proxies = TrustedProxies::parse(&args.trusted_proxies)
         .map_err(|e| bad_input(format!("--trusted-proxy: {e}")))?;
     let metrics_token = metrics_token(args.metrics_token_env.as_deref())?;
+    let kafka_options = kafka_options(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -284,7 +308,34 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies,
         metrics_token,
     };
+    let bus = Bus {
+        url: bus,
+        options: kafka_options,
+    };
     runtime.block_on(serve(args, server, bus, time_zone))
+}
+
+/// The position bus: its URL and, for Kafka, the operator's extra client
+/// settings (TLS, SASL).
+struct Bus {
+    url: BusUrl,
+    options: Vec<(String, String)>,
+}
+
+/// `--kafka-option`s and the password `--kafka-password-env` names, checked
+/// by librdkafka now (bad input naming the setting, never echoing a value).
+fn kafka_options(args: &ServeArgs) -> anyhow::Result<Vec<(String, String)>> {
+    let mut options = args.kafka_options.clone();
+    if let Some(variable) = &args.kafka_password_env {
+        let password = std::env::var(variable).unwrap_or_default();
+        if password.is_empty() {
+            return Err(bad_input(format!(
+                "--kafka-password-env {variable}: the environment variable is unset or empty"
+            )));
+        }
+        options.push(format!("sasl.password={password}"));
+    }
+    ingest::kafka::client_options(&options).map_err(|e| bad_input(e.to_string()))
 }
 
 /// The `/metrics` bearer token from the environment variable
@@ -358,12 +409,11 @@ struct Server {
     metrics_token: Option<portal_api::MetricsToken>,
 }
 
-async fn serve(
-    args: ServeArgs,
-    server: Server,
-    bus_url: BusUrl,
-    time_zone: Tz,
-) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyhow::Result<()> {
+    let Bus {
+        url: bus_url,
+        options: kafka_options,
+    } = bus;
     // Every task of the node, in the stages it stops in (see `node.rs`).
     let node = Node::new();
     let store = super::open_store(&args.store).await?;
@@ -414,11 +464,13 @@ async fn serve(
             (BusPublisher::Memory(publisher), Some(consumer))
         }
         BusUrl::Kafka { brokers, topic, .. } => {
-            ingest::kafka::ensure_topics(
+            ingest::kafka::ensure_topics_with(
                 brokers,
+                &kafka_options,
                 &[
                     (topic.as_str(), 4),
                     (ingest::kafka::DEFAULT_DEAD_LETTER_TOPIC, 1),
+                    (args.fleet_topic.as_str(), 1),
                 ],
             )
             .await
@@ -427,7 +479,7 @@ async fn serve(
                 brokers,
                 topic,
                 ingest::kafka::ClientTuning::Tuned,
-                &[],
+                &kafka_options,
             )?;
             (BusPublisher::Kafka(producer), None)
         }
@@ -536,16 +588,19 @@ async fn serve(
         )
         .with_bus_source(bus_label),
     );
+    let bus_kind = if bus_label == "kafka" {
+        "kafka"
+    } else {
+        "memory"
+    };
     telemetry::register_scrape_hooks(
         &state,
         Arc::clone(&metric_clock),
         Arc::clone(&stats),
-        if bus_label == "kafka" {
-            "kafka"
-        } else {
-            "memory"
-        },
+        bus_kind,
     );
+    let node_name = args.node_name.clone().unwrap_or_else(default_node_name);
+    telemetry::report_node(&state, node_name.clone(), Arc::clone(&stats), bus_kind);
     match (memory_consumer, &bus_url) {
         (Some(consumer), _) => {
             node.pipeline.spawn(consumer.run(
@@ -566,6 +621,11 @@ async fn serve(
             let mut config = KafkaSourceConfig::recommended(brokers, &args.kafka_group, topic);
             config.rules = rules;
             config.tenant = tenant.clone();
+            config.overrides = kafka_options.clone();
+            config
+                .overrides
+                .push(("client.id".to_owned(), format!("tracker-{node_name}")));
+            config.dead_letter_overrides = kafka_options.clone();
             config.dead_letter_publish_timeout =
                 Duration::from_secs_f64(args.dead_letter_timeout_s);
             let (sink, stats, shutdown) = (
@@ -578,6 +638,22 @@ async fn serve(
                     tracing::error!(error = %err, "the Kafka source stopped");
                 }
             });
+            // Read apart: a guard in the call's arguments would be held
+            // through the call, which locks the engine again.
+            let window_s = pipeline::lock(&engine).config().traffic.window_s;
+            share_with_fleet(
+                &node,
+                &state,
+                &engine,
+                FleetTopicConfig {
+                    brokers: brokers.clone(),
+                    topic: args.fleet_topic.clone(),
+                    instance: instance_id(&node_name),
+                    warm_up: Duration::from_secs_f64(window_s),
+                    overrides: kafka_options.clone(),
+                },
+                Duration::from_secs_f64(args.fleet_share_every_s),
+            )?;
         }
         // The memory bus always comes with its consumer.
         (None, BusUrl::Memory) => {}
@@ -875,4 +951,80 @@ async fn summarize_predictions(
     };
     pass().await;
     pipeline::periodically(Duration::from_secs(3600), shutdown, pass).await;
+}
+
+/// `--node-name`: 1–64 letters, digits, `.`, `_` or `-` (it becomes a Kafka
+/// client id and a log field).
+fn parse_node_name(name: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err("1 to 64 letters, digits, '.', '_' or '-'".to_owned())
+    }
+}
+
+/// The host name and the process id: unique among nodes on one host.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .take(48)
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Several nodes learn from each other's trucks: this engine keeps what it
+/// learns for the fleet topic, a task publishes it, another feeds the other
+/// nodes' batches in (see `pipeline::fleet`).
+fn share_with_fleet(
+    node: &Node,
+    state: &portal_api::AppState,
+    engine: &pipeline::SharedEngine,
+    config: FleetTopicConfig,
+    every: Duration,
+) -> anyhow::Result<()> {
+    let stats = Arc::new(FleetTopicStats::default());
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let publisher = FleetPublisher::new(&config, Arc::clone(&stats))?;
+    let map = {
+        let mut engine = pipeline::lock(engine);
+        engine.share_learning(true);
+        engine::MapIdentity::of(engine.router().graph())
+    };
+    node.pipeline.spawn(pipeline::fleet::share_learning(
+        Arc::clone(engine),
+        publisher,
+        map,
+        every,
+        node.pipeline.ingest_shutdown(),
+    ));
+    node.pipeline.spawn(pipeline::fleet::learn_from_fleet(
+        Arc::clone(engine),
+        config,
+        Arc::clone(&stats),
+        Arc::clone(&refused),
+        map,
+        node.pipeline.ingest_shutdown(),
+    ));
+    state.on_scrape(move || pipeline::fleet::record_fleet_stats(&stats, &refused));
+    Ok(())
+}
+
+/// This process among the node's incarnations: the name, the process id and
+/// the start time, so a restarted node does not skip its earlier batches.
+fn instance_id(node_name: &str) -> String {
+    let started_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{node_name}-{}-{:x}", std::process::id(), started_ns)
 }

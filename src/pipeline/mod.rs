@@ -35,6 +35,7 @@
 //!   write runs in an `engine_batch` span.
 
 pub(crate) mod demo;
+pub(crate) mod fleet;
 pub(crate) mod learning;
 pub(crate) mod telemetry;
 

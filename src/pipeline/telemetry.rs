@@ -63,6 +63,10 @@ pub(crate) fn record_engine(timings: Option<StageTimings>, engine: &EngineSnapsh
     metrics::counter!("tracker_vehicle_relocations_total").absolute(c.relocations);
     metrics::counter!("tracker_vehicles_retired_total").absolute(c.vehicles_retired);
     metrics::counter!("tracker_untrackable_orders_total").absolute(c.untrackable_orders);
+    metrics::counter!("tracker_fleet_records_total", "outcome" => "learned")
+        .absolute(c.fleet_learned);
+    metrics::counter!("tracker_fleet_records_total", "outcome" => "dropped")
+        .absolute(c.fleet_dropped);
     metrics::gauge!("tracker_vehicles").set(engine.vehicles as f64);
     metrics::gauge!("tracker_tracked_orders").set(engine.tracked_orders as f64);
     let t = &engine.traffic;
@@ -216,8 +220,52 @@ pub(crate) fn register_scrape_hooks(
         metrics::gauge!("tracker_metric_age_seconds").set(clock.age_s());
         if bus == "kafka" {
             record_kafka_stats(&stats);
+            let membership = stats.membership().snapshot();
+            metrics::gauge!("tracker_kafka_assigned_partitions")
+                .set(membership.partitions.len() as f64);
+            metrics::gauge!("tracker_kafka_group_members").set(membership.peers.len() as f64);
         } else {
             record_bus_stats("memory", &stats);
+        }
+    });
+}
+
+/// Lets `/readyz` show this node: its name, and for Kafka its group, the
+/// partitions it owns with their lag, and the group's members.
+pub(crate) fn report_node(
+    state: &portal_api::AppState,
+    name: String,
+    stats: Arc<IngestStats>,
+    bus: &'static str,
+) {
+    use portal_api::contract::{NodePartitionView, NodePeerView, NodeView};
+    state.report_node(move || {
+        let m = stats.membership().snapshot();
+        NodeView {
+            name: name.clone(),
+            bus: bus.to_owned(),
+            group: (!m.group_id.is_empty()).then(|| m.group_id.clone()),
+            lag: m.total_lag(),
+            partitions: m
+                .partitions
+                .into_iter()
+                .map(|p| NodePartitionView {
+                    topic: p.topic,
+                    partition: p.partition,
+                    lag: p.lag,
+                })
+                .collect(),
+            peers: m
+                .peers
+                .into_iter()
+                .map(|p| NodePeerView {
+                    client_id: p.client_id,
+                    host: p.client_host,
+                    is_self: p.is_self,
+                })
+                .collect(),
+            peers_checked_at: m.peers_checked_at.map(|t| t.to_rfc3339()),
+            peers_error: m.peers_error,
         }
     });
 }

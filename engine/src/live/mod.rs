@@ -25,6 +25,7 @@
 //! takes `now`; a run is deterministic for a given number of shards.
 
 mod config;
+mod fleet;
 mod geofence;
 mod orders;
 mod plausibility;
@@ -39,6 +40,7 @@ use road_graph::{EdgeId, RoadGraph};
 use serde::{Deserialize, Serialize};
 
 pub use config::LiveConfig;
+pub use fleet::{FleetDecodeError, FleetLearning, MapIdentity};
 pub use geofence::Geofence;
 use orders::OrderState;
 pub use orders::{ActiveOrder, ActiveStop};
@@ -125,6 +127,12 @@ pub struct LiveCounters {
     pub edges_updated: u64,
     /// Vehicles forgotten after a long silence.
     pub vehicles_retired: u64,
+    /// Records learned from other nodes' trucks ([`LiveEngine::learn_from_fleet`]).
+    #[serde(default)]
+    pub fleet_learned: u64,
+    /// Own records dropped unshared because nobody took them in time.
+    #[serde(default)]
+    pub fleet_dropped: u64,
 }
 
 impl LiveCounters {
@@ -148,6 +156,8 @@ impl LiveCounters {
             profiles_learned: self.profiles_learned + other.profiles_learned,
             edges_updated: self.edges_updated + other.edges_updated,
             vehicles_retired: self.vehicles_retired + other.vehicles_retired,
+            fleet_learned: self.fleet_learned + other.fleet_learned,
+            fleet_dropped: self.fleet_dropped + other.fleet_dropped,
         }
     }
 }
@@ -201,7 +211,14 @@ pub struct LiveEngine {
     shards: Vec<Shard>,
     /// Fleet-wide counts (metrics, untrackable orders); the shards count the rest.
     counters: LiveCounters,
+    /// What this engine learned from its own trucks since the caller last
+    /// took it, kept only while sharing is on (several nodes).
+    outgoing: Option<FleetLearning>,
 }
+
+/// Most records kept for the fleet topic while nobody takes them (a stalled
+/// publisher must not grow the engine without bound): about 4 MB.
+const MAX_OUTGOING: usize = 200_000;
 
 impl LiveEngine {
     /// An engine over `router` (shared with whoever applies metric updates),
@@ -229,6 +246,7 @@ impl LiveEngine {
             latest: None,
             shards: (0..config_shards).map(|_| Shard::default()).collect(),
             counters: LiveCounters::default(),
+            outgoing: None,
         })
     }
 
@@ -472,6 +490,18 @@ impl LiveEngine {
         let mut out = LiveOutput::default();
         for result in results {
             self.traffic.observe_traversals(&result.traversals);
+            if self.outgoing.is_some() {
+                self.keep_for_fleet(FleetLearning {
+                    passages: result.traversals.iter().map(Into::into).collect(),
+                    outcomes: result
+                        .closed
+                        .iter()
+                        .map(|c| (c.predicted, c.actual_to_go_s))
+                        .collect(),
+                    stalls_s: result.stalls_s.clone(),
+                    dwells_s: result.dwells_s.clone(),
+                });
+            }
             self.calibrator.record_all(
                 result
                     .closed
@@ -518,6 +548,65 @@ impl LiveEngine {
             shard.retire_silent(now, idle, &shared, &mut traversals);
         }
         self.traffic.observe_traversals(&traversals);
+        if self.outgoing.is_some() {
+            self.keep_for_fleet(FleetLearning {
+                passages: traversals.iter().map(Into::into).collect(),
+                ..FleetLearning::default()
+            });
+        }
+    }
+
+    /// Starts (or stops) keeping what this engine learns from its own trucks
+    /// for [`LiveEngine::take_fleet_learning`]: on when several nodes share
+    /// one fleet, so each learns from the trucks of the others.
+    pub fn share_learning(&mut self, on: bool) {
+        self.outgoing = on.then(FleetLearning::default);
+    }
+
+    /// What this engine learned from its own trucks since the last call
+    /// (empty when sharing is off).
+    pub fn take_fleet_learning(&mut self) -> FleetLearning {
+        match &mut self.outgoing {
+            Some(kept) => std::mem::take(kept),
+            None => FleetLearning::default(),
+        }
+    }
+
+    /// Learns what other nodes' engines learned from their trucks, as if this
+    /// engine had seen those trucks: passages go to the traffic model (and its
+    /// profile history), outcomes to the calibrator. Never kept for sharing
+    /// again. Returns the passages the traffic model took.
+    pub fn learn_from_fleet(&mut self, learning: &FleetLearning) -> usize {
+        let before = self.traffic.counters().accepted;
+        for passage in &learning.passages {
+            // A refused passage is counted by the model, not an error.
+            let _ = self.traffic.observe(passage);
+        }
+        self.calibrator
+            .record_all(learning.outcomes.iter().copied());
+        for &stall_s in &learning.stalls_s {
+            self.calibrator
+                .record_stall(&self.config.tracker.eta.stall, stall_s);
+        }
+        for &dwell_s in &learning.dwells_s {
+            self.calibrator
+                .record_dwell(&self.config.tracker.eta.dwell, dwell_s);
+        }
+        self.counters.fleet_learned += learning.len() as u64;
+        usize::try_from(self.traffic.counters().accepted - before).unwrap_or(usize::MAX)
+    }
+
+    fn keep_for_fleet(&mut self, learning: FleetLearning) {
+        let Some(kept) = &mut self.outgoing else {
+            return;
+        };
+        kept.extend(learning);
+        if kept.len() > MAX_OUTGOING {
+            // The oldest go first; the count says the topic missed them.
+            let dropped = kept.len() as u64;
+            *kept = FleetLearning::default();
+            self.counters.fleet_dropped += dropped;
+        }
     }
 
     /// Whether `recustomize_every_s` has passed since the last metric was

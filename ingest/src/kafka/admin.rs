@@ -12,9 +12,21 @@ use crate::{Error, Result};
 
 /// Creates each `(topic, partitions)` that does not exist yet.
 pub async fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
+    ensure_topics_with(brokers, &[], topics).await
+}
+
+/// [`ensure_topics`] with extra librdkafka settings (TLS, SASL), applied last.
+pub async fn ensure_topics_with(
+    brokers: &str,
+    overrides: &[(String, String)],
+    topics: &[(&str, i32)],
+) -> Result<()> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in overrides {
+        config.set(key, value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))

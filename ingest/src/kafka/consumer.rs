@@ -34,6 +34,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::membership::PeerWatcher;
 use super::producer::{KafkaPublisher, OutRecord};
 use super::settings::{ClientTuning, consumer_config};
 use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
@@ -166,6 +167,9 @@ impl ClientContext for IngestContext {
                 if *partition < 0 || p.consumer_lag < 0 {
                     continue;
                 }
+                self.stats
+                    .membership()
+                    .lag(topic, *partition, p.consumer_lag);
                 metrics::gauge!(
                     "tracker_kafka_consumer_lag",
                     "topic" => topic.clone(),
@@ -177,12 +181,29 @@ impl ClientContext for IngestContext {
     }
 }
 
+/// The (topic, partition) pairs of a list.
+fn pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
 impl ConsumerContext for IngestContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let assigned = pairs(partitions);
+            tracing::info!(partitions = ?assigned, "partitions assigned");
+            self.stats.membership().assigned(assigned);
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(partitions) = rebalance else {
             return;
         };
         self.stats.rebalance();
+        self.stats.membership().revoked(&pairs(partitions));
         let mut commit = TopicPartitionList::new();
         {
             let mut stored = lock(&self.stored);
@@ -274,6 +295,7 @@ pub async fn run_kafka_source<S: PositionSink>(
     if client.get("statistics.interval.ms").is_none() {
         client.set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     }
+    let client_id = client.get("client.id").unwrap_or_default().to_owned();
     let consumer: StreamConsumer<IngestContext> = client.create_with_context(context)?;
     let topics: Vec<&str> = config.topics.iter().map(|(t, _)| t.as_str()).collect();
     consumer.subscribe(&topics)?;
@@ -293,6 +315,9 @@ pub async fn run_kafka_source<S: PositionSink>(
         }
         None => None,
     };
+    // Started last, so that no early return leaves its thread running.
+    stats.membership().joined(&config.group_id, &client_id);
+    let peers = PeerWatcher::start(&client, config.group_id.clone(), client_id, stats.clone())?;
     let mut source = Source {
         config,
         consumer: &consumer,
@@ -307,6 +332,8 @@ pub async fn run_kafka_source<S: PositionSink>(
     };
     source.run().await;
     source.commit_stored();
+    peers.stop();
+    source.stats.membership().left();
     Ok(())
 }
 

@@ -388,6 +388,52 @@ pub struct ReadyView {
     /// `ready`.
     pub status: String,
     pub checks: BTreeMap<String, String>,
+    /// This node among the others, when the program reports it (`serve` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeView>,
+}
+
+/// `/readyz`'s account of one node: its name, the bus partitions it owns and
+/// how far behind it is on them, and the other members of its consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    /// `serve --node-name` (by default the host name and process id).
+    pub name: String,
+    /// `memory` or `kafka`.
+    pub bus: String,
+    /// The Kafka consumer group (absent on the memory bus).
+    pub group: Option<String>,
+    /// The partitions the group assigned this node (none on the memory bus).
+    pub partitions: Vec<NodePartitionView>,
+    /// Messages behind, summed over the owned partitions whose lag is known.
+    pub lag: i64,
+    /// The group's members at the last listing, this node included.
+    pub peers: Vec<NodePeerView>,
+    /// When the members were last listed.
+    #[schema(format = DateTime)]
+    pub peers_checked_at: Option<String>,
+    /// Why the last listing of the members failed, if it did.
+    pub peers_error: Option<String>,
+}
+
+/// One bus partition a node owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodePartitionView {
+    pub topic: String,
+    pub partition: i32,
+    /// Messages behind the partition's end, once known.
+    pub lag: Option<i64>,
+}
+
+/// One member of a node's consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodePeerView {
+    /// The member's Kafka `client.id` (`tracker-NODE` for a node).
+    pub client_id: String,
+    /// Where the broker sees it connect from.
+    pub host: String,
+    /// Whether the member is this node.
+    pub is_self: bool,
 }
 
 /// `GET /readyz` while not ready: what is missing, each check's verdict
@@ -398,6 +444,9 @@ pub struct NotReadyView {
     pub status: String,
     pub missing: Vec<String>,
     pub checks: BTreeMap<String, String>,
+    /// This node among the others, when the program reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeView>,
     pub error: ErrorDetail,
 }
 

@@ -37,12 +37,12 @@ use crate::error::AppError;
 pub use answers::{
     ApiKeyListView, ApiKeyView, AttemptView, DeliveryListView, DeliveryView, EtaHistoryPointView,
     ExternalEtaRecorded, FeatureCollectionType, FeatureType, HealthView, LineStringGeometry,
-    LineStringType, NewApiKeyView, NotReadyView, NotificationListView, NotificationPreviewView,
-    NotificationRuleListView, NotificationRuleView, NotificationView, OpenApiDocumentView,
-    PodFileView, PositionResultView, PositionStatusName, PositionsBadRequest, PositionsReceipt,
-    PositionsRefused, ProgressView, PublicOrderView, PublicPodView, PublicPrivacyView, ReadyView,
-    RoadFeature, RoadProperties, RoadsView, VehicleView, WebhookListView, WebhookSecretView,
-    WebhookView,
+    LineStringType, NewApiKeyView, NodePartitionView, NodePeerView, NodeView, NotReadyView,
+    NotificationListView, NotificationPreviewView, NotificationRuleListView, NotificationRuleView,
+    NotificationView, OpenApiDocumentView, PodFileView, PositionResultView, PositionStatusName,
+    PositionsBadRequest, PositionsReceipt, PositionsRefused, ProgressView, PublicOrderView,
+    PublicPodView, PublicPrivacyView, ReadyView, RoadFeature, RoadProperties, RoadsView,
+    VehicleView, WebhookListView, WebhookSecretView, WebhookView,
 };
 pub use branding::{BrandingBody, BrandingView, LogoView, PrivacyBody};
 pub use keys::{NewApiKeyBody, ScopeName};

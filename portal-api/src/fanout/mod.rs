@@ -122,7 +122,8 @@ pub trait FanOut: Send + Sync + std::fmt::Debug {
     fn hub(&self) -> &Hub;
 }
 
-/// Opens the fan-out a URL names: `memory://` or `redis://HOST:PORT`. A
+/// Opens the fan-out a URL names: `memory://`, `redis://HOST:PORT` or
+/// `rediss://HOST:PORT` (TLS, for managed Redis). A
 /// backend's own tasks (Redis: the subscriber) run in `tasks` and stop when
 /// `stop` is cancelled, so the caller's task tree owns them.
 pub async fn open_fanout(
@@ -132,12 +133,14 @@ pub async fn open_fanout(
 ) -> Result<Arc<dyn FanOut>> {
     if url == "memory://" || url == "memory" {
         Ok(Arc::new(MemoryFanOut::new()))
-    } else if url.starts_with("redis://") {
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
         Ok(Arc::new(RedisFanOut::connect_in(url, tasks, stop).await?))
     } else {
         Err(Error::InvalidConfig {
             setting: "fanout",
-            reason: format!("unknown fan-out URL `{url}`; expected memory:// or redis://HOST:PORT"),
+            reason: format!(
+                "unknown fan-out URL `{url}`; expected memory://, redis://HOST:PORT or rediss://HOST:PORT"
+            ),
         })
     }
 }

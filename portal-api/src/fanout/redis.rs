@@ -95,9 +95,12 @@ impl RedisFanOut {
         stop: CancellationToken,
     ) -> Result<RedisFanOut> {
         let stop = stop.child_token();
+        // The URL may carry a password (`rediss://:secret@host`): messages
+        // name it without.
+        let shown = without_credentials(url);
         let bad_url = |e: redis::RedisError| Error::InvalidConfig {
             setting: "fanout",
-            reason: format!("{url}: {e}"),
+            reason: format!("{shown}: {e}"),
         };
         let client = redis::Client::open(url).map_err(bad_url)?;
         let conn = tokio::time::timeout(
@@ -105,7 +108,7 @@ impl RedisFanOut {
             ConnectionManager::new(client.clone()),
         )
         .await
-        .map_err(|_| Error::FanOut(format!("{url}: no answer within 5 s")))??;
+        .map_err(|_| Error::FanOut(format!("{shown}: no answer within 5 s")))??;
         let hub = Arc::new(Hub::new());
         let (ready, is_ready) = tokio::sync::oneshot::channel();
         tasks.spawn({
@@ -125,10 +128,22 @@ impl RedisFanOut {
             }
             _ => {
                 stop.cancel();
-                return Err(Error::FanOut(format!("{url}: subscribing timed out")));
+                return Err(Error::FanOut(format!("{shown}: subscribing timed out")));
             }
         }
         Ok(RedisFanOut { hub, conn, stop })
+    }
+}
+
+/// `redis://user:secret@host:6379/0` as `redis://***@host:6379/0`.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -248,5 +263,35 @@ mod tests {
     fn junk_frames_are_rejected() {
         assert!(decode("no tabs").is_none());
         assert!(decode("ord\tbogus\t{}").is_none());
+    }
+
+    #[test]
+    fn messages_never_show_a_redis_password() {
+        assert_eq!(
+            without_credentials("rediss://:s3cret@redis.example.com:6380/0"),
+            "rediss://***@redis.example.com:6380/0"
+        );
+        assert_eq!(
+            without_credentials("redis://fleet:pw@10.0.0.5"),
+            "redis://***@10.0.0.5"
+        );
+        assert_eq!(
+            without_credentials("redis://127.0.0.1:6379/a@b"),
+            "redis://127.0.0.1:6379/a@b"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tls_url_is_understood_and_fails_only_at_the_handshake() {
+        // Nothing listens on port 1: a build without TLS would refuse the
+        // scheme itself ("not supported") before trying to connect.
+        let tasks = TaskTracker::new();
+        let err =
+            RedisFanOut::connect_in("rediss://:pw@127.0.0.1:1", &tasks, CancellationToken::new())
+                .await
+                .expect_err("nothing listens there");
+        let text = err.to_string();
+        assert!(!text.contains("pw@"), "{text}");
+        assert!(!matches!(err, Error::InvalidConfig { .. }), "{text}");
     }
 }

@@ -6,6 +6,7 @@
 //! liveness only (the process serves HTTP) and is never held back by these.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -14,18 +15,31 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::contract::{ErrorDetail, NotReadyView, ReadyView};
+use crate::contract::{ErrorDetail, NodeView, NotReadyView, ReadyView};
 use crate::state::AppState;
 
 /// How long a dependency may take to answer a readiness check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the embedding program has told the portal about its start-up.
-#[derive(Debug)]
 pub(crate) struct Readiness {
     /// The position bus's consumer runs (set by the program once it started
     /// it; true from the start when there is no bus).
     pub(crate) bus_consuming: AtomicBool,
+    /// Reads this node's place among the others (set once by the program).
+    pub(crate) node: OnceLock<NodeReport>,
+}
+
+/// A reader of the node's current [`NodeView`].
+pub(crate) type NodeReport = Box<dyn Fn() -> NodeView + Send + Sync>;
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("bus_consuming", &self.bus_consuming)
+            .field("node", &self.node.get().map(|_| "reported"))
+            .finish()
+    }
 }
 
 /// One check's verdict: `Ok` or what is wrong.
@@ -82,12 +96,13 @@ pub(crate) async fn checks(state: &AppState) -> Vec<(&'static str, Check)> {
     tag = "ops",
     summary = "Readiness: map, bus and store",
     responses(
-        (status = 200, description = "ready, with each check", body = ReadyView),
+        (status = 200, description = "ready, with each check and this node's partitions, lag and peers", body = ReadyView),
         (status = 503, description = "not ready: the error object, `missing` and `checks`", body = NotReadyView)
     ),
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let results = checks(&state).await;
+    let node = state.inner.readiness.node.get().map(|report| report());
     let mut checks = BTreeMap::new();
     let mut missing = Vec::new();
     for (name, verdict) in &results {
@@ -105,6 +120,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         return Json(ReadyView {
             status: "ready".to_owned(),
             checks,
+            node,
         })
         .into_response();
     }
@@ -113,6 +129,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         status: "not_ready".to_owned(),
         missing,
         checks,
+        node,
         error: ErrorDetail {
             code: "not_ready".to_owned(),
             message,
