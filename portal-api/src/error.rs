@@ -97,6 +97,69 @@ impl StoreErrorKind {
     }
 }
 
+impl StoreErrorKind {
+    /// The kind of a PostgreSQL failure, from its SQLSTATE: a lost or refused
+    /// connection, a serialization failure or deadlock (the transaction was
+    /// rolled back and may be run again), a lock wait cut short, a server
+    /// short of resources or shutting down. An error with no SQLSTATE is a
+    /// broken connection when the client says so or an I/O error lies
+    /// beneath, and otherwise the client's own refusal (a column of the wrong
+    /// type), which is permanent.
+    pub fn of_postgres(err: &tokio_postgres::Error) -> StoreErrorKind {
+        use tokio_postgres::error::SqlState;
+        match err.code() {
+            Some(code) => {
+                let class = code.code().get(..2).unwrap_or("");
+                let retryable = matches!(class, "08" | "53" | "57")
+                    || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::LOCK_NOT_AVAILABLE;
+                if retryable {
+                    StoreErrorKind::Retryable
+                } else {
+                    StoreErrorKind::Permanent
+                }
+            }
+            None => {
+                let io = std::error::Error::source(err)
+                    .is_some_and(|source| source.is::<std::io::Error>());
+                if err.is_closed() || io {
+                    StoreErrorKind::Retryable
+                } else {
+                    StoreErrorKind::Permanent
+                }
+            }
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Error {
+        // The database's own message names the constraint or column; the
+        // client's Display alone says only "db error".
+        let message = match err.as_db_error() {
+            Some(db) => format!("{err}: {db}"),
+            None => err.to_string(),
+        };
+        Error::Store {
+            kind: StoreErrorKind::of_postgres(&err),
+            message,
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    /// No connection to lend: the pool timed out, was closed, or opening a
+    /// connection failed. Each may clear up (the server comes back), except a
+    /// database error raised while opening one, judged by its SQLSTATE.
+    fn from(err: deadpool_postgres::PoolError) -> Error {
+        match err {
+            deadpool_postgres::PoolError::Backend(pg) => Error::from(pg),
+            other => Error::store_retryable(format!("no PostgreSQL connection: {other}")),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {
         Error::Store {

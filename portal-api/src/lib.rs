@@ -66,9 +66,9 @@ pub use secrets::{
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
 pub use store::{
-    AccuracyInputs, AnalyticsStore, NotificationStore, PredictionScan, SettingsStore, SqliteStore,
-    Store, StoreFuture, SummaryPass, aggregates_serve, open_store, read_accuracy_inputs,
-    read_evaluated_predictions,
+    AccuracyInputs, AnalyticsStore, NotificationStore, PostgresStore, PredictionScan,
+    SettingsStore, SqliteStore, Store, StoreFuture, SummaryPass, aggregates_serve, open_store,
+    read_accuracy_inputs, read_evaluated_predictions,
 };
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 pub use zones::warm_up_time_zones;

@@ -1,19 +1,18 @@
 //! The store keeps what the engine has learned: a save under a name replaces
-//! the last one, and it is still there when the database is opened again, as
-//! after a restart.
+//! the last one, and it is still there when the store is opened again, as
+//! after a restart. On both backends (see `common::stores`).
+
+mod common;
 
 use chrono::{DateTime, Utc};
-use portal_api::{SqliteStore, Store};
+use common::stores::{self, TestStore};
 
 fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000 + seconds, 0).expect("valid time")
 }
 
-#[tokio::test]
-async fn a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tracker.db");
-    let store = SqliteStore::open(&path).await.expect("opens");
+async fn a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart(mut t: TestStore) {
+    let store = t.store.clone();
     assert_eq!(
         store.learned("calibrator".into()).await.expect("reads"),
         None
@@ -33,7 +32,8 @@ async fn a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart() {
         .expect("another model");
     drop(store);
 
-    let reopened = SqliteStore::open(&path).await.expect("opens again");
+    t.reopen().await;
+    let reopened = t.store.clone();
     assert_eq!(
         reopened.learned("calibrator".into()).await.expect("reads"),
         Some((r#"{"v":2}"#.to_string(), at(60)))
@@ -42,4 +42,20 @@ async fn a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart() {
         reopened.learned("traffic".into()).await.expect("reads"),
         Some((r#"{"w":1}"#.to_string(), at(30)))
     );
+    drop(reopened);
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_learned_state_outlives_a_restart() {
+    a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart(stores::sqlite().await)
+        .await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_learned_state_outlives_a_restart() {
+    let Some(t) = stores::postgres().await else {
+        return;
+    };
+    a_learned_state_is_replaced_by_the_next_save_and_outlives_a_restart(t).await;
 }

@@ -94,7 +94,7 @@ pub(crate) struct ServeArgs {
     /// Live-update fan-out: `memory://` or `redis://HOST:PORT`.
     #[arg(long, default_value = "memory://", env = "TRACKER_FANOUT")]
     fanout: String,
-    /// Store: `sqlite://PATH`.
+    /// Store: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, default_value = "sqlite://./tracker.db", env = "TRACKER_STORE")]
     store: String,
     /// Demo orders to create (or reuse) in the demo tenant; 0 for none.

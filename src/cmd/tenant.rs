@@ -22,7 +22,7 @@ pub(crate) enum TenantCommand {
     Create {
         /// The tenant's name (a broker or shipper).
         name: String,
-        /// Where the data lives: `sqlite://PATH` (postgres:// is not supported yet).
+        /// Where the data lives: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
         #[arg(long, default_value = "sqlite://./tracker.db", env = "TRACKER_STORE")]
         store: String,
     },

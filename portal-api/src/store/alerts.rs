@@ -11,20 +11,19 @@
 //! part of the messages' idempotency keys.
 
 use chrono::{DateTime, Duration, Utc};
-use engine::{EtaUpdate, StatusSource};
+use engine::EtaUpdate;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::json;
 
 use super::rows::{parse_ts, ts};
+use super::rules;
 use super::writes::{insert_event, outbox};
 use crate::alerts::{
     AlertPolicy, Announced, EtaChangeVerdict, LateRisk, LateRiskChange, LateRiskState,
     assess_eta_change, assess_late_risk,
 };
 use crate::error::Result;
-use crate::model::{EventKind, NewEvent, TenantId, Visibility};
+use crate::model::TenantId;
 use crate::notify::DEFAULT_MIN_CHANGE_MIN;
-use crate::secrets::new_id;
 
 fn opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
     text.as_deref().map(parse_ts).transpose()
@@ -100,53 +99,9 @@ fn record_late_risk(
     change: LateRiskChange,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let stop_no = update.stop_index + 1;
-    let (kind, note, by_min, since) = match change {
-        LateRiskChange::Raised(risk) => (
-            "late_risk",
-            format!(
-                "Late risk: stop {stop_no} is predicted {} min past the end of its window.",
-                risk.by_min
-            ),
-            Some(risk.by_min),
-            risk.since,
-        ),
-        LateRiskChange::Cleared { since } => (
-            "late_risk_cleared",
-            format!("Late risk cleared: stop {stop_no} is predicted within its window again."),
-            None,
-            since,
-        ),
-    };
-    // The dispatcher's timeline keeps the story; the customer's page does not
-    // (internal), and a note triggers no milestone e-mail.
-    insert_event(
-        c,
-        &update.order_id,
-        &NewEvent {
-            kind: EventKind::Note,
-            status: None,
-            at: now,
-            note: Some(note),
-            source: StatusSource::System,
-            stop_index: Some(update.stop_index),
-            visibility: Visibility::Internal,
-        },
-    )?;
-    outbox(
-        c,
-        tenant,
-        "order.late_risk",
-        json!({
-            "order_id": update.order_id.as_str(),
-            "event_id": new_id("alr_"),
-            "kind": kind,
-            "stop_idx": update.stop_index,
-            "by_min": by_min,
-            "since": ts(since),
-            "at": ts(now),
-        }),
-    )
+    let (note, payload) = rules::late_risk_record(update, change, now);
+    insert_event(c, &update.order_id, &note)?;
+    outbox(c, tenant, "order.late_risk", payload)
 }
 
 /// Everyone of the tenant who wants `eta_changed`: e-mail rules, with their
@@ -237,16 +192,7 @@ fn announce_eta_changes(
                     c,
                     tenant,
                     "order.eta_changed",
-                    json!({
-                        "order_id": order,
-                        "event_id": new_id("eta_"),
-                        "subscriber_id": subscriber,
-                        "stop_idx": update.stop_index,
-                        "eta": ts(update.eta),
-                        "previous_eta": ts(previous),
-                        "change_min": change_min,
-                        "at": ts(now),
-                    }),
+                    rules::eta_changed_payload(update, &subscriber, previous, change_min, now),
                 )?;
             }
         }

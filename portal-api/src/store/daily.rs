@@ -75,7 +75,7 @@ pub(super) enum DayWork {
     Prune,
 }
 
-fn day_text(t: DateTime<Utc>) -> String {
+pub(super) fn day_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 

@@ -1,9 +1,10 @@
 //! Where orders, tenants and their API keys, events, POD files, tracking codes,
 //! the position trail, the ETA prediction log and the outbox live. [`Store`] is
-//! the seam: the SQLite backend is the embedded default and, today, the only
-//! one; a PostgreSQL backend (for several nodes sharing one database) would
-//! implement the same trait. The backend is chosen by URL (`sqlite://PATH`;
-//! `postgres://…` is refused as not supported yet).
+//! the seam, with two backends chosen by URL: SQLite (`sqlite://PATH`), the
+//! embedded default, and PostgreSQL (`postgres://USER@HOST:PORT/DB`), for
+//! several nodes sharing one database. Both map rows through `records` and
+//! make their decisions through `rules`, so they cannot drift apart; the
+//! conformance suite (`tests/store_conformance.rs`) runs on both.
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
@@ -16,7 +17,10 @@ mod daily;
 mod dead_letters;
 mod migrations;
 mod notifications;
+mod postgres;
+mod records;
 mod rows;
+mod rules;
 mod settings;
 mod sqlite;
 mod webhooks;
@@ -40,6 +44,7 @@ use crate::model::{
 pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use daily::{AccuracyInputs, SummaryPass, aggregates_serve, read_accuracy_inputs};
 pub use notifications::NotificationStore;
+pub use postgres::PostgresStore;
 pub(crate) use rows::UNKNOWN_CURSOR;
 pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
@@ -188,7 +193,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (created if missing, migrated).
+/// Opens the store a URL names: `sqlite://PATH` (created if missing,
+/// migrated) or `postgres://USER@HOST:PORT/DB` (migrated; see
+/// [`PostgresStore::open`]).
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -200,14 +207,13 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         let store = SqliteStore::open(std::path::Path::new(path)).await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(Error::InvalidConfig {
-            setting: "store",
-            reason: "the PostgreSQL backend is not supported yet; use sqlite://PATH".into(),
-        })
+        Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(Error::InvalidConfig {
             setting: "store",
-            reason: format!("unknown store URL `{url}`; expected sqlite://PATH"),
+            reason: format!(
+                "unknown store URL `{url}`; expected sqlite://PATH or postgres://USER@HOST:PORT/DB"
+            ),
         })
     }
 }

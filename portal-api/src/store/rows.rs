@@ -2,39 +2,21 @@
 //! read side of [`super::Store`]. Shared by the reader pool and the writer (which
 //! reads back what it wrote inside its transaction).
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
-use engine::{OrderId, OrderStatus, StatusSource, StopKind, VehicleId, VehicleKey};
+use chrono::{DateTime, Utc};
+use engine::{OrderId, VehicleId, VehicleKey};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::records::{
+    ApiKeyRow, EVENT_COLUMNS, EventRow, OrderRow, POD_COLUMNS, STOP_COLUMNS, StopRow,
+    finish_api_key, finish_event, finish_order, finish_pod, finish_stop, parse_opt_ts,
+};
+pub(crate) use super::records::{parse_ts, ts};
+use super::rules::{TRAIL_POINTS, history_stop};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Customer, EtaHistory, EtaRecord, EventKind, ListQuery, Order, OrderEvent, PodMeta,
-    Scope, Stop, Tenant, TenantId, TrackView, TrailPoint, VehicleFix, Visibility, Window,
+    ApiKey, EtaHistory, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant, TenantId, TrackView,
+    TrailPoint, VehicleFix,
 };
-
-/// A time as stored: RFC 3339 UTC, milliseconds, `Z` (text order is time order).
-pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| Error::store_permanent(format!("bad time `{text}` in the database: {e}")))
-}
-
-fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
-    text.as_deref().map(parse_ts).transpose()
-}
-
-fn corrupt(what: &str, value: &str) -> Error {
-    Error::store_permanent(format!("unknown {what} `{value}` in the database"))
-}
-
-fn parse_status(text: &str) -> Result<OrderStatus> {
-    OrderStatus::parse(text).ok_or_else(|| corrupt("status", text))
-}
 
 /// The tenant and key an API key hash belongs to, unless the key is revoked.
 pub(crate) fn api_key_by_hash(c: &Connection, hash: &str) -> Result<Option<(Tenant, ApiKey)>> {
@@ -97,16 +79,6 @@ pub(crate) fn api_key_of_tenant(
 const API_KEY_COLUMNS: &str =
     "k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at";
 
-type ApiKeyRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-);
-
 fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
     Ok((
         r.get(0)?,
@@ -117,25 +89,6 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         r.get(5)?,
         r.get(6)?,
     ))
-}
-
-fn finish_api_key(
-    (id, tenant_id, name, prefix, scopes, created_at, revoked_at): ApiKeyRow,
-) -> Result<ApiKey> {
-    let scopes = scopes
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope", s)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ApiKey {
-        id,
-        tenant_id: TenantId(tenant_id),
-        name,
-        prefix,
-        scopes,
-        created_at: parse_ts(&created_at)?,
-        revoked_at: parse_opt_ts(revoked_at)?,
-    })
 }
 
 pub(crate) fn tenant_by_name(c: &Connection, name: &str) -> Result<Option<Tenant>> {
@@ -169,21 +122,6 @@ const ORDER_COLUMNS: &str = "o.id, o.tenant_id, o.reference, o.customer_name, o.
      o.vehicle_id, o.driver_name, o.status, o.created_at, o.updated_at, \
      EXISTS (SELECT 1 FROM tracking_codes t WHERE t.order_id = o.id AND t.revoked_at IS NULL)";
 
-/// An order row before its stops are attached.
-struct OrderRow {
-    id: String,
-    tenant_id: String,
-    reference: String,
-    customer_name: String,
-    customer_email: Option<String>,
-    vehicle_id: Option<String>,
-    driver_name: Option<String>,
-    status: String,
-    created_at: String,
-    updated_at: String,
-    tracking_active: bool,
-}
-
 fn order_row(r: &Row<'_>) -> rusqlite::Result<OrderRow> {
     Ok(OrderRow {
         id: r.get(0)?,
@@ -200,120 +138,44 @@ fn order_row(r: &Row<'_>) -> rusqlite::Result<OrderRow> {
     })
 }
 
-fn finish_order(c: &Connection, row: OrderRow) -> Result<Order> {
-    let id = OrderId(row.id);
-    Ok(Order {
-        stops: stops(c, &id)?,
-        id,
-        tenant_id: TenantId(row.tenant_id),
-        reference: row.reference,
-        customer: Customer {
-            name: row.customer_name,
-            email: row.customer_email,
-        },
-        vehicle_id: row.vehicle_id.map(VehicleId),
-        driver_name: row.driver_name,
-        status: parse_status(&row.status)?,
-        tracking_active: row.tracking_active,
-        created_at: parse_ts(&row.created_at)?,
-        updated_at: parse_ts(&row.updated_at)?,
-    })
+fn finish_order_row(c: &Connection, row: OrderRow) -> Result<Order> {
+    let stops = stops(c, &OrderId(row.id.clone()))?;
+    finish_order(row, stops)
 }
 
 fn stops(c: &Connection, order: &OrderId) -> Result<Vec<Stop>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT idx, kind, name, address, lat, lon, time_zone, window_from, window_to, \
-         arrived_at, departed_at, eta_json, geofence_json, skipped_at, late_risk_since, \
-         late_risk_by_min \
-         FROM stops WHERE order_id = ?1 ORDER BY idx",
-    )?;
+    let sql = format!("SELECT {STOP_COLUMNS} FROM stops WHERE order_id = ?1 ORDER BY idx");
+    let mut stmt = c.prepare_cached(&sql)?;
     let raw = stmt
         .query_map([order.as_str()], |r| {
-            Ok((
-                r.get::<_, u32>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, f64>(4)?,
-                r.get::<_, f64>(5)?,
-                r.get::<_, String>(6)?,
-                (
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                    r.get::<_, Option<String>>(11)?,
-                ),
-                (
-                    r.get::<_, Option<String>>(12)?,
-                    r.get::<_, Option<String>>(13)?,
-                    r.get::<_, Option<String>>(14)?,
-                    r.get::<_, Option<i64>>(15)?,
-                ),
-            ))
+            Ok(StopRow {
+                index: r.get(0)?,
+                kind: r.get(1)?,
+                name: r.get(2)?,
+                address: r.get(3)?,
+                lat: r.get(4)?,
+                lon: r.get(5)?,
+                time_zone: r.get(6)?,
+                window_from: r.get(7)?,
+                window_to: r.get(8)?,
+                arrived_at: r.get(9)?,
+                departed_at: r.get(10)?,
+                eta_json: r.get(11)?,
+                geofence_json: r.get(12)?,
+                skipped_at: r.get(13)?,
+                late_risk_since: r.get(14)?,
+                late_risk_by_min: r.get(15)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    raw.into_iter()
-        .map(
-            |(
-                index,
-                kind,
-                name,
-                address,
-                lat,
-                lon,
-                tz,
-                (from, to, arrived, departed, eta),
-                (geofence, skipped, late_since, late_by_min),
-            )| {
-                let window = match (from, to) {
-                    (Some(from), Some(to)) => Some(Window {
-                        from: parse_ts(&from)?,
-                        to: parse_ts(&to)?,
-                    }),
-                    _ => None,
-                };
-                let eta = match eta {
-                    Some(json) => Some(serde_json::from_str::<EtaRecord>(&json).map_err(|e| {
-                        Error::store_permanent(format!("bad ETA in the database: {e}"))
-                    })?),
-                    None => None,
-                };
-                let geofence = match geofence {
-                    Some(json) => Some(serde_json::from_str::<engine::Geofence>(&json).map_err(
-                        |e| Error::store_permanent(format!("bad geofence in the database: {e}")),
-                    )?),
-                    None => None,
-                };
-                Ok(Stop {
-                    index,
-                    kind: StopKind::parse(&kind).ok_or_else(|| corrupt("stop kind", &kind))?,
-                    name,
-                    address,
-                    lat,
-                    lon,
-                    time_zone: tz.parse::<Tz>().map_err(|_| corrupt("time zone", &tz))?,
-                    window,
-                    geofence,
-                    arrived_at: parse_opt_ts(arrived)?,
-                    departed_at: parse_opt_ts(departed)?,
-                    skipped_at: parse_opt_ts(skipped)?,
-                    eta,
-                    late_risk: parse_opt_ts(late_since)?.map(|since| crate::alerts::LateRisk {
-                        since,
-                        by_min: late_by_min.unwrap_or(0),
-                    }),
-                })
-            },
-        )
-        .collect()
+    raw.into_iter().map(finish_stop).collect()
 }
 
 /// Any tenant's order (for the engine and the public page).
 pub(crate) fn order_any(c: &Connection, id: &OrderId) -> Result<Option<Order>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = ?1");
     let row = c.query_row(&sql, [id.as_str()], order_row).optional()?;
-    row.map(|r| finish_order(c, r)).transpose()
+    row.map(|r| finish_order_row(c, r)).transpose()
 }
 
 /// An order if it belongs to `tenant`; another tenant's order is "not there".
@@ -326,7 +188,7 @@ pub(crate) fn order_of_tenant(
     let row = c
         .query_row(&sql, params![id.as_str(), tenant.as_str()], order_row)
         .optional()?;
-    row.map(|r| finish_order(c, r)).transpose()
+    row.map(|r| finish_order_row(c, r)).transpose()
 }
 
 pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> Result<Vec<Order>> {
@@ -385,7 +247,7 @@ pub(crate) fn list_orders(c: &Connection, tenant: &TenantId, q: &ListQuery) -> R
             order_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter().map(|r| finish_order(c, r)).collect()
+    rows.into_iter().map(|r| finish_order_row(c, r)).collect()
 }
 
 /// Why a cursor is refused, whatever is wrong with it (malformed, unknown, or
@@ -395,48 +257,26 @@ pub(crate) const UNKNOWN_CURSOR: &str = "not a cursor from a previous page of th
 /// An order's timeline, every entry (internal ones too: see
 /// [`OrderEvent::public`] for what the public view keeps).
 pub(crate) fn events(c: &Connection, order: &OrderId) -> Result<Vec<OrderEvent>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, kind, status, at, note, source, stop_idx, recorded_at, visibility \
-         FROM order_events WHERE order_id = ?1 ORDER BY at, rowid",
-    )?;
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM order_events WHERE order_id = ?1 ORDER BY at, rowid");
+    let mut stmt = c.prepare_cached(&sql)?;
     let raw = stmt
         .query_map([order.as_str()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<u32>>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-            ))
+            Ok(EventRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                status: r.get(2)?,
+                at: r.get(3)?,
+                note: r.get(4)?,
+                source: r.get(5)?,
+                stop_index: r.get(6)?,
+                recorded_at: r.get(7)?,
+                visibility: r.get(8)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    raw.into_iter()
-        .map(
-            |(id, kind, status, at, note, source, stop_index, recorded_at, visibility)| {
-                Ok(OrderEvent {
-                    id,
-                    kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
-                    status: status.as_deref().map(parse_status).transpose()?,
-                    at: parse_ts(&at)?,
-                    note,
-                    source: StatusSource::parse(&source)
-                        .ok_or_else(|| corrupt("source", &source))?,
-                    stop_index,
-                    visibility: Visibility::parse(&visibility)
-                        .ok_or_else(|| corrupt("visibility", &visibility))?,
-                    recorded_at: parse_ts(&recorded_at)?,
-                })
-            },
-        )
-        .collect()
+    raw.into_iter().map(finish_event).collect()
 }
-
-const POD_COLUMNS: &str = "id, order_id, content_type, file_name, size_bytes, sha256, signed_by, \
-     note, taken_at, uploaded_at";
 
 fn pod_meta(r: &Row<'_>) -> rusqlite::Result<(PodMeta, Option<String>, String)> {
     Ok((
@@ -455,14 +295,6 @@ fn pod_meta(r: &Row<'_>) -> rusqlite::Result<(PodMeta, Option<String>, String)> 
         r.get(8)?,
         r.get(9)?,
     ))
-}
-
-fn finish_pod(
-    (mut meta, taken_at, uploaded_at): (PodMeta, Option<String>, String),
-) -> Result<PodMeta> {
-    meta.taken_at = parse_opt_ts(taken_at)?;
-    meta.uploaded_at = parse_ts(&uploaded_at)?;
-    Ok(meta)
 }
 
 pub(crate) fn pods(c: &Connection, order: &OrderId) -> Result<Vec<PodMeta>> {
@@ -543,9 +375,6 @@ pub(crate) fn vehicle_fix(
     .transpose()
 }
 
-/// Most trail points the public view carries: the newest ones.
-const TRAIL_POINTS: usize = 500;
-
 /// The newest [`TRAIL_POINTS`] of an order's trail, oldest first.
 fn trail(c: &Connection, id: &OrderId) -> Result<Vec<TrailPoint>> {
     let mut stmt = c.prepare_cached(
@@ -582,16 +411,7 @@ pub(crate) fn track_view(c: &Connection, id: &OrderId) -> Result<Option<TrackVie
         Some(v) => vehicle_fix(c, &order.tenant_id, v)?,
         None => None,
     };
-    // The stop the page's ETA is about; once every stop is reached, the
-    // last delivery, so the customer still sees how the estimate fared.
-    let history_stop = order.next_stop().map(|s| s.index).or_else(|| {
-        order
-            .stops
-            .iter()
-            .rev()
-            .find(|s| s.kind == StopKind::Delivery)
-            .map(|s| s.index)
-    });
+    let history_stop = history_stop(&order);
     let eta_history = match history_stop {
         Some(stop_index) => {
             let (points, actual_arrival) = super::analytics::eta_history(c, id, stop_index)?;
@@ -627,7 +447,7 @@ pub(crate) fn active_orders(c: &Connection) -> Result<Vec<Order>> {
     let rows = stmt
         .query_map([], order_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter().map(|r| finish_order(c, r)).collect()
+    rows.into_iter().map(|r| finish_order_row(c, r)).collect()
 }
 
 pub(crate) fn vehicle_times(

@@ -5,27 +5,19 @@
 //! as their SHA-256 only.
 
 use chrono::{DateTime, Utc};
-use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, StopKind};
+use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use super::rows::{self, ts};
+use super::rules::{self, LIVE_STATUSES, StopMove};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder,
-    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StopState, Tenant,
-    TenantId, VehicleFix, Visibility,
+    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId,
+    VehicleFix, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
-
-/// A trail point is kept when this long has passed since the last kept one…
-const TRAIL_MIN_INTERVAL_S: i64 = 30;
-/// …or the truck moved this far.
-const TRAIL_MIN_DISTANCE_M: f64 = 200.0;
-
-/// Statuses during which a vehicle's positions belong to the order.
-const LIVE_STATUSES: &str =
-    "('dispatched','at_pickup','picked_up','out_for_delivery','at_delivery')";
 
 fn now() -> DateTime<Utc> {
     Utc::now()
@@ -384,48 +376,7 @@ pub(crate) fn update_order(
     reload(c, id)
 }
 
-/// Which stop a status is about when the caller did not say: the next pending
-/// pickup for `at_pickup`; for `picked_up` the pickup the truck stands at, else
-/// the next pending pickup (left without an arrival on record); for
-/// `at_delivery` the next pending delivery; for `out_for_delivery` the delivery
-/// the truck stands at; for `delivered` the delivery it stands at, else the
-/// next pending one.
-fn implied_stop(order: &Order, status: OrderStatus) -> Option<u32> {
-    let first = order
-        .next_stop()
-        .map_or(order.stops.len(), |s| s.index as usize);
-    let next_pending = |kind: StopKind| {
-        order.stops[first..]
-            .iter()
-            .find(|s| s.kind == kind)
-            .map(|s| s.index)
-    };
-    let standing_at = |kind: StopKind| {
-        order
-            .stops
-            .iter()
-            .rev()
-            .find(|s| s.kind == kind && s.state() == StopState::Arrived)
-            .map(|s| s.index)
-    };
-    match status {
-        OrderStatus::AtPickup => next_pending(StopKind::Pickup),
-        OrderStatus::PickedUp => {
-            standing_at(StopKind::Pickup).or_else(|| next_pending(StopKind::Pickup))
-        }
-        OrderStatus::AtDelivery => next_pending(StopKind::Delivery),
-        OrderStatus::OutForDelivery => standing_at(StopKind::Delivery),
-        OrderStatus::Delivered => {
-            standing_at(StopKind::Delivery).or_else(|| next_pending(StopKind::Delivery))
-        }
-        _ => None,
-    }
-}
-
-/// Records what a status says of stop `k`: arriving (`at_pickup`,
-/// `at_delivery`), leaving (`picked_up`, `out_for_delivery`) or both
-/// (`delivered`). Stops before `k` are done with: those still pending are
-/// skipped, one still stood at is left.
+/// Makes the writes [`rules::stop_moves`] plans for a status at stop `k`.
 fn record_stop_move(
     c: &Connection,
     order: &Order,
@@ -433,44 +384,20 @@ fn record_stop_move(
     k: u32,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let (arrives, departs) = match to {
-        OrderStatus::AtPickup | OrderStatus::AtDelivery => (true, false),
-        OrderStatus::PickedUp | OrderStatus::OutForDelivery => (false, true),
-        OrderStatus::Delivered => (true, true),
-        _ => return Ok(()),
-    };
-    for earlier in order.stops.iter().filter(|s| s.index < k) {
-        match earlier.state() {
-            StopState::Pending => {
+    for step in rules::stop_moves(order, to, k) {
+        match step {
+            StopMove::Skip(idx) => {
                 exec(
                     c,
                     "UPDATE stops SET skipped_at = ?1 WHERE order_id = ?2 AND idx = ?3",
-                    params![ts(at), order.id.as_str(), earlier.index],
+                    params![ts(at), order.id.as_str(), idx],
                 )?;
             }
-            StopState::Arrived => record_departure(c, &order.id, earlier.index, at)?,
-            StopState::Departed | StopState::Skipped => {}
+            StopMove::Arrive(idx) => record_arrival(c, &order.id, idx, at)?,
+            StopMove::Depart(idx) => record_departure(c, &order.id, idx, at)?,
         }
     }
-    if arrives {
-        record_arrival(c, &order.id, k, at)?;
-    }
-    if departs {
-        record_departure(c, &order.id, k, at)?;
-    }
     Ok(())
-}
-
-/// A geofence move about a stop a dispatcher or driver already marked further
-/// (the store wins): refused, so the fence never re-fires it.
-fn geofence_behind(order: &Order, to: OrderStatus, k: u32) -> bool {
-    let Some(stop) = order.stops.get(k as usize) else {
-        return false;
-    };
-    match to {
-        OrderStatus::AtPickup | OrderStatus::AtDelivery => stop.state() != StopState::Pending,
-        _ => matches!(stop.state(), StopState::Departed | StopState::Skipped),
-    }
 }
 
 fn record_arrival(c: &Connection, order: &OrderId, stop: u32, at: DateTime<Utc>) -> Result<()> {
@@ -525,10 +452,10 @@ pub(crate) fn add_event(
             .status
             .ok_or_else(|| Error::invalid("status", "missing"))?;
         let to = order.status.transition(to)?;
-        let stop = event.stop_index.or_else(|| implied_stop(&order, to));
+        let stop = event.stop_index.or_else(|| rules::implied_stop(&order, to));
         stored_event.stop_index = stop;
         if let Some(stop) = stop {
-            if event.source == StatusSource::Geofence && geofence_behind(&order, to, stop) {
+            if event.source == StatusSource::Geofence && rules::geofence_behind(&order, to, stop) {
                 return Err(Error::Conflict {
                     code: "stop_already_marked",
                     message: format!(
@@ -696,20 +623,10 @@ fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()>
         )?
         .query_row([order.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let keep = match last {
-        None => true,
-        Some((at, lat, lon)) => {
-            let elapsed_s = DateTime::parse_from_rfc3339(&at)
-                .map(|t| (fix.at - t.with_timezone(&Utc)).num_seconds())
-                .unwrap_or(i64::MAX);
-            let moved_m = road_graph::haversine_m(
-                road_graph::LatLon::new(lat, lon),
-                road_graph::LatLon::new(fix.lat, fix.lon),
-            );
-            elapsed_s >= TRAIL_MIN_INTERVAL_S || moved_m >= TRAIL_MIN_DISTANCE_M
-        }
-    };
-    if keep {
+    let last = last
+        .as_ref()
+        .map(|(at, lat, lon)| (at.as_str(), *lat, *lon));
+    if rules::keeps_trail_point(last, fix) {
         c.prepare_cached(
             "INSERT OR IGNORE INTO position_trail (order_id, at, lat, lon, speed_mps) \
              VALUES (?1, ?2, ?3, ?4, ?5)",

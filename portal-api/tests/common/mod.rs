@@ -14,6 +14,8 @@ use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod stores;
+
 pub struct TestApp {
     pub app: Router,
     pub state: AppState,
