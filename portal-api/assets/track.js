@@ -93,8 +93,8 @@
         if (!pair[1]) { return; }
         var p = document.createElement('p');
         p.appendChild(document.createTextNode(t(pair[0]) + ' '));
-        var t = document.createElement('time'); t.setAttribute('datetime', pair[1]); t.textContent = localLabel(pair[1], s.time_zone);
-        p.appendChild(t);
+        var when = document.createElement('time'); when.setAttribute('datetime', pair[1]); when.textContent = localLabel(pair[1], s.time_zone);
+        p.appendChild(when);
         li.appendChild(p);
       });
       var eta = s.eta || (i === track.next_stop_index ? track.eta : null);
@@ -256,10 +256,10 @@
     if (overdue) {
       timeEl.appendChild(document.createTextNode(t('stop.overdue_expected') + ' '));
     }
-    var t = document.createElement('time');
-    t.setAttribute('datetime', eta.at);
-    t.textContent = localLabel(eta.at, tz);
-    timeEl.appendChild(t);
+    var when = document.createElement('time');
+    when.setAttribute('datetime', eta.at);
+    when.textContent = localLabel(eta.at, tz);
+    timeEl.appendChild(when);
     timeEl.className = overdue ? 'big overdue' : 'big';
     setText(ensure(section, 'p', 'eta-window'), overdue
       ? t('page.eta_overdue')
@@ -283,13 +283,13 @@
       var li = document.createElement('li');
       li.className = e.kind;
       var stop = (e.stop_index !== null && e.stop_index !== undefined) ? track.stops[e.stop_index] : track.stops[0];
-      var t = document.createElement('time');
-      t.setAttribute('datetime', e.at);
-      t.textContent = localLabel(e.at, stop && stop.time_zone);
+      var when = document.createElement('time');
+      when.setAttribute('datetime', e.at);
+      when.textContent = localLabel(e.at, stop && stop.time_zone);
       var strong = document.createElement('strong');
       strong.textContent = e.kind === 'status' ? (e.status ? statusText(e.status) : t('page.update'))
         : t(e.kind === 'exception' ? 'page.exception' : 'page.note');
-      li.appendChild(t);
+      li.appendChild(when);
       li.appendChild(document.createTextNode(' '));
       li.appendChild(strong);
       if (e.note) { var p = document.createElement('p'); p.textContent = e.note; li.appendChild(p); }
