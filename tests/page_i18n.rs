@@ -22,6 +22,7 @@ struct Expected {
     live: &'static str,
     pickup_window: &'static str,
     map_text_start: &'static str,
+    zoom_in: &'static str,
 }
 
 const LANGUAGES: [Expected; 2] = [
@@ -31,6 +32,7 @@ const LANGUAGES: [Expected; 2] = [
         live: "En directo",
         pickup_window: "25 nov 08:00–10:00 EST",
         map_text_start: "El camión está a",
+        zoom_in: "Acercar",
     },
     Expected {
         lang: "fr",
@@ -38,6 +40,7 @@ const LANGUAGES: [Expected; 2] = [
         live: "En direct",
         pickup_window: "25 nov. 08:00–10:00 EST",
         map_text_start: "Le camion est à",
+        zoom_in: "Zoom avant",
     },
 ];
 
@@ -109,6 +112,12 @@ async fn the_spanish_and_french_pages_stay_in_their_language_when_live() {
                 )
                 .await;
             assert!(map_text.is_string(), "{lang} {size}: {map_text}");
+            let zoom = browser
+                .eval(
+                    "document.querySelector('.leaflet-control-zoom-in').getAttribute('aria-label')",
+                )
+                .await;
+            assert_eq!(zoom, json!(expected.zoom_in), "{lang} {size}");
             let title = browser.eval("document.title").await;
             assert!(
                 title

@@ -322,7 +322,9 @@
   function initMap() {
     var el = byId('map');
     if (!el || typeof L === 'undefined' || map) { return; }
-    map = L.map(el, { preferCanvas: true, zoomControl: true });
+    map = L.map(el, { preferCanvas: true, zoomControl: false });
+    // Leaflet's own zoom buttons, with their names in the page's language.
+    L.control.zoom({ zoomInTitle: t('map.zoom_in'), zoomOutTitle: t('map.zoom_out') }).addTo(map);
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution(t('map.attribution_short'));
     if (boot.tile_url) {
