@@ -6,7 +6,8 @@
 //! message, its `250` not yet given) and a restart mark it failed as
 //! interrupted, never resent; a one-click unsubscribe stops the next
 //! milestone's e-mail; a server that is down, then refuses with 451, is
-//! retried until it takes the message.
+//! retried until it takes the message. The e-mail carries the carrier's
+//! brand (name, colour, logo link, support contact).
 //!
 //! Without Python's aiosmtpd the tests are skipped, or fail when `CI` is set.
 
@@ -213,6 +214,19 @@ async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_ne
     let key = create_tenant(dir.path(), &store, "Acme Freight");
     let server = serve_with_smtp(dir.path(), &store, sink.port, &[]);
     let base = server.base_url.clone();
+    // The carrier's brand, which its e-mails carry.
+    let brand = json!({"display_name": "Acme Freight Lines", "primary_color": "#0b3d91",
+        "support_phone": "+1 555 010 0199", "support_email": "help@acme.test",
+        "support_url": "https://acme.test/help"});
+    put_branding(
+        &base,
+        &key,
+        "",
+        "application/json",
+        brand.to_string().into_bytes(),
+    )
+    .await;
+    put_branding(&base, &key, "/logo", "image/png", png_header(120, 40)).await;
 
     create_rule(
         &base,
@@ -250,6 +264,25 @@ async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_ne
         html.contains(&format!("<a href=\"{tracking_url}\">")),
         "{html}"
     );
+    // The brand: the name and the support contact in both parts, the colour
+    // and the logo (its public URL under the tracking link) in the HTML.
+    for part in [text, html] {
+        for shown in ["Acme Freight Lines", "help@acme.test", "+1 555 010 0199"] {
+            assert!(part.contains(shown), "{shown} in {part}");
+        }
+        assert!(part.contains("https://acme.test/help"), "{part}");
+    }
+    assert!(html.contains("background: #0b3d91"), "{html}");
+    assert!(html.contains("href=\"tel:+15550100199\""), "{html}");
+    assert!(html.contains("href=\"mailto:help@acme.test\""), "{html}");
+    let logo_url = html
+        .split(&format!("src=\"{tracking_url}/logo?v="))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|version| format!("{tracking_url}/logo?v={version}"))
+        .expect("the logo, linked under the tracking link");
+    let logo = client().get(&logo_url).send().await.expect("logo");
+    assert_eq!(logo.status(), 200, "{logo_url}");
     assert!(
         mail["message_id"]
             .as_str()
@@ -328,6 +361,31 @@ async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_ne
         1,
         "nothing more reached the unsubscribed customer"
     );
+}
+
+/// Sets the tenant's branding (`suffix` "" for the fields, "/logo" for the logo).
+async fn put_branding(base: &str, key: &str, suffix: &str, content_type: &str, body: Vec<u8>) {
+    let reply = client()
+        .put(format!("{base}/api/v1/branding{suffix}"))
+        .bearer_auth(key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT answers");
+    assert!(reply.status().is_success(), "{suffix}: {}", reply.status());
+}
+
+/// The start of a PNG file (signature and header chunk): what the logo check
+/// reads; the e-mail only links the logo, so no pixels are needed.
+fn png_header(width_px: u32, height_px: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(b"IHDR");
+    out.extend_from_slice(&width_px.to_be_bytes());
+    out.extend_from_slice(&height_px.to_be_bytes());
+    out.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    out
 }
 
 fn url_origin(url: &str) -> String {

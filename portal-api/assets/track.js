@@ -1,4 +1,5 @@
 // The tracking page's live part. The server renders the whole page; this script
+// speaks the page's language (every word from the messages in its data script);
 // draws the map (Leaflet, with roads from our own graph unless a tile URL is
 // configured), opens /t/{code}/ws and keeps the status, progress, ETA, truck,
 // stops and timeline current. It reconnects with backoff and resumes from the
@@ -10,15 +11,31 @@
   var boot = JSON.parse(dataEl.textContent);
   var track = boot.track;
   var code = location.pathname.split('/')[2];
-  var STEPS_LABELS = {
-    created: 'Created', dispatched: 'Dispatched', at_pickup: 'At pickup',
-    picked_up: 'Picked up, in transit', out_for_delivery: 'Out for delivery',
-    at_delivery: 'At delivery', delivered: 'Delivered', cancelled: 'Cancelled'
-  };
-  var REASONS = {
-    traffic: 'traffic on the route', hos_break: 'a required driver rest break',
-    dwell: 'time at earlier stops', window_wait: 'waiting for the delivery appointment'
-  };
+  // The page's language: its messages (the server's message file, so both
+  // say the same words), month names, clock and the names of each stop
+  // zone's offsets.
+  var I18N = boot.i18n || { messages: {}, zones: {} };
+  var MONTHS = (I18N.messages['fmt.months'] || '').split(' ');
+  var CLOCK12 = I18N.messages['fmt.clock'] === '12';
+
+  // A message, its {name} placeholders filled from vars.
+  function t(key, vars) {
+    var text = I18N.messages[key];
+    if (text === undefined) { return key; }
+    return !vars ? text : text.replace(/\{(\w+)\}/g, function (m, name) {
+      return vars[name] !== undefined ? String(vars[name]) : m;
+    });
+  }
+
+  function statusText(status) {
+    var text = I18N.messages['status.' + status];
+    return text === undefined ? status : text;
+  }
+
+  function reasonText(r) {
+    var text = I18N.messages['reason.' + r];
+    return text === undefined ? t('reason.other') : text;
+  }
 
   function byId(id) { return document.getElementById(id); }
 
@@ -30,17 +47,17 @@
   // "Pickup: Acme DC" / "Delivery 2 of 3: Store 12", as the server writes it.
   function stopTitle(s) {
     var same = track.stops.filter(function (x) { return x.kind === s.kind; });
-    var kind = s.kind === 'pickup' ? 'Pickup' : 'Delivery';
-    if (same.length > 1) { kind += ' ' + (same.indexOf(s) + 1) + ' of ' + same.length; }
-    return kind + ': ' + s.name;
+    var kind = t(s.kind === 'pickup' ? 'stop.pickup' : 'stop.delivery');
+    if (same.length > 1) {
+      return t('stop.title_nth', { kind: kind, nth: same.indexOf(s) + 1, total: same.length, name: s.name });
+    }
+    return t('stop.title', { kind: kind, name: s.name });
   }
 
-  var STOP_STATES = { pending: 'Pending', arrived: 'Arrived', departed: 'Departed', skipped: 'Skipped' };
-
   function verdictText(s) {
-    if (s.verdict === 'late') { return 'Late by ' + (s.late_by_min || 0) + ' min'; }
-    if (s.verdict === 'early') { return 'Early'; }
-    if (s.verdict === 'on_time') { return 'On time'; }
+    if (s.verdict === 'late') { return t('stop.late_by', { n: s.late_by_min || 0 }); }
+    if (s.verdict === 'early') { return t('stop.early'); }
+    if (s.verdict === 'on_time') { return t('stop.on_time'); }
     return '';
   }
 
@@ -60,24 +77,24 @@
       li.appendChild(h);
       var badge = document.createElement('p');
       badge.className = 'stop-state';
-      var label = i === track.next_stop_index && state === 'pending' ? 'Next stop' : (STOP_STATES[state] || state);
+      var label = i === track.next_stop_index && state === 'pending' ? t('stop.next') : t('stop.' + state);
       var verdict = verdictText(s);
       badge.textContent = verdict ? label + ' · ' + verdict : label;
       li.appendChild(badge);
       if (s.address) { var a = document.createElement('p'); a.className = 'address'; a.textContent = s.address; li.appendChild(a); }
-      if (s.window && s.window.local) {
+      if (s.window && s.window.from) {
         var w = document.createElement('p');
-        w.appendChild(document.createTextNode('Appointment: '));
-        var span = document.createElement('span'); span.className = 'window'; span.textContent = s.window.local;
+        w.appendChild(document.createTextNode(t('stop.appointment') + ' '));
+        var span = document.createElement('span'); span.className = 'window'; span.textContent = windowLabel(s.window, s.time_zone);
         w.appendChild(span);
         li.appendChild(w);
       }
-      [['Arrived', s.arrived_at], ['Departed', s.departed_at], ['Skipped', s.skipped_at]].forEach(function (pair) {
+      [['stop.arrived', s.arrived_at], ['stop.departed', s.departed_at], ['stop.skipped', s.skipped_at]].forEach(function (pair) {
         if (!pair[1]) { return; }
         var p = document.createElement('p');
-        p.appendChild(document.createTextNode(pair[0] + ' '));
-        var t = document.createElement('time'); t.setAttribute('datetime', pair[1]); t.textContent = localLabel(pair[1], s.time_zone);
-        p.appendChild(t);
+        p.appendChild(document.createTextNode(t(pair[0]) + ' '));
+        var when = document.createElement('time'); when.setAttribute('datetime', pair[1]); when.textContent = localLabel(pair[1], s.time_zone);
+        p.appendChild(when);
         li.appendChild(p);
       });
       var eta = s.eta || (i === track.next_stop_index ? track.eta : null);
@@ -85,7 +102,7 @@
         var e = document.createElement('p');
         e.className = 'stop-eta';
         var late = eta.overdue || Date.parse(eta.at) < Date.now();
-        e.appendChild(document.createTextNode(late ? 'Overdue: expected ' : 'Estimated arrival '));
+        e.appendChild(document.createTextNode(t(late ? 'stop.overdue_expected' : 'stop.estimated_arrival') + ' '));
         var et = document.createElement('time'); et.setAttribute('datetime', eta.at); et.textContent = localLabel(eta.at, s.time_zone);
         e.appendChild(et);
         li.appendChild(e);
@@ -116,37 +133,72 @@
     if (section) { section.classList.toggle('stale', f.state === 'stale'); }
     if (!socketOpen) { return; }
     if (f.state === 'stale') {
-      setLive('Not live: the last position was received ' + ago(f.at) + ' ago', false);
+      setLive(t('live.stale', { ago: ago(f.at) }), false);
     } else if (f.state === 'none') {
-      setLive('Waiting for the truck\'s first position', false);
+      setLive(t('live.waiting'), false);
     } else {
-      setLive('Live', true);
+      setLive(t('live.live'), true);
     }
     if (el) {
-      setText(el, f.state === 'stale' ? 'This estimate is from the last position, received ' + ago(f.at) + ' ago.' : '');
+      setText(el, f.state === 'stale' ? t('live.stale_estimate', { ago: ago(f.at) }) : '');
     }
   }
 
-  // "Tue 25 Nov, 14:05 EST" in the stop's own time zone (as the server writes it).
-  function localLabel(iso, tz) {
+  function pad2(n) { return (n < 10 ? '0' : '') + n; }
+
+  // The parts of a time in zone tz: numbers from the browser, the zone's name
+  // from the server's table by offset (browsers name many zones "GMT+1").
+  function zoneParts(iso, tz) {
+    var d = new Date(iso), p = {};
     try {
-      var parts = {};
       new Intl.DateTimeFormat('en-US', {
-        timeZone: tz || 'UTC', weekday: 'short', day: 'numeric', month: 'short',
-        hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short'
-      }).formatToParts(new Date(iso)).forEach(function (p) { parts[p.type] = p.value; });
-      return parts.weekday + ' ' + parts.day + ' ' + parts.month + ', ' + parts.hour + ':' +
-        parts.minute + ' ' + parts.timeZoneName;
+        timeZone: tz || 'UTC', year: 'numeric', month: 'numeric', day: 'numeric',
+        hour: 'numeric', minute: 'numeric', hourCycle: 'h23', timeZoneName: 'short'
+      }).formatToParts(d).forEach(function (x) { p[x.type] = x.value; });
     } catch (e) {
-      return new Date(iso).toUTCString();
+      p = { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(),
+        hour: d.getUTCHours(), minute: d.getUTCMinutes(), timeZoneName: 'UTC' };
+      tz = 'UTC';
     }
+    var hour = Number(p.hour) % 24, minute = Number(p.minute);
+    var local = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), hour, minute);
+    var offset = Math.round((local - Math.floor(d.getTime() / 60000) * 60000) / 60000);
+    var names = I18N.zones[tz] || {};
+    return {
+      date: p.year + '-' + p.month + '-' + p.day, month: MONTHS[Number(p.month) - 1] || p.month,
+      day: Number(p.day), hour: hour, minute: minute, zone: names[String(offset)] || p.timeZoneName
+    };
+  }
+
+  // "2:30 PM" on a 12-hour clock, "14:30" on a 24-hour one.
+  function clock(p) {
+    if (CLOCK12) {
+      return (p.hour % 12 || 12) + ':' + pad2(p.minute) + ' ' + t(p.hour < 12 ? 'fmt.am' : 'fmt.pm');
+    }
+    return pad2(p.hour) + ':' + pad2(p.minute);
+  }
+
+  // A time in the stop's own zone, as the server writes it
+  // ("Mar 4, 2:30 PM EST", "4 mar 14:30 CET").
+  function localLabel(iso, tz) {
+    var p = zoneParts(iso, tz);
+    return t('fmt.time', { month: p.month, day: p.day, clock: clock(p), zone: p.zone });
+  }
+
+  // A window: one date and zone when both ends share them, else both in full.
+  function windowLabel(w, tz) {
+    var a = zoneParts(w.from, tz), b = zoneParts(w.to, tz);
+    if (a.date === b.date && a.zone === b.zone) {
+      return t('fmt.window_day', { month: a.month, day: a.day, from: clock(a), to: clock(b), zone: b.zone });
+    }
+    return t('fmt.window_span', { from: localLabel(w.from, tz), to: localLabel(w.to, tz) });
   }
 
   function ago(iso) {
     var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-    if (s < 90) { return s + ' s'; }
-    if (s < 5400) { return Math.round(s / 60) + ' min'; }
-    return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+    if (s < 90) { return t('fmt.seconds', { n: s }); }
+    if (s < 5400) { return t('fmt.minutes', { n: Math.round(s / 60) }); }
+    return t('fmt.hours_minutes', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
   }
 
   function setText(el, text) { if (el && el.textContent !== text) { el.textContent = text; } }
@@ -173,9 +225,11 @@
       track.progress.reached = maxReached;
     }
     var el = byId('status');
-    setText(el, STEPS_LABELS[track.status] || track.status);
+    setText(el, statusText(track.status));
     if (el) { el.setAttribute('data-status', track.status); }
-    document.title = 'Shipment ' + track.reference + ' · ' + (STEPS_LABELS[track.status] || track.status);
+    var brandName = byId('brand-name');
+    document.title = t('page.title', { reference: track.reference, status: statusText(track.status) }) +
+      (brandName ? ' · ' + brandName.textContent : '');
     var items = document.querySelectorAll('#progress li');
     for (var i = 0; i < items.length; i++) {
       var cancelled = track.status === 'cancelled';
@@ -191,7 +245,7 @@
     var eta = track.eta;
     var stop = nextStop();
     var heading = byId('eta-h');
-    if (heading && stop) { setText(heading, 'Estimated arrival at ' + stopTitle(stop)); }
+    if (heading && stop) { setText(heading, t('page.eta_at', { stop: stopTitle(stop) })); }
     var timeEl = ensure(section, 'p', 'eta-time', 'big');
     if (!eta || !stop) {
       return;
@@ -200,19 +254,19 @@
     timeEl.innerHTML = '';
     var overdue = eta.overdue || Date.parse(eta.at) < Date.now();
     if (overdue) {
-      timeEl.appendChild(document.createTextNode('Overdue: expected '));
+      timeEl.appendChild(document.createTextNode(t('stop.overdue_expected') + ' '));
     }
-    var t = document.createElement('time');
-    t.setAttribute('datetime', eta.at);
-    t.textContent = localLabel(eta.at, tz);
-    timeEl.appendChild(t);
+    var when = document.createElement('time');
+    when.setAttribute('datetime', eta.at);
+    when.textContent = localLabel(eta.at, tz);
+    timeEl.appendChild(when);
     timeEl.className = overdue ? 'big overdue' : 'big';
     setText(ensure(section, 'p', 'eta-window'), overdue
-      ? 'The truck has not reached the stop yet; a new estimate follows its next position.'
-      : 'Most likely between ' + localLabel(eta.p10, tz) + ' and ' + localLabel(eta.p90, tz));
+      ? t('page.eta_overdue')
+      : t('page.eta_window', { from: localLabel(eta.p10, tz), to: localLabel(eta.p90, tz) }));
     var reasons = ensure(section, 'p', 'eta-reasons');
     setText(reasons, eta.reasons && eta.reasons.length
-      ? 'Includes ' + eta.reasons.map(function (r) { return REASONS[r] || r; }).join(', ') + '.' : '');
+      ? t('page.eta_reasons', { reasons: eta.reasons.map(reasonText).join(t('fmt.list_separator')) }) : '');
     ensure(section, 'p', 'feed-text', 'muted feed');
     var wrap = ensure(section, 'p', 'eta-updated-wrap', 'muted');
     var upd = byId('eta-updated');
@@ -229,12 +283,13 @@
       var li = document.createElement('li');
       li.className = e.kind;
       var stop = (e.stop_index !== null && e.stop_index !== undefined) ? track.stops[e.stop_index] : track.stops[0];
-      var t = document.createElement('time');
-      t.setAttribute('datetime', e.at);
-      t.textContent = localLabel(e.at, stop && stop.time_zone);
+      var when = document.createElement('time');
+      when.setAttribute('datetime', e.at);
+      when.textContent = localLabel(e.at, stop && stop.time_zone);
       var strong = document.createElement('strong');
-      strong.textContent = e.kind === 'status' ? (e.label || e.status) : (e.kind === 'exception' ? 'Exception' : 'Note');
-      li.appendChild(t);
+      strong.textContent = e.kind === 'status' ? (e.status ? statusText(e.status) : t('page.update'))
+        : t(e.kind === 'exception' ? 'page.exception' : 'page.note');
+      li.appendChild(when);
       li.appendChild(document.createTextNode(' '));
       li.appendChild(strong);
       if (e.note) { var p = document.createElement('p'); p.textContent = e.note; li.appendChild(p); }
@@ -244,11 +299,11 @@
 
   function tick() {
     var upd = byId('eta-updated');
-    if (upd && upd.getAttribute('data-at')) { setText(upd, 'updated ' + ago(upd.getAttribute('data-at')) + ' ago'); }
+    if (upd && upd.getAttribute('data-at')) { setText(upd, t('page.updated_ago', { ago: ago(upd.getAttribute('data-at')) })); }
     var veh = byId('vehicle-text');
     if (veh && track.vehicle) {
-      setText(veh, 'Last position reported ' + ago(track.vehicle.at) + ' ago.' + (track.vehicle.approximate
-        ? ' The map shows its approximate area while it is far from the next stop; the exact position shows again as it gets close.' : ''));
+      setText(veh, t('map.last_position', { ago: ago(track.vehicle.at) }) +
+        (track.vehicle.approximate ? ' ' + t('map.approximate_note') : ''));
     }
     renderFeed();
   }
@@ -267,9 +322,11 @@
   function initMap() {
     var el = byId('map');
     if (!el || typeof L === 'undefined' || map) { return; }
-    map = L.map(el, { preferCanvas: true, zoomControl: true });
+    map = L.map(el, { preferCanvas: true, zoomControl: false });
+    // Leaflet's own zoom buttons, with their names in the page's language.
+    L.control.zoom({ zoomInTitle: t('map.zoom_in'), zoomOutTitle: t('map.zoom_out') }).addTo(map);
     map.attributionControl.setPrefix(false);
-    map.attributionControl.addAttribution('© OpenStreetMap contributors');
+    map.attributionControl.addAttribution(t('map.attribution_short'));
     if (boot.tile_url) {
       L.tileLayer(boot.tile_url, { maxZoom: 19 }).addTo(map);
     } else {
@@ -380,7 +437,7 @@
     if (v) {
       var h = headingOf(v);
       var key = v.approximate ? 'area' : 'truck:' + (h === null ? '' : Math.round(h));
-      var title = v.approximate ? 'Approximate area of the truck' : 'Truck';
+      var title = t(v.approximate ? 'map.truck_area' : 'map.truck');
       if (!truck) {
         truck = L.marker([v.lat, v.lon], {
           icon: truckIcon(v, h), title: title, alt: title, keyboard: false, zIndexOffset: 1000
@@ -428,16 +485,17 @@
     var el = byId('map-text');
     if (!el) { return; }
     var next = nextStop();
-    if (!v) { setText(el, 'The map shows the stops; the truck has no recent position.'); return; }
-    if (!next) { setText(el, 'The map shows the truck and the stops.'); return; }
+    if (!v) { setText(el, t('map.text_no_truck')); return; }
+    if (!next) { setText(el, t('map.text_default')); return; }
     var km = L.latLng(v.lat, v.lon).distanceTo([next.lat, next.lon]) / 1000;
-    var dist = km < 1 ? Math.round(km * 1000) + ' m' : (km < 10 ? km.toFixed(1) : Math.round(km)) + ' km';
+    // The language's decimal mark: "2.5 km", "2,5 km".
+    var dist = km < 1 ? Math.round(km * 1000) + ' m'
+      : (km < 10 ? (Math.round(km * 10) / 10).toLocaleString(I18N.lang) : Math.round(km)) + ' km';
     if (v.approximate) {
-      setText(el, 'The map shows the approximate area of the truck, about ' + dist +
-        ' in a straight line from the next stop, ' + stopTitle(next) + '.');
+      setText(el, t('map.text_area', { distance: dist, stop: stopTitle(next) }));
       return;
     }
-    setText(el, 'The truck is ' + dist + ' in a straight line from the next stop, ' + stopTitle(next) + '.');
+    setText(el, t('map.text_truck', { distance: dist, stop: stopTitle(next) }));
   }
 
   function apply(next) {
@@ -505,8 +563,8 @@
     socket.onclose = function (ev) {
       socket = null;
       socketOpen = false;
-      if (ev.code === 4404) { setLive('This tracking link is no longer valid.', false); return; }
-      setLive('Reconnecting…', false);
+      if (ev.code === 4404) { setLive(t('live.link_invalid'), false); return; }
+      setLive(t('live.reconnecting'), false);
       var wait = backoffMs * (0.75 + Math.random() / 2);
       backoffMs = Math.min(backoffMs * 2, 30000);
       setTimeout(connect, wait);

@@ -21,6 +21,7 @@ pub mod contract;
 pub mod demo;
 mod error;
 mod fanout;
+mod i18n;
 mod keys;
 mod live;
 mod model;

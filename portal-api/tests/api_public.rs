@@ -511,11 +511,11 @@ async fn the_page_renders_without_javascript() {
     assert!(html.contains("id=\"status\"") && html.contains(">Dispatched<"));
     assert!(html.contains("aria-current=\"step\""));
     assert!(
-        html.contains("Tue 25 Nov, 08:00–10:00 EST"),
-        "pickup window in local time"
+        html.contains("Nov 25, 8:00 AM – 10:00 AM EST"),
+        "pickup window in local time, on the English page's 12-hour clock"
     );
     assert!(
-        html.contains("Tue 25 Nov, 13:00–15:00 EST"),
+        html.contains("Nov 25, 1:00 PM – 3:00 PM EST"),
         "delivery window in local time"
     );
     assert!(html.contains("Driver checked in &lt;early&gt;"));

@@ -3,8 +3,8 @@
 //! files after delivery, and the health and metrics endpoints.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use engine::OrderId;
 use serde_json::Value;
@@ -147,9 +147,12 @@ pub(crate) async fn track_json(
     path = "/t/{code}",
     tag = "public",
     summary = "The tracking page",
-    params(("code" = String, Path, description = "the tracking code")),
+    params(
+        ("code" = String, Path, description = "the tracking code"),
+        ("lang" = Option<String>, Query, description = "the page's language (`en`, `es`, `fr`); without it (or for one we lack), the best of `Accept-Language`, else English"),
+    ),
     responses(
-        (status = 200, description = "the page", content_type = "text/html", body = String),
+        (status = 200, description = "the page, with `Content-Language` and `Vary: Accept-Language`", content_type = "text/html", body = String),
         (status = 404, description = "an unknown or revoked link", content_type = "text/html", body = String),
         (status = 429, description = "too many lookups from this address: a page saying how long to wait, with `Retry-After`", content_type = "text/html", body = String),
         (status = 503, description = "the store is unavailable: a page saying so", content_type = "text/html", body = String),
@@ -160,7 +163,10 @@ pub(crate) async fn page(
     State(state): State<AppState>,
     ip: ClientIp,
     PathParams(code): PathParams<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
+    let lang = page_language(query.as_deref(), &headers);
     let resolved = match resolve(&state, ip, &code).await {
         Ok(order) => current_view(&state, &order, &code.to_ascii_lowercase()).await,
         Err(err) => Err(err),
@@ -169,8 +175,9 @@ pub(crate) async fn page(
         Ok(Some((track, public))) => {
             count_view(&state, ip, &track).await;
             let json = serde_json::to_value(&public).unwrap_or_default();
-            let html = crate::page::render(&state, &track, &json, &code.to_ascii_lowercase());
+            let html = crate::page::render(&state, lang, &track, &json, &code.to_ascii_lowercase());
             (
+                crate::page::language_headers(lang),
                 [
                     (header::CACHE_CONTROL, "no-store"),
                     (header::REFERRER_POLICY, "no-referrer"),
@@ -181,13 +188,28 @@ pub(crate) async fn page(
             )
                 .into_response()
         }
-        Ok(None) => crate::page::not_found().into_response(),
-        Err(err) if err.status == StatusCode::NOT_FOUND => crate::page::not_found().into_response(),
+        Ok(None) => crate::page::not_found(lang),
+        Err(err) if err.status == StatusCode::NOT_FOUND => crate::page::not_found(lang),
         Err(err) if err.status == StatusCode::TOO_MANY_REQUESTS => {
-            crate::page::rate_limited(err.retry_after_s.unwrap_or(60)).into_response()
+            crate::page::rate_limited(lang, err.retry_after_s.unwrap_or(60))
         }
-        Err(err) => crate::page::failed(&err).into_response(),
+        Err(err) => crate::page::failed(lang, &err),
     }
+}
+
+/// The page's language: `?lang=` first, then `Accept-Language` (see
+/// [`crate::i18n::negotiate`]).
+fn page_language(query: Option<&str>, headers: &HeaderMap) -> crate::i18n::Lang {
+    let asked = query.and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| *name == "lang")
+            .map(|(_, value)| value)
+    });
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    crate::i18n::negotiate(asked, accept)
 }
 
 /// Counts a page load for the order's analytics (HTML only: WebSocket

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::brand::EmailBrand;
 use super::seal::NotifyKey;
 use super::smtp::{SendError, SmtpChannel};
 use super::webhook::WebhookChannel;
@@ -182,14 +183,16 @@ impl Composer<'_> {
         let contact = brand
             .contact_line()
             .unwrap_or_else(|| self.contact.to_owned());
-        let tracking_url = match (self.key, order.tracking_active) {
+        let code = match (self.key, order.tracking_active) {
             (Some(key), true) => notes
                 .active_code_seal(order.id.clone())
                 .await?
-                .and_then(|(hash, sealed)| key.open(&sealed, &hash))
-                .map(|code| format!("{}/t/{code}", self.public_base_url)),
+                .and_then(|(hash, sealed)| key.open(&sealed, &hash)),
             _ => None,
         };
+        let tracking_url = code
+            .as_ref()
+            .map(|code| format!("{}/t/{code}", self.public_base_url));
         let unsubscribe_url = match (self.key, recipient) {
             (Some(key), Some(recipient)) => {
                 let token = key.unsubscribe_token(order.tenant_id.as_str(), recipient);
@@ -211,7 +214,12 @@ impl Composer<'_> {
             &contact,
             tracking_url,
             unsubscribe_url.clone(),
-        );
+        )
+        .with_brand(EmailBrand::new(
+            &brand,
+            &tenant_name,
+            code.as_deref().map(|code| (self.public_base_url, code)),
+        ));
         Ok(Composed {
             message: render_message(rule.rule.template.as_ref(), rule.rule.event, &ctx),
             unsubscribe_url,

@@ -30,6 +30,7 @@
 //! code. A database dump without the key file reveals no code; a revoked code
 //! is never mailed (its hash is no longer the active one).
 
+mod brand;
 mod deliverer;
 mod rules;
 mod seal;

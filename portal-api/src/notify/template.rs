@@ -10,13 +10,16 @@
 //! blank lines, with the tracking and unsubscribe URLs made links; nothing a
 //! tenant or an order holds can become markup. Times are shown in the stop's
 //! own time zone (the recipient's is not known; the stop is where they are).
+//! The tenant's brand frames the message (`super::brand`).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use engine::StopKind;
 
+use super::brand::EmailBrand;
 use super::{Template, TriggerEvent};
 use crate::model::{Order, Stop, Window};
+use crate::page::html::esc;
 
 /// Every placeholder a template may use.
 pub(crate) const PLACEHOLDERS: &[&str] = &[
@@ -46,6 +49,9 @@ pub(crate) struct MessageContext {
     values: Vec<(&'static str, Option<String>)>,
     pub(crate) tracking_url: Option<String>,
     pub(crate) unsubscribe_url: Option<String>,
+    /// The tenant's brand around the message (name only until
+    /// [`MessageContext::with_brand`]).
+    pub(crate) brand: EmailBrand,
 }
 
 impl MessageContext {
@@ -133,7 +139,16 @@ impl MessageContext {
             values,
             tracking_url,
             unsubscribe_url,
+            brand: EmailBrand {
+                name: tenant_name.to_owned(),
+                ..EmailBrand::default()
+            },
         }
+    }
+
+    /// This context with the tenant's brand (colour, logo, support contact).
+    pub(crate) fn with_brand(self, brand: EmailBrand) -> MessageContext {
+        MessageContext { brand, ..self }
     }
 
     fn value(&self, name: &str) -> Option<&str> {
@@ -343,21 +358,6 @@ pub(crate) struct RenderedMessage {
     pub(crate) html: String,
 }
 
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Renders `template` (or the event's default) for `ctx`.
 pub(crate) fn render_message(
     template: Option<&Template>,
@@ -378,6 +378,14 @@ pub(crate) fn render_message(
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let mut text = fill(&template.body, ctx);
+    // The brand's signature, unless the template already signs.
+    let signs = pieces(&template.body)
+        .iter()
+        .any(|p| matches!(p, Piece::Placeholder("tenant_name" | "contact")));
+    if !signs {
+        text.push_str("\n\n");
+        text.push_str(&ctx.brand.text_signature());
+    }
     if let Some(url) = &ctx.unsubscribe_url {
         text.push_str(&format!(
             "\n\n--\nTo stop these e-mails, unsubscribe: {url}\n"
@@ -385,23 +393,19 @@ pub(crate) fn render_message(
     }
     let mut html_body = String::new();
     for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        let mut escaped = escape_html(paragraph.trim_matches('\n')).replace('\n', "<br>\n");
+        let mut escaped = esc(paragraph.trim_matches('\n')).replace('\n', "<br>\n");
         for url in [&ctx.tracking_url, &ctx.unsubscribe_url]
             .into_iter()
             .flatten()
         {
-            let url = escape_html(url);
+            let url = esc(url);
             escaped = escaped.replace(&url, &format!("<a href=\"{url}\">{url}</a>"));
         }
         html_body.push_str("<p>");
         html_body.push_str(&escaped);
         html_body.push_str("</p>\n");
     }
-    let html = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
-         <body style=\"font-family: sans-serif; line-height: 1.4\">\n{html_body}</body></html>\n",
-        escape_html(&subject)
-    );
+    let html = ctx.brand.html(&subject, &html_body);
     RenderedMessage {
         subject,
         text,

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::analytics::EtaPoint;
+use crate::i18n::Lang;
 
 const WIDTH: f64 = 320.0;
 const HEIGHT: f64 = 140.0;
@@ -14,8 +15,10 @@ const PAD_RIGHT: f64 = 8.0;
 const PAD_Y: f64 = 10.0;
 
 /// The chart, or `None` with fewer than two points (nothing has moved yet).
-/// `label` turns a time into the text shown for it (the stop's local time).
+/// `label` turns a time into the text shown for it (the stop's local time),
+/// and the chart's title is in `lang`.
 pub(crate) fn eta_history_svg(
+    lang: Lang,
     points: &[EtaPoint],
     actual: Option<DateTime<Utc>>,
     label: impl Fn(DateTime<Utc>) -> String,
@@ -56,11 +59,16 @@ pub(crate) fn eta_history_svg(
     let mut svg = format!(
         "<svg class=\"eta-chart\" id=\"eta-chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" \
          aria-labelledby=\"eta-chart-title\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <title id=\"eta-chart-title\">Predicted arrival over time: from {} to {}</title>\
+         <title id=\"eta-chart-title\">{}</title>\
          <polygon class=\"band\" points=\"{band}\" fill=\"#2563eb\" fill-opacity=\"0.15\"/>\
          <polyline class=\"eta\" points=\"{eta_line}\" fill=\"none\" stroke=\"#2563eb\" stroke-width=\"2\"/>",
-        super::html::esc(&label(points[0].eta)),
-        super::html::esc(&label(points[points.len() - 1].eta)),
+        super::html::esc(&lang.tf(
+            "page.chart_title",
+            &[
+                ("from", &label(points[0].eta)),
+                ("to", &label(points[points.len() - 1].eta)),
+            ]
+        )),
     );
     if let Some(a) = actual {
         let ya = y(a);
@@ -93,8 +101,10 @@ mod tests {
             p90: min(eta + 5),
         };
         let points = [point(0, 60), point(10, 70), point(20, 80)];
-        let svg = eta_history_svg(&points, Some(min(82)), |t| t.format("%H:%M").to_string())
-            .expect("a chart");
+        let svg = eta_history_svg(Lang::En, &points, Some(min(82)), |t| {
+            t.format("%H:%M").to_string()
+        })
+        .expect("a chart");
         assert!(svg.contains("from 09:00 to 09:20"), "{svg}");
         assert!(svg.contains("class=\"actual\""));
         // The ETA line climbs: each later point has a smaller y.
@@ -109,6 +119,6 @@ mod tests {
             .collect();
         assert_eq!(ys.len(), 3);
         assert!(ys[0] > ys[1] && ys[1] > ys[2], "{ys:?}");
-        assert!(eta_history_svg(&points[..1], None, |t| t.to_rfc3339()).is_none());
+        assert!(eta_history_svg(Lang::En, &points[..1], None, |t| t.to_rfc3339()).is_none());
     }
 }

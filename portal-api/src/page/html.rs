@@ -33,13 +33,15 @@ impl Html {
         }
     }
 
-    pub(crate) fn head(&mut self, title: &str) {
-        self.out.push_str(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    /// Opens the document in language `lang` (a BCP 47 tag) with `title`.
+    pub(crate) fn head(&mut self, lang: &str, title: &str) {
+        self.out.push_str(&format!(
+            "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <meta name=\"robots\" content=\"noindex, nofollow\">\
              <meta name=\"referrer\" content=\"no-referrer\">",
-        );
+            esc(lang)
+        ));
         self.out.push_str(&format!("<title>{}</title>", esc(title)));
         self.out.push_str(&format!(
             "<link rel=\"stylesheet\" href=\"{}\"><link rel=\"stylesheet\" href=\"{}\"></head><body>",
@@ -52,10 +54,12 @@ impl Html {
         self.out.push_str(html);
     }
 
-    /// The initial state for the script, as a JSON data island. `<` is escaped
-    /// so no string in the data can close the script element.
-    pub(crate) fn data_script(&mut self, track: &Value, tile_url: Option<&str>) {
-        let data = json!({"track": track, "tile_url": tile_url});
+    /// The initial state for the script, as a JSON data island: the order's
+    /// public view, the tile URL and the page's language (`i18n`: its
+    /// messages and zone names, see `crate::i18n`). `<` is escaped so no
+    /// string in the data can close the script element.
+    pub(crate) fn data_script(&mut self, track: &Value, tile_url: Option<&str>, i18n: &Value) {
+        let data = json!({"track": track, "tile_url": tile_url, "i18n": i18n});
         let text = data.to_string().replace('<', "\\u003c");
         self.out
             .push_str("<script type=\"application/json\" id=\"track-data\">");
@@ -83,7 +87,11 @@ mod tests {
     #[test]
     fn data_cannot_close_its_script_element() {
         let mut page = Html::new();
-        page.data_script(&json!({"note": "</script><script>alert(1)</script>"}), None);
+        page.data_script(
+            &json!({"note": "</script><script>alert(1)</script>"}),
+            None,
+            &json!({"messages": {"x": "</script>"}}),
+        );
         let html = page.finish();
         assert_eq!(html.matches("</script>").count(), 1, "{html}");
     }

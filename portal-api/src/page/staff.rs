@@ -12,7 +12,7 @@ use crate::analytics::{AccuracyGroup, OnTimeGroup};
 pub(crate) const COVERAGE_TARGET: f64 = 0.8;
 
 fn head(page: &mut Html, title: &str) {
-    page.head(title);
+    page.head("en", title);
     page.raw(
         "<header class=\"top\"><div class=\"wrap\"><p class=\"kicker\">Staff</p>\
          <nav><a href=\"/staff/analytics\">Analytics</a> · <a href=\"/staff/orders\">Orders</a> · \
@@ -24,7 +24,7 @@ fn head(page: &mut Html, title: &str) {
 /// The sign-in form, with an optional error.
 pub(crate) fn sign_in(error: Option<&str>) -> String {
     let mut page = Html::new();
-    page.head("Staff sign-in");
+    page.head("en", "Staff sign-in");
     page.raw("<main class=\"wrap\"><h1>Staff sign-in</h1>");
     if let Some(error) = error {
         page.raw(&format!(
