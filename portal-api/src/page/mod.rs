@@ -413,8 +413,9 @@ pub(crate) fn render(state: &AppState, track: &TrackView, json: &Value, code: &s
     page.raw("</div>");
     page.data_script(json, state.config().tile_url.as_deref());
     page.raw(&format!(
-        "<script src=\"{}\"></script><script src=\"{}\"></script></body></html>",
+        "<script src=\"{}\"></script><script src=\"{}\"></script><script src=\"{}\"></script></body></html>",
         crate::api::asset_url("leaflet.js"),
+        crate::api::asset_url("basemap.js"),
         crate::api::asset_url("track.js"),
     ));
     page.finish()
