@@ -193,14 +193,15 @@
     return true;
   };
 
-  // The longest segment of a line, in pixels: where its name goes.
+  // Where a line's name goes: the part whose chord (first to last point) is
+  // longest, in pixels; streets between two crossings are nearly straight.
   function longestSegment(f, s) {
     var best = null;
     f.parts.forEach(function (p) {
-      for (var i = 0; i + 3 < p.length; i += 2) {
-        var dx = (p[i + 2] - p[i]) * s, dy = (p[i + 3] - p[i + 1]) * s, len = Math.sqrt(dx * dx + dy * dy);
-        if (!best || len > best.len) { best = { len: len, x: p[i] * s + dx / 2, y: p[i + 1] * s + dy / 2, dx: dx, dy: dy }; }
-      }
+      if (p.length < 4) { return; }
+      var n = p.length;
+      var dx = (p[n - 2] - p[0]) * s, dy = (p[n - 1] - p[1]) * s, len = Math.sqrt(dx * dx + dy * dy);
+      if (!best || len > best.len) { best = { len: len, x: p[0] * s + dx / 2, y: p[1] * s + dy / 2, dx: dx, dy: dy }; }
     });
     return best;
   }
