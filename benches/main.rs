@@ -13,6 +13,7 @@ mod notify;
 mod pipeline;
 mod portal;
 mod routing;
+mod tiles;
 mod traffic;
 
 #[global_allocator]
@@ -20,6 +21,7 @@ static ALLOCATOR: alloc_counter::Counting = alloc_counter::Counting;
 
 criterion::criterion_main!(
     graph::benches,
+    tiles::benches,
     ingest::benches,
     matching::benches,
     routing::benches,

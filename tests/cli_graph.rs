@@ -56,12 +56,17 @@ fn a_built_snapshot_describes_the_same_graph_as_its_pbf() {
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("directed edges"), "{summary}");
     assert!(summary.contains("turn restrictions"), "{summary}");
+    assert!(summary.contains("stored the basemap"), "{summary}");
 
     let from_pbf = info_json(&pbf);
     let mut from_snapshot = info_json(&graph);
-    // The snapshot carries the truck router's preparation; a PBF has no sections.
+    // The snapshot carries the basemap and the truck router's preparation (the
+    // router's last); a PBF has no sections.
     assert_eq!(from_pbf["sections"], serde_json::json!([]));
-    assert_eq!(from_snapshot["sections"], serde_json::json!(["ROUTER"]));
+    assert_eq!(
+        from_snapshot["sections"],
+        serde_json::json!(["BASEMAP", "ROUTER"])
+    );
     from_snapshot["sections"] = serde_json::json!([]);
     assert_eq!(from_pbf, from_snapshot);
     assert!(from_pbf["nodes"].as_u64().expect("nodes") > 1000);

@@ -1,6 +1,7 @@
 // The tracking page's live part. The server renders the whole page; this script
 // speaks the page's language (every word from the messages in its data script);
-// draws the map (Leaflet, with roads from our own graph unless a tile URL is
+// draws the map (Leaflet, with our own vector basemap from basemap.js, or the
+// roads from our own graph if its tiles fail, unless a tile URL is
 // configured), opens /t/{code}/ws and keeps the status, progress, ETA, truck,
 // stops and timeline current. It reconnects with backoff and resumes from the
 // fresh snapshot every connection starts with.
@@ -327,17 +328,15 @@
     L.control.zoom({ zoomInTitle: t('map.zoom_in'), zoomOutTitle: t('map.zoom_out') }).addTo(map);
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution(t('map.attribution_short'));
+    // A provider's raster tiles when configured; else our own vector tiles
+    // (basemap.js), falling back to the roads' GeoJSON when tiles fail.
     if (boot.tile_url) {
       L.tileLayer(boot.tile_url, { maxZoom: 19 }).addTo(map);
+      el.setAttribute('data-basemap', 'raster');
+    } else if (window.TrackBasemap) {
+      window.TrackBasemap.layer(drawRoads).addTo(map);
     } else {
-      roads = L.geoJSON(null, {
-        interactive: false,
-        style: function (f) {
-          var c = (f.properties && f.properties['class']) || '';
-          var base = c.replace('_link', '');
-          return { color: ROAD_WEIGHT[base] ? '#9aa4b1' : '#c5ccd6', weight: ROAD_WEIGHT[base] || 1.2, opacity: 1 };
-        }
-      }).addTo(map);
+      drawRoads();
     }
     map.on('moveend', function () {
       programmatic = false;
@@ -363,6 +362,21 @@
       className: 'stop-marker ' + s.kind + ' ' + stopState(s) + (i === track.next_stop_index ? ' next' : ''),
       html: String(i + 1), iconSize: [24, 24]
     });
+  }
+
+  function drawRoads() {
+    if (!map || roads) { return; }
+    map.getContainer().setAttribute('data-basemap', 'roads');
+    roads = L.geoJSON(null, {
+      interactive: false,
+      style: function (f) {
+        var c = (f.properties && f.properties['class']) || '';
+        var base = c.replace('_link', '');
+        return { color: ROAD_WEIGHT[base] ? '#9aa4b1' : '#c5ccd6', weight: ROAD_WEIGHT[base] || 1.2, opacity: 1 };
+      }
+    }).addTo(map);
+    // Now if the map has its view, else as soon as it has one.
+    map.whenReady(loadRoads);
   }
 
   function loadRoads() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use road_graph::RoadGraph;
+use road_graph::{Basemap, RoadGraph};
 
 use crate::api::TrustedProxies;
 use crate::error::{Error, Result};
@@ -177,6 +177,10 @@ pub(crate) struct Inner {
     /// The map, once loaded (the basemap is empty and `/readyz` says "map"
     /// until then).
     pub(crate) graph: OnceLock<Arc<RoadGraph>>,
+    /// The map's basemap (water, parks, places, road names) for vector tiles;
+    /// the graph's roads alone when none was installed.
+    pub(crate) basemap: OnceLock<Arc<Basemap>>,
+    pub(crate) tiles: parking_lot::Mutex<crate::api::TileCache>,
     pub(crate) limiter: RateLimiter,
     pub(crate) started: Instant,
     pub(crate) metrics: Metrics,
@@ -238,6 +242,8 @@ impl AppState {
                 live,
                 intake,
                 graph: installed,
+                basemap: OnceLock::new(),
+                tiles: parking_lot::Mutex::default(),
                 started: Instant::now(),
                 metrics: Metrics::default(),
                 prometheus: crate::ops::prometheus(),
@@ -289,6 +295,22 @@ impl AppState {
     /// basemap draws from it and `/readyz` stops waiting for it.
     pub fn install_map(&self, graph: Arc<RoadGraph>) {
         let _ = self.inner.graph.set(graph);
+    }
+
+    /// Installs the map's basemap, read from its snapshot or its OSM file (a
+    /// second call is ignored). Without one, tiles show the graph's roads.
+    pub fn install_basemap(&self, basemap: Arc<Basemap>) {
+        let _ = self.inner.basemap.set(basemap);
+    }
+
+    /// The basemap tiles are cut from, once the map is installed.
+    pub(crate) fn basemap(&self) -> Option<Arc<Basemap>> {
+        let graph = self.graph()?;
+        Some(Arc::clone(
+            self.inner
+                .basemap
+                .get_or_init(|| Arc::new(Basemap::roads_only(graph))),
+        ))
     }
 
     /// The map, once installed.

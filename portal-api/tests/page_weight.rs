@@ -75,8 +75,8 @@ async fn one_page_load_is_small_compressed_and_decodes_to_the_same_bytes() {
     let assets = linked_assets(&html);
     assert_eq!(
         assets.len(),
-        4,
-        "two scripts and two style sheets: {assets:?}"
+        5,
+        "three scripts (Leaflet, the basemap, the page's) and two style sheets: {assets:?}"
     );
 
     let mut plain_total = plain_page_bytes;

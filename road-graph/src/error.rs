@@ -24,6 +24,13 @@ pub enum Error {
     CorruptSnapshot { path: PathBuf, reason: String },
     #[error("the map has no roads a truck may use")]
     EmptyGraph,
+    /// A tile address out of range: asking again cannot help.
+    #[error("tile {field} = {value} is out of range (0..={max})")]
+    TileOutOfRange {
+        field: &'static str,
+        value: u64,
+        max: u64,
+    },
     #[error("invalid H3 resolution {0} (0..=15)")]
     H3Resolution(u8),
 }

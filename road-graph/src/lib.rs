@@ -5,11 +5,14 @@
 //! largest strongly connected component (or every component, for map matching on
 //! clipped extracts), and serves the result: topology in
 //! compressed sparse row form, geometry per edge, a spatial index for nearest-edge
-//! queries, H3 cells, and versioned snapshots that load in milliseconds.
+//! queries, H3 cells, and versioned snapshots that load in milliseconds. The
+//! basemap (water, parks, built-up land, places, road names) comes from the same
+//! file and is cut into Mapbox Vector Tiles on demand.
 //!
 //! This crate does no I/O beyond reading and writing the files it is asked to, has
 //! no clock and no async code.
 
+mod basemap;
 mod build;
 mod cells;
 mod drawn;
@@ -23,6 +26,10 @@ mod spatial;
 
 use std::path::Path;
 
+pub use basemap::{
+    AreaKind, BASEMAP_SECTION, Basemap, BasemapInput, LineKind, MAX_TILE_ZOOM, PlaceKind,
+    TILE_EXTENT, TileId, cut_tile, read_basemap,
+};
 pub use build::{ImportReport, build_graph, build_graph_keeping};
 pub use cells::{cell_of, h3_resolution};
 pub use drawn::{DRAWN_ORIGIN, DrawnMap};

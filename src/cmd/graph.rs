@@ -55,7 +55,11 @@ fn build(osm: PathBuf, out: PathBuf) -> anyhow::Result<()> {
     let graph = Arc::new(graph);
     let prepared = super::router_section(&graph)?;
     let prepare_s = started.elapsed().as_secs_f64();
-    road_graph::save_snapshot(&graph, std::slice::from_ref(&prepared), &out)
+    // The basemap (water, parks, places, road names) from the same file, for
+    // the tracking page's vector tiles.
+    let basemap = super::basemap_section(&graph, &osm)?;
+    let (prepared_bytes, basemap_bytes) = (prepared.bytes.len(), basemap.bytes.len());
+    road_graph::save_snapshot(&graph, &[basemap, prepared], &out)
         .with_context(|| format!("writing snapshot {}", out.display()))?;
     if let Some(report) = report {
         eprintln!(
@@ -91,7 +95,11 @@ fn build(osm: PathBuf, out: PathBuf) -> anyhow::Result<()> {
     }
     eprintln!(
         "prepared the truck router in {prepare_s:.2} s ({:.1} MiB stored with the graph)",
-        prepared.bytes.len() as f64 / (1024.0 * 1024.0)
+        prepared_bytes as f64 / (1024.0 * 1024.0)
+    );
+    eprintln!(
+        "stored the basemap ({:.1} MiB: water, parks, built-up land, places, road names)",
+        basemap_bytes as f64 / (1024.0 * 1024.0)
     );
     eprintln!("wrote {}", out.display());
     Ok(())

@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use engine::{Error as EngineError, Metric, ROUTER_SECTION, Router, TurnCosts};
 use road_graph::{
-    ImportReport, ImportStage, ProfileConfig, RoadGraph, Section, Sections, Snapshot,
+    BASEMAP_SECTION, Basemap, ImportReport, ImportStage, ProfileConfig, RoadGraph, Section,
+    Sections, Snapshot,
 };
 
 /// Marks an error as the user's input being wrong (exit code 2), as opposed to a
@@ -103,6 +104,48 @@ pub(crate) fn router_section(graph: &Arc<RoadGraph>) -> anyhow::Result<Section> 
         tag: ROUTER_SECTION,
         bytes: router.prepared(),
     })
+}
+
+/// The basemap (water, parks, places, road names) of `graph`, read from the
+/// OSM file it was imported from, as the snapshot section [`open_basemap`]
+/// loads: what `graph build` and the bundled map's cache store.
+pub(crate) fn basemap_section(graph: &RoadGraph, osm: &Path) -> anyhow::Result<Section> {
+    let basemap = road_graph::read_basemap(osm, graph).map_err(bad_input)?;
+    Ok(basemap.to_section())
+}
+
+/// The basemap of a map opened from `path`: its snapshot's section, or read
+/// from the OSM file when the map is one. A snapshot without the section
+/// (made by an older build) gives the graph's roads alone and a notice to log;
+/// a damaged section is an error naming the file (exit 2), like a damaged
+/// router preparation.
+pub(crate) fn open_basemap(
+    path: &Path,
+    sections: &Sections,
+    graph: &RoadGraph,
+) -> anyhow::Result<(Basemap, Option<String>)> {
+    match sections.get(&BASEMAP_SECTION) {
+        Some(bytes) => Basemap::from_section(bytes, graph)
+            .map(|basemap| (basemap, None))
+            .map_err(|reason| {
+                bad_input(format!(
+                    "{}: {reason}; rebuild it with `tracker graph build`",
+                    path.display()
+                ))
+            }),
+        // (The bundled map's copy is gone when its cache could not be written.)
+        None if path.exists() && !road_graph::is_snapshot(path) => Ok((
+            road_graph::read_basemap(path, graph).map_err(bad_input)?,
+            None,
+        )),
+        None => Ok((
+            Basemap::roads_only(graph),
+            Some(format!(
+                "{}: no basemap is stored with the map, so it shows roads only; rebuild it with `tracker graph build`",
+                path.display()
+            )),
+        )),
+    }
 }
 
 /// Opens a map (a `.graph` snapshot or an `.osm.pbf` imported on the fly), with a

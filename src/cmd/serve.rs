@@ -366,7 +366,7 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<(Snapshot, PathBuf)> {
     // `all`: the cache holds every component (older ones, named without it,
     // held only the largest and are not reused).
     let tag = format!(
-        "{:08x}-v{}-all",
+        "{:08x}-v{}-all-basemap1",
         crc32fast::hash(BUNDLED_MAP),
         road_graph::SNAPSHOT_VERSION
     );
@@ -381,14 +381,17 @@ fn load_map(path: Option<&PathBuf>) -> anyhow::Result<(Snapshot, PathBuf)> {
         std::process::id()
     ));
     std::fs::write(&pbf, BUNDLED_MAP).with_context(|| format!("writing {}", pbf.display()))?;
-    let opened = super::open_map(&pbf);
+    let opened = super::open_map(&pbf).and_then(|(Snapshot { graph, .. }, _)| {
+        let basemap = super::basemap_section(&graph, &pbf)?;
+        Ok((graph, basemap))
+    });
     // The snapshot is the cache; the copy has served.
     let _ = std::fs::remove_file(&pbf);
-    let (Snapshot { graph, .. }, _) = opened?;
+    let (graph, basemap) = opened?;
     let graph = Arc::new(graph);
     let prepared = super::router_section(&graph)?;
     // A failed cache write only costs the next start an import.
-    let cached = road_graph::save_snapshot(&graph, &[prepared], &snapshot)
+    let cached = road_graph::save_snapshot(&graph, &[basemap, prepared], &snapshot)
         .and_then(|()| road_graph::load_snapshot(&snapshot));
     match cached {
         Ok(loaded) => Ok((loaded, snapshot)),
@@ -519,10 +522,18 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
     let map_started = std::time::Instant::now();
     let (graph, sections, map_path) = {
         let map = args.map.clone();
-        let (Snapshot { graph, sections }, path) =
-            tokio::task::spawn_blocking(move || load_map(map.as_ref()))
-                .await
-                .context("the map loading task failed")??;
+        let (Snapshot { graph, sections }, path, basemap) =
+            tokio::task::spawn_blocking(move || {
+                let (snapshot, path) = load_map(map.as_ref())?;
+                let basemap = super::open_basemap(&path, &snapshot.sections, &snapshot.graph)?;
+                anyhow::Ok((snapshot, path, basemap))
+            })
+            .await
+            .context("the map loading task failed")??;
+        if let (_, Some(notice)) = &basemap {
+            tracing::warn!("{notice}");
+        }
+        state.install_basemap(Arc::new(basemap.0));
         (Arc::new(graph), sections, path)
     };
 

@@ -30,6 +30,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/track.js"),
     ),
     (
+        "basemap.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/basemap.js"),
+    ),
+    (
         "track.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/track.css"),
@@ -233,7 +238,7 @@ pub(crate) async fn asset(
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`).
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -18,6 +18,7 @@ mod orders;
 mod positions;
 pub(crate) mod responses;
 mod staff;
+mod tiles;
 pub(crate) mod track;
 mod webhooks;
 
@@ -43,6 +44,7 @@ use crate::state::AppState;
 pub(crate) use assets::url as asset_url;
 pub(crate) use branding::logo_url;
 pub use client_ip::TrustedProxies;
+pub(crate) use tiles::TileCache;
 
 /// The body limit of routes that name none: status changes, ETAs, patches.
 const SMALL_BODY_BYTES: usize = 64 * 1024;
@@ -145,6 +147,7 @@ fn router(pod_limit: usize, positions_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(branding::get_privacy, branding::put_privacy))
         .routes(routes!(track::track_json))
         .routes(routes!(basemap::roads))
+        .routes(routes!(tiles::tile))
         .routes(routes!(openapi::document))
         .routes(routes!(track::page))
         .routes(routes!(crate::ws::upgrade))

@@ -251,8 +251,9 @@ pub(crate) fn render(
         &i18n_data(lang, track, now),
     );
     page.raw(&format!(
-        "<script src=\"{}\"></script><script src=\"{}\"></script></body></html>",
+        "<script src=\"{}\"></script><script src=\"{}\"></script><script src=\"{}\"></script></body></html>",
         crate::api::asset_url("leaflet.js"),
+        crate::api::asset_url("basemap.js"),
         crate::api::asset_url("track.js"),
     ));
     page.finish()
