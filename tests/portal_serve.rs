@@ -68,7 +68,10 @@ fn bad_flags_exit_with_code_2() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(
+        stderr.contains("--store") && stderr.contains("names no user"),
+        "{stderr}"
+    );
     let out = std::process::Command::new(TRACKER)
         .args([
             "serve",
