@@ -7,9 +7,7 @@
 
 mod portal_support;
 
-use std::path::Path;
-
-use portal_support::browser::{Browser, CHROMIUM};
+use portal_support::browser::{Browser, chromium_available};
 use portal_support::*;
 use serde_json::{Value, json};
 
@@ -52,10 +50,7 @@ async fn view(browser: &mut Browser, what: &str, js: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_basemap_shows_water_and_labels_in_town_and_is_not_blank_from_afar() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -8,9 +8,7 @@
 
 mod portal_support;
 
-use std::path::Path;
-
-use portal_support::browser::{Browser, CHROMIUM};
+use portal_support::browser::{Browser, chromium_available};
 use portal_support::*;
 use serde_json::{Value, json};
 
@@ -104,10 +102,7 @@ const SIZES: [(&str, u32, u32, bool); 2] =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

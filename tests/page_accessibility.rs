@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
 use portal_api::contract::{StatusName, StatusUpdateBody};
-use portal_support::browser::{Browser, CHROMIUM};
+use portal_support::browser::{Browser, chromium_available};
 use portal_support::*;
 use serde_json::{Value, json};
 
@@ -33,10 +33,7 @@ const SIZES: [(&str, u32, u32, bool); 2] =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_finds_no_serious_issue_on_the_tracking_pages() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let axe = axe_path();

@@ -9,9 +9,7 @@
 
 mod portal_support;
 
-use std::path::Path;
-
-use portal_support::browser::{Browser, CHROMIUM};
+use portal_support::browser::{Browser, chromium_available};
 use portal_support::*;
 use serde_json::json;
 
@@ -49,10 +47,7 @@ const SIZES: [(&str, u32, u32, bool); 2] =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spanish_and_french_pages_stay_in_their_language_when_live() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -10,19 +10,15 @@
 
 mod portal_support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use portal_support::browser::{Browser, CHROMIUM};
+use portal_support::browser::{Browser, chromium_available};
 use portal_support::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tracking_page_shows_status_eta_and_truck_and_updates_live() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -178,10 +174,7 @@ async fn post_fixes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_stop_load_moves_the_page_forward_live_and_a_silent_feed_shows_stale() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -10,18 +10,13 @@
 
 mod portal_support;
 
-use std::path::Path;
-
-use portal_support::browser::{Browser, CHROMIUM};
+use portal_support::browser::{Browser, chromium_available};
 use portal_support::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_signs_in_with_a_read_key_and_reads_analytics_and_orders() {
-    if !service_available(
-        "chromium at /usr/bin/chromium",
-        Path::new(CHROMIUM).exists(),
-    ) {
+    if !chromium_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -13,6 +13,15 @@ use super::{Ws, artifacts_dir, client, ws_connect};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Whether Debian's Chromium is installed: every browser scenario's first
+/// check (a failure under `CI`, a loud skip otherwise).
+pub fn chromium_available() -> bool {
+    super::service_available(
+        "chromium at /usr/bin/chromium",
+        Path::new(CHROMIUM).exists(),
+    )
+}
+
 pub struct Browser {
     child: Child,
     ws: Ws,
