@@ -361,6 +361,66 @@ mod tests {
         );
     }
 
+    /// The three-node set-up (`deploy/systemd/`): the shared file with each
+    /// node's environment file parses into serve settings, every variable in
+    /// an environment file is one a serve flag reads, and the node's own
+    /// address wins over anything shared.
+    #[test]
+    fn the_three_node_files_are_valid_serve_configurations() {
+        use clap::{CommandFactory, Parser};
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+        let command = crate::Cli::command();
+        let serve = command.find_subcommand("serve").expect("serve exists");
+        for node in ["a", "b", "c"] {
+            let env_path = dir.join(format!("{node}.env"));
+            let text = std::fs::read_to_string(&env_path).expect("the node's environment file");
+            let vars: Vec<(String, String)> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| {
+                    let (k, v) = l.split_once('=').expect("KEY=VALUE lines");
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            // clap reads the real environment, which a test must not change:
+            // each variable becomes the flag that reads it.
+            let mut args: Vec<OsString> = vec!["tracker".into(), "serve".into()];
+            for (key, value) in &vars {
+                let flag = serve
+                    .get_arguments()
+                    .find(|a| a.get_env().is_some_and(|e| e == key.as_str()))
+                    .and_then(|a| a.get_long())
+                    .unwrap_or_else(|| panic!("{}: no serve flag reads {key}", env_path.display()));
+                args.push(format!("--{flag}").into());
+                args.push(value.into());
+            }
+            args.push("--config".into());
+            args.push(dir.join("tracker.toml").into());
+            let lookup = |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| OsString::from(v))
+            };
+            let expanded =
+                expand(args, &command, &lookup).expect("the shared file is a valid configuration");
+            let cli =
+                crate::Cli::try_parse_from(&expanded).expect("clap accepts the node's set-up");
+            let crate::Command::Serve(settings) = cli.command else {
+                panic!("the files are for serve");
+            };
+            let listen = vars
+                .iter()
+                .find(|(k, _)| k == "TRACKER_LISTEN")
+                .map(|(_, v)| v.as_str());
+            assert_eq!(
+                Some(settings.listen()),
+                listen,
+                "node {node} listens where its file says"
+            );
+        }
+    }
+
     #[test]
     fn no_config_no_change() {
         let args: Vec<OsString> = ["tracker", "serve", "--listen", "x"]
