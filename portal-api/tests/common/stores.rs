@@ -103,6 +103,12 @@ async fn admin(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Erro
 /// A PostgreSQL store on a schema of its own, or `None` (with a loud message)
 /// when no server answers and `CI` is not set.
 pub async fn postgres() -> Option<TestStore> {
+    postgres_via(|url| url.to_owned()).await
+}
+
+/// [`postgres`], the store opened through `via(url)` (another host name, TLS
+/// parameters) rather than the URL the schema was made through.
+pub async fn postgres_via(via: impl FnOnce(&str) -> String) -> Option<TestStore> {
     let url = postgres_url();
     let client = match admin(&url).await {
         Ok(client) => client,
@@ -122,8 +128,9 @@ pub async fn postgres() -> Option<TestStore> {
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await
         .expect("a test schema can be created");
-    let joiner = if url.contains('?') { '&' } else { '?' };
-    let store_url = format!("{url}{joiner}options=-csearch_path%3D{schema}");
+    let opened = via(&url);
+    let joiner = if opened.contains('?') { '&' } else { '?' };
+    let store_url = format!("{opened}{joiner}options=-csearch_path%3D{schema}");
     let store = open_store(&store_url)
         .await
         .expect("the PostgreSQL store opens");

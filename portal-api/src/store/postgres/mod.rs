@@ -16,17 +16,16 @@
 //! so their routes answer 501 on this backend.
 
 mod alerts;
+mod connect;
 mod reads;
 mod schema;
 mod writes;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use engine::{EtaUpdate, OrderId, VehicleKey};
-use tokio_postgres::NoTls;
 
 use super::{Store, StoreFuture};
 use crate::alerts::AlertPolicy;
@@ -40,9 +39,6 @@ use crate::model::{
 /// Connections the pool keeps at most: enough for the engine's writes, the
 /// API's reads and the deliverers on a small node.
 const POOL_SIZE: usize = 16;
-/// How long opening a connection may take when the URL does not say
-/// (`connect_timeout`): an unreachable server is reported, not waited on.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a free connection before a retryable error.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
@@ -85,35 +81,12 @@ mod settings;
 
 impl PostgresStore {
     /// Connects to the database a `postgres://USER@HOST:PORT/DB` URL names
-    /// and brings its schema up to date. A URL that does not parse or names
-    /// no user is [`Error::InvalidConfig`] of setting `store`; a server out of
-    /// reach is a retryable store error naming the setting and the address.
+    /// (TLS with `?sslmode=require`, see `connect`) and brings its schema up
+    /// to date. A URL that does not parse or names no user is
+    /// [`Error::InvalidConfig`] of setting `store`; a server out of reach is a
+    /// retryable store error naming the setting and the address.
     pub async fn open(url: &str) -> Result<PostgresStore> {
-        let mut config =
-            tokio_postgres::Config::from_str(url).map_err(|e| Error::InvalidConfig {
-                setting: "store",
-                reason: format!(
-                    "not a PostgreSQL URL ({e}); expected postgres://USER@HOST:PORT/DB"
-                ),
-            })?;
-        if config.get_user().is_none() {
-            return Err(Error::InvalidConfig {
-                setting: "store",
-                reason: "the PostgreSQL URL names no user; expected postgres://USER@HOST:PORT/DB"
-                    .into(),
-            });
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let target = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let (manager, target) = connect::manager(url)?;
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .wait_timeout(Some(POOL_WAIT))
@@ -125,7 +98,7 @@ impl PostgresStore {
             let cause = match e {
                 deadpool_postgres::PoolError::Backend(pg) => match pg.as_db_error() {
                     Some(db) => db.to_string(),
-                    None => pg.to_string(),
+                    None => connect::with_causes(&pg),
                 },
                 other => other.to_string(),
             };
@@ -147,19 +120,6 @@ impl PostgresStore {
             )),
         })
     }
-}
-
-/// `HOST:PORT/DB` of a connection config, for messages.
-fn describe(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config.get_dbname().or(config.get_user()).unwrap_or("");
-    format!("{host}:{port}/{db}")
 }
 
 impl Store for PostgresStore {
