@@ -3,7 +3,9 @@
 //! dispatcher, and another tenant's order that must never show. Each figure
 //! the API returns is worked out by hand below, from the same few numbers.
 //! Then the tracking page's views (HTML loads only, viewers never stored as
-//! addresses) and the ETA history the page and its JSON carry.
+//! addresses) and the ETA history the page and its JSON carry. Every
+//! scenario runs on SQLite and on PostgreSQL (`sqlite::NAME`,
+//! `postgres::NAME`), so the routes are shown working on both.
 
 mod common;
 
@@ -140,9 +142,7 @@ async fn other_tenants_trip(t: &TestApp) {
 
 const RANGE: &str = "from=2025-11-25T00:00:00Z&to=2025-11-26T00:00:00Z";
 
-#[tokio::test]
-async fn accuracy_by_horizon_matches_the_numbers_worked_out_by_hand() {
-    let t = test_app().await;
+async fn accuracy_by_horizon_matches_the_numbers_worked_out_by_hand(t: TestApp) {
     logged_trip(&t).await;
     other_tenants_trip(&t).await;
 
@@ -242,9 +242,7 @@ async fn accuracy_by_horizon_matches_the_numbers_worked_out_by_hand() {
     );
 }
 
-#[tokio::test]
-async fn on_time_counts_stops_reached_inside_their_windows() {
-    let t = test_app().await;
+async fn on_time_counts_stops_reached_inside_their_windows(t: TestApp) {
     logged_trip(&t).await;
     // Windows: pickup 13:00–15:00 (came 14:00: on time), delivery
     // 18:00–20:00 (came 18:42: on time).
@@ -273,9 +271,7 @@ async fn on_time_counts_stops_reached_inside_their_windows() {
     assert_eq!(day["on_time_rate"], 0.667);
 }
 
-#[tokio::test]
-async fn bad_parameters_are_400s_naming_them_and_keys_are_required() {
-    let t = test_app().await;
+async fn bad_parameters_are_400s_naming_them_and_keys_are_required(t: TestApp) {
     for (query, named) in [
         ("group_by=weather", "`group_by`"),
         ("from=last-week", "`from`"),
@@ -315,9 +311,7 @@ async fn bad_parameters_are_400s_naming_them_and_keys_are_required() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn page_loads_are_counted_per_viewer_and_json_lookups_are_not() {
-    let t = test_app().await;
+async fn page_loads_are_counted_per_viewer_and_json_lookups_are_not(t: TestApp) {
     let order = logged_trip(&t).await;
     create_order(&t.app, &t.key_a, "LOAD-A3", None).await;
     let id = order["id"].as_str().expect("id").to_owned();
@@ -360,18 +354,13 @@ async fn page_loads_are_counted_per_viewer_and_json_lookups_are_not() {
 
     // Nothing in the database can name the viewer: no column holds the
     // client address the test sent from (192.0.2.7).
-    let path = t.db_url.trim_start_matches("sqlite://").to_owned();
-    let dump = std::fs::read(&path).expect("db file");
-    let wal = std::fs::read(format!("{path}-wal")).unwrap_or_default();
-    for bytes in [dump, wal] {
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains("192.0.2.7"), "the address is stored");
-    }
+    assert!(
+        !stores::stored_anywhere(&t.db_url, "192.0.2.7").await,
+        "the address is stored"
+    );
 }
 
-#[tokio::test]
-async fn the_tracking_json_and_page_carry_the_eta_history_and_the_arrival() {
-    let t = test_app().await;
+async fn the_tracking_json_and_page_carry_the_eta_history_and_the_arrival(t: TestApp) {
     let order = logged_trip(&t).await;
     let code = code_of(&order);
     let view = public_track(&t, &code).await;
@@ -395,9 +384,7 @@ async fn the_tracking_json_and_page_carry_the_eta_history_and_the_arrival() {
 /// upper bound. A prediction logged into the summed day makes it stale (read
 /// raw, exact again) until the next pass sums it again; past the retention
 /// only the aggregates stay.
-#[tokio::test]
-async fn a_summed_day_answers_from_its_aggregate_and_survives_the_retention() {
-    let t = test_app().await;
+async fn a_summed_day_answers_from_its_aggregate_and_survives_the_retention(t: TestApp) {
     let order = logged_trip(&t).await;
     let id = order["id"].as_str().expect("id").to_owned();
     let uri = format!("/api/v1/analytics/eta-accuracy?{RANGE}&group_by=stop_kind");
@@ -407,10 +394,7 @@ async fn a_summed_day_answers_from_its_aggregate_and_survives_the_retention() {
         assert_eq!(g["quantiles_exact"], true, "{g}");
     }
 
-    let analytics = t
-        .store
-        .analytics()
-        .expect("the SQLite store keeps analytics");
+    let analytics = t.store.analytics().expect("the store keeps analytics");
     let morning_after = time("2025-11-27T06:00:00Z");
     // Today (the 27th) is never summed; the 25th is, once.
     let pass = analytics
@@ -513,11 +497,9 @@ async fn a_summed_day_answers_from_its_aggregate_and_survives_the_retention() {
 /// Staff pages: nothing without a session; signing in with a key sets an
 /// HttpOnly, SameSite=Strict cookie holding a random token (the store keeps
 /// its hash, never the key); the pages then render; signing out ends it.
-#[tokio::test]
-async fn staff_pages_need_a_session_made_from_a_key_and_never_keep_the_key() {
+async fn staff_pages_need_a_session_made_from_a_key_and_never_keep_the_key(t: TestApp) {
     use axum::body::Body;
     use axum::http::{Request, header};
-    let t = test_app().await;
     let trip = logged_trip(&t).await;
 
     let anonymous = call(&t.app, Method::GET, "/staff/analytics", None, None).await;
@@ -623,17 +605,53 @@ async fn staff_pages_need_a_session_made_from_a_key_and_never_keep_the_key() {
         );
     }
 
-    let path = t.db_url.trim_start_matches("sqlite://").to_owned();
-    for file in [path.clone(), format!("{path}-wal")] {
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(&t.key_a),
-            "the key is stored"
-        );
-    }
+    assert!(
+        !stores::stored_anywhere(&t.db_url, &t.key_a).await,
+        "the key is stored"
+    );
 
     let out = send(&t.app, with_cookie("/staff/sign-out", Method::POST)).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let after = send(&t.app, with_cookie("/staff/orders", Method::GET)).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED, "the session ended");
 }
+
+/// Declares each scenario `fn NAME(TestApp)` (async) as two tests: on a
+/// fresh SQLite file (`sqlite::NAME`) and on a fresh PostgreSQL schema
+/// (`postgres::NAME`; see `common::stores`).
+macro_rules! on_both_apps {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::common::test_app().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(backend) = crate::common::stores::postgres().await else {
+                        return;
+                    };
+                    let url = backend.url.clone();
+                    let app = crate::common::test_app_on(backend.store.clone(), url).await;
+                    super::$name(app).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_apps!(
+    accuracy_by_horizon_matches_the_numbers_worked_out_by_hand,
+    on_time_counts_stops_reached_inside_their_windows,
+    bad_parameters_are_400s_naming_them_and_keys_are_required,
+    page_loads_are_counted_per_viewer_and_json_lookups_are_not,
+    the_tracking_json_and_page_carry_the_eta_history_and_the_arrival,
+    a_summed_day_answers_from_its_aggregate_and_survives_the_retention,
+    staff_pages_need_a_session_made_from_a_key_and_never_keep_the_key,
+);

@@ -1,6 +1,10 @@
-//! The analytics side of the store: finding the evaluated predictions and
-//! reached stops of a tenant's range (the grouping is `crate::analytics`,
-//! pure), counting tracking-page views, and the ETA history of one stop.
+//! The analytics side of the store: the [`AnalyticsStore`] trait, and its
+//! SQLite queries finding the evaluated predictions and reached stops of a
+//! tenant's range (the grouping is `crate::analytics`, pure), counting
+//! tracking-page views, and the ETA history of one stop. What both backends
+//! decide alike (lane ends, export columns, view figures, which days are
+//! read summed) is `analytics_rules`; PostgreSQL's queries are
+//! `postgres/analytics.rs`.
 //!
 //! **Cost.** A tenant's predictions are one range of the index
 //! `eta_predictions_tenant_time (tenant_id, predicted_at)`; the query then
@@ -16,14 +20,15 @@
 //! summed as soon as they are over, so long ranges read aggregates, and
 //! past `serve --prediction-retention-days` only the aggregates stay.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use engine::OrderId;
 use road_graph::LatLon;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::daily::{self, AccuracyInputs, DayWork, SummaryPass, read_accuracy_inputs};
+use super::analytics_rules::{
+    self, DayWork, LaneCache, ViewCounts, export_columns, export_select, view_split,
+};
+use super::daily::{self, AccuracyInputs, SummaryPass, read_accuracy_inputs};
 use super::rows::{parse_ts, ts};
 use super::{SqliteStore, StoreFuture};
 use crate::analytics::{
@@ -144,7 +149,7 @@ pub fn read_evaluated_predictions(
     while let Some(r) = rows.next()? {
         let order_id: String = r.get(0)?;
         let free_flow: Option<String> = r.get(6)?;
-        let lane_ends = lanes.ends(c, &order_id)?;
+        let lane_ends = read_lane_ends(&mut lanes, c, &order_id)?;
         out.push(EvaluatedPrediction {
             stop_index: r.get(1)?,
             predicted_at: parse_ts(&r.get::<_, String>(2)?)?,
@@ -163,78 +168,22 @@ pub fn read_evaluated_predictions(
     Ok(out)
 }
 
-/// The columns of each export: name, type and the SQL that reads it.
-fn export_columns(
-    kind: ExportKind,
-) -> (
-    &'static [(&'static str, ColumnType, &'static str)],
-    &'static str,
-) {
-    use ColumnType::{Float, Int, Text, Time};
+/// What follows an export's `SELECT` list on SQLite: its tables and range.
+fn export_from(kind: ExportKind) -> &'static str {
     match kind {
-        ExportKind::Predictions => (
-            &[
-                ("tenant_id", Text, "p.tenant_id"),
-                ("order_id", Text, "p.order_id"),
-                ("reference", Text, "o.reference"),
-                ("customer", Text, "o.customer_name"),
-                ("vehicle_id", Text, "o.vehicle_id"),
-                ("stop_index", Int, "p.stop_idx"),
-                ("stop_kind", Text, "s.kind"),
-                ("predicted_at", Time, "p.predicted_at"),
-                ("eta", Time, "p.eta"),
-                ("p10", Time, "p.p10"),
-                ("p90", Time, "p.p90"),
-                ("free_flow_eta", Time, "p.free_flow_eta"),
-                ("actual_arrival", Time, "p.actual_arrival"),
-                ("horizon_s", Float, "p.horizon_s"),
-                ("remaining_distance_m", Float, "p.remaining_distance_m"),
-                ("remaining_drive_s", Float, "p.remaining_drive_s"),
-                ("reasons", Text, "p.reasons"),
-            ],
+        ExportKind::Predictions => {
             "FROM eta_predictions p \
              CROSS JOIN orders o ON o.id = p.order_id \
              CROSS JOIN stops s ON s.order_id = p.order_id AND s.idx = p.stop_idx \
-             WHERE p.predicted_at >= ?1 AND p.predicted_at < ?2 ORDER BY p.predicted_at, p.id",
-        ),
-        ExportKind::Arrivals => (
-            &[
-                ("tenant_id", Text, "o.tenant_id"),
-                ("order_id", Text, "s.order_id"),
-                ("reference", Text, "o.reference"),
-                ("customer", Text, "o.customer_name"),
-                ("vehicle_id", Text, "o.vehicle_id"),
-                ("stop_index", Int, "s.idx"),
-                ("stop_kind", Text, "s.kind"),
-                ("stop_name", Text, "s.name"),
-                ("lat", Float, "s.lat"),
-                ("lon", Float, "s.lon"),
-                ("window_from", Time, "s.window_from"),
-                ("window_to", Time, "s.window_to"),
-                ("arrived_at", Time, "s.arrived_at"),
-                ("departed_at", Time, "s.departed_at"),
-            ],
+             WHERE p.predicted_at >= ?1 AND p.predicted_at < ?2 ORDER BY p.predicted_at, p.id"
+        }
+        ExportKind::Arrivals => {
             "FROM stops s INDEXED BY stops_arrived CROSS JOIN orders o ON o.id = s.order_id \
-             WHERE s.arrived_at >= ?1 AND s.arrived_at < ?2 ORDER BY s.arrived_at",
-        ),
-        ExportKind::Orders => (
-            &[
-                ("tenant_id", Text, "o.tenant_id"),
-                ("order_id", Text, "o.id"),
-                ("reference", Text, "o.reference"),
-                ("customer", Text, "o.customer_name"),
-                ("vehicle_id", Text, "o.vehicle_id"),
-                ("status", Text, "o.status"),
-                ("created_at", Time, "o.created_at"),
-                ("updated_at", Time, "o.updated_at"),
-                (
-                    "n_stops",
-                    Int,
-                    "(SELECT COUNT(*) FROM stops s WHERE s.order_id = o.id)",
-                ),
-            ],
-            "FROM orders o WHERE o.created_at >= ?1 AND o.created_at < ?2 ORDER BY o.created_at",
-        ),
+             WHERE s.arrived_at >= ?1 AND s.arrived_at < ?2 ORDER BY s.arrived_at"
+        }
+        ExportKind::Orders => {
+            "FROM orders o WHERE o.created_at >= ?1 AND o.created_at < ?2 ORDER BY o.created_at"
+        }
     }
 }
 
@@ -244,9 +193,8 @@ fn export_table(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<ExportTable> {
-    let (columns, rest) = export_columns(kind);
-    let select: Vec<&str> = columns.iter().map(|c| c.2).collect();
-    let sql = format!("SELECT {} {rest}", select.join(", "));
+    let columns = export_columns(kind);
+    let sql = format!("SELECT {} {}", export_select(columns), export_from(kind));
     let mut stmt = c.prepare(&sql)?;
     let mut rows = stmt.query(params![ts(from), ts(to)])?;
     let mut out = Vec::new();
@@ -273,34 +221,21 @@ fn export_table(
     })
 }
 
-/// Each order's lane ends (first pickup, last delivery), read once per order.
-#[derive(Debug, Default)]
-struct LaneCache(HashMap<String, Option<(LatLon, LatLon)>>);
-
-impl LaneCache {
-    fn ends(&mut self, c: &Connection, order_id: &str) -> Result<Option<(LatLon, LatLon)>> {
-        if let Some(ends) = self.0.get(order_id) {
-            return Ok(*ends);
-        }
-        let mut stmt =
-            c.prepare_cached("SELECT kind, lat, lon FROM stops WHERE order_id = ?1 ORDER BY idx")?;
-        let stops = stmt
-            .query_map([order_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, f64>(1)?,
-                    r.get::<_, f64>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let first_pickup = stops.iter().find(|s| s.0 == "pickup");
-        let last_delivery = stops.iter().rev().find(|s| s.0 == "delivery");
-        let ends = first_pickup
-            .zip(last_delivery)
-            .map(|(a, b)| (LatLon::new(a.1, a.2), LatLon::new(b.1, b.2)));
-        self.0.insert(order_id.to_owned(), ends);
-        Ok(ends)
+/// An order's lane ends, read once per order.
+fn read_lane_ends(
+    lanes: &mut LaneCache,
+    c: &Connection,
+    order_id: &str,
+) -> Result<Option<(LatLon, LatLon)>> {
+    if let Some(ends) = lanes.get(order_id) {
+        return Ok(ends);
     }
+    let mut stmt =
+        c.prepare_cached("SELECT kind, lat, lon FROM stops WHERE order_id = ?1 ORDER BY idx")?;
+    let stops = stmt
+        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(lanes.learn(order_id, &stops))
 }
 
 fn stop_visits(c: &Connection, tenant: &TenantId, f: &AnalyticsFilter) -> Result<Vec<StopVisit>> {
@@ -335,7 +270,7 @@ fn stop_visits(c: &Connection, tenant: &TenantId, f: &AnalyticsFilter) -> Result
             arrived_at: parse_ts(&r.get::<_, String>(5)?)?,
             window_from: parse_ts(&r.get::<_, String>(6)?)?,
             window_to: parse_ts(&r.get::<_, String>(7)?)?,
-            lane_ends: lanes.ends(c, &order_id)?,
+            lane_ends: read_lane_ends(&mut lanes, c, &order_id)?,
             order_id,
         });
     }
@@ -343,7 +278,7 @@ fn stop_visits(c: &Connection, tenant: &TenantId, f: &AnalyticsFilter) -> Result
 }
 
 fn record_view(c: &Connection, view: &PageView) -> Result<()> {
-    let (before, after) = if view.delivered { (0, 1) } else { (1, 0) };
+    let (before, after) = view_split(view.delivered);
     c.prepare_cached(
         "INSERT INTO link_views (order_id, day, viewer_hash, views, before_delivery, \
                                  after_delivery, first_at, last_at) \
@@ -373,37 +308,23 @@ fn order_views(c: &Connection, tenant: &TenantId, order: &OrderId) -> Result<Ord
     if owned.is_none() {
         return Err(Error::NotFound("order"));
     }
-    let (views, viewers, first, last, before, after) = c
+    let counts = c
         .prepare_cached(
             "SELECT COALESCE(SUM(views), 0), COUNT(*), MIN(first_at), MAX(last_at), \
                     COALESCE(SUM(before_delivery), 0), COALESCE(SUM(after_delivery), 0) \
              FROM link_views WHERE order_id = ?1",
         )?
         .query_row([order.as_str()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
+            Ok(ViewCounts {
+                views: r.get(0)?,
+                viewers: r.get(1)?,
+                first_at: r.get(2)?,
+                last_at: r.get(3)?,
+                before_delivery: r.get(4)?,
+                after_delivery: r.get(5)?,
+            })
         })?;
-    let rfc = |t: Option<String>| -> Result<Option<String>> {
-        Ok(t.as_deref()
-            .map(parse_ts)
-            .transpose()?
-            .map(crate::view::rfc3339))
-    };
-    Ok(OrderViews {
-        order_id: order.as_str().to_owned(),
-        views: views.max(0) as u64,
-        unique_viewers: viewers.max(0) as u64,
-        first_view_at: rfc(first)?,
-        last_view_at: rfc(last)?,
-        views_before_delivery: before.max(0) as u64,
-        views_after_delivery: after.max(0) as u64,
-    })
+    analytics_rules::order_views(order.as_str(), counts)
 }
 
 fn views_summary(
@@ -427,20 +348,9 @@ fn views_summary(
                 r.get::<_, i64>(2)?,
             ))
         })?;
-    let shipments = shipments.max(0) as u64;
-    let viewed = viewed.max(0) as u64;
-    Ok(ViewsSummary {
-        from: crate::view::rfc3339(from),
-        to: crate::view::rfc3339(to),
-        shipments,
-        viewed,
-        viewed_share: if shipments == 0 {
-            0.0
-        } else {
-            (viewed as f64 / shipments as f64 * 1000.0).round() / 1000.0
-        },
-        views: views.max(0) as u64,
-    })
+    Ok(analytics_rules::views_summary(
+        from, to, shipments, viewed, views,
+    ))
 }
 
 /// Every ETA logged for one stop, oldest first, and its actual arrival.
@@ -494,9 +404,8 @@ impl AnalyticsStore for SqliteStore {
         retention_days: Option<u32>,
     ) -> StoreFuture<'_, SummaryPass> {
         Box::pin(async move {
-            let today = daily::day_start(now);
-            let keep_raw_from =
-                retention_days.map(|d| today - chrono::Duration::days(i64::from(d)));
+            let today = analytics_rules::day_start(now);
+            let keep_raw_from = analytics_rules::keep_raw_from(today, retention_days);
             let mut pass = SummaryPass::default();
             for tenant in self.read(daily::tenants).await? {
                 let mut from = DateTime::<Utc>::MIN_UTC;

@@ -2,7 +2,9 @@
 //! tenant's predictions into `eta_accuracy_daily` (sums plus the sketches of
 //! `analytics::Sketch`), pruning raw rows past the retention, and choosing,
 //! for one accuracy query, which days are read from aggregates and which
-//! from raw rows.
+//! from raw rows. The choices are `analytics_rules` (`work_for`,
+//! `plan_reads`), which PostgreSQL's `postgres/daily.rs` makes too; here are
+//! SQLite's queries, and its single writer keeps two passes apart.
 //!
 //! **Which days are summed.** A pass (`serve`, at start and hourly) walks
 //! each tenant's days that still hold raw predictions, before today, through
@@ -24,11 +26,16 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::analytics::{PredictionScan, read_evaluated_predictions};
+use super::analytics_rules::{
+    DayState, DayWork, count, deletes_raw, key_of, merge_daily, parse_day, plan_reads,
+    sketch_bytes, sketches, whole_day, work_for,
+};
+pub(super) use super::analytics_rules::{day_start, day_text};
 use super::rows::{parse_ts, ts};
 use crate::analytics::{
-    AnalyticsFilter, DailyAccuracy, EvaluatedPrediction, ROLLUP_LANE_RES, Sketch, roll_up,
+    AnalyticsFilter, DailyAccuracy, EvaluatedPrediction, ROLLUP_LANE_RES, roll_up,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::TenantId;
 
 /// What one accuracy query reads: raw predictions for the parts of its
@@ -54,34 +61,6 @@ pub struct SummaryPass {
     pub days_summed: u64,
     /// Raw predictions deleted past the retention.
     pub raw_deleted: u64,
-}
-
-/// A tenant-day's entry in `eta_accuracy_days`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct DayState {
-    raw_kept: bool,
-    stale: bool,
-}
-
-/// What a pass does to one tenant-day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DayWork {
-    /// Sum the day's raw rows, replacing its aggregates.
-    Sum,
-    /// Add the raw rows (late ones, of a day whose raw rows were deleted)
-    /// to its aggregates, then delete them.
-    AddAndDelete,
-    /// Delete the raw rows of a summed day past the retention.
-    Prune,
-}
-
-pub(super) fn day_text(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
-}
-
-/// The start of the UTC day of `t`.
-pub(super) fn day_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 fn day_state(c: &Connection, tenant: &TenantId, day: &str) -> Result<Option<DayState>> {
@@ -125,14 +104,8 @@ pub(super) fn next_work(
         if day >= today {
             return Ok(None);
         }
-        let work = match day_state(c, tenant, &day_text(day))? {
-            None => Some(DayWork::Sum),
-            Some(s) if !s.raw_kept => Some(DayWork::AddAndDelete),
-            Some(s) if s.stale => Some(DayWork::Sum),
-            Some(_) if keep_raw_from.is_some_and(|keep| day < keep) => Some(DayWork::Prune),
-            Some(_) => None,
-        };
-        if let Some(work) = work {
+        let state = day_state(c, tenant, &day_text(day))?;
+        if let Some(work) = work_for(state, day, keep_raw_from) {
             return Ok(Some((day, work)));
         }
         from = day + Duration::days(1);
@@ -156,16 +129,8 @@ pub(super) fn do_work(
     work: DayWork,
     keep_raw_from: Option<DateTime<Utc>>,
 ) -> Result<u64> {
-    let end = day + Duration::days(1);
     let text = day_text(day);
-    let past_retention = keep_raw_from.is_some_and(|keep| day < keep);
-    let filter = AnalyticsFilter {
-        from: day,
-        to: end,
-        customer: None,
-        vehicle_id: None,
-        stop_kind: None,
-    };
+    let filter = whole_day(day);
     let mut summed = match work {
         DayWork::Prune => None,
         DayWork::Sum => Some(roll_up(&read_evaluated_predictions(
@@ -196,10 +161,7 @@ pub(super) fn do_work(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         for d in rows {
-            let (abs_errors, widths) = match &d.sketches {
-                Some((a, w)) => (Some(a.to_bytes()), Some(w.to_bytes())),
-                None => (None, None),
-            };
+            let (abs_errors, widths) = sketch_bytes(&d);
             insert.execute(params![
                 tenant.as_str(),
                 d.day,
@@ -221,13 +183,13 @@ pub(super) fn do_work(
             ])?;
         }
     }
-    let delete_raw = work != DayWork::Sum || past_retention;
+    let delete_raw = deletes_raw(work, day, keep_raw_from);
     let deleted = if delete_raw {
         c.prepare_cached(
             "DELETE FROM eta_predictions WHERE tenant_id = ?1 AND predicted_at >= ?2 \
              AND predicted_at < ?3",
         )?
-        .execute(params![tenant.as_str(), ts(day), ts(end)])? as u64
+        .execute(params![tenant.as_str(), ts(filter.from), ts(filter.to)])? as u64
     } else {
         0
     };
@@ -237,46 +199,6 @@ pub(super) fn do_work(
     )?
     .execute(params![tenant.as_str(), text, i64::from(!delete_raw)])?;
     Ok(deleted)
-}
-
-/// Adds `new` aggregates into `old`, cell by cell; a cell that had no
-/// sketch keeps none (its distribution is unknown).
-fn merge_daily(old: &mut Vec<DailyAccuracy>, new: Vec<DailyAccuracy>) {
-    for n in new {
-        let same = old.iter_mut().find(|o| {
-            (
-                &o.day,
-                o.horizon_bucket,
-                &o.stop_kind,
-                &o.customer,
-                &o.vehicle_id,
-                &o.lane,
-            ) == (
-                &n.day,
-                n.horizon_bucket,
-                &n.stop_kind,
-                &n.customer,
-                &n.vehicle_id,
-                &n.lane,
-            )
-        });
-        let Some(o) = same else {
-            old.push(n);
-            continue;
-        };
-        o.n += n.n;
-        o.traces += n.traces;
-        o.sum_abs_error_s += n.sum_abs_error_s;
-        o.sum_error_s += n.sum_error_s;
-        o.sum_sq_error_s += n.sum_sq_error_s;
-        o.covered += n.covered;
-        o.baseline_n += n.baseline_n;
-        o.baseline_sum_abs_error_s += n.baseline_sum_abs_error_s;
-        if let (Some((oa, ow)), Some((na, nw))) = (&mut o.sketches, &n.sketches) {
-            oa.merge(na);
-            ow.merge(nw);
-        }
-    }
 }
 
 /// One tenant-day's aggregates, filtered as the query asks.
@@ -303,24 +225,15 @@ fn read_daily(
         f.vehicle_id,
         f.stop_kind
     ])?;
-    let count = |v: i64| v.max(0) as u64;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let vehicle: String = r.get(4)?;
-        let lane: String = r.get(5)?;
-        let abs_errors: Option<Vec<u8>> = r.get(14)?;
-        let widths: Option<Vec<u8>> = r.get(15)?;
-        let sketches = match (abs_errors, widths) {
-            (Some(a), Some(w)) => Some((sketch(&a, day)?, sketch(&w, day)?)),
-            _ => None,
-        };
         out.push(DailyAccuracy {
             day: r.get(0)?,
             horizon_bucket: r.get::<_, i64>(1)?.max(0) as usize,
             stop_kind: r.get(2)?,
             customer: r.get(3)?,
-            vehicle_id: (!vehicle.is_empty()).then_some(vehicle),
-            lane: (!lane.is_empty()).then_some(lane),
+            vehicle_id: key_of(r.get(4)?),
+            lane: key_of(r.get(5)?),
             n: count(r.get(6)?),
             traces: count(r.get(7)?),
             sum_abs_error_s: r.get(8)?,
@@ -329,15 +242,10 @@ fn read_daily(
             covered: count(r.get(11)?),
             baseline_n: count(r.get(12)?),
             baseline_sum_abs_error_s: r.get(13)?,
-            sketches,
+            sketches: sketches(r.get(14)?, r.get(15)?, day)?,
         });
     }
     Ok(out)
-}
-
-fn sketch(bytes: &[u8], day: &str) -> Result<Sketch> {
-    Sketch::from_bytes(bytes)
-        .map_err(|reason| Error::store_permanent(format!("eta_accuracy_daily of {day}: {reason}")))
 }
 
 /// The rows one accuracy query reads (see the module's paragraph), in one
@@ -358,11 +266,7 @@ pub fn read_accuracy_inputs(
         )?;
         let mut rows = stmt.query(params![tenant.as_str(), day_text(f.from), day_text(f.to)])?;
         while let Some(r) = rows.next()? {
-            let text: String = r.get(0)?;
-            let start = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                .map_err(|e| Error::store_permanent(format!("eta_accuracy_days day {text}: {e}")))?
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc();
+            let start = parse_day(&r.get::<_, String>(0)?)?;
             let state = DayState {
                 raw_kept: r.get::<_, i64>(1)? != 0,
                 stale: r.get::<_, i64>(2)? != 0,
@@ -370,40 +274,14 @@ pub fn read_accuracy_inputs(
             days.push((start, state));
         }
     }
+    let plan = plan_reads(f, aggregates, &days);
     let mut inputs = AccuracyInputs::default();
-    // The raw range is cut around each day read from aggregates alone.
-    let mut raw_from = f.from;
-    let mut raw_pieces = Vec::new();
-    for (start, state) in days {
-        let end = start + Duration::days(1);
-        let (use_daily, skip_raw) = if !state.raw_kept {
-            // Its raw rows are gone (but for late ones, when stale).
-            (f.from <= start && start < f.to, false)
-        } else {
-            let whole = aggregates && !state.stale && f.from <= start && end <= f.to;
-            (whole, whole)
-        };
-        if use_daily {
-            inputs
-                .daily
-                .extend(read_daily(&tx, tenant, &day_text(start), f)?);
-        }
-        if skip_raw {
-            if raw_from < start {
-                raw_pieces.push((raw_from, start));
-            }
-            raw_from = end;
-        }
+    for start in plan.daily_days {
+        inputs
+            .daily
+            .extend(read_daily(&tx, tenant, &day_text(start), f)?);
     }
-    if raw_from < f.to {
-        raw_pieces.push((raw_from, f.to));
-    }
-    for (from, to) in raw_pieces {
-        let piece = AnalyticsFilter {
-            from,
-            to,
-            ..f.clone()
-        };
+    for piece in plan.raw_pieces {
         inputs.raw.extend(read_evaluated_predictions(
             &tx,
             tenant,

@@ -3,8 +3,9 @@
 //! the seam, with two backends chosen by URL: SQLite (`sqlite://PATH`), the
 //! embedded default, and PostgreSQL (`postgres://USER@HOST:PORT/DB`), for
 //! several nodes sharing one database. Both map rows through `records` and
-//! make their decisions through `rules`, so they cannot drift apart; the
-//! conformance suite (`tests/store_conformance.rs`) runs on both.
+//! make their decisions through `rules` (the analytics ones through
+//! `analytics_rules`), so they cannot drift apart; the conformance suites
+//! (`tests/store_conformance.rs`, `tests/store_analytics.rs`) run on both.
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
@@ -13,6 +14,7 @@
 
 mod alerts;
 mod analytics;
+mod analytics_rules;
 mod daily;
 mod dead_letters;
 mod migrations;

@@ -1,5 +1,6 @@
-//! Shared test setup: an app on a fresh SQLite file with two tenants, and a
-//! helper that sends one request through the router without a socket.
+//! Shared test setup: an app on a fresh SQLite file (or on a backend of
+//! `stores`) with two tenants, and a helper that sends one request through
+//! the router without a socket.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -14,6 +15,7 @@ use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod history;
 pub mod stores;
 
 pub struct TestApp {
@@ -22,7 +24,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub key_a: String,
     pub key_b: String,
-    /// The SQLite file's URL (a second node may open it too).
+    /// The store's URL (a second node may open it too).
     pub db_url: String,
     pub dir: tempfile::TempDir,
 }
@@ -34,6 +36,24 @@ pub async fn test_app_with(
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("portal.db").display());
     let store = portal_api::open_store(&url).await.expect("store opens");
+    app_on(config, graph, store, url, dir).await
+}
+
+/// The app of [`test_app`] on a store already open at `url` (a backend of
+/// `stores`, which the caller keeps and finishes).
+pub async fn test_app_on(store: Arc<dyn Store>, url: String) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = PortalConfig::recommended("https://track.example.com");
+    app_on(config, None, store, url, dir).await
+}
+
+async fn app_on(
+    config: PortalConfig,
+    graph: Option<Arc<road_graph::RoadGraph>>,
+    store: Arc<dyn Store>,
+    url: String,
+    dir: tempfile::TempDir,
+) -> TestApp {
     let (_, key_a) = portal_api::create_tenant(&*store, "Acme Brokerage")
         .await
         .expect("tenant a");

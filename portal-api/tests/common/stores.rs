@@ -142,6 +142,36 @@ pub async fn postgres_via(via: impl FnOnce(&str) -> String) -> Option<TestStore>
     })
 }
 
+/// Whether any text the store at `url` keeps contains `needle`: the SQLite
+/// file and its WAL read as bytes, or every text column of the PostgreSQL
+/// schema searched. What a test runs to show a secret is never stored.
+pub async fn stored_anywhere(url: &str, needle: &str) -> bool {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return [path.to_owned(), format!("{path}-wal")].iter().any(|file| {
+            let bytes = std::fs::read(file).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).contains(needle)
+        });
+    }
+    let client = admin(url).await.expect("PostgreSQL answers");
+    let columns = client
+        .query(
+            "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND data_type = 'text'",
+            &[],
+        )
+        .await
+        .expect("the schema's columns");
+    for column in columns {
+        let (table, name): (String, String) = (column.get(0), column.get(1));
+        let sql = format!("SELECT 1 FROM \"{table}\" WHERE strpos(\"{name}\", $1) > 0 LIMIT 1");
+        let hit = client.query_opt(&sql, &[&needle]).await.expect("a search");
+        if hit.is_some() {
+            return true;
+        }
+    }
+    false
+}
+
 /// 16 random lower-case hex digits: a schema name no other test picks.
 fn random_suffix() -> String {
     use rand::Rng;

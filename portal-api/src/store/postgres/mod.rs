@@ -11,9 +11,10 @@
 //! `crate::alerts`). Connection and serialization failures are
 //! [`crate::StoreErrorKind::Retryable`].
 //!
-//! Of the sub-stores, settings (brand, location privacy) are here; the
-//! notifications and analytics ones are not implemented on PostgreSQL yet,
-//! so their routes answer 501 on this backend.
+//! Of the sub-stores, settings (brand, location privacy) and analytics
+//! (accuracy, on-time, exports, daily aggregates, staff sessions, page
+//! views: `analytics`, `daily`) are here; the notifications one is not
+//! implemented on PostgreSQL yet, so its routes answer 501 on this backend.
 
 mod alerts;
 mod connect;
@@ -76,7 +77,9 @@ macro_rules! on_client {
     };
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
+mod analytics;
+mod daily;
 mod settings;
 
 impl PostgresStore {
@@ -309,6 +312,10 @@ impl Store for PostgresStore {
     }
 
     fn settings(&self) -> Option<&dyn super::SettingsStore> {
+        Some(self)
+    }
+
+    fn analytics(&self) -> Option<&dyn super::AnalyticsStore> {
         Some(self)
     }
 }
