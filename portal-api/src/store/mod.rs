@@ -4,7 +4,9 @@
 //! embedded default, and PostgreSQL (`postgres://USER@HOST:PORT/DB`), for
 //! several nodes sharing one database. Both map rows through `records` and
 //! make their decisions through `rules`, so they cannot drift apart; the
-//! conformance suite (`tests/store_conformance.rs`) runs on both.
+//! notification sub-store likewise through `notify_records` and
+//! `notify_rules`. The conformance suites (`tests/store_conformance.rs`,
+//! `tests/store_notifications.rs`) run on both.
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
@@ -17,6 +19,8 @@ mod daily;
 mod dead_letters;
 mod migrations;
 mod notifications;
+mod notify_records;
+mod notify_rules;
 mod postgres;
 mod records;
 mod rows;

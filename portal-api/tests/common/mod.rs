@@ -14,6 +14,7 @@ use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod fixtures;
 pub mod stores;
 
 pub struct TestApp {

@@ -11,9 +11,10 @@
 //! `crate::alerts`). Connection and serialization failures are
 //! [`crate::StoreErrorKind::Retryable`].
 //!
-//! Of the sub-stores, settings (brand, location privacy) are here; the
-//! notifications and analytics ones are not implemented on PostgreSQL yet,
-//! so their routes answer 501 on this backend.
+//! Of the sub-stores, settings (brand, location privacy) and notifications
+//! (rules, e-mails, webhooks; `notifications`, with the work queues several
+//! nodes share in `notify_queue`) are here; the analytics one is not
+//! implemented on PostgreSQL yet, so its routes answer 501 on this backend.
 
 mod alerts;
 mod reads;
@@ -80,8 +81,11 @@ macro_rules! on_client {
     };
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
+mod notifications;
+mod notify_queue;
 mod settings;
+mod webhooks;
 
 impl PostgresStore {
     /// Connects to the database a `postgres://USER@HOST:PORT/DB` URL names
@@ -349,6 +353,10 @@ impl Store for PostgresStore {
     }
 
     fn settings(&self) -> Option<&dyn super::SettingsStore> {
+        Some(self)
+    }
+
+    fn notifications(&self) -> Option<&dyn super::NotificationStore> {
         Some(self)
     }
 }
