@@ -11,15 +11,15 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, StopKind, VehicleId, VehicleKey};
+use chrono::Duration;
+use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKey};
 use portal_api::{
-    AlertPolicy, Created, Customer, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey,
-    NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderPatch, Scope, Store, TenantId,
-    VehicleFix, Visibility, Window, create_tenant, new_tracking_code, secret_hash,
+    AlertPolicy, Created, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
+    NewEvent, NewOrder, NewPod, OrderPatch, Scope, Store, TenantId, Visibility, create_tenant,
+    new_tracking_code, secret_hash,
 };
 
-use common::fixtures::{at, fix, is_not_found, load, new_order, status, stop, tenant};
+use common::fixtures::{at, fix, is_not_found, load, new_order, status, tenant};
 
 async fn tenants_keys_authenticate_until_revoked(store: Arc<dyn Store>) {
     let (acme, first_key) = create_tenant(&*store, "Acme Haulage")
