@@ -202,6 +202,59 @@ async fn wait_for_notifications(
     }
 }
 
+/// On PostgreSQL (`--store postgres://…`) the same deliverer runs on the
+/// same rows: a dispatch mails the customer once, recorded as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatched_order_mails_its_customer_on_postgres() {
+    let Some(python) = python_with_aiosmtpd() else {
+        return;
+    };
+    let Some(schema) = portal_support::postgres::PgSchema::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mail_dir = dir.path().join("mail");
+    let sink = SmtpSink::start(python, &mail_dir, 0, &[]);
+    let key = create_tenant(dir.path(), &schema.url, "Acme Freight");
+    // The key that seals tracking codes lives beside a SQLite file; with
+    // PostgreSQL the operator names its file.
+    let key_file = dir.path().join("notify.key");
+    let key_file = key_file.to_str().expect("a UTF-8 path");
+    let server = serve_with_smtp(
+        dir.path(),
+        &schema.url,
+        sink.port,
+        &["--notify-key-file", key_file],
+    );
+    let base = server.base_url.clone();
+    create_rule(
+        &base,
+        &key,
+        json!({"event": "dispatched", "channel": "email", "recipients": ["customer"]}),
+    )
+    .await;
+    let order = create_order(&base, &key, "LOAD-PG-MAIL").await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    set_status(&base, &key, &id, "dispatched").await;
+
+    let messages = wait_for_messages(&mail_dir, 1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 1, "one e-mail for the dispatch");
+    assert_eq!(messages[0]["rcpt_to"], json!([CUSTOMER]));
+    assert_eq!(
+        messages[0]["subject"],
+        "Shipment LOAD-PG-MAIL is dispatched"
+    );
+    let list = wait_for_notifications(&base, &key, &id, Duration::from_secs(5), |l| {
+        l.first().is_some_and(|n| n["state"] == "sent")
+    })
+    .await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["attempt_log"][0]["outcome"], "sent");
+    assert_eq!(sink.messages().len(), 1, "sent once");
+    drop(server);
+    schema.drop_schema().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatched_order_mails_its_customer_once_and_unsubscribe_stops_the_next() {
     let Some(python) = python_with_aiosmtpd() else {

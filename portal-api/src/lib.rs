@@ -55,8 +55,9 @@ pub use model::{
     TrackView, TrailPoint, VehicleFix, Visibility, Window,
 };
 pub use notify::{
-    Channel, Channels, DelivererConfig, NewRule, NotifyKey, SmtpChannel, SmtpSettings, SmtpTls,
-    TriggerEvent, WebhookChannel, WebhookEvent, run_deliverer, validate_allow_hosts,
+    Attempt, AttemptReport, Channel, Channels, DelivererConfig, DeliveryState, NewRule,
+    Notification, NotifyKey, Outcome, Rule, SmtpChannel, SmtpSettings, SmtpTls, Template,
+    TriggerEvent, Webhook, WebhookChannel, WebhookEvent, run_deliverer, validate_allow_hosts,
 };
 pub use ops::{MetricsToken, SECONDS_BUCKETS, prometheus};
 pub use privacy::LocationPrivacy;

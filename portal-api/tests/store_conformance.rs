@@ -11,91 +11,15 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, StopKind, VehicleId, VehicleKey};
+use chrono::Duration;
+use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKey};
 use portal_api::{
-    AlertPolicy, Created, Customer, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey,
-    NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderPatch, Scope, Store, TenantId,
-    VehicleFix, Visibility, Window, create_tenant, new_tracking_code, secret_hash,
+    AlertPolicy, Created, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
+    NewEvent, NewOrder, NewPod, OrderPatch, Scope, Store, TenantId, Visibility, create_tenant,
+    new_tracking_code, secret_hash,
 };
 
-fn at(minute: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0)
-        .single()
-        .expect("a valid time")
-        + Duration::minutes(minute)
-}
-
-fn stop(kind: StopKind, name: &str, lat: f64, window_to: Option<i64>) -> NewStop {
-    NewStop {
-        kind,
-        name: name.into(),
-        address: format!("{name}, Porto"),
-        lat,
-        lon: -8.61,
-        time_zone: chrono_tz::Europe::Lisbon,
-        window: window_to.map(|to| Window {
-            from: at(to - 60),
-            to: at(to),
-        }),
-        geofence: None,
-    }
-}
-
-/// A load from a pickup to two deliveries, carried by `vehicle`.
-fn load(reference: &str, vehicle: Option<&str>) -> NewOrder {
-    NewOrder {
-        reference: reference.into(),
-        customer: Customer {
-            name: "Ribeira Foods".into(),
-            email: Some("ops@ribeira.example".into()),
-        },
-        vehicle_id: vehicle.map(|v| VehicleId(v.into())),
-        driver_name: Some("Ana".into()),
-        stops: vec![
-            stop(StopKind::Pickup, "Matosinhos DC", 41.18, Some(60)),
-            stop(StopKind::Delivery, "Baixa store", 41.15, Some(180)),
-            stop(StopKind::Delivery, "Gaia store", 41.13, Some(240)),
-        ],
-    }
-}
-
-fn status(to: OrderStatus, minute: i64) -> NewEvent {
-    NewEvent {
-        kind: EventKind::Status,
-        status: Some(to),
-        at: at(minute),
-        note: None,
-        source: StatusSource::Dispatcher,
-        stop_index: None,
-        visibility: Visibility::Public,
-    }
-}
-
-async fn tenant(store: &dyn Store, name: &str) -> TenantId {
-    create_tenant(store, name)
-        .await
-        .expect("tenant created")
-        .0
-        .id
-}
-
-async fn new_order(store: &dyn Store, tenant: &TenantId, reference: &str) -> (Order, String) {
-    let code = new_tracking_code();
-    let order = store
-        .create_order(
-            tenant.clone(),
-            load(reference, Some("truck-7")),
-            code.clone(),
-        )
-        .await
-        .expect("order created");
-    (order, code)
-}
-
-fn is_not_found<T: std::fmt::Debug>(result: Result<T, Error>) -> bool {
-    matches!(result, Err(Error::NotFound(_)))
-}
+use common::fixtures::{at, fix, is_not_found, load, new_order, status, tenant};
 
 async fn tenants_keys_authenticate_until_revoked(store: Arc<dyn Store>) {
     let (acme, first_key) = create_tenant(&*store, "Acme Haulage")
@@ -598,17 +522,6 @@ async fn a_pod_is_kept_with_its_bytes(store: Arc<dyn Store>) {
         .expect("reads")
         .expect("a view");
     assert_eq!(view.pods, vec![meta]);
-}
-
-fn fix(vehicle: &str, minute: i64, lat: f64) -> VehicleFix {
-    VehicleFix {
-        vehicle_id: VehicleId(vehicle.into()),
-        at: at(minute),
-        lat,
-        lon: -8.61,
-        speed_mps: Some(12.0),
-        heading_deg: Some(180.0),
-    }
 }
 
 async fn positions_keep_the_newest_per_tenant_vehicle_and_a_trail(store: Arc<dyn Store>) {

@@ -4,8 +4,10 @@
 //! embedded default, and PostgreSQL (`postgres://USER@HOST:PORT/DB`), for
 //! several nodes sharing one database. Both map rows through `records` and
 //! make their decisions through `rules` (the analytics ones through
-//! `analytics_rules`), so they cannot drift apart; the conformance suites
-//! (`tests/store_conformance.rs`, `tests/store_analytics.rs`) run on both.
+//! `analytics_rules`, the notification ones through `notify_records` and
+//! `notify_rules`), so they cannot drift apart. The conformance suites
+//! (`tests/store_conformance.rs`, `tests/store_analytics.rs`,
+//! `tests/store_notifications.rs`) run on both.
 //!
 //! Every method takes owned arguments and returns a boxed future, so the trait is
 //! object-safe (`Arc<dyn Store>`) and implementations may hop to their own threads.
@@ -19,6 +21,8 @@ mod daily;
 mod dead_letters;
 mod migrations;
 mod notifications;
+mod notify_records;
+mod notify_rules;
 mod postgres;
 mod records;
 mod rows;

@@ -1,37 +1,38 @@
 //! The store side of milestone e-mails: rules, the outbox reader's cursor,
 //! messages with their unique idempotency keys, attempts, unsubscribes and
-//! sealed tracking codes ([`NotificationStore`], implemented for SQLite).
+//! sealed tracking codes ([`NotificationStore`], implemented here for SQLite;
+//! `postgres::notifications` is the PostgreSQL one). Rows map through
+//! `notify_records` and the decisions are `notify_rules`, on both backends.
 //!
 //! **Claiming with several nodes.** Every step that decides who sends what is
 //! one write transaction: expanding the outbox (read past the cursor, insert
 //! messages with `INSERT OR IGNORE` on the idempotency key, move the cursor)
 //! and claiming (`UPDATE … SET state = 'sending' … WHERE id IN (SELECT … due)
 //! RETURNING`). SQLite has one writer at a time across every process sharing
-//! the file, so two nodes never claim the same row. A PostgreSQL backend would
-//! claim with `SELECT … FROM notifications WHERE state = 'pending' AND
-//! next_attempt_at <= now() ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP
-//! LOCKED` inside the updating transaction, and read the outbox under a `FOR
-//! UPDATE` lock on the cursor row (outbox ids there are not commit-ordered, so
-//! it would also re-read a short window behind the cursor; the unique key makes
-//! that harmless).
+//! the file, so two nodes never claim the same row. (PostgreSQL takes row
+//! locks for the same outcomes; see `postgres::notifications`.)
 
 use chrono::{DateTime, Duration, Utc};
 use engine::OrderId;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::Value;
 
+use super::notify_records::{
+    ATTEMPT_COLUMNS, AttemptRow, NOTIFICATION_COLUMNS, NotificationRow, RULE_COLUMNS, RuleRow,
+    addresses_json, finish_attempt, finish_notification, finish_rule,
+};
+use super::notify_rules::{
+    EMAIL_READER, INTERRUPTED, finish_write, outbox_entry, recipients, rules_for,
+    unsubscribe_address,
+};
 use super::rows::{parse_ts, ts};
 use super::{SqliteStore, StoreFuture, webhooks};
 use crate::error::{Error, Result};
 use crate::model::{Tenant, TenantId};
 use crate::notify::{
-    Attempt, AttemptReport, Channel, DeliveryState, NewRule, Notification, Outcome, Rule, Template,
-    TriggerEvent, Webhook, WebhookEvent, WebhookTarget, idempotency_key,
+    Attempt, AttemptReport, Channel, NewRule, Notification, Outcome, Rule, Webhook, WebhookEvent,
+    WebhookTarget, idempotency_key,
 };
 use crate::secrets::new_id;
-
-/// The outbox reader of the e-mail deliverer.
-const EMAIL_READER: &str = "email";
 
 /// Who an unsubscribe token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,63 +182,67 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
 }
 
 fn rule_row(r: &Row<'_>) -> rusqlite::Result<RuleRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
+    Ok(RuleRow {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        event: r.get(2)?,
+        to_customer: r.get(3)?,
+        addresses: r.get(4)?,
+        subject: r.get(5)?,
+        body: r.get(6)?,
+        created_at: r.get(7)?,
+        min_change_min: r.get(8)?,
+    })
 }
 
-const RULE_COLUMNS: &str =
-    "id, tenant_id, event, to_customer, addresses, subject, body, created_at, min_change_min";
-
-type RuleRow = (
-    String,
-    String,
-    String,
-    bool,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<u32>,
-);
-
-fn finish_rule(row: RuleRow) -> Result<Rule> {
-    let (id, tenant, event, to_customer, addresses, subject, body, created_at, min_change_min) =
-        row;
-    let event = TriggerEvent::parse(&event)
-        .ok_or_else(|| Error::store_permanent(format!("unknown event `{event}` in a rule")))?;
-    let addresses: Vec<String> = serde_json::from_str(&addresses)
-        .map_err(|e| Error::store_permanent(format!("a rule's addresses: {e}")))?;
-    let template = match (subject, body) {
-        (Some(subject), Some(body)) => Some(Template { subject, body }),
-        _ => None,
-    };
-    Ok(Rule {
-        id,
-        tenant_id: TenantId(tenant),
-        rule: NewRule {
-            event,
-            to_customer,
-            addresses,
-            template,
-            min_change_min,
-        },
-        created_at: parse_ts(&created_at)?,
+pub(super) fn notification_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
+    Ok(NotificationRow {
+        id: r.get(0)?,
+        idempotency_key: r.get(1)?,
+        tenant_id: r.get(2)?,
+        order_id: r.get(3)?,
+        rule_id: r.get(4)?,
+        event: r.get(5)?,
+        event_id: r.get(6)?,
+        recipient: r.get(7)?,
+        state: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        give_up_at: r.get(11)?,
+        last_error: r.get(12)?,
+        created_at: r.get(13)?,
+        sent_at: r.get(14)?,
+        channel: r.get(15)?,
+        body: r.get(16)?,
     })
+}
+
+pub(super) fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM notification_attempts WHERE notification_id = ?1 \
+         ORDER BY attempt"
+    ))?;
+    let rows = stmt
+        .query_map([notification], |r| {
+            Ok(AttemptRow {
+                attempt: r.get(0)?,
+                channel: r.get(1)?,
+                node: r.get(2)?,
+                started_at: r.get(3)?,
+                finished_at: r.get(4)?,
+                outcome: r.get(5)?,
+                detail: r.get(6)?,
+                status_code: r.get(7)?,
+                duration_ms: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(finish_attempt).collect()
 }
 
 fn insert_rule(c: &Connection, tenant: &TenantId, rule: &NewRule) -> Result<Rule> {
     let id = new_id("nr_");
-    let addresses = serde_json::to_string(&rule.addresses)
-        .map_err(|e| Error::store_permanent(format!("serializing addresses: {e}")))?;
+    let addresses = addresses_json(rule)?;
     c.execute(
         "INSERT INTO notification_rules (id, tenant_id, event, channel, to_customer, addresses, \
          subject, body, created_at, min_change_min) \
@@ -282,140 +287,6 @@ fn rules_of(c: &Connection, tenant: &TenantId) -> Result<Vec<Rule>> {
     rows.into_iter().map(finish_rule).collect()
 }
 
-pub(super) const NOTIFICATION_COLUMNS: &str = "id, idempotency_key, tenant_id, order_id, rule_id, \
-     event, event_id, recipient, state, attempts, next_attempt_at, give_up_at, last_error, \
-     created_at, sent_at, channel, body";
-
-pub(super) type NotificationRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    u32,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    (String, Option<String>),
-);
-
-pub(super) fn notification_row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-        r.get(14)?,
-        (r.get(15)?, r.get(16)?),
-    ))
-}
-
-pub(super) fn finish_notification(row: NotificationRow) -> Result<Notification> {
-    let (
-        id,
-        key,
-        tenant,
-        order,
-        rule,
-        event,
-        event_id,
-        recipient,
-        state,
-        attempts,
-        next_at,
-        give_up_at,
-        last_error,
-        created_at,
-        sent_at,
-        (channel, body),
-    ) = row;
-    Ok(Notification {
-        id,
-        idempotency_key: key,
-        tenant_id: TenantId(tenant),
-        order_id: OrderId(order),
-        rule_id: rule,
-        channel: Channel::parse(&channel)
-            .ok_or_else(|| Error::store_permanent(format!("unknown channel `{channel}`")))?,
-        event: TriggerEvent::parse(&event)
-            .ok_or_else(|| Error::store_permanent(format!("unknown event `{event}`")))?,
-        event_id,
-        recipient,
-        state: DeliveryState::parse(&state)
-            .ok_or_else(|| Error::store_permanent(format!("unknown state `{state}`")))?,
-        attempts,
-        next_attempt_at: parse_ts(&next_at)?,
-        give_up_at: parse_ts(&give_up_at)?,
-        last_error,
-        created_at: parse_ts(&created_at)?,
-        sent_at: sent_at.as_deref().map(parse_ts).transpose()?,
-        body,
-    })
-}
-
-pub(super) fn attempts_of(c: &Connection, notification: &str) -> Result<Vec<Attempt>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT attempt, channel, node, started_at, finished_at, outcome, detail, status_code, \
-         duration_ms FROM notification_attempts WHERE notification_id = ?1 ORDER BY attempt",
-    )?;
-    let rows = stmt
-        .query_map([notification], |r| {
-            Ok((
-                r.get::<_, u32>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                (r.get::<_, Option<u16>>(7)?, r.get::<_, Option<u64>>(8)?),
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
-        .map(
-            |(
-                attempt,
-                channel,
-                node,
-                started,
-                finished,
-                outcome,
-                detail,
-                (status_code, duration_ms),
-            )| {
-                Ok(Attempt {
-                    attempt,
-                    channel,
-                    node,
-                    started_at: parse_ts(&started)?,
-                    finished_at: finished.as_deref().map(parse_ts).transpose()?,
-                    outcome,
-                    detail,
-                    status_code,
-                    duration_ms,
-                })
-            },
-        )
-        .collect()
-}
-
 fn order_notifications(
     c: &Connection,
     tenant: &TenantId,
@@ -447,34 +318,6 @@ fn order_notifications(
         .collect()
 }
 
-/// The trigger and event id an outbox entry stands for, if any.
-fn trigger_of(topic: &str, payload: &Value) -> Option<(TriggerEvent, String)> {
-    let event_id = || Some(payload.get("event_id")?.as_str()?.to_owned());
-    match topic {
-        "order.late_risk" => {
-            let trigger = match payload.get("kind")?.as_str()? {
-                "late_risk" => TriggerEvent::LateRisk,
-                "late_risk_cleared" => TriggerEvent::LateRiskCleared,
-                _ => return None,
-            };
-            Some((trigger, event_id()?))
-        }
-        "order.eta_changed" => Some((TriggerEvent::EtaChanged, event_id()?)),
-        "order.created" => Some((TriggerEvent::Created, "created".to_owned())),
-        "order.event" => {
-            let event_id = payload.get("event_id")?.as_str()?.to_owned();
-            let trigger = match payload.get("kind")?.as_str()? {
-                "status" => TriggerEvent::parse(payload.get("status")?.as_str()?)?,
-                "exception" => TriggerEvent::Exception,
-                _ => return None,
-            };
-            // `created` comes from `order.created` only.
-            (trigger != TriggerEvent::Created).then_some((trigger, event_id))
-        }
-        _ => None,
-    }
-}
-
 fn expand_outbox(
     c: &Connection,
     now: DateTime<Utc>,
@@ -501,60 +344,25 @@ fn expand_outbox(
         return Ok(0);
     };
     for (_, tenant, topic, payload) in &entries {
-        // An entry this reader cannot parse is not its business (another
-        // topic, or a shape from a later version): skipped, not retried.
-        let Ok(payload) = serde_json::from_str::<Value>(payload) else {
+        let Some(entry) = outbox_entry(tenant, topic, payload) else {
             continue;
         };
-        let Some((trigger, event_id)) = trigger_of(topic, &payload) else {
-            continue;
-        };
-        let Some(order) = payload.get("order_id").and_then(Value::as_str) else {
-            continue;
-        };
-        let tenant = TenantId(tenant.clone());
-        // An `eta_changed` entry was judged for one subscriber (its own
-        // threshold and interval): only that rule or endpoint sends it.
-        let only = payload.get("subscriber_id").and_then(Value::as_str);
-        super::webhooks::expand_entry(
-            c,
-            &tenant,
-            order,
-            topic,
-            &payload,
-            (trigger, event_id.as_str()),
-            only,
-            (now, retry_for),
-        )?;
-        let rules: Vec<Rule> = rules_of(c, &tenant)?
-            .into_iter()
-            .filter(|r| r.rule.event == trigger && only.is_none_or(|id| id == r.id))
-            .collect();
+        webhooks::expand_entry(c, &entry, (now, retry_for))?;
+        let rules = rules_for(rules_of(c, &entry.tenant)?, &entry);
         if rules.is_empty() {
             continue;
         }
         let customer_email: Option<String> = c
             .query_row(
                 "SELECT customer_email FROM orders WHERE id = ?1 AND tenant_id = ?2",
-                params![order, tenant.as_str()],
+                params![entry.order, entry.tenant.as_str()],
                 |r| r.get(0),
             )
             .optional()?
             .flatten();
         for rule in &rules {
-            let mut recipients: Vec<String> = Vec::new();
-            if rule.rule.to_customer
-                && let Some(email) = &customer_email
-            {
-                recipients.push(email.trim().to_ascii_lowercase());
-            }
-            for address in &rule.rule.addresses {
-                if !recipients.contains(address) {
-                    recipients.push(address.clone());
-                }
-            }
-            for recipient in recipients {
-                let key = idempotency_key(order, &rule.id, &event_id, &recipient);
+            for recipient in recipients(rule, customer_email.as_deref()) {
+                let key = idempotency_key(&entry.order, &rule.id, &entry.event_id, &recipient);
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO notifications (id, idempotency_key, tenant_id, order_id, \
                      rule_id, event, event_id, channel, recipient, state, attempts, \
@@ -564,11 +372,11 @@ fn expand_outbox(
                 .execute(params![
                     new_id("ntf_"),
                     key,
-                    tenant.as_str(),
-                    order,
+                    entry.tenant.as_str(),
+                    entry.order,
                     rule.id,
-                    trigger.as_str(),
-                    event_id,
+                    entry.trigger.as_str(),
+                    entry.event_id,
                     recipient,
                     ts(now),
                     ts(now + retry_for),
@@ -583,9 +391,6 @@ fn expand_outbox(
     .execute(params![EMAIL_READER, last])?;
     Ok(entries.len())
 }
-
-const INTERRUPTED: &str = "interrupted: the node sending it stopped before the SMTP server's \
-     answer was recorded; not resent, so it is never delivered twice";
 
 fn claim_due(
     c: &Connection,
@@ -657,31 +462,21 @@ fn finish(
     report: &AttemptReport,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let (state, next_at, error, sent_at, attempt_outcome) = match outcome {
-        Outcome::Sent => ("sent", None, None, Some(ts(now)), "sent"),
-        Outcome::Retry { at, error } => (
-            "pending",
-            Some(ts(*at)),
-            Some(error.as_str()),
-            None,
-            "retry",
-        ),
-        Outcome::Failed { error } => ("failed", None, Some(error.as_str()), None, "failed"),
-        Outcome::Suppressed { reason } => (
-            "suppressed",
-            None,
-            Some(reason.as_str()),
-            None,
-            "suppressed",
-        ),
-    };
+    let write = finish_write(outcome, now);
     let changed = c
         .prepare_cached(
             "UPDATE notifications SET state = ?1, next_attempt_at = COALESCE(?2, next_attempt_at), \
              last_error = ?3, sent_at = ?4, claimed_by = NULL, claimed_until = NULL \
              WHERE id = ?5 AND state = 'sending' AND claimed_by = ?6",
         )?
-        .execute(params![state, next_at, error, sent_at, n.id, node])?;
+        .execute(params![
+            write.state,
+            write.next_attempt_at,
+            write.error,
+            write.sent_at,
+            n.id,
+            node
+        ])?;
     c.prepare_cached(
         "UPDATE notification_attempts SET finished_at = ?1, outcome = ?2, detail = ?3, \
          status_code = ?7, duration_ms = ?8 \
@@ -689,8 +484,8 @@ fn finish(
     )?
     .execute(params![
         ts(now),
-        attempt_outcome,
-        error,
+        write.attempt_outcome,
+        write.error,
         n.id,
         n.attempts,
         node,
@@ -929,7 +724,7 @@ impl NotificationStore for SqliteStore {
             .execute(params![
                 token_hash,
                 tenant.as_str(),
-                address.to_ascii_lowercase()
+                unsubscribe_address(&address)
             ])?;
             Ok(())
         }))
@@ -957,50 +752,9 @@ impl NotificationStore for SqliteStore {
         Box::pin(self.read(move |c| {
             Ok(c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM unsubscribes WHERE tenant_id = ?1 AND address = ?2)",
-                params![tenant.as_str(), address.to_ascii_lowercase()],
+                params![tenant.as_str(), unsubscribe_address(&address)],
                 |r| r.get(0),
             )?)
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outbox_entries_map_to_triggers() {
-        let created = serde_json::json!({"order_id": "ord_1"});
-        assert_eq!(
-            trigger_of("order.created", &created),
-            Some((TriggerEvent::Created, "created".into()))
-        );
-        let status = serde_json::json!({"order_id": "ord_1", "event_id": "evt_1", "kind": "status", "status": "dispatched"});
-        assert_eq!(
-            trigger_of("order.event", &status),
-            Some((TriggerEvent::Dispatched, "evt_1".into()))
-        );
-        let exception =
-            serde_json::json!({"order_id": "ord_1", "event_id": "evt_2", "kind": "exception"});
-        assert_eq!(
-            trigger_of("order.event", &exception).map(|t| t.0),
-            Some(TriggerEvent::Exception)
-        );
-        let cancelled = serde_json::json!({"order_id": "ord_1", "event_id": "evt_3", "kind": "status", "status": "cancelled"});
-        assert_eq!(trigger_of("order.event", &cancelled), None);
-        let note = serde_json::json!({"order_id": "ord_1", "event_id": "evt_4", "kind": "note"});
-        assert_eq!(trigger_of("order.event", &note), None);
-        assert_eq!(trigger_of("order.updated", &created), None);
-        let risk = serde_json::json!({"order_id": "ord_1", "event_id": "alr_1", "kind": "late_risk_cleared"});
-        assert_eq!(
-            trigger_of("order.late_risk", &risk),
-            Some((TriggerEvent::LateRiskCleared, "alr_1".into()))
-        );
-        let moved =
-            serde_json::json!({"order_id": "ord_1", "event_id": "eta_1", "subscriber_id": "nr_1"});
-        assert_eq!(
-            trigger_of("order.eta_changed", &moved),
-            Some((TriggerEvent::EtaChanged, "eta_1".into()))
-        );
     }
 }

@@ -15,6 +15,7 @@ use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+pub mod fixtures;
 pub mod history;
 pub mod stores;
 

@@ -11,10 +11,11 @@
 //! `crate::alerts`). Connection and serialization failures are
 //! [`crate::StoreErrorKind::Retryable`].
 //!
-//! Of the sub-stores, settings (brand, location privacy) and analytics
+//! Every sub-store is here: settings (brand, location privacy), analytics
 //! (accuracy, on-time, exports, daily aggregates, staff sessions, page
-//! views: `analytics`, `daily`) are here; the notifications one is not
-//! implemented on PostgreSQL yet, so its routes answer 501 on this backend.
+//! views: `analytics`, `daily`) and notifications (rules, e-mails, webhooks;
+//! `notifications`, with the work queues several nodes share in
+//! `notify_queue`).
 
 mod alerts;
 mod connect;
@@ -80,7 +81,10 @@ macro_rules! on_client {
 // After the macros, which they use.
 mod analytics;
 mod daily;
+mod notifications;
+mod notify_queue;
 mod settings;
+mod webhooks;
 
 impl PostgresStore {
     /// Connects to the database a `postgres://USER@HOST:PORT/DB` URL names
@@ -316,6 +320,10 @@ impl Store for PostgresStore {
     }
 
     fn analytics(&self) -> Option<&dyn super::AnalyticsStore> {
+        Some(self)
+    }
+
+    fn notifications(&self) -> Option<&dyn super::NotificationStore> {
         Some(self)
     }
 }

@@ -105,6 +105,13 @@ pub(super) async fn tenant_by_name<C: GenericClient + Sync>(
     tenant_where(c, "name = $1", name).await
 }
 
+pub(super) async fn tenant_by_id<C: GenericClient + Sync>(
+    c: &C,
+    id: &TenantId,
+) -> Result<Option<Tenant>> {
+    tenant_where(c, "id = $1", id.as_str()).await
+}
+
 async fn tenant_where<C: GenericClient + Sync>(
     c: &C,
     condition: &str,
