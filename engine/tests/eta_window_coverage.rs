@@ -8,10 +8,21 @@ mod eta_support;
 
 use chrono::Duration;
 use engine::{
-    Calibrator, EtaConfig, EtaInput, Horizon, HosClocks, Leg, OrderId, StopEta, StopPlan,
-    TrackedStop, TrackerConfig, TrackingContext, VehicleTracker, WindowOutcome, estimate_stops,
+    CalibrationConfig, Calibrator, EtaConfig, EtaInput, Horizon, HosClocks, Leg, OrderId, StopEta,
+    StopPlan, TrackedStop, TrackerConfig, TrackingContext, VehicleTracker, WindowOutcome,
+    estimate_stops,
 };
 use eta_support::{at, calibrator, drive, route_between, router, straight_road, version};
+
+/// A fleet calibrator that scales its windows by what it learned of their
+/// coverage (`learn_window`, off in the standard settings).
+fn scaling_calibrator() -> Calibrator {
+    Calibrator::new(CalibrationConfig {
+        learn_window: true,
+        ..CalibrationConfig::standard()
+    })
+    .expect("valid")
+}
 
 const NO_WINDOW: StopPlan = StopPlan {
     window: None,
@@ -81,7 +92,7 @@ fn arrivals(
 
 #[test]
 fn short_windows_that_held_every_arrival_narrow_and_long_ones_that_missed_widen() {
-    let mut fleet = calibrator();
+    let mut fleet = scaling_calibrator();
     let short = leg(1200.0);
     let long = leg(6000.0);
     let (short_lower, short_upper) = half_widths(&eta(&short, &fleet));
@@ -125,7 +136,7 @@ fn short_windows_that_held_every_arrival_narrow_and_long_ones_that_missed_widen(
 
 #[test]
 fn after_the_fleet_turns_late_the_window_covers_the_late_arrivals_again() {
-    let mut fleet = calibrator();
+    let mut fleet = scaling_calibrator();
     let short = leg(1200.0);
     // A steady fleet: every arrival within 30 % of the window's reach.
     fleet.record_windows(arrivals(0, 40, 1200.0, (-0.3, 0.3)));
@@ -203,4 +214,9 @@ fn a_trucks_arrival_scores_every_window_it_was_given_and_teaches_the_fleet() {
     }
     let taught: usize = fleet.summary().iter().map(|b| b.window_trips).sum();
     assert!(taught >= 1, "the fleet learned from the arrival");
+    assert_eq!(
+        fleet.window_scales(300.0),
+        (1.0, 1.0),
+        "the standard settings learn the scales but do not apply them"
+    );
 }
