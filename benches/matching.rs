@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::DateTime;
 use criterion::{Criterion, Throughput};
 use engine::{Fix, MatchEvents, MatchState, Matcher, MatcherConfig, parse_trace};
-use road_graph::{Components, EdgeId, LocalPlane, NodeId, ProfileConfig, RoadGraph, import_pbf};
+use road_graph::{EdgeId, LocalPlane, NodeId, ProfileConfig, RoadGraph, import_pbf};
 
 fn porto() -> &'static RoadGraph {
     static PORTO: OnceLock<RoadGraph> = OnceLock::new();
@@ -230,38 +230,6 @@ fn porto_60s(c: &mut Criterion) {
     bench_fleet(c, "porto_60s", graph, &fleet);
 }
 
-/// Today's graph (every strongly connected component, `ProfileConfig::TRUCK`)
-/// against the graph as imported before issue 24 (the largest component
-/// only): the same porto fixes at 1 s through the same online matcher, in the
-/// same run, so the ratio is what keeping every component costs the matcher.
-fn porto_1s_components(c: &mut Criterion) {
-    let all = porto();
-    let largest = import_pbf(
-        &super::graph::porto_pbf(),
-        &ProfileConfig {
-            components: Components::Largest,
-            ..ProfileConfig::TRUCK
-        },
-        &mut |_| {},
-    )
-    .expect("porto imports")
-    .0;
-    let fleet = fleet(all, 20, 1200.0, 1.0);
-    let n_fixes: usize = fleet.iter().map(Vec::len).sum();
-    let mut group = c.benchmark_group("matching/porto_1s_components");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(5));
-    group.throughput(Throughput::Elements(n_fixes as u64));
-    for (name, graph) in [("all", all), ("largest", &largest)] {
-        let mut matcher = Matcher::new(graph, MatcherConfig::TRUCK).expect("valid config");
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(match_fleet(&mut matcher, &fleet)))
-        });
-    }
-    group.finish();
-}
-
 fn kubicka_1s(c: &mut Criterion) {
     // Two long real tracks (51 km and 75 km at 1 Hz) on their own networks.
     for id in ["00000000", "00000066"] {
@@ -320,11 +288,4 @@ fn parse_80k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion::criterion_group!(
-    benches,
-    porto_1s,
-    porto_60s,
-    porto_1s_components,
-    kubicka_1s,
-    parse_80k
-);
+criterion::criterion_group!(benches, porto_1s, porto_60s, kubicka_1s, parse_80k);
