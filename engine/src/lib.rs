@@ -29,8 +29,8 @@ pub use eta::{
     AppointmentWindow, BucketSummary, CalibrationConfig, Calibrator, DwellConfig, DwellHistory,
     EtaConfig, EtaInput, HORIZONS_S, Horizon, HosClocks, HosEstimator, HosObservation, HosReport,
     HosRules, HosStop, HosStopKind, Leg, N_HORIZON_BUCKETS, OwnErrors, OwnQuantiles, PaceConfig,
-    PaceEstimator, StallConfig, StallTail, StopEta, StopPlan, estimate_stops, horizon_bounds,
-    horizon_bucket,
+    PaceEstimator, StallConfig, StallTail, StopEta, StopPlan, WindowOutcome, estimate_stops,
+    horizon_bounds, horizon_bucket,
 };
 pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange, StatusSource};
 pub use live::{

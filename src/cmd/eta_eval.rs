@@ -418,7 +418,18 @@ impl Report {
         report["calibration"] = calibrator
             .summary()
             .iter()
-            .map(|b| json!({"max_s": b.max_s, "samples": b.samples, "trips": b.trips, "q10": round3(b.q10), "q90": round3(b.q90)}))
+            .map(|b| {
+                json!({
+                    "max_s": b.max_s,
+                    "samples": b.samples,
+                    "trips": b.trips,
+                    "q10": round3(b.q10),
+                    "q90": round3(b.q90),
+                    "lower_scale": round3(b.lower_scale),
+                    "upper_scale": round3(b.upper_scale),
+                    "window_trips": b.window_trips,
+                })
+            })
             .collect();
         report["traces"] = Value::Array(self.per_trace);
         report["elapsed_s"] = json!(round1(started.elapsed().as_secs_f64()));

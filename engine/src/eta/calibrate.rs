@@ -15,12 +15,14 @@
 //! bucket's percentiles, and a bucket backed by two trips leans on its shorter
 //! neighbour and the prior however many samples those trips closed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::coverage::{CoverageScales, WindowOutcome};
 use super::dwell::{DwellConfig, DwellHistory};
 use super::stall::{StallConfig, StallTail};
+use super::trips::{TripBucket, blended_quantiles};
 use crate::error::{Error, Result};
 
 /// Settings of the [`Calibrator`].
@@ -58,6 +60,14 @@ pub struct CalibrationConfig {
     /// A vehicle's own errors weigh `n / (n + own_prior_samples)` against the
     /// fleet's.
     pub own_prior_samples: f64,
+    /// Whether published windows are scaled, by horizon, by where the fleet's
+    /// arrivals fell in the windows it was given before ([`super::coverage`]).
+    /// Off: on the Kubicka tracks it brought coverage nearer 80 % at some
+    /// horizons but made the short windows several times wider (heavy tails
+    /// of late arrivals near the stop), see BENCHMARKS.md. The outcomes are
+    /// learned either way. Absent from settings saved before it existed: off.
+    #[serde(default)]
+    pub learn_window: bool,
 }
 
 impl CalibrationConfig {
@@ -77,6 +87,7 @@ impl CalibrationConfig {
             rest_spread: 0.02,
             own_capacity: 64,
             own_prior_samples: 10.0,
+            learn_window: false,
         }
     }
 
@@ -119,30 +130,21 @@ impl CalibrationConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Bucket {
-    /// The newest errors and the trip each came from.
-    errors: VecDeque<(f32, u64)>,
-    /// Percentiles of `errors`, each trip weighing the same, refreshed after
-    /// every `record_all`.
-    q10: f64,
-    q90: f64,
-    /// Distinct trips among `errors`.
-    trips: usize,
-    recorded: u64,
-}
-
 /// The p10/p90 window per horizon, learned online.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibrator {
     config: CalibrationConfig,
-    buckets: Vec<Bucket>,
+    buckets: Vec<TripBucket>,
     /// The fleet's finished stalls: how long a stand goes on.
     stalls: StallTail,
     /// The fleet's finished dwells at stops it left again (absent from saves
     /// made before it was learned).
     #[serde(default)]
     dwells: DwellHistory,
+    /// Where arrivals fell in the windows published before them, by horizon
+    /// (absent from saves made before it was learned).
+    #[serde(default)]
+    coverage: CoverageScales,
 }
 
 /// What a bucket says now.
@@ -153,17 +155,23 @@ pub struct BucketSummary {
     pub trips: usize,
     pub q10: f64,
     pub q90: f64,
+    /// The scales of the window's lower and upper half-widths at this
+    /// horizon, and the trips whose arrivals taught them.
+    pub lower_scale: f64,
+    pub upper_scale: f64,
+    pub window_trips: usize,
 }
 
 impl Calibrator {
     pub fn new(config: CalibrationConfig) -> Result<Calibrator> {
         config.validate()?;
-        let buckets = vec![Bucket::default(); config.bucket_max_s.len() + 1];
+        let n_buckets = config.bucket_max_s.len() + 1;
         Ok(Calibrator {
             config,
-            buckets,
+            buckets: vec![TripBucket::default(); n_buckets],
             stalls: StallTail::default(),
             dwells: DwellHistory::default(),
+            coverage: CoverageScales::new(n_buckets),
         })
     }
 
@@ -213,11 +221,7 @@ impl Calibrator {
             let Some(bucket) = self.buckets.get_mut(b) else {
                 continue;
             };
-            if bucket.errors.len() >= capacity {
-                bucket.errors.pop_front();
-            }
-            bucket.errors.push_back((error as f32, predicted.trip));
-            bucket.recorded += 1;
+            bucket.push(error, predicted.trip, capacity);
             touched[b] = true;
         }
         let full = self.config.trip_full_samples;
@@ -237,19 +241,32 @@ impl Calibrator {
     /// with it, so an empty bucket borrows from its neighbour rather than from a
     /// guess.
     pub fn quantiles(&self, horizon_s: f64) -> (f64, f64) {
-        let k = self.config.prior_trips;
-        let mut q = (self.config.prior_q10, self.config.prior_q90);
-        for bucket in self.buckets.iter().take(self.bucket_of(horizon_s) + 1) {
-            if bucket.trips == 0 {
-                continue;
-            }
-            let n = bucket.trips as f64;
-            q = (
-                (k * q.0 + n * bucket.q10) / (k + n),
-                (k * q.1 + n * bucket.q90) / (k + n),
-            );
+        let upto = (self.bucket_of(horizon_s) + 1).min(self.buckets.len());
+        blended_quantiles(
+            &self.buckets[..upto],
+            (self.config.prior_q10, self.config.prior_q90),
+            self.config.prior_trips,
+        )
+    }
+
+    /// Records where arrivals fell in the windows published before them (see
+    /// [`super::coverage`]).
+    pub fn record_windows(&mut self, outcomes: impl IntoIterator<Item = WindowOutcome>) {
+        let bucket_max_s = &self.config.bucket_max_s;
+        let bucket_of = |horizon_s: f64| bucket_max_s.partition_point(|&max| max < horizon_s);
+        self.coverage.record_all(&self.config, bucket_of, outcomes);
+    }
+
+    /// The scales of a window's lower and upper half-widths for a prediction
+    /// whose uncertain part is `uncertain_s`: learned from where the fleet's
+    /// arrivals fell in the windows at that horizon, `(1, 1)` before any did
+    /// (or with `learn_window` off).
+    pub fn window_scales(&self, uncertain_s: f64) -> (f64, f64) {
+        if !self.config.learn_window {
+            return (1.0, 1.0);
         }
-        q
+        self.coverage
+            .scales(&self.config, self.bucket_of(uncertain_s.max(0.0)))
     }
 
     /// The percentiles of the uncertain part of a prediction (driving and dwell,
@@ -309,12 +326,16 @@ impl Calibrator {
                 let max_s = self.config.bucket_max_s.get(i).copied();
                 let horizon = max_s.unwrap_or(f64::INFINITY);
                 let (q10, q90) = self.quantiles(horizon.min(1e12));
+                let (lower_scale, upper_scale) = self.window_scales(horizon.min(1e12));
                 BucketSummary {
                     max_s,
-                    samples: b.errors.len(),
-                    trips: b.trips,
+                    samples: b.len(),
+                    trips: b.trips(),
                     q10,
                     q90,
+                    lower_scale,
+                    upper_scale,
+                    window_trips: self.coverage.trips(i),
                 }
             })
             .collect()
@@ -336,14 +357,13 @@ impl Calibrator {
         if self.buckets.len() != config.bucket_max_s.len() + 1 {
             return Err(refuse("has the wrong number of horizon buckets"));
         }
-        let full = config.trip_full_samples;
         for bucket in &mut self.buckets {
-            bucket.errors.retain(|(e, _)| e.is_finite());
-            while bucket.errors.len() > config.capacity {
-                bucket.errors.pop_front();
-            }
-            bucket.refresh(full);
+            bucket.sanitize(config.capacity, config.trip_full_samples);
         }
+        self.coverage = self
+            .coverage
+            .restored(config)
+            .ok_or_else(|| refuse("has the wrong number of window buckets"))?;
         self.stalls.reindex();
         self.dwells.sanitize();
         Ok(self)
@@ -383,7 +403,7 @@ impl Calibrator {
 
     /// Closed predictions recorded in all.
     pub fn recorded(&self) -> u64 {
-        self.buckets.iter().map(|b| b.recorded).sum()
+        self.buckets.iter().map(TripBucket::recorded).sum()
     }
 }
 
@@ -414,26 +434,6 @@ impl Horizon {
     /// The same prediction, made on `trip`.
     pub fn on_trip(self, trip: u64) -> Horizon {
         Horizon { trip, ..self }
-    }
-}
-
-impl Bucket {
-    /// Recomputes the trip count and the percentiles, every trip weighing the
-    /// same whatever its number of errors once it has `full` of them.
-    fn refresh(&mut self, full: f64) {
-        let mut counts: HashMap<u64, usize> = HashMap::new();
-        for &(_, trip) in &self.errors {
-            *counts.entry(trip).or_default() += 1;
-        }
-        self.trips = counts.len();
-        let mut weighted: Vec<(f32, f64)> = self
-            .errors
-            .iter()
-            .map(|&(e, trip)| (e, 1.0 / (counts[&trip] as f64).max(full)))
-            .collect();
-        weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        self.q10 = weighted_quantile(&weighted, 0.1);
-        self.q90 = weighted_quantile(&weighted, 0.9);
     }
 }
 
@@ -489,33 +489,6 @@ impl OwnErrors {
     pub fn quantiles(&self) -> Option<&OwnQuantiles> {
         self.quantiles.as_ref()
     }
-}
-
-/// Quantile of values sorted ascending with weights: each value stands at the
-/// middle of its weight on the cumulative scale, linear in between.
-fn weighted_quantile(sorted: &[(f32, f64)], q: f64) -> f64 {
-    let total: f64 = sorted.iter().map(|&(_, w)| w).sum();
-    if sorted.is_empty() || total <= 0.0 {
-        return 0.0;
-    }
-    let target = q * total;
-    let mut cumulative = 0.0;
-    let mut previous: Option<(f64, f64)> = None;
-    for &(value, weight) in sorted {
-        let at = cumulative + weight / 2.0;
-        cumulative += weight;
-        let value = f64::from(value);
-        if at >= target {
-            return match previous {
-                Some((p_at, p_value)) if at > p_at => {
-                    p_value + (value - p_value) * (target - p_at) / (at - p_at)
-                }
-                _ => value,
-            };
-        }
-        previous = Some((at, value));
-    }
-    previous.map_or(0.0, |(_, v)| v)
 }
 
 /// Linear-interpolated quantile of sorted values.
@@ -610,7 +583,10 @@ mod tests {
 
     #[test]
     fn a_saved_calibrator_comes_back_as_it_was_and_only_under_its_own_settings() {
-        let config = CalibrationConfig::standard();
+        let config = CalibrationConfig {
+            learn_window: true,
+            ..CalibrationConfig::standard()
+        };
         let stall = crate::eta::EtaConfig::TRUCK.stall;
         let mut cal = Calibrator::new(config.clone()).expect("valid");
         for trip in 0..20 {
@@ -619,6 +595,10 @@ mod tests {
                 cal.record(Horizon::drive(3000.0).on_trip(trip), 3000.0 * late);
             }
             cal.record_stall(&stall, 600.0 + 60.0 * trip as f64);
+            cal.record_windows((0..10).map(|i| WindowOutcome {
+                predicted: Horizon::drive(3000.0).on_trip(trip),
+                score: 0.2 * f64::from(i) - 0.5,
+            }));
         }
         let saved = serde_json::to_string(&cal).expect("serializes");
         let back: Calibrator = serde_json::from_str(&saved).expect("parses");
@@ -629,6 +609,18 @@ mod tests {
         );
         assert_eq!(back.summary(), cal.summary());
         assert_eq!(back.stalls().len(), 20);
+        assert_eq!(
+            back.window_scales(3000.0),
+            cal.window_scales(3000.0),
+            "the window's scales are kept"
+        );
+        assert_ne!(cal.window_scales(3000.0), (1.0, 1.0));
+        // A save from before the scales were learned comes back unscaled.
+        let mut old: serde_json::Value = serde_json::from_str(&saved).expect("parses");
+        old.as_object_mut().expect("object").remove("coverage");
+        let old: Calibrator = serde_json::from_value(old).expect("parses");
+        let old = old.restored(&config).expect("same settings");
+        assert_eq!(old.window_scales(3000.0), (1.0, 1.0));
         assert_eq!(
             back.stall_hold_s(&stall, 900.0),
             cal.stall_hold_s(&stall, 900.0),

@@ -83,6 +83,11 @@ pub struct StopEta {
     /// The truck reaches the stop after its window closes.
     pub late: bool,
     pub reasons: Vec<EtaReason>,
+    /// The window before the fleet's learned coverage scale
+    /// ([`Calibrator::window_scales`]), as distances of its ends from `eta`,
+    /// seconds (lower, upper; both ≥ 0): what the arrival is scored against.
+    #[serde(default)]
+    pub unscaled_s: (f64, f64),
 }
 
 /// One stop on a played timeline, in seconds after now.
@@ -223,6 +228,14 @@ pub fn estimate_stops(
         let rest_spread_s = calibrator.config().rest_spread * r.hos_break_s;
         let p10_s = (at(lo, 0.0).min(r.served_s - floor_s) - rest_spread_s).max(0.0);
         let p90_s = at(hi, hold_p90_s).max(r.served_s + floor_s) + rest_spread_s;
+        // Then each side scaled by how the fleet's windows at this horizon
+        // covered (never narrower than the floor, never before now).
+        let unscaled_s = (r.served_s - p10_s, p90_s - r.served_s);
+        let (lower_scale, upper_scale) = calibrator.window_scales(uncertain_s);
+        let p10_s = (r.served_s - lower_scale * unscaled_s.0)
+            .min(r.served_s - floor_s)
+            .max(0.0);
+        let p90_s = (r.served_s + upper_scale * unscaled_s.1).max(r.served_s + floor_s);
 
         let mut reasons = Vec::new();
         if traffic_s.abs() >= config.traffic_reason_min_s
@@ -262,6 +275,7 @@ pub fn estimate_stops(
             wait_s: r.wait_s,
             late: stop.window.is_some_and(|w| arrival > w.to),
             reasons,
+            unscaled_s,
         });
     }
     etas

@@ -9,6 +9,8 @@
 //! - [`stall`]: how long a truck that stopped making progress may stay put.
 //! - [`dwell`]: how long the fleet stays at the stops it leaves again.
 //! - [`calibrate`]: the error distribution by horizon and the p10/p90 window.
+//! - [`coverage`]: the window's scale by horizon, from where arrivals fell in it.
+//! - [`trips`]: percentiles where every trip weighs the same.
 //! - [`window`]: appointment windows and stop plans.
 //! - [`horizon`]: the horizon buckets every accuracy report shares.
 //! - [`config`]: the settings.
@@ -16,11 +18,13 @@
 mod calibrate;
 mod compute;
 mod config;
+mod coverage;
 mod dwell;
 mod horizon;
 mod hos;
 mod pace;
 mod stall;
+mod trips;
 mod window;
 
 pub use calibrate::{
@@ -28,6 +32,7 @@ pub use calibrate::{
 };
 pub use compute::{EtaInput, Leg, StopEta, estimate_stops};
 pub use config::EtaConfig;
+pub use coverage::WindowOutcome;
 pub use dwell::{DwellConfig, DwellHistory};
 pub use horizon::{HORIZONS_S, N_HORIZON_BUCKETS, horizon_bounds, horizon_bucket};
 pub use hos::{HosClocks, HosEstimator, HosObservation, HosReport, HosRules, HosStop, HosStopKind};

@@ -1,24 +1,26 @@
 //! What one engine learned from its own trucks that every engine of the fleet
 //! should learn too: the edge passages its traffic model took in, and the
 //! outcomes its ETA calibrator learned from (closed predictions, finished
-//! stalls and dwells). With several nodes each engine sees only its own
+//! stalls and dwells, where arrivals fell in their windows). With several nodes each engine sees only its own
 //! partitions' trucks; exchanging these batches makes every node's traffic
 //! metric and ETA window reflect the whole fleet.
 //!
 //! The wire format is ours, small and checked: a fixed header (a magic, the
 //! graph's routing fingerprint and edge count, so that a node on another map
 //! refuses the batch instead of learning nonsense), then fixed-size records.
-//! A passage costs 20 bytes, an outcome 32. Decoding never panics: a short, long
+//! A passage costs 20 bytes, an outcome or a window 32. A batch of the first
+//! format (`TRKFL1`, without windows) is refused as not a batch: nodes of one
+//! fleet run one version. Decoding never panics: a short, long
 //! or inconsistent message is an error naming what is wrong.
 
 use chrono::{DateTime, Utc};
 use road_graph::{EdgeId, RoadGraph};
 
-use crate::eta::Horizon;
+use crate::eta::{Horizon, WindowOutcome};
 use crate::traffic::SpeedObservation;
 
-const MAGIC: &[u8; 6] = b"TRKFL1";
-const HEADER_LEN: usize = 6 + 4 + 4 + 4 * 4;
+const MAGIC: &[u8; 6] = b"TRKFL2";
+const HEADER_LEN: usize = 6 + 4 + 4 + 5 * 4;
 const PASSAGE_LEN: usize = 4 + 8 + 4 + 4;
 const OUTCOME_LEN: usize = 8 + 8 + 8 + 8;
 
@@ -33,6 +35,8 @@ pub struct FleetLearning {
     pub stalls_s: Vec<f64>,
     /// Finished dwells at stops, seconds.
     pub dwells_s: Vec<f64>,
+    /// Where arrivals fell in the windows published before them.
+    pub windows: Vec<WindowOutcome>,
 }
 
 /// Which map a batch was learned on: batches of another map are refused.
@@ -70,11 +74,16 @@ impl FleetLearning {
             && self.outcomes.is_empty()
             && self.stalls_s.is_empty()
             && self.dwells_s.is_empty()
+            && self.windows.is_empty()
     }
 
     /// Records of every kind.
     pub fn len(&self) -> usize {
-        self.passages.len() + self.outcomes.len() + self.stalls_s.len() + self.dwells_s.len()
+        self.passages.len()
+            + self.outcomes.len()
+            + self.stalls_s.len()
+            + self.dwells_s.len()
+            + self.windows.len()
     }
 
     /// Appends `other` (a later batch) to this one.
@@ -83,6 +92,7 @@ impl FleetLearning {
         self.outcomes.extend(other.outcomes);
         self.stalls_s.extend(other.stalls_s);
         self.dwells_s.extend(other.dwells_s);
+        self.windows.extend(other.windows);
     }
 
     /// The batch as bytes for the fleet topic.
@@ -90,7 +100,7 @@ impl FleetLearning {
         let mut out = Vec::with_capacity(
             HEADER_LEN
                 + self.passages.len() * PASSAGE_LEN
-                + self.outcomes.len() * OUTCOME_LEN
+                + (self.outcomes.len() + self.windows.len()) * OUTCOME_LEN
                 + (self.stalls_s.len() + self.dwells_s.len()) * 8,
         );
         out.extend_from_slice(MAGIC);
@@ -101,6 +111,7 @@ impl FleetLearning {
             self.outcomes.len(),
             self.stalls_s.len(),
             self.dwells_s.len(),
+            self.windows.len(),
         ] {
             out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
         }
@@ -115,14 +126,20 @@ impl FleetLearning {
             );
             out.extend_from_slice(&(p.distance_m as f32).to_le_bytes());
         }
-        for (h, actual_s) in &self.outcomes {
+        let put = |out: &mut Vec<u8>, h: Horizon, value: f64| {
             for word in [h.to_go_s.to_bits(), h.uncertain_s.to_bits(), h.trip] {
                 out.extend_from_slice(&word.to_le_bytes());
             }
-            out.extend_from_slice(&actual_s.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        };
+        for &(h, actual_s) in &self.outcomes {
+            put(&mut out, h, actual_s);
         }
         for s in self.stalls_s.iter().chain(&self.dwells_s) {
             out.extend_from_slice(&s.to_le_bytes());
+        }
+        for w in &self.windows {
+            put(&mut out, w.predicted, w.score);
         }
         out
     }
@@ -141,10 +158,10 @@ impl FleetLearning {
                 ours: map.routing_fingerprint,
             });
         }
-        let counts = [r.u32(), r.u32(), r.u32(), r.u32()].map(|n| n as usize);
+        let counts = [r.u32(), r.u32(), r.u32(), r.u32(), r.u32()].map(|n| n as usize);
         let expected = HEADER_LEN
             + counts[0] * PASSAGE_LEN
-            + counts[1] * OUTCOME_LEN
+            + (counts[1] + counts[4]) * OUTCOME_LEN
             + (counts[2] + counts[3]) * 8;
         if bytes.len() != expected {
             return Err(FleetDecodeError::Length {
@@ -178,21 +195,8 @@ impl FleetLearning {
             });
         }
         for index in 0..counts[1] {
-            let to_go_s = f64::from_bits(r.u64());
-            let uncertain_s = f64::from_bits(r.u64());
-            let trip = r.u64();
-            let actual_s = r.f64();
-            if !(to_go_s.is_finite() && uncertain_s.is_finite() && actual_s.is_finite()) {
-                return Err(bad(index, "outcome not finite"));
-            }
-            learning.outcomes.push((
-                Horizon {
-                    to_go_s,
-                    uncertain_s,
-                    trip,
-                },
-                actual_s,
-            ));
+            let outcome = r.horizon_record().ok_or(bad(index, "outcome not finite"))?;
+            learning.outcomes.push(outcome);
         }
         for (count, into) in [
             (counts[2], &mut learning.stalls_s),
@@ -205,6 +209,10 @@ impl FleetLearning {
                 }
                 into.push(s);
             }
+        }
+        for index in 0..counts[4] {
+            let (predicted, score) = r.horizon_record().ok_or(bad(index, "window not finite"))?;
+            learning.windows.push(WindowOutcome { predicted, score });
         }
         Ok(learning)
     }
@@ -245,6 +253,23 @@ impl Reader<'_> {
     fn f64(&mut self) -> f64 {
         f64::from_le_bytes(self.array())
     }
+
+    /// A prediction and a value (an outcome's actual time to go, a window's
+    /// score); `None` when any of them is not finite.
+    fn horizon_record(&mut self) -> Option<(Horizon, f64)> {
+        let to_go_s = f64::from_bits(self.u64());
+        let uncertain_s = f64::from_bits(self.u64());
+        let trip = self.u64();
+        let value = self.f64();
+        (to_go_s.is_finite() && uncertain_s.is_finite() && value.is_finite()).then_some((
+            Horizon {
+                to_go_s,
+                uncertain_s,
+                trip,
+            },
+            value,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -278,6 +303,14 @@ mod tests {
             )],
             stalls_s: vec![300.0],
             dwells_s: vec![1500.0, 900.0],
+            windows: vec![WindowOutcome {
+                predicted: Horizon {
+                    to_go_s: 600.0,
+                    uncertain_s: 600.0,
+                    trip: 43,
+                },
+                score: -0.4,
+            }],
         }
     }
 
@@ -285,7 +318,10 @@ mod tests {
     fn a_batch_round_trips() {
         let learning = sample();
         let bytes = learning.encode(MAP);
-        assert_eq!(bytes.len(), HEADER_LEN + PASSAGE_LEN + OUTCOME_LEN + 3 * 8);
+        assert_eq!(
+            bytes.len(),
+            HEADER_LEN + PASSAGE_LEN + 2 * OUTCOME_LEN + 3 * 8
+        );
         assert_eq!(FleetLearning::decode(&bytes, MAP), Ok(learning));
         let empty = FleetLearning::default().encode(MAP);
         assert_eq!(

@@ -360,6 +360,8 @@ impl LiveEngine {
                     .iter()
                     .map(|c| (c.predicted, c.actual_to_go_s)),
             );
+            self.calibrator
+                .record_windows(result.windows.iter().copied());
             out.events.extend(result.out.events);
             out.predictions.extend(result.out.predictions);
         }
@@ -500,6 +502,7 @@ impl LiveEngine {
                         .collect(),
                     stalls_s: result.stalls_s.clone(),
                     dwells_s: result.dwells_s.clone(),
+                    windows: result.windows.clone(),
                 });
             }
             self.calibrator.record_all(
@@ -516,6 +519,8 @@ impl LiveEngine {
                 self.calibrator
                     .record_dwell(&self.config.tracker.eta.dwell, dwell_s);
             }
+            self.calibrator
+                .record_windows(result.windows.iter().copied());
             self.latest = self.latest.max(result.latest);
             out.events.extend(result.out.events);
             out.predictions.extend(result.out.predictions);
@@ -592,6 +597,8 @@ impl LiveEngine {
             self.calibrator
                 .record_dwell(&self.config.tracker.eta.dwell, dwell_s);
         }
+        self.calibrator
+            .record_windows(learning.windows.iter().copied());
         self.counters.fleet_learned += learning.len() as u64;
         usize::try_from(self.traffic.counters().accepted - before).unwrap_or(usize::MAX)
     }

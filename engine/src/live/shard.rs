@@ -15,7 +15,7 @@ use road_graph::RoadGraph;
 use super::orders::OrderState;
 use super::plausibility::{JumpFilter, Verdict};
 use super::{LiveConfig, LiveCounters, LiveOutput, Outlier, StageTimings, Stopwatch};
-use crate::eta::{Calibrator, HosReport};
+use crate::eta::{Calibrator, HosReport, WindowOutcome};
 use crate::events::{EngineEvent, PositionUpdate};
 use crate::matching::{
     Fix, FixOutcome, MatchEvents, MatchState, Matcher, MatcherScratch, Traversal, UnmatchedReason,
@@ -75,6 +75,8 @@ pub(super) struct ShardOutput {
     pub(super) stalls_s: Vec<f64>,
     /// Dwells that ended, seconds.
     pub(super) dwells_s: Vec<f64>,
+    /// Where arrivals fell in the windows published before them.
+    pub(super) windows: Vec<WindowOutcome>,
     /// The newest device time the shard took (stale positions excluded).
     pub(super) latest: Option<DateTime<Utc>>,
     /// The shard's stage times, when the caller gave a stopwatch.
@@ -395,11 +397,13 @@ fn absorb(output: TrackerOutput, result: &mut ShardOutput) {
         closed,
         stalls_s,
         dwells_s,
+        windows,
         ..
     } = output;
     result.closed.extend(closed);
     result.stalls_s.extend(stalls_s);
     result.dwells_s.extend(dwells_s);
+    result.windows.extend(windows);
     result.out.predictions.extend(predictions);
     result.out.arrivals.extend(arrivals);
     result

@@ -28,7 +28,7 @@ use super::log::{ArrivalRecord, Checkpoint, ClosedBy, ClosedPrediction, Predicti
 use crate::error::{Error, Result};
 use crate::eta::{
     Calibrator, EtaConfig, EtaInput, Horizon, HosEstimator, HosReport, Leg, OwnErrors,
-    PaceEstimator, StopEta, StopPlan, estimate_stops,
+    PaceEstimator, StopEta, StopPlan, WindowOutcome, estimate_stops,
 };
 use crate::events::{EtaReason, EtaUpdate};
 use crate::matching::MatchedPoint;
@@ -110,6 +110,9 @@ pub struct TrackerOutput {
     /// Dwells that ended (the truck left a stop it had reached, for a next
     /// one), their lengths in seconds: for `Calibrator::record_dwell`.
     pub dwells_s: Vec<f64>,
+    /// Where the arrivals fell in the windows published before them: for
+    /// `Calibrator::record_windows`.
+    pub windows: Vec<WindowOutcome>,
     pub rerouted: Option<RerouteReason>,
 }
 
@@ -124,6 +127,7 @@ impl TrackerOutput {
         for &dwell_s in &self.dwells_s {
             calibrator.record_dwell(&config.dwell, dwell_s);
         }
+        calibrator.record_windows(self.windows.iter().copied());
     }
 }
 
@@ -163,6 +167,13 @@ struct Sample {
     uncertain_s: f64,
     p10: DateTime<Utc>,
     p90: DateTime<Utc>,
+    eta: DateTime<Utc>,
+    /// The window before the coverage scale ([`StopEta::unscaled_s`]).
+    unscaled_s: (f64, f64),
+    /// Whether its error teaches the calibrator's percentiles (not while
+    /// stalled, see `StallConfig::calibrate_while_stalled`); its window's
+    /// outcome always does.
+    teaches_errors: bool,
 }
 
 /// An intermediate stop the truck has reached and not left yet: its dwell,
@@ -562,10 +573,13 @@ impl VehicleTracker {
             // A stalled truck's predictions carry the stall's own hold: the
             // fleet's calibrator learns from moving trucks (whose errors include
             // the stands still to come), not from the stand already seen.
+            // Its windows are scored all the same: the coverage scale is
+            // learned over the windows as published, stalled or not.
             let stall = &self.config.eta.stall;
             let stalled = self.stall.stalled_s(now) >= stall.after_s;
-            if !stalled || stall.calibrate_while_stalled {
-                self.sample(now, &etas);
+            let teaches_errors = !stalled || stall.calibrate_while_stalled;
+            self.sample(now, &etas, teaches_errors);
+            if teaches_errors {
                 self.set_checkpoints(ctx, now);
             }
             self.refresh_own(ctx.calibrator, now);
@@ -603,16 +617,24 @@ impl VehicleTracker {
         }
         for p in state.samples.drain(..) {
             let actual_s = seconds(at - p.predicted_at);
-            out.closed.push(ClosedPrediction {
-                predicted: Horizon {
-                    to_go_s: seconds(p.arrival - p.predicted_at),
-                    uncertain_s: p.uncertain_s,
-                    trip,
-                },
-                actual_to_go_s: actual_s,
-                covered: p.p10 <= at && at <= p.p90,
-                source: ClosedBy::Arrival,
-            });
+            let predicted = Horizon {
+                to_go_s: seconds(p.arrival - p.predicted_at),
+                uncertain_s: p.uncertain_s,
+                trip,
+            };
+            if p.teaches_errors {
+                out.closed.push(ClosedPrediction {
+                    predicted,
+                    actual_to_go_s: actual_s,
+                    covered: p.p10 <= at && at <= p.p90,
+                    source: ClosedBy::Arrival,
+                });
+            }
+            out.windows.extend(WindowOutcome::new(
+                predicted,
+                seconds(at - p.eta),
+                p.unscaled_s,
+            ));
         }
         out.arrivals.push(ArrivalRecord {
             order_id: self.order_id.clone(),

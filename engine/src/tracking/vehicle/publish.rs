@@ -19,8 +19,10 @@ use crate::tracking::vehicle::TrackerOutput;
 const CHECKPOINT_DRIVES_S: [f64; 7] = [300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0];
 
 impl VehicleTracker {
-    /// Keeps the current arrival predictions, to close at the arrival.
-    pub(super) fn sample(&mut self, now: DateTime<Utc>, etas: &[StopEta]) {
+    /// Keeps the current arrival predictions, to close at the arrival;
+    /// `teaches_errors`: whether their errors teach the calibrator's
+    /// percentiles as well as their windows' coverage.
+    pub(super) fn sample(&mut self, now: DateTime<Utc>, etas: &[StopEta], teaches_errors: bool) {
         for (k, eta) in etas.iter().enumerate() {
             let Some(state) = self.stops.get_mut(self.next + k) else {
                 break;
@@ -34,6 +36,9 @@ impl VehicleTracker {
                 uncertain_s: eta.drive_s + eta.dwell_s,
                 p10: eta.p10,
                 p90: eta.p90,
+                eta: eta.eta,
+                unscaled_s: eta.unscaled_s,
+                teaches_errors,
             });
         }
     }
