@@ -9,14 +9,13 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Duration;
 use engine::{OrderId, OrderStatus};
 use portal_api::{
     AttemptReport, Channel, DeliveryState, NewRule, Notification, NotificationStore, Outcome,
-    Store, TenantId, TriggerEvent, WebhookEvent, open_store,
+    Store, TenantId, TriggerEvent, WebhookEvent,
 };
 
 use common::fixtures::{at, fix, is_not_found, new_order, status, tenant};
@@ -566,4 +565,5 @@ on_both_stores!(
     an_unsubscribe_holds_for_the_tenant_and_address,
 );
 
+#[path = "store_notifications/two_nodes.rs"]
 mod two_nodes;

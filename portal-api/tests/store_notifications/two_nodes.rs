@@ -2,6 +2,10 @@
 //! every due message is claimed by exactly one of them, and two expanders
 //! read every outbox entry exactly once.
 
+use std::collections::HashSet;
+
+use portal_api::open_store;
+
 use super::*;
 use crate::common::stores;
 
