@@ -94,6 +94,37 @@ fn lane_of(lanes: &LaneCache, order_id: &str) -> Option<(LatLon, LatLon)> {
     lanes.get(order_id).flatten()
 }
 
+/// Runs an analytics query of `tenant` in `f` (its `$1`…`$6` are the tenant,
+/// the range and the [`FILTERS`]; its first column the order id) and learns
+/// the lanes of the orders it returns.
+async fn filtered_with_lanes<C: GenericClient + Sync>(
+    c: &C,
+    sql: &str,
+    tenant: &TenantId,
+    f: &AnalyticsFilter,
+) -> Result<(Vec<tokio_postgres::Row>, LaneCache)> {
+    let rows = c
+        .query(
+            sql,
+            &[
+                &tenant.as_str(),
+                &ts(f.from),
+                &ts(f.to),
+                &f.customer,
+                &f.vehicle_id,
+                &f.stop_kind,
+            ],
+        )
+        .await?;
+    let mut lanes = LaneCache::default();
+    let orders: Vec<&str> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    learn_lanes(c, &mut lanes, &orders).await?;
+    Ok((rows, lanes))
+}
+
 /// The evaluated predictions of `tenant` in `f` (stop reached), oldest
 /// first, through the tenant-and-time index.
 pub(super) async fn evaluated_predictions<C: GenericClient + Sync>(
@@ -111,25 +142,7 @@ pub(super) async fn evaluated_predictions<C: GenericClient + Sync>(
            AND p.actual_arrival IS NOT NULL {FILTERS} \
          ORDER BY p.predicted_at, p.id"
     );
-    let rows = c
-        .query(
-            &sql,
-            &[
-                &tenant.as_str(),
-                &ts(f.from),
-                &ts(f.to),
-                &f.customer,
-                &f.vehicle_id,
-                &f.stop_kind,
-            ],
-        )
-        .await?;
-    let mut lanes = LaneCache::default();
-    let orders: Vec<&str> = rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<std::result::Result<_, _>>()?;
-    learn_lanes(c, &mut lanes, &orders).await?;
+    let (rows, lanes) = filtered_with_lanes(c, &sql, tenant, f).await?;
     rows.iter()
         .map(|r| {
             let order_id: String = r.try_get(0)?;
@@ -164,25 +177,7 @@ async fn stop_visits<C: GenericClient + Sync>(
            AND s.window_from IS NOT NULL AND s.window_to IS NOT NULL {FILTERS} \
          ORDER BY s.arrived_at, s.order_id, s.idx"
     );
-    let rows = c
-        .query(
-            &sql,
-            &[
-                &tenant.as_str(),
-                &ts(f.from),
-                &ts(f.to),
-                &f.customer,
-                &f.vehicle_id,
-                &f.stop_kind,
-            ],
-        )
-        .await?;
-    let mut lanes = LaneCache::default();
-    let orders: Vec<&str> = rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<std::result::Result<_, _>>()?;
-    learn_lanes(c, &mut lanes, &orders).await?;
+    let (rows, lanes) = filtered_with_lanes(c, &sql, tenant, f).await?;
     rows.iter()
         .map(|r| {
             let order_id: String = r.try_get(0)?;
