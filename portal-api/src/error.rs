@@ -136,16 +136,30 @@ impl StoreErrorKind {
 impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Error {
         // The database's own message names the constraint or column; the
-        // client's Display alone says only "db error".
+        // client's Display alone says only "db error". Other errors keep the
+        // useful part in their causes ("error performing TLS handshake:
+        // invalid peer certificate: …").
         let message = match err.as_db_error() {
             Some(db) => format!("{err}: {db}"),
-            None => err.to_string(),
+            None => with_causes(&err),
         };
         Error::Store {
             kind: StoreErrorKind::of_postgres(&err),
             message,
         }
     }
+}
+
+/// An error followed by its causes, each after a colon.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 impl From<deadpool_postgres::PoolError> for Error {

@@ -170,19 +170,6 @@ pub(super) fn describe(config: &Config) -> String {
     format!("{host}:{port}/{db}")
 }
 
-/// An error with its causes (`error performing TLS handshake: invalid peer
-/// certificate: …`): tokio-postgres keeps the useful part in the chain.
-pub(super) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
-
 fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidConfig {
         setting: "store",

@@ -105,7 +105,7 @@ impl PostgresStore {
             let cause = match e {
                 deadpool_postgres::PoolError::Backend(pg) => match pg.as_db_error() {
                     Some(db) => db.to_string(),
-                    None => connect::with_causes(&pg),
+                    None => crate::error::with_causes(&pg),
                 },
                 other => other.to_string(),
             };
