@@ -36,7 +36,7 @@ pub use events::{EngineEvent, EtaReason, EtaUpdate, PositionUpdate, StatusChange
 pub use live::{
     ActiveOrder, ActiveStop, FleetDecodeError, FleetLearning, Geofence, JumpRules, LiveConfig,
     LiveCounters, LiveEngine, LiveOutput, MapIdentity, MetricUpdate, Outlier, StageTimings,
-    Stopwatch,
+    Stopwatch, VehicleMemory,
 };
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,

@@ -656,3 +656,75 @@ fn a_fix_300_km_away_is_an_outlier_and_the_truck_stays_on_its_road() {
     );
     assert!(!etas(&out.events).is_empty(), "the ETA goes on");
 }
+
+#[test]
+fn a_truck_handed_to_another_engine_goes_on_from_where_the_first_left_it() {
+    let (map, graph) = straight_road();
+    let (bc, cd) = (edge(&map, &graph, 'b', 'c'), edge(&map, &graph, 'c', 'd'));
+    let trip = driving(&graph, TRUCK, &[bc, cd], 15.0, 0.0);
+    let (first_half, second_half) = trip.split_at(trip.len() / 2);
+    let mut order = order_b_to_d(&map);
+    order.status = OrderStatus::PickedUp;
+    order.stops[0].arrived_at = Some(at(-600.0));
+    order.stops[0].departed_at = Some(at(-300.0));
+
+    // Node A tracks the truck for half the trip, then its partition moves.
+    let mut a = engine(&graph);
+    a.set_orders(vec![order.clone()]);
+    a.process(first_half, at(0.0));
+    let released = a.release_vehicles(&[order.vehicle_key()]);
+    assert_eq!(released.len(), 1, "one order, one memory");
+    assert_eq!(released[0].vehicle, order.vehicle_key());
+    assert_eq!(
+        released[0].memory.applied_through(),
+        first_half.last().map(|p| p.time),
+        "the memory goes as far as the last fix A took"
+    );
+    assert_eq!((a.tracked_orders(), a.vehicles()), (0, 0));
+    // A late position reaching A moves nothing of the order any more.
+    let late = a.process(&second_half[..3], second_half[0].time);
+    assert!(etas(&late.events).is_empty() && statuses(&late.events).is_empty());
+
+    // Node B takes the truck up with A's memory; C never lost it.
+    let mut b = engine(&graph);
+    b.set_orders(vec![order.clone()]);
+    let memories = released.into_iter().map(|m| m.memory).collect();
+    assert_eq!(b.resume_trackers(memories), (1, 0), "taken up whole");
+    let on_b = b.process(second_half, second_half[0].time);
+    assert!(
+        !etas(&on_b.events).is_empty(),
+        "B publishes the truck's ETA from its first fix"
+    );
+    let mut c = engine(&graph);
+    c.set_orders(vec![order]);
+    c.process(first_half, at(0.0));
+    c.process(second_half, second_half[0].time);
+    // What the truck taught its tracker (clocks, since when it is tracked,
+    // its stands and stall) is the same on B as on C, which never lost it. The pace
+    // compares the truck with its routes, which B made afresh from the
+    // handover point: it agrees to within a tenth. The tracker's own
+    // prediction errors differ (those in flight at the handover are lost).
+    let truck = |e: &LiveEngine| {
+        let memory = e.tracker_memories().pop().expect("a tracker").memory;
+        let mut json = serde_json::to_value(&memory).expect("serializes");
+        let pace = json["pace"]["observed_s"].as_f64().unwrap_or(f64::NAN)
+            / json["pace"]["predicted_s"].as_f64().unwrap_or(f64::NAN);
+        if let Some(fields) = json.as_object_mut() {
+            fields.remove("own");
+            fields.remove("pace");
+        }
+        // The distance left at the stall's start is measured along the route.
+        let left_m = json["stall"][1].take().as_f64().unwrap_or(f64::NAN);
+        (json, pace, left_m)
+    };
+    let ((on_b, pace_b, left_b), (on_c, pace_c, left_c)) = (truck(&b), truck(&c));
+    assert_eq!(on_b, on_c);
+    assert!(
+        (left_b - left_c).abs() < 0.01,
+        "{left_b} m against {left_c} m"
+    );
+    assert!(
+        (pace_b / pace_c - 1.0).abs() < 0.1,
+        "pace {pace_b:.3} on B, {pace_c:.3} on C"
+    );
+}

@@ -21,6 +21,9 @@ use crate::stats::IngestStats;
 #[derive(Debug, Default)]
 pub(crate) struct Dedupe {
     last: HashMap<TenantId, HashMap<VehicleId, (DateTime<Utc>, u32)>>,
+    /// Vehicles seeded since [`Dedupe::take_seeded`] last ran, with their tag,
+    /// when the caller asked for them ([`Dedupe::keeping_seeded`]).
+    seeded: Option<Vec<(VehicleKey, u32)>>,
 }
 
 /// The outcome of filtering a batch.
@@ -33,6 +36,21 @@ pub(crate) struct Filtered {
 }
 
 impl Dedupe {
+    /// A table that also lists the vehicles it seeds (see
+    /// [`Dedupe::take_seeded`]): the Kafka source learns from it which
+    /// vehicles each partition brought.
+    pub(crate) fn keeping_seeded() -> Dedupe {
+        Dedupe {
+            last: HashMap::new(),
+            seeded: Some(Vec::new()),
+        }
+    }
+
+    /// The vehicles seeded since the last call, with their tag.
+    pub(crate) fn take_seeded(&mut self) -> Vec<(VehicleKey, u32)> {
+        self.seeded.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
     /// Vehicles in `positions` that the table has never seen (each once), with
     /// the tag (partition) of their first position; `tags` parallels `positions`.
     pub(crate) fn unseen(&self, positions: &[Position], tags: &[u32]) -> Vec<(VehicleKey, u32)> {
@@ -55,6 +73,9 @@ impl Dedupe {
         vehicles: Vec<(VehicleKey, u32)>,
         times: &[Option<DateTime<Utc>>],
     ) {
+        if let Some(seeded) = &mut self.seeded {
+            seeded.extend(vehicles.iter().cloned());
+        }
         for ((vehicle, tag), time) in vehicles.into_iter().zip(times) {
             self.last
                 .entry(vehicle.tenant_id)

@@ -12,6 +12,12 @@
 //! - Per vehicle, the sink sees strictly increasing device times.
 //! - Unknown vehicles are the sink's business: it keeps and counts them and says
 //!   how many in its receipt; it must not fail the batch for them.
+//! - [`PositionSink::release`] is told when vehicles stop being this node's
+//!   (their Kafka partition moved to another member of the group): the sink
+//!   makes whatever it keeps of them durable for the new owner and lets them
+//!   go. The Kafka source calls it inside the revoke, after committing the
+//!   offsets and before the partitions move on, so the new owner reads what
+//!   the old one saved.
 //! - A sink may refuse a batch for a while (its store is down and its queue is
 //!   full): the source retries the same batch with backoff and does not advance,
 //!   which is how push-back reaches the consumer.
@@ -117,6 +123,17 @@ pub trait PositionSink: Send + Sync + 'static {
         vehicles: &[VehicleKey],
     ) -> impl Future<Output = Result<Vec<Option<DateTime<Utc>>>, SinkError>> + Send;
 
+    /// These vehicles are no longer this node's (see the module docs): make
+    /// what the sink keeps of them durable for their new owner, then forget
+    /// them. The default keeps nothing.
+    fn release(
+        &self,
+        vehicles: &[VehicleKey],
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let _ = vehicles;
+        std::future::ready(Ok(()))
+    }
+
     /// Makes rejected messages durable where there is no dead-letter topic
     /// (the in-process bus) or the topic kept refusing them past the publish
     /// deadline (Kafka); the source acks or commits past them only after this
@@ -139,6 +156,12 @@ pub trait PositionSink: Send + Sync + 'static {
 }
 
 impl<S: PositionSink> PositionSink for std::sync::Arc<S> {
+    fn release(
+        &self,
+        vehicles: &[VehicleKey],
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        (**self).release(vehicles)
+    }
     fn write(
         &self,
         batch: &[Position],

@@ -1,7 +1,9 @@
 //! End to end against a real Kafka-compatible broker (tansu): vendor formats and
 //! bad messages through the consumer group to the sink and the dead-letter topic;
 //! a consumer killed mid-stream and restarted loses and doubles nothing; a second
-//! group member joining mid-stream (a rebalance) keeps per-vehicle order.
+//! group member joining mid-stream (a rebalance) keeps per-vehicle order, and
+//! the member that loses a partition releases its trucks before the other
+//! writes them.
 
 mod common;
 
@@ -11,9 +13,10 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use common::kafka::{broker, tansu_publisher, unique_topic};
 use common::{TestSink, fix};
+use engine::VehicleKey;
 use engine::{Position, TenantId};
 use ingest::kafka::{KafkaSourceConfig, OutRecord, ensure_topics, run_kafka_source};
-use ingest::{IngestStats, RejectReason, shutdown_channel};
+use ingest::{IngestStats, PositionSink, RejectReason, SinkError, SinkReceipt, shutdown_channel};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -335,4 +338,144 @@ async fn on_an_unbound_topic_a_message_names_its_tenant_or_is_dead_lettered_no_t
         .collect();
     reasons.sort();
     assert_eq!(reasons, ["no_tenant", "tenant_mismatch"]);
+}
+
+/// What one member of the group did, in the order the shared log saw it.
+#[derive(Debug, Clone)]
+enum Step {
+    Wrote(char, Vec<VehicleKey>),
+    Released(char, Vec<VehicleKey>),
+}
+
+/// A member's sink: the shared durable sink, and a log of who wrote and who
+/// released which trucks.
+#[derive(Debug, Clone)]
+struct Member {
+    name: char,
+    sink: TestSink,
+    log: Arc<parking_lot::Mutex<Vec<Step>>>,
+}
+
+impl PositionSink for Member {
+    async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        let receipt = self.sink.write(batch).await?;
+        let trucks = batch.iter().map(Position::key).collect();
+        self.log.lock().push(Step::Wrote(self.name, trucks));
+        Ok(receipt)
+    }
+
+    async fn last_times(
+        &self,
+        vehicles: &[VehicleKey],
+    ) -> Result<Vec<Option<chrono::DateTime<Utc>>>, SinkError> {
+        self.sink.last_times(vehicles).await
+    }
+
+    async fn release(&self, vehicles: &[VehicleKey]) -> Result<(), SinkError> {
+        self.log
+            .lock()
+            .push(Step::Released(self.name, vehicles.to_vec()));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_partitions_trucks_are_released_before_their_new_owner_writes_them() {
+    let Some(brokers) =
+        broker("a_revoked_partitions_trucks_are_released_before_their_new_owner_writes_them")
+    else {
+        return;
+    };
+    let topic = unique_topic("handover");
+    ensure_topics(&brokers, &[(&topic, 4)])
+        .await
+        .expect("topic created");
+    let all = positions(40, 100);
+    let (head, tail) = all.split_at(all.len() / 2);
+    let publisher = tansu_publisher(&brokers, &topic);
+    publisher.publish(head).await.expect("published");
+
+    let shared = TestSink::default();
+    let log = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let group = unique_topic("group");
+    let (stop, shutdown) = shutdown_channel();
+    let member = |name: char| {
+        let mut config = KafkaSourceConfig::recommended(&brokers, &group, &topic);
+        config.dead_letter_topic = None;
+        config.max_batch = 50;
+        let sink = Member {
+            name,
+            sink: shared.clone(),
+            log: Arc::clone(&log),
+        };
+        let shutdown = shutdown.clone();
+        let stats = Arc::new(IngestStats::new());
+        let task = tokio::spawn({
+            let stats = Arc::clone(&stats);
+            async move { run_kafka_source(&config, sink, stats, shutdown).await }
+        });
+        (task, stats)
+    };
+    // A alone writes every truck of the first half; then B joins.
+    let (a, _) = member('a');
+    wait_for("A through the first half", Duration::from_secs(60), || {
+        shared.lock().counts.len() >= head.len()
+    })
+    .await;
+    let (b, b_stats) = member('b');
+    wait_for("B given partitions", Duration::from_secs(60), || {
+        !b_stats.membership().snapshot().partitions.is_empty()
+    })
+    .await;
+    publisher.publish(tail).await.expect("published");
+    wait_for("the whole stream", Duration::from_secs(90), || {
+        shared.lock().counts.len() >= all.len()
+    })
+    .await;
+    stop.trigger();
+    a.await.expect("task").expect("member a");
+    b.await.expect("task").expect("member b");
+    assert_eq!(shared.assert_exactly_once_in_order(), all.len());
+
+    // Whenever a truck changed hands, the member that had written it let go
+    // of it before the other wrote it.
+    let log = log.lock().clone();
+    let mut owner: std::collections::HashMap<VehicleKey, char> = Default::default();
+    let mut released: std::collections::HashSet<(char, VehicleKey)> = Default::default();
+    let mut handovers = 0;
+    for step in &log {
+        match step {
+            Step::Released(name, trucks) => {
+                released.extend(trucks.iter().map(|t| (*name, t.clone())));
+            }
+            Step::Wrote(name, trucks) => {
+                for truck in trucks {
+                    match owner.insert(truck.clone(), *name) {
+                        Some(before) if before != *name => {
+                            assert!(
+                                released.remove(&(before, truck.clone())),
+                                "{} went from {before} to {name} without a release",
+                                truck.vehicle_id
+                            );
+                            handovers += 1;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let releases = log
+        .iter()
+        .filter(|s| matches!(s, Step::Released(..)))
+        .count();
+    let by_b = log
+        .iter()
+        .filter(|s| matches!(s, Step::Wrote('b', _)))
+        .count();
+    assert!(
+        handovers > 0,
+        "B took over none of A's trucks ({releases} releases, {by_b} writes by B)"
+    );
+    eprintln!("{handovers} trucks changed hands");
 }

@@ -52,7 +52,7 @@ pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
     OrderPatch, PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId,
-    TrackView, TrailPoint, VehicleFix, Visibility, Window,
+    TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
 };
 pub use notify::{
     Attempt, AttemptReport, Channel, Channels, DelivererConfig, DeliveryState, NewRule,

@@ -585,6 +585,22 @@ pub enum EtaRecorded {
     Shown,
 }
 
+/// A tracker's memory of a truck as the store keeps it: saved by the node
+/// that tracked the truck (every few minutes, at shutdown, and when its Kafka
+/// partition moves to another node), read by whichever node tracks it next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerMemoryRecord {
+    pub tenant_id: TenantId,
+    pub vehicle_id: VehicleId,
+    pub order_id: OrderId,
+    /// The engine's serialized memory (opaque to the store).
+    pub state: String,
+    /// The device time of the newest fix the memory includes: a save never
+    /// replaces a memory that goes further.
+    pub applied_through: DateTime<Utc>,
+    pub saved_at: DateTime<Utc>,
+}
+
 /// A message or engine event set aside because it could not be applied: an
 /// oversized or undecodable position, a dead letter the dead-letter topic
 /// refused, an event the store refused for good. Kept so an operator can see

@@ -3,7 +3,8 @@
 //! once on a fresh PostgreSQL schema (`postgres::NAME`), so the two
 //! implementations answer alike: tenants and keys, order creation and its
 //! idempotency, tenant isolation, the status state machine, tracking codes,
-//! POD, positions, ETAs, dead letters, the outbox, and the settings sub-store
+//! POD, positions, ETAs, dead letters, the outbox, trackers' memories of
+//! their trucks (what a node hands to the next), and the settings sub-store
 //! (brand and location privacy). (Learned state, which
 //! must outlive a restart, is `learned_state.rs`, on both backends too.)
 
@@ -15,8 +16,8 @@ use chrono::Duration;
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKey};
 use portal_api::{
     AlertPolicy, Created, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
-    NewEvent, NewOrder, NewPod, OrderPatch, Scope, Store, TenantId, Visibility, create_tenant,
-    new_tracking_code, secret_hash,
+    NewEvent, NewOrder, NewPod, OrderPatch, Scope, Store, TenantId, TrackerMemoryRecord,
+    Visibility, create_tenant, new_tracking_code, secret_hash,
 };
 
 use common::fixtures::{at, fix, is_not_found, load, new_order, status, tenant};
@@ -855,7 +856,91 @@ async fn brand_and_privacy_reach_the_page_and_the_position_path(store: Arc<dyn S
     assert_eq!(view.privacy, private);
 }
 
+async fn trackers_memories_are_kept_per_order_and_never_go_back(store: Arc<dyn Store>) {
+    let acme = tenant(&*store, "Acme").await;
+    let rival = tenant(&*store, "Rival").await;
+    let memory = |tenant: &TenantId, order: &str, vehicle: &str, minute: i64, state: &str| {
+        TrackerMemoryRecord {
+            tenant_id: tenant.clone(),
+            vehicle_id: VehicleId(vehicle.into()),
+            order_id: OrderId(order.into()),
+            state: state.into(),
+            applied_through: at(minute),
+            saved_at: at(minute + 1),
+        }
+    };
+    let truck = |tenant: &TenantId, vehicle: &str| {
+        VehicleKey::new(tenant.clone(), VehicleId(vehicle.into()))
+    };
+    assert!(
+        store
+            .tracker_memories(vec![truck(&acme, "T1")])
+            .await
+            .expect("reads")
+            .is_empty()
+    );
+    store
+        .save_tracker_memories(vec![
+            memory(&acme, "ord_1", "T1", 10, "{\"a\":10}"),
+            memory(&acme, "ord_2", "T1", 10, "{\"b\":10}"),
+            memory(&acme, "ord_3", "T2", 10, "{\"c\":10}"),
+            memory(&rival, "ord_9", "T1", 10, "{\"rival\":1}"),
+        ])
+        .await
+        .expect("saves");
+    let mut of_t1 = store
+        .tracker_memories(vec![truck(&acme, "T1")])
+        .await
+        .expect("reads");
+    of_t1.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    assert_eq!(
+        of_t1,
+        vec![
+            memory(&acme, "ord_1", "T1", 10, "{\"a\":10}"),
+            memory(&acme, "ord_2", "T1", 10, "{\"b\":10}"),
+        ],
+        "T1's orders, not the rival's T1"
+    );
+
+    // The new owner saves further; the old one, late, less far: kept further.
+    store
+        .save_tracker_memories(vec![memory(&acme, "ord_1", "T1", 20, "{\"a\":20}")])
+        .await
+        .expect("saves");
+    store
+        .save_tracker_memories(vec![memory(&acme, "ord_1", "T1", 15, "{\"a\":15}")])
+        .await
+        .expect("a late save is no error");
+    // Moved to another truck: found under its new one.
+    store
+        .save_tracker_memories(vec![memory(&acme, "ord_3", "T4", 12, "{\"c\":12}")])
+        .await
+        .expect("saves");
+    let mut read = store
+        .tracker_memories(vec![
+            truck(&acme, "T1"),
+            truck(&acme, "T4"),
+            truck(&acme, "T2"),
+        ])
+        .await
+        .expect("reads");
+    read.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    assert_eq!(
+        read,
+        vec![
+            memory(&acme, "ord_1", "T1", 20, "{\"a\":20}"),
+            memory(&acme, "ord_2", "T1", 10, "{\"b\":10}"),
+            memory(&acme, "ord_3", "T4", 12, "{\"c\":12}"),
+        ]
+    );
+    store
+        .save_tracker_memories(Vec::new())
+        .await
+        .expect("nothing to save is fine");
+}
+
 on_both_stores!(
+    trackers_memories_are_kept_per_order_and_never_go_back,
     brand_and_privacy_reach_the_page_and_the_position_path,
     tenants_keys_authenticate_until_revoked,
     an_order_is_created_once_per_idempotency_key_and_reference,

@@ -41,7 +41,7 @@ use road_graph::{LatLon, RoadGraph, Snapshot};
 
 use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::telemetry::{self, MetricClock};
-use crate::pipeline::{self, BusIntake, EngineSink, SharedEngine};
+use crate::pipeline::{self, BusIntake, EngineSink, Ownership, SharedEngine};
 
 use super::node::{Node, StopBudget};
 use super::output::{eprint_line, print_line};
@@ -583,9 +583,14 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
 
     // What the engine learned before a restart, then the orders, so the first
     // positions find their trackers and their windows.
+    // On Kafka a truck is this node's once seen on its partitions; on the
+    // in-process bus every truck is.
+    let ownership = match &bus_url {
+        BusUrl::Memory => Ownership::every(),
+        BusUrl::Kafka { .. } => Ownership::observed(),
+    };
     pipeline::learning::restore(&engine, &*store).await?;
-    pipeline::sync_orders_once(&engine, &*store, state.live()).await?;
-    pipeline::learning::resume_trackers(&engine, &*store).await?;
+    pipeline::sync_orders_once(&engine, &ownership, &*store, state.live()).await?;
     let bus_label = match &bus_url {
         BusUrl::Memory => "http",
         BusUrl::Kafka { .. } => "kafka",
@@ -593,6 +598,7 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
     let sink = Arc::new(
         EngineSink::new(
             Arc::clone(&engine),
+            Arc::clone(&ownership),
             state.live().clone(),
             store.clone(),
             args.max_pending_events,
@@ -672,6 +678,7 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
     state.mark_bus_consuming();
     node.background.spawn(pipeline::sync_orders(
         Arc::clone(&engine),
+        Arc::clone(&ownership),
         store.clone(),
         state.live().clone(),
         Duration::from_secs_f64(args.orders_every_s),
@@ -741,7 +748,7 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
             }
         }
         // The demo orders' trackers before the first demo fix.
-        pipeline::sync_orders_once(&engine, &*store, state.live()).await?;
+        pipeline::sync_orders_once(&engine, &ownership, &*store, state.live()).await?;
         let settings = DemoSettings {
             speedup: args.demo_speedup,
             tick: Duration::from_millis(500),

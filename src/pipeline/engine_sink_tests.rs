@@ -15,7 +15,8 @@ use ingest::{KafkaCoordinates, RejectReason, Rejection};
 use portal_api::{
     ApiKey, EtaRecorded, ListQuery, LiveUpdates, MemoryFanOut, NewApiKey, NewDeadLetter, NewEvent,
     NewOrder, NewPod, OrderEvent, OrderPatch, PodMeta, PositionOutcome, SqliteStore,
-    StoreErrorKind, StoreFuture, StoredDeadLetter, Tenant, TrackView, VehicleFix,
+    StoreErrorKind, StoreFuture, StoredDeadLetter, Tenant, TrackView, TrackerMemoryRecord,
+    VehicleFix,
 };
 use road_graph::{DRAWN_ORIGIN, DrawnMap};
 
@@ -170,6 +171,15 @@ impl Store for FailingStore {
     fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>> {
         self.inner.learned(name)
     }
+    fn save_tracker_memories(&self, memories: Vec<TrackerMemoryRecord>) -> StoreFuture<'_, ()> {
+        self.inner.save_tracker_memories(memories)
+    }
+    fn tracker_memories(
+        &self,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>> {
+        self.inner.tracker_memories(vehicles)
+    }
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {
         self.inner.add_dead_letters(letters)
     }
@@ -217,7 +227,13 @@ async fn sink_with(
     });
     let as_store: Arc<dyn Store> = store.clone();
     let updates = LiveUpdates::new(as_store.clone(), Arc::new(MemoryFanOut::new()));
-    let sink = EngineSink::new(Arc::clone(&engine), updates, as_store, max_pending);
+    let sink = EngineSink::new(
+        Arc::clone(&engine),
+        Ownership::every(),
+        updates,
+        as_store,
+        max_pending,
+    );
     (dir, store, engine, sink)
 }
 

@@ -1,9 +1,12 @@
 //! What the engine has learned outlives a restart: the fleet's calibrator (the
 //! error distribution by horizon that makes the p10–p90 windows, and the
 //! finished stalls), the traffic model's history (the running sums its
-//! hour-of-week profile is learned from) and each tracker's memory of its
-//! truck (pace, hours-of-service clocks, stands, own errors) are read from the
-//! store at start and saved back every few minutes and once more at shutdown.
+//! hour-of-week profile is learned from) are read from the store at start, and
+//! saved back every few minutes and once more at shutdown with each tracker's
+//! memory of its truck (pace, hours-of-service clocks, stands, own errors),
+//! one row per order; a truck's memories are read back when the node takes
+//! the truck up (its first position after a start, or after its Kafka
+//! partition came to this node: see [`super::ownership`]).
 //! Without them, every restart would start every window from the prior, every
 //! road from free flow and every driver's day from zero hours.
 
@@ -11,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
-use engine::{Calibrator, LiveEngine, ProfileHistory, TrackerMemory};
-use portal_api::Store;
+use chrono::{DateTime, Utc};
+use engine::{Calibrator, LiveEngine, ProfileHistory, TrackerMemory, VehicleMemory};
+use portal_api::{Store, TrackerMemoryRecord};
 
 use super::{SharedEngine, lock};
 
@@ -21,9 +24,6 @@ use super::{SharedEngine, lock};
 pub(crate) const CALIBRATOR: &str = "engine.calibrator";
 /// The traffic profile history's name in the store's learned state.
 pub(crate) const TRAFFIC_PROFILE: &str = "traffic.profile_history";
-
-/// The trackers' memories' name in the store's learned state.
-pub(crate) const TRACKERS: &str = "engine.trackers";
 
 /// What [`restore`] took up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,36 +101,51 @@ async fn restore_one(
     }
 }
 
-/// Hands the saved trackers' memories to the trackers of the orders the
-/// engine now has (call after the first order sync): `(whole, in part)`. A
-/// save that does not parse is logged and not used.
-pub(crate) async fn resume_trackers(
-    engine: &SharedEngine,
-    store: &dyn Store,
-) -> anyhow::Result<(usize, usize)> {
-    let Some((state, saved_at)) = store
-        .learned(TRACKERS.into())
-        .await
-        .context("reading the saved trackers")?
-    else {
-        return Ok((0, 0));
-    };
-    let engine = Arc::clone(engine);
-    let resumed = tokio::task::spawn_blocking(move || {
-        serde_json::from_str::<Vec<TrackerMemory>>(&state)
-            .map(|memories| lock(&engine).resume_trackers(memories))
-    })
-    .await?;
-    match resumed {
-        Ok((whole, part)) => {
-            tracing::info!(%saved_at, whole, part, "trackers resumed");
-            Ok((whole, part))
-        }
-        Err(err) => {
-            tracing::warn!(%saved_at, error = %err, "saved trackers not used; starting afresh");
-            Ok((0, 0))
-        }
-    }
+/// The store's records of trackers' memories, as the engine takes them: one
+/// that does not parse (another version's) is logged and left out, so the
+/// tracker starts that truck afresh.
+pub(crate) fn memories_of(records: Vec<TrackerMemoryRecord>) -> Vec<TrackerMemory> {
+    records
+        .into_iter()
+        .filter_map(|r| match serde_json::from_str::<TrackerMemory>(&r.state) {
+            Ok(memory) => Some(memory),
+            Err(err) => {
+                tracing::warn!(
+                    order = %r.order_id,
+                    vehicle = %r.vehicle_id,
+                    error = %err,
+                    "a saved tracker memory does not parse; that truck starts afresh"
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+/// The engine's memories as the store keeps them; those of trackers that
+/// never took a fix hold nothing and are left out.
+pub(crate) fn records_of(
+    memories: Vec<VehicleMemory>,
+    saved_at: DateTime<Utc>,
+) -> anyhow::Result<Vec<TrackerMemoryRecord>> {
+    memories
+        .into_iter()
+        .filter_map(|m| {
+            let applied_through = m.memory.applied_through()?;
+            Some(
+                serde_json::to_string(&m.memory)
+                    .context("serializing a tracker's memory")
+                    .map(|state| TrackerMemoryRecord {
+                        tenant_id: m.vehicle.tenant_id,
+                        vehicle_id: m.vehicle.vehicle_id,
+                        order_id: m.memory.order_id().clone(),
+                        state,
+                        applied_through,
+                        saved_at,
+                    }),
+            )
+        })
+        .collect()
 }
 
 /// Saves the engine's calibrator, traffic profile history and trackers'
@@ -153,7 +168,7 @@ pub(crate) async fn save(engine: &SharedEngine, store: &dyn Store) -> anyhow::Re
             .map(|h| serde_json::to_string(&h))
             .transpose()
             .context("serializing the traffic profile history")?;
-        let trackers = serde_json::to_string(&trackers).context("serializing the trackers")?;
+        let trackers = records_of(trackers, Utc::now())?;
         anyhow::Ok((calibrator, history, trackers))
     })
     .await??;
@@ -163,9 +178,9 @@ pub(crate) async fn save(engine: &SharedEngine, store: &dyn Store) -> anyhow::Re
         .await
         .context("saving the calibrator")?;
     store
-        .save_learned(TRACKERS.into(), trackers, now)
+        .save_tracker_memories(trackers)
         .await
-        .context("saving the trackers")?;
+        .context("saving the trackers' memories")?;
     if let Some(history) = history {
         store
             .save_learned(TRAFFIC_PROFILE.into(), history, now)
@@ -386,27 +401,94 @@ mod tests {
         // The new engine reads the orders, then the trucks' memories.
         let after = engine(CalibrationConfig::standard());
         restore(&after, &store).await.expect("reads");
-        lock(&after).set_orders(vec![order]);
+        lock(&after).set_orders(vec![order.clone()]);
         assert_ne!(
             lock(&after).tracker_memories(),
             lock(&before).tracker_memories(),
             "a fresh tracker knows nothing of T1"
         );
-        let resumed = resume_trackers(&after, &store).await.expect("reads");
+        // Read back when the truck is taken up (its first position).
+        let records = store
+            .tracker_memories(vec![order.vehicle_key()])
+            .await
+            .expect("reads");
+        assert_eq!(records.len(), 1, "one row per order");
+        let resumed = lock(&after).resume_trackers(memories_of(records.clone()));
         assert_eq!(resumed, (1, 0));
         // As the store has them (JSON keeps floats to the last bit or so).
-        let through_json: Vec<TrackerMemory> = serde_json::from_str(
-            &serde_json::to_string(&lock(&before).tracker_memories()).expect("saves"),
-        )
-        .expect("parses");
-        assert_eq!(lock(&after).tracker_memories(), through_json);
+        let through_json: Vec<TrackerMemory> = lock(&before)
+            .tracker_memories()
+            .into_iter()
+            .map(|m| {
+                serde_json::from_str(&serde_json::to_string(&m.memory).expect("saves"))
+                    .expect("parses")
+            })
+            .collect();
+        let after_memories: Vec<TrackerMemory> = lock(&after)
+            .tracker_memories()
+            .into_iter()
+            .map(|m| m.memory)
+            .collect();
+        assert_eq!(after_memories, through_json);
 
         // Memories of orders the engine no longer has are dropped.
         let without = engine(CalibrationConfig::standard());
+        assert_eq!(lock(&without).resume_trackers(memories_of(records)), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_older_memory_never_replaces_a_newer_one_and_a_bad_one_is_left_out() {
+        let (_dir, store) = fresh_store().await;
+        let before = engine(CalibrationConfig::standard());
+        let order = order_a_to_b(&before);
+        lock(&before).set_orders(vec![order.clone()]);
+        let t0 = Utc::now() - chrono::Duration::minutes(30);
+        let fix = |k: i64| {
+            let graph = Arc::clone(lock(&before).router().graph());
+            let a = graph.node_pos(NodeId(0));
+            Position {
+                tenant_id: engine::TenantId("ten_test".into()),
+                vehicle_id: order.vehicle_id.clone(),
+                time: t0 + chrono::Duration::seconds(10 * k),
+                lat: a.lat,
+                lon: a.lon + 0.0001 * k as f64,
+                speed_mps: None,
+                heading_deg: None,
+                odometer_m: None,
+                hos_drive_remaining_s: None,
+                accuracy_m: None,
+                source: PositionSource::Simulator,
+            }
+        };
+        let first: Vec<Position> = (0..5).map(fix).collect();
+        lock(&before).process(&first, t0);
+        let older = records_of(lock(&before).tracker_memories(), Utc::now()).expect("serializes");
+        let more: Vec<Position> = (5..10).map(fix).collect();
+        lock(&before).process(&more, t0);
+        let newer = records_of(lock(&before).tracker_memories(), Utc::now()).expect("serializes");
+        assert_eq!(newer[0].applied_through, more[4].time);
+
+        store
+            .save_tracker_memories(newer.clone())
+            .await
+            .expect("saves");
+        // A node letting go of the truck late: its save goes less far.
+        store.save_tracker_memories(older).await.expect("saves");
+        let kept = store
+            .tracker_memories(vec![order.vehicle_key()])
+            .await
+            .expect("reads");
+        // Kept to the millisecond, as every time in the store.
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].state, newer[0].state);
         assert_eq!(
-            resume_trackers(&without, &store).await.expect("reads"),
-            (0, 0)
+            kept[0].applied_through.timestamp_millis(),
+            newer[0].applied_through.timestamp_millis()
         );
+
+        let mut bad = newer[0].clone();
+        bad.state = "{not a memory".into();
+        assert!(memories_of(vec![bad]).is_empty());
     }
 
     #[tokio::test]

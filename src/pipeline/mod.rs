@@ -30,6 +30,10 @@
 //!   and installs the result (quick).
 //! - [`BusIntake`] is the portal's [`PositionIntake`]: positions posted over HTTP
 //!   go onto the same bus, so they take exactly the same path.
+//! - [`ownership`] says which trucks are this node's: every one on the
+//!   in-process bus, those of its partitions on Kafka. The engine tracks only
+//!   their orders; a truck's trackers' memories are read when it is taken up
+//!   and saved when its partition is revoked ([`PositionSink::release`]).
 //! - [`learning`] keeps the engine's calibrator in the store across restarts.
 //! - [`telemetry`] records what all of this does into `/metrics`; every sink
 //!   write runs in an `engine_batch` span.
@@ -37,6 +41,7 @@
 pub(crate) mod demo;
 pub(crate) mod fleet;
 pub(crate) mod learning;
+pub(crate) mod ownership;
 pub(crate) mod telemetry;
 
 use std::collections::HashMap;
@@ -56,6 +61,8 @@ use portal_api::{IntakeFuture, LiveUpdates, NewDeadLetter, Order, PositionIntake
 use road_graph::LatLon;
 use tracing::Instrument;
 
+pub(crate) use ownership::{Ownership, SharedOwnership};
+
 /// The engine, shared by the sink, the order sync and the metric loop.
 pub(crate) type SharedEngine = Arc<Mutex<LiveEngine>>;
 
@@ -70,6 +77,9 @@ pub(crate) fn lock(engine: &SharedEngine) -> MutexGuard<'_, LiveEngine> {
 #[derive(Debug)]
 pub(crate) struct EngineSink {
     engine: SharedEngine,
+    /// Which trucks are this node's; a truck's memories are read when it is
+    /// taken up and saved when it is let go.
+    ownership: SharedOwnership,
     live: LiveUpdates,
     store: Arc<dyn Store>,
     /// Events produced by the engine whose store write has not succeeded yet.
@@ -90,12 +100,14 @@ pub(crate) const DEFAULT_MAX_PENDING_EVENTS: usize = 50_000;
 impl EngineSink {
     pub(crate) fn new(
         engine: SharedEngine,
+        ownership: SharedOwnership,
         live: LiveUpdates,
         store: Arc<dyn Store>,
         max_pending_events: usize,
     ) -> Self {
         EngineSink {
             engine,
+            ownership,
             live,
             store,
             pending: tokio::sync::Mutex::new(Vec::new()),
@@ -288,6 +300,27 @@ impl PositionSink for EngineSink {
             .map_err(|e| SinkError(e.to_string()))
     }
 
+    async fn release(&self, vehicles: &[VehicleKey]) -> Result<(), SinkError> {
+        let engine = Arc::clone(&self.engine);
+        let ownership = Arc::clone(&self.ownership);
+        let let_go = vehicles.to_vec();
+        let records = tokio::task::spawn_blocking(move || {
+            let mut engine = lock(&engine);
+            ownership.lock().let_go(&let_go);
+            learning::records_of(engine.release_vehicles(&let_go), Utc::now())
+        })
+        .await
+        .map_err(|e| SinkError(format!("the engine task failed: {e}")))?
+        .map_err(|e| SinkError(format!("{e:#}")))?;
+        let saved = records.len();
+        self.store
+            .save_tracker_memories(records)
+            .await
+            .map_err(|e| SinkError(format!("saving the memories of released trucks: {e}")))?;
+        tracing::info!(vehicles = vehicles.len(), memories = saved, "trucks let go");
+        Ok(())
+    }
+
     async fn dead_letters(&self, letters: &[DeadLetter]) -> Result<(), SinkError> {
         // Most batches have none: no empty write through the store's writer.
         if letters.is_empty() {
@@ -345,10 +378,27 @@ impl EngineSink {
                 })?;
             }
         }
+        // Trucks new to this node resume what their trackers knew (saved by
+        // this node before a restart, or by the node that had them before).
+        let newcomers = self.ownership.lock().newcomers(batch);
+        let memories = if newcomers.is_empty() {
+            Vec::new()
+        } else {
+            let records = self
+                .store
+                .tracker_memories(newcomers.clone())
+                .await
+                .map_err(|e| SinkError(format!("reading the memories of new trucks: {e}")))?;
+            learning::memories_of(records)
+        };
         let engine = Arc::clone(&self.engine);
+        let ownership = Arc::clone(&self.ownership);
         let positions = batch.to_vec();
         let (output, snapshot, positions) = tokio::task::spawn_blocking(move || {
             let mut engine = lock(&engine);
+            if !newcomers.is_empty() {
+                take_up(&mut engine, &ownership, &newcomers, memories);
+            }
             // The engine's `now` for housekeeping; device times drive the rest.
             let output = engine.process_timed(&positions, Utc::now(), std::time::Instant::now);
             let snapshot = telemetry::EngineSnapshot {
@@ -396,6 +446,31 @@ impl EngineSink {
         );
         delivered?;
         Ok(SinkReceipt::default())
+    }
+}
+
+/// Makes `newcomers` the node's: their orders join the engine (when it does
+/// not track every truck anyway) and their trackers resume `memories`.
+fn take_up(
+    engine: &mut LiveEngine,
+    ownership: &SharedOwnership,
+    newcomers: &[VehicleKey],
+    memories: Vec<engine::TrackerMemory>,
+) {
+    let share = ownership.lock().take_up(newcomers);
+    if let Some(share) = share {
+        for (order, reason) in engine.set_orders(share) {
+            tracing::warn!(order = %order, %reason, "order cannot be tracked (no ETA)");
+        }
+    }
+    if !memories.is_empty() {
+        let (whole, part) = engine.resume_trackers(memories);
+        tracing::debug!(
+            trucks = newcomers.len(),
+            whole,
+            part,
+            "trucks taken up with their memories"
+        );
     }
 }
 
@@ -448,15 +523,20 @@ pub(crate) fn active_order(order: &Order) -> Option<ActiveOrder> {
 /// ETAs from it at once, through `live`.
 pub(crate) async fn sync_orders_once(
     engine: &SharedEngine,
+    ownership: &SharedOwnership,
     store: &dyn Store,
     live: &LiveUpdates,
 ) -> anyhow::Result<()> {
     let orders = store.active_orders().await?;
     let active: Vec<ActiveOrder> = orders.iter().filter_map(active_order).collect();
     let engine = Arc::clone(engine);
+    let ownership = Arc::clone(ownership);
     let (untrackable, primed) = tokio::task::spawn_blocking(move || {
         let mut engine = lock(&engine);
-        let untrackable = engine.set_orders(active);
+        // The share under the engine's lock: a batch taking up a truck
+        // meanwhile cannot be undone by an older share.
+        let share = ownership.lock().set_orders(active);
+        let untrackable = engine.set_orders(share);
         (untrackable, engine.etas_from_last_fixes(Utc::now()))
     })
     .await?;
@@ -474,13 +554,14 @@ pub(crate) async fn sync_orders_once(
 /// Keeps the engine's orders in step with the store, every `every`.
 pub(crate) async fn sync_orders(
     engine: SharedEngine,
+    ownership: SharedOwnership,
     store: Arc<dyn Store>,
     live: LiveUpdates,
     every: Duration,
     shutdown: ingest::Shutdown,
 ) {
     periodically(every, shutdown, || async {
-        if let Err(err) = sync_orders_once(&engine, &*store, &live).await {
+        if let Err(err) = sync_orders_once(&engine, &ownership, &*store, &live).await {
             tracing::warn!(error = %err, "reading the active orders failed");
         }
         let (counters, orders, vehicles) = {

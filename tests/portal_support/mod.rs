@@ -122,6 +122,22 @@ impl Server {
         }
     }
 
+    /// Stops the server as systemd would (SIGTERM), waiting at most `limit`
+    /// for it to drain and exit (then SIGKILL on drop).
+    pub fn terminate(mut self, limit: Duration) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM to {pid}");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("tracker serve did not stop within {limit:?} of SIGTERM");
+    }
+
     pub fn ws_url(&self, code: &str) -> String {
         format!(
             "{}/t/{code}/ws",

@@ -1,7 +1,7 @@
 //! The live engine: the whole chain for a fleet, batch by batch. Positions come
 //! in (validated, in device-time order per vehicle); each is map-matched on its
 //! vehicle's [`MatchState`], its edge passages feed the [`TrafficModel`], and
-//! every order the vehicle carries advances its [`VehicleTracker`]. Out come
+//! every order the vehicle carries advances its [`VehicleTracker`](crate::VehicleTracker). Out come
 //! [`EngineEvent`]s (the position after matching, the ETAs that moved, geofence
 //! status changes), the prediction log and the arrivals.
 //!
@@ -31,7 +31,7 @@ mod orders;
 mod plausibility;
 mod shard;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -51,14 +51,20 @@ use crate::error::Result;
 use crate::eta::Calibrator;
 use crate::events::EngineEvent;
 use crate::order::OrderId;
-use crate::position::Position;
+use crate::position::{Position, VehicleKey};
 use crate::routing::{Metric, Router};
-use crate::tracking::{
-    ArrivalRecord, MetricVersion, PredictionRecord, Resumed, TrackerMemory, VehicleTracker,
-};
+use crate::tracking::{ArrivalRecord, MetricVersion, PredictionRecord, Resumed, TrackerMemory};
 use crate::traffic::{ProfileHistory, SpeedProfile, TrafficCounters, TrafficModel};
 
 /// What one batch produced.
+/// A tracker's memory of its truck with the truck it is of: what a node
+/// saves for the next owner of the truck (or for itself after a restart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleMemory {
+    pub vehicle: VehicleKey,
+    pub memory: TrackerMemory,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveOutput {
     /// In the order produced; per vehicle and per order in time order.
@@ -411,12 +417,34 @@ impl LiveEngine {
     /// Every running tracker's memory of its truck (pace, hours-of-service
     /// clocks, stands, own errors): saved by the caller, so that a restart
     /// does not start every truck's ETA afresh.
-    pub fn tracker_memories(&self) -> Vec<TrackerMemory> {
+    pub fn tracker_memories(&self) -> Vec<VehicleMemory> {
         self.shards
             .iter()
             .flat_map(|s| s.orders.values())
-            .filter_map(|o| o.tracker.as_ref().map(VehicleTracker::memory))
+            .filter_map(|o| {
+                o.tracker.as_ref().map(|t| VehicleMemory {
+                    vehicle: o.order.vehicle_key(),
+                    memory: t.memory(),
+                })
+            })
             .collect()
+    }
+
+    /// Lets go of vehicles that another engine owns now (their Kafka
+    /// partition moved to another node): their orders leave this engine with
+    /// their trackers' memories, returned for the new owner to resume, and
+    /// their matcher state and last fixes are forgotten. Until the caller
+    /// gives it their orders again, nothing of theirs runs here: no ETA, no
+    /// status, no retirement.
+    pub fn release_vehicles(&mut self, vehicles: &[VehicleKey]) -> Vec<VehicleMemory> {
+        let set: HashSet<&VehicleKey> = vehicles.iter().collect();
+        let mut memories: Vec<VehicleMemory> = self
+            .shards
+            .iter_mut()
+            .flat_map(|s| s.release(&set))
+            .collect();
+        memories.sort_by(|a, b| a.memory.order_id().cmp(b.memory.order_id()));
+        memories
     }
 
     /// Hands saved memories to the trackers of their orders (call after

@@ -7,14 +7,16 @@
 //! shard is done, in shard order, so a run is deterministic for a given number
 //! of shards.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use road_graph::RoadGraph;
 
 use super::orders::OrderState;
 use super::plausibility::{JumpFilter, Verdict};
-use super::{LiveConfig, LiveCounters, LiveOutput, Outlier, StageTimings, Stopwatch};
+use super::{
+    LiveConfig, LiveCounters, LiveOutput, Outlier, StageTimings, Stopwatch, VehicleMemory,
+};
 use crate::eta::{Calibrator, HosReport, WindowOutcome};
 use crate::events::{EngineEvent, PositionUpdate};
 use crate::matching::{
@@ -104,6 +106,33 @@ pub(super) struct Shard {
 impl Shard {
     pub(super) fn vehicles(&self) -> usize {
         self.vehicles.len()
+    }
+
+    /// Lets go of `vehicles` (another node owns them now): their orders
+    /// leave the shard with their trackers' memories (returned, for the new
+    /// owner), and their matcher state and last fixes are forgotten, so
+    /// nothing of theirs runs here until they come back.
+    pub(super) fn release(&mut self, vehicles: &HashSet<&VehicleKey>) -> Vec<VehicleMemory> {
+        let mut memories = Vec::new();
+        for vehicle in vehicles {
+            self.vehicles.remove(*vehicle);
+            self.last_fixes.remove(*vehicle);
+            let Some(ids) = self.by_vehicle.remove(*vehicle) else {
+                continue;
+            };
+            for id in ids {
+                let Some(state) = self.orders.remove(&id) else {
+                    continue;
+                };
+                if let Some(tracker) = &state.tracker {
+                    memories.push(VehicleMemory {
+                        vehicle: (*vehicle).clone(),
+                        memory: tracker.memory(),
+                    });
+                }
+            }
+        }
+        memories
     }
 
     /// Rebuilds the vehicle → orders index after the orders changed; each

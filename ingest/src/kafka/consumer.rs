@@ -14,6 +14,15 @@
 //!   and the dead-letter acks; librdkafka's auto-commit then commits only stored
 //!   offsets. A crash replays at most the last uncommitted second of messages,
 //!   and the sink-seeded dedupe makes that replay change nothing.
+//! - Handover: the vehicles each partition brought are remembered (from the
+//!   dedupe table's seeding). On revoke, after the commit, the callback hands
+//!   the revoked partitions' vehicles to [`PositionSink::release`] and waits
+//!   for it (at most [`RELEASE_TIMEOUT`]), so the sink's state of those
+//!   vehicles is durable before the partitions move and their new owner
+//!   reads it. Waiting needs the multi-threaded tokio runtime (the callback
+//!   runs inside `recv()` on a worker thread); elsewhere the release is only
+//!   logged as skipped, and the new owner starts from the sink's last
+//!   periodic save.
 //! - Broker outages are librdkafka's business (it reconnects); the loop logs
 //!   consumer errors and carries on. It never exits on bad input.
 //! - Consumer lag comes from librdkafka's own statistics (every
@@ -39,11 +48,14 @@ use super::producer::{KafkaPublisher, OutRecord};
 use super::settings::{ClientTuning, consumer_config};
 use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
-use crate::sink::{DeadLetter, KafkaCoordinates, PositionSink};
+use crate::sink::{DeadLetter, KafkaCoordinates, PositionSink, SinkError};
 use crate::stats::IngestStats;
 use crate::{Error, Result};
-use engine::{Envelope, FORMAT_HEADER, Format, TenantId, decode, resolve_format};
+use engine::{Envelope, FORMAT_HEADER, Format, TenantId, VehicleKey, decode, resolve_format};
 use engine::{RejectReason, Rejection, ValidationRules};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::runtime::RuntimeFlavor;
 
 /// The default dead-letter topic.
 pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "positions.dlq";
@@ -59,6 +71,14 @@ pub const SIZE_HEADER: &str = "size_bytes";
 /// How long a dead letter the topic keeps refusing is retried before it goes
 /// to the sink's durable table instead.
 pub const DEFAULT_DEAD_LETTER_PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a revoke waits for the sink to release the partitions' vehicles.
+pub(crate) const RELEASE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The sink's `release`, callable from the rebalance callback.
+type Release = Box<
+    dyn Fn(Vec<VehicleKey>) -> BoxFuture<'static, std::result::Result<(), SinkError>> + Send + Sync,
+>;
 
 /// The one try a dead letter gets while the topic is known to refuse them.
 const DEAD_LETTER_TOPIC_DOWN_TRY: Duration = Duration::from_secs(1);
@@ -146,7 +166,57 @@ struct IngestContext {
     /// Partitions revoked since the loop last looked.
     revoked: Mutex<Vec<(String, i32)>>,
     revoke_pending: AtomicBool,
+    /// The vehicles each partition brought (written positions of), handed
+    /// to `release` when it is revoked.
+    vehicles: Mutex<HashMap<(String, i32), Vec<VehicleKey>>>,
+    release: Release,
     stats: Arc<IngestStats>,
+}
+
+impl IngestContext {
+    /// Hands the revoked partitions' vehicles to the sink and waits for it
+    /// (see the module docs).
+    fn release_revoked(&self, revoked: &[(String, i32)]) {
+        let vehicles: Vec<VehicleKey> = {
+            let mut by_partition = lock(&self.vehicles);
+            revoked
+                .iter()
+                .filter_map(|tp| by_partition.remove(tp))
+                .flatten()
+                .collect()
+        };
+        if vehicles.is_empty() {
+            return;
+        }
+        let count = vehicles.len();
+        let handle = match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => handle,
+            _ => {
+                tracing::warn!(
+                    vehicles = count,
+                    "revoked vehicles not released: the revoke ran outside a multi-threaded runtime"
+                );
+                return;
+            }
+        };
+        let started = Instant::now();
+        let release = (self.release)(vehicles);
+        let outcome = tokio::task::block_in_place(|| {
+            handle.block_on(tokio::time::timeout(RELEASE_TIMEOUT, release))
+        });
+        let ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(Ok(())) => tracing::info!(vehicles = count, ms, "released on revoke"),
+            Ok(Err(err)) => {
+                tracing::warn!(vehicles = count, error = %err, "releasing on revoke failed");
+            }
+            Err(_) => tracing::warn!(
+                vehicles = count,
+                timeout_s = RELEASE_TIMEOUT.as_secs(),
+                "releasing on revoke timed out"
+            ),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -227,6 +297,7 @@ impl ConsumerContext for IngestContext {
                 Err(err) => tracing::warn!(error = %err, "commit on revoke failed"),
             }
         }
+        self.release_revoked(&pairs(partitions));
     }
 }
 
@@ -280,10 +351,17 @@ pub async fn run_kafka_source<S: PositionSink>(
     shutdown: Shutdown,
 ) -> Result<()> {
     config.validate()?;
+    let sink = Arc::new(sink);
+    let releasing = Arc::clone(&sink);
     let context = IngestContext {
         stored: Mutex::new(HashMap::new()),
         revoked: Mutex::new(Vec::new()),
         revoke_pending: AtomicBool::new(false),
+        vehicles: Mutex::new(HashMap::new()),
+        release: Box::new(move |vehicles: Vec<VehicleKey>| {
+            let sink = Arc::clone(&releasing);
+            async move { sink.release(&vehicles).await }.boxed()
+        }),
         stats: stats.clone(),
     };
     let mut client = consumer_config(
@@ -325,7 +403,7 @@ pub async fn run_kafka_source<S: PositionSink>(
         stats,
         dead_letters,
         dead_letter_topic_down: false,
-        dedupe: Dedupe::default(),
+        dedupe: Dedupe::keeping_seeded(),
         slots: HashMap::new(),
         slot_names: Vec::new(),
         shutdown,
@@ -340,7 +418,7 @@ pub async fn run_kafka_source<S: PositionSink>(
 struct Source<'c, S> {
     config: &'c KafkaSourceConfig,
     consumer: &'c StreamConsumer<IngestContext>,
-    sink: S,
+    sink: Arc<S>,
     stats: Arc<IngestStats>,
     dead_letters: Option<KafkaPublisher>,
     /// The last dead letters fell back to the sink: the topic is not taking
@@ -546,10 +624,27 @@ impl<S: PositionSink> Source<'_, S> {
             &mut self.shutdown,
         );
         let (written, dead) = tokio::join!(positions, dead_letters);
+        let seeded = self.dedupe.take_seeded();
+        self.note_vehicles(seeded);
         written?;
         self.dead_letter_topic_down = dead?;
         self.store(&batch.offsets);
         Ok(())
+    }
+
+    /// Remembers which partition brought which vehicle, for the release on
+    /// revoke. Noted as soon as seeded (before the write returns): a vehicle
+    /// released without anything written is let go of harmlessly.
+    fn note_vehicles(&self, seeded: Vec<(VehicleKey, u32)>) {
+        if seeded.is_empty() {
+            return;
+        }
+        let mut by_partition = lock(&self.consumer.context().vehicles);
+        for (vehicle, slot) in seeded {
+            if let Some(tp) = self.slot_names.get(slot as usize) {
+                by_partition.entry(tp.clone()).or_default().push(vehicle);
+            }
+        }
     }
 
     fn store(&self, offsets: &HashMap<u32, i64>) {

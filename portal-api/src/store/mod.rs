@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
     NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
-    Tenant, TenantId, TrackView, VehicleFix,
+    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
 };
 
 pub use analytics::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
@@ -170,6 +170,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreFuture<'_, ()>;
     /// The last saved state of a learned model, and when it was saved.
     fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>>;
+
+    /// Saves trackers' memories of their trucks, one per (tenant, order),
+    /// all or none. A memory replaces the saved one of its order only when
+    /// it goes at least as far (`applied_through`): a node that lets go of a
+    /// truck late never overwrites what the truck's new owner saved since.
+    fn save_tracker_memories(&self, memories: Vec<TrackerMemoryRecord>) -> StoreFuture<'_, ()>;
+    /// The saved memories of these vehicles' orders (any order of rows).
+    fn tracker_memories(
+        &self,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>>;
 
     /// Keeps what the position stream set aside, all or none: returns once the
     /// letters are durable (the stream commits past them only then).

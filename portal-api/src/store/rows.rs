@@ -15,7 +15,7 @@ use super::rules::{TRAIL_POINTS, history_stop};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, EtaHistory, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant, TenantId, TrackView,
-    TrailPoint, VehicleFix,
+    TrackerMemoryRecord, TrailPoint, VehicleFix,
 };
 
 /// The tenant and key an API key hash belongs to, unless the key is revoked.
@@ -466,6 +466,39 @@ pub(crate) fn vehicle_times(
             parse_opt_ts(at)
         })
         .collect()
+}
+
+pub(crate) fn tracker_memories(
+    c: &Connection,
+    vehicles: &[VehicleKey],
+) -> Result<Vec<TrackerMemoryRecord>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT order_id, state, applied_through, saved_at FROM tracker_memories \
+         WHERE tenant_id = ?1 AND vehicle_id = ?2 ORDER BY order_id",
+    )?;
+    let mut out = Vec::new();
+    for v in vehicles {
+        let rows = stmt.query_map([v.tenant_id.as_str(), v.vehicle_id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (order_id, state, applied_through, saved_at) = row?;
+            out.push(TrackerMemoryRecord {
+                tenant_id: v.tenant_id.clone(),
+                vehicle_id: v.vehicle_id.clone(),
+                order_id: OrderId(order_id),
+                state,
+                applied_through: parse_ts(&applied_through)?,
+                saved_at: parse_ts(&saved_at)?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn learned(c: &Connection, name: &str) -> Result<Option<(String, DateTime<Utc>)>> {

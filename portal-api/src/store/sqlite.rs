@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
     NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
-    Tenant, TenantId, TrackView, VehicleFix,
+    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
 };
 
 /// Queued write jobs before callers wait for room (backpressure).
@@ -385,6 +385,17 @@ impl Store for SqliteStore {
 
     fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>> {
         Box::pin(self.read(move |c| rows::learned(c, &name)))
+    }
+
+    fn save_tracker_memories(&self, memories: Vec<TrackerMemoryRecord>) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| writes::save_tracker_memories(c, &memories)))
+    }
+
+    fn tracker_memories(
+        &self,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>> {
+        Box::pin(self.read(move |c| rows::tracker_memories(c, &vehicles)))
     }
 
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {

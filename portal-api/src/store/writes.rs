@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder,
     NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId,
-    VehicleFix, Visibility,
+    TrackerMemoryRecord, VehicleFix, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -552,10 +552,11 @@ pub(crate) fn record_position(
     let changed = exec(
         c,
         "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
-         heading_deg, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         heading_deg, received_at, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) \
          ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, \
          lon = excluded.lon, speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg, \
-         received_at = excluded.received_at WHERE excluded.at > vehicle_positions.at",
+         received_at = excluded.received_at, applied = vehicle_positions.applied + 1 \
+         WHERE excluded.at > vehicle_positions.at",
         params![
             tenant.as_str(),
             fix.vehicle_id.as_str(),
@@ -568,7 +569,14 @@ pub(crate) fn record_position(
         ],
     )?;
     if changed == 0 {
-        // An older fix arriving late: the live view already shows something newer.
+        // An older fix arriving late: the live view already shows something
+        // newer. The newest one again is a replay, counted.
+        exec(
+            c,
+            "UPDATE vehicle_positions SET replayed = replayed + 1 \
+             WHERE tenant_id = ?1 AND vehicle_id = ?2 AND at = ?3",
+            params![tenant.as_str(), fix.vehicle_id.as_str(), ts(fix.at)],
+        )?;
         return Ok(PositionOutcome::default());
     }
     let sql = format!(
@@ -707,6 +715,34 @@ pub(crate) fn record_eta(
     } else {
         EtaRecorded::Logged
     })
+}
+
+/// The upsert of a tracker's memory; `applied_through` is fixed-width text,
+/// so comparing it as text compares the times.
+pub(crate) fn save_tracker_memories(
+    c: &Connection,
+    memories: &[TrackerMemoryRecord],
+) -> Result<()> {
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO tracker_memories \
+             (tenant_id, order_id, vehicle_id, state, applied_through, saved_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (tenant_id, order_id) DO UPDATE SET \
+             vehicle_id = excluded.vehicle_id, state = excluded.state, \
+             applied_through = excluded.applied_through, saved_at = excluded.saved_at \
+         WHERE excluded.applied_through >= tracker_memories.applied_through",
+    )?;
+    for m in memories {
+        stmt.execute(params![
+            m.tenant_id.as_str(),
+            m.order_id.as_str(),
+            m.vehicle_id.as_str(),
+            m.state,
+            ts(m.applied_through),
+            ts(m.saved_at)
+        ])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn save_learned(

@@ -49,6 +49,13 @@ impl TrackerMemory {
     pub fn order_id(&self) -> &OrderId {
         &self.order_id
     }
+
+    /// The device time of the newest fix the tracker took (`None` before its
+    /// first): how far the memory goes, so that an older save never replaces
+    /// a newer one.
+    pub fn applied_through(&self) -> Option<DateTime<Utc>> {
+        self.last_fix.map(|(time, _)| time)
+    }
 }
 
 /// What [`VehicleTracker::resume`] took up.

@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
     NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
-    Tenant, TenantId, TrackView, VehicleFix,
+    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
 };
 
 /// Connections the pool keeps at most: enough for the engine's writes, the
@@ -301,6 +301,19 @@ impl Store for PostgresStore {
 
     fn learned(&self, name: String) -> StoreFuture<'_, Option<(String, DateTime<Utc>)>> {
         on_client!(self, |c| reads::learned(c, &name).await?)
+    }
+
+    fn save_tracker_memories(&self, memories: Vec<TrackerMemoryRecord>) -> StoreFuture<'_, ()> {
+        in_tx!(self, |tx| {
+            writes::save_tracker_memories(&tx, &memories).await?
+        })
+    }
+
+    fn tracker_memories(
+        &self,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>> {
+        on_client!(self, |c| reads::tracker_memories(c, &vehicles).await?)
     }
 
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {

@@ -13,7 +13,7 @@ use crate::branding::{Branding, LogoMeta};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, EtaHistory, ListQuery, Order, OrderEvent, PodMeta, Stop, Tenant, TenantId, TrackView,
-    TrailPoint, VehicleFix,
+    TrackerMemoryRecord, TrailPoint, VehicleFix,
 };
 use crate::privacy::LocationPrivacy;
 use crate::store::UNKNOWN_CURSOR;
@@ -587,6 +587,37 @@ pub(super) async fn vehicle_times<C: GenericClient + Sync>(
         }
     }
     Ok(times)
+}
+
+pub(super) async fn tracker_memories<C: GenericClient + Sync>(
+    c: &C,
+    vehicles: &[VehicleKey],
+) -> Result<Vec<TrackerMemoryRecord>> {
+    let tenants: Vec<&str> = vehicles.iter().map(|v| v.tenant_id.as_str()).collect();
+    let ids: Vec<&str> = vehicles.iter().map(|v| v.vehicle_id.as_str()).collect();
+    let rows = c
+        .query(
+            "SELECT m.tenant_id, m.vehicle_id, m.order_id, m.state, m.applied_through, \
+                    m.saved_at \
+             FROM unnest($1::text[], $2::text[]) AS k(tenant_id, vehicle_id) \
+             JOIN tracker_memories m \
+               ON m.tenant_id = k.tenant_id AND m.vehicle_id = k.vehicle_id \
+             ORDER BY m.tenant_id, m.vehicle_id, m.order_id",
+            &[&tenants, &ids],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TrackerMemoryRecord {
+                tenant_id: TenantId(r.try_get(0)?),
+                vehicle_id: VehicleId(r.try_get(1)?),
+                order_id: OrderId(r.try_get(2)?),
+                state: r.try_get(3)?,
+                applied_through: parse_ts(r.try_get(4)?)?,
+                saved_at: parse_ts(r.try_get(5)?)?,
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn learned<C: GenericClient + Sync>(

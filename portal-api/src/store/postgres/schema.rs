@@ -390,6 +390,25 @@ const MIGRATIONS: &[&str] = &[
         updated_at       TEXT NOT NULL
     );
     "#,
+    // 2: SQLite's migration 15 (trackers' memories by order, found by vehicle).
+    r#"
+    CREATE TABLE tracker_memories (
+        tenant_id        TEXT NOT NULL,
+        order_id         TEXT NOT NULL,
+        vehicle_id       TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        applied_through  TEXT NOT NULL,
+        saved_at         TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, order_id)
+    );
+    CREATE INDEX tracker_memories_vehicle ON tracker_memories(tenant_id, vehicle_id);
+    DELETE FROM learned_state WHERE name = 'engine.trackers';
+    -- How many positions each vehicle's row took as its newest, and how many
+    -- times its newest one came again: counted in the store, so that "every
+    -- position applied exactly once" across nodes can be checked.
+    ALTER TABLE vehicle_positions ADD COLUMN applied BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE vehicle_positions ADD COLUMN replayed BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings the database (the first schema of the connection's

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewDeadLetter, NewEvent,
     NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant,
-    TenantId, VehicleFix, Visibility,
+    TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 use crate::store::daily::day_text;
@@ -615,10 +615,11 @@ pub(super) async fn record_position(
     let changed = c
         .execute(
             "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
-             heading_deg, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             heading_deg, received_at, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
              ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
              lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
-             heading_deg = excluded.heading_deg, received_at = excluded.received_at \
+             heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
+             applied = vehicle_positions.applied + 1 \
              WHERE excluded.at > vehicle_positions.at",
             &[
                 &tenant.as_str(),
@@ -633,7 +634,14 @@ pub(super) async fn record_position(
         )
         .await?;
     if changed == 0 {
-        // An older fix arriving late: the live view already shows something newer.
+        // An older fix arriving late: the live view already shows something
+        // newer. The newest one again is a replay, counted.
+        c.execute(
+            "UPDATE vehicle_positions SET replayed = replayed + 1 \
+             WHERE tenant_id = $1 AND vehicle_id = $2 AND at = $3",
+            &[&tenant.as_str(), &fix.vehicle_id.as_str(), &ts(fix.at)],
+        )
+        .await?;
         return Ok(PositionOutcome::default());
     }
     let sql = format!(
@@ -795,6 +803,37 @@ pub(super) async fn record_eta(
     } else {
         EtaRecorded::Logged
     })
+}
+
+/// One multi-row upsert for the whole set (see SQLite's for the rule).
+pub(super) async fn save_tracker_memories(
+    c: &Transaction<'_>,
+    memories: &[TrackerMemoryRecord],
+) -> Result<()> {
+    if memories.is_empty() {
+        return Ok(());
+    }
+    let column =
+        |f: fn(&TrackerMemoryRecord) -> String| -> Vec<String> { memories.iter().map(f).collect() };
+    let tenants = column(|m| m.tenant_id.as_str().to_owned());
+    let orders = column(|m| m.order_id.as_str().to_owned());
+    let vehicles = column(|m| m.vehicle_id.as_str().to_owned());
+    let states = column(|m| m.state.clone());
+    let through = column(|m| ts(m.applied_through));
+    let saved = column(|m| ts(m.saved_at));
+    c.execute(
+        "INSERT INTO tracker_memories \
+             (tenant_id, order_id, vehicle_id, state, applied_through, saved_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                              $6::text[]) \
+         ON CONFLICT (tenant_id, order_id) DO UPDATE SET \
+             vehicle_id = excluded.vehicle_id, state = excluded.state, \
+             applied_through = excluded.applied_through, saved_at = excluded.saved_at \
+         WHERE excluded.applied_through >= tracker_memories.applied_through",
+        &[&tenants, &orders, &vehicles, &states, &through, &saved],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn save_learned(
