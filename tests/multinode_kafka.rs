@@ -9,11 +9,14 @@
 //! (how soon is printed; the issue's goal is 30 s), and a viewer connected to
 //! node C saw live positions of a truck that node A owns.
 //!
-//! Ignored (run it with `--ignored`): it passed in two runs (fresh ETAs 21.5 s
-//! after the stop; 18,104 positions produced, applied and none replayed) and
-//! failed in two, where 18 of 200 orders got no ETA for 60 s after D joined:
-//! a partition left unread, cause not found yet (tansu's group coordinator,
-//! as below, or the handover). A flaky test would stop every CI run.
+//! Orders standing at their delivery stop have no ETA left to update and are
+//! not counted (earlier runs that counted them failed on them alone).
+//!
+//! Ignored (run it with `--ignored`) until it is known to be steady: of the
+//! last two runs one passed (fresh ETAs 9.7 s after the stop, 18,135
+//! positions produced and applied, none replayed) and one had every ETA
+//! fresh in 11.0 s and every position applied once, but 282 replays of a
+//! truck's newest position reaching the store, source not found yet.
 //!
 //! Not SIGKILL: tansu 0.6 does not rebalance the group when a member's
 //! session expires (tried: after B was killed, A and C still owned three of
@@ -282,12 +285,11 @@ async fn three_nodes_share_the_fleet_and_a_stopped_one_hands_its_trucks_over() {
     // Every order moving when B stopped and still open got an ETA written
     // since (the goal is 30 s; see the module docs).
     let mut stale: Vec<String> = Vec::new();
-    while stopped_at.elapsed() < Duration::from_secs(60) {
+    while stopped_at.elapsed() < Duration::from_secs(30) {
         stale = db
             .query(
                 "SELECT o.id FROM orders o WHERE o.id = ANY($1) \
-                 AND o.status IN ('dispatched', 'at_pickup', 'picked_up', 'out_for_delivery', \
-                                  'at_delivery') \
+                 AND o.status IN ('dispatched', 'at_pickup', 'picked_up', 'out_for_delivery') \
                  AND NOT EXISTS (SELECT 1 FROM eta_predictions e \
                                  WHERE e.order_id = o.id AND e.id > $2)",
                 &[&moving, &before_kill],
@@ -303,6 +305,19 @@ async fn three_nodes_share_the_fleet_and_a_stopped_one_hands_its_trucks_over() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let resumed_s = stopped_at.elapsed().as_secs_f64();
+    // What is left behind, by partition, and who owns which now.
+    for id in &stale {
+        let row = db
+            .query_one("SELECT vehicle_id, status FROM orders WHERE id = $1", &[id])
+            .await
+            .expect("reads");
+        let vehicle: String = row.get(0);
+        eprintln!(
+            "no fresh ETA: {id} {} {vehicle} (partition {})",
+            row.get::<_, String>(1),
+            partition_of(&tenant, &vehicle)
+        );
+    }
     for (name, node) in [("a", &a), ("c", &c), ("d", &d)] {
         let ready = readyz(node).await;
         eprintln!("{name}: {}", ready["node"]);
@@ -313,7 +328,7 @@ async fn three_nodes_share_the_fleet_and_a_stopped_one_hands_its_trucks_over() {
     );
     assert!(
         stale.is_empty(),
-        "{} of {} moving orders got no ETA in the 60 s after B stopped: {stale:?}",
+        "{} of {} moving orders got no ETA in the 30 s after B stopped: {stale:?}",
         stale.len(),
         moving.len()
     );
