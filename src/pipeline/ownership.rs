@@ -101,11 +101,20 @@ impl Ownership {
                 .or_default()
                 .insert(v.vehicle_id.clone());
         }
+        if self.every {
+            return None;
+        }
+        // One pass over the orders, no key built per order: this runs under
+        // the engine's lock, and a first batch may bring every truck at once.
+        let fresh: HashSet<(&TenantId, &VehicleId)> = vehicles
+            .iter()
+            .map(|v| (&v.tenant_id, &v.vehicle_id))
+            .collect();
         let carry_orders = self
             .orders
             .iter()
-            .any(|o| vehicles.iter().any(|v| o.vehicle_key() == *v));
-        (!self.every && carry_orders).then(|| self.share())
+            .any(|o| fresh.contains(&(&o.tenant_id, &o.vehicle_id)));
+        carry_orders.then(|| self.share())
     }
 
     /// `vehicles` are no longer the node's: their next position here (after
