@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::model::{
     Customer, EventKind, ListQuery, NewEvent, NewOrder, NewStop, Order, Tenant, Window,
 };
-use crate::store::Store;
+use store::Store;
 
 /// The demo tenant's name.
 pub const DEMO_TENANT: &str = "demo";

@@ -52,133 +52,20 @@ pub enum Error {
 /// `Result` with the portal's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Whether a failed store operation may succeed if tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreErrorKind {
-    /// The database was busy, locked, full or out of reach (I/O): the same
-    /// operation may succeed later.
-    Retryable,
-    /// The operation itself is refused (a constraint, a type mismatch) or the
-    /// file is not a usable database: trying again gives the same answer.
-    Permanent,
-}
+pub use store::StoreErrorKind;
 
-impl std::fmt::Display for StoreErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            StoreErrorKind::Retryable => "retryable",
-            StoreErrorKind::Permanent => "permanent",
-        })
-    }
-}
-
-impl StoreErrorKind {
-    /// The kind of a SQLite failure, from its result code. Only conditions that
-    /// time or an operator can clear are retryable; everything else (and every
-    /// error rusqlite raises itself, such as a column of the wrong type) is
-    /// permanent, so a caller never retries a refusal forever.
-    pub fn of_sqlite(err: &rusqlite::Error) -> StoreErrorKind {
-        use rusqlite::ErrorCode;
-        match err.sqlite_error_code() {
-            Some(
-                ErrorCode::DatabaseBusy
-                | ErrorCode::DatabaseLocked
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::DiskFull
-                | ErrorCode::OutOfMemory
-                | ErrorCode::CannotOpen
-                | ErrorCode::FileLockingProtocolFailed
-                | ErrorCode::ReadOnly
-                | ErrorCode::SchemaChanged
-                | ErrorCode::OperationInterrupted,
-            ) => StoreErrorKind::Retryable,
-            _ => StoreErrorKind::Permanent,
-        }
-    }
-}
-
-impl StoreErrorKind {
-    /// The kind of a PostgreSQL failure, from its SQLSTATE: a lost or refused
-    /// connection, a serialization failure or deadlock (the transaction was
-    /// rolled back and may be run again), a lock wait cut short, a server
-    /// short of resources or shutting down. An error with no SQLSTATE is a
-    /// broken connection when the client says so or an I/O error lies
-    /// beneath, and otherwise the client's own refusal (a column of the wrong
-    /// type), which is permanent.
-    pub fn of_postgres(err: &tokio_postgres::Error) -> StoreErrorKind {
-        use tokio_postgres::error::SqlState;
-        match err.code() {
-            Some(code) => {
-                let class = code.code().get(..2).unwrap_or("");
-                let retryable = matches!(class, "08" | "53" | "57")
-                    || *code == SqlState::T_R_SERIALIZATION_FAILURE
-                    || *code == SqlState::T_R_DEADLOCK_DETECTED
-                    || *code == SqlState::LOCK_NOT_AVAILABLE;
-                if retryable {
-                    StoreErrorKind::Retryable
-                } else {
-                    StoreErrorKind::Permanent
-                }
-            }
-            None => {
-                let io = std::error::Error::source(err)
-                    .is_some_and(|source| source.is::<std::io::Error>());
-                if err.is_closed() || io {
-                    StoreErrorKind::Retryable
-                } else {
-                    StoreErrorKind::Permanent
-                }
-            }
-        }
-    }
-}
-
-impl From<tokio_postgres::Error> for Error {
-    fn from(err: tokio_postgres::Error) -> Error {
-        // The database's own message names the constraint or column; the
-        // client's Display alone says only "db error". Other errors keep the
-        // useful part in their causes ("error performing TLS handshake:
-        // invalid peer certificate: …").
-        let message = match err.as_db_error() {
-            Some(db) => format!("{err}: {db}"),
-            None => with_causes(&err),
-        };
-        Error::Store {
-            kind: StoreErrorKind::of_postgres(&err),
-            message,
-        }
-    }
-}
-
-/// An error followed by its causes, each after a colon.
-pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
-
-impl From<deadpool_postgres::PoolError> for Error {
-    /// No connection to lend: the pool timed out, was closed, or opening a
-    /// connection failed. Each may clear up (the server comes back), except a
-    /// database error raised while opening one, judged by its SQLSTATE.
-    fn from(err: deadpool_postgres::PoolError) -> Error {
+impl From<store::Error> for Error {
+    /// The store's answer, as the portal says it: the same refusal or failure
+    /// under the same name.
+    fn from(err: store::Error) -> Error {
         match err {
-            deadpool_postgres::PoolError::Backend(pg) => Error::from(pg),
-            other => Error::store_retryable(format!("no PostgreSQL connection: {other}")),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Error {
-        Error::Store {
-            kind: StoreErrorKind::of_sqlite(&err),
-            message: err.to_string(),
+            store::Error::InvalidConfig { setting, reason } => {
+                Error::InvalidConfig { setting, reason }
+            }
+            store::Error::Store { kind, message } => Error::Store { kind, message },
+            store::Error::NotFound(what) => Error::NotFound(what),
+            store::Error::Conflict { code, message } => Error::Conflict { code, message },
+            store::Error::Invalid { field, message } => Error::Invalid { field, message },
         }
     }
 }
@@ -298,6 +185,12 @@ impl AppError {
             "not_found",
             format!("{what} not found"),
         )
+    }
+}
+
+impl From<store::Error> for AppError {
+    fn from(err: store::Error) -> AppError {
+        AppError::from(Error::from(err))
     }
 }
 

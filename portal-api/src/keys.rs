@@ -6,12 +6,8 @@
 use crate::contract::{ApiKeyView, NewApiKeyView};
 use crate::error::{Error, Result};
 use crate::model::{ApiKey, NewApiKey, Scope, TenantId};
-use crate::secrets::{api_key_prefix, new_api_key, secret_hash};
-use crate::store::Store;
 use crate::view::rfc3339;
-
-/// Longest key name, in characters.
-const MAX_KEY_NAME_CHARS: usize = 100;
+use store::Store;
 
 /// The scopes a comma-separated list names (`orders,positions`), sorted and
 /// without repeats. An unknown or missing scope is an error naming `field`.
@@ -55,24 +51,7 @@ fn scope_list() -> String {
 
 /// A fresh key for a new record: what to store, and the key to show once.
 pub(crate) fn fresh_key(name: &str, scopes: Vec<Scope>) -> Result<(NewApiKey, String)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_KEY_NAME_CHARS {
-        return Err(Error::invalid(
-            "name",
-            format!("must be 1-{MAX_KEY_NAME_CHARS} characters"),
-        ));
-    }
-    if scopes.is_empty() {
-        return Err(Error::invalid("scopes", "at least one scope is needed"));
-    }
-    let key = new_api_key();
-    let record = NewApiKey {
-        name: name.to_owned(),
-        prefix: api_key_prefix(&key),
-        key_hash: secret_hash(&key),
-        scopes,
-    };
-    Ok((record, key))
+    Ok(NewApiKey::fresh(name, scopes)?)
 }
 
 /// Adds an API key to a tenant; returns it with the key itself (shown once;

@@ -1,19 +1,21 @@
 //! The portal: what customers and dispatchers see of the tracking engine.
 //!
 //! An axum application ([`app`]) with the orders API for tenants (bearer API
-//! keys, several per tenant, each scoped and revocable), the public tracking page `/t/{code}` with its JSON twin and WebSocket,
-//! the roads-in-a-box basemap endpoint, embedded page assets and the OpenAPI
-//! document. Behind it: the [`Store`] (SQLite embedded; PostgreSQL designed for)
-//! and the [`FanOut`] (in-process or Redis) that carries live updates to every
-//! viewer on every node. Live state enters through [`LiveUpdates`], from the
-//! engine's events or from positions posted over HTTP via a [`PositionIntake`].
+//! keys, several per tenant, each scoped and revocable), the public tracking
+//! page `/t/{code}` with its JSON twin and WebSocket, the roads-in-a-box
+//! basemap endpoint, embedded page assets and the OpenAPI document; the
+//! deliverer of milestone e-mails and webhooks. Behind it: the [`Store`]
+//! (the `store` crate: SQLite embedded, PostgreSQL for several nodes) and the
+//! [`FanOut`] (in-process or Redis) that carries live updates to every viewer
+//! on every node. Live state enters through [`LiveUpdates`], from the engine's
+//! events or from positions posted over HTTP via a [`PositionIntake`].
 //!
 //! This crate depends on `engine` (domain types, the order state machine and its
-//! events) and `road-graph` (the basemap), never on `ingest`: the binary wires
-//! the pipelines together.
+//! events), `store` (the records, the rules kept beside them, and the store
+//! contract; re-exported here under the names the binary uses) and
+//! `road-graph` (the basemap), never on `ingest`: the binary wires the
+//! pipelines together.
 
-mod alerts;
-pub mod analytics;
 mod api;
 mod branding;
 pub mod client;
@@ -24,23 +26,22 @@ mod fanout;
 mod i18n;
 mod keys;
 mod live;
-mod model;
 mod notify;
 mod ops;
 mod page;
-mod privacy;
 mod ratelimit;
-mod secrets;
 mod server;
 mod state;
-mod store;
 mod view;
 mod ws;
 mod zones;
 
+// The records and rules the store keeps, under the names the portal uses.
+pub use store::analytics;
+use store::{alerts, model, privacy, secrets};
+
 pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use api::{TrustedProxies, app, openapi_document};
-pub use branding::{Branding, LogoMeta};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
     FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
@@ -67,22 +68,11 @@ pub use secrets::{
 };
 pub use server::{ServerLimits, serve};
 pub use state::{AppState, DEFAULT_MAX_STOP_ROAD_DISTANCE_M, DEFAULT_STALE_AFTER_S, PortalConfig};
+pub use store::branding::{Branding, LogoMeta};
 pub use store::{
     AccuracyInputs, AnalyticsStore, NotificationStore, PostgresStore, PredictionScan,
-    SettingsStore, SqliteStore, Store, StoreFuture, SummaryPass, aggregates_serve, open_store,
-    read_accuracy_inputs, read_evaluated_predictions,
+    SettingsStore, SqliteStore, Store, StoreFuture, SummaryPass, aggregates_serve, create_tenant,
+    open_store, read_accuracy_inputs, read_evaluated_predictions,
 };
 pub use ws::{MAX_WRITE_BUFFER_BYTES, READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 pub use zones::warm_up_time_zones;
-
-/// Creates a tenant with one API key, `default`, holding every scope; returns
-/// the tenant and the key (shown once; only its hash is stored).
-pub async fn create_tenant(store: &dyn Store, name: &str) -> Result<(Tenant, String)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid("name", "must be 1-200 characters"));
-    }
-    let (first_key, key) = keys::fresh_key("default", Scope::ALL.to_vec())?;
-    let tenant = store.create_tenant(name.to_owned(), first_key).await?;
-    Ok((tenant, key))
-}

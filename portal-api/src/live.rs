@@ -28,8 +28,8 @@ use crate::model::{
     EtaRecord, EtaRecorded, EventKind, NewEvent, Order, OrderEvent, TenantId, VehicleFix,
     Visibility,
 };
-use crate::store::Store;
 use crate::view;
+use store::Store;
 
 /// A boxed, sendable future.
 pub type IntakeFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;

@@ -14,7 +14,7 @@ use crate::fanout::FanOut;
 use crate::live::{DirectIntake, LiveUpdates, PositionIntake};
 use crate::ops::{MetricsToken, Readiness, ScrapeHooks};
 use crate::ratelimit::RateLimiter;
-use crate::store::Store;
+use store::Store;
 
 /// The largest `max_stop_road_distance_m`: searching the road index farther
 /// than this for every stop would make a refused order cost real time.

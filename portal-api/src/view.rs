@@ -12,7 +12,7 @@
 //! ETA already past for a stop not yet reached is `overdue`, never a future
 //! arrival.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::contract::{
@@ -64,10 +64,7 @@ pub(crate) fn overdue(stop: &Stop, eta: &EtaRecord, now: DateTime<Utc>) -> bool 
     stop.arrived_at.is_none() && eta.eta < now
 }
 
-/// RFC 3339 UTC with seconds, as the HTTP contract says.
-pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub(crate) use crate::model::rfc3339;
 
 /// The status steps of the progress indicator, in order, with their labels.
 pub(crate) const PROGRESS: [(&str, &str); 6] = [

@@ -41,12 +41,10 @@ pub(crate) fn bad_input(err: impl std::fmt::Display) -> anyhow::Error {
 /// well but that cannot be opened (a folder that cannot be made, a file that is
 /// not a database, a full disk) is a failure of the environment (exit 1), with
 /// the reason.
-pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn portal_api::Store>> {
-    match portal_api::open_store(url).await {
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
+    match store::open_store(url).await {
         Ok(store) => Ok(store),
-        Err(err @ portal_api::Error::InvalidConfig { .. }) => {
-            Err(bad_input(format!("--store: {err}")))
-        }
+        Err(err @ store::Error::InvalidConfig { .. }) => Err(bad_input(format!("--store: {err}"))),
         Err(err) => Err(anyhow::Error::new(err).context(format!("cannot open the store {url}"))),
     }
 }

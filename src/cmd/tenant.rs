@@ -120,7 +120,7 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
                     .revoke_api_key(tenant.clone(), key_id.clone())
                     .await
                     .map_err(|e| match e {
-                        portal_api::Error::NotFound(_) => {
+                        store::Error::NotFound(_) => {
                             bad_input(format!("tenant `{tenant}` has no API key `{key_id}`"))
                         }
                         other => refusal(other),
@@ -136,16 +136,18 @@ pub(crate) fn run(command: TenantCommand) -> anyhow::Result<()> {
 }
 
 /// Invalid input and unknown records are the user's (exit 2); the rest is not.
-fn refusal(err: portal_api::Error) -> anyhow::Error {
-    match err {
-        portal_api::Error::Invalid { .. } | portal_api::Error::NotFound(_) => bad_input(err),
+fn refusal(err: impl Into<portal_api::Error>) -> anyhow::Error {
+    match err.into() {
+        err @ (portal_api::Error::Invalid { .. } | portal_api::Error::NotFound(_)) => {
+            bad_input(err)
+        }
         other => anyhow::Error::new(other),
     }
 }
 
 /// As [`refusal`], with an unknown tenant named.
-fn refusal_for(err: portal_api::Error, tenant: &TenantId) -> anyhow::Error {
-    match err {
+fn refusal_for(err: impl Into<portal_api::Error>, tenant: &TenantId) -> anyhow::Error {
+    match err.into() {
         portal_api::Error::NotFound("tenant") => bad_input(format!("no tenant `{tenant}`")),
         other => refusal(other),
     }

@@ -49,7 +49,7 @@ impl Store for FailingStore {
         let failing = self.failing.lock().clone();
         match failing {
             Some((kind, vehicle)) if vehicle == "*" || vehicle == fix.vehicle_id.0 => {
-                Box::pin(std::future::ready(Err(portal_api::Error::Store {
+                Box::pin(std::future::ready(Err(store::Error::Store {
                     kind,
                     message: format!("{kind} failure writing {}", fix.vehicle_id),
                 })))

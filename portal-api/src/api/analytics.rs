@@ -18,7 +18,7 @@ use crate::analytics::{
 use crate::contract::ErrorBody;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::AnalyticsStore;
+use store::AnalyticsStore;
 
 /// `GET /api/v1/analytics/eta-accuracy`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -91,7 +91,7 @@ pub(crate) async fn eta_accuracy(
         .accuracy_inputs(
             tenant.id,
             query.filter.clone(),
-            crate::store::aggregates_serve(lane_res),
+            store::aggregates_serve(lane_res),
         )
         .await?;
     Ok(Json(AccuracyResponse {

@@ -15,13 +15,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::responses::{Invalid, KeyedBodyErrors, KeyedErrors, NoSettings, RateLimited};
 use super::{AdminKey, ClientIp, JsonBody, Params, PathParams, RawBody};
-use crate::branding::{Branding, LogoError, LogoMeta, sniff_logo};
+use crate::branding::{LogoMeta, branding_from_body, branding_view, sniff_logo};
 use crate::contract::{BrandingBody, BrandingView, ErrorBody, PrivacyBody, from_json};
 use crate::error::AppError;
 use crate::privacy::{DEFAULT_CELL_RESOLUTION, DEFAULT_EXACT_WITHIN_M, LocationPrivacy};
 use crate::secrets::bytes_sha256;
 use crate::state::AppState;
-use crate::store::SettingsStore;
+use store::SettingsStore;
+use store::branding::LogoError;
 
 /// The body limit of `PUT /api/v1/branding/logo`: the logo limit itself, so
 /// that a larger file is a 413 naming it.
@@ -54,7 +55,7 @@ pub(crate) async fn get_branding(
     AdminKey(tenant): AdminKey,
 ) -> Result<Json<BrandingView>, AppError> {
     let branding = settings(&state)?.branding(tenant.id).await?;
-    Ok(Json(branding.view()))
+    Ok(Json(branding_view(&branding)))
 }
 
 #[utoipa::path(
@@ -77,9 +78,9 @@ pub(crate) async fn put_branding(
 ) -> Result<Json<BrandingView>, AppError> {
     let body = from_json::<BrandingBody>(&body)?;
     let store = settings(&state)?;
-    let branding = Branding::checked(body, None)?;
+    let branding = branding_from_body(body, None)?;
     let stored = store.set_branding(tenant.id, branding).await?;
-    Ok(Json(stored.view()))
+    Ok(Json(branding_view(&stored)))
 }
 
 #[utoipa::path(
@@ -151,7 +152,7 @@ pub(crate) async fn put_logo(
     let stored = settings(&state)?
         .set_logo(tenant.id, meta, bytes.to_vec())
         .await?;
-    Ok(Json(stored.view()))
+    Ok(Json(branding_view(&stored)))
 }
 
 #[utoipa::path(

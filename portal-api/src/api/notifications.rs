@@ -21,10 +21,12 @@ use crate::contract::{
     NotificationRuleListView, NotificationRuleView, from_json,
 };
 use crate::error::AppError;
-use crate::notify::{Composer, looks_like_unsubscribe_token, validate_rule};
+use crate::notify::{
+    Composer, looks_like_unsubscribe_token, notification_view, rule_view, validate_rule,
+};
 use crate::secrets::secret_hash;
 use crate::state::AppState;
-use crate::store::NotificationStore;
+use store::NotificationStore;
 
 pub(crate) fn notes(state: &AppState) -> Result<&dyn NotificationStore, AppError> {
     state.store().notifications().ok_or_else(|| {
@@ -84,7 +86,7 @@ pub(crate) async fn create_rule(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(rule.view()),
+        Json(rule_view(&rule)),
     )
         .into_response())
 }
@@ -106,7 +108,7 @@ pub(crate) async fn list_rules(
 ) -> Result<Json<NotificationRuleListView>, AppError> {
     let rules = notes(&state)?.rules(tenant.id).await?;
     Ok(Json(NotificationRuleListView {
-        rules: rules.iter().map(|r| r.view()).collect(),
+        rules: rules.iter().map(rule_view).collect(),
     }))
 }
 
@@ -227,7 +229,10 @@ pub(crate) async fn order_notifications(
         .order_notifications(tenant.id, OrderId(id))
         .await?;
     Ok(Json(NotificationListView {
-        notifications: list.iter().map(|(n, attempts)| n.view(attempts)).collect(),
+        notifications: list
+            .iter()
+            .map(|(n, attempts)| notification_view(n, attempts))
+            .collect(),
     }))
 }
 

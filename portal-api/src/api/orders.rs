@@ -332,7 +332,7 @@ pub(crate) async fn list(
             .get("after")
             .map(|after| {
                 order_id(after.clone())
-                    .map_err(|_| AppError::invalid("after", crate::store::UNKNOWN_CURSOR))
+                    .map_err(|_| AppError::invalid("after", store::UNKNOWN_CURSOR))
             })
             .transpose()?,
         limit,
@@ -589,7 +589,7 @@ pub(crate) async fn upload_pod(
     if data.is_empty() {
         return Err(AppError::invalid("file", "is empty"));
     }
-    let content_type = crate::branding::sniff_type(&data).ok_or_else(|| {
+    let content_type = store::branding::sniff_type(&data).ok_or_else(|| {
         AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -22,8 +22,8 @@ use crate::model::{ApiKey, ListQuery, Scope, StopState, Tenant};
 use crate::page::staff::{self, AnalyticsFigures, OrderRow};
 use crate::secrets::{new_session_token, new_tracking_code, secret_hash};
 use crate::state::AppState;
-use crate::store::AnalyticsStore;
 use crate::view;
+use store::AnalyticsStore;
 
 const COOKIE: &str = "tracker_staff";
 /// How long a session lasts.
@@ -204,7 +204,7 @@ async fn analytics_figures(
         .accuracy_inputs(
             tenant.id.clone(),
             query.filter.clone(),
-            crate::store::aggregates_serve(Some(crate::analytics::DEFAULT_LANE_RES)),
+            store::aggregates_serve(Some(crate::analytics::DEFAULT_LANE_RES)),
         )
         .await?;
     let (rows, daily) = (&inputs.raw, &inputs.daily);

@@ -23,10 +23,12 @@ use crate::contract::{
     DeliveryListView, DeliveryView, ErrorBody, WebhookListView, WebhookSecretView, WebhookView,
 };
 use crate::error::AppError;
-use crate::notify::{NotifyKey, WebhookEvent, check_url, new_secret};
+use crate::notify::{
+    NotifyKey, WebhookEvent, check_url, new_secret, notification_view, webhook_view,
+};
 use crate::secrets::new_id;
 use crate::state::AppState;
-use crate::store::NotificationStore;
+use store::NotificationStore;
 
 /// Most endpoints a tenant may have.
 const MAX_ENDPOINTS: usize = 20;
@@ -136,7 +138,7 @@ pub(crate) async fn create(
         .await?;
     // The only time the secret is shown.
     let shown = WebhookSecretView {
-        webhook: webhook.view(),
+        webhook: webhook_view(&webhook),
         secret,
     };
     Ok((
@@ -174,7 +176,7 @@ pub(crate) async fn list(
     let notes = super::notifications::notes(&state)?;
     let hooks = notes.webhooks(tenant.id).await?;
     Ok(Json(WebhookListView {
-        webhooks: hooks.iter().map(|w| w.view()).collect(),
+        webhooks: hooks.iter().map(webhook_view).collect(),
     }))
 }
 
@@ -239,7 +241,7 @@ pub(crate) async fn rotate_secret(
         .rotate_webhook_secret(tenant.id, id, sealed, grace_until)
         .await?;
     Ok(Json(WebhookSecretView {
-        webhook: webhook.view(),
+        webhook: webhook_view(&webhook),
         secret,
     }))
 }
@@ -267,7 +269,7 @@ pub(crate) async fn enable(
     let webhook = super::notifications::notes(&state)?
         .enable_webhook(tenant.id, id)
         .await?;
-    Ok(Json(webhook.view()))
+    Ok(Json(webhook_view(&webhook)))
 }
 
 fn delivery_view(
@@ -277,7 +279,7 @@ fn delivery_view(
     DeliveryView {
         delivery_id: n.id.clone(),
         order_id: n.order_id.as_str().to_owned(),
-        message: n.view(attempts),
+        message: notification_view(n, attempts),
     }
 }
 

@@ -2,7 +2,7 @@
 //! (a tenant's brand fields and its location privacy) and the brand as the
 //! API answers it. Checking the values
 //! (lengths, e-mail and URL shapes, colour format, ranges) is
-//! [`crate::branding::Branding::checked`]'s and
+//! [`crate::branding::branding_from_body`]'s and
 //! [`crate::privacy::LocationPrivacy::validated`]'s job.
 
 use serde::{Deserialize, Serialize};

@@ -38,7 +38,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::model::{Order, TenantId};
 use crate::secrets::{new_id, secret_hash};
-use crate::store::{NotificationStore, Store};
+use store::{NotificationStore, Store};
 
 /// The deliverer's settings; the binary builds them from flags.
 #[derive(Debug, Clone)]
@@ -147,7 +147,7 @@ pub(crate) struct Composer<'a> {
     pub(crate) contact: &'a str,
     /// Where the tenant's brand is kept: its display name and support
     /// contact, when set, fill `{{tenant_name}}` and `{{contact}}`.
-    pub(crate) settings: Option<&'a dyn crate::store::SettingsStore>,
+    pub(crate) settings: Option<&'a dyn store::SettingsStore>,
 }
 
 /// A composed message and its one-click unsubscribe URL.

@@ -29,49 +29,9 @@ use std::time::{Duration, Instant};
 use ::hmac::{Hmac, Mac};
 use chrono::{DateTime, Utc};
 use rand::TryRngCore;
-use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::view::rfc3339;
-
-/// What a webhook subscription may list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WebhookEvent {
-    /// Status moves and exceptions (`order.status_changed`, `order.exception`).
-    StatusChanged,
-    /// `order.eta_changed`: a stop's ETA moved by 15 min or more (at most one
-    /// per order every `--eta-changed-every-s`).
-    EtaChanged,
-    /// `order.late_risk` and `order.late_risk_cleared`.
-    LateRisk,
-    /// `vehicle.position`: the latest fix of a truck on a live order,
-    /// coalesced: at most one per vehicle every `--webhook-position-every-s`
-    /// (30 s), the fixes between are not sent.
-    Position,
-}
-
-impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 4] = [
-        WebhookEvent::StatusChanged,
-        WebhookEvent::EtaChanged,
-        WebhookEvent::LateRisk,
-        WebhookEvent::Position,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookEvent::StatusChanged => "status_changed",
-            WebhookEvent::EtaChanged => "eta_changed",
-            WebhookEvent::LateRisk => "late_risk",
-            WebhookEvent::Position => "position",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<WebhookEvent> {
-        WebhookEvent::ALL.into_iter().find(|e| e.as_str() == text)
-    }
-}
 
 /// A new endpoint's secret: `whsec_` + base64 of 32 bytes from the OS.
 pub(crate) fn new_secret() -> Result<String> {
@@ -113,17 +73,6 @@ pub(crate) fn signature_header(
 /// The `webhook-id` of a message: stable, from its idempotency key.
 pub(crate) fn message_webhook_id(idempotency_key: &str) -> String {
     format!("msg_{}", &idempotency_key[..idempotency_key.len().min(32)])
-}
-
-/// A versioned payload.
-pub(crate) fn payload(kind: &str, at: DateTime<Utc>, data: Value) -> String {
-    json!({
-        "type": kind,
-        "version": 1,
-        "timestamp": rfc3339(at),
-        "data": data,
-    })
-    .to_string()
 }
 
 /// Whether an address may be called without the operator's say-so.

@@ -15,9 +15,8 @@ use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-pub mod fixtures;
-pub mod history;
-pub mod stores;
+#[allow(unused_imports)]
+pub use store::testing as stores;
 
 pub struct TestApp {
     pub app: Router,

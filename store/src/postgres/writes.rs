@@ -1,0 +1,883 @@
+//! Writing records into PostgreSQL. Every function runs inside the caller's
+//! transaction (see `postgres/mod.rs`), so each is atomic as on SQLite: the
+//! order, its stops, its first tracking code, its first timeline entry and
+//! its outbox message commit together or not at all. Where SQLite's single
+//! writer serializes writes for free, these take row locks (`FOR UPDATE` on
+//! the order) or transaction-scoped advisory locks (an idempotency key, a
+//! reference), so concurrent nodes see the same outcomes one writer gives.
+//! The decisions themselves are `store::rules`, shared with SQLite.
+
+use chrono::{DateTime, Utc};
+use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
+use serde_json::json;
+use tokio_postgres::Transaction;
+
+use super::reads;
+use crate::alerts::AlertPolicy;
+use crate::daily::day_text;
+use crate::error::{Error, Result};
+use crate::model::{
+    ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewDeadLetter, NewEvent,
+    NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant,
+    TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
+};
+use crate::records::ts;
+use crate::rules::{self, LIVE_STATUSES, StopMove};
+use crate::secrets::{bytes_sha256, new_id, secret_hash};
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+pub(super) async fn outbox(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    topic: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO outbox (tenant_id, topic, payload, created_at) VALUES ($1, $2, $3, $4)",
+        &[&tenant.as_str(), &topic, &payload.to_string(), &ts(now())],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_tenant(
+    c: &Transaction<'_>,
+    name: &str,
+    first_key: &NewApiKey,
+) -> Result<Tenant> {
+    let tenant = Tenant {
+        id: TenantId(new_id("ten_")),
+        name: name.to_owned(),
+        created_at: now(),
+    };
+    c.execute(
+        "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)",
+        &[&tenant.id.as_str(), &name, &ts(tenant.created_at)],
+    )
+    .await?;
+    insert_api_key(c, &tenant.id, first_key).await?;
+    Ok(tenant)
+}
+
+pub(super) async fn insert_api_key(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    key: &NewApiKey,
+) -> Result<ApiKey> {
+    let known = c
+        .query_opt("SELECT 1 FROM tenants WHERE id = $1", &[&tenant.as_str()])
+        .await?;
+    if known.is_none() {
+        return Err(Error::NotFound("tenant"));
+    }
+    let stored = ApiKey {
+        id: new_id("key_"),
+        tenant_id: tenant.clone(),
+        name: key.name.clone(),
+        prefix: key.prefix.clone(),
+        scopes: key.scopes.clone(),
+        created_at: now(),
+        revoked_at: None,
+    };
+    let scopes: Vec<&str> = stored.scopes.iter().map(|s| s.as_str()).collect();
+    c.execute(
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &stored.id,
+            &tenant.as_str(),
+            &stored.name,
+            &stored.prefix,
+            &key.key_hash,
+            &scopes.join(","),
+            &ts(stored.created_at),
+        ],
+    )
+    .await?;
+    Ok(stored)
+}
+
+/// Revokes one of the tenant's keys (revoking twice keeps the first time).
+pub(super) async fn revoke_api_key(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<ApiKey> {
+    c.execute(
+        "UPDATE api_keys SET revoked_at = $1 \
+         WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
+        &[&ts(now()), &id, &tenant.as_str()],
+    )
+    .await?;
+    reads::api_key_of_tenant(c, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("API key"))
+}
+
+async fn insert_stops(c: &Transaction<'_>, order: &OrderId, stops: &[NewStop]) -> Result<()> {
+    let insert = c
+        .prepare(
+            "INSERT INTO stops (order_id, idx, kind, name, address, lat, lon, time_zone, \
+             window_from, window_to, geofence_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .await?;
+    for (idx, stop) in (0_i64..).zip(stops) {
+        let geofence = stop
+            .geofence
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::store_permanent(format!("geofence: {e}")))?;
+        c.execute(
+            &insert,
+            &[
+                &order.as_str(),
+                &idx,
+                &stop.kind.as_str(),
+                &stop.name,
+                &stop.address,
+                &stop.lat,
+                &stop.lon,
+                &stop.time_zone.name(),
+                &stop.window.map(|w| ts(w.from)),
+                &stop.window.map(|w| ts(w.to)),
+                &geofence,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_code(c: &Transaction<'_>, order: &OrderId, code: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO tracking_codes (code_hash, order_id, created_at) VALUES ($1, $2, $3)",
+        &[&secret_hash(code), &order.as_str(), &ts(now())],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_event(
+    c: &Transaction<'_>,
+    order: &OrderId,
+    event: &NewEvent,
+) -> Result<OrderEvent> {
+    let stored = OrderEvent {
+        id: new_id("evt_"),
+        kind: event.kind,
+        status: event.status,
+        at: event.at,
+        note: event.note.clone(),
+        source: event.source,
+        stop_index: event.stop_index,
+        visibility: event.visibility,
+        recorded_at: now(),
+    };
+    c.execute(
+        "INSERT INTO order_events (id, order_id, at, kind, status, note, source, stop_idx, \
+         recorded_at, visibility) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &stored.id,
+            &order.as_str(),
+            &ts(stored.at),
+            &stored.kind.as_str(),
+            &stored.status.map(|s| s.as_str()),
+            &stored.note,
+            &stored.source.as_str(),
+            &stored.stop_index.map(i64::from),
+            &ts(stored.recorded_at),
+            &stored.visibility.as_str(),
+        ],
+    )
+    .await?;
+    Ok(stored)
+}
+
+async fn reload(c: &Transaction<'_>, id: &OrderId) -> Result<Order> {
+    reads::order_any(c, id)
+        .await?
+        .ok_or(Error::NotFound("order"))
+}
+
+/// Locks the order's row until the transaction ends, so two nodes moving
+/// one order take turns (as SQLite's one writer makes them), and returns
+/// it if it is the tenant's (any tenant's with `None`).
+async fn lock_order(c: &Transaction<'_>, tenant: Option<&TenantId>, id: &OrderId) -> Result<Order> {
+    let row = c
+        .query_opt(
+            "SELECT tenant_id FROM orders WHERE id = $1 FOR UPDATE",
+            &[&id.as_str()],
+        )
+        .await?;
+    let owner: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+    match (owner, tenant) {
+        (Some(owner), Some(tenant)) if owner != tenant.as_str() => Err(Error::NotFound("order")),
+        (Some(_), _) => reload(c, id).await,
+        (None, _) => Err(Error::NotFound("order")),
+    }
+}
+
+/// Serializes the transactions that share `key` until they end: the check
+/// then create of an idempotency key or a reference, which no row can lock
+/// before the row exists.
+async fn advisory_xact_lock(c: &Transaction<'_>, key: &str) -> Result<()> {
+    c.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&key],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_order(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    order: &NewOrder,
+    tracking_code: &str,
+) -> Result<Order> {
+    let id = OrderId(new_id("ord_"));
+    let created_at = now();
+    c.execute(
+        "INSERT INTO orders (id, tenant_id, reference, customer_name, customer_email, \
+         vehicle_id, driver_name, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        &[
+            &id.as_str(),
+            &tenant.as_str(),
+            &order.reference,
+            &order.customer.name,
+            &order.customer.email,
+            &order.vehicle_id.as_ref().map(|v| v.as_str()),
+            &order.driver_name,
+            &OrderStatus::Created.as_str(),
+            &ts(created_at),
+        ],
+    )
+    .await?;
+    insert_stops(c, &id, &order.stops).await?;
+    insert_code(c, &id, tracking_code).await?;
+    insert_event(
+        c,
+        &id,
+        &NewEvent {
+            kind: EventKind::Status,
+            status: Some(OrderStatus::Created),
+            at: created_at,
+            note: None,
+            source: StatusSource::System,
+            stop_index: None,
+            visibility: Visibility::Public,
+        },
+    )
+    .await?;
+    outbox(c, tenant, "order.created", json!({"order_id": id.as_str()})).await?;
+    reload(c, &id).await
+}
+
+/// [`insert_order`] behind the idempotency and unique-reference checks. The
+/// key's and the reference's advisory locks make two racing retries of one
+/// key (or two creates of one reference) take turns: the second sees the
+/// first's order.
+pub(super) async fn insert_order_once(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    order: &NewOrder,
+    tracking_code: &str,
+    claim: Option<&IdempotencyClaim>,
+    unique_reference: bool,
+) -> Result<Created> {
+    if let Some(claim) = claim {
+        advisory_xact_lock(c, &format!("idem:{}:{}", tenant.as_str(), claim.key_hash)).await?;
+        c.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < $1",
+            &[&ts(claim.not_before)],
+        )
+        .await?;
+        let before = c
+            .query_opt(
+                "SELECT body_hash, order_id, sealed_code FROM idempotency_keys \
+                 WHERE tenant_id = $1 AND key_hash = $2",
+                &[&tenant.as_str(), &claim.key_hash],
+            )
+            .await?;
+        if let Some(r) = before {
+            let body_hash: String = r.try_get(0)?;
+            if body_hash != claim.body_hash {
+                return Ok(Created::KeyReused);
+            }
+            let order = reads::order_of_tenant(c, tenant, &OrderId(r.try_get(1)?))
+                .await?
+                .ok_or(Error::NotFound("order"))?;
+            return Ok(Created::Replayed {
+                order,
+                sealed_code: r.try_get(2)?,
+            });
+        }
+    }
+    if unique_reference {
+        advisory_xact_lock(c, &format!("ref:{}:{}", tenant.as_str(), order.reference)).await?;
+        let taken = c
+            .query_opt(
+                "SELECT id FROM orders WHERE tenant_id = $1 AND reference = $2 \
+                 AND status <> 'cancelled' ORDER BY created_at, seq LIMIT 1",
+                &[&tenant.as_str(), &order.reference],
+            )
+            .await?;
+        if let Some(r) = taken {
+            return Ok(Created::ReferenceTaken(OrderId(r.try_get(0)?)));
+        }
+    }
+    let created = insert_order(c, tenant, order, tracking_code).await?;
+    if let Some(claim) = claim {
+        c.execute(
+            "INSERT INTO idempotency_keys (tenant_id, key_hash, body_hash, order_id, \
+             sealed_code, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &tenant.as_str(),
+                &claim.key_hash,
+                &claim.body_hash,
+                &created.id.as_str(),
+                &claim.sealed_code,
+                &ts(created.created_at),
+            ],
+        )
+        .await?;
+    }
+    Ok(Created::New(created))
+}
+
+pub(super) async fn update_order(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    id: &OrderId,
+    patch: &OrderPatch,
+) -> Result<Order> {
+    let current = lock_order(c, Some(tenant), id).await?;
+    let changes_operation = patch.vehicle_id.is_some() || patch.stops.is_some();
+    if current.status.is_final() && changes_operation {
+        return Err(Error::Conflict {
+            code: "order_finished",
+            message: format!(
+                "the order is {}; its vehicle and stops can no longer change",
+                current.status.as_str()
+            ),
+        });
+    }
+    let id_text = id.as_str();
+    if let Some(reference) = &patch.reference {
+        c.execute(
+            "UPDATE orders SET reference = $1 WHERE id = $2",
+            &[reference, &id_text],
+        )
+        .await?;
+    }
+    if let Some(customer) = &patch.customer {
+        c.execute(
+            "UPDATE orders SET customer_name = $1, customer_email = $2 WHERE id = $3",
+            &[&customer.name, &customer.email, &id_text],
+        )
+        .await?;
+    }
+    if let Some(vehicle) = &patch.vehicle_id {
+        c.execute(
+            "UPDATE orders SET vehicle_id = $1 WHERE id = $2",
+            &[&vehicle.as_ref().map(|v| v.as_str()), &id_text],
+        )
+        .await?;
+    }
+    if let Some(driver) = &patch.driver_name {
+        c.execute(
+            "UPDATE orders SET driver_name = $1 WHERE id = $2",
+            &[driver, &id_text],
+        )
+        .await?;
+    }
+    if let Some(stops) = &patch.stops {
+        c.execute("DELETE FROM stops WHERE order_id = $1", &[&id_text])
+            .await?;
+        insert_stops(c, id, stops).await?;
+        // Arrivals already recorded stay with the stop at the same position
+        // when it is still the same kind of stop.
+        for old in &current.stops {
+            c.execute(
+                "UPDATE stops SET arrived_at = $1, departed_at = $2, skipped_at = $6 \
+                 WHERE order_id = $3 AND idx = $4 AND kind = $5",
+                &[
+                    &old.arrived_at.map(ts),
+                    &old.departed_at.map(ts),
+                    &id_text,
+                    &i64::from(old.index),
+                    &old.kind.as_str(),
+                    &old.skipped_at.map(ts),
+                ],
+            )
+            .await?;
+        }
+    }
+    c.execute(
+        "UPDATE orders SET updated_at = $1 WHERE id = $2",
+        &[&ts(now()), &id_text],
+    )
+    .await?;
+    outbox(c, tenant, "order.updated", json!({"order_id": id_text})).await?;
+    reload(c, id).await
+}
+
+async fn record_arrival(
+    c: &Transaction<'_>,
+    order: &OrderId,
+    stop: u32,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let stop = i64::from(stop);
+    let updated = c
+        .execute(
+            "UPDATE stops SET arrived_at = $1 \
+             WHERE order_id = $2 AND idx = $3 AND arrived_at IS NULL",
+            &[&ts(at), &order.as_str(), &stop],
+        )
+        .await?;
+    if updated > 0 {
+        // Every prediction for this stop learns the real arrival, and the
+        // summed days holding them are stale (as `daily::arrival_logged`).
+        c.execute(
+            "UPDATE eta_predictions SET actual_arrival = $1 WHERE order_id = $2 AND stop_idx = $3",
+            &[&ts(at), &order.as_str(), &stop],
+        )
+        .await?;
+        c.execute(
+            "UPDATE eta_accuracy_days SET stale = TRUE WHERE NOT stale AND (tenant_id, day) IN \
+             (SELECT tenant_id, substr(predicted_at, 1, 10) FROM eta_predictions \
+              WHERE order_id = $1 AND stop_idx = $2)",
+            &[&order.as_str(), &stop],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn record_departure(
+    c: &Transaction<'_>,
+    order: &OrderId,
+    stop: u32,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "UPDATE stops SET departed_at = $1 \
+         WHERE order_id = $2 AND idx = $3 AND departed_at IS NULL",
+        &[&ts(at), &order.as_str(), &i64::from(stop)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn add_event(
+    c: &Transaction<'_>,
+    tenant: Option<&TenantId>,
+    id: &OrderId,
+    event: &NewEvent,
+) -> Result<(Order, OrderEvent)> {
+    let order = lock_order(c, tenant, id).await?;
+    if let Some(stop) = event.stop_index
+        && stop as usize >= order.stops.len()
+    {
+        return Err(Error::invalid(
+            "stop_index",
+            format!("the order has {} stops", order.stops.len()),
+        ));
+    }
+    let mut stored_event = event.clone();
+    if event.kind == EventKind::Status {
+        let to = event
+            .status
+            .ok_or_else(|| Error::invalid("status", "missing"))?;
+        let to = order.status.transition(to)?;
+        let stop = event.stop_index.or_else(|| rules::implied_stop(&order, to));
+        stored_event.stop_index = stop;
+        if let Some(stop) = stop {
+            if event.source == StatusSource::Geofence && rules::geofence_behind(&order, to, stop) {
+                return Err(Error::Conflict {
+                    code: "stop_already_marked",
+                    message: format!(
+                        "stop {stop} was already marked by hand; the geofence's `{}` is ignored",
+                        to.as_str()
+                    ),
+                });
+            }
+            for step in rules::stop_moves(&order, to, stop) {
+                match step {
+                    StopMove::Skip(idx) => {
+                        c.execute(
+                            "UPDATE stops SET skipped_at = $1 WHERE order_id = $2 AND idx = $3",
+                            &[&ts(event.at), &id.as_str(), &i64::from(idx)],
+                        )
+                        .await?;
+                    }
+                    StopMove::Arrive(idx) => record_arrival(c, id, idx, event.at).await?,
+                    StopMove::Depart(idx) => record_departure(c, id, idx, event.at).await?,
+                }
+            }
+        }
+        c.execute(
+            "UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3",
+            &[&to.as_str(), &ts(now()), &id.as_str()],
+        )
+        .await?;
+    }
+    let stored = insert_event(c, id, &stored_event).await?;
+    outbox(
+        c,
+        &order.tenant_id,
+        "order.event",
+        json!({
+            "order_id": id.as_str(),
+            "event_id": stored.id,
+            "kind": stored.kind.as_str(),
+            "status": stored.status.map(|s| s.as_str()),
+            "at": ts(stored.at),
+            "note": stored.note,
+        }),
+    )
+    .await?;
+    Ok((reload(c, id).await?, stored))
+}
+
+pub(super) async fn add_pod(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    id: &OrderId,
+    pod: &NewPod,
+) -> Result<PodMeta> {
+    reads::order_of_tenant(c, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("order"))?;
+    let pod_id = new_id("pod_");
+    c.execute(
+        "INSERT INTO pod_files (id, order_id, content_type, file_name, size_bytes, sha256, \
+         signed_by, note, taken_at, uploaded_at, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &pod_id,
+            &id.as_str(),
+            &pod.content_type,
+            &pod.file_name,
+            &i64::try_from(pod.data.len()).unwrap_or(i64::MAX),
+            &bytes_sha256(&pod.data),
+            &pod.signed_by,
+            &pod.note,
+            &pod.taken_at.map(ts),
+            &ts(now()),
+            &pod.data,
+        ],
+    )
+    .await?;
+    outbox(
+        c,
+        tenant,
+        "order.pod",
+        json!({"order_id": id.as_str(), "pod_id": pod_id}),
+    )
+    .await?;
+    reads::pod_by_id(c, id, &pod_id)
+        .await?
+        .ok_or(Error::NotFound("pod"))
+}
+
+/// Revokes the active code and, with `new_code`, issues a new one.
+pub(super) async fn replace_code(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    id: &OrderId,
+    new_code: Option<&str>,
+) -> Result<Order> {
+    lock_order(c, Some(tenant), id).await?;
+    c.execute(
+        "UPDATE tracking_codes SET revoked_at = $1 WHERE order_id = $2 AND revoked_at IS NULL",
+        &[&ts(now()), &id.as_str()],
+    )
+    .await?;
+    if let Some(code) = new_code {
+        insert_code(c, id, code).await?;
+    }
+    reload(c, id).await
+}
+
+pub(super) async fn record_position(
+    c: &Transaction<'_>,
+    tenant: &TenantId,
+    fix: &VehicleFix,
+) -> Result<PositionOutcome> {
+    let changed = c
+        .execute(
+            "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
+             heading_deg, received_at, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
+             ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
+             lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
+             heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
+             applied = vehicle_positions.applied + 1 \
+             WHERE excluded.at > vehicle_positions.at",
+            &[
+                &tenant.as_str(),
+                &fix.vehicle_id.as_str(),
+                &ts(fix.at),
+                &fix.lat,
+                &fix.lon,
+                &fix.speed_mps,
+                &fix.heading_deg,
+                &ts(now()),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        // An older fix arriving late: the live view already shows something
+        // newer. The newest one again is a replay, counted.
+        c.execute(
+            "UPDATE vehicle_positions SET replayed = replayed + 1 \
+             WHERE tenant_id = $1 AND vehicle_id = $2 AND at = $3",
+            &[&tenant.as_str(), &fix.vehicle_id.as_str(), &ts(fix.at)],
+        )
+        .await?;
+        return Ok(PositionOutcome::default());
+    }
+    let sql = format!(
+        "SELECT id FROM orders WHERE tenant_id = $1 AND vehicle_id = $2 \
+         AND status IN {LIVE_STATUSES} ORDER BY created_at, seq"
+    );
+    let orders = c
+        .query(&sql, &[&tenant.as_str(), &fix.vehicle_id.as_str()])
+        .await?
+        .iter()
+        .map(|r| Ok(OrderId(r.try_get(0)?)))
+        .collect::<Result<Vec<_>>>()?;
+    for order in &orders {
+        extend_trail(c, order, fix).await?;
+    }
+    // Read here, in the write, so that publishing the position needs no
+    // second trip to the store (only tenants with privacy on pay for stops).
+    let privacy = reads::privacy(c, tenant).await?;
+    let mut pending_stops = Vec::new();
+    if privacy.enabled {
+        for order in &orders {
+            pending_stops.push(self::pending_stops(c, order).await?);
+        }
+    }
+    Ok(PositionOutcome {
+        newest: true,
+        orders,
+        privacy,
+        pending_stops,
+    })
+}
+
+/// The (lat, lon) of an order's stops not yet reached or skipped.
+pub(super) async fn pending_stops(c: &Transaction<'_>, order: &OrderId) -> Result<Vec<(f64, f64)>> {
+    c.query(
+        "SELECT lat, lon FROM stops WHERE order_id = $1 \
+         AND arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL ORDER BY idx",
+        &[&order.as_str()],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
+async fn extend_trail(c: &Transaction<'_>, order: &OrderId, fix: &VehicleFix) -> Result<()> {
+    let last = c
+        .query_opt(
+            "SELECT at, lat, lon FROM position_trail WHERE order_id = $1 \
+             ORDER BY at DESC LIMIT 1",
+            &[&order.as_str()],
+        )
+        .await?
+        .map(|r| -> Result<(String, f64, f64)> {
+            Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+        })
+        .transpose()?;
+    let last = last
+        .as_ref()
+        .map(|(at, lat, lon)| (at.as_str(), *lat, *lon));
+    if rules::keeps_trail_point(last, fix) {
+        c.execute(
+            "INSERT INTO position_trail (order_id, at, lat, lon, speed_mps) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                &order.as_str(),
+                &ts(fix.at),
+                &fix.lat,
+                &fix.lon,
+                &fix.speed_mps,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn record_eta(
+    c: &Transaction<'_>,
+    update: &EtaUpdate,
+    policy: &AlertPolicy,
+) -> Result<EtaRecorded> {
+    // The order's row lock orders this ETA with status changes of the order
+    // on other nodes: the judgement below sees the stops as they stand.
+    let live = c
+        .query_opt(
+            "SELECT status, tenant_id FROM orders WHERE id = $1 FOR UPDATE",
+            &[&update.order_id.as_str()],
+        )
+        .await?;
+    let Some(live) = live else {
+        return Ok(EtaRecorded::Ignored);
+    };
+    let status: String = live.try_get(0)?;
+    let tenant_id: String = live.try_get(1)?;
+    if OrderStatus::parse(&status).is_none_or(|s| s.is_final()) {
+        return Ok(EtaRecorded::Ignored);
+    }
+    let record = crate::model::EtaRecord::from(update);
+    let json = serde_json::to_string(&record)
+        .map_err(|e| Error::store_permanent(format!("serializing an ETA: {e}")))?;
+    let stop = i64::from(update.stop_index);
+    let updated = c
+        .execute(
+            "UPDATE stops SET eta_json = $1 WHERE order_id = $2 AND idx = $3",
+            &[&json, &update.order_id.as_str(), &stop],
+        )
+        .await?;
+    if updated == 0 {
+        return Ok(EtaRecorded::Ignored);
+    }
+    let reasons: Vec<&str> = update.reasons.iter().map(|r| r.as_str()).collect();
+    let horizon_s = (update.eta - update.computed_at).num_milliseconds() as f64 / 1000.0;
+    let free_flow_eta = update
+        .free_flow_drive_s
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64)));
+    c.execute(
+        "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
+         horizon_s, remaining_distance_m, remaining_drive_s, reasons, tenant_id, free_flow_eta) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &update.order_id.as_str(),
+            &stop,
+            &ts(update.computed_at),
+            &ts(update.eta),
+            &ts(update.p10),
+            &ts(update.p90),
+            &horizon_s,
+            &update.remaining_distance_m,
+            &update.remaining_drive_s,
+            &reasons.join(","),
+            &tenant_id,
+            &free_flow_eta,
+        ],
+    )
+    .await?;
+    // The day's sums no longer hold this prediction (as `daily::prediction_logged`).
+    c.execute(
+        "UPDATE eta_accuracy_days SET stale = TRUE \
+         WHERE tenant_id = $1 AND day = $2 AND NOT stale",
+        &[&tenant_id, &day_text(update.computed_at)],
+    )
+    .await?;
+    super::alerts::assess_recorded_eta(c, &TenantId(tenant_id), update, policy).await?;
+    // The page's next stop: the first pending one after every stop reached,
+    // left or skipped (as `Order::next_stop`).
+    let next_stop: Option<i64> = c
+        .query_one(
+            "SELECT MIN(idx) FROM stops WHERE order_id = $1 AND idx > COALESCE((\
+                 SELECT MAX(idx) FROM stops WHERE order_id = $1 AND (arrived_at IS NOT NULL \
+                 OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1)",
+            &[&update.order_id.as_str()],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(if next_stop == Some(stop) {
+        EtaRecorded::Shown
+    } else {
+        EtaRecorded::Logged
+    })
+}
+
+/// One multi-row upsert for the whole set (see SQLite's for the rule).
+pub(super) async fn save_tracker_memories(
+    c: &Transaction<'_>,
+    memories: &[TrackerMemoryRecord],
+) -> Result<()> {
+    if memories.is_empty() {
+        return Ok(());
+    }
+    let column =
+        |f: fn(&TrackerMemoryRecord) -> String| -> Vec<String> { memories.iter().map(f).collect() };
+    let tenants = column(|m| m.tenant_id.as_str().to_owned());
+    let orders = column(|m| m.order_id.as_str().to_owned());
+    let vehicles = column(|m| m.vehicle_id.as_str().to_owned());
+    let states = column(|m| m.state.clone());
+    let through = column(|m| ts(m.applied_through));
+    let saved = column(|m| ts(m.saved_at));
+    c.execute(
+        "INSERT INTO tracker_memories \
+             (tenant_id, order_id, vehicle_id, state, applied_through, saved_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                              $6::text[]) \
+         ON CONFLICT (tenant_id, order_id) DO UPDATE SET \
+             vehicle_id = excluded.vehicle_id, state = excluded.state, \
+             applied_through = excluded.applied_through, saved_at = excluded.saved_at \
+         WHERE excluded.applied_through >= tracker_memories.applied_through",
+        &[&tenants, &orders, &vehicles, &states, &through, &saved],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn save_learned(
+    c: &Transaction<'_>,
+    name: &str,
+    state: &str,
+    saved_at: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO learned_state (name, state, saved_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+        &[&name, &state, &ts(saved_at)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts every letter (the caller's transaction makes the batch atomic).
+pub(super) async fn add_dead_letters(c: &Transaction<'_>, letters: &[NewDeadLetter]) -> Result<()> {
+    let insert = c
+        .prepare(
+            r#"INSERT INTO dead_letters (tenant_id, origin, topic, partition, "offset",
+                   size_bytes, reason, detail, payload, key, received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+        )
+        .await?;
+    for l in letters {
+        c.execute(
+            &insert,
+            &[
+                &l.tenant_id.as_ref().map(TenantId::as_str),
+                &l.origin,
+                &l.topic,
+                &l.partition,
+                &l.offset,
+                &i64::try_from(l.size_bytes).unwrap_or(i64::MAX),
+                &l.reason,
+                &l.detail,
+                &l.payload,
+                &l.key,
+                &ts(l.received_at),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
