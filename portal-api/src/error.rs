@@ -76,32 +76,17 @@ impl From<redis::RedisError> for Error {
     }
 }
 
-impl From<engine::StatusTransitionError> for Error {
-    fn from(err: engine::StatusTransitionError) -> Error {
-        Error::Conflict {
-            code: "invalid_transition",
-            message: err.to_string(),
-        }
-    }
-}
-
 impl Error {
     /// A store failure that may go away if tried again (a task or thread of
     /// the store not answering, the bus behind it busy).
     pub fn store_retryable(message: impl Into<String>) -> Error {
-        Error::Store {
-            kind: StoreErrorKind::Retryable,
-            message: message.into(),
-        }
+        Error::from(store::Error::store_retryable(message))
     }
 
     /// A store failure that trying again cannot fix (a value the database
     /// cannot hold or hands back unreadable).
     pub fn store_permanent(message: impl Into<String>) -> Error {
-        Error::Store {
-            kind: StoreErrorKind::Permanent,
-            message: message.into(),
-        }
+        Error::from(store::Error::store_permanent(message))
     }
 
     /// Whether the operation may succeed if tried again: retryable store
