@@ -12,7 +12,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use engine::{Metric, Preparation, ROUTER_SECTION, Router, TurnCosts};
 use road_graph::{
-    LatLon, ProfileConfig, Section, import_pbf, load_snapshot, load_snapshot_claiming, save_snapshot,
+    LatLon, ProfileConfig, Section, import_pbf, load_snapshot, load_snapshot_claiming,
+    save_snapshot,
 };
 
 pub(crate) fn porto_pbf() -> PathBuf {

@@ -67,7 +67,10 @@ impl MapLoad {
 /// Opens the map, then decodes its basemap (sent on as soon as it is), checks
 /// the router's preparation (or builds the router) and warms the time zones at
 /// once.
-fn load(map: Option<&Path>, basemap_tx: oneshot::Sender<BasemapLoaded>) -> anyhow::Result<MapReady> {
+fn load(
+    map: Option<&Path>,
+    basemap_tx: oneshot::Sender<BasemapLoaded>,
+) -> anyhow::Result<MapReady> {
     let started = std::time::Instant::now();
     let (Snapshot { graph, sections }, prepared, path) = load_map(map)?;
     let graph = Arc::new(graph);
@@ -119,9 +122,8 @@ fn load_map(path: Option<&Path>) -> anyhow::Result<(Snapshot, Prepared, PathBuf)
         road_graph::SNAPSHOT_VERSION
     );
     let snapshot = dir.join(format!("tracker-baltimore-{tag}.graph"));
-    let load_cached = |path: &Path| {
-        road_graph::load_snapshot_claiming(path, ROUTER_SECTION, Preparation::read)
-    };
+    let load_cached =
+        |path: &Path| road_graph::load_snapshot_claiming(path, ROUTER_SECTION, Preparation::read);
     if let Ok((loaded, prepared)) = load_cached(&snapshot) {
         return Ok((loaded, prepared, snapshot));
     }

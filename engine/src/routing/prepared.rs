@@ -267,7 +267,11 @@ pub(crate) fn check(
     );
     check_middle(&topo, &middle).map_err(corrupt)?;
     for s in &mut search {
-        s.head = s.arc.par_iter().map(|&a| topo.up_head[a as usize]).collect();
+        s.head = s
+            .arc
+            .par_iter()
+            .map(|&a| topo.up_head[a as usize])
+            .collect();
     }
     topo.search = search;
     let search_weight = [gather(&topo, &weight, 0), gather(&topo, &weight, 1)];
@@ -301,12 +305,7 @@ fn first_fault(
 
 /// The turn graph indexes edges of the graph, and every turn's hierarchy arc
 /// (if any) is an arc.
-fn check_turns(
-    turns: &TurnGraph,
-    turn_arc: &[u32],
-    n: usize,
-    n_arcs: usize,
-) -> Result<(), String> {
+fn check_turns(turns: &TurnGraph, turn_arc: &[u32], n: usize, n_arcs: usize) -> Result<(), String> {
     let n_turns = turns.to.len();
     check_csr("turn graph", &turns.first, n, n_turns)?;
     if turns.to.iter().any(|&e| e as usize >= n) || turns.penalty_ms.len() != n_turns {
@@ -358,11 +357,7 @@ fn check_upward(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
 }
 
 /// A direction's search arcs: for every rank, some of its own arcs, in order.
-fn check_search(
-    dir: usize,
-    search: &SearchArcs,
-    first_up: &[u32],
-) -> Result<(), String> {
+fn check_search(dir: usize, search: &SearchArcs, first_up: &[u32]) -> Result<(), String> {
     let n = first_up.len() - 1;
     check_csr("search arcs", &search.first, n, search.arc.len())?;
     first_fault(n, |v| {

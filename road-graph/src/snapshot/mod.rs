@@ -118,7 +118,9 @@ impl std::fmt::Debug for Sections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
             .entries(self.entries.iter().map(|(tag, bytes)| {
-                let len = bytes.as_ref().map_or("claimed".to_owned(), |b| b.len().to_string());
+                let len = bytes
+                    .as_ref()
+                    .map_or("claimed".to_owned(), |b| b.len().to_string());
                 (tag_name(tag), len)
             }))
             .finish()
@@ -504,7 +506,6 @@ pub fn put_array<T: bytemuck::Pod>(out: &mut Vec<u8>, items: &[T]) {
     out.extend_from_slice(&(items.len() as u64).to_le_bytes());
     out.extend_from_slice(bytemuck::cast_slice(items));
 }
-
 
 #[cfg(test)]
 mod tests;

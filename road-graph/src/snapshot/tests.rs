@@ -78,8 +78,7 @@ fn a_claimed_section_goes_to_its_reader_and_the_others_stay_bytes() {
     assert_eq!(loaded.sections.get(b"ROUTER\0\0"), None, "and has no bytes");
     assert_eq!(loaded.sections.get(b"OTHER\0\0\0"), Some(&b"kept"[..]));
 
-    let (_, none) =
-        load_snapshot_claiming(&path, *b"MISSING\0", two_arrays).expect("loads");
+    let (_, none) = load_snapshot_claiming(&path, *b"MISSING\0", two_arrays).expect("loads");
     assert_eq!(none, None);
 }
 
@@ -93,8 +92,7 @@ fn a_claimed_section_that_does_not_read_is_its_owners_error_unless_damaged() {
     let mut arrays = Vec::new();
     put_array(&mut arrays, &[1u32, 2, 3]);
     save_snapshot(&graph, &[section(b"ROUTER\0\0", &arrays)], &path).expect("saves");
-    let (_, claimed) =
-        load_snapshot_claiming(&path, *b"ROUTER\0\0", two_arrays).expect("loads");
+    let (_, claimed) = load_snapshot_claiming(&path, *b"ROUTER\0\0", two_arrays).expect("loads");
     assert_eq!(
         claimed,
         Some(Err("the data ends inside an array".to_owned()))
@@ -105,8 +103,8 @@ fn a_claimed_section_that_does_not_read_is_its_owners_error_unless_damaged() {
     let count_at = bytes.len() - arrays.len();
     bytes[count_at + 1] ^= 0x40;
     std::fs::write(&path, &bytes).expect("writes");
-    let err = load_snapshot_claiming(&path, *b"ROUTER\0\0", two_arrays)
-        .expect_err("a damaged count");
+    let err =
+        load_snapshot_claiming(&path, *b"ROUTER\0\0", two_arrays).expect_err("a damaged count");
     assert!(
         err.to_string()
             .contains("section `ROUTER`: checksum mismatch"),
