@@ -14,8 +14,9 @@
 //! map matching, traffic, ETAs and geofences in the engine, then the store and the
 //! fan-out. See `crate::pipeline` for the threads and where durability is reached.
 //!
-//! HTTP is served from the moment the address is bound, before the map is
-//! loaded: `/healthz` answers at once, `/readyz` answers 503 naming what is
+//! The map and its router start loading at the first moment, beside the store,
+//! the bus and the HTTP server (`serve_map.rs`). HTTP is served from the moment
+//! the address is bound, before the map is loaded: `/healthz` answers at once, `/readyz` answers 503 naming what is
 //! missing (the map, the bus consumer) until the node can do its work, and
 //! `/metrics` renders what is recorded so far.
 
