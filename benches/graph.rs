@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use engine::{Metric, ROUTER_SECTION, Router, TurnCosts};
-use road_graph::{LatLon, ProfileConfig, Section, import_pbf, load_snapshot, save_snapshot};
+use engine::{Metric, Preparation, ROUTER_SECTION, Router, TurnCosts};
+use road_graph::{
+    LatLon, ProfileConfig, Section, import_pbf, load_snapshot, load_snapshot_claiming,
+    save_snapshot,
+};
 
 pub(crate) fn porto_pbf() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osm/porto.osm.pbf")
@@ -64,13 +67,15 @@ fn ready_to_route(c: &mut Criterion) {
         std::fs::metadata(&bare).expect("written").len() as f64 / (1 << 20) as f64,
         std::fs::metadata(&full).expect("written").len() as f64 / (1 << 20) as f64,
     );
+    // As `route` and `serve` do: the preparation read as the file streams past.
     let ready = |path: &PathBuf, from_section: bool| {
-        let snapshot = load_snapshot(path).expect("loads");
+        let (snapshot, prepared) =
+            load_snapshot_claiming(path, ROUTER_SECTION, Preparation::read).expect("loads");
         let graph = Arc::new(snapshot.graph);
         let metric = Metric::free_flow(&graph);
         if from_section {
-            let bytes = snapshot.sections.get(&ROUTER_SECTION).expect("stored");
-            Router::from_prepared(graph, &TurnCosts::TRUCK, metric, bytes).expect("loads")
+            let prepared = prepared.expect("stored").expect("reads");
+            Router::from_preparation(graph, &TurnCosts::TRUCK, metric, prepared).expect("loads")
         } else {
             Router::new(graph, &TurnCosts::TRUCK, metric).expect("fits")
         }

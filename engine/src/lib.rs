@@ -46,8 +46,8 @@ pub use matching::{
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, TenantId, VehicleId, VehicleKey};
 pub use routing::{
-    EdgePosition, HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, ROUTER_SECTION, Route, Router,
-    RouterStats, ShapeId, Snap, TurnCosts, WeeklyProfile, travel_ms,
+    EdgePosition, HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, Preparation, ROUTER_SECTION, Route,
+    Router, RouterStats, ShapeId, Snap, TurnCosts, WeeklyProfile, travel_ms,
 };
 pub use trace::{Trace, parse_time, parse_trace};
 pub use tracking::{

@@ -47,8 +47,8 @@ pub use profile::{
     evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
 pub use snapshot::{
-    SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot, load_snapshot,
-    put_array, save_snapshot, tag_name,
+    Claimed, SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot,
+    load_snapshot, load_snapshot_claiming, put_array, save_snapshot, tag_name,
 };
 pub use spatial::EdgeCandidate;
 
@@ -77,5 +77,26 @@ pub fn open_map(
     } else {
         let (graph, report) = import_pbf(path, config, progress)?;
         Ok((Snapshot::from(graph), Some(report)))
+    }
+}
+
+/// [`open_map`], with the section under `tag` read by its owner as the snapshot
+/// streams past ([`load_snapshot_claiming`]); nothing is claimed from a PBF.
+pub fn open_map_claiming<T, F>(
+    path: &Path,
+    config: &ProfileConfig,
+    progress: &mut dyn FnMut(ImportStage),
+    tag: [u8; 8],
+    read: F,
+) -> Result<(Claimed<T>, Option<ImportReport>)>
+where
+    T: Send,
+    F: FnOnce(&mut SectionReader<'_>) -> Result<T, String> + Send,
+{
+    if is_snapshot(path) {
+        Ok((load_snapshot_claiming(path, tag, read)?, None))
+    } else {
+        let (graph, report) = import_pbf(path, config, progress)?;
+        Ok(((Snapshot::from(graph), None), Some(report)))
     }
 }

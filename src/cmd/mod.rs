@@ -11,6 +11,7 @@ pub(crate) mod output;
 pub(crate) mod parquet_out;
 pub(crate) mod route;
 pub(crate) mod serve;
+pub(crate) mod serve_map;
 pub(crate) mod serve_notify;
 pub(crate) mod simulate;
 pub(crate) mod simulate_http;
@@ -19,7 +20,7 @@ pub(crate) mod tenant;
 use std::path::Path;
 use std::sync::Arc;
 
-use engine::{Error as EngineError, Metric, ROUTER_SECTION, Router, TurnCosts};
+use engine::{Error as EngineError, Metric, Preparation, ROUTER_SECTION, Router, TurnCosts};
 use road_graph::{
     BASEMAP_SECTION, Basemap, ImportReport, ImportStage, ProfileConfig, RoadGraph, Section,
     Sections, Snapshot,
@@ -49,6 +50,12 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn s
     }
 }
 
+/// The truck router's preparation as the map's snapshot gave it
+/// ([`open_routing_map`]): `None` when there is none (a PBF, an older
+/// snapshot), `Some(Err(reason))` when its arrays did not read though its
+/// checksum holds.
+pub(crate) type Prepared = Option<Result<Preparation, String>>;
+
 /// The truck router for a map opened from `path`: from the preparation its
 /// snapshot carries (milliseconds), else built (about a second on a metro area).
 /// Returns a notice to log when it was built though the map is a snapshot: the
@@ -57,13 +64,13 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn s
 /// naming the file (exit 2), not a silent rebuild: the file is damaged.
 pub(crate) fn truck_router(
     path: &Path,
-    sections: &Sections,
+    prepared: Prepared,
     graph: Arc<RoadGraph>,
     metric: Metric,
 ) -> anyhow::Result<(Router, Option<String>)> {
     let costs = &TurnCosts::TRUCK;
     let rebuild = "rebuild the snapshot with `tracker graph build` to start in milliseconds";
-    let Some(prepared) = sections.get(&ROUTER_SECTION) else {
+    let Some(prepared) = prepared else {
         let router = Router::new(graph, costs, metric)?;
         let notice = road_graph::is_snapshot(path).then(|| {
             format!(
@@ -73,7 +80,12 @@ pub(crate) fn truck_router(
         });
         return Ok((router, notice));
     };
-    match Router::from_prepared(Arc::clone(&graph), costs, metric.clone(), prepared) {
+    let loaded = prepared
+        .map_err(|reason| EngineError::CorruptPreparation { reason })
+        .and_then(|prepared| {
+            Router::from_preparation(Arc::clone(&graph), costs, metric.clone(), prepared)
+        });
+    match loaded {
         Ok(router) => Ok((router, None)),
         Err(err @ EngineError::StalePreparation { .. }) => {
             let router = Router::new(graph, costs, metric)?;
@@ -150,9 +162,36 @@ pub(crate) fn open_basemap(
 /// progress spinner on a terminal. Errors reading the map are bad input. Every
 /// command opens maps this way: the graph keeps every component, so `match`,
 /// `match-eval`, `eta-eval` and `serve` match on the same roads, and routing
-/// snaps to the largest component. A snapshot's sections (the router's
-/// preparation) come with it; see [`truck_router`].
+/// snaps to the largest component. A snapshot's sections come with it; the
+/// commands that route open it with [`open_routing_map`] instead.
 pub(crate) fn open_map(path: &Path) -> anyhow::Result<(Snapshot, Option<ImportReport>)> {
+    with_progress(path, |progress| {
+        road_graph::open_map(path, &ProfileConfig::TRUCK, progress)
+    })
+}
+
+/// [`open_map`] for the commands that route: the router's preparation is read
+/// from the snapshot as it streams past, straight into the router's own
+/// arrays (see [`truck_router`]), not kept among the sections.
+pub(crate) fn open_routing_map(path: &Path) -> anyhow::Result<(Snapshot, Prepared)> {
+    let ((snapshot, prepared), _) = with_progress(path, |progress| {
+        road_graph::open_map_claiming(
+            path,
+            &ProfileConfig::TRUCK,
+            progress,
+            ROUTER_SECTION,
+            Preparation::read,
+        )
+    })?;
+    Ok((snapshot, prepared))
+}
+
+/// Runs `open` with a progress spinner on a terminal; a missing file and any
+/// error reading the map are bad input.
+fn with_progress<T>(
+    path: &Path,
+    open: impl FnOnce(&mut dyn FnMut(ImportStage)) -> road_graph::Result<T>,
+) -> anyhow::Result<T> {
     if !path.exists() {
         return Err(bad_input(format!("{}: no such file", path.display())));
     }
@@ -164,7 +203,7 @@ pub(crate) fn open_map(path: &Path) -> anyhow::Result<(Snapshot, Option<ImportRe
             ImportStage::Topology => "building topology",
         });
     };
-    let opened = road_graph::open_map(path, &ProfileConfig::TRUCK, &mut progress);
+    let opened = open(&mut progress);
     bar.finish_and_clear();
     opened.map_err(bad_input)
 }

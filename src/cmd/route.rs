@@ -16,7 +16,7 @@ use engine::{HourOfWeek, Metric, Snap, WeeklyProfile};
 use road_graph::LatLon;
 use serde_json::json;
 
-use super::{bad_input, open_map, truck_router};
+use super::{bad_input, open_routing_map, truck_router};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RouteArgs {
@@ -93,8 +93,15 @@ impl RouteArgs {
 
 pub(crate) fn run(args: RouteArgs) -> anyhow::Result<()> {
     let request = args.validate()?;
-    let (road_graph::Snapshot { graph, sections }, _) = open_map(&args.map)?;
+    let (road_graph::Snapshot { graph, .. }, prepared) = open_routing_map(&args.map)?;
     let graph = Arc::new(graph);
+    let free_flow = Metric::free_flow(&graph);
+    let metric = match request.depart {
+        Some(t) => WeeklyProfile::flat(&graph).metric_at(&free_flow, HourOfWeek::from_time(t)),
+        None => free_flow,
+    };
+    // The endpoints are snapped while the router's preparation is checked: the
+    // two are independent, and the checks take most of a start.
     let snap = |flag: &str, p: LatLon| {
         Snap::nearest(&graph, p, args.snap_radius_m).ok_or_else(|| {
             bad_input(format!(
@@ -103,16 +110,12 @@ pub(crate) fn run(args: RouteArgs) -> anyhow::Result<()> {
             ))
         })
     };
-    let from = snap("--from", request.from)?;
-    let to = snap("--to", request.to)?;
-
-    let free_flow = Metric::free_flow(&graph);
-    let metric = match request.depart {
-        Some(t) => WeeklyProfile::flat(&graph).metric_at(&free_flow, HourOfWeek::from_time(t)),
-        None => free_flow,
-    };
-    let (router, notice) = truck_router(&args.map, &sections, graph.clone(), metric)?;
-    drop(sections);
+    let (endpoints, router) = rayon::join(
+        || anyhow::Ok((snap("--from", request.from)?, snap("--to", request.to)?)),
+        || truck_router(&args.map, prepared, graph.clone(), metric),
+    );
+    let (from, to) = endpoints?;
+    let (router, notice) = router?;
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
     }

@@ -14,8 +14,9 @@
 //! map matching, traffic, ETAs and geofences in the engine, then the store and the
 //! fan-out. See `crate::pipeline` for the threads and where durability is reached.
 //!
-//! HTTP is served from the moment the address is bound, before the map is
-//! loaded: `/healthz` answers at once, `/readyz` answers 503 naming what is
+//! The map and its router start loading at the first moment, beside the store,
+//! the bus and the HTTP server (`serve_map.rs`). HTTP is served from the moment
+//! the address is bound, before the map is loaded: `/healthz` answers at once, `/readyz` answers 503 naming what is
 //! missing (the map, the bus consumer) until the node can do its work, and
 //! `/metrics` renders what is recorded so far.
 
@@ -29,7 +30,7 @@ use anyhow::Context;
 use chrono::Utc;
 use chrono_tz::Tz;
 use clap::Args;
-use engine::{LiveConfig, LiveEngine, Metric, SpeedProfile};
+use engine::{LiveConfig, LiveEngine, SpeedProfile};
 use ingest::kafka::{
     FleetPublisher, FleetTopicConfig, FleetTopicStats, KafkaSourceConfig, run_kafka_source,
 };
@@ -37,7 +38,7 @@ use ingest::{BusPublisher, BusUrl, IngestStats, MemoryBusConfig, ValidationRules
 use parking_lot::Mutex;
 use portal_api::demo::DemoPlace;
 use portal_api::{AppState, PortalConfig, ServerLimits, TrustedProxies};
-use road_graph::{LatLon, RoadGraph, Snapshot};
+use road_graph::{LatLon, RoadGraph};
 
 use crate::pipeline::demo::{self, DemoSettings};
 use crate::pipeline::telemetry::{self, MetricClock};
@@ -45,11 +46,8 @@ use crate::pipeline::{self, BusIntake, EngineSink, Ownership, SharedEngine};
 
 use super::node::{Node, StopBudget};
 use super::output::{eprint_line, print_line};
+use super::serve_map::{MapLoad, MapReady};
 use super::{LogFormat, bad_input};
-
-/// The bundled demo map: central Baltimore, © OpenStreetMap contributors (ODbL),
-/// see `src/data/README.md`.
-const BUNDLED_MAP: &[u8] = include_bytes!("../data/baltimore.osm.pbf");
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -355,54 +353,6 @@ fn metrics_token(variable: Option<&str>) -> anyhow::Result<Option<portal_api::Me
         })
 }
 
-/// Opens `--map`, or the bundled map (cached as a snapshot with the router's
-/// preparation in the temp directory after the first import, so restarts are
-/// quick). Returns the file the map came from, for messages.
-fn load_map(path: Option<&PathBuf>) -> anyhow::Result<(Snapshot, PathBuf)> {
-    if let Some(path) = path {
-        return Ok((super::open_map(path)?.0, path.clone()));
-    }
-    let dir = std::env::temp_dir();
-    // `all`: the cache holds every component (older ones, named without it,
-    // held only the largest and are not reused).
-    let tag = format!(
-        "{:08x}-v{}-all-basemap1",
-        crc32fast::hash(BUNDLED_MAP),
-        road_graph::SNAPSHOT_VERSION
-    );
-    let snapshot = dir.join(format!("tracker-baltimore-{tag}.graph"));
-    if let Ok(loaded) = road_graph::load_snapshot(&snapshot) {
-        return Ok((loaded, snapshot));
-    }
-    // This process's own copy: several servers starting at once (tests, a
-    // supervisor's restarts) must not read each other's half-written file.
-    let pbf = dir.join(format!(
-        "tracker-baltimore-{tag}-{}.osm.pbf",
-        std::process::id()
-    ));
-    std::fs::write(&pbf, BUNDLED_MAP).with_context(|| format!("writing {}", pbf.display()))?;
-    let opened = super::open_map(&pbf).and_then(|(Snapshot { graph, .. }, _)| {
-        let basemap = super::basemap_section(&graph, &pbf)?;
-        Ok((graph, basemap))
-    });
-    // The snapshot is the cache; the copy has served.
-    let _ = std::fs::remove_file(&pbf);
-    let (graph, basemap) = opened?;
-    let graph = Arc::new(graph);
-    let prepared = super::router_section(&graph)?;
-    // A failed cache write only costs the next start an import.
-    let cached = road_graph::save_snapshot(&graph, &[basemap, prepared], &snapshot)
-        .and_then(|()| road_graph::load_snapshot(&snapshot));
-    match cached {
-        Ok(loaded) => Ok((loaded, snapshot)),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not cache the bundled map as a snapshot");
-            let graph = Arc::try_unwrap(graph).unwrap_or_else(|shared| RoadGraph::clone(&shared));
-            Ok((Snapshot::from(graph), pbf))
-        }
-    }
-}
-
 /// The HTTP server's settings, validated from the flags.
 #[derive(Debug)]
 struct Server {
@@ -417,6 +367,10 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
         url: bus_url,
         options: kafka_options,
     } = bus;
+    // The map and the router are most of a start: they load from the first
+    // moment, beside the store, the bus and the HTTP server; meanwhile the
+    // server answers and `/readyz` waits for the map.
+    let mut map = MapLoad::start(args.map.clone());
     // Every task of the node, in the stages it stops in (see `node.rs`).
     let node = Node::new();
     let store = super::open_store(&args.store).await?;
@@ -519,51 +473,20 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
         ));
     }
 
-    let map_started = std::time::Instant::now();
-    let (graph, sections, map_path) = {
-        let map = args.map.clone();
-        let (Snapshot { graph, sections }, path, basemap) =
-            tokio::task::spawn_blocking(move || {
-                let (snapshot, path) = load_map(map.as_ref())?;
-                let basemap = super::open_basemap(&path, &snapshot.sections, &snapshot.graph)?;
-                anyhow::Ok((snapshot, path, basemap))
-            })
-            .await
-            .context("the map loading task failed")??;
-        if let (_, Some(notice)) = &basemap {
+    if let Some((basemap, notice)) = map.basemap().await {
+        if let Some(notice) = notice {
             tracing::warn!("{notice}");
         }
-        state.install_basemap(Arc::new(basemap.0));
-        (Arc::new(graph), sections, path)
-    };
-
+        state.install_basemap(Arc::new(basemap));
+    }
     // The engine: the routing hierarchy (from the snapshot's preparation, or
     // built once per map) and the live state.
-    let router = {
-        let graph = Arc::clone(&graph);
-        tokio::task::spawn_blocking(move || {
-            // The stops' time-zone finder too (~150 ms), on a thread of its
-            // own: loading the router takes about as long.
-            std::thread::scope(|scope| {
-                scope.spawn(portal_api::warm_up_time_zones);
-                let metric = Metric::free_flow(&graph);
-                super::truck_router(&map_path, &sections, graph, metric)
-            })
-        })
-        .await
-        .context("building the router")??
-    };
-    let router = match router {
-        (router, Some(notice)) => {
-            tracing::warn!("{notice}");
-            router
-        }
-        (router, None) => router,
-    };
-    tracing::info!(
-        elapsed_ms = map_started.elapsed().as_millis() as u64,
-        "map loaded and router ready"
-    );
+    let MapReady {
+        graph,
+        router,
+        elapsed_ms,
+    } = map.ready().await?;
+    tracing::info!(elapsed_ms, "map loaded and router ready");
     let router = Arc::new(router);
     let mut live_config = LiveConfig::truck(time_zone);
     live_config.plausibility.max_speed_mps = args.max_jump_kph / 3.6;

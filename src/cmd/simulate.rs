@@ -19,7 +19,7 @@ use ingest::{Format, shutdown_channel};
 use portal_api::client::Client;
 
 use super::simulate_http::HttpApi;
-use super::{bad_input, open_map, truck_router};
+use super::{bad_input, open_routing_map, truck_router};
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
@@ -138,12 +138,11 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let orders = orders_api.as_deref().map(api).transpose()?;
 
-    let (road_graph::Snapshot { graph, sections }, _) = open_map(&args.map)?;
+    let (road_graph::Snapshot { graph, .. }, prepared) = open_routing_map(&args.map)?;
     let graph = Arc::new(graph);
     let metric = Metric::free_flow(&graph);
     let (router, notice) =
-        truck_router(&args.map, &sections, graph.clone(), metric).context("building the router")?;
-    drop(sections);
+        truck_router(&args.map, prepared, graph.clone(), metric).context("building the router")?;
     if let Some(notice) = notice {
         tracing::warn!("{notice}");
     }

@@ -28,7 +28,7 @@ mod tests;
 mod turns;
 
 pub use metric::{HourOfWeek, INFINITY_MS, MAX_EDGE_MS, Metric, ShapeId, WeeklyProfile, travel_ms};
-pub use prepared::ROUTER_SECTION;
+pub use prepared::{Preparation, ROUTER_SECTION};
 pub use router::{Router, RouterStats};
 pub use snap::{EdgePosition, Route, Snap};
 pub use turns::TurnCosts;

@@ -18,6 +18,7 @@
 //! is [`Error::StalePreparation`] (build the router instead); anything else wrong is
 //! [`Error::CorruptPreparation`].
 
+use rayon::prelude::*;
 use road_graph::{RoadGraph, SectionReader, put_array};
 
 use super::cch::{NONE, SearchArcs, Topology, derive};
@@ -86,16 +87,97 @@ fn flatten(cell: &CellTree, out: &mut Vec<[u32; 3]>) {
     }
 }
 
-/// Reads and checks a preparation for `graph` and `costs`: the hierarchy, and the
-/// metric it was last customized with.
-pub(crate) fn decode(
+/// The router's preparation as read from the snapshot, nothing checked yet:
+/// [`Router::from_preparation`](super::Router::from_preparation) checks it and
+/// builds the router from it. Reading it apart from checking it lets the snapshot
+/// loader hand the section's arrays straight into their own memory as the file
+/// streams past, before the section's checksum is known.
+pub struct Preparation {
+    head: Vec<u32>,
+    /// `None` when the header names another format: the rest is not read.
+    arrays: Option<Arrays>,
+}
+
+impl std::fmt::Debug for Preparation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preparation")
+            .field("head", &self.head)
+            .field("n_arcs", &self.arrays.as_ref().map(|a| a.up_head.len()))
+            .finish()
+    }
+}
+
+/// The stored arrays, in the order [`encode`] writes them.
+struct Arrays {
+    turns: TurnGraph,
+    turn_arc: Vec<u32>,
+    edge_at: Vec<u32>,
+    first_up: Vec<u32>,
+    up_head: Vec<u32>,
+    cells: Vec<[u32; 3]>,
+    search: [SearchArcs; 2],
+    weight: Vec<[u32; 2]>,
+    middle: Vec<Halves>,
+    edge_ms: Vec<u32>,
+}
+
+impl Preparation {
+    /// Reads the arrays of [`ROUTER_SECTION`] (from its bytes, or from the
+    /// snapshot as it is loaded: `road_graph::load_snapshot_claiming`). Only
+    /// reads: `Err` says the arrays end early or run on past the last.
+    pub fn read(r: &mut SectionReader<'_>) -> Result<Preparation, String> {
+        let head: Vec<u32> = r.take()?;
+        if head.first() != Some(&PREPARED_VERSION) {
+            // Another format: what follows may be laid out otherwise.
+            return Ok(Preparation { head, arrays: None });
+        }
+        let turns = TurnGraph {
+            first: r.take()?,
+            to: r.take()?,
+            penalty_ms: r.take()?,
+        };
+        let turn_arc = r.take()?;
+        let edge_at = r.take()?;
+        let first_up = r.take()?;
+        let up_head = r.take()?;
+        let cells = r.take()?;
+        let mut search: [SearchArcs; 2] = Default::default();
+        for s in &mut search {
+            s.first = r.take()?;
+            s.arc = r.take()?;
+        }
+        let arrays = Arrays {
+            turns,
+            turn_arc,
+            edge_at,
+            first_up,
+            up_head,
+            cells,
+            search,
+            weight: r.take()?,
+            middle: r.take()?,
+            edge_ms: r.take()?,
+        };
+        if !r.is_empty() {
+            return Err("bytes after the last array".into());
+        }
+        Ok(Preparation {
+            head,
+            arrays: Some(arrays),
+        })
+    }
+}
+
+/// Checks a preparation read by [`Preparation::read`] for `graph` and `costs`,
+/// and derives what it does not store. The checks over every arc run in
+/// parallel, each reporting the lowest rank that fails.
+pub(crate) fn check(
     graph: &RoadGraph,
     costs: &TurnCosts,
-    bytes: &[u8],
+    prepared: Preparation,
 ) -> Result<(Topology, Customized)> {
     let corrupt = |reason: String| Error::CorruptPreparation { reason };
-    let mut r = SectionReader::new(bytes);
-    let head: Vec<u32> = r.take().map_err(corrupt)?;
+    let Preparation { head, arrays } = prepared;
     let expected = header(graph, costs);
     match head.first() {
         Some(&PREPARED_VERSION) => {}
@@ -130,96 +212,54 @@ pub(crate) fn decode(
             ),
         });
     }
+    let Some(Arrays {
+        turns,
+        turn_arc,
+        edge_at,
+        first_up,
+        up_head,
+        cells,
+        mut search,
+        weight,
+        middle,
+        edge_ms,
+    }) = arrays
+    else {
+        return Err(corrupt("no arrays after the header".into()));
+    };
 
     let n = graph.n_edges();
-    let turns = TurnGraph {
-        first: r.take().map_err(corrupt)?,
-        to: r.take().map_err(corrupt)?,
-        penalty_ms: r.take().map_err(corrupt)?,
-    };
-    let turn_arc: Vec<u32> = r.take().map_err(corrupt)?;
-    let edge_at: Vec<u32> = r.take().map_err(corrupt)?;
-    let first_up: Vec<u32> = r.take().map_err(corrupt)?;
-    let up_head: Vec<u32> = r.take().map_err(corrupt)?;
-    let cells: Vec<[u32; 3]> = r.take().map_err(corrupt)?;
-    let mut search: [SearchArcs; 2] = Default::default();
-    for s in &mut search {
-        s.first = r.take().map_err(corrupt)?;
-        s.arc = r.take().map_err(corrupt)?;
-    }
-    let weight: Vec<[u32; 2]> = r.take().map_err(corrupt)?;
-    let middle: Vec<Halves> = r.take().map_err(corrupt)?;
-    let edge_ms: Vec<u32> = r.take().map_err(corrupt)?;
-    if !r.is_empty() {
-        return Err(corrupt("bytes after the last array".into()));
-    }
-
-    let n_turns = turns.to.len();
-    check_csr("turn graph", &turns.first, n, n_turns).map_err(corrupt)?;
-    if turns.to.iter().any(|&e| e as usize >= n) || turns.penalty_ms.len() != n_turns {
-        return Err(corrupt("a turn leads outside the graph".into()));
-    }
     let n_arcs = up_head.len();
-    if turn_arc.len() != n_turns
-        || turn_arc
-            .iter()
-            .any(|&c| c != NONE && (c >> 1) as usize >= n_arcs)
-    {
-        return Err(corrupt("a turn's hierarchy arc is out of range".into()));
-    }
-    if edge_at.len() != n {
-        return Err(corrupt(format!(
-            "an order of {} edges for a graph of {n}",
-            edge_at.len()
-        )));
-    }
-    let mut rank_of = vec![NONE; n];
-    for (rank, &e) in edge_at.iter().enumerate() {
-        match rank_of.get_mut(e as usize) {
-            Some(slot) if *slot == NONE => *slot = rank as u32,
-            _ => {
-                return Err(corrupt(
-                    "the order is not a permutation of the edges".into(),
-                ));
+    // The cheap checks of the turns and the order on one thread, the hierarchy's
+    // (every arc, several times) on the others.
+    let (cheap, hierarchy) = rayon::join(
+        || -> Result<_, String> {
+            check_turns(&turns, &turn_arc, n, n_arcs)?;
+            let rank_of = ranks(&edge_at, n)?;
+            let cells = unflatten(&cells, n)?;
+            if weight.len() != n_arcs || middle.len() != n_arcs {
+                return Err("weights for another number of arcs".into());
             }
-        }
-    }
-    check_csr("hierarchy", &first_up, n, n_arcs).map_err(corrupt)?;
-    for v in 0..n {
-        let row = &up_head[first_up[v] as usize..first_up[v + 1] as usize];
-        // Upward (above `v`), inside the graph, strictly increasing.
-        let mut floor = v as u32;
-        for &x in row {
-            if x <= floor || x as usize >= n {
-                return Err(corrupt(format!(
-                    "the arcs of rank {v} are not sorted upward arcs"
-                )));
-            }
-            floor = x;
-        }
-    }
-    check_elimination(&first_up, &up_head).map_err(corrupt)?;
-    let cells = unflatten(&cells, n).map_err(corrupt)?;
+            Ok((rank_of, cells))
+        },
+        || -> Result<(), String> {
+            check_csr("hierarchy", &first_up, n, n_arcs)?;
+            check_upward(&first_up, &up_head)?;
+            let (elimination, searches) = rayon::join(
+                || check_elimination(&first_up, &up_head),
+                || {
+                    search
+                        .iter()
+                        .enumerate()
+                        .try_for_each(|(dir, s)| check_search(dir, s, &first_up))
+                },
+            );
+            elimination.and(searches)
+        },
+    );
+    hierarchy.map_err(corrupt)?;
+    let (rank_of, cells) = cheap.map_err(corrupt)?;
     check_cells(&cells, &first_up, &up_head).map_err(corrupt)?;
-    for (dir, s) in search.iter().enumerate() {
-        check_csr("search arcs", &s.first, n, s.arc.len()).map_err(corrupt)?;
-        for v in 0..n {
-            let (lo, hi) = (first_up[v], first_up[v + 1]);
-            let mut floor = None;
-            for &a in &s.arc[s.first[v] as usize..s.first[v + 1] as usize] {
-                if a < lo || a >= hi || floor.is_some_and(|f| a <= f) {
-                    return Err(corrupt(format!(
-                        "search arcs ({}) of rank {v} are not its arcs in order",
-                        ["upward", "downward"][dir]
-                    )));
-                }
-                floor = Some(a);
-            }
-        }
-    }
-    if weight.len() != n_arcs || middle.len() != n_arcs {
-        return Err(corrupt("weights for another number of arcs".into()));
-    }
     let metric = Metric::from_edge_ms(graph, edge_ms).map_err(|e| corrupt(e.to_string()))?;
 
     let mut topo = derive(
@@ -227,7 +267,11 @@ pub(crate) fn decode(
     );
     check_middle(&topo, &middle).map_err(corrupt)?;
     for s in &mut search {
-        s.head = s.arc.iter().map(|&a| topo.up_head[a as usize]).collect();
+        s.head = s
+            .arc
+            .par_iter()
+            .map(|&a| topo.up_head[a as usize])
+            .collect();
     }
     topo.search = search;
     let search_weight = [gather(&topo, &weight, 0), gather(&topo, &weight, 1)];
@@ -238,6 +282,98 @@ pub(crate) fn decode(
         metric,
     };
     Ok((topo, custom))
+}
+
+/// Ranks per parallel task: small enough to share the work evenly, large enough
+/// that handing it out costs nothing beside it.
+const RANKS_PER_TASK: usize = 4096;
+
+/// The lowest rank in `0..n` that `fault` finds wrong, looked for in parallel.
+fn first_fault(
+    n: usize,
+    fault: impl Fn(usize) -> Option<String> + Sync + Send,
+) -> Result<(), String> {
+    match (0..n)
+        .into_par_iter()
+        .with_min_len(RANKS_PER_TASK)
+        .find_map_first(fault)
+    {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+/// The turn graph indexes edges of the graph, and every turn's hierarchy arc
+/// (if any) is an arc.
+fn check_turns(turns: &TurnGraph, turn_arc: &[u32], n: usize, n_arcs: usize) -> Result<(), String> {
+    let n_turns = turns.to.len();
+    check_csr("turn graph", &turns.first, n, n_turns)?;
+    if turns.to.iter().any(|&e| e as usize >= n) || turns.penalty_ms.len() != n_turns {
+        return Err("a turn leads outside the graph".into());
+    }
+    if turn_arc.len() != n_turns
+        || turn_arc
+            .iter()
+            .any(|&c| c != NONE && (c >> 1) as usize >= n_arcs)
+    {
+        return Err("a turn's hierarchy arc is out of range".into());
+    }
+    Ok(())
+}
+
+/// The rank of every edge, from the order: a permutation of the edges.
+fn ranks(edge_at: &[u32], n: usize) -> Result<Vec<u32>, String> {
+    if edge_at.len() != n {
+        return Err(format!(
+            "an order of {} edges for a graph of {n}",
+            edge_at.len()
+        ));
+    }
+    let mut rank_of = vec![NONE; n];
+    for (rank, &e) in edge_at.iter().enumerate() {
+        match rank_of.get_mut(e as usize) {
+            Some(slot) if *slot == NONE => *slot = rank as u32,
+            _ => return Err("the order is not a permutation of the edges".into()),
+        }
+    }
+    Ok(rank_of)
+}
+
+/// Every rank's arcs go upward (above it), stay inside the graph and are
+/// strictly increasing.
+fn check_upward(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
+    let n = first_up.len() - 1;
+    first_fault(n, |v| {
+        let row = &up_head[first_up[v] as usize..first_up[v + 1] as usize];
+        let mut floor = v as u32;
+        for &x in row {
+            if x <= floor || x as usize >= n {
+                return Some(format!("the arcs of rank {v} are not sorted upward arcs"));
+            }
+            floor = x;
+        }
+        None
+    })
+}
+
+/// A direction's search arcs: for every rank, some of its own arcs, in order.
+fn check_search(dir: usize, search: &SearchArcs, first_up: &[u32]) -> Result<(), String> {
+    let n = first_up.len() - 1;
+    check_csr("search arcs", &search.first, n, search.arc.len())?;
+    first_fault(n, |v| {
+        let (lo, hi) = (first_up[v], first_up[v + 1]);
+        let mut floor = None;
+        for &a in &search.arc[search.first[v] as usize..search.first[v + 1] as usize] {
+            if a < lo || a >= hi || floor.is_some_and(|f| a <= f) {
+                return Some(format!(
+                    "search arcs ({}) of rank {v} are not its arcs in order",
+                    ["upward", "downward"][dir]
+                ));
+            }
+            floor = Some(a);
+        }
+        None
+    })
 }
 
 /// A CSR offset array over `n` rows into `len` items: starts at 0, never goes
@@ -256,21 +392,17 @@ fn check_csr(what: &str, first: &[u32], n: usize, len: usize) -> Result<(), Stri
 /// The elimination property: every node's upward neighbours but the lowest (its
 /// parent) are upward neighbours of the parent. It makes the hierarchy chordal
 /// (two upward neighbours of a node are joined by an arc), which customization
-/// relies on to find every triangle's third arc.
+/// relies on to find every triangle's third arc. The rows must have passed
+/// [`check_upward`].
 fn check_elimination(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
     let row = |v: usize| &up_head[first_up[v] as usize..first_up[v + 1] as usize];
-    for v in 0..first_up.len() - 1 {
-        let Some((&parent, rest)) = row(v).split_first() else {
-            continue;
-        };
-        let above = row(parent as usize);
-        if rest.iter().any(|x| above.binary_search(x).is_err()) {
-            return Err(format!(
-                "rank {v} has an upward neighbour that its parent {parent} lacks"
-            ));
-        }
-    }
-    Ok(())
+    first_fault(first_up.len() - 1, |v| {
+        let (&parent, rest) = row(v).split_first()?;
+        // Both rows are sorted (checked before): one merge pass, no search.
+        let mut above = row(parent as usize).iter();
+        let kept = rest.iter().all(|&x| above.find(|&&y| y >= x) == Some(&x));
+        (!kept).then(|| format!("rank {v} has an upward neighbour that its parent {parent} lacks"))
+    })
 }
 
 /// The cell tree from preorder, checking that the sizes add up and that it is not
@@ -327,35 +459,31 @@ fn check_cells(root: &CellTree, first_up: &[u32], up_head: &[u32]) -> Result<(),
             child_lo += child.len;
         }
     }
-    for u in 0..n {
-        for &x in &up_head[first_up[u] as usize..first_up[u + 1] as usize] {
-            if (u as u32) < floor[x as usize] {
-                return Err(format!(
-                    "the arc from rank {u} to {x} crosses the cell boundaries"
-                ));
-            }
-        }
-    }
-    Ok(())
+    first_fault(n, |u| {
+        let row = &up_head[first_up[u] as usize..first_up[u + 1] as usize];
+        let x = *row.iter().find(|&&x| (u as u32) < floor[x as usize])?;
+        Some(format!(
+            "the arc from rank {u} to {x} crosses the cell boundaries"
+        ))
+    })
 }
 
 /// Every arc unpacks into two arcs of a lower triangle (both or neither), whose
 /// lower node is below the arc's own: unpacking always ends.
 fn check_middle(topo: &Topology, middle: &[Halves]) -> Result<(), String> {
     let n_arcs = topo.n_arcs();
-    for (a, halves) in middle.iter().enumerate() {
-        let tail = topo.arc_tail[a];
-        for pair in halves.chunks_exact(2) {
-            let ok = match (pair[0], pair[1]) {
+    let below = |h: u32, tail: u32| (h as usize) < n_arcs && topo.arc_tail[h as usize] < tail;
+    let fault = middle
+        .par_iter()
+        .with_min_len(RANKS_PER_TASK)
+        .enumerate()
+        .find_map_first(|(a, halves)| {
+            let tail = topo.arc_tail[a];
+            let ok = halves.chunks_exact(2).all(|pair| match (pair[0], pair[1]) {
                 (NONE, NONE) => true,
-                (first, second) => [first, second]
-                    .iter()
-                    .all(|&h| (h as usize) < n_arcs && topo.arc_tail[h as usize] < tail),
-            };
-            if !ok {
-                return Err(format!("arc {a} unpacks into arcs that are not below it"));
-            }
-        }
-    }
-    Ok(())
+                (first, second) => below(first, tail) && below(second, tail),
+            });
+            (!ok).then(|| format!("arc {a} unpacks into arcs that are not below it"))
+        });
+    fault.map_or(Ok(()), Err)
 }

@@ -18,6 +18,7 @@ use super::cch::{NONE, Topology};
 use super::customize::{Customized, customize, update};
 use super::dijkstra::dijkstra;
 use super::metric::{INFINITY_MS, Metric, partial_ms};
+use super::prepared::Preparation;
 use super::query::{BACKWARD, FORWARD, Meeting, Scratch};
 use super::snap::{EdgePosition, Route, Snap};
 use super::turns::TurnCosts;
@@ -95,8 +96,22 @@ impl Router {
         metric: Metric,
         prepared: &[u8],
     ) -> Result<Router> {
+        let prepared = Preparation::read(&mut road_graph::SectionReader::new(prepared))
+            .map_err(|reason| Error::CorruptPreparation { reason })?;
+        Router::from_preparation(graph, turn_costs, metric, prepared)
+    }
+
+    /// [`Router::from_prepared`] from a preparation already read, as the
+    /// snapshot loader hands it over when asked to
+    /// (`road_graph::load_snapshot_claiming` with [`Preparation::read`]).
+    pub fn from_preparation(
+        graph: Arc<RoadGraph>,
+        turn_costs: &TurnCosts,
+        metric: Metric,
+        prepared: Preparation,
+    ) -> Result<Router> {
         check_metric(&graph, &metric)?;
-        let (topo, stored) = super::prepared::decode(&graph, turn_costs, prepared)?;
+        let (topo, stored) = super::prepared::check(&graph, turn_costs, prepared)?;
         let first = if stored.metric == metric {
             stored
         } else {

@@ -14,9 +14,17 @@
 //! each section's checksum and never looks inside; the owner of a tag validates
 //! its contents ([`SectionReader`] reads arrays the way the payload stores them).
 //! A version 2 file (no sections) still loads.
+//!
+//! Loading reads the file once, front to back, each array straight into its own
+//! memory as the checksums are computed ([`stream`]); an owner may take its
+//! section's arrays the same way as they stream past
+//! ([`load_snapshot_claiming`]). Every index of the graph is then checked
+//! ([`consistent`]).
 
-use std::io::Write;
-use std::ops::Range;
+mod consistent;
+mod stream;
+
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,6 +33,9 @@ use crate::geo::E7;
 use crate::graph::{EdgeId, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
 use crate::profile::TruckLimits;
 use crate::spatial::SpatialIndex;
+use consistent::check_consistent;
+use stream::Hashed;
+pub use stream::SectionReader;
 
 const MAGIC: &[u8; 8] = b"TRKGRAPH";
 /// Bump on any change of layout or meaning.
@@ -34,6 +45,8 @@ const VERSION_WITHOUT_SECTIONS: u32 = 2;
 const ENDIAN_MARK: u32 = 0x0102_0304;
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4;
 const SECTION_HEADER_LEN: usize = 8 + 8 + 4 + 4;
+/// Reads of arrays larger than this go from the file straight into the array.
+const READ_BUFFER: usize = 1 << 16;
 
 /// A block of bytes another crate stores with the graph, under a tag of its own
 /// (`*b"ROUTER\0\0"`). Its contents are the owner's to version and validate.
@@ -76,41 +89,40 @@ impl From<RoadGraph> for Snapshot {
     }
 }
 
-/// The sections of a snapshot, checksums checked. They stay in the file's
-/// buffer, read once, until their owners have taken what they need: drop them
-/// then.
+/// The sections of a snapshot, checksums checked, each in a buffer of its own
+/// until its owner has taken what it needs (drop them then). A section claimed
+/// while loading ([`load_snapshot_claiming`]) went to its owner as the file was
+/// read: it is listed, with no bytes.
 #[derive(Default)]
 pub struct Sections {
-    bytes: Vec<u8>,
-    table: Vec<TableEntry>,
+    entries: Vec<([u8; 8], Option<Vec<u8>>)>,
 }
 
-/// A section's tag and where its bytes are in the file.
-type TableEntry = ([u8; 8], Range<usize>);
-
 impl Sections {
-    /// The bytes of the section under `tag`.
+    /// The bytes of the section under `tag`; `None` when there is none, or when
+    /// it was claimed while loading.
     pub fn get(&self, tag: &[u8; 8]) -> Option<&[u8]> {
-        self.table
+        self.entries
             .iter()
             .find(|(t, _)| t == tag)
-            .map(|(_, range)| &self.bytes[range.clone()])
+            .and_then(|(_, bytes)| bytes.as_deref())
     }
 
-    /// The tags of the sections present, in file order.
+    /// The tags of the sections present, in file order (claimed ones too).
     pub fn tags(&self) -> impl Iterator<Item = &[u8; 8]> {
-        self.table.iter().map(|(tag, _)| tag)
+        self.entries.iter().map(|(tag, _)| tag)
     }
 }
 
 impl std::fmt::Debug for Sections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(
-                self.table
-                    .iter()
-                    .map(|(tag, range)| (tag_name(tag), range.len())),
-            )
+            .entries(self.entries.iter().map(|(tag, bytes)| {
+                let len = bytes
+                    .as_ref()
+                    .map_or("claimed".to_owned(), |b| b.len().to_string());
+                (tag_name(tag), len)
+            }))
             .finish()
     }
 }
@@ -226,11 +238,49 @@ pub fn is_snapshot(path: &Path) -> bool {
 /// checksums of the graph and of every section. A damaged section is an error like
 /// a damaged graph: the file is not what was written.
 pub fn load_snapshot(path: &Path) -> Result<Snapshot> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+    type Unclaimed = fn(&mut SectionReader<'_>) -> Result<(), String>;
+    load::<(), Unclaimed>(path, None).map(|(snapshot, _)| snapshot)
+}
+
+/// What [`load_snapshot_claiming`] gives back: the snapshot, and what the
+/// claimed section's owner read from it (`None` when the file has no such
+/// section, `Some(Err(reason))` when its arrays did not read though its
+/// checksum holds).
+pub type Claimed<T> = (Snapshot, Option<Result<T, String>>);
+
+/// [`load_snapshot`], with the section under `tag` handed to its owner's `read`
+/// as the file streams past, so that its arrays go straight into their own
+/// memory instead of through a buffer of bytes (40 MiB for the router's
+/// preparation of a metro area). `read` only reads: its checksum is checked
+/// after it returns (a damaged section is the same error as with
+/// [`load_snapshot`]), so it must check nothing it reads before that. The
+/// spatial index is built on another thread meanwhile.
+pub fn load_snapshot_claiming<T, F>(path: &Path, tag: [u8; 8], read: F) -> Result<Claimed<T>>
+where
+    T: Send,
+    F: FnOnce(&mut SectionReader<'_>) -> Result<T, String> + Send,
+{
+    load(path, Some((tag, read)))
+}
+
+fn load<T, F>(path: &Path, claim: Option<([u8; 8], F)>) -> Result<Claimed<T>>
+where
+    T: Send,
+    F: FnOnce(&mut SectionReader<'_>) -> Result<T, String> + Send,
+{
+    let io = |e: std::io::Error| Error::Io {
         path: path.to_owned(),
         reason: e.to_string(),
-    })?;
-    decode(bytes).map_err(|fault| match fault {
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut stream = Hashed::new(BufReader::with_capacity(READ_BUFFER, file));
+    let decoded = decode(&mut stream, file_len, claim);
+    // A disk that fails mid-way is not a damaged file.
+    if let Some(failure) = stream.failure.take() {
+        return Err(io(failure));
+    }
+    decoded.map_err(|fault| match fault {
         Fault::NotSnapshot => Error::NotSnapshot {
             path: path.to_owned(),
         },
@@ -252,12 +302,27 @@ enum Fault {
     Corrupt(String),
 }
 
-fn decode(bytes: Vec<u8>) -> Result<Snapshot, Fault> {
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+/// The header, the graph, then the sections (with the spatial index built
+/// beside them), reading the file once from start to end.
+fn decode<R, T, F>(
+    stream: &mut Hashed<R>,
+    file_len: u64,
+    claim: Option<([u8; 8], F)>,
+) -> Result<Claimed<T>, Fault>
+where
+    R: Read + Send,
+    T: Send,
+    F: FnOnce(&mut SectionReader<'_>) -> Result<T, String> + Send,
+{
+    let mut header = [0u8; HEADER_LEN];
+    if file_len < HEADER_LEN as u64 || stream.read_exact(&mut header).is_err() {
+        return Err(Fault::NotSnapshot);
+    }
+    if &header[..8] != MAGIC {
         return Err(Fault::NotSnapshot);
     }
     let u32_at =
-        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     let version = u32_at(8);
     if version != SNAPSHOT_VERSION && version != VERSION_WITHOUT_SECTIONS {
         return Err(Fault::Version(version));
@@ -268,29 +333,54 @@ fn decode(bytes: Vec<u8>) -> Result<Snapshot, Fault> {
         ));
     }
     let mut len_bytes = [0u8; 8];
-    len_bytes.copy_from_slice(&bytes[16..24]);
+    len_bytes.copy_from_slice(&header[16..24]);
     let payload_len = u64::from_le_bytes(len_bytes);
-    let after_header = bytes.len() - HEADER_LEN;
+    let after_header = file_len - HEADER_LEN as u64;
     let short = if version == VERSION_WITHOUT_SECTIONS {
-        after_header as u64 != payload_len
+        after_header != payload_len
     } else {
-        (after_header as u64) < payload_len
+        after_header < payload_len
     };
     if short {
         return Err(Fault::Corrupt(format!(
             "payload is {after_header} bytes, header says {payload_len}; truncated?"
         )));
     }
-    let payload_end = HEADER_LEN + payload_len as usize;
-    let payload = &bytes[HEADER_LEN..payload_end];
-    let sections = sections(&bytes, payload_end)?;
-    if crc32fast::hash(payload) != u32_at(24) {
+    // The header is not under the payload's checksum.
+    stream.take_crc();
+    let mut graph = read_graph(stream, payload_len, u32_at(24))?;
+    let (index, sections) = rayon::join(
+        || SpatialIndex::build(&graph),
+        || read_sections(stream, file_len, claim),
+    );
+    graph.index = index;
+    let (sections, claimed) = sections?;
+    Ok((Snapshot { graph, sections }, claimed))
+}
+
+/// The graph's arrays, each read into its own memory; then the checksum of the
+/// whole payload, which decides the error when an array did not read (a count
+/// damaged on disk is a checksum mismatch, as any other flipped bit); then every
+/// index checked.
+fn read_graph<R: Read>(
+    stream: &mut Hashed<R>,
+    payload_len: u64,
+    expected_crc: u32,
+) -> Result<RoadGraph, Fault> {
+    let payload_end = stream.position + payload_len;
+    let read = read_arrays(&mut SectionReader::stream(stream, payload_len));
+    stream
+        .skip(payload_end.saturating_sub(stream.position))
+        .map_err(|e| Fault::Corrupt(format!("reading the payload: {e}")))?;
+    if stream.take_crc() != expected_crc {
         return Err(Fault::Corrupt("checksum mismatch".into()));
     }
+    let graph = read.map_err(|_| Fault::Corrupt("payload ends inside an array".into()))?;
+    check_consistent(&graph).map_err(Fault::Corrupt)?;
+    Ok(graph)
+}
 
-    let mut r = Reader {
-        inner: SectionReader::new(payload),
-    };
+fn read_arrays(r: &mut SectionReader<'_>) -> Result<RoadGraph, String> {
     let mut graph = RoadGraph {
         node_coord: r.take::<E7>()?,
         first_out: r.take()?,
@@ -315,7 +405,7 @@ fn decode(bytes: Vec<u8>) -> Result<Snapshot, Fault> {
     let limit_values: Vec<[u32; 3]> = r.take()?;
     let restrictions: Vec<[u32; 4]> = r.take()?;
     if limit_geom.len() != limit_values.len() {
-        return Err(Fault::Corrupt("limit arrays differ in length".into()));
+        return Err("limit arrays differ in length".into());
     }
     graph.geom_limits = limit_geom
         .into_iter()
@@ -342,26 +432,29 @@ fn decode(bytes: Vec<u8>) -> Result<Snapshot, Fault> {
             },
         })
         .collect();
-    check_consistent(&graph).map_err(Fault::Corrupt)?;
-    graph.index = SpatialIndex::build(&graph);
-    Ok(Snapshot {
-        graph,
-        sections: Sections {
-            bytes,
-            table: sections,
-        },
-    })
+    Ok(graph)
 }
 
-/// The sections from `start` to the end of the file, each checked against its
-/// checksum; a tag may appear once.
-fn sections(bytes: &[u8], start: usize) -> Result<Vec<TableEntry>, Fault> {
-    let mut found: Vec<TableEntry> = Vec::new();
-    let mut at = start;
-    while at < bytes.len() {
-        let head = bytes
-            .get(at..at + SECTION_HEADER_LEN)
-            .ok_or_else(|| Fault::Corrupt("file ends inside a section header".into()))?;
+/// The sections from the stream's position to the end of the file, each checked
+/// against its checksum; a tag may appear once. The claimed one goes to its
+/// owner's reader; the others are kept as bytes.
+fn read_sections<R, T, F>(
+    stream: &mut Hashed<R>,
+    file_len: u64,
+    mut claim: Option<([u8; 8], F)>,
+) -> Result<(Sections, Option<Result<T, String>>), Fault>
+where
+    R: Read,
+    F: FnOnce(&mut SectionReader<'_>) -> Result<T, String>,
+{
+    let mut sections = Sections::default();
+    let mut claimed = None;
+    while stream.position < file_len {
+        let left = file_len - stream.position;
+        let mut head = [0u8; SECTION_HEADER_LEN];
+        if left < SECTION_HEADER_LEN as u64 || stream.read_exact(&mut head).is_err() {
+            return Err(Fault::Corrupt("file ends inside a section header".into()));
+        }
         let mut tag = [0u8; 8];
         tag.copy_from_slice(&head[..8]);
         let name = tag_name(&tag);
@@ -369,90 +462,41 @@ fn sections(bytes: &[u8], start: usize) -> Result<Vec<TableEntry>, Fault> {
         len.copy_from_slice(&head[8..16]);
         let len = u64::from_le_bytes(len);
         let crc = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
-        let body_start = at + SECTION_HEADER_LEN;
-        let body = usize::try_from(len)
-            .ok()
-            .and_then(|len| body_start.checked_add(len))
-            .filter(|&end| end <= bytes.len())
-            .map(|end| body_start..end)
-            .ok_or_else(|| {
-                Fault::Corrupt(format!(
-                    "section `{name}` says {len} bytes, the file ends before; truncated?"
-                ))
-            })?;
-        if found.iter().any(|(t, _)| *t == tag) {
+        if len > left - SECTION_HEADER_LEN as u64 {
+            return Err(Fault::Corrupt(format!(
+                "section `{name}` says {len} bytes, the file ends before; truncated?"
+            )));
+        }
+        let end = stream.position + len;
+        if sections.tags().any(|t| *t == tag) {
             return Err(Fault::Corrupt(format!("section `{name}` appears twice")));
         }
-        if crc32fast::hash(&bytes[body.clone()]) != crc {
+        // Each section's checksum covers its bytes alone.
+        stream.take_crc();
+        let bytes = match claim.take_if(|(claimed_tag, _)| *claimed_tag == tag) {
+            Some((_, read)) => {
+                claimed = Some(read(&mut SectionReader::stream(stream, len)));
+                None
+            }
+            None => {
+                let mut bytes = vec![0u8; len as usize];
+                stream
+                    .read_exact(&mut bytes)
+                    .map_err(|e| Fault::Corrupt(format!("section `{name}`: {e}")))?;
+                Some(bytes)
+            }
+        };
+        stream
+            .skip(end.saturating_sub(stream.position))
+            .map_err(|e| Fault::Corrupt(format!("section `{name}`: {e}")))?;
+        if stream.take_crc() != crc {
             return Err(Fault::Corrupt(format!(
                 "section `{name}`: checksum mismatch"
             )));
         }
-        at = body.end;
-        found.push((tag, body));
+        sections.entries.push((tag, bytes));
     }
-    Ok(found)
-}
-
-/// Checks every index in the arrays, so that a corrupt file that passed the
-/// checksum by chance can never make a later lookup panic.
-fn check_consistent(g: &RoadGraph) -> Result<(), String> {
-    let n_nodes = g.node_coord.len();
-    let n_edges = g.edge_head.len();
-    let n_geoms = g.geom_length_m.len();
-    let same = [
-        g.edge_tail.len(),
-        g.edge_geom.len(),
-        g.edge_speed_kph.len(),
-        g.edge_class.len(),
-        g.edge_flags.len(),
-    ];
-    if same.iter().any(|&l| l != n_edges)
-        || g.first_out.len() != n_nodes + 1
-        || g.geom_first.len() != n_geoms + 1
-        || g.geom_way.len() != n_geoms
-        || g.geom_edges.len() != n_geoms
-    {
-        return Err("array lengths disagree".into());
-    }
-    if g.first_out.windows(2).any(|w| w[0] > w[1]) || g.first_out.last() != Some(&(n_edges as u32))
-    {
-        return Err("edge offsets are not monotone".into());
-    }
-    if g.geom_first.windows(2).any(|w| w[1] < w[0])
-        || g.geom_first.last() != Some(&(g.geom_points.len() as u32))
-    {
-        return Err("geometry offsets are not monotone".into());
-    }
-    let node_ok = |n: u32| (n as usize) < n_nodes;
-    let edge_ok = |e: u32| (e as usize) < n_edges;
-    if !g.edge_head.iter().chain(&g.edge_tail).all(|&n| node_ok(n))
-        || !g.edge_geom.iter().all(|&x| ((x >> 1) as usize) < n_geoms)
-        || !g
-            .geom_edges
-            .iter()
-            .flatten()
-            .all(|&e| e == u32::MAX || edge_ok(e))
-        || !g.geom_limits.iter().all(|(x, _)| (*x as usize) < n_geoms)
-        || !g.geom_way.iter().all(|&w| (w as usize) < g.way_ids.len())
-        || !g
-            .geom_edges
-            .iter()
-            .all(|&[f, b]| f != u32::MAX || b != u32::MAX)
-        || !g
-            .restrictions
-            .iter()
-            .all(|r| edge_ok(r.from.0) && edge_ok(r.to.0) && node_ok(r.via.0))
-    {
-        return Err("an index points outside its array".into());
-    }
-    if g.edge_class
-        .iter()
-        .any(|&c| crate::profile::RoadClass::from_u8(c).is_none())
-    {
-        return Err("unknown road class".into());
-    }
-    Ok(())
+    Ok((sections, claimed))
 }
 
 /// Appends an array the way snapshots store them: its element count (`u64`), then
@@ -463,166 +507,5 @@ pub fn put_array<T: bytemuck::Pod>(out: &mut Vec<u8>, items: &[T]) {
     out.extend_from_slice(bytemuck::cast_slice(items));
 }
 
-/// Reads back, in order, the arrays written with [`put_array`]: one copy per
-/// array into memory of its own type (no per-element parsing), each count checked
-/// against the bytes left.
-#[derive(Debug)]
-pub struct SectionReader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> SectionReader<'a> {
-    pub fn new(bytes: &'a [u8]) -> SectionReader<'a> {
-        SectionReader { rest: bytes }
-    }
-
-    /// The next array; `Err` (a reason) when the bytes end inside it.
-    pub fn take<T: bytemuck::Pod>(&mut self) -> Result<Vec<T>, String> {
-        let short = || "the data ends inside an array".to_owned();
-        if self.rest.len() < 8 {
-            return Err(short());
-        }
-        let mut count = [0u8; 8];
-        count.copy_from_slice(&self.rest[..8]);
-        let count = usize::try_from(u64::from_le_bytes(count)).map_err(|_| short())?;
-        let size = std::mem::size_of::<T>();
-        let n_bytes = count.checked_mul(size).ok_or_else(short)?;
-        let end = n_bytes.checked_add(8).ok_or_else(short)?;
-        let body = self.rest.get(8..end).ok_or_else(short)?;
-        let mut items = vec![T::zeroed(); count];
-        bytemuck::cast_slice_mut::<T, u8>(&mut items).copy_from_slice(body);
-        self.rest = &self.rest[end..];
-        Ok(items)
-    }
-
-    /// Whether every byte has been read.
-    pub fn is_empty(&self) -> bool {
-        self.rest.is_empty()
-    }
-}
-
-struct Reader<'a> {
-    inner: SectionReader<'a>,
-}
-
-impl Reader<'_> {
-    fn take<T: bytemuck::Pod>(&mut self) -> Result<Vec<T>, Fault> {
-        self.inner
-            .take()
-            .map_err(|_| Fault::Corrupt("payload ends inside an array".into()))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::drawn::DrawnMap;
-
-    //   a---b---c
-    //       |
-    //       d
-    fn tiny() -> RoadGraph {
-        let mut map = DrawnMap::new("a---b---c\n\n    d", 100.0);
-        map.way("abc", &[]);
-        map.way("bd", &[]);
-        map.build().expect("the drawing builds").0
-    }
-
-    fn section(tag: &[u8; 8], bytes: &[u8]) -> Section {
-        Section {
-            tag: *tag,
-            bytes: bytes.to_vec(),
-        }
-    }
-
-    #[test]
-    fn sections_come_back_as_written_and_unknown_tags_are_kept() {
-        let graph = tiny();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("tiny.graph");
-        let mut arrays = Vec::new();
-        put_array(&mut arrays, &[1u32, 2, 3]);
-        put_array(&mut arrays, &[[7u32, 8]]);
-        let written = [
-            section(b"ROUTER\0\0", &arrays),
-            section(b"OTHER\0\0\0", b""),
-        ];
-        save_snapshot(&graph, &written, &path).expect("saves");
-
-        let loaded = load_snapshot(&path).expect("loads");
-        assert!(loaded.graph == graph);
-        let names: Vec<String> = loaded.sections.tags().map(tag_name).collect();
-        assert_eq!(names, ["ROUTER", "OTHER"]);
-        assert_eq!(loaded.sections.get(b"OTHER\0\0\0"), Some(&b""[..]));
-        assert_eq!(loaded.sections.get(b"MISSING\0"), None);
-        let mut r = SectionReader::new(loaded.sections.get(b"ROUTER\0\0").expect("stored"));
-        assert_eq!(r.take::<u32>().expect("first array"), [1, 2, 3]);
-        assert_eq!(r.take::<[u32; 2]>().expect("second array"), [[7, 8]]);
-        assert!(r.is_empty());
-        assert!(r.take::<u32>().is_err(), "nothing is left to read");
-    }
-
-    #[test]
-    fn a_damaged_or_cut_section_is_refused_naming_it() {
-        let graph = tiny();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("tiny.graph");
-        save_snapshot(&graph, &[section(b"ROUTER\0\0", &[5; 64])], &path).expect("saves");
-        let good = std::fs::read(&path).expect("reads");
-
-        let mut flipped = good.clone();
-        let last = flipped.len() - 10;
-        flipped[last] ^= 0x01;
-        std::fs::write(&path, &flipped).expect("writes");
-        let err = load_snapshot(&path).expect_err("a flipped bit in the section");
-        let text = err.to_string();
-        assert!(
-            text.contains("tiny.graph") && text.contains("section `ROUTER`: checksum mismatch"),
-            "{text}"
-        );
-
-        std::fs::write(&path, &good[..good.len() - 1]).expect("writes");
-        let err = load_snapshot(&path).expect_err("a cut section");
-        assert!(
-            err.to_string().contains("section `ROUTER` says 64 bytes"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_version_2_file_loads_with_no_sections_and_other_versions_are_named() {
-        let graph = tiny();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("tiny.graph");
-        save_snapshot(&graph, &[], &path).expect("saves");
-        let mut bytes = std::fs::read(&path).expect("reads");
-        // Without sections, version 3 is laid out as version 2 was.
-        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
-        std::fs::write(&path, &bytes).expect("writes");
-        let loaded = load_snapshot(&path).expect("a version 2 snapshot loads");
-        assert!(loaded.graph == graph);
-        assert_eq!(loaded.sections.tags().count(), 0);
-
-        bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
-        std::fs::write(&path, &bytes).expect("writes");
-        let err = load_snapshot(&path).expect_err("version 9");
-        assert!(
-            err.to_string()
-                .contains("version 9, this build reads version 3"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn one_tag_twice_is_refused_when_writing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("tiny.graph");
-        let twice = [section(b"ROUTER\0\0", b"a"), section(b"ROUTER\0\0", b"b")];
-        let err = save_snapshot(&tiny(), &twice, &path).expect_err("the same tag twice");
-        assert!(
-            err.to_string().contains("section `ROUTER` given twice"),
-            "{err}"
-        );
-        assert!(!path.exists());
-    }
-}
+mod tests;
