@@ -16,7 +16,7 @@
 //! or vehicle never makes the planner walk orders first. Reached stops are
 //! found by `stops_arrived (arrived_at)`.
 //!
-//! **Daily aggregates and retention** are `store/daily.rs`: whole days are
+//! **Daily aggregates and retention** are `daily.rs`: whole days are
 //! summed as soon as they are over, so long ranges read aggregates, and
 //! past `serve --prediction-retention-days` only the aggregates stay.
 
@@ -51,7 +51,7 @@ pub enum PredictionScan {
 pub trait AnalyticsStore: Send + Sync {
     /// What the tenant's accuracy query over the filter reads: raw
     /// predictions (stop reached) and daily aggregates, no prediction in
-    /// both (`store/daily.rs`). `aggregates` false reads raw rows for every
+    /// both (`daily.rs`). `aggregates` false reads raw rows for every
     /// day that still has them ([`super::daily::aggregates_serve`]).
     fn accuracy_inputs(
         &self,

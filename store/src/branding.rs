@@ -1,8 +1,9 @@
 //! A tenant's brand on its tracking pages and in its e-mails: display name,
 //! primary colour, support contact and logo. This module holds the rules
 //! (validation, WCAG contrast, what a logo file is); the store keeps the
-//! values, `api::branding` serves them, the page and the e-mail composer show
-//! them. Everything here is pure and checked by unit tests.
+//! values, `portal-api`'s `api::branding` serves them, the page and the
+//! e-mail composer show them. Everything here is pure and checked by unit
+//! tests.
 //!
 //! The primary colour sits behind white text (the page's header), so a colour
 //! whose contrast with white is below WCAG AA (4.5:1) is darkened until it

@@ -82,7 +82,7 @@ pub(crate) async fn eta_accuracy(
     let query = AccuracyQuery::parse(&params, Utc::now())?;
     let store = analytics(&state)?;
     // Whole summed days from their aggregates, the rest from raw rows
-    // (`store/daily.rs`): bounded by the days in range, not the predictions.
+    // (`store/src/daily.rs`): bounded by the days in range, not the predictions.
     let lane_res = match query.group_by {
         crate::analytics::GroupBy::Lane(res) => Some(u8::from(res)),
         _ => None,

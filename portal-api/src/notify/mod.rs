@@ -3,7 +3,7 @@
 //! (order, rule, event, recipient).
 //!
 //! The path of one milestone: a status change writes an `order.event` row to
-//! the outbox in the same transaction (`store/writes.rs`). The deliverer
+//! the outbox in the same transaction (`store/src/writes.rs`). The deliverer
 //! (`deliverer.rs`, one task per `tracker serve --smtp`) reads the outbox past
 //! its cursor and, in one store transaction, turns each entry into one
 //! `notifications` row per matching rule and recipient, keyed by a hash of the

@@ -4,8 +4,8 @@
 //! a tracking page draws ([`history`]), the tables `tracker export` writes
 //! ([`export`]), the API's query strings ([`query`]) and the mergeable
 //! histogram daily aggregates keep distributions in ([`sketch`]). The store
-//! finds the rows (`store/analytics.rs`); the HTTP handlers are
-//! `api/analytics.rs`.
+//! finds the rows (`analytics_store.rs`); the HTTP handlers are
+//! `portal-api`'s `api/analytics.rs`.
 
 pub mod accuracy;
 pub mod export;

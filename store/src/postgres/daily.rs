@@ -3,7 +3,7 @@
 //! prunes raw rows past the retention, and the reads of one accuracy query.
 //! Which days a pass works on, what it does to each, and which days a query
 //! reads from aggregates are `store::analytics_rules`, the decisions SQLite's
-//! `store/daily.rs` makes too; the sums are `crate::analytics::roll_up`.
+//! `daily.rs` (SQLite) makes too; the sums are `crate::analytics::roll_up`.
 //!
 //! **Two nodes summing at once.** Every node runs a pass (at start and
 //! hourly), so two may run together. Each tenant-day is one transaction
