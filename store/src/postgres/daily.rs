@@ -2,8 +2,8 @@
 //! whole UTC day of a tenant's predictions into `eta_accuracy_daily` and
 //! prunes raw rows past the retention, and the reads of one accuracy query.
 //! Which days a pass works on, what it does to each, and which days a query
-//! reads from aggregates are `store::analytics_rules`, the decisions SQLite's
-//! `daily.rs` (SQLite) makes too; the sums are `crate::analytics::roll_up`.
+//! reads from aggregates are `crate::analytics_rules`, the decisions SQLite's
+//! `daily.rs` makes too; the sums are `crate::analytics::roll_up`.
 //!
 //! **Two nodes summing at once.** Every node runs a pass (at start and
 //! hourly), so two may run together. Each tenant-day is one transaction
