@@ -24,6 +24,9 @@ use crate::model::{
 };
 use crate::privacy::{LocationPrivacy, public_position};
 
+/// RFC 3339 UTC with seconds, as the HTTP contract says (the store's own).
+pub(crate) use crate::model::rfc3339;
+
 /// When a view is built, and how old a truck's last fix may be before its feed
 /// counts as stale (`tracker serve --stale-after-s`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,8 +66,6 @@ pub(crate) fn feed_json(last_fix_at: Option<DateTime<Utc>>, clock: ViewClock) ->
 pub(crate) fn overdue(stop: &Stop, eta: &EtaRecord, now: DateTime<Utc>) -> bool {
     stop.arrived_at.is_none() && eta.eta < now
 }
-
-pub(crate) use crate::model::rfc3339;
 
 /// The status steps of the progress indicator, in order, with their labels.
 pub(crate) const PROGRESS: [(&str, &str); 6] = [
