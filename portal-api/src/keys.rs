@@ -49,11 +49,6 @@ fn scope_list() -> String {
         .join(", ")
 }
 
-/// A fresh key for a new record: what to store, and the key to show once.
-pub(crate) fn fresh_key(name: &str, scopes: Vec<Scope>) -> Result<(NewApiKey, String)> {
-    Ok(NewApiKey::fresh(name, scopes)?)
-}
-
 /// Adds an API key to a tenant; returns it with the key itself (shown once;
 /// only its hash is stored).
 pub async fn create_api_key(
@@ -62,7 +57,7 @@ pub async fn create_api_key(
     name: &str,
     scopes: Vec<Scope>,
 ) -> Result<(ApiKey, String)> {
-    let (record, key) = fresh_key(name, scopes)?;
+    let (record, key) = NewApiKey::fresh(name, scopes)?;
     let stored = store.create_api_key(tenant.clone(), record).await?;
     Ok((stored, key))
 }

@@ -133,7 +133,7 @@ impl From<tokio_postgres::Error> for Error {
 }
 
 /// An error followed by its causes, each after a colon.
-pub fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

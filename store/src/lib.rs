@@ -66,7 +66,7 @@ pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use analytics_store::{AnalyticsStore, PredictionScan, read_evaluated_predictions};
 pub use branding::{Branding, LogoMeta};
 pub use daily::{AccuracyInputs, SummaryPass, aggregates_serve, read_accuracy_inputs};
-pub use error::{Error, Result, StoreErrorKind, with_causes};
+pub use error::{Error, Result, StoreErrorKind};
 pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
