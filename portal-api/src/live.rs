@@ -116,34 +116,77 @@ impl LiveUpdates {
         }
     }
 
+    /// The engine's position events of a batch, in one store write
+    /// ([`LiveUpdates::positions`]).
+    pub async fn position_updates(&self, updates: &[PositionUpdate]) -> Result<usize> {
+        let fixes = updates
+            .iter()
+            .map(|u| (u.tenant_id.clone(), fix_of_update(u)))
+            .collect();
+        self.positions(fixes).await
+    }
+
     /// Records a tenant's vehicle's position and tells the pages of the
     /// tenant's orders the vehicle carries. Returns how many orders were told.
     pub async fn position(&self, tenant: TenantId, fix: VehicleFix) -> Result<usize> {
-        let outcome = self.store.record_position(tenant, fix.clone()).await?;
-        if outcome.orders.is_empty() {
+        self.positions(vec![(tenant, fix)]).await
+    }
+
+    /// Records a batch of positions in one store write
+    /// ([`Store::record_positions`]) and tells the pages of the orders each
+    /// vehicle carries where it is now: one message per order for its
+    /// vehicle's newest fix of the batch (a page draws where the truck is;
+    /// the fixes before it in the same batch are in the stored trail).
+    /// Returns how many messages went out.
+    pub async fn positions(&self, fixes: Vec<(TenantId, VehicleFix)>) -> Result<usize> {
+        if fixes.is_empty() {
             return Ok(0);
         }
-        let message = |pending: &[(f64, f64)]| -> Utf8Bytes {
-            json!({
-                "type": "position",
-                "vehicle": view::vehicle_json(&fix, &outcome.privacy, pending, None),
-                "feed": view::feed_json(Some(fix.at), self.clock()),
-            })
-            .to_string()
-            .into()
-        };
-        // Without privacy every order's viewers get the same text, made
-        // once; with it, each order's own stops decide what is shown.
-        let shared = (!outcome.privacy.enabled).then(|| message(&[]));
-        for (i, order) in outcome.orders.iter().enumerate() {
-            let text = match &shared {
-                Some(text) => text.clone(),
-                None => message(outcome.pending_stops.get(i).map_or(&[], Vec::as_slice)),
-            };
-            self.publish(LiveMessage::new(order.clone(), LiveKind::Position, text))
-                .await?;
+        let outcomes = self.store.record_positions(fixes.clone()).await?;
+        // The last applied fix of each vehicle, in the order vehicles come.
+        let mut newest: Vec<usize> = Vec::new();
+        let mut slot: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
+        for (i, ((tenant, fix), outcome)) in fixes.iter().zip(&outcomes).enumerate() {
+            if outcome.orders.is_empty() {
+                continue;
+            }
+            let key = (tenant.as_str(), fix.vehicle_id.as_str());
+            match slot.get(&key) {
+                Some(&at) => newest[at] = i,
+                None => {
+                    slot.insert(key, newest.len());
+                    newest.push(i);
+                }
+            }
         }
-        Ok(outcome.orders.len())
+        let clock = self.clock();
+        let mut told = 0;
+        for i in newest {
+            let (fix, outcome) = (&fixes[i].1, &outcomes[i]);
+            let message = |pending: &[(f64, f64)]| -> Utf8Bytes {
+                json!({
+                    "type": "position",
+                    "vehicle": view::vehicle_json(fix, &outcome.privacy, pending, None),
+                    "feed": view::feed_json(Some(fix.at), clock),
+                })
+                .to_string()
+                .into()
+            };
+            // Without privacy every order's viewers get the same text, made
+            // once; with it, each order's own stops decide what is shown.
+            let shared = (!outcome.privacy.enabled).then(|| message(&[]));
+            for (k, order) in outcome.orders.iter().enumerate() {
+                let text = match &shared {
+                    Some(text) => text.clone(),
+                    None => message(outcome.pending_stops.get(k).map_or(&[], Vec::as_slice)),
+                };
+                self.publish(LiveMessage::new(order.clone(), LiveKind::Position, text))
+                    .await?;
+                told += 1;
+            }
+        }
+        Ok(told)
     }
 
     /// Records an ETA and, when it is the one the page shows, publishes it.
@@ -270,22 +313,25 @@ impl DirectIntake {
 impl PositionIntake for DirectIntake {
     fn submit(&self, positions: Vec<Position>) -> IntakeFuture<'_, ()> {
         Box::pin(async move {
-            // All at once, so the store's writer folds the batch into a few
-            // transactions. Order does not matter: the store keeps only a fix
-            // newer than the one it has, and publishes only those.
-            let recorded = positions.into_iter().map(|p| {
-                let tenant = p.tenant_id;
-                let fix = VehicleFix {
-                    vehicle_id: p.vehicle_id,
-                    at: p.time,
-                    lat: p.lat,
-                    lon: p.lon,
-                    speed_mps: p.speed_mps,
-                    heading_deg: p.heading_deg,
-                };
-                self.live.position(tenant, fix)
-            });
-            futures::future::try_join_all(recorded).await?;
+            // One store write for the request. Order within it matters as it
+            // would one by one: the store keeps only a fix newer than the one
+            // it has, and publishes only those.
+            let recorded = positions
+                .into_iter()
+                .map(|p| {
+                    let tenant = p.tenant_id;
+                    let fix = VehicleFix {
+                        vehicle_id: p.vehicle_id,
+                        at: p.time,
+                        lat: p.lat,
+                        lon: p.lon,
+                        speed_mps: p.speed_mps,
+                        heading_deg: p.heading_deg,
+                    };
+                    (tenant, fix)
+                })
+                .collect();
+            self.live.positions(recorded).await?;
             Ok(())
         })
     }

@@ -41,20 +41,24 @@ impl FailingStore {
 }
 
 impl Store for FailingStore {
-    fn record_position(
+    fn record_positions(
         &self,
-        tenant: TenantId,
-        fix: VehicleFix,
-    ) -> StoreFuture<'_, PositionOutcome> {
+        fixes: Vec<(TenantId, VehicleFix)>,
+    ) -> StoreFuture<'_, Vec<PositionOutcome>> {
         let failing = self.failing.lock().clone();
-        match failing {
-            Some((kind, vehicle)) if vehicle == "*" || vehicle == fix.vehicle_id.0 => {
-                Box::pin(std::future::ready(Err(store::Error::Store {
-                    kind,
-                    message: format!("{kind} failure writing {}", fix.vehicle_id),
-                })))
-            }
-            _ => self.inner.record_position(tenant, fix),
+        let hit = failing.and_then(|(kind, vehicle)| {
+            fixes
+                .iter()
+                .find(|(_, fix)| vehicle == "*" || vehicle == fix.vehicle_id.0)
+                .map(|(_, fix)| (kind, fix.vehicle_id.clone()))
+        });
+        match hit {
+            // A batch with a failing vehicle fails whole, as one transaction.
+            Some((kind, vehicle)) => Box::pin(std::future::ready(Err(store::Error::Store {
+                kind,
+                message: format!("{kind} failure writing {vehicle}"),
+            }))),
+            None => self.inner.record_positions(fixes),
         }
     }
 

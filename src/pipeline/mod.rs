@@ -143,16 +143,42 @@ impl EngineSink {
         self.dropped_events.load(Ordering::Relaxed)
     }
 
-    /// Writes the queued events: events of one vehicle or one order in their
-    /// order, different ones concurrently (so the store's writer can fold them
-    /// into few transactions). What failed for a retryable reason stays queued.
+    /// Writes the queued events: the positions in one store write (a batch
+    /// folded per vehicle), then the events of one order in their order,
+    /// different orders concurrently (so the store's writer can fold them
+    /// into few transactions). What failed for a retryable reason stays
+    /// queued. When the store refuses the positions' batch for good, they go
+    /// one by one like the rest, so that only the one at fault is set aside.
     async fn deliver(&self, pending: &mut Vec<EngineEvent>) -> Result<(), SinkError> {
         if pending.is_empty() {
             return Ok(());
         }
+        let mut positions = Vec::new();
+        let mut others = Vec::new();
+        for event in pending.drain(..) {
+            match event {
+                EngineEvent::PositionUpdated(p) => positions.push(p),
+                other => others.push(other),
+            }
+        }
+        let mut first_error = None;
+        if !positions.is_empty() {
+            match self.live.position_updates(&positions).await {
+                Ok(_) => {}
+                Err(err) if err.is_retryable() => {
+                    first_error = Some(err.to_string());
+                    pending.extend(positions.into_iter().map(EngineEvent::PositionUpdated));
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "position batch refused; writing one by one");
+                    let one_by_one = positions.into_iter().map(EngineEvent::PositionUpdated);
+                    others.splice(0..0, one_by_one);
+                }
+            }
+        }
         let mut chains: HashMap<String, Vec<EngineEvent>> = HashMap::new();
         let mut keys = Vec::new();
-        for event in pending.drain(..) {
+        for event in others {
             let key = match &event {
                 EngineEvent::PositionUpdated(p) => format!("v:{}/{}", p.tenant_id, p.vehicle_id),
                 EngineEvent::EtaUpdated(e) => format!("o:{}", e.order_id),
@@ -169,7 +195,6 @@ impl EngineSink {
             self.deliver_chain(chain)
         }))
         .await;
-        let mut first_error = None;
         for (left, error) in results {
             pending.extend(left);
             if first_error.is_none() {

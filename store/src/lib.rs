@@ -46,6 +46,7 @@ mod migrations;
 mod notifications;
 mod notify_records;
 mod notify_rules;
+mod position_batch;
 mod postgres;
 mod records;
 mod rows;
@@ -168,12 +169,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Records a tenant's vehicle's position: its latest position, the
     /// downsampled trail of the tenant's orders it carries. Another tenant's
-    /// vehicle of the same id is another vehicle.
+    /// vehicle of the same id is another vehicle. One fix is a batch of one
+    /// ([`Store::record_positions`]).
     fn record_position(
         &self,
         tenant: TenantId,
         fix: VehicleFix,
-    ) -> StoreFuture<'_, PositionOutcome>;
+    ) -> StoreFuture<'_, PositionOutcome> {
+        Box::pin(async move {
+            let mut outcomes = self.record_positions(vec![(tenant, fix)]).await?;
+            Ok(outcomes.pop().unwrap_or_default())
+        })
+    }
+    /// Records a batch of positions in one transaction, leaving the store as
+    /// recording them one by one in this order would, and answering what
+    /// each one did, in the same order. Each vehicle's row is written once
+    /// and each kind of row read once per batch, whatever the number of
+    /// fixes, which is what lets a node store a Kafka backlog as fast as its
+    /// engine reads it.
+    fn record_positions(
+        &self,
+        fixes: Vec<(TenantId, VehicleFix)>,
+    ) -> StoreFuture<'_, Vec<PositionOutcome>>;
     /// Logs an ETA prediction and makes it the stop's latest; in the same
     /// transaction judges the stop's late risk and its `eta_changed`
     /// subscribers under `policy` (`crate::alerts`), writing what fired to

@@ -347,12 +347,12 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |c| rows::track_view(c, &order)))
     }
 
-    fn record_position(
+    fn record_positions(
         &self,
-        tenant: TenantId,
-        fix: VehicleFix,
-    ) -> StoreFuture<'_, PositionOutcome> {
-        Box::pin(self.write(move |c| writes::record_position(c, &tenant, &fix)))
+        fixes: Vec<(TenantId, VehicleFix)>,
+    ) -> StoreFuture<'_, Vec<PositionOutcome>> {
+        // One writer job for the whole batch: one savepoint, one commit.
+        Box::pin(self.write(move |c| writes::record_positions(c, &fixes)))
     }
 
     fn record_eta(

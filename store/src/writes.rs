@@ -4,11 +4,14 @@
 //! written together or not at all. Secrets (API keys, tracking codes) are written
 //! as their SHA-256 only.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use super::position_batch;
 use super::rows::{self, ts};
 use super::rules::{self, LIVE_STATUSES, StopMove};
 use crate::error::{Error, Result};
@@ -544,72 +547,121 @@ pub(crate) fn replace_code(
     reload(c, id)
 }
 
-pub(crate) fn record_position(
+/// Records a batch of positions (`Store::record_positions`), folded per
+/// vehicle (`position_batch`): per vehicle one read of its newest time and
+/// one write of its row, per order one read of its last trail point.
+pub(crate) fn record_positions(
     c: &Connection,
-    tenant: &TenantId,
-    fix: &VehicleFix,
-) -> Result<PositionOutcome> {
-    let changed = exec(
-        c,
-        "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
-         heading_deg, received_at, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) \
-         ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, \
-         lon = excluded.lon, speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg, \
-         received_at = excluded.received_at, applied = vehicle_positions.applied + 1 \
-         WHERE excluded.at > vehicle_positions.at",
-        params![
-            tenant.as_str(),
-            fix.vehicle_id.as_str(),
-            ts(fix.at),
-            fix.lat,
-            fix.lon,
-            fix.speed_mps,
-            fix.heading_deg,
-            ts(now()),
-        ],
-    )?;
-    if changed == 0 {
-        // An older fix arriving late: the live view already shows something
-        // newer. The newest one again is a replay, counted.
-        exec(
-            c,
-            "UPDATE vehicle_positions SET replayed = replayed + 1 \
-             WHERE tenant_id = ?1 AND vehicle_id = ?2 AND at = ?3",
-            params![tenant.as_str(), fix.vehicle_id.as_str(), ts(fix.at)],
-        )?;
-        return Ok(PositionOutcome::default());
+    batch: &[(TenantId, VehicleFix)],
+) -> Result<Vec<PositionOutcome>> {
+    let runs = position_batch::by_vehicle(batch);
+    let mut folded = Vec::with_capacity(runs.len());
+    let mut orders = Vec::with_capacity(runs.len());
+    let mut privacy = HashMap::new();
+    let mut pending = HashMap::new();
+    for run in &runs {
+        let stored: Option<String> = c
+            .prepare_cached(
+                "SELECT at FROM vehicle_positions WHERE tenant_id = ?1 AND vehicle_id = ?2",
+            )?
+            .query_row(params![run.tenant.as_str(), run.vehicle_id], |r| r.get(0))
+            .optional()?;
+        let fold = position_batch::fold(stored.as_deref(), batch, run);
+        write_vehicle_row(c, batch, run, &fold)?;
+        let live = if fold.applied.is_empty() {
+            Vec::new()
+        } else {
+            live_orders(c, &run.tenant, &run.vehicle_id)?
+        };
+        for order in &live {
+            extend_trail(c, order, fold.applied.iter().map(|&i| &batch[i].1))?;
+        }
+        if !live.is_empty() && !privacy.contains_key(&run.tenant) {
+            // Read here, in the write, so that publishing the position needs
+            // no second trip to the store.
+            privacy.insert(run.tenant.clone(), super::settings::privacy(c, &run.tenant)?);
+        }
+        // Only tenants with privacy on pay for stops.
+        if privacy.get(&run.tenant).is_some_and(|p| p.enabled) {
+            for order in &live {
+                if !pending.contains_key(order) {
+                    pending.insert(order.clone(), pending_stops(c, order)?);
+                }
+            }
+        }
+        folded.push(fold);
+        orders.push(live);
     }
+    Ok(position_batch::outcomes(
+        batch.len(),
+        &runs,
+        &folded,
+        &orders,
+        &privacy,
+        &pending,
+    ))
+}
+
+/// A vehicle's row after its fixes of a batch: the newest one, with the
+/// applied and replayed counts added.
+fn write_vehicle_row(
+    c: &Connection,
+    batch: &[(TenantId, VehicleFix)],
+    run: &position_batch::VehicleRun,
+    fold: &position_batch::Folded,
+) -> Result<()> {
+    match fold.newest() {
+        Some(i) => {
+            let fix = &batch[i].1;
+            c.prepare_cached(
+                "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
+                 heading_deg, received_at, applied, replayed) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
+                 lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
+                 heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
+                 applied = vehicle_positions.applied + excluded.applied, \
+                 replayed = vehicle_positions.replayed + excluded.replayed \
+                 WHERE excluded.at > vehicle_positions.at",
+            )?
+            .execute(params![
+                run.tenant.as_str(),
+                run.vehicle_id,
+                ts(fix.at),
+                fix.lat,
+                fix.lon,
+                fix.speed_mps,
+                fix.heading_deg,
+                ts(now()),
+                fold.applied.len() as i64,
+                fold.replayed,
+            ])?;
+        }
+        None if fold.replayed > 0 => {
+            // Only re-deliveries of the newest fix: counted, nothing moves.
+            c.prepare_cached(
+                "UPDATE vehicle_positions SET replayed = replayed + ?3 \
+                 WHERE tenant_id = ?1 AND vehicle_id = ?2",
+            )?
+            .execute(params![run.tenant.as_str(), run.vehicle_id, fold.replayed])?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// The tenant's orders a vehicle carries now, oldest first.
+fn live_orders(c: &Connection, tenant: &TenantId, vehicle_id: &str) -> Result<Vec<OrderId>> {
     let sql = format!(
         "SELECT id FROM orders WHERE tenant_id = ?2 AND vehicle_id = ?1 \
          AND status IN {LIVE_STATUSES} ORDER BY created_at"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let orders = stmt
-        .query_map(params![fix.vehicle_id.as_str(), tenant.as_str()], |r| {
-            r.get::<_, String>(0)
-        })?
+        .query_map(params![vehicle_id, tenant.as_str()], |r| r.get::<_, String>(0))?
         .map(|r| r.map(OrderId))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for order in &orders {
-        extend_trail(c, order, fix)?;
-    }
-    // Read here, in the write, so that publishing the position needs no
-    // second trip to the store (only tenants with privacy on pay for stops).
-    let privacy = super::settings::privacy(c, tenant)?;
-    let pending_stops = if privacy.enabled {
-        orders
-            .iter()
-            .map(|order| pending_stops(c, order))
-            .collect::<Result<Vec<_>>>()?
-    } else {
-        Vec::new()
-    };
-    Ok(PositionOutcome {
-        newest: true,
-        orders,
-        privacy,
-        pending_stops,
-    })
+    Ok(orders)
 }
 
 /// The (lat, lon) of an order's stops not yet reached or skipped.
@@ -624,22 +676,25 @@ pub(crate) fn pending_stops(c: &Connection, order: &OrderId) -> Result<Vec<(f64,
     Ok(rows)
 }
 
-fn extend_trail(c: &Connection, order: &OrderId, fix: &VehicleFix) -> Result<()> {
+/// Adds to an order's trail those of the applied fixes (in time order) it
+/// keeps (`position_batch::trail_points`).
+fn extend_trail<'a>(
+    c: &Connection,
+    order: &OrderId,
+    applied: impl IntoIterator<Item = &'a VehicleFix>,
+) -> Result<()> {
     let last: Option<(String, f64, f64)> = c
         .prepare_cached(
             "SELECT at, lat, lon FROM position_trail WHERE order_id = ?1 ORDER BY at DESC LIMIT 1",
         )?
         .query_row([order.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let last = last
-        .as_ref()
-        .map(|(at, lat, lon)| (at.as_str(), *lat, *lon));
-    if rules::keeps_trail_point(last, fix) {
-        c.prepare_cached(
-            "INSERT OR IGNORE INTO position_trail (order_id, at, lat, lon, speed_mps) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
+    let mut insert = c.prepare_cached(
+        "INSERT OR IGNORE INTO position_trail (order_id, at, lat, lon, speed_mps) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for fix in position_batch::trail_points(last, applied) {
+        insert.execute(params![
             order.as_str(),
             ts(fix.at),
             fix.lat,

@@ -17,7 +17,7 @@ use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKe
 use store::{
     AlertPolicy, Created, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
     NewEvent, NewOrder, NewPod, OrderPatch, Scope, Store, TenantId, TrackerMemoryRecord,
-    Visibility, create_tenant, new_tracking_code, secret_hash,
+    VehicleFix, Visibility, create_tenant, new_tracking_code, secret_hash,
 };
 
 use common::fixtures::{at, fix, is_not_found, load, new_order, status, tenant};
@@ -592,6 +592,110 @@ async fn positions_keep_the_newest_per_tenant_vehicle_and_a_trail(store: Arc<dyn
     assert_eq!(trail, vec![at(1), at(5)], "downsampled, oldest first");
 }
 
+/// A script of fixes of truck-7 (and one of truck-9, which carries
+/// nothing): late ones, replays of the newest, a move too short and too soon
+/// for the trail, and far ones.
+fn script(round: i64) -> Vec<VehicleFix> {
+    let base = round * 10;
+    let mut close = fix("truck-7", base + 1, 41.1701);
+    close.at += Duration::seconds(10);
+    vec![
+        fix("truck-7", base + 1, 41.17),
+        fix("truck-7", base + 1, 41.17),
+        fix("truck-7", base, 41.2),
+        close,
+        fix("truck-9", base + 2, 41.0),
+        fix("truck-7", base + 3, 41.16),
+        fix("truck-7", base + 5, 41.15),
+        fix("truck-7", base + 4, 41.3),
+        fix("truck-7", base + 5, 41.15),
+    ]
+}
+
+async fn a_batch_of_positions_leaves_what_one_by_one_writes_leave(store: Arc<dyn Store>) {
+    let single = tenant(&*store, "One by one").await;
+    let batched = tenant(&*store, "Batched").await;
+    let (a, _) = new_order(&*store, &single, "LOAD-A").await;
+    let (b, _) = new_order(&*store, &batched, "LOAD-B").await;
+    for (who, order) in [(&single, &a), (&batched, &b)] {
+        store
+            .add_event(
+                Some(who.clone()),
+                order.id.clone(),
+                status(OrderStatus::Dispatched, 0),
+            )
+            .await
+            .expect("dispatched");
+    }
+    // Twice: onto nothing stored, then onto what the first round left.
+    for round in 0..2 {
+        let mut one_by_one = Vec::new();
+        for fix in script(round) {
+            let outcome = store
+                .record_position(single.clone(), fix)
+                .await
+                .expect("recorded");
+            one_by_one.push(outcome);
+        }
+        let together = store
+            .record_positions(
+                script(round)
+                    .into_iter()
+                    .map(|f| (batched.clone(), f))
+                    .collect(),
+            )
+            .await
+            .expect("recorded");
+        let answers = |outcomes: &[store::PositionOutcome]| -> Vec<(bool, usize)> {
+            outcomes.iter().map(|o| (o.newest, o.orders.len())).collect()
+        };
+        assert_eq!(answers(&together), answers(&one_by_one), "round {round}");
+        assert!(together.iter().flat_map(|o| &o.orders).all(|o| *o == b.id));
+        let newest: Vec<bool> = together.iter().map(|o| o.newest).collect();
+        // Round 1 starts at minute 11, after round 0's newest (minute 5), so
+        // both rounds answer alike.
+        let expected = vec![true, false, false, true, true, true, true, false, false];
+        assert_eq!(newest, expected, "round {round}");
+
+        let keys = |t: &TenantId| {
+            ["truck-7", "truck-9"]
+                .map(|v| VehicleKey::new(t.clone(), VehicleId(v.into())))
+                .to_vec()
+        };
+        assert_eq!(
+            store.vehicle_times(keys(&batched)).await.expect("reads"),
+            store.vehicle_times(keys(&single)).await.expect("reads"),
+        );
+        let seen = |view: Option<store::TrackView>| {
+            let view = view.expect("a view");
+            let vehicle = view.vehicle.map(|v| (v.at, v.lat));
+            let trail: Vec<_> = view.trail.iter().map(|p| (p.at, p.lat)).collect();
+            (vehicle, trail)
+        };
+        let (vehicle, trail) = seen(store.track_view(b.id.clone()).await.expect("reads"));
+        assert_eq!(
+            (vehicle, trail.clone()),
+            seen(store.track_view(a.id.clone()).await.expect("reads")),
+            "round {round}"
+        );
+        assert_eq!(vehicle.map(|v| v.0), Some(at(round * 10 + 5)));
+        let expected_trail = (round + 1) * 3;
+        assert_eq!(
+            trail.len() as i64,
+            expected_trail,
+            "minutes 1, 3 and 5 of each round; the close move is not kept"
+        );
+    }
+    // A batch of nothing does nothing.
+    assert!(
+        store
+            .record_positions(Vec::new())
+            .await
+            .expect("answers")
+            .is_empty()
+    );
+}
+
 fn eta(order: &OrderId, stop_index: u32, computed_minute: i64, eta_minute: i64) -> EtaUpdate {
     EtaUpdate {
         order_id: order.clone(),
@@ -952,6 +1056,7 @@ store::on_both_stores!(
     tracking_codes_rotate_and_revoke,
     a_pod_is_kept_with_its_bytes,
     positions_keep_the_newest_per_tenant_vehicle_and_a_trail,
+    a_batch_of_positions_leaves_what_one_by_one_writes_leave,
     etas_are_recorded_for_active_orders_and_judged,
     dead_letters_are_kept_newest_first_and_the_outbox_counts,
 );

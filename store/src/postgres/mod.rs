@@ -264,13 +264,11 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| reads::track_view(&tx, &order).await?)
     }
 
-    fn record_position(
+    fn record_positions(
         &self,
-        tenant: TenantId,
-        fix: VehicleFix,
-    ) -> StoreFuture<'_, PositionOutcome> {
-        in_tx!(self, |tx| writes::record_position(&tx, &tenant, &fix)
-            .await?)
+        fixes: Vec<(TenantId, VehicleFix)>,
+    ) -> StoreFuture<'_, Vec<PositionOutcome>> {
+        in_tx!(self, |tx| writes::record_positions(&tx, &fixes).await?)
     }
 
     fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded> {

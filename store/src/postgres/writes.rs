@@ -7,6 +7,8 @@
 //! reference), so concurrent nodes see the same outcomes one writer gives.
 //! The decisions themselves are `store::rules`, shared with SQLite.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
 use serde_json::json;
@@ -21,6 +23,7 @@ use crate::model::{
     NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant,
     TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
 };
+use crate::position_batch;
 use crate::records::ts;
 use crate::rules::{self, LIVE_STATUSES, StopMove};
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
@@ -607,71 +610,260 @@ pub(super) async fn replace_code(
     reload(c, id).await
 }
 
-pub(super) async fn record_position(
+/// Records a batch of positions (`Store::record_positions`), folded per
+/// vehicle (`position_batch`) and written set-wise: one locking read of the
+/// vehicles' newest times, one multi-row upsert of their rows, one read of
+/// their live orders, one of those orders' last trail points and one
+/// multi-row insert of the trail points kept, whatever the batch's size.
+pub(super) async fn record_positions(
     c: &Transaction<'_>,
-    tenant: &TenantId,
-    fix: &VehicleFix,
-) -> Result<PositionOutcome> {
-    let changed = c
-        .execute(
+    batch: &[(TenantId, VehicleFix)],
+) -> Result<Vec<PositionOutcome>> {
+    let runs = position_batch::by_vehicle(batch);
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenants: Vec<&str> = runs.iter().map(|r| r.tenant.as_str()).collect();
+    let vehicles: Vec<&str> = runs.iter().map(|r| r.vehicle_id.as_str()).collect();
+    // Locked in key order, so two nodes writing overlapping batches queue
+    // instead of deadlocking; a vehicle first seen here is guarded by the
+    // upsert's own condition.
+    let mut stored: HashMap<(String, String), String> = HashMap::new();
+    for row in c
+        .query(
+            "SELECT p.tenant_id, p.vehicle_id, p.at FROM vehicle_positions p \
+             JOIN unnest($1::text[], $2::text[]) AS b(tenant_id, vehicle_id) \
+             USING (tenant_id, vehicle_id) \
+             ORDER BY p.tenant_id, p.vehicle_id FOR UPDATE OF p",
+            &[&tenants, &vehicles],
+        )
+        .await?
+    {
+        stored.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+    }
+    let folded: Vec<position_batch::Folded> = runs
+        .iter()
+        .map(|run| {
+            let key = (run.tenant.as_str().to_owned(), run.vehicle_id.clone());
+            position_batch::fold(stored.get(&key).map(String::as_str), batch, run)
+        })
+        .collect();
+    write_vehicle_rows(c, batch, &runs, &folded).await?;
+    let orders = live_orders(c, &runs, &folded).await?;
+    extend_trails(c, batch, &folded, &orders).await?;
+    let mut privacy = HashMap::new();
+    let mut pending = HashMap::new();
+    for (run, live) in runs.iter().zip(&orders) {
+        if live.is_empty() {
+            continue;
+        }
+        if !privacy.contains_key(&run.tenant) {
+            // Read here, in the write, so that publishing the position needs
+            // no second trip to the store.
+            privacy.insert(run.tenant.clone(), reads::privacy(c, &run.tenant).await?);
+        }
+        // Only tenants with privacy on pay for stops.
+        if privacy.get(&run.tenant).is_some_and(|p| p.enabled) {
+            for order in live {
+                if !pending.contains_key(order) {
+                    pending.insert(order.clone(), pending_stops(c, order).await?);
+                }
+            }
+        }
+    }
+    Ok(position_batch::outcomes(
+        batch.len(),
+        &runs,
+        &folded,
+        &orders,
+        &privacy,
+        &pending,
+    ))
+}
+
+/// The vehicles' rows after their fixes of a batch: each one's newest fix
+/// with the applied and replayed counts added (one upsert), and the replays
+/// of vehicles that got nothing newer (one update).
+async fn write_vehicle_rows(
+    c: &Transaction<'_>,
+    batch: &[(TenantId, VehicleFix)],
+    runs: &[position_batch::VehicleRun],
+    folded: &[position_batch::Folded],
+) -> Result<()> {
+    let received_at = ts(now());
+    let mut rows = NewestRows::default();
+    let (mut replay_tenants, mut replay_vehicles, mut replays) = (vec![], vec![], vec![]);
+    for (run, fold) in runs.iter().zip(folded) {
+        match fold.newest() {
+            Some(i) => rows.push(run, &batch[i].1, fold),
+            None if fold.replayed > 0 => {
+                replay_tenants.push(run.tenant.as_str());
+                replay_vehicles.push(run.vehicle_id.as_str());
+                replays.push(fold.replayed);
+            }
+            None => {}
+        }
+    }
+    if !rows.tenants.is_empty() {
+        c.execute(
             "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
-             heading_deg, received_at, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
+             heading_deg, received_at, applied, replayed) \
+             SELECT t, v, a, la, lo, s, h, $10, n, r FROM unnest($1::text[], $2::text[], \
+             $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
+             $8::int8[], $9::int8[]) AS b(t, v, a, la, lo, s, h, n, r) \
              ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
              lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
              heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
-             applied = vehicle_positions.applied + 1 \
+             applied = vehicle_positions.applied + excluded.applied, \
+             replayed = vehicle_positions.replayed + excluded.replayed \
              WHERE excluded.at > vehicle_positions.at",
             &[
-                &tenant.as_str(),
-                &fix.vehicle_id.as_str(),
-                &ts(fix.at),
-                &fix.lat,
-                &fix.lon,
-                &fix.speed_mps,
-                &fix.heading_deg,
-                &ts(now()),
+                &rows.tenants,
+                &rows.vehicles,
+                &rows.at,
+                &rows.lat,
+                &rows.lon,
+                &rows.speed,
+                &rows.heading,
+                &rows.applied,
+                &rows.replayed,
+                &received_at,
             ],
         )
         .await?;
-    if changed == 0 {
-        // An older fix arriving late: the live view already shows something
-        // newer. The newest one again is a replay, counted.
+    }
+    if !replays.is_empty() {
+        // Only re-deliveries of the newest fix: counted, nothing moves.
         c.execute(
-            "UPDATE vehicle_positions SET replayed = replayed + 1 \
-             WHERE tenant_id = $1 AND vehicle_id = $2 AND at = $3",
-            &[&tenant.as_str(), &fix.vehicle_id.as_str(), &ts(fix.at)],
+            "UPDATE vehicle_positions p SET replayed = p.replayed + b.n \
+             FROM unnest($1::text[], $2::text[], $3::int8[]) AS b(t, v, n) \
+             WHERE p.tenant_id = b.t AND p.vehicle_id = b.v",
+            &[&replay_tenants, &replay_vehicles, &replays],
         )
         .await?;
-        return Ok(PositionOutcome::default());
     }
+    Ok(())
+}
+
+/// The columns of a multi-row upsert of vehicles' newest fixes.
+#[derive(Debug, Default)]
+struct NewestRows<'a> {
+    tenants: Vec<&'a str>,
+    vehicles: Vec<&'a str>,
+    at: Vec<String>,
+    lat: Vec<f64>,
+    lon: Vec<f64>,
+    speed: Vec<Option<f64>>,
+    heading: Vec<Option<f64>>,
+    applied: Vec<i64>,
+    replayed: Vec<i64>,
+}
+
+impl<'a> NewestRows<'a> {
+    fn push(
+        &mut self,
+        run: &'a position_batch::VehicleRun,
+        fix: &VehicleFix,
+        fold: &position_batch::Folded,
+    ) {
+        self.tenants.push(run.tenant.as_str());
+        self.vehicles.push(run.vehicle_id.as_str());
+        self.at.push(ts(fix.at));
+        self.lat.push(fix.lat);
+        self.lon.push(fix.lon);
+        self.speed.push(fix.speed_mps);
+        self.heading.push(fix.heading_deg);
+        self.applied.push(fold.applied.len() as i64);
+        self.replayed.push(fold.replayed);
+    }
+}
+
+/// Each run's vehicle's live orders (oldest first), for the runs that
+/// applied a fix; one query for the batch.
+async fn live_orders(
+    c: &Transaction<'_>,
+    runs: &[position_batch::VehicleRun],
+    folded: &[position_batch::Folded],
+) -> Result<Vec<Vec<OrderId>>> {
+    let mut orders = vec![Vec::new(); runs.len()];
+    let moved: Vec<usize> = (0..runs.len())
+        .filter(|&r| !folded[r].applied.is_empty())
+        .collect();
+    if moved.is_empty() {
+        return Ok(orders);
+    }
+    let tenants: Vec<&str> = moved.iter().map(|&r| runs[r].tenant.as_str()).collect();
+    let vehicles: Vec<&str> = moved.iter().map(|&r| runs[r].vehicle_id.as_str()).collect();
+    let positions: Vec<i64> = moved.iter().map(|&r| r as i64).collect();
     let sql = format!(
-        "SELECT id FROM orders WHERE tenant_id = $1 AND vehicle_id = $2 \
-         AND status IN {LIVE_STATUSES} ORDER BY created_at, seq"
+        "SELECT b.r, o.id FROM orders o \
+         JOIN unnest($1::text[], $2::text[], $3::int8[]) AS b(t, v, r) \
+         ON o.tenant_id = b.t AND o.vehicle_id = b.v \
+         WHERE o.status IN {LIVE_STATUSES} ORDER BY b.r, o.created_at, o.seq"
     );
-    let orders = c
-        .query(&sql, &[&tenant.as_str(), &fix.vehicle_id.as_str()])
-        .await?
-        .iter()
-        .map(|r| Ok(OrderId(r.try_get(0)?)))
-        .collect::<Result<Vec<_>>>()?;
-    for order in &orders {
-        extend_trail(c, order, fix).await?;
+    for row in c.query(&sql, &[&tenants, &vehicles, &positions]).await? {
+        let r: i64 = row.try_get(0)?;
+        let slot = usize::try_from(r)
+            .ok()
+            .and_then(|r| orders.get_mut(r))
+            .ok_or_else(|| Error::store_permanent("a batch row out of range"))?;
+        slot.push(OrderId(row.try_get(1)?));
     }
-    // Read here, in the write, so that publishing the position needs no
-    // second trip to the store (only tenants with privacy on pay for stops).
-    let privacy = reads::privacy(c, tenant).await?;
-    let mut pending_stops = Vec::new();
-    if privacy.enabled {
-        for order in &orders {
-            pending_stops.push(self::pending_stops(c, order).await?);
+    Ok(orders)
+}
+
+/// Adds to each live order's trail those of its vehicle's applied fixes it
+/// keeps (`position_batch::trail_points`): one read of the orders' last
+/// points, one multi-row insert.
+async fn extend_trails(
+    c: &Transaction<'_>,
+    batch: &[(TenantId, VehicleFix)],
+    folded: &[position_batch::Folded],
+    orders: &[Vec<OrderId>],
+) -> Result<()> {
+    let ids: Vec<&str> = orders.iter().flatten().map(OrderId::as_str).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut last: HashMap<String, (String, f64, f64)> = HashMap::new();
+    for row in c
+        .query(
+            "SELECT DISTINCT ON (order_id) order_id, at, lat, lon FROM position_trail \
+             WHERE order_id = ANY($1::text[]) ORDER BY order_id, at DESC",
+            &[&ids],
+        )
+        .await?
+    {
+        last.insert(
+            row.try_get(0)?,
+            (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?),
+        );
+    }
+    let (mut order_ids, mut at, mut lat, mut lon, mut speed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (fold, live) in folded.iter().zip(orders) {
+        for order in live {
+            let applied = fold.applied.iter().map(|&i| &batch[i].1);
+            for fix in position_batch::trail_points(last.remove(order.as_str()), applied) {
+                order_ids.push(order.as_str());
+                at.push(ts(fix.at));
+                lat.push(fix.lat);
+                lon.push(fix.lon);
+                speed.push(fix.speed_mps);
+            }
         }
     }
-    Ok(PositionOutcome {
-        newest: true,
-        orders,
-        privacy,
-        pending_stops,
-    })
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    c.execute(
+        "INSERT INTO position_trail (order_id, at, lat, lon, speed_mps) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], \
+         $5::float8[]) ON CONFLICT DO NOTHING",
+        &[&order_ids, &at, &lat, &lon, &speed],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The (lat, lon) of an order's stops not yet reached or skipped.
@@ -685,38 +877,6 @@ pub(super) async fn pending_stops(c: &Transaction<'_>, order: &OrderId) -> Resul
     .iter()
     .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
     .collect()
-}
-
-async fn extend_trail(c: &Transaction<'_>, order: &OrderId, fix: &VehicleFix) -> Result<()> {
-    let last = c
-        .query_opt(
-            "SELECT at, lat, lon FROM position_trail WHERE order_id = $1 \
-             ORDER BY at DESC LIMIT 1",
-            &[&order.as_str()],
-        )
-        .await?
-        .map(|r| -> Result<(String, f64, f64)> {
-            Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
-        })
-        .transpose()?;
-    let last = last
-        .as_ref()
-        .map(|(at, lat, lon)| (at.as_str(), *lat, *lon));
-    if rules::keeps_trail_point(last, fix) {
-        c.execute(
-            "INSERT INTO position_trail (order_id, at, lat, lon, speed_mps) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[
-                &order.as_str(),
-                &ts(fix.at),
-                &fix.lat,
-                &fix.lon,
-                &fix.speed_mps,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 pub(super) async fn record_eta(
