@@ -31,9 +31,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use portal_support::postgres::PgSchema;
 use portal_support::{Server, TRACKER, kafka_broker, next_of_type, redis_available, ws_connect};
 use serde_json::Value;
+use store::testing::PgSchema;
 
 /// Partitions of the positions topic (`serve` creates it with four).
 const PARTITIONS: u32 = 4;
@@ -370,5 +370,5 @@ async fn three_nodes_share_the_fleet_and_a_stopped_one_hands_its_trucks_over() {
 
     drop((a, c, d));
     drop(db);
-    schema.drop_schema().await;
+    schema.finish().await;
 }

@@ -209,7 +209,7 @@ async fn a_dispatched_order_mails_its_customer_on_postgres() {
     let Some(python) = python_with_aiosmtpd() else {
         return;
     };
-    let Some(schema) = portal_support::postgres::PgSchema::create().await else {
+    let Some(schema) = store::testing::PgSchema::create().await else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
@@ -252,7 +252,7 @@ async fn a_dispatched_order_mails_its_customer_on_postgres() {
     assert_eq!(list[0]["attempt_log"][0]["outcome"], "sent");
     assert_eq!(sink.messages().len(), 1, "sent once");
     drop(server);
-    schema.drop_schema().await;
+    schema.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

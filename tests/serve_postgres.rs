@@ -5,8 +5,8 @@
 
 mod portal_support;
 
-use portal_support::postgres::PgSchema;
 use portal_support::{Server, api, create_tenant, dispatched_order};
+use store::testing::PgSchema;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_keeps_an_order_made_through_the_api() {
@@ -42,5 +42,5 @@ async fn serve_on_postgres_keeps_an_order_made_through_the_api() {
         .expect("the order is in PostgreSQL");
     assert_eq!(kept.status, engine::OrderStatus::Dispatched);
     drop(store);
-    schema.drop_schema().await;
+    schema.finish().await;
 }

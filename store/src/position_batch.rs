@@ -107,7 +107,8 @@ pub(crate) fn trail_points<'a>(
     let mut kept = Vec::new();
     for fix in applied {
         let keep = crate::rules::keeps_trail_point(
-            last.as_ref().map(|(at, lat, lon)| (at.as_str(), *lat, *lon)),
+            last.as_ref()
+                .map(|(at, lat, lon)| (at.as_str(), *lat, *lon)),
             fix,
         );
         if keep {

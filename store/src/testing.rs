@@ -26,7 +26,7 @@ pub struct TestStore {
     /// The SQLite file's folder, kept while the store lives.
     _dir: Option<tempfile::TempDir>,
     /// The PostgreSQL schema to drop at the end.
-    schema: Option<String>,
+    schema: Option<PgSchema>,
 }
 
 impl TestStore {
@@ -35,33 +35,97 @@ impl TestStore {
         self.store = open_store(&self.url).await.expect("the store opens again");
     }
 
-    /// Drops the PostgreSQL schema. Async, so the pool's connections keep
-    /// running meanwhile: a transaction an error ended is rolled back by its
+    /// Drops the PostgreSQL schema (see [`PgSchema::finish`]).
+    pub async fn finish(mut self) {
+        if let Some(schema) = self.schema.take() {
+            schema.finish().await;
+        }
+    }
+}
+
+/// A schema of its own on the local PostgreSQL, for one test or one bench
+/// iteration: what a `tracker serve` process is pointed at with `--store`
+/// ([`PgSchema::url`]), or what [`postgres`] opens a store on.
+#[derive(Debug)]
+pub struct PgSchema {
+    /// The server's URL, without the schema.
+    base: String,
+    /// `t_<random>`; taken by `finish`.
+    name: Option<String>,
+    /// The URL that puts the schema on the connections' `search_path`.
+    pub url: String,
+}
+
+impl PgSchema {
+    /// A new schema on the server at [`postgres_url`], or `None` (with a
+    /// loud message) when no server answers and `CI` is not set.
+    pub async fn create() -> Option<PgSchema> {
+        let base = postgres_url();
+        let client = match admin(&base).await {
+            Ok(client) => client,
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("PostgreSQL at {base} is required under CI: {e}")
+            }
+            Err(e) => {
+                eprintln!(
+                    "\n*** SKIPPED: no PostgreSQL at {base} ({e}); set TRACKER_TEST_POSTGRES \
+                     or start one. Under CI this fails. ***\n"
+                );
+                return None;
+            }
+        };
+        let name = format!("t_{}", random_suffix());
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("a test schema can be created");
+        let url = Self::on_path(&base, &name);
+        Some(PgSchema {
+            base,
+            name: Some(name),
+            url,
+        })
+    }
+
+    /// `url` with the schema on its connections' `search_path`.
+    fn on_path(url: &str, name: &str) -> String {
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{joiner}options=-csearch_path%3D{name}")
+    }
+
+    /// The schema's URL reached through `via(server URL)` (another host
+    /// name, TLS parameters) rather than the server URL itself.
+    pub fn url_via(&self, via: impl FnOnce(&str) -> String) -> String {
+        Self::on_path(&via(&self.base), self.name.as_deref().unwrap_or("public"))
+    }
+
+    /// Drops the schema. Async, so the pool's connections keep running
+    /// meanwhile: a transaction an error ended is rolled back by its
     /// connection's task, and until then it holds locks the drop waits for.
     pub async fn finish(mut self) {
-        let Some(schema) = self.schema.take() else {
+        let Some(name) = self.name.take() else {
             return;
         };
-        let admin = admin(&postgres_url()).await.expect("PostgreSQL answers");
+        let admin = admin(&self.base).await.expect("PostgreSQL answers");
         admin
             .batch_execute(&format!(
-                "SET lock_timeout = '30s'; DROP SCHEMA {schema} CASCADE"
+                "SET lock_timeout = '30s'; DROP SCHEMA {name} CASCADE"
             ))
             .await
             .expect("the test schema is dropped");
     }
 }
 
-impl Drop for TestStore {
+impl Drop for PgSchema {
     fn drop(&mut self) {
-        let Some(schema) = self.schema.take() else {
+        let Some(name) = self.name.take() else {
             return;
         };
-        // Only after a failed test (`finish` takes the schema otherwise).
+        // Only after a failed test (`finish` takes the name otherwise).
         // Drop runs outside async: a thread with its own runtime removes the
         // schema; the blocked runtime cannot roll back what a failure left
         // open, so the drop gives up soon and leaves the schema behind.
-        let url = postgres_url();
+        let url = self.base.clone();
         let done = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -73,7 +137,7 @@ impl Drop for TestStore {
                 if let Ok(admin) = admin(&url).await {
                     let _ = admin
                         .batch_execute(&format!(
-                            "SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                            "SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {name} CASCADE"
                         ))
                         .await;
                 }
@@ -109,34 +173,12 @@ pub async fn postgres() -> Option<TestStore> {
 /// [`postgres`], the store opened through `via(url)` (another host name, TLS
 /// parameters) rather than the URL the schema was made through.
 pub async fn postgres_via(via: impl FnOnce(&str) -> String) -> Option<TestStore> {
-    let url = postgres_url();
-    let client = match admin(&url).await {
-        Ok(client) => client,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("PostgreSQL at {url} is required under CI: {e}")
-        }
-        Err(e) => {
-            eprintln!(
-                "\n*** SKIPPED: no PostgreSQL at {url} ({e}); set TRACKER_TEST_POSTGRES \
-                 or start one. Under CI this fails. ***\n"
-            );
-            return None;
-        }
-    };
-    let schema = format!("t_{}", random_suffix());
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("a test schema can be created");
-    let opened = via(&url);
-    let joiner = if opened.contains('?') { '&' } else { '?' };
-    let store_url = format!("{opened}{joiner}options=-csearch_path%3D{schema}");
-    let store = open_store(&store_url)
-        .await
-        .expect("the PostgreSQL store opens");
+    let schema = PgSchema::create().await?;
+    let url = schema.url_via(via);
+    let store = open_store(&url).await.expect("the PostgreSQL store opens");
     Some(TestStore {
         store,
-        url: store_url,
+        url,
         _dir: None,
         schema: Some(schema),
     })

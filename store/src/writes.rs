@@ -579,7 +579,10 @@ pub(crate) fn record_positions(
         if !live.is_empty() && !privacy.contains_key(&run.tenant) {
             // Read here, in the write, so that publishing the position needs
             // no second trip to the store.
-            privacy.insert(run.tenant.clone(), super::settings::privacy(c, &run.tenant)?);
+            privacy.insert(
+                run.tenant.clone(),
+                super::settings::privacy(c, &run.tenant)?,
+            );
         }
         // Only tenants with privacy on pay for stops.
         if privacy.get(&run.tenant).is_some_and(|p| p.enabled) {
@@ -658,7 +661,9 @@ fn live_orders(c: &Connection, tenant: &TenantId, vehicle_id: &str) -> Result<Ve
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let orders = stmt
-        .query_map(params![vehicle_id, tenant.as_str()], |r| r.get::<_, String>(0))?
+        .query_map(params![vehicle_id, tenant.as_str()], |r| {
+            r.get::<_, String>(0)
+        })?
         .map(|r| r.map(OrderId))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(orders)

@@ -647,7 +647,10 @@ async fn a_batch_of_positions_leaves_what_one_by_one_writes_leave(store: Arc<dyn
             .await
             .expect("recorded");
         let answers = |outcomes: &[store::PositionOutcome]| -> Vec<(bool, usize)> {
-            outcomes.iter().map(|o| (o.newest, o.orders.len())).collect()
+            outcomes
+                .iter()
+                .map(|o| (o.newest, o.orders.len()))
+                .collect()
         };
         assert_eq!(answers(&together), answers(&one_by_one), "round {round}");
         assert!(together.iter().flat_map(|o| &o.orders).all(|o| *o == b.id));

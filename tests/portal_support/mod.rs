@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
-pub mod postgres;
 
 pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker");
 
