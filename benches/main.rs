@@ -13,6 +13,7 @@ mod notify;
 mod pipeline;
 mod portal;
 mod routing;
+mod store;
 mod tiles;
 mod traffic;
 
@@ -30,5 +31,6 @@ criterion::criterion_main!(
     portal::benches,
     notify::benches,
     pipeline::benches,
+    store::benches,
     analytics::benches
 );

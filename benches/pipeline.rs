@@ -42,13 +42,13 @@ const N_TRUCKS: usize = 2000;
 /// Simulated time: positions from every truck over this long.
 const SIMULATED_S: i64 = 1800;
 
-struct Setup {
-    router: Arc<Router>,
-    positions: Vec<Position>,
-    orders: Vec<ActiveOrder>,
+pub(crate) struct Setup {
+    pub(crate) router: Arc<Router>,
+    pub(crate) positions: Vec<Position>,
+    pub(crate) orders: Vec<ActiveOrder>,
 }
 
-fn setup() -> &'static Setup {
+pub(crate) fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
         let pbf = crate::graph::porto_pbf();
@@ -225,7 +225,7 @@ fn cores() -> usize {
 
 /// A group whose iterations each run all `n` positions once (seconds each):
 /// one iteration per sample keeps the run short.
-fn whole_passes<'c>(
+pub(crate) fn whole_passes<'c>(
     c: &'c mut Criterion,
     name: &str,
     n: u64,

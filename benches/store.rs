@@ -1,0 +1,359 @@
+//! The durable half of the live pipeline, positions/s, on the simulated porto
+//! fleet of `pipeline` (2,000 trucks, each with an order, now created in the
+//! store), in batches of 5,000 in device-time order, as the engine sink gets
+//! them. Every iteration starts from a fresh store (a SQLite file, or a
+//! PostgreSQL schema of the local server) with the orders dispatched; making
+//! it is not timed.
+//!
+//! - `store/positions/{sqlite,postgres}/{one_by_one,batched}`: the positions
+//!   alone. `one_by_one` writes each fix with its own `record_position`, a
+//!   vehicle's fixes in turn and the vehicles of a batch concurrently (the
+//!   sink's path before batching); `batched` writes each batch with one
+//!   `record_positions`.
+//! - `pipeline/engine_to_store/{engine_only,sqlite,postgres}`: the engine
+//!   (two shards, as `tracker serve` on two cores) on every batch, then, for
+//!   the store variants, what the engine sink does with its events: the
+//!   positions in one write, the ETAs and status moves of each order in turn
+//!   and the orders concurrently, all through `LiveUpdates` (fan-out in
+//!   memory, no viewer). Not pipelined: the engine waits for the store, so
+//!   the store variants show what storing costs on top of `engine_only`,
+//!   measured in the same run.
+//!
+//! Kafka is not involved (see `pipeline/kafka_to_engine` for the source). In
+//! test mode (`cargo test --benches`, no `--bench`) 10,000 positions, and
+//! PostgreSQL only when it answers (under `CI` its absence fails).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use criterion::Criterion;
+use engine::{
+    ActiveOrder, EngineEvent, LiveConfig, LiveEngine, OrderStatus, Position, SpeedProfile,
+    StopKind, Tz, VehicleKey,
+};
+use futures::future::join_all;
+use portal_api::{LiveUpdates, MemoryFanOut};
+use store::testing::PgSchema;
+use store::{
+    Customer, EventKind, NewEvent, NewOrder, NewStop, Store, TenantId, VehicleFix, Visibility,
+    create_tenant, new_tracking_code, open_store,
+};
+
+use crate::pipeline::{Setup, setup, whole_passes};
+
+const BATCH: usize = 5000;
+
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The first positions in device-time order: 100,000 when measuring.
+fn positions(setup: &Setup) -> Vec<Position> {
+    let mut positions = setup.positions.clone();
+    positions.sort_by_key(|p| p.time);
+    positions.truncate(if measuring() { 100_000 } else { 10_000 });
+    positions
+}
+
+/// A fresh store and the tenant whose orders it holds, one per trip,
+/// dispatched (so positions extend their trails), as the engine tracks them.
+struct Fresh {
+    store: Arc<dyn Store>,
+    tenant: TenantId,
+    orders: Vec<ActiveOrder>,
+    /// The SQLite file's folder, removed when dropped.
+    _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL schema, dropped by `finish`.
+    schema: Option<PgSchema>,
+}
+
+impl Fresh {
+    async fn finish(self) {
+        if let Some(schema) = self.schema {
+            schema.finish().await;
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+async fn fresh(backend: Backend, setup: &Setup) -> Option<Fresh> {
+    let (store, dir, schema) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            (open_store(&url).await.expect("store"), Some(dir), None)
+        }
+        Backend::Postgres => {
+            let schema = PgSchema::create().await?;
+            let store = open_store(&schema.url).await.expect("store");
+            (store, None, Some(schema))
+        }
+    };
+    let (tenant, _) = create_tenant(&*store, "Bench Haulage")
+        .await
+        .expect("tenant");
+    let tenant = tenant.id;
+    let stop = |kind, name: &str, at: road_graph::LatLon| NewStop {
+        kind,
+        name: name.into(),
+        address: name.into(),
+        lat: at.lat,
+        lon: at.lon,
+        time_zone: Tz::UTC,
+        window: None,
+        geofence: None,
+    };
+    let made = join_all(setup.orders.iter().enumerate().map(|(i, trip)| {
+        let store = Arc::clone(&store);
+        let tenant = tenant.clone();
+        let new = NewOrder {
+            reference: format!("BENCH-{i}"),
+            customer: Customer {
+                name: "Bench".into(),
+                email: None,
+            },
+            vehicle_id: Some(trip.vehicle_id.clone()),
+            driver_name: None,
+            stops: vec![
+                stop(StopKind::Pickup, "origin", trip.stops[0].position),
+                stop(StopKind::Delivery, "destination", trip.stops[1].position),
+            ],
+        };
+        async move {
+            let order = store
+                .create_order(tenant.clone(), new, new_tracking_code())
+                .await
+                .expect("order");
+            let event = NewEvent {
+                kind: EventKind::Status,
+                status: Some(OrderStatus::Dispatched),
+                at: Utc::now(),
+                note: None,
+                source: engine::StatusSource::Dispatcher,
+                stop_index: None,
+                visibility: Visibility::Public,
+            };
+            store
+                .add_event(Some(tenant), order.id.clone(), event)
+                .await
+                .expect("dispatched");
+            order.id
+        }
+    }))
+    .await;
+    // The engine tracks the store's orders, picked up as in `pipeline`.
+    let orders = setup
+        .orders
+        .iter()
+        .zip(made)
+        .map(|(trip, id)| ActiveOrder {
+            order_id: id,
+            tenant_id: tenant.clone(),
+            vehicle_id: trip.vehicle_id.clone(),
+            status: OrderStatus::PickedUp,
+            stops: trip.stops.clone(),
+        })
+        .collect();
+    Some(Fresh {
+        store,
+        tenant,
+        orders,
+        _dir: dir,
+        schema,
+    })
+}
+
+fn fixes(tenant: &TenantId, batch: &[Position]) -> Vec<(TenantId, VehicleFix)> {
+    batch
+        .iter()
+        .map(|p| {
+            let fix = VehicleFix {
+                vehicle_id: p.vehicle_id.clone(),
+                at: p.time,
+                lat: p.lat,
+                lon: p.lon,
+                speed_mps: p.speed_mps,
+                heading_deg: p.heading_deg,
+            };
+            (tenant.clone(), fix)
+        })
+        .collect()
+}
+
+/// Each fix its own write: a vehicle's in turn, vehicles concurrently.
+async fn one_by_one(store: &dyn Store, fixes: Vec<(TenantId, VehicleFix)>) {
+    let mut chains: HashMap<String, Vec<(TenantId, VehicleFix)>> = HashMap::new();
+    for (tenant, fix) in fixes {
+        chains
+            .entry(fix.vehicle_id.0.clone())
+            .or_default()
+            .push((tenant, fix));
+    }
+    join_all(chains.into_values().map(|chain| async move {
+        for (tenant, fix) in chain {
+            store.record_position(tenant, fix).await.expect("written");
+        }
+    }))
+    .await;
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn store_positions(c: &mut Criterion) {
+    let setup = setup();
+    let positions = positions(setup);
+    let runtime = runtime();
+    let mut group = whole_passes(c, "store/positions", positions.len() as u64);
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        // Skipped (loudly, or failed under CI) without a PostgreSQL.
+        // Skipped (loudly, or failed under CI) without a PostgreSQL.
+        match runtime.block_on(fresh(backend, setup)) {
+            Some(probe) => runtime.block_on(probe.finish()),
+            None => continue,
+        }
+        for batched in [false, true] {
+            let name = if batched { "batched" } else { "one_by_one" };
+            group.bench_function(format!("{}/{name}", backend.name()), |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let fresh = fresh(backend, setup).await.expect("a store");
+                            let started = Instant::now();
+                            for batch in positions.chunks(BATCH) {
+                                let fixes = fixes(&fresh.tenant, batch);
+                                if batched {
+                                    fresh.store.record_positions(fixes).await.expect("written");
+                                } else {
+                                    one_by_one(&*fresh.store, fixes).await;
+                                }
+                            }
+                            total += started.elapsed();
+                            fresh.finish().await;
+                        }
+                        total
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// What the engine sink does with a batch's events (without its retries).
+async fn store_events(live: &LiveUpdates, events: Vec<EngineEvent>) {
+    let mut positions = Vec::new();
+    let mut chains: HashMap<String, Vec<EngineEvent>> = HashMap::new();
+    for event in events {
+        match event {
+            EngineEvent::PositionUpdated(p) => positions.push(p),
+            EngineEvent::EtaUpdated(ref e) => {
+                chains.entry(e.order_id.0.clone()).or_default().push(event)
+            }
+            EngineEvent::StatusChanged(ref s) => {
+                chains.entry(s.order_id.0.clone()).or_default().push(event)
+            }
+        }
+    }
+    live.position_updates(&positions).await.expect("positions");
+    join_all(chains.into_values().map(|chain| async move {
+        for event in chain {
+            // A status the order no longer allows is the sink's "dropped".
+            let _ = live.handle(event).await;
+        }
+    }))
+    .await;
+}
+
+fn engine_to_store(c: &mut Criterion) {
+    let setup = setup();
+    let positions = positions(setup);
+    let runtime = runtime();
+    let mut group = whole_passes(c, "pipeline/engine_to_store", positions.len() as u64);
+    let engine_for = |orders: Vec<ActiveOrder>| {
+        let mut config = LiveConfig::truck(Tz::UTC);
+        config.shards = 2;
+        let mut engine = LiveEngine::new(
+            Arc::clone(&setup.router),
+            config,
+            SpeedProfile::free_flow(Tz::UTC),
+        )
+        .expect("engine");
+        engine.set_orders(orders);
+        engine
+    };
+    group.bench_function("engine_only", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut engine = engine_for(setup.orders.clone());
+                let started = Instant::now();
+                for batch in positions.chunks(BATCH) {
+                    std::hint::black_box(engine.process(batch, Utc::now()));
+                }
+                total += started.elapsed();
+            }
+            total
+        })
+    });
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        // Skipped (loudly, or failed under CI) without a PostgreSQL.
+        match runtime.block_on(fresh(backend, setup)) {
+            Some(probe) => runtime.block_on(probe.finish()),
+            None => continue,
+        }
+        group.bench_function(backend.name(), |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let fresh = fresh(backend, setup).await.expect("a store");
+                        let live = LiveUpdates::new(
+                            Arc::clone(&fresh.store),
+                            Arc::new(MemoryFanOut::new()),
+                        );
+                        let mut engine = engine_for(fresh.orders.clone());
+                        let started = Instant::now();
+                        for batch in positions.chunks(BATCH) {
+                            let out =
+                                tokio::task::block_in_place(|| engine.process(batch, Utc::now()));
+                            store_events(&live, out.events).await;
+                        }
+                        total += started.elapsed();
+                        let first =
+                            VehicleKey::new(fresh.tenant.clone(), positions[0].vehicle_id.clone());
+                        let times = fresh.store.vehicle_times(vec![first]).await.expect("reads");
+                        assert!(times[0].is_some(), "positions reached the store");
+                        fresh.finish().await;
+                    }
+                    total
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion::criterion_group!(benches, store_positions, engine_to_store);
