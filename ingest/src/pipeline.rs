@@ -213,11 +213,23 @@ macro_rules! retry {
     }};
 }
 
+/// How [`deliver`] hands a batch to the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hand {
+    /// `PositionSink::write`: durable when `deliver` returns.
+    Write,
+    /// `PositionSink::take`: the sink's when `deliver` returns, durable
+    /// after a later `PositionSink::flush` (the Kafka source's pipeline).
+    Take,
+}
+
 /// Decides, writes and counts one batch of decoded positions: asks the sink about
-/// unseen vehicles, filters, writes with retries until durable, then advances the
-/// table. Returns `Interrupted` only on shutdown.
+/// unseen vehicles, filters, writes (or takes, see [`Hand`]) with retries until
+/// the sink has it, then advances the table. Returns `Interrupted` only on
+/// shutdown.
 pub(crate) async fn deliver<S: PositionSink>(
     sink: &S,
+    hand: Hand,
     dedupe: &mut Dedupe,
     positions: Vec<Position>,
     tags: &[u32],
@@ -239,12 +251,25 @@ pub(crate) async fn deliver<S: PositionSink>(
     if filtered.accepted.is_empty() {
         return Ok(SinkReceipt::default());
     }
-    let receipt = retry!(stats, shutdown, sink_retry, sink.write(&filtered.accepted))?;
+    let receipt = match hand {
+        Hand::Write => retry!(stats, shutdown, sink_retry, sink.write(&filtered.accepted))?,
+        Hand::Take => retry!(stats, shutdown, sink_retry, sink.take(&filtered.accepted))?,
+    };
     dedupe.commit(&filtered.accepted);
     stats.batch();
     stats.accepted(filtered.accepted.len() as u64);
     stats.unknown_vehicles(receipt.unknown_vehicles);
     Ok(receipt)
+}
+
+/// Flushes the sink with retries until everything it took is durable.
+/// Returns `Interrupted` only on shutdown.
+pub(crate) async fn flush<S: PositionSink>(
+    sink: &S,
+    stats: &IngestStats,
+    shutdown: &mut Shutdown,
+) -> Result<(), Interrupted> {
+    retry!(stats, shutdown, sink_retry, sink.flush())
 }
 
 /// Hands dead letters to the sink (the in-process bus has no dead-letter topic).

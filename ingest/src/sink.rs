@@ -5,6 +5,9 @@
 //! - [`PositionSink::write`] returns only when the batch's effects are durable;
 //!   the sources commit their offsets (or ack publishers) after it returns, never
 //!   before. A failed write is retried with backoff; the batch is never skipped.
+//!   The Kafka source pipelines it: [`PositionSink::take`] hands the sink batch
+//!   N+1 while [`PositionSink::flush`] still makes batch N durable, and N's
+//!   offsets are stored only after that flush returned.
 //! - [`PositionSink::last_times`] reports the newest device time the sink has
 //!   durably recorded per vehicle. Sources use it to seed deduplication when they
 //!   first see a vehicle (after a restart or a rebalance), so a replay of
@@ -116,6 +119,30 @@ pub trait PositionSink: Send + Sync + 'static {
         batch: &[Position],
     ) -> impl Future<Output = Result<SinkReceipt, SinkError>> + Send;
 
+    /// The first half of a pipelined write, for a source that keeps one
+    /// batch in flight (Kafka): takes the batch in (the binary runs its
+    /// engine on it) and returns before its effects need be durable;
+    /// [`PositionSink::flush`] makes them so. A source takes batches in order,
+    /// one at a time, and may take the next while the last one's flush runs;
+    /// it stores a batch's offsets only after a flush that began after the
+    /// batch was taken has returned. A failed take took nothing: the source
+    /// retries the same batch. The default is the whole `write`, leaving
+    /// nothing to flush.
+    fn take(
+        &self,
+        batch: &[Position],
+    ) -> impl Future<Output = Result<SinkReceipt, SinkError>> + Send {
+        self.write(batch)
+    }
+
+    /// Makes everything taken so far durable, then returns; flushes run one
+    /// at a time, in order. A failed flush keeps what it could not write, for
+    /// the next one (the source retries with backoff). The default has
+    /// nothing to flush.
+    fn flush(&self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// The newest durably written device time of each vehicle (`None` for one
     /// never written), in the order asked.
     fn last_times(
@@ -167,6 +194,15 @@ impl<S: PositionSink> PositionSink for std::sync::Arc<S> {
         batch: &[Position],
     ) -> impl Future<Output = Result<SinkReceipt, SinkError>> + Send {
         (**self).write(batch)
+    }
+    fn take(
+        &self,
+        batch: &[Position],
+    ) -> impl Future<Output = Result<SinkReceipt, SinkError>> + Send {
+        (**self).take(batch)
+    }
+    fn flush(&self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        (**self).flush()
     }
     fn last_times(
         &self,

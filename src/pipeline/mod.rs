@@ -5,20 +5,24 @@
 //! tracking pages.
 //!
 //! Who does what, and on which thread:
-//! - [`EngineSink`] is the bus's [`PositionSink`]. `write` runs the engine on the
-//!   batch on the blocking pool (the engine is CPU work behind one mutex; the
-//!   async runtime never waits on it), then hands every event to `LiveUpdates`
-//!   and awaits the store writes: when `write` returns, the batch's effects are
-//!   durable, and only then does the bus ack its publisher or commit its Kafka
-//!   offsets. Events whose store write failed for a retryable reason (busy,
-//!   locked, I/O) stay queued and go first on the next write (the retried batch
-//!   itself is stale to the engine by then); an event the store refuses for
-//!   good goes to the store's dead-letter table instead, so it cannot hold up
-//!   the stream. The queue is bounded: while it is full, `write` tries to drain
-//!   it and fails before running the engine, so the bus backs off and its
-//!   consumer does not advance (push-back instead of unbounded memory). Dead
-//!   letters handed to the sink (the in-process bus's, and the Kafka source's
-//!   when its dead-letter topic refuses them) go to the same table.
+//! - [`EngineSink`] is the bus's [`PositionSink`], in two halves. `take` runs
+//!   the engine on the batch on the blocking pool (the engine is CPU work
+//!   behind one mutex; the async runtime never waits on it) and queues its
+//!   events; `flush` hands the queued events to `LiveUpdates` (a batch's
+//!   positions in one store write, then each order's ETAs and status moves)
+//!   and awaits the store writes, one flush at a time. `write` is both: when
+//!   it returns the batch's effects are durable, and only then does the memory
+//!   bus ack its publisher. The Kafka source pipelines them: the engine of
+//!   batch N+1 runs while the store writes batch N, and N's offsets are stored
+//!   after N's flush. Events whose store write failed for a retryable reason
+//!   (busy, locked, I/O) stay queued and go first on the next flush; an event
+//!   the store refuses for good goes to the store's dead-letter table instead,
+//!   so it cannot hold up the stream. The queue is bounded: while it is full,
+//!   `take` tries to flush and fails before running the engine, so the bus
+//!   backs off and its consumer does not advance (push-back instead of
+//!   unbounded memory). Dead letters handed to the sink (the in-process bus's,
+//!   and the Kafka source's when its dead-letter topic refuses them) go to the
+//!   same table.
 //! - [`sync_orders`] re-reads the store's active orders every few seconds and
 //!   gives them to the engine, so orders created, changed, assigned or moved
 //!   through the API reach their trackers (polling, not notification: the store
@@ -84,6 +88,8 @@ pub(crate) struct EngineSink {
     store: Arc<dyn Store>,
     /// Events produced by the engine whose store write has not succeeded yet.
     pending: tokio::sync::Mutex<Vec<EngineEvent>>,
+    /// Held by a flush for its whole store write: flushes one at a time.
+    storing: tokio::sync::Mutex<()>,
     /// While `pending` holds this many events, no new batch runs (push-back).
     max_pending_events: usize,
     dropped_events: AtomicU64,
@@ -111,6 +117,7 @@ impl EngineSink {
             live,
             store,
             pending: tokio::sync::Mutex::new(Vec::new()),
+            storing: tokio::sync::Mutex::new(()),
             max_pending_events: max_pending_events.max(1),
             dropped_events: AtomicU64::new(0),
             dead_lettered_events: AtomicU64::new(0),
@@ -311,8 +318,42 @@ fn stored_letter(letter: &DeadLetter) -> NewDeadLetter {
 
 impl PositionSink for EngineSink {
     async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        let receipt = self.take(batch).await?;
+        self.flush().await?;
+        Ok(receipt)
+    }
+
+    async fn take(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
         let span = tracing::debug_span!("engine_batch", positions = batch.len());
-        self.write_batch(batch).instrument(span).await
+        self.take_batch(batch).instrument(span).await
+    }
+
+    async fn flush(&self) -> Result<(), SinkError> {
+        // One flush at a time, so a later batch's events never reach the
+        // store before an earlier one's.
+        let _storing = self.storing.lock().await;
+        let mut events = std::mem::take(&mut *self.pending.lock().await);
+        let started = std::time::Instant::now();
+        let delivered = self.deliver(&mut events).await;
+        // The store writes and their fan-out publishes (each publish is also
+        // timed alone as the `fanout` stage).
+        metrics::histogram!("tracker_stage_seconds", "stage" => "store").record(started.elapsed());
+        let waiting = {
+            let mut pending = self.pending.lock().await;
+            if !events.is_empty() {
+                // What failed goes first, before what was taken meanwhile.
+                events.append(&mut pending);
+                *pending = events;
+            }
+            pending.len()
+        };
+        metrics::gauge!("tracker_engine_pending_events").set(waiting as f64);
+        tracing::debug!(
+            events_waiting = waiting,
+            store_ms = started.elapsed().as_secs_f64() * 1e3,
+            "engine events stored"
+        );
+        delivered
     }
 
     async fn last_times(
@@ -326,6 +367,11 @@ impl PositionSink for EngineSink {
     }
 
     async fn release(&self, vehicles: &[VehicleKey]) -> Result<(), SinkError> {
+        // What the engine made of their last positions first: the new owner
+        // asks the store where each truck stands.
+        self.flush()
+            .await
+            .map_err(|e| SinkError(format!("storing before the release: {}", e.0)))?;
         let engine = Arc::clone(&self.engine);
         let ownership = Arc::clone(&self.ownership);
         let let_go = vehicles.to_vec();
@@ -385,22 +431,21 @@ impl PositionSink for EngineSink {
 }
 
 impl EngineSink {
-    /// One batch: the engine (timed by stage), its outliers to the dead
-    /// letters, its events to the store and the fan-out.
-    async fn write_batch(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
-        {
-            // Push-back: with the queue full, the store must take the backlog
-            // before the engine makes more; the error makes the source retry
-            // this batch later without advancing.
-            let mut pending = self.pending.lock().await;
-            if pending.len() >= self.max_pending_events {
-                self.deliver(&mut pending).await.map_err(|err| {
-                    SinkError(format!(
-                        "{} engine events wait for the store: {}",
-                        pending.len(),
-                        err.0
-                    ))
-                })?;
+    /// One batch taken: the engine (timed by stage), its outliers to the
+    /// dead letters, its events queued for the next flush.
+    async fn take_batch(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        // Push-back: with the queue full, the store must take the backlog
+        // before the engine makes more; the error makes the source retry
+        // this batch later without advancing.
+        if self.pending.lock().await.len() >= self.max_pending_events {
+            self.flush()
+                .await
+                .map_err(|err| SinkError(format!("engine events wait for the store: {}", err.0)))?;
+            let waiting = self.pending.lock().await.len();
+            if waiting >= self.max_pending_events {
+                return Err(SinkError(format!(
+                    "{waiting} engine events wait for the store"
+                )));
             }
         }
         // Trucks new to this node resume what their trackers knew (saved by
@@ -456,20 +501,7 @@ impl EngineSink {
         // out of every ETA; they are dead-lettered like any refused message.
         let outliers: Vec<DeadLetter> = output.outliers.iter().map(outlier_letter).collect();
         self.dead_letters(&outliers).await?;
-        let mut pending = self.pending.lock().await;
-        pending.extend(output.events);
-        let storing = std::time::Instant::now();
-        let delivered = self.deliver(&mut pending).await;
-        // The store writes and their fan-out publishes (each publish is also
-        // timed alone as the `fanout` stage).
-        metrics::histogram!("tracker_stage_seconds", "stage" => "store").record(storing.elapsed());
-        metrics::gauge!("tracker_engine_pending_events").set(pending.len() as f64);
-        tracing::debug!(
-            events_waiting = pending.len(),
-            store_ms = storing.elapsed().as_secs_f64() * 1e3,
-            "engine batch done"
-        );
-        delivered?;
+        self.pending.lock().await.extend(output.events);
         Ok(SinkReceipt::default())
     }
 }

@@ -19,7 +19,7 @@ use chrono::Utc;
 use engine::Position;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::pipeline::{Dedupe, deliver, deliver_dead_letters};
+use crate::pipeline::{Dedupe, Hand, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, PositionSink};
 use crate::stats::IngestStats;
@@ -317,6 +317,7 @@ impl<S: PositionSink> Partition<S> {
         let tags = vec![0; positions.len()];
         if deliver(
             &self.sink,
+            Hand::Write,
             &mut self.dedupe,
             positions,
             &tags,

@@ -3,15 +3,22 @@
 //! bad messages, and stores offsets only after both are durable.
 //!
 //! Why the loop is shaped this way:
-//! - Fetch, process and store happen in one task, in sequence. Rebalance
-//!   callbacks only run inside `recv()`, so when a revoke arrives every processed
-//!   message already has its offset stored; the callback commits those offsets
-//!   synchronously before the partitions move ("flush and commit on revoke").
+//! - Fetch, process and store happen in one task, in sequence, with one batch
+//!   in flight: the sink takes batch N+1 ([`PositionSink::take`], its engine)
+//!   while a spawned task makes batch N durable ([`PositionSink::flush`], its
+//!   store), and N's offsets are stored once that flush returns, before N+1's
+//!   flush starts. Rebalance callbacks only run inside `recv()`, so when a
+//!   revoke arrives every processed message has its offset stored except the
+//!   batch in flight's; the callback commits those offsets synchronously before
+//!   the partitions move ("flush and commit on revoke"), and the sink's release
+//!   flushes first, so the batch in flight is durable before the new owner
+//!   asks the sink where each vehicle stands: it reads that batch again and
+//!   finds nothing new in it. Its offsets on revoked partitions are dropped.
 //! - Messages fetched but not yet processed when their partition is revoked are
 //!   dropped: the new owner reads them again from the committed offset. Keeping
 //!   them would let two nodes work on one vehicle at once.
-//! - Offsets are stored (`enable.auto.offset.store=false`) after the sink write
-//!   and the dead-letter acks; librdkafka's auto-commit then commits only stored
+//! - Offsets are stored (`enable.auto.offset.store=false`) after the sink's
+//!   flush and the dead-letter acks; librdkafka's auto-commit then commits only stored
 //!   offsets. A crash replays at most the last uncommitted second of messages,
 //!   and the sink-seeded dedupe makes that replay change nothing.
 //! - Handover: the vehicles each partition brought are remembered (from the
@@ -46,7 +53,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::membership::PeerWatcher;
 use super::producer::{KafkaPublisher, OutRecord};
 use super::settings::{ClientTuning, consumer_config};
-use crate::pipeline::{Backoff, Dedupe, Interrupted, deliver, deliver_dead_letters};
+use crate::pipeline::{Backoff, Dedupe, Hand, Interrupted, deliver, deliver_dead_letters};
 use crate::shutdown::Shutdown;
 use crate::sink::{DeadLetter, KafkaCoordinates, PositionSink, SinkError};
 use crate::stats::IngestStats;
@@ -407,8 +414,14 @@ pub async fn run_kafka_source<S: PositionSink>(
         slots: HashMap::new(),
         slot_names: Vec::new(),
         shutdown,
+        in_flight: None,
+        revoked_in_flight: Vec::new(),
     };
     source.run().await;
+    // The last batch taken: its offsets too, when its flush got through.
+    if source.finish_flight().await.is_err() {
+        tracing::info!("the last batch was not made durable before shutdown; it is read again");
+    }
     source.commit_stored();
     peers.stop();
     source.stats.membership().left();
@@ -431,6 +444,17 @@ struct Source<'c, S> {
     slots: HashMap<(String, i32), u32>,
     slot_names: Vec<(String, i32)>,
     shutdown: Shutdown,
+    /// The batch the sink took whose flush is still running (at most one).
+    in_flight: Option<InFlight>,
+    /// Partition slots revoked while a batch was in flight: its offsets
+    /// there are not this node's to store any more.
+    revoked_in_flight: Vec<u32>,
+}
+
+/// A batch taken by the sink and being made durable.
+struct InFlight {
+    flushing: tokio::task::JoinHandle<std::result::Result<(), Interrupted>>,
+    offsets: HashMap<u32, i64>,
 }
 
 impl<S: PositionSink> Source<'_, S> {
@@ -503,6 +527,9 @@ impl<S: PositionSink> Source<'_, S> {
             .collect();
         let discarded = batch.discard(&slots);
         self.stats.discarded_on_revoke(discarded);
+        if self.in_flight.is_some() {
+            self.revoked_in_flight.extend(&slots);
+        }
         self.dedupe.forget_tags(&slots);
         tracing::info!(partitions = revoked.len(), discarded, "partitions revoked");
     }
@@ -616,19 +643,60 @@ impl<S: PositionSink> Source<'_, S> {
             &mut dlq_shutdown,
         );
         let positions = deliver(
-            &self.sink,
+            &*self.sink,
+            Hand::Take,
             &mut self.dedupe,
             batch.positions,
             &batch.tags,
             &self.stats,
             &mut self.shutdown,
         );
-        let (written, dead) = tokio::join!(positions, dead_letters);
+        let (taken, dead) = tokio::join!(positions, dead_letters);
         let seeded = self.dedupe.take_seeded();
         self.note_vehicles(seeded);
-        written?;
+        taken?;
         self.dead_letter_topic_down = dead?;
-        self.store(&batch.offsets);
+        // The sink took this batch (its engine ran while the last flush went
+        // on). The last batch's offsets once its flush is durable; then this
+        // batch's flush runs while the next batch is fetched and taken.
+        self.finish_flight().await?;
+        let sink = Arc::clone(&self.sink);
+        let stats = Arc::clone(&self.stats);
+        let mut shutdown = self.shutdown.clone();
+        let flushing =
+            tokio::spawn(
+                async move { crate::pipeline::flush(&*sink, &stats, &mut shutdown).await },
+            );
+        self.in_flight = Some(InFlight {
+            flushing,
+            offsets: batch.offsets,
+        });
+        Ok(())
+    }
+
+    /// Waits for the batch in flight to be durable and stores its offsets.
+    async fn finish_flight(&mut self) -> std::result::Result<(), Interrupted> {
+        let Some(flight) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match flight.flushing.await {
+            Ok(Ok(())) => {}
+            Ok(Err(Interrupted)) => return Err(Interrupted),
+            Err(err) => {
+                // The flush task panicked: nothing says the batch is durable,
+                // so its offsets stay unstored and it is read again later.
+                tracing::error!(error = %err, "the sink's flush task failed");
+                return Err(Interrupted);
+            }
+        }
+        // Partitions revoked meanwhile are another node's now.
+        let offsets: HashMap<u32, i64> = flight
+            .offsets
+            .into_iter()
+            .filter(|(slot, _)| !self.revoked_in_flight.contains(slot))
+            .collect();
+        self.revoked_in_flight.clear();
+        self.store(&offsets);
         Ok(())
     }
 

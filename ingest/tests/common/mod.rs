@@ -1,6 +1,9 @@
 //! Test helpers shared by the ingest integration tests: a durable-looking sink
 //! that records every write (so tests can prove nothing was lost or written
-//! twice) and can be told to fail.
+//! twice) and can be told to fail. It is pipelined as the binary's is: the
+//! Kafka source's `take` keeps a batch in memory only, and the `flush` that
+//! follows makes it durable, so a consumer killed in between loses it and
+//! must read it again.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -27,9 +30,11 @@ pub struct Recorded {
     pub fail_next: u32,
     /// Vehicles the "fleet table" knows; others are reported unknown.
     pub known: Option<Vec<String>>,
-    /// Time each write takes after it is recorded (so a kill can land between
-    /// "durable" and "offsets committed").
+    /// Time each flush takes after it is recorded (so a kill can land
+    /// between "durable" and "offsets committed").
     pub write_delay: std::time::Duration,
+    /// Taken by the source and not yet flushed: lost if the consumer dies.
+    pub taken: Vec<Position>,
 }
 
 /// A sink that keeps everything in memory behind a lock; clones share it, which
@@ -65,12 +70,42 @@ impl TestSink {
 
 impl PositionSink for TestSink {
     async fn write(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
-        let receipt = self.record(batch)?;
+        let receipt = self.take(batch).await?;
+        self.flush().await?;
+        Ok(receipt)
+    }
+
+    /// Pipelined like the binary's sink: what is taken is only in memory
+    /// (lost if the consumer dies) until a flush makes it "durable".
+    async fn take(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+        let mut rec = self.lock();
+        if rec.fail_next > 0 {
+            rec.fail_next -= 1;
+            return Err(SinkError("database is locked".into()));
+        }
+        rec.taken.extend_from_slice(batch);
+        let unknown = match &rec.known {
+            Some(known) => batch
+                .iter()
+                .filter(|p| !known.contains(&p.vehicle_id.0))
+                .count() as u64,
+            None => 0,
+        };
+        Ok(SinkReceipt {
+            unknown_vehicles: unknown,
+        })
+    }
+
+    async fn flush(&self) -> Result<(), SinkError> {
+        let taken = std::mem::take(&mut self.lock().taken);
+        if !taken.is_empty() {
+            self.record(&taken);
+        }
         let delay = self.lock().write_delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        Ok(receipt)
+        Ok(())
     }
 
     async fn last_times(
@@ -97,28 +132,16 @@ impl PositionSink for TestSink {
 }
 
 impl TestSink {
-    fn record(&self, batch: &[Position]) -> Result<SinkReceipt, SinkError> {
+    /// Makes taken positions "durable".
+    fn record(&self, batch: &[Position]) {
         let mut rec = self.lock();
-        if rec.fail_next > 0 {
-            rec.fail_next -= 1;
-            return Err(SinkError("database is locked".into()));
-        }
         rec.writes += 1;
-        let mut unknown = 0;
         for p in batch {
             *rec.counts
                 .entry((p.vehicle_id.0.clone(), p.time))
                 .or_default() += 1;
-            if let Some(known) = &rec.known
-                && !known.contains(&p.vehicle_id.0)
-            {
-                unknown += 1;
-            }
             rec.written.push(p.clone());
         }
-        Ok(SinkReceipt {
-            unknown_vehicles: unknown,
-        })
     }
 }
 
