@@ -708,7 +708,7 @@ async fn write_vehicle_rows(
         c.execute(
             "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
              heading_deg, received_at, applied, replayed) \
-             SELECT t, v, a, la, lo, s, h, $10, n, r FROM unnest($1::text[], $2::text[], \
+             SELECT t, v, a, la, lo, s, h, $10::text, n, r FROM unnest($1::text[], $2::text[], \
              $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
              $8::int8[], $9::int8[]) AS b(t, v, a, la, lo, s, h, n, r) \
              ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
