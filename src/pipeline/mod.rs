@@ -499,9 +499,12 @@ impl EngineSink {
         drop(applied);
         // Physically implausible fixes (a 300 km jump) were kept off the map and
         // out of every ETA; they are dead-lettered like any refused message.
+        // The events are queued first: should the dead letters fail, the
+        // retried batch is stale to the engine, and its events must not be
+        // lost with it.
+        self.pending.lock().await.extend(output.events);
         let outliers: Vec<DeadLetter> = output.outliers.iter().map(outlier_letter).collect();
         self.dead_letters(&outliers).await?;
-        self.pending.lock().await.extend(output.events);
         Ok(SinkReceipt::default())
     }
 }
