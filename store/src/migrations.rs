@@ -576,6 +576,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE vehicle_positions ADD COLUMN applied BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE vehicle_positions ADD COLUMN replayed BIGINT NOT NULL DEFAULT 0;
     "#,
+    // 16: the live orders of a vehicle, oldest first, read for every position
+    // batch: with (tenant_id, vehicle_id) alone SQLite's planner preferred
+    // `orders_tenant` to avoid the sort, and so walked every order of the
+    // tenant, delivered ones included, for each vehicle.
+    r#"
+    DROP INDEX orders_tenant_vehicle;
+    CREATE INDEX orders_tenant_vehicle ON orders(tenant_id, vehicle_id, created_at);
+    "#,
 ];
 
 /// Brings the database to the latest schema.

@@ -409,6 +409,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE vehicle_positions ADD COLUMN applied BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE vehicle_positions ADD COLUMN replayed BIGINT NOT NULL DEFAULT 0;
     "#,
+    // 3: a vehicle's live orders, oldest first, are read for every position
+    // batch; the index gives them in that order (as SQLite's 16th does).
+    r#"
+    DROP INDEX orders_tenant_vehicle;
+    CREATE INDEX orders_tenant_vehicle ON orders(tenant_id, vehicle_id, created_at, seq);
+    "#,
 ];
 
 /// Brings the database (the first schema of the connection's
