@@ -355,12 +355,18 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| writes::record_positions(c, &fixes)))
     }
 
-    fn record_eta(
+    fn record_etas(
         &self,
-        update: EtaUpdate,
+        updates: Vec<EtaUpdate>,
         policy: crate::alerts::AlertPolicy,
-    ) -> StoreFuture<'_, EtaRecorded> {
-        Box::pin(self.write(move |c| writes::record_eta(c, &update, &policy)))
+    ) -> StoreFuture<'_, Vec<EtaRecorded>> {
+        // One writer job for the batch: one savepoint, one commit.
+        Box::pin(self.write(move |c| {
+            updates
+                .iter()
+                .map(|update| writes::record_eta(c, update, &policy))
+                .collect()
+        }))
     }
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
