@@ -763,13 +763,13 @@ pub(crate) fn record_eta(
     crate::alert_store::assess_recorded_eta(c, &TenantId(tenant_id), update, policy)?;
     // The page's next stop: the first pending one after every stop reached,
     // left or skipped (as `Order::next_stop`).
-    let next_stop: Option<u32> = c.query_row(
-        "SELECT MIN(idx) FROM stops WHERE order_id = ?1 AND idx > COALESCE((\
+    let next_stop: Option<u32> = c
+        .prepare_cached(
+            "SELECT MIN(idx) FROM stops WHERE order_id = ?1 AND idx > COALESCE((\
              SELECT MAX(idx) FROM stops WHERE order_id = ?1 AND (arrived_at IS NOT NULL \
              OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1)",
-        [update.order_id.as_str()],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([update.order_id.as_str()], |r| r.get(0))?;
     Ok(if next_stop == Some(update.stop_index) {
         EtaRecorded::Shown
     } else {

@@ -190,7 +190,10 @@ impl RoutedLeg {
     }
 
     /// The route from a position to the leg's end, at most `max_points` points
-    /// (evenly thinned), as `[lon, lat]`.
+    /// (evenly thinned), as `[lon, lat]` rounded to 1/[`ROUTE_STEPS_PER_DEGREE`]
+    /// of a degree (about a metre): a drawing needs no more, and every ETA update carries
+    /// this route to the store and to the pages, so its size is paid on every
+    /// one.
     pub(crate) fn geometry_from(
         &self,
         graph: &RoadGraph,
@@ -215,9 +218,12 @@ impl RoutedLeg {
                 }
             }
         }
+        // Times the inverse then divided: the nearest double to the rounded
+        // decimal, which prints short.
+        let round = |x: f64| (x * ROUTE_STEPS_PER_DEGREE).round() / ROUTE_STEPS_PER_DEGREE;
         thin(&points, max_points)
             .into_iter()
-            .map(|q| [q.lon, q.lat])
+            .map(|q| [round(q.lon), round(q.lat)])
             .collect()
     }
 
@@ -227,6 +233,10 @@ impl RoutedLeg {
             + (self.cum_s.capacity() + self.cum_free_s.capacity() + self.cum_m.capacity()) * 4
     }
 }
+
+/// The drawn route's degrees are rounded to 1/this: 1e-5°, 1.1 m of
+/// latitude (less of longitude).
+pub(crate) const ROUTE_STEPS_PER_DEGREE: f64 = 1e5;
 
 fn part_of(graph: &RoadGraph, edge: EdgeId, metres: f64) -> f64 {
     let length = graph.edge_length_m(edge);
