@@ -48,7 +48,7 @@ pub use fanout::{
     Subscription, open_fanout,
 };
 pub use keys::{api_key_view, create_api_key, new_api_key_view, parse_scopes};
-pub use live::{DirectIntake, EventBatches, IntakeFuture, LiveUpdates, PositionIntake};
+pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,

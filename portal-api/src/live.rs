@@ -191,23 +191,10 @@ impl LiveUpdates {
 
     /// Records an ETA and, when it is the one the page shows, publishes it.
     pub async fn eta(&self, update: EtaUpdate) -> Result<EtaRecorded> {
-        let mut recorded = self.etas(vec![update]).await?;
-        Ok(recorded.pop().unwrap_or(EtaRecorded::Ignored))
-    }
-
-    /// Records a batch of ETAs in one store write ([`Store::record_etas`]),
-    /// in their order, and publishes each one the page shows.
-    pub async fn etas(&self, updates: Vec<EtaUpdate>) -> Result<Vec<EtaRecorded>> {
-        if updates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let records: Vec<EtaRecord> = updates.iter().map(EtaRecord::from).collect();
-        let orders: Vec<OrderId> = updates.iter().map(|u| u.order_id.clone()).collect();
-        let recorded = self.store.record_etas(updates, self.alerts).await?;
-        for ((order, record), outcome) in orders.into_iter().zip(&records).zip(&recorded) {
-            if *outcome != EtaRecorded::Shown {
-                continue;
-            }
+        let order = update.order_id.clone();
+        let record = EtaRecord::from(&update);
+        let recorded = self.store.record_eta(update, self.alerts).await?;
+        if recorded == EtaRecorded::Shown {
             // The page's stop is not reached (or the ETA would not be shown).
             let overdue = record.eta < chrono::Utc::now();
             // The route ahead starts at the truck: under the tenant's
@@ -216,7 +203,7 @@ impl LiveUpdates {
                 Some(settings) => settings.order_privacy(order.clone()).await?,
                 None => Default::default(),
             };
-            let eta = view::public_eta_view(record, overdue, &privacy, &pending);
+            let eta = view::public_eta_view(&record, overdue, &privacy, &pending);
             let text = json!({"type": "eta", "eta": eta}).to_string();
             self.publish(LiveMessage::new(order, LiveKind::Eta, text))
                 .await?;
@@ -295,39 +282,6 @@ impl LiveUpdates {
             "{\"type\":\"link\"}",
         ))
         .await
-    }
-}
-
-/// An engine batch's events split for writing, each order's in its order:
-/// the positions ([`LiveUpdates::position_updates`], one store write), the
-/// ETAs of each order up to its first status move ([`LiveUpdates::etas`],
-/// one store write), and the rest (status moves and the ETAs after them), to
-/// go one by one per order after both.
-#[derive(Debug, Default)]
-pub struct EventBatches {
-    pub positions: Vec<PositionUpdate>,
-    pub etas: Vec<EtaUpdate>,
-    pub rest: Vec<EngineEvent>,
-}
-
-impl EventBatches {
-    pub fn split(events: impl IntoIterator<Item = EngineEvent>) -> EventBatches {
-        let mut batches = EventBatches::default();
-        let mut moved: std::collections::HashSet<OrderId> = std::collections::HashSet::new();
-        for event in events {
-            match event {
-                EngineEvent::PositionUpdated(p) => batches.positions.push(p),
-                EngineEvent::EtaUpdated(e) if !moved.contains(&e.order_id) => {
-                    batches.etas.push(e);
-                }
-                EngineEvent::StatusChanged(s) => {
-                    moved.insert(s.order_id.clone());
-                    batches.rest.push(EngineEvent::StatusChanged(s));
-                }
-                other => batches.rest.push(other),
-            }
-        }
-        batches
     }
 }
 

@@ -148,12 +148,12 @@ impl Store for FailingStore {
     fn track_view(&self, order: OrderId) -> StoreFuture<'_, Option<TrackView>> {
         self.inner.track_view(order)
     }
-    fn record_etas(
+    fn record_eta(
         &self,
-        updates: Vec<EtaUpdate>,
+        update: EtaUpdate,
         policy: portal_api::AlertPolicy,
-    ) -> StoreFuture<'_, Vec<EtaRecorded>> {
-        self.inner.record_etas(updates, policy)
+    ) -> StoreFuture<'_, EtaRecorded> {
+        self.inner.record_eta(update, policy)
     }
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
         self.inner.active_orders()

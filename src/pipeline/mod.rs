@@ -150,22 +150,24 @@ impl EngineSink {
         self.dropped_events.load(Ordering::Relaxed)
     }
 
-    /// Writes the queued events ([`portal_api::EventBatches`]): the positions
-    /// in one store write (a batch folded per vehicle), the ETAs before each
-    /// order's first status move in one, then the rest of each order's
-    /// events in their order, different orders concurrently. What failed for
-    /// a retryable reason stays queued, in its order. When the store refuses
-    /// a batch for good, its events go one by one like the rest, so that only
-    /// the one at fault is set aside.
+    /// Writes the queued events: the positions in one store write (a batch
+    /// folded per vehicle), then the events of one order in their order,
+    /// different orders concurrently (so the store's writer can fold them
+    /// into few transactions). What failed for a retryable reason stays
+    /// queued. When the store refuses the positions' batch for good, they go
+    /// one by one like the rest, so that only the one at fault is set aside.
     async fn deliver(&self, pending: &mut Vec<EngineEvent>) -> Result<(), SinkError> {
         if pending.is_empty() {
             return Ok(());
         }
-        let portal_api::EventBatches {
-            positions,
-            etas,
-            rest: mut others,
-        } = portal_api::EventBatches::split(pending.drain(..));
+        let mut positions = Vec::new();
+        let mut others = Vec::new();
+        for event in pending.drain(..) {
+            match event {
+                EngineEvent::PositionUpdated(p) => positions.push(p),
+                other => others.push(other),
+            }
+        }
         let mut first_error = None;
         if !positions.is_empty() {
             match self.live.position_updates(&positions).await {
@@ -177,28 +179,6 @@ impl EngineSink {
                 Err(err) => {
                     tracing::debug!(error = %err, "position batch refused; writing one by one");
                     let one_by_one = positions.into_iter().map(EngineEvent::PositionUpdated);
-                    others.splice(0..0, one_by_one);
-                }
-            }
-        }
-        if !etas.is_empty() {
-            let batch = etas.clone();
-            match self.live.etas(batch).await {
-                Ok(_) => {}
-                Err(err) if err.is_retryable() => {
-                    if first_error.is_none() {
-                        first_error = Some(err.to_string());
-                    }
-                    // Before the orders' later events, as they came.
-                    let mut kept: Vec<EngineEvent> =
-                        etas.into_iter().map(EngineEvent::EtaUpdated).collect();
-                    kept.append(&mut others);
-                    pending.extend(kept);
-                    return Err(SinkError(first_error.unwrap_or_default()));
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, "ETA batch refused; writing one by one");
-                    let one_by_one = etas.into_iter().map(EngineEvent::EtaUpdated);
                     others.splice(0..0, one_by_one);
                 }
             }

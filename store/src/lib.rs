@@ -195,20 +195,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// transaction judges the stop's late risk and its `eta_changed`
     /// subscribers under `policy` (`crate::alerts`), writing what fired to
     /// the outbox.
-    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded> {
-        Box::pin(async move {
-            let mut recorded = self.record_etas(vec![update], policy).await?;
-            recorded.pop().ok_or(Error::NotFound("eta"))
-        })
-    }
-    /// Records a batch of ETAs in one transaction, as recording them one by
-    /// one in this order would, answering each one's outcome in order: one
-    /// commit for an engine batch's ETAs instead of one per ETA.
-    fn record_etas(
-        &self,
-        updates: Vec<EtaUpdate>,
-        policy: AlertPolicy,
-    ) -> StoreFuture<'_, Vec<EtaRecorded>>;
+    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded>;
     /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>>;
     /// The device time of the newest recorded position of each vehicle (tenant

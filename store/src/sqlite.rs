@@ -355,18 +355,12 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| writes::record_positions(c, &fixes)))
     }
 
-    fn record_etas(
+    fn record_eta(
         &self,
-        updates: Vec<EtaUpdate>,
+        update: EtaUpdate,
         policy: crate::alerts::AlertPolicy,
-    ) -> StoreFuture<'_, Vec<EtaRecorded>> {
-        // One writer job for the batch: one savepoint, one commit.
-        Box::pin(self.write(move |c| {
-            updates
-                .iter()
-                .map(|update| writes::record_eta(c, update, &policy))
-                .collect()
-        }))
+    ) -> StoreFuture<'_, EtaRecorded> {
+        Box::pin(self.write(move |c| writes::record_eta(c, &update, &policy)))
     }
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {

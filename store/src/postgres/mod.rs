@@ -271,19 +271,8 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| writes::record_positions(&tx, &fixes).await?)
     }
 
-    fn record_etas(
-        &self,
-        updates: Vec<EtaUpdate>,
-        policy: AlertPolicy,
-    ) -> StoreFuture<'_, Vec<EtaRecorded>> {
-        // One transaction (one commit) for the batch.
-        in_tx!(self, |tx| {
-            let mut recorded = Vec::with_capacity(updates.len());
-            for update in &updates {
-                recorded.push(writes::record_eta(&tx, update, &policy).await?);
-            }
-            recorded
-        })
+    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded> {
+        in_tx!(self, |tx| writes::record_eta(&tx, &update, &policy).await?)
     }
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
