@@ -25,6 +25,16 @@ use crate::model::{PositionOutcome, TenantId, VehicleFix};
 use crate::privacy::LocationPrivacy;
 use crate::records::ts;
 
+/// How a vehicle's row takes its newest fix of a batch (the upsert's tail,
+/// read alike by both dialects): the fix's fields, the applied and replayed
+/// counts added, and never a fix older than the row's.
+pub(crate) const NEWEST_ROW_ON_CONFLICT: &str = "ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
+     lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
+     heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
+     applied = vehicle_positions.applied + excluded.applied, \
+     replayed = vehicle_positions.replayed + excluded.replayed \
+     WHERE excluded.at > vehicle_positions.at";
+
 /// One vehicle's fixes in a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct VehicleRun {

@@ -616,18 +616,13 @@ fn write_vehicle_row(
     match fold.newest() {
         Some(i) => {
             let fix = &batch[i].1;
-            c.prepare_cached(
+            let sql = format!(
                 "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
                  heading_deg, received_at, applied, replayed) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
-                 lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
-                 heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
-                 applied = vehicle_positions.applied + excluded.applied, \
-                 replayed = vehicle_positions.replayed + excluded.replayed \
-                 WHERE excluded.at > vehicle_positions.at",
-            )?
-            .execute(params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {}",
+                position_batch::NEWEST_ROW_ON_CONFLICT
+            );
+            c.prepare_cached(&sql)?.execute(params![
                 run.tenant.as_str(),
                 run.vehicle_id,
                 ts(fix.at),

@@ -705,18 +705,16 @@ async fn write_vehicle_rows(
         }
     }
     if !rows.tenants.is_empty() {
-        c.execute(
+        let sql = format!(
             "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
              heading_deg, received_at, applied, replayed) \
              SELECT t, v, a, la, lo, s, h, $10::text, n, r FROM unnest($1::text[], $2::text[], \
              $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
-             $8::int8[], $9::int8[]) AS b(t, v, a, la, lo, s, h, n, r) \
-             ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET at = excluded.at, \
-             lat = excluded.lat, lon = excluded.lon, speed_mps = excluded.speed_mps, \
-             heading_deg = excluded.heading_deg, received_at = excluded.received_at, \
-             applied = vehicle_positions.applied + excluded.applied, \
-             replayed = vehicle_positions.replayed + excluded.replayed \
-             WHERE excluded.at > vehicle_positions.at",
+             $8::int8[], $9::int8[]) AS b(t, v, a, la, lo, s, h, n, r) {}",
+            position_batch::NEWEST_ROW_ON_CONFLICT
+        );
+        c.execute(
+            &sql,
             &[
                 &rows.tenants,
                 &rows.vehicles,
