@@ -502,9 +502,14 @@ impl EngineSink {
         // The events are queued first: should the dead letters fail, the
         // retried batch is stale to the engine, and its events must not be
         // lost with it.
-        self.pending.lock().await.extend(output.events);
+        let queued = {
+            let mut pending = self.pending.lock().await;
+            pending.extend(output.events);
+            pending.len()
+        };
         let outliers: Vec<DeadLetter> = output.outliers.iter().map(outlier_letter).collect();
         self.dead_letters(&outliers).await?;
+        tracing::debug!(events_queued = queued, "engine batch done");
         Ok(SinkReceipt::default())
     }
 }
