@@ -14,7 +14,9 @@
 # 3. Starts `serve` again on that topic with a new consumer group, so it reads
 #    the whole backlog, and polls its /metrics every 200 ms until the count of
 #    positions received from Kafka has not moved for 5 s. Prints the positions
-#    received, the seconds from the first to the last one counted, and the rate.
+#    received, the seconds from the first to the last one counted, the rate,
+#    and the seconds each stage of the pipeline took in all
+#    (`tracker_stage_seconds`).
 #
 # Everything stays on 127.0.0.1. The serve logs are kept in the printed folder.
 set -euo pipefail
@@ -108,3 +110,7 @@ if [ "$span_ms" -le 0 ]; then
 fi
 rate=$((counted * 1000 / span_ms))
 echo "received $last_n positions; $counted of them in ${span_ms} ms after the first poll: $rate positions/s"
+# Where the time went: the seconds each pipeline stage took in all.
+curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^tracker_stage_seconds_sum\{/ { match($0, /stage="[^"]*"/);
+         printf "  stage %s: %.1f s\n", substr($0, RSTART + 7, RLENGTH - 8), $NF }'
