@@ -454,18 +454,25 @@ pub(crate) fn vehicle_times(
     c: &Connection,
     vehicles: &[VehicleKey],
 ) -> Result<Vec<Option<DateTime<Utc>>>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT at FROM vehicle_positions WHERE tenant_id = ?1 AND vehicle_id = ?2",
-    )?;
     vehicles
         .iter()
         .map(|v| {
-            let at: Option<String> = stmt
-                .query_row([v.tenant_id.as_str(), v.vehicle_id.as_str()], |r| r.get(0))
-                .optional()?;
-            parse_opt_ts(at)
+            parse_opt_ts(newest_fix_at(
+                c,
+                v.tenant_id.as_str(),
+                v.vehicle_id.as_str(),
+            )?)
         })
         .collect()
+}
+
+/// The device time of a vehicle's newest recorded fix, as stored.
+pub(crate) fn newest_fix_at(c: &Connection, tenant: &str, vehicle: &str) -> Result<Option<String>> {
+    Ok(c.prepare_cached(
+        "SELECT at FROM vehicle_positions WHERE tenant_id = ?1 AND vehicle_id = ?2",
+    )?
+    .query_row([tenant, vehicle], |r| r.get(0))
+    .optional()?)
 }
 
 pub(crate) fn tracker_memories(

@@ -5,6 +5,7 @@
 //! as their SHA-256 only.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
@@ -560,12 +561,7 @@ pub(crate) fn record_positions(
     let mut privacy = HashMap::new();
     let mut pending = HashMap::new();
     for run in &runs {
-        let stored: Option<String> = c
-            .prepare_cached(
-                "SELECT at FROM vehicle_positions WHERE tenant_id = ?1 AND vehicle_id = ?2",
-            )?
-            .query_row(params![run.tenant.as_str(), run.vehicle_id], |r| r.get(0))
-            .optional()?;
+        let stored = rows::newest_fix_at(c, run.tenant.as_str(), &run.vehicle_id)?;
         let fold = position_batch::fold(stored.as_deref(), batch, run);
         write_vehicle_row(c, batch, run, &fold)?;
         let live = if fold.applied.is_empty() {
@@ -616,13 +612,16 @@ fn write_vehicle_row(
     match fold.newest() {
         Some(i) => {
             let fix = &batch[i].1;
-            let sql = format!(
-                "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, speed_mps, \
-                 heading_deg, received_at, applied, replayed) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {}",
-                position_batch::NEWEST_ROW_ON_CONFLICT
-            );
-            c.prepare_cached(&sql)?.execute(params![
+            // Made once: this runs for every vehicle of every batch.
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "INSERT INTO vehicle_positions (tenant_id, vehicle_id, at, lat, lon, \
+                     speed_mps, heading_deg, received_at, applied, replayed) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {}",
+                    position_batch::NEWEST_ROW_ON_CONFLICT
+                )
+            });
+            c.prepare_cached(&SQL)?.execute(params![
                 run.tenant.as_str(),
                 run.vehicle_id,
                 ts(fix.at),
