@@ -122,6 +122,7 @@ async fn fresh(backend: Backend, setup: &Setup) -> Option<Fresh> {
     let made = join_all(setup.orders.iter().enumerate().map(|(i, trip)| {
         let store = Arc::clone(&store);
         let tenant = tenant.clone();
+        let picked_up_at = trip.stops[0].arrived_at.unwrap_or_else(Utc::now);
         let new = NewOrder {
             reference: format!("BENCH-{i}"),
             customer: Customer {
@@ -150,9 +151,24 @@ async fn fresh(backend: Backend, setup: &Setup) -> Option<Fresh> {
                 visibility: Visibility::Public,
             };
             store
-                .add_event(Some(tenant), order.id.clone(), event)
+                .add_event(Some(tenant.clone()), order.id.clone(), event)
                 .await
                 .expect("dispatched");
+            // Picked up, as the engine is told: its ETAs are for the
+            // delivery, the stop the page shows.
+            let picked_up = NewEvent {
+                kind: EventKind::Status,
+                status: Some(OrderStatus::PickedUp),
+                at: picked_up_at,
+                note: None,
+                source: engine::StatusSource::Dispatcher,
+                stop_index: Some(0),
+                visibility: Visibility::Public,
+            };
+            store
+                .add_event(Some(tenant), order.id.clone(), picked_up)
+                .await
+                .expect("picked up");
             order.id
         }
     }))
