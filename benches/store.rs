@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use criterion::Criterion;
 use engine::{
     ActiveOrder, EngineEvent, LiveConfig, LiveEngine, OrderStatus, Position, SpeedProfile,
@@ -38,7 +38,7 @@ use portal_api::{LiveUpdates, MemoryFanOut};
 use store::testing::PgSchema;
 use store::{
     Customer, EventKind, NewEvent, NewOrder, NewStop, Store, TenantId, VehicleFix, Visibility,
-    create_tenant, new_tracking_code, open_store,
+    Window, create_tenant, new_tracking_code, open_store,
 };
 
 use crate::pipeline::{Setup, setup, whole_passes};
@@ -109,15 +109,23 @@ async fn fresh(backend: Backend, setup: &Setup) -> Option<Fresh> {
         .await
         .expect("tenant");
     let tenant = tenant.id;
-    let stop = |kind, name: &str, at: road_graph::LatLon| NewStop {
+    let stop = |kind, name: &str, at: road_graph::LatLon, window| NewStop {
         kind,
         name: name.into(),
         address: name.into(),
         lat: at.lat,
         lon: at.lon,
         time_zone: Tz::UTC,
-        window: None,
+        window,
         geofence: None,
+    };
+    // Appointment windows as `tracker simulate --create-orders` gives them,
+    // so that ETAs are judged for late risk as in `serve`.
+    let window = |from: DateTime<Utc>, minutes: i64| {
+        Some(Window {
+            from,
+            to: from + TimeDelta::minutes(minutes),
+        })
     };
     let made = join_all(setup.orders.iter().enumerate().map(|(i, trip)| {
         let store = Arc::clone(&store);
@@ -127,13 +135,23 @@ async fn fresh(backend: Backend, setup: &Setup) -> Option<Fresh> {
             reference: format!("BENCH-{i}"),
             customer: Customer {
                 name: "Bench".into(),
-                email: None,
+                email: Some("dispatch@example.invalid".into()),
             },
             vehicle_id: Some(trip.vehicle_id.clone()),
             driver_name: None,
             stops: vec![
-                stop(StopKind::Pickup, "origin", trip.stops[0].position),
-                stop(StopKind::Delivery, "destination", trip.stops[1].position),
+                stop(
+                    StopKind::Pickup,
+                    "origin",
+                    trip.stops[0].position,
+                    window(picked_up_at, 60),
+                ),
+                stop(
+                    StopKind::Delivery,
+                    "destination",
+                    trip.stops[1].position,
+                    window(picked_up_at, 45),
+                ),
             ],
         };
         async move {
