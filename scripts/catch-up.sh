@@ -13,7 +13,9 @@
 #    $KAFKA (default 127.0.0.1:19092, 4 partitions). Then stops `serve`.
 # 3. Starts `serve` again on that topic with a new consumer group, so it reads
 #    the whole backlog, and polls its /metrics every 200 ms until the count of
-#    positions received from Kafka has not moved for 5 s. Prints the positions
+#    positions received from Kafka has not moved for $IDLE_S seconds (default
+#    20: a slow store's first flushes, every order's first ETA, take several
+#    seconds, and the count moves only when a batch is taken). Prints the positions
 #    received, the seconds from the first to the last one counted, the rate,
 #    and the seconds each stage of the pipeline took in all
 #    (`tracker_stage_seconds`).
@@ -28,6 +30,7 @@ vehicles=${4:-2000}
 seconds=${5:-60}
 port=${6:-18472}
 kafka=${KAFKA:-127.0.0.1:19092}
+idle_ms=$(( ${IDLE_S:-20} * 1000 ))
 topic="catch-up-$(date +%s)-$RANDOM"
 work=$(mktemp -d)
 echo "logs in $work" >&2
@@ -94,7 +97,7 @@ while true; do
         last_n=$n
         last_ms=$now
         still_since=$now
-    elif [ $((now - still_since)) -gt 5000 ] && [ -n "$first_ms" ]; then
+    elif [ $((now - still_since)) -gt "$idle_ms" ] && [ -n "$first_ms" ]; then
         break
     elif [ $((now - still_since)) -gt 120000 ]; then
         echo "nothing received from Kafka in 120 s; see $work" >&2

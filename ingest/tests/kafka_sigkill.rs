@@ -14,6 +14,7 @@
 //! `INGEST_SIGKILL_CHILD=1` it is the consumer child; otherwise it is the test.
 //! Needs the tansu broker in `TRACKER_TEST_KAFKA` (fails under `CI` without it).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

@@ -6,7 +6,7 @@
 //! between this one's write and its publish, so a viewer that reads the snapshot
 //! on receiving a message sees one at least as new as the message, and the
 //! snapshot always matches the last message published
-//! (`tests/fanout_redis.rs`). Every node runs one subscriber that hands what arrives to its
+//! (`tests/it/fanout_redis.rs`). Every node runs one subscriber that hands what arrives to its
 //! local hub, including the node's own updates, so all nodes see the same order of
 //! events; it runs in the caller's task tree ([`RedisFanOut::connect_in`]). After a dropped subscription the subscriber reconnects and tells every
 //! local viewer to resync from a fresh snapshot, since updates may have been missed.
