@@ -902,60 +902,60 @@ pub(super) async fn record_eta(
     let json = serde_json::to_string(&record)
         .map_err(|e| Error::store_permanent(format!("serializing an ETA: {e}")))?;
     let stop = i64::from(update.stop_index);
-    let updated = c
-        .execute(
-            "UPDATE stops SET eta_json = $1 WHERE order_id = $2 AND idx = $3",
-            &[&json, &update.order_id.as_str(), &stop],
-        )
-        .await?;
-    if updated == 0 {
-        return Ok(EtaRecorded::Ignored);
-    }
     let reasons: Vec<&str> = update.reasons.iter().map(|r| r.as_str()).collect();
     let horizon_s = (update.eta - update.computed_at).num_milliseconds() as f64 / 1000.0;
     let free_flow_eta = update
         .free_flow_drive_s
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64)));
-    c.execute(
-        "INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
-         horizon_s, remaining_distance_m, remaining_drive_s, reasons, tenant_id, free_flow_eta) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        &[
-            &update.order_id.as_str(),
-            &stop,
-            &ts(update.computed_at),
-            &ts(update.eta),
-            &ts(update.p10),
-            &ts(update.p90),
-            &horizon_s,
-            &update.remaining_distance_m,
-            &update.remaining_drive_s,
-            &reasons.join(","),
-            &tenant_id,
-            &free_flow_eta,
-        ],
-    )
-    .await?;
-    // The day's sums no longer hold this prediction (as `daily::prediction_logged`).
-    c.execute(
-        "UPDATE eta_accuracy_days SET stale = TRUE \
-         WHERE tenant_id = $1 AND day = $2 AND NOT stale",
-        &[&tenant_id, &day_text(update.computed_at)],
-    )
-    .await?;
-    super::alerts::assess_recorded_eta(c, &TenantId(tenant_id), update, policy).await?;
-    // The page's next stop: the first pending one after every stop reached,
-    // left or skipped (as `Order::next_stop`).
-    let next_stop: Option<i64> = c
+    // One round trip for what SQLite does in four statements: the stop's ETA,
+    // the prediction log's row (only when the stop exists), the day's sums
+    // marked stale (as `daily::prediction_logged`), and the page's next stop:
+    // the first pending one after every stop reached, left or skipped (as
+    // `Order::next_stop`; the update touches none of those columns).
+    let row = c
         .query_one(
-            "SELECT MIN(idx) FROM stops WHERE order_id = $1 AND idx > COALESCE((\
-                 SELECT MAX(idx) FROM stops WHERE order_id = $1 AND (arrived_at IS NOT NULL \
-                 OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1)",
-            &[&update.order_id.as_str()],
+            "WITH s AS (\
+                 UPDATE stops SET eta_json = $1 WHERE order_id = $2 AND idx = $3 RETURNING idx\
+             ), p AS (\
+                 INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
+                     horizon_s, remaining_distance_m, remaining_drive_s, reasons, tenant_id, \
+                     free_flow_eta) \
+                 SELECT $2, $3, $4::text, $5::text, $6::text, $7::text, \
+                     $8::double precision, $9::double precision, $10::double precision, \
+                     $11::text, $12::text, $13::text FROM s\
+             ), d AS (\
+                 UPDATE eta_accuracy_days SET stale = TRUE \
+                 WHERE tenant_id = $12 AND day = $14 AND NOT stale AND EXISTS (SELECT 1 FROM s)\
+             ) \
+             SELECT (SELECT count(*) FROM s), \
+                 (SELECT MIN(idx) FROM stops WHERE order_id = $2 AND idx > COALESCE((\
+                     SELECT MAX(idx) FROM stops WHERE order_id = $2 AND (arrived_at IS NOT NULL \
+                     OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1))",
+            &[
+                &json,
+                &update.order_id.as_str(),
+                &stop,
+                &ts(update.computed_at),
+                &ts(update.eta),
+                &ts(update.p10),
+                &ts(update.p90),
+                &horizon_s,
+                &update.remaining_distance_m,
+                &update.remaining_drive_s,
+                &reasons.join(","),
+                &tenant_id,
+                &free_flow_eta,
+                &day_text(update.computed_at),
+            ],
         )
-        .await?
-        .try_get(0)?;
+        .await?;
+    let updated: i64 = row.try_get(0)?;
+    if updated == 0 {
+        return Ok(EtaRecorded::Ignored);
+    }
+    let next_stop: Option<i64> = row.try_get(1)?;
+    super::alerts::assess_recorded_eta(c, &TenantId(tenant_id), update, policy).await?;
     Ok(if next_stop == Some(stop) {
         EtaRecorded::Shown
     } else {
