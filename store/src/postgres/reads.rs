@@ -511,6 +511,11 @@ pub(super) async fn privacy<C: GenericClient + Sync>(
     else {
         return Ok(LocationPrivacy::default());
     };
+    privacy_of_row(&r)
+}
+
+/// A row of `enabled, exact_within_m, cell_resolution` from `tenant_privacy`.
+pub(super) fn privacy_of_row(r: &tokio_postgres::Row) -> Result<LocationPrivacy> {
     let resolution: i64 = r.try_get(2)?;
     Ok(LocationPrivacy {
         enabled: r.try_get(0)?,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
 use serde_json::json;
-use tokio_postgres::Transaction;
+use tokio_postgres::{GenericClient, Transaction};
 
 use super::reads;
 use crate::alerts::AlertPolicy;
@@ -865,7 +865,10 @@ async fn extend_trails(
 }
 
 /// The (lat, lon) of an order's stops not yet reached or skipped.
-pub(super) async fn pending_stops(c: &Transaction<'_>, order: &OrderId) -> Result<Vec<(f64, f64)>> {
+pub(super) async fn pending_stops<C: GenericClient + Sync>(
+    c: &C,
+    order: &OrderId,
+) -> Result<Vec<(f64, f64)>> {
     c.query(
         "SELECT lat, lon FROM stops WHERE order_id = $1 \
          AND arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL ORDER BY idx",
