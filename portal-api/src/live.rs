@@ -176,10 +176,9 @@ impl LiveUpdates {
             };
             // Without privacy every order's viewers get the same text, made
             // once; with it, each order's own stops decide what is shown.
-            let shared = match outcome.privacy.enabled {
-                false => Some(message(&[])?),
-                true => None,
-            };
+            let shared = (!outcome.privacy.enabled)
+                .then(|| message(&[]))
+                .transpose()?;
             for (k, order) in outcome.orders.iter().enumerate() {
                 let text = match &shared {
                     Some(text) => text.clone(),
@@ -303,6 +302,7 @@ struct EtaMessage<'a> {
 /// A live message's JSON text, written straight into a string (a `Value`'s
 /// `to_string` goes through `Display` and the formatter machinery: in a
 /// catch-up profile, 3 % of all CPU went there).
+///
 /// Only a map with non-string keys could fail, and no message has one; were
 /// it to, the message is refused for good (retrying cannot help).
 fn message_text(message: &impl Serialize) -> Result<String> {
