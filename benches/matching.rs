@@ -31,6 +31,22 @@ fn porto() -> &'static RoadGraph {
     })
 }
 
+/// Porto as every command imported it before issue 24: the largest strongly
+/// connected component alone (the same fixes matched on both, in one run, say
+/// what keeping every component costs).
+fn porto_largest() -> &'static RoadGraph {
+    static PORTO: OnceLock<RoadGraph> = OnceLock::new();
+    PORTO.get_or_init(|| {
+        let profile = ProfileConfig {
+            components: road_graph::Components::Largest,
+            ..ProfileConfig::TRUCK
+        };
+        import_pbf(&super::graph::porto_pbf(), &profile, &mut |_| {})
+            .expect("porto imports")
+            .0
+    })
+}
+
 /// xorshift: deterministic and dependency-free.
 struct Rng(u64);
 
@@ -185,7 +201,15 @@ fn latency_us(graph: &RoadGraph, fleet: &[Vec<Fix>]) -> (f64, f64, f64) {
     (at(0.5), at(0.99), stationary as f64 / total.max(1) as f64)
 }
 
-fn bench_fleet(c: &mut Criterion, name: &str, graph: &RoadGraph, fleet: &[Vec<Fix>]) {
+/// The matcher's variants on one fleet, beside the candidate lookup; with
+/// `largest`, also the same fixes on the largest component alone.
+fn bench_fleet(
+    c: &mut Criterion,
+    name: &str,
+    graph: &RoadGraph,
+    largest: Option<&RoadGraph>,
+    fleet: &[Vec<Fix>],
+) {
     let n_fixes: usize = fleet.iter().map(Vec::len).sum();
     let (p50, p99, still) = latency_us(graph, fleet);
     eprintln!(
@@ -213,6 +237,35 @@ fn bench_fleet(c: &mut Criterion, name: &str, graph: &RoadGraph, fleet: &[Vec<Fi
     group.bench_function("online_matcher_every_fix_a_step", |b| {
         b.iter(|| black_box(match_fleet(&mut matcher, fleet)))
     });
+    // The settings before the cross-validated choice of issue 24 (sigma 5 m,
+    // beta 8 m, every fix independent): what the choice costs.
+    let before_cv = MatcherConfig {
+        sigma_m: 5.0,
+        beta_m: 8.0,
+        noise_correlation_s: 0.0,
+        ..MatcherConfig::TRUCK
+    };
+    let mut matcher = Matcher::new(graph, before_cv).expect("valid config");
+    group.bench_function("online_matcher_before_cv", |b| {
+        b.iter(|| black_box(match_fleet(&mut matcher, fleet)))
+    });
+    // The GPS noise and the transition scale learned per vehicle (both off by
+    // default): what learning costs.
+    let learning = MatcherConfig {
+        learn_sigma: true,
+        learn_beta: true,
+        ..MatcherConfig::TRUCK
+    };
+    let mut matcher = Matcher::new(graph, learning).expect("valid config");
+    group.bench_function("online_matcher_learning", |b| {
+        b.iter(|| black_box(match_fleet(&mut matcher, fleet)))
+    });
+    if let Some(largest) = largest {
+        let mut matcher = Matcher::new(largest, MatcherConfig::TRUCK).expect("valid config");
+        group.bench_function("online_matcher_largest_component", |b| {
+            b.iter(|| black_box(match_fleet(&mut matcher, fleet)))
+        });
+    }
     group.finish();
 }
 
@@ -220,14 +273,14 @@ fn porto_1s(c: &mut Criterion) {
     let graph = porto();
     // 20 trucks, 20 minutes each at 1 Hz: 24 000 fixes.
     let fleet = fleet(graph, 20, 1200.0, 1.0);
-    bench_fleet(c, "porto_1s", graph, &fleet);
+    bench_fleet(c, "porto_1s", graph, Some(porto_largest()), &fleet);
 }
 
 fn porto_60s(c: &mut Criterion) {
     let graph = porto();
     // 200 trucks, 6 hours each, one fix a minute: 72 000 fixes.
     let fleet = fleet(graph, 200, 6.0 * 3600.0, 60.0);
-    bench_fleet(c, "porto_60s", graph, &fleet);
+    bench_fleet(c, "porto_60s", graph, Some(porto_largest()), &fleet);
 }
 
 fn kubicka_1s(c: &mut Criterion) {
@@ -245,7 +298,7 @@ fn kubicka_1s(c: &mut Criterion) {
         let text = std::fs::read_to_string(dir.join(format!("{id}.track.csv")))
             .expect("track is readable");
         let fixes = parse_trace(&text).expect("track parses").fixes;
-        bench_fleet(c, &format!("kubicka_{id}_1s"), &graph, &[fixes]);
+        bench_fleet(c, &format!("kubicka_{id}_1s"), &graph, None, &[fixes]);
     }
 }
 

@@ -20,6 +20,14 @@
 #    and the seconds each stage of the pipeline took in all
 #    (`tracker_stage_seconds`).
 #
+# With NODES=N (default 1), step 3 starts N `serve` nodes in the one consumer
+# group (ports PORT, PORT+1, …; the topic's 4 partitions split between them),
+# counts the positions all of them received, and prints each node's stages.
+# Several nodes need a store they can share: PostgreSQL (the embedded SQLite
+# store is one node's); they share traffic through the topic TOPIC-fleet and
+# fan out through Redis at $REDIS (default redis://127.0.0.1:6379), as a real
+# multi-node set-up does.
+#
 # Everything stays on 127.0.0.1. The serve logs are kept in the printed folder.
 set -euo pipefail
 usage="usage: catch-up.sh BINARY MAP STORE_URL [VEHICLES] [SECONDS] [PORT]"
@@ -31,18 +39,19 @@ seconds=${5:-60}
 port=${6:-18472}
 kafka=${KAFKA:-127.0.0.1:19092}
 idle_ms=$(( ${IDLE_S:-20} * 1000 ))
+nodes=${NODES:-1}
 topic="catch-up-$(date +%s)-$RANDOM"
 work=$(mktemp -d)
 echo "logs in $work" >&2
 
 wait_ready() {
-    local pid=$1
+    local pid=$1 at=${2:-$port}
     for _ in $(seq 1 600); do
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "serve exited early; see $work" >&2
             exit 1
         fi
-        if curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; then
+        if curl -sf -o /dev/null "http://127.0.0.1:$at/readyz"; then
             return 0
         fi
         sleep 0.1
@@ -70,16 +79,32 @@ TRACKER_API_KEY="$key" "$bin" simulate --map "$map" --vehicles "$vehicles" --spe
     --create-orders --api-url "http://127.0.0.1:$port" >"$work/simulate.log" 2>&1
 stop "$api"
 
-echo "==> serve catching up the backlog" >&2
-"$bin" serve --map "$map" --listen "127.0.0.1:$port" --store "$store" --demo 0 \
-    --bus "kafka://$kafka/$topic" --kafka-group "catch-up-$topic" >"$work/serve.log" 2>&1 &
-node=$!
-trap 'stop $node' EXIT
-wait_ready "$node"
+echo "==> $nodes serve node(s) catching up the backlog" >&2
+multi=()
+if [ "$nodes" -gt 1 ]; then
+    multi=(--fleet-topic "$topic-fleet" --fanout "${REDIS:-redis://127.0.0.1:6379}")
+fi
+pids=()
+for i in $(seq 0 $((nodes - 1))); do
+    "$bin" serve --map "$map" --listen "127.0.0.1:$((port + i))" --store "$store" --demo 0 \
+        --bus "kafka://$kafka/$topic" --kafka-group "catch-up-$topic" "${multi[@]}" \
+        >"$work/serve-$i.log" 2>&1 &
+    pids+=($!)
+done
+trap 'for p in "${pids[@]}"; do stop "$p"; done' EXIT
+for i in $(seq 0 $((nodes - 1))); do
+    wait_ready "${pids[$i]}" $((port + i))
+done
+# Positions received from Kafka, summed over the nodes.
 received() {
-    curl -sf "http://127.0.0.1:$port/metrics" |
-        awk '/^tracker_positions_total\{/ && /source="kafka"/ && /outcome="received"/ { n += $NF }
-             END { printf "%d\n", n }'
+    local total=0 n
+    for i in $(seq 0 $((nodes - 1))); do
+        n=$(curl -sf "http://127.0.0.1:$((port + i))/metrics" |
+            awk '/^tracker_positions_total\{/ && /source="kafka"/ && /outcome="received"/ { n += $NF }
+                 END { printf "%d\n", n }') || return 1
+        total=$((total + n))
+    done
+    echo "$total"
 }
 first_ms=""
 first_n=0
@@ -113,7 +138,10 @@ if [ "$span_ms" -le 0 ]; then
 fi
 rate=$((counted * 1000 / span_ms))
 echo "received $last_n positions; $counted of them in ${span_ms} ms after the first poll: $rate positions/s"
-# Where the time went: the seconds each pipeline stage took in all.
-curl -sf "http://127.0.0.1:$port/metrics" |
-    awk '/^tracker_stage_seconds_sum\{/ { match($0, /stage="[^"]*"/);
-         printf "  stage %s: %.1f s\n", substr($0, RSTART + 7, RLENGTH - 8), $NF }'
+# Where the time went: the seconds each pipeline stage took in all, per node.
+for i in $(seq 0 $((nodes - 1))); do
+    [ "$nodes" -gt 1 ] && echo "  node $i (port $((port + i))):"
+    curl -sf "http://127.0.0.1:$((port + i))/metrics" |
+        awk '/^tracker_stage_seconds_sum\{/ { match($0, /stage="[^"]*"/);
+             printf "  stage %s: %.1f s\n", substr($0, RSTART + 7, RLENGTH - 8), $NF }'
+done

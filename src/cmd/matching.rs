@@ -68,6 +68,83 @@ pub(crate) struct MatchEvalArgs {
     /// default: sigma_m=3,5,8 beta_m=4,8,16 u_turn_penalty_m=50,100,200.
     #[arg(long = "cv-grid", value_name = "NAME=V1,V2")]
     cv_grid: Vec<String>,
+    /// Degrade every track first: move each fix by a simulated GPS error of
+    /// this many metres (1 sigma per axis), to see how the matcher does on a
+    /// poorer device than the one that recorded the tracks. Seeded by the
+    /// track id, so runs repeat.
+    #[arg(long, default_value_t = 0.0, value_name = "M")]
+    noise_m: f64,
+    /// Correlation time of that error, seconds (a first-order Gauss-Markov
+    /// process, as GPS errors drift); 0 draws every fix's error afresh.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    noise_tau_s: f64,
+}
+
+/// How the report names the added error, if any.
+fn noise_note(noise: Option<Noise>) -> String {
+    noise.map_or(String::new(), |n| {
+        format!(
+            ", fixes moved by a simulated GPS error of {} m (correlation time {} s)",
+            n.sigma_m, n.tau_s
+        )
+    })
+}
+
+/// The simulated GPS error of `--noise-m`.
+#[derive(Debug, Clone, Copy)]
+struct Noise {
+    sigma_m: f64,
+    tau_s: f64,
+}
+
+impl Noise {
+    fn from_args(args: &MatchEvalArgs) -> anyhow::Result<Option<Noise>> {
+        if !(args.noise_m.is_finite() && args.noise_m >= 0.0) {
+            return Err(bad_input("--noise-m: must be zero or more metres"));
+        }
+        if !(args.noise_tau_s.is_finite() && args.noise_tau_s >= 0.0) {
+            return Err(bad_input("--noise-tau-s: must be zero or more seconds"));
+        }
+        Ok((args.noise_m > 0.0).then_some(Noise {
+            sigma_m: args.noise_m,
+            tau_s: args.noise_tau_s,
+        }))
+    }
+
+    /// Moves every fix by its error; the error of each axis follows
+    /// `e' = rho e + sqrt(1 - rho^2) sigma z` with `rho = exp(-dt / tau)`, so
+    /// its spread is `sigma` at every sampling interval.
+    fn apply(&self, id: &str, fixes: &mut [engine::Fix]) {
+        use rand::SeedableRng;
+        // FNV-1a of the id: the same track gets the same error in every run.
+        let seed = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut error = (0.0, 0.0);
+        let mut last: Option<chrono::DateTime<chrono::Utc>> = None;
+        for fix in fixes {
+            let rho = match last {
+                Some(t) if self.tau_s > 0.0 => {
+                    let dt_s = (fix.time - t).num_milliseconds().max(0) as f64 / 1000.0;
+                    (-dt_s / self.tau_s).exp()
+                }
+                _ => 0.0,
+            };
+            let fresh = (1.0 - rho * rho).sqrt() * self.sigma_m;
+            error = (
+                rho * error.0 + fresh * ingest::simulate::gaussian(&mut rng),
+                rho * error.1 + fresh * ingest::simulate::gaussian(&mut rng),
+            );
+            last = Some(fix.time);
+            let m_per_deg_lat = 111_320.0;
+            let m_per_deg_lon = m_per_deg_lat * fix.pos.lat.to_radians().cos().max(1e-6);
+            fix.pos = LatLon::new(
+                fix.pos.lat + error.0 / m_per_deg_lat,
+                fix.pos.lon + error.1 / m_per_deg_lon,
+            );
+        }
+    }
 }
 
 /// The truck settings with `name=value` overrides applied and checked.
@@ -222,7 +299,7 @@ struct Track {
     truth: Vec<Vec<LatLon>>,
 }
 
-fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
+fn load_track(dir: &Path, id: &str, flag: &str, noise: Option<Noise>) -> anyhow::Result<Track> {
     let folder = dir.join(id);
     // The same graph as `tracker match` (every component: the extracts are
     // clipped around the track, and the largest strongly connected one alone
@@ -233,7 +310,10 @@ fn load_track(dir: &Path, id: &str, flag: &str) -> anyhow::Result<Track> {
         &mut |_| {},
     )
     .map_err(|e| bad_input(format!("track {id}: {e}")))?;
-    let fixes = read_trace(&folder.join(format!("{id}.track.csv")))?;
+    let mut fixes = read_trace(&folder.join(format!("{id}.track.csv")))?;
+    if let Some(noise) = noise {
+        noise.apply(id, &mut fixes);
+    }
     let truth_path = folder.join(format!("{id}.route.geojson"));
     let text = std::fs::read_to_string(&truth_path)
         .map_err(|e| bad_input(format!("{}: {e}", truth_path.display())))?;
@@ -347,6 +427,7 @@ fn track_ids(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
 
 pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
     let config = config_with(&args.set)?;
+    let noise = Noise::from_args(&args)?;
     if args.every.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
         return Err(bad_input("--every: intervals must be positive seconds"));
     }
@@ -361,7 +442,7 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
         )));
     }
     if let Some(k) = args.cv {
-        return run_cv(&args, &ids, k);
+        return run_cv(&args, &ids, k, noise);
     }
     if let Some(out_dir) = &args.out_dir {
         std::fs::create_dir_all(out_dir)?;
@@ -370,7 +451,7 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
     type IntervalResults = (Vec<(String, bool, f64)>, usize, f64);
     let mut results: Vec<IntervalResults> = vec![(Vec::new(), 0, 0.0); args.every.len()];
     for (id, flag) in &ids {
-        let track = load_track(&args.dir, id, flag)?;
+        let track = load_track(&args.dir, id, flag, noise)?;
         let mut line = format!(
             "{id} {:<28}",
             if track.flag.is_empty() {
@@ -448,10 +529,14 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
     if args.json {
         println!(
             "{}",
-            json!({"tolerance_m": args.tolerance_m, "rates": rates})
+            json!({"tolerance_m": args.tolerance_m, "noise_m": args.noise_m, "noise_tau_s": args.noise_tau_s, "rates": rates})
         );
     } else {
-        println!("route mismatch fraction (tolerance {} m)", args.tolerance_m);
+        println!(
+            "route mismatch fraction (tolerance {} m){}",
+            args.tolerance_m,
+            noise_note(noise)
+        );
         println!(
             "every_s | unflagged n  median    mean     p90 | flagged n  median    mean | fixes/s"
         );
@@ -481,12 +566,17 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
 
 /// `match-eval --cv K`: loads the unflagged tracks (in parallel) and
 /// cross-validates the grid over them.
-fn run_cv(args: &MatchEvalArgs, ids: &[(String, String)], k: usize) -> anyhow::Result<()> {
+fn run_cv(
+    args: &MatchEvalArgs,
+    ids: &[(String, String)],
+    k: usize,
+    noise: Option<Noise>,
+) -> anyhow::Result<()> {
     use rayon::prelude::*;
     let tracks: Vec<Track> = ids
         .par_iter()
         .filter(|(_, flag)| flag.is_empty())
-        .map(|(id, flag)| load_track(&args.dir, id, flag))
+        .map(|(id, flag)| load_track(&args.dir, id, flag, noise))
         .collect::<anyhow::Result<_>>()?;
     let grid: Vec<String> = if args.cv_grid.is_empty() {
         cv::DEFAULT_GRID.iter().map(|s| s.to_string()).collect()
@@ -495,8 +585,15 @@ fn run_cv(args: &MatchEvalArgs, ids: &[(String, String)], k: usize) -> anyhow::R
     };
     let report = cv::cross_validate(&tracks, &args.every, k, &args.set, &grid, args.tolerance_m)?;
     if args.json {
-        println!("{}", report.to_json(&args.every, args.tolerance_m));
+        let mut doc = report.to_json(&args.every, args.tolerance_m);
+        doc["noise_m"] = json!(args.noise_m);
+        doc["noise_tau_s"] = json!(args.noise_tau_s);
+        println!("{doc}");
     } else {
+        let note = noise_note(noise);
+        if !note.is_empty() {
+            println!("tracks degraded{note}");
+        }
         report.print(&args.every, args.tolerance_m);
     }
     Ok(())
@@ -512,6 +609,55 @@ mod tests {
         let (median, _, p90) = summary(&v).expect("non-empty");
         assert_eq!(median, 15.0);
         assert_eq!(p90, 27.0);
+    }
+
+    /// `--noise-m 20`: the fixes spread by 20 m per axis whatever the
+    /// correlation time; with 30 s, neighbouring 1 s errors nearly agree (a
+    /// drifting GPS), without, they are independent; and a track's error
+    /// repeats from run to run.
+    #[test]
+    fn simulated_gps_error_has_its_spread_and_drift() {
+        let still = |n: i64| -> Vec<engine::Fix> {
+            (0..n)
+                .map(|i| engine::Fix {
+                    time: chrono::DateTime::from_timestamp(1_700_000_000 + i, 0)
+                        .expect("valid time"),
+                    pos: LatLon::new(45.0, 7.0),
+                    accuracy_m: None,
+                })
+                .collect()
+        };
+        let north_m = |fixes: &[engine::Fix]| -> Vec<f64> {
+            fixes
+                .iter()
+                .map(|f| (f.pos.lat - 45.0) * 111_320.0)
+                .collect()
+        };
+        for tau_s in [0.0, 30.0] {
+            let noise = Noise {
+                sigma_m: 20.0,
+                tau_s,
+            };
+            let mut fixes = still(40_000);
+            noise.apply("00000003", &mut fixes);
+            let e = north_m(&fixes);
+            let sd = (e.iter().map(|x| x * x).sum::<f64>() / e.len() as f64).sqrt();
+            assert!((18.5..21.5).contains(&sd), "tau {tau_s}: spread {sd}");
+            let lag1 =
+                e.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / (e.len() - 1) as f64 / (sd * sd);
+            let expected = if tau_s > 0.0 {
+                (-1.0 / tau_s).exp()
+            } else {
+                0.0
+            };
+            assert!(
+                (lag1 - expected).abs() < 0.05,
+                "tau {tau_s}: lag-1 correlation {lag1}"
+            );
+            let mut again = still(40_000);
+            noise.apply("00000003", &mut again);
+            assert_eq!(fixes, again, "seeded by the track id");
+        }
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub struct MatcherConfig {
     /// matched fixes the vehicle's own distances count as much as the prior.
     #[serde(default)]
     pub sigma_prior_fixes: f64,
+    /// How long GPS errors stay alike, seconds: a fix `dt` after the last step
+    /// weighs `min(1, dt / noise_correlation_s)` of an independent one, so a
+    /// 1 s feed whose error drifts is not trusted 30 times over for what is one
+    /// offset. 0 treats every fix as independent.
+    #[serde(default)]
+    pub noise_correlation_s: f64,
     /// Emission tail: beyond `sigma_m * robust_from_sigmas` the log-likelihood
     /// grows linearly rather than quadratically, so one multipath outlier does not
     /// drag the path onto another road.
@@ -40,6 +46,14 @@ pub struct MatcherConfig {
     /// fixes take the detours real roads make.
     pub beta_m: f64,
     pub beta_per_m: f64,
+    /// Learn each vehicle's `beta_m` from its own final steps (the mean of
+    /// `|route - great-circle|`, Newson & Krumm's estimate, online), so the
+    /// scale follows the vehicle's sampling interval and roads.
+    #[serde(default)]
+    pub learn_beta: bool,
+    /// Weight of `beta_m` in the learned estimate, in final steps.
+    #[serde(default)]
+    pub beta_prior_steps: f64,
     /// Route distance allowed, as a multiple of the great-circle distance, plus
     /// `route_slack_m`; searches stop there.
     pub max_detour_ratio: f64,
@@ -74,21 +88,28 @@ pub struct MatcherConfig {
 }
 
 impl MatcherConfig {
-    /// Settings for truck feeds (1 s to 15 min sampling, consumer-grade GPS),
-    /// tuned on the Kubicka tracks with `tracker match-eval` (ARCHITECTURE.md has
-    /// the figures): a fixed beta did better than one growing with distance at
-    /// every interval, and a small turn cost mattered most at 300 s.
+    /// Settings for truck feeds (1 s to 15 min sampling, consumer-grade GPS).
+    /// `sigma_m`, `beta_m` and `noise_correlation_s` are the point that
+    /// `tracker match-eval --cv 5` chose in four of five folds on the Kubicka
+    /// tracks (BENCHMARKS.md, "Cross-validated accuracy"); the rest were set
+    /// on the same tracks earlier: a fixed beta did better than one growing
+    /// with distance at every interval, and a small turn cost mattered most at
+    /// 300 s. Learning the noise and the transition scale per vehicle did not
+    /// improve the cross-validated figures, so both are off.
     pub const TRUCK: MatcherConfig = MatcherConfig {
-        sigma_m: 5.0,
+        sigma_m: 8.0,
         learn_sigma: false,
         sigma_prior_fixes: 50.0,
+        noise_correlation_s: 15.0,
         robust_from_sigmas: 3.0,
         search_radius_m: 50.0,
         max_roads: 14,
         max_candidates: 12,
         emission_beam: 12.0,
-        beta_m: 8.0,
+        beta_m: 16.0,
         beta_per_m: 0.0,
+        learn_beta: false,
+        beta_prior_steps: 50.0,
         max_detour_ratio: 2.0,
         route_slack_m: 100.0,
         transition_beam: 12.0,
@@ -125,8 +146,10 @@ impl MatcherConfig {
                 ));
             }
         }
-        let non_negative: [(&'static str, f64); 8] = [
+        let non_negative: [(&'static str, f64); 10] = [
+            ("noise_correlation_s", self.noise_correlation_s),
             ("sigma_prior_fixes", self.sigma_prior_fixes),
+            ("beta_prior_steps", self.beta_prior_steps),
             ("turn_penalty_m", self.turn_penalty_m),
             ("reorder_window_s", self.reorder_window_s),
             ("beta_per_m", self.beta_per_m),

@@ -37,6 +37,10 @@ pub(crate) struct Cand {
     /// For `Route`: the edges driven after the predecessor's edge, ending on this
     /// candidate's edge.
     pub(crate) path: Vec<EdgeId>,
+    /// For `Route`: `|route - great-circle|` of the step into this candidate,
+    /// capped (what the vehicle's transition scale is learned from once final).
+    #[serde(default)]
+    pub(crate) dev_m: f64,
 }
 
 impl Cand {
@@ -109,6 +113,9 @@ pub struct MatchState {
     /// it existed: nothing learned yet).
     #[serde(default)]
     pub(crate) noise: NoiseEstimate,
+    /// The vehicle's transition scale as learned so far (absent in older states).
+    #[serde(default)]
+    pub(crate) transitions: TransitionEstimate,
 }
 
 /// What a vehicle's final matches say of its GPS noise: the count and sum of
@@ -146,6 +153,41 @@ impl NoiseEstimate {
                 self.n = self.n.saturating_add(1);
                 self.sum_abs_m += p.distance_m.min(cap_m);
             }
+        }
+    }
+}
+
+/// What a vehicle's final steps say of its transition scale (Newson & Krumm's
+/// beta): the count and sum of `|route - great-circle|` over final route steps.
+/// The differences are exponential with mean beta, so the mean estimates it;
+/// each is capped at [`DEV_CAP_BETAS`] betas when the step is made, and the
+/// estimate corrects for that cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TransitionEstimate {
+    pub(crate) n: u32,
+    pub(crate) sum_dev_m: f64,
+}
+
+/// A step's difference counts at most this many betas toward the estimate.
+pub(crate) const DEV_CAP_BETAS: f64 = 5.0;
+/// Learned betas stay within this range (metres).
+const LEARNED_BETA_M: (f64, f64) = (1.0, 500.0);
+
+impl TransitionEstimate {
+    /// The beta to use: the prior and the vehicle's own mean difference (scaled
+    /// up by the share an exponential keeps under the cap), weighted by
+    /// `prior_steps` and the number of final steps seen.
+    pub(crate) fn beta_m(&self, prior_m: f64, prior_steps: f64) -> f64 {
+        let n = f64::from(self.n);
+        let kept = 1.0 - (-DEV_CAP_BETAS).exp();
+        let beta = (prior_m * prior_steps + self.sum_dev_m / kept) / (prior_steps + n).max(1e-9);
+        beta.clamp(LEARNED_BETA_M.0, LEARNED_BETA_M.1)
+    }
+
+    fn observe(&mut self, cand: &Cand) {
+        if cand.kind == StepKind::Route && cand.dev_m.is_finite() {
+            self.n = self.n.saturating_add(1);
+            self.sum_dev_m += cand.dev_m;
         }
     }
 }
@@ -258,6 +300,7 @@ impl MatchState {
                 self.chain,
                 &mut events.traversals,
             );
+            self.transitions.observe(to);
             if let Some(open) = self.open.as_mut() {
                 open.last_ms = open.last_ms.max(after.last_ms);
             }
@@ -491,7 +534,8 @@ fn emit_transition(
 
 #[cfg(test)]
 mod tests {
-    use super::NoiseEstimate;
+    use super::{Cand, DEV_CAP_BETAS, NoiseEstimate, TransitionEstimate};
+    use crate::matching::route::StepKind;
     use crate::matching::types::{FixMatch, FixOutcome, MatchedPoint};
     use road_graph::{EdgeId, LatLon};
 
@@ -526,5 +570,50 @@ mod tests {
         let phone_m = phone.sigma_m(5.0, 50.0);
         assert!((45.0..50.0).contains(&eld_m), "{eld_m}");
         assert!((4.8..5.3).contains(&phone_m), "{phone_m}");
+    }
+
+    fn step(kind: StepKind, dev_m: f64) -> Cand {
+        Cand {
+            edge: EdgeId(0),
+            offset_m: 0.0,
+            point: LatLon::new(0.0, 0.0),
+            distance_m: 0.0,
+            score: 0.0,
+            share: 1.0,
+            prev: 0,
+            kind,
+            u_turn: false,
+            path: Vec::new(),
+            dev_m,
+        }
+    }
+
+    /// A 1 s feed whose routes differ from the straight line by about 2 m a
+    /// step, and a 5 min feed that takes 60 m detours: from the same 8 m prior
+    /// each learns its own scale, and steps that are not routes (chain starts,
+    /// stays) teach nothing.
+    #[test]
+    fn the_learned_transition_scale_follows_the_sampling() {
+        let mut dense = TransitionEstimate::default();
+        let mut sparse = TransitionEstimate::default();
+        assert_eq!(dense.beta_m(8.0, 50.0), 8.0, "nothing learned yet");
+        // Exponential differences with mean 2 m (and 60 m), capped as the
+        // matcher caps them when the step is made.
+        for k in 0..2000 {
+            let u = (f64::from(k) + 0.5) / 2000.0;
+            dense.observe(&step(
+                StepKind::Route,
+                (-2.0 * (1.0 - u).ln()).min(2.0 * DEV_CAP_BETAS),
+            ));
+            sparse.observe(&step(
+                StepKind::Route,
+                (-60.0 * (1.0 - u).ln()).min(60.0 * DEV_CAP_BETAS),
+            ));
+            dense.observe(&step(StepKind::Start, 500.0));
+        }
+        let dense_m = dense.beta_m(8.0, 50.0);
+        let sparse_m = sparse.beta_m(8.0, 50.0);
+        assert!((2.0..2.3).contains(&dense_m), "{dense_m}");
+        assert!((57.0..60.5).contains(&sparse_m), "{sparse_m}");
     }
 }

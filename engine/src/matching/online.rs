@@ -12,7 +12,7 @@ use road_graph::{LatLon, RoadGraph, haversine_m};
 
 use super::candidates::{Candidate, CandidateBuffers, find_candidates};
 use super::config::MatcherConfig;
-use super::lattice::{Attached, Cand, Column, MatchState, to_time};
+use super::lattice::{Attached, Cand, Column, DEV_CAP_BETAS, MatchState, to_time};
 use super::route::{Reach, RouteSearch, SearchLimits, StepKind, Target};
 use super::types::{Fix, FixMatch, FixOutcome, MatchEvents, UnmatchedReason};
 use crate::error::Result;
@@ -216,6 +216,17 @@ impl<'g> Matcher<'g> {
         }
     }
 
+    /// `beta_m` of the settings, or the vehicle's learned transition scale.
+    fn learned_beta_m(&self, state: &MatchState) -> f64 {
+        if self.config.learn_beta {
+            state
+                .transitions
+                .beta_m(self.config.beta_m, self.config.beta_prior_steps)
+        } else {
+            self.config.beta_m
+        }
+    }
+
     /// `sigma_m` of the settings, or the vehicle's learned noise.
     fn learned_sigma_m(&self, state: &MatchState) -> f64 {
         if self.config.learn_sigma {
@@ -370,6 +381,7 @@ impl<'g> Matcher<'g> {
                 kind: StepKind::Start,
                 u_turn: false,
                 path: Vec::new(),
+                dev_m: 0.0,
             })
             .collect();
         normalize(
@@ -395,7 +407,7 @@ impl<'g> Matcher<'g> {
         let great_circle_m = haversine_m(last.pos, pos);
         let dt_s = ((time_ms - last.last_ms).max(1)) as f64 / 1000.0;
         let reach_cap_m = great_circle_m.max(config.max_speed_mps * dt_s);
-        let beta_m = config.beta_m + config.beta_per_m * great_circle_m;
+        let beta_m = self.learned_beta_m(state) + config.beta_per_m * great_circle_m;
         let detour_m = if widen {
             reach_cap_m
         } else {
@@ -439,6 +451,7 @@ impl<'g> Matcher<'g> {
                 kind: StepKind::Route,
                 u_turn: false,
                 path: Vec::new(),
+                dev_m: 0.0,
             })
             .collect();
 
@@ -466,7 +479,8 @@ impl<'g> Matcher<'g> {
                 if reach.distance_m.is_infinite() {
                     continue;
                 }
-                let mut logp = -(reach.distance_m - great_circle_m).abs() / beta_m;
+                let dev_m = (reach.distance_m - great_circle_m).abs();
+                let mut logp = -dev_m / beta_m;
                 let physical_m = if reach.kind == StepKind::UTurn {
                     reach.distance_m - config.u_turn_penalty_m
                 } else {
@@ -483,6 +497,7 @@ impl<'g> Matcher<'g> {
                     cand.score = score;
                     cand.prev = s as u16;
                     cand.kind = reach.kind;
+                    cand.dev_m = dev_m.min(beta_m * DEV_CAP_BETAS);
                     if reach.kind == StepKind::Route {
                         cand.u_turn = self.scratch.search.path_to(
                             graph,
@@ -500,8 +515,16 @@ impl<'g> Matcher<'g> {
         if cands.iter().all(|c| !c.alive()) {
             return None;
         }
+        // Errors that drift (correlated over `noise_correlation_s`) say less
+        // per fix the denser the fixes: each step's emission counts for the
+        // share of a correlation time it spans.
+        let weight = if config.noise_correlation_s > 0.0 {
+            (dt_s / config.noise_correlation_s).min(1.0)
+        } else {
+            1.0
+        };
         for (cand, found) in cands.iter_mut().zip(&self.scratch.found) {
-            cand.score += found.emission;
+            cand.score += weight * found.emission;
         }
         normalize(&mut cands, config.transition_beam, config.max_candidates);
         Some(cands)

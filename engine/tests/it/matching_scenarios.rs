@@ -617,3 +617,69 @@ fn a_matcher_made_per_batch_from_the_last_ones_memory_matches_like_one_matcher()
     let (again, _, _) = match_trace(&mut reused, &fixes);
     assert_eq!(again, fresh);
 }
+
+#[test]
+fn a_drifting_gps_does_not_pull_a_dense_feed_onto_the_road_beside_it() {
+    // Two two-way streets 40 m apart with cross streets every 100 m. The truck
+    // drives the upper one west to east at 12 m/s, one fix a second; for about
+    // 20 s its GPS drifts 24 m south (closer to the lower street) and back, as
+    // GPS errors drift. Counted as 20 independent fixes that drift is strong
+    // evidence for the lower street; it is one error, seen 20 times.
+    let mut map = DrawnMap::new(
+        "a---------b---------c---------d---------e\n\
+         |         |         |         |         |\n\
+         |         |         |         |         |\n\
+         |         |         |         |         |\n\
+         f---------g---------h---------i---------j",
+        10.0,
+    );
+    let upper = map.way("abcde", &[("highway", "residential")]);
+    let lower = map.way("fghij", &[("highway", "residential")]);
+    for cross in ["af", "bg", "ch", "di", "ej"] {
+        map.way(cross, &[("highway", "residential")]);
+    }
+    let (graph, _) = map.build().expect("builds");
+    let (west, east) = (map.pos('a'), map.pos('e'));
+    let plane = LocalPlane::new(west);
+    let mut noise = Noise(5);
+    let fixes: Vec<Fix> = (0..34)
+        .map(|k| {
+            let t = f64::from(k);
+            // South by up to 24 m between t = 10 and 32 s, smoothly.
+            let drift_m = if (10.0..=32.0).contains(&t) {
+                24.0 * (std::f64::consts::PI * (t - 10.0) / 22.0).sin()
+            } else {
+                0.0
+            };
+            let f = (12.0 * t) / haversine_m(west, east);
+            let on_road = LatLon::new(
+                west.lat + f * (east.lat - west.lat),
+                west.lon + f * (east.lon - west.lon),
+            );
+            let (x, y) = plane.to_xy(on_road);
+            Fix {
+                time: at(t),
+                pos: plane.to_latlon(x + noise.gauss(1.0), y - drift_m + noise.gauss(1.0)),
+                accuracy_m: None,
+            }
+        })
+        .collect();
+    let ways = |noise_correlation_s: f64| -> Vec<i64> {
+        let config = MatcherConfig {
+            noise_correlation_s,
+            ..MatcherConfig::TRUCK
+        };
+        let mut m = Matcher::new(&graph, config).expect("valid config");
+        let (finals, traversals, _) = match_trace(&mut m, &fixes);
+        assert_one_final_each(&finals, fixes.len());
+        ways_of(&graph, &traversals)
+    };
+    // Every fix independent: the drift takes the match round the block.
+    assert!(
+        ways(0.0).contains(&lower),
+        "independent fixes: {:?}",
+        ways(0.0)
+    );
+    // Errors alike for 15 s: the truck stays on its street.
+    assert_eq!(ways(15.0), vec![upper]);
+}

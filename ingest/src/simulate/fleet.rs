@@ -568,7 +568,7 @@ fn snap(graph: &RoadGraph, place: LatLon) -> Option<(EdgeId, f64)> {
 }
 
 /// A standard normal sample (Box–Muller).
-fn gaussian(rng: &mut StdRng) -> f64 {
+pub fn gaussian(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random_range(0.0..1.0);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

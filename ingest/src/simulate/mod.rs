@@ -16,7 +16,7 @@
 mod fleet;
 mod publish;
 
-pub use fleet::{Fleet, FleetConfig, PlannedRoute, RoutePlanner, TripPlan};
+pub use fleet::{Fleet, FleetConfig, PlannedRoute, RoutePlanner, TripPlan, gaussian};
 pub use publish::{
     KafkaPositions, OrderCreator, PositionPublisher, PublishSettings, SimReport, SimTarget,
     run_simulation, sim_start,
