@@ -65,7 +65,7 @@ pub(crate) struct MatchEvalArgs {
     #[arg(long, value_name = "K")]
     cv: Option<usize>,
     /// The grid `--cv` searches, `name=v1,v2,…` per setting (repeatable);
-    /// default: sigma_m=3,5,8 beta_m=4,8,16 u_turn_penalty_m=50,100,200.
+    /// default: sigma_m=5,8,12 beta_m=8,16,32 noise_correlation_s=0,15,30.
     #[arg(long = "cv-grid", value_name = "NAME=V1,V2")]
     cv_grid: Vec<String>,
     /// Degrade every track first: move each fix by a simulated GPS error of

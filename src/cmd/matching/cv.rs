@@ -22,11 +22,12 @@ use super::{Track, config_with, match_and_score, summary, thin};
 use crate::cmd::bad_input;
 
 /// The grid searched when `--cv-grid` is not given: the GPS noise, the
-/// transition scale and the U-turn cost, the settings the figures move with.
+/// transition scale and how long GPS errors stay alike, the settings the
+/// figures move with, each around `MatcherConfig::TRUCK`'s value.
 pub(super) const DEFAULT_GRID: [&str; 3] = [
-    "sigma_m=3,5,8",
-    "beta_m=4,8,16",
-    "u_turn_penalty_m=50,100,200",
+    "sigma_m=5,8,12",
+    "beta_m=8,16,32",
+    "noise_correlation_s=0,15,30",
 ];
 
 /// One axis of the grid: a setting and its candidate values.
