@@ -19,8 +19,10 @@ impl MemoryFanOut {
 }
 
 impl FanOut for MemoryFanOut {
-    fn publish(&self, message: LiveMessage) -> FanOutFuture<'_, ()> {
-        self.hub.dispatch(message);
+    fn publish_all(&self, messages: Vec<LiveMessage>) -> FanOutFuture<'_, ()> {
+        for message in messages {
+            self.hub.dispatch(message);
+        }
         Box::pin(async { Ok(()) })
     }
 

@@ -115,7 +115,13 @@ pub type FanOutFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + '
 /// A fan-out backend.
 pub trait FanOut: Send + Sync + std::fmt::Debug {
     /// Delivers an update to every node's hub and records it as the latest.
-    fn publish(&self, message: LiveMessage) -> FanOutFuture<'_, ()>;
+    fn publish(&self, message: LiveMessage) -> FanOutFuture<'_, ()> {
+        self.publish_all(vec![message])
+    }
+    /// Delivers a batch's updates (a batch's positions, one per order) as
+    /// [`FanOut::publish`] would one by one, in order; a backend over the
+    /// network does it in as few round trips as it can.
+    fn publish_all(&self, messages: Vec<LiveMessage>) -> FanOutFuture<'_, ()>;
     /// The latest position and ETA published for an order.
     fn latest(&self, order: OrderId) -> FanOutFuture<'_, Latest>;
     /// This node's hub, where WebSocket connections subscribe.

@@ -1,5 +1,6 @@
 //! The multi-node fan-out over Redis. Publishing is one round trip and one
-//! `MULTI`/`EXEC` transaction: the message is stored as the order's latest of its
+//! `MULTI`/`EXEC` transaction (a batch's updates: one per chunk of
+//! [`PUBLISH_CHUNK`]): the message is stored as the order's latest of its
 //! kind (`HSET tracker:live:{order} position …`, with an expiry so finished orders
 //! fade away) and published once on the channel `tracker:live`. The transaction
 //! is what lets a reader trust the snapshot: no other node's update can land
@@ -31,6 +32,8 @@ use crate::error::{Error, Result};
 
 /// The pub/sub channel carrying every live update.
 const CHANNEL: &str = "tracker:live";
+/// Updates per transaction when a batch is published.
+const PUBLISH_CHUNK: usize = 256;
 /// How long the latest state of an order is kept after its last update.
 const LATEST_TTL_S: i64 = 7 * 24 * 3600;
 
@@ -203,23 +206,29 @@ async fn subscribe_loop(
 }
 
 impl FanOut for RedisFanOut {
-    fn publish(&self, message: LiveMessage) -> FanOutFuture<'_, ()> {
+    fn publish_all(&self, messages: Vec<LiveMessage>) -> FanOutFuture<'_, ()> {
         let mut conn = self.conn.clone();
         Box::pin(async move {
-            // Atomic: a plain pipeline may reach Redis in two TCP segments, and
-            // another node's update between them would leave the snapshot older
-            // than the last message.
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            if message.kind.is_state() {
-                let key = latest_key(&message.order_id);
-                pipe.hset(&key, message.kind.as_str(), message.text.as_str())
-                    .ignore()
-                    .expire(&key, LATEST_TTL_S)
-                    .ignore();
+            // Atomic: a plain pipeline may reach Redis in several TCP
+            // segments, and another node's update between them would leave a
+            // snapshot older than the last message. A batch goes in chunks,
+            // each one transaction and one round trip, so no transaction
+            // holds Redis for long.
+            for chunk in messages.chunks(PUBLISH_CHUNK) {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for message in chunk {
+                    if message.kind.is_state() {
+                        let key = latest_key(&message.order_id);
+                        pipe.hset(&key, message.kind.as_str(), message.text.as_str())
+                            .ignore()
+                            .expire(&key, LATEST_TTL_S)
+                            .ignore();
+                    }
+                    pipe.publish(CHANNEL, encode(message)).ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await?;
             }
-            pipe.publish(CHANNEL, encode(&message)).ignore();
-            pipe.query_async::<()>(&mut conn).await?;
             Ok(())
         })
     }

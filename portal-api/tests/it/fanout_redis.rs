@@ -152,3 +152,52 @@ async fn a_reader_never_sees_a_snapshot_older_than_the_message_it_just_received(
         .expect("a snapshot");
     assert_eq!(Some(&settled), received.last());
 }
+
+/// A batch's positions go out in one call (chunks of a few hundred, each
+/// one transaction): every message reaches a viewer on another node, in
+/// order, and each order's snapshot is its last message, across chunk ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_published_at_once_reaches_every_viewer_in_order() {
+    if !redis_available() {
+        return;
+    }
+    let node = RedisFanOut::connect(&format!("redis://{REDIS}"))
+        .await
+        .expect("node");
+    let reader = RedisFanOut::connect(&format!("redis://{REDIS}"))
+        .await
+        .expect("reader");
+    let stamp = format!(
+        "{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let orders: Vec<OrderId> = (0..100)
+        .map(|k| OrderId(format!("ord_batch{k}_{stamp}")))
+        .collect();
+    let mut viewers: Vec<_> = orders.iter().map(|o| reader.hub().subscribe(o)).collect();
+    // Three updates per order, interleaved: 300 messages, more than one chunk.
+    let mut batch = Vec::new();
+    for n in 0..3 {
+        for order in &orders {
+            batch.push(position(&format!("{n}"), order));
+        }
+    }
+    node.publish_all(batch)
+        .await
+        .expect("the batch is published");
+    for (order, viewer) in orders.iter().zip(&mut viewers) {
+        for n in 0..3 {
+            let message = tokio::time::timeout(Duration::from_secs(5), viewer.recv())
+                .await
+                .expect("a message in time")
+                .expect("a message");
+            assert_eq!(
+                message.text.to_string(),
+                position(&format!("{n}"), order).text.to_string()
+            );
+        }
+        let latest = reader.latest(order.clone()).await.expect("latest").position;
+        assert_eq!(latest, Some(position("2", order).text.to_string()));
+    }
+}
