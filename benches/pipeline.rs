@@ -206,8 +206,14 @@ async fn consume<S: PositionSink>(
 
 /// An engine over the setup's router and orders, with `shards` shards.
 fn engine(setup: &Setup, shards: usize) -> LiveEngine {
+    engine_matching(setup, shards, engine::MatcherConfig::TRUCK)
+}
+
+/// The same, matching with `matcher`.
+fn engine_matching(setup: &Setup, shards: usize, matcher: engine::MatcherConfig) -> LiveEngine {
     let mut config = LiveConfig::truck(Tz::UTC);
     config.shards = shards;
+    config.matcher = matcher;
     let mut engine = LiveEngine::new(
         Arc::clone(&setup.router),
         config,
@@ -245,12 +251,27 @@ fn engine_only(c: &mut Criterion) {
     let mut positions = setup.positions.clone();
     positions.sort_by_key(|p| p.time);
     let mut group = whole_passes(c, "pipeline/engine_only", positions.len() as u64);
-    for shards in [1, 2, 4] {
-        group.bench_function(format!("{shards}_shards"), |b| {
+    // The matcher's settings before issue 24's cross-validated choice (sigma
+    // 5 m, beta 8 m, every fix independent), on one shard: what the choice
+    // costs the whole engine.
+    let before_cv = engine::MatcherConfig {
+        sigma_m: 5.0,
+        beta_m: 8.0,
+        noise_correlation_s: 0.0,
+        ..engine::MatcherConfig::TRUCK
+    };
+    let variants = [
+        ("1_shards", 1, engine::MatcherConfig::TRUCK),
+        ("2_shards", 2, engine::MatcherConfig::TRUCK),
+        ("4_shards", 4, engine::MatcherConfig::TRUCK),
+        ("1_shards_matcher_before_cv", 1, before_cv),
+    ];
+    for (name, shards, matcher) in variants {
+        group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let mut engine = engine(setup, shards);
+                    let mut engine = engine_matching(setup, shards, matcher.clone());
                     let now = Utc::now();
                     let started = Instant::now();
                     for batch in positions.chunks(5000) {
