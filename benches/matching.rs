@@ -201,6 +201,18 @@ fn latency_us(graph: &RoadGraph, fleet: &[Vec<Fix>]) -> (f64, f64, f64) {
     (at(0.5), at(0.99), stationary as f64 / total.max(1) as f64)
 }
 
+/// The matcher's settings before issue 24's cross-validated choice (sigma
+/// 5 m, beta 8 m, every fix independent), for benches that show what the
+/// choice costs.
+pub(crate) fn matcher_before_cv() -> MatcherConfig {
+    MatcherConfig {
+        sigma_m: 5.0,
+        beta_m: 8.0,
+        noise_correlation_s: 0.0,
+        ..MatcherConfig::TRUCK
+    }
+}
+
 /// The matcher's variants on one fleet, beside the candidate lookup; with
 /// `largest`, also the same fixes on the largest component alone.
 fn bench_fleet(
@@ -237,15 +249,8 @@ fn bench_fleet(
     group.bench_function("online_matcher_every_fix_a_step", |b| {
         b.iter(|| black_box(match_fleet(&mut matcher, fleet)))
     });
-    // The settings before the cross-validated choice of issue 24 (sigma 5 m,
-    // beta 8 m, every fix independent): what the choice costs.
-    let before_cv = MatcherConfig {
-        sigma_m: 5.0,
-        beta_m: 8.0,
-        noise_correlation_s: 0.0,
-        ..MatcherConfig::TRUCK
-    };
-    let mut matcher = Matcher::new(graph, before_cv).expect("valid config");
+    // The settings before the cross-validated choice: what the choice costs.
+    let mut matcher = Matcher::new(graph, matcher_before_cv()).expect("valid config");
     group.bench_function("online_matcher_before_cv", |b| {
         b.iter(|| black_box(match_fleet(&mut matcher, fleet)))
     });

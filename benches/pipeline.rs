@@ -251,15 +251,9 @@ fn engine_only(c: &mut Criterion) {
     let mut positions = setup.positions.clone();
     positions.sort_by_key(|p| p.time);
     let mut group = whole_passes(c, "pipeline/engine_only", positions.len() as u64);
-    // The matcher's settings before issue 24's cross-validated choice (sigma
-    // 5 m, beta 8 m, every fix independent), on one shard: what the choice
-    // costs the whole engine.
-    let before_cv = engine::MatcherConfig {
-        sigma_m: 5.0,
-        beta_m: 8.0,
-        noise_correlation_s: 0.0,
-        ..engine::MatcherConfig::TRUCK
-    };
+    // The matcher's settings before issue 24's cross-validated choice, on one
+    // shard: what the choice costs the whole engine.
+    let before_cv = crate::matching::matcher_before_cv();
     let variants = [
         ("1_shards", 1, engine::MatcherConfig::TRUCK),
         ("2_shards", 2, engine::MatcherConfig::TRUCK),

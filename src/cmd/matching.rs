@@ -137,12 +137,8 @@ impl Noise {
                 rho * error.1 + fresh * ingest::simulate::gaussian(&mut rng),
             );
             last = Some(fix.time);
-            let m_per_deg_lat = 111_320.0;
-            let m_per_deg_lon = m_per_deg_lat * fix.pos.lat.to_radians().cos().max(1e-6);
-            fix.pos = LatLon::new(
-                fix.pos.lat + error.0 / m_per_deg_lat,
-                fix.pos.lon + error.1 / m_per_deg_lon,
-            );
+            // (north, east) metres on the fix's own local plane.
+            fix.pos = road_graph::LocalPlane::new(fix.pos).to_latlon(error.1, error.0);
         }
     }
 }
@@ -627,11 +623,9 @@ mod tests {
                 })
                 .collect()
         };
+        let plane = road_graph::LocalPlane::new(LatLon::new(45.0, 7.0));
         let north_m = |fixes: &[engine::Fix]| -> Vec<f64> {
-            fixes
-                .iter()
-                .map(|f| (f.pos.lat - 45.0) * 111_320.0)
-                .collect()
+            fixes.iter().map(|f| plane.to_xy(f.pos).1).collect()
         };
         for tau_s in [0.0, 30.0] {
             let noise = Noise {
