@@ -13,11 +13,13 @@
 //! - `pipeline/engine_to_store/{engine_only,sqlite,postgres}`: the engine
 //!   (two shards, as `tracker serve` on two cores) on every batch, then, for
 //!   the store variants, what the engine sink does with its events: the
-//!   positions in one write, the ETAs and status moves of each order in turn
-//!   and the orders concurrently, all through `LiveUpdates` (fan-out in
-//!   memory, no viewer). Not pipelined: the engine waits for the store, so
-//!   the store variants show what storing costs on top of `engine_only`,
-//!   measured in the same run.
+//!   positions in one write, the ETAs of the orders with nothing else in the
+//!   batch in one transaction, the other orders' events in turn and the
+//!   orders concurrently, all through `LiveUpdates` (fan-out in memory, no
+//!   viewer). Not pipelined: the engine waits for the store, so the store
+//!   variants show what storing costs on top of `engine_only`, measured in
+//!   the same run. `{sqlite,postgres}_eta_per_order`: the same with every
+//!   ETA its own transaction (the sink before ETAs were batched).
 //!
 //! Kafka is not involved (see `pipeline/kafka_to_engine` for the source). In
 //! test mode (`cargo test --benches`, no `--bench`) 10,000 positions, and
@@ -296,8 +298,23 @@ fn store_positions(c: &mut Criterion) {
     group.finish();
 }
 
-/// What the engine sink does with a batch's events (without its retries).
-async fn store_events(live: &LiveUpdates, events: Vec<EngineEvent>) {
+/// How the ETAs of a flush reach the store.
+#[derive(Clone, Copy)]
+enum EtaWrites {
+    /// As the engine sink does: the ETAs of the orders with nothing else in
+    /// the flush in one `LiveUpdates::etas` (one transaction), the other
+    /// orders' events chain by chain.
+    Batched,
+    /// The sink's path before batching: every event of every order through
+    /// `LiveUpdates::handle`, each ETA its own transaction, the orders side
+    /// by side.
+    PerOrder,
+}
+
+/// What the engine sink's flush does with a batch's events (`EngineSink::deliver`
+/// in the binary, which a bench cannot call): the positions in one write,
+/// then the orders' events as `writes` says.
+async fn store_events(live: &LiveUpdates, events: Vec<EngineEvent>, writes: EtaWrites) {
     let mut positions = Vec::new();
     let mut chains: HashMap<String, Vec<EngineEvent>> = HashMap::new();
     for event in events {
@@ -312,13 +329,33 @@ async fn store_events(live: &LiveUpdates, events: Vec<EngineEvent>) {
         }
     }
     live.position_updates(&positions).await.expect("positions");
-    join_all(chains.into_values().map(|chain| async move {
+    let mut etas = Vec::new();
+    if let EtaWrites::Batched = writes {
+        chains.retain(|_, chain| {
+            let only_etas = chain
+                .iter()
+                .all(|e| matches!(e, EngineEvent::EtaUpdated(_)));
+            if only_etas {
+                etas.extend(chain.drain(..).filter_map(|e| match e {
+                    EngineEvent::EtaUpdated(u) => Some(u),
+                    _ => None,
+                }));
+            }
+            !only_etas
+        });
+    }
+    let batched = async {
+        if !etas.is_empty() {
+            live.etas(etas).await.expect("ETAs");
+        }
+    };
+    let chained = join_all(chains.into_values().map(|chain| async move {
         for event in chain {
             // A status the order no longer allows is the sink's "dropped".
             let _ = live.handle(event).await;
         }
-    }))
-    .await;
+    }));
+    futures::join!(batched, chained);
 }
 
 fn engine_to_store(c: &mut Criterion) {
@@ -352,13 +389,19 @@ fn engine_to_store(c: &mut Criterion) {
             total
         })
     });
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    let variants = [
+        (Backend::Sqlite, EtaWrites::Batched, ""),
+        (Backend::Sqlite, EtaWrites::PerOrder, "_eta_per_order"),
+        (Backend::Postgres, EtaWrites::Batched, ""),
+        (Backend::Postgres, EtaWrites::PerOrder, "_eta_per_order"),
+    ];
+    for (backend, writes, suffix) in variants {
         // Skipped (loudly, or failed under CI) without a PostgreSQL.
         match runtime.block_on(fresh(backend, setup)) {
             Some(probe) => runtime.block_on(probe.finish()),
             None => continue,
         }
-        group.bench_function(backend.name(), |b| {
+        group.bench_function(format!("{}{suffix}", backend.name()), |b| {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
                     let mut total = Duration::ZERO;
@@ -387,7 +430,7 @@ fn engine_to_store(c: &mut Criterion) {
                                 .iter()
                                 .filter(|e| matches!(e, EngineEvent::EtaUpdated(_)))
                                 .count();
-                            store_events(&live, out.events).await;
+                            store_events(&live, out.events, writes).await;
                         }
                         total += started.elapsed();
                         assert!(etas > 0, "the engine tracked the store's orders");

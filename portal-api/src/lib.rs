@@ -52,8 +52,8 @@ pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};
 pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
-    OrderPatch, PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId,
-    TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
+    OrderPatch, PodMeta, PositionOutcome, RecordedEta, Scope, Stop, StoredDeadLetter, Tenant,
+    TenantId, TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
 };
 pub use notify::{
     Attempt, AttemptReport, Channel, Channels, DelivererConfig, DeliveryState, NewRule,

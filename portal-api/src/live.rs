@@ -196,27 +196,41 @@ impl LiveUpdates {
 
     /// Records an ETA and, when it is the one the page shows, publishes it.
     pub async fn eta(&self, update: EtaUpdate) -> Result<EtaRecorded> {
-        let order = update.order_id.clone();
-        let record = EtaRecord::from(&update);
-        let recorded = self.store.record_eta(update, self.alerts).await?;
-        if recorded == EtaRecorded::Shown {
+        let mut recorded = self.etas(vec![update]).await?;
+        Ok(recorded.pop().unwrap_or(EtaRecorded::Ignored))
+    }
+
+    /// Records a batch of ETAs in one transaction ([`Store::record_etas`]:
+    /// all or none, in order) and publishes, at once, those the pages show.
+    /// Answers what each did, in order.
+    pub async fn etas(&self, updates: Vec<EtaUpdate>) -> Result<Vec<EtaRecorded>> {
+        let records: Vec<(OrderId, EtaRecord)> = updates
+            .iter()
+            .map(|u| (u.order_id.clone(), EtaRecord::from(u)))
+            .collect();
+        let recorded = self.store.record_etas(updates, self.alerts).await?;
+        let now = chrono::Utc::now();
+        let mut messages = Vec::new();
+        for ((order, record), answer) in records.into_iter().zip(&recorded) {
+            if answer.recorded != EtaRecorded::Shown {
+                continue;
+            }
             // The page's stop is not reached (or the ETA would not be shown).
-            let overdue = record.eta < chrono::Utc::now();
+            let overdue = record.eta < now;
             // The route ahead starts at the truck: under the tenant's
             // location privacy it is shown as the truck is.
-            let (privacy, pending) = match self.store.settings() {
-                Some(settings) => settings.order_privacy(order.clone()).await?,
-                None => Default::default(),
-            };
-            let eta = view::public_eta_view(&record, overdue, &privacy, &pending);
+            let eta =
+                view::public_eta_view(&record, overdue, &answer.privacy, &answer.pending_stops);
             let text = message_text(&EtaMessage {
                 kind: "eta",
                 eta: &eta,
             })?;
-            self.publish(LiveMessage::new(order, LiveKind::Eta, text))
-                .await?;
+            messages.push(LiveMessage::new(order, LiveKind::Eta, text));
         }
-        Ok(recorded)
+        if !messages.is_empty() {
+            self.publish_all(messages).await?;
+        }
+        Ok(recorded.into_iter().map(|r| r.recorded).collect())
     }
 
     /// Records a timeline entry (a status move, an exception, a note) and sends

@@ -13,8 +13,8 @@ use engine::{
 };
 use ingest::{KafkaCoordinates, RejectReason, Rejection};
 use portal_api::{
-    ApiKey, EtaRecorded, ListQuery, LiveUpdates, MemoryFanOut, NewApiKey, NewDeadLetter, NewEvent,
-    NewOrder, NewPod, OrderEvent, OrderPatch, PodMeta, PositionOutcome, SqliteStore,
+    ApiKey, ListQuery, LiveUpdates, MemoryFanOut, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
+    NewPod, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, SqliteStore,
     StoreErrorKind, StoreFuture, StoredDeadLetter, Tenant, TrackView, TrackerMemoryRecord,
     VehicleFix,
 };
@@ -148,12 +148,12 @@ impl Store for FailingStore {
     fn track_view(&self, order: OrderId) -> StoreFuture<'_, Option<TrackView>> {
         self.inner.track_view(order)
     }
-    fn record_eta(
+    fn record_etas(
         &self,
-        update: EtaUpdate,
+        updates: Vec<EtaUpdate>,
         policy: portal_api::AlertPolicy,
-    ) -> StoreFuture<'_, EtaRecorded> {
-        self.inner.record_eta(update, policy)
+    ) -> StoreFuture<'_, Vec<RecordedEta>> {
+        self.inner.record_etas(updates, policy)
     }
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {
         self.inner.active_orders()

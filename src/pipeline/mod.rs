@@ -55,8 +55,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use engine::{
-    ActiveOrder, ActiveStop, AppointmentWindow, EngineEvent, LiveEngine, Position, TenantId,
-    VehicleKey,
+    ActiveOrder, ActiveStop, AppointmentWindow, EngineEvent, EtaUpdate, LiveEngine, Position,
+    TenantId, VehicleKey,
 };
 use futures::future::join_all;
 use ingest::{BusPublisher, DeadLetter, PositionSink, SinkError, SinkReceipt};
@@ -197,12 +197,25 @@ impl EngineSink {
             }
             chain.push(event);
         }
-        let results = join_all(keys.iter().map(|key| {
-            let chain = chains.remove(key).unwrap_or_default();
-            self.deliver_chain(chain)
-        }))
-        .await;
-        for (left, error) in results {
+        // The orders whose events are ETAs alone (most of them) are recorded
+        // in one transaction; the others chain by chain, side by side.
+        let (etas_only, mixed): (Vec<String>, Vec<String>) = keys.into_iter().partition(|key| {
+            chains[key]
+                .iter()
+                .all(|e| matches!(e, EngineEvent::EtaUpdated(_)))
+        });
+        let etas: Vec<EngineEvent> = etas_only
+            .iter()
+            .flat_map(|key| chains.remove(key).unwrap_or_default())
+            .collect();
+        let (batched, results) = futures::join!(
+            self.deliver_etas(etas),
+            join_all(mixed.iter().map(|key| {
+                let chain = chains.remove(key).unwrap_or_default();
+                self.deliver_chain(chain)
+            }))
+        );
+        for (left, error) in std::iter::once(batched).chain(results) {
             pending.extend(left);
             if first_error.is_none() {
                 first_error = error;
@@ -211,6 +224,47 @@ impl EngineSink {
         match first_error {
             None => Ok(()),
             Some(err) => Err(SinkError(err)),
+        }
+    }
+
+    /// ETAs of orders with nothing else in this flush, in one batch; on a
+    /// refusal for good, chain by chain (so only the refused ETA is set
+    /// aside). Returns what is left after a retryable failure.
+    async fn deliver_etas(&self, events: Vec<EngineEvent>) -> (Vec<EngineEvent>, Option<String>) {
+        let updates: Vec<EtaUpdate> = events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::EtaUpdated(u) => Some(u.clone()),
+                _ => None,
+            })
+            .collect();
+        if updates.is_empty() {
+            return (Vec::new(), None);
+        }
+        match self.live.etas(updates).await {
+            Ok(_) => (Vec::new(), None),
+            Err(err) if err.is_retryable() => (events, Some(err.to_string())),
+            Err(err) => {
+                tracing::debug!(error = %err, "ETA batch refused; writing order by order");
+                // `events` holds each order's ETAs together (see `deliver`).
+                let order_of = |e: &EngineEvent| match e {
+                    EngineEvent::EtaUpdated(u) => Some(u.order_id.clone()),
+                    _ => None,
+                };
+                let results = join_all(
+                    events
+                        .chunk_by(|a, b| order_of(a) == order_of(b))
+                        .map(|chain| self.deliver_chain(chain.to_vec())),
+                )
+                .await;
+                let mut left = Vec::new();
+                let mut first_error = None;
+                for (rest, error) in results {
+                    left.extend(rest);
+                    first_error = first_error.or(error);
+                }
+                (left, first_error)
+            }
         }
     }
 

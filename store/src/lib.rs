@@ -71,8 +71,8 @@ pub use error::{Error, Result, StoreErrorKind};
 pub use model::{
     ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
-    OrderPatch, PodMeta, PositionOutcome, Scope, Stop, StoredDeadLetter, Tenant, TenantId,
-    TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
+    OrderPatch, PodMeta, PositionOutcome, RecordedEta, Scope, Stop, StoredDeadLetter, Tenant,
+    TenantId, TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
 };
 pub use notifications::NotificationStore;
 pub use notify::{
@@ -193,8 +193,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Logs an ETA prediction and makes it the stop's latest; in the same
     /// transaction judges the stop's late risk and its `eta_changed`
     /// subscribers under `policy` (`crate::alerts`), writing what fired to
-    /// the outbox.
-    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded>;
+    /// the outbox. One ETA of [`Store::record_etas`].
+    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded> {
+        Box::pin(async move {
+            let mut recorded = self.record_etas(vec![update], policy).await?;
+            Ok(recorded.pop().map_or(EtaRecorded::Ignored, |r| r.recorded))
+        })
+    }
+    /// Records a batch of ETAs in one transaction (all or none), leaving the
+    /// store as [`Store::record_eta`] on each in turn would, and answering
+    /// for each, in the same order, what it did and, for an ETA the page
+    /// shows, the order's location privacy (read in the same transaction).
+    /// A flush of the engine's ETAs is one commit instead of one per ETA
+    /// (BENCHMARKS.md, "Store").
+    fn record_etas(
+        &self,
+        updates: Vec<EtaUpdate>,
+        policy: AlertPolicy,
+    ) -> StoreFuture<'_, Vec<RecordedEta>>;
     /// Orders in progress with a vehicle assigned, for the engine to compute ETAs.
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>>;
     /// The device time of the newest recorded position of each vehicle (tenant

@@ -617,6 +617,31 @@ pub enum EtaRecorded {
     Shown,
 }
 
+/// What recording one ETA of a batch did and, for an ETA the page shows,
+/// what the page may show of the route ahead: the tenant's location privacy
+/// and, when it is on, the order's stops still ahead, read in the same
+/// transaction (so publishing it needs no read of its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEta {
+    pub recorded: EtaRecorded,
+    /// The default (off) unless `recorded` is `Shown`.
+    pub privacy: crate::privacy::LocationPrivacy,
+    /// The (lat, lon) of the order's pending stops when `recorded` is `Shown`
+    /// and privacy is on; else empty.
+    pub pending_stops: Vec<(f64, f64)>,
+}
+
+impl RecordedEta {
+    /// An ETA that stored nothing, or one stored but not shown.
+    pub(crate) fn unshown(recorded: EtaRecorded) -> RecordedEta {
+        RecordedEta {
+            recorded,
+            privacy: crate::privacy::LocationPrivacy::default(),
+            pending_stops: Vec::new(),
+        }
+    }
+}
+
 /// A tracker's memory of a truck as the store keeps it: saved by the node
 /// that tracked the truck (every few minutes, at shutdown, and when its Kafka
 /// partition moves to another node), read by whichever node tracks it next.

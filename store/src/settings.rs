@@ -41,6 +41,36 @@ pub trait SettingsStore: Send + Sync + std::fmt::Debug {
     fn order_privacy(&self, order: OrderId) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)>;
 }
 
+/// The location privacy of an order's tenant and, when it is on, the
+/// (lat, lon) of the order's pending stops (`SettingsStore::order_privacy`,
+/// and what `Store::record_etas` answers for an ETA the page shows).
+pub(crate) fn order_privacy(
+    c: &Connection,
+    order: &OrderId,
+) -> Result<(LocationPrivacy, Vec<(f64, f64)>)> {
+    let privacy = c
+        .prepare_cached(
+            "SELECT p.enabled, p.exact_within_m, p.cell_resolution \
+             FROM orders o JOIN tenant_privacy p ON p.tenant_id = o.tenant_id \
+             WHERE o.id = ?1",
+        )?
+        .query_row([order.as_str()], |r| {
+            Ok(LocationPrivacy {
+                enabled: r.get(0)?,
+                exact_within_m: r.get(1)?,
+                cell_resolution: r.get(2)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default();
+    let pending = if privacy.enabled {
+        super::writes::pending_stops(c, order)?
+    } else {
+        Vec::new()
+    };
+    Ok((privacy, pending))
+}
+
 /// The tenant's brand, logo metadata included (not its bytes).
 pub(crate) fn branding(c: &Connection, tenant: &TenantId) -> Result<Branding> {
     let row = c
@@ -205,29 +235,7 @@ impl SettingsStore for SqliteStore {
     }
 
     fn order_privacy(&self, order: OrderId) -> StoreFuture<'_, (LocationPrivacy, Vec<(f64, f64)>)> {
-        Box::pin(self.read(move |c| {
-            let privacy = c
-                .prepare_cached(
-                    "SELECT p.enabled, p.exact_within_m, p.cell_resolution \
-                     FROM orders o JOIN tenant_privacy p ON p.tenant_id = o.tenant_id \
-                     WHERE o.id = ?1",
-                )?
-                .query_row([order.as_str()], |r| {
-                    Ok(LocationPrivacy {
-                        enabled: r.get(0)?,
-                        exact_within_m: r.get(1)?,
-                        cell_resolution: r.get(2)?,
-                    })
-                })
-                .optional()?
-                .unwrap_or_default();
-            let pending = if privacy.enabled {
-                super::writes::pending_stops(c, &order)?
-            } else {
-                Vec::new()
-            };
-            Ok((privacy, pending))
-        }))
+        Box::pin(self.read(move |c| order_privacy(c, &order)))
     }
 
     fn set_privacy(&self, tenant: TenantId, p: LocationPrivacy) -> StoreFuture<'_, ()> {

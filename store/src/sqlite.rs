@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Store, StoreFuture, dead_letters, migrations, rows, writes};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
-    NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
+    ApiKey, Created, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
+    NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, StoredDeadLetter,
     Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
 };
 
@@ -377,12 +377,13 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| writes::record_positions(c, &fixes)))
     }
 
-    fn record_eta(
+    fn record_etas(
         &self,
-        update: EtaUpdate,
+        updates: Vec<EtaUpdate>,
         policy: crate::alerts::AlertPolicy,
-    ) -> StoreFuture<'_, EtaRecorded> {
-        Box::pin(self.write(move |c| writes::record_eta(c, &update, &policy)))
+    ) -> StoreFuture<'_, Vec<RecordedEta>> {
+        // One writer job for the whole batch: one savepoint, one commit.
+        Box::pin(self.write(move |c| writes::record_etas(c, &updates, &policy)))
     }
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {

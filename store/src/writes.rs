@@ -18,8 +18,8 @@ use super::rules::{self, LIVE_STATUSES, StopMove};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder,
-    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId,
-    TrackerMemoryRecord, VehicleFix, Visibility,
+    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, Tenant,
+    TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -704,7 +704,31 @@ fn extend_trail<'a>(
     Ok(())
 }
 
-pub(crate) fn record_eta(
+/// A batch of ETAs in one writer job, in order (`Store::record_etas`); the
+/// privacy of each shown one is read after it, on the same connection.
+pub(crate) fn record_etas(
+    c: &Connection,
+    updates: &[EtaUpdate],
+    policy: &crate::alerts::AlertPolicy,
+) -> Result<Vec<RecordedEta>> {
+    updates
+        .iter()
+        .map(|update| {
+            let recorded = record_eta(c, update, policy)?;
+            if recorded != EtaRecorded::Shown {
+                return Ok(RecordedEta::unshown(recorded));
+            }
+            let (privacy, pending_stops) = crate::settings::order_privacy(c, &update.order_id)?;
+            Ok(RecordedEta {
+                recorded,
+                privacy,
+                pending_stops,
+            })
+        })
+        .collect()
+}
+
+fn record_eta(
     c: &Connection,
     update: &EtaUpdate,
     policy: &crate::alerts::AlertPolicy,

@@ -1,4 +1,4 @@
-//! The PostgreSQL side of alerts judged from ETAs: run inside `record_eta`'s
+//! The PostgreSQL side of alerts judged from ETAs: run inside `record_etas`'
 //! transaction (the order's row is locked), so the stop's late-risk state,
 //! the announcements and the outbox entries they make commit with the ETA or
 //! not at all. The judgements are `crate::alerts`' and the notes and

@@ -14,7 +14,7 @@
 //! what committed before it), finds the day summed and moves on: a day is
 //! never summed twice over, nor its late rows added twice. The lock also
 //! conflicts with the writers' `ROW EXCLUSIVE` on `eta_predictions`, which
-//! they take before they mark a summed day stale (`record_eta`, arrivals):
+//! they take before they mark a summed day stale (`record_etas`, arrivals):
 //! a writer either commits before the day is read, or waits until its
 //! summary is committed and then marks it stale. So no prediction or arrival
 //! slips between a day's sum and its `stale = FALSE`. Readers are not

@@ -33,8 +33,8 @@ use super::{Store, StoreFuture};
 use crate::alerts::AlertPolicy;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EtaRecorded, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
-    NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, StoredDeadLetter,
+    ApiKey, Created, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
+    NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, StoredDeadLetter,
     Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
 };
 
@@ -271,8 +271,13 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| writes::record_positions(&tx, &fixes).await?)
     }
 
-    fn record_eta(&self, update: EtaUpdate, policy: AlertPolicy) -> StoreFuture<'_, EtaRecorded> {
-        in_tx!(self, |tx| writes::record_eta(&tx, &update, &policy).await?)
+    fn record_etas(
+        &self,
+        updates: Vec<EtaUpdate>,
+        policy: AlertPolicy,
+    ) -> StoreFuture<'_, Vec<RecordedEta>> {
+        in_tx!(self, |tx| writes::record_etas(&tx, &updates, &policy)
+            .await?)
     }
 
     fn active_orders(&self) -> StoreFuture<'_, Vec<Order>> {

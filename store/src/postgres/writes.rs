@@ -11,6 +11,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde_json::json;
 use tokio_postgres::{GenericClient, Transaction};
 
@@ -20,10 +22,11 @@ use crate::daily::day_text;
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewDeadLetter, NewEvent,
-    NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant,
-    TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
+    NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
+    RecordedEta, Tenant, TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
 };
 use crate::position_batch;
+use crate::privacy::LocationPrivacy;
 use crate::records::ts;
 use crate::rules::{self, LIVE_STATUSES, StopMove};
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
@@ -880,27 +883,156 @@ pub(super) async fn pending_stops<C: GenericClient + Sync>(
     .collect()
 }
 
-pub(super) async fn record_eta(
-    c: &Transaction<'_>,
-    update: &EtaUpdate,
+/// A batch of ETAs in one transaction (`Store::record_etas`).
+///
+/// The batch's orders are locked in one statement, in id order (the order a
+/// second node's batch takes them in too, so two batches wait for each other
+/// instead of deadlocking), which also orders each ETA with status changes of
+/// its order elsewhere: the judgements see the stops as they stand. Then each
+/// order's ETAs run in turn and the orders side by side, their statements
+/// pipelined on the one connection. The tenants' privacy is read once; the
+/// days whose sums the new predictions make stale are marked last, one by
+/// one in (tenant, day) order, so that the day rows two batches share are
+/// also taken in one order.
+pub(super) async fn record_etas(
+    tx: &Transaction<'_>,
+    updates: &[EtaUpdate],
     policy: &AlertPolicy,
-) -> Result<EtaRecorded> {
-    // The order's row lock orders this ETA with status changes of the order
-    // on other nodes: the judgement below sees the stops as they stand.
-    let live = c
-        .query_opt(
-            "SELECT status, tenant_id FROM orders WHERE id = $1 FOR UPDATE",
-            &[&update.order_id.as_str()],
+) -> Result<Vec<RecordedEta>> {
+    if updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each order's ETAs, in the batch's order.
+    let mut orders: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    for (i, update) in updates.iter().enumerate() {
+        let id = update.order_id.as_str();
+        match slot.get(id) {
+            Some(&at) => orders[at].1.push(i),
+            None => {
+                slot.insert(id, orders.len());
+                orders.push((id, vec![i]));
+            }
+        }
+    }
+    let mut ids: Vec<&str> = orders.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    let mut live: HashMap<String, TenantId> = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT id, status, tenant_id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&ids],
+        )
+        .await?
+    {
+        let status: String = row.try_get(1)?;
+        if OrderStatus::parse(&status).is_some_and(|s| !s.is_final()) {
+            live.insert(row.try_get(0)?, TenantId(row.try_get(2)?));
+        }
+    }
+    let mut tenants: Vec<&str> = live.values().map(TenantId::as_str).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut privacy: HashMap<String, LocationPrivacy> = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT enabled, exact_within_m, cell_resolution, tenant_id FROM tenant_privacy \
+             WHERE tenant_id = ANY($1)",
+            &[&tenants],
+        )
+        .await?
+    {
+        privacy.insert(row.try_get(3)?, reads::privacy_of_row(&row)?);
+    }
+    let (live, privacy) = (&live, &privacy);
+    let mut per_order: FuturesUnordered<_> = orders
+        .iter()
+        .map(|(id, idxs)| async move {
+            let mut answers: Vec<(usize, RecordedEta)> = Vec::with_capacity(idxs.len());
+            let Some(tenant) = live.get(*id) else {
+                answers.extend(
+                    idxs.iter()
+                        .map(|&i| (i, RecordedEta::unshown(EtaRecorded::Ignored))),
+                );
+                return Ok::<_, Error>(answers);
+            };
+            let shown_privacy = privacy.get(tenant.as_str()).copied().unwrap_or_default();
+            let mut pending: Option<Vec<(f64, f64)>> = None;
+            for &i in idxs {
+                let recorded = record_eta(tx, &updates[i], tenant, policy).await?;
+                if recorded != EtaRecorded::Shown {
+                    answers.push((i, RecordedEta::unshown(recorded)));
+                    continue;
+                }
+                // An ETA does not move the stops: one read serves the order's
+                // every shown ETA of the batch.
+                let pending_stops = match (&pending, shown_privacy.enabled) {
+                    (_, false) => Vec::new(),
+                    (Some(stops), true) => stops.clone(),
+                    (None, true) => {
+                        let stops = pending_stops(tx, &updates[i].order_id).await?;
+                        pending = Some(stops.clone());
+                        stops
+                    }
+                };
+                answers.push((
+                    i,
+                    RecordedEta {
+                        recorded,
+                        privacy: shown_privacy,
+                        pending_stops,
+                    },
+                ));
+            }
+            Ok(answers)
+        })
+        .collect();
+    // In the order the answers come back: the connection answers in the
+    // order the statements went out, so the first failure is the cause
+    // (after it PostgreSQL refuses every later statement of the transaction
+    // as "aborted"); the rest are dropped and the transaction rolls back.
+    let mut recorded: Vec<Option<RecordedEta>> = vec![None; updates.len()];
+    while let Some(answers) = per_order.next().await {
+        for (i, answer) in answers? {
+            recorded[i] = Some(answer);
+        }
+    }
+    let mut days: Vec<(&str, String)> = updates
+        .iter()
+        .zip(&recorded)
+        .filter(|(_, r)| {
+            r.as_ref()
+                .is_some_and(|r| r.recorded != EtaRecorded::Ignored)
+        })
+        .filter_map(|(u, _)| {
+            let tenant = live.get(u.order_id.as_str())?;
+            Some((tenant.as_str(), day_text(u.computed_at)))
+        })
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    for (tenant, day) in &days {
+        tx.execute(
+            "UPDATE eta_accuracy_days SET stale = TRUE \
+             WHERE tenant_id = $1 AND day = $2 AND NOT stale",
+            &[tenant, day],
         )
         .await?;
-    let Some(live) = live else {
-        return Ok(EtaRecorded::Ignored);
-    };
-    let status: String = live.try_get(0)?;
-    let tenant_id: String = live.try_get(1)?;
-    if OrderStatus::parse(&status).is_none_or(|s| s.is_final()) {
-        return Ok(EtaRecorded::Ignored);
     }
+    Ok(recorded
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| RecordedEta::unshown(EtaRecorded::Ignored)))
+        .collect())
+}
+
+/// One ETA of a live order (its row locked by the caller, `tenant` its
+/// tenant); the day's sums are marked stale by the caller.
+async fn record_eta(
+    c: &Transaction<'_>,
+    update: &EtaUpdate,
+    tenant: &TenantId,
+    policy: &AlertPolicy,
+) -> Result<EtaRecorded> {
     let record = crate::model::EtaRecord::from(update);
     let json = serde_json::to_string(&record)
         .map_err(|e| Error::store_permanent(format!("serializing an ETA: {e}")))?;
@@ -911,11 +1043,11 @@ pub(super) async fn record_eta(
         .free_flow_drive_s
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64)));
-    // One round trip for what SQLite does in four statements: the stop's ETA,
-    // the prediction log's row (only when the stop exists), the day's sums
-    // marked stale (as `daily::prediction_logged`), and the page's next stop:
-    // the first pending one after every stop reached, left or skipped (as
-    // `Order::next_stop`; the update touches none of those columns).
+    // One round trip for what SQLite does in three statements: the stop's
+    // ETA, the prediction log's row (only when the stop exists), and the
+    // page's next stop: the first pending one after every stop reached, left
+    // or skipped (as `Order::next_stop`; the update touches none of those
+    // columns).
     let row = c
         .query_one(
             "WITH s AS (\
@@ -927,9 +1059,6 @@ pub(super) async fn record_eta(
                  SELECT $2, $3, $4::text, $5::text, $6::text, $7::text, \
                      $8::double precision, $9::double precision, $10::double precision, \
                      $11::text, $12::text, $13::text FROM s\
-             ), d AS (\
-                 UPDATE eta_accuracy_days SET stale = TRUE \
-                 WHERE tenant_id = $12 AND day = $14 AND NOT stale AND EXISTS (SELECT 1 FROM s)\
              ) \
              SELECT (SELECT count(*) FROM s), \
                  (SELECT MIN(idx) FROM stops WHERE order_id = $2 AND idx > COALESCE((\
@@ -947,9 +1076,8 @@ pub(super) async fn record_eta(
                 &update.remaining_distance_m,
                 &update.remaining_drive_s,
                 &reasons.join(","),
-                &tenant_id,
+                &tenant.as_str(),
                 &free_flow_eta,
-                &day_text(update.computed_at),
             ],
         )
         .await?;
@@ -958,7 +1086,7 @@ pub(super) async fn record_eta(
         return Ok(EtaRecorded::Ignored);
     }
     let next_stop: Option<i64> = row.try_get(1)?;
-    super::alerts::assess_recorded_eta(c, &TenantId(tenant_id), update, policy).await?;
+    super::alerts::assess_recorded_eta(c, tenant, update, policy).await?;
     Ok(if next_stop == Some(stop) {
         EtaRecorded::Shown
     } else {

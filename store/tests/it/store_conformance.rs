@@ -16,7 +16,7 @@ use chrono::Duration;
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKey};
 use store::{
     AlertPolicy, Created, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
-    NewEvent, NewOrder, NewPod, OrderPatch, Scope, Store, TenantId, TrackerMemoryRecord,
+    NewEvent, NewOrder, NewPod, Order, OrderPatch, Scope, Store, TenantId, TrackerMemoryRecord,
     VehicleFix, Visibility, create_tenant, new_tracking_code, secret_hash,
 };
 
@@ -832,6 +832,146 @@ async fn etas_are_recorded_for_active_orders_and_judged(store: Arc<dyn Store>) {
     assert!(store.active_orders().await.expect("reads").is_empty());
 }
 
+/// What a flush's ETAs do to one order, in order: the page's stop, a later
+/// stop, the page's stop again 30 minutes past its window (a late risk), a
+/// stop the order does not have.
+fn eta_script(order: &OrderId) -> Vec<EtaUpdate> {
+    vec![
+        eta(order, 0, 10, 50),
+        eta(order, 1, 10, 150),
+        eta(order, 0, 20, 90),
+        eta(order, 7, 20, 90),
+    ]
+}
+
+async fn a_batch_of_etas_leaves_what_one_by_one_writes_leave(store: Arc<dyn Store>) {
+    use store::EtaRecorded::{Ignored, Logged, Shown};
+    let single = tenant(&*store, "One by one").await;
+    let batched = tenant(&*store, "Batched").await;
+    let (a, _) = new_order(&*store, &single, "LOAD-A").await;
+    let (b, _) = new_order(&*store, &batched, "LOAD-B").await;
+    let (c, _) = new_order(&*store, &batched, "LOAD-C").await;
+    let (done, _) = new_order(&*store, &batched, "LOAD-DONE").await;
+    for (who, order) in [(&single, &a), (&batched, &b), (&batched, &c)] {
+        store
+            .add_event(
+                Some(who.clone()),
+                order.id.clone(),
+                status(OrderStatus::Dispatched, 0),
+            )
+            .await
+            .expect("dispatched");
+    }
+    store
+        .add_event(
+            Some(batched.clone()),
+            done.id.clone(),
+            status(OrderStatus::Cancelled, 0),
+        )
+        .await
+        .expect("cancelled");
+    let private = store::LocationPrivacy {
+        enabled: true,
+        exact_within_m: 500.0,
+        cell_resolution: 7,
+    };
+    let settings = store.settings().expect("the backend keeps settings");
+    settings
+        .set_privacy(batched.clone(), private)
+        .await
+        .expect("sets");
+
+    let outbox_before = store.outbox_pending().await.expect("counts");
+    let mut one_by_one = Vec::new();
+    for update in eta_script(&a.id) {
+        one_by_one.push(store.record_eta(update, policy()).await.expect("recorded"));
+    }
+    let outbox_single = store.outbox_pending().await.expect("counts") - outbox_before;
+    assert_eq!(one_by_one, vec![Shown, Logged, Shown, Ignored]);
+
+    // B's and C's ETAs interleaved, and one of a cancelled order.
+    let mut updates = Vec::new();
+    for (of_b, of_c) in eta_script(&b.id).into_iter().zip(eta_script(&c.id)) {
+        updates.push(of_b);
+        updates.push(of_c);
+    }
+    updates.push(eta(&done.id, 0, 20, 90));
+    let outbox_before = store.outbox_pending().await.expect("counts");
+    let together = store
+        .record_etas(updates, policy())
+        .await
+        .expect("recorded");
+    let answers: Vec<_> = together.iter().map(|r| r.recorded).collect();
+    assert_eq!(
+        answers,
+        vec![
+            Shown, Shown, Logged, Logged, Shown, Shown, Ignored, Ignored, Ignored
+        ],
+        "each ETA answered in the batch's order; the cancelled order's ignored"
+    );
+    assert_eq!(
+        store.outbox_pending().await.expect("counts") - outbox_before,
+        2 * outbox_single,
+        "B and C announced as A was"
+    );
+    for answer in &together {
+        if answer.recorded == Shown {
+            assert_eq!(answer.privacy, private, "the page's privacy comes along");
+            assert_eq!(answer.pending_stops.len(), 3, "no stop reached yet");
+        } else {
+            assert!(!answer.privacy.enabled && answer.pending_stops.is_empty());
+        }
+    }
+
+    let seen = |order: Order| {
+        let stops: Vec<_> = order
+            .stops
+            .iter()
+            .map(|s| (s.eta.as_ref().map(|e| e.eta), s.late_risk.map(|r| r.by_min)))
+            .collect();
+        stops
+    };
+    let read = |tenant: &TenantId, order: &Order| {
+        let store = Arc::clone(&store);
+        let (tenant, id) = (tenant.clone(), order.id.clone());
+        async move {
+            store
+                .order(tenant, id)
+                .await
+                .expect("reads")
+                .expect("there")
+        }
+    };
+    let expected = seen(read(&single, &a).await);
+    assert_eq!(expected[0], (Some(at(90)), Some(30)));
+    assert_eq!(expected[1].0, Some(at(150)));
+    assert_eq!(seen(read(&batched, &b).await), expected);
+    assert_eq!(seen(read(&batched, &c).await), expected);
+    let history = |order: &Order| {
+        let store = Arc::clone(&store);
+        let id = order.id.clone();
+        async move {
+            let view = store.track_view(id).await.expect("reads").expect("a view");
+            view.eta_history.map(|h| h.points.len())
+        }
+    };
+    assert_eq!(history(&b).await, history(&a).await);
+    assert_eq!(
+        history(&done).await.unwrap_or(0),
+        0,
+        "a cancelled order logs nothing"
+    );
+
+    // A batch of nothing does nothing.
+    assert!(
+        store
+            .record_etas(Vec::new(), policy())
+            .await
+            .expect("answers")
+            .is_empty()
+    );
+}
+
 async fn dead_letters_are_kept_newest_first_and_the_outbox_counts(store: Arc<dyn Store>) {
     let letter = |n: u8| NewDeadLetter {
         tenant_id: None,
@@ -1061,6 +1201,7 @@ store::on_both_stores!(
     positions_keep_the_newest_per_tenant_vehicle_and_a_trail,
     a_batch_of_positions_leaves_what_one_by_one_writes_leave,
     etas_are_recorded_for_active_orders_and_judged,
+    a_batch_of_etas_leaves_what_one_by_one_writes_leave,
     dead_letters_are_kept_newest_first_and_the_outbox_counts,
 );
 
