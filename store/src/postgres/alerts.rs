@@ -4,6 +4,8 @@
 //! not at all. The judgements are `crate::alerts`' and the notes and
 //! payloads `store::rules`', as on SQLite (`store::alerts`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use engine::EtaUpdate;
 use tokio_postgres::Transaction;
@@ -19,40 +21,40 @@ use crate::notify::DEFAULT_MIN_CHANGE_MIN;
 use crate::records::{parse_opt_ts, parse_ts, ts};
 use crate::rules;
 
-/// Judges the stop of `update` (already recorded) for late risk and ETA
-/// changes, writing what fired.
+/// What the late-risk judgement needs of the stop an ETA is for, returned by
+/// the statement that records the ETA (so judging it reads nothing more).
+pub(super) struct StopAlertState {
+    pub(super) window_to: Option<String>,
+    pub(super) late_risk_since: Option<String>,
+    pub(super) late_risk_by_min: Option<i64>,
+    pub(super) late_turning_since: Option<String>,
+    /// Not yet reached, left or skipped.
+    pub(super) pending: bool,
+}
+
+/// Judges the stop of `update` (already recorded; `stop` is its state) for
+/// late risk and ETA changes, writing what fired. `subscribers` are the
+/// tenant's `eta_changed` subscribers ([`eta_subscribers`]).
 pub(super) async fn assess_recorded_eta(
     c: &Transaction<'_>,
     tenant: &TenantId,
     update: &EtaUpdate,
     policy: &AlertPolicy,
+    stop: StopAlertState,
+    subscribers: &[(String, i64)],
 ) -> Result<()> {
-    let stop = i64::from(update.stop_index);
-    let Some(row) = c
-        .query_opt(
-            "SELECT window_to, late_risk_since, late_risk_by_min, late_turning_since, \
-             (arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL) \
-             FROM stops WHERE order_id = $1 AND idx = $2",
-            &[&update.order_id.as_str(), &stop],
-        )
-        .await?
-    else {
-        return Ok(());
-    };
     // A stop already reached is judged by its verdict, not by a prediction.
-    let pending: bool = row.try_get(4)?;
-    if !pending {
+    if !stop.pending {
         return Ok(());
     }
     let now = update.computed_at;
-    if let Some(window_to) = parse_opt_ts(row.try_get(0)?)? {
-        let by_min: Option<i64> = row.try_get(2)?;
+    if let Some(window_to) = parse_opt_ts(stop.window_to)? {
         let state = LateRiskState {
-            at_risk: parse_opt_ts(row.try_get(1)?)?.map(|since| LateRisk {
+            at_risk: parse_opt_ts(stop.late_risk_since)?.map(|since| LateRisk {
                 since,
-                by_min: by_min.unwrap_or(0),
+                by_min: stop.late_risk_by_min.unwrap_or(0),
             }),
-            turning_since: parse_opt_ts(row.try_get(3)?)?,
+            turning_since: parse_opt_ts(stop.late_turning_since)?,
         };
         let (next, change) =
             assess_late_risk(state, update.eta, update.p90, window_to, policy, now);
@@ -65,7 +67,7 @@ pub(super) async fn assess_recorded_eta(
                     &next.at_risk.map(|r| r.by_min),
                     &next.turning_since.map(ts),
                     &update.order_id.as_str(),
-                    &stop,
+                    &i64::from(update.stop_index),
                 ],
             )
             .await?;
@@ -76,30 +78,35 @@ pub(super) async fn assess_recorded_eta(
             outbox(c, tenant, "order.late_risk", payload).await?;
         }
     }
-    announce_eta_changes(c, tenant, update, policy, now).await
+    announce_eta_changes(c, tenant, update, policy, now, subscribers).await
 }
 
-/// Everyone of the tenant who wants `eta_changed`: e-mail rules, with their
+/// Everyone of each tenant who wants `eta_changed`: e-mail rules, with their
 /// threshold in minutes, and enabled webhook endpoints (the default one).
-async fn eta_subscribers(c: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<(String, i64)>> {
-    c.query(
-        "SELECT id, min_change_min FROM notification_rules \
-         WHERE tenant_id = $1 AND event = 'eta_changed' AND deleted_at IS NULL \
-         UNION ALL SELECT id, NULL FROM webhook_endpoints WHERE tenant_id = $1 \
-         AND deleted_at IS NULL AND disabled_at IS NULL \
-         AND events LIKE '%\"eta_changed\"%'",
-        &[&tenant.as_str()],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        let min: Option<i64> = r.try_get(1)?;
-        Ok((
-            r.try_get(0)?,
+/// Read once for a batch of ETAs.
+pub(super) async fn eta_subscribers(
+    c: &Transaction<'_>,
+    tenants: &[&str],
+) -> Result<HashMap<String, Vec<(String, i64)>>> {
+    let mut subscribers: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for r in c
+        .query(
+            "SELECT tenant_id, id, min_change_min FROM notification_rules \
+             WHERE tenant_id = ANY($1) AND event = 'eta_changed' AND deleted_at IS NULL \
+             UNION ALL SELECT tenant_id, id, NULL FROM webhook_endpoints \
+             WHERE tenant_id = ANY($1) AND deleted_at IS NULL AND disabled_at IS NULL \
+             AND events LIKE '%\"eta_changed\"%'",
+            &[&tenants],
+        )
+        .await?
+    {
+        let min: Option<i64> = r.try_get(2)?;
+        subscribers.entry(r.try_get(0)?).or_default().push((
+            r.try_get(1)?,
             min.unwrap_or(i64::from(DEFAULT_MIN_CHANGE_MIN)),
-        ))
-    })
-    .collect()
+        ));
+    }
+    Ok(subscribers)
 }
 
 async fn announce_eta_changes(
@@ -108,10 +115,12 @@ async fn announce_eta_changes(
     update: &EtaUpdate,
     policy: &AlertPolicy,
     now: DateTime<Utc>,
+    subscribers: &[(String, i64)],
 ) -> Result<()> {
     let order = update.order_id.as_str();
     let stop = i64::from(update.stop_index);
-    for (subscriber, min_change_min) in eta_subscribers(c, tenant).await? {
+    for (subscriber, min_change_min) in subscribers {
+        let min_change_min = *min_change_min;
         let last = c
             .query_opt(
                 "SELECT eta FROM eta_announcements \

@@ -14,7 +14,7 @@ use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::json;
-use tokio_postgres::{GenericClient, Transaction};
+use tokio_postgres::{GenericClient, Statement, Transaction};
 
 use super::reads;
 use crate::alerts::AlertPolicy;
@@ -944,7 +944,10 @@ pub(super) async fn record_etas(
     {
         privacy.insert(row.try_get(3)?, reads::privacy_of_row(&row)?);
     }
-    let (live, privacy) = (&live, &privacy);
+    let subscribers = super::alerts::eta_subscribers(tx, &tenants).await?;
+    // Parsed and planned once for the batch, not once per ETA.
+    let statement = &tx.prepare(RECORD_ETA).await?;
+    let (live, privacy, subscribers) = (&live, &privacy, &subscribers);
     let mut per_order: FuturesUnordered<_> = orders
         .iter()
         .map(|(id, idxs)| async move {
@@ -957,9 +960,13 @@ pub(super) async fn record_etas(
                 return Ok::<_, Error>(answers);
             };
             let shown_privacy = privacy.get(tenant.as_str()).copied().unwrap_or_default();
+            let subscribers = subscribers
+                .get(tenant.as_str())
+                .map_or(&[][..], Vec::as_slice);
             let mut pending: Option<Vec<(f64, f64)>> = None;
             for &i in idxs {
-                let recorded = record_eta(tx, &updates[i], tenant, policy).await?;
+                let recorded =
+                    record_eta(tx, statement, &updates[i], tenant, policy, subscribers).await?;
                 if recorded != EtaRecorded::Shown {
                     answers.push((i, RecordedEta::unshown(recorded)));
                     continue;
@@ -1025,13 +1032,43 @@ pub(super) async fn record_etas(
         .collect())
 }
 
+/// One ETA's statement (prepared once per batch): the stop's ETA, the
+/// prediction log's row (only when the stop exists), the page's next stop
+/// (the first pending one after every stop reached, left or skipped, as
+/// `Order::next_stop`), and what the late-risk judgement needs of the stop
+/// (the update touches none of those columns). SQLite does it in four.
+const RECORD_ETA: &str = "WITH s AS (\
+        UPDATE stops SET eta_json = $1 WHERE order_id = $2 AND idx = $3 \
+        RETURNING idx, window_to, late_risk_since, late_risk_by_min, \
+            late_turning_since, \
+            (arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL) \
+                AS pending\
+    ), p AS (\
+        INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
+            horizon_s, remaining_distance_m, remaining_drive_s, reasons, tenant_id, \
+            free_flow_eta) \
+        SELECT $2, $3, $4::text, $5::text, $6::text, $7::text, \
+            $8::double precision, $9::double precision, $10::double precision, \
+            $11::text, $12::text, $13::text FROM s\
+    ) \
+    SELECT (SELECT count(*) FROM s), \
+        (SELECT MIN(idx) FROM stops WHERE order_id = $2 AND idx > COALESCE((\
+            SELECT MAX(idx) FROM stops WHERE order_id = $2 AND (arrived_at IS NOT NULL \
+            OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1)), \
+        s.window_to, s.late_risk_since, s.late_risk_by_min, s.late_turning_since, \
+        s.pending \
+    FROM (SELECT 1) AS one LEFT JOIN s ON TRUE";
+
 /// One ETA of a live order (its row locked by the caller, `tenant` its
-/// tenant); the day's sums are marked stale by the caller.
+/// tenant, `subscribers` the tenant's `eta_changed` subscribers); the day's
+/// sums are marked stale by the caller.
 async fn record_eta(
     c: &Transaction<'_>,
+    statement: &Statement,
     update: &EtaUpdate,
     tenant: &TenantId,
     policy: &AlertPolicy,
+    subscribers: &[(String, i64)],
 ) -> Result<EtaRecorded> {
     let record = crate::model::EtaRecord::from(update);
     let json = serde_json::to_string(&record)
@@ -1043,27 +1080,9 @@ async fn record_eta(
         .free_flow_drive_s
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| ts(update.computed_at + chrono::Duration::milliseconds((s * 1000.0) as i64)));
-    // One round trip for what SQLite does in three statements: the stop's
-    // ETA, the prediction log's row (only when the stop exists), and the
-    // page's next stop: the first pending one after every stop reached, left
-    // or skipped (as `Order::next_stop`; the update touches none of those
-    // columns).
     let row = c
         .query_one(
-            "WITH s AS (\
-                 UPDATE stops SET eta_json = $1 WHERE order_id = $2 AND idx = $3 RETURNING idx\
-             ), p AS (\
-                 INSERT INTO eta_predictions (order_id, stop_idx, predicted_at, eta, p10, p90, \
-                     horizon_s, remaining_distance_m, remaining_drive_s, reasons, tenant_id, \
-                     free_flow_eta) \
-                 SELECT $2, $3, $4::text, $5::text, $6::text, $7::text, \
-                     $8::double precision, $9::double precision, $10::double precision, \
-                     $11::text, $12::text, $13::text FROM s\
-             ) \
-             SELECT (SELECT count(*) FROM s), \
-                 (SELECT MIN(idx) FROM stops WHERE order_id = $2 AND idx > COALESCE((\
-                     SELECT MAX(idx) FROM stops WHERE order_id = $2 AND (arrived_at IS NOT NULL \
-                     OR departed_at IS NOT NULL OR skipped_at IS NOT NULL)), -1))",
+            statement,
             &[
                 &json,
                 &update.order_id.as_str(),
@@ -1086,7 +1105,14 @@ async fn record_eta(
         return Ok(EtaRecorded::Ignored);
     }
     let next_stop: Option<i64> = row.try_get(1)?;
-    super::alerts::assess_recorded_eta(c, tenant, update, policy).await?;
+    let stop_state = super::alerts::StopAlertState {
+        window_to: row.try_get(2)?,
+        late_risk_since: row.try_get(3)?,
+        late_risk_by_min: row.try_get(4)?,
+        late_turning_since: row.try_get(5)?,
+        pending: row.try_get::<_, Option<bool>>(6)?.unwrap_or(false),
+    };
+    super::alerts::assess_recorded_eta(c, tenant, update, policy, stop_state, subscribers).await?;
     Ok(if next_stop == Some(stop) {
         EtaRecorded::Shown
     } else {

@@ -833,14 +833,17 @@ async fn etas_are_recorded_for_active_orders_and_judged(store: Arc<dyn Store>) {
 }
 
 /// What a flush's ETAs do to one order, in order: the page's stop, a later
-/// stop, the page's stop again 30 minutes past its window (a late risk), a
-/// stop the order does not have.
+/// stop, the page's stop again 30 minutes past its window (a late risk, and
+/// a 40-minute move for the `eta_changed` rule), a stop the order does not
+/// have, the later stop 50 minutes later (20 minutes past its window; within
+/// the rule's interval of the order's last announcement, so not announced).
 fn eta_script(order: &OrderId) -> Vec<EtaUpdate> {
     vec![
         eta(order, 0, 10, 50),
         eta(order, 1, 10, 150),
         eta(order, 0, 20, 90),
         eta(order, 7, 20, 90),
+        eta(order, 1, 25, 200),
     ]
 }
 
@@ -880,6 +883,22 @@ async fn a_batch_of_etas_leaves_what_one_by_one_writes_leave(store: Arc<dyn Stor
         .set_privacy(batched.clone(), private)
         .await
         .expect("sets");
+    let notifications = store
+        .notifications()
+        .expect("the backend keeps notifications");
+    for who in [&single, &batched] {
+        let rule = store::NewRule {
+            event: store::TriggerEvent::EtaChanged,
+            to_customer: false,
+            addresses: vec!["ops@example.com".into()],
+            template: None,
+            min_change_min: Some(15),
+        };
+        notifications
+            .create_rule(who.clone(), rule)
+            .await
+            .expect("an eta_changed rule");
+    }
 
     let outbox_before = store.outbox_pending().await.expect("counts");
     let mut one_by_one = Vec::new();
@@ -887,7 +906,12 @@ async fn a_batch_of_etas_leaves_what_one_by_one_writes_leave(store: Arc<dyn Stor
         one_by_one.push(store.record_eta(update, policy()).await.expect("recorded"));
     }
     let outbox_single = store.outbox_pending().await.expect("counts") - outbox_before;
-    assert_eq!(one_by_one, vec![Shown, Logged, Shown, Ignored]);
+    assert_eq!(one_by_one, vec![Shown, Logged, Shown, Ignored, Logged]);
+    assert_eq!(
+        outbox_single, 3,
+        "late risks at both stops (their windows end at minutes 60 and 180) and one \
+         ETA change announced (the second move comes too soon after it)"
+    );
 
     // B's and C's ETAs interleaved, and one of a cancelled order.
     let mut updates = Vec::new();
@@ -905,7 +929,7 @@ async fn a_batch_of_etas_leaves_what_one_by_one_writes_leave(store: Arc<dyn Stor
     assert_eq!(
         answers,
         vec![
-            Shown, Shown, Logged, Logged, Shown, Shown, Ignored, Ignored, Ignored
+            Shown, Shown, Logged, Logged, Shown, Shown, Ignored, Ignored, Logged, Logged, Ignored
         ],
         "each ETA answered in the batch's order; the cancelled order's ignored"
     );
@@ -944,7 +968,7 @@ async fn a_batch_of_etas_leaves_what_one_by_one_writes_leave(store: Arc<dyn Stor
     };
     let expected = seen(read(&single, &a).await);
     assert_eq!(expected[0], (Some(at(90)), Some(30)));
-    assert_eq!(expected[1].0, Some(at(150)));
+    assert_eq!(expected[1].0, Some(at(200)));
     assert_eq!(seen(read(&batched, &b).await), expected);
     assert_eq!(seen(read(&batched, &c).await), expected);
     let history = |order: &Order| {
