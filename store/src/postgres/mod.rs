@@ -19,6 +19,7 @@
 
 mod alerts;
 mod connect;
+mod eta_batch;
 mod reads;
 mod schema;
 mod writes;
@@ -276,7 +277,7 @@ impl Store for PostgresStore {
         updates: Vec<EtaUpdate>,
         policy: AlertPolicy,
     ) -> StoreFuture<'_, Vec<RecordedEta>> {
-        in_tx!(self, |tx| writes::record_etas(&tx, &updates, &policy)
+        in_tx!(self, |tx| eta_batch::record_etas(&tx, &updates, &policy)
             .await?)
     }
 
