@@ -592,6 +592,20 @@ async fn positions_keep_the_newest_per_tenant_vehicle_and_a_trail(store: Arc<dyn
     assert_eq!(trail, vec![at(1), at(5)], "downsampled, oldest first");
 }
 
+/// Dispatches each (tenant, order) at minute 0.
+async fn dispatch_all(store: &dyn Store, orders: &[(&TenantId, &Order)]) {
+    for (who, order) in orders {
+        store
+            .add_event(
+                Some((*who).clone()),
+                order.id.clone(),
+                status(OrderStatus::Dispatched, 0),
+            )
+            .await
+            .expect("dispatched");
+    }
+}
+
 /// A script of fixes of truck-7 (and one of truck-9, which carries
 /// nothing): late ones, replays of the newest, a move too short and too soon
 /// for the trail, and far ones.
@@ -617,16 +631,7 @@ async fn a_batch_of_positions_leaves_what_one_by_one_writes_leave(store: Arc<dyn
     let batched = tenant(&*store, "Batched").await;
     let (a, _) = new_order(&*store, &single, "LOAD-A").await;
     let (b, _) = new_order(&*store, &batched, "LOAD-B").await;
-    for (who, order) in [(&single, &a), (&batched, &b)] {
-        store
-            .add_event(
-                Some(who.clone()),
-                order.id.clone(),
-                status(OrderStatus::Dispatched, 0),
-            )
-            .await
-            .expect("dispatched");
-    }
+    dispatch_all(&*store, &[(&single, &a), (&batched, &b)]).await;
     // Twice: onto nothing stored, then onto what the first round left.
     for round in 0..2 {
         let mut one_by_one = Vec::new();
@@ -855,16 +860,7 @@ async fn a_batch_of_etas_leaves_what_one_by_one_writes_leave(store: Arc<dyn Stor
     let (b, _) = new_order(&*store, &batched, "LOAD-B").await;
     let (c, _) = new_order(&*store, &batched, "LOAD-C").await;
     let (done, _) = new_order(&*store, &batched, "LOAD-DONE").await;
-    for (who, order) in [(&single, &a), (&batched, &b), (&batched, &c)] {
-        store
-            .add_event(
-                Some(who.clone()),
-                order.id.clone(),
-                status(OrderStatus::Dispatched, 0),
-            )
-            .await
-            .expect("dispatched");
-    }
+    dispatch_all(&*store, &[(&single, &a), (&batched, &b), (&batched, &c)]).await;
     store
         .add_event(
             Some(batched.clone()),
