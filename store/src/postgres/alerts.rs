@@ -97,6 +97,13 @@ fn subscribers_of<'a>(
     subscribers.get(tenant.as_str()).map_or(&[], Vec::as_slice)
 }
 
+/// A subscriber's announcement of an order's stop: (subscriber, order, stop).
+type AnnouncedKey = (String, String, i64);
+/// What was announced: (the ETA, when).
+type Announcement = (DateTime<Utc>, DateTime<Utc>);
+/// A subscriber's announcements of an order: (subscriber, order).
+type FiredKey = (String, String);
+
 /// What the batch's judgements change, kept until they are written.
 #[derive(Default)]
 struct Outcome {
@@ -107,9 +114,9 @@ struct Outcome {
     /// Outbox entries (tenant, topic, payload), in the batch's order.
     outbox: Vec<(String, &'static str, String)>,
     /// The last announced ETA per (subscriber, order, stop): (eta, at).
-    announced: HashMap<(String, String, i64), (DateTime<Utc>, DateTime<Utc>)>,
+    announced: HashMap<AnnouncedKey, Announcement>,
     /// When an ETA change was last announced per (subscriber, order).
-    fired: HashMap<(String, String), DateTime<Utc>>,
+    fired: HashMap<FiredKey, DateTime<Utc>>,
 }
 
 /// Judges every recorded ETA of the batch (in order) for late risk and ETA
@@ -128,8 +135,8 @@ pub(super) async fn judge_recorded_etas(
         fired,
         ..Outcome::default()
     };
-    let mut announced_moved: Vec<(String, String, i64)> = Vec::new();
-    let mut fired_moved: Vec<(String, String)> = Vec::new();
+    let mut announced_moved: Vec<AnnouncedKey> = Vec::new();
+    let mut fired_moved: Vec<FiredKey> = Vec::new();
     for Judged { update, tenant } in judged {
         let key = (update.order_id.0.clone(), update.stop_index);
         let Some(stop) = stops.get_mut(&key) else {
@@ -203,15 +210,14 @@ pub(super) async fn judge_recorded_etas(
 /// The announcements' state the batch starts from: the last announced ETA per
 /// (subscriber, order, stop) and the last fired change per (subscriber,
 /// order), for the subscribers and orders the batch judges.
-#[allow(clippy::type_complexity)]
 async fn announcement_state(
     c: &Transaction<'_>,
     judged: &[Judged<'_>],
     stops: &HashMap<(String, u32), StopAlertState>,
     subscribers: &HashMap<String, Vec<(String, i64)>>,
 ) -> Result<(
-    HashMap<(String, String, i64), (DateTime<Utc>, DateTime<Utc>)>,
-    HashMap<(String, String), DateTime<Utc>>,
+    HashMap<AnnouncedKey, Announcement>,
+    HashMap<FiredKey, DateTime<Utc>>,
 )> {
     let mut who: Vec<&str> = Vec::new();
     let mut orders: Vec<&str> = Vec::new();
@@ -262,8 +268,8 @@ async fn announcement_state(
 async fn write_outcome(
     c: &Transaction<'_>,
     outcome: Outcome,
-    mut announced_moved: Vec<(String, String, i64)>,
-    mut fired_moved: Vec<(String, String)>,
+    mut announced_moved: Vec<AnnouncedKey>,
+    mut fired_moved: Vec<FiredKey>,
 ) -> Result<()> {
     if !outcome.stops.is_empty() {
         let mut moved: Vec<(&(String, u32), &LateRiskState)> = outcome.stops.iter().collect();
@@ -349,8 +355,8 @@ async fn write_outcome(
     announced_moved.sort_unstable();
     announced_moved.dedup();
     if !announced_moved.is_empty() {
-        let final_of = |k: &(String, String, i64)| outcome.announced.get(k).copied();
-        let kept: Vec<(&(String, String, i64), (DateTime<Utc>, DateTime<Utc>))> = announced_moved
+        let final_of = |k: &AnnouncedKey| outcome.announced.get(k).copied();
+        let kept: Vec<(&AnnouncedKey, Announcement)> = announced_moved
             .iter()
             .filter_map(|k| final_of(k).map(|v| (k, v)))
             .collect();
@@ -371,7 +377,7 @@ async fn write_outcome(
     fired_moved.sort_unstable();
     fired_moved.dedup();
     if !fired_moved.is_empty() {
-        let kept: Vec<(&(String, String), DateTime<Utc>)> = fired_moved
+        let kept: Vec<(&FiredKey, DateTime<Utc>)> = fired_moved
             .iter()
             .filter_map(|k| outcome.fired.get(k).map(|at| (k, *at)))
             .collect();
