@@ -375,20 +375,31 @@ impl MatchState {
         root.attached.clear();
         self.root_final = true;
         // Hypotheses of the next column that do not descend from the choice die.
+        let mut died = false;
         if let Some(next) = self.columns.get_mut(1) {
             for c in &mut next.cands {
                 if usize::from(c.prev) != chosen {
+                    died |= c.alive();
                     c.score = f64::NEG_INFINITY;
                 }
                 c.prev = 0;
             }
         }
-        // Deeper columns: a hypothesis lives only if its predecessor does.
+        // Deeper columns: a hypothesis lives only if its predecessor does. Every
+        // pass leaves no live hypothesis on a dead predecessor (and a step only
+        // grows live hypotheses from live ones), so where a column lost none,
+        // the columns after it lose none either: the walk stops there rather
+        // than visiting the whole pending window after every fix.
         for j in 2..self.columns.len() {
+            if !died {
+                break;
+            }
+            died = false;
             let alive = CandSet::of(&self.columns[j - 1].cands, Cand::alive);
             for c in &mut self.columns[j].cands {
-                if !alive.contains(usize::from(c.prev)) {
+                if c.alive() && !alive.contains(usize::from(c.prev)) {
                     c.score = f64::NEG_INFINITY;
+                    died = true;
                 }
             }
         }
