@@ -484,6 +484,12 @@ impl<'g> Matcher<'g> {
                 great_circle_m,
                 beta_m,
             );
+            if useful_m < 0.0 {
+                // No route from here, nor a step along its own edge, can
+                // matter; weaker sources, searched later against scores that
+                // only rise, cannot either.
+                break;
+            }
             self.scratch.search.run(
                 graph,
                 source.edge,

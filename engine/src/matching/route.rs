@@ -233,10 +233,7 @@ impl RouteSearch {
             self.is_target[target.edge.idx()] = generation;
         }
         let mut missing = out.iter().filter(|r| r.distance_m.is_infinite()).count();
-        // Every searched route is at least 0 m long: with a negative bound (the
-        // matcher's proof that no route from here can matter) there is nothing
-        // to search.
-        if missing == 0 || limits.bound_m < 0.0 {
+        if missing == 0 {
             return;
         }
 
