@@ -594,7 +594,9 @@ fn useful_route_m(
     let slack = cands
         .iter()
         .zip(found)
-        .map(|(c, f)| (source_score - c.score).min(source_score + emission_weight * f.emission - floor))
+        .map(|(c, f)| {
+            (source_score - c.score).min(source_score + emission_weight * f.emission - floor)
+        })
         .fold(f64::NEG_INFINITY, f64::max);
     let useful_m = great_circle_m + beta_m * slack;
     useful_m + USEFUL_ROUTE_SLACK_M + 1e-3 * useful_m.max(0.0)
