@@ -164,7 +164,15 @@ pub fn project_on_polyline(
     p: LatLon,
     points: impl IntoIterator<Item = LatLon>,
 ) -> Option<PolylineProjection> {
-    let plane = LocalPlane::new(p);
+    project_on_polyline_in(&LocalPlane::new(p), points)
+}
+
+/// [`project_on_polyline`] of the plane's origin, for callers that project one
+/// point onto many polylines: the plane (a cosine) is made once.
+pub(crate) fn project_on_polyline_in(
+    plane: &LocalPlane,
+    points: impl IntoIterator<Item = LatLon>,
+) -> Option<PolylineProjection> {
     let mut points = points.into_iter();
     let first = points.next()?;
     let mut a = plane.to_xy(first);

@@ -9,7 +9,7 @@
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
 
-use crate::geo::{LatLon, project_on_polyline};
+use crate::geo::{LatLon, LocalPlane, project_on_polyline_in};
 use crate::graph::{EdgeId, GeomId, RoadGraph};
 
 /// Points per indexed chunk of geometry (a chunk has one point fewer segments).
@@ -102,11 +102,15 @@ impl SpatialIndex {
             [(p.lon + dlon) as f32, (p.lat + dlat) as f32],
         );
         out.clear();
-        out.extend(
-            self.tree
-                .locate_in_envelope_intersecting(&envelope)
-                .map(|entry| entry.data),
-        );
+        // Internal iteration: the same entries as the iterator, without its
+        // explicit stack (which spilled to the heap on most map-matching
+        // queries); the order is settled by the sort.
+        let _ = self
+            .tree
+            .locate_in_envelope_intersecting_int(&envelope, |entry| {
+                out.push(entry.data);
+                std::ops::ControlFlow::<()>::Continue(())
+            });
         out.sort_unstable();
         out.dedup();
     }
@@ -155,8 +159,9 @@ impl RoadGraph {
         }
         self.index.geoms_near(p, radius_m, scratch);
         let mut found: Vec<(f64, u32, LatLon, f64)> = Vec::with_capacity(scratch.len());
+        let plane = LocalPlane::new(p);
         for &g in scratch.iter() {
-            let Some(proj) = project_on_polyline(p, self.geom_points(GeomId(g))) else {
+            let Some(proj) = project_on_polyline_in(&plane, self.geom_points(GeomId(g))) else {
                 continue;
             };
             if proj.distance_m <= radius_m {

@@ -49,6 +49,52 @@ impl Cand {
     }
 }
 
+/// A set of candidate indices of one column, in four words: a column holds at
+/// most `max_candidates` (at most 256, `MatcherConfig::validate`) candidates.
+/// Indices beyond that cannot occur and are ignored rather than panicking.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CandSet([u64; 4]);
+
+impl CandSet {
+    /// The indices of the candidates that pass `keep`.
+    pub(crate) fn of(cands: &[Cand], keep: impl Fn(&Cand) -> bool) -> CandSet {
+        let mut set = CandSet::default();
+        for (i, c) in cands.iter().enumerate() {
+            if keep(c) {
+                set.insert(i);
+            }
+        }
+        set
+    }
+
+    pub(crate) fn insert(&mut self, i: usize) {
+        if let Some(word) = self.0.get_mut(i / 64) {
+            *word |= 1 << (i % 64);
+        }
+    }
+
+    pub(crate) fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// The indices, ascending.
+    pub(crate) fn iter(self) -> impl Iterator<Item = usize> {
+        self.0.into_iter().enumerate().flat_map(|(k, mut word)| {
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    k * 64 + bit
+                })
+            })
+        })
+    }
+}
+
 /// A fix that did not move from its column's fix: matched with it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Attached {
@@ -269,7 +315,16 @@ impl MatchState {
         if k < start || k >= self.columns.len() {
             return;
         }
-        let mut picks = vec![0usize; k + 1];
+        // The pending window is short (`max_lag_steps`, 30 by default), so the
+        // choices usually fit on the stack: this runs after most fixes.
+        let mut picks_on_stack = [0usize; 64];
+        let mut picks_on_heap = Vec::new();
+        let picks: &mut [usize] = if k < picks_on_stack.len() {
+            &mut picks_on_stack[..=k]
+        } else {
+            picks_on_heap.resize(k + 1, 0);
+            &mut picks_on_heap
+        };
         picks[k] = chosen;
         for j in (start + 1..=k).rev() {
             picks[j - 1] = usize::from(self.columns[j].cands[picks[j]].prev);
@@ -286,6 +341,7 @@ impl MatchState {
                 last_ms: col.last_ms,
             });
         }
+        let mut pieces = Vec::new();
         for j in 1..=k {
             let (before, after) = (&self.columns[j - 1], &self.columns[j]);
             let from = &before.cands[picks[j - 1]];
@@ -298,6 +354,7 @@ impl MatchState {
                 to,
                 after.first_ms,
                 self.chain,
+                &mut pieces,
                 &mut events.traversals,
             );
             self.transitions.observe(to);
@@ -309,28 +366,40 @@ impl MatchState {
         // Column k becomes the root with its one chosen candidate.
         self.columns.drain(..k);
         let root = &mut self.columns[0];
-        let mut cand = root.cands[chosen].clone();
+        root.cands.swap(0, chosen);
+        root.cands.truncate(1);
+        let cand = &mut root.cands[0];
         cand.score = 0.0;
         cand.prev = 0;
         cand.path = Vec::new();
-        root.cands = vec![cand];
         root.attached.clear();
         self.root_final = true;
         // Hypotheses of the next column that do not descend from the choice die.
+        let mut died = false;
         if let Some(next) = self.columns.get_mut(1) {
             for c in &mut next.cands {
                 if usize::from(c.prev) != chosen {
+                    died |= c.alive();
                     c.score = f64::NEG_INFINITY;
                 }
                 c.prev = 0;
             }
         }
-        // Deeper columns: a hypothesis lives only if its predecessor does.
+        // Deeper columns: a hypothesis lives only if its predecessor does. Every
+        // pass leaves no live hypothesis on a dead predecessor (and a step only
+        // grows live hypotheses from live ones), so where a column lost none,
+        // the columns after it lose none either: the walk stops there rather
+        // than visiting the whole pending window after every fix.
         for j in 2..self.columns.len() {
-            let alive: Vec<bool> = self.columns[j - 1].cands.iter().map(Cand::alive).collect();
+            if !died {
+                break;
+            }
+            died = false;
+            let alive = CandSet::of(&self.columns[j - 1].cands, Cand::alive);
             for c in &mut self.columns[j].cands {
-                if !alive.get(usize::from(c.prev)).copied().unwrap_or(false) {
+                if c.alive() && !alive.contains(usize::from(c.prev)) {
                     c.score = f64::NEG_INFINITY;
+                    died = true;
                 }
             }
         }
@@ -348,30 +417,31 @@ impl MatchState {
         let Some(last) = self.columns.len().checked_sub(1) else {
             return;
         };
-        let mut set: Vec<usize> = (0..self.columns[last].cands.len())
-            .filter(|&i| self.columns[last].cands[i].alive())
-            .collect();
+        // Sets of candidate indices, walked back one column at a time; this runs
+        // after every step and walks the whole pending window until the paths
+        // meet, so it allocates nothing.
+        let mut set = CandSet::of(&self.columns[last].cands, Cand::alive);
         let mut j = last;
-        loop {
-            if set.len() == 1 {
-                break;
+        let mut idx = loop {
+            let n = set.len();
+            if n == 1
+                && let Some(only) = set.iter().next()
+            {
+                break only;
             }
-            if set.is_empty() || j == 0 {
+            if n == 0 || j == 0 {
                 return;
             }
             let col = &self.columns[j];
-            let mut prev: Vec<usize> = set
-                .iter()
-                .map(|&i| usize::from(col.cands[i].prev))
-                .collect();
-            prev.sort_unstable();
-            prev.dedup();
+            let mut prev = CandSet::default();
+            for i in set.iter() {
+                prev.insert(usize::from(col.cands[i].prev));
+            }
             set = prev;
             j -= 1;
-        }
-        // Every hypothesis passes through (j, set[0]); walk back to the newest
+        };
+        // Every hypothesis passes through (j, idx); walk back to the newest
         // column outside the reorder window.
-        let mut idx = set[0];
         while j > 0 && self.columns[j].last_ms > hold_after_ms {
             idx = usize::from(self.columns[j].cands[idx].prev);
             j -= 1;
@@ -478,6 +548,7 @@ pub(crate) fn step_pieces(
 
 /// Turns one finalized step into traversals, interpolating times by distance
 /// between when the vehicle was last seen at `from` and first seen at `to`.
+/// `pieces` is scratch memory.
 #[allow(clippy::too_many_arguments)]
 fn emit_transition(
     graph: &RoadGraph,
@@ -487,10 +558,10 @@ fn emit_transition(
     to: &Cand,
     to_ms: i64,
     chain: u32,
+    pieces: &mut Vec<(EdgeId, f64, f64)>,
     out: &mut Vec<Traversal>,
 ) {
-    let mut pieces = Vec::new();
-    step_pieces(graph, from, to, &mut pieces);
+    step_pieces(graph, from, to, pieces);
     let total_m: f64 = pieces.iter().map(|(_, a, b)| (b - a).max(0.0)).sum();
     let span_ms = (to_ms - from_ms) as f64;
     let time_at = |walked_m: f64| -> i64 {
@@ -501,7 +572,7 @@ fn emit_transition(
         }
     };
     let mut walked_m = 0.0;
-    for (k, (edge, a, b)) in pieces.into_iter().enumerate() {
+    for (k, &(edge, a, b)) in pieces.iter().enumerate() {
         let t_a = time_at(walked_m);
         walked_m += (b - a).max(0.0);
         let t_b = time_at(walked_m);

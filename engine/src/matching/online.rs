@@ -8,7 +8,7 @@
 //! returned at once; the final one follows when the hypotheses converge or the lag
 //! limit is reached.
 
-use road_graph::{LatLon, RoadGraph, haversine_m};
+use road_graph::{LatLon, LocalPlane, RoadGraph, haversine_m};
 
 use super::candidates::{Candidate, CandidateBuffers, find_candidates};
 use super::config::MatcherConfig;
@@ -39,6 +39,7 @@ pub struct MatcherScratch {
     found: Vec<Candidate>,
     targets: Vec<Target>,
     reach: Vec<Reach>,
+    sources: Vec<usize>,
 }
 
 /// A fix waiting to be replayed after a reorder.
@@ -422,6 +423,14 @@ impl<'g> Matcher<'g> {
             backtrack_m: config.backtrack_m,
         };
         let speed_cap_m = config.max_speed_mps * dt_s + config.route_slack_m;
+        // Errors that drift (correlated over `noise_correlation_s`) say less
+        // per fix the denser the fixes: each step's emission counts for the
+        // share of a correlation time it spans.
+        let weight = if config.noise_correlation_s > 0.0 {
+            (dt_s / config.noise_correlation_s).min(1.0)
+        } else {
+            1.0
+        };
 
         self.scratch.targets.clear();
         self.scratch
@@ -455,24 +464,43 @@ impl<'g> Matcher<'g> {
             })
             .collect();
 
-        let mut sources: Vec<usize> = (0..last.cands.len())
-            .filter(|&i| last.cands[i].alive())
-            .collect();
+        let goal = LocalPlane::new(pos);
+        let mut sources = std::mem::take(&mut self.scratch.sources);
+        sources.clear();
+        sources.extend((0..last.cands.len()).filter(|&i| last.cands[i].alive()));
         sources.sort_by(|&a, &b| last.cands[b].score.total_cmp(&last.cands[a].score));
         if widen {
             // Wide searches are expensive: only from the few likeliest places.
             sources.truncate(3);
         }
-        for s in sources {
+        for &s in &sources {
             let source = &last.cands[s];
+            let useful_m = useful_route_m(
+                source.score,
+                &cands,
+                &self.scratch.found,
+                weight,
+                config.transition_beam,
+                great_circle_m,
+                beta_m,
+            );
+            if useful_m < 0.0 {
+                // No route from here, nor a step along its own edge, can
+                // matter; weaker sources, searched later against scores that
+                // only rise, cannot either.
+                break;
+            }
             self.scratch.search.run(
                 graph,
                 source.edge,
                 source.offset_m,
                 &self.scratch.targets,
-                pos,
+                &goal,
                 goal_radius_m,
-                limits,
+                SearchLimits {
+                    bound_m: limits.bound_m.min(useful_m),
+                    ..limits
+                },
                 &mut self.scratch.reach,
             );
             for (i, reach) in self.scratch.reach.iter().enumerate() {
@@ -512,23 +540,66 @@ impl<'g> Matcher<'g> {
                 }
             }
         }
+        self.scratch.sources = sources;
         if cands.iter().all(|c| !c.alive()) {
             return None;
         }
-        // Errors that drift (correlated over `noise_correlation_s`) say less
-        // per fix the denser the fixes: each step's emission counts for the
-        // share of a correlation time it spans.
-        let weight = if config.noise_correlation_s > 0.0 {
-            (dt_s / config.noise_correlation_s).min(1.0)
-        } else {
-            1.0
-        };
         for (cand, found) in cands.iter_mut().zip(&self.scratch.found) {
             cand.score += weight * found.emission;
         }
         normalize(&mut cands, config.transition_beam, config.max_candidates);
         Some(cands)
     }
+}
+
+/// Route metres added to the proven bound of [`useful_route_m`] before it stops a
+/// search: more than covers the rounding of the search's `f32` distances and the
+/// plane-versus-sphere error of its heuristic, so the bound never cuts a route
+/// that could matter.
+const USEFUL_ROUTE_SLACK_M: f64 = 1.0;
+
+/// How long a route from a hypothesis scored `source_score` may be and still
+/// change the step's outcome, metres (infinite when nothing bounds it yet).
+///
+/// Sources are searched best first, so by the time a weaker one is searched the
+/// candidates already hold scores from the stronger ones. A route of `d` metres
+/// from this source gives a candidate at most `source_score - |d - gc| / beta`
+/// (the speed penalty only lowers it). That changes the candidate only if it
+/// beats the score the candidate already has (ties keep the earlier source),
+/// and only matters if, with the candidate's emission, it stays within the
+/// transition beam of the step's best, which can only rise above the best so
+/// far; below the beam `normalize` drops the candidate whatever its score. A
+/// route longer than `gc + beta × max(slack)` therefore changes nothing that
+/// survives the step, and the search can stop there: it settles edges in the
+/// same order either way (its heuristic is consistent), so every route up to
+/// the bound comes out identical, including where it overrides a U-turn.
+fn useful_route_m(
+    source_score: f64,
+    cands: &[Cand],
+    found: &[Candidate],
+    emission_weight: f64,
+    beam: f64,
+    great_circle_m: f64,
+    beta_m: f64,
+) -> f64 {
+    let best = cands
+        .iter()
+        .zip(found)
+        .filter(|(c, _)| c.alive())
+        .map(|(c, f)| c.score + emission_weight * f.emission)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let floor = best - beam;
+    // Per candidate, the log-units of transition this source can lose and still
+    // both beat the candidate's score and stay above the floor.
+    let slack = cands
+        .iter()
+        .zip(found)
+        .map(|(c, f)| {
+            (source_score - c.score).min(source_score + emission_weight * f.emission - floor)
+        })
+        .fold(f64::NEG_INFINITY, f64::max);
+    let useful_m = great_circle_m + beta_m * slack;
+    useful_m + USEFUL_ROUTE_SLACK_M + 1e-3 * useful_m.max(0.0)
 }
 
 /// Shifts scores so the best is 0, drops the dead and those beyond the beam, keeps

@@ -69,16 +69,14 @@ pub(crate) struct SearchLimits {
 /// Reusable search memory, sized to the graph on first use.
 #[derive(Debug, Default)]
 pub(crate) struct RouteSearch {
-    /// Distance from the source position to the edge's tail.
-    dist_m: Vec<f32>,
-    parent: Vec<u32>,
-    labelled: Vec<u32>,
-    settled: Vec<u32>,
+    /// Per edge, the search's label (one record, so a relaxation touches one
+    /// cache line rather than four).
+    labels: Vec<Label>,
     is_target: Vec<u32>,
     generation: u32,
     heap: BinaryHeap<Reverse<u64>>,
-    /// Per edge: bearing where it starts and where it ends, in 1/256 turns.
-    bearings: Vec<[u8; 2]>,
+    /// Per edge, what every search reads of it (built once per graph).
+    facts: Vec<EdgeFacts>,
     /// Turn cost by angle (index: 1/256 turns, 0..=128), for `turn_cost_for`.
     turn_cost_m: Vec<f32>,
     turn_cost_for: f64,
@@ -86,32 +84,71 @@ pub(crate) struct RouteSearch {
     pub(crate) settled_total: u64,
 }
 
+/// A search's label of one edge. The stamps say which search wrote the label
+/// and which settled the edge, so no search ever clears the array.
+#[derive(Debug, Clone, Copy, Default)]
+struct Label {
+    /// Distance from the source position to the edge's tail.
+    dist_m: f32,
+    parent: u32,
+    labelled: u32,
+    settled: u32,
+}
+
 /// A bearing in 1/256 turns.
 fn bearing_u8(a: LatLon, b: LatLon) -> u8 {
     ((bearing_deg(a, b) / 360.0 * 256.0).round() as i64).rem_euclid(256) as u8
 }
 
-/// Where each edge starts and ends heading, from its first and last segments.
-fn edge_bearings(graph: &RoadGraph) -> Vec<[u8; 2]> {
-    (0..graph.n_edges())
+/// What a search needs of one edge, side by side in one small record: the
+/// graph keeps lengths per geometry (one more lookup) and turn restrictions in a
+/// sorted list (a binary search per turn, which was a fifth of the matcher's
+/// time on porto), while a search asks for both at every edge it settles.
+#[derive(Debug, Clone, Copy)]
+struct EdgeFacts {
+    /// The graph's length, as stored (`f32`), so sums are unchanged.
+    length_m: f32,
+    /// Heading where the edge starts and where it ends, in 1/256 turns.
+    bearings: [u8; 2],
+    /// Whether some turn restriction starts on this edge (only then is
+    /// `RoadGraph::turn_allowed` asked).
+    restricted: bool,
+}
+
+/// Each edge's facts: lengths, headings from the first and last segments, and
+/// whether a turn restriction starts on it.
+fn edge_facts(graph: &RoadGraph) -> Vec<EdgeFacts> {
+    let mut facts: Vec<EdgeFacts> = (0..graph.n_edges())
         .map(|e| {
-            let points = graph.edge_points(EdgeId(e as u32));
-            match points.len() {
+            let edge = EdgeId(e as u32);
+            let points = graph.edge_points(edge);
+            let bearings = match points.len() {
                 0 | 1 => [0, 0],
                 n => [
                     bearing_u8(points[0], points[1]),
                     bearing_u8(points[n - 2], points[n - 1]),
                 ],
+            };
+            EdgeFacts {
+                length_m: graph.edge_length_m(edge) as f32,
+                bearings,
+                restricted: false,
             }
         })
-        .collect()
+        .collect();
+    for r in graph.turn_restrictions() {
+        if let Some(f) = facts.get_mut(r.from.idx()) {
+            f.restricted = true;
+        }
+    }
+    facts
 }
 
 impl RouteSearch {
     fn begin(&mut self, graph: &RoadGraph, turn_penalty_m: f64) {
         let n_edges = graph.n_edges();
-        if self.bearings.len() != n_edges {
-            self.bearings = edge_bearings(graph);
+        if self.facts.len() != n_edges {
+            self.facts = edge_facts(graph);
         }
         if self.turn_cost_m.is_empty() || self.turn_cost_for != turn_penalty_m {
             self.turn_cost_m = (0..=128)
@@ -122,19 +159,15 @@ impl RouteSearch {
                 .collect();
             self.turn_cost_for = turn_penalty_m;
         }
-        if self.dist_m.len() != n_edges {
-            self.dist_m = vec![0.0; n_edges];
-            self.parent = vec![0; n_edges];
-            self.labelled = vec![0; n_edges];
-            self.settled = vec![0; n_edges];
+        if self.labels.len() != n_edges {
+            self.labels = vec![Label::default(); n_edges];
             self.is_target = vec![0; n_edges];
             self.generation = 0;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             // Wrapped: old stamps could collide with new ones.
-            self.labelled.fill(0);
-            self.settled.fill(0);
+            self.labels.fill(Label::default());
             self.is_target.fill(0);
             self.generation = 1;
         }
@@ -142,8 +175,10 @@ impl RouteSearch {
     }
 
     /// Distances from `(source, source_offset_m)` to every target, in `out`
-    /// (one per target). `goal` is the fix the targets were found around and
-    /// `goal_radius_m` the farthest target from it, for the A* heuristic.
+    /// (one per target). `goal` is the local plane around the fix the targets
+    /// were found around (made once per step, not per search: it costs a
+    /// cosine) and `goal_radius_m` the farthest target from that fix, for the
+    /// A* heuristic.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &mut self,
@@ -151,7 +186,7 @@ impl RouteSearch {
         source: EdgeId,
         source_offset_m: f64,
         targets: &[Target],
-        goal: LatLon,
+        goal: &LocalPlane,
         goal_radius_m: f64,
         limits: SearchLimits,
         out: &mut Vec<Reach>,
@@ -202,14 +237,12 @@ impl RouteSearch {
             return;
         }
 
-        let plane = LocalPlane::new(goal);
         let heuristic = |node: NodeId| -> f32 {
-            let (x, y) = plane.to_xy(graph.node_pos(node));
+            let (x, y) = goal.to_xy(graph.node_pos(node));
             // Shrunk a little so plane-versus-sphere error never overestimates.
             (((x * x + y * y).sqrt() - goal_radius_m).max(0.0) * 0.99) as f32
         };
         let mut cutoff_m = limits.bound_m as f32;
-        let restricted = !graph.turn_restrictions().is_empty();
 
         // Seeds: everything out of the source edge's head, and (after a U-turn in
         // the middle of the source edge) everything out of its tail.
@@ -222,7 +255,6 @@ impl RouteSearch {
             h_head,
             FROM_SOURCE,
             limits.u_turn_penalty_m as f32,
-            restricted,
         );
         if let Some(reverse) = reverse {
             let h_tail = heuristic(graph.edge_tail(source));
@@ -233,22 +265,21 @@ impl RouteSearch {
                 h_tail,
                 FROM_U_TURN,
                 limits.u_turn_penalty_m as f32,
-                restricted,
             );
         }
 
         while let Some(Reverse(key)) = self.heap.pop() {
             let edge = (key & 0xffff_ffff) as usize;
             let f_m = f32::from_bits((key >> 32) as u32);
-            if self.settled[edge] == generation {
+            if self.labels[edge].settled == generation {
                 continue;
             }
             if f_m > cutoff_m {
                 break;
             }
-            self.settled[edge] = generation;
+            self.labels[edge].settled = generation;
             self.settled_total += 1;
-            let d_m = self.dist_m[edge];
+            let d_m = self.labels[edge].dist_m;
             if self.is_target[edge] == generation {
                 for (target, reach) in targets.iter().zip(out.iter_mut()) {
                     if target.edge.idx() != edge {
@@ -272,7 +303,7 @@ impl RouteSearch {
                 }
             }
             let edge_id = EdgeId(edge as u32);
-            let at_head_m = d_m + graph.edge_length_m(edge_id) as f32;
+            let at_head_m = d_m + self.facts[edge].length_m;
             let h = heuristic(graph.edge_head(edge_id));
             self.relax_out_of(
                 graph,
@@ -281,7 +312,6 @@ impl RouteSearch {
                 h,
                 edge as u32,
                 limits.u_turn_penalty_m as f32,
-                restricted,
             );
         }
     }
@@ -298,19 +328,20 @@ impl RouteSearch {
         h_m: f32,
         parent: u32,
         u_turn_penalty_m: f32,
-        restricted: bool,
     ) {
         let generation = self.generation;
         let head = graph.edge_head(from);
         let out = graph.out_edges(head);
         let dead_end = out.len() <= 1;
         let from_tail = graph.edge_tail(from);
+        let from_facts = self.facts[from.idx()];
+        let reverse = graph.reverse_edge(from);
         for next in out {
-            if restricted && !graph.turn_allowed(from, next) {
+            if from_facts.restricted && !graph.turn_allowed(from, next) {
                 continue;
             }
             let mut d_m = at_head_m;
-            if graph.edge_head(next) == from_tail && graph.reverse_edge(from) == Some(next) {
+            if graph.edge_head(next) == from_tail && reverse == Some(next) {
                 if parent == FROM_U_TURN {
                     // Turning around twice in a row is never the likely story.
                     continue;
@@ -319,19 +350,20 @@ impl RouteSearch {
                     d_m += u_turn_penalty_m;
                 }
             } else {
-                let exit = self.bearings[from.idx()][1];
-                let entry = self.bearings[next.idx()][0];
+                let exit = from_facts.bearings[1];
+                let entry = self.facts[next.idx()].bearings[0];
                 let turn = entry.wrapping_sub(exit) as i8;
                 d_m += self.turn_cost_m[usize::from(turn.unsigned_abs().min(128))];
             }
             let i = next.idx();
-            if self.labelled[i] != generation || d_m < self.dist_m[i] {
-                if self.settled[i] == generation {
+            let label = &mut self.labels[i];
+            if label.labelled != generation || d_m < label.dist_m {
+                if label.settled == generation {
                     continue;
                 }
-                self.labelled[i] = generation;
-                self.dist_m[i] = d_m;
-                self.parent[i] = parent;
+                label.labelled = generation;
+                label.dist_m = d_m;
+                label.parent = parent;
                 let f_m = d_m + h_m;
                 self.heap
                     .push(Reverse((u64::from(f_m.to_bits()) << 32) | i as u64));
@@ -355,7 +387,7 @@ impl RouteSearch {
         // Bounded by the number of edges, so a corrupted label can never loop.
         for _ in 0..graph.n_edges() {
             path.push(EdgeId(edge));
-            match self.parent[edge as usize] {
+            match self.labels[edge as usize].parent {
                 FROM_SOURCE => break,
                 FROM_U_TURN => {
                     if let Some(reverse) = graph.reverse_edge(source) {
