@@ -40,6 +40,10 @@ pub struct MatcherScratch {
     targets: Vec<Target>,
     reach: Vec<Reach>,
     sources: Vec<usize>,
+    /// Tests only: run every route search to its full detour, the oracle that
+    /// the bound of [`useful_route_m`] is checked against.
+    #[cfg(test)]
+    exhaustive_searches: bool,
 }
 
 /// A fix waiting to be replayed after a reorder.
@@ -484,6 +488,12 @@ impl<'g> Matcher<'g> {
                 great_circle_m,
                 beta_m,
             );
+            #[cfg(test)]
+            let useful_m = if self.scratch.exhaustive_searches {
+                f64::INFINITY
+            } else {
+                useful_m
+            };
             if useful_m < 0.0 {
                 // No route from here, nor a step along its own edge, can
                 // matter; weaker sources, searched later against scores that
@@ -559,7 +569,9 @@ impl<'g> Matcher<'g> {
 const USEFUL_ROUTE_SLACK_M: f64 = 1.0;
 
 /// How long a route from a hypothesis scored `source_score` may be and still
-/// change the step's outcome, metres (infinite when nothing bounds it yet).
+/// change the step's outcome, metres: infinite when nothing bounds it yet,
+/// negative when no step from this source can matter at all (not even along
+/// its own edge, whose distance needs no search).
 ///
 /// Sources are searched best first, so by the time a weaker one is searched the
 /// candidates already hold scores from the stronger ones. A route of `d` metres
@@ -570,9 +582,11 @@ const USEFUL_ROUTE_SLACK_M: f64 = 1.0;
 /// transition beam of the step's best, which can only rise above the best so
 /// far; below the beam `normalize` drops the candidate whatever its score. A
 /// route longer than `gc + beta × max(slack)` therefore changes nothing that
-/// survives the step, and the search can stop there: it settles edges in the
-/// same order either way (its heuristic is consistent), so every route up to
-/// the bound comes out identical, including where it overrides a U-turn.
+/// survives the step (at most it would have moved a candidate that is dropped
+/// anyway), and the search can stop there: it settles edges in the same order
+/// either way (its heuristic is consistent), so every route up to the bound
+/// comes out identical, including where it overrides a U-turn. The unit test
+/// below checks the outcome against searches run to their full detour.
 fn useful_route_m(
     source_score: f64,
     cands: &[Cand],
@@ -689,4 +703,85 @@ pub fn traversal_paths(
     }
     paths.retain(|(points, _)| points.len() >= 2);
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use road_graph::{ProfileConfig, import_pbf};
+
+    use super::*;
+    use crate::trace::parse_trace;
+
+    /// Every `every_s`-th second of a track, as `match-eval` thins it.
+    fn thin(fixes: &[Fix], every_s: i64) -> Vec<Fix> {
+        let mut out: Vec<Fix> = Vec::new();
+        for f in fixes {
+            if out
+                .last()
+                .is_none_or(|l| (f.time - l.time).num_seconds() >= every_s)
+            {
+                out.push(*f);
+            }
+        }
+        out
+    }
+
+    /// The bound that stops route searches (`useful_route_m`) is exact: on two
+    /// real tracks, dense and sparse, with today's settings, those before issue
+    /// 24's cross-validated choice and per-vehicle learning, the matcher gives
+    /// the same outcomes, traversals and counters as with every search run to
+    /// its full detour, while settling fewer edges.
+    #[test]
+    fn stopping_searches_where_no_route_can_matter_changes_nothing() {
+        let before_cv = MatcherConfig {
+            sigma_m: 5.0,
+            beta_m: 8.0,
+            noise_correlation_s: 0.0,
+            ..MatcherConfig::TRUCK
+        };
+        let learning = MatcherConfig {
+            learn_sigma: true,
+            learn_beta: true,
+            ..MatcherConfig::TRUCK
+        };
+        let (mut settled_pruned, mut settled_exhaustive) = (0, 0);
+        for id in ["00000000", "00000066"] {
+            let dir = PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data/traces/kubicka"
+            ))
+            .join(id);
+            let (graph, _) = import_pbf(
+                &dir.join(format!("{id}.osm.pbf")),
+                &ProfileConfig::TRUCK,
+                &mut |_| {},
+            )
+            .expect("the track's network imports");
+            let text = std::fs::read_to_string(dir.join(format!("{id}.track.csv")))
+                .expect("the track is readable");
+            let fixes = parse_trace(&text).expect("the track parses").fixes;
+            for config in [MatcherConfig::TRUCK, before_cv.clone(), learning.clone()] {
+                for every_s in [1, 15, 60, 300] {
+                    let fixes = thin(&fixes, every_s);
+                    let mut pruned = Matcher::new(&graph, config.clone()).expect("valid config");
+                    let mut exhaustive =
+                        Matcher::new(&graph, config.clone()).expect("valid config");
+                    exhaustive.scratch.exhaustive_searches = true;
+                    assert_eq!(
+                        match_trace(&mut pruned, &fixes),
+                        match_trace(&mut exhaustive, &fixes),
+                        "track {id} every {every_s} s, {config:?}"
+                    );
+                    settled_pruned += pruned.edges_settled();
+                    settled_exhaustive += exhaustive.edges_settled();
+                }
+            }
+        }
+        assert!(
+            settled_pruned < settled_exhaustive,
+            "{settled_pruned} edges settled with the bound, {settled_exhaustive} without"
+        );
+    }
 }
