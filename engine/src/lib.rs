@@ -41,7 +41,7 @@ pub use live::{
 pub use matching::{
     Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchState, MatchedPoint, Matcher,
     MatcherConfig, MatcherScratch, RouteMismatch, Traversal, UnmatchedReason, match_trace,
-    route_mismatch, traversal_paths,
+    route_mismatch, thin_fixes, traversal_paths,
 };
 pub use order::{OrderId, OrderStatus, StatusTransitionError, StopKind};
 pub use position::{Position, PositionSource, TenantId, VehicleId, VehicleKey};

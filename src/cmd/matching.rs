@@ -357,20 +357,6 @@ fn match_and_score(
     })
 }
 
-/// Keeps one fix per `every_s` seconds, as the peer's script does.
-fn thin(fixes: &[engine::Fix], every_s: f64) -> Vec<engine::Fix> {
-    let mut out: Vec<engine::Fix> = Vec::new();
-    for f in fixes {
-        let keep = out.last().is_none_or(|last| {
-            (f.time - last.time).num_milliseconds() as f64 / 1000.0 >= every_s - 1e-6
-        });
-        if keep {
-            out.push(*f);
-        }
-    }
-    out
-}
-
 /// `(median, mean, p90)`, p90 as the peer's script computes it.
 fn summary(values: &[f64]) -> Option<(f64, f64, f64)> {
     if values.is_empty() {
@@ -457,7 +443,7 @@ pub(crate) fn run_eval(args: MatchEvalArgs) -> anyhow::Result<()> {
             }
         );
         for (k, &every_s) in args.every.iter().enumerate() {
-            let fixes = thin(&track.fixes, every_s);
+            let fixes = engine::thin_fixes(&track.fixes, every_s);
             let Scored {
                 score,
                 counters,

@@ -27,5 +27,6 @@ pub use lattice::MatchState;
 pub use online::{Matcher, MatcherScratch, match_trace, traversal_paths};
 pub use score::{RouteMismatch, route_mismatch};
 pub use types::{
-    Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchedPoint, Traversal, UnmatchedReason,
+    Fix, FixMatch, FixOutcome, MatchCounters, MatchEvents, MatchedPoint, Traversal,
+    UnmatchedReason, thin_fixes,
 };

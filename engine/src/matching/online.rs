@@ -712,21 +712,8 @@ mod tests {
     use road_graph::{ProfileConfig, import_pbf};
 
     use super::*;
+    use crate::matching::thin_fixes;
     use crate::trace::parse_trace;
-
-    /// Every `every_s`-th second of a track, as `match-eval` thins it.
-    fn thin(fixes: &[Fix], every_s: i64) -> Vec<Fix> {
-        let mut out: Vec<Fix> = Vec::new();
-        for f in fixes {
-            if out
-                .last()
-                .is_none_or(|l| (f.time - l.time).num_seconds() >= every_s)
-            {
-                out.push(*f);
-            }
-        }
-        out
-    }
 
     /// The bound that stops route searches (`useful_route_m`) is exact: on two
     /// real tracks, dense and sparse, with today's settings, those before issue
@@ -764,7 +751,7 @@ mod tests {
             let fixes = parse_trace(&text).expect("the track parses").fixes;
             for config in [MatcherConfig::TRUCK, before_cv.clone(), learning.clone()] {
                 for every_s in [1, 15, 60, 300] {
-                    let fixes = thin(&fixes, every_s);
+                    let fixes = thin_fixes(&fixes, every_s as f64);
                     let mut pruned = Matcher::new(&graph, config.clone()).expect("valid config");
                     let mut exhaustive =
                         Matcher::new(&graph, config.clone()).expect("valid config");

@@ -29,6 +29,22 @@ impl From<&Position> for Fix {
     }
 }
 
+/// A trace thinned to one fix per `every_s` seconds: each kept fix is at
+/// least `every_s` after the last one kept (a millisecond of slack for
+/// rounding). How `match-eval` samples a 1 s track at 15, 30 or 60 s.
+pub fn thin_fixes(fixes: &[Fix], every_s: f64) -> Vec<Fix> {
+    let mut out: Vec<Fix> = Vec::new();
+    for f in fixes {
+        let keep = out.last().is_none_or(|last| {
+            (f.time - last.time).num_milliseconds() as f64 / 1000.0 >= every_s - 1e-6
+        });
+        if keep {
+            out.push(*f);
+        }
+    }
+    out
+}
+
 /// Where a fix was matched on the road graph.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MatchedPoint {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use engine::{
-    Fix, Matcher, MatcherConfig, match_trace, parse_trace, route_mismatch, traversal_paths,
+    Matcher, MatcherConfig, match_trace, parse_trace, route_mismatch, thin_fixes, traversal_paths,
 };
 use road_graph::{LatLon, ProfileConfig, import_pbf};
 
@@ -53,19 +53,6 @@ fn truth_of(dir: &Path, id: &str) -> Vec<Vec<LatLon>> {
     vec![line]
 }
 
-fn thin(fixes: &[Fix], every_s: i64) -> Vec<Fix> {
-    let mut out: Vec<Fix> = Vec::new();
-    for f in fixes {
-        if out
-            .last()
-            .is_none_or(|l| (f.time - l.time).num_seconds() >= every_s)
-        {
-            out.push(*f);
-        }
-    }
-    out
-}
-
 /// Route mismatch fraction of one track at each sampling interval.
 fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
     let dir = data_dir().join(id);
@@ -85,7 +72,7 @@ fn score_track(id: &str, every: &[i64]) -> Vec<f64> {
         .iter()
         .map(|&s| {
             let mut matcher = Matcher::new(&graph, MatcherConfig::TRUCK).expect("valid config");
-            let (_, traversals, _) = match_trace(&mut matcher, &thin(&fixes, s));
+            let (_, traversals, _) = match_trace(&mut matcher, &thin_fixes(&fixes, s as f64));
             let lines: Vec<Vec<LatLon>> = traversal_paths(&graph, &traversals)
                 .into_iter()
                 .map(|(p, _)| p)

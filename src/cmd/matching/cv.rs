@@ -18,7 +18,7 @@ use engine::MatcherConfig;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::{Track, config_with, match_and_score, summary, thin};
+use super::{Track, config_with, match_and_score, summary};
 use crate::cmd::bad_input;
 
 /// The grid searched when `--cv-grid` is not given: the GPS noise, the
@@ -123,7 +123,12 @@ pub(super) fn cross_validate(
     let n_points = points.len();
     let thinned: Vec<Vec<Vec<engine::Fix>>> = tracks
         .iter()
-        .map(|t| every.iter().map(|&e| thin(&t.fixes, e)).collect())
+        .map(|t| {
+            every
+                .iter()
+                .map(|&e| engine::thin_fixes(&t.fixes, e))
+                .collect()
+        })
         .collect();
     let runs = tracks.len() * n_points;
     let done = AtomicUsize::new(0);
