@@ -23,9 +23,9 @@
 //! The store is left as recording the ETAs one by one, in order, would leave
 //! it (the conformance test `a_batch_of_etas_leaves_what_one_by_one_writes_leave`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use engine::{EtaUpdate, OrderStatus};
+use engine::{EtaUpdate, OrderId, OrderStatus};
 use tokio_postgres::Transaction;
 
 use super::alerts::{Judged, StopAlertState, eta_subscribers, judge_recorded_etas};
@@ -34,7 +34,6 @@ use crate::alerts::AlertPolicy;
 use crate::daily::day_text;
 use crate::error::{Error, Result};
 use crate::model::{EtaRecord, EtaRecorded, RecordedEta, TenantId};
-use crate::privacy::LocationPrivacy;
 use crate::records::ts;
 
 pub(super) async fn record_etas(
@@ -294,59 +293,13 @@ async fn with_privacy(
     answers: Vec<EtaRecorded>,
     live: &HashMap<String, TenantId>,
 ) -> Result<Vec<RecordedEta>> {
-    let shown: HashSet<&str> = updates
+    let shown: Vec<(&TenantId, &OrderId)> = updates
         .iter()
         .zip(&answers)
         .filter(|(_, a)| **a == EtaRecorded::Shown)
-        .map(|(u, _)| u.order_id.as_str())
+        .filter_map(|(u, _)| Some((live.get(u.order_id.as_str())?, &u.order_id)))
         .collect();
-    let mut privacy: HashMap<String, LocationPrivacy> = HashMap::new();
-    let mut pending: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
-    if !shown.is_empty() {
-        let mut tenants: Vec<&str> = shown
-            .iter()
-            .filter_map(|o| live.get(*o))
-            .map(TenantId::as_str)
-            .collect();
-        tenants.sort_unstable();
-        tenants.dedup();
-        for row in tx
-            .query(
-                "SELECT enabled, exact_within_m, cell_resolution, tenant_id \
-                 FROM tenant_privacy WHERE tenant_id = ANY($1)",
-                &[&tenants],
-            )
-            .await?
-        {
-            privacy.insert(row.try_get(3)?, reads::privacy_of_row(&row)?);
-        }
-        let mut private: Vec<&str> = shown
-            .iter()
-            .copied()
-            .filter(|o| {
-                live.get(*o)
-                    .and_then(|t| privacy.get(t.as_str()))
-                    .is_some_and(|p| p.enabled)
-            })
-            .collect();
-        private.sort_unstable();
-        if !private.is_empty() {
-            for row in tx
-                .query(
-                    "SELECT order_id, lat, lon FROM stops WHERE order_id = ANY($1) \
-                     AND arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL \
-                     ORDER BY order_id, idx",
-                    &[&private],
-                )
-                .await?
-            {
-                pending
-                    .entry(row.try_get(0)?)
-                    .or_default()
-                    .push((row.try_get(1)?, row.try_get(2)?));
-            }
-        }
-    }
+    let (privacy, pending) = reads::privacy_and_pending(tx, &shown).await?;
     Ok(updates
         .iter()
         .zip(answers)
@@ -356,17 +309,14 @@ async fn with_privacy(
             }
             let tenant = live.get(u.order_id.as_str());
             let privacy = tenant
-                .and_then(|t| privacy.get(t.as_str()))
+                .and_then(|t| privacy.get(t))
                 .copied()
                 .unwrap_or_default();
             RecordedEta {
                 recorded,
                 privacy,
                 pending_stops: if privacy.enabled {
-                    pending
-                        .get(u.order_id.as_str())
-                        .cloned()
-                        .unwrap_or_default()
+                    pending.get(&u.order_id).cloned().unwrap_or_default()
                 } else {
                     Vec::new()
                 },

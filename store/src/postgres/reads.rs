@@ -3,6 +3,8 @@
 //! back what they wrote inside their transaction). Rows become model values
 //! through `store::records`, the mapping SQLite uses too.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use engine::{OrderId, VehicleId, VehicleKey};
 use tokio_postgres::GenericClient;
@@ -512,6 +514,68 @@ pub(super) async fn privacy<C: GenericClient + Sync>(
         return Ok(LocationPrivacy::default());
     };
     privacy_of_row(&r)
+}
+
+/// What publishing a batch's positions or ETAs needs, read in the batch's
+/// transaction with two statements: the location privacy of each order's
+/// tenant (off when never set) and, for each order whose tenant has it on,
+/// the (lat, lon) of its pending stops in stop order.
+pub(super) async fn privacy_and_pending<C: GenericClient + Sync>(
+    c: &C,
+    orders: &[(&TenantId, &OrderId)],
+) -> Result<(
+    HashMap<TenantId, LocationPrivacy>,
+    HashMap<OrderId, Vec<(f64, f64)>>,
+)> {
+    let mut privacy: HashMap<TenantId, LocationPrivacy> = orders
+        .iter()
+        .map(|(tenant, _)| ((*tenant).clone(), LocationPrivacy::default()))
+        .collect();
+    let mut pending: HashMap<OrderId, Vec<(f64, f64)>> = HashMap::new();
+    if privacy.is_empty() {
+        return Ok((privacy, pending));
+    }
+    let mut tenants: Vec<&str> = privacy.keys().map(TenantId::as_str).collect();
+    tenants.sort_unstable();
+    for row in c
+        .query(
+            "SELECT enabled, exact_within_m, cell_resolution, tenant_id FROM tenant_privacy \
+             WHERE tenant_id = ANY($1)",
+            &[&tenants],
+        )
+        .await?
+    {
+        privacy.insert(TenantId(row.try_get(3)?), privacy_of_row(&row)?);
+    }
+    // Only tenants with privacy on pay for stops.
+    let mut private: Vec<&str> = orders
+        .iter()
+        .filter(|(tenant, _)| privacy.get(*tenant).is_some_and(|p| p.enabled))
+        .map(|(_, order)| order.as_str())
+        .collect();
+    private.sort_unstable();
+    private.dedup();
+    if private.is_empty() {
+        return Ok((privacy, pending));
+    }
+    for order in &private {
+        pending.insert(OrderId((*order).to_owned()), Vec::new());
+    }
+    for row in c
+        .query(
+            "SELECT order_id, lat, lon FROM stops WHERE order_id = ANY($1) \
+             AND arrived_at IS NULL AND departed_at IS NULL AND skipped_at IS NULL \
+             ORDER BY order_id, idx",
+            &[&private],
+        )
+        .await?
+    {
+        pending
+            .entry(OrderId(row.try_get(0)?))
+            .or_default()
+            .push((row.try_get(1)?, row.try_get(2)?));
+    }
+    Ok((privacy, pending))
 }
 
 /// A row of `enabled, exact_within_m, cell_resolution` from `tenant_privacy`.

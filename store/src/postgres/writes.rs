@@ -649,26 +649,14 @@ pub(super) async fn record_positions(
     write_vehicle_rows(c, batch, &runs, &folded).await?;
     let orders = live_orders(c, &runs, &folded).await?;
     extend_trails(c, batch, &folded, &orders).await?;
-    let mut privacy = HashMap::new();
-    let mut pending = HashMap::new();
-    for (run, live) in runs.iter().zip(&orders) {
-        if live.is_empty() {
-            continue;
-        }
-        if !privacy.contains_key(&run.tenant) {
-            // Read here, in the write, so that publishing the position needs
-            // no second trip to the store.
-            privacy.insert(run.tenant.clone(), reads::privacy(c, &run.tenant).await?);
-        }
-        // Only tenants with privacy on pay for stops.
-        if privacy.get(&run.tenant).is_some_and(|p| p.enabled) {
-            for order in live {
-                if !pending.contains_key(order) {
-                    pending.insert(order.clone(), pending_stops(c, order).await?);
-                }
-            }
-        }
-    }
+    // Read here, in the write, so that publishing the positions needs no
+    // second trip to the store.
+    let published: Vec<(&TenantId, &OrderId)> = runs
+        .iter()
+        .zip(&orders)
+        .flat_map(|(run, live)| live.iter().map(move |order| (&run.tenant, order)))
+        .collect();
+    let (privacy, pending) = reads::privacy_and_pending(c, &published).await?;
     Ok(position_batch::outcomes(
         batch.len(),
         &runs,
