@@ -44,8 +44,8 @@ pub use alerts::{AlertPolicy, LateRisk, LateRiskBasis};
 pub use api::{TrustedProxies, app, openapi_document};
 pub use error::{AppError, Error, Result, StoreErrorKind};
 pub use fanout::{
-    FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut, RedisFanOut,
-    Subscription, open_fanout,
+    FanOut, FanOutFuture, HeldUpdates, Hub, Latest, LiveKind, LiveMessage, MemoryFanOut,
+    RedisFanOut, Subscription, open_fanout,
 };
 pub use keys::{api_key_view, create_api_key, new_api_key_view, parse_scopes};
 pub use live::{DirectIntake, IntakeFuture, LiveUpdates, PositionIntake};

@@ -3,6 +3,12 @@
 //! [`LiveUpdates`], which writes them to the store first and then publishes one
 //! fan-out message per affected order. Writing first means a page that opens a
 //! moment later (and reads the store) never shows less than a live viewer saw.
+//! Once the write is durable, the update has happened: a fan-out that cannot
+//! reach the other nodes (Redis down) holds the message and sends it later
+//! ([`FanOut::publish_all`]), so its error is logged and counted, never
+//! returned. Returning it would make the engine's sink (or an API client)
+//! write the same update again, and stall the stream for as long as Redis is
+//! away.
 //!
 //! The seam to the engine is explicit: the binary's position sink calls
 //! [`LiveUpdates::handle`] for every engine event and awaits it (that is where
@@ -189,7 +195,7 @@ impl LiveUpdates {
         }
         let told = messages.len();
         if told > 0 {
-            self.publish_all(messages).await?;
+            self.publish_all(messages).await;
         }
         Ok(told)
     }
@@ -228,7 +234,7 @@ impl LiveUpdates {
             messages.push(LiveMessage::new(order, LiveKind::Eta, text));
         }
         if !messages.is_empty() {
-            self.publish_all(messages).await?;
+            self.publish_all(messages).await;
         }
         Ok(recorded.into_iter().map(|r| r.recorded).collect())
     }
@@ -246,7 +252,7 @@ impl LiveUpdates {
     ) -> Result<(Order, OrderEvent)> {
         let (order, stored) = self.store.add_event(tenant, order, event).await?;
         if let Some(public) = stored.public() {
-            self.publish_status(&order.id, Some(&public)).await?;
+            self.publish_status(&order.id, Some(&public)).await;
         }
         Ok((order, stored))
     }
@@ -268,47 +274,72 @@ impl LiveUpdates {
 
     /// Publishes the order's current full view as a `status` message. `event`
     /// must be public ([`OrderEvent::public`]): it goes to every viewer.
-    pub(crate) async fn publish_status(
+    ///
+    /// Called after a durable write, so nothing here fails the caller: a view
+    /// the store cannot read just now is logged and left to the pages' next
+    /// snapshot (they take one on reconnecting and on every resync).
+    pub(crate) async fn publish_status(&self, order: &OrderId, event: Option<&OrderEvent>) {
+        let text = match self.status_text(order, event).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return,
+            Err(err) => {
+                metrics::counter!("tracker_status_unpublished_total").increment(1);
+                tracing::warn!(error = %err, order = %order, "the new view could not be read to publish it");
+                return;
+            }
+        };
+        self.publish(LiveMessage::new(order.clone(), LiveKind::Status, text))
+            .await;
+    }
+
+    /// The `status` message of the order's current full view.
+    async fn status_text(
         &self,
         order: &OrderId,
         event: Option<&OrderEvent>,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let Some(track) = self.store.track_view(order.clone()).await? else {
-            return Ok(());
+            return Ok(None);
         };
-        let text = message_text(&json!({
+        message_text(&json!({
             "type": "status",
             "status": track.order.status.as_str(),
             "event": event.map(view::event_json),
             "track": view::track_json(&track, None, self.clock()),
-        }))?;
-        self.publish(LiveMessage::new(order.clone(), LiveKind::Status, text))
-            .await
+        }))
+        .map(Some)
     }
 
     /// Hands one message to the fan-out, timed as the `fanout` stage.
-    async fn publish(&self, message: LiveMessage) -> Result<()> {
-        self.publish_all(vec![message]).await
+    async fn publish(&self, message: LiveMessage) {
+        self.publish_all(vec![message]).await;
     }
 
     /// Hands a batch's messages to the fan-out at once (one round trip per
     /// chunk on Redis, not one per message), timed as the `fanout` stage.
-    async fn publish_all(&self, messages: Vec<LiveMessage>) -> Result<()> {
+    /// What the fan-out could not send yet it holds and sends later (its
+    /// error says so): the write before this is durable, so the update
+    /// stands and only the fan-out's trouble is logged and counted.
+    async fn publish_all(&self, messages: Vec<LiveMessage>) {
         let started = std::time::Instant::now();
+        let n = messages.len();
         let published = self.fanout.publish_all(messages).await;
         metrics::histogram!("tracker_stage_seconds", "stage" => "fanout").record(started.elapsed());
-        published
+        if let Err(err) = published {
+            metrics::counter!("tracker_fanout_deferred_total").increment(n as u64);
+            tracing::debug!(error = %err, messages = n, "fan-out deferred");
+        }
     }
 
     /// Tells the viewers of an order that its link changed (rotated or revoked):
     /// each connection re-checks its code and closes when it is no longer valid.
-    pub async fn link_changed(&self, order: &OrderId) -> Result<()> {
+    pub async fn link_changed(&self, order: &OrderId) {
         self.publish(LiveMessage::new(
             order.clone(),
             LiveKind::Link,
             "{\"type\":\"link\"}",
         ))
-        .await
+        .await;
     }
 }
 

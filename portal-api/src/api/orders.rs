@@ -382,7 +382,7 @@ pub(crate) async fn update(
         .await?;
     if vehicle_changed || order.status != OrderStatus::Created {
         // The page shows stops, windows and the truck: let viewers refresh.
-        state.live().publish_status(&order.id, None).await?;
+        state.live().publish_status(&order.id, None).await;
     }
     Ok(Json(one_order_view(&state, &order).await?))
 }
@@ -615,7 +615,7 @@ pub(crate) async fn upload_pod(
         data,
     };
     let meta = state.store().add_pod(tenant.id, id.clone(), pod).await?;
-    state.live().publish_status(&id, None).await?;
+    state.live().publish_status(&id, None).await;
     Ok((StatusCode::CREATED, Json(pod_view(&id, &meta))).into_response())
 }
 
@@ -718,7 +718,7 @@ pub(crate) async fn rotate_link(
         .store()
         .rotate_tracking_code(tenant.id, order_id(id)?, code.clone())
         .await?;
-    state.live().link_changed(&order.id).await?;
+    state.live().link_changed(&order.id).await;
     Ok(Json(issued_order_view(&state, &order, &code).await?))
 }
 
@@ -745,6 +745,6 @@ pub(crate) async fn revoke_link(
         .store()
         .revoke_tracking_code(tenant.id, order_id(id)?)
         .await?;
-    state.live().link_changed(&order.id).await?;
+    state.live().link_changed(&order.id).await;
     Ok(Json(one_order_view(&state, &order).await?))
 }

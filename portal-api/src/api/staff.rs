@@ -397,7 +397,7 @@ pub(crate) async fn rotate(
             .store()
             .rotate_tracking_code(tenant.id.clone(), id, code.clone())
             .await?;
-        state.live().link_changed(&order.id).await?;
+        state.live().link_changed(&order.id).await;
         let (rows, filter) = order_rows(&state, &tenant, &HashMap::new()).await?;
         Ok::<_, AppError>(staff::orders(
             &rows,

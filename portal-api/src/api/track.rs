@@ -13,6 +13,7 @@ use super::responses::{Invalid, NotFound, RateLimited};
 use super::{ClientIp, PathParams, rate_limit};
 use crate::contract::{EtaView, HealthView, PublicOrderView};
 use crate::error::AppError;
+use crate::fanout::Latest;
 use crate::model::{TrackView, VehicleFix};
 use crate::secrets::{looks_like_tracking_code, secret_hash};
 use crate::state::AppState;
@@ -54,7 +55,15 @@ pub(crate) async fn current_view(
     let Some(mut track) = state.store().track_view(order.clone()).await? else {
         return Ok(None);
     };
-    let latest = state.inner.fanout.latest(order.clone()).await?;
+    // The store alone is a whole view: without the fan-out (Redis away) the
+    // page shows what is durable, which is at most a moment behind.
+    let latest = match state.inner.fanout.latest(order.clone()).await {
+        Ok(latest) => latest,
+        Err(err) => {
+            tracing::debug!(error = %err, "latest live state unavailable; the store's view alone");
+            Latest::default()
+        }
+    };
     let clock = state.view_clock();
     let mut public = view::public_view(&track, Some(code), clock);
     if track.order.shows_live_location() {

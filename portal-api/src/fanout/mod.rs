@@ -14,6 +14,7 @@
 //! not queue: it gets `Lagged` and is sent a fresh snapshot instead (latest state
 //! only), so a slow phone costs the server nothing beyond its socket.
 
+mod held;
 mod hub;
 mod memory;
 mod redis;
@@ -109,6 +110,17 @@ pub struct Latest {
     pub eta: Option<String>,
 }
 
+/// What a fan-out holds because it could not send it yet ([`FanOut::held`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldUpdates {
+    /// Updates held now (the newest of each order and kind).
+    pub held: usize,
+    /// How many it holds at most.
+    pub capacity: usize,
+    /// Updates let go so far because it held as many as it can.
+    pub dropped: u64,
+}
+
 /// A boxed, sendable future.
 pub type FanOutFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
@@ -121,11 +133,21 @@ pub trait FanOut: Send + Sync + std::fmt::Debug {
     /// Delivers a batch's updates (a batch's positions, one per order) as
     /// [`FanOut::publish`] would one by one, in order; a backend over the
     /// network does it in as few round trips as it can.
+    ///
+    /// An error means the updates have not reached the other nodes yet. They
+    /// are not lost: this node's viewers have them, and the backend holds the
+    /// newest of each order and kind and sends it when it can, before
+    /// anything published later. So a caller whose write is durable logs the
+    /// error and goes on; repeating the write would only record it twice.
     fn publish_all(&self, messages: Vec<LiveMessage>) -> FanOutFuture<'_, ()>;
     /// The latest position and ETA published for an order.
     fn latest(&self, order: OrderId) -> FanOutFuture<'_, Latest>;
     /// This node's hub, where WebSocket connections subscribe.
     fn hub(&self) -> &Hub;
+    /// What is held because it could not be sent yet (for metrics).
+    fn held(&self) -> HeldUpdates {
+        HeldUpdates::default()
+    }
 }
 
 /// Opens the fan-out a URL names: `memory://`, `redis://HOST:PORT` or

@@ -12,6 +12,18 @@
 //! events; it runs in the caller's task tree ([`RedisFanOut::connect_in`]). After a dropped subscription the subscriber reconnects and tells every
 //! local viewer to resync from a fresh snapshot, since updates may have been missed.
 //!
+//! When Redis does not answer, an update is not lost and nothing waits for
+//! it: the fan-out hands it to this node's viewers at once and holds the
+//! newest update of each (order, kind) ([`Held`]); while any are held, new
+//! updates are held too, without a round trip, and a resender sends what is
+//! held, oldest first, as soon as Redis answers again (every
+//! [`RESEND_FIRST`] at first, backing off to [`RESEND_MAX`]). Only then do
+//! publishes go straight to Redis again, so what was held reaches the other
+//! nodes before anything that came after it. The caller is told with an error
+//! that the update has not reached the other nodes yet; one whose write is
+//! durable goes on (see [`crate::LiveUpdates`]). Sends are one at a time
+//! (a [`tokio::sync::Mutex`]), so no send overtakes an older one.
+//!
 //! One channel for all orders keeps subscription management trivial; every node
 //! receives every update, which is fine up to a few thousand updates per second
 //! per node. Beyond that, shard the channel (for example by a hash of the order id)
@@ -27,7 +39,8 @@ use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{FanOut, FanOutFuture, Hub, Latest, LiveKind, LiveMessage};
+use super::held::Held;
+use super::{FanOut, FanOutFuture, HeldUpdates, Hub, Latest, LiveKind, LiveMessage};
 use crate::error::{Error, Result};
 
 /// The pub/sub channel carrying every live update.
@@ -36,6 +49,15 @@ const CHANNEL: &str = "tracker:live";
 const PUBLISH_CHUNK: usize = 256;
 /// How long the latest state of an order is kept after its last update.
 const LATEST_TTL_S: i64 = 7 * 24 * 3600;
+/// How long a send (or a read of the latest state) may take before Redis
+/// counts as not answering.
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+/// Updates held at most while Redis does not answer (one per order and kind).
+const HOLD_AT_MOST: usize = 200_000;
+/// The resender's first wait after a failed send, doubled up to [`RESEND_MAX`].
+const RESEND_FIRST: Duration = Duration::from_millis(250);
+/// The resender's longest wait between tries.
+const RESEND_MAX: Duration = Duration::from_secs(2);
 
 fn latest_key(order: &OrderId) -> String {
     format!("tracker:live:{order}")
@@ -44,9 +66,109 @@ fn latest_key(order: &OrderId) -> String {
 /// Redis pub/sub fan-out with latest-state keys.
 pub struct RedisFanOut {
     hub: Arc<Hub>,
-    conn: ConnectionManager,
-    /// Stops the subscriber (a child of the owner's token; also on drop).
+    sender: Arc<Sender>,
+    /// Stops the subscriber and the resender (a child of the owner's token;
+    /// also on drop).
     stop: CancellationToken,
+}
+
+/// The publishing half: the connection, what could not be sent yet, and the
+/// turn to send.
+struct Sender {
+    conn: ConnectionManager,
+    /// Updates Redis has not taken yet; not empty means Redis is not
+    /// answering (or has just come back and the resender is on it).
+    held: parking_lot::Mutex<Held>,
+    /// One send at a time, so none overtakes an older one.
+    turn: tokio::sync::Mutex<()>,
+    /// Wakes the resender when updates start being held.
+    wake: tokio::sync::Notify,
+}
+
+impl Sender {
+    /// Sends `messages` in order (in [`PUBLISH_CHUNK`]s, each one
+    /// transaction), within [`ANSWER_WITHIN`] each.
+    async fn send(&self, messages: &[LiveMessage]) -> Result<()> {
+        let mut conn = self.conn.clone();
+        // Atomic: a plain pipeline may reach Redis in several TCP segments,
+        // and another node's update between them would leave a snapshot older
+        // than the last message. A batch goes in chunks, each one transaction
+        // and one round trip, so no transaction holds Redis for long.
+        for chunk in messages.chunks(PUBLISH_CHUNK) {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for message in chunk {
+                if message.kind.is_state() {
+                    let key = latest_key(&message.order_id);
+                    pipe.hset(&key, message.kind.as_str(), message.text.as_str())
+                        .ignore()
+                        .expire(&key, LATEST_TTL_S)
+                        .ignore();
+                }
+                pipe.publish(CHANNEL, encode(message)).ignore();
+            }
+            tokio::time::timeout(ANSWER_WITHIN, pipe.query_async::<()>(&mut conn))
+                .await
+                .map_err(|_| Error::FanOut(no_answer()))??;
+        }
+        Ok(())
+    }
+
+    /// Holds `messages` for the resender if updates are held already, and
+    /// says so; `None` when nothing is held.
+    fn hold_if_holding(&self, messages: &[LiveMessage]) -> Option<Error> {
+        let mut held = self.held.lock();
+        if held.is_empty() {
+            return None;
+        }
+        held.hold(messages.iter().cloned());
+        Some(Error::FanOut(format!(
+            "Redis is not answering: the update is held ({} held) and goes to the other nodes when it answers",
+            held.len()
+        )))
+    }
+
+    /// Sends what is held until nothing is, whenever there is something:
+    /// after a failure it waits ([`RESEND_FIRST`], doubling to
+    /// [`RESEND_MAX`]); after a success it goes on at once with what was held
+    /// meanwhile, so holding ends as soon as a send finds nothing new.
+    async fn resend_loop(&self) {
+        let mut wait = RESEND_FIRST;
+        loop {
+            if self.held.lock().is_empty() {
+                self.wake.notified().await;
+                wait = RESEND_FIRST;
+                continue;
+            }
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let turn = self.turn.lock().await;
+            let (messages, upto) = self.held.lock().copy();
+            match self.send(&messages).await {
+                Ok(()) => {
+                    let mut held = self.held.lock();
+                    held.release(upto);
+                    if held.is_empty() {
+                        tracing::info!(
+                            sent = messages.len(),
+                            "fan-out: Redis answers again; the held updates went out"
+                        );
+                    }
+                    wait = Duration::ZERO;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "fan-out: Redis still not answering");
+                    wait = (wait * 2).clamp(RESEND_FIRST, RESEND_MAX);
+                }
+            }
+            drop(turn);
+        }
+    }
+}
+
+fn no_answer() -> String {
+    format!("Redis gave no answer within {} s", ANSWER_WITHIN.as_secs())
 }
 
 impl std::fmt::Debug for RedisFanOut {
@@ -106,9 +228,15 @@ impl RedisFanOut {
             reason: format!("{shown}: {e}"),
         };
         let client = redis::Client::open(url).map_err(bad_url)?;
+        // Bounded answers and reconnects: a Redis that hangs must cost a
+        // publish seconds at most, and then nothing while updates are held.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(ANSWER_WITHIN)
+            .set_response_timeout(ANSWER_WITHIN)
+            .set_number_of_retries(2);
         let conn = tokio::time::timeout(
             Duration::from_secs(5),
-            ConnectionManager::new(client.clone()),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         .map_err(|_| Error::FanOut(format!("{shown}: no answer within 5 s")))??;
@@ -134,7 +262,31 @@ impl RedisFanOut {
                 return Err(Error::FanOut(format!("{shown}: subscribing timed out")));
             }
         }
-        Ok(RedisFanOut { hub, conn, stop })
+        let sender = Arc::new(Sender {
+            conn,
+            held: parking_lot::Mutex::new(Held::new(HOLD_AT_MOST)),
+            turn: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+        });
+        tasks.spawn({
+            let (sender, stop) = (sender.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = sender.resend_loop() => {}
+                }
+            }
+        });
+        Ok(RedisFanOut { hub, sender, stop })
+    }
+
+    /// Hands `messages` to this node's viewers, who would otherwise miss them
+    /// while Redis does not answer (they get them once more when the held
+    /// copies go out: the same state again, which a page takes as it is).
+    fn dispatch_here(&self, messages: Vec<LiveMessage>) {
+        for message in messages {
+            self.hub.dispatch(message);
+        }
     }
 }
 
@@ -207,47 +359,73 @@ async fn subscribe_loop(
 
 impl FanOut for RedisFanOut {
     fn publish_all(&self, messages: Vec<LiveMessage>) -> FanOutFuture<'_, ()> {
-        let mut conn = self.conn.clone();
         Box::pin(async move {
-            // Atomic: a plain pipeline may reach Redis in several TCP
-            // segments, and another node's update between them would leave a
-            // snapshot older than the last message. A batch goes in chunks,
-            // each one transaction and one round trip, so no transaction
-            // holds Redis for long.
-            for chunk in messages.chunks(PUBLISH_CHUNK) {
-                let mut pipe = redis::pipe();
-                pipe.atomic();
-                for message in chunk {
-                    if message.kind.is_state() {
-                        let key = latest_key(&message.order_id);
-                        pipe.hset(&key, message.kind.as_str(), message.text.as_str())
-                            .ignore()
-                            .expire(&key, LATEST_TTL_S)
-                            .ignore();
-                    }
-                    pipe.publish(CHANNEL, encode(message)).ignore();
-                }
-                pipe.query_async::<()>(&mut conn).await?;
+            let sender = &self.sender;
+            // While updates are held, new ones join them without a round trip.
+            if let Some(err) = sender.hold_if_holding(&messages) {
+                self.dispatch_here(messages);
+                return Err(err);
             }
-            Ok(())
+            let turn = sender.turn.lock().await;
+            // The resender may have held something while this waited its turn.
+            if let Some(err) = sender.hold_if_holding(&messages) {
+                drop(turn);
+                self.dispatch_here(messages);
+                return Err(err);
+            }
+            let sent = sender.send(&messages).await;
+            drop(turn);
+            let Err(err) = sent else {
+                return Ok(());
+            };
+            metrics::counter!("tracker_fanout_send_failures_total").increment(1);
+            let first = {
+                let mut held = sender.held.lock();
+                let first = held.is_empty();
+                held.hold(messages.iter().cloned());
+                first
+            };
+            if first {
+                tracing::warn!(
+                    error = %err,
+                    "fan-out: Redis is not answering; holding the newest update of each order for the other nodes"
+                );
+                sender.wake.notify_one();
+            }
+            self.dispatch_here(messages);
+            Err(err)
         })
     }
 
     fn latest(&self, order: OrderId) -> FanOutFuture<'_, Latest> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.sender.conn.clone();
         Box::pin(async move {
-            let (position, eta): (Option<String>, Option<String>) = conn
-                .hget(
-                    latest_key(&order),
-                    &[LiveKind::Position.as_str(), LiveKind::Eta.as_str()],
-                )
-                .await?;
+            if !self.sender.held.lock().is_empty() {
+                return Err(Error::FanOut(
+                    "Redis is not answering (updates are held)".into(),
+                ));
+            }
+            let fields = [LiveKind::Position.as_str(), LiveKind::Eta.as_str()];
+            let read = conn.hget(latest_key(&order), &fields);
+            let (position, eta): (Option<String>, Option<String>) =
+                tokio::time::timeout(ANSWER_WITHIN, read)
+                    .await
+                    .map_err(|_| Error::FanOut(no_answer()))??;
             Ok(Latest { position, eta })
         })
     }
 
     fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    fn held(&self) -> HeldUpdates {
+        let held = self.sender.held.lock();
+        HeldUpdates {
+            held: held.len(),
+            capacity: held.capacity(),
+            dropped: held.dropped(),
+        }
     }
 }
 

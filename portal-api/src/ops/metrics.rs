@@ -159,6 +159,9 @@ async fn record_portal(state: &AppState) {
     metrics::counter!("tracker_ws_resyncs_total").absolute(get_u(&m.ws_resyncs_total));
     metrics::gauge!("tracker_fanout_orders_watched").set(hub.n_orders() as f64);
     metrics::counter!("tracker_fanout_delivered_total").absolute(hub.delivered());
+    let held = state.inner.fanout.held();
+    metrics::gauge!("tracker_fanout_held").set(held.held as f64);
+    metrics::counter!("tracker_fanout_held_dropped_total").absolute(held.dropped);
     metrics::gauge!("tracker_http_connections_open").set(get_i(&m.http_connections_open));
     metrics::counter!("tracker_http_connections_refused_total")
         .absolute(get_u(&m.http_connections_refused_total));

@@ -9,14 +9,27 @@
 //! its publish: the last message then says "a" while the snapshot says "b", an
 //! older state, forever. The test makes that split happen with a proxy that
 //! holds back everything from a `PUBLISH` on for a moment.
+//!
+//! When Redis goes away (a proxy that cuts every connection), nothing that was
+//! written is written again and nothing waits: the node's own viewers get the
+//! update at once, the newest of each order and kind is held, and it reaches
+//! the other nodes when Redis answers again; the tracking page and the API
+//! answer from the store meanwhile.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
 use engine::OrderId;
-use portal_api::{FanOut, LiveKind, LiveMessage, RedisFanOut};
+use portal_api::{FanOut, LiveKind, LiveMessage, RedisFanOut, VehicleFix};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::common::{call, code_of, create_order, set_status, test_app_with_fanout};
 
 const REDIS: &str = "127.0.0.1:6379";
 
@@ -74,6 +87,51 @@ async fn proxy_connection(client: TcpStream, hold: Duration) {
         };
         if sent.is_err() {
             return;
+        }
+    }
+}
+
+/// A proxy to Redis that can be cut, as a Redis that went away: while
+/// `cut` holds true it severs every connection it carries and drops new ones
+/// at once; once it is false again it forwards as before.
+async fn cuttable_proxy() -> (SocketAddr, watch::Sender<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (cut, is_cut) = watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut is_cut = is_cut.clone();
+            if *is_cut.borrow() {
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut upstream) = TcpStream::connect(REDIS).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                    _ = is_cut.wait_for(|cut| *cut) => {}
+                }
+            });
+        }
+    });
+    (addr, cut)
+}
+
+/// The next message a viewer gets within `within`, skipping resyncs (a
+/// node whose subscription came back tells its viewers to resync).
+async fn next_update(
+    viewer: &mut portal_api::Subscription,
+    within: Duration,
+) -> Option<LiveMessage> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let message = tokio::time::timeout_at(deadline, viewer.recv())
+            .await
+            .ok()?
+            .ok()?;
+        if message.kind != LiveKind::Resync {
+            return Some(message);
         }
     }
 }
@@ -200,4 +258,185 @@ async fn a_batch_published_at_once_reaches_every_viewer_in_order() {
         let latest = reader.latest(order.clone()).await.expect("latest").position;
         assert_eq!(latest, Some(position("2", order).text.to_string()));
     }
+}
+
+/// Redis goes away and comes back. Meanwhile node A's updates reach its own
+/// viewers at once and are held, the newest of each order and kind, without
+/// a round trip each; when Redis answers again the newest reaches node B,
+/// and only it; then A publishes straight to Redis again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_updates_are_held_and_the_newest_goes_out_when_it_is_back() {
+    if !redis_available() {
+        return;
+    }
+    let (proxy, cut) = cuttable_proxy().await;
+    let node_a = RedisFanOut::connect(&format!("redis://{proxy}"))
+        .await
+        .expect("node a");
+    let node_b = RedisFanOut::connect(&format!("redis://{REDIS}"))
+        .await
+        .expect("node b");
+    let order = OrderId(format!(
+        "ord_away{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    ));
+    let mut here = node_a.hub().subscribe(&order);
+    let mut there = node_b.hub().subscribe(&order);
+
+    cut.send(true).expect("cut");
+    let err = node_a
+        .publish_all(vec![position("1", &order), position("2", &order)])
+        .await
+        .expect_err("Redis is away");
+    assert!(err.to_string().contains("Redis"), "{err}");
+    for n in ["1", "2"] {
+        let got = next_update(&mut here, Duration::from_secs(2))
+            .await
+            .expect("this node's viewer has it at once");
+        assert_eq!(got.text.to_string(), position(n, &order).text.to_string());
+    }
+    assert_eq!(node_a.held().held, 1, "the newest of the order's positions");
+    // Now that updates are held, another joins them without waiting for Redis.
+    let started = std::time::Instant::now();
+    node_a
+        .publish(position("3", &order))
+        .await
+        .expect_err("still away");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(node_a.held().held, 1);
+    node_a
+        .latest(order.clone())
+        .await
+        .expect_err("no latest state while Redis is away");
+    assert!(
+        next_update(&mut there, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "node b heard nothing while Redis was away"
+    );
+
+    cut.send(false).expect("heal");
+    let got = next_update(&mut there, Duration::from_secs(15))
+        .await
+        .expect("the held update reaches node b once Redis answers");
+    assert_eq!(got.text.to_string(), position("3", &order).text.to_string());
+    let latest = node_b.latest(order.clone()).await.expect("latest");
+    assert_eq!(
+        latest.position.as_deref(),
+        Some(position("3", &order).text.as_str())
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while node_a.held().held > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held updates never left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node_a
+        .publish(position("4", &order))
+        .await
+        .expect("straight to Redis again");
+    let got = next_update(&mut there, Duration::from_secs(5))
+        .await
+        .expect("the next update");
+    assert_eq!(got.text.to_string(), position("4", &order).text.to_string());
+}
+
+/// The portal over a Redis that goes away: a dispatcher's status move is
+/// answered as done and recorded once (before, the fan-out's error made it a
+/// 5xx after the store had it, and a retry recorded it twice), a truck's
+/// position is taken, and the tracking page answers from the store; when
+/// Redis is back, the other node's viewers get the page's new view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_keeps_writing_and_answering_while_redis_is_away() {
+    if !redis_available() {
+        return;
+    }
+    let (proxy, cut) = cuttable_proxy().await;
+    let node_a: Arc<dyn FanOut> = Arc::new(
+        RedisFanOut::connect(&format!("redis://{proxy}"))
+            .await
+            .expect("node a"),
+    );
+    let node_b = RedisFanOut::connect(&format!("redis://{REDIS}"))
+        .await
+        .expect("node b");
+    let t = test_app_with_fanout(node_a.clone()).await;
+    let order = create_order(&t.app, &t.key_a, "AWAY-1", Some("TRUCK-AWAY")).await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    let order_id = OrderId(id.clone());
+    let code = code_of(&order);
+    assert_eq!(
+        set_status(&t.app, &t.key_a, &id, "dispatched").await.status,
+        StatusCode::OK
+    );
+    let mut there = node_b.hub().subscribe(&order_id);
+
+    cut.send(true).expect("cut");
+    let moved = call(
+        &t.app,
+        Method::POST,
+        &format!("/api/v1/orders/{id}/status"),
+        Some(&t.key_a),
+        Some(json!({"status": "at_pickup", "note": "Dock 4"})),
+    )
+    .await;
+    assert!(moved.status.is_success(), "{} {}", moved.status, moved.text);
+    let tenant = t
+        .store
+        .tenant_by_name("Acme Brokerage".into())
+        .await
+        .expect("reads")
+        .expect("tenant a");
+    let fix = VehicleFix {
+        vehicle_id: engine::VehicleId("TRUCK-AWAY".into()),
+        at: chrono::Utc::now(),
+        lat: 41.15,
+        lon: -8.61,
+        speed_mps: Some(0.0),
+        heading_deg: None,
+    };
+    let told = t
+        .state
+        .live()
+        .position(tenant.id, fix)
+        .await
+        .expect("the position is recorded");
+    assert_eq!(told, 1, "one order carried by the truck");
+    let page = call(
+        &t.app,
+        Method::GET,
+        &format!("/api/v1/track/{code}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.json["status"], "at_pickup", "{}", page.json);
+    let moves = page.json["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["status"] == "at_pickup")
+        .count();
+    assert_eq!(moves, 1, "{}", page.json);
+
+    cut.send(false).expect("heal");
+    let mut kinds = Vec::new();
+    while let Some(message) = next_update(&mut there, Duration::from_secs(15)).await {
+        kinds.push(message.kind);
+        if kinds.contains(&LiveKind::Status) && kinds.contains(&LiveKind::Position) {
+            break;
+        }
+    }
+    assert!(
+        kinds.contains(&LiveKind::Status) && kinds.contains(&LiveKind::Position),
+        "node b got {kinds:?}"
+    );
 }

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
-use portal_api::{AppState, MemoryFanOut, PortalConfig, Store};
+use portal_api::{AppState, FanOut, MemoryFanOut, PortalConfig, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -47,10 +47,38 @@ pub async fn test_app_on(store: Arc<dyn Store>, url: String) -> TestApp {
     app_on(config, None, store, url, dir).await
 }
 
+/// The app of [`test_app`] publishing through `fanout` (Redis, say).
+pub async fn test_app_with_fanout(fanout: Arc<dyn FanOut>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+    let store = portal_api::open_store(&url).await.expect("store opens");
+    let config = PortalConfig::recommended("https://track.example.com");
+    app_with(config, None, store, fanout, url, dir).await
+}
+
 async fn app_on(
     config: PortalConfig,
     graph: Option<Arc<road_graph::RoadGraph>>,
     store: Arc<dyn Store>,
+    url: String,
+    dir: tempfile::TempDir,
+) -> TestApp {
+    app_with(
+        config,
+        graph,
+        store,
+        Arc::new(MemoryFanOut::new()),
+        url,
+        dir,
+    )
+    .await
+}
+
+async fn app_with(
+    config: PortalConfig,
+    graph: Option<Arc<road_graph::RoadGraph>>,
+    store: Arc<dyn Store>,
+    fanout: Arc<dyn FanOut>,
     url: String,
     dir: tempfile::TempDir,
 ) -> TestApp {
@@ -60,14 +88,7 @@ async fn app_on(
     let (_, key_b) = portal_api::create_tenant(&*store, "Other Logistics")
         .await
         .expect("tenant b");
-    let state = AppState::new(
-        config,
-        store.clone(),
-        Arc::new(MemoryFanOut::new()),
-        None,
-        graph,
-    )
-    .expect("valid config");
+    let state = AppState::new(config, store.clone(), fanout, None, graph).expect("valid config");
     TestApp {
         app: portal_api::app(state.clone()),
         state,
