@@ -109,7 +109,8 @@ impl Sender {
             }
             tokio::time::timeout(ANSWER_WITHIN, pipe.query_async::<()>(&mut conn))
                 .await
-                .map_err(|_| Error::FanOut(no_answer()))??;
+                .map_err(|_| Error::FanOut(no_answer()))?
+                .map_err(|e| Error::FanOut(format!("Redis did not take the update: {e}")))?;
         }
         Ok(())
     }
