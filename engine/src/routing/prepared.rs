@@ -244,7 +244,17 @@ pub(crate) fn check(
         },
         || -> Result<(), String> {
             check_csr("hierarchy", &first_up, n, n_arcs)?;
-            check_upward(&first_up, &up_head)?;
+            let (rows, unpacking) = rayon::join(
+                || check_upward(&first_up, &up_head),
+                || {
+                    if middle.len() != n_arcs {
+                        // Reported by the other side.
+                        return Ok(());
+                    }
+                    check_middle(&first_up, &middle)
+                },
+            );
+            rows.and(unpacking)?;
             let (elimination, searches) = rayon::join(
                 || check_elimination(&first_up, &up_head),
                 || {
@@ -265,7 +275,6 @@ pub(crate) fn check(
     let mut topo = derive(
         graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
     );
-    check_middle(&topo, &middle).map_err(corrupt)?;
     for s in &mut search {
         s.head = s
             .arc
@@ -394,15 +403,71 @@ fn check_csr(what: &str, first: &[u32], n: usize, len: usize) -> Result<(), Stri
 /// (two upward neighbours of a node are joined by an arc), which customization
 /// relies on to find every triangle's third arc. The rows must have passed
 /// [`check_upward`].
+///
+/// Checked parent by parent, as in Tarjan and Yannakakis' test of an elimination
+/// ordering: a parent's row is marked once, then each of its children's rows is
+/// looked up in the marks. That reads every row at most twice, where merging each
+/// child's row with its parent's read a long parent row once per child (the top
+/// separators have hundreds of children and rows of hundreds of arcs).
 fn check_elimination(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
+    let n = first_up.len() - 1;
     let row = |v: usize| &up_head[first_up[v] as usize..first_up[v + 1] as usize];
-    first_fault(first_up.len() - 1, |v| {
-        let (&parent, rest) = row(v).split_first()?;
-        // Both rows are sorted (checked before): one merge pass, no search.
-        let mut above = row(parent as usize).iter();
-        let kept = rest.iter().all(|&x| above.find(|&&y| y >= x) == Some(&x));
-        (!kept).then(|| format!("rank {v} has an upward neighbour that its parent {parent} lacks"))
-    })
+    // The elimination tree's children of every node, grouped by parent (a
+    // counting sort); only children with upward neighbours besides their parent
+    // have anything to check.
+    let parent_to_check = |v: usize| match row(v) {
+        [parent, _, ..] => Some(*parent as usize),
+        _ => None,
+    };
+    let mut first_child = vec![0u32; n + 1];
+    for v in 0..n {
+        if let Some(p) = parent_to_check(v) {
+            first_child[p + 1] += 1;
+        }
+    }
+    for p in 0..n {
+        first_child[p + 1] += first_child[p];
+    }
+    let mut next = first_child.clone();
+    let mut children = vec![0u32; first_child[n] as usize];
+    for v in 0..n {
+        if let Some(p) = parent_to_check(v) {
+            children[next[p] as usize] = v as u32;
+            next[p] += 1;
+        }
+    }
+    drop(next);
+    let lowest_fault = (0..n)
+        .into_par_iter()
+        .with_min_len(RANKS_PER_TASK)
+        .map_init(
+            || vec![NONE; n],
+            |mark, p| {
+                let kids = &children[first_child[p] as usize..first_child[p + 1] as usize];
+                if kids.is_empty() {
+                    return None;
+                }
+                for &x in row(p) {
+                    mark[x as usize] = p as u32;
+                }
+                // Children are listed in rank order: the first that fails is
+                // this parent's lowest.
+                kids.iter().copied().find(|&v| {
+                    row(v as usize)[1..]
+                        .iter()
+                        .any(|&x| mark[x as usize] != p as u32)
+                })
+            },
+        )
+        .flatten()
+        .min();
+    match lowest_fault {
+        None => Ok(()),
+        Some(v) => Err(format!(
+            "rank {v} has an upward neighbour that its parent {} lacks",
+            row(v as usize)[0]
+        )),
+    }
 }
 
 /// The cell tree from preorder, checking that the sizes add up and that it is not
@@ -469,21 +534,22 @@ fn check_cells(root: &CellTree, first_up: &[u32], up_head: &[u32]) -> Result<(),
 }
 
 /// Every arc unpacks into two arcs of a lower triangle (both or neither), whose
-/// lower node is below the arc's own: unpacking always ends.
-fn check_middle(topo: &Topology, middle: &[Halves]) -> Result<(), String> {
-    let n_arcs = topo.n_arcs();
-    let below = |h: u32, tail: u32| (h as usize) < n_arcs && topo.arc_tail[h as usize] < tail;
-    let fault = middle
-        .par_iter()
-        .with_min_len(RANKS_PER_TASK)
-        .enumerate()
-        .find_map_first(|(a, halves)| {
-            let tail = topo.arc_tail[a];
-            let ok = halves.chunks_exact(2).all(|pair| match (pair[0], pair[1]) {
-                (NONE, NONE) => true,
-                (first, second) => below(first, tail) && below(second, tail),
-            });
-            (!ok).then(|| format!("arc {a} unpacks into arcs that are not below it"))
-        });
-    fault.map_or(Ok(()), Err)
+/// lower node is below the arc's own: unpacking always ends. Arcs are numbered
+/// by lower node, so "an arc whose lower node is below `v`" is "an arc below
+/// `first_up[v]`": one pass over the unpacking data in order, no lookup of any
+/// other arc's tail. The offsets must have passed [`check_csr`].
+fn check_middle(first_up: &[u32], middle: &[Halves]) -> Result<(), String> {
+    first_fault(first_up.len() - 1, |v| {
+        let (lo, hi) = (first_up[v], first_up[v + 1]);
+        let below = |h: u32| h < lo;
+        let a = (lo..hi).find(|&a| {
+            !middle[a as usize]
+                .chunks_exact(2)
+                .all(|pair| match (pair[0], pair[1]) {
+                    (NONE, NONE) => true,
+                    (first, second) => below(first) && below(second),
+                })
+        })?;
+        Some(format!("arc {a} unpacks into arcs that are not below it"))
+    })
 }
