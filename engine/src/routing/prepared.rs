@@ -439,7 +439,9 @@ fn check_elimination(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
     drop(next);
     // Each task marks in an array of its own (one per node, filled once): a
     // few large tasks rather than many small ones.
-    let per_task = n.div_ceil(4 * rayon::current_num_threads()).max(RANKS_PER_TASK);
+    let per_task = n
+        .div_ceil(4 * rayon::current_num_threads())
+        .max(RANKS_PER_TASK);
     let lowest_fault = (0..n)
         .into_par_iter()
         .with_min_len(per_task)
