@@ -93,25 +93,60 @@ pub(crate) fn chunk_boxes(graph: &RoadGraph) -> (Vec<Bounds>, Vec<u32>) {
     (boxes, geom)
 }
 
-/// The distance of `(x, y)` along a Hilbert curve filling a 2^16 × 2^16 grid.
-fn hilbert(mut x: u32, mut y: u32) -> u64 {
-    const SIDE: u32 = 1 << 16;
-    let mut d = 0u64;
-    let mut s = SIDE / 2;
-    while s > 0 {
-        let rx = u32::from(x & s != 0);
-        let ry = u32::from(y & s != 0);
-        d += u64::from(s) * u64::from(s) * u64::from((3 * rx) ^ ry);
-        if ry == 0 {
-            if rx == 1 {
-                x = SIDE - 1 - x;
-                y = SIDE - 1 - y;
-            }
-            std::mem::swap(&mut x, &mut y);
-        }
-        s /= 2;
-    }
-    d
+/// The distance of `(x, y)` (each below 2^16) along a Hilbert curve filling
+/// the 2^16 × 2^16 grid, without a loop over the levels: the bit-parallel
+/// version flatbush uses (after "rawrunprotected"'s `hilbertXYToIndex`). The
+/// packing only needs neighbours on the grid to be near on the curve; what a
+/// query finds does not depend on it.
+fn hilbert(x: u32, y: u32) -> u32 {
+    let (x, y) = (x & 0xFFFF, y & 0xFFFF);
+    let mut a = x ^ y;
+    let mut b = 0xFFFF ^ a;
+    let mut c = 0xFFFF ^ (x | y);
+    let mut d = x & (y ^ 0xFFFF);
+
+    let mut aa = a | (b >> 1);
+    let mut bb = (a >> 1) ^ a;
+    let mut cc = ((c >> 1) ^ (b & (d >> 1))) ^ c;
+    let mut dd = ((a & (c >> 1)) ^ (d >> 1)) ^ d;
+
+    a = aa;
+    b = bb;
+    c = cc;
+    d = dd;
+    aa = (a & (a >> 2)) ^ (b & (b >> 2));
+    bb = (a & (b >> 2)) ^ (b & ((a ^ b) >> 2));
+    cc ^= (a & (c >> 2)) ^ (b & (d >> 2));
+    dd ^= (b & (c >> 2)) ^ ((a ^ b) & (d >> 2));
+
+    a = aa;
+    b = bb;
+    c = cc;
+    d = dd;
+    aa = (a & (a >> 4)) ^ (b & (b >> 4));
+    bb = (a & (b >> 4)) ^ (b & ((a ^ b) >> 4));
+    cc ^= (a & (c >> 4)) ^ (b & (d >> 4));
+    dd ^= (b & (c >> 4)) ^ ((a ^ b) & (d >> 4));
+
+    a = aa;
+    b = bb;
+    c = cc;
+    d = dd;
+    cc ^= (a & (c >> 8)) ^ (b & (d >> 8));
+    dd ^= (b & (c >> 8)) ^ ((a ^ b) & (d >> 8));
+
+    a = cc ^ (cc >> 1);
+    b = dd ^ (dd >> 1);
+
+    let spread = |mut v: u32| {
+        v = (v | (v << 8)) & 0x00FF_00FF;
+        v = (v | (v << 4)) & 0x0F0F_0F0F;
+        v = (v | (v << 2)) & 0x3333_3333;
+        (v | (v << 1)) & 0x5555_5555
+    };
+    let i0 = x ^ y;
+    let i1 = b | (0xFFFF ^ (i0 | a));
+    (spread(i1) << 1) | spread(i0)
 }
 
 impl SpatialIndex {
@@ -151,7 +186,7 @@ impl SpatialIndex {
             .map(|(i, b)| {
                 let x = cell((b[0] + b[2]) / 2.0, extent[0], extent[2]);
                 let y = cell((b[1] + b[3]) / 2.0, extent[1], extent[3]);
-                hilbert(x, y) << 32 | i as u64
+                u64::from(hilbert(x, y)) << 32 | i as u64
             })
             .collect();
         order.sort_unstable();
@@ -338,6 +373,25 @@ mod tests {
     use super::*;
     use rstar::primitives::{GeomWithData, Rectangle};
     use rstar::{AABB, RTree};
+
+    /// The curve visits the grid's lower-left 256 × 256 block first, each
+    /// cell once, every step to a neighbouring cell.
+    #[test]
+    fn the_hilbert_curve_steps_from_cell_to_neighbouring_cell() {
+        let mut at = vec![None; 1 << 16];
+        for x in 0..256u32 {
+            for y in 0..256u32 {
+                let d = hilbert(x, y) as usize;
+                assert!(d < 1 << 16, "({x}, {y}) -> {d}");
+                assert!(at[d].is_none(), "({x}, {y}) and {:?} -> {d}", at[d]);
+                at[d] = Some((x, y));
+            }
+        }
+        for pair in at.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0].expect("all"), pair[1].expect("all"));
+            assert_eq!(x0.abs_diff(x1) + y0.abs_diff(y1), 1, "{pair:?}");
+        }
+    }
 
     /// The packed tree finds exactly the chunks an rstar tree over the same
     /// boxes finds (what the index was before), on a real extract, for queries

@@ -440,7 +440,7 @@ fn check_elimination(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
     // Each task marks in an array of its own (one per node, filled once): a
     // few large tasks rather than many small ones.
     let per_task = n
-        .div_ceil(4 * rayon::current_num_threads())
+        .div_ceil(2 * rayon::current_num_threads())
         .max(RANKS_PER_TASK);
     let lowest_fault = (0..n)
         .into_par_iter()
@@ -544,17 +544,77 @@ fn check_cells(root: &CellTree, first_up: &[u32], up_head: &[u32]) -> Result<(),
 /// `first_up[v]`": one pass over the unpacking data in order, no lookup of any
 /// other arc's tail. The offsets must have passed [`check_csr`].
 fn check_middle(first_up: &[u32], middle: &[Halves]) -> Result<(), String> {
+    // Both halves `NONE` (all ones, so their `&` is too), or both below `lo`
+    // (`NONE` never is): without branches, so that a row is checked in a
+    // stroke and searched only when it fails.
+    let sound = |&[a, b, c, d]: &Halves, lo: u32| {
+        ((a & b) == NONE || a.max(b) < lo) & ((c & d) == NONE || c.max(d) < lo)
+    };
     first_fault(first_up.len() - 1, |v| {
         let (lo, hi) = (first_up[v], first_up[v + 1]);
-        let below = |h: u32| h < lo;
-        let a = (lo..hi).find(|&a| {
-            !middle[a as usize]
-                .chunks_exact(2)
-                .all(|pair| match (pair[0], pair[1]) {
-                    (NONE, NONE) => true,
-                    (first, second) => below(first) && below(second),
-                })
-        })?;
+        let row = &middle[lo as usize..hi as usize];
+        if row.iter().fold(true, |ok, halves| ok & sound(halves, lo)) {
+            return None;
+        }
+        let a = lo as usize + row.iter().position(|halves| !sound(halves, lo))?;
         Some(format!("arc {a} unpacks into arcs that are not below it"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows over ranks from lists of upward neighbours.
+    fn rows(lists: &[&[u32]]) -> (Vec<u32>, Vec<u32>) {
+        let mut first = vec![0];
+        let mut heads = Vec::new();
+        for list in lists {
+            heads.extend_from_slice(list);
+            first.push(heads.len() as u32);
+        }
+        (first, heads)
+    }
+
+    /// Rank 0's neighbours are 1 and 2; its parent 1 must have 2 too.
+    #[test]
+    fn a_parent_lacking_a_childs_neighbour_breaks_the_elimination_property() {
+        let (first, heads) = rows(&[&[1, 2], &[2, 3], &[3], &[]]);
+        assert_eq!(check_elimination(&first, &heads), Ok(()));
+        let (first, heads) = rows(&[&[1, 3], &[2, 3], &[3], &[]]);
+        assert_eq!(check_elimination(&first, &heads), Ok(()));
+        let (first, heads) = rows(&[&[1, 2], &[3], &[3], &[]]);
+        let err = check_elimination(&first, &heads).expect_err("1 lacks 2");
+        assert_eq!(
+            err,
+            "rank 0 has an upward neighbour that its parent 1 lacks"
+        );
+        // The lowest rank at fault is named, whichever parent it hangs under.
+        let (first, heads) = rows(&[&[2, 3], &[2, 4], &[4], &[4], &[]]);
+        let err = check_elimination(&first, &heads).expect_err("2 lacks 3");
+        assert!(err.starts_with("rank 0 "), "{err}");
+    }
+
+    /// Arcs 0, 1 and 2 go up from ranks 0, 1 and 2: arc 2 may unpack into
+    /// arcs 0 and 1, arc 1 only into arc 0, and a half is both or neither.
+    #[test]
+    fn unpacking_must_go_to_arcs_below_both_halves_or_neither() {
+        let first = [0, 1, 2, 3];
+        let fine: [Halves; 3] = [[NONE; 4], [0, 0, NONE, NONE], [0, 1, 1, 0]];
+        assert_eq!(check_middle(&first, &fine), Ok(()));
+        for (arc, halves) in [
+            (1, [1, 0, NONE, NONE]),
+            (1, [NONE, NONE, 0, 2]),
+            (2, [0, NONE, NONE, NONE]),
+            (0, [NONE, 0, NONE, NONE]),
+        ] {
+            let mut middle = fine;
+            middle[arc] = halves;
+            let err = check_middle(&first, &middle).expect_err("not below");
+            assert_eq!(
+                err,
+                format!("arc {arc} unpacks into arcs that are not below it")
+            );
+        }
+    }
 }
