@@ -140,14 +140,19 @@ impl RoadGraph {
     /// in such a trap. Computed once, on first use (linear in the graph).
     pub fn in_main_component(&self, edge: EdgeId) -> bool {
         let main = self.main_nodes.get_or_init(|| {
-            let arcs = self
-                .edge_tail
-                .iter()
-                .zip(&self.edge_head)
-                .map(|(&a, &b)| (a, b));
-            crate::build::largest_scc(self.n_nodes(), arcs)
-                .map(|(main, _)| main)
-                .unwrap_or_default()
+            crate::scc::unique_largest_component(&self.first_out, &self.edge_head).unwrap_or_else(
+                || {
+                    // Components of equal size: the import's choice among them.
+                    let arcs = self
+                        .edge_tail
+                        .iter()
+                        .zip(&self.edge_head)
+                        .map(|(&a, &b)| (a, b));
+                    crate::build::largest_scc(self.n_nodes(), arcs)
+                        .map(|(main, _)| main)
+                        .unwrap_or_default()
+                },
+            )
         });
         let tail = self.edge_tail.get(edge.idx()).copied();
         let head = self.edge_head.get(edge.idx()).copied();

@@ -21,6 +21,7 @@ mod geo;
 mod graph;
 mod osm;
 mod profile;
+mod scc;
 mod snapshot;
 mod spatial;
 

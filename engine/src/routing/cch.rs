@@ -8,6 +8,9 @@
 //! elimination tree (parent = lowest upward neighbour) drives the queries. Nothing
 //! here depends on travel times: a new metric reuses all of it.
 
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
 use road_graph::{LocalPlane, NodeId, RoadGraph};
 
 use super::customize::basic;
@@ -21,8 +24,10 @@ pub(crate) const NONE: u32 = u32::MAX;
 #[derive(Debug)]
 pub(crate) struct Topology {
     pub(crate) turns: TurnGraph,
-    /// For every turn, the edge it leaves (the CSR row of the turn graph).
-    pub(crate) turn_from: Vec<u32>,
+    /// For every turn, the edge it leaves (the CSR row of the turn graph); only
+    /// customization reads it, so it is derived on its first use (a router
+    /// loaded with its stored metric may never customize).
+    turn_from: OnceLock<Vec<u32>>,
     /// For every turn, the hierarchy arc it is an input of: `arc << 1 | downward`
     /// (`NONE` for a turn from an edge into itself, which no shortest path uses).
     pub(crate) turn_arc: Vec<u32>,
@@ -38,13 +43,21 @@ pub(crate) struct Topology {
     pub(crate) up_head: Vec<u32>,
     pub(crate) arc_tail: Vec<u32>,
     /// Downward CSR: the arcs `(u, v)` with `u < v`, for each `v`, sorted by `u`.
-    pub(crate) first_down: Vec<u32>,
-    pub(crate) down_arc: Vec<u32>,
+    /// Only customization reads it: derived on its first use, like `turn_from`.
+    down: OnceLock<DownArcs>,
     /// Elimination tree parent of every rank (`NONE` for roots).
     pub(crate) parent: Vec<u32>,
     pub(crate) cells: CellTree,
     /// The arcs a query relaxes, upward (`[0]`) and downward (`[1]`).
     pub(crate) search: [SearchArcs; 2],
+}
+
+/// The downward CSR: for each node, its arcs from lower nodes, sorted by lower
+/// node.
+#[derive(Debug)]
+struct DownArcs {
+    first: Vec<u32>,
+    arc: Vec<u32>,
 }
 
 /// The arcs that can carry a finite weight in one direction, by lower node. In
@@ -103,12 +116,7 @@ impl Topology {
     pub(crate) fn build(graph: &RoadGraph, costs: &TurnCosts) -> Topology {
         let turns = TurnGraph::build(graph, costs);
         let n = graph.n_edges();
-        let mut turn_from = vec![0u32; turns.n_turns()];
-        for e in 0..n as u32 {
-            for t in turns.turns_from(e) {
-                turn_from[t] = e;
-            }
-        }
+        let turn_from = rows_of(&turns.first, turns.n_turns());
 
         // The turn graph without direction, for the dissection.
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n];
@@ -198,8 +206,16 @@ impl Topology {
 
     /// The arcs `(u, v)` with `u < v`.
     pub(crate) fn down_arcs(&self, v: u32) -> &[u32] {
-        &self.down_arc
-            [self.first_down[v as usize] as usize..self.first_down[v as usize + 1] as usize]
+        let down = self
+            .down
+            .get_or_init(|| downward(self.n_nodes(), &self.first_up, &self.up_head));
+        &down.arc[down.first[v as usize] as usize..down.first[v as usize + 1] as usize]
+    }
+
+    /// For every turn, the edge it leaves.
+    pub(crate) fn turn_from(&self) -> &[u32] {
+        self.turn_from
+            .get_or_init(|| rows_of(&self.turns.first, self.turns.n_turns()))
     }
 
     /// The turn that is the input of arc `a` in direction `dir` (upward: from the
@@ -252,8 +268,13 @@ impl Topology {
         fn bytes<T>(v: &Vec<T>) -> usize {
             v.capacity() * std::mem::size_of::<T>()
         }
+        // The parts derived on first use count once they are.
         self.turns.heap_bytes()
-            + bytes(&self.turn_from)
+            + self.turn_from.get().map_or(0, bytes)
+            + self
+                .down
+                .get()
+                .map_or(0, |down| bytes(&down.first) + bytes(&down.arc))
             + bytes(&self.turn_arc)
             + bytes(&self.rank_of)
             + bytes(&self.edge_at)
@@ -261,8 +282,6 @@ impl Topology {
             + bytes(&self.first_up)
             + bytes(&self.up_head)
             + bytes(&self.arc_tail)
-            + bytes(&self.first_down)
-            + bytes(&self.down_arc)
             + bytes(&self.parent)
             + self.search[0].heap_bytes()
             + self.search[1].heap_bytes()
@@ -270,10 +289,12 @@ impl Topology {
 }
 
 /// The hierarchy from what takes time to compute (the turn graph, the order, the
-/// upward arcs and the cells), with what one pass over them gives: the turns'
-/// rows, the ranks' edges and lengths, the arcs' tails, the downward lists and the
-/// elimination tree. The search arcs are left empty for the caller. The inputs
-/// must be consistent (as built, or as [`super::prepared`] checks them).
+/// upward arcs and the cells), with what one pass over them gives: the ranks'
+/// edges and lengths, the arcs' tails and the elimination tree (what queries
+/// read), side by side; the turns' rows and the downward lists, which only
+/// customization reads, follow on first use. The search arcs are left empty for
+/// the caller. The inputs must be consistent (as built, or as
+/// [`super::prepared`] checks them).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn derive(
     graph: &RoadGraph,
@@ -286,44 +307,60 @@ pub(crate) fn derive(
     cells: CellTree,
 ) -> Topology {
     let n = edge_at.len();
-    let mut turn_from = vec![0u32; turns.n_turns()];
-    for e in 0..n as u32 {
-        for t in turns.turns_from(e) {
-            turn_from[t] = e;
-        }
-    }
-    let mut arc_tail = vec![0u32; up_head.len()];
-    // The parent is the lowest upward neighbour (the rows are sorted).
-    let mut parent = vec![NONE; n];
-    for v in 0..n {
-        let row = first_up[v]..first_up[v + 1];
-        if !row.is_empty() {
-            parent[v] = up_head[row.start as usize];
-        }
-        for a in row {
-            arc_tail[a as usize] = v as u32;
-        }
-    }
-    let (first_down, down_arc) = downward(n, &first_up, &up_head);
+    let ((arc_tail, parent), rank_edge) = rayon::join(
+        || {
+            rayon::join(
+                || rows_of(&first_up, up_head.len()),
+                // The parent is the lowest upward neighbour (the rows are sorted).
+                || {
+                    (0..n)
+                        .into_par_iter()
+                        .with_min_len(1 << 14)
+                        .map(|v| {
+                            let start = first_up[v];
+                            if start < first_up[v + 1] {
+                                up_head[start as usize]
+                            } else {
+                                NONE
+                            }
+                        })
+                        .collect::<Vec<u32>>()
+                },
+            )
+        },
+        || {
+            edge_at
+                .par_iter()
+                .with_min_len(1 << 14)
+                .map(|&e| (e, graph.edge_length_m(road_graph::EdgeId(e)) as f32))
+                .collect::<Vec<_>>()
+        },
+    );
     Topology {
         turns,
-        turn_from,
+        turn_from: OnceLock::new(),
         turn_arc,
         rank_of,
-        rank_edge: edge_at
-            .iter()
-            .map(|&e| (e, graph.edge_length_m(road_graph::EdgeId(e)) as f32))
-            .collect(),
+        rank_edge,
         edge_at,
         first_up,
         up_head,
         arc_tail,
-        first_down,
-        down_arc,
+        down: OnceLock::new(),
         parent,
         cells,
         search: Default::default(),
     }
+}
+
+/// For every item of a CSR of `len` items, its row: `first` lists where each
+/// row starts.
+fn rows_of(first: &[u32], len: usize) -> Vec<u32> {
+    let mut row_of = vec![0u32; len];
+    for (row, bounds) in first.windows(2).enumerate() {
+        row_of[bounds[0] as usize..bounds[1] as usize].fill(row as u32);
+    }
+    row_of
 }
 
 fn find_arc(first_up: &[u32], up_head: &[u32], low: u32, high: u32) -> Option<u32> {
@@ -400,7 +437,7 @@ fn contract(n: usize, first: &[u32], adj: &[u32], rank_of: &[u32]) -> (Vec<u32>,
 }
 
 /// The downward CSR: for each node, its arcs from lower nodes, sorted by lower node.
-fn downward(n: usize, first_up: &[u32], up_head: &[u32]) -> (Vec<u32>, Vec<u32>) {
+fn downward(n: usize, first_up: &[u32], up_head: &[u32]) -> DownArcs {
     let mut count = vec![0u32; n + 1];
     for &x in up_head {
         count[x as usize + 1] += 1;
@@ -419,5 +456,8 @@ fn downward(n: usize, first_up: &[u32], up_head: &[u32]) -> (Vec<u32>, Vec<u32>)
             next[x] += 1;
         }
     }
-    (first_down, down_arc)
+    DownArcs {
+        first: first_down,
+        arc: down_arc,
+    }
 }

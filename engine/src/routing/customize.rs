@@ -64,7 +64,7 @@ fn turn_weight(topo: &Topology, metric: &[u32], turn: u32) -> u32 {
         return INFINITY_MS;
     }
     let t = turn as usize;
-    metric[topo.turn_from[t] as usize].saturating_add(topo.turns.penalty_ms[t])
+    metric[topo.turn_from()[t] as usize].saturating_add(topo.turns.penalty_ms[t])
 }
 
 /// Full customization of a new metric (its length is checked by the caller).

@@ -244,7 +244,17 @@ pub(crate) fn check(
         },
         || -> Result<(), String> {
             check_csr("hierarchy", &first_up, n, n_arcs)?;
-            check_upward(&first_up, &up_head)?;
+            let (rows, unpacking) = rayon::join(
+                || check_upward(&first_up, &up_head),
+                || {
+                    if middle.len() != n_arcs {
+                        // Reported by the other side.
+                        return Ok(());
+                    }
+                    check_middle(&first_up, &middle)
+                },
+            );
+            rows.and(unpacking)?;
             let (elimination, searches) = rayon::join(
                 || check_elimination(&first_up, &up_head),
                 || {
@@ -265,7 +275,6 @@ pub(crate) fn check(
     let mut topo = derive(
         graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
     );
-    check_middle(&topo, &middle).map_err(corrupt)?;
     for s in &mut search {
         s.head = s
             .arc
@@ -394,15 +403,76 @@ fn check_csr(what: &str, first: &[u32], n: usize, len: usize) -> Result<(), Stri
 /// (two upward neighbours of a node are joined by an arc), which customization
 /// relies on to find every triangle's third arc. The rows must have passed
 /// [`check_upward`].
+///
+/// Checked parent by parent, as in Tarjan and Yannakakis' test of an elimination
+/// ordering: a parent's row is marked once, then each of its children's rows is
+/// looked up in the marks. That reads every row at most twice, where merging each
+/// child's row with its parent's read a long parent row once per child (the top
+/// separators have hundreds of children and rows of hundreds of arcs).
 fn check_elimination(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
+    let n = first_up.len() - 1;
     let row = |v: usize| &up_head[first_up[v] as usize..first_up[v + 1] as usize];
-    first_fault(first_up.len() - 1, |v| {
-        let (&parent, rest) = row(v).split_first()?;
-        // Both rows are sorted (checked before): one merge pass, no search.
-        let mut above = row(parent as usize).iter();
-        let kept = rest.iter().all(|&x| above.find(|&&y| y >= x) == Some(&x));
-        (!kept).then(|| format!("rank {v} has an upward neighbour that its parent {parent} lacks"))
-    })
+    // The elimination tree's children of every node, grouped by parent (a
+    // counting sort); only children with upward neighbours besides their parent
+    // have anything to check.
+    let parent_to_check = |v: usize| match row(v) {
+        [parent, _, ..] => Some(*parent as usize),
+        _ => None,
+    };
+    let mut first_child = vec![0u32; n + 1];
+    for v in 0..n {
+        if let Some(p) = parent_to_check(v) {
+            first_child[p + 1] += 1;
+        }
+    }
+    for p in 0..n {
+        first_child[p + 1] += first_child[p];
+    }
+    let mut next = first_child.clone();
+    let mut children = vec![0u32; first_child[n] as usize];
+    for v in 0..n {
+        if let Some(p) = parent_to_check(v) {
+            children[next[p] as usize] = v as u32;
+            next[p] += 1;
+        }
+    }
+    drop(next);
+    // Each task marks in an array of its own (one per node, filled once): a
+    // few large tasks rather than many small ones.
+    let per_task = n
+        .div_ceil(2 * rayon::current_num_threads())
+        .max(RANKS_PER_TASK);
+    let lowest_fault = (0..n)
+        .into_par_iter()
+        .with_min_len(per_task)
+        .map_init(
+            || vec![NONE; n],
+            |mark, p| {
+                let kids = &children[first_child[p] as usize..first_child[p + 1] as usize];
+                if kids.is_empty() {
+                    return None;
+                }
+                for &x in row(p) {
+                    mark[x as usize] = p as u32;
+                }
+                // Children are listed in rank order: the first that fails is
+                // this parent's lowest.
+                kids.iter().copied().find(|&v| {
+                    row(v as usize)[1..]
+                        .iter()
+                        .any(|&x| mark[x as usize] != p as u32)
+                })
+            },
+        )
+        .flatten()
+        .min();
+    match lowest_fault {
+        None => Ok(()),
+        Some(v) => Err(format!(
+            "rank {v} has an upward neighbour that its parent {} lacks",
+            row(v as usize)[0]
+        )),
+    }
 }
 
 /// The cell tree from preorder, checking that the sizes add up and that it is not
@@ -469,21 +539,82 @@ fn check_cells(root: &CellTree, first_up: &[u32], up_head: &[u32]) -> Result<(),
 }
 
 /// Every arc unpacks into two arcs of a lower triangle (both or neither), whose
-/// lower node is below the arc's own: unpacking always ends.
-fn check_middle(topo: &Topology, middle: &[Halves]) -> Result<(), String> {
-    let n_arcs = topo.n_arcs();
-    let below = |h: u32, tail: u32| (h as usize) < n_arcs && topo.arc_tail[h as usize] < tail;
-    let fault = middle
-        .par_iter()
-        .with_min_len(RANKS_PER_TASK)
-        .enumerate()
-        .find_map_first(|(a, halves)| {
-            let tail = topo.arc_tail[a];
-            let ok = halves.chunks_exact(2).all(|pair| match (pair[0], pair[1]) {
-                (NONE, NONE) => true,
-                (first, second) => below(first, tail) && below(second, tail),
-            });
-            (!ok).then(|| format!("arc {a} unpacks into arcs that are not below it"))
-        });
-    fault.map_or(Ok(()), Err)
+/// lower node is below the arc's own: unpacking always ends. Arcs are numbered
+/// by lower node, so "an arc whose lower node is below `v`" is "an arc below
+/// `first_up[v]`": one pass over the unpacking data in order, no lookup of any
+/// other arc's tail. The offsets must have passed [`check_csr`].
+fn check_middle(first_up: &[u32], middle: &[Halves]) -> Result<(), String> {
+    // Both halves `NONE` (all ones, so their `&` is too), or both below `lo`
+    // (`NONE` never is): without branches, so that a row is checked in a
+    // stroke and searched only when it fails.
+    let sound = |&[a, b, c, d]: &Halves, lo: u32| {
+        ((a & b) == NONE || a.max(b) < lo) & ((c & d) == NONE || c.max(d) < lo)
+    };
+    first_fault(first_up.len() - 1, |v| {
+        let (lo, hi) = (first_up[v], first_up[v + 1]);
+        let row = &middle[lo as usize..hi as usize];
+        if row.iter().fold(true, |ok, halves| ok & sound(halves, lo)) {
+            return None;
+        }
+        let a = lo as usize + row.iter().position(|halves| !sound(halves, lo))?;
+        Some(format!("arc {a} unpacks into arcs that are not below it"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows over ranks from lists of upward neighbours.
+    fn rows(lists: &[&[u32]]) -> (Vec<u32>, Vec<u32>) {
+        let mut first = vec![0];
+        let mut heads = Vec::new();
+        for list in lists {
+            heads.extend_from_slice(list);
+            first.push(heads.len() as u32);
+        }
+        (first, heads)
+    }
+
+    /// Rank 0's neighbours are 1 and 2; its parent 1 must have 2 too.
+    #[test]
+    fn a_parent_lacking_a_childs_neighbour_breaks_the_elimination_property() {
+        let (first, heads) = rows(&[&[1, 2], &[2, 3], &[3], &[]]);
+        assert_eq!(check_elimination(&first, &heads), Ok(()));
+        let (first, heads) = rows(&[&[1, 3], &[2, 3], &[3], &[]]);
+        assert_eq!(check_elimination(&first, &heads), Ok(()));
+        let (first, heads) = rows(&[&[1, 2], &[3], &[3], &[]]);
+        let err = check_elimination(&first, &heads).expect_err("1 lacks 2");
+        assert_eq!(
+            err,
+            "rank 0 has an upward neighbour that its parent 1 lacks"
+        );
+        // The lowest rank at fault is named, whichever parent it hangs under.
+        let (first, heads) = rows(&[&[2, 3], &[2, 4], &[4], &[4], &[]]);
+        let err = check_elimination(&first, &heads).expect_err("2 lacks 3");
+        assert!(err.starts_with("rank 0 "), "{err}");
+    }
+
+    /// Arcs 0, 1 and 2 go up from ranks 0, 1 and 2: arc 2 may unpack into
+    /// arcs 0 and 1, arc 1 only into arc 0, and a half is both or neither.
+    #[test]
+    fn unpacking_must_go_to_arcs_below_both_halves_or_neither() {
+        let first = [0, 1, 2, 3];
+        let fine: [Halves; 3] = [[NONE; 4], [0, 0, NONE, NONE], [0, 1, 1, 0]];
+        assert_eq!(check_middle(&first, &fine), Ok(()));
+        for (arc, halves) in [
+            (1, [1, 0, NONE, NONE]),
+            (1, [NONE, NONE, 0, 2]),
+            (2, [0, NONE, NONE, NONE]),
+            (0, [NONE, 0, NONE, NONE]),
+        ] {
+            let mut middle = fine;
+            middle[arc] = halves;
+            let err = check_middle(&first, &middle).expect_err("not below");
+            assert_eq!(
+                err,
+                format!("arc {arc} unpacks into arcs that are not below it")
+            );
+        }
+    }
 }
