@@ -94,59 +94,32 @@ pub(crate) fn chunk_boxes(graph: &RoadGraph) -> (Vec<Bounds>, Vec<u32>) {
 }
 
 /// The distance of `(x, y)` (each below 2^16) along a Hilbert curve filling
-/// the 2^16 × 2^16 grid, without a loop over the levels: the bit-parallel
-/// version flatbush uses (after "rawrunprotected"'s `hilbertXYToIndex`). The
+/// the 2^16 × 2^16 grid. From the coarsest level down, the quadrant the point
+/// is in adds the cells of the quadrants the curve visits before it, and the
+/// point is turned into the frame of the curve's piece in that quadrant. The
 /// packing only needs neighbours on the grid to be near on the curve; what a
 /// query finds does not depend on it.
 fn hilbert(x: u32, y: u32) -> u32 {
-    let (x, y) = (x & 0xFFFF, y & 0xFFFF);
-    let mut a = x ^ y;
-    let mut b = 0xFFFF ^ a;
-    let mut c = 0xFFFF ^ (x | y);
-    let mut d = x & (y ^ 0xFFFF);
-
-    let mut aa = a | (b >> 1);
-    let mut bb = (a >> 1) ^ a;
-    let mut cc = ((c >> 1) ^ (b & (d >> 1))) ^ c;
-    let mut dd = ((a & (c >> 1)) ^ (d >> 1)) ^ d;
-
-    a = aa;
-    b = bb;
-    c = cc;
-    d = dd;
-    aa = (a & (a >> 2)) ^ (b & (b >> 2));
-    bb = (a & (b >> 2)) ^ (b & ((a ^ b) >> 2));
-    cc ^= (a & (c >> 2)) ^ (b & (d >> 2));
-    dd ^= (b & (c >> 2)) ^ ((a ^ b) & (d >> 2));
-
-    a = aa;
-    b = bb;
-    c = cc;
-    d = dd;
-    aa = (a & (a >> 4)) ^ (b & (b >> 4));
-    bb = (a & (b >> 4)) ^ (b & ((a ^ b) >> 4));
-    cc ^= (a & (c >> 4)) ^ (b & (d >> 4));
-    dd ^= (b & (c >> 4)) ^ ((a ^ b) & (d >> 4));
-
-    a = aa;
-    b = bb;
-    c = cc;
-    d = dd;
-    cc ^= (a & (c >> 8)) ^ (b & (d >> 8));
-    dd ^= (b & (c >> 8)) ^ ((a ^ b) & (d >> 8));
-
-    a = cc ^ (cc >> 1);
-    b = dd ^ (dd >> 1);
-
-    let spread = |mut v: u32| {
-        v = (v | (v << 8)) & 0x00FF_00FF;
-        v = (v | (v << 4)) & 0x0F0F_0F0F;
-        v = (v | (v << 2)) & 0x3333_3333;
-        (v | (v << 1)) & 0x5555_5555
-    };
-    let i0 = x ^ y;
-    let i1 = b | (0xFFFF ^ (i0 | a));
-    (spread(i1) << 1) | spread(i0)
+    const SIDE: u32 = 1 << 16;
+    let (mut x, mut y) = (x & (SIDE - 1), y & (SIDE - 1));
+    let mut d = 0u32;
+    let mut half = SIDE / 2;
+    while half > 0 {
+        let right = u32::from(x & half != 0);
+        let up = u32::from(y & half != 0);
+        // Quadrants in curve order: lower left, upper left, upper right,
+        // lower right; at most 3 × 2^30, within a u32.
+        d += half * half * ((3 * right) ^ up);
+        if up == 0 {
+            if right == 1 {
+                x = SIDE - 1 - x;
+                y = SIDE - 1 - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        half /= 2;
+    }
+    d
 }
 
 impl SpatialIndex {
