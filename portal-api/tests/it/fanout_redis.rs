@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use engine::OrderId;
 use portal_api::{FanOut, LiveKind, LiveMessage, RedisFanOut, VehicleFix};
 use serde_json::json;
@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::common::{call, code_of, create_order, set_status, test_app_with_fanout};
+use crate::common::{call, code_of, create_order, public_track, set_status, test_app_with_fanout};
 
 const REDIS: &str = "127.0.0.1:6379";
 
@@ -136,6 +136,15 @@ async fn next_update(
     }
 }
 
+/// An order id no other run uses (the Redis keys outlive a test).
+fn unique_order(prefix: &str) -> OrderId {
+    OrderId(format!(
+        "ord_{prefix}{}x{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    ))
+}
+
 fn position(text: &str, order: &OrderId) -> LiveMessage {
     LiveMessage::new(
         order.clone(),
@@ -160,11 +169,7 @@ async fn a_reader_never_sees_a_snapshot_older_than_the_message_it_just_received(
     let reader = RedisFanOut::connect(&format!("redis://{REDIS}"))
         .await
         .expect("reader");
-    let order = OrderId(format!(
-        "ord_atomic{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    ));
+    let order = unique_order("atomic");
     let mut viewer = reader.hub().subscribe(&order);
 
     // A starts its update; while its publish is held back, B makes a whole one.
@@ -276,11 +281,7 @@ async fn while_redis_is_away_updates_are_held_and_the_newest_goes_out_when_it_is
     let node_b = RedisFanOut::connect(&format!("redis://{REDIS}"))
         .await
         .expect("node b");
-    let order = OrderId(format!(
-        "ord_away{}x{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    ));
+    let order = unique_order("away");
     let mut here = node_a.hub().subscribe(&order);
     let mut there = node_b.hub().subscribe(&order);
 
@@ -407,23 +408,15 @@ async fn the_portal_keeps_writing_and_answering_while_redis_is_away() {
         .await
         .expect("the position is recorded");
     assert_eq!(told, 1, "one order carried by the truck");
-    let page = call(
-        &t.app,
-        Method::GET,
-        &format!("/api/v1/track/{code}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    assert_eq!(page.json["status"], "at_pickup", "{}", page.json);
-    let moves = page.json["events"]
+    let page = public_track(&t, &code).await;
+    assert_eq!(page["status"], "at_pickup", "{page}");
+    let moves = page["events"]
         .as_array()
         .expect("events")
         .iter()
         .filter(|e| e["status"] == "at_pickup")
         .count();
-    assert_eq!(moves, 1, "{}", page.json);
+    assert_eq!(moves, 1, "{page}");
 
     cut.send(false).expect("heal");
     let mut kinds = Vec::new();
