@@ -194,17 +194,23 @@ async fn a_branded_page_and_a_private_truck_at_phone_and_desktop_sizes() {
             .eval("!!document.querySelector('#support a[href=\"tel:+15550100199\"]')")
             .await;
         assert_eq!(tel, json!(true), "{size}");
-        // The header wears the carrier's colour, as darkened by the API.
-        let header_bg = browser
-            .eval("getComputedStyle(document.querySelector('header.top')).backgroundColor")
-            .await;
+        // The header wears the carrier's colour, as darkened by the API
+        // (waited for: on a loaded machine the stylesheet may apply after
+        // the elements above are in place; seen once as a transparent header).
         let used = set["primary_color_used"].as_str().expect("colour");
         let rgb = |i: usize| u8::from_str_radix(&used[i..i + 2], 16).expect("hex");
-        assert_eq!(
-            header_bg,
-            json!(format!("rgb({}, {}, {})", rgb(1), rgb(3), rgb(5))),
-            "{size}"
-        );
+        let expected = format!("rgb({}, {}, {})", rgb(1), rgb(3), rgb(5));
+        let header_bg = browser
+            .wait_for(
+                &format!("{size}: the header in the carrier's colour {expected}"),
+                &format!(
+                    "(function(){{var h=document.querySelector('header.top');\
+                     var c=h&&getComputedStyle(h).backgroundColor;\
+                     return c==='{expected}'?c:false;}})()"
+                ),
+            )
+            .await;
+        assert_eq!(header_bg, json!(expected), "{size}");
         // The route driven and the truck's heading are drawn.
         browser
             .wait_for(
