@@ -136,6 +136,13 @@ async fn next_update(
     }
 }
 
+/// A fan-out node on Redis at `addr` (the real one, or a proxy to it).
+async fn node(addr: impl std::fmt::Display, name: &str) -> RedisFanOut {
+    RedisFanOut::connect(&format!("redis://{addr}"))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// An order id no other run uses (the Redis keys outlive a test).
 fn unique_order(prefix: &str) -> OrderId {
     OrderId(format!(
@@ -160,15 +167,9 @@ async fn a_reader_never_sees_a_snapshot_older_than_the_message_it_just_received(
     }
     let proxy = publish_delaying_proxy(Duration::from_millis(600)).await;
     // Node A's network splits its writes; node B's does not.
-    let node_a = RedisFanOut::connect(&format!("redis://{proxy}"))
-        .await
-        .expect("node a");
-    let node_b = RedisFanOut::connect(&format!("redis://{REDIS}"))
-        .await
-        .expect("node b");
-    let reader = RedisFanOut::connect(&format!("redis://{REDIS}"))
-        .await
-        .expect("reader");
+    let node_a = node(proxy, "node a").await;
+    let node_b = node(REDIS, "node b").await;
+    let reader = node(REDIS, "reader").await;
     let order = unique_order("atomic");
     let mut viewer = reader.hub().subscribe(&order);
 
@@ -224,12 +225,8 @@ async fn a_batch_published_at_once_reaches_every_viewer_in_order() {
     if !redis_available() {
         return;
     }
-    let node = RedisFanOut::connect(&format!("redis://{REDIS}"))
-        .await
-        .expect("node");
-    let reader = RedisFanOut::connect(&format!("redis://{REDIS}"))
-        .await
-        .expect("reader");
+    let publisher = node(REDIS, "publisher").await;
+    let reader = node(REDIS, "reader").await;
     let stamp = format!(
         "{}x{}",
         std::process::id(),
@@ -246,7 +243,8 @@ async fn a_batch_published_at_once_reaches_every_viewer_in_order() {
             batch.push(position(&format!("{n}"), order));
         }
     }
-    node.publish_all(batch)
+    publisher
+        .publish_all(batch)
         .await
         .expect("the batch is published");
     for (order, viewer) in orders.iter().zip(&mut viewers) {
@@ -275,12 +273,8 @@ async fn while_redis_is_away_updates_are_held_and_the_newest_goes_out_when_it_is
         return;
     }
     let (proxy, cut) = cuttable_proxy().await;
-    let node_a = RedisFanOut::connect(&format!("redis://{proxy}"))
-        .await
-        .expect("node a");
-    let node_b = RedisFanOut::connect(&format!("redis://{REDIS}"))
-        .await
-        .expect("node b");
+    let node_a = node(proxy, "node a").await;
+    let node_b = node(REDIS, "node b").await;
     let order = unique_order("away");
     let mut here = node_a.hub().subscribe(&order);
     let mut there = node_b.hub().subscribe(&order);
@@ -360,14 +354,8 @@ async fn the_portal_keeps_writing_and_answering_while_redis_is_away() {
         return;
     }
     let (proxy, cut) = cuttable_proxy().await;
-    let node_a: Arc<dyn FanOut> = Arc::new(
-        RedisFanOut::connect(&format!("redis://{proxy}"))
-            .await
-            .expect("node a"),
-    );
-    let node_b = RedisFanOut::connect(&format!("redis://{REDIS}"))
-        .await
-        .expect("node b");
+    let node_a: Arc<dyn FanOut> = Arc::new(node(proxy, "node a").await);
+    let node_b = node(REDIS, "node b").await;
     let t = test_app_with_fanout(node_a.clone()).await;
     let order = create_order(&t.app, &t.key_a, "AWAY-1", Some("TRUCK-AWAY")).await;
     let id = order["id"].as_str().expect("id").to_owned();
