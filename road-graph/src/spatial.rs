@@ -55,6 +55,19 @@ pub struct EdgeCandidate {
     pub distance_m: f64,
 }
 
+/// The box that contains nothing: [`union`] with it gives the other box.
+const EMPTY: Bounds = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+
+/// The smallest box holding `a` and `b`.
+fn union(a: Bounds, b: &Bounds) -> Bounds {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
+
 /// Whether two boxes meet (touching counts), as rstar's `AABB::intersects`.
 fn meets(a: &Bounds, b: &Bounds) -> bool {
     a[0] <= b[2] && a[1] <= b[3] && a[2] >= b[0] && a[3] >= b[1]
@@ -133,15 +146,7 @@ impl SpatialIndex {
         if boxes.is_empty() {
             return SpatialIndex::default();
         }
-        let mut extent = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
-        for b in &boxes {
-            extent = [
-                extent[0].min(b[0]),
-                extent[1].min(b[1]),
-                extent[2].max(b[2]),
-                extent[3].max(b[3]),
-            ];
-        }
+        let extent = boxes.iter().fold(EMPTY, union);
         // Box centres on the curve's grid; the chunk's position breaks ties, so
         // the tree is the same on every run.
         let cell = |v: f32, lo: f32, hi: f32| {
@@ -177,15 +182,7 @@ impl SpatialIndex {
             let above = all.len();
             for first in level.clone().step_by(NODE_SIZE) {
                 let last = (first + NODE_SIZE).min(level.end);
-                let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
-                for child in &all[first..last] {
-                    b = [
-                        b[0].min(child[0]),
-                        b[1].min(child[1]),
-                        b[2].max(child[2]),
-                        b[3].max(child[3]),
-                    ];
-                }
+                let b = all[first..last].iter().fold(EMPTY, union);
                 all.push(b);
             }
             level = above..all.len();

@@ -47,11 +47,6 @@ impl Held {
         self.by_seq.is_empty()
     }
 
-    /// How many messages can be held at most.
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Messages let go so far because too many were held.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped

@@ -115,8 +115,6 @@ pub struct Latest {
 pub struct HeldUpdates {
     /// Updates held now (the newest of each order and kind).
     pub held: usize,
-    /// How many it holds at most.
-    pub capacity: usize,
     /// Updates let go so far because it held as many as it can.
     pub dropped: u64,
 }

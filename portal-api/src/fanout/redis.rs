@@ -115,6 +115,15 @@ impl Sender {
         Ok(())
     }
 
+    /// Holds `messages` for the resender; true when nothing was held before
+    /// (holding starts now).
+    fn hold(&self, messages: &[LiveMessage]) -> bool {
+        let mut held = self.held.lock();
+        let starts = held.is_empty();
+        held.hold(messages.iter().cloned());
+        starts
+    }
+
     /// Holds `messages` for the resender if updates are held already, and
     /// says so; `None` when nothing is held.
     fn hold_if_holding(&self, messages: &[LiveMessage]) -> Option<Error> {
@@ -380,13 +389,7 @@ impl FanOut for RedisFanOut {
                 return Ok(());
             };
             metrics::counter!("tracker_fanout_send_failures_total").increment(1);
-            let first = {
-                let mut held = sender.held.lock();
-                let first = held.is_empty();
-                held.hold(messages.iter().cloned());
-                first
-            };
-            if first {
+            if sender.hold(&messages) {
                 tracing::warn!(
                     error = %err,
                     "fan-out: Redis is not answering; holding the newest update of each order for the other nodes"
@@ -424,7 +427,6 @@ impl FanOut for RedisFanOut {
         let held = self.sender.held.lock();
         HeldUpdates {
             held: held.len(),
-            capacity: held.capacity(),
             dropped: held.dropped(),
         }
     }
