@@ -55,6 +55,15 @@ pub trait PositionIntake: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The pauses before reading a status view again that the store could not
+/// read (a retryable failure) right after writing it: about a second in all,
+/// so a passing hiccup does not cost the live viewers the change.
+const STATUS_READ_PAUSES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(800),
+];
+
 /// Turns events into stored state and fan-out messages.
 #[derive(Debug, Clone)]
 pub struct LiveUpdates {
@@ -276,16 +285,24 @@ impl LiveUpdates {
     /// must be public ([`OrderEvent::public`]): it goes to every viewer.
     ///
     /// Called after a durable write, so nothing here fails the caller: a view
-    /// the store cannot read just now is logged and left to the pages' next
-    /// snapshot (they take one on reconnecting and on every resync).
+    /// the store cannot read just now is read again a few times (for about a
+    /// second: [`STATUS_READ_PAUSES`]); one still unreadable is logged and
+    /// left to the pages' next snapshot (they take one on reconnecting and
+    /// on every resync).
     pub(crate) async fn publish_status(&self, order: &OrderId, event: Option<&OrderEvent>) {
-        let text = match self.status_text(order, event).await {
-            Ok(Some(text)) => text,
-            Ok(None) => return,
-            Err(err) => {
-                metrics::counter!("tracker_status_unpublished_total").increment(1);
-                tracing::warn!(error = %err, order = %order, "the new view could not be read to publish it");
-                return;
+        let mut pauses = STATUS_READ_PAUSES.iter();
+        let text = loop {
+            match self.status_text(order, event).await {
+                Ok(Some(text)) => break text,
+                Ok(None) => return,
+                Err(err) => match pauses.next() {
+                    Some(pause) if err.is_retryable() => tokio::time::sleep(*pause).await,
+                    _ => {
+                        metrics::counter!("tracker_status_unpublished_total").increment(1);
+                        tracing::warn!(error = %err, order = %order, "the new view could not be read to publish it");
+                        return;
+                    }
+                },
             }
         };
         self.publish(LiveMessage::new(order.clone(), LiveKind::Status, text))

@@ -8,7 +8,8 @@
 //!    WebSocket viewers), so no new position enters;
 //! 2. **pipeline**: the bus consumer (memory partitions or Kafka), which
 //!    finishes what the bus holds;
-//! 3. **background**: the order sync, the periodic learned-state save and the
+//! 3. **background**: the order sync, the periodic learned-state save, the
+//!    node's beat (Kafka: the hand-over's sign of life) and the
 //!    metrics upkeep, so that nothing but the final save writes learned state
 //!    after it;
 //! 4. **outbound**: the e-mail deliverer (after the last event is stored).

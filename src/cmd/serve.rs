@@ -518,16 +518,29 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
         BusUrl::Memory => "http",
         BusUrl::Kafka { .. } => "kafka",
     };
-    let sink = Arc::new(
-        EngineSink::new(
-            Arc::clone(&engine),
-            Arc::clone(&ownership),
-            state.live().clone(),
+    let node_name = args.node_name.clone().unwrap_or_else(default_node_name);
+    let instance = instance_id(&node_name);
+    let mut sink = EngineSink::new(
+        Arc::clone(&engine),
+        Arc::clone(&ownership),
+        state.live().clone(),
+        store.clone(),
+        args.max_pending_events,
+    )
+    .with_bus_source(bus_label);
+    if let BusUrl::Kafka { .. } = &bus_url {
+        let handover = Arc::new(pipeline::handover::Handover::new(
             store.clone(),
-            args.max_pending_events,
-        )
-        .with_bus_source(bus_label),
-    );
+            instance.clone(),
+            node_name.clone(),
+        ));
+        // In the background stage: it stops after the pipeline's release
+        // let go of the trucks, then says the node is gone.
+        node.background
+            .spawn(Arc::clone(&handover).keep_beating(node.background.ingest_shutdown()));
+        sink = sink.with_handover(handover);
+    }
+    let sink = Arc::new(sink);
     let bus_kind = if bus_label == "kafka" {
         "kafka"
     } else {
@@ -539,7 +552,6 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
         Arc::clone(&stats),
         bus_kind,
     );
-    let node_name = args.node_name.clone().unwrap_or_else(default_node_name);
     telemetry::report_node(&state, node_name.clone(), Arc::clone(&stats), bus_kind);
     match (memory_consumer, &bus_url) {
         (Some(consumer), _) => {
@@ -588,7 +600,7 @@ async fn serve(args: ServeArgs, server: Server, bus: Bus, time_zone: Tz) -> anyh
                 FleetTopicConfig {
                     brokers: brokers.clone(),
                     topic: args.fleet_topic.clone(),
-                    instance: instance_id(&node_name),
+                    instance: instance.clone(),
                     warm_up: Duration::from_secs_f64(window_s),
                     overrides: kafka_options.clone(),
                 },

@@ -19,6 +19,7 @@ use portal_api::{
     VehicleFix,
 };
 use road_graph::{DRAWN_ORIGIN, DrawnMap};
+use store::{HoldRequest, VehicleHold};
 
 use super::*;
 
@@ -183,6 +184,25 @@ impl Store for FailingStore {
         vehicles: Vec<VehicleKey>,
     ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>> {
         self.inner.tracker_memories(vehicles)
+    }
+    fn hold_vehicles(&self, request: HoldRequest) -> StoreFuture<'_, Vec<VehicleHold>> {
+        self.inner.hold_vehicles(request)
+    }
+    fn let_go_vehicles(
+        &self,
+        holder: String,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, ()> {
+        self.inner.let_go_vehicles(holder, vehicles)
+    }
+    fn node_beat(
+        &self,
+        holder: String,
+        name: String,
+        now: DateTime<Utc>,
+        gone: bool,
+    ) -> StoreFuture<'_, ()> {
+        self.inner.node_beat(holder, name, now, gone)
     }
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {
         self.inner.add_dead_letters(letters)

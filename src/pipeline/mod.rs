@@ -44,6 +44,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod fleet;
+pub(crate) mod handover;
 pub(crate) mod learning;
 pub(crate) mod ownership;
 pub(crate) mod telemetry;
@@ -97,6 +98,9 @@ pub(crate) struct EngineSink {
     /// The `source` label of positions that are not the simulator's: `http`
     /// on the in-process bus, `kafka` on Kafka.
     bus_source: &'static str,
+    /// On Kafka, the node's part in handing trucks between nodes: a truck is
+    /// held before its first position here and let go after its release.
+    handover: Option<Arc<handover::Handover>>,
 }
 
 /// The default bound of the queue between the engine and the store: about a
@@ -122,7 +126,15 @@ impl EngineSink {
             dropped_events: AtomicU64::new(0),
             dead_lettered_events: AtomicU64::new(0),
             bus_source: "http",
+            handover: None,
         }
+    }
+
+    /// Holds each truck in the store before taking its positions, and lets
+    /// go of it on release (several nodes on one Kafka group).
+    pub(crate) fn with_handover(mut self, handover: Arc<handover::Handover>) -> Self {
+        self.handover = Some(handover);
+        self
     }
 
     /// Labels the positions of this sink's bus (not the simulator's) as
@@ -414,6 +426,12 @@ impl PositionSink for EngineSink {
         &self,
         vehicles: &[VehicleKey],
     ) -> Result<Vec<Option<DateTime<Utc>>>, SinkError> {
+        // Asked for the trucks new to this node, before their first
+        // position: where they stand is read once their last holder has
+        // stored its last work with them and let go.
+        if let Some(handover) = &self.handover {
+            handover.hold(vehicles).await?;
+        }
         self.store
             .vehicle_times(vehicles.to_vec())
             .await
@@ -442,6 +460,9 @@ impl PositionSink for EngineSink {
             .save_tracker_memories(records)
             .await
             .map_err(|e| SinkError(format!("saving the memories of released trucks: {e}")))?;
+        if let Some(handover) = &self.handover {
+            handover.let_go(vehicles).await?;
+        }
         tracing::info!(vehicles = vehicles.len(), memories = saved, "trucks let go");
         Ok(())
     }

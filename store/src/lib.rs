@@ -73,6 +73,7 @@ pub use model::{
     ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
     OrderPatch, PodMeta, PositionOutcome, RecordedEta, Scope, Stop, StoredDeadLetter, Tenant,
     TenantId, TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
+    HoldRequest, VehicleHold,
 };
 pub use notifications::NotificationStore;
 pub use notify::{
@@ -243,6 +244,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         vehicles: Vec<VehicleKey>,
     ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>>;
+
+    /// Holds trucks for a node (several nodes on one Kafka group), all in
+    /// one transaction, answering for each in the order asked: a truck
+    /// nobody holds, or the asker holds already, is the asker's; one whose
+    /// holder was last heard from before `silent_before` (or never), or any
+    /// when `force`, is taken over; one whose holder was heard from since is
+    /// left alone and its holder named. A node takes a truck's positions
+    /// only once it holds the truck, and lets go of it
+    /// ([`Store::let_go_vehicles`]) only after its last work with the truck
+    /// is stored: so the new owner reads where the truck stands only after
+    /// the old owner finished, whatever the broker's rebalance did.
+    fn hold_vehicles(&self, request: HoldRequest) -> StoreFuture<'_, Vec<VehicleHold>>;
+    /// Lets go of those of `vehicles` that `holder` holds; others' holds
+    /// stay.
+    fn let_go_vehicles(&self, holder: String, vehicles: Vec<VehicleKey>)
+    -> StoreFuture<'_, ()>;
+    /// Notes that node `holder` (named `name`) is alive at `now`; `gone`
+    /// forgets it instead (a clean stop), so that whatever it still holds is
+    /// taken over at once.
+    fn node_beat(
+        &self,
+        holder: String,
+        name: String,
+        now: DateTime<Utc>,
+        gone: bool,
+    ) -> StoreFuture<'_, ()>;
 
     /// Keeps what the position stream set aside, all or none: returns once the
     /// letters are durable (the stream commits past them only then).

@@ -584,6 +584,24 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX orders_tenant_vehicle;
     CREATE INDEX orders_tenant_vehicle ON orders(tenant_id, vehicle_id, created_at);
     "#,
+    // 17 (issue 21, hand-over between nodes): which node holds which truck,
+    // and when each node was last heard from. A truck's new owner takes its
+    // positions only once the old owner has let go of it, or fell silent.
+    r#"
+    CREATE TABLE vehicle_holds (
+        tenant_id   TEXT NOT NULL,
+        vehicle_id  TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        held_since  TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, vehicle_id)
+    );
+    CREATE INDEX vehicle_holds_holder ON vehicle_holds(holder);
+    CREATE TABLE node_beats (
+        holder     TEXT PRIMARY KEY,
+        node_name  TEXT NOT NULL,
+        seen_at    TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the latest schema.

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use engine::{EtaReason, OrderId, OrderStatus, StatusSource, StopKind, VehicleId};
+use engine::{EtaReason, OrderId, OrderStatus, StatusSource, StopKind, VehicleId, VehicleKey};
 use serde::{Deserialize, Serialize};
 
 /// A tenant (a broker or shipper using the service); ids look like `ten_…`.
@@ -656,6 +656,34 @@ pub struct TrackerMemoryRecord {
     /// replaces a memory that goes further.
     pub applied_through: DateTime<Utc>,
     pub saved_at: DateTime<Utc>,
+}
+
+/// One node's request to hold trucks ([`crate::Store::hold_vehicles`]): the
+/// hand-over marker that lets a truck's new owner wait until its old owner
+/// has stored everything it did with the truck and let it go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRequest {
+    /// The node asking (its instance id: one per process).
+    pub holder: String,
+    pub vehicles: Vec<VehicleKey>,
+    pub now: DateTime<Utc>,
+    /// A holder last heard from ([`crate::Store::node_beat`]) before this is
+    /// taken to be gone: its trucks are taken over.
+    pub silent_before: DateTime<Utc>,
+    /// Take every truck, whoever holds it (the asker waited long enough).
+    pub force: bool,
+}
+
+/// What [`crate::Store::hold_vehicles`] made of one truck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VehicleHold {
+    /// The asker's now: nobody held it, or the asker did already.
+    Taken,
+    /// The asker's now, taken from a holder that fell silent (or from any
+    /// holder, when forced): the truck's last moments there may be unsaved.
+    TakenOver { from: String },
+    /// Another node holds it and was heard from lately: not taken.
+    HeldBy { holder: String },
 }
 
 /// A message or engine event set aside because it could not be applied: an

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use super::records::ts;
 use crate::alerts::LateRiskChange;
-use crate::model::{EventKind, NewEvent, Order, StopState, VehicleFix, Visibility};
+use crate::model::{
+    EventKind, HoldRequest, NewEvent, Order, StopState, VehicleFix, VehicleHold, Visibility,
+};
 use crate::secrets::new_id;
 
 /// A trail point is kept when this long has passed since the last kept one…
@@ -27,6 +29,38 @@ pub(crate) const TRAIL_POINTS: usize = 500;
 /// SQL list (both dialects read it the same).
 pub(crate) const LIVE_STATUSES: &str =
     "('dispatched','at_pickup','picked_up','out_for_delivery','at_delivery')";
+
+/// The hand-over rule of [`crate::Store::hold_vehicles`] for one truck:
+/// `current` is who holds it and when that holder was last heard from
+/// (`None` if never). Answers what the asker gets and whether the hold is
+/// to be written (the truck is the asker's now and was not before).
+pub(crate) fn hold_outcome(
+    request: &HoldRequest,
+    current: Option<(&str, Option<DateTime<Utc>>)>,
+) -> (VehicleHold, bool) {
+    match current {
+        None => (VehicleHold::Taken, true),
+        Some((holder, _)) if holder == request.holder => (VehicleHold::Taken, false),
+        Some((holder, heard)) => {
+            let silent = heard.is_none_or(|at| at < request.silent_before);
+            if silent || request.force {
+                (
+                    VehicleHold::TakenOver {
+                        from: holder.to_owned(),
+                    },
+                    true,
+                )
+            } else {
+                (
+                    VehicleHold::HeldBy {
+                        holder: holder.to_owned(),
+                    },
+                    false,
+                )
+            }
+        }
+    }
+}
 
 /// Which stop a status is about when the caller did not say: the next pending
 /// pickup for `at_pickup`; for `picked_up` the pickup the truck stands at, else

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
     NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, StoredDeadLetter,
-    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
+    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix, HoldRequest, VehicleHold,
 };
 
 /// Queued write jobs before callers wait for room (backpressure).
@@ -419,6 +419,28 @@ impl Store for SqliteStore {
         vehicles: Vec<VehicleKey>,
     ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>> {
         Box::pin(self.read(move |c| rows::tracker_memories(c, &vehicles)))
+    }
+
+    fn hold_vehicles(&self, request: HoldRequest) -> StoreFuture<'_, Vec<VehicleHold>> {
+        Box::pin(self.write(move |c| writes::hold_vehicles(c, &request)))
+    }
+
+    fn let_go_vehicles(
+        &self,
+        holder: String,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| writes::let_go_vehicles(c, &holder, &vehicles)))
+    }
+
+    fn node_beat(
+        &self,
+        holder: String,
+        name: String,
+        now: DateTime<Utc>,
+        gone: bool,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(move |c| writes::node_beat(c, &holder, &name, now, gone)))
     }
 
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource};
+use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleKey};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder,
     NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, Tenant,
-    TenantId, TrackerMemoryRecord, VehicleFix, Visibility,
+    HoldRequest, TenantId, TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -819,6 +819,77 @@ pub(crate) fn save_tracker_memories(
             ts(m.applied_through),
             ts(m.saved_at)
         ])?;
+    }
+    Ok(())
+}
+
+/// Holds trucks for a node (`Store::hold_vehicles`): each truck's holder
+/// and that holder's last beat read, the rule applied, the hold written
+/// where it says so; all in the writer's one transaction.
+pub(crate) fn hold_vehicles(c: &Connection, request: &HoldRequest) -> Result<Vec<VehicleHold>> {
+    let mut current = c.prepare_cached(
+        "SELECT h.holder, b.seen_at FROM vehicle_holds h \
+         LEFT JOIN node_beats b ON b.holder = h.holder \
+         WHERE h.tenant_id = ?1 AND h.vehicle_id = ?2",
+    )?;
+    let mut hold = c.prepare_cached(
+        "INSERT INTO vehicle_holds (tenant_id, vehicle_id, holder, held_since) \
+         VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET \
+             holder = excluded.holder, held_since = excluded.held_since",
+    )?;
+    let now = ts(request.now);
+    let mut out = Vec::with_capacity(request.vehicles.len());
+    for v in &request.vehicles {
+        let key = [v.tenant_id.as_str(), v.vehicle_id.as_str()];
+        let row: Option<(String, Option<String>)> = current
+            .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let heard = match &row {
+            Some((_, seen)) => crate::records::parse_opt_ts(seen.clone())?,
+            None => None,
+        };
+        let (outcome, write) = rules::hold_outcome(
+            request,
+            row.as_ref().map(|(holder, _)| (holder.as_str(), heard)),
+        );
+        if write {
+            hold.execute(params![key[0], key[1], request.holder, now])?;
+        }
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
+/// Lets go of the trucks `holder` holds among `vehicles`.
+pub(crate) fn let_go_vehicles(c: &Connection, holder: &str, vehicles: &[VehicleKey]) -> Result<()> {
+    let mut stmt = c.prepare_cached(
+        "DELETE FROM vehicle_holds WHERE tenant_id = ?1 AND vehicle_id = ?2 AND holder = ?3",
+    )?;
+    for v in vehicles {
+        stmt.execute(params![v.tenant_id.as_str(), v.vehicle_id.as_str(), holder])?;
+    }
+    Ok(())
+}
+
+/// A node's beat (`Store::node_beat`): noted, or forgotten when it is gone.
+pub(crate) fn node_beat(
+    c: &Connection,
+    holder: &str,
+    name: &str,
+    now: DateTime<Utc>,
+    gone: bool,
+) -> Result<()> {
+    if gone {
+        c.prepare_cached("DELETE FROM node_beats WHERE holder = ?1")?
+            .execute([holder])?;
+    } else {
+        c.prepare_cached(
+            "INSERT INTO node_beats (holder, node_name, seen_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (holder) DO UPDATE SET \
+                 node_name = excluded.node_name, seen_at = excluded.seen_at",
+        )?
+        .execute(params![holder, name, ts(now)])?;
     }
     Ok(())
 }

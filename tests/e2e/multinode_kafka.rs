@@ -78,6 +78,22 @@ fn start_node(dir: &Path, name: &str, common: &[&str]) -> Server {
     Server::start(dir, &args, 0)
 }
 
+/// The node's hand-over lines of `/metrics` (waits, trucks taken over).
+async fn handover_metrics(server: &Server) -> String {
+    let text = portal_support::client()
+        .get(format!("{}/metrics", server.base_url))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with("tracker_handover_"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// One query's single number.
 async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[])
@@ -321,6 +337,7 @@ async fn three_nodes_share_the_fleet_and_a_stopped_one_hands_its_trucks_over() {
     for (name, node) in [("a", &a), ("c", &c), ("d", &d)] {
         let ready = readyz(node).await;
         eprintln!("{name}: {}", ready["node"]);
+        eprintln!("{name}: {}", handover_metrics(node).await);
     }
     eprintln!(
         "every moving order had a fresh ETA {resumed_s:.1} s after B was stopped \

@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
     NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, StoredDeadLetter,
-    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix,
+    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix, HoldRequest, VehicleHold,
 };
 
 /// Connections the pool keeps at most: enough for the engine's writes, the
@@ -318,6 +318,28 @@ impl Store for PostgresStore {
         vehicles: Vec<VehicleKey>,
     ) -> StoreFuture<'_, Vec<TrackerMemoryRecord>> {
         on_client!(self, |c| reads::tracker_memories(c, &vehicles).await?)
+    }
+
+    fn hold_vehicles(&self, request: HoldRequest) -> StoreFuture<'_, Vec<VehicleHold>> {
+        in_tx!(self, |tx| writes::hold_vehicles(&tx, &request).await?)
+    }
+
+    fn let_go_vehicles(
+        &self,
+        holder: String,
+        vehicles: Vec<VehicleKey>,
+    ) -> StoreFuture<'_, ()> {
+        on_client!(self, |c| writes::let_go_vehicles(c, &holder, &vehicles).await?)
+    }
+
+    fn node_beat(
+        &self,
+        holder: String,
+        name: String,
+        now: DateTime<Utc>,
+        gone: bool,
+    ) -> StoreFuture<'_, ()> {
+        on_client!(self, |c| writes::node_beat(c, &holder, &name, now, gone).await?)
     }
 
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {

@@ -415,6 +415,22 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX orders_tenant_vehicle;
     CREATE INDEX orders_tenant_vehicle ON orders(tenant_id, vehicle_id, created_at, seq);
     "#,
+    // 4: SQLite's migration 17 (which node holds which truck; nodes' beats).
+    r#"
+    CREATE TABLE vehicle_holds (
+        tenant_id   TEXT NOT NULL,
+        vehicle_id  TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        held_since  TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, vehicle_id)
+    );
+    CREATE INDEX vehicle_holds_holder ON vehicle_holds(holder);
+    CREATE TABLE node_beats (
+        holder     TEXT PRIMARY KEY,
+        node_name  TEXT NOT NULL,
+        seen_at    TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database (the first schema of the connection's

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use engine::{OrderId, OrderStatus, StatusSource};
+use engine::{OrderId, OrderStatus, StatusSource, VehicleKey};
 use serde_json::json;
 use tokio_postgres::{GenericClient, Transaction};
 
@@ -19,10 +19,10 @@ use crate::error::{Error, Result};
 use crate::model::{
     ApiKey, Created, EventKind, IdempotencyClaim, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
     NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId,
-    TrackerMemoryRecord, VehicleFix, Visibility,
+    HoldRequest, TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility,
 };
 use crate::position_batch;
-use crate::records::ts;
+use crate::records::{parse_opt_ts, ts};
 use crate::rules::{self, LIVE_STATUSES, StopMove};
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 
@@ -894,6 +894,125 @@ pub(super) async fn save_tracker_memories(
         &[&tenants, &orders, &vehicles, &states, &through, &saved],
     )
     .await?;
+    Ok(())
+}
+
+/// Holds trucks for a node (see SQLite's): a hold row made for each truck
+/// nobody holds, every asked row locked and read with its holder's beat, the
+/// rule applied, the take-overs written. Two nodes asking for one free truck
+/// at once: the first insert wins, the second waits on the row lock and
+/// finds it held.
+pub(super) async fn hold_vehicles(
+    c: &Transaction<'_>,
+    request: &HoldRequest,
+) -> Result<Vec<VehicleHold>> {
+    if request.vehicles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenants: Vec<&str> = request.vehicles.iter().map(|v| v.tenant_id.as_str()).collect();
+    let ids: Vec<&str> = request.vehicles.iter().map(|v| v.vehicle_id.as_str()).collect();
+    let now = ts(request.now);
+    // Made ours where there was no row; RETURNING names the rows made.
+    let made: std::collections::HashSet<(String, String)> = c
+        .query(
+            "INSERT INTO vehicle_holds (tenant_id, vehicle_id, holder, held_since) \
+             SELECT k.tenant_id, k.vehicle_id, $3, $4 \
+             FROM unnest($1::text[], $2::text[]) AS k(tenant_id, vehicle_id) \
+             ON CONFLICT (tenant_id, vehicle_id) DO NOTHING \
+             RETURNING tenant_id, vehicle_id",
+            &[&tenants, &ids, &request.holder, &now],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    let rows = c
+        .query(
+            "SELECT h.tenant_id, h.vehicle_id, h.holder, b.seen_at \
+             FROM vehicle_holds h \
+             JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, vehicle_id) \
+               ON h.tenant_id = k.tenant_id AND h.vehicle_id = k.vehicle_id \
+             LEFT JOIN node_beats b ON b.holder = h.holder \
+             FOR UPDATE OF h",
+            &[&tenants, &ids],
+        )
+        .await?;
+    let mut current: HashMap<(String, String), (String, Option<DateTime<Utc>>)> = HashMap::new();
+    for r in &rows {
+        let key = (r.try_get(0)?, r.try_get(1)?);
+        let heard = parse_opt_ts(r.try_get(3)?)?;
+        current.insert(key, (r.try_get(2)?, heard));
+    }
+    let mut out = Vec::with_capacity(request.vehicles.len());
+    let (mut over_tenants, mut over_ids) = (Vec::new(), Vec::new());
+    for v in &request.vehicles {
+        let key = (v.tenant_id.as_str().to_owned(), v.vehicle_id.as_str().to_owned());
+        let (outcome, write) = if made.contains(&key) {
+            (VehicleHold::Taken, false)
+        } else {
+            let now_held = current
+                .get(&key)
+                .map(|(holder, heard)| (holder.as_str(), *heard));
+            rules::hold_outcome(request, now_held)
+        };
+        if write {
+            over_tenants.push(key.0);
+            over_ids.push(key.1);
+        }
+        out.push(outcome);
+    }
+    if !over_tenants.is_empty() {
+        c.execute(
+            "INSERT INTO vehicle_holds (tenant_id, vehicle_id, holder, held_since) \
+             SELECT k.tenant_id, k.vehicle_id, $3, $4 \
+             FROM unnest($1::text[], $2::text[]) AS k(tenant_id, vehicle_id) \
+             ON CONFLICT (tenant_id, vehicle_id) DO UPDATE SET \
+                 holder = excluded.holder, held_since = excluded.held_since",
+            &[&over_tenants, &over_ids, &request.holder, &now],
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+/// Lets go of the trucks `holder` holds among `vehicles`.
+pub(super) async fn let_go_vehicles<C: GenericClient + Sync>(
+    c: &C,
+    holder: &str,
+    vehicles: &[VehicleKey],
+) -> Result<()> {
+    let tenants: Vec<&str> = vehicles.iter().map(|v| v.tenant_id.as_str()).collect();
+    let ids: Vec<&str> = vehicles.iter().map(|v| v.vehicle_id.as_str()).collect();
+    c.execute(
+        "DELETE FROM vehicle_holds h \
+         USING unnest($1::text[], $2::text[]) AS k(tenant_id, vehicle_id) \
+         WHERE h.tenant_id = k.tenant_id AND h.vehicle_id = k.vehicle_id AND h.holder = $3",
+        &[&tenants, &ids, &holder],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A node's beat: noted, or forgotten when it is gone.
+pub(super) async fn node_beat<C: GenericClient + Sync>(
+    c: &C,
+    holder: &str,
+    name: &str,
+    now: DateTime<Utc>,
+    gone: bool,
+) -> Result<()> {
+    if gone {
+        c.execute("DELETE FROM node_beats WHERE holder = $1", &[&holder])
+            .await?;
+    } else {
+        c.execute(
+            "INSERT INTO node_beats (holder, node_name, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (holder) DO UPDATE SET \
+                 node_name = excluded.node_name, seen_at = excluded.seen_at",
+            &[&holder, &name, &ts(now)],
+        )
+        .await?;
+    }
     Ok(())
 }
 

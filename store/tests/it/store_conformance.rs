@@ -15,9 +15,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKey};
 use store::{
-    AlertPolicy, Created, Error, EventKind, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
+    AlertPolicy, Created, Error, EventKind, HoldRequest, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
     NewEvent, NewOrder, NewPod, Order, OrderPatch, Scope, Store, TenantId, TrackerMemoryRecord,
-    VehicleFix, Visibility, create_tenant, new_tracking_code, secret_hash,
+    VehicleFix, VehicleHold, Visibility, create_tenant, new_tracking_code, secret_hash,
 };
 
 use common::fixtures::{at, fix, is_not_found, load, new_order, status, tenant};
@@ -1206,7 +1206,99 @@ async fn trackers_memories_are_kept_per_order_and_never_go_back(store: Arc<dyn S
         .expect("nothing to save is fine");
 }
 
+async fn a_truck_is_held_by_one_node_until_let_go_or_its_node_falls_silent(store: Arc<dyn Store>) {
+    let acme = tenant(&*store, "Acme").await;
+    let rival = tenant(&*store, "Rival").await;
+    let truck = |tenant: &TenantId, vehicle: &str| {
+        VehicleKey::new(tenant.clone(), VehicleId(vehicle.into()))
+    };
+    // Asked at `minute`; a holder not heard from in the 6 s before is gone.
+    let ask = |holder: &str, vehicles: Vec<VehicleKey>, minute: i64, force: bool| HoldRequest {
+        holder: holder.into(),
+        vehicles,
+        now: at(minute),
+        silent_before: at(minute) - Duration::seconds(6),
+        force,
+    };
+    let hold = |request: HoldRequest| {
+        let store = Arc::clone(&store);
+        async move { store.hold_vehicles(request).await.expect("holds") }
+    };
+    let held_by = |holder: &str| VehicleHold::HeldBy {
+        holder: holder.into(),
+    };
+    let taken_from = |holder: &str| VehicleHold::TakenOver {
+        from: holder.into(),
+    };
+    for node in ["node-a", "node-b"] {
+        store
+            .node_beat(node.into(), node.into(), at(10), false)
+            .await
+            .expect("beats");
+    }
+
+    // Nobody held them: A's. Asking again changes nothing.
+    let t1_t2 = vec![truck(&acme, "T1"), truck(&acme, "T2")];
+    assert_eq!(
+        hold(ask("node-a", t1_t2.clone(), 10, false)).await,
+        [VehicleHold::Taken, VehicleHold::Taken]
+    );
+    assert_eq!(
+        hold(ask("node-a", t1_t2, 10, false)).await,
+        [VehicleHold::Taken, VehicleHold::Taken]
+    );
+    // B waits for A's T1; the rival's T1 is another truck, and free.
+    assert_eq!(
+        hold(ask("node-b", vec![truck(&acme, "T1"), truck(&rival, "T1")], 10, false)).await,
+        [held_by("node-a"), VehicleHold::Taken]
+    );
+
+    // A lets go of T1 (and of the rival's, which is B's: that hold stays).
+    store
+        .let_go_vehicles("node-a".into(), vec![truck(&acme, "T1"), truck(&rival, "T1")])
+        .await
+        .expect("lets go");
+    assert_eq!(
+        hold(ask("node-b", vec![truck(&acme, "T1")], 10, false)).await,
+        [VehicleHold::Taken]
+    );
+    assert_eq!(
+        hold(ask("node-a", vec![truck(&rival, "T1")], 10, false)).await,
+        [held_by("node-b")]
+    );
+
+    // A falls silent: a minute later B beats on, A does not. A's T2 is B's.
+    store
+        .node_beat("node-b".into(), "node-b".into(), at(11), false)
+        .await
+        .expect("beats");
+    assert_eq!(
+        hold(ask("node-b", vec![truck(&acme, "T2")], 11, false)).await,
+        [taken_from("node-a")]
+    );
+    // A, back, waits for B; forced (it waited long enough), it takes T2.
+    assert_eq!(
+        hold(ask("node-a", vec![truck(&acme, "T2")], 11, false)).await,
+        [held_by("node-b")]
+    );
+    assert_eq!(
+        hold(ask("node-a", vec![truck(&acme, "T2")], 11, true)).await,
+        [taken_from("node-b")]
+    );
+    // B stops cleanly: what it still holds is taken over at once.
+    store
+        .node_beat("node-b".into(), "node-b".into(), at(11), true)
+        .await
+        .expect("gone");
+    assert_eq!(
+        hold(ask("node-a", vec![truck(&acme, "T1")], 11, false)).await,
+        [taken_from("node-b")]
+    );
+    assert!(hold(ask("node-a", Vec::new(), 11, false)).await.is_empty());
+}
+
 store::on_both_stores!(
+    a_truck_is_held_by_one_node_until_let_go_or_its_node_falls_silent,
     trackers_memories_are_kept_per_order_and_never_go_back,
     brand_and_privacy_reach_the_page_and_the_position_path,
     tenants_keys_authenticate_until_revoked,
