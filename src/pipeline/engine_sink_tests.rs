@@ -188,11 +188,7 @@ impl Store for FailingStore {
     fn hold_vehicles(&self, request: HoldRequest) -> StoreFuture<'_, Vec<VehicleHold>> {
         self.inner.hold_vehicles(request)
     }
-    fn let_go_vehicles(
-        &self,
-        holder: String,
-        vehicles: Vec<VehicleKey>,
-    ) -> StoreFuture<'_, ()> {
+    fn let_go_vehicles(&self, holder: String, vehicles: Vec<VehicleKey>) -> StoreFuture<'_, ()> {
         self.inner.let_go_vehicles(holder, vehicles)
     }
     fn node_beat(

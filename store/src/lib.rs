@@ -69,11 +69,11 @@ pub use branding::{Branding, LogoMeta};
 pub use daily::{AccuracyInputs, SummaryPass, aggregates_serve, read_accuracy_inputs};
 pub use error::{Error, Result, StoreErrorKind};
 pub use model::{
-    ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, IdempotencyClaim,
-    ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop, Order, OrderEvent,
-    OrderPatch, PodMeta, PositionOutcome, RecordedEta, Scope, Stop, StoredDeadLetter, Tenant,
-    TenantId, TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix, Visibility, Window,
-    HoldRequest, VehicleHold,
+    ApiKey, Created, Customer, EtaHistory, EtaRecord, EtaRecorded, EventKind, HoldRequest,
+    IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder, NewPod, NewStop,
+    Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, Scope, Stop,
+    StoredDeadLetter, Tenant, TenantId, TrackView, TrackerMemoryRecord, TrailPoint, VehicleFix,
+    VehicleHold, Visibility, Window,
 };
 pub use notifications::NotificationStore;
 pub use notify::{
@@ -258,8 +258,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn hold_vehicles(&self, request: HoldRequest) -> StoreFuture<'_, Vec<VehicleHold>>;
     /// Lets go of those of `vehicles` that `holder` holds; others' holds
     /// stay.
-    fn let_go_vehicles(&self, holder: String, vehicles: Vec<VehicleKey>)
-    -> StoreFuture<'_, ()>;
+    fn let_go_vehicles(&self, holder: String, vehicles: Vec<VehicleKey>) -> StoreFuture<'_, ()>;
     /// Notes that node `holder` (named `name`) is alive at `now`; `gone`
     /// forgets it instead (a clean stop), so that whatever it still holds is
     /// taken over at once.

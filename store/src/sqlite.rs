@@ -21,9 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Store, StoreFuture, dead_letters, migrations, rows, writes};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
-    NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, StoredDeadLetter,
-    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix, HoldRequest, VehicleHold,
+    ApiKey, Created, HoldRequest, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
+    NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta,
+    StoredDeadLetter, Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix, VehicleHold,
 };
 
 /// Queued write jobs before callers wait for room (backpressure).
@@ -425,11 +425,7 @@ impl Store for SqliteStore {
         Box::pin(self.write(move |c| writes::hold_vehicles(c, &request)))
     }
 
-    fn let_go_vehicles(
-        &self,
-        holder: String,
-        vehicles: Vec<VehicleKey>,
-    ) -> StoreFuture<'_, ()> {
+    fn let_go_vehicles(&self, holder: String, vehicles: Vec<VehicleKey>) -> StoreFuture<'_, ()> {
         Box::pin(self.write(move |c| writes::let_go_vehicles(c, &holder, &vehicles)))
     }
 

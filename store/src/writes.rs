@@ -17,9 +17,9 @@ use super::rows::{self, ts};
 use super::rules::{self, LIVE_STATUSES, StopMove};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EtaRecorded, EventKind, IdempotencyClaim, NewApiKey, NewEvent, NewOrder,
-    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, Tenant,
-    HoldRequest, TenantId, TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility,
+    ApiKey, Created, EtaRecorded, EventKind, HoldRequest, IdempotencyClaim, NewApiKey, NewEvent,
+    NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome,
+    RecordedEta, Tenant, TenantId, TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility,
 };
 use crate::secrets::{bytes_sha256, new_id, secret_hash};
 

@@ -34,9 +34,9 @@ use super::{Store, StoreFuture};
 use crate::alerts::AlertPolicy;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
-    NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta, StoredDeadLetter,
-    Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix, HoldRequest, VehicleHold,
+    ApiKey, Created, HoldRequest, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter, NewEvent,
+    NewOrder, NewPod, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, RecordedEta,
+    StoredDeadLetter, Tenant, TenantId, TrackView, TrackerMemoryRecord, VehicleFix, VehicleHold,
 };
 
 /// Connections the pool keeps at most: enough for the engine's writes, the
@@ -324,12 +324,9 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| writes::hold_vehicles(&tx, &request).await?)
     }
 
-    fn let_go_vehicles(
-        &self,
-        holder: String,
-        vehicles: Vec<VehicleKey>,
-    ) -> StoreFuture<'_, ()> {
-        on_client!(self, |c| writes::let_go_vehicles(c, &holder, &vehicles).await?)
+    fn let_go_vehicles(&self, holder: String, vehicles: Vec<VehicleKey>) -> StoreFuture<'_, ()> {
+        on_client!(self, |c| writes::let_go_vehicles(c, &holder, &vehicles)
+            .await?)
     }
 
     fn node_beat(
@@ -339,7 +336,8 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
         gone: bool,
     ) -> StoreFuture<'_, ()> {
-        on_client!(self, |c| writes::node_beat(c, &holder, &name, now, gone).await?)
+        on_client!(self, |c| writes::node_beat(c, &holder, &name, now, gone)
+            .await?)
     }
 
     fn add_dead_letters(&self, letters: Vec<NewDeadLetter>) -> StoreFuture<'_, ()> {

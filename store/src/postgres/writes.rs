@@ -17,9 +17,9 @@ use tokio_postgres::{GenericClient, Transaction};
 use super::reads;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKey, Created, EventKind, IdempotencyClaim, NewApiKey, NewDeadLetter, NewEvent, NewOrder,
-    NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant, TenantId,
-    HoldRequest, TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility,
+    ApiKey, Created, EventKind, HoldRequest, IdempotencyClaim, NewApiKey, NewDeadLetter, NewEvent,
+    NewOrder, NewPod, NewStop, Order, OrderEvent, OrderPatch, PodMeta, PositionOutcome, Tenant,
+    TenantId, TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility,
 };
 use crate::position_batch;
 use crate::records::{parse_opt_ts, ts};
@@ -909,8 +909,16 @@ pub(super) async fn hold_vehicles(
     if request.vehicles.is_empty() {
         return Ok(Vec::new());
     }
-    let tenants: Vec<&str> = request.vehicles.iter().map(|v| v.tenant_id.as_str()).collect();
-    let ids: Vec<&str> = request.vehicles.iter().map(|v| v.vehicle_id.as_str()).collect();
+    let tenants: Vec<&str> = request
+        .vehicles
+        .iter()
+        .map(|v| v.tenant_id.as_str())
+        .collect();
+    let ids: Vec<&str> = request
+        .vehicles
+        .iter()
+        .map(|v| v.vehicle_id.as_str())
+        .collect();
     let now = ts(request.now);
     // Made ours where there was no row; RETURNING names the rows made.
     let made: std::collections::HashSet<(String, String)> = c
@@ -946,7 +954,10 @@ pub(super) async fn hold_vehicles(
     let mut out = Vec::with_capacity(request.vehicles.len());
     let (mut over_tenants, mut over_ids) = (Vec::new(), Vec::new());
     for v in &request.vehicles {
-        let key = (v.tenant_id.as_str().to_owned(), v.vehicle_id.as_str().to_owned());
+        let key = (
+            v.tenant_id.as_str().to_owned(),
+            v.vehicle_id.as_str().to_owned(),
+        );
         let (outcome, write) = if made.contains(&key) {
             (VehicleHold::Taken, false)
         } else {

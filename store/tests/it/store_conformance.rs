@@ -15,9 +15,10 @@ use std::sync::Arc;
 use chrono::Duration;
 use engine::{EtaUpdate, OrderId, OrderStatus, StatusSource, VehicleId, VehicleKey};
 use store::{
-    AlertPolicy, Created, Error, EventKind, HoldRequest, IdempotencyClaim, ListQuery, NewApiKey, NewDeadLetter,
-    NewEvent, NewOrder, NewPod, Order, OrderPatch, Scope, Store, TenantId, TrackerMemoryRecord,
-    VehicleFix, VehicleHold, Visibility, create_tenant, new_tracking_code, secret_hash,
+    AlertPolicy, Created, Error, EventKind, HoldRequest, IdempotencyClaim, ListQuery, NewApiKey,
+    NewDeadLetter, NewEvent, NewOrder, NewPod, Order, OrderPatch, Scope, Store, TenantId,
+    TrackerMemoryRecord, VehicleFix, VehicleHold, Visibility, create_tenant, new_tracking_code,
+    secret_hash,
 };
 
 use common::fixtures::{at, fix, is_not_found, load, new_order, status, tenant};
@@ -1249,13 +1250,22 @@ async fn a_truck_is_held_by_one_node_until_let_go_or_its_node_falls_silent(store
     );
     // B waits for A's T1; the rival's T1 is another truck, and free.
     assert_eq!(
-        hold(ask("node-b", vec![truck(&acme, "T1"), truck(&rival, "T1")], 10, false)).await,
+        hold(ask(
+            "node-b",
+            vec![truck(&acme, "T1"), truck(&rival, "T1")],
+            10,
+            false
+        ))
+        .await,
         [held_by("node-a"), VehicleHold::Taken]
     );
 
     // A lets go of T1 (and of the rival's, which is B's: that hold stays).
     store
-        .let_go_vehicles("node-a".into(), vec![truck(&acme, "T1"), truck(&rival, "T1")])
+        .let_go_vehicles(
+            "node-a".into(),
+            vec![truck(&acme, "T1"), truck(&rival, "T1")],
+        )
         .await
         .expect("lets go");
     assert_eq!(
