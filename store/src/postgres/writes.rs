@@ -897,6 +897,9 @@ pub(super) async fn save_tracker_memories(
     Ok(())
 }
 
+/// A truck's holder and when it was last heard from.
+type Holder = (String, Option<DateTime<Utc>>);
+
 /// Holds trucks for a node (see SQLite's): a hold row made for each truck
 /// nobody holds, every asked row locked and read with its holder's beat, the
 /// rule applied, the take-overs written. Two nodes asking for one free truck
@@ -945,7 +948,8 @@ pub(super) async fn hold_vehicles(
             &[&tenants, &ids],
         )
         .await?;
-    let mut current: HashMap<(String, String), (String, Option<DateTime<Utc>>)> = HashMap::new();
+    // (tenant, vehicle) → (holder, its last beat)
+    let mut current: HashMap<(String, String), Holder> = HashMap::new();
     for r in &rows {
         let key = (r.try_get(0)?, r.try_get(1)?);
         let heard = parse_opt_ts(r.try_get(3)?)?;
