@@ -221,23 +221,7 @@ async fn sink_with(
     SharedEngine,
     EngineSink,
 ) {
-    let mut map = DrawnMap::new("a---------b", 200.0);
-    map.way("ab", &[("highway", "primary")]);
-    let (graph, _) = map.build().expect("builds");
-    let graph = Arc::new(graph);
-    let router = Router::new(
-        Arc::clone(&graph),
-        &TurnCosts::TRUCK,
-        Metric::free_flow(&graph),
-    )
-    .expect("router");
-    let live = LiveEngine::new(
-        Arc::new(router),
-        LiveConfig::truck(Tz::UTC),
-        SpeedProfile::free_flow(Tz::UTC),
-    )
-    .expect("engine");
-    let engine: SharedEngine = Arc::new(Mutex::new(live));
+    let engine = drawn_engine();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(FailingStore {
         inner: SqliteStore::open(&dir.path().join("t.db"))
@@ -255,6 +239,95 @@ async fn sink_with(
         max_pending,
     );
     (dir, store, engine, sink)
+}
+
+/// An engine on a 2 km drawn road `a---------b`.
+fn drawn_engine() -> SharedEngine {
+    let mut map = DrawnMap::new("a---------b", 200.0);
+    map.way("ab", &[("highway", "primary")]);
+    let (graph, _) = map.build().expect("builds");
+    let graph = Arc::new(graph);
+    let router = Router::new(
+        Arc::clone(&graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&graph),
+    )
+    .expect("router");
+    let live = LiveEngine::new(
+        Arc::new(router),
+        LiveConfig::truck(Tz::UTC),
+        SpeedProfile::free_flow(Tz::UTC),
+    )
+    .expect("engine");
+    Arc::new(Mutex::new(live))
+}
+
+/// A Kafka node's sink on a shared store: trucks are its once seen on its
+/// partitions, and held in the store for it.
+fn kafka_node(store: &Arc<dyn Store>, holder: &str) -> EngineSink {
+    let updates = LiveUpdates::new(Arc::clone(store), Arc::new(MemoryFanOut::new()));
+    EngineSink::new(
+        drawn_engine(),
+        Ownership::observed(),
+        updates,
+        Arc::clone(store),
+        DEFAULT_MAX_PENDING_EVENTS,
+    )
+    .with_handover(Arc::new(handover::Handover::new(
+        Arc::clone(store),
+        holder.into(),
+        holder.into(),
+    )))
+}
+
+#[tokio::test]
+async fn a_trucks_new_owner_reads_where_it_stands_only_after_the_old_owner_let_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("store"),
+    );
+    for node in ["a-1", "b-1"] {
+        store
+            .node_beat(node.into(), node.into(), Utc::now(), false)
+            .await
+            .expect("beats");
+    }
+    let (a, b) = (
+        kafka_node(&store, "a-1"),
+        Arc::new(kafka_node(&store, "b-1")),
+    );
+
+    // A has T1's partition: T1 is A's, and A's engine takes three fixes
+    // whose store write (the batch in flight) has not run yet.
+    assert_eq!(
+        a.last_times(&[key("T1")]).await.expect("A holds T1"),
+        [None]
+    );
+    a.take(&[fix("T1", 0), fix("T1", 1), fix("T1", 2)])
+        .await
+        .expect("A's engine takes them");
+
+    // The partition moves to B while A still works: B waits for A.
+    let asking = {
+        let b = Arc::clone(&b);
+        tokio::spawn(async move { b.last_times(&[key("T1")]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !asking.is_finished(),
+        "B read where T1 stands while A held it"
+    );
+
+    // A's revoke: its batch stored, T1's memories saved, T1 let go.
+    a.release(&[key("T1")]).await.expect("A releases T1");
+    let seen_by_b = asking.await.expect("task").expect("B holds T1");
+    assert_eq!(
+        seen_by_b,
+        [Some(fix("T1", 2).time)],
+        "B starts after A's last stored fix, so nothing of A's is applied twice"
+    );
 }
 
 fn start() -> DateTime<Utc> {
