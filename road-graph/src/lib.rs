@@ -48,7 +48,7 @@ pub use profile::{
     evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
 pub use snapshot::{
-    Claimed, SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot,
+    Array, Claimed, SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot,
     load_snapshot, load_snapshot_claiming, put_array, save_snapshot, tag_name,
 };
 pub use spatial::EdgeCandidate;

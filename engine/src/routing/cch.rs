@@ -11,7 +11,7 @@
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use road_graph::{LocalPlane, NodeId, RoadGraph};
+use road_graph::{Array, LocalPlane, NodeId, RoadGraph};
 
 use super::customize::basic;
 use super::metric::INFINITY_MS;
@@ -30,17 +30,17 @@ pub(crate) struct Topology {
     turn_from: OnceLock<Vec<u32>>,
     /// For every turn, the hierarchy arc it is an input of: `arc << 1 | downward`
     /// (`NONE` for a turn from an edge into itself, which no shortest path uses).
-    pub(crate) turn_arc: Vec<u32>,
+    pub(crate) turn_arc: Array<u32>,
     /// Rank of every road edge, and the road edge at every rank.
     pub(crate) rank_of: Vec<u32>,
-    pub(crate) edge_at: Vec<u32>,
+    pub(crate) edge_at: Array<u32>,
     /// The road edge at every rank with its length: what assembling a route reads
     /// for every edge, in one place.
     pub(crate) rank_edge: Vec<(u32, f32)>,
     /// Upward CSR over ranks: the arcs of `v` are `first_up[v]..first_up[v + 1]`,
     /// sorted by head rank.
-    pub(crate) first_up: Vec<u32>,
-    pub(crate) up_head: Vec<u32>,
+    pub(crate) first_up: Array<u32>,
+    pub(crate) up_head: Array<u32>,
     pub(crate) arc_tail: Vec<u32>,
     /// Downward CSR: the arcs `(u, v)` with `u < v`, for each `v`, sorted by `u`.
     /// Only customization reads it: derived on its first use, like `turn_from`.
@@ -66,9 +66,9 @@ struct DownArcs {
 /// work of a query.
 #[derive(Debug, Default)]
 pub(crate) struct SearchArcs {
-    pub(crate) first: Vec<u32>,
+    pub(crate) first: Array<u32>,
     pub(crate) head: Vec<u32>,
-    pub(crate) arc: Vec<u32>,
+    pub(crate) arc: Array<u32>,
 }
 
 impl SearchArcs {
@@ -76,24 +76,26 @@ impl SearchArcs {
     /// every open edge has a finite time, so finite means possible).
     fn build(topo: &Topology, weight: &[[u32; 2]], dir: usize) -> SearchArcs {
         let n = topo.n_nodes();
-        let mut search = SearchArcs {
-            first: Vec::with_capacity(n + 1),
-            head: Vec::new(),
-            arc: Vec::new(),
-        };
-        search.first.push(0);
+        let mut first = Vec::with_capacity(n + 1);
+        let mut head = Vec::new();
+        let mut arc = Vec::new();
+        first.push(0);
         for v in 0..n as u32 {
             for a in topo.up_arcs(v) {
                 if weight[a as usize][dir] != INFINITY_MS {
-                    search.head.push(topo.up_head[a as usize]);
-                    search.arc.push(a);
+                    head.push(topo.up_head[a as usize]);
+                    arc.push(a);
                 }
             }
-            search.first.push(search.arc.len() as u32);
+            first.push(arc.len() as u32);
         }
-        search.head.shrink_to_fit();
-        search.arc.shrink_to_fit();
-        search
+        head.shrink_to_fit();
+        arc.shrink_to_fit();
+        SearchArcs {
+            first: first.into(),
+            head,
+            arc: arc.into(),
+        }
     }
 
     pub(crate) fn range(&self, v: u32) -> std::ops::Range<usize> {
@@ -108,7 +110,7 @@ impl SearchArcs {
     }
 
     fn heap_bytes(&self) -> usize {
-        (self.first.capacity() + self.head.capacity() + self.arc.capacity()) * 4
+        self.first.heap_bytes() + self.head.capacity() * 4 + self.arc.heap_bytes()
     }
 }
 
@@ -181,7 +183,14 @@ impl Topology {
         }
 
         let mut topo = derive(
-            graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
+            graph,
+            turns,
+            turn_arc.into(),
+            rank_of,
+            edge_at.into(),
+            first_up.into(),
+            up_head.into(),
+            cells,
         );
         // Which arc directions can ever be finite: customize with every edge at 1 ms.
         let (probe, _) = basic(&topo, &vec![1; n]);
@@ -275,12 +284,12 @@ impl Topology {
                 .down
                 .get()
                 .map_or(0, |down| bytes(&down.first) + bytes(&down.arc))
-            + bytes(&self.turn_arc)
+            + self.turn_arc.heap_bytes()
             + bytes(&self.rank_of)
-            + bytes(&self.edge_at)
+            + self.edge_at.heap_bytes()
             + bytes(&self.rank_edge)
-            + bytes(&self.first_up)
-            + bytes(&self.up_head)
+            + self.first_up.heap_bytes()
+            + self.up_head.heap_bytes()
             + bytes(&self.arc_tail)
             + bytes(&self.parent)
             + self.search[0].heap_bytes()
@@ -299,11 +308,11 @@ impl Topology {
 pub(crate) fn derive(
     graph: &RoadGraph,
     turns: TurnGraph,
-    turn_arc: Vec<u32>,
+    turn_arc: Array<u32>,
     rank_of: Vec<u32>,
-    edge_at: Vec<u32>,
-    first_up: Vec<u32>,
-    up_head: Vec<u32>,
+    edge_at: Array<u32>,
+    first_up: Array<u32>,
+    up_head: Array<u32>,
     cells: CellTree,
 ) -> Topology {
     let n = edge_at.len();

@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use road_graph::EdgeId;
+use road_graph::{Array, EdgeId};
 
 use super::cch::{NONE, Topology};
 use super::metric::{INFINITY_MS, Metric, clamp_ms};
@@ -37,12 +37,12 @@ pub(crate) const PARALLEL_MIN_ARCS: u32 = 20_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Customized {
     /// `[upward, downward]` weight of every arc, milliseconds.
-    pub(crate) weight: Vec<[u32; 2]>,
+    pub(crate) weight: Array<[u32; 2]>,
     /// How every arc unpacks, `[upward first, upward second, downward first,
     /// downward second]`: the two arcs of its best lower triangle in driving order
     /// (the first taken downwards, the second upwards); `NONE` where the weight is
     /// the input turn's (or infinite).
-    pub(crate) middle: Vec<Halves>,
+    pub(crate) middle: Array<Halves>,
     /// The weights of the search arcs ([`Topology::search`]), upward and
     /// downward, in the order of those lists: what queries read.
     pub(crate) search_weight: [Vec<u32>; 2],
@@ -51,8 +51,8 @@ pub(crate) struct Customized {
 
 impl Customized {
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.weight.capacity() * 8
-            + self.middle.capacity() * 16
+        self.weight.heap_bytes()
+            + self.middle.heap_bytes()
             + (self.search_weight[0].capacity() + self.search_weight[1].capacity()) * 4
             + self.metric.n_edges() * 4
     }
@@ -72,8 +72,8 @@ pub(crate) fn customize(topo: &Topology, metric: Metric) -> Customized {
     let (weight, middle) = basic(topo, metric.as_slice());
     let search_weight = [gather(topo, &weight, 0), gather(topo, &weight, 1)];
     Customized {
-        weight,
-        middle,
+        weight: weight.into(),
+        middle: middle.into(),
         search_weight,
         metric,
     }
@@ -240,6 +240,11 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
         }
     }
     let mut looked_at = 0;
+    // A metric borrowed from a mapped snapshot is copied on its first change.
+    if !queue.is_empty() {
+        custom.weight.to_mut();
+        custom.middle.to_mut();
+    }
     while let Some((a, pending)) = queue.pop_first() {
         looked_at += 1;
         let old = custom.weight[a as usize];
@@ -249,11 +254,11 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
             relax_via(topo, custom, a, &pending.via)
         };
         // Equal weights through another triangle change only how the arc unpacks.
-        custom.middle[a as usize] = middle;
+        custom.middle.to_mut()[a as usize] = middle;
         if weight == old {
             continue;
         }
-        custom.weight[a as usize] = weight;
+        custom.weight.to_mut()[a as usize] = weight;
         let v = topo.arc_tail[a as usize];
         for (dir, &w) in weight.iter().enumerate() {
             if let Some(k) = topo.search[dir].position(v, a) {

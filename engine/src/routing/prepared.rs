@@ -19,7 +19,7 @@
 //! [`Error::CorruptPreparation`].
 
 use rayon::prelude::*;
-use road_graph::{RoadGraph, SectionReader, put_array};
+use road_graph::{Array, RoadGraph, SectionReader, put_array};
 
 use super::cch::{NONE, SearchArcs, Topology, derive};
 use super::customize::{Customized, Halves, gather};
@@ -108,16 +108,17 @@ impl std::fmt::Debug for Preparation {
 }
 
 /// The stored arrays, in the order [`encode`] writes them.
+/// The large ones are borrowed from the mapped snapshot when it is one.
 struct Arrays {
     turns: TurnGraph,
-    turn_arc: Vec<u32>,
-    edge_at: Vec<u32>,
-    first_up: Vec<u32>,
-    up_head: Vec<u32>,
+    turn_arc: Array<u32>,
+    edge_at: Array<u32>,
+    first_up: Array<u32>,
+    up_head: Array<u32>,
     cells: Vec<[u32; 3]>,
     search: [SearchArcs; 2],
-    weight: Vec<[u32; 2]>,
-    middle: Vec<Halves>,
+    weight: Array<[u32; 2]>,
+    middle: Array<Halves>,
     edge_ms: Vec<u32>,
 }
 
@@ -132,19 +133,19 @@ impl Preparation {
             return Ok(Preparation { head, arrays: None });
         }
         let turns = TurnGraph {
-            first: r.take()?,
-            to: r.take()?,
-            penalty_ms: r.take()?,
+            first: r.take_array()?,
+            to: r.take_array()?,
+            penalty_ms: r.take_array()?,
         };
-        let turn_arc = r.take()?;
-        let edge_at = r.take()?;
-        let first_up = r.take()?;
-        let up_head = r.take()?;
+        let turn_arc = r.take_array()?;
+        let edge_at = r.take_array()?;
+        let first_up = r.take_array()?;
+        let up_head = r.take_array()?;
         let cells = r.take()?;
         let mut search: [SearchArcs; 2] = Default::default();
         for s in &mut search {
-            s.first = r.take()?;
-            s.arc = r.take()?;
+            s.first = r.take_array()?;
+            s.arc = r.take_array()?;
         }
         let arrays = Arrays {
             turns,
@@ -154,8 +155,8 @@ impl Preparation {
             up_head,
             cells,
             search,
-            weight: r.take()?,
-            middle: r.take()?,
+            weight: r.take_array()?,
+            middle: r.take_array()?,
             edge_ms: r.take()?,
         };
         if !r.is_empty() {
