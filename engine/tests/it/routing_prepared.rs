@@ -120,6 +120,70 @@ fn a_loaded_router_answers_as_the_built_one_and_stores_the_same_bytes() {
     );
 }
 
+/// Through a snapshot on disk, as `route` and `serve` load it: the preparation's
+/// arrays are borrowed from the mapped file, and a router over them answers,
+/// re-weights in part (copying the weights on their first change) and stores
+/// the same bytes as the router that was built.
+#[test]
+fn a_router_over_a_mapped_snapshot_answers_and_updates_as_the_built_one() {
+    let graph = town();
+    let built = free_flow_router(&graph, &TurnCosts::TRUCK);
+    let section = road_graph::Section {
+        tag: engine::ROUTER_SECTION,
+        bytes: built.prepared(),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("town.graph");
+    road_graph::save_snapshot(&graph, &[section], &path).expect("saves");
+    let (snapshot, prepared) = road_graph::load_snapshot_claiming(
+        &path,
+        engine::ROUTER_SECTION,
+        engine::Preparation::read,
+    )
+    .expect("loads");
+    let prepared = prepared.expect("stored").expect("reads");
+    let loaded_graph = Arc::new(snapshot.graph);
+    let loaded = Router::from_preparation(
+        Arc::clone(&loaded_graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&loaded_graph),
+        prepared,
+    )
+    .expect("its own preparation loads");
+    assert!(
+        loaded.stats().topology_bytes + loaded.stats().metric_bytes
+            < (built.stats().topology_bytes + built.stats().metric_bytes) / 2,
+        "the large arrays are borrowed, not copied: {:?} against {:?}",
+        loaded.stats(),
+        built.stats()
+    );
+    let pairs = every_pair(&graph);
+    same_answers(&built, &loaded, &pairs);
+    let closed = [(EdgeId(0), engine::INFINITY_MS), (EdgeId(3), 90_000)];
+    assert_eq!(
+        loaded.update_edges(&closed).expect("known edges"),
+        built.update_edges(&closed).expect("known edges")
+    );
+    same_answers(&built, &loaded, &pairs);
+    assert_eq!(loaded.prepared(), built.prepared());
+    // The file itself is as written: a second load answers as before the update.
+    let (again, prepared) = road_graph::load_snapshot_claiming(
+        &path,
+        engine::ROUTER_SECTION,
+        engine::Preparation::read,
+    )
+    .expect("loads");
+    let again_graph = Arc::new(again.graph);
+    let fresh = Router::from_preparation(
+        Arc::clone(&again_graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&again_graph),
+        prepared.expect("stored").expect("reads"),
+    )
+    .expect("loads");
+    same_answers(&free_flow_router(&graph, &TurnCosts::TRUCK), &fresh, &pairs);
+}
+
 #[test]
 fn another_metric_at_load_and_after_it_gives_what_a_fresh_router_gives() {
     let graph = town();
