@@ -41,7 +41,10 @@ pub(crate) struct Topology {
     /// sorted by head rank.
     pub(crate) first_up: Array<u32>,
     pub(crate) up_head: Array<u32>,
-    pub(crate) arc_tail: Vec<u32>,
+    /// The lower node of every arc. Customization reads it for every arc, a
+    /// query only for the arcs of its path ([`Topology::tail`]): derived on the
+    /// first customization, like `turn_from`.
+    arc_tail: OnceLock<Vec<u32>>,
     /// Downward CSR: the arcs `(u, v)` with `u < v`, for each `v`, sorted by `u`.
     /// Only customization reads it: derived on its first use, like `turn_from`.
     down: OnceLock<DownArcs>,
@@ -221,6 +224,24 @@ impl Topology {
         &down.arc[down.first[v as usize] as usize..down.first[v as usize + 1] as usize]
     }
 
+    /// The lower node of every arc.
+    pub(crate) fn arc_tails(&self) -> &[u32] {
+        self.arc_tail
+            .get_or_init(|| rows_of(&self.first_up, self.up_head.len()))
+    }
+
+    /// The lower node of arc `a`: read from [`Topology::arc_tails`] once they
+    /// are derived, else found in the rows' offsets (a query reads a few
+    /// hundred, which is not worth deriving all of them on a start).
+    pub(crate) fn tail(&self, a: u32) -> u32 {
+        match self.arc_tail.get() {
+            Some(tails) => tails[a as usize],
+            // The last row that starts at or before `a` (empty rows start
+            // where the next does, so it is the one holding `a`).
+            None => (self.first_up.partition_point(|&f| f <= a) - 1) as u32,
+        }
+    }
+
     /// For every turn, the edge it leaves.
     pub(crate) fn turn_from(&self) -> &[u32] {
         self.turn_from
@@ -230,7 +251,7 @@ impl Topology {
     /// The turn that is the input of arc `a` in direction `dir` (upward: from the
     /// lower node's edge into the higher's), if there is one.
     pub(crate) fn input(&self, a: u32, dir: usize) -> u32 {
-        let (v, x) = (self.arc_tail[a as usize], self.up_head[a as usize]);
+        let (v, x) = (self.tail(a), self.up_head[a as usize]);
         let (from, to) = if dir == 0 { (v, x) } else { (x, v) };
         let (from, to) = (self.edge_at[from as usize], self.edge_at[to as usize]);
         self.turns
@@ -261,13 +282,12 @@ impl Topology {
 
     /// Lower triangles over all arcs: the work of one full customization.
     pub(crate) fn n_triangles(&self) -> u64 {
+        let arc_tail = self.arc_tails();
         (0..self.n_nodes() as u32)
             .map(|v| {
                 self.down_arcs(v)
                     .iter()
-                    .map(|&a| {
-                        u64::from(self.first_up[self.arc_tail[a as usize] as usize + 1] - a - 1)
-                    })
+                    .map(|&a| u64::from(self.first_up[arc_tail[a as usize] as usize + 1] - a - 1))
                     .sum::<u64>()
             })
             .sum()
@@ -290,7 +310,7 @@ impl Topology {
             + bytes(&self.rank_edge)
             + self.first_up.heap_bytes()
             + self.up_head.heap_bytes()
-            + bytes(&self.arc_tail)
+            + self.arc_tail.get().map_or(0, bytes)
             + bytes(&self.parent)
             + self.search[0].heap_bytes()
             + self.search[1].heap_bytes()
@@ -299,9 +319,9 @@ impl Topology {
 
 /// The hierarchy from what takes time to compute (the turn graph, the order, the
 /// upward arcs and the cells), with what one pass over them gives: the ranks'
-/// edges and lengths, the arcs' tails and the elimination tree (what queries
-/// read), side by side; the turns' rows and the downward lists, which only
-/// customization reads, follow on first use. The search arcs are left empty for
+/// edges and lengths and the elimination tree (what queries read), side by
+/// side; the turns' rows, the arcs' tails and the downward lists, which only
+/// customization reads in full, follow on first use. The search arcs are left empty for
 /// the caller. The inputs must be consistent (as built, or as
 /// [`super::prepared`] checks them).
 #[allow(clippy::too_many_arguments)]
@@ -316,26 +336,21 @@ pub(crate) fn derive(
     cells: CellTree,
 ) -> Topology {
     let n = edge_at.len();
-    let ((arc_tail, parent), rank_edge) = rayon::join(
+    let (parent, rank_edge) = rayon::join(
+        // The parent is the lowest upward neighbour (the rows are sorted).
         || {
-            rayon::join(
-                || rows_of(&first_up, up_head.len()),
-                // The parent is the lowest upward neighbour (the rows are sorted).
-                || {
-                    (0..n)
-                        .into_par_iter()
-                        .with_min_len(1 << 14)
-                        .map(|v| {
-                            let start = first_up[v];
-                            if start < first_up[v + 1] {
-                                up_head[start as usize]
-                            } else {
-                                NONE
-                            }
-                        })
-                        .collect::<Vec<u32>>()
-                },
-            )
+            (0..n)
+                .into_par_iter()
+                .with_min_len(1 << 14)
+                .map(|v| {
+                    let start = first_up[v];
+                    if start < first_up[v + 1] {
+                        up_head[start as usize]
+                    } else {
+                        NONE
+                    }
+                })
+                .collect::<Vec<u32>>()
         },
         || {
             edge_at
@@ -354,7 +369,7 @@ pub(crate) fn derive(
         edge_at,
         first_up,
         up_head,
-        arc_tail,
+        arc_tail: OnceLock::new(),
         down: OnceLock::new(),
         parent,
         cells,

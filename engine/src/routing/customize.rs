@@ -164,6 +164,7 @@ fn customize_nodes(
     weight: &mut [[u32; 2]],
     middle: &mut [Halves],
 ) {
+    let arc_tail = topo.arc_tails();
     SLOT.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.len() < topo.n_nodes() {
@@ -174,7 +175,7 @@ fn customize_nodes(
                 slot[topo.up_head[a as usize] as usize] = a - base;
             }
             for &a_uv in topo.down_arcs(v) {
-                let u = topo.arc_tail[a_uv as usize];
+                let u = arc_tail[a_uv as usize];
                 let [up_uv, down_uv] = weight[(a_uv - base) as usize];
                 if up_uv == INFINITY_MS && down_uv == INFINITY_MS {
                     continue;
@@ -259,7 +260,7 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
             continue;
         }
         custom.weight.to_mut()[a as usize] = weight;
-        let v = topo.arc_tail[a as usize];
+        let v = topo.arc_tails()[a as usize];
         for (dir, &w) in weight.iter().enumerate() {
             if let Some(k) = topo.search[dir].position(v, a) {
                 custom.search_weight[dir][k] = w;
@@ -292,7 +293,7 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
 /// An arc's weights and middles after some of its lower triangles (through the
 /// nodes `via`) got faster, or slower without being its best.
 fn relax_via(topo: &Topology, custom: &Customized, a: u32, via: &[u32]) -> ([u32; 2], Halves) {
-    let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+    let (v, x) = (topo.arc_tails()[a as usize], topo.up_head[a as usize]);
     let mut weight = custom.weight[a as usize];
     let mut middle = custom.middle[a as usize];
     // The lower node of the triangle an arc's direction takes now (`NONE` for its
@@ -301,7 +302,7 @@ fn relax_via(topo: &Topology, custom: &Customized, a: u32, via: &[u32]) -> ([u32
         if m == NONE {
             0
         } else {
-            topo.arc_tail[m as usize]
+            topo.arc_tails()[m as usize]
         }
     };
     for &u in via {
@@ -344,9 +345,9 @@ fn recompute(topo: &Topology, custom: &Customized, a: u32) -> ([u32; 2], Halves)
         turn_weight(topo, ms, topo.input(a, 1)),
     ];
     let mut middle = [NONE; 4];
-    let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+    let (v, x) = (topo.arc_tails()[a as usize], topo.up_head[a as usize]);
     for &a_uv in topo.down_arcs(v) {
-        let u = topo.arc_tail[a_uv as usize];
+        let u = topo.arc_tails()[a_uv as usize];
         let Some(a_ux) = topo.arc(u, x) else {
             continue;
         };
