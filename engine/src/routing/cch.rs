@@ -51,6 +51,9 @@ pub(crate) struct Topology {
     /// Elimination tree parent of every rank (`NONE` for roots).
     pub(crate) parent: Vec<u32>,
     pub(crate) cells: CellTree,
+    /// Whether customization may run: built here, or read from a file and
+    /// checked ([`super::prepared::check_customizable`]) on first asking.
+    customizable: OnceLock<Result<(), String>>,
     /// The arcs a query relaxes, upward (`[0]`) and downward (`[1]`).
     pub(crate) search: [SearchArcs; 2],
 }
@@ -195,6 +198,8 @@ impl Topology {
             up_head.into(),
             cells,
         );
+        // Made here: customization may run on it.
+        let _ = topo.customizable.set(Ok(()));
         // Which arc directions can ever be finite: customize with every edge at 1 ms.
         let (probe, _) = basic(&topo, &vec![1; n]);
         topo.search = [
@@ -222,6 +227,16 @@ impl Topology {
             .down
             .get_or_init(|| downward(self.n_nodes(), &self.first_up, &self.up_head));
         &down.arc[down.first[v as usize] as usize..down.first[v as usize + 1] as usize]
+    }
+
+    /// `Err` (a reason) when the hierarchy was read from a file and fails what
+    /// customization relies on; checked once.
+    pub(crate) fn customizable(&self) -> Result<(), String> {
+        self.customizable
+            .get_or_init(|| {
+                super::prepared::check_customizable(&self.first_up, &self.up_head, &self.cells)
+            })
+            .clone()
     }
 
     /// The lower node of every arc.
@@ -373,6 +388,7 @@ pub(crate) fn derive(
         down: OnceLock::new(),
         parent,
         cells,
+        customizable: OnceLock::new(),
         search: Default::default(),
     }
 }

@@ -10,11 +10,14 @@
 //! weights), so it cannot disagree with them.
 //!
 //! Nothing is trusted: on load every length, every index and every property a
-//! query or a later customization relies on to stay in bounds is checked (a row
-//! sorted, an arc going up, the elimination property that makes the hierarchy
-//! chordal, the cells that customization splits the arcs by, unpacking that always
-//! descends), and the graph's routing fingerprint must be the one the preparation
-//! was made for. A preparation from another format version or for other turn costs
+//! query relies on to stay in bounds is checked (a row sorted, an arc going up,
+//! search arcs among their node's arcs, unpacking that always descends), and the
+//! graph's routing fingerprint must be the one the preparation was made for. What
+//! only customization relies on (the elimination property that makes the
+//! hierarchy chordal, the cells it splits the arcs by) is checked before the
+//! first customization instead ([`check_customizable`]): a process that only
+//! answers queries on the stored metric (`tracker route`) never pays for it, and
+//! one that re-weights (`serve`) asks for it at start. A preparation from another format version or for other turn costs
 //! is [`Error::StalePreparation`] (build the router instead); anything else wrong is
 //! [`Error::CorruptPreparation`].
 
@@ -256,21 +259,14 @@ pub(crate) fn check(
                 },
             );
             rows.and(unpacking)?;
-            let (elimination, searches) = rayon::join(
-                || check_elimination(&first_up, &up_head),
-                || {
-                    search
-                        .iter()
-                        .enumerate()
-                        .try_for_each(|(dir, s)| check_search(dir, s, &first_up))
-                },
-            );
-            elimination.and(searches)
+            search
+                .iter()
+                .enumerate()
+                .try_for_each(|(dir, s)| check_search(dir, s, &first_up))
         },
     );
     hierarchy.map_err(corrupt)?;
     let (rank_of, cells) = cheap.map_err(corrupt)?;
-    check_cells(&cells, &first_up, &up_head).map_err(corrupt)?;
     let metric = Metric::from_edge_ms(graph, edge_ms).map_err(|e| corrupt(e.to_string()))?;
 
     let mut topo = derive(
@@ -292,6 +288,21 @@ pub(crate) fn check(
         metric,
     };
     Ok((topo, custom))
+}
+
+/// What customization relies on beyond what a query does: the elimination
+/// property and arcs inside their cells. The rows must have passed
+/// [`check_upward`] and the cells [`unflatten`] (as [`check`] does).
+pub(crate) fn check_customizable(
+    first_up: &[u32],
+    up_head: &[u32],
+    cells: &CellTree,
+) -> Result<(), String> {
+    let (elimination, inside) = rayon::join(
+        || check_elimination(first_up, up_head),
+        || check_cells(cells, first_up, up_head),
+    );
+    elimination.and(inside)
 }
 
 /// Ranks per parallel task: small enough to share the work evenly, large enough

@@ -299,8 +299,10 @@ fn a_preparation_cut_short_or_with_bytes_after_it_is_corrupt() {
 }
 
 /// Whatever one word of the preparation is changed to, loading either refuses
-/// it or gives a router whose queries and customizations run to the end: the
-/// checks stand between the bytes and every index the router follows.
+/// it or gives a router whose queries run to the end, and whose customization
+/// is either refused (what only it relies on is checked before the first) or
+/// runs to the end: the checks stand between the bytes and every index the
+/// router follows.
 #[test]
 fn no_damaged_word_makes_loading_or_routing_panic() {
     let graph = town();
@@ -308,7 +310,7 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
     let pairs: Vec<(Snap, Snap)> = every_pair(&graph).into_iter().step_by(37).collect();
     let mut rng = Rng::new(11);
     let another = random_metric(&graph, &Metric::free_flow(&graph), &mut rng, true);
-    let (mut refused, mut accepted) = (0, 0);
+    let (mut refused, mut accepted, mut refused_late) = (0, 0, 0);
     for word in 0..prepared.len() / 4 {
         let original = u32::from_le_bytes(
             prepared[word * 4..word * 4 + 4]
@@ -336,12 +338,23 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
             ) {
                 Err(_) => refused += 1,
                 Ok(router) => {
-                    accepted += 1;
                     for (from, to) in &pairs {
                         let _ = router.route(from, to);
                     }
-                    router.customize(another.clone()).expect("fits");
-                    let _ = router.update_edges(&[(EdgeId(2), 1_000)]);
+                    // What only customization relies on is checked before it.
+                    match router.customize(another.clone()) {
+                        Err(err) => {
+                            assert!(matches!(err, Error::CorruptPreparation { .. }), "{err:?}");
+                            assert!(router.check_customizable().is_err());
+                            assert!(router.update_edges(&[(EdgeId(2), 1_000)]).is_err());
+                            refused += 1;
+                            refused_late += 1;
+                        }
+                        Ok(()) => {
+                            accepted += 1;
+                            let _ = router.update_edges(&[(EdgeId(2), 1_000)]);
+                        }
+                    }
                     for (from, to) in &pairs {
                         let _ = router.route(from, to);
                     }
@@ -354,6 +367,10 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
     assert!(
         refused > accepted / 4,
         "{refused} refused, {accepted} accepted"
+    );
+    assert!(
+        refused_late > 0,
+        "some damage (the elimination property, the cells) is found only before customizing"
     );
 }
 
