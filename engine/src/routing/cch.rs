@@ -73,7 +73,7 @@ struct DownArcs {
 #[derive(Debug, Default)]
 pub(crate) struct SearchArcs {
     pub(crate) first: Array<u32>,
-    pub(crate) head: Vec<u32>,
+    pub(crate) head: Array<u32>,
     pub(crate) arc: Array<u32>,
 }
 
@@ -99,7 +99,7 @@ impl SearchArcs {
         arc.shrink_to_fit();
         SearchArcs {
             first: first.into(),
-            head,
+            head: head.into(),
             arc: arc.into(),
         }
     }
@@ -116,7 +116,7 @@ impl SearchArcs {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.first.heap_bytes() + self.head.capacity() * 4 + self.arc.heap_bytes()
+        self.first.heap_bytes() + self.head.heap_bytes() + self.arc.heap_bytes()
     }
 }
 

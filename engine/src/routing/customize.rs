@@ -45,7 +45,7 @@ pub(crate) struct Customized {
     pub(crate) middle: Array<Halves>,
     /// The weights of the search arcs ([`Topology::search`]), upward and
     /// downward, in the order of those lists: what queries read.
-    pub(crate) search_weight: [Vec<u32>; 2],
+    pub(crate) search_weight: [Array<u32>; 2],
     pub(crate) metric: Metric,
 }
 
@@ -53,7 +53,8 @@ impl Customized {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.weight.heap_bytes()
             + self.middle.heap_bytes()
-            + (self.search_weight[0].capacity() + self.search_weight[1].capacity()) * 4
+            + self.search_weight[0].heap_bytes()
+            + self.search_weight[1].heap_bytes()
             + self.metric.n_edges() * 4
     }
 }
@@ -70,7 +71,10 @@ fn turn_weight(topo: &Topology, metric: &[u32], turn: u32) -> u32 {
 /// Full customization of a new metric (its length is checked by the caller).
 pub(crate) fn customize(topo: &Topology, metric: Metric) -> Customized {
     let (weight, middle) = basic(topo, metric.as_slice());
-    let search_weight = [gather(topo, &weight, 0), gather(topo, &weight, 1)];
+    let search_weight = [
+        gather(topo, &weight, 0).into(),
+        gather(topo, &weight, 1).into(),
+    ];
     Customized {
         weight: weight.into(),
         middle: middle.into(),
@@ -263,7 +267,7 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
         let v = topo.arc_tails()[a as usize];
         for (dir, &w) in weight.iter().enumerate() {
             if let Some(k) = topo.search[dir].position(v, a) {
-                custom.search_weight[dir][k] = w;
+                custom.search_weight[dir].to_mut()[k] = w;
             }
         }
         let slower = weight[0] > old[0] || weight[1] > old[1];

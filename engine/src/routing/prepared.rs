@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use road_graph::{Array, RoadGraph, SectionReader, put_array};
 
 use super::cch::{NONE, SearchArcs, Topology, derive};
-use super::customize::{Customized, Halves, gather};
+use super::customize::{Customized, Halves};
 use super::metric::Metric;
 use super::order::CellTree;
 use super::turns::{TurnCosts, TurnGraph};
@@ -34,8 +34,10 @@ use crate::error::{Error, Result};
 /// The snapshot section that holds the router's preparation.
 pub const ROUTER_SECTION: [u8; 8] = *b"ROUTER\0\0";
 
-/// Bump on any change of what the section holds or means.
-const PREPARED_VERSION: u32 = 1;
+/// Bump on any change of what the section holds or means. Version 2 stores the
+/// search arcs' heads and weights (checked against the arcs' on load, so they
+/// cannot disagree), instead of gathering them into fresh memory on every start.
+const PREPARED_VERSION: u32 = 2;
 
 /// Deeper cell trees than this are refused: nested dissection halves the graph at
 /// every level, and customization recurses along the tree.
@@ -75,10 +77,13 @@ pub(crate) fn encode(
     for search in &topo.search {
         put_array(&mut out, &search.first);
         put_array(&mut out, &search.arc);
+        put_array(&mut out, &search.head);
     }
     put_array(&mut out, &custom.weight);
     put_array(&mut out, &custom.middle);
     put_array(&mut out, custom.metric.as_slice());
+    put_array(&mut out, &custom.search_weight[0]);
+    put_array(&mut out, &custom.search_weight[1]);
     out
 }
 
@@ -123,6 +128,7 @@ struct Arrays {
     weight: Array<[u32; 2]>,
     middle: Array<Halves>,
     edge_ms: Vec<u32>,
+    search_weight: [Array<u32>; 2],
 }
 
 impl Preparation {
@@ -149,6 +155,7 @@ impl Preparation {
         for s in &mut search {
             s.first = r.take_array()?;
             s.arc = r.take_array()?;
+            s.head = r.take_array()?;
         }
         let arrays = Arrays {
             turns,
@@ -161,6 +168,7 @@ impl Preparation {
             weight: r.take_array()?,
             middle: r.take_array()?,
             edge_ms: r.take()?,
+            search_weight: [r.take_array()?, r.take_array()?],
         };
         if !r.is_empty() {
             return Err("bytes after the last array".into());
@@ -223,10 +231,11 @@ pub(crate) fn check(
         first_up,
         up_head,
         cells,
-        mut search,
+        search,
         weight,
         middle,
         edge_ms,
+        search_weight,
     }) = arrays
     else {
         return Err(corrupt("no arrays after the header".into()));
@@ -259,10 +268,15 @@ pub(crate) fn check(
                 },
             );
             rows.and(unpacking)?;
+            if weight.len() != n_arcs {
+                // Reported by the other side.
+                return Ok(());
+            }
             search
                 .iter()
+                .zip(&search_weight)
                 .enumerate()
-                .try_for_each(|(dir, s)| check_search(dir, s, &first_up))
+                .try_for_each(|(dir, (s, w))| check_search(dir, s, w, &first_up, &up_head, &weight))
         },
     );
     hierarchy.map_err(corrupt)?;
@@ -272,15 +286,7 @@ pub(crate) fn check(
     let mut topo = derive(
         graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
     );
-    for s in &mut search {
-        s.head = s
-            .arc
-            .par_iter()
-            .map(|&a| topo.up_head[a as usize])
-            .collect();
-    }
     topo.search = search;
-    let search_weight = [gather(&topo, &weight, 0), gather(&topo, &weight, 1)];
     let custom = Customized {
         weight,
         middle,
@@ -377,18 +383,42 @@ fn check_upward(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
     })
 }
 
-/// A direction's search arcs: for every rank, some of its own arcs, in order.
-fn check_search(dir: usize, search: &SearchArcs, first_up: &[u32]) -> Result<(), String> {
+/// A direction's search arcs: for every rank, some of its own arcs, in order,
+/// each with its arc's head and weight in this direction (`weight` must have
+/// one entry per arc).
+fn check_search(
+    dir: usize,
+    search: &SearchArcs,
+    search_weight: &[u32],
+    first_up: &[u32],
+    up_head: &[u32],
+    weight: &[[u32; 2]],
+) -> Result<(), String> {
     let n = first_up.len() - 1;
+    let direction = ["upward", "downward"][dir];
     check_csr("search arcs", &search.first, n, search.arc.len())?;
+    if search.head.len() != search.arc.len() || search_weight.len() != search.arc.len() {
+        return Err(format!(
+            "search arcs ({direction}) with heads or weights of another number"
+        ));
+    }
     first_fault(n, |v| {
         let (lo, hi) = (first_up[v], first_up[v + 1]);
         let mut floor = None;
-        for &a in &search.arc[search.first[v] as usize..search.first[v + 1] as usize] {
+        let range = search.first[v] as usize..search.first[v + 1] as usize;
+        for ((&a, &head), &w) in search.arc[range.clone()]
+            .iter()
+            .zip(&search.head[range.clone()])
+            .zip(&search_weight[range])
+        {
             if a < lo || a >= hi || floor.is_some_and(|f| a <= f) {
                 return Some(format!(
-                    "search arcs ({}) of rank {v} are not its arcs in order",
-                    ["upward", "downward"][dir]
+                    "search arcs ({direction}) of rank {v} are not its arcs in order"
+                ));
+            }
+            if head != up_head[a as usize] || w != weight[a as usize][dir] {
+                return Some(format!(
+                    "search arc {a} ({direction}) has another head or weight than its arc"
                 ));
             }
             floor = Some(a);
