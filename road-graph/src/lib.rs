@@ -81,8 +81,9 @@ pub fn open_map(
     }
 }
 
-/// [`open_map`], with the section under `tag` read by its owner as the snapshot
-/// streams past ([`load_snapshot_claiming`]); nothing is claimed from a PBF.
+/// [`open_map`], with the section under `tag` read by its owner straight from
+/// the mapped snapshot ([`load_snapshot_claiming`]); nothing is claimed from a
+/// PBF.
 pub fn open_map_claiming<T, F>(
     path: &Path,
     config: &ProfileConfig,

@@ -187,8 +187,8 @@ pub(crate) fn open_map(path: &Path) -> anyhow::Result<(Snapshot, Option<ImportRe
 }
 
 /// [`open_map`] for the commands that route: the router's preparation is read
-/// from the snapshot as it streams past, straight into the router's own
-/// arrays (see [`truck_router`]), not kept among the sections.
+/// from the mapped snapshot, its large arrays borrowed in place by the router
+/// (see [`truck_router`]), not kept among the sections.
 pub(crate) fn open_routing_map(path: &Path) -> anyhow::Result<(Snapshot, Prepared)> {
     let ((snapshot, prepared), _) = with_progress(path, |progress| {
         road_graph::open_map_claiming(

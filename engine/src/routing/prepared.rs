@@ -98,8 +98,8 @@ fn flatten(cell: &CellTree, out: &mut Vec<[u32; 3]>) {
 /// The router's preparation as read from the snapshot, nothing checked yet:
 /// [`Router::from_preparation`](super::Router::from_preparation) checks it and
 /// builds the router from it. Reading it apart from checking it lets the snapshot
-/// loader hand the section's arrays straight into their own memory as the file
-/// streams past, before the section's checksum is known.
+/// loader hand over the section's arrays borrowed from the mapped file (once
+/// its checksum holds), so that they are never copied.
 pub struct Preparation {
     head: Vec<u32>,
     /// `None` when the header names another format: the rest is not read.
@@ -115,8 +115,8 @@ impl std::fmt::Debug for Preparation {
     }
 }
 
-/// The stored arrays, in the order [`encode`] writes them.
-/// The large ones are borrowed from the mapped snapshot when it is one.
+/// The stored arrays, in the order [`encode`] writes them. The large ones are
+/// borrowed from the mapped snapshot when it is one.
 struct Arrays {
     turns: TurnGraph,
     turn_arc: Array<u32>,
