@@ -552,10 +552,9 @@ where
                 claimed = Some(read(&mut reader));
                 None
             }
-            None => Some(
-                Array::mapped(map, block.at, block.len)
-                    .ok_or_else(|| Fault::Corrupt(format!("section `{}`", block.name())))?,
-            ),
+            None => Some(Array::mapped(map, block.at, block.len).ok_or_else(|| {
+                Fault::Corrupt(format!("section `{}` lies outside the file", block.name()))
+            })?),
         };
         sections.entries.push((tag, kept));
     }
