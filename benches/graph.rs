@@ -67,7 +67,8 @@ fn ready_to_route(c: &mut Criterion) {
         std::fs::metadata(&bare).expect("written").len() as f64 / (1 << 20) as f64,
         std::fs::metadata(&full).expect("written").len() as f64 / (1 << 20) as f64,
     );
-    // As `route` and `serve` do: the preparation read as the file streams past.
+    // As `route` and `serve` do: the file mapped, the preparation's arrays
+    // borrowed from the map.
     let ready = |path: &PathBuf, from_section: bool| {
         let (snapshot, prepared) =
             load_snapshot_claiming(path, ROUTER_SECTION, Preparation::read).expect("loads");
@@ -91,7 +92,16 @@ fn ready_to_route(c: &mut Criterion) {
     group.bench_function("load_with_router_section", |b| {
         b.iter(|| load_snapshot(&full).expect("loads"))
     });
+    // As `route` loads it (what a query relies on checked), then as `serve`
+    // does (what customization relies on checked too, at start).
     group.bench_function("router_from_section", |b| b.iter(|| ready(&full, true)));
+    group.bench_function("router_from_section_for_reweighting", |b| {
+        b.iter(|| {
+            let router = ready(&full, true);
+            router.check_customizable().expect("sound");
+            router
+        })
+    });
     group.bench_function("router_built", |b| b.iter(|| ready(&bare, false)));
     group.finish();
 }

@@ -48,7 +48,7 @@ pub use profile::{
     evaluate_way, parse_length_m, parse_maxspeed_kph, parse_weight_kg,
 };
 pub use snapshot::{
-    Claimed, SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot,
+    Array, Claimed, SNAPSHOT_VERSION, Section, SectionReader, Sections, Snapshot, is_snapshot,
     load_snapshot, load_snapshot_claiming, put_array, save_snapshot, tag_name,
 };
 pub use spatial::EdgeCandidate;
@@ -81,8 +81,9 @@ pub fn open_map(
     }
 }
 
-/// [`open_map`], with the section under `tag` read by its owner as the snapshot
-/// streams past ([`load_snapshot_claiming`]); nothing is claimed from a PBF.
+/// [`open_map`], with the section under `tag` read by its owner straight from
+/// the mapped snapshot ([`load_snapshot_claiming`]); nothing is claimed from a
+/// PBF.
 pub fn open_map_claiming<T, F>(
     path: &Path,
     config: &ProfileConfig,

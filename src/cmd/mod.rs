@@ -67,6 +67,7 @@ pub(crate) fn truck_router(
     prepared: Prepared,
     graph: Arc<RoadGraph>,
     metric: Metric,
+    purpose: RouterUse,
 ) -> anyhow::Result<(Router, Option<String>)> {
     let costs = &TurnCosts::TRUCK;
     let rebuild = "rebuild the snapshot with `tracker graph build` to start in milliseconds";
@@ -84,6 +85,10 @@ pub(crate) fn truck_router(
         .map_err(|reason| EngineError::CorruptPreparation { reason })
         .and_then(|prepared| {
             Router::from_preparation(Arc::clone(&graph), costs, metric.clone(), prepared)
+        })
+        .and_then(|router| match purpose {
+            RouterUse::QueriesOnly => Ok(router),
+            RouterUse::Reweighted => router.check_customizable().map(|()| router),
         });
     match loaded {
         Ok(router) => Ok((router, None)),
@@ -99,6 +104,17 @@ pub(crate) fn truck_router(
         }
         Err(err) => Err(bad_input(format!("{}: {err}; {rebuild}", path.display()))),
     }
+}
+
+/// What a command does with its truck router: whether it will re-weight it
+/// (then what only customization relies on in a stored preparation is checked
+/// at start, not at the first re-weighting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouterUse {
+    /// Queries on the metric it was loaded with (`route`).
+    QueriesOnly,
+    /// Customized again while it runs (`serve`, `simulate`).
+    Reweighted,
 }
 
 /// The truck router's preparation for `graph` (free-flow metric), as the
@@ -171,8 +187,8 @@ pub(crate) fn open_map(path: &Path) -> anyhow::Result<(Snapshot, Option<ImportRe
 }
 
 /// [`open_map`] for the commands that route: the router's preparation is read
-/// from the snapshot as it streams past, straight into the router's own
-/// arrays (see [`truck_router`]), not kept among the sections.
+/// from the mapped snapshot, its large arrays borrowed in place by the router
+/// (see [`truck_router`]), not kept among the sections.
 pub(crate) fn open_routing_map(path: &Path) -> anyhow::Result<(Snapshot, Prepared)> {
     let ((snapshot, prepared), _) = with_progress(path, |progress| {
         road_graph::open_map_claiming(

@@ -16,7 +16,7 @@ use engine::{HourOfWeek, Metric, Snap, WeeklyProfile};
 use road_graph::LatLon;
 use serde_json::json;
 
-use super::{bad_input, open_routing_map, truck_router};
+use super::{RouterUse, bad_input, open_routing_map, truck_router};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RouteArgs {
@@ -112,7 +112,15 @@ pub(crate) fn run(args: RouteArgs) -> anyhow::Result<()> {
     };
     let (endpoints, router) = rayon::join(
         || anyhow::Ok((snap("--from", request.from)?, snap("--to", request.to)?)),
-        || truck_router(&args.map, prepared, graph.clone(), metric),
+        || {
+            truck_router(
+                &args.map,
+                prepared,
+                graph.clone(),
+                metric,
+                RouterUse::QueriesOnly,
+            )
+        },
     );
     let (from, to) = endpoints?;
     let (router, notice) = router?;

@@ -84,7 +84,13 @@ fn load(
             anyhow::Ok(())
         });
         let metric = Metric::free_flow(&graph);
-        let router = super::truck_router(&path, prepared, Arc::clone(&graph), metric);
+        let router = super::truck_router(
+            &path,
+            prepared,
+            Arc::clone(&graph),
+            metric,
+            super::RouterUse::Reweighted,
+        );
         let basemap = basemap
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("decoding the basemap panicked")));

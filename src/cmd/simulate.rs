@@ -141,8 +141,14 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let (road_graph::Snapshot { graph, .. }, prepared) = open_routing_map(&args.map)?;
     let graph = Arc::new(graph);
     let metric = Metric::free_flow(&graph);
-    let (router, notice) =
-        truck_router(&args.map, prepared, graph.clone(), metric).context("building the router")?;
+    let (router, notice) = truck_router(
+        &args.map,
+        prepared,
+        graph.clone(),
+        metric,
+        super::RouterUse::Reweighted,
+    )
+    .context("building the router")?;
     if let Some(notice) = notice {
         tracing::warn!("{notice}");
     }

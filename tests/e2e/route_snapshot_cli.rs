@@ -1,8 +1,9 @@
 //! `tracker route` on a snapshot built by `tracker graph build`, which carries the
 //! truck router's preparation: the same answer as on the PBF, with no notice; a
 //! snapshot without the preparation still routes, with a notice saying how to get
-//! it; a damaged preparation, or one spliced from another map, is refused with
-//! exit code 2 and a line naming the file.
+//! it; a damaged preparation, one spliced from another map, a file cut short or
+//! one of an older format is refused with exit code 2 and a line naming the
+//! file.
 
 use crate::cli_support;
 
@@ -13,8 +14,8 @@ use std::process::{Command, Output};
 const PALACE: &str = "43.7311,7.4197";
 const CASINO: &str = "43.7396,7.4277";
 /// Fixed part of a snapshot's header before the graph: magic, version, byte
-/// order mark, payload length (at 16..24), checksum.
-const HEADER_LEN: usize = 28;
+/// order mark, payload length (at 16..24), checksum, four zero bytes.
+const HEADER_LEN: usize = 32;
 
 fn osm(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,10 +55,11 @@ fn route(map: &Path) -> Output {
     ])
 }
 
-/// Where the graph ends and the sections begin.
+/// Where the graph ends and the sections begin (blocks start at multiples of
+/// eight bytes).
 fn graph_end(bytes: &[u8]) -> usize {
     let len = u64::from_le_bytes(bytes[16..24].try_into().expect("eight bytes"));
-    HEADER_LEN + usize::try_from(len).expect("fits")
+    (HEADER_LEN + usize::try_from(len).expect("fits")).next_multiple_of(8)
 }
 
 #[test]
@@ -114,6 +116,28 @@ fn a_damaged_or_foreign_preparation_is_refused_naming_the_file() {
         &route(&damaged_path),
         "a flipped bit in the preparation",
         "damaged.graph: corrupt snapshot (section `ROUTER`: checksum mismatch)",
+    );
+
+    // A snapshot of the format before arrays were aligned in the file.
+    let mut old = monaco_bytes.clone();
+    old[8..12].copy_from_slice(&3u32.to_le_bytes());
+    let old_path = dir.path().join("old.graph");
+    std::fs::write(&old_path, &old).expect("writes");
+    cli_support::assert_refused(
+        &route(&old_path),
+        "a snapshot of format version 3",
+        "old.graph: snapshot format version 3, this build reads version 4; rebuild it with `tracker graph build`",
+    );
+
+    // Cut short: the file ends inside the preparation.
+    let cut_path = dir.path().join("cut.graph");
+    std::fs::write(&cut_path, &monaco_bytes[..monaco_bytes.len() - 1000]).expect("writes");
+    let out = route(&cut_path);
+    assert_eq!(out.status.code(), Some(2), "a cut snapshot");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cut.graph: corrupt snapshot (") && stderr.contains("truncated?"),
+        "{stderr}"
     );
 
     // Monaco's graph with Harrisburg's preparation: every checksum holds.

@@ -11,7 +11,7 @@
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use road_graph::{LocalPlane, NodeId, RoadGraph};
+use road_graph::{Array, LocalPlane, NodeId, RoadGraph};
 
 use super::customize::basic;
 use super::metric::INFINITY_MS;
@@ -30,24 +30,30 @@ pub(crate) struct Topology {
     turn_from: OnceLock<Vec<u32>>,
     /// For every turn, the hierarchy arc it is an input of: `arc << 1 | downward`
     /// (`NONE` for a turn from an edge into itself, which no shortest path uses).
-    pub(crate) turn_arc: Vec<u32>,
+    pub(crate) turn_arc: Array<u32>,
     /// Rank of every road edge, and the road edge at every rank.
     pub(crate) rank_of: Vec<u32>,
-    pub(crate) edge_at: Vec<u32>,
+    pub(crate) edge_at: Array<u32>,
     /// The road edge at every rank with its length: what assembling a route reads
     /// for every edge, in one place.
     pub(crate) rank_edge: Vec<(u32, f32)>,
     /// Upward CSR over ranks: the arcs of `v` are `first_up[v]..first_up[v + 1]`,
     /// sorted by head rank.
-    pub(crate) first_up: Vec<u32>,
-    pub(crate) up_head: Vec<u32>,
-    pub(crate) arc_tail: Vec<u32>,
+    pub(crate) first_up: Array<u32>,
+    pub(crate) up_head: Array<u32>,
+    /// The lower node of every arc. Customization reads it for every arc, a
+    /// query only for the arcs of its path ([`Topology::tail`]): derived on the
+    /// first customization, like `turn_from`.
+    arc_tail: OnceLock<Vec<u32>>,
     /// Downward CSR: the arcs `(u, v)` with `u < v`, for each `v`, sorted by `u`.
     /// Only customization reads it: derived on its first use, like `turn_from`.
     down: OnceLock<DownArcs>,
     /// Elimination tree parent of every rank (`NONE` for roots).
     pub(crate) parent: Vec<u32>,
     pub(crate) cells: CellTree,
+    /// Whether customization may run: built here, or read from a file and
+    /// checked ([`super::prepared::check_customizable`]) on first asking.
+    customizable: OnceLock<Result<(), String>>,
     /// The arcs a query relaxes, upward (`[0]`) and downward (`[1]`).
     pub(crate) search: [SearchArcs; 2],
 }
@@ -66,9 +72,9 @@ struct DownArcs {
 /// work of a query.
 #[derive(Debug, Default)]
 pub(crate) struct SearchArcs {
-    pub(crate) first: Vec<u32>,
-    pub(crate) head: Vec<u32>,
-    pub(crate) arc: Vec<u32>,
+    pub(crate) first: Array<u32>,
+    pub(crate) head: Array<u32>,
+    pub(crate) arc: Array<u32>,
 }
 
 impl SearchArcs {
@@ -76,24 +82,26 @@ impl SearchArcs {
     /// every open edge has a finite time, so finite means possible).
     fn build(topo: &Topology, weight: &[[u32; 2]], dir: usize) -> SearchArcs {
         let n = topo.n_nodes();
-        let mut search = SearchArcs {
-            first: Vec::with_capacity(n + 1),
-            head: Vec::new(),
-            arc: Vec::new(),
-        };
-        search.first.push(0);
+        let mut first = Vec::with_capacity(n + 1);
+        let mut head = Vec::new();
+        let mut arc = Vec::new();
+        first.push(0);
         for v in 0..n as u32 {
             for a in topo.up_arcs(v) {
                 if weight[a as usize][dir] != INFINITY_MS {
-                    search.head.push(topo.up_head[a as usize]);
-                    search.arc.push(a);
+                    head.push(topo.up_head[a as usize]);
+                    arc.push(a);
                 }
             }
-            search.first.push(search.arc.len() as u32);
+            first.push(arc.len() as u32);
         }
-        search.head.shrink_to_fit();
-        search.arc.shrink_to_fit();
-        search
+        head.shrink_to_fit();
+        arc.shrink_to_fit();
+        SearchArcs {
+            first: first.into(),
+            head: head.into(),
+            arc: arc.into(),
+        }
     }
 
     pub(crate) fn range(&self, v: u32) -> std::ops::Range<usize> {
@@ -108,7 +116,7 @@ impl SearchArcs {
     }
 
     fn heap_bytes(&self) -> usize {
-        (self.first.capacity() + self.head.capacity() + self.arc.capacity()) * 4
+        self.first.heap_bytes() + self.head.heap_bytes() + self.arc.heap_bytes()
     }
 }
 
@@ -181,8 +189,17 @@ impl Topology {
         }
 
         let mut topo = derive(
-            graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
+            graph,
+            turns,
+            turn_arc.into(),
+            rank_of,
+            edge_at.into(),
+            first_up.into(),
+            up_head.into(),
+            cells,
         );
+        // Made here: customization may run on it.
+        let _ = topo.customizable.set(Ok(()));
         // Which arc directions can ever be finite: customize with every edge at 1 ms.
         let (probe, _) = basic(&topo, &vec![1; n]);
         topo.search = [
@@ -212,6 +229,34 @@ impl Topology {
         &down.arc[down.first[v as usize] as usize..down.first[v as usize + 1] as usize]
     }
 
+    /// `Err` (a reason) when the hierarchy was read from a file and fails what
+    /// customization relies on; checked once.
+    pub(crate) fn customizable(&self) -> Result<(), String> {
+        self.customizable
+            .get_or_init(|| {
+                super::prepared::check_customizable(&self.first_up, &self.up_head, &self.cells)
+            })
+            .clone()
+    }
+
+    /// The lower node of every arc.
+    pub(crate) fn arc_tails(&self) -> &[u32] {
+        self.arc_tail
+            .get_or_init(|| rows_of(&self.first_up, self.up_head.len()))
+    }
+
+    /// The lower node of arc `a`: read from [`Topology::arc_tails`] once they
+    /// are derived, else found in the rows' offsets (a query reads a few
+    /// hundred, which is not worth deriving all of them on a start).
+    pub(crate) fn tail(&self, a: u32) -> u32 {
+        match self.arc_tail.get() {
+            Some(tails) => tails[a as usize],
+            // The last row that starts at or before `a` (empty rows start
+            // where the next does, so it is the one holding `a`).
+            None => (self.first_up.partition_point(|&f| f <= a) - 1) as u32,
+        }
+    }
+
     /// For every turn, the edge it leaves.
     pub(crate) fn turn_from(&self) -> &[u32] {
         self.turn_from
@@ -221,7 +266,7 @@ impl Topology {
     /// The turn that is the input of arc `a` in direction `dir` (upward: from the
     /// lower node's edge into the higher's), if there is one.
     pub(crate) fn input(&self, a: u32, dir: usize) -> u32 {
-        let (v, x) = (self.arc_tail[a as usize], self.up_head[a as usize]);
+        let (v, x) = (self.tail(a), self.up_head[a as usize]);
         let (from, to) = if dir == 0 { (v, x) } else { (x, v) };
         let (from, to) = (self.edge_at[from as usize], self.edge_at[to as usize]);
         self.turns
@@ -252,13 +297,12 @@ impl Topology {
 
     /// Lower triangles over all arcs: the work of one full customization.
     pub(crate) fn n_triangles(&self) -> u64 {
+        let arc_tail = self.arc_tails();
         (0..self.n_nodes() as u32)
             .map(|v| {
                 self.down_arcs(v)
                     .iter()
-                    .map(|&a| {
-                        u64::from(self.first_up[self.arc_tail[a as usize] as usize + 1] - a - 1)
-                    })
+                    .map(|&a| u64::from(self.first_up[arc_tail[a as usize] as usize + 1] - a - 1))
                     .sum::<u64>()
             })
             .sum()
@@ -275,13 +319,13 @@ impl Topology {
                 .down
                 .get()
                 .map_or(0, |down| bytes(&down.first) + bytes(&down.arc))
-            + bytes(&self.turn_arc)
+            + self.turn_arc.heap_bytes()
             + bytes(&self.rank_of)
-            + bytes(&self.edge_at)
+            + self.edge_at.heap_bytes()
             + bytes(&self.rank_edge)
-            + bytes(&self.first_up)
-            + bytes(&self.up_head)
-            + bytes(&self.arc_tail)
+            + self.first_up.heap_bytes()
+            + self.up_head.heap_bytes()
+            + self.arc_tail.get().map_or(0, bytes)
             + bytes(&self.parent)
             + self.search[0].heap_bytes()
             + self.search[1].heap_bytes()
@@ -290,43 +334,38 @@ impl Topology {
 
 /// The hierarchy from what takes time to compute (the turn graph, the order, the
 /// upward arcs and the cells), with what one pass over them gives: the ranks'
-/// edges and lengths, the arcs' tails and the elimination tree (what queries
-/// read), side by side; the turns' rows and the downward lists, which only
-/// customization reads, follow on first use. The search arcs are left empty for
+/// edges and lengths and the elimination tree (what queries read), side by
+/// side; the turns' rows, the arcs' tails and the downward lists, which only
+/// customization reads in full, follow on first use. The search arcs are left empty for
 /// the caller. The inputs must be consistent (as built, or as
 /// [`super::prepared`] checks them).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn derive(
     graph: &RoadGraph,
     turns: TurnGraph,
-    turn_arc: Vec<u32>,
+    turn_arc: Array<u32>,
     rank_of: Vec<u32>,
-    edge_at: Vec<u32>,
-    first_up: Vec<u32>,
-    up_head: Vec<u32>,
+    edge_at: Array<u32>,
+    first_up: Array<u32>,
+    up_head: Array<u32>,
     cells: CellTree,
 ) -> Topology {
     let n = edge_at.len();
-    let ((arc_tail, parent), rank_edge) = rayon::join(
+    let (parent, rank_edge) = rayon::join(
+        // The parent is the lowest upward neighbour (the rows are sorted).
         || {
-            rayon::join(
-                || rows_of(&first_up, up_head.len()),
-                // The parent is the lowest upward neighbour (the rows are sorted).
-                || {
-                    (0..n)
-                        .into_par_iter()
-                        .with_min_len(1 << 14)
-                        .map(|v| {
-                            let start = first_up[v];
-                            if start < first_up[v + 1] {
-                                up_head[start as usize]
-                            } else {
-                                NONE
-                            }
-                        })
-                        .collect::<Vec<u32>>()
-                },
-            )
+            (0..n)
+                .into_par_iter()
+                .with_min_len(1 << 14)
+                .map(|v| {
+                    let start = first_up[v];
+                    if start < first_up[v + 1] {
+                        up_head[start as usize]
+                    } else {
+                        NONE
+                    }
+                })
+                .collect::<Vec<u32>>()
         },
         || {
             edge_at
@@ -345,10 +384,11 @@ pub(crate) fn derive(
         edge_at,
         first_up,
         up_head,
-        arc_tail,
+        arc_tail: OnceLock::new(),
         down: OnceLock::new(),
         parent,
         cells,
+        customizable: OnceLock::new(),
         search: Default::default(),
     }
 }

@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use road_graph::EdgeId;
+use road_graph::{Array, EdgeId};
 
 use super::cch::{NONE, Topology};
 use super::metric::{INFINITY_MS, Metric, clamp_ms};
@@ -37,23 +37,24 @@ pub(crate) const PARALLEL_MIN_ARCS: u32 = 20_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Customized {
     /// `[upward, downward]` weight of every arc, milliseconds.
-    pub(crate) weight: Vec<[u32; 2]>,
+    pub(crate) weight: Array<[u32; 2]>,
     /// How every arc unpacks, `[upward first, upward second, downward first,
     /// downward second]`: the two arcs of its best lower triangle in driving order
     /// (the first taken downwards, the second upwards); `NONE` where the weight is
     /// the input turn's (or infinite).
-    pub(crate) middle: Vec<Halves>,
+    pub(crate) middle: Array<Halves>,
     /// The weights of the search arcs ([`Topology::search`]), upward and
     /// downward, in the order of those lists: what queries read.
-    pub(crate) search_weight: [Vec<u32>; 2],
+    pub(crate) search_weight: [Array<u32>; 2],
     pub(crate) metric: Metric,
 }
 
 impl Customized {
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.weight.capacity() * 8
-            + self.middle.capacity() * 16
-            + (self.search_weight[0].capacity() + self.search_weight[1].capacity()) * 4
+        self.weight.heap_bytes()
+            + self.middle.heap_bytes()
+            + self.search_weight[0].heap_bytes()
+            + self.search_weight[1].heap_bytes()
             + self.metric.n_edges() * 4
     }
 }
@@ -70,10 +71,13 @@ fn turn_weight(topo: &Topology, metric: &[u32], turn: u32) -> u32 {
 /// Full customization of a new metric (its length is checked by the caller).
 pub(crate) fn customize(topo: &Topology, metric: Metric) -> Customized {
     let (weight, middle) = basic(topo, metric.as_slice());
-    let search_weight = [gather(topo, &weight, 0), gather(topo, &weight, 1)];
+    let search_weight = [
+        gather(topo, &weight, 0).into(),
+        gather(topo, &weight, 1).into(),
+    ];
     Customized {
-        weight,
-        middle,
+        weight: weight.into(),
+        middle: middle.into(),
         search_weight,
         metric,
     }
@@ -164,6 +168,7 @@ fn customize_nodes(
     weight: &mut [[u32; 2]],
     middle: &mut [Halves],
 ) {
+    let arc_tail = topo.arc_tails();
     SLOT.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.len() < topo.n_nodes() {
@@ -174,7 +179,7 @@ fn customize_nodes(
                 slot[topo.up_head[a as usize] as usize] = a - base;
             }
             for &a_uv in topo.down_arcs(v) {
-                let u = topo.arc_tail[a_uv as usize];
+                let u = arc_tail[a_uv as usize];
                 let [up_uv, down_uv] = weight[(a_uv - base) as usize];
                 if up_uv == INFINITY_MS && down_uv == INFINITY_MS {
                     continue;
@@ -240,6 +245,11 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
         }
     }
     let mut looked_at = 0;
+    // A metric borrowed from a mapped snapshot is copied on its first change.
+    if !queue.is_empty() {
+        custom.weight.to_mut();
+        custom.middle.to_mut();
+    }
     while let Some((a, pending)) = queue.pop_first() {
         looked_at += 1;
         let old = custom.weight[a as usize];
@@ -249,15 +259,15 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
             relax_via(topo, custom, a, &pending.via)
         };
         // Equal weights through another triangle change only how the arc unpacks.
-        custom.middle[a as usize] = middle;
+        custom.middle.to_mut()[a as usize] = middle;
         if weight == old {
             continue;
         }
-        custom.weight[a as usize] = weight;
-        let v = topo.arc_tail[a as usize];
+        custom.weight.to_mut()[a as usize] = weight;
+        let v = topo.arc_tails()[a as usize];
         for (dir, &w) in weight.iter().enumerate() {
             if let Some(k) = topo.search[dir].position(v, a) {
-                custom.search_weight[dir][k] = w;
+                custom.search_weight[dir].to_mut()[k] = w;
             }
         }
         let slower = weight[0] > old[0] || weight[1] > old[1];
@@ -287,7 +297,7 @@ pub(crate) fn update(topo: &Topology, custom: &mut Customized, changes: &[(EdgeI
 /// An arc's weights and middles after some of its lower triangles (through the
 /// nodes `via`) got faster, or slower without being its best.
 fn relax_via(topo: &Topology, custom: &Customized, a: u32, via: &[u32]) -> ([u32; 2], Halves) {
-    let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+    let (v, x) = (topo.arc_tails()[a as usize], topo.up_head[a as usize]);
     let mut weight = custom.weight[a as usize];
     let mut middle = custom.middle[a as usize];
     // The lower node of the triangle an arc's direction takes now (`NONE` for its
@@ -296,7 +306,7 @@ fn relax_via(topo: &Topology, custom: &Customized, a: u32, via: &[u32]) -> ([u32
         if m == NONE {
             0
         } else {
-            topo.arc_tail[m as usize]
+            topo.arc_tails()[m as usize]
         }
     };
     for &u in via {
@@ -339,9 +349,9 @@ fn recompute(topo: &Topology, custom: &Customized, a: u32) -> ([u32; 2], Halves)
         turn_weight(topo, ms, topo.input(a, 1)),
     ];
     let mut middle = [NONE; 4];
-    let (v, x) = (topo.arc_tail[a as usize], topo.up_head[a as usize]);
+    let (v, x) = (topo.arc_tails()[a as usize], topo.up_head[a as usize]);
     for &a_uv in topo.down_arcs(v) {
-        let u = topo.arc_tail[a_uv as usize];
+        let u = topo.arc_tails()[a_uv as usize];
         let Some(a_ux) = topo.arc(u, x) else {
             continue;
         };

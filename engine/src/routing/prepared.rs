@@ -10,19 +10,22 @@
 //! weights), so it cannot disagree with them.
 //!
 //! Nothing is trusted: on load every length, every index and every property a
-//! query or a later customization relies on to stay in bounds is checked (a row
-//! sorted, an arc going up, the elimination property that makes the hierarchy
-//! chordal, the cells that customization splits the arcs by, unpacking that always
-//! descends), and the graph's routing fingerprint must be the one the preparation
-//! was made for. A preparation from another format version or for other turn costs
+//! query relies on to stay in bounds is checked (a row sorted, an arc going up,
+//! search arcs among their node's arcs, unpacking that always descends), and the
+//! graph's routing fingerprint must be the one the preparation was made for. What
+//! only customization relies on (the elimination property that makes the
+//! hierarchy chordal, the cells it splits the arcs by) is checked before the
+//! first customization instead ([`check_customizable`]): a process that only
+//! answers queries on the stored metric (`tracker route`) never pays for it, and
+//! one that re-weights (`serve`) asks for it at start. A preparation from another format version or for other turn costs
 //! is [`Error::StalePreparation`] (build the router instead); anything else wrong is
 //! [`Error::CorruptPreparation`].
 
 use rayon::prelude::*;
-use road_graph::{RoadGraph, SectionReader, put_array};
+use road_graph::{Array, RoadGraph, SectionReader, put_array};
 
 use super::cch::{NONE, SearchArcs, Topology, derive};
-use super::customize::{Customized, Halves, gather};
+use super::customize::{Customized, Halves};
 use super::metric::Metric;
 use super::order::CellTree;
 use super::turns::{TurnCosts, TurnGraph};
@@ -31,8 +34,10 @@ use crate::error::{Error, Result};
 /// The snapshot section that holds the router's preparation.
 pub const ROUTER_SECTION: [u8; 8] = *b"ROUTER\0\0";
 
-/// Bump on any change of what the section holds or means.
-const PREPARED_VERSION: u32 = 1;
+/// Bump on any change of what the section holds or means. Version 2 stores the
+/// search arcs' heads and weights (checked against the arcs' on load, so they
+/// cannot disagree), instead of gathering them into fresh memory on every start.
+const PREPARED_VERSION: u32 = 2;
 
 /// Deeper cell trees than this are refused: nested dissection halves the graph at
 /// every level, and customization recurses along the tree.
@@ -72,10 +77,13 @@ pub(crate) fn encode(
     for search in &topo.search {
         put_array(&mut out, &search.first);
         put_array(&mut out, &search.arc);
+        put_array(&mut out, &search.head);
     }
     put_array(&mut out, &custom.weight);
     put_array(&mut out, &custom.middle);
     put_array(&mut out, custom.metric.as_slice());
+    put_array(&mut out, &custom.search_weight[0]);
+    put_array(&mut out, &custom.search_weight[1]);
     out
 }
 
@@ -90,8 +98,8 @@ fn flatten(cell: &CellTree, out: &mut Vec<[u32; 3]>) {
 /// The router's preparation as read from the snapshot, nothing checked yet:
 /// [`Router::from_preparation`](super::Router::from_preparation) checks it and
 /// builds the router from it. Reading it apart from checking it lets the snapshot
-/// loader hand the section's arrays straight into their own memory as the file
-/// streams past, before the section's checksum is known.
+/// loader hand over the section's arrays borrowed from the mapped file (once
+/// its checksum holds), so that they are never copied.
 pub struct Preparation {
     head: Vec<u32>,
     /// `None` when the header names another format: the rest is not read.
@@ -107,18 +115,20 @@ impl std::fmt::Debug for Preparation {
     }
 }
 
-/// The stored arrays, in the order [`encode`] writes them.
+/// The stored arrays, in the order [`encode`] writes them. The large ones are
+/// borrowed from the mapped snapshot when it is one.
 struct Arrays {
     turns: TurnGraph,
-    turn_arc: Vec<u32>,
-    edge_at: Vec<u32>,
-    first_up: Vec<u32>,
-    up_head: Vec<u32>,
+    turn_arc: Array<u32>,
+    edge_at: Array<u32>,
+    first_up: Array<u32>,
+    up_head: Array<u32>,
     cells: Vec<[u32; 3]>,
     search: [SearchArcs; 2],
-    weight: Vec<[u32; 2]>,
-    middle: Vec<Halves>,
+    weight: Array<[u32; 2]>,
+    middle: Array<Halves>,
     edge_ms: Vec<u32>,
+    search_weight: [Array<u32>; 2],
 }
 
 impl Preparation {
@@ -132,19 +142,20 @@ impl Preparation {
             return Ok(Preparation { head, arrays: None });
         }
         let turns = TurnGraph {
-            first: r.take()?,
-            to: r.take()?,
-            penalty_ms: r.take()?,
+            first: r.take_array()?,
+            to: r.take_array()?,
+            penalty_ms: r.take_array()?,
         };
-        let turn_arc = r.take()?;
-        let edge_at = r.take()?;
-        let first_up = r.take()?;
-        let up_head = r.take()?;
+        let turn_arc = r.take_array()?;
+        let edge_at = r.take_array()?;
+        let first_up = r.take_array()?;
+        let up_head = r.take_array()?;
         let cells = r.take()?;
         let mut search: [SearchArcs; 2] = Default::default();
         for s in &mut search {
-            s.first = r.take()?;
-            s.arc = r.take()?;
+            s.first = r.take_array()?;
+            s.arc = r.take_array()?;
+            s.head = r.take_array()?;
         }
         let arrays = Arrays {
             turns,
@@ -154,9 +165,10 @@ impl Preparation {
             up_head,
             cells,
             search,
-            weight: r.take()?,
-            middle: r.take()?,
+            weight: r.take_array()?,
+            middle: r.take_array()?,
             edge_ms: r.take()?,
+            search_weight: [r.take_array()?, r.take_array()?],
         };
         if !r.is_empty() {
             return Err("bytes after the last array".into());
@@ -219,10 +231,11 @@ pub(crate) fn check(
         first_up,
         up_head,
         cells,
-        mut search,
+        search,
         weight,
         middle,
         edge_ms,
+        search_weight,
     }) = arrays
     else {
         return Err(corrupt("no arrays after the header".into()));
@@ -255,35 +268,25 @@ pub(crate) fn check(
                 },
             );
             rows.and(unpacking)?;
-            let (elimination, searches) = rayon::join(
-                || check_elimination(&first_up, &up_head),
-                || {
-                    search
-                        .iter()
-                        .enumerate()
-                        .try_for_each(|(dir, s)| check_search(dir, s, &first_up))
-                },
-            );
-            elimination.and(searches)
+            if weight.len() != n_arcs {
+                // Reported by the other side.
+                return Ok(());
+            }
+            search
+                .iter()
+                .zip(&search_weight)
+                .enumerate()
+                .try_for_each(|(dir, (s, w))| check_search(dir, s, w, &first_up, &up_head, &weight))
         },
     );
     hierarchy.map_err(corrupt)?;
     let (rank_of, cells) = cheap.map_err(corrupt)?;
-    check_cells(&cells, &first_up, &up_head).map_err(corrupt)?;
     let metric = Metric::from_edge_ms(graph, edge_ms).map_err(|e| corrupt(e.to_string()))?;
 
     let mut topo = derive(
         graph, turns, turn_arc, rank_of, edge_at, first_up, up_head, cells,
     );
-    for s in &mut search {
-        s.head = s
-            .arc
-            .par_iter()
-            .map(|&a| topo.up_head[a as usize])
-            .collect();
-    }
     topo.search = search;
-    let search_weight = [gather(&topo, &weight, 0), gather(&topo, &weight, 1)];
     let custom = Customized {
         weight,
         middle,
@@ -291,6 +294,21 @@ pub(crate) fn check(
         metric,
     };
     Ok((topo, custom))
+}
+
+/// What customization relies on beyond what a query does: the elimination
+/// property and arcs inside their cells. The rows must have passed
+/// [`check_upward`] and the cells [`unflatten`] (as [`check`] does).
+pub(crate) fn check_customizable(
+    first_up: &[u32],
+    up_head: &[u32],
+    cells: &CellTree,
+) -> Result<(), String> {
+    let (elimination, inside) = rayon::join(
+        || check_elimination(first_up, up_head),
+        || check_cells(cells, first_up, up_head),
+    );
+    elimination.and(inside)
 }
 
 /// Ranks per parallel task: small enough to share the work evenly, large enough
@@ -365,18 +383,42 @@ fn check_upward(first_up: &[u32], up_head: &[u32]) -> Result<(), String> {
     })
 }
 
-/// A direction's search arcs: for every rank, some of its own arcs, in order.
-fn check_search(dir: usize, search: &SearchArcs, first_up: &[u32]) -> Result<(), String> {
+/// A direction's search arcs: for every rank, some of its own arcs, in order,
+/// each with its arc's head and weight in this direction (`weight` must have
+/// one entry per arc).
+fn check_search(
+    dir: usize,
+    search: &SearchArcs,
+    search_weight: &[u32],
+    first_up: &[u32],
+    up_head: &[u32],
+    weight: &[[u32; 2]],
+) -> Result<(), String> {
     let n = first_up.len() - 1;
+    let direction = ["upward", "downward"][dir];
     check_csr("search arcs", &search.first, n, search.arc.len())?;
+    if search.head.len() != search.arc.len() || search_weight.len() != search.arc.len() {
+        return Err(format!(
+            "search arcs ({direction}) with heads or weights of another number"
+        ));
+    }
     first_fault(n, |v| {
         let (lo, hi) = (first_up[v], first_up[v + 1]);
         let mut floor = None;
-        for &a in &search.arc[search.first[v] as usize..search.first[v + 1] as usize] {
+        let range = search.first[v] as usize..search.first[v + 1] as usize;
+        for ((&a, &head), &w) in search.arc[range.clone()]
+            .iter()
+            .zip(&search.head[range.clone()])
+            .zip(&search_weight[range])
+        {
             if a < lo || a >= hi || floor.is_some_and(|f| a <= f) {
                 return Some(format!(
-                    "search arcs ({}) of rank {v} are not its arcs in order",
-                    ["upward", "downward"][dir]
+                    "search arcs ({direction}) of rank {v} are not its arcs in order"
+                ));
+            }
+            if head != up_head[a as usize] || w != weight[a as usize][dir] {
+                return Some(format!(
+                    "search arc {a} ({direction}) has another head or weight than its arc"
                 ));
             }
             floor = Some(a);

@@ -214,7 +214,7 @@ impl Scratch {
         while self.pred[FORWARD][x as usize] != NONE {
             let a = self.pred[FORWARD][x as usize];
             arcs.push((a, FORWARD));
-            x = topo.arc_tail[a as usize];
+            x = topo.tail(a);
         }
         let start = x;
         arcs.reverse();
@@ -222,7 +222,7 @@ impl Scratch {
         while self.pred[BACKWARD][y as usize] != NONE {
             let a = self.pred[BACKWARD][y as usize];
             arcs.push((a, BACKWARD));
-            y = topo.arc_tail[a as usize];
+            y = topo.tail(a);
         }
         let mut path = Vec::with_capacity(4 * arcs.len() + 1);
         path.push(start);
@@ -273,7 +273,7 @@ fn unpack(topo: &Topology, custom: &Customized, mut chain: Vec<(u32, usize)>, pa
         if dir & !DONE == FORWARD {
             topo.up_head[arc as usize]
         } else {
-            topo.arc_tail[arc as usize]
+            topo.tail(arc)
         }
     }));
 }

@@ -116,6 +116,8 @@ impl Router {
             stored
         } else {
             drop(stored);
+            topo.customizable()
+                .map_err(|reason| Error::CorruptPreparation { reason })?;
             customize(&topo, metric)
         };
         Ok(Router {
@@ -127,6 +129,17 @@ impl Router {
             pool: Mutex::new(Vec::new()),
             queries: AtomicU64::new(0),
         })
+    }
+
+    /// Checks, once, what customization relies on in a preparation read from a
+    /// file (the elimination property, arcs inside their cells), which loading
+    /// leaves to the first customization: a process that will re-weight calls
+    /// this at start, so that a damaged preparation is refused then rather than
+    /// at its first re-weighting. Always `Ok` for a router built here.
+    pub fn check_customizable(&self) -> Result<()> {
+        self.topo
+            .customizable()
+            .map_err(|reason| Error::CorruptPreparation { reason })
     }
 
     /// The preparation to store with the map (the bytes of
@@ -150,6 +163,7 @@ impl Router {
     /// finish on the old one.
     pub fn customize(&self, metric: Metric) -> Result<()> {
         check_metric(&self.graph, &metric)?;
+        self.check_customizable()?;
         let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = customize(&self.topo, metric);
         self.live.store(Arc::new(fresh));
@@ -166,6 +180,7 @@ impl Router {
         {
             return Err(Error::UnknownEdge(edge.0));
         }
+        self.check_customizable()?;
         let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = Customized::clone(&self.live.load());
         let recomputed = update(&self.topo, &mut next, changes);

@@ -13,7 +13,7 @@
 //! streets leave no other exit. They cost [`TurnCosts::dead_end_u_turn_s`].
 //! [`TurnCosts::u_turn_s`] allows them everywhere with a penalty instead.
 
-use road_graph::{EdgeId, RoadGraph};
+use road_graph::{Array, EdgeId, RoadGraph};
 
 /// Turn penalties and the U-turn policy. No `Default`: the caller chooses; trucks
 /// use [`TurnCosts::TRUCK`].
@@ -59,9 +59,9 @@ impl TurnCosts {
 /// `first[e]..first[e + 1]`, each with the edge it enters and its penalty.
 #[derive(Debug, Clone)]
 pub(crate) struct TurnGraph {
-    pub(crate) first: Vec<u32>,
-    pub(crate) to: Vec<u32>,
-    pub(crate) penalty_ms: Vec<u32>,
+    pub(crate) first: Array<u32>,
+    pub(crate) to: Array<u32>,
+    pub(crate) penalty_ms: Array<u32>,
 }
 
 impl TurnGraph {
@@ -81,9 +81,9 @@ impl TurnGraph {
             first.push(to.len() as u32);
         }
         TurnGraph {
-            first,
-            to,
-            penalty_ms,
+            first: first.into(),
+            to: to.into(),
+            penalty_ms: penalty_ms.into(),
         }
     }
 
@@ -97,6 +97,6 @@ impl TurnGraph {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.first.capacity() + self.to.capacity() + self.penalty_ms.capacity()) * 4
+        self.first.heap_bytes() + self.to.heap_bytes() + self.penalty_ms.heap_bytes()
     }
 }

@@ -120,6 +120,70 @@ fn a_loaded_router_answers_as_the_built_one_and_stores_the_same_bytes() {
     );
 }
 
+/// Through a snapshot on disk, as `route` and `serve` load it: the preparation's
+/// arrays are borrowed from the mapped file, and a router over them answers,
+/// re-weights in part (copying the weights on their first change) and stores
+/// the same bytes as the router that was built.
+#[test]
+fn a_router_over_a_mapped_snapshot_answers_and_updates_as_the_built_one() {
+    let graph = town();
+    let built = free_flow_router(&graph, &TurnCosts::TRUCK);
+    let section = road_graph::Section {
+        tag: engine::ROUTER_SECTION,
+        bytes: built.prepared(),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("town.graph");
+    road_graph::save_snapshot(&graph, &[section], &path).expect("saves");
+    let (snapshot, prepared) = road_graph::load_snapshot_claiming(
+        &path,
+        engine::ROUTER_SECTION,
+        engine::Preparation::read,
+    )
+    .expect("loads");
+    let prepared = prepared.expect("stored").expect("reads");
+    let loaded_graph = Arc::new(snapshot.graph);
+    let loaded = Router::from_preparation(
+        Arc::clone(&loaded_graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&loaded_graph),
+        prepared,
+    )
+    .expect("its own preparation loads");
+    assert!(
+        loaded.stats().topology_bytes + loaded.stats().metric_bytes
+            < (built.stats().topology_bytes + built.stats().metric_bytes) / 2,
+        "the large arrays are borrowed, not copied: {:?} against {:?}",
+        loaded.stats(),
+        built.stats()
+    );
+    let pairs = every_pair(&graph);
+    same_answers(&built, &loaded, &pairs);
+    let closed = [(EdgeId(0), engine::INFINITY_MS), (EdgeId(3), 90_000)];
+    assert_eq!(
+        loaded.update_edges(&closed).expect("known edges"),
+        built.update_edges(&closed).expect("known edges")
+    );
+    same_answers(&built, &loaded, &pairs);
+    assert_eq!(loaded.prepared(), built.prepared());
+    // The file itself is as written: a second load answers as before the update.
+    let (again, prepared) = road_graph::load_snapshot_claiming(
+        &path,
+        engine::ROUTER_SECTION,
+        engine::Preparation::read,
+    )
+    .expect("loads");
+    let again_graph = Arc::new(again.graph);
+    let fresh = Router::from_preparation(
+        Arc::clone(&again_graph),
+        &TurnCosts::TRUCK,
+        Metric::free_flow(&again_graph),
+        prepared.expect("stored").expect("reads"),
+    )
+    .expect("loads");
+    same_answers(&free_flow_router(&graph, &TurnCosts::TRUCK), &fresh, &pairs);
+}
+
 #[test]
 fn another_metric_at_load_and_after_it_gives_what_a_fresh_router_gives() {
     let graph = town();
@@ -235,8 +299,10 @@ fn a_preparation_cut_short_or_with_bytes_after_it_is_corrupt() {
 }
 
 /// Whatever one word of the preparation is changed to, loading either refuses
-/// it or gives a router whose queries and customizations run to the end: the
-/// checks stand between the bytes and every index the router follows.
+/// it or gives a router whose queries run to the end, and whose customization
+/// is either refused (what only it relies on is checked before the first) or
+/// runs to the end: the checks stand between the bytes and every index the
+/// router follows.
 #[test]
 fn no_damaged_word_makes_loading_or_routing_panic() {
     let graph = town();
@@ -244,7 +310,7 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
     let pairs: Vec<(Snap, Snap)> = every_pair(&graph).into_iter().step_by(37).collect();
     let mut rng = Rng::new(11);
     let another = random_metric(&graph, &Metric::free_flow(&graph), &mut rng, true);
-    let (mut refused, mut accepted) = (0, 0);
+    let (mut refused, mut accepted, mut refused_late) = (0, 0, 0);
     for word in 0..prepared.len() / 4 {
         let original = u32::from_le_bytes(
             prepared[word * 4..word * 4 + 4]
@@ -272,12 +338,23 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
             ) {
                 Err(_) => refused += 1,
                 Ok(router) => {
-                    accepted += 1;
                     for (from, to) in &pairs {
                         let _ = router.route(from, to);
                     }
-                    router.customize(another.clone()).expect("fits");
-                    let _ = router.update_edges(&[(EdgeId(2), 1_000)]);
+                    // What only customization relies on is checked before it.
+                    match router.customize(another.clone()) {
+                        Err(err) => {
+                            assert!(matches!(err, Error::CorruptPreparation { .. }), "{err:?}");
+                            assert!(router.check_customizable().is_err());
+                            assert!(router.update_edges(&[(EdgeId(2), 1_000)]).is_err());
+                            refused += 1;
+                            refused_late += 1;
+                        }
+                        Ok(()) => {
+                            accepted += 1;
+                            let _ = router.update_edges(&[(EdgeId(2), 1_000)]);
+                        }
+                    }
                     for (from, to) in &pairs {
                         let _ = router.route(from, to);
                     }
@@ -290,6 +367,10 @@ fn no_damaged_word_makes_loading_or_routing_panic() {
     assert!(
         refused > accepted / 4,
         "{refused} refused, {accepted} accepted"
+    );
+    assert!(
+        refused_late > 0,
+        "some damage (the elimination property, the cells) is found only before customizing"
     );
 }
 

@@ -1,30 +1,39 @@
 //! Graph snapshots: the built graph as one versioned binary file, so a server starts
 //! in milliseconds instead of re-importing OSM data.
 //!
-//! Layout (all little-endian): the magic `TRKGRAPH`, a format version (`u32`), an
-//! endianness marker (`u32`), the payload length (`u64`) and its CRC-32 (`u32`), then
-//! the payload: each array as an element count (`u64`) followed by its raw elements.
-//! The spatial index is not stored: it is rebuilt from the geometry on load, which
-//! costs less than reading it would.
+//! Layout (version 4, all little-endian): the magic `TRKGRAPH`, a format version
+//! (`u32`), an endianness marker (`u32`), the payload length (`u64`), its CRC-32
+//! (`u32`) and four zero bytes; then the payload: each array as an element count
+//! (`u64`) followed by its raw elements, the count at a multiple of 8 bytes from
+//! the payload's start (zero bytes before it where needed). The spatial index is
+//! not stored: it is rebuilt from the geometry on load, which costs less than
+//! reading it would.
 //!
-//! After the payload come the *sections* (version 3): opaque blocks that other
-//! crates store with the graph, each a tag (8 bytes), a length (`u64`), a CRC-32
-//! (`u32`), four zero bytes, then its bytes. The engine keeps its prepared router
-//! there, so that a server does not rebuild it on every start. This crate checks
-//! each section's checksum and never looks inside; the owner of a tag validates
-//! its contents ([`SectionReader`] reads arrays the way the payload stores them).
-//! A version 2 file (no sections) still loads.
+//! After the payload come the *sections*: opaque blocks that other crates store
+//! with the graph, each a tag (8 bytes), a length (`u64`), a CRC-32 (`u32`), four
+//! zero bytes, then its bytes. The engine keeps its prepared router there, so that
+//! a server does not rebuild it on every start. This crate checks each section's
+//! checksum and never looks inside; the owner of a tag validates its contents
+//! ([`SectionReader`] reads arrays the way [`put_array`] writes them). Every block
+//! (the payload, each section) starts at a multiple of 8 bytes in the file, zero
+//! bytes after each up to there, so every array is aligned in the file.
 //!
-//! Loading reads the file once, front to back, each array straight into its own
-//! memory as the checksums are computed ([`stream`]); an owner may take its
-//! section's arrays the same way as they stream past
-//! ([`load_snapshot_claiming`]). Every index of the graph is then checked
-//! ([`consistent`]).
+//! Loading maps the file instead of reading it ([`array`]: no copy of the bytes,
+//! no fresh memory to fault in and free): the checksums are computed over the
+//! map in parallel pieces, the graph's arrays are copied out (the graph owns
+//! them), and an owner may borrow its section's arrays in place
+//! ([`load_snapshot_claiming`], [`SectionReader::take_array`]). Every index of
+//! the graph is then checked ([`consistent`]). Versions 2 and 3 (arrays not
+//! aligned) are refused with the advice to rebuild the snapshot.
+//!
+//! A mapped snapshot must not be modified while a process uses it: replace it
+//! by renaming a new file over it, as [`save_snapshot`] does (see [`array`]).
 
+mod array;
 mod consistent;
-mod stream;
+mod reader;
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,20 +42,21 @@ use crate::geo::E7;
 use crate::graph::{EdgeId, NodeId, RestrictionKind, RoadGraph, TurnRestriction};
 use crate::profile::TruckLimits;
 use crate::spatial::SpatialIndex;
+use rayon::prelude::*;
+
+pub use array::Array;
+use array::{MappedFile, map_file};
 use consistent::check_consistent;
-use stream::Hashed;
-pub use stream::SectionReader;
+use reader::ALIGN;
+pub use reader::SectionReader;
 
 const MAGIC: &[u8; 8] = b"TRKGRAPH";
-/// Bump on any change of layout or meaning.
-pub const SNAPSHOT_VERSION: u32 = 3;
-/// The last version without sections, which this build still reads.
-const VERSION_WITHOUT_SECTIONS: u32 = 2;
+/// Bump on any change of layout or meaning. Version 4 aligned every array in
+/// the file (so that a mapped file's arrays are borrowed in place).
+pub const SNAPSHOT_VERSION: u32 = 4;
 const ENDIAN_MARK: u32 = 0x0102_0304;
-const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4;
+const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4;
 const SECTION_HEADER_LEN: usize = 8 + 8 + 4 + 4;
-/// Reads of arrays larger than this go from the file straight into the array.
-const READ_BUFFER: usize = 1 << 16;
 
 /// A block of bytes another crate stores with the graph, under a tag of its own
 /// (`*b"ROUTER\0\0"`). Its contents are the owner's to version and validate.
@@ -89,13 +99,13 @@ impl From<RoadGraph> for Snapshot {
     }
 }
 
-/// The sections of a snapshot, checksums checked, each in a buffer of its own
-/// until its owner has taken what it needs (drop them then). A section claimed
-/// while loading ([`load_snapshot_claiming`]) went to its owner as the file was
-/// read: it is listed, with no bytes.
+/// The sections of a snapshot, checksums checked, each borrowed from the mapped
+/// file until its owner has taken what it needs (drop them then). A section
+/// claimed while loading ([`load_snapshot_claiming`]) went to its owner: it is
+/// listed, with no bytes.
 #[derive(Default)]
 pub struct Sections {
-    entries: Vec<([u8; 8], Option<Vec<u8>>)>,
+    entries: Vec<([u8; 8], Option<Array<u8>>)>,
 }
 
 impl Sections {
@@ -188,6 +198,7 @@ pub fn save_snapshot(graph: &RoadGraph, sections: &[Section], path: &Path) -> Re
     header.extend_from_slice(&ENDIAN_MARK.to_le_bytes());
     header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     header.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    header.extend_from_slice(&[0; 4]);
 
     let io_err = |e: std::io::Error| Error::Io {
         path: path.to_owned(),
@@ -204,8 +215,11 @@ pub fn save_snapshot(graph: &RoadGraph, sections: &[Section], path: &Path) -> Re
     ));
     let written = std::fs::File::create(&tmp)
         .and_then(|mut file| {
+            // Every block is followed by zero bytes up to a multiple of ALIGN.
+            let pad = |len: usize| &[0u8; ALIGN][..len.next_multiple_of(ALIGN) - len];
             file.write_all(&header)?;
             file.write_all(&payload)?;
+            file.write_all(pad(payload.len()))?;
             for section in sections {
                 let mut head = [0u8; SECTION_HEADER_LEN];
                 head[..8].copy_from_slice(&section.tag);
@@ -213,6 +227,7 @@ pub fn save_snapshot(graph: &RoadGraph, sections: &[Section], path: &Path) -> Re
                 head[16..20].copy_from_slice(&crc32fast::hash(&section.bytes).to_le_bytes());
                 file.write_all(&head)?;
                 file.write_all(&section.bytes)?;
+                file.write_all(pad(section.bytes.len()))?;
             }
             file.sync_all()
         })
@@ -226,7 +241,6 @@ pub fn save_snapshot(graph: &RoadGraph, sections: &[Section], path: &Path) -> Re
 /// Whether a file starts with the snapshot magic (used to tell a snapshot from a
 /// PBF without trusting the file name).
 pub fn is_snapshot(path: &Path) -> bool {
-    use std::io::Read;
     let mut magic = [0u8; 8];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
@@ -249,12 +263,10 @@ pub fn load_snapshot(path: &Path) -> Result<Snapshot> {
 pub type Claimed<T> = (Snapshot, Option<Result<T, String>>);
 
 /// [`load_snapshot`], with the section under `tag` handed to its owner's `read`
-/// as the file streams past, so that its arrays go straight into their own
-/// memory instead of through a buffer of bytes (40 MiB for the router's
-/// preparation of a metro area). `read` only reads: its checksum is checked
-/// after it returns (a damaged section is the same error as with
-/// [`load_snapshot`]), so it must check nothing it reads before that. The
-/// spatial index is built on another thread meanwhile.
+/// once its checksum holds, so that its arrays are borrowed from the mapped
+/// file ([`SectionReader::take_array`]) instead of kept as a buffer of bytes
+/// (40 MiB for the router's preparation of a metro area). The spatial index is
+/// built on another thread meanwhile.
 pub fn load_snapshot_claiming<T, F>(path: &Path, tag: [u8; 8], read: F) -> Result<Claimed<T>>
 where
     T: Send,
@@ -274,13 +286,7 @@ where
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let file_len = file.metadata().map_err(io)?.len();
-    let mut stream = Hashed::new(BufReader::with_capacity(READ_BUFFER, file));
-    let decoded = decode(&mut stream, file_len, claim);
-    // A disk that fails mid-way is not a damaged file.
-    if let Some(failure) = stream.failure.take() {
-        return Err(io(failure));
-    }
-    decoded.map_err(|fault| match fault {
+    let fault = |fault| match fault {
         Fault::NotSnapshot => Error::NotSnapshot {
             path: path.to_owned(),
         },
@@ -293,7 +299,13 @@ where
             path: path.to_owned(),
             reason,
         },
-    })
+    };
+    // Too short to hold a header: nothing to map (an empty file cannot be).
+    if file_len < HEADER_LEN as u64 {
+        return Err(fault(Fault::NotSnapshot));
+    }
+    let map = map_file(&file).map_err(io)?;
+    decode(&map, claim).map_err(fault)
 }
 
 enum Fault {
@@ -302,29 +314,57 @@ enum Fault {
     Corrupt(String),
 }
 
-/// The header, the graph, then the sections (with the spatial index built
-/// beside them), reading the file once from start to end.
-fn decode<R, T, F>(
-    stream: &mut Hashed<R>,
-    file_len: u64,
-    claim: Option<([u8; 8], F)>,
-) -> Result<Claimed<T>, Fault>
+/// Where a block of the file lies, and the checksum its header gives.
+struct Block {
+    /// `None` for the graph's payload.
+    tag: Option<[u8; 8]>,
+    at: usize,
+    len: usize,
+    crc: u32,
+}
+
+impl Block {
+    fn name(&self) -> String {
+        self.tag.as_ref().map_or("payload".to_owned(), tag_name)
+    }
+}
+
+/// The header, the graph (its checksum checked and its indexes), then the
+/// sections' checksums and the claimed section's reader beside the spatial
+/// index build.
+fn decode<T, F>(map: &MappedFile, claim: Option<([u8; 8], F)>) -> Result<Claimed<T>, Fault>
 where
-    R: Read + Send,
     T: Send,
     F: FnOnce(&mut SectionReader<'_>) -> Result<T, String> + Send,
 {
-    let mut header = [0u8; HEADER_LEN];
-    if file_len < HEADER_LEN as u64 || stream.read_exact(&mut header).is_err() {
+    let bytes: &[u8] = map.get();
+    let (payload, sections) = layout(bytes)?;
+    check_crc(bytes, &payload)?;
+    let mut graph = read_arrays(&mut SectionReader::new(block_bytes(bytes, &payload)))
+        .map_err(|_| Fault::Corrupt("payload ends inside an array".into()))?;
+    check_consistent(&graph).map_err(Fault::Corrupt)?;
+    let (index, sections) = rayon::join(
+        || SpatialIndex::build(&graph),
+        || read_sections(map, &sections, claim),
+    );
+    graph.index = index;
+    let (sections, claimed) = sections?;
+    Ok((Snapshot { graph, sections }, claimed))
+}
+
+/// Reads the header and the section headers: the payload's block and the
+/// sections', each inside the file, a tag at most once, padding zero.
+fn layout(bytes: &[u8]) -> Result<(Block, Vec<Block>), Fault> {
+    let Some(header) = bytes.get(..HEADER_LEN) else {
         return Err(Fault::NotSnapshot);
-    }
+    };
     if &header[..8] != MAGIC {
         return Err(Fault::NotSnapshot);
     }
     let u32_at =
         |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     let version = u32_at(8);
-    if version != SNAPSHOT_VERSION && version != VERSION_WITHOUT_SECTIONS {
+    if version != SNAPSHOT_VERSION {
         return Err(Fault::Version(version));
     }
     if u32_at(12) != ENDIAN_MARK {
@@ -335,49 +375,99 @@ where
     let mut len_bytes = [0u8; 8];
     len_bytes.copy_from_slice(&header[16..24]);
     let payload_len = u64::from_le_bytes(len_bytes);
-    let after_header = file_len - HEADER_LEN as u64;
-    let short = if version == VERSION_WITHOUT_SECTIONS {
-        after_header != payload_len
-    } else {
-        after_header < payload_len
-    };
-    if short {
+    let after_header = (bytes.len() - HEADER_LEN) as u64;
+    if u32_at(28) != 0 {
+        return Err(Fault::Corrupt(
+            "the header's reserved word is not zero".into(),
+        ));
+    }
+    if after_header < payload_len {
         return Err(Fault::Corrupt(format!(
             "payload is {after_header} bytes, header says {payload_len}; truncated?"
         )));
     }
-    // The header is not under the payload's checksum.
-    stream.take_crc();
-    let mut graph = read_graph(stream, payload_len, u32_at(24))?;
-    let (index, sections) = rayon::join(
-        || SpatialIndex::build(&graph),
-        || read_sections(stream, file_len, claim),
-    );
-    graph.index = index;
-    let (sections, claimed) = sections?;
-    Ok((Snapshot { graph, sections }, claimed))
+    let payload = Block {
+        tag: None,
+        at: HEADER_LEN,
+        len: payload_len as usize,
+        crc: u32_at(24),
+    };
+    let mut at = padded(bytes, payload.at + payload.len)?;
+    let mut sections: Vec<Block> = Vec::new();
+    while at < bytes.len() {
+        let Some(head) = bytes.get(at..at + SECTION_HEADER_LEN) else {
+            return Err(Fault::Corrupt("file ends inside a section header".into()));
+        };
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&head[..8]);
+        let name = tag_name(&tag);
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&head[8..16]);
+        let len = u64::from_le_bytes(len);
+        let crc = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
+        let left = bytes.len() - at - SECTION_HEADER_LEN;
+        if len > left as u64 {
+            return Err(Fault::Corrupt(format!(
+                "section `{name}` says {len} bytes, the file ends before; truncated?"
+            )));
+        }
+        if sections.iter().any(|s| s.tag == Some(tag)) {
+            return Err(Fault::Corrupt(format!("section `{name}` appears twice")));
+        }
+        let section = Block {
+            tag: Some(tag),
+            at: at + SECTION_HEADER_LEN,
+            len: len as usize,
+            crc,
+        };
+        at = padded(bytes, section.at + section.len)?;
+        sections.push(section);
+    }
+    Ok((payload, sections))
 }
 
-/// The graph's arrays, each read into its own memory; then the checksum of the
-/// whole payload, which decides the error when an array did not read (a count
-/// damaged on disk is a checksum mismatch, as any other flipped bit); then every
-/// index checked.
-fn read_graph<R: Read>(
-    stream: &mut Hashed<R>,
-    payload_len: u64,
-    expected_crc: u32,
-) -> Result<RoadGraph, Fault> {
-    let payload_end = stream.position + payload_len;
-    let read = read_arrays(&mut SectionReader::stream(stream, payload_len));
-    stream
-        .skip(payload_end.saturating_sub(stream.position))
-        .map_err(|e| Fault::Corrupt(format!("reading the payload: {e}")))?;
-    if stream.take_crc() != expected_crc {
-        return Err(Fault::Corrupt("checksum mismatch".into()));
+/// Where the next block starts after a block that ends at `end`: at the next
+/// multiple of [`ALIGN`], the bytes between zero.
+fn padded(bytes: &[u8], end: usize) -> Result<usize, Fault> {
+    let next = end.next_multiple_of(ALIGN);
+    match bytes.get(end..next) {
+        Some(pad) if pad.iter().all(|&b| b == 0) => Ok(next),
+        Some(_) => Err(Fault::Corrupt("padding between blocks is not zero".into())),
+        None => Err(Fault::Corrupt(
+            "file ends inside the padding after a block; truncated?".into(),
+        )),
     }
-    let graph = read.map_err(|_| Fault::Corrupt("payload ends inside an array".into()))?;
-    check_consistent(&graph).map_err(Fault::Corrupt)?;
-    Ok(graph)
+}
+
+fn block_bytes<'a>(bytes: &'a [u8], block: &Block) -> &'a [u8] {
+    &bytes[block.at..block.at + block.len]
+}
+
+/// Bytes per piece of a block whose CRC-32 is computed on its own, the pieces'
+/// then combined: large enough that combining costs nothing beside it.
+const CRC_PIECE: usize = 1 << 22;
+
+/// A block's checksum, its pieces hashed in parallel.
+fn check_crc(bytes: &[u8], block: &Block) -> Result<(), Fault> {
+    let crc = block_bytes(bytes, block)
+        .par_chunks(CRC_PIECE)
+        .map(|piece| {
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(piece);
+            hasher
+        })
+        .reduce(crc32fast::Hasher::new, |mut a, b| {
+            a.combine(&b);
+            a
+        })
+        .finalize();
+    if crc == block.crc {
+        return Ok(());
+    }
+    Err(Fault::Corrupt(match block.tag {
+        None => "checksum mismatch".into(),
+        Some(_) => format!("section `{}`: checksum mismatch", block.name()),
+    }))
 }
 
 fn read_arrays(r: &mut SectionReader<'_>) -> Result<RoadGraph, String> {
@@ -435,74 +525,48 @@ fn read_arrays(r: &mut SectionReader<'_>) -> Result<RoadGraph, String> {
     Ok(graph)
 }
 
-/// The sections from the stream's position to the end of the file, each checked
-/// against its checksum; a tag may appear once. The claimed one goes to its
-/// owner's reader; the others are kept as bytes.
-fn read_sections<R, T, F>(
-    stream: &mut Hashed<R>,
-    file_len: u64,
+/// The sections, each checked against its checksum (in file order: the first
+/// damaged one is named). The claimed one goes to its owner's reader, its
+/// arrays borrowed from the map; the others are kept as bytes of the map.
+fn read_sections<T, F>(
+    map: &MappedFile,
+    blocks: &[Block],
     mut claim: Option<([u8; 8], F)>,
 ) -> Result<(Sections, Option<Result<T, String>>), Fault>
 where
-    R: Read,
     F: FnOnce(&mut SectionReader<'_>) -> Result<T, String>,
 {
+    let bytes: &[u8] = map.get();
+    let checked: Vec<Result<(), Fault>> = blocks
+        .par_iter()
+        .map(|block| check_crc(bytes, block))
+        .collect();
+    checked.into_iter().collect::<Result<(), Fault>>()?;
     let mut sections = Sections::default();
     let mut claimed = None;
-    while stream.position < file_len {
-        let left = file_len - stream.position;
-        let mut head = [0u8; SECTION_HEADER_LEN];
-        if left < SECTION_HEADER_LEN as u64 || stream.read_exact(&mut head).is_err() {
-            return Err(Fault::Corrupt("file ends inside a section header".into()));
-        }
-        let mut tag = [0u8; 8];
-        tag.copy_from_slice(&head[..8]);
-        let name = tag_name(&tag);
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&head[8..16]);
-        let len = u64::from_le_bytes(len);
-        let crc = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
-        if len > left - SECTION_HEADER_LEN as u64 {
-            return Err(Fault::Corrupt(format!(
-                "section `{name}` says {len} bytes, the file ends before; truncated?"
-            )));
-        }
-        let end = stream.position + len;
-        if sections.tags().any(|t| *t == tag) {
-            return Err(Fault::Corrupt(format!("section `{name}` appears twice")));
-        }
-        // Each section's checksum covers its bytes alone.
-        stream.take_crc();
-        let bytes = match claim.take_if(|(claimed_tag, _)| *claimed_tag == tag) {
+    for block in blocks {
+        let Some(tag) = block.tag else { continue };
+        let kept = match claim.take_if(|(claimed_tag, _)| *claimed_tag == tag) {
             Some((_, read)) => {
-                claimed = Some(read(&mut SectionReader::stream(stream, len)));
+                let mut reader = SectionReader::mapped(map, block.at, block_bytes(bytes, block));
+                claimed = Some(read(&mut reader));
                 None
             }
-            None => {
-                let mut bytes = vec![0u8; len as usize];
-                stream
-                    .read_exact(&mut bytes)
-                    .map_err(|e| Fault::Corrupt(format!("section `{name}`: {e}")))?;
-                Some(bytes)
-            }
+            None => Some(Array::mapped(map, block.at, block.len).ok_or_else(|| {
+                Fault::Corrupt(format!("section `{}` lies outside the file", block.name()))
+            })?),
         };
-        stream
-            .skip(end.saturating_sub(stream.position))
-            .map_err(|e| Fault::Corrupt(format!("section `{name}`: {e}")))?;
-        if stream.take_crc() != crc {
-            return Err(Fault::Corrupt(format!(
-                "section `{name}`: checksum mismatch"
-            )));
-        }
-        sections.entries.push((tag, bytes));
+        sections.entries.push((tag, kept));
     }
     Ok((sections, claimed))
 }
 
-/// Appends an array the way snapshots store them: its element count (`u64`), then
-/// its raw little-endian elements. Sections use it too, and read the arrays back
-/// with [`SectionReader`].
+/// Appends an array the way snapshots store them: zero bytes up to a multiple of
+/// 8 from the start of `out`, its element count (`u64`), then its raw
+/// little-endian elements. Sections use it too (`out` holding the section's
+/// bytes from its start), and read the arrays back with [`SectionReader`].
 pub fn put_array<T: bytemuck::Pod>(out: &mut Vec<u8>, items: &[T]) {
+    out.resize(out.len().next_multiple_of(ALIGN), 0);
     out.extend_from_slice(&(items.len() as u64).to_le_bytes());
     out.extend_from_slice(bytemuck::cast_slice(items));
 }
