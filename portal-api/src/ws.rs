@@ -8,7 +8,10 @@
 //! viewer that cannot keep up is never queued for: it lags, and gets a fresh
 //! snapshot (latest state only) once it can take one. A send that stalls longer
 //! than [`SEND_TIMEOUT`] ends the connection; the page reconnects and resumes from
-//! a new snapshot.
+//! a new snapshot. A revoked or rotated link closes the connection (4404) on
+//! the `link` message the change publishes, and at the latest at the next
+//! check of the code against the store ([`LINK_RECHECK_BEATS`]), for when that
+//! message cannot reach this node.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -45,6 +48,11 @@ const MAX_INCOMING_BYTES: usize = 4 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code for a link that was revoked or rotated while open.
 const CLOSE_LINK_GONE: u16 = 4404;
+/// Every this many heartbeats a connection asks the store whether its code
+/// still opens its order (a minute at the default 20 s), so a link revoked on
+/// a node whose `link` message cannot reach this one (Redis away) still
+/// closes here within that time, not only once Redis is back.
+const LINK_RECHECK_BEATS: u32 = 3;
 
 #[utoipa::path(
     get,
@@ -113,10 +121,17 @@ async fn snapshot_message(state: &AppState, order: &OrderId, code: &str) -> Resu
 }
 
 async fn code_still_valid(state: &AppState, order: &OrderId, code: &str) -> bool {
-    matches!(
-        state.store().order_by_code_hash(secret_hash(code)).await,
-        Ok(Some(current)) if current == *order
-    )
+    code_opens(state, order, code).await == Some(true)
+}
+
+/// Whether the code still opens this order; `None` when the store cannot say
+/// just now (a periodic check then leaves the page open).
+async fn code_opens(state: &AppState, order: &OrderId, code: &str) -> Option<bool> {
+    match state.store().order_by_code_hash(secret_hash(code)).await {
+        Ok(Some(current)) => Some(current == *order),
+        Ok(None) => Some(false),
+        Err(_) => None,
+    }
 }
 
 struct OpenGauge<'a>(&'a AppState);
@@ -161,6 +176,7 @@ async fn run(
     let every = state.config().heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
     let mut last_heard = Instant::now();
+    let mut beats: u32 = 0;
     loop {
         tokio::select! {
             update = updates.recv() => match update {
@@ -194,6 +210,12 @@ async fn run(
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > every * 3 {
                     return Err(End::Silent);
+                }
+                beats = beats.wrapping_add(1);
+                if beats % LINK_RECHECK_BEATS == 0
+                    && code_opens(state, order, code).await == Some(false)
+                {
+                    return Err(End::LinkGone);
                 }
                 let beat = json!({"type": "heartbeat", "at": crate::view::rfc3339(Utc::now())});
                 send(socket, Message::Text(beat.to_string().into())).await?;

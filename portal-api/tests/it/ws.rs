@@ -111,6 +111,66 @@ async fn a_slow_viewer_gets_the_latest_state_not_a_queue() {
 }
 
 #[tokio::test]
+async fn a_link_rotated_where_this_node_cannot_hear_of_it_closes_within_three_heartbeats() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = portal_api::open_store(&format!("sqlite://{}", dir.path().join("ws.db").display()))
+        .await
+        .expect("store");
+    let (tenant, key) = portal_api::create_tenant(&*store, "T")
+        .await
+        .expect("tenant");
+    let mut config = PortalConfig::recommended("http://127.0.0.1");
+    config.heartbeat = Duration::from_secs(1);
+    let state = AppState::new(
+        config,
+        store.clone(),
+        Arc::new(MemoryFanOut::new()),
+        None,
+        None,
+    )
+    .expect("state");
+    let app = portal_api::app(state.clone());
+    let order = create_order(&app, &key, "ROT-1", Some("TRUCK-R")).await;
+    let order_id = engine::OrderId(order["id"].as_str().expect("id").to_owned());
+    let addr = serve(state).await;
+    let url = format!("ws://{addr}/t/{}/ws", code_of(&order));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect");
+    assert_eq!(
+        next_text(&mut ws).await.expect("snapshot")["type"],
+        "snapshot"
+    );
+
+    // Rotated on another node whose fan-out cannot reach this one: no `link`
+    // message comes, only the store knows.
+    store
+        .rotate_tracking_code(tenant.id, order_id, portal_api::new_tracking_code())
+        .await
+        .expect("rotates");
+    let rotated = std::time::Instant::now();
+    let closing = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => {} // heartbeats
+                other => panic!("the page broke: {other:?}"),
+            }
+        }
+    };
+    let close = tokio::time::timeout(Duration::from_secs(6), closing)
+        .await
+        .expect("the page still open 6 s after its link was rotated");
+    let frame = close.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 4404, "{frame:?}");
+    assert!(
+        rotated.elapsed() <= Duration::from_secs(4),
+        "closed {:?} after the rotation (three heartbeats are 3 s)",
+        rotated.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_plain_get_on_the_websocket_route_is_a_json_400() {
     let t = test_app().await;
     let order = create_order(&t.app, &t.key_a, "WS-1", None).await;
