@@ -23,7 +23,7 @@
 //! read it while the old one still does; the marker now makes the new owner
 //! wait for the old one to let go), and runs before those once left a
 //! partition unread after a node joined (tansu's group state; not ours to
-//! fix). With the marker: four runs of four passed, none replayed.
+//! fix). With the marker: seven runs of seven passed, none replayed.
 //!
 //! Not SIGKILL: tansu 0.6 does not rebalance the group when a member's
 //! session expires (tried: after B was killed, A and C still owned three of
