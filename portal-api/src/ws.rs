@@ -212,7 +212,7 @@ async fn run(
                     return Err(End::Silent);
                 }
                 beats = beats.wrapping_add(1);
-                if beats % LINK_RECHECK_BEATS == 0
+                if beats.is_multiple_of(LINK_RECHECK_BEATS)
                     && code_opens(state, order, code).await == Some(false)
                 {
                     return Err(End::LinkGone);

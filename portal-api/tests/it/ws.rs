@@ -41,35 +41,57 @@ async fn next_text(
     }
 }
 
-#[tokio::test]
-async fn a_slow_viewer_gets_the_latest_state_not_a_queue() {
+/// One node on a fresh store, with one order and a viewer on its page that
+/// has had its snapshot.
+struct Watched {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn portal_api::Store>,
+    tenant: portal_api::Tenant,
+    fanout: Arc<MemoryFanOut>,
+    order_id: engine::OrderId,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+async fn watched(config: PortalConfig, reference: &str) -> Watched {
     let dir = tempfile::tempdir().expect("dir");
     let store = portal_api::open_store(&format!("sqlite://{}", dir.path().join("ws.db").display()))
         .await
         .expect("store");
-    let (_, key) = portal_api::create_tenant(&*store, "T")
+    let (tenant, key) = portal_api::create_tenant(&*store, "T")
         .await
         .expect("tenant");
     let fanout = Arc::new(MemoryFanOut::new());
-    let state = AppState::new(
-        PortalConfig::recommended("http://127.0.0.1"),
-        store,
-        fanout.clone(),
-        None,
-        None,
-    )
-    .expect("state");
+    let state = AppState::new(config, store.clone(), fanout.clone(), None, None).expect("state");
     let app = portal_api::app(state.clone());
-    let order = create_order(&app, &key, "SLOW-1", Some("TRUCK-S")).await;
+    let order = create_order(&app, &key, reference, Some("TRUCK-W")).await;
     let order_id = engine::OrderId(order["id"].as_str().expect("id").to_owned());
     let addr = serve(state).await;
-
     let url = format!("ws://{addr}/t/{}/ws", code_of(&order));
     let (mut ws, _) = tokio_tungstenite::connect_async(&url)
         .await
         .expect("connect");
     let snapshot = next_text(&mut ws).await.expect("snapshot");
     assert_eq!(snapshot["type"], "snapshot");
+    Watched {
+        _dir: dir,
+        store,
+        tenant,
+        fanout,
+        order_id,
+        ws,
+    }
+}
+
+#[tokio::test]
+async fn a_slow_viewer_gets_the_latest_state_not_a_queue() {
+    let Watched {
+        fanout,
+        order_id,
+        mut ws,
+        ..
+    } = watched(PortalConfig::recommended("http://127.0.0.1"), "SLOW-1").await;
 
     // A burst far larger than the per-order ring, all at once: the connection
     // task cannot send them in between, so it falls behind.
@@ -112,35 +134,15 @@ async fn a_slow_viewer_gets_the_latest_state_not_a_queue() {
 
 #[tokio::test]
 async fn a_link_rotated_where_this_node_cannot_hear_of_it_closes_within_three_heartbeats() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = portal_api::open_store(&format!("sqlite://{}", dir.path().join("ws.db").display()))
-        .await
-        .expect("store");
-    let (tenant, key) = portal_api::create_tenant(&*store, "T")
-        .await
-        .expect("tenant");
     let mut config = PortalConfig::recommended("http://127.0.0.1");
     config.heartbeat = Duration::from_secs(1);
-    let state = AppState::new(
-        config,
-        store.clone(),
-        Arc::new(MemoryFanOut::new()),
-        None,
-        None,
-    )
-    .expect("state");
-    let app = portal_api::app(state.clone());
-    let order = create_order(&app, &key, "ROT-1", Some("TRUCK-R")).await;
-    let order_id = engine::OrderId(order["id"].as_str().expect("id").to_owned());
-    let addr = serve(state).await;
-    let url = format!("ws://{addr}/t/{}/ws", code_of(&order));
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
-        .await
-        .expect("connect");
-    assert_eq!(
-        next_text(&mut ws).await.expect("snapshot")["type"],
-        "snapshot"
-    );
+    let Watched {
+        store,
+        tenant,
+        order_id,
+        mut ws,
+        ..
+    } = watched(config, "ROT-1").await;
 
     // Rotated on another node whose fan-out cannot reach this one: no `link`
     // message comes, only the store knows.
